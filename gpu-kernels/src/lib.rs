@@ -1,0 +1,28 @@
+//! flashmoe kernels: the persistent fused MoE kernel and its building blocks.
+//!
+//! Built twice. For `nvptx64-nvidia-cuda` (by host/build.rs) it is the PTX of every kernel; for
+//! the host it exposes [`layout`], the `#[repr(C)]` types and pure index logic both sides share,
+//! unit-tested on the CPU.
+#![no_std]
+#![cfg_attr(
+    target_arch = "nvptx64",
+    feature(abi_gpu_kernel, asm_experimental_arch, stdarch_nvptx, core_intrinsics, gpu_intrinsics, gpu_launch_sized_workgroup_mem)
+)]
+#![cfg_attr(target_arch = "nvptx64", allow(internal_features))]
+
+pub mod layout;
+
+#[cfg(target_arch = "nvptx64")]
+mod ptx;
+#[cfg(target_arch = "nvptx64")]
+mod util;
+
+#[cfg(target_arch = "nvptx64")]
+mod util_kernels;
+
+#[cfg(target_arch = "nvptx64")]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    // SAFETY: trap ends the kernel with an error the host sees at the next synchronisation.
+    unsafe { core::arch::nvptx::trap() }
+}

@@ -1,0 +1,9 @@
+//! The only place with inline PTX: one file per instruction family, each wrapper
+//! `#[inline(always)]` and documented with the instruction it emits.
+
+pub mod copy;
+pub mod math;
+pub mod mma;
+pub mod sync;
+pub mod time;
+pub mod warp;

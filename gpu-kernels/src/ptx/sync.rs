@@ -1,0 +1,180 @@
+//! Memory ordering: scoped acquire loads, release stores, fences, atomics and CTA barriers.
+//!
+//! Scope names follow PTX: `cta` (the block), `gpu` (every block of this device), `sys` (peers and
+//! the host). A flag that another GPU reads must be written at `sys` scope; one read only by blocks
+//! of this GPU needs `gpu`. Every wrapper names the PTX it emits.
+
+use core::arch::asm;
+
+/// `ld.acquire.gpu.global.u32`: later loads of this thread see what the releasing writer published.
+#[inline(always)]
+pub unsafe fn ld_acquire_gpu_u32(p: *const u32) -> u32 {
+    let v: u32;
+    unsafe { asm!("ld.acquire.gpu.global.u32 {v}, [{p}];", v = out(reg32) v, p = in(reg64) p) };
+    v
+}
+
+/// `ld.acquire.gpu.global.u64`.
+#[inline(always)]
+pub unsafe fn ld_acquire_gpu_u64(p: *const u64) -> u64 {
+    let v: u64;
+    unsafe { asm!("ld.acquire.gpu.global.u64 {v}, [{p}];", v = out(reg64) v, p = in(reg64) p) };
+    v
+}
+
+/// `ld.acquire.sys.global.u64`: for flags written by a peer GPU.
+#[inline(always)]
+pub unsafe fn ld_acquire_sys_u64(p: *const u64) -> u64 {
+    let v: u64;
+    unsafe { asm!("ld.acquire.sys.global.u64 {v}, [{p}];", v = out(reg64) v, p = in(reg64) p) };
+    v
+}
+
+/// `ld.relaxed.gpu.global.u32`: a coherent read with no ordering (polling, then an explicit fence).
+#[inline(always)]
+pub unsafe fn ld_relaxed_gpu_u32(p: *const u32) -> u32 {
+    let v: u32;
+    unsafe { asm!("ld.relaxed.gpu.global.u32 {v}, [{p}];", v = out(reg32) v, p = in(reg64) p) };
+    v
+}
+
+/// `st.release.gpu.global.u32`: publishes every earlier write of this thread to the GPU.
+#[inline(always)]
+pub unsafe fn st_release_gpu_u32(p: *mut u32, v: u32) {
+    unsafe { asm!("st.release.gpu.global.u32 [{p}], {v};", p = in(reg64) p, v = in(reg32) v) };
+}
+
+/// `st.release.gpu.global.u64`.
+#[inline(always)]
+pub unsafe fn st_release_gpu_u64(p: *mut u64, v: u64) {
+    unsafe { asm!("st.release.gpu.global.u64 [{p}], {v};", p = in(reg64) p, v = in(reg64) v) };
+}
+
+/// `st.release.sys.global.u64`: publishes earlier writes to peers and the host (NVLink flags).
+#[inline(always)]
+pub unsafe fn st_release_sys_u64(p: *mut u64, v: u64) {
+    unsafe { asm!("st.release.sys.global.u64 [{p}], {v};", p = in(reg64) p, v = in(reg64) v) };
+}
+
+/// `st.relaxed.gpu.global.u32`.
+#[inline(always)]
+pub unsafe fn st_relaxed_gpu_u32(p: *mut u32, v: u32) {
+    unsafe { asm!("st.relaxed.gpu.global.u32 [{p}], {v};", p = in(reg64) p, v = in(reg32) v) };
+}
+
+/// `st.volatile.global.u32`: a store the compiler may not elide (host-mapped error records).
+#[inline(always)]
+pub unsafe fn st_volatile_u32(p: *mut u32, v: u32) {
+    unsafe { asm!("st.volatile.global.u32 [{p}], {v};", p = in(reg64) p, v = in(reg32) v) };
+}
+
+/// `st.volatile.global.u64`.
+#[inline(always)]
+pub unsafe fn st_volatile_u64(p: *mut u64, v: u64) {
+    unsafe { asm!("st.volatile.global.u64 [{p}], {v};", p = in(reg64) p, v = in(reg64) v) };
+}
+
+/// `fence.acq_rel.cta`.
+#[inline(always)]
+pub fn fence_acq_rel_cta() {
+    unsafe { asm!("fence.acq_rel.cta;") };
+}
+
+/// `fence.acq_rel.gpu`: orders this thread's earlier accesses before later ones for the whole GPU.
+#[inline(always)]
+pub fn fence_acq_rel_gpu() {
+    unsafe { asm!("fence.acq_rel.gpu;") };
+}
+
+/// `fence.acq_rel.sys`: the same for peers and the host; needed before signalling a peer.
+#[inline(always)]
+pub fn fence_acq_rel_sys() {
+    unsafe { asm!("fence.acq_rel.sys;") };
+}
+
+/// `fence.sc.gpu`.
+#[inline(always)]
+pub fn fence_sc_gpu() {
+    unsafe { asm!("fence.sc.gpu;") };
+}
+
+/// `fence.sc.sys`.
+#[inline(always)]
+pub fn fence_sc_sys() {
+    unsafe { asm!("fence.sc.sys;") };
+}
+
+/// `atom.acq_rel.gpu.global.add.u32`: returns the old value.
+#[inline(always)]
+pub unsafe fn atom_add_acq_rel_gpu_u32(p: *mut u32, v: u32) -> u32 {
+    let old: u32;
+    unsafe { asm!("atom.acq_rel.gpu.global.add.u32 {o}, [{p}], {v};", o = out(reg32) old, p = in(reg64) p, v = in(reg32) v) };
+    old
+}
+
+/// `atom.relaxed.gpu.global.add.u32`: ticket counters where ordering comes from elsewhere.
+#[inline(always)]
+pub unsafe fn atom_add_relaxed_gpu_u32(p: *mut u32, v: u32) -> u32 {
+    let old: u32;
+    unsafe { asm!("atom.relaxed.gpu.global.add.u32 {o}, [{p}], {v};", o = out(reg32) old, p = in(reg64) p, v = in(reg32) v) };
+    old
+}
+
+/// `red.release.gpu.global.add.u32`: a fire-and-forget increment that publishes earlier writes.
+#[inline(always)]
+pub unsafe fn red_add_release_gpu_u32(p: *mut u32, v: u32) {
+    unsafe { asm!("red.release.gpu.global.add.u32 [{p}], {v};", p = in(reg64) p, v = in(reg32) v) };
+}
+
+/// `atom.acq_rel.sys.global.cas.b32`: returns the old value.
+#[inline(always)]
+pub unsafe fn atom_cas_sys_u32(p: *mut u32, cmp: u32, new: u32) -> u32 {
+    let old: u32;
+    unsafe {
+        asm!("atom.acq_rel.sys.global.cas.b32 {o}, [{p}], {c}, {n};",
+            o = out(reg32) old, p = in(reg64) p, c = in(reg32) cmp, n = in(reg32) new)
+    };
+    old
+}
+
+/// `st.relaxed.sys.global.u32`: a plain store visible to peers (abort broadcast).
+#[inline(always)]
+pub unsafe fn st_relaxed_sys_u32(p: *mut u32, v: u32) {
+    unsafe { asm!("st.relaxed.sys.global.u32 [{p}], {v};", p = in(reg64) p, v = in(reg32) v) };
+}
+
+/// `ld.relaxed.sys.global.u32`.
+#[inline(always)]
+pub unsafe fn ld_relaxed_sys_u32(p: *const u32) -> u32 {
+    let v: u32;
+    unsafe { asm!("ld.relaxed.sys.global.u32 {v}, [{p}];", v = out(reg32) v, p = in(reg64) p) };
+    v
+}
+
+/// `ld.acquire.cta.shared.u32`: reads a word another warp of this block released.
+#[inline(always)]
+pub unsafe fn ld_acquire_cta_shared_u32(addr: u32) -> u32 {
+    let v: u32;
+    unsafe { asm!("ld.acquire.cta.shared.u32 {v}, [{a}];", v = out(reg32) v, a = in(reg32) addr) };
+    v
+}
+
+/// `atom.acq_rel.cta.shared.add.u32`: returns the old value.
+#[inline(always)]
+pub unsafe fn atom_add_cta_shared_u32(addr: u32, v: u32) -> u32 {
+    let old: u32;
+    unsafe { asm!("atom.acq_rel.cta.shared.add.u32 {o}, [{a}], {v};", o = out(reg32) old, a = in(reg32) addr, v = in(reg32) v) };
+    old
+}
+
+/// `bar.sync 0`: the whole block (`__syncthreads`); also orders memory among its threads.
+#[inline(always)]
+pub fn sync_threads() {
+    unsafe { asm!("bar.sync 0;") };
+}
+
+/// `bar.sync id, count`: a named barrier over `count` threads (a multiple of 32).
+#[inline(always)]
+pub fn named_barrier(id: u32, count: u32) {
+    unsafe { asm!("bar.sync {i}, {c};", i = in(reg32) id, c = in(reg32) count) };
+}

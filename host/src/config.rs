@@ -1,0 +1,202 @@
+//! The MoE layer's configuration and its validation: every bad shape is a typed error before any
+//! allocation or launch.
+
+use flashmoe_kernels::layout::{DIM_MULTIPLE, MAX_EXPERTS, MAX_TOP_K, MAX_WORLD};
+
+pub use flashmoe_kernels::layout::{Activation, DType};
+
+/// Shape and behaviour of one MoE layer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MoeConfig {
+    /// Tokens each GPU holds and routes (T).
+    pub tokens: usize,
+    /// Model width H (input and output of every expert).
+    pub hidden: usize,
+    /// Expert intermediate width I.
+    pub inter: usize,
+    /// Experts E of the whole layer (spread over the GPUs, E / G each).
+    pub experts: usize,
+    /// Experts each token is routed to (k).
+    pub top_k: usize,
+    /// Capacity per (source GPU, expert) = ceil(T·k/E · factor); `None` never drops (capacity T).
+    pub capacity_factor: Option<f64>,
+    pub activation: Activation,
+    /// act(x·W1 + b1) * (x·W3 + b3) instead of act(x·W1 + b1).
+    pub gated: bool,
+    /// Experts carry biases b1 (b3) and b2.
+    pub bias: bool,
+    /// Divide the k routing weights of a token by their sum.
+    pub renormalize: bool,
+    pub dtype: DType,
+}
+
+impl Default for MoeConfig {
+    /// The project's default layer: H = I = 2048, E = 64, k = 2, T = 8192 per GPU, bf16, ReLU,
+    /// capacity factor 1 (FlashMoE's defaults).
+    fn default() -> Self {
+        MoeConfig {
+            tokens: 8192,
+            hidden: 2048,
+            inter: 2048,
+            experts: 64,
+            top_k: 2,
+            capacity_factor: Some(1.0),
+            activation: Activation::Relu,
+            gated: false,
+            bias: false,
+            renormalize: true,
+            dtype: DType::Bf16,
+        }
+    }
+}
+
+/// A configuration flashmoe cannot run.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} must be at least 1")]
+    Zero(&'static str),
+    #[error("top_k = {top_k} exceeds the number of experts ({experts})")]
+    TopKAboveExperts { top_k: usize, experts: usize },
+    #[error("top_k = {0} exceeds the supported maximum of {MAX_TOP_K}")]
+    TopKTooLarge(usize),
+    #[error("{0} experts exceed the supported maximum of {MAX_EXPERTS}")]
+    TooManyExperts(usize),
+    #[error("{name} = {value} must be a multiple of {multiple}")]
+    NotMultiple { name: &'static str, value: usize, multiple: usize },
+    #[error("{experts} experts cannot be split evenly over {world} GPUs")]
+    ExpertsNotDivisible { experts: usize, world: usize },
+    #[error("{0} GPUs exceed the supported maximum of {MAX_WORLD}")]
+    TooManyGpus(usize),
+    #[error("{0} tokens per GPU exceed the supported maximum of 2^24 - 1")]
+    TooManyTokens(usize),
+    #[error("capacity factor {0} must be a finite number above 0")]
+    BadCapacityFactor(f64),
+    #[error("{what} needs {need_mib} MiB on each GPU, more than the {have_mib} MiB it has")]
+    OutOfMemory { what: &'static str, need_mib: usize, have_mib: usize },
+    #[error("{0} tokens exceed the {1} tokens per GPU this layer was built for")]
+    TokensAboveMax(usize, usize),
+}
+
+impl MoeConfig {
+    /// Checks the configuration for a layer over `world` GPUs.
+    pub fn validate(&self, world: usize) -> Result<(), ConfigError> {
+        for (name, v) in [
+            ("tokens", self.tokens),
+            ("hidden", self.hidden),
+            ("inter", self.inter),
+            ("experts", self.experts),
+            ("top_k", self.top_k),
+            ("world", world),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::Zero(name));
+            }
+        }
+        if self.top_k > self.experts {
+            return Err(ConfigError::TopKAboveExperts { top_k: self.top_k, experts: self.experts });
+        }
+        if self.top_k > MAX_TOP_K as usize {
+            return Err(ConfigError::TopKTooLarge(self.top_k));
+        }
+        if self.experts > MAX_EXPERTS as usize {
+            return Err(ConfigError::TooManyExperts(self.experts));
+        }
+        for (name, v) in [("hidden", self.hidden), ("inter", self.inter)] {
+            if !v.is_multiple_of(DIM_MULTIPLE as usize) {
+                return Err(ConfigError::NotMultiple { name, value: v, multiple: DIM_MULTIPLE as usize });
+            }
+        }
+        if world > MAX_WORLD {
+            return Err(ConfigError::TooManyGpus(world));
+        }
+        if !self.experts.is_multiple_of(world) {
+            return Err(ConfigError::ExpertsNotDivisible { experts: self.experts, world });
+        }
+        if self.tokens >= 1 << 24 {
+            return Err(ConfigError::TooManyTokens(self.tokens));
+        }
+        if let Some(f) = self.capacity_factor
+            && !(f.is_finite() && f > 0.0)
+        {
+            return Err(ConfigError::BadCapacityFactor(f));
+        }
+        Ok(())
+    }
+
+    /// Rows one source GPU may send to one expert: ceil(T·k/E · factor), at most T (a token picks
+    /// an expert once), at least 1.
+    pub fn capacity(&self) -> usize {
+        capacity(self.tokens, self.top_k, self.experts, self.capacity_factor)
+    }
+
+    /// Floating-point operations of one forward on one GPU's tokens, counting only routed
+    /// (kept) rows: 2·H·I per GEMM per row (3 GEMMs when gated), plus the gate.
+    pub fn flops(&self, routed_rows: usize) -> f64 {
+        let gemms = if self.gated { 3.0 } else { 2.0 };
+        let expert = 2.0 * gemms * self.hidden as f64 * self.inter as f64 * routed_rows as f64;
+        let gate = 2.0 * self.tokens as f64 * self.hidden as f64 * self.experts as f64;
+        expert + gate
+    }
+}
+
+/// ceil(tokens·k/experts · factor) clamped to [1, tokens]; `None` = tokens (nothing dropped).
+pub fn capacity(tokens: usize, top_k: usize, experts: usize, factor: Option<f64>) -> usize {
+    match factor {
+        None => tokens,
+        Some(f) => (((tokens * top_k) as f64 / experts as f64) * f).ceil().clamp(1.0, tokens as f64) as usize,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_valid() {
+        assert_eq!(MoeConfig::default().validate(1), Ok(()));
+        assert_eq!(MoeConfig::default().validate(4), Ok(()));
+        assert_eq!(MoeConfig::default().capacity(), 256);
+    }
+
+    #[test]
+    fn rejects_bad_shapes_with_typed_errors() {
+        let ok = MoeConfig::default();
+        let bad = |f: &dyn Fn(&mut MoeConfig)| {
+            let mut c = ok.clone();
+            f(&mut c);
+            c.validate(1).unwrap_err()
+        };
+        assert_eq!(bad(&|c| c.tokens = 0), ConfigError::Zero("tokens"));
+        assert_eq!(bad(&|c| c.hidden = 0), ConfigError::Zero("hidden"));
+        assert_eq!(bad(&|c| c.experts = 0), ConfigError::Zero("experts"));
+        assert_eq!(bad(&|c| c.top_k = 0), ConfigError::Zero("top_k"));
+        assert_eq!(
+            bad(&|c| {
+                c.experts = 4;
+                c.top_k = 5
+            }),
+            ConfigError::TopKAboveExperts { top_k: 5, experts: 4 }
+        );
+        assert_eq!(bad(&|c| c.top_k = 9), ConfigError::TopKTooLarge(9));
+        assert_eq!(bad(&|c| c.experts = 512), ConfigError::TooManyExperts(512));
+        assert_eq!(bad(&|c| c.hidden = 100), ConfigError::NotMultiple { name: "hidden", value: 100, multiple: 64 });
+        assert_eq!(bad(&|c| c.inter = 96), ConfigError::NotMultiple { name: "inter", value: 96, multiple: 64 });
+        assert_eq!(bad(&|c| c.tokens = 1 << 24), ConfigError::TooManyTokens(1 << 24));
+        assert_eq!(bad(&|c| c.capacity_factor = Some(0.0)), ConfigError::BadCapacityFactor(0.0));
+        assert!(matches!(bad(&|c| c.capacity_factor = Some(f64::NAN)), ConfigError::BadCapacityFactor(_)));
+        assert_eq!(ok.validate(0), Err(ConfigError::Zero("world")));
+        assert_eq!(ok.validate(9), Err(ConfigError::TooManyGpus(9)));
+        let e6 = MoeConfig { experts: 6, ..ok.clone() };
+        assert_eq!(e6.validate(4), Err(ConfigError::ExpertsNotDivisible { experts: 6, world: 4 }));
+    }
+
+    #[test]
+    fn capacity_formula() {
+        assert_eq!(capacity(8192, 2, 64, Some(1.0)), 256);
+        assert_eq!(capacity(7, 2, 4, Some(1.0)), 4); // ceil(14/4) = 4
+        assert_eq!(capacity(100, 2, 8, Some(1.25)), 32); // ceil(31.25)
+        assert_eq!(capacity(1, 1, 256, Some(1.0)), 1);
+        assert_eq!(capacity(10, 8, 1, Some(4.0)), 10); // clamped to T
+        assert_eq!(capacity(10, 2, 64, None), 10);
+    }
+}

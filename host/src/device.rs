@@ -1,0 +1,125 @@
+//! The GPUs of one node: contexts, capabilities, peer access, and each GPU's loaded kernels.
+
+use std::sync::{Arc, OnceLock};
+
+use cudarc::driver::sys::CUdevice_attribute as Attr;
+
+use crate::driver::{self, Context, Function, Module};
+use crate::error::{Error, Result};
+use crate::kernels::{self, PtxTarget};
+
+/// One GPU of a [`Cluster`].
+#[derive(Debug)]
+pub struct Gpu {
+    pub ordinal: usize,
+    pub name: String,
+    pub compute_capability: (i32, i32),
+    pub sms: u32,
+    pub memory_bytes: usize,
+    pub ptx: PtxTarget,
+    ctx: Arc<Context>,
+    module: OnceLock<Module>,
+}
+
+impl Gpu {
+    fn open(ordinal: usize) -> Result<Self> {
+        let ctx = Context::new(ordinal)?;
+        let (major, minor) = ctx.compute_capability()?;
+        Ok(Gpu {
+            ordinal,
+            name: ctx.name()?,
+            compute_capability: (major, minor),
+            sms: ctx.attribute(Attr::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)? as u32,
+            memory_bytes: ctx.total_memory()?,
+            ptx: kernels::for_compute_capability(ordinal, major, minor)?,
+            ctx,
+            module: OnceLock::new(),
+        })
+    }
+
+    pub fn context(&self) -> &Arc<Context> {
+        &self.ctx
+    }
+
+    /// A kernel of the embedded PTX (the module is JIT-compiled on first use).
+    pub fn function(&self, name: &str) -> Result<Function> {
+        if self.module.get().is_none() {
+            let m = Module::load(&self.ctx, self.ptx.ptx)?;
+            // A racing thread may have loaded it too; either module is equivalent.
+            let _ = self.module.set(m);
+        }
+        self.module.get().ok_or(Error::InvalidPtx)?.function(name)
+    }
+}
+
+/// The GPUs a layer runs on, with peer access enabled between every pair.
+#[derive(Debug)]
+pub struct Cluster {
+    gpus: Vec<Gpu>,
+    peer_access: Vec<Vec<bool>>,
+}
+
+impl Cluster {
+    /// Every GPU of this machine.
+    pub fn all_local() -> Result<Self> {
+        let n = driver::init()?;
+        Self::open((0..n).collect())
+    }
+
+    /// The GPUs with these ordinals, in this order (rank i = `ordinals[i]`).
+    pub fn with_devices(ordinals: &[usize]) -> Result<Self> {
+        let n = driver::init()?;
+        if let Some(&gpu) = ordinals.iter().find(|&&o| o >= n) {
+            return Err(Error::NoSuchGpu { gpu, count: n });
+        }
+        Self::open(ordinals.to_vec())
+    }
+
+    /// The first `count` GPUs.
+    pub fn first(count: usize) -> Result<Self> {
+        Self::with_devices(&(0..count).collect::<Vec<_>>())
+    }
+
+    fn open(ordinals: Vec<usize>) -> Result<Self> {
+        let gpus = ordinals.into_iter().map(Gpu::open).collect::<Result<Vec<_>>>()?;
+        let mut peer_access = vec![vec![true; gpus.len()]; gpus.len()];
+        let mut missing = Vec::new();
+        for (i, a) in gpus.iter().enumerate() {
+            for (j, b) in gpus.iter().enumerate() {
+                if i != j && !a.ctx.can_access_peer(&b.ctx)? {
+                    peer_access[i][j] = false;
+                    missing.push((a.ordinal, b.ordinal));
+                }
+            }
+        }
+        // Report every unreachable pair at once, before touching any of them.
+        if !missing.is_empty() {
+            return Err(Error::NoPeerAccess { pairs: missing });
+        }
+        for a in &gpus {
+            for b in &gpus {
+                if a.ordinal != b.ordinal {
+                    a.ctx.enable_peer_access(&b.ctx)?;
+                }
+            }
+        }
+        Ok(Cluster { gpus, peer_access })
+    }
+
+    pub fn gpus(&self) -> &[Gpu] {
+        &self.gpus
+    }
+
+    pub fn len(&self) -> usize {
+        self.gpus.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.gpus.is_empty()
+    }
+
+    /// `[i][j]`: GPU i can map GPU j's memory (all true once a cluster exists).
+    pub fn peer_access(&self) -> &[Vec<bool>] {
+        &self.peer_access
+    }
+}

@@ -1,0 +1,488 @@
+//! The one module that calls the CUDA driver (through cudarc's `sys`/`result` layers): contexts,
+//! allocations, streams, events, modules and launches, each owning its handle and releasing it on
+//! drop. Everything above this works with these safe types.
+
+use std::ffi::{CString, c_void};
+use std::sync::Arc;
+
+use cudarc::driver::result::{self, DriverError};
+use cudarc::driver::sys;
+
+use crate::error::{Error, Result};
+
+/// Maps a driver result, naming the call that failed.
+pub(crate) fn check<T>(call: &'static str, r: std::result::Result<T, DriverError>) -> Result<T> {
+    r.map_err(|source| Error::Cuda { call, source })
+}
+
+fn check_raw(call: &'static str, r: sys::CUresult) -> Result<()> {
+    check(call, r.result())
+}
+
+/// Loads libcuda and initialises the driver; returns the number of devices.
+pub fn init() -> Result<usize> {
+    // SAFETY: only probes whether the shared library can be opened.
+    if !unsafe { sys::is_culib_present() } {
+        return Err(Error::NoDriver);
+    }
+    match result::init() {
+        Ok(()) => {}
+        Err(DriverError(sys::CUresult::CUDA_ERROR_NO_DEVICE)) => return Err(Error::NoDevice),
+        Err(source) => return Err(Error::Cuda { call: "cuInit", source }),
+    }
+    let n = check("cuDeviceGetCount", result::device::get_count())? as usize;
+    if n == 0 {
+        return Err(Error::NoDevice);
+    }
+    Ok(n)
+}
+
+/// A device's primary context, retained for the lifetime of this value.
+#[derive(Debug)]
+pub struct Context {
+    ordinal: usize,
+    dev: sys::CUdevice,
+    ctx: sys::CUcontext,
+}
+
+// SAFETY: a CUcontext may be used from any thread once made current there; we always bind first.
+unsafe impl Send for Context {}
+// SAFETY: see above.
+unsafe impl Sync for Context {}
+
+impl Context {
+    /// Retains the primary context of device `ordinal`.
+    pub fn new(ordinal: usize) -> Result<Arc<Self>> {
+        let dev = check("cuDeviceGet", result::device::get(ordinal as i32))?;
+        // SAFETY: dev is a valid device handle.
+        let ctx = check("cuDevicePrimaryCtxRetain", unsafe { result::primary_ctx::retain(dev) })?;
+        let c = Arc::new(Context { ordinal, dev, ctx });
+        c.bind()?;
+        Ok(c)
+    }
+
+    pub fn ordinal(&self) -> usize {
+        self.ordinal
+    }
+
+    /// Makes this context current on the calling thread.
+    pub fn bind(&self) -> Result<()> {
+        // SAFETY: ctx is retained until drop.
+        check("cuCtxSetCurrent", unsafe { result::ctx::set_current(self.ctx) })
+    }
+
+    pub fn name(&self) -> Result<String> {
+        check("cuDeviceGetName", result::device::get_name(self.dev))
+    }
+
+    pub fn attribute(&self, attr: sys::CUdevice_attribute) -> Result<i32> {
+        // SAFETY: valid device and attribute enum.
+        check("cuDeviceGetAttribute", unsafe { result::device::get_attribute(self.dev, attr) })
+    }
+
+    pub fn compute_capability(&self) -> Result<(i32, i32)> {
+        Ok((
+            self.attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)?,
+            self.attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)?,
+        ))
+    }
+
+    pub fn total_memory(&self) -> Result<usize> {
+        // SAFETY: valid device.
+        check("cuDeviceTotalMem", unsafe { result::device::total_mem(self.dev) })
+    }
+
+    /// Whether this device can map memory of `peer`.
+    pub fn can_access_peer(&self, peer: &Context) -> Result<bool> {
+        let mut v = 0i32;
+        // SAFETY: out-pointer to a local.
+        check_raw("cuDeviceCanAccessPeer", unsafe { sys::cuDeviceCanAccessPeer(&mut v, self.dev, peer.dev) })?;
+        Ok(v != 0)
+    }
+
+    /// Lets kernels of this context dereference `peer`'s memory (idempotent).
+    pub fn enable_peer_access(&self, peer: &Context) -> Result<()> {
+        self.bind()?;
+        // SAFETY: both contexts are retained.
+        let r = unsafe { sys::cuCtxEnablePeerAccess(peer.ctx, 0) };
+        match r {
+            sys::CUresult::CUDA_SUCCESS | sys::CUresult::CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED => Ok(()),
+            e => check_raw("cuCtxEnablePeerAccess", e),
+        }
+    }
+
+    pub fn synchronize(&self) -> Result<()> {
+        self.bind()?;
+        check("cuCtxSynchronize", result::ctx::synchronize())
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        // SAFETY: balanced with the retain in `new`. Errors at teardown have nowhere to go.
+        unsafe {
+            let _ = result::primary_ctx::release(self.dev);
+        }
+    }
+}
+
+/// Device memory from `cuMemAlloc` (not the stream-ordered pool: peers must be able to map it).
+#[derive(Debug)]
+pub struct DeviceBuffer {
+    ptr: sys::CUdeviceptr,
+    bytes: usize,
+    ctx: Arc<Context>,
+}
+
+// SAFETY: a device pointer is plain data; the context is bound before every use.
+unsafe impl Send for DeviceBuffer {}
+// SAFETY: see above.
+unsafe impl Sync for DeviceBuffer {}
+
+impl DeviceBuffer {
+    /// Allocates `bytes` (at least 1) on `ctx`'s device.
+    pub fn alloc(ctx: &Arc<Context>, bytes: usize) -> Result<Self> {
+        ctx.bind()?;
+        // SAFETY: the context is current.
+        let ptr = check("cuMemAlloc", unsafe { result::malloc_sync(bytes.max(1)) })?;
+        Ok(DeviceBuffer { ptr, bytes, ctx: ctx.clone() })
+    }
+
+    pub fn ptr(&self) -> u64 {
+        self.ptr
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn context(&self) -> &Arc<Context> {
+        &self.ctx
+    }
+
+    /// Copies `src` into the buffer at byte `offset` (synchronous).
+    pub fn write<T: Copy>(&self, offset: usize, src: &[T]) -> Result<()> {
+        let len = std::mem::size_of_val(src);
+        if offset + len > self.bytes {
+            return Err(Error::OutOfBounds { what: "device buffer write", offset, len, size: self.bytes });
+        }
+        self.ctx.bind()?;
+        // SAFETY: bounds checked above; src is a plain slice.
+        check("cuMemcpyHtoD", unsafe { result::memcpy_htod_sync(self.ptr + offset as u64, src) })
+    }
+
+    /// Copies from byte `offset` of the buffer into `dst` (synchronous).
+    pub fn read<T: Copy>(&self, offset: usize, dst: &mut [T]) -> Result<()> {
+        let len = std::mem::size_of_val(dst);
+        if offset + len > self.bytes {
+            return Err(Error::OutOfBounds { what: "device buffer read", offset, len, size: self.bytes });
+        }
+        self.ctx.bind()?;
+        // SAFETY: bounds checked above; dst is a plain slice of Copy values.
+        check("cuMemcpyDtoH", unsafe { result::memcpy_dtoh_sync(dst, self.ptr + offset as u64) })
+    }
+
+    /// Fills `len` bytes from `offset` with `value` (synchronous).
+    pub fn fill(&self, offset: usize, len: usize, value: u8) -> Result<()> {
+        if offset + len > self.bytes {
+            return Err(Error::OutOfBounds { what: "device buffer fill", offset, len, size: self.bytes });
+        }
+        self.ctx.bind()?;
+        // SAFETY: bounds checked above.
+        check("cuMemsetD8", unsafe { result::memset_d8_sync(self.ptr + offset as u64, value, len) })
+    }
+
+    /// Fills `count` 32-bit words from byte `offset` with `word`, asynchronously on `stream`.
+    pub fn fill_u32_async(&self, offset: usize, count: usize, word: u32, stream: &Stream) -> Result<()> {
+        if !offset.is_multiple_of(4) || offset + 4 * count > self.bytes {
+            return Err(Error::OutOfBounds { what: "device buffer fill", offset, len: 4 * count, size: self.bytes });
+        }
+        self.ctx.bind()?;
+        // SAFETY: bounds and alignment checked above.
+        check_raw("cuMemsetD32Async", unsafe { sys::cuMemsetD32Async(self.ptr + offset as u64, word, count, stream.raw) })
+    }
+}
+
+impl Drop for DeviceBuffer {
+    fn drop(&mut self) {
+        // SAFETY: ptr came from cuMemAlloc in this context. Errors at teardown have nowhere to go.
+        unsafe {
+            let _ = self.ctx.bind();
+            let _ = result::free_sync(self.ptr);
+        }
+    }
+}
+
+/// Pinned host memory mapped into every device's address space (zero-copy): the kernels write
+/// their error record here and the host reads it without a copy.
+#[derive(Debug)]
+pub struct HostMapped<T: Copy> {
+    host: *mut T,
+    dev: u64,
+    len: usize,
+}
+
+// SAFETY: pinned memory is usable from any thread.
+unsafe impl<T: Copy> Send for HostMapped<T> {}
+// SAFETY: see above.
+unsafe impl<T: Copy> Sync for HostMapped<T> {}
+
+impl<T: Copy + Default> HostMapped<T> {
+    /// Allocates `len` zeroed values; `ctx` must be current-able (any context: portable memory).
+    pub fn alloc(ctx: &Context, len: usize) -> Result<Self> {
+        ctx.bind()?;
+        let bytes = std::mem::size_of::<T>() * len.max(1);
+        let flags = sys::CU_MEMHOSTALLOC_PORTABLE | sys::CU_MEMHOSTALLOC_DEVICEMAP;
+        // SAFETY: a plain pinned allocation.
+        let host = check("cuMemHostAlloc", unsafe { result::malloc_host(bytes, flags) })? as *mut T;
+        let mut dev: sys::CUdeviceptr = 0;
+        // SAFETY: host came from cuMemHostAlloc with DEVICEMAP.
+        check_raw("cuMemHostGetDevicePointer", unsafe { sys::cuMemHostGetDevicePointer_v2(&mut dev, host as *mut c_void, 0) })?;
+        let m = HostMapped { host, dev, len: len.max(1) };
+        for i in 0..m.len {
+            m.set(i, T::default());
+        }
+        Ok(m)
+    }
+
+    /// The address kernels use.
+    pub fn device_ptr(&self) -> u64 {
+        self.dev
+    }
+
+    /// Reads element `i` (volatile: the device may have written it).
+    pub fn get(&self, i: usize) -> T {
+        assert!(i < self.len);
+        // SAFETY: in bounds; pinned memory stays valid until drop.
+        unsafe { std::ptr::read_volatile(self.host.add(i)) }
+    }
+
+    /// Writes element `i`.
+    pub fn set(&self, i: usize, v: T) {
+        assert!(i < self.len);
+        // SAFETY: in bounds; pinned memory stays valid until drop.
+        unsafe { std::ptr::write_volatile(self.host.add(i), v) }
+    }
+}
+
+impl<T: Copy> Drop for HostMapped<T> {
+    fn drop(&mut self) {
+        // SAFETY: came from cuMemHostAlloc.
+        unsafe {
+            let _ = result::free_host(self.host as *mut c_void);
+        }
+    }
+}
+
+/// A non-blocking stream.
+#[derive(Debug)]
+pub struct Stream {
+    raw: sys::CUstream,
+    ctx: Arc<Context>,
+}
+
+// SAFETY: streams may be used from any thread with their context bound.
+unsafe impl Send for Stream {}
+// SAFETY: see above.
+unsafe impl Sync for Stream {}
+
+impl Stream {
+    pub fn new(ctx: &Arc<Context>) -> Result<Self> {
+        ctx.bind()?;
+        let raw = check("cuStreamCreate", result::stream::create(result::stream::StreamKind::NonBlocking))?;
+        Ok(Stream { raw, ctx: ctx.clone() })
+    }
+
+    pub fn synchronize(&self) -> Result<()> {
+        self.ctx.bind()?;
+        // SAFETY: valid stream.
+        check("cuStreamSynchronize", unsafe { result::stream::synchronize(self.raw) })
+    }
+
+    /// Whether all work on the stream finished (`Ok(false)`: still running).
+    pub fn query(&self) -> Result<bool> {
+        self.ctx.bind()?;
+        // SAFETY: valid stream.
+        match unsafe { sys::cuStreamQuery(self.raw) } {
+            sys::CUresult::CUDA_SUCCESS => Ok(true),
+            sys::CUresult::CUDA_ERROR_NOT_READY => Ok(false),
+            e => check_raw("cuStreamQuery", e).map(|_| false),
+        }
+    }
+
+    pub fn context(&self) -> &Arc<Context> {
+        &self.ctx
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        // SAFETY: created in `new`.
+        unsafe {
+            let _ = self.ctx.bind();
+            let _ = result::stream::destroy(self.raw);
+        }
+    }
+}
+
+/// A timing event.
+#[derive(Debug)]
+pub struct Event {
+    raw: sys::CUevent,
+    ctx: Arc<Context>,
+}
+
+impl Event {
+    pub fn new(ctx: &Arc<Context>) -> Result<Self> {
+        ctx.bind()?;
+        let raw = check("cuEventCreate", result::event::create(sys::CUevent_flags::CU_EVENT_DEFAULT))?;
+        Ok(Event { raw, ctx: ctx.clone() })
+    }
+
+    pub fn record(&self, stream: &Stream) -> Result<()> {
+        self.ctx.bind()?;
+        // SAFETY: event and stream belong to the same context.
+        check("cuEventRecord", unsafe { result::event::record(self.raw, stream.raw) })
+    }
+
+    /// Milliseconds from `self` to `end` (both recorded and complete).
+    pub fn elapsed_ms(&self, end: &Event) -> Result<f32> {
+        self.ctx.bind()?;
+        // SAFETY: both events valid.
+        unsafe {
+            check("cuEventSynchronize", result::event::synchronize(end.raw))?;
+            check("cuEventElapsedTime", result::event::elapsed(self.raw, end.raw))
+        }
+    }
+}
+
+impl Drop for Event {
+    fn drop(&mut self) {
+        // SAFETY: created in `new`.
+        unsafe {
+            let _ = self.ctx.bind();
+            let _ = result::event::destroy(self.raw);
+        }
+    }
+}
+
+/// A loaded PTX module.
+#[derive(Debug)]
+pub struct Module {
+    raw: sys::CUmodule,
+    ctx: Arc<Context>,
+}
+
+// SAFETY: module handles are context-bound plain handles.
+unsafe impl Send for Module {}
+// SAFETY: see above.
+unsafe impl Sync for Module {}
+
+impl Module {
+    /// JIT-compiles `ptx` for `ctx`'s device.
+    pub fn load(ctx: &Arc<Context>, ptx: &str) -> Result<Self> {
+        ctx.bind()?;
+        let image = CString::new(ptx).map_err(|_| Error::InvalidPtx)?;
+        // SAFETY: image is a NUL-terminated PTX string.
+        let raw = check("cuModuleLoadData", unsafe { result::module::load_data(image.as_ptr() as *const c_void) })?;
+        Ok(Module { raw, ctx: ctx.clone() })
+    }
+
+    pub fn function(&self, name: &str) -> Result<Function> {
+        self.ctx.bind()?;
+        let cname = CString::new(name).map_err(|_| Error::InvalidPtx)?;
+        // SAFETY: module is loaded.
+        let raw = check("cuModuleGetFunction", unsafe { result::module::get_function(self.raw, cname) })?;
+        Ok(Function { raw, ctx: self.ctx.clone() })
+    }
+}
+
+impl Drop for Module {
+    fn drop(&mut self) {
+        // SAFETY: loaded in `load`.
+        unsafe {
+            let _ = self.ctx.bind();
+            let _ = result::module::unload(self.raw);
+        }
+    }
+}
+
+/// A kernel entry point of a [`Module`] (valid while the module lives).
+#[derive(Debug, Clone)]
+pub struct Function {
+    raw: sys::CUfunction,
+    ctx: Arc<Context>,
+}
+
+// SAFETY: function handles are plain handles.
+unsafe impl Send for Function {}
+// SAFETY: see above.
+unsafe impl Sync for Function {}
+
+/// Grid, block and dynamic shared memory of a launch.
+#[derive(Clone, Copy, Debug)]
+pub struct LaunchConfig {
+    pub grid: u32,
+    pub block: u32,
+    pub shared_bytes: u32,
+}
+
+impl Function {
+    /// Allows `bytes` of dynamic shared memory (needed above 48 KiB).
+    pub fn set_max_dynamic_shared(&self, bytes: u32) -> Result<()> {
+        self.ctx.bind()?;
+        // SAFETY: valid function handle.
+        check("cuFuncSetAttribute", unsafe {
+            result::function::set_function_attribute(
+                self.raw,
+                sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                bytes as i32,
+            )
+        })
+    }
+
+    /// Blocks of `threads` threads with `shared_bytes` dynamic shared memory that fit on one SM.
+    pub fn max_blocks_per_sm(&self, threads: u32, shared_bytes: u32) -> Result<u32> {
+        self.ctx.bind()?;
+        // SAFETY: valid function handle.
+        let n = check("cuOccupancyMaxActiveBlocksPerMultiprocessor", unsafe {
+            result::occupancy::max_active_block_per_multiprocessor(self.raw, threads as i32, shared_bytes as usize)
+        })?;
+        Ok(n as u32)
+    }
+
+    /// Registers per thread the JIT gave this kernel.
+    pub fn registers(&self) -> Result<i32> {
+        self.ctx.bind()?;
+        // SAFETY: valid function handle.
+        check("cuFuncGetAttribute", unsafe {
+            result::function::get_function_attribute(self.raw, sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_NUM_REGS)
+        })
+    }
+
+    /// Launches with `args` (pointers to each argument value), cooperatively when asked: then
+    /// every block is co-resident or the launch fails with [`Error::CooperativeLaunchTooLarge`].
+    ///
+    /// # Safety
+    /// `args` must match the kernel's parameter list and every pointer it carries must stay valid
+    /// until the kernel finishes.
+    pub unsafe fn launch(&self, stream: &Stream, cfg: LaunchConfig, args: &mut [*mut c_void], cooperative: bool) -> Result<()> {
+        self.ctx.bind()?;
+        let grid = (cfg.grid, 1, 1);
+        let block = (cfg.block, 1, 1);
+        // SAFETY: forwarded from the caller.
+        let r = unsafe {
+            if cooperative {
+                result::launch_cooperative_kernel(self.raw, grid, block, cfg.shared_bytes, stream.raw, args)
+            } else {
+                result::launch_kernel(self.raw, grid, block, cfg.shared_bytes, stream.raw, args)
+            }
+        };
+        match r {
+            Err(DriverError(sys::CUresult::CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE)) => {
+                Err(Error::CooperativeLaunchTooLarge { gpu: self.ctx.ordinal(), blocks: cfg.grid })
+            }
+            other => check(if cooperative { "cuLaunchCooperativeKernel" } else { "cuLaunchKernel" }, other),
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! f64 CPU reference of the whole MoE layer forward: gate, softmax, top-k, capacity, experts,
+//! combine. It is the definition the GPU kernel is checked against.
+//!
+//! Semantics (the kernel implements the same):
+//! - logits = x · Wgᵀ; p = softmax(logits); the k largest logits win, ties to the lower expert.
+//! - weight_j = p_j, or p_j / Σ_k p when renormalising.
+//! - Tokens live on `world` GPUs, `tokens` each. Each (source GPU, expert) pair keeps the first
+//!   `capacity` pairs in token order; later ones are dropped and contribute 0.
+//! - expert(x) = (act(x·W1ᵀ + b1) [* (x·W3ᵀ + b3)]) · W2ᵀ + b2.
+//! - out = Σ_j weight_j · expert_j(x) over kept j, in increasing j.
+
+use rayon::prelude::*;
+
+use crate::config::{Activation, MoeConfig};
+use crate::weights::Weights;
+
+/// Routing decisions for every token of every GPU (global token n = gpu · tokens + t).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Routing {
+    pub top_k: usize,
+    /// `[n][j]` chosen expert, best first.
+    pub expert: Vec<u32>,
+    /// `[n][j]` combine weight.
+    pub weight: Vec<f64>,
+    /// `[n][j]` slot in the (source GPU, expert) region; `None` = dropped by capacity.
+    pub slot: Vec<Option<u32>>,
+}
+
+impl Routing {
+    /// Pairs that were kept.
+    pub fn kept(&self) -> usize {
+        self.slot.iter().filter(|s| s.is_some()).count()
+    }
+}
+
+fn dot(a: &[f32], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(&w, &x)| w as f64 * x).sum()
+}
+
+/// `[n][e]` gate logits of `x` (`[n][hidden]`).
+pub fn gate_logits(cfg: &MoeConfig, w: &Weights, x: &[f64]) -> Vec<f64> {
+    let (h, e) = (cfg.hidden, cfg.experts);
+    x.par_chunks(h).flat_map_iter(|row| (0..e).map(move |ex| dot(&w.gate[ex * h..(ex + 1) * h], row))).collect()
+}
+
+/// Softmax of one token's logits.
+fn softmax(logits: &[f64]) -> Vec<f64> {
+    let m = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let ex: Vec<f64> = logits.iter().map(|&l| (l - m).exp()).collect();
+    let s: f64 = ex.iter().sum();
+    ex.into_iter().map(|v| v / s).collect()
+}
+
+/// The k best experts of one token: larger logit first, ties to the lower index.
+pub fn top_k(logits: &[f64], k: usize) -> Vec<u32> {
+    let mut idx: Vec<u32> = (0..logits.len() as u32).collect();
+    idx.sort_by(|&a, &b| logits[b as usize].total_cmp(&logits[a as usize]).then(a.cmp(&b)));
+    idx.truncate(k);
+    idx
+}
+
+/// Whether the k-th and (k+1)-th logits of a token (or any two chosen/unchosen) are within `tol`:
+/// there a reduced-precision gate may legitimately choose differently.
+pub fn near_tie(logits: &[f64], k: usize, tol: f64) -> bool {
+    let mut s: Vec<f64> = logits.to_vec();
+    s.sort_by(|a, b| b.total_cmp(a));
+    k < s.len() && (s[k - 1] - s[k]).abs() <= tol
+}
+
+/// Routing from the reference's own top-k.
+pub fn route(cfg: &MoeConfig, world: usize, logits: &[f64]) -> Routing {
+    let choices: Vec<u32> = logits.chunks(cfg.experts).flat_map(|l| top_k(l, cfg.top_k)).collect();
+    routing_from_choices(cfg, world, logits, &choices)
+}
+
+/// Routing for given expert choices (e.g. the GPU's, to compare outputs past near-ties): weights
+/// from the f64 logits, slots by capacity in token order per source GPU.
+pub fn routing_from_choices(cfg: &MoeConfig, world: usize, logits: &[f64], choices: &[u32]) -> Routing {
+    let (e, k) = (cfg.experts, cfg.top_k);
+    let cap = cfg.capacity() as u32;
+    let n = logits.len() / e;
+    let mut weight = Vec::with_capacity(n * k);
+    let mut slot = Vec::with_capacity(n * k);
+    let mut fill = vec![0u32; world * e];
+    for t in 0..n {
+        let p = softmax(&logits[t * e..(t + 1) * e]);
+        let chosen = &choices[t * k..(t + 1) * k];
+        let norm: f64 = if cfg.renormalize { chosen.iter().map(|&c| p[c as usize]).sum() } else { 1.0 };
+        let src = t / cfg.tokens;
+        for &c in chosen {
+            weight.push(p[c as usize] / norm);
+            let f = &mut fill[src * e + c as usize];
+            slot.push((*f < cap).then_some(*f));
+            *f += 1;
+        }
+    }
+    Routing { top_k: k, expert: choices.to_vec(), weight, slot }
+}
+
+fn activate(a: Activation, v: f64) -> f64 {
+    match a {
+        Activation::Relu => v.max(0.0),
+        Activation::Gelu => 0.5 * v * (1.0 + libm::erf(v / std::f64::consts::SQRT_2)),
+        Activation::Silu => v / (1.0 + (-v).exp()),
+    }
+}
+
+/// One expert applied to one row.
+pub fn expert_ffn(cfg: &MoeConfig, w: &Weights, expert: usize, x: &[f64]) -> Vec<f64> {
+    let (h, i) = (cfg.hidden, cfg.inter);
+    let w1 = &w.w1[expert * i * h..(expert + 1) * i * h];
+    let mid: Vec<f64> = (0..i)
+        .map(|c| {
+            let mut a = dot(&w1[c * h..(c + 1) * h], x);
+            if let Some(b1) = &w.b1 {
+                a += b1[expert * i + c] as f64;
+            }
+            let mut v = activate(cfg.activation, a);
+            if let Some(w3) = &w.w3 {
+                let mut g = dot(&w3[expert * i * h + c * h..expert * i * h + (c + 1) * h], x);
+                if let Some(b3) = &w.b3 {
+                    g += b3[expert * i + c] as f64;
+                }
+                v *= g;
+            }
+            v
+        })
+        .collect();
+    let w2 = &w.w2[expert * h * i..(expert + 1) * h * i];
+    (0..h)
+        .map(|c| {
+            let mut y = dot(&w2[c * i..(c + 1) * i], &mid);
+            if let Some(b2) = &w.b2 {
+                y += b2[expert * h + c] as f64;
+            }
+            y
+        })
+        .collect()
+}
+
+/// Output rows of the listed global tokens (`x` holds every token, `[n][hidden]`).
+pub fn forward_tokens(cfg: &MoeConfig, w: &Weights, x: &[f64], routing: &Routing, tokens: &[usize]) -> Vec<Vec<f64>> {
+    let (h, k) = (cfg.hidden, cfg.top_k);
+    tokens
+        .par_iter()
+        .map(|&t| {
+            let row = &x[t * h..(t + 1) * h];
+            let mut out = vec![0.0; h];
+            for j in 0..k {
+                if routing.slot[t * k + j].is_none() {
+                    continue;
+                }
+                let y = expert_ffn(cfg, w, routing.expert[t * k + j] as usize, row);
+                let wt = routing.weight[t * k + j];
+                for (o, v) in out.iter_mut().zip(y) {
+                    *o += wt * v;
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+/// The whole forward: every token of every GPU, with the reference's own routing.
+pub fn forward(cfg: &MoeConfig, world: usize, w: &Weights, x: &[f64]) -> (Vec<f64>, Routing) {
+    let logits = gate_logits(cfg, w, x);
+    let routing = route(cfg, world, &logits);
+    let all: Vec<usize> = (0..x.len() / cfg.hidden).collect();
+    (forward_tokens(cfg, w, x, &routing, &all).concat(), routing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// H = I = 2 with identity W1, W2, so each expert is act(x) and outputs are easy to reason about.
+    fn tiny(experts: usize, top_k: usize, activation: Activation) -> (MoeConfig, Weights) {
+        let cfg = MoeConfig { tokens: 4, hidden: 2, inter: 2, experts, top_k, activation, capacity_factor: None, ..MoeConfig::default() };
+        let eye: Vec<f32> = (0..experts).flat_map(|_| [1.0, 0.0, 0.0, 1.0]).collect();
+        // Expert e's gate row is (e, 0): token (a, b) has logit e·a.
+        let gate: Vec<f32> = (0..experts).flat_map(|e| [e as f32, 0.0]).collect();
+        let w = Weights { gate, w1: eye.clone(), w3: None, w2: eye, b1: None, b3: None, b2: None };
+        (cfg, w)
+    }
+
+    #[test]
+    fn identity_experts_k1_return_relu_of_input() {
+        let (cfg, w) = tiny(3, 1, Activation::Relu);
+        let x = vec![1.0, -2.0, 0.5, 3.0, -1.0, 4.0, 2.0, 2.0];
+        let (out, r) = forward(&cfg, 1, &w, &x);
+        // Positive a: expert 2 wins; a = -1: expert 0 (logit 0 beats -1, -2).
+        assert_eq!(r.expert, vec![2, 2, 0, 2]);
+        // k = 1 with renormalisation: weight 1.
+        assert!(r.weight.iter().all(|&v| (v - 1.0).abs() < 1e-15));
+        assert_eq!(out, vec![1.0, 0.0, 0.5, 3.0, 0.0, 4.0, 2.0, 2.0]);
+    }
+
+    #[test]
+    fn ties_go_to_the_lower_expert() {
+        assert_eq!(top_k(&[1.0, 3.0, 3.0, 0.0], 2), vec![1, 2]);
+        assert_eq!(top_k(&[2.0, 2.0, 2.0], 1), vec![0]);
+        // Token (0, b): every logit is 0, so experts 0 and 1 win.
+        let (cfg, w) = tiny(4, 2, Activation::Relu);
+        let (_, r) = forward(&cfg, 1, &w, &[0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0]);
+        assert_eq!(&r.expert[..2], &[0, 1]);
+        assert!((r.weight[0] - 0.5).abs() < 1e-15 && (r.weight[1] - 0.5).abs() < 1e-15);
+    }
+
+    #[test]
+    fn softmax_weights_without_renormalisation() {
+        let (mut cfg, w) = tiny(2, 1, Activation::Relu);
+        cfg.renormalize = false;
+        // Token (1, 1): logits (0, 1): p1 = e / (1 + e).
+        let (out, r) = forward(&cfg, 1, &w, &[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]);
+        let p1 = std::f64::consts::E / (1.0 + std::f64::consts::E);
+        assert!((r.weight[0] - p1).abs() < 1e-15);
+        assert!((out[0] - p1).abs() < 1e-15);
+    }
+
+    #[test]
+    fn capacity_drops_later_tokens_and_zeroes_them() {
+        let (mut cfg, w) = tiny(2, 1, Activation::Relu);
+        // capacity ceil(4·1/2 · 0.5) = 1: only the first token routed to each expert is kept.
+        cfg.capacity_factor = Some(0.5);
+        let x = vec![1.0, 1.0, 2.0, 2.0, -1.0, 5.0, -2.0, 7.0];
+        let (out, r) = forward(&cfg, 1, &w, &x);
+        assert_eq!(r.expert, vec![1, 1, 0, 0]);
+        assert_eq!(r.slot, vec![Some(0), None, Some(0), None]);
+        assert_eq!(out, vec![1.0, 1.0, 0.0, 0.0, 0.0, 5.0, 0.0, 0.0]);
+        assert_eq!(r.kept(), 2);
+    }
+
+    #[test]
+    fn capacity_is_per_source_gpu() {
+        let (mut cfg, w) = tiny(2, 1, Activation::Relu);
+        cfg.tokens = 2;
+        cfg.capacity_factor = Some(1.0); // capacity ceil(2/2) = 1 per (gpu, expert)
+        // Both GPUs send their two tokens to expert 1: each keeps its first.
+        let x = vec![1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0];
+        let (_, r) = forward(&cfg, 2, &w, &x);
+        assert_eq!(r.slot, vec![Some(0), None, Some(0), None]);
+    }
+
+    #[test]
+    fn gated_experts_with_bias() {
+        let (mut cfg, mut w) = tiny(1, 1, Activation::Silu);
+        cfg.gated = true;
+        cfg.bias = true;
+        w.w3 = Some(vec![2.0, 0.0, 0.0, 2.0]);
+        w.b1 = Some(vec![0.5, 0.0]);
+        w.b3 = Some(vec![0.0, 1.0]);
+        w.b2 = Some(vec![0.25, -0.25]);
+        w.validate(&cfg).unwrap();
+        let y = expert_ffn(&cfg, &w, 0, &[1.0, 2.0]);
+        let silu = |v: f64| v / (1.0 + (-v).exp());
+        assert!((y[0] - (silu(1.5) * 2.0 + 0.25)).abs() < 1e-14);
+        assert!((y[1] - (silu(2.0) * 5.0 - 0.25)).abs() < 1e-14);
+    }
+
+    #[test]
+    fn gelu_is_the_erf_form() {
+        assert!((activate(Activation::Gelu, 1.0) - 0.841_344_746_068_542_9).abs() < 1e-15);
+        assert_eq!(activate(Activation::Gelu, 0.0), 0.0);
+        assert_eq!(activate(Activation::Relu, -3.0), 0.0);
+    }
+
+    #[test]
+    fn near_ties_are_detected() {
+        assert!(!near_tie(&[1.0, 0.5, 0.5 + 1e-9], 1, 1e-6));
+        assert!(near_tie(&[1.0, 0.5, 0.5 + 1e-9], 2, 1e-6));
+    }
+}

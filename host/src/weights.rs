@@ -1,0 +1,204 @@
+//! Expert and gate weights of a whole layer, held on the host as f32 (every supported file dtype
+//! and every random value is exact in f32), seeded-random or read from safetensors.
+//!
+//! Safetensors tensor names (PyTorch `nn.Linear` orientation, out-features first):
+//!
+//! | name         | shape      | present when |
+//! |--------------|------------|--------------|
+//! | `gate.weight`| [E, H]     | always       |
+//! | `experts.w1` | [E, I, H]  | always       |
+//! | `experts.w3` | [E, I, H]  | gated        |
+//! | `experts.w2` | [E, H, I]  | always       |
+//! | `experts.b1` | [E, I]     | bias         |
+//! | `experts.b3` | [E, I]     | bias + gated |
+//! | `experts.b2` | [E, H]     | bias         |
+//!
+//! Tensors may be BF16, F16 or F32; they are converted to the layer's dtype when uploaded.
+
+use std::path::Path;
+
+use half::{bf16, f16};
+use rayon::prelude::*;
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+
+use crate::config::MoeConfig;
+use crate::error::{Error, Result};
+use crate::numeric::{SplitMix64, exact_values, shift_for_fan_in};
+
+/// All weights of a layer, f32, row-major in the orientation of the table above.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Weights {
+    pub gate: Vec<f32>,
+    pub w1: Vec<f32>,
+    pub w3: Option<Vec<f32>>,
+    pub w2: Vec<f32>,
+    pub b1: Option<Vec<f32>>,
+    pub b3: Option<Vec<f32>>,
+    pub b2: Option<Vec<f32>>,
+}
+
+/// One tensor's name and expected shape for `cfg`.
+fn expected_shapes(cfg: &MoeConfig) -> Vec<(&'static str, Vec<usize>, bool)> {
+    let (e, h, i) = (cfg.experts, cfg.hidden, cfg.inter);
+    vec![
+        ("gate.weight", vec![e, h], true),
+        ("experts.w1", vec![e, i, h], true),
+        ("experts.w3", vec![e, i, h], cfg.gated),
+        ("experts.w2", vec![e, h, i], true),
+        ("experts.b1", vec![e, i], cfg.bias),
+        ("experts.b3", vec![e, i], cfg.bias && cfg.gated),
+        ("experts.b2", vec![e, h], cfg.bias),
+    ]
+}
+
+/// Seeded exact values for one tensor; large tensors are generated per expert in parallel from
+/// derived seeds (the stream depends only on `seed`, not on the thread count).
+fn random_tensor(seed: u64, experts: usize, per_expert: usize, fan_in: usize) -> Vec<f32> {
+    let shift = shift_for_fan_in(fan_in);
+    (0..experts)
+        .into_par_iter()
+        .flat_map_iter(|e| {
+            let mut rng = SplitMix64::new(seed ^ (e as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d));
+            exact_values(&mut rng, per_expert, shift).into_iter().map(|v| v as f32)
+        })
+        .collect()
+}
+
+impl Weights {
+    /// Seeded random weights for `cfg` (standard deviation about 1/sqrt(fan-in); biases small).
+    pub fn random(cfg: &MoeConfig, seed: u64) -> Weights {
+        let (e, h, i) = (cfg.experts, cfg.hidden, cfg.inter);
+        let bias = |s: u64, n: usize| random_tensor(s, e, n, 64 * 64);
+        Weights {
+            gate: random_tensor(seed ^ 0x11, 1, e * h, h),
+            w1: random_tensor(seed ^ 0x22, e, i * h, h),
+            w3: cfg.gated.then(|| random_tensor(seed ^ 0x33, e, i * h, h)),
+            w2: random_tensor(seed ^ 0x44, e, h * i, i),
+            b1: cfg.bias.then(|| bias(seed ^ 0x55, i)),
+            b3: (cfg.bias && cfg.gated).then(|| bias(seed ^ 0x66, i)),
+            b2: cfg.bias.then(|| bias(seed ^ 0x77, h)),
+        }
+    }
+
+    fn tensors(&self) -> [(&'static str, Option<&Vec<f32>>); 7] {
+        [
+            ("gate.weight", Some(&self.gate)),
+            ("experts.w1", Some(&self.w1)),
+            ("experts.w3", self.w3.as_ref()),
+            ("experts.w2", Some(&self.w2)),
+            ("experts.b1", self.b1.as_ref()),
+            ("experts.b3", self.b3.as_ref()),
+            ("experts.b2", self.b2.as_ref()),
+        ]
+    }
+
+    /// Checks that every tensor `cfg` needs is present with the right size, and no other.
+    pub fn validate(&self, cfg: &MoeConfig) -> Result<()> {
+        for ((name, shape, needed), (_, have)) in expected_shapes(cfg).into_iter().zip(self.tensors()) {
+            match (needed, have) {
+                (true, None) => return Err(Error::Weights(format!("`{name}` is missing"))),
+                (false, Some(_)) => return Err(Error::Weights(format!("`{name}` is present but the config does not use it"))),
+                (true, Some(v)) => {
+                    let expected: usize = shape.iter().product();
+                    if v.len() != expected {
+                        return Err(Error::ShapeMismatch { what: format!("weight `{name}`"), got: v.len(), expected });
+                    }
+                    if v.iter().any(|x| !x.is_finite()) {
+                        return Err(Error::Weights(format!("`{name}` holds a non-finite value")));
+                    }
+                }
+                (false, None) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads weights for `cfg` from a safetensors file (names and shapes in the module docs).
+    pub fn from_safetensors(path: &Path, cfg: &MoeConfig) -> Result<Weights> {
+        let bytes = std::fs::read(path)?;
+        let st = SafeTensors::deserialize(&bytes).map_err(|e| Error::Weights(format!("{}: {e}", path.display())))?;
+        let mut out: Vec<Option<Vec<f32>>> = Vec::new();
+        for (name, shape, needed) in expected_shapes(cfg) {
+            if !needed {
+                out.push(None);
+                continue;
+            }
+            let t = st.tensor(name).map_err(|_| Error::Weights(format!("{}: tensor `{name}` is missing", path.display())))?;
+            if t.shape() != shape.as_slice() {
+                return Err(Error::Weights(format!("{}: `{name}` has shape {:?}, expected {shape:?}", path.display(), t.shape())));
+            }
+            out.push(Some(to_f32(name, &t)?));
+        }
+        let mut it = out.into_iter();
+        let mut next = || it.next().flatten();
+        let (gate, w1, w3, w2, b1, b3, b2) = (next(), next(), next(), next(), next(), next(), next());
+        let w = Weights { gate: gate.unwrap_or_default(), w1: w1.unwrap_or_default(), w3, w2: w2.unwrap_or_default(), b1, b3, b2 };
+        w.validate(cfg)?;
+        Ok(w)
+    }
+
+    /// Writes the weights as an F32 safetensors file readable by [`Weights::from_safetensors`].
+    pub fn save_safetensors(&self, path: &Path, cfg: &MoeConfig) -> Result<()> {
+        let shapes = expected_shapes(cfg);
+        let mut views = Vec::new();
+        let data: Vec<(&str, Vec<u8>, Vec<usize>)> = self
+            .tensors()
+            .into_iter()
+            .zip(shapes)
+            .filter_map(|((name, v), (_, shape, _))| v.map(|v| (name, v.iter().flat_map(|x| x.to_le_bytes()).collect(), shape)))
+            .collect();
+        for (name, bytes, shape) in &data {
+            views.push((*name, TensorView::new(Dtype::F32, shape.clone(), bytes).map_err(|e| Error::Weights(e.to_string()))?));
+        }
+        safetensors::serialize_to_file(views, None, path).map_err(|e| Error::Weights(e.to_string()))
+    }
+}
+
+fn to_f32(name: &str, t: &TensorView<'_>) -> Result<Vec<f32>> {
+    let d = t.data();
+    Ok(match t.dtype() {
+        Dtype::F32 => d.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        Dtype::BF16 => d.chunks_exact(2).map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+        Dtype::F16 => d.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+        other => return Err(Error::Weights(format!("`{name}` has dtype {other:?}; BF16, F16 or F32 expected"))),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> MoeConfig {
+        MoeConfig { tokens: 16, hidden: 64, inter: 128, experts: 4, top_k: 2, gated: true, bias: true, ..MoeConfig::default() }
+    }
+
+    #[test]
+    fn random_weights_match_the_config_and_repeat() {
+        let cfg = small();
+        let w = Weights::random(&cfg, 5);
+        w.validate(&cfg).unwrap();
+        assert_eq!(w, Weights::random(&cfg, 5));
+        assert_ne!(w.w1, Weights::random(&cfg, 6).w1);
+        let plain = MoeConfig { gated: false, bias: false, ..cfg.clone() };
+        assert!(matches!(w.validate(&plain), Err(Error::Weights(_))));
+    }
+
+    #[test]
+    fn safetensors_round_trip() {
+        let cfg = small();
+        let w = Weights::random(&cfg, 9);
+        let path = std::env::temp_dir().join(format!("flashmoe-weights-{}.safetensors", std::process::id()));
+        w.save_safetensors(&path, &cfg).unwrap();
+        let back = Weights::from_safetensors(&path, &cfg).unwrap();
+        assert_eq!(back, w);
+        let wrong = MoeConfig { hidden: 128, ..cfg };
+        assert!(matches!(Weights::from_safetensors(&path, &wrong), Err(Error::Weights(_))));
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn missing_file_is_an_io_error() {
+        let r = Weights::from_safetensors(Path::new("/nonexistent/w.safetensors"), &small());
+        assert!(matches!(r, Err(Error::Io(_))));
+    }
+}
