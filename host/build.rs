@@ -41,8 +41,16 @@ fn main() {
 
     for (stem, cpu, feature) in TARGETS {
         let target_dir = out_dir.join(format!("kernels-{stem}"));
-        let flags =
-            [format!("-Ctarget-cpu={cpu}"), format!("-Ctarget-feature={feature}"), format!("-Clinker={}", linker.display())].join("\x1f");
+        // immediate-abort: a failed bounds or division check traps in place instead of calling
+        // into core's panic machinery (which would cost a call frame in every kernel).
+        let flags = [
+            format!("-Ctarget-cpu={cpu}"),
+            format!("-Ctarget-feature={feature}"),
+            format!("-Clinker={}", linker.display()),
+            "-Zunstable-options".into(),
+            "-Cpanic=immediate-abort".into(),
+        ]
+        .join("\x1f");
         let mut cmd = Command::new(&cargo);
         cmd.current_dir(&kernels)
             .args(["rustc", "--release", "--lib", "--crate-type", "cdylib", "--target", "nvptx64-nvidia-cuda", "-Zbuild-std=core"])
@@ -53,8 +61,6 @@ fn main() {
                 "profile.release.lto=\"fat\"",
                 "--config",
                 "profile.release.codegen-units=1",
-                "--config",
-                "profile.release.panic=\"abort\"",
                 "--config",
                 "profile.release.opt-level=3",
                 "--config",

@@ -18,8 +18,12 @@ pub const TILE_N: u32 = 128;
 pub const TILE_K_BYTES: u32 = 128;
 /// cp.async pipeline depth. 3 x 32 KiB keeps two blocks of 128 threads on one SM.
 pub const PIPELINE_STAGES: u32 = 3;
-/// Dynamic shared memory per block: the GEMM pipeline (A and B tiles per stage).
-pub const SHARED_BYTES: u32 = PIPELINE_STAGES * 2 * TILE_M * TILE_K_BYTES;
+/// Shared memory of the GEMM pipeline (A and B tiles per stage).
+pub const PIPELINE_BYTES: u32 = PIPELINE_STAGES * 2 * TILE_M * TILE_K_BYTES;
+/// Shared memory after the pipeline: a copy of the launch parameters, then role words.
+pub const AUX_BYTES: u32 = 640;
+/// Dynamic shared memory per block.
+pub const SHARED_BYTES: u32 = PIPELINE_BYTES + AUX_BYTES;
 /// Tokens per combine task.
 pub const COMBINE_TOKENS: u32 = 32;
 /// Row granularity of hidden / intermediate sizes (one 16-byte vector of f32 x 16 threads).
@@ -393,6 +397,12 @@ pub const fn dispatch_parts(processors: u32, experts: u32) -> u32 {
     if p == 0 { 1 } else { p }
 }
 
+/// Floats between rows of the gate logits: E rounded up to whole 16-byte vectors.
+#[inline(always)]
+pub const fn logits_stride(experts: u32) -> u32 {
+    experts.div_ceil(4) * 4
+}
+
 /// Round `x` up to a multiple of 256 bytes.
 #[inline(always)]
 const fn align256(x: u64) -> u64 {
@@ -468,7 +478,7 @@ pub const fn workspace_layout(s: &Shape) -> WorkspaceLayout {
     let pairs = s.pairs() as u64;
     let row_tiles = pairs * s.tiles_per_pair() as u64;
     let mut b = Bump(0);
-    let logits = b.take(t * s.experts as u64 * 4);
+    let logits = b.take(t * logits_stride(s.experts) as u64 * 4);
     // Padded so the dispatch scan can read 16 bytes at a time past the last token.
     let topk_expert = b.take(tk + 16);
     let topk_weight = b.take(tk * 4);

@@ -13,10 +13,34 @@
 pub mod layout;
 
 #[cfg(target_arch = "nvptx64")]
+#[macro_use]
+mod unroll;
+#[cfg(target_arch = "nvptx64")]
+mod block;
+#[cfg(target_arch = "nvptx64")]
+mod combine;
+#[cfg(target_arch = "nvptx64")]
+mod dispatch;
+#[cfg(target_arch = "nvptx64")]
+mod fault;
+#[cfg(target_arch = "nvptx64")]
+mod ffn;
+#[cfg(target_arch = "nvptx64")]
+mod gate;
+#[cfg(target_arch = "nvptx64")]
+mod gemm;
+#[cfg(target_arch = "nvptx64")]
+mod grid;
+#[cfg(target_arch = "nvptx64")]
+mod moe;
+#[cfg(target_arch = "nvptx64")]
+mod os;
+#[cfg(target_arch = "nvptx64")]
 mod ptx;
 #[cfg(target_arch = "nvptx64")]
+mod smem;
+#[cfg(target_arch = "nvptx64")]
 mod util;
-
 #[cfg(target_arch = "nvptx64")]
 mod util_kernels;
 

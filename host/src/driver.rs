@@ -92,6 +92,12 @@ impl Context {
         check("cuDeviceTotalMem", unsafe { result::device::total_mem(self.dev) })
     }
 
+    /// (free, total) bytes of device memory.
+    pub fn memory_info(&self) -> Result<(usize, usize)> {
+        self.bind()?;
+        check("cuMemGetInfo", result::mem_get_info())
+    }
+
     /// Whether this device can map memory of `peer`.
     pub fn can_access_peer(&self, peer: &Context) -> Result<bool> {
         let mut v = 0i32;

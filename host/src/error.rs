@@ -52,6 +52,8 @@ pub enum Error {
         observed: u64,
         timeout_ms: u64,
     },
+    #[error("GPU {gpu}: the kernel did not finish within {waited_ms} ms although every wait inside it is bounded")]
+    KernelHung { gpu: usize, waited_ms: u64 },
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
 }

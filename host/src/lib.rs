@@ -17,7 +17,9 @@ pub mod config;
 pub mod device;
 pub mod driver;
 pub mod error;
+pub mod heap;
 pub mod kernels;
+pub mod layer;
 pub mod numeric;
 pub mod reference;
 pub mod weights;
@@ -25,6 +27,7 @@ pub mod weights;
 pub use config::{Activation, ConfigError, DType, MoeConfig};
 pub use device::{Cluster, Gpu};
 pub use error::{Error, Result};
+pub use layer::{GpuRouting, MoeLayer};
 pub use weights::Weights;
 
 /// The kernel crate's shared `#[repr(C)]` types.

@@ -1,0 +1,59 @@
+//! Combine: out[t] = Σ_j weight[t][j] · slot[t][j] over the kept j, summed in increasing j in f32,
+//! so the output is bitwise identical run to run (no float atomics). Dropped pairs add nothing; a
+//! token with every pair dropped gets zeros.
+
+use crate::gemm::element::Element;
+use crate::layout::{COMBINE_TOKENS, DROPPED, MoeParams};
+use crate::ptx::{copy, sync, warp};
+use crate::util::thread_idx;
+
+/// Combines tokens `[tile · COMBINE_TOKENS, ...)`: one warp per token, lanes over 16-byte vectors.
+///
+/// # Safety
+/// All threads of a processor block, once every slot of this GPU's tokens has landed.
+pub unsafe fn run<E: Element>(p: &MoeParams, tile: u32) {
+    let tid = thread_idx();
+    let (w, lane) = (tid / 32, tid % 32);
+    let k = p.top_k;
+    let row_bytes = (p.hidden * E::BYTES) as u64;
+    let vecs = (row_bytes / 16) as u32;
+    let slots = (p.heaps[p.rank as usize] + p.heap.combine_slots) as *const u8;
+    let route = (p.workspace + p.ws.route_slot) as *const u32;
+    let weights = (p.workspace + p.ws.topk_weight) as *const u32;
+    let end = ((tile + 1) * COMBINE_TOKENS).min(p.tokens);
+    let mut t = tile * COMBINE_TOKENS + w;
+    while t < end {
+        let (s, wt) = if lane < k {
+            let i = (t * k + lane) as usize;
+            unsafe { (sync::ld_relaxed_gpu_u32(route.add(i)), f32::from_bits(sync::ld_relaxed_gpu_u32(weights.add(i)))) }
+        } else {
+            (DROPPED, 0.0)
+        };
+        let mut slot = [DROPPED; 8];
+        let mut weight = [0.0f32; 8];
+        unroll!(8, j, {
+            slot[j] = warp::shfl_idx_u32(s, j as u32);
+            weight[j] = warp::shfl_idx_f32(wt, j as u32);
+        });
+        let row = t as u64 * k as u64 * row_bytes;
+        let mut v = lane;
+        while v < vecs {
+            let mut acc = [0.0f32; 8];
+            unroll!(8, j, {
+                if slot[j] != DROPPED {
+                    let x = unsafe { copy::ld_cg_v4(slots.add((row + j as u64 * row_bytes + v as u64 * 16) as usize)) };
+                    let mut vals = [0.0f32; 8];
+                    E::unpack(x, &mut vals);
+                    unroll!(8, e, {
+                        if e < E::PER_VEC {
+                            acc[e] += weight[j] * vals[e];
+                        }
+                    });
+                }
+            });
+            unsafe { copy::st_v4((p.out + t as u64 * row_bytes + v as u64 * 16) as *mut u8, E::pack(&acc)) };
+            v += 32;
+        }
+        t += 4;
+    }
+}

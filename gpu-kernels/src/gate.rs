@@ -1,0 +1,149 @@
+//! The fused gate: per 128-token chunk, logits = x·Wgᵀ on tensor cores (f32 accumulate), then per
+//! token softmax and top-k (ties to the lower expert), the routing weights, and the chunk's
+//! per-expert counts that let dispatch assign slots in token order without atomics on slots.
+
+use crate::gemm::activation::exp;
+use crate::gemm::element::{Element, F32};
+use crate::gemm::epilogue;
+use crate::gemm::mainloop::{Rows, mainloop, zero_acc};
+use crate::layout::{DROPPED, MoeParams, TILE_M, TILE_N, gate_chunks, logits_stride};
+use crate::ptx::{copy, math, sync, warp};
+use crate::util::{block_idx, grid_dim, thread_idx};
+
+/// Histogram of the chunk's routed pairs, in the (then idle) pipeline.
+const HISTOGRAM: u32 = 0;
+
+/// Runs the gate for the chunks of this block (chunk c on block c mod grid).
+///
+/// # Safety
+/// All threads call it with valid parameters.
+pub unsafe fn run<E: Element>(p: &MoeParams, smem: u32) {
+    let mut c = block_idx();
+    while c < gate_chunks(p.tokens) {
+        unsafe { chunk::<E>(p, smem, c) };
+        c += grid_dim();
+    }
+}
+
+/// Logits of tokens `[t0, t0 + rows)` for experts `[e0, e0 + 128)` (a separate function: the
+/// tile GEMM needs every register, so nothing of the caller should stay live across it).
+#[inline(never)]
+unsafe fn logits_tile<E: Element>(p: &MoeParams, smem: u32, t0: u32, rows: u32, e0: u32) {
+    let row_bytes = (p.hidden * E::BYTES) as u64;
+    let logits = (p.workspace + p.ws.logits) as *mut f32;
+    let stride = logits_stride(p.experts);
+    let x = Rows::new((p.x + t0 as u64 * row_bytes) as *const u8, row_bytes, rows);
+    let wg = Rows::new((p.gate_w + e0 as u64 * row_bytes) as *const u8, row_bytes, (p.experts - e0).min(TILE_N));
+    let mut acc = zero_acc();
+    let dest = |r: u32| unsafe { logits.add(((t0 + r) * stride + e0) as usize) } as *mut u8;
+    unsafe {
+        mainloop::<E>(smem, &x, &wg, row_bytes as u32, &mut acc);
+        epilogue::stage(smem, &acc);
+        epilogue::emit::<F32>(smem, false, rows, wg.valid, |_, v, _| v, dest);
+    }
+}
+
+#[inline(always)]
+unsafe fn chunk<E: Element>(p: &MoeParams, smem: u32, c: u32) {
+    let (tid, experts) = (thread_idx(), p.experts);
+    let t0 = c * TILE_M;
+    let rows = (p.tokens - t0).min(TILE_M);
+    let logits = (p.workspace + p.ws.logits) as *mut f32;
+    let stride = logits_stride(experts);
+    let mut e0 = 0;
+    while e0 < experts {
+        unsafe { logits_tile::<E>(p, smem, t0, rows, e0) };
+        e0 += TILE_N;
+    }
+    let mut e = tid;
+    while e < experts {
+        unsafe { copy::st_shared_u32(smem + HISTOGRAM + e * 4, 0) };
+        e += TILE_M;
+    }
+    // Orders this block's logit stores before the reads below, and the zeroed histogram.
+    sync::sync_threads();
+
+    let (w, lane) = (tid / 32, tid % 32);
+    let mut r = w;
+    while r < rows {
+        let t = t0 + r;
+        unsafe { top_k(p, smem, logits.add((t * stride) as usize), t, lane) };
+        r += 4;
+    }
+    sync::sync_threads();
+    let counts = (p.workspace + p.ws.chunk_counts) as *mut u32;
+    let mut e = tid;
+    while e < experts {
+        unsafe { *counts.add((c * experts + e) as usize) = copy::ld_shared_u32(smem + HISTOGRAM + e * 4) };
+        e += TILE_M;
+    }
+    sync::sync_threads();
+}
+
+/// Softmax and top-k of one token by one warp: lane l holds experts l, l + 32, ... (at most 8).
+#[inline(always)]
+unsafe fn top_k(p: &MoeParams, smem: u32, row: *const f32, t: u32, lane: u32) {
+    let (experts, k) = (p.experts, p.top_k);
+    let mut v = [f32::NEG_INFINITY; 8];
+    unroll!(8, i, {
+        let e = i as u32 * 32 + lane;
+        if e < experts {
+            v[i] = unsafe { *row.add(e as usize) };
+        }
+    });
+    let mut m = f32::NEG_INFINITY;
+    unroll!(8, i, {
+        m = if v[i] > m { v[i] } else { m };
+    });
+    let m = warp::max_f32(m);
+    let mut s = 0.0;
+    unroll!(8, i, {
+        s += exp(v[i] - m);
+    });
+    let inv_sum = math::rcp(warp::sum_f32(s));
+
+    let mut picked = 0u32;
+    let (mut mine_e, mut mine_p, mut picked_sum) = (0u32, 0.0f32, 0.0f32);
+    for j in 0..k {
+        // Lane-local best among unpicked experts (ascending e, so ties keep the lower one).
+        let (mut bv, mut be) = (f32::NEG_INFINITY, u32::MAX);
+        unroll!(8, i, {
+            let e = i as u32 * 32 + lane;
+            if e < experts && picked & (1 << i) == 0 && (v[i] > bv || be == u32::MAX) {
+                bv = v[i];
+                be = e;
+            }
+        });
+        let mut d = 16;
+        while d > 0 {
+            let ov = warp::shfl_xor_f32(bv, d);
+            let oe = warp::shfl_xor_u32(be, d);
+            if ov > bv || (ov == bv && oe < be) {
+                bv = ov;
+                be = oe;
+            }
+            d >>= 1;
+        }
+        // Non-finite logits (NaN input) could leave no winner; keep indices in range regardless.
+        let be = if be < experts { be } else { 0 };
+        if be % 32 == lane {
+            picked |= 1 << (be / 32);
+        }
+        let pj = exp(bv - m) * inv_sum;
+        picked_sum += pj;
+        if lane == j {
+            mine_e = be;
+            mine_p = pj;
+        }
+    }
+    if lane < k {
+        let weight = if p.renormalize() { mine_p / picked_sum } else { mine_p };
+        let i = (t * k + lane) as usize;
+        unsafe {
+            *((p.workspace + p.ws.topk_expert) as *mut u8).add(i) = mine_e as u8;
+            *((p.workspace + p.ws.topk_weight) as *mut f32).add(i) = weight;
+            *((p.workspace + p.ws.route_slot) as *mut u32).add(i) = DROPPED;
+            sync::atom_add_cta_shared_u32(smem + HISTOGRAM + mine_e * 4, 1);
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Element types: how each dtype feeds the tensor cores and converts to and from f32.
+
+use crate::ptx::{copy, math, mma};
+
+/// A storage dtype of activations and weights (accumulation is always f32).
+pub trait Element {
+    /// Bytes per element.
+    const BYTES: u32;
+    /// Elements per 16-byte vector.
+    const PER_VEC: usize = (16 / Self::BYTES) as usize;
+    /// A fragment register as the MMA wants it (tf32 rounds f32 bits; 16-bit types pass through).
+    fn operand(x: u32) -> u32;
+    /// d += a·b over one 32-byte K step (m16n8k16 for 16-bit types, m16n8k8 for tf32).
+    fn mma(d: &mut [f32; 4], a: &[u32; 4], b0: u32, b1: u32);
+    /// Stores two adjacent results at shared address `addr`.
+    ///
+    /// # Safety
+    /// `addr` is a valid shared address with room for two elements.
+    unsafe fn store_pair_shared(addr: u32, lo: f32, hi: f32);
+    /// Widens the elements of a 16-byte vector into `out[..PER_VEC]`.
+    fn unpack(v: [u32; 4], out: &mut [f32; 8]);
+    /// Narrows `vals[..PER_VEC]` into a 16-byte vector.
+    fn pack(vals: &[f32; 8]) -> [u32; 4];
+    /// Reads element `i` of a global array as f32.
+    ///
+    /// # Safety
+    /// `p` points to at least `i + 1` elements of read-only input.
+    unsafe fn load(p: *const u8, i: u32) -> f32;
+}
+
+/// bfloat16.
+pub struct Bf16;
+/// IEEE binary16.
+pub struct F16;
+/// f32 storage, tf32 tensor-core math.
+pub struct F32;
+
+#[inline(always)]
+fn bf16_lo(x: u32) -> f32 {
+    f32::from_bits(x << 16)
+}
+
+#[inline(always)]
+fn bf16_hi(x: u32) -> f32 {
+    f32::from_bits(x & 0xffff_0000)
+}
+
+impl Element for Bf16 {
+    const BYTES: u32 = 2;
+    #[inline(always)]
+    fn operand(x: u32) -> u32 {
+        x
+    }
+    #[inline(always)]
+    fn mma(d: &mut [f32; 4], a: &[u32; 4], b0: u32, b1: u32) {
+        mma::mma_bf16_16816(d, a, b0, b1)
+    }
+    #[inline(always)]
+    unsafe fn store_pair_shared(addr: u32, lo: f32, hi: f32) {
+        unsafe { copy::st_shared_u32(addr, math::pack_bf16x2(lo, hi)) }
+    }
+    #[inline(always)]
+    fn unpack(v: [u32; 4], out: &mut [f32; 8]) {
+        unroll!(4, i, {
+            out[2 * i] = bf16_lo(v[i]);
+            out[2 * i + 1] = bf16_hi(v[i]);
+        });
+    }
+    #[inline(always)]
+    fn pack(vals: &[f32; 8]) -> [u32; 4] {
+        let mut v = [0u32; 4];
+        unroll!(4, i, {
+            v[i] = math::pack_bf16x2(vals[2 * i], vals[2 * i + 1]);
+        });
+        v
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const u8, i: u32) -> f32 {
+        let h = unsafe { *(p as *const u16).add(i as usize) };
+        f32::from_bits((h as u32) << 16)
+    }
+}
+
+impl Element for F16 {
+    const BYTES: u32 = 2;
+    #[inline(always)]
+    fn operand(x: u32) -> u32 {
+        x
+    }
+    #[inline(always)]
+    fn mma(d: &mut [f32; 4], a: &[u32; 4], b0: u32, b1: u32) {
+        mma::mma_f16_16816(d, a, b0, b1)
+    }
+    #[inline(always)]
+    unsafe fn store_pair_shared(addr: u32, lo: f32, hi: f32) {
+        unsafe { copy::st_shared_u32(addr, math::pack_f16x2(lo, hi)) }
+    }
+    #[inline(always)]
+    fn unpack(v: [u32; 4], out: &mut [f32; 8]) {
+        unroll!(4, i, {
+            out[2 * i] = math::f16_to_f32(v[i]);
+            out[2 * i + 1] = math::f16_to_f32(v[i] >> 16);
+        });
+    }
+    #[inline(always)]
+    fn pack(vals: &[f32; 8]) -> [u32; 4] {
+        let mut v = [0u32; 4];
+        unroll!(4, i, {
+            v[i] = math::pack_f16x2(vals[2 * i], vals[2 * i + 1]);
+        });
+        v
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const u8, i: u32) -> f32 {
+        let h = unsafe { *(p as *const u16).add(i as usize) };
+        math::f16_to_f32(h as u32)
+    }
+}
+
+impl Element for F32 {
+    const BYTES: u32 = 4;
+    #[inline(always)]
+    fn operand(x: u32) -> u32 {
+        mma::cvt_rna_tf32(x)
+    }
+    #[inline(always)]
+    fn mma(d: &mut [f32; 4], a: &[u32; 4], b0: u32, b1: u32) {
+        mma::mma_tf32_1688(d, a, b0, b1)
+    }
+    #[inline(always)]
+    unsafe fn store_pair_shared(addr: u32, lo: f32, hi: f32) {
+        unsafe { copy::st_shared_v2(addr, lo.to_bits(), hi.to_bits()) }
+    }
+    #[inline(always)]
+    fn unpack(v: [u32; 4], out: &mut [f32; 8]) {
+        unroll!(4, i, {
+            out[i] = f32::from_bits(v[i]);
+        });
+    }
+    #[inline(always)]
+    fn pack(vals: &[f32; 8]) -> [u32; 4] {
+        [vals[0].to_bits(), vals[1].to_bits(), vals[2].to_bits(), vals[3].to_bits()]
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const u8, i: u32) -> f32 {
+        unsafe { *(p as *const f32).add(i as usize) }
+    }
+}

@@ -1,0 +1,104 @@
+//! Kernel entry points of the fused MoE layer: one cooperative launch per forward per GPU.
+//!
+//! gate (all blocks) -> grid barrier -> block 0: OS (scheduler + subscribers); blocks 1..: dispatch
+//! their share of routed rows, then process tasks (GEMM0, GEMM1, combine) until told to exit.
+
+use core::intrinsics::gpu::gpu_launch_sized_workgroup_mem;
+
+use crate::fault::{self, Deadline};
+use crate::gemm::element::{Bf16, Element, F16, F32};
+use crate::layout::{MoeParams, row_tiles};
+use crate::os::{self, processor, queue::Queue};
+use crate::ptx::{copy, sync};
+use crate::util::{block_idx, grid_dim, thread_idx};
+use crate::{dispatch, gate, grid, smem};
+
+/// The dynamic shared memory; 1024-byte alignment leaves room for swizzled TMA/wgmma layouts.
+#[repr(C, align(1024))]
+struct SharedBase(u8);
+
+/// Clears this launch's counters before the gate's grid barrier publishes them.
+unsafe fn reset(p: &MoeParams) {
+    let row_tiles = (p.world * p.local_experts * row_tiles(p.capacity)) as usize;
+    let done0 = (p.workspace + p.ws.gemm0_done) as *mut u32;
+    let done1 = (p.workspace + p.ws.gemm1_done) as *mut u32;
+    let mut i = (block_idx() * 128 + thread_idx()) as usize;
+    while i < row_tiles {
+        unsafe {
+            *done0.add(i) = 0;
+            *done1.add(i) = 0;
+        }
+        i += (grid_dim() * 128) as usize;
+    }
+    if block_idx() == 0 && thread_idx() == 0 {
+        let ctl = fault::control(p);
+        unsafe {
+            sync::st_relaxed_gpu_u32(&raw mut (*ctl).queue_tail, 0);
+            sync::st_relaxed_gpu_u32(&raw mut (*ctl).queue_claim, 0);
+            sync::st_relaxed_gpu_u32(&raw mut (*ctl).gemm1_rows_published, 0);
+        }
+    }
+}
+
+/// Copies the by-value parameters into this block's shared memory; returns the copy.
+#[inline(always)]
+unsafe fn params_to_shared(param: &MoeParams, base: *mut u8) -> &'static MoeParams {
+    let dst = unsafe { base.add(smem::PARAMS as usize) } as *mut MoeParams;
+    // A whole-struct copy: constant offsets, so the parameter is read in place (ld.param) rather
+    // than first copied to local memory as an indexed access would force.
+    if thread_idx() == 0 {
+        unsafe { dst.write(*param) };
+    }
+    sync::sync_threads();
+    unsafe { &*dst }
+}
+
+#[inline(always)]
+unsafe fn forward<E: Element>(param: &MoeParams) {
+    // SAFETY: the launch sizes the dynamic shared memory (layout::SHARED_BYTES).
+    let base = unsafe { gpu_launch_sized_workgroup_mem::<SharedBase>() } as *mut u8;
+    let smem = copy::smem_addr(base);
+    let p = unsafe { params_to_shared(param, base) };
+    let dl = Deadline::new(p.timeout_ns);
+    unsafe {
+        reset(p);
+        gate::run::<E>(p, smem);
+        if !grid::barrier(p, &dl, smem) {
+            return;
+        }
+        let q = Queue::new(p, fault::control(p));
+        if block_idx() == 0 {
+            os::run(p, smem, &q, &dl);
+        } else {
+            dispatch::run::<E>(p, smem, block_idx() - 1, grid_dim() - 1);
+            processor::run::<E>(p, smem, &q, &dl);
+        }
+    }
+}
+
+/// The MoE layer forward with bf16 activations and weights.
+///
+/// # Safety
+/// Launched cooperatively by the host with parameters built from `layout` for this device.
+#[unsafe(no_mangle)]
+pub unsafe extern "gpu-kernel" fn moe_forward_bf16(p: MoeParams) {
+    unsafe { forward::<Bf16>(&p) }
+}
+
+/// The MoE layer forward with f16 activations and weights.
+///
+/// # Safety
+/// As [`moe_forward_bf16`].
+#[unsafe(no_mangle)]
+pub unsafe extern "gpu-kernel" fn moe_forward_f16(p: MoeParams) {
+    unsafe { forward::<F16>(&p) }
+}
+
+/// The MoE layer forward with f32 storage and tf32 tensor-core math.
+///
+/// # Safety
+/// As [`moe_forward_bf16`].
+#[unsafe(no_mangle)]
+pub unsafe extern "gpu-kernel" fn moe_forward_f32(p: MoeParams) {
+    unsafe { forward::<F32>(&p) }
+}

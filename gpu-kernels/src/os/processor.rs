@@ -1,0 +1,75 @@
+//! Processor blocks: claim the next queue slot, wait (bounded) until it is published, run the task.
+
+use super::queue::Queue;
+use crate::combine;
+use crate::fault::{self, Deadline};
+use crate::ffn;
+use crate::gemm::element::Element;
+use crate::layout::{MoeParams, NONE, Task, task_kind, wait_kind};
+use crate::ptx::{copy, sync, time};
+use crate::smem::TASK;
+use crate::util::thread_idx;
+
+/// Thread 0's wait for the task in the next claimed slot; EXIT when the launch is aborting.
+#[inline(always)]
+unsafe fn next_task(p: &MoeParams, q: &Queue, dl: &Deadline) -> Task {
+    let exit = Task { kind: task_kind::EXIT, ..Task::default() };
+    let ctl = fault::control(p);
+    let slot = unsafe { q.claim() };
+    if slot >= q.capacity() {
+        unsafe { fault::timeout(p, wait_kind::TASK_SLOT, NONE, NONE, slot, q.capacity() as u64) };
+        return exit;
+    }
+    loop {
+        if let Some(t) = unsafe { q.poll(slot) } {
+            return t;
+        }
+        if unsafe { fault::aborted(ctl) } {
+            return exit;
+        }
+        if time::global_timer_ns() > dl.secondary {
+            unsafe { fault::timeout(p, wait_kind::TASK_SLOT, NONE, NONE, slot, 0) };
+            return exit;
+        }
+        time::nanosleep(32);
+    }
+}
+
+/// Runs tasks until an exit task (or an abort).
+///
+/// # Safety
+/// All threads of a processor block, after dispatch.
+#[inline(never)]
+pub unsafe fn run<E: Element>(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline) {
+    let at = smem + TASK;
+    loop {
+        if thread_idx() == 0 {
+            let t = unsafe { next_task(p, q, dl) };
+            unsafe {
+                copy::st_shared_u32(at, t.kind);
+                copy::st_shared_u32(at + 4, t.pair);
+                copy::st_shared_u32(at + 8, t.row_tile);
+                copy::st_shared_u32(at + 12, t.n_tile);
+                copy::st_shared_u32(at + 16, t.rows);
+            }
+        }
+        sync::sync_threads();
+        let t = unsafe {
+            Task {
+                kind: copy::ld_shared_u32(at),
+                pair: copy::ld_shared_u32(at + 4),
+                row_tile: copy::ld_shared_u32(at + 8),
+                n_tile: copy::ld_shared_u32(at + 12),
+                rows: copy::ld_shared_u32(at + 16),
+                ..Task::default()
+            }
+        };
+        sync::sync_threads();
+        match t.kind {
+            task_kind::GEMM0 => unsafe { ffn::gemm0::<E>(p, smem, q, &t) },
+            task_kind::GEMM1 => unsafe { ffn::gemm1::<E>(p, smem, &t) },
+            task_kind::COMBINE => unsafe { combine::run::<E>(p, t.row_tile) },
+            _ => return,
+        }
+    }
+}

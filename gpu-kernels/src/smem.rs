@@ -1,0 +1,19 @@
+//! Offsets into the block's dynamic shared memory: the GEMM pipeline first, then a small region
+//! of words the roles use to broadcast and scan.
+
+use crate::layout::PIPELINE_BYTES;
+
+/// Start of the GEMM pipeline (also reused by the gate's histogram, dispatch lists, OS state).
+pub const PIPELINE: u32 = 0;
+/// This block's copy of the launch parameters (read by every thread, so kept on chip).
+pub const PARAMS: u32 = PIPELINE_BYTES;
+/// The current task, 8 words (processors).
+pub const TASK: u32 = PARAMS + 512;
+
+const _: () = assert!(core::mem::size_of::<crate::layout::MoeParams>() <= 512);
+const _: () = assert!(SCAN_B + 16 <= PIPELINE_BYTES + crate::layout::AUX_BYTES);
+/// One broadcast word.
+pub const BROADCAST: u32 = TASK + 32;
+/// Scratch for block scans and reductions, two independent sets of 4 words.
+pub const SCAN_A: u32 = TASK + 64;
+pub const SCAN_B: u32 = TASK + 96;

@@ -1,0 +1,22 @@
+//! `unroll!(N, i, { ... })` repeats a block with `i` = 0..N as a constant (N = 2, 4, 8), the way
+//! `#pragma unroll` does: register arrays indexed by `i` then stay in registers instead of
+//! falling to local memory (LLVM does not always fully unroll loops with inline asm bodies).
+
+macro_rules! unroll {
+    (2, $i:ident, $body:block) => {{
+        { let $i: usize = 0; $body }
+        { let $i: usize = 1; $body }
+    }};
+    (4, $i:ident, $body:block) => {{
+        unroll!(2, $i, $body);
+        { let $i: usize = 2; $body }
+        { let $i: usize = 3; $body }
+    }};
+    (8, $i:ident, $body:block) => {{
+        unroll!(4, $i, $body);
+        { let $i: usize = 4; $body }
+        { let $i: usize = 5; $body }
+        { let $i: usize = 6; $body }
+        { let $i: usize = 7; $body }
+    }};
+}
