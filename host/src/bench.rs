@@ -89,3 +89,255 @@ mod tests {
         assert!(median(&[]).is_nan());
     }
 }
+
+/// Dense bf16 tensor-core peak of an H200 used for "% of peak" (measured, see docs/perf-log.md).
+pub const PEAK_TFLOPS: f64 = 790.0;
+/// Device-memory bandwidth used for the memory floor, bytes/s.
+pub const HBM_BYTES_PER_S: f64 = 4.0e12;
+
+/// One benchmark point of the fused kernel.
+#[derive(Clone, Debug)]
+pub struct MoeTiming {
+    pub tokens: usize,
+    pub experts: usize,
+    pub world: usize,
+    /// Median and minimum forward latency (slowest GPU), ms.
+    pub ms: f64,
+    pub ms_min: f64,
+    /// Kept (routed, not dropped) rows, all GPUs together.
+    pub kept_rows: usize,
+    /// Useful FLOPs per GPU per second.
+    pub tflops_per_gpu: f64,
+    /// Floor of this forward on one GPU: max(FLOPs / peak, weight bytes / HBM bandwidth), ms.
+    pub floor_ms: f64,
+}
+
+/// Times forwards of `tokens` per GPU on `layer` (inputs already in its buffers): `warmup`
+/// untimed, then `iters` timed with CUDA events on every GPU; a forward's time is the slowest GPU's.
+pub fn time_forward(layer: &mut crate::MoeLayer, tokens: usize, warmup: usize, iters: usize) -> Result<MoeTiming> {
+    for _ in 0..warmup {
+        layer.forward_device(tokens)?;
+    }
+    let world = layer.cluster().len();
+    let events = (0..world)
+        .map(|r| {
+            let ctx = layer.cluster().gpus()[r].context();
+            Ok((Event::new(ctx)?, Event::new(ctx)?))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut times = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        for (r, (s, _)) in events.iter().enumerate() {
+            s.record(layer.stream(r))?;
+        }
+        layer.launch(tokens)?;
+        for (r, (_, e)) in events.iter().enumerate() {
+            e.record(layer.stream(r))?;
+        }
+        layer.wait()?;
+        let mut worst = 0.0f64;
+        for (s, e) in &events {
+            worst = worst.max(s.elapsed_ms(e)? as f64);
+        }
+        times.push(worst);
+    }
+    let cfg = layer.config().clone();
+    let mut kept = 0;
+    let mut experts_used = vec![false; cfg.experts];
+    for r in 0..world {
+        let routing = layer.routing(r, tokens)?;
+        for (i, &s) in routing.slot.iter().enumerate() {
+            if s != flashmoe_kernels::layout::DROPPED {
+                kept += 1;
+                experts_used[routing.expert[i] as usize] = true;
+            }
+        }
+    }
+    let ms = median(&times);
+    let flops_per_gpu = crate::MoeConfig { tokens, ..cfg.clone() }.flops(kept / world);
+    let mats = if cfg.gated { 3 } else { 2 };
+    let used = experts_used.iter().filter(|&&u| u).count() as f64 / world as f64;
+    let weight_bytes = used * (mats * cfg.hidden * cfg.inter * cfg.dtype.bytes() as usize) as f64;
+    let floor_ms = (flops_per_gpu / (PEAK_TFLOPS * 1e12)).max(weight_bytes / HBM_BYTES_PER_S) * 1e3;
+    Ok(MoeTiming {
+        tokens,
+        experts: cfg.experts,
+        world,
+        ms,
+        ms_min: times.iter().cloned().fold(f64::INFINITY, f64::min),
+        kept_rows: kept,
+        tflops_per_gpu: flops_per_gpu / (ms * 1e-3) / 1e12,
+        floor_ms,
+    })
+}
+
+/// One baseline measurement (PyTorch + NCCL, benches/baseline_torch.py), median ms per variant.
+#[derive(Clone, Debug, Default)]
+pub struct Baseline {
+    pub grouped_ms: Option<f64>,
+    pub loop_ms: Option<f64>,
+}
+
+impl Baseline {
+    /// The faster variant: (name, ms).
+    pub fn best(&self) -> Option<(&'static str, f64)> {
+        match (self.grouped_ms, self.loop_ms) {
+            (Some(g), Some(l)) if g <= l => Some(("grouped_mm", g)),
+            (_, Some(l)) => Some(("loop", l)),
+            (Some(g), None) => Some(("grouped_mm", g)),
+            (None, None) => None,
+        }
+    }
+}
+
+/// A baseline request: the fields benches/baseline_torch.py reads.
+#[derive(Clone, Debug)]
+pub struct BaselineConfig {
+    pub tokens: usize,
+    pub experts: usize,
+    pub hidden: usize,
+    pub inter: usize,
+    pub top_k: usize,
+    pub world: usize,
+    pub dtype: &'static str,
+    pub gated: bool,
+}
+
+/// The baseline script, from the working directory (repo root, or the GPU bundle).
+fn baseline_script() -> Option<std::path::PathBuf> {
+    if let Some(p) = std::env::var_os("FLASHMOE_BASELINE") {
+        return Some(p.into());
+    }
+    ["benches/baseline_torch.py", ".gpu/baseline_torch.py"].iter().map(std::path::PathBuf::from).find(|p| p.exists())
+}
+
+/// Runs the PyTorch baseline for `configs` in one python process (None when python3 + torch
+/// are unavailable; a message says why).
+pub fn run_baseline(configs: &[BaselineConfig]) -> Option<Vec<Baseline>> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let script = baseline_script()?;
+    let ok = Command::new("python3").args(["-c", "import torch; assert torch.cuda.is_available()"]).output().map(|o| o.status.success()).unwrap_or(false);
+    if !ok {
+        eprintln!("baseline skipped: python3 with CUDA-enabled torch is not available");
+        return None;
+    }
+    let json: Vec<String> = configs
+        .iter()
+        .map(|c| {
+            format!(
+                r#"{{"tokens":{},"experts":{},"hidden":{},"inter":{},"top_k":{},"world":{},"dtype":"{}","gated":{}}}"#,
+                c.tokens, c.experts, c.hidden, c.inter, c.top_k, c.world, c.dtype, c.gated
+            )
+        })
+        .collect();
+    let mut child = Command::new("python3")
+        .arg(&script)
+        .env("NCCL_NVLS_ENABLE", "0")
+        .env("NVSHMEM_DISABLE_NVLS", "1")
+        .env("TORCH_SYMM_MEM_DISABLE_MULTICAST", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .ok()?;
+    child.stdin.take()?.write_all(format!("[{}]", json.join(",")).as_bytes()).ok()?;
+    let out = child.wait_with_output().ok()?;
+    if !out.status.success() {
+        eprintln!("baseline failed with {}", out.status);
+    }
+    let field = |line: &str, key: &str| -> Option<f64> {
+        let at = line.find(&format!("\"{key}\": "))? + key.len() + 4;
+        line[at..].split([',', '}']).next()?.trim().parse().ok()
+    };
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect();
+    Some(configs.iter().enumerate().map(|(i, _)| lines.get(i).map_or_else(Baseline::default, |l| Baseline { grouped_ms: field(l, "grouped"), loop_ms: field(l, "loop") })).collect())
+}
+
+/// Where benchmark files go: $FLASHMOE_BENCH_OUT, else $OUT (device runs), else target/flashmoe-bench.
+pub fn output_dir() -> std::path::PathBuf {
+    let dir = std::env::var_os("FLASHMOE_BENCH_OUT").or_else(|| std::env::var_os("OUT")).map(std::path::PathBuf::from).unwrap_or_else(|| "target/flashmoe-bench".into());
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+/// Prints the table and writes `name.csv`: flashmoe vs the baseline measured in the same run.
+pub fn report(name: &str, rows: &[(MoeTiming, Option<Baseline>)]) -> Result<()> {
+    println!(
+        "\n{:>4} {:>6} {:>4} {:>9} {:>9} {:>8} {:>7} {:>9} {:>11} {:>12} {:>8}",
+        "gpus", "tokens", "E", "ms", "min ms", "TFLOP/s", "%peak", "floor ms", "% of floor", "baseline ms", "speedup"
+    );
+    let mut csv = String::from("gpus,tokens_per_gpu,experts,ms_median,ms_min,tflops_per_gpu,pct_of_790,floor_ms,pct_of_floor,kept_rows,baseline_ms,baseline_variant,speedup\n");
+    for (t, b) in rows {
+        let best = b.as_ref().and_then(|b| b.best());
+        let speedup = best.map(|(_, ms)| ms / t.ms);
+        println!(
+            "{:>4} {:>6} {:>4} {:>9.3} {:>9.3} {:>8.1} {:>6.1}% {:>9.3} {:>10.1}% {:>12} {:>8}",
+            t.world,
+            t.tokens,
+            t.experts,
+            t.ms,
+            t.ms_min,
+            t.tflops_per_gpu,
+            100.0 * t.tflops_per_gpu / PEAK_TFLOPS,
+            t.floor_ms,
+            100.0 * t.floor_ms / t.ms,
+            best.map_or("-".into(), |(v, ms)| format!("{ms:.3} {}", if v == "loop" { "L" } else { "G" })),
+            speedup.map_or("-".into(), |s| format!("{s:.2}x"))
+        );
+        csv += &format!(
+            "{},{},{},{:.4},{:.4},{:.2},{:.2},{:.4},{:.2},{},{},{},{}\n",
+            t.world,
+            t.tokens,
+            t.experts,
+            t.ms,
+            t.ms_min,
+            t.tflops_per_gpu,
+            100.0 * t.tflops_per_gpu / PEAK_TFLOPS,
+            t.floor_ms,
+            100.0 * t.floor_ms / t.ms,
+            t.kept_rows,
+            best.map_or(String::new(), |(_, ms)| format!("{ms:.4}")),
+            best.map_or("", |(v, _)| v),
+            speedup.map_or(String::new(), |s| format!("{s:.3}"))
+        );
+    }
+    let path = output_dir().join(format!("{name}.csv"));
+    std::fs::write(&path, csv)?;
+    println!("(L = per-expert matmul loop, G = torch._grouped_mm; CSV: {})", path.display());
+    Ok(())
+}
+
+/// Random exact inputs for every GPU of `layer`, written to its input buffers.
+pub fn fill_inputs(layer: &crate::MoeLayer, seed: u64) -> Result<()> {
+    let cfg = layer.config();
+    for r in 0..layer.cluster().len() {
+        let mut rng = crate::numeric::SplitMix64::new(seed ^ (r as u64 + 1) * 0x9e37);
+        let x = crate::numeric::exact_values(&mut rng, cfg.tokens * cfg.hidden, 6);
+        layer.input_buffer(r).write(0, &crate::numeric::encode(cfg.dtype, &x))?;
+    }
+    Ok(())
+}
+
+/// The single-GPU sweep of the project: tokens x experts at H = I = 2048, k = 2, bf16, beside the
+/// PyTorch baseline. One layer per expert count (built for the largest token count).
+pub fn single_gpu_sweep(cluster: &Cluster, tokens: &[usize], experts: &[usize], warmup: usize, iters: usize) -> Result<Vec<(MoeTiming, Option<Baseline>)>> {
+    let max_tokens = tokens.iter().copied().max().unwrap_or(1);
+    let mut timings = Vec::new();
+    for &e in experts {
+        let cfg = crate::MoeConfig { tokens: max_tokens, experts: e, ..crate::MoeConfig::default() };
+        let mut layer = crate::MoeLayer::new(cluster, cfg.clone())?;
+        layer.load_weights(&crate::Weights::random(&cfg, 7))?;
+        fill_inputs(&layer, 11)?;
+        for &t in tokens {
+            let timing = time_forward(&mut layer, t, warmup, iters)?;
+            eprintln!("flashmoe T={t} E={e}: {:.3} ms", timing.ms);
+            timings.push(timing);
+        }
+    }
+    let configs: Vec<BaselineConfig> = timings
+        .iter()
+        .map(|t| BaselineConfig { tokens: t.tokens, experts: t.experts, hidden: 2048, inter: 2048, top_k: 2, world: 1, dtype: "bf16", gated: false })
+        .collect();
+    let baseline = run_baseline(&configs);
+    Ok(timings.into_iter().enumerate().map(|(i, t)| (t, baseline.as_ref().map(|b| b[i].clone()))).collect())
+}

@@ -4,9 +4,18 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use std::time::Instant;
+
+use clap::ValueEnum;
+
 use crate::bench;
+use crate::config::{Activation, DType, MoeConfig};
 use crate::device::Cluster;
 use crate::error::{Error, Result};
+use crate::layer::MoeLayer;
+use crate::numeric::{self, SplitMix64};
+use crate::verify;
+use crate::weights::Weights;
 
 #[derive(Parser, Debug)]
 #[command(name = "flashmoe", version, about = "FlashMoE: a whole MoE layer forward in one persistent GPU kernel")]
@@ -15,8 +24,113 @@ struct Cli {
     command: Option<Command>,
 }
 
+/// The layer shape and behaviour (defaults: the project's default layer).
+#[derive(clap::Args, Debug, Clone)]
+struct LayerArgs {
+    /// GPUs to use (the first N); default all.
+    #[arg(long)]
+    gpus: Option<usize>,
+    /// Tokens per GPU.
+    #[arg(long, default_value_t = 8192)]
+    tokens: usize,
+    #[arg(long, default_value_t = 2048)]
+    hidden: usize,
+    #[arg(long, default_value_t = 2048)]
+    inter: usize,
+    #[arg(long, default_value_t = 64)]
+    experts: usize,
+    #[arg(long, default_value_t = 2)]
+    top_k: usize,
+    /// Capacity factor; 0 = never drop.
+    #[arg(long, default_value_t = 1.0)]
+    capacity_factor: f64,
+    #[arg(long, value_enum, default_value_t = DTypeArg::Bf16)]
+    dtype: DTypeArg,
+    #[arg(long, value_enum, default_value_t = ActArg::Relu)]
+    activation: ActArg,
+    /// Gated experts (act(x·W1) * (x·W3)).
+    #[arg(long)]
+    gated: bool,
+    /// Experts with biases.
+    #[arg(long)]
+    bias: bool,
+    /// Random seed of weights and inputs.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+enum DTypeArg {
+    Bf16,
+    F16,
+    F32,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+enum ActArg {
+    Relu,
+    Gelu,
+    Silu,
+}
+
+impl LayerArgs {
+    fn config(&self) -> MoeConfig {
+        MoeConfig {
+            tokens: self.tokens,
+            hidden: self.hidden,
+            inter: self.inter,
+            experts: self.experts,
+            top_k: self.top_k,
+            capacity_factor: (self.capacity_factor > 0.0).then_some(self.capacity_factor),
+            activation: match self.activation {
+                ActArg::Relu => Activation::Relu,
+                ActArg::Gelu => Activation::Gelu,
+                ActArg::Silu => Activation::Silu,
+            },
+            gated: self.gated,
+            bias: self.bias,
+            renormalize: true,
+            dtype: match self.dtype {
+                DTypeArg::Bf16 => DType::Bf16,
+                DTypeArg::F16 => DType::F16,
+                DTypeArg::F32 => DType::F32,
+            },
+        }
+    }
+
+    fn cluster(&self) -> Result<Cluster> {
+        match self.gpus {
+            Some(n) => Cluster::first(n),
+            None => Cluster::all_local(),
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// The main job: one MoE layer on the GPUs, verified against the f64 reference on a sample of
+    /// tokens, then timed (latency, TFLOP/s, % of peak).
+    Run {
+        #[command(flatten)]
+        layer: LayerArgs,
+        /// Timed forwards (after 5 warm-up ones).
+        #[arg(long, default_value_t = 20)]
+        iters: usize,
+        /// Tokens checked against the reference.
+        #[arg(long, default_value_t = 64)]
+        verify_tokens: usize,
+    },
+    /// Check one configuration against the f64 reference on every token; exit 1 on failure.
+    Verify {
+        #[command(flatten)]
+        layer: LayerArgs,
+    },
+    /// The benchmark sweeps beside the PyTorch baseline (table + CSV).
+    Bench {
+        /// Fewer, smaller points (a quick look).
+        #[arg(long)]
+        quick: bool,
+    },
     /// GPUs, SMs, memory, the peer-access matrix, and measured local / peer copy bandwidth.
     Info {
         /// MiB copied per bandwidth measurement.
@@ -28,8 +142,13 @@ enum Command {
 /// Runs the CLI; errors become one line on stderr. Exit code 2 when there is no GPU.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command.unwrap_or(Command::Info { mib: 256 }) {
+    // No subcommand: the main job, `run` with its defaults.
+    let command = cli.command.or_else(|| Cli::parse_from(["flashmoe", "run"]).command);
+    let result = match command.unwrap_or(Command::Info { mib: 256 }) {
         Command::Info { mib } => info(mib),
+        Command::Run { layer, iters, verify_tokens } => run(&layer, iters, Some(verify_tokens)),
+        Command::Verify { layer } => run(&layer, 0, None),
+        Command::Bench { quick } => bench_sweeps(quick),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -93,7 +212,74 @@ fn info(mib: usize) -> Result<()> {
     Ok(())
 }
 
-/// Exposed for tests: whether an error is the "no GPU" case.
+/// Builds, verifies and (with `iters` > 0) times one layer.
+fn run(args: &LayerArgs, iters: usize, sample: Option<usize>) -> Result<()> {
+    let cluster = args.cluster()?;
+    let cfg = args.config();
+    let world = cluster.len();
+    println!(
+        "layer: T={} tokens/GPU x {world} GPU(s), H={} I={} E={} k={} {:?} {:?}{}{}, capacity {} per (GPU, expert)",
+        cfg.tokens,
+        cfg.hidden,
+        cfg.inter,
+        cfg.experts,
+        cfg.top_k,
+        cfg.dtype,
+        cfg.activation,
+        if cfg.gated { " gated" } else { "" },
+        if cfg.bias { " +bias" } else { "" },
+        cfg.capacity()
+    );
+    let t = Instant::now();
+    let mut layer = MoeLayer::new(&cluster, cfg.clone())?;
+    let weights = Weights::random(&cfg, args.seed);
+    layer.load_weights(&weights)?;
+    let mut rng = SplitMix64::new(args.seed ^ 0x1234);
+    let x = numeric::exact_values(&mut rng, world * cfg.tokens * cfg.hidden, 6);
+    let xs: Vec<Vec<f32>> = x.chunks(cfg.tokens * cfg.hidden).map(|c| c.iter().map(|&v| v as f32).collect()).collect();
+    let slices: Vec<&[f32]> = xs.iter().map(|v| v.as_slice()).collect();
+    for r in 0..world {
+        layer.output_buffer(r).fill(0, cfg.tokens * cfg.hidden * cfg.dtype.bytes() as usize, numeric::NAN_BYTE)?;
+    }
+    let out = layer.forward(&slices)?;
+    println!("set-up and first forward: {:.1} s ({} blocks per GPU)", t.elapsed().as_secs_f64(), layer.grid(0));
+    let v = verify::check(&layer, &weights, &x, &out, cfg.tokens, sample, args.seed)?;
+    println!(
+        "verify: rel L2 error {:.3e} (bound {:.1e}) over {} tokens; {} pairs dropped by capacity; {} near-tie reroutes; {}",
+        v.rel_err,
+        verify::bound(cfg.dtype),
+        v.tokens_checked,
+        v.dropped,
+        v.near_tie_mismatches,
+        if v.passed(cfg.dtype) { "PASS".to_string() } else { format!("FAIL: {v:?}") }
+    );
+    if iters > 0 {
+        let timing = bench::time_forward(&mut layer, cfg.tokens, 5, iters)?;
+        println!(
+            "forward: median {:.3} ms (min {:.3}) over {iters} runs; {:.1} TFLOP/s per GPU = {:.1}% of {} TFLOP/s; floor {:.3} ms ({:.1}% of floor)",
+            timing.ms,
+            timing.ms_min,
+            timing.tflops_per_gpu,
+            100.0 * timing.tflops_per_gpu / bench::PEAK_TFLOPS,
+            bench::PEAK_TFLOPS,
+            timing.floor_ms,
+            100.0 * timing.floor_ms / timing.ms
+        );
+    }
+    if !v.passed(cfg.dtype) {
+        return Err(Error::VerificationFailed(format!("{v:?}")));
+    }
+    Ok(())
+}
+
+fn bench_sweeps(quick: bool) -> Result<()> {
+    let one = Cluster::first(1)?;
+    let (tokens, experts): (&[usize], &[usize]) = if quick { (&[128, 4096], &[32, 64]) } else { (&[128, 1024, 4096, 16384], &[8, 32, 64, 128]) };
+    let rows = bench::single_gpu_sweep(&one, tokens, experts, 5, 20)?;
+    bench::report("single_gpu", &rows)
+}
+
+/// Exit code for an error: 2 when there is no GPU, else 1.
 pub fn exit_code_for(e: &Error) -> u8 {
     if e.is_no_gpu() { 2 } else { 1 }
 }

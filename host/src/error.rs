@@ -54,6 +54,8 @@ pub enum Error {
     },
     #[error("GPU {gpu}: the kernel did not finish within {waited_ms} ms although every wait inside it is bounded")]
     KernelHung { gpu: usize, waited_ms: u64 },
+    #[error("verification against the f64 reference failed: {0}")]
+    VerificationFailed(String),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
 }

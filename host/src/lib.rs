@@ -22,6 +22,7 @@ pub mod kernels;
 pub mod layer;
 pub mod numeric;
 pub mod reference;
+pub mod verify;
 pub mod weights;
 
 pub use config::{Activation, ConfigError, DType, MoeConfig};

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# On the GPU machine, from the repo root, after ../shared/tools/gpu-bundle built .gpu/:
+#   bash scripts/gpu-check.sh [stage,stage,...]
+# Stages: smoke info tiny single multi run bench sanitize (default: all but sanitize).
+# Every step has a time limit; full logs go to $OUT (or /tmp/gpu-check).
+set -u
+export NCCL_NVLS_ENABLE=0 NVSHMEM_DISABLE_NVLS=1 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 RUST_BACKTRACE=1 PYTHONUNBUFFERED=1
+out=${OUT:-/tmp/gpu-check}
+mkdir -p "$out"
+stages=",${1:-smoke,info,tiny,single,multi,run,bench},"
+b=.gpu/bin
+t() { [[ $stages == *",$1,"* ]]; }
+step() { # name seconds cmd...
+  local name=$1 secs=$2; shift 2
+  echo "=== $name"
+  local s=$SECONDS
+  timeout "$secs" "$@" >"$out/$name.log" 2>&1
+  local rc=$?
+  grep -E "^(test |GPU|layer|verify|forward|set-up|smoke|forced|dropped|Bf16|F16|F32|peer|copy| +[0-9]|gpus|\(L)|panicked|error|FAILED|failures|test result|timed out|skipped" "$out/$name.log" | grep -v "^test .* ignored" | cut -c1-300 | tail -n "${TAIL:-60}"
+  echo "--- $name: rc=$rc in $((SECONDS - s)) s"
+}
+nvidia-smi --query-gpu=index,name,memory.used,clocks.sm,clocks.mem --format=csv,noheader
+t smoke && step smoke 60 $b/test-test-gpu_smoke --include-ignored --nocapture
+t info && step info 90 $b/bin-bin-flashmoe info
+t tiny && step tiny 90 $b/test-test-moe_single_gpu --include-ignored --nocapture --test-threads=1 tiny_bf16
+t sanitize && step sanitize 300 compute-sanitizer --tool memcheck $b/test-test-moe_single_gpu --include-ignored --nocapture --test-threads=1 tiny_bf16
+t single && step single 300 $b/test-test-moe_single_gpu --include-ignored --nocapture --test-threads=1 --skip tiny_bf16
+t multi && step multi 240 $b/test-test-moe_multi_gpu --include-ignored --nocapture --test-threads=1
+t run && step run1 120 $b/bin-bin-flashmoe run --gpus 1
+t run && step run 120 $b/bin-bin-flashmoe run
+t bench && step bench 400 $b/bin-bin-flashmoe bench
+exit 0

@@ -1,0 +1,82 @@
+//! Shared checks of GPU forwards against the f64 reference.
+
+#![allow(dead_code)]
+
+use flashmoe::numeric::{NAN_BYTE, SplitMix64, exact_values};
+use flashmoe::verify::{self, Verification};
+use flashmoe::{Cluster, MoeConfig, MoeLayer, Weights};
+
+/// How to build the inputs of a case.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Inputs {
+    Random,
+    /// Every token's top choice is `expert` (gate row boosted on a shared input feature).
+    AllTo(u32),
+    /// Tokens of GPU r prefer expert `r · E/G + offset`: experts on their own GPU, so no GPU sends
+    /// rows to a peer for its top choice (k = 1: nothing at all).
+    Local(u32),
+}
+
+pub fn weights_and_inputs(cfg: &MoeConfig, world: usize, seed: u64, inputs: Inputs) -> (Weights, Vec<f64>) {
+    let mut w = Weights::random(cfg, seed);
+    let mut rng = SplitMix64::new(seed ^ 0xabcdef);
+    let mut x = exact_values(&mut rng, world * cfg.tokens * cfg.hidden, 6);
+    let h = cfg.hidden;
+    match inputs {
+        Inputs::Random => {}
+        Inputs::AllTo(e) => {
+            for t in 0..world * cfg.tokens {
+                x[t * h] = 1.0;
+            }
+            for ex in 0..cfg.experts {
+                w.gate[ex * h] = if ex as u32 == e { 16.0 } else { 0.0 };
+            }
+        }
+        Inputs::Local(offset) => {
+            // Feature r (< world) is 1 for GPU r's tokens; expert r·E/G + offset has weight 16 on it.
+            let per_gpu = cfg.experts / world;
+            for t in 0..world * cfg.tokens {
+                for r in 0..world {
+                    x[t * h + r] = if t / cfg.tokens == r { 1.0 } else { 0.0 };
+                }
+            }
+            for ex in 0..cfg.experts {
+                for r in 0..world {
+                    w.gate[ex * h + r] = if ex == r * per_gpu + offset as usize { 16.0 } else { 0.0 };
+                }
+            }
+        }
+    }
+    (w, x)
+}
+
+/// Runs `cfg` on `cluster` twice (outputs poisoned with NaN before each launch), checks the first
+/// against the f64 reference and the second for bitwise equality. Panics on any failure.
+pub fn check(cluster: &Cluster, cfg: &MoeConfig, seed: u64, inputs: Inputs) -> Verification {
+    let world = cluster.len();
+    let (w, x) = weights_and_inputs(cfg, world, seed, inputs);
+    let mut layer = MoeLayer::new(cluster, cfg.clone()).unwrap_or_else(|e| panic!("{cfg:?}: {e}"));
+    layer.load_weights(&w).unwrap();
+    let per = cfg.tokens * cfg.hidden;
+    let xs: Vec<Vec<f32>> = (0..world).map(|r| x[r * per..(r + 1) * per].iter().map(|&v| v as f32).collect()).collect();
+    let slices: Vec<&[f32]> = xs.iter().map(|v| v.as_slice()).collect();
+    let io_bytes = per * cfg.dtype.bytes() as usize;
+    let run = |layer: &mut MoeLayer| -> Vec<Vec<f32>> {
+        for r in 0..world {
+            layer.output_buffer(r).fill(0, io_bytes, NAN_BYTE).unwrap();
+        }
+        layer.forward(&slices).unwrap_or_else(|e| panic!("{cfg:?}: forward failed: {e}"))
+    };
+    let out = run(&mut layer);
+    let v = verify::check(&layer, &w, &x, &out, cfg.tokens, Some(256), seed ^ 0x5eed).unwrap();
+    let again = run(&mut layer);
+    let bitwise = out.iter().zip(&again).all(|(a, b)| a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits()));
+    println!(
+        "{:?} E={} k={} T={} H={} I={} gated={} bias={} act={:?} cf={:?} gpus={world} inputs={inputs:?}: rel_err {:.3e} over {} tokens, near-tie reroutes {}, dropped {}, bitwise repeat {bitwise}",
+        cfg.dtype, cfg.experts, cfg.top_k, cfg.tokens, cfg.hidden, cfg.inter, cfg.gated, cfg.bias, cfg.activation, cfg.capacity_factor,
+        v.rel_err, v.tokens_checked, v.near_tie_mismatches, v.dropped
+    );
+    assert!(v.passed(cfg.dtype), "{cfg:?}: {v:?}");
+    assert!(bitwise, "{cfg:?}: two runs differ");
+    v
+}

@@ -1,0 +1,84 @@
+//! The kernel across every GPU of the machine (2, 4, up to 8): expert-parallel dispatch and
+//! combine by one-sided writes, checked against the f64 reference over all GPUs' tokens.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Inputs, check};
+use flashmoe::{Cluster, DType, Error, MoeConfig, MoeLayer};
+
+/// All GPUs, or None (test skipped) on a one-GPU machine.
+fn gpus() -> Option<Cluster> {
+    let c = Cluster::all_local().expect("a GPU");
+    if c.len() < 2 {
+        eprintln!("skipped: needs 2 or more GPUs, found {}", c.len());
+        return None;
+    }
+    Some(c)
+}
+
+fn cfg(dtype: DType, experts: usize, top_k: usize, tokens: usize, dims: (usize, usize)) -> MoeConfig {
+    MoeConfig { tokens, hidden: dims.0, inter: dims.1, experts, top_k, dtype, ..MoeConfig::default() }
+}
+
+#[test]
+#[ignore = "needs GPU"]
+fn multi_gpu_matrix() {
+    let Some(c) = gpus() else { return };
+    let g = c.len();
+    for (i, (dtype, e, k, t)) in [
+        (DType::Bf16, 8, 2, 100),
+        (DType::Bf16, 8 * g, 1, 1),
+        (DType::F32, 32, 2, 100),
+        (DType::Bf16, 32, 4, 4096),
+        (DType::Bf16, 128, 2, 100),
+        (DType::F32, 128, 1, 4096),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        check(&c, &cfg(dtype, e, k, t, (256, 512)), 100 + i as u64, Inputs::Random);
+    }
+    check(&c, &cfg(DType::Bf16, 32, 2, 4096, (2048, 2048)), 110, Inputs::Random);
+}
+
+#[test]
+#[ignore = "needs GPU"]
+fn multi_gpu_skew_drops_and_silent_gpus() {
+    let Some(c) = gpus() else { return };
+    let g = c.len();
+    // Every token of every GPU to expert 1 (on GPU 0), no capacity limit, then with drops.
+    check(&c, &MoeConfig { capacity_factor: None, ..cfg(DType::Bf16, 4 * g, 2, 500, (256, 256)) }, 120, Inputs::AllTo(1));
+    let v = check(&c, &cfg(DType::Bf16, 4 * g, 2, 500, (256, 256)), 121, Inputs::AllTo(1));
+    assert!(v.dropped > 0);
+    // k = 1 and every token prefers an expert on its own GPU: no GPU sends a row to a peer, yet
+    // every peer still learns (from count-0 flags) that nothing comes.
+    check(&c, &cfg(DType::Bf16, 4 * g, 1, 300, (256, 256)), 122, Inputs::Local(2));
+    check(&c, &cfg(DType::F32, 4 * g, 2, 300, (256, 256)), 123, Inputs::Local(0));
+}
+
+#[test]
+#[ignore = "needs GPU"]
+fn multi_gpu_dropped_flag_times_out_everywhere_then_recovers() {
+    let Some(c) = gpus() else { return };
+    let config = cfg(DType::Bf16, 4 * c.len(), 2, 256, (128, 128));
+    let (w, x) = common::weights_and_inputs(&config, c.len(), 130, Inputs::Random);
+    let xs: Vec<Vec<f32>> = x.chunks(config.tokens * config.hidden).map(|s| s.iter().map(|&v| v as f32).collect()).collect();
+    let slices: Vec<&[f32]> = xs.iter().map(|v| v.as_slice()).collect();
+    let mut layer = MoeLayer::new(&c, config.clone()).unwrap();
+    layer.load_weights(&w).unwrap();
+    let good = layer.forward(&slices).unwrap();
+    layer.set_timeout(Duration::from_millis(300));
+    layer.inject_dropped_dispatch_flag(Some(1));
+    let t = std::time::Instant::now();
+    let err = layer.forward(&slices).unwrap_err();
+    println!("dropped flag on {} GPUs -> after {:?}: {err}", c.len(), t.elapsed());
+    assert!(matches!(&err, Error::Timeout { wait, expert, .. } if wait.contains("dispatch flag") && expert == "1"), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(3));
+    layer.inject_dropped_dispatch_flag(None);
+    let after = layer.forward(&slices).unwrap();
+    for (a, b) in good.iter().zip(&after) {
+        assert!(a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits()), "forward after the timeout differs");
+    }
+}

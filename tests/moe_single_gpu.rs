@@ -1,0 +1,131 @@
+//! The fused kernel on one GPU against the f64 reference: dtypes, k, E, odd T, gated and plain,
+//! biases, skewed routing, capacity drops, NaN-poisoned outputs, bitwise repeat, forced timeout.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Inputs, check};
+use flashmoe::{Activation, Cluster, DType, Error, MoeConfig, MoeLayer, Weights};
+
+fn gpu() -> Cluster {
+    Cluster::first(1).expect("a GPU")
+}
+
+fn cfg(dtype: DType, experts: usize, top_k: usize, tokens: usize, dims: (usize, usize)) -> MoeConfig {
+    MoeConfig { tokens, hidden: dims.0, inter: dims.1, experts, top_k, dtype, ..MoeConfig::default() }
+}
+
+#[test]
+#[ignore = "needs GPU"]
+fn tiny_bf16() {
+    check(&gpu(), &cfg(DType::Bf16, 4, 2, 7, (64, 64)), 1, Inputs::Random);
+}
+
+#[test]
+#[ignore = "needs GPU"]
+fn dtypes_and_top_k() {
+    let c = gpu();
+    for (i, dtype) in [DType::Bf16, DType::F16, DType::F32].into_iter().enumerate() {
+        for k in [1, 2, 4] {
+            check(&c, &cfg(dtype, 8, k, 130, (256, 512)), 10 + i as u64 * 3 + k as u64, Inputs::Random);
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs GPU"]
+fn expert_counts_and_odd_token_counts() {
+    let c = gpu();
+    check(&c, &cfg(DType::Bf16, 1, 1, 130, (128, 192)), 20, Inputs::Random);
+    check(&c, &cfg(DType::Bf16, 64, 2, 1, (256, 256)), 21, Inputs::Random);
+    check(&c, &cfg(DType::Bf16, 64, 2, 7, (256, 256)), 22, Inputs::Random);
+    check(&c, &cfg(DType::Bf16, 256, 4, 130, (128, 128)), 23, Inputs::Random);
+    check(&c, &cfg(DType::F16, 256, 1, 4096, (256, 256)), 24, Inputs::Random);
+    check(&c, &cfg(DType::Bf16, 64, 2, 4096, (2048, 2048)), 25, Inputs::Random);
+}
+
+#[test]
+#[ignore = "needs GPU"]
+fn gated_biased_and_activations() {
+    let c = gpu();
+    let base = cfg(DType::Bf16, 8, 2, 130, (256, 320));
+    for (i, (act, gated, bias)) in
+        [(Activation::Silu, true, false), (Activation::Silu, true, true), (Activation::Gelu, false, true), (Activation::Gelu, true, false), (Activation::Relu, false, true)]
+            .into_iter()
+            .enumerate()
+    {
+        check(&c, &MoeConfig { activation: act, gated, bias, ..base.clone() }, 30 + i as u64, Inputs::Random);
+    }
+    let f32_swiglu = MoeConfig { activation: Activation::Silu, gated: true, bias: true, ..cfg(DType::F32, 64, 2, 4096, (512, 1024)) };
+    check(&c, &f32_swiglu, 36, Inputs::Random);
+    let no_renorm = MoeConfig { renormalize: false, ..cfg(DType::F16, 16, 4, 300, (192, 256)) };
+    check(&c, &no_renorm, 37, Inputs::Random);
+}
+
+#[test]
+#[ignore = "needs GPU"]
+fn skewed_routing_and_capacity_drops() {
+    let c = gpu();
+    // Everything to expert 5 with no capacity limit: one expert gets every token.
+    let skew = MoeConfig { capacity_factor: None, ..cfg(DType::Bf16, 16, 2, 1000, (256, 256)) };
+    let r = check(&c, &skew, 40, Inputs::AllTo(5));
+    assert_eq!(r.dropped, 0);
+    // The same with capacity factor 1: expert 5 keeps ceil(1000·2/16) = 125 tokens, drops the rest.
+    let drop = MoeConfig { capacity_factor: Some(1.0), ..skew.clone() };
+    let r = check(&c, &drop, 41, Inputs::AllTo(5));
+    assert!(r.dropped >= 1000 - 125, "expected drops, got {}", r.dropped);
+    // Random routing with a tight capacity.
+    let tight = MoeConfig { capacity_factor: Some(0.5), ..cfg(DType::F32, 8, 2, 777, (128, 256)) };
+    let r = check(&c, &tight, 42, Inputs::Random);
+    assert!(r.dropped > 0);
+}
+
+#[test]
+#[ignore = "needs GPU"]
+fn forced_timeout_is_a_typed_error_and_the_next_forward_works() {
+    let c = gpu();
+    let config = cfg(DType::Bf16, 8, 2, 256, (128, 128));
+    let (w, x) = common::weights_and_inputs(&config, 1, 50, Inputs::Random);
+    let x: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+    let mut layer = MoeLayer::new(&c, config.clone()).unwrap();
+    layer.load_weights(&w).unwrap();
+    let good = layer.forward(&[&x]).unwrap();
+    layer.set_timeout(Duration::from_millis(200));
+    layer.inject_dropped_dispatch_flag(Some(3));
+    let t = std::time::Instant::now();
+    let err = layer.forward(&[&x]).unwrap_err();
+    println!("forced timeout after {:?}: {err}", t.elapsed());
+    match &err {
+        Error::Timeout { wait, expert, tile, gpu: 0, .. } => {
+            assert!(wait.contains("dispatch flag"), "{err}");
+            assert_eq!((expert.as_str(), tile.as_str()), ("3", "0"), "{err}");
+        }
+        other => panic!("expected a timeout, got {other}"),
+    }
+    assert!(t.elapsed() < Duration::from_secs(3), "the timeout took {:?}", t.elapsed());
+    layer.inject_dropped_dispatch_flag(None);
+    let after = layer.forward(&[&x]).unwrap();
+    assert!(good[0].iter().zip(&after[0]).all(|(a, b)| a.to_bits() == b.to_bits()), "forward after the timeout differs");
+}
+
+#[test]
+#[ignore = "needs GPU"]
+fn bad_inputs_are_typed_errors() {
+    let c = gpu();
+    let config = cfg(DType::Bf16, 8, 2, 64, (128, 128));
+    let bad = MoeConfig { top_k: 9, ..config.clone() };
+    assert!(matches!(MoeLayer::new(&c, bad), Err(Error::Config(_))));
+    let mut layer = MoeLayer::new(&c, config.clone()).unwrap();
+    let x = vec![0.5f32; 64 * 128];
+    assert!(matches!(layer.forward(&[&x]), Err(Error::Weights(_))), "forward before load_weights");
+    layer.load_weights(&Weights::random(&config, 1)).unwrap();
+    let too_many = vec![0.5f32; 65 * 128];
+    assert!(matches!(layer.forward(&[&too_many]), Err(Error::Config(_))));
+    assert!(matches!(layer.forward(&[&x[..100]]), Err(Error::ShapeMismatch { .. })));
+    let wrong = Weights::random(&MoeConfig { experts: 4, ..config }, 1);
+    assert!(layer.load_weights(&wrong).is_err());
+    // Fewer tokens than the maximum works.
+    let y = layer.forward(&[&x[..10 * 128]]).unwrap();
+    assert_eq!(y[0].len(), 10 * 128);
+}
