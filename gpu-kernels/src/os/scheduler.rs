@@ -31,9 +31,9 @@ pub unsafe fn run(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline) {
     let expected_returns = unsafe { copy::ld_shared_u32(smem + state::RETURNS_EXPECTED) };
     let mut combine_published = false;
     loop {
-        // 0: keep waiting, 1: publish combine, 2: publish exits, 3: abort.
+        // Lane 0 decides for the warp (lanes must not diverge before the shuffles):
+        // 0: keep waiting, 1: publish combine, 2: publish exits, 3: stop (aborted or timed out).
         let mut step = 0u32;
-        let mut observed = 0u64;
         if lane == 0 {
             let (known, seen) = unsafe {
                 (sync::ld_acquire_cta_shared_u32(smem + state::PAIRS_KNOWN), sync::ld_acquire_cta_shared_u32(smem + state::RETURNS_SEEN))
@@ -41,13 +41,16 @@ pub unsafe fn run(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline) {
             let (total, published) =
                 unsafe { (sync::ld_acquire_cta_shared_u32(smem + state::ROWS_TOTAL), sync::ld_acquire_cta_shared_u32(smem + state::ROWS_PUBLISHED)) };
             let gemm1_rows = unsafe { sync::ld_acquire_gpu_u32(&raw const (*ctl).gemm1_rows_published) };
-            observed = ((known as u64) << 48) | ((published as u64) << 32) | ((gemm1_rows as u64) << 16) | seen as u64;
             step = if unsafe { fault::aborted(ctl) } {
                 3
             } else if !combine_published && seen == expected_returns {
                 1
             } else if combine_published && known == pairs && published == total && gemm1_rows == total {
                 2
+            } else if time::global_timer_ns() > dl.secondary {
+                let observed = ((known as u64) << 48) | ((published as u64) << 32) | ((gemm1_rows as u64) << 16) | seen as u64;
+                unsafe { fault::timeout(p, wait_kind::TERMINATION, NONE, NONE, NONE, observed) };
+                3
             } else {
                 0
             };
@@ -62,15 +65,7 @@ pub unsafe fn run(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline) {
                 return;
             }
             3 => return,
-            _ => {
-                if time::global_timer_ns() > dl.secondary {
-                    if lane == 0 {
-                        unsafe { fault::timeout(p, wait_kind::TERMINATION, NONE, NONE, NONE, observed) };
-                    }
-                    return;
-                }
-                time::nanosleep(128);
-            }
+            _ => time::nanosleep(128),
         }
     }
 }
