@@ -50,10 +50,15 @@ fn expert_counts_and_odd_token_counts() {
 fn gated_biased_and_activations() {
     let c = gpu();
     let base = cfg(DType::Bf16, 8, 2, 130, (256, 320));
-    for (i, (act, gated, bias)) in
-        [(Activation::Silu, true, false), (Activation::Silu, true, true), (Activation::Gelu, false, true), (Activation::Gelu, true, false), (Activation::Relu, false, true)]
-            .into_iter()
-            .enumerate()
+    for (i, (act, gated, bias)) in [
+        (Activation::Silu, true, false),
+        (Activation::Silu, true, true),
+        (Activation::Gelu, false, true),
+        (Activation::Gelu, true, false),
+        (Activation::Relu, false, true),
+    ]
+    .into_iter()
+    .enumerate()
     {
         check(&c, &MoeConfig { activation: act, gated, bias, ..base.clone() }, 30 + i as u64, Inputs::Random);
     }

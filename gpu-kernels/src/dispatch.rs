@@ -174,7 +174,12 @@ unsafe fn copy_chunk<E: Element>(p: &MoeParams, smem: u32, s: &Stream, c: u32, s
             let (m, slot) = unsafe { (copy::ld_shared_u32(smem + ROW_LIST + r * 8), copy::ld_shared_u32(smem + ROW_LIST + r * 8 + 4)) };
             let token = m & 0x00ff_ffff;
             unsafe {
-                copy_row((p.x + token as u64 * row_bytes as u64) as *const u8, s.rows.add(slot as usize * row_bytes as usize), row_bytes, lane);
+                copy_row(
+                    (p.x + token as u64 * row_bytes as u64) as *const u8,
+                    s.rows.add(slot as usize * row_bytes as usize),
+                    row_bytes,
+                    lane,
+                );
                 if lane == 0 {
                     *s.meta.add(slot as usize) = m;
                     *route_slot.add((token * k + (m >> 24)) as usize) = slot;

@@ -52,7 +52,7 @@ pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, t: &Task) {
     let dest = |row: u32| (staging + (slot0 + row as u64) * inter_bytes) as *mut u8;
     let cols = if gated { TILE_N / 2 } else { (p.inter - col0).min(TILE_N) };
     unsafe {
-        epilogue::stage(smem, &acc);
+        epilogue::stage::<E>(smem, &acc);
         epilogue::emit::<E>(smem, gated, t.rows, cols, value, dest);
     }
 
@@ -62,7 +62,8 @@ pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, t: &Task) {
     if tid == 0 {
         let done = (p.workspace + p.ws.gemm0_done) as *mut u32;
         sync::fence_acq_rel_gpu();
-        let last = unsafe { sync::atom_add_acq_rel_gpu_u32(done.add(row_tile_index(p, t.pair, t.row_tile)), 1) } == gemm0_tiles(p.inter, gated) - 1;
+        let last = unsafe { sync::atom_add_acq_rel_gpu_u32(done.add(row_tile_index(p, t.pair, t.row_tile)), 1) }
+            == gemm0_tiles(p.inter, gated) - 1;
         let first = if last { unsafe { q.reserve(n1) } } else { 0 };
         unsafe {
             copy::st_shared_u32(smem + BROADCAST, last as u32);
@@ -112,7 +113,7 @@ pub unsafe fn gemm1<E: Element>(p: &MoeParams, smem: u32, t: &Task) {
         (slots + (token * k + j) * row_bytes) as *mut u8
     };
     unsafe {
-        epilogue::stage(smem, &acc);
+        epilogue::stage::<E>(smem, &acc);
         epilogue::emit::<E>(smem, false, t.rows, cols, value, dest);
     }
 

@@ -38,7 +38,7 @@ unsafe fn logits_tile<E: Element>(p: &MoeParams, smem: u32, t0: u32, rows: u32, 
     let dest = |r: u32| unsafe { logits.add(((t0 + r) * stride + e0) as usize) } as *mut u8;
     unsafe {
         mainloop::<E>(smem, &x, &wg, row_bytes as u32, &mut acc);
-        epilogue::stage(smem, &acc);
+        epilogue::stage::<E>(smem, &acc);
         epilogue::emit::<F32>(smem, false, rows, wg.valid, |_, v, _| v, dest);
     }
 }

@@ -94,6 +94,16 @@ pub unsafe extern "gpu-kernel" fn moe_forward_f16(p: MoeParams) {
     unsafe { forward::<F16>(&p) }
 }
 
+/// The bf16 forward on the mma.sync path on Hopper (A/B comparison with the wgmma default).
+///
+/// # Safety
+/// As [`moe_forward_bf16`].
+#[cfg(target_feature = "sm_90a")]
+#[unsafe(no_mangle)]
+pub unsafe extern "gpu-kernel" fn moe_forward_bf16_mma_sync(p: MoeParams) {
+    unsafe { forward::<crate::gemm::element::SyncMma<Bf16>>(&p) }
+}
+
 /// The MoE layer forward with f32 storage and tf32 tensor-core math.
 ///
 /// # Safety

@@ -4,19 +4,43 @@
 
 macro_rules! unroll {
     (2, $i:ident, $body:block) => {{
-        { let $i: usize = 0; $body }
-        { let $i: usize = 1; $body }
+        {
+            let $i: usize = 0;
+            $body
+        }
+        {
+            let $i: usize = 1;
+            $body
+        }
     }};
     (4, $i:ident, $body:block) => {{
         unroll!(2, $i, $body);
-        { let $i: usize = 2; $body }
-        { let $i: usize = 3; $body }
+        {
+            let $i: usize = 2;
+            $body
+        }
+        {
+            let $i: usize = 3;
+            $body
+        }
     }};
     (8, $i:ident, $body:block) => {{
         unroll!(4, $i, $body);
-        { let $i: usize = 4; $body }
-        { let $i: usize = 5; $body }
-        { let $i: usize = 6; $body }
-        { let $i: usize = 7; $body }
+        {
+            let $i: usize = 4;
+            $body
+        }
+        {
+            let $i: usize = 5;
+            $body
+        }
+        {
+            let $i: usize = 6;
+            $body
+        }
+        {
+            let $i: usize = 7;
+            $body
+        }
     }};
 }

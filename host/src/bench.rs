@@ -80,13 +80,39 @@ pub fn copy_bandwidths(cluster: &Cluster, bytes: usize, iters: usize) -> Result<
 
 #[cfg(test)]
 mod tests {
-    use super::median;
+    use super::*;
 
     #[test]
     fn median_of_odd_and_even_samples() {
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
         assert!(median(&[]).is_nan());
+    }
+
+    fn timing(world: usize, ms: f64) -> MoeTiming {
+        MoeTiming { tokens: 8192, experts: 32, world, ms, ms_min: ms, kept_rows: 0, tflops_per_gpu: 0.0, floor_ms: 0.1 }
+    }
+
+    #[test]
+    fn weak_scaling_efficiency_and_plot() {
+        let rows = vec![
+            (timing(1, 1.0), Some(Baseline { grouped_ms: Some(2.0), loop_ms: Some(3.0) })),
+            (timing(2, 1.1), Some(Baseline { grouped_ms: None, loop_ms: Some(4.0) })),
+            (timing(4, 1.25), None),
+        ];
+        let s = Sweep { name: "weak_scaling", title: "Weak scaling", x_label: "GPUs", xs: vec![1.0, 2.0, 4.0], rows };
+        let eff = overlap_efficiency(&s);
+        assert_eq!(eff[0], None);
+        assert_eq!(eff[1], Some(1.0));
+        assert!((eff[2].unwrap() - 0.88).abs() < 1e-12);
+        assert_eq!(s.rows[0].1.as_ref().unwrap().best(), Some(("grouped_mm", 2.0)));
+        assert_eq!(s.rows[1].1.as_ref().unwrap().best(), Some(("loop", 4.0)));
+        let path = std::env::temp_dir().join(format!("flashmoe-plot-{}.png", std::process::id()));
+        plot(&s, &path).unwrap();
+        let png = std::fs::read(&path).unwrap();
+        assert_eq!(&png[1..4], b"PNG");
+        assert!(png.len() > 5000, "a near-empty image: {} bytes", png.len());
+        std::fs::remove_file(&path).unwrap();
     }
 }
 
@@ -217,7 +243,11 @@ pub fn run_baseline(configs: &[BaselineConfig]) -> Option<Vec<Baseline>> {
     use std::io::Write;
     use std::process::{Command, Stdio};
     let script = baseline_script()?;
-    let ok = Command::new("python3").args(["-c", "import torch; assert torch.cuda.is_available()"]).output().map(|o| o.status.success()).unwrap_or(false);
+    let ok = Command::new("python3")
+        .args(["-c", "import torch; assert torch.cuda.is_available()"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
     if !ok {
         eprintln!("baseline skipped: python3 with CUDA-enabled torch is not available");
         return None;
@@ -250,12 +280,23 @@ pub fn run_baseline(configs: &[BaselineConfig]) -> Option<Vec<Baseline>> {
         line[at..].split([',', '}']).next()?.trim().parse().ok()
     };
     let lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect();
-    Some(configs.iter().enumerate().map(|(i, _)| lines.get(i).map_or_else(Baseline::default, |l| Baseline { grouped_ms: field(l, "grouped"), loop_ms: field(l, "loop") })).collect())
+    Some(
+        configs
+            .iter()
+            .enumerate()
+            .map(|(i, _)| {
+                lines.get(i).map_or_else(Baseline::default, |l| Baseline { grouped_ms: field(l, "grouped"), loop_ms: field(l, "loop") })
+            })
+            .collect(),
+    )
 }
 
 /// Where benchmark files go: $FLASHMOE_BENCH_OUT, else $OUT (device runs), else target/flashmoe-bench.
 pub fn output_dir() -> std::path::PathBuf {
-    let dir = std::env::var_os("FLASHMOE_BENCH_OUT").or_else(|| std::env::var_os("OUT")).map(std::path::PathBuf::from).unwrap_or_else(|| "target/flashmoe-bench".into());
+    let dir = std::env::var_os("FLASHMOE_BENCH_OUT")
+        .or_else(|| std::env::var_os("OUT"))
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "target/flashmoe-bench".into());
     let _ = std::fs::create_dir_all(&dir);
     dir
 }
@@ -266,7 +307,9 @@ pub fn report(name: &str, rows: &[(MoeTiming, Option<Baseline>)]) -> Result<()> 
         "\n{:>4} {:>6} {:>4} {:>9} {:>9} {:>8} {:>7} {:>9} {:>11} {:>12} {:>8}",
         "gpus", "tokens", "E", "ms", "min ms", "TFLOP/s", "%peak", "floor ms", "% of floor", "baseline ms", "speedup"
     );
-    let mut csv = String::from("gpus,tokens_per_gpu,experts,ms_median,ms_min,tflops_per_gpu,pct_of_790,floor_ms,pct_of_floor,kept_rows,baseline_ms,baseline_variant,speedup\n");
+    let mut csv = String::from(
+        "gpus,tokens_per_gpu,experts,ms_median,ms_min,tflops_per_gpu,pct_of_790,floor_ms,pct_of_floor,kept_rows,baseline_ms,baseline_variant,speedup\n",
+    );
     for (t, b) in rows {
         let best = b.as_ref().and_then(|b| b.best());
         let speedup = best.map(|(_, ms)| ms / t.ms);
@@ -311,7 +354,7 @@ pub fn report(name: &str, rows: &[(MoeTiming, Option<Baseline>)]) -> Result<()> 
 pub fn fill_inputs(layer: &crate::MoeLayer, seed: u64) -> Result<()> {
     let cfg = layer.config();
     for r in 0..layer.cluster().len() {
-        let mut rng = crate::numeric::SplitMix64::new(seed ^ (r as u64 + 1) * 0x9e37);
+        let mut rng = crate::numeric::SplitMix64::new(seed ^ ((r as u64 + 1) * 0x9e37));
         let x = crate::numeric::exact_values(&mut rng, cfg.tokens * cfg.hidden, 6);
         layer.input_buffer(r).write(0, &crate::numeric::encode(cfg.dtype, &x))?;
     }
@@ -320,7 +363,13 @@ pub fn fill_inputs(layer: &crate::MoeLayer, seed: u64) -> Result<()> {
 
 /// The single-GPU sweep of the project: tokens x experts at H = I = 2048, k = 2, bf16, beside the
 /// PyTorch baseline. One layer per expert count (built for the largest token count).
-pub fn single_gpu_sweep(cluster: &Cluster, tokens: &[usize], experts: &[usize], warmup: usize, iters: usize) -> Result<Vec<(MoeTiming, Option<Baseline>)>> {
+pub fn single_gpu_sweep(
+    cluster: &Cluster,
+    tokens: &[usize],
+    experts: &[usize],
+    warmup: usize,
+    iters: usize,
+) -> Result<Vec<(MoeTiming, Option<Baseline>)>> {
     let max_tokens = tokens.iter().copied().max().unwrap_or(1);
     let mut timings = Vec::new();
     for &e in experts {
@@ -336,8 +385,229 @@ pub fn single_gpu_sweep(cluster: &Cluster, tokens: &[usize], experts: &[usize], 
     }
     let configs: Vec<BaselineConfig> = timings
         .iter()
-        .map(|t| BaselineConfig { tokens: t.tokens, experts: t.experts, hidden: 2048, inter: 2048, top_k: 2, world: 1, dtype: "bf16", gated: false })
+        .map(|t| BaselineConfig {
+            tokens: t.tokens,
+            experts: t.experts,
+            hidden: 2048,
+            inter: 2048,
+            top_k: 2,
+            world: 1,
+            dtype: "bf16",
+            gated: false,
+        })
         .collect();
     let baseline = run_baseline(&configs);
     Ok(timings.into_iter().enumerate().map(|(i, t)| (t, baseline.as_ref().map(|b| b[i].clone()))).collect())
+}
+
+/// One sweep of the multi-GPU benchmark: its points with the baseline of the same run.
+#[derive(Clone, Debug)]
+pub struct Sweep {
+    pub name: &'static str,
+    pub title: &'static str,
+    /// What varies along the sweep, and its value per point.
+    pub x_label: &'static str,
+    pub xs: Vec<f64>,
+    pub rows: Vec<(MoeTiming, Option<Baseline>)>,
+}
+
+/// A point to measure: GPUs, tokens per GPU, experts.
+#[derive(Clone, Copy, Debug)]
+struct Point {
+    gpus: usize,
+    tokens: usize,
+    experts: usize,
+}
+
+/// A planned sweep: name, title, x label, and (x, point) pairs.
+type Plan = (&'static str, &'static str, &'static str, Vec<(f64, Point)>);
+
+/// The sweeps of the multi-GPU issue on up to `max_gpus` GPUs (H = I = 2048, k = 2, bf16):
+/// tokens 4K/8K/16K per GPU (E = 32); experts 8..128 at 16K tokens; weak scaling 1, 2, 4, 8 GPUs
+/// at 8K tokens per GPU (E = 32); decode, 128 tokens per GPU, E = 64. Each point beside the
+/// PyTorch + NCCL baseline of the same run.
+pub fn multi_gpu_sweeps(max_gpus: usize, warmup: usize, iters: usize) -> Result<Vec<Sweep>> {
+    let g = max_gpus;
+    let mut plan: Vec<Plan> = vec![
+        (
+            "tokens",
+            "Token scaling (E = 32)",
+            "tokens per GPU",
+            [4096, 8192, 16384].iter().map(|&t| (t as f64, Point { gpus: g, tokens: t, experts: 32 })).collect(),
+        ),
+        (
+            "experts",
+            "Expert scaling (16K tokens per GPU)",
+            "experts",
+            [8, 16, 32, 64, 128]
+                .iter()
+                .filter(|&&e| e % g == 0)
+                .map(|&e| (e as f64, Point { gpus: g, tokens: 16384, experts: e }))
+                .collect(),
+        ),
+        (
+            "weak_scaling",
+            "Weak scaling (8K tokens per GPU, E = 32)",
+            "GPUs",
+            [1, 2, 4, 8].iter().filter(|&&n| n <= g).map(|&n| (n as f64, Point { gpus: n, tokens: 8192, experts: 32 })).collect(),
+        ),
+        ("decode", "Decode (128 tokens per GPU, E = 64)", "GPUs", vec![(g as f64, Point { gpus: g, tokens: 128, experts: 64 })]),
+    ];
+    plan.retain(|p| !p.3.is_empty());
+    let points: Vec<Point> = plan.iter().flat_map(|p| p.3.iter().map(|x| x.1)).collect();
+    let bar = indicatif::ProgressBar::new(points.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    // One layer per (GPUs, experts), built for the most tokens it serves.
+    let mut timings: Vec<Option<MoeTiming>> = vec![None; points.len()];
+    let mut groups: Vec<(usize, usize)> = points.iter().map(|p| (p.gpus, p.experts)).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    for (gpus, experts) in groups {
+        let max_tokens = points.iter().filter(|p| (p.gpus, p.experts) == (gpus, experts)).map(|p| p.tokens).max().unwrap_or(1);
+        let cluster = Cluster::first(gpus)?;
+        let cfg = crate::MoeConfig { tokens: max_tokens, experts, ..crate::MoeConfig::default() };
+        let mut layer = crate::MoeLayer::new(&cluster, cfg.clone())?;
+        layer.load_weights(&crate::Weights::random(&cfg, 7))?;
+        fill_inputs(&layer, 11)?;
+        for (i, p) in points.iter().enumerate() {
+            if (p.gpus, p.experts) == (gpus, experts) && timings[i].is_none() {
+                bar.set_message(format!("{} GPU(s), T={}, E={}", p.gpus, p.tokens, p.experts));
+                let t = time_forward(&mut layer, p.tokens, warmup, iters)?;
+                // Identical points of different sweeps share one measurement.
+                for (j, q) in points.iter().enumerate() {
+                    if (q.gpus, q.tokens, q.experts) == (p.gpus, p.tokens, p.experts) {
+                        timings[j] = Some(t.clone());
+                        bar.inc(1);
+                    }
+                }
+            }
+        }
+    }
+    bar.finish_with_message("flashmoe points measured; running the PyTorch + NCCL baseline");
+    let configs: Vec<BaselineConfig> = points
+        .iter()
+        .map(|p| BaselineConfig {
+            tokens: p.tokens,
+            experts: p.experts,
+            hidden: 2048,
+            inter: 2048,
+            top_k: 2,
+            world: p.gpus,
+            dtype: "bf16",
+            gated: false,
+        })
+        .collect();
+    let baseline = run_baseline(&configs);
+    let mut at = 0;
+    let mut sweeps = Vec::new();
+    for (name, title, x_label, xs) in plan {
+        let mut rows = Vec::new();
+        for _ in &xs {
+            let t = timings[at].take().ok_or(crate::Error::Weights("a sweep point was not measured".into()))?;
+            rows.push((t, baseline.as_ref().map(|b| b[at].clone())));
+            at += 1;
+        }
+        sweeps.push(Sweep { name, title, x_label, xs: xs.iter().map(|x| x.0).collect(), rows });
+    }
+    Ok(sweeps)
+}
+
+/// Overlap efficiency of a weak-scaling sweep: T(2 GPUs) / T(G) per point (None below 2 GPUs).
+pub fn overlap_efficiency(sweep: &Sweep) -> Vec<Option<f64>> {
+    let two = sweep.rows.iter().find(|r| r.0.world == 2).map(|r| r.0.ms);
+    sweep.rows.iter().map(|r| two.filter(|_| r.0.world >= 2).map(|t2| t2 / r.0.ms)).collect()
+}
+
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+
+/// Draws a sweep as a PNG: latency of flashmoe and of the baseline against the swept value.
+pub fn plot(sweep: &Sweep, path: &std::path::Path) -> Result<()> {
+    use plotters::prelude::*;
+    let err = |e: String| crate::Error::Io(std::io::Error::other(e));
+    let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    let ours: Vec<(f64, f64)> = sweep.xs.iter().zip(&sweep.rows).map(|(&x, r)| (x, r.0.ms)).collect();
+    let base: Vec<(f64, f64)> =
+        sweep.xs.iter().zip(&sweep.rows).filter_map(|(&x, r)| r.1.as_ref().and_then(|b| b.best()).map(|(_, ms)| (x, ms))).collect();
+    let y_max = ours.iter().chain(&base).map(|p| p.1).fold(0.0, f64::max) * 1.15;
+    let (x_min, x_max) = (sweep.xs.iter().cloned().fold(f64::INFINITY, f64::min), sweep.xs.iter().cloned().fold(0.0, f64::max));
+    let pad = ((x_max - x_min) * 0.08).max(0.5);
+    let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(sweep.title, ("sans-serif", 26))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d((x_min - pad)..(x_max + pad), 0.0..y_max.max(1e-3))
+        .map_err(|e| err(e.to_string()))?;
+    chart
+        .configure_mesh()
+        .x_desc(sweep.x_label)
+        .y_desc("forward latency (ms)")
+        .label_style(("sans-serif", 16))
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
+    let blue = RGBColor(31, 119, 180);
+    let orange = RGBColor(255, 127, 14);
+    chart
+        .draw_series(LineSeries::new(ours.clone(), blue.stroke_width(3)))
+        .map_err(|e| err(e.to_string()))?
+        .label("flashmoe (one persistent kernel)")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], blue.stroke_width(3)));
+    chart.draw_series(ours.iter().map(|&p| Circle::new(p, 5, blue.filled()))).map_err(|e| err(e.to_string()))?;
+    if !base.is_empty() {
+        chart
+            .draw_series(LineSeries::new(base.clone(), orange.stroke_width(3)))
+            .map_err(|e| err(e.to_string()))?
+            .label("PyTorch + NCCL baseline")
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], orange.stroke_width(3)));
+        chart.draw_series(base.iter().map(|&p| Circle::new(p, 5, orange.filled()))).map_err(|e| err(e.to_string()))?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 16))
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
+    root.present().map_err(|e| err(e.to_string()))?;
+    Ok(())
+}
+
+/// Prints, writes CSV and PNG for every sweep, and the overlap efficiency of weak scaling.
+pub fn report_sweeps(sweeps: &[Sweep]) -> Result<()> {
+    for s in sweeps {
+        println!("\n## {}", s.title);
+        report(s.name, &s.rows)?;
+        if s.name == "weak_scaling" {
+            let eff = overlap_efficiency(s);
+            let line: Vec<String> =
+                s.rows.iter().zip(&eff).filter_map(|(r, e)| e.map(|e| format!("{} GPUs: {:.1}%", r.0.world, 100.0 * e))).collect();
+            println!("overlap efficiency T(2)/T(G): {}", line.join(", "));
+        }
+        let png = output_dir().join(format!("{}.png", s.name));
+        plot(s, &png)?;
+        println!("plot: {}", png.display());
+    }
+    Ok(())
+}
+
+/// Every sweep: single GPU (tokens x experts), then, on a machine with several GPUs, the
+/// multi-GPU sweeps over all of them. `quick`: a few single-GPU points only.
+pub fn all_sweeps(quick: bool) -> Result<()> {
+    let gpus = crate::driver::init()?;
+    let one = Cluster::first(1)?;
+    let (tokens, experts): (&[usize], &[usize]) =
+        if quick { (&[128, 4096], &[32, 64]) } else { (&[128, 1024, 4096, 16384], &[8, 32, 64, 128]) };
+    println!("## Single GPU (H = I = 2048, k = 2, bf16)");
+    let rows = single_gpu_sweep(&one, tokens, experts, 5, 20)?;
+    report("single_gpu", &rows)?;
+    drop(one);
+    if gpus > 1 && !quick {
+        report_sweeps(&multi_gpu_sweeps(gpus, 5, 20)?)?;
+    }
+    Ok(())
 }

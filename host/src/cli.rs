@@ -273,10 +273,7 @@ fn run(args: &LayerArgs, iters: usize, sample: Option<usize>) -> Result<()> {
 }
 
 fn bench_sweeps(quick: bool) -> Result<()> {
-    let one = Cluster::first(1)?;
-    let (tokens, experts): (&[usize], &[usize]) = if quick { (&[128, 4096], &[32, 64]) } else { (&[128, 1024, 4096, 16384], &[8, 32, 64, 128]) };
-    let rows = bench::single_gpu_sweep(&one, tokens, experts, 5, 20)?;
-    bench::report("single_gpu", &rows)
+    bench::all_sweeps(quick)
 }
 
 /// Exit code for an error: 2 when there is no GPU, else 1.

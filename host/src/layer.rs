@@ -67,8 +67,11 @@ pub struct MoeLayer<'c> {
     hook: (u32, u32),
 }
 
-fn kernel_name(dtype: DType) -> &'static str {
+/// The kernel for `dtype` on a device running PTX for `arch`. On Hopper, bf16 uses wgmma; set
+/// FLASHMOE_MMA=sync to run its mma.sync build instead (for A/B measurements).
+fn kernel_name(dtype: DType, arch: &str) -> &'static str {
     match dtype {
+        DType::Bf16 if arch == "sm_90a" && std::env::var("FLASHMOE_MMA").as_deref() == Ok("sync") => "moe_forward_bf16_mma_sync",
         DType::Bf16 => "moe_forward_bf16",
         DType::F16 => "moe_forward_f16",
         DType::F32 => "moe_forward_f32",
@@ -101,11 +104,12 @@ impl<'c> MoeLayer<'c> {
         let mut ranks = Vec::with_capacity(world);
         let mut shapes = Vec::with_capacity(world);
         for g in cluster.gpus() {
-            let kernel = g.function(kernel_name(cfg.dtype))?;
+            let name = kernel_name(cfg.dtype, g.ptx.arch);
+            let kernel = g.function(name)?;
             kernel.set_max_dynamic_shared(SHARED_BYTES)?;
             let per_sm = kernel.max_blocks_per_sm(BLOCK_THREADS, SHARED_BYTES)?;
             if per_sm == 0 {
-                return Err(Error::NoOccupancy { gpu: g.ordinal, kernel: kernel_name(cfg.dtype), per_sm });
+                return Err(Error::NoOccupancy { gpu: g.ordinal, kernel: name, per_sm });
             }
             let grid = per_sm * g.sms;
             let shape = Self::shape_for(&cfg, world, cfg.tokens, grid - 1);

@@ -54,7 +54,15 @@ impl Verification {
 
 /// Compares the last forward of `layer` (outputs `out[rank]`, inputs `x` of every GPU in order)
 /// with the reference on `sample` tokens (all when `None`).
-pub fn check(layer: &MoeLayer, w: &Weights, x: &[f64], out: &[Vec<f32>], tokens: usize, sample: Option<usize>, seed: u64) -> Result<Verification> {
+pub fn check(
+    layer: &MoeLayer,
+    w: &Weights,
+    x: &[f64],
+    out: &[Vec<f32>],
+    tokens: usize,
+    sample: Option<usize>,
+    seed: u64,
+) -> Result<Verification> {
     let cfg: MoeConfig = MoeConfig { tokens, ..layer.config().clone() };
     let world = layer.cluster().len();
     let (k, h) = (cfg.top_k, cfg.hidden);

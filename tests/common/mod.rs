@@ -73,8 +73,20 @@ pub fn check(cluster: &Cluster, cfg: &MoeConfig, seed: u64, inputs: Inputs) -> V
     let bitwise = out.iter().zip(&again).all(|(a, b)| a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits()));
     println!(
         "{:?} E={} k={} T={} H={} I={} gated={} bias={} act={:?} cf={:?} gpus={world} inputs={inputs:?}: rel_err {:.3e} over {} tokens, near-tie reroutes {}, dropped {}, bitwise repeat {bitwise}",
-        cfg.dtype, cfg.experts, cfg.top_k, cfg.tokens, cfg.hidden, cfg.inter, cfg.gated, cfg.bias, cfg.activation, cfg.capacity_factor,
-        v.rel_err, v.tokens_checked, v.near_tie_mismatches, v.dropped
+        cfg.dtype,
+        cfg.experts,
+        cfg.top_k,
+        cfg.tokens,
+        cfg.hidden,
+        cfg.inter,
+        cfg.gated,
+        cfg.bias,
+        cfg.activation,
+        cfg.capacity_factor,
+        v.rel_err,
+        v.tokens_checked,
+        v.near_tie_mismatches,
+        v.dropped
     );
     assert!(v.passed(cfg.dtype), "{cfg:?}: {v:?}");
     assert!(bitwise, "{cfg:?}: two runs differ");

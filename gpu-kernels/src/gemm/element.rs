@@ -1,6 +1,11 @@
 //! Element types: how each dtype feeds the tensor cores and converts to and from f32.
 
+#[cfg(target_feature = "sm_90a")]
+use crate::ptx::wgmma;
 use crate::ptx::{copy, math, mma};
+
+/// This thread's 64 accumulators of one m64n128 wgmma (column blocks 0-7, 8-15).
+pub type WgmmaHalf<'a> = (&'a mut [[f32; 4]; 8], &'a mut [[f32; 4]; 8]);
 
 /// A storage dtype of activations and weights (accumulation is always f32).
 pub trait Element {
@@ -26,6 +31,51 @@ pub trait Element {
     /// # Safety
     /// `p` points to at least `i + 1` elements of read-only input.
     unsafe fn load(p: *const u8, i: u32) -> f32;
+    /// Whether the mainloop uses Hopper wgmma (sm_90a builds, 16-bit types) instead of mma.sync.
+    const WGMMA: bool;
+    /// Four wgmma k-steps over one 128-byte K slice (only called when `WGMMA`).
+    ///
+    /// # Safety
+    /// `a`/`b` describe valid swizzled operand tiles in shared memory.
+    #[cfg(target_feature = "sm_90a")]
+    unsafe fn wgmma_x4(acc: WgmmaHalf<'_>, a: [u64; 4], b: [u64; 4]);
+}
+
+/// Runs `E` on the mma.sync path even where wgmma exists (Hopper A/B comparisons).
+#[cfg(target_feature = "sm_90a")]
+pub struct SyncMma<E>(core::marker::PhantomData<E>);
+
+#[cfg(target_feature = "sm_90a")]
+impl<E: Element> Element for SyncMma<E> {
+    const BYTES: u32 = E::BYTES;
+    const WGMMA: bool = false;
+    #[inline(always)]
+    fn operand(x: u32) -> u32 {
+        E::operand(x)
+    }
+    #[inline(always)]
+    fn mma(d: &mut [f32; 4], a: &[u32; 4], b0: u32, b1: u32) {
+        E::mma(d, a, b0, b1)
+    }
+    #[inline(always)]
+    unsafe fn store_pair_shared(addr: u32, lo: f32, hi: f32) {
+        unsafe { E::store_pair_shared(addr, lo, hi) }
+    }
+    #[inline(always)]
+    fn unpack(v: [u32; 4], out: &mut [f32; 8]) {
+        E::unpack(v, out)
+    }
+    #[inline(always)]
+    fn pack(vals: &[f32; 8]) -> [u32; 4] {
+        E::pack(vals)
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const u8, i: u32) -> f32 {
+        unsafe { E::load(p, i) }
+    }
+    unsafe fn wgmma_x4(_: WgmmaHalf<'_>, _: [u64; 4], _: [u64; 4]) {
+        unreachable!("SyncMma never takes the wgmma path")
+    }
 }
 
 /// bfloat16.
@@ -79,6 +129,12 @@ impl Element for Bf16 {
         let h = unsafe { *(p as *const u16).add(i as usize) };
         f32::from_bits((h as u32) << 16)
     }
+    const WGMMA: bool = cfg!(target_feature = "sm_90a");
+    #[cfg(target_feature = "sm_90a")]
+    #[inline(always)]
+    unsafe fn wgmma_x4(acc: WgmmaHalf<'_>, a: [u64; 4], b: [u64; 4]) {
+        unsafe { wgmma::mma_bf16_m64n128_x4(acc.0, acc.1, a, b) }
+    }
 }
 
 impl Element for F16 {
@@ -115,6 +171,12 @@ impl Element for F16 {
         let h = unsafe { *(p as *const u16).add(i as usize) };
         math::f16_to_f32(h as u32)
     }
+    const WGMMA: bool = cfg!(target_feature = "sm_90a");
+    #[cfg(target_feature = "sm_90a")]
+    #[inline(always)]
+    unsafe fn wgmma_x4(acc: WgmmaHalf<'_>, a: [u64; 4], b: [u64; 4]) {
+        unsafe { wgmma::mma_f16_m64n128_x4(acc.0, acc.1, a, b) }
+    }
 }
 
 impl Element for F32 {
@@ -144,5 +206,11 @@ impl Element for F32 {
     #[inline(always)]
     unsafe fn load(p: *const u8, i: u32) -> f32 {
         unsafe { *(p as *const f32).add(i as usize) }
+    }
+    // tf32 wgmma would truncate f32 operands in shared memory; mma.sync rounds them (cvt.rna).
+    const WGMMA: bool = false;
+    #[cfg(target_feature = "sm_90a")]
+    unsafe fn wgmma_x4(_: WgmmaHalf<'_>, _: [u64; 4], _: [u64; 4]) {
+        unreachable!("f32 stays on mma.sync")
     }
 }

@@ -4,7 +4,7 @@
 //! peer's combine slot, gate logits).
 
 use super::element::Element;
-use super::mainloop::Acc;
+use super::mainloop::{Acc, position};
 use crate::layout::TILE_M;
 use crate::ptx::{copy, sync};
 use crate::util::thread_idx;
@@ -14,20 +14,17 @@ const STRIDE: u32 = 128 * 4 + 16;
 /// Shared offset (from the pipeline base) of the 128 output row addresses, past the tile.
 const ROW_POINTERS: u32 = TILE_M * STRIDE;
 
-/// Stages the tile's accumulators in shared memory (the idle pipeline), row-major f32.
+/// Stages the tile's accumulators (laid out as `E`'s MMA path left them) in shared memory (the
+/// idle pipeline), row-major f32.
 ///
 /// # Safety
 /// All threads call it after the mainloop.
 #[inline(always)]
-pub unsafe fn stage(smem: u32, acc: &Acc) {
-    let tid = thread_idx();
-    let (warp, lane) = (tid / 32, tid % 32);
-    let row0 = (warp / 2) * 64 + lane / 4;
-    let col0 = (warp % 2) * 64 + 2 * (lane % 4);
-    let base = smem + row0 * STRIDE + col0 * 4;
+pub unsafe fn stage<E: Element>(smem: u32, acc: &Acc) {
     unroll!(4, i, {
         unroll!(8, j, {
-            let at = base + (i as u32 * 16) * STRIDE + j as u32 * 32;
+            let (row, col) = position::<E>(i as u32, j as u32, 0);
+            let at = smem + row * STRIDE + col * 4;
             unsafe {
                 copy::st_shared_v2(at, acc[i][j][0].to_bits(), acc[i][j][1].to_bits());
                 copy::st_shared_v2(at + 8 * STRIDE, acc[i][j][2].to_bits(), acc[i][j][3].to_bits());
@@ -44,7 +41,14 @@ pub unsafe fn stage(smem: u32, acc: &Acc) {
 /// # Safety
 /// All threads call it after [`stage`]; destinations hold the written bytes (16-byte aligned).
 #[inline(always)]
-pub unsafe fn emit<O: Element>(smem: u32, gated: bool, rows: u32, cols_valid: u32, value: impl Fn(u32, f32, f32) -> f32, row_dest: impl Fn(u32) -> *mut u8) {
+pub unsafe fn emit<O: Element>(
+    smem: u32,
+    gated: bool,
+    rows: u32,
+    cols_valid: u32,
+    value: impl Fn(u32, f32, f32) -> f32,
+    row_dest: impl Fn(u32) -> *mut u8,
+) {
     let tid = thread_idx();
     let ptrs = smem + ROW_POINTERS;
     if tid < TILE_M {

@@ -1,10 +1,13 @@
-//! The tile mainloop: a 128x128 output tile per block of 4 warps (2x2, 64x64 per warp), K in
-//! 128-byte stages fed by a `PIPELINE_STAGES`-deep cp.async pipeline, fragments by ldmatrix,
-//! products by mma.sync. K is counted in bytes so one pipeline serves every dtype.
+//! The tile mainloop: a 128x128 output tile per block of 4 warps, K in 128-byte stages fed by a
+//! `PIPELINE_STAGES`-deep cp.async pipeline. K is counted in bytes so one pipeline serves every
+//! dtype. Two MMA paths consume it:
+//! - mma.sync (sm_80 and later): warps in 2x2, 64x64 each, fragments by ldmatrix;
+//! - wgmma (sm_90a, 16-bit types): the block is one warpgroup issuing m64n128k16 from shared
+//!   memory descriptors, two 64-row halves.
 //!
 //! Shared layout of a stage: A[128 rows][128 B] then B[128 rows][128 B]; the 16-byte chunk c of
-//! row r lives at chunk `c ^ (r % 8)`, so the 8 row addresses of every ldmatrix phase fall in
-//! distinct banks.
+//! row r lives at chunk `c ^ (r % 8)`: the 8 row addresses of every ldmatrix phase fall in
+//! distinct banks, and it is wgmma's canonical 128-byte-swizzle K-major layout.
 
 use super::element::Element;
 use crate::layout::{PIPELINE_STAGES, TILE_K_BYTES, TILE_M};
@@ -16,9 +19,28 @@ const OPERAND_BYTES: u32 = TILE_M * TILE_K_BYTES;
 /// Bytes of one stage (A and B).
 pub const STAGE_BYTES: u32 = 2 * OPERAND_BYTES;
 
-/// Per-thread accumulators: `acc[i][j]` is the m16n8 fragment at rows `wm·64 + 16i`, columns
-/// `wn·64 + 8j` of the tile, for warp (wm, wn) = (warp / 2, warp % 2).
+/// Per-thread accumulators, 128 f32. Where each sits in the tile depends on the MMA path: see
+/// [`position`].
 pub type Acc = [[[f32; 4]; 8]; 4];
+
+/// (row, column) in the 128x128 tile of `acc[i][j][q]` for this thread (g = lane / 4,
+/// t = lane % 4):
+/// - mma.sync: warp (wm, wn) = (warp / 2, warp % 2) holds the m16n8 fragment at rows
+///   `wm·64 + 16i`, columns `wn·64 + 8j`;
+/// - wgmma: `acc[2h..2h+2]` are the 64 registers of 64-row half h; warp w holds rows
+///   `64h + 16w + g (+8)`, column block `8·(i % 2) + j`.
+#[inline(always)]
+pub fn position<E: Element>(i: u32, j: u32, q: u32) -> (u32, u32) {
+    let tid = thread_idx();
+    let (warp, lane) = (tid / 32, tid % 32);
+    let (g, t) = (lane / 4, lane % 4);
+    let (row_in, col_in) = (g + 8 * (q / 2), 2 * t + q % 2);
+    if E::WGMMA {
+        ((i / 2) * 64 + warp * 16 + row_in, ((i % 2) * 8 + j) * 8 + col_in)
+    } else {
+        ((warp / 2) * 64 + i * 16 + row_in, (warp % 2) * 64 + j * 8 + col_in)
+    }
+}
 
 /// A fresh zeroed accumulator.
 #[inline(always)]
@@ -98,47 +120,102 @@ unsafe fn load_operand(dst: u32, t: &ThreadRows, gated: bool, k_offset: u32) {
 
 /// acc += A·Bᵀ over `k_bytes` (a multiple of 128) for the 128x128 tile; `smem` is the pipeline.
 ///
-/// Warps skip the m16 slices past `a.valid` rows, so small row tiles (decode) cost little more
-/// than their weight reads.
+/// MMAs past `a.valid` rows are skipped (m16 slices on mma.sync, 64-row halves on wgmma), so
+/// small row tiles (decode) cost little more than their weight reads.
 ///
 /// # Safety
 /// Every valid row of `a` and `b` holds `k_bytes` readable bytes; all threads of the block call it.
 #[inline(always)]
 pub unsafe fn mainloop<E: Element>(smem: u32, a: &Rows, b: &Rows, k_bytes: u32, acc: &mut Acc) {
+    #[cfg(target_feature = "sm_90a")]
+    if E::WGMMA {
+        return unsafe { mainloop_wgmma::<E>(smem, a, b, k_bytes, acc) };
+    }
+    unsafe { mainloop_sync::<E>(smem, a, b, k_bytes, acc) }
+}
+
+/// Issues the prologue of the pipeline: stages 0..STAGES-1 (one commit group each).
+#[inline(always)]
+unsafe fn prologue(smem: u32, ta: &ThreadRows, tb: &ThreadRows, b_gated: bool, k_tiles: u32) {
+    for s in 0..PIPELINE_STAGES - 1 {
+        if s < k_tiles {
+            let base = smem + s * STAGE_BYTES;
+            unsafe {
+                load_operand(base, ta, false, s * TILE_K_BYTES);
+                load_operand(base + OPERAND_BYTES, tb, b_gated, s * TILE_K_BYTES);
+            }
+        }
+        copy::cp_async_commit();
+    }
+}
+
+/// Issues the loads of K tile `kt + STAGES - 1` (into the buffer consumed at `kt - 1`).
+#[inline(always)]
+unsafe fn prefetch(smem: u32, ta: &ThreadRows, tb: &ThreadRows, b_gated: bool, kt: u32, k_tiles: u32) {
+    let next = kt + PIPELINE_STAGES - 1;
+    if next < k_tiles {
+        let base = smem + (next % PIPELINE_STAGES) * STAGE_BYTES;
+        unsafe {
+            load_operand(base, ta, false, next * TILE_K_BYTES);
+            load_operand(base + OPERAND_BYTES, tb, b_gated, next * TILE_K_BYTES);
+        }
+    }
+    copy::cp_async_commit();
+}
+
+/// The wgmma path: per stage, each 64-row half runs four m64n128k16 (one per 32-byte K step)
+/// from descriptors into the stage's swizzled tiles.
+#[cfg(target_feature = "sm_90a")]
+#[inline(always)]
+unsafe fn mainloop_wgmma<E: Element>(smem: u32, a: &Rows, b: &Rows, k_bytes: u32, acc: &mut Acc) {
+    use crate::ptx::wgmma::{descriptor_sw128, fence_proxy_async_shared};
+    let k_tiles = k_bytes / TILE_K_BYTES;
+    let (ta, tb) = (thread_rows(a), thread_rows(b));
+    let b_gated = !b.gate_rows.is_null();
+    let second_half = a.valid > 64;
+    unsafe { prologue(smem, &ta, &tb, b_gated, k_tiles) };
+    for kt in 0..k_tiles {
+        copy::cp_async_wait::<{ PIPELINE_STAGES - 2 }>();
+        // This thread's cp.async data -> visible to the async proxy; the barrier makes everyone's.
+        fence_proxy_async_shared();
+        sync::sync_threads();
+        // The buffer refilled here was read by the previous stage's wgmmas, which completed.
+        unsafe { prefetch(smem, &ta, &tb, b_gated, kt, k_tiles) };
+        let sa = smem + (kt % PIPELINE_STAGES) * STAGE_BYTES;
+        let sb = sa + OPERAND_BYTES;
+        let bd = [descriptor_sw128(sb), descriptor_sw128(sb + 32), descriptor_sw128(sb + 64), descriptor_sw128(sb + 96)];
+        let (h0, h1) = acc.split_at_mut(2);
+        let ad = [descriptor_sw128(sa), descriptor_sw128(sa + 32), descriptor_sw128(sa + 64), descriptor_sw128(sa + 96)];
+        let (x0, x1) = h0.split_at_mut(1);
+        unsafe { E::wgmma_x4((&mut x0[0], &mut x1[0]), ad, bd) };
+        if second_half {
+            let s1 = sa + 64 * TILE_K_BYTES;
+            let ad = [descriptor_sw128(s1), descriptor_sw128(s1 + 32), descriptor_sw128(s1 + 64), descriptor_sw128(s1 + 96)];
+            let (y0, y1) = h1.split_at_mut(1);
+            unsafe { E::wgmma_x4((&mut y0[0], &mut y1[0]), ad, bd) };
+        }
+    }
+    copy::cp_async_wait::<0>();
+    sync::sync_threads();
+}
+
+/// The mma.sync path.
+#[inline(always)]
+unsafe fn mainloop_sync<E: Element>(smem: u32, a: &Rows, b: &Rows, k_bytes: u32, acc: &mut Acc) {
     let tid = thread_idx();
     let (warp, lane) = (tid / 32, tid % 32);
     let (wm, wn) = (warp / 2, warp % 2);
     let m16_valid = a.valid.div_ceil(16);
     let k_tiles = k_bytes / TILE_K_BYTES;
-    let stages = PIPELINE_STAGES;
     let (ta, tb) = (thread_rows(a), thread_rows(b));
     let b_gated = !b.gate_rows.is_null();
-
-    for s in 0..stages - 1 {
-        if s < k_tiles {
-            let base = smem + s * STAGE_BYTES;
-            unsafe {
-                load_operand(base, &ta, false, s * TILE_K_BYTES);
-                load_operand(base + OPERAND_BYTES, &tb, b_gated, s * TILE_K_BYTES);
-            }
-        }
-        copy::cp_async_commit();
-    }
-
+    unsafe { prologue(smem, &ta, &tb, b_gated, k_tiles) };
     for kt in 0..k_tiles {
         copy::cp_async_wait::<{ PIPELINE_STAGES - 2 }>();
         sync::sync_threads();
-        let next = kt + stages - 1;
-        if next < k_tiles {
-            let base = smem + (next % stages) * STAGE_BYTES;
-            unsafe {
-                load_operand(base, &ta, false, next * TILE_K_BYTES);
-                load_operand(base + OPERAND_BYTES, &tb, b_gated, next * TILE_K_BYTES);
-            }
-        }
-        copy::cp_async_commit();
+        unsafe { prefetch(smem, &ta, &tb, b_gated, kt, k_tiles) };
 
-        let sa = smem + (kt % stages) * STAGE_BYTES;
+        let sa = smem + (kt % PIPELINE_STAGES) * STAGE_BYTES;
         let sb = sa + OPERAND_BYTES;
         unroll!(4, ks, {
             let ks = ks as u32;

@@ -1,4 +1,5 @@
-//! Processor blocks: claim the next queue slot, wait (bounded) until it is published, run the task.
+//! Processor blocks: wait (bounded) until the claimed queue slot is published, claim the next slot
+//! (its atomic completes while this task runs), run the task.
 
 use super::queue::Queue;
 use crate::combine;
@@ -10,12 +11,11 @@ use crate::ptx::{copy, sync, time};
 use crate::smem::TASK;
 use crate::util::thread_idx;
 
-/// Thread 0's wait for the task in the next claimed slot; EXIT when the launch is aborting.
+/// Thread 0's wait for the task in claimed `slot`; EXIT when the launch is aborting.
 #[inline(always)]
-unsafe fn next_task(p: &MoeParams, q: &Queue, dl: &Deadline) -> Task {
+unsafe fn wait_task(p: &MoeParams, q: &Queue, dl: &Deadline, slot: u32) -> Task {
     let exit = Task { kind: task_kind::EXIT, ..Task::default() };
     let ctl = fault::control(p);
-    let slot = unsafe { q.claim() };
     if slot >= q.capacity() {
         unsafe { fault::timeout(p, wait_kind::TASK_SLOT, NONE, NONE, slot, q.capacity() as u64) };
         return exit;
@@ -42,9 +42,14 @@ unsafe fn next_task(p: &MoeParams, q: &Queue, dl: &Deadline) -> Task {
 #[inline(never)]
 pub unsafe fn run<E: Element>(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline) {
     let at = smem + TASK;
+    // Thread 0's claimed slot; claimed one task ahead so the claim's latency hides behind a task.
+    let mut slot = if thread_idx() == 0 { unsafe { q.claim() } } else { 0 };
     loop {
         if thread_idx() == 0 {
-            let t = unsafe { next_task(p, q, dl) };
+            let t = unsafe { wait_task(p, q, dl, slot) };
+            if t.kind != task_kind::EXIT {
+                slot = unsafe { q.claim() };
+            }
             unsafe {
                 copy::st_shared_u32(at, t.kind);
                 copy::st_shared_u32(at + 4, t.pair);

@@ -38,8 +38,9 @@ pub unsafe fn run(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline) {
             let (known, seen) = unsafe {
                 (sync::ld_acquire_cta_shared_u32(smem + state::PAIRS_KNOWN), sync::ld_acquire_cta_shared_u32(smem + state::RETURNS_SEEN))
             };
-            let (total, published) =
-                unsafe { (sync::ld_acquire_cta_shared_u32(smem + state::ROWS_TOTAL), sync::ld_acquire_cta_shared_u32(smem + state::ROWS_PUBLISHED)) };
+            let (total, published) = unsafe {
+                (sync::ld_acquire_cta_shared_u32(smem + state::ROWS_TOTAL), sync::ld_acquire_cta_shared_u32(smem + state::ROWS_PUBLISHED))
+            };
             let gemm1_rows = unsafe { sync::ld_acquire_gpu_u32(&raw const (*ctl).gemm1_rows_published) };
             step = if unsafe { fault::aborted(ctl) } {
                 3

@@ -7,3 +7,5 @@ pub mod mma;
 pub mod sync;
 pub mod time;
 pub mod warp;
+#[cfg(target_feature = "sm_90a")]
+pub mod wgmma;

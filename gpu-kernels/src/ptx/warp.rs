@@ -97,8 +97,6 @@ pub fn max_f32(mut v: f32) -> f32 {
 #[inline(always)]
 pub fn shfl_up_u32(v: u32, delta: u32) -> u32 {
     let r: u32;
-    unsafe {
-        asm!("shfl.sync.up.b32 {r}, {v}, {d}, 0, {m};", r = out(reg32) r, v = in(reg32) v, d = in(reg32) delta, m = in(reg32) FULL)
-    };
+    unsafe { asm!("shfl.sync.up.b32 {r}, {v}, {d}, 0, {m};", r = out(reg32) r, v = in(reg32) v, d = in(reg32) delta, m = in(reg32) FULL) };
     r
 }
