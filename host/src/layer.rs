@@ -197,7 +197,7 @@ impl<'c> MoeLayer<'c> {
         for (r, rank) in self.ranks.iter_mut().enumerate() {
             let ctx = self.cluster.gpus()[r].context();
             let upload = |v: &[f32]| -> Result<DeviceBuffer> {
-                let bytes = numeric::encode(dt, &v.iter().map(|&x| x as f64).collect::<Vec<_>>());
+                let bytes = numeric::encode_f32(dt, v);
                 let b = DeviceBuffer::alloc(ctx, bytes.len())?;
                 b.write(0, &bytes)?;
                 Ok(b)
@@ -250,7 +250,7 @@ impl<'c> MoeLayer<'c> {
         }
         self.check_tokens(tokens)?;
         for (rank, xr) in self.ranks.iter().zip(x) {
-            rank.input.write(0, &numeric::encode(self.cfg.dtype, &xr.iter().map(|&v| v as f64).collect::<Vec<_>>()))?;
+            rank.input.write(0, &numeric::encode_f32(self.cfg.dtype, xr))?;
         }
         self.forward_device(tokens)?;
         let bytes = tokens * self.cfg.hidden * self.cfg.dtype.bytes() as usize;

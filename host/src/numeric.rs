@@ -51,6 +51,19 @@ pub fn encode(dtype: DType, values: &[f64]) -> Vec<u8> {
     }
 }
 
+/// Encodes f32 values as `dtype` bytes (rounded to nearest), in parallel: the path weights take.
+pub fn encode_f32(dtype: DType, values: &[f32]) -> Vec<u8> {
+    use rayon::prelude::*;
+    let width = dtype.bytes() as usize;
+    let mut out = vec![0u8; values.len() * width];
+    out.par_chunks_mut(width * 65536).zip(values.par_chunks(65536)).for_each(|(o, v)| match dtype {
+        DType::Bf16 => o.chunks_exact_mut(2).zip(v).for_each(|(d, &x)| d.copy_from_slice(&bf16::from_f32(x).to_le_bytes())),
+        DType::F16 => o.chunks_exact_mut(2).zip(v).for_each(|(d, &x)| d.copy_from_slice(&f16::from_f32(x).to_le_bytes())),
+        DType::F32 => o.chunks_exact_mut(4).zip(v).for_each(|(d, &x)| d.copy_from_slice(&x.to_le_bytes())),
+    });
+    out
+}
+
 /// Decodes `dtype` bytes into f64.
 pub fn decode(dtype: DType, bytes: &[u8]) -> Vec<f64> {
     match dtype {
@@ -81,8 +94,10 @@ mod tests {
     fn random_values_are_exact_in_every_dtype() {
         let mut rng = SplitMix64::new(7);
         let v = exact_values(&mut rng, 4096, shift_for_fan_in(2048));
+        let v32: Vec<f32> = v.iter().map(|&x| x as f32).collect();
         for dt in [DType::Bf16, DType::F16, DType::F32] {
             assert_eq!(decode(dt, &encode(dt, &v)), v, "{dt:?}");
+            assert_eq!(encode_f32(dt, &v32), encode(dt, &v), "{dt:?}");
         }
         assert!(v.iter().any(|&x| x != 0.0));
     }
