@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # On the GPU machine, from the repo root, after ../shared/tools/gpu-bundle built .gpu/:
 #   bash scripts/gpu-check.sh [stage,stage,...]
-# Stages: smoke info tiny single multi run bench sanitize (default: all but sanitize).
-# Every step has a time limit; full logs go to $OUT (or /tmp/gpu-check).
+# Stages: smoke info tiny single multi run ab bench sanitize (default: all but ab, sanitize).
+# Every step has a time limit; logs, CSV and PNG files are packed into $OUT/results.tgz.
 set -u
 export NCCL_NVLS_ENABLE=0 NVSHMEM_DISABLE_NVLS=1 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 RUST_BACKTRACE=1 PYTHONUNBUFFERED=1
-out=${OUT:-/tmp/gpu-check}
-mkdir -p "$out"
+out=/tmp/gpu-check
+mkdir -p "$out/bench"
+export FLASHMOE_BENCH_OUT=$out/bench
+trap 'tar czf "${OUT:-/tmp}/results.tgz" -C "$out" . 2>/dev/null' EXIT
 stages=",${1:-smoke,info,tiny,single,multi,run,bench},"
 b=.gpu/bin
 t() { [[ $stages == *",$1,"* ]]; }
@@ -16,7 +18,7 @@ step() { # name seconds cmd...
   local s=$SECONDS
   timeout "$secs" "$@" >"$out/$name.log" 2>&1
   local rc=$?
-  grep -E "^(test |GPU|layer|verify|forward|set-up|smoke|forced|dropped|Bf16|F16|F32|peer|copy| +[0-9]|gpus|\(L)|panicked|error|FAILED|failures|test result|timed out|skipped" "$out/$name.log" | grep -v "^test .* ignored" | cut -c1-300 | tail -n "${TAIL:-60}"
+  grep -E "^(test |GPU|layer|verify|forward|set-up|smoke|forced|dropped|Bf16|F16|F32|peer|copy| +[0-9]|gpus|\(L|##|overlap|baseline)|panicked|error|FAILED|failures|test result|timed out|skipped" "$out/$name.log" | grep -v "^test .* ignored" | cut -c1-300 | tail -n "${TAIL:-60}"
   echo "--- $name: rc=$rc in $((SECONDS - s)) s"
   return $rc
 }
@@ -33,5 +35,6 @@ t single && step single 150 $b/test-test-moe_single_gpu --include-ignored --noca
 t multi && step multi 150 $b/test-test-moe_multi_gpu --include-ignored --nocapture --test-threads=1
 t run && step run1 90 $b/bin-bin-flashmoe run --gpus 1
 t run && step run 90 $b/bin-bin-flashmoe run
-t bench && step bench 300 $b/bin-bin-flashmoe bench
+t ab && FLASHMOE_MMA=sync step run1-mma-sync 90 $b/bin-bin-flashmoe run --gpus 1
+t bench && TAIL=80 step bench 400 $b/bin-bin-flashmoe bench
 exit 0
