@@ -61,3 +61,20 @@ pub unsafe fn timeout(p: &MoeParams, wait: u32, peer: u32, expert: u32, tile: u3
         sync::fence_sc_sys();
     }
 }
+
+/// Records `value` in this block's timeline slot `slot` (thread 0 only; no-op when not recording).
+#[inline(always)]
+pub fn mark(p: &MoeParams, slot: usize, value: u64) {
+    if p.timeline != 0 && crate::util::thread_idx() == 0 {
+        let at = (p.timeline as *mut u64).wrapping_add(block_idx() as usize * crate::layout::timeline::SLOTS + slot);
+        unsafe { *at = value };
+    }
+}
+
+/// Records the current time in timeline slot `slot`.
+#[inline(always)]
+pub fn mark_now(p: &MoeParams, slot: usize) {
+    if p.timeline != 0 {
+        mark(p, slot, time::global_timer_ns());
+    }
+}

@@ -206,6 +206,8 @@ pub struct MoeParams {
     pub workspace: u64,
     /// Host-mapped [`ErrorRecord`].
     pub error: u64,
+    /// Optional [`timeline`] buffer, `[blocks][timeline::SLOTS]` u64 (0: not recorded).
+    pub timeline: u64,
     /// Base of the symmetric heap on every GPU, by rank (UVA addresses).
     pub heaps: [u64; MAX_WORLD],
     pub heap: HeapLayout,
@@ -274,6 +276,26 @@ pub struct Task {
     /// Valid rows of the row tile.
     pub rows: u32,
     pub _pad: [u32; 2],
+}
+
+/// Per-block timeline of one launch (diagnostics): %globaltimer ns at phase boundaries, then
+/// counters. The OS block (0) records its own milestones in the task slots.
+pub mod timeline {
+    pub const SLOTS: usize = 16;
+    pub const START: usize = 0;
+    pub const GATE_DONE: usize = 1;
+    pub const BARRIER_DONE: usize = 2;
+    /// Processors: own dispatch finished. OS: every dispatch pair known.
+    pub const DISPATCH_DONE: usize = 3;
+    /// Processors: first task began. OS: combine tasks published.
+    pub const FIRST_TASK: usize = 4;
+    /// Processors: last task ended. OS: exit tasks published.
+    pub const LAST_TASK: usize = 5;
+    pub const END: usize = 6;
+    /// Processors: tasks run, ns inside tasks, ns waiting for a published slot.
+    pub const TASKS: usize = 7;
+    pub const BUSY_NS: usize = 8;
+    pub const WAIT_NS: usize = 9;
 }
 
 /// What a timed-out wait was waiting for ([`ErrorRecord::wait`]).

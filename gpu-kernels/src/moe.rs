@@ -7,7 +7,7 @@ use core::intrinsics::gpu::gpu_launch_sized_workgroup_mem;
 
 use crate::fault::{self, Deadline};
 use crate::gemm::element::{Bf16, Element, F16, F32};
-use crate::layout::{MoeParams, row_tiles};
+use crate::layout::{MoeParams, row_tiles, timeline};
 use crate::os::{self, processor, queue::Queue};
 use crate::ptx::{copy, sync};
 use crate::util::{block_idx, grid_dim, thread_idx};
@@ -60,20 +60,25 @@ unsafe fn forward<E: Element>(param: &MoeParams) {
     let smem = copy::smem_addr(base);
     let p = unsafe { params_to_shared(param, base) };
     let dl = Deadline::new(p.timeout_ns);
+    fault::mark_now(p, timeline::START);
     unsafe {
         reset(p);
         gate::run::<E>(p, smem);
+        fault::mark_now(p, timeline::GATE_DONE);
         if !grid::barrier(p, &dl, smem) {
             return;
         }
+        fault::mark_now(p, timeline::BARRIER_DONE);
         let q = Queue::new(p, fault::control(p));
         if block_idx() == 0 {
             os::run(p, smem, &q, &dl);
         } else {
             dispatch::run::<E>(p, smem, block_idx() - 1, grid_dim() - 1);
+            fault::mark_now(p, timeline::DISPATCH_DONE);
             processor::run::<E>(p, smem, &q, &dl);
         }
     }
+    fault::mark_now(p, timeline::END);
 }
 
 /// The MoE layer forward with bf16 activations and weights.

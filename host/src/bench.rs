@@ -611,3 +611,47 @@ pub fn all_sweeps(quick: bool) -> Result<()> {
     }
     Ok(())
 }
+
+/// A readable digest of one GPU's timeline (see [`crate::layout::timeline`]): when the phases
+/// ended (us from the first block's start; median and last processor), how busy processors were.
+pub fn timeline_summary(blocks: &[[u64; crate::layout::timeline::SLOTS]]) -> String {
+    use crate::layout::timeline as tl;
+    let t0 = blocks.iter().map(|b| b[tl::START]).filter(|&t| t > 0).min().unwrap_or(0);
+    let us = |t: u64| if t >= t0 { (t - t0) as f64 / 1e3 } else { f64::NAN };
+    let procs = &blocks[1.min(blocks.len())..];
+    let stat = |slot: usize| {
+        let v: Vec<f64> = procs.iter().map(|b| us(b[slot])).collect();
+        (median(&v), v.iter().cloned().fold(f64::NAN, f64::max))
+    };
+    let mut s = String::new();
+    for (name, slot) in [
+        ("gate done", tl::GATE_DONE),
+        ("barrier passed", tl::BARRIER_DONE),
+        ("dispatch done", tl::DISPATCH_DONE),
+        ("first task", tl::FIRST_TASK),
+        ("last task end", tl::LAST_TASK),
+        ("exit", tl::END),
+    ] {
+        let (m, x) = stat(slot);
+        s += &format!("  {name:<15} median {m:>8.1} us   last {x:>8.1} us\n");
+    }
+    let os = &blocks[0];
+    s += &format!(
+        "  OS block: all dispatch pairs known {:.1} us, combine published {:.1} us, exits published {:.1} us\n",
+        us(os[tl::DISPATCH_DONE]),
+        us(os[tl::FIRST_TASK]),
+        us(os[tl::LAST_TASK])
+    );
+    let tasks: u64 = procs.iter().map(|b| b[tl::TASKS]).sum();
+    let busy: u64 = procs.iter().map(|b| b[tl::BUSY_NS]).sum();
+    let waited: u64 = procs.iter().map(|b| b[tl::WAIT_NS]).sum();
+    let span: u64 = procs.iter().map(|b| b[tl::END].saturating_sub(b[tl::BARRIER_DONE])).sum();
+    s += &format!(
+        "  processors: {tasks} tasks ({:.1} per block), {:.1} us per task, busy {:.0}% / waiting for tasks {:.0}% of the time after the barrier\n",
+        tasks as f64 / procs.len().max(1) as f64,
+        busy as f64 / tasks.max(1) as f64 / 1e3,
+        100.0 * busy as f64 / span.max(1) as f64,
+        100.0 * waited as f64 / span.max(1) as f64
+    );
+    s
+}

@@ -119,6 +119,9 @@ enum Command {
         /// Tokens checked against the reference.
         #[arg(long, default_value_t = 64)]
         verify_tokens: usize,
+        /// Print where the time goes inside the kernel (per-block phase timestamps, GPU 0).
+        #[arg(long)]
+        timeline: bool,
     },
     /// Check one configuration against the f64 reference on every token; exit 1 on failure.
     Verify {
@@ -146,8 +149,8 @@ pub fn main() -> ExitCode {
     let command = cli.command.or_else(|| Cli::parse_from(["flashmoe", "run"]).command);
     let result = match command.unwrap_or(Command::Info { mib: 256 }) {
         Command::Info { mib } => info(mib),
-        Command::Run { layer, iters, verify_tokens } => run(&layer, iters, Some(verify_tokens)),
-        Command::Verify { layer } => run(&layer, 0, None),
+        Command::Run { layer, iters, verify_tokens, timeline } => run(&layer, iters, Some(verify_tokens), timeline),
+        Command::Verify { layer } => run(&layer, 0, None, false),
         Command::Bench { quick } => bench_sweeps(quick),
     };
     match result {
@@ -213,7 +216,7 @@ fn info(mib: usize) -> Result<()> {
 }
 
 /// Builds, verifies and (with `iters` > 0) times one layer.
-fn run(args: &LayerArgs, iters: usize, sample: Option<usize>) -> Result<()> {
+fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) -> Result<()> {
     let cluster = args.cluster()?;
     let cfg = args.config();
     let world = cluster.len();
@@ -265,6 +268,13 @@ fn run(args: &LayerArgs, iters: usize, sample: Option<usize>) -> Result<()> {
             timing.floor_ms,
             100.0 * timing.floor_ms / timing.ms
         );
+    }
+    if timeline {
+        layer.record_timeline(true)?;
+        layer.forward_device(cfg.tokens)?;
+        if let Some(t) = layer.timeline(0)? {
+            println!("timeline of one forward on GPU 0:\n{}", bench::timeline_summary(&t));
+        }
     }
     if !v.passed(cfg.dtype) {
         return Err(Error::VerificationFailed(format!("{v:?}")));

@@ -42,6 +42,8 @@ struct Rank {
     output: DeviceBuffer,
     weights: Option<DeviceWeights>,
     error: HostMapped<ErrorRecord>,
+    /// Per-block phase timestamps of the last launch, when recording (see [`MoeLayer::record_timeline`]).
+    timeline: Option<DeviceBuffer>,
 }
 
 /// The routing one GPU decided for its tokens (exposed for tests and diagnostics).
@@ -132,6 +134,7 @@ impl<'c> MoeLayer<'c> {
                 output: DeviceBuffer::alloc(ctx, io)?,
                 weights: None,
                 error: HostMapped::alloc(ctx, 1)?,
+                timeline: None,
             });
             shapes.push(shape);
         }
@@ -373,6 +376,7 @@ impl<'c> MoeLayer<'c> {
             out: rank.output.ptr(),
             workspace: rank.workspace.ptr(),
             error: rank.error.device_ptr(),
+            timeline: rank.timeline.as_ref().map_or(0, |b| b.ptr()),
             heaps: self.heap.bases(),
             heap,
             ws,
@@ -393,6 +397,31 @@ impl<'c> MoeLayer<'c> {
         r.workspace.read(ws.topk_weight as usize, &mut weight)?;
         r.workspace.read(ws.route_slot as usize, &mut slot)?;
         Ok(GpuRouting { expert, weight, slot })
+    }
+
+    /// Whether forwards record a per-block timeline (a few stores per block; for diagnostics).
+    pub fn record_timeline(&mut self, on: bool) -> Result<()> {
+        for (r, rank) in self.ranks.iter_mut().enumerate() {
+            rank.timeline = if on {
+                let bytes = rank.grid as usize * layout::timeline::SLOTS * 8;
+                let b = DeviceBuffer::alloc(self.cluster.gpus()[r].context(), bytes)?;
+                b.fill(0, bytes, 0)?;
+                Some(b)
+            } else {
+                None
+            };
+        }
+        Ok(())
+    }
+
+    /// The timeline GPU `rank` recorded in the last forward (None when not recording): one row
+    /// per block, block 0 = the OS block.
+    pub fn timeline(&self, rank: usize) -> Result<Option<Vec<[u64; layout::timeline::SLOTS]>>> {
+        let r = &self.ranks[rank];
+        let Some(b) = &r.timeline else { return Ok(None) };
+        let mut flat = vec![0u64; r.grid as usize * layout::timeline::SLOTS];
+        b.read(0, &mut flat)?;
+        Ok(Some(flat.chunks_exact(layout::timeline::SLOTS).map(|c| c.try_into().unwrap_or([0; layout::timeline::SLOTS])).collect()))
     }
 
     /// Streams of the layer's GPUs (for timing with events).

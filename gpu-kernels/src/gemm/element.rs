@@ -39,6 +39,12 @@ pub trait Element {
     /// `a`/`b` describe valid swizzled operand tiles in shared memory.
     #[cfg(target_feature = "sm_90a")]
     unsafe fn wgmma_x4(acc: WgmmaHalf<'_>, a: [u64; 4], b: [u64; 4]);
+    /// Both 64-row halves (`a0`, `a1`) against one B slice, one wait.
+    ///
+    /// # Safety
+    /// As [`Element::wgmma_x4`].
+    #[cfg(target_feature = "sm_90a")]
+    unsafe fn wgmma_x8(acc: &mut [[[f32; 4]; 8]; 4], a0: [u64; 4], a1: [u64; 4], b: [u64; 4]);
 }
 
 /// Runs `E` on the mma.sync path even where wgmma exists (Hopper A/B comparisons).
@@ -74,6 +80,9 @@ impl<E: Element> Element for SyncMma<E> {
         unsafe { E::load(p, i) }
     }
     unsafe fn wgmma_x4(_: WgmmaHalf<'_>, _: [u64; 4], _: [u64; 4]) {
+        unreachable!("SyncMma never takes the wgmma path")
+    }
+    unsafe fn wgmma_x8(_: &mut [[[f32; 4]; 8]; 4], _: [u64; 4], _: [u64; 4], _: [u64; 4]) {
         unreachable!("SyncMma never takes the wgmma path")
     }
 }
@@ -135,6 +144,11 @@ impl Element for Bf16 {
     unsafe fn wgmma_x4(acc: WgmmaHalf<'_>, a: [u64; 4], b: [u64; 4]) {
         unsafe { wgmma::mma_bf16_m64n128_x4(acc.0, acc.1, a, b) }
     }
+    #[cfg(target_feature = "sm_90a")]
+    #[inline(always)]
+    unsafe fn wgmma_x8(acc: &mut [[[f32; 4]; 8]; 4], a0: [u64; 4], a1: [u64; 4], b: [u64; 4]) {
+        unsafe { wgmma::mma_bf16_m128n128_x4(acc, a0, a1, b) }
+    }
 }
 
 impl Element for F16 {
@@ -177,6 +191,11 @@ impl Element for F16 {
     unsafe fn wgmma_x4(acc: WgmmaHalf<'_>, a: [u64; 4], b: [u64; 4]) {
         unsafe { wgmma::mma_f16_m64n128_x4(acc.0, acc.1, a, b) }
     }
+    #[cfg(target_feature = "sm_90a")]
+    #[inline(always)]
+    unsafe fn wgmma_x8(acc: &mut [[[f32; 4]; 8]; 4], a0: [u64; 4], a1: [u64; 4], b: [u64; 4]) {
+        unsafe { wgmma::mma_f16_m128n128_x4(acc, a0, a1, b) }
+    }
 }
 
 impl Element for F32 {
@@ -211,6 +230,10 @@ impl Element for F32 {
     const WGMMA: bool = false;
     #[cfg(target_feature = "sm_90a")]
     unsafe fn wgmma_x4(_: WgmmaHalf<'_>, _: [u64; 4], _: [u64; 4]) {
+        unreachable!("f32 stays on mma.sync")
+    }
+    #[cfg(target_feature = "sm_90a")]
+    unsafe fn wgmma_x8(_: &mut [[[f32; 4]; 8]; 4], _: [u64; 4], _: [u64; 4], _: [u64; 4]) {
         unreachable!("f32 stays on mma.sync")
     }
 }

@@ -183,16 +183,15 @@ unsafe fn mainloop_wgmma<E: Element>(smem: u32, a: &Rows, b: &Rows, k_bytes: u32
         unsafe { prefetch(smem, &ta, &tb, b_gated, kt, k_tiles) };
         let sa = smem + (kt % PIPELINE_STAGES) * STAGE_BYTES;
         let sb = sa + OPERAND_BYTES;
-        let bd = [descriptor_sw128(sb), descriptor_sw128(sb + 32), descriptor_sw128(sb + 64), descriptor_sw128(sb + 96)];
-        let (h0, h1) = acc.split_at_mut(2);
-        let ad = [descriptor_sw128(sa), descriptor_sw128(sa + 32), descriptor_sw128(sa + 64), descriptor_sw128(sa + 96)];
-        let (x0, x1) = h0.split_at_mut(1);
-        unsafe { E::wgmma_x4((&mut x0[0], &mut x1[0]), ad, bd) };
+        let steps =
+            |base: u32| [descriptor_sw128(base), descriptor_sw128(base + 32), descriptor_sw128(base + 64), descriptor_sw128(base + 96)];
+        let (ad, bd) = (steps(sa), steps(sb));
         if second_half {
-            let s1 = sa + 64 * TILE_K_BYTES;
-            let ad = [descriptor_sw128(s1), descriptor_sw128(s1 + 32), descriptor_sw128(s1 + 64), descriptor_sw128(s1 + 96)];
-            let (y0, y1) = h1.split_at_mut(1);
-            unsafe { E::wgmma_x4((&mut y0[0], &mut y1[0]), ad, bd) };
+            unsafe { E::wgmma_x8(acc, ad, steps(sa + 64 * TILE_K_BYTES), bd) };
+        } else {
+            let (h0, _) = acc.split_at_mut(2);
+            let (x0, x1) = h0.split_at_mut(1);
+            unsafe { E::wgmma_x4((&mut x0[0], &mut x1[0]), ad, bd) };
         }
     }
     copy::cp_async_wait::<0>();

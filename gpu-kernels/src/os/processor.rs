@@ -6,7 +6,7 @@ use crate::combine;
 use crate::fault::{self, Deadline};
 use crate::ffn;
 use crate::gemm::element::Element;
-use crate::layout::{MoeParams, NONE, Task, task_kind, wait_kind};
+use crate::layout::{MoeParams, NONE, Task, task_kind, timeline, wait_kind};
 use crate::ptx::{copy, sync, time};
 use crate::smem::TASK;
 use crate::util::thread_idx;
@@ -44,9 +44,20 @@ pub unsafe fn run<E: Element>(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline
     let at = smem + TASK;
     // Thread 0's claimed slot; claimed one task ahead so the claim's latency hides behind a task.
     let mut slot = if thread_idx() == 0 { unsafe { q.claim() } } else { 0 };
+    // Timeline counters (thread 0): tasks, ns in tasks, ns waiting for a published slot.
+    let (mut tasks, mut busy, mut waited, mut last) = (0u64, 0u64, 0u64, time::global_timer_ns());
     loop {
         if thread_idx() == 0 {
+            let ready = time::global_timer_ns();
             let t = unsafe { wait_task(p, q, dl, slot) };
+            let now = time::global_timer_ns();
+            if tasks > 0 {
+                busy += ready - last;
+            } else {
+                fault::mark(p, timeline::FIRST_TASK, now);
+            }
+            waited += now - ready;
+            last = now;
             if t.kind != task_kind::EXIT {
                 slot = unsafe { q.claim() };
             }
@@ -74,7 +85,14 @@ pub unsafe fn run<E: Element>(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline
             task_kind::GEMM0 => unsafe { ffn::gemm0::<E>(p, smem, q, &t) },
             task_kind::GEMM1 => unsafe { ffn::gemm1::<E>(p, smem, &t) },
             task_kind::COMBINE => unsafe { combine::run::<E>(p, t.row_tile) },
-            _ => return,
+            _ => {
+                fault::mark(p, timeline::LAST_TASK, last);
+                fault::mark(p, timeline::TASKS, tasks);
+                fault::mark(p, timeline::BUSY_NS, busy);
+                fault::mark(p, timeline::WAIT_NS, waited);
+                return;
+            }
         }
+        tasks += 1;
     }
 }

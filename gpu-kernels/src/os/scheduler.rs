@@ -5,7 +5,7 @@
 use super::queue::Queue;
 use super::state;
 use crate::fault::{self, Deadline};
-use crate::layout::{MoeParams, NONE, combine_tasks, task_kind, wait_kind};
+use crate::layout::{MoeParams, NONE, combine_tasks, task_kind, timeline, wait_kind};
 use crate::ptx::{copy, sync, time, warp};
 use crate::util::grid_dim;
 
@@ -30,6 +30,7 @@ pub unsafe fn run(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline) {
     let pairs = p.world * p.local_experts;
     let expected_returns = unsafe { copy::ld_shared_u32(smem + state::RETURNS_EXPECTED) };
     let mut combine_published = false;
+    let mut pairs_seen = false;
     loop {
         // Lane 0 decides for the warp (lanes must not diverge before the shuffles):
         // 0: keep waiting, 1: publish combine, 2: publish exits, 3: stop (aborted or timed out).
@@ -42,6 +43,10 @@ pub unsafe fn run(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline) {
                 (sync::ld_acquire_cta_shared_u32(smem + state::ROWS_TOTAL), sync::ld_acquire_cta_shared_u32(smem + state::ROWS_PUBLISHED))
             };
             let gemm1_rows = unsafe { sync::ld_acquire_gpu_u32(&raw const (*ctl).gemm1_rows_published) };
+            if known == pairs && !pairs_seen {
+                fault::mark_now(p, timeline::DISPATCH_DONE);
+                pairs_seen = true;
+            }
             step = if unsafe { fault::aborted(ctl) } {
                 3
             } else if !combine_published && seen == expected_returns {
@@ -59,10 +64,12 @@ pub unsafe fn run(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline) {
         match warp::shfl_idx_u32(step, 0) {
             1 => {
                 unsafe { publish_all(q, task_kind::COMBINE, combine_tasks(p.tokens), lane) };
+                fault::mark_now(p, timeline::FIRST_TASK);
                 combine_published = true;
             }
             2 => {
                 unsafe { publish_all(q, task_kind::EXIT, grid_dim() - 1, lane) };
+                fault::mark_now(p, timeline::LAST_TASK);
                 return;
             }
             3 => return,
