@@ -2,14 +2,17 @@
 //! (this GPU, expert), in token order, with 16-byte stores, and each row tile is announced by a
 //! flag `flag_word(epoch, rows routed)` released at system scope as soon as it is complete.
 //!
-//! `dispatch_parts` blocks share an expert: part q owns row tiles q, q + parts, ... Each part walks
-//! the gate's per-chunk counts to find the chunks holding its slots, so slot = rank in token order
-//! with no atomics, and every tile has exactly one writer of its flag. An expert that receives no
-//! row still gets its tile-0 flag (count 0), which is how the owner learns it has nothing to wait for.
+//! The first `dispatch_blocks` processors dispatch; `dispatch_parts` of them share an expert: part
+//! q owns row tiles q, q + parts, ... Each part walks the gate's per-chunk counts to find the
+//! chunks holding its slots, so slot = rank in token order with no atomics, and every tile has
+//! exactly one writer of its flag. An expert that receives no row still gets its tile-0 flag
+//! (count 0), which is how the owner learns it has nothing to wait for. Rows routed to this GPU's
+//! own experts are not copied: only their slots (token ids) are written, and GEMM0 reads the
+//! rows in place from the input.
 
 use crate::block;
 use crate::gemm::element::Element;
-use crate::layout::{MoeParams, TILE_M, flag_word, gate_chunks, meta_word, row_tiles, test_hook};
+use crate::layout::{MoeParams, TILE_M, dispatch_expert, flag_word, gate_chunks, meta_word, part_owns_any, row_tiles, test_hook};
 use crate::ptx::{copy, sync};
 use crate::smem::{SCAN_A, SCAN_B};
 use crate::util::thread_idx;
@@ -19,30 +22,26 @@ use crate::util::thread_idx;
 const CHUNK_LIST: u32 = 0;
 const ROW_LIST: u32 = 128 * 12;
 
-/// Dispatches the units (expert, part) of processor `proc_id` of `processors`.
+/// Dispatches the units (expert, part) of processor `proc_id`, if it is a dispatch block.
 ///
 /// # Safety
-/// All threads of the block call it after the gate's grid barrier.
-pub unsafe fn run<E: Element>(p: &MoeParams, smem: u32, proc_id: u32, processors: u32) {
+/// All threads of the block call it after the gate's grid barriers.
+pub unsafe fn run<E: Element>(p: &MoeParams, smem: u32, proc_id: u32) {
     let parts = p.dispatch_parts;
     let mut u = proc_id;
-    while u < p.experts * parts {
-        unsafe { unit::<E>(p, smem, u / parts, u % parts, parts) };
-        u += processors;
+    while proc_id < p.dispatch_blocks && u < p.experts * parts {
+        let expert = dispatch_expert(u, parts, p.rank, p.local_experts, p.experts);
+        unsafe { unit::<E>(p, smem, expert, u % parts, parts) };
+        u += p.dispatch_blocks;
     }
-}
-
-/// Whether some slot of `[lo, hi)` (non-empty) lies in a tile `≡ q (mod parts)`.
-#[inline(always)]
-pub fn owns_any(lo: u32, hi: u32, q: u32, parts: u32) -> bool {
-    let (first, last) = (lo / TILE_M, (hi - 1) / TILE_M);
-    last - first + 1 >= parts || (q + parts - first % parts) % parts <= last - first
 }
 
 /// The destination of one (expert, source) stream.
 struct Stream {
     expert: u32,
     kept: u32,
+    /// Rows travel only to a peer; for this GPU's own experts GEMM0 reads them in place.
+    copy_rows: bool,
     rows: *mut u8,
     meta: *mut u32,
     flags: *mut u64,
@@ -72,6 +71,7 @@ unsafe fn unit<E: Element>(p: &MoeParams, smem: u32, expert: u32, q: u32, parts:
     let s = Stream {
         expert,
         kept,
+        copy_rows: owner != p.rank,
         rows: (heap + p.heap.dispatch_rows + slot0 * row_bytes) as *mut u8,
         meta: (heap + p.heap.dispatch_meta + slot0 * 4) as *mut u32,
         flags: (heap + p.heap.dispatch_flags + pair as u64 * row_tiles(p.capacity) as u64 * 8) as *mut u64,
@@ -94,7 +94,7 @@ unsafe fn unit<E: Element>(p: &MoeParams, smem: u32, expert: u32, q: u32, parts:
         let cnt = if c < chunks { count_of(c) } else { 0 };
         let (excl, total) = unsafe { block::scan_u32(cnt, smem + SCAN_A) };
         let start = base + excl;
-        let hit = cnt > 0 && start < kept && owns_any(start, (start + cnt).min(kept), q, parts);
+        let hit = cnt > 0 && start < kept && part_owns_any(start, (start + cnt).min(kept), q, parts);
         let (pos, hits) = unsafe { block::scan_flag(hit, smem + SCAN_B) };
         if hit {
             let at = smem + CHUNK_LIST + pos * 12;
@@ -174,12 +174,14 @@ unsafe fn copy_chunk<E: Element>(p: &MoeParams, smem: u32, s: &Stream, c: u32, s
             let (m, slot) = unsafe { (copy::ld_shared_u32(smem + ROW_LIST + r * 8), copy::ld_shared_u32(smem + ROW_LIST + r * 8 + 4)) };
             let token = m & 0x00ff_ffff;
             unsafe {
-                copy_row(
-                    (p.x + token as u64 * row_bytes as u64) as *const u8,
-                    s.rows.add(slot as usize * row_bytes as usize),
-                    row_bytes,
-                    lane,
-                );
+                if s.copy_rows {
+                    copy_row(
+                        (p.x + token as u64 * row_bytes as u64) as *const u8,
+                        s.rows.add(slot as usize * row_bytes as usize),
+                        row_bytes,
+                        lane,
+                    );
+                }
                 if lane == 0 {
                     *s.meta.add(slot as usize) = m;
                     *route_slot.add((token * k + (m >> 24)) as usize) = slot;

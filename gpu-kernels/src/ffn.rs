@@ -1,39 +1,108 @@
-//! Expert FFN tile tasks. GEMM0: one output tile of act(rows·W1ᵀ + b1) [* (rows·W3ᵀ + b3)] into
-//! the local staging rows. GEMM1: one output tile of staging·W2ᵀ + b2, each row stored straight
-//! into its token's slot `[token][j]` on the token's home GPU. The block finishing the last tile
-//! of a row tile publishes the next step: GEMM1 tasks, or the return flag on the home GPU.
+//! Expert FFN tile tasks over a row tile ([`TileDesc`]: up to 128 rows from one or more sources).
+//! GEMM0: one output tile of act(rows·W1ᵀ + b1) [* (rows·W3ᵀ + b3)] into the staging rows of
+//! their (pair, slot). GEMM1: one output tile of staging·W2ᵀ + b2, each row stored straight into
+//! its token's slot `[token][j]` on the token's home GPU, then counted into that GPU's
+//! returned-rows word. The block finishing a tile's last GEMM0 task publishes its GEMM1 tasks.
 
+use core::mem::offset_of;
+
+use crate::fault;
 use crate::gemm::activation;
 use crate::gemm::element::Element;
 use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, mainloop, zero_acc};
-use crate::layout::{MoeParams, TILE_M, TILE_N, Task, flag_word, gemm0_tile_cols, gemm0_tiles, gemm1_tiles, row_tiles, task_kind};
+use crate::layout::{
+    Control, MAX_SEGMENTS, MoeParams, TILE_M, TILE_N, Task, TileDesc, gemm0_tile_cols, gemm0_tiles, gemm1_tiles, meta_token, task_kind,
+};
 use crate::os::queue::Queue;
 use crate::ptx::{copy, sync};
-use crate::smem::BROADCAST;
+use crate::smem::{A_ROWS, BROADCAST, OUT_ROWS};
 use crate::util::thread_idx;
 
-/// Index of (pair, row tile) among all row tiles (completion counters, return flags).
-#[inline(always)]
-fn row_tile_index(p: &MoeParams, pair: u32, tile: u32) -> usize {
-    (pair * row_tiles(p.capacity) + tile) as usize
+/// A row tile of a task in global memory ([`TileDesc`], written by a subscriber in this launch,
+/// so read coherently). Its segments are read where they are: indexing a register copy by a
+/// run-time segment number would put it in local memory.
+struct Tile {
+    words: *const u32,
+    local_expert: u32,
+    rows: u32,
+    segments: u32,
 }
 
-/// GEMM0 task.
+const PAIR: usize = core::mem::offset_of!(TileDesc, pair) / 4;
+const SLOT: usize = core::mem::offset_of!(TileDesc, slot) / 4;
+const SEG_ROWS: usize = core::mem::offset_of!(TileDesc, seg_rows) / 4;
+
+impl Tile {
+    #[inline(always)]
+    unsafe fn load(p: &MoeParams, index: u32) -> Tile {
+        let words = unsafe { ((p.workspace + p.ws.tiles) as *const TileDesc).add(index as usize) } as *const u32;
+        let w = |i: usize| unsafe { sync::ld_relaxed_gpu_u32(words.add(i)) };
+        Tile { words, local_expert: w(0), rows: w(1), segments: w(2).min(MAX_SEGMENTS as u32) }
+    }
+
+    #[inline(always)]
+    fn word(&self, i: usize) -> u32 {
+        unsafe { sync::ld_relaxed_gpu_u32(self.words.add(i)) }
+    }
+
+    /// (pair, slot) of row `r`.
+    #[inline(always)]
+    fn locate(&self, r: u32) -> (u32, u32) {
+        let mut first = 0;
+        for s in 0..self.segments as usize {
+            let n = self.word(SEG_ROWS + s);
+            if r < first + n {
+                return (self.word(PAIR + s), self.word(SLOT + s) + r - first);
+            }
+            first += n;
+        }
+        (self.word(PAIR), self.word(SLOT))
+    }
+}
+
+#[inline(always)]
+unsafe fn set_row(table: u32, r: u32, addr: u64) {
+    unsafe { copy::st_shared_v2(table + r * 8, addr as u32, (addr >> 32) as u32) };
+}
+
+#[inline(always)]
+unsafe fn row(table: u32, r: u32) -> u64 {
+    unsafe { (copy::ld_shared_u32(table + r * 8) as u64) | ((copy::ld_shared_u32(table + r * 8 + 4) as u64) << 32) }
+}
+
+/// GEMM0 task: A rows are read where they are (this GPU's own tokens straight from the input,
+/// peers' rows from the dispatch region), outputs go to staging.
 ///
 /// # Safety
 /// All threads of a processor block, for a published task.
-pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, t: &Task) {
-    let local = t.pair % p.local_experts;
+pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task) {
+    let t = unsafe { Tile::load(p, task.tile) };
     let (row_bytes, inter_bytes) = ((p.hidden * E::BYTES) as u64, (p.inter * E::BYTES) as u64);
-    let slot0 = t.pair as u64 * p.capacity as u64 + (t.row_tile * TILE_M) as u64;
     let heap = p.heaps[p.rank as usize];
+    let tid = thread_idx();
+    if tid < t.rows {
+        let (pair, slot) = t.locate(tid);
+        let at = pair as u64 * p.capacity as u64 + slot as u64;
+        let a = if pair / p.local_experts == p.rank {
+            let m = unsafe { sync::ld_relaxed_gpu_u32((heap + p.heap.dispatch_meta + at * 4) as *const u32) };
+            p.x + meta_token(m) as u64 * row_bytes
+        } else {
+            heap + p.heap.dispatch_rows + at * row_bytes
+        };
+        unsafe {
+            set_row(smem + A_ROWS, tid, a);
+            set_row(smem + OUT_ROWS, tid, p.workspace + p.ws.staging + at * inter_bytes);
+        }
+    }
+    sync::sync_threads();
     let gated = p.gated();
-    let col0 = t.n_tile * gemm0_tile_cols(gated);
+    let local = t.local_expert;
+    let col0 = task.n_tile * gemm0_tile_cols(gated);
     let w_row0 = (local * p.inter + col0) as u64 * row_bytes;
-    let a = Rows::new((heap + p.heap.dispatch_rows + slot0 * row_bytes) as *const u8, row_bytes, t.rows);
+    let a = Rows::gathered(smem + A_ROWS, 0, t.rows);
     let b = if gated {
-        Rows { base: (p.w1 + w_row0) as *const u8, gate_rows: (p.w3 + w_row0) as *const u8, stride: row_bytes, valid: TILE_N }
+        Rows { base: (p.w1 + w_row0) as *const u8, gate_rows: (p.w3 + w_row0) as *const u8, stride: row_bytes, valid: TILE_N, table: 0 }
     } else {
         Rows::new((p.w1 + w_row0) as *const u8, row_bytes, (p.inter - col0).min(TILE_N))
     };
@@ -48,22 +117,20 @@ pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, t: &Task) {
         let v = activation::apply(act, h);
         if gated { v * if bias { g + unsafe { E::load(b3, col) } } else { g } } else { v }
     };
-    let staging = p.workspace + p.ws.staging + col0 as u64 * E::BYTES as u64;
-    let dest = |row: u32| (staging + (slot0 + row as u64) * inter_bytes) as *mut u8;
+    let column = col0 as u64 * E::BYTES as u64;
+    let dest = |r: u32| (unsafe { row(smem + OUT_ROWS, r) } + column) as *mut u8;
     let cols = if gated { TILE_N / 2 } else { (p.inter - col0).min(TILE_N) };
     unsafe {
         epilogue::stage::<E>(smem, &acc);
         epilogue::emit::<E>(smem, gated, t.rows, cols, value, dest);
     }
 
-    // The block that finishes the row tile's last GEMM0 tile publishes its GEMM1 tasks.
-    let tid = thread_idx();
+    // The block that finishes the tile's last GEMM0 task publishes its GEMM1 tasks.
     let n1 = gemm1_tiles(p.hidden);
     if tid == 0 {
         let done = (p.workspace + p.ws.gemm0_done) as *mut u32;
         sync::fence_acq_rel_gpu();
-        let last = unsafe { sync::atom_add_acq_rel_gpu_u32(done.add(row_tile_index(p, t.pair, t.row_tile)), 1) }
-            == gemm0_tiles(p.inter, gated) - 1;
+        let last = unsafe { sync::atom_add_acq_rel_gpu_u32(done.add(task.tile as usize), 1) } == gemm0_tiles(p.inter, gated) - 1;
         let first = if last { unsafe { q.reserve(n1) } } else { 0 };
         unsafe {
             copy::st_shared_u32(smem + BROADCAST, last as u32);
@@ -75,13 +142,13 @@ pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, t: &Task) {
     if last {
         let mut n = tid;
         while n < n1 {
-            unsafe { q.publish(first + n, task_kind::GEMM1, t.pair, t.row_tile, n, t.rows) };
+            unsafe { q.publish(first + n, task_kind::GEMM1, task.tile, n) };
             n += TILE_M;
         }
     }
     sync::sync_threads();
     if last && tid == 0 {
-        unsafe { sync::red_add_release_gpu_u32(&raw mut (*crate::fault::control(p)).gemm1_rows_published, 1) };
+        unsafe { sync::red_add_release_gpu_u32(&raw mut (*fault::control(p)).gemm1_rows_published, 1) };
     }
 }
 
@@ -89,13 +156,28 @@ pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, t: &Task) {
 ///
 /// # Safety
 /// All threads of a processor block, for a published task.
-pub unsafe fn gemm1<E: Element>(p: &MoeParams, smem: u32, t: &Task) {
-    let local = t.pair % p.local_experts;
-    let src = t.pair / p.local_experts;
+pub unsafe fn gemm1<E: Element>(p: &MoeParams, smem: u32, task: &Task) {
+    let t = unsafe { Tile::load(p, task.tile) };
     let (row_bytes, inter_bytes) = ((p.hidden * E::BYTES) as u64, (p.inter * E::BYTES) as u64);
-    let slot0 = t.pair as u64 * p.capacity as u64 + (t.row_tile * TILE_M) as u64;
-    let col0 = t.n_tile * TILE_N;
-    let a = Rows::new((p.workspace + p.ws.staging + slot0 * inter_bytes) as *const u8, inter_bytes, t.rows);
+    let heap = p.heaps[p.rank as usize];
+    let col0 = task.n_tile * TILE_N;
+    let column = col0 as u64 * E::BYTES as u64;
+    let k = p.top_k as u64;
+    let tid = thread_idx();
+    if tid < t.rows {
+        let (pair, slot) = t.locate(tid);
+        let at = pair as u64 * p.capacity as u64 + slot as u64;
+        let m = unsafe { sync::ld_relaxed_gpu_u32((heap + p.heap.dispatch_meta + at * 4) as *const u32) };
+        let home = p.heaps[(pair / p.local_experts) as usize];
+        let (token, j) = ((m & 0x00ff_ffff) as u64, (m >> 24) as u64);
+        unsafe {
+            set_row(smem + A_ROWS, tid, p.workspace + p.ws.staging + at * inter_bytes);
+            set_row(smem + OUT_ROWS, tid, home + p.heap.combine_slots + (token * k + j) * row_bytes + column);
+        }
+    }
+    sync::sync_threads();
+    let local = t.local_expert;
+    let a = Rows::gathered(smem + A_ROWS, 0, t.rows);
     let cols = (p.hidden - col0).min(TILE_N);
     let b = Rows::new((p.w2 + (local * p.hidden + col0) as u64 * inter_bytes) as *const u8, inter_bytes, cols);
     let mut acc = zero_acc();
@@ -104,28 +186,19 @@ pub unsafe fn gemm1<E: Element>(p: &MoeParams, smem: u32, t: &Task) {
     let b2 = (p.b2 + ((local * p.hidden + col0) * E::BYTES) as u64) as *const u8;
     let bias = p.has_bias();
     let value = |c: u32, x: f32, _: f32| if bias { x + unsafe { E::load(b2, c) } } else { x };
-    let meta = (p.heaps[p.rank as usize] + p.heap.dispatch_meta + slot0 * 4) as *const u32;
-    let slots = p.heaps[src as usize] + p.heap.combine_slots + col0 as u64 * E::BYTES as u64;
-    let k = p.top_k as u64;
-    let dest = |row: u32| {
-        let m = unsafe { sync::ld_relaxed_gpu_u32(meta.add(row as usize)) };
-        let (token, j) = ((m & 0x00ff_ffff) as u64, (m >> 24) as u64);
-        (slots + (token * k + j) * row_bytes) as *mut u8
-    };
+    let dest = |r: u32| unsafe { row(smem + OUT_ROWS, r) } as *mut u8;
     unsafe {
         epilogue::stage::<E>(smem, &acc);
         epilogue::emit::<E>(smem, false, t.rows, cols, value, dest);
     }
-
-    // The block that finishes the row tile's last GEMM1 tile tells the home GPU.
-    if thread_idx() == 0 {
-        let done = (p.workspace + p.ws.gemm1_done) as *mut u32;
+    // The rows are stored (emit ends with a block barrier): tell every home GPU how many of its
+    // rows landed, one release add per segment after a system-scope fence.
+    if tid == 0 {
         sync::fence_acq_rel_sys();
-        if unsafe { sync::atom_add_acq_rel_gpu_u32(done.add(row_tile_index(p, t.pair, t.row_tile)), 1) } == gemm1_tiles(p.hidden) - 1 {
-            let expert = p.rank * p.local_experts + local;
-            let flag = (p.heaps[src as usize] + p.heap.return_flags) as *mut u64;
-            sync::fence_acq_rel_sys();
-            unsafe { sync::st_release_sys_u64(flag.add(row_tile_index(p, expert, t.row_tile)), flag_word(p.epoch, 1)) };
+        for s in 0..t.segments as usize {
+            let home = p.heaps[(t.word(PAIR + s) / p.local_experts) as usize];
+            let word = (home + p.heap.control + offset_of!(Control, returned_rows) as u64) as *mut u32;
+            unsafe { sync::red_add_release_sys_u32(word, t.word(SEG_ROWS + s)) };
         }
     }
 }

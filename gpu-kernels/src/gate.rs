@@ -1,66 +1,88 @@
-//! The fused gate: per 128-token chunk, logits = x·Wgᵀ on tensor cores (f32 accumulate), then per
-//! token softmax and top-k (ties to the lower expert), the routing weights, and the chunk's
-//! per-expert counts that let dispatch assign slots in token order without atomics on slots.
+//! The fused gate, in two phases separated by a grid barrier. Phase 1: logits = x·Wgᵀ on tensor
+//! cores (f32 accumulate), split over (128-token chunk, K range) units so every block streams a
+//! share even for one chunk (decode); each unit writes its partial logits. Phase 2, per chunk:
+//! the partials summed in a fixed order, softmax and top-k per token (ties to the lower expert),
+//! the routing weights, and the chunk's per-expert counts that let dispatch assign slots in token
+//! order without atomics on slots.
 
 use crate::gemm::activation::exp;
 use crate::gemm::element::{Element, F32};
 use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, mainloop, zero_acc};
-use crate::layout::{DROPPED, MoeParams, TILE_M, TILE_N, gate_chunks, logits_stride};
+use crate::layout::{DROPPED, MoeParams, TILE_K_BYTES, TILE_M, TILE_N, gate_chunks, logits_stride};
 use crate::ptx::{copy, math, sync, warp};
 use crate::util::{block_idx, grid_dim, thread_idx};
 
 /// Histogram of the chunk's routed pairs, in the (then idle) pipeline.
 const HISTOGRAM: u32 = 0;
 
-/// Runs the gate for the chunks of this block (chunk c on block c mod grid).
+/// Phase 1: the partial logits of this block's (chunk, K split) units.
 ///
 /// # Safety
 /// All threads call it with valid parameters.
-pub unsafe fn run<E: Element>(p: &MoeParams, smem: u32) {
+pub unsafe fn logits<E: Element>(p: &MoeParams, smem: u32) {
+    let splits = p.gate_splits;
+    let mut u = block_idx();
+    while u < gate_chunks(p.tokens) * splits {
+        let (c, s) = (u / splits, u % splits);
+        let t0 = c * TILE_M;
+        let mut e0 = 0;
+        while e0 < p.experts {
+            unsafe { logits_tile::<E>(p, smem, t0, (p.tokens - t0).min(TILE_M), e0, s) };
+            e0 += TILE_N;
+        }
+        u += grid_dim();
+    }
+}
+
+/// Phase 2 (after a grid barrier): routing of this block's chunks (chunk c on block c mod grid).
+///
+/// # Safety
+/// All threads call it with valid parameters.
+pub unsafe fn route(p: &MoeParams, smem: u32) {
     let mut c = block_idx();
     while c < gate_chunks(p.tokens) {
-        unsafe { chunk::<E>(p, smem, c) };
+        unsafe { chunk(p, smem, c) };
         c += grid_dim();
     }
 }
 
-/// Logits of tokens `[t0, t0 + rows)` for experts `[e0, e0 + 128)` (a separate function: the
-/// tile GEMM needs every register, so nothing of the caller should stay live across it).
+/// Partial logits of tokens `[t0, t0 + rows)` for experts `[e0, e0 + 128)` over K split `split`
+/// (a separate function: the tile GEMM needs every register, so nothing of the caller should
+/// stay live across it).
 #[inline(never)]
-unsafe fn logits_tile<E: Element>(p: &MoeParams, smem: u32, t0: u32, rows: u32, e0: u32) {
+unsafe fn logits_tile<E: Element>(p: &MoeParams, smem: u32, t0: u32, rows: u32, e0: u32, split: u32) {
     let row_bytes = (p.hidden * E::BYTES) as u64;
+    let k_tiles = p.hidden * E::BYTES / TILE_K_BYTES;
+    let (k0, k1) = (split * k_tiles / p.gate_splits, (split + 1) * k_tiles / p.gate_splits);
+    let offset = (k0 * TILE_K_BYTES) as u64;
     let logits = (p.workspace + p.ws.logits) as *mut f32;
     let stride = logits_stride(p.experts);
-    let x = Rows::new((p.x + t0 as u64 * row_bytes) as *const u8, row_bytes, rows);
-    let wg = Rows::new((p.gate_w + e0 as u64 * row_bytes) as *const u8, row_bytes, (p.experts - e0).min(TILE_N));
+    let x = Rows::new((p.x + t0 as u64 * row_bytes + offset) as *const u8, row_bytes, rows);
+    let wg = Rows::new((p.gate_w + e0 as u64 * row_bytes + offset) as *const u8, row_bytes, (p.experts - e0).min(TILE_N));
     let mut acc = zero_acc();
-    let dest = |r: u32| unsafe { logits.add(((t0 + r) * stride + e0) as usize) } as *mut u8;
+    let first = split * p.tokens + t0;
+    let dest = |r: u32| unsafe { logits.add(((first + r) * stride + e0) as usize) } as *mut u8;
     unsafe {
-        mainloop::<E>(smem, &x, &wg, row_bytes as u32, &mut acc);
+        mainloop::<E>(smem, &x, &wg, (k1 - k0) * TILE_K_BYTES, &mut acc);
         epilogue::stage::<E>(smem, &acc);
         epilogue::emit::<F32>(smem, false, rows, wg.valid, |_, v, _| v, dest);
     }
 }
 
 #[inline(always)]
-unsafe fn chunk<E: Element>(p: &MoeParams, smem: u32, c: u32) {
+unsafe fn chunk(p: &MoeParams, smem: u32, c: u32) {
     let (tid, experts) = (thread_idx(), p.experts);
     let t0 = c * TILE_M;
     let rows = (p.tokens - t0).min(TILE_M);
     let logits = (p.workspace + p.ws.logits) as *mut f32;
     let stride = logits_stride(experts);
-    let mut e0 = 0;
-    while e0 < experts {
-        unsafe { logits_tile::<E>(p, smem, t0, rows, e0) };
-        e0 += TILE_N;
-    }
     let mut e = tid;
     while e < experts {
         unsafe { copy::st_shared_u32(smem + HISTOGRAM + e * 4, 0) };
         e += TILE_M;
     }
-    // Orders this block's logit stores before the reads below, and the zeroed histogram.
+    // The zeroed histogram (the logits come from the grid barrier before this phase).
     sync::sync_threads();
 
     let (w, lane) = (tid / 32, tid % 32);
@@ -80,15 +102,22 @@ unsafe fn chunk<E: Element>(p: &MoeParams, smem: u32, c: u32) {
     sync::sync_threads();
 }
 
-/// Softmax and top-k of one token by one warp: lane l holds experts l, l + 32, ... (at most 8).
+/// Softmax and top-k of one token by one warp: lane l holds experts l, l + 32, ... (at most 8),
+/// each the sum of the K splits' partial logits in split order (deterministic).
 #[inline(always)]
 unsafe fn top_k(p: &MoeParams, smem: u32, row: *const f32, t: u32, lane: u32) {
     let (experts, k) = (p.experts, p.top_k);
+    let split_stride = (p.tokens * logits_stride(experts)) as usize;
     let mut v = [f32::NEG_INFINITY; 8];
     unroll!(8, i, {
         let e = i as u32 * 32 + lane;
         if e < experts {
-            v[i] = unsafe { *row.add(e as usize) };
+            let mut sum = 0.0;
+            for s in 0..p.gate_splits as usize {
+                // Written by other blocks before the grid barrier: read at L2, not a stale L1 line.
+                sum += f32::from_bits(unsafe { sync::ld_relaxed_gpu_u32(row.add(s * split_stride + e as usize) as *const u32) });
+            }
+            v[i] = sum;
         }
     });
     let mut m = f32::NEG_INFINITY;

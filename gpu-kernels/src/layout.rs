@@ -20,14 +20,19 @@ pub const TILE_K_BYTES: u32 = 128;
 pub const PIPELINE_STAGES: u32 = 3;
 /// Shared memory of the GEMM pipeline (A and B tiles per stage).
 pub const PIPELINE_BYTES: u32 = PIPELINE_STAGES * 2 * TILE_M * TILE_K_BYTES;
-/// Shared memory after the pipeline: a copy of the launch parameters, then role words.
-pub const AUX_BYTES: u32 = 640;
+/// Shared memory after the pipeline: the launch parameters, role words, and two 128-entry row
+/// address tables (GEMM operand rows gathered from several regions, and output rows).
+pub const AUX_BYTES: u32 = 640 + 2 * 128 * 8;
 /// Dynamic shared memory per block.
 pub const SHARED_BYTES: u32 = PIPELINE_BYTES + AUX_BYTES;
 /// Tokens per combine task.
 pub const COMBINE_TOKENS: u32 = 32;
 /// Row granularity of hidden / intermediate sizes (one 16-byte vector of f32 x 16 threads).
 pub const DIM_MULTIPLE: u32 = 64;
+/// Most (source, slot range) segments one merged row tile holds: one partial tile per source.
+pub const MAX_SEGMENTS: usize = MAX_WORLD;
+/// Most blocks that dispatch rows to peers (enough to fill NVLink; the rest start GEMMs at once).
+pub const MAX_DISPATCH_BLOCKS: u32 = 64;
 /// `route_slot` value of a token-expert pair dropped by capacity.
 pub const DROPPED: u32 = u32::MAX;
 /// Marker for "not applicable" in an [`ErrorRecord`].
@@ -116,11 +121,10 @@ pub struct HeapLayout {
     pub control: u64,
     /// u64 per (src, local expert, row tile): `flag_word(epoch, rows routed)` once the tile landed.
     pub dispatch_flags: u64,
-    /// u64 per (global expert, row tile) on the home GPU: set when that tile's expert outputs landed.
-    pub return_flags: u64,
     /// u32 per (src, local expert, slot): `token | j << 24` of the row in that slot.
     pub dispatch_meta: u64,
-    /// Elements `[src][local expert][capacity][hidden]`: routed input rows.
+    /// Elements `[src][local expert][capacity][hidden]`: routed input rows from peers (rows a GPU
+    /// routes to its own experts are read in place from its input, never copied).
     pub dispatch_rows: u64,
     /// Elements `[token][top_k][hidden]`: expert outputs returned to the token's home.
     pub combine_slots: u64,
@@ -132,7 +136,7 @@ pub struct HeapLayout {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WorkspaceLayout {
-    /// f32 `[tokens][experts]` gate logits.
+    /// f32 `[gate splits][tokens][logits_stride]` partial gate logits (split-K).
     pub logits: u64,
     /// u8 `[tokens][top_k]` chosen experts, best first.
     pub topk_expert: u64,
@@ -144,10 +148,10 @@ pub struct WorkspaceLayout {
     pub chunk_counts: u64,
     /// Elements `[src][local expert][capacity][inter]`: GEMM0 outputs.
     pub staging: u64,
-    /// u32 per (src, local expert, row tile): finished GEMM0 tiles.
+    /// [`TileDesc`] per row tile the subscribers formed.
+    pub tiles: u64,
+    /// u32 per row tile: finished GEMM0 tasks.
     pub gemm0_done: u64,
-    /// u32 per (src, local expert, row tile): finished GEMM1 tiles.
-    pub gemm1_done: u64,
     /// [`Task`] slots of the processor queue.
     pub queue: u64,
     /// Number of [`Task`] slots.
@@ -185,8 +189,12 @@ pub struct MoeParams {
     /// [`test_hook`] value and its argument.
     pub test_hook: u32,
     pub test_hook_arg: u32,
-    /// Blocks that dispatch (each part of an expert's rows), see [`dispatch_parts`].
+    /// Blocks that dispatch (processors 1..=dispatch_blocks) and how many share one expert.
+    pub dispatch_blocks: u32,
     pub dispatch_parts: u32,
+    /// K splits of the gate GEMM ([`gate_splits`]).
+    pub gate_splits: u32,
+    pub _pad0: u32,
     /// Bound on every wait, in ns of %globaltimer.
     pub timeout_ns: u64,
     /// Device pointers: input `[tokens][hidden]`, gate weight `[experts][hidden]`.
@@ -246,12 +254,18 @@ pub struct Control {
     pub abort: u32,
     /// First failing wait claims the error record.
     pub error_claim: u32,
-    pub _reserved: [u32; 57],
+    /// Row tiles formed so far (indexes [`WorkspaceLayout::tiles`]).
+    pub tiles: u32,
+    /// Expert-output rows (x GEMM1 column tiles) that owners stored into this GPU's slots. Owners
+    /// add with release at system scope after their stores; only after receiving this GPU's rows
+    /// of the same launch, so the reset at launch start always precedes them.
+    pub returned_rows: u32,
+    pub _reserved: [u32; 55],
 }
 
 /// Kinds of [`Task`].
 pub mod task_kind {
-    /// act(rows · W1ᵀ) for one output tile of one row tile.
+    /// act(rows · W1ᵀ) for one output tile of one row tile ([`super::TileDesc`]).
     pub const GEMM0: u32 = 1;
     /// staging · W2ᵀ for one output tile, written to the tokens' home slots.
     pub const GEMM1: u32 = 2;
@@ -267,15 +281,28 @@ pub mod task_kind {
 pub struct Task {
     pub stamp: u32,
     pub kind: u32,
-    /// `src * local_experts + local expert` for GEMM tasks.
-    pub pair: u32,
-    /// Row tile (GEMM) or token tile (combine).
-    pub row_tile: u32,
+    /// Row tile ([`TileDesc`] index) of GEMM tasks, token tile of combine tasks.
+    pub tile: u32,
     /// Output column tile.
     pub n_tile: u32,
-    /// Valid rows of the row tile.
+}
+
+/// A row tile of one local expert: up to 128 rows drawn from consecutive slots of one or more
+/// (source, local expert) pairs. Full 128-row pieces of a pair are tiles of their own; the
+/// partial last pieces of different sources are merged, so an expert's weights stream once per
+/// 128 rows rather than once per source.
+#[repr(C, align(16))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TileDesc {
+    pub local_expert: u32,
     pub rows: u32,
-    pub _pad: [u32; 2],
+    pub segments: u32,
+    pub _pad: u32,
+    /// Segment s: `rows[s]` rows from slot `slot[s]` of pair `pair[s]` (`src * local_experts + e`).
+    pub pair: [u32; MAX_SEGMENTS],
+    pub slot: [u32; MAX_SEGMENTS],
+    pub seg_rows: [u32; MAX_SEGMENTS],
+    pub _pad1: [u32; 4],
 }
 
 /// Per-block timeline of one launch (diagnostics): %globaltimer ns at phase boundaries, then
@@ -302,7 +329,8 @@ pub mod timeline {
 pub mod wait_kind {
     pub const GRID_BARRIER: u32 = 1;
     pub const DISPATCH_FLAG: u32 = 2;
-    pub const RETURN_FLAG: u32 = 3;
+    /// Expert outputs for this GPU's tokens (the returned-rows counter).
+    pub const RETURNED_ROWS: u32 = 3;
     pub const TASK_SLOT: u32 = 4;
     pub const TERMINATION: u32 = 5;
     pub const PEER_ABORT: u32 = 6;
@@ -411,12 +439,50 @@ pub const fn combine_tasks(tokens: u32) -> u32 {
     div_ceil(tokens, COMBINE_TOKENS)
 }
 
-/// How many blocks share the dispatch of one expert's rows: enough that all processors take part,
-/// at least one.
+/// Blocks that dispatch: on one GPU every processor (nothing is copied, only slots assigned);
+/// across GPUs at most [`MAX_DISPATCH_BLOCKS`], enough to fill NVLink while the other processors
+/// start on the GEMMs.
 #[inline(always)]
-pub const fn dispatch_parts(processors: u32, experts: u32) -> u32 {
-    let p = processors / experts;
+pub const fn dispatch_blocks(processors: u32, world: u32) -> u32 {
+    if world == 1 || processors < MAX_DISPATCH_BLOCKS { processors } else { MAX_DISPATCH_BLOCKS }
+}
+
+/// How many dispatch blocks share one expert's rows (at least one).
+#[inline(always)]
+pub const fn dispatch_parts(dispatch_blocks: u32, experts: u32) -> u32 {
+    let p = dispatch_blocks / experts;
     if p == 0 { 1 } else { p }
+}
+
+/// The expert handled by dispatch unit `u` of GPU `rank`: each GPU starts with its own experts
+/// (no copy, quick) and the GPUs' orders are rotated, spreading the load over the links.
+#[inline(always)]
+pub const fn dispatch_expert(u: u32, parts: u32, rank: u32, local_experts: u32, experts: u32) -> u32 {
+    (rank * local_experts + u / parts) % experts
+}
+
+/// Whether some slot of `[lo, hi)` (non-empty) lies in a row tile `≡ q (mod parts)`: does dispatch
+/// part q own any of these slots.
+#[inline(always)]
+pub const fn part_owns_any(lo: u32, hi: u32, q: u32, parts: u32) -> bool {
+    let (first, last) = (lo / TILE_M, (hi - 1) / TILE_M);
+    last - first + 1 >= parts || (q + parts - first % parts) % parts <= last - first
+}
+
+/// K splits of the gate GEMM: enough (chunk, split) units to occupy the grid, at most one split
+/// per 128-byte K tile.
+#[inline(always)]
+pub const fn gate_splits(tokens: u32, k_bytes: u32, blocks: u32) -> u32 {
+    let chunks = gate_chunks(tokens);
+    let k_tiles = k_bytes / TILE_K_BYTES;
+    let s = blocks / chunks;
+    if s == 0 {
+        1
+    } else if s > k_tiles {
+        k_tiles
+    } else {
+        s
+    }
 }
 
 /// Floats between rows of the gate logits: E rounded up to whole 16-byte vectors.
@@ -458,11 +524,27 @@ impl Shape {
     pub const fn tiles_per_pair(&self) -> u32 {
         row_tiles(self.capacity)
     }
+    /// Most row tiles one GPU can form (merging only lowers the count).
+    pub const fn max_tiles(&self) -> u64 {
+        self.pairs() as u64 * self.tiles_per_pair() as u64
+    }
     /// Most tasks one launch can put in the queue on one GPU.
     pub const fn queue_slots(&self) -> u64 {
-        let row_tiles = self.pairs() as u64 * self.tiles_per_pair() as u64;
         let per_row = (gemm0_tiles(self.inter, self.gated) + gemm1_tiles(self.hidden)) as u64;
-        row_tiles * per_row + combine_tasks(self.tokens) as u64 + self.processors as u64
+        self.max_tiles() * per_row + combine_tasks(self.tokens) as u64 + self.processors as u64
+    }
+    /// K splits of the gate for this shape's grid (processors + the OS block).
+    pub const fn gate_splits(&self) -> u32 {
+        gate_splits(self.tokens, self.hidden * self.elem_bytes, self.processors + 1)
+    }
+    /// Rows of partial logits any forward of at most `tokens` tokens needs: splits·T is at most
+    /// T (one split), k_tiles·T, and grid·128 (splits ≤ grid / chunks, T ≤ chunks·128).
+    pub const fn gate_logit_rows(&self) -> u64 {
+        let t = self.tokens as u64;
+        let by_k = (self.hidden * self.elem_bytes / TILE_K_BYTES) as u64 * t;
+        let by_grid = (self.processors as u64 + 1) * TILE_M as u64;
+        let most = if by_k < by_grid { by_k } else { by_grid };
+        if most > t { most } else { t }
     }
 }
 
@@ -485,11 +567,10 @@ pub const fn heap_layout(s: &Shape) -> HeapLayout {
     let mut b = Bump(0);
     let control = b.take(core::mem::size_of::<Control>() as u64);
     let dispatch_flags = b.take(pairs * s.tiles_per_pair() as u64 * 8);
-    let return_flags = b.take(s.experts as u64 * s.tiles_per_pair() as u64 * 8);
     let dispatch_meta = b.take(pairs * cap * 4);
     let dispatch_rows = b.take(pairs * cap * s.hidden as u64 * e);
     let combine_slots = b.take(s.tokens as u64 * s.top_k as u64 * s.hidden as u64 * e);
-    HeapLayout { control, dispatch_flags, return_flags, dispatch_meta, dispatch_rows, combine_slots, bytes: b.0 }
+    HeapLayout { control, dispatch_flags, dispatch_meta, dispatch_rows, combine_slots, bytes: b.0 }
 }
 
 /// Lays out one GPU's workspace for `s`.
@@ -498,17 +579,17 @@ pub const fn workspace_layout(s: &Shape) -> WorkspaceLayout {
     let t = s.tokens as u64;
     let tk = t * s.top_k as u64;
     let pairs = s.pairs() as u64;
-    let row_tiles = pairs * s.tiles_per_pair() as u64;
+    let tiles = s.max_tiles();
     let mut b = Bump(0);
-    let logits = b.take(t * logits_stride(s.experts) as u64 * 4);
+    let logits = b.take(s.gate_logit_rows() * logits_stride(s.experts) as u64 * 4);
     // Padded so the dispatch scan can read 16 bytes at a time past the last token.
     let topk_expert = b.take(tk + 16);
     let topk_weight = b.take(tk * 4);
     let route_slot = b.take(tk * 4);
     let chunk_counts = b.take(gate_chunks(s.tokens) as u64 * s.experts as u64 * 4);
     let staging = b.take(pairs * s.capacity as u64 * s.inter as u64 * e);
-    let gemm0_done = b.take(row_tiles * 4);
-    let gemm1_done = b.take(row_tiles * 4);
+    let tile_descs = b.take(tiles * core::mem::size_of::<TileDesc>() as u64);
+    let gemm0_done = b.take(tiles * 4);
     let queue_slots = s.queue_slots();
     let queue = b.take(queue_slots * core::mem::size_of::<Task>() as u64);
     WorkspaceLayout {
@@ -518,8 +599,8 @@ pub const fn workspace_layout(s: &Shape) -> WorkspaceLayout {
         route_slot,
         chunk_counts,
         staging,
+        tiles: tile_descs,
         gemm0_done,
-        gemm1_done,
         queue,
         queue_slots,
         bytes: b.0,
@@ -559,13 +640,13 @@ mod tests {
     fn heap_regions_are_disjoint_ordered_and_aligned() {
         let s = shape();
         let h = heap_layout(&s);
-        let starts = [h.control, h.dispatch_flags, h.return_flags, h.dispatch_meta, h.dispatch_rows, h.combine_slots, h.bytes];
+        let starts = [h.control, h.dispatch_flags, h.dispatch_meta, h.dispatch_rows, h.combine_slots, h.bytes];
         for w in starts.windows(2) {
             assert!(w[0] < w[1], "{starts:?}");
         }
         assert!(starts.iter().all(|o| o % 256 == 0));
         // 4 local experts x 2 sources, 2 row tiles of 128 for capacity 250.
-        assert_eq!(h.return_flags - h.dispatch_flags, 256); // 8 pairs x 2 tiles x 8 B = 128 -> 256
+        assert_eq!(h.dispatch_meta - h.dispatch_flags, 256); // 8 pairs x 2 tiles x 8 B = 128 -> 256
         assert_eq!(h.combine_slots - h.dispatch_rows, 8 * 250 * 256 * 2);
         assert_eq!(h.bytes - h.combine_slots, 1000 * 2 * 256 * 2);
     }
@@ -574,11 +655,15 @@ mod tests {
     fn workspace_holds_every_region() {
         let s = shape();
         let w = workspace_layout(&s);
-        assert_eq!(w.topk_expert - w.logits, align256(1000 * 8 * 4));
-        assert_eq!(w.gemm1_done - w.gemm0_done, 256);
+        // 264 blocks over 8 chunks: 33 K splits, capped at the 4 K tiles of H = 256 bf16.
+        assert_eq!(s.gate_splits(), 4);
+        assert_eq!(s.gate_logit_rows(), 4 * 1000);
+        assert_eq!(w.topk_expert - w.logits, align256(4 * 1000 * 8 * 4));
+        assert_eq!(w.gemm0_done - w.tiles, 16 * 128);
+        assert_eq!(w.queue - w.gemm0_done, 256);
         // 16 row tiles x (4 + 2) tasks + 32 combine tasks + 263 exits.
         assert_eq!(w.queue_slots, 16 * 6 + 32 + 263);
-        assert_eq!(w.bytes, w.queue + align256(w.queue_slots * 32));
+        assert_eq!(w.bytes, w.queue + align256(w.queue_slots * 16));
     }
 
     #[test]
@@ -592,14 +677,58 @@ mod tests {
         assert_eq!(dispatch_parts(263, 64), 4);
         assert_eq!(dispatch_parts(263, 256), 1);
         assert_eq!(dispatch_parts(10, 64), 1);
+        assert_eq!(dispatch_blocks(263, 1), 263);
+        assert_eq!(dispatch_blocks(263, 4), 64);
+        assert_eq!(dispatch_blocks(20, 4), 20);
+    }
+
+    #[test]
+    fn partial_logits_fit_every_token_count_up_to_the_maximum() {
+        for max in [1u32, 7, 128, 129, 300, 1000, 8192, 16384, 40000] {
+            let s = Shape { tokens: max, hidden: 2048, elem_bytes: 2, processors: 263, ..shape() };
+            for t in 1..=max.min(20000) {
+                let splits = gate_splits(t, 4096, 264) as u64;
+                assert!(splits * t as u64 <= s.gate_logit_rows(), "max {max}, tokens {t}");
+            }
+        }
+    }
+
+    #[test]
+    fn gate_splits_fill_the_grid() {
+        // Decode: one chunk, 32 K tiles of H = 2048 bf16 -> one split per K tile.
+        assert_eq!(gate_splits(128, 4096, 264), 32);
+        assert_eq!(gate_splits(8192, 4096, 264), 4);
+        assert_eq!(gate_splits(16384, 4096, 264), 2);
+        assert_eq!(gate_splits(65536, 4096, 264), 1);
+    }
+
+    #[test]
+    fn each_gpu_dispatches_its_own_experts_first() {
+        // 4 GPUs x 8 local experts, 2 parts per expert: GPU 2 starts at expert 16, wraps at 32.
+        assert_eq!(dispatch_expert(0, 2, 2, 8, 32), 16);
+        assert_eq!(dispatch_expert(1, 2, 2, 8, 32), 16);
+        assert_eq!(dispatch_expert(2, 2, 2, 8, 32), 17);
+        assert_eq!(dispatch_expert(33, 2, 2, 8, 32), 0);
+    }
+
+    #[test]
+    fn part_ownership_of_slot_ranges() {
+        // 3 parts: tiles 0, 3, 6... belong to part 0.
+        assert!(part_owns_any(0, 10, 0, 3));
+        assert!(!part_owns_any(0, 10, 1, 3));
+        assert!(part_owns_any(120, 130, 1, 3)); // tiles 0 and 1
+        assert!(!part_owns_any(120, 130, 2, 3));
+        assert!(part_owns_any(0, 3 * 128, 2, 3)); // spans every part
+        assert!(part_owns_any(5, 6, 0, 1));
     }
 
     #[test]
     fn shared_struct_sizes_are_stable() {
-        assert_eq!(core::mem::size_of::<Task>(), 32);
+        assert_eq!(core::mem::size_of::<Task>(), 16);
+        assert_eq!(core::mem::size_of::<TileDesc>(), 128);
         assert_eq!(core::mem::size_of::<Control>(), 256);
         assert_eq!(core::mem::size_of::<ErrorRecord>(), 40);
-        assert_eq!(core::mem::size_of::<HeapLayout>(), 56);
+        assert_eq!(core::mem::size_of::<HeapLayout>(), 48);
         assert_eq!(core::mem::size_of::<MoeParams>() % 8, 0);
     }
 }

@@ -1,7 +1,8 @@
 //! Kernel entry points of the fused MoE layer: one cooperative launch per forward per GPU.
 //!
-//! gate (all blocks) -> grid barrier -> block 0: OS (scheduler + subscribers); blocks 1..: dispatch
-//! their share of routed rows, then process tasks (GEMM0, GEMM1, combine) until told to exit.
+//! gate logits (all blocks) -> grid barrier -> routing (all blocks) -> grid barrier -> block 0: OS
+//! (scheduler + subscribers); blocks 1..: dispatch their share of routed rows, then process tasks
+//! (GEMM0, GEMM1, combine) until told to exit.
 
 use core::intrinsics::gpu::gpu_launch_sized_workgroup_mem;
 
@@ -17,17 +18,14 @@ use crate::{dispatch, gate, grid, smem};
 #[repr(C, align(1024))]
 struct SharedBase(u8);
 
-/// Clears this launch's counters before the gate's grid barrier publishes them.
+/// Clears this launch's counters before the gate's grid barrier publishes them. Peers add to
+/// `returned_rows` only after receiving this GPU's rows of this launch, so never before this.
 unsafe fn reset(p: &MoeParams) {
-    let row_tiles = (p.world * p.local_experts * row_tiles(p.capacity)) as usize;
-    let done0 = (p.workspace + p.ws.gemm0_done) as *mut u32;
-    let done1 = (p.workspace + p.ws.gemm1_done) as *mut u32;
+    let tiles = (p.world * p.local_experts * row_tiles(p.capacity)) as usize;
+    let done = (p.workspace + p.ws.gemm0_done) as *mut u32;
     let mut i = (block_idx() * 128 + thread_idx()) as usize;
-    while i < row_tiles {
-        unsafe {
-            *done0.add(i) = 0;
-            *done1.add(i) = 0;
-        }
+    while i < tiles {
+        unsafe { *done.add(i) = 0 };
         i += (grid_dim() * 128) as usize;
     }
     if block_idx() == 0 && thread_idx() == 0 {
@@ -36,6 +34,8 @@ unsafe fn reset(p: &MoeParams) {
             sync::st_relaxed_gpu_u32(&raw mut (*ctl).queue_tail, 0);
             sync::st_relaxed_gpu_u32(&raw mut (*ctl).queue_claim, 0);
             sync::st_relaxed_gpu_u32(&raw mut (*ctl).gemm1_rows_published, 0);
+            sync::st_relaxed_gpu_u32(&raw mut (*ctl).tiles, 0);
+            sync::st_relaxed_gpu_u32(&raw mut (*ctl).returned_rows, 0);
         }
     }
 }
@@ -63,7 +63,11 @@ unsafe fn forward<E: Element>(param: &MoeParams) {
     fault::mark_now(p, timeline::START);
     unsafe {
         reset(p);
-        gate::run::<E>(p, smem);
+        gate::logits::<E>(p, smem);
+        if !grid::barrier(p, &dl, smem) {
+            return;
+        }
+        gate::route(p, smem);
         fault::mark_now(p, timeline::GATE_DONE);
         if !grid::barrier(p, &dl, smem) {
             return;
@@ -73,7 +77,7 @@ unsafe fn forward<E: Element>(param: &MoeParams) {
         if block_idx() == 0 {
             os::run(p, smem, &q, &dl);
         } else {
-            dispatch::run::<E>(p, smem, block_idx() - 1, grid_dim() - 1);
+            dispatch::run::<E>(p, smem, block_idx() - 1);
             fault::mark_now(p, timeline::DISPATCH_DONE);
             processor::run::<E>(p, smem, &q, &dl);
         }

@@ -17,3 +17,9 @@ pub const BROADCAST: u32 = TASK + 32;
 /// Scratch for block scans and reductions, two independent sets of 4 words.
 pub const SCAN_A: u32 = TASK + 64;
 pub const SCAN_B: u32 = TASK + 96;
+
+/// Row tables of the current GEMM task (128 u64 each): operand A rows, and output rows.
+pub const A_ROWS: u32 = PARAMS + 640;
+pub const OUT_ROWS: u32 = A_ROWS + 128 * 8;
+
+const _: () = assert!(OUT_ROWS + 128 * 8 <= PIPELINE_BYTES + crate::layout::AUX_BYTES);

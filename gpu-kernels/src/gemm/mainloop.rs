@@ -60,13 +60,22 @@ pub struct Rows {
     pub stride: u64,
     /// Rows that exist; later rows of the tile are never loaded (their outputs are never stored).
     pub valid: u32,
+    /// Gathered rows: shared address of a table of 128 row addresses (u64) that replaces
+    /// `base + i·stride` (rows of a merged tile, tokens read in place from the input); 0: strided.
+    pub table: u32,
 }
 
 impl Rows {
     /// Plain row-major rows.
     #[inline(always)]
     pub fn new(base: *const u8, stride: u64, valid: u32) -> Self {
-        Rows { base, gate_rows: core::ptr::null(), stride, valid }
+        Rows { base, gate_rows: core::ptr::null(), stride, valid, table: 0 }
+    }
+
+    /// Rows whose addresses are in the shared table at `table` (plus `offset` bytes each).
+    #[inline(always)]
+    pub fn gathered(table: u32, offset: u64, valid: u32) -> Self {
+        Rows { base: offset as *const u8, gate_rows: core::ptr::null(), stride: 0, valid, table }
     }
 }
 
@@ -85,6 +94,8 @@ struct ThreadRows {
     count: u32,
     /// Offset of this thread's chunk in an operand tile (same swizzle for every i).
     smem: u32,
+    /// Gathered rows: shared address of this thread's first entry in the row table (0: strided).
+    table: u32,
 }
 
 #[inline(always)]
@@ -92,12 +103,14 @@ fn thread_rows(op: &Rows) -> ThreadRows {
     let tid = thread_idx();
     let (r, chunk) = (tid / 8, tid % 8);
     let offset = r as usize * op.stride as usize + chunk as usize * 16;
+    let table = if op.table == 0 { 0 } else { op.table + r * 8 };
     ThreadRows {
-        base: op.base.wrapping_add(offset),
+        base: op.base.wrapping_add(if op.table == 0 { offset } else { chunk as usize * 16 }),
         gate: op.gate_rows.wrapping_add(offset),
         step: 16 * op.stride as usize,
         count: if op.valid > r { (op.valid - r).div_ceil(16) } else { 0 },
         smem: swizzled(0, r, chunk),
+        table,
     }
 }
 
@@ -107,7 +120,12 @@ unsafe fn load_operand(dst: u32, t: &ThreadRows, gated: bool, k_offset: u32) {
     unroll!(8, i, {
         if (i as u32) < t.count {
             // Gated B: rows alternate in 32-row groups between W1 and W3 (see `Rows::gate_rows`).
-            let src = if gated {
+            let src = if t.table != 0 {
+                // Row r + 16 i of the table; `base` holds the chunk (and column) offset.
+                let at = t.table + i as u32 * 16 * 8;
+                let row = unsafe { (copy::ld_shared_u32(at) as u64) | ((copy::ld_shared_u32(at + 4) as u64) << 32) };
+                t.base.wrapping_add(row as usize)
+            } else if gated {
                 let base = if (i / 2) % 2 == 0 { t.base } else { t.gate };
                 base.wrapping_add(((i / 4) * 2 + i % 2) * t.step)
             } else {
@@ -226,19 +244,17 @@ unsafe fn mainloop_sync<E: Element>(smem: u32, a: &Rows, b: &Rows, k_bytes: u32,
                     af[i] = [E::operand(r[0]), E::operand(r[1]), E::operand(r[2]), E::operand(r[3])];
                 }
             });
-            let mut bf = [[0u32; 2]; 8];
+            // B fragments per 16 columns, used right away: 4 live registers instead of 16.
             unroll!(4, jj, {
                 let row = wn * 64 + jj as u32 * 16 + lane % 8 + 8 * (lane / 16);
                 let r = unsafe { mma::ldmatrix_x4(swizzled(sb, row, ks * 2 + (lane / 8) % 2)) };
-                bf[2 * jj] = [E::operand(r[0]), E::operand(r[1])];
-                bf[2 * jj + 1] = [E::operand(r[2]), E::operand(r[3])];
-            });
-            unroll!(4, i, {
-                if wm * 4 + (i as u32) < m16_valid {
-                    unroll!(8, j, {
-                        E::mma(&mut acc[i][j], &af[i], bf[j][0], bf[j][1]);
-                    });
-                }
+                let (b0, b1) = ([E::operand(r[0]), E::operand(r[1])], [E::operand(r[2]), E::operand(r[3])]);
+                unroll!(4, i, {
+                    if wm * 4 + (i as u32) < m16_valid {
+                        E::mma(&mut acc[i][2 * jj], &af[i], b0[0], b0[1]);
+                        E::mma(&mut acc[i][2 * jj + 1], &af[i], b1[0], b1[1]);
+                    }
+                });
             });
         });
     }

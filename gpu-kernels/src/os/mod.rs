@@ -1,6 +1,6 @@
 //! The GPU-resident operating system of the kernel. Block 0 is the OS block: warp 0 schedules
-//! (combine and termination), warps 1..3 subscribe (turn arrived dispatch tiles into GEMM tasks,
-//! count returned expert outputs). Every other block is a processor.
+//! (combine and termination), warps 1..3 subscribe (turn arrived dispatch tiles into row tiles and
+//! their GEMM0 tasks). Every other block is a processor.
 
 pub mod processor;
 pub mod queue;
@@ -9,7 +9,7 @@ pub mod subscriber;
 
 use crate::block;
 use crate::fault::Deadline;
-use crate::layout::{MoeParams, gate_chunks, row_tiles};
+use crate::layout::{MoeParams, gate_chunks, gemm1_tiles};
 use crate::ptx::{copy, sync};
 use crate::smem::SCAN_A;
 use crate::util::thread_idx;
@@ -17,45 +17,45 @@ use queue::Queue;
 
 /// OS state in the OS block's (idle) pipeline memory, shared by scheduler and subscribers.
 pub mod state {
-    /// Counters, one word each.
-    pub const PAIRS_KNOWN: u32 = 0;
-    pub const ROWS_TOTAL: u32 = 4;
-    pub const ROWS_PUBLISHED: u32 = 8;
-    pub const RETURNS_SEEN: u32 = 12;
-    pub const RETURNS_EXPECTED: u32 = 16;
+    /// Local experts whose every row tile has been formed.
+    pub const EXPERTS_DONE: u32 = 0;
+    /// Expert-output rows x GEMM1 column tiles this GPU's tokens get back.
+    pub const RETURNS_EXPECTED: u32 = 4;
     /// Per (source GPU, local expert) pair: row tiles it sends (UNKNOWN until its tile-0 flag).
     pub const PAIR_TILES: u32 = 64;
     /// Per pair: next tile to wait for.
     pub const PAIR_NEXT: u32 = PAIR_TILES + 4 * 256;
-    /// Per global expert: row tiles of this GPU's tokens it returns.
-    pub const RETURN_TILES: u32 = PAIR_NEXT + 4 * 256;
-    /// Per global expert: next returned tile to wait for.
-    pub const RETURN_NEXT: u32 = RETURN_TILES + 4 * 256;
+    /// Per local expert: whether its last row tile is formed.
+    pub const EXPERT_DONE: u32 = PAIR_NEXT + 4 * 256;
+    /// Per local expert: the partial tile being merged (segments, rows, and per segment pair,
+    /// first slot, rows, 8 each).
+    pub const MERGE_SEGMENTS: u32 = EXPERT_DONE + 4 * 256;
+    pub const MERGE_ROWS: u32 = MERGE_SEGMENTS + 4 * 256;
+    pub const MERGE_PAIR: u32 = MERGE_ROWS + 4 * 256;
+    pub const MERGE_SLOT: u32 = MERGE_PAIR + 32 * 256;
+    pub const MERGE_N: u32 = MERGE_SLOT + 32 * 256;
+    pub const END: u32 = MERGE_N + 32 * 256;
     pub const UNKNOWN: u32 = u32::MAX;
+    const _: () = assert!(END <= crate::layout::PIPELINE_BYTES);
 }
 
 /// Runs the OS block.
 ///
 /// # Safety
-/// Block 0 only, all threads, after the gate's grid barrier.
+/// Block 0 only, all threads, after the gate's grid barriers.
 #[inline(never)]
 pub unsafe fn run(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline) {
     let tid = thread_idx();
-    // What this GPU's tokens will get back: per expert, the row tiles of kept pairs.
+    // What this GPU's tokens will get back: every kept row, once per GEMM1 column tile.
     let counts = (p.workspace + p.ws.chunk_counts) as *const u32;
-    let mut expected = 0;
+    let mut kept = 0;
     let mut e = tid;
     while e < p.experts {
         let mut routed = 0;
         for c in 0..gate_chunks(p.tokens) {
             routed += unsafe { *counts.add((c * p.experts + e) as usize) };
         }
-        let tiles = row_tiles(routed.min(p.capacity));
-        expected += tiles;
-        unsafe {
-            copy::st_shared_u32(smem + state::RETURN_TILES + e * 4, tiles);
-            copy::st_shared_u32(smem + state::RETURN_NEXT + e * 4, 0);
-        }
+        kept += routed.min(p.capacity);
         e += 128;
     }
     let mut pair = tid;
@@ -66,12 +66,19 @@ pub unsafe fn run(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline) {
         }
         pair += 128;
     }
-    let expected = unsafe { block::sum_u32(expected, smem + SCAN_A) };
-    if tid == 0 {
-        for w in [state::PAIRS_KNOWN, state::ROWS_TOTAL, state::ROWS_PUBLISHED, state::RETURNS_SEEN] {
-            unsafe { copy::st_shared_u32(smem + w, 0) };
+    let mut le = tid;
+    while le < p.local_experts {
+        for w in [state::EXPERT_DONE, state::MERGE_SEGMENTS, state::MERGE_ROWS] {
+            unsafe { copy::st_shared_u32(smem + w + le * 4, 0) };
         }
-        unsafe { copy::st_shared_u32(smem + state::RETURNS_EXPECTED, expected) };
+        le += 128;
+    }
+    let kept = unsafe { block::sum_u32(kept, smem + SCAN_A) };
+    if tid == 0 {
+        unsafe {
+            copy::st_shared_u32(smem + state::EXPERTS_DONE, 0);
+            copy::st_shared_u32(smem + state::RETURNS_EXPECTED, kept * gemm1_tiles(p.hidden));
+        }
     }
     sync::sync_threads();
     // From here the warps go their own ways: no more block barriers in this block.

@@ -63,20 +63,16 @@ pub unsafe fn run<E: Element>(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline
             }
             unsafe {
                 copy::st_shared_u32(at, t.kind);
-                copy::st_shared_u32(at + 4, t.pair);
-                copy::st_shared_u32(at + 8, t.row_tile);
-                copy::st_shared_u32(at + 12, t.n_tile);
-                copy::st_shared_u32(at + 16, t.rows);
+                copy::st_shared_u32(at + 4, t.tile);
+                copy::st_shared_u32(at + 8, t.n_tile);
             }
         }
         sync::sync_threads();
         let t = unsafe {
             Task {
                 kind: copy::ld_shared_u32(at),
-                pair: copy::ld_shared_u32(at + 4),
-                row_tile: copy::ld_shared_u32(at + 8),
-                n_tile: copy::ld_shared_u32(at + 12),
-                rows: copy::ld_shared_u32(at + 16),
+                tile: copy::ld_shared_u32(at + 4),
+                n_tile: copy::ld_shared_u32(at + 8),
                 ..Task::default()
             }
         };
@@ -84,7 +80,7 @@ pub unsafe fn run<E: Element>(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline
         match t.kind {
             task_kind::GEMM0 => unsafe { ffn::gemm0::<E>(p, smem, q, &t) },
             task_kind::GEMM1 => unsafe { ffn::gemm1::<E>(p, smem, &t) },
-            task_kind::COMBINE => unsafe { combine::run::<E>(p, t.row_tile) },
+            task_kind::COMBINE => unsafe { combine::run::<E>(p, t.tile) },
             _ => {
                 fault::mark(p, timeline::LAST_TASK, last);
                 fault::mark(p, timeline::TASKS, tasks);

@@ -1,5 +1,5 @@
 //! The processor task queue: a GPU-resident array of [`Task`] slots, filled in order by producers
-//! (subscribers: GEMM0 tiles; processors: GEMM1 tiles; the scheduler: combine and exit) and
+//! (subscribers: GEMM0 tasks; processors: GEMM1 tasks; the scheduler: combine and exit) and
 //! claimed in order by processors. A slot is ready when its stamp equals the launch epoch, so the
 //! array never needs clearing; only the two counters are reset at launch.
 
@@ -38,17 +38,15 @@ impl Queue {
 
     /// Fills slot `i` and publishes it (the stamp is written last, with release).
     #[inline(always)]
-    pub unsafe fn publish(&self, i: u32, kind: u32, pair: u32, row_tile: u32, n_tile: u32, rows: u32) {
+    pub unsafe fn publish(&self, i: u32, kind: u32, tile: u32, n_tile: u32) {
         if i >= self.capacity {
             return;
         }
         unsafe {
             let t = self.slots.add(i as usize);
             sync::st_relaxed_gpu_u32(&raw mut (*t).kind, kind);
-            sync::st_relaxed_gpu_u32(&raw mut (*t).pair, pair);
-            sync::st_relaxed_gpu_u32(&raw mut (*t).row_tile, row_tile);
+            sync::st_relaxed_gpu_u32(&raw mut (*t).tile, tile);
             sync::st_relaxed_gpu_u32(&raw mut (*t).n_tile, n_tile);
-            sync::st_relaxed_gpu_u32(&raw mut (*t).rows, rows);
             sync::st_release_gpu_u32(&raw mut (*t).stamp, self.epoch);
         }
     }
@@ -70,11 +68,8 @@ impl Queue {
             Some(Task {
                 stamp: self.epoch,
                 kind: sync::ld_relaxed_gpu_u32(&raw const (*t).kind),
-                pair: sync::ld_relaxed_gpu_u32(&raw const (*t).pair),
-                row_tile: sync::ld_relaxed_gpu_u32(&raw const (*t).row_tile),
+                tile: sync::ld_relaxed_gpu_u32(&raw const (*t).tile),
                 n_tile: sync::ld_relaxed_gpu_u32(&raw const (*t).n_tile),
-                rows: sync::ld_relaxed_gpu_u32(&raw const (*t).rows),
-                _pad: [0; 2],
             })
         }
     }

@@ -1,93 +1,186 @@
-//! Subscribers (96 threads of the OS block): each owns a stride of the (source, local expert)
-//! pairs and of the global experts. For a pair it learns the tile count from the tile-0 flag, then
-//! turns each arrived row tile into GEMM0 tasks; for an expert it counts the row tiles of this GPU's
-//! tokens whose outputs came back. Flags are read with ld.acquire.sys and never reset: a flag is
-//! current when its epoch matches.
+//! Subscribers (96 threads of the OS block): each owns a stride of this GPU's local experts and,
+//! for each, the pairs (source GPU, expert) that send it rows. A pair's tile count comes with its
+//! tile-0 flag; every arrived full tile becomes a row tile of its own, and the partial last tiles
+//! of an expert's sources are merged (up to 128 rows) so its weights stream once for them. Each
+//! formed row tile gets its GEMM0 tasks. Flags are read with ld.acquire.sys and never reset: a
+//! flag is current when its epoch matches.
 
 use super::queue::Queue;
 use super::state;
 use crate::fault::{self, Deadline};
-use crate::layout::{MoeParams, TILE_M, flag_count, flag_epoch, gemm0_tiles, row_tiles, task_kind, wait_kind};
+use crate::layout::{MAX_SEGMENTS, MoeParams, TILE_M, TileDesc, flag_count, flag_epoch, gemm0_tiles, row_tiles, task_kind, wait_kind};
 use crate::ptx::{copy, sync, time};
 
-/// Runs subscriber `me` of `count` until every pair and expert it owns is complete.
+/// A segment of rows: (pair, first slot, rows).
+type Segment = (u32, u32, u32);
+
+const PAIR: usize = core::mem::offset_of!(TileDesc, pair) / 4;
+const SLOT: usize = core::mem::offset_of!(TileDesc, slot) / 4;
+const SEG_ROWS: usize = core::mem::offset_of!(TileDesc, seg_rows) / 4;
+
+/// A row tile being written: its descriptor words in the workspace.
+struct NewTile {
+    id: u32,
+    words: *mut u32,
+}
+
+impl NewTile {
+    #[inline(always)]
+    unsafe fn new(p: &MoeParams) -> NewTile {
+        let id = unsafe { sync::atom_add_relaxed_gpu_u32(&raw mut (*fault::control(p)).tiles, 1) };
+        NewTile { id, words: unsafe { ((p.workspace + p.ws.tiles) as *mut TileDesc).add(id as usize) } as *mut u32 }
+    }
+
+    #[inline(always)]
+    unsafe fn segment(&self, s: u32, seg: Segment) {
+        unsafe {
+            sync::st_relaxed_gpu_u32(self.words.add(PAIR + s as usize), seg.0);
+            sync::st_relaxed_gpu_u32(self.words.add(SLOT + s as usize), seg.1);
+            sync::st_relaxed_gpu_u32(self.words.add(SEG_ROWS + s as usize), seg.2);
+        }
+    }
+
+    /// Completes the descriptor and publishes the tile's GEMM0 tasks (their release stamps order
+    /// the descriptor before any processor reads it).
+    #[inline(always)]
+    unsafe fn publish(self, p: &MoeParams, q: &Queue, local: u32, rows: u32, segments: u32) {
+        unsafe {
+            sync::st_relaxed_gpu_u32(self.words, local);
+            sync::st_relaxed_gpu_u32(self.words.add(1), rows);
+            sync::st_relaxed_gpu_u32(self.words.add(2), segments);
+        }
+        let n0 = gemm0_tiles(p.inter, p.gated());
+        let first = unsafe { q.reserve(n0) };
+        for n in 0..n0 {
+            unsafe { q.publish(first + n, task_kind::GEMM0, self.id, n) };
+        }
+    }
+}
+
+/// Emits the partial tile being merged for `local`, if any.
+#[inline(always)]
+unsafe fn flush(p: &MoeParams, smem: u32, q: &Queue, local: u32) {
+    let count = unsafe { copy::ld_shared_u32(smem + state::MERGE_SEGMENTS + local * 4) };
+    if count == 0 {
+        return;
+    }
+    let tile = unsafe { NewTile::new(p) };
+    for s in 0..count {
+        let at = (local * MAX_SEGMENTS as u32 + s) * 4;
+        unsafe {
+            tile.segment(
+                s,
+                (
+                    copy::ld_shared_u32(smem + state::MERGE_PAIR + at),
+                    copy::ld_shared_u32(smem + state::MERGE_SLOT + at),
+                    copy::ld_shared_u32(smem + state::MERGE_N + at),
+                ),
+            )
+        };
+    }
+    unsafe {
+        tile.publish(p, q, local, copy::ld_shared_u32(smem + state::MERGE_ROWS + local * 4), count);
+        copy::st_shared_u32(smem + state::MERGE_SEGMENTS + local * 4, 0);
+        copy::st_shared_u32(smem + state::MERGE_ROWS + local * 4, 0);
+    }
+}
+
+/// Adds a partial tile to `local`'s merge, first emitting the merge if the rows would not fit.
+#[inline(always)]
+unsafe fn merge(p: &MoeParams, smem: u32, q: &Queue, local: u32, seg: Segment) {
+    if unsafe { copy::ld_shared_u32(smem + state::MERGE_ROWS + local * 4) } + seg.2 > TILE_M {
+        unsafe { flush(p, smem, q, local) };
+    }
+    let count = unsafe { copy::ld_shared_u32(smem + state::MERGE_SEGMENTS + local * 4) };
+    let at = (local * MAX_SEGMENTS as u32 + count) * 4;
+    unsafe {
+        copy::st_shared_u32(smem + state::MERGE_PAIR + at, seg.0);
+        copy::st_shared_u32(smem + state::MERGE_SLOT + at, seg.1);
+        copy::st_shared_u32(smem + state::MERGE_N + at, seg.2);
+        copy::st_shared_u32(smem + state::MERGE_SEGMENTS + local * 4, count + 1);
+        let rows = copy::ld_shared_u32(smem + state::MERGE_ROWS + local * 4);
+        copy::st_shared_u32(smem + state::MERGE_ROWS + local * 4, rows + seg.2);
+    }
+}
+
+/// Takes in every arrived tile of `pair`. Ok when the pair is complete, else the awaited
+/// (tile, last flag value).
+#[inline(always)]
+unsafe fn advance(p: &MoeParams, smem: u32, q: &Queue, pair: u32) -> Result<(), (u32, u64)> {
+    let tiles_per_pair = row_tiles(p.capacity) as usize;
+    let flags = unsafe { ((p.heaps[p.rank as usize] + p.heap.dispatch_flags) as *const u64).add(pair as usize * tiles_per_pair) };
+    let local = pair % p.local_experts;
+    let mut tiles = unsafe { copy::ld_shared_u32(smem + state::PAIR_TILES + pair * 4) };
+    let mut next = unsafe { copy::ld_shared_u32(smem + state::PAIR_NEXT + pair * 4) };
+    let result = loop {
+        if tiles != state::UNKNOWN && next >= tiles {
+            break Ok(());
+        }
+        let tile = if tiles == state::UNKNOWN { 0 } else { next };
+        let word = unsafe { sync::ld_acquire_sys_u64(flags.add(tile as usize)) };
+        if flag_epoch(word) != p.epoch {
+            break Err((tile, word));
+        }
+        let routed = flag_count(word);
+        if tiles == state::UNKNOWN {
+            tiles = row_tiles(routed);
+            unsafe { copy::st_shared_u32(smem + state::PAIR_TILES + pair * 4, tiles) };
+            continue;
+        }
+        let rows = (routed - next * TILE_M).min(TILE_M);
+        let seg = (pair, next * TILE_M, rows);
+        if rows == TILE_M {
+            let tile = unsafe { NewTile::new(p) };
+            unsafe {
+                tile.segment(0, seg);
+                tile.publish(p, q, local, TILE_M, 1);
+            }
+        } else {
+            unsafe { merge(p, smem, q, local, seg) };
+        }
+        next += 1;
+    };
+    unsafe { copy::st_shared_u32(smem + state::PAIR_NEXT + pair * 4, next) };
+    result
+}
+
+/// Runs subscriber `me` of `count` until every local expert it owns has all its row tiles.
 ///
 /// # Safety
 /// OS block only, after its setup barrier.
 pub unsafe fn run(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline, me: u32, count: u32) {
-    let heap = p.heaps[p.rank as usize];
-    let tiles_per_pair = row_tiles(p.capacity) as u64;
-    let dispatch_flags = (heap + p.heap.dispatch_flags) as *const u64;
-    let return_flags = (heap + p.heap.return_flags) as *const u64;
-    let n0 = gemm0_tiles(p.inter, p.gated());
     let ctl = fault::control(p);
     loop {
-        // The first thing still awaited: (kind, pair or expert, tile, last flag value).
-        let mut waiting: Option<(u32, u32, u32, u64)> = None;
-        let mut pair = me;
-        while pair < p.world * p.local_experts {
-            let flags = unsafe { dispatch_flags.add((pair as u64 * tiles_per_pair) as usize) };
-            let mut tiles = unsafe { copy::ld_shared_u32(smem + state::PAIR_TILES + pair * 4) };
-            let mut next = unsafe { copy::ld_shared_u32(smem + state::PAIR_NEXT + pair * 4) };
-            loop {
-                let tile = if tiles == state::UNKNOWN { 0 } else { next };
-                if tiles != state::UNKNOWN && next >= tiles {
-                    break;
-                }
-                let word = unsafe { sync::ld_acquire_sys_u64(flags.add(tile as usize)) };
-                if flag_epoch(word) != p.epoch {
-                    waiting = waiting.or(Some((wait_kind::DISPATCH_FLAG, pair, tile, word)));
-                    break;
-                }
-                let routed = flag_count(word);
-                if tiles == state::UNKNOWN {
-                    tiles = row_tiles(routed);
-                    unsafe {
-                        copy::st_shared_u32(smem + state::PAIR_TILES + pair * 4, tiles);
-                        // Total before count: the scheduler reads PAIRS_KNOWN first.
-                        sync::atom_add_cta_shared_u32(smem + state::ROWS_TOTAL, tiles);
-                        sync::atom_add_cta_shared_u32(smem + state::PAIRS_KNOWN, 1);
+        // The first thing still awaited: (pair, tile, last flag value).
+        let mut waiting: Option<(u32, u32, u64)> = None;
+        let mut local = me;
+        while local < p.local_experts {
+            if unsafe { copy::ld_shared_u32(smem + state::EXPERT_DONE + local * 4) } == 0 {
+                let mut complete = true;
+                for src in 0..p.world {
+                    let pair = src * p.local_experts + local;
+                    if let Err((tile, word)) = unsafe { advance(p, smem, q, pair) } {
+                        complete = false;
+                        waiting = waiting.or(Some((pair, tile, word)));
                     }
-                    continue;
                 }
-                let rows = (routed - next * TILE_M).min(TILE_M);
-                let first = unsafe { q.reserve(n0) };
-                for n in 0..n0 {
-                    unsafe { q.publish(first + n, task_kind::GEMM0, pair, next, n, rows) };
+                if complete {
+                    unsafe {
+                        flush(p, smem, q, local);
+                        copy::st_shared_u32(smem + state::EXPERT_DONE + local * 4, 1);
+                        sync::atom_add_cta_shared_u32(smem + state::EXPERTS_DONE, 1);
+                    }
                 }
-                unsafe { sync::atom_add_cta_shared_u32(smem + state::ROWS_PUBLISHED, 1) };
-                next += 1;
             }
-            unsafe { copy::st_shared_u32(smem + state::PAIR_NEXT + pair * 4, next) };
-            pair += count;
+            local += count;
         }
-        let mut e = me;
-        while e < p.experts {
-            let tiles = unsafe { copy::ld_shared_u32(smem + state::RETURN_TILES + e * 4) };
-            let mut next = unsafe { copy::ld_shared_u32(smem + state::RETURN_NEXT + e * 4) };
-            while next < tiles {
-                let word = unsafe { sync::ld_acquire_sys_u64(return_flags.add((e as u64 * tiles_per_pair) as usize + next as usize)) };
-                if flag_epoch(word) != p.epoch {
-                    waiting = waiting.or(Some((wait_kind::RETURN_FLAG, e, next, word)));
-                    break;
-                }
-                unsafe { sync::atom_add_cta_shared_u32(smem + state::RETURNS_SEEN, 1) };
-                next += 1;
-            }
-            unsafe { copy::st_shared_u32(smem + state::RETURN_NEXT + e * 4, next) };
-            e += count;
-        }
-        let Some((kind, id, tile, word)) = waiting else { return };
+        let Some((pair, tile, word)) = waiting else { return };
         if unsafe { fault::aborted(ctl) } {
             return;
         }
         if time::global_timer_ns() > dl.root {
-            let (peer, expert) = if kind == wait_kind::DISPATCH_FLAG {
-                (id / p.local_experts, p.rank * p.local_experts + id % p.local_experts)
-            } else {
-                (id / p.local_experts, id)
-            };
-            unsafe { fault::timeout(p, kind, peer, expert, tile, word) };
+            let (src, expert) = (pair / p.local_experts, p.rank * p.local_experts + pair % p.local_experts);
+            unsafe { fault::timeout(p, wait_kind::DISPATCH_FLAG, src, expert, tile, word) };
             return;
         }
         time::nanosleep(64);

@@ -178,3 +178,18 @@ pub fn sync_threads() {
 pub fn named_barrier(id: u32, count: u32) {
     unsafe { asm!("bar.sync {i}, {c};", i = in(reg32) id, c = in(reg32) count) };
 }
+
+/// `red.release.sys.global.add.u32`: an increment a peer GPU may read, ordered after this thread's
+/// earlier writes (and, through a preceding bar.sync and fence, its block's).
+#[inline(always)]
+pub unsafe fn red_add_release_sys_u32(p: *mut u32, v: u32) {
+    unsafe { asm!("red.release.sys.global.add.u32 [{p}], {v};", p = in(reg64) p, v = in(reg32) v) };
+}
+
+/// `ld.acquire.sys.global.u32`: for words peers update.
+#[inline(always)]
+pub unsafe fn ld_acquire_sys_u32(p: *const u32) -> u32 {
+    let v: u32;
+    unsafe { asm!("ld.acquire.sys.global.u32 {v}, [{p}];", v = out(reg32) v, p = in(reg64) p) };
+    v
+}
