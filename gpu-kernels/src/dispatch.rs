@@ -12,13 +12,13 @@
 
 use crate::block;
 use crate::gemm::element::Element;
-use crate::layout::{MoeParams, TILE_M, dispatch_expert, flag_word, gate_chunks, meta_word, part_owns_any, row_tiles, test_hook};
+use crate::layout::{MoeParams, TILE_M, dispatch_expert, flag_word, gate_chunks, meta_j, meta_token, meta_word, row_tiles, test_hook};
 use crate::ptx::{copy, sync};
 use crate::smem::{SCAN_A, SCAN_B};
 use crate::util::thread_idx;
 
-/// Shared lists (in the idle pipeline): chunks to visit (chunk, first slot, count) and rows to copy
-/// (meta word, slot).
+/// Shared lists (in the idle pipeline): chunks to visit (chunk, first slot) and the rows of the
+/// current tile (meta word, by slot).
 const CHUNK_LIST: u32 = 0;
 const ROW_LIST: u32 = 128 * 12;
 
@@ -71,7 +71,7 @@ unsafe fn unit<E: Element>(p: &MoeParams, smem: u32, expert: u32, q: u32, parts:
     let s = Stream {
         expert,
         kept,
-        copy_rows: owner != p.rank,
+        copy_rows: owner != p.rank || p.copy_local(),
         rows: (heap + p.heap.dispatch_rows + slot0 * row_bytes) as *mut u8,
         meta: (heap + p.heap.dispatch_meta + slot0 * 4) as *mut u32,
         flags: (heap + p.heap.dispatch_flags + pair as u64 * row_tiles(p.capacity) as u64 * 8) as *mut u64,
@@ -82,51 +82,18 @@ unsafe fn unit<E: Element>(p: &MoeParams, smem: u32, expert: u32, q: u32, parts:
         }
         return;
     }
-    if q >= tiles {
-        return;
-    }
-
-    let mut next = q; // my next tile to announce
-    let mut base = 0; // slots before this batch of chunks
-    let mut batch = 0;
-    while batch < chunks && base < kept {
-        let c = batch + tid;
-        let cnt = if c < chunks { count_of(c) } else { 0 };
-        let (excl, total) = unsafe { block::scan_u32(cnt, smem + SCAN_A) };
-        let start = base + excl;
-        let hit = cnt > 0 && start < kept && part_owns_any(start, (start + cnt).min(kept), q, parts);
-        let (pos, hits) = unsafe { block::scan_flag(hit, smem + SCAN_B) };
-        if hit {
-            let at = smem + CHUNK_LIST + pos * 12;
-            unsafe {
-                copy::st_shared_u32(at, c);
-                copy::st_shared_u32(at + 4, start);
-                copy::st_shared_u32(at + 8, cnt);
-            }
+    let mut tile = q;
+    while tile < tiles {
+        let lo = tile * TILE_M;
+        let hi = (lo + TILE_M).min(kept);
+        unsafe {
+            collect(p, smem, &s, counts.add(expert as usize), chunks, lo, hi);
+            copy_rows::<E>(p, smem, &s, hi - lo, lo);
         }
-        sync::sync_threads();
-        for h in 0..hits {
-            let at = smem + CHUNK_LIST + h * 12;
-            let (c, start, cnt) = unsafe { (copy::ld_shared_u32(at), copy::ld_shared_u32(at + 4), copy::ld_shared_u32(at + 8)) };
-            unsafe { copy_chunk::<E>(p, smem, &s, c, start, q, parts) };
-            // Every slot below `done` is written (copy_chunk ends with a barrier).
-            let done = (start + cnt).min(kept);
-            while next < tiles && ((next + 1) * TILE_M).min(kept) <= done {
-                if tid == 0 {
-                    unsafe { signal(p, &s, next) };
-                }
-                next += parts;
-            }
-        }
-        sync::sync_threads();
-        base += total;
-        batch += TILE_M;
-    }
-    while next < tiles {
         if tid == 0 {
-            unsafe { signal(p, &s, next) };
+            unsafe { signal(p, &s, tile) };
         }
-        next += parts;
+        tile += parts;
     }
 }
 
@@ -140,78 +107,114 @@ unsafe fn signal(p: &MoeParams, s: &Stream, tile: u32) {
     unsafe { sync::st_release_sys_u64(s.flags.add(tile as usize), flag_word(p.epoch, s.kept)) };
 }
 
-/// Copies this part's rows among the pairs of chunk `c` routed to the stream's expert; the first
-/// such pair has slot `start`.
-unsafe fn copy_chunk<E: Element>(p: &MoeParams, smem: u32, s: &Stream, c: u32, start: u32, q: u32, parts: u32) {
+/// Lists the rows of slots `[lo, hi)` of the stream in shared memory (`ROW_LIST[slot - lo]` =
+/// meta word): walks the expert's column of chunk counts (`column[c · experts]`) to the chunks
+/// holding those slots, then ranks each chunk's pairs routed to the expert in token order (one
+/// block scan per 128 pairs).
+#[inline(always)]
+unsafe fn collect(p: &MoeParams, smem: u32, s: &Stream, column: *const u32, chunks: u32, lo: u32, hi: u32) {
     let tid = thread_idx();
-    let (w, lane) = (tid / 32, tid % 32);
     let k = p.top_k;
-    let t0 = c * TILE_M;
-    let entries = (p.tokens - t0).min(TILE_M) * k;
-    let first = t0 * k;
     let chosen = (p.workspace + p.ws.topk_expert) as *const u8;
-    let route_slot = (p.workspace + p.ws.route_slot) as *mut u32;
-    let row_bytes = p.hidden * E::BYTES;
-    let mut running = start;
-    let mut g = 0;
-    while g < entries {
-        let i = g + tid;
-        let is = i < entries && unsafe { *chosen.add((first + i) as usize) } as u32 == s.expert;
-        let (rank, matches) = unsafe { block::scan_flag(is, smem + SCAN_A) };
-        let slot = running + rank;
-        let take = is && slot < s.kept && (slot / TILE_M) % parts == q;
-        let (pos, taken) = unsafe { block::scan_flag(take, smem + SCAN_B) };
-        if take {
-            let e = first + i;
+    let mut base = 0; // slots before this batch of chunks
+    let mut batch = 0;
+    while batch < chunks && base < hi {
+        let c = batch + tid;
+        let cnt = if c < chunks { unsafe { *column.add((c * p.experts) as usize) } } else { 0 };
+        let (excl, total) = unsafe { block::scan_u32(cnt, smem + SCAN_A) };
+        let start = base + excl;
+        let hit = cnt > 0 && start < hi && start + cnt > lo;
+        let (pos, hits) = unsafe { block::scan_flag(hit, smem + SCAN_B) };
+        if hit {
             unsafe {
-                copy::st_shared_u32(smem + ROW_LIST + pos * 8, meta_word(e / k, e % k));
-                copy::st_shared_u32(smem + ROW_LIST + pos * 8 + 4, slot);
+                copy::st_shared_u32(smem + CHUNK_LIST + pos * 8, c);
+                copy::st_shared_u32(smem + CHUNK_LIST + pos * 8 + 4, start);
             }
         }
         sync::sync_threads();
-        let mut r = w;
-        while r < taken {
-            let (m, slot) = unsafe { (copy::ld_shared_u32(smem + ROW_LIST + r * 8), copy::ld_shared_u32(smem + ROW_LIST + r * 8 + 4)) };
-            let token = m & 0x00ff_ffff;
-            unsafe {
-                if s.copy_rows {
-                    copy_row(
-                        (p.x + token as u64 * row_bytes as u64) as *const u8,
-                        s.rows.add(slot as usize * row_bytes as usize),
-                        row_bytes,
-                        lane,
-                    );
+        for h in 0..hits {
+            let (c, start) =
+                unsafe { (copy::ld_shared_u32(smem + CHUNK_LIST + h * 8), copy::ld_shared_u32(smem + CHUNK_LIST + h * 8 + 4)) };
+            let t0 = c * TILE_M;
+            let entries = (p.tokens - t0).min(TILE_M) * k;
+            let first = t0 * k;
+            let mut running = start;
+            let mut g = 0;
+            while g < entries && running < hi {
+                let i = g + tid;
+                let is = i < entries && unsafe { *chosen.add((first + i) as usize) } as u32 == s.expert;
+                let (rank, matches) = unsafe { block::scan_flag(is, smem + SCAN_A) };
+                let slot = running + rank;
+                if is && slot >= lo && slot < hi {
+                    let e = first + i;
+                    unsafe { copy::st_shared_u32(smem + ROW_LIST + (slot - lo) * 4, meta_word(e / k, e % k)) };
                 }
-                if lane == 0 {
-                    *s.meta.add(slot as usize) = m;
-                    *route_slot.add((token * k + (m >> 24)) as usize) = slot;
-                }
+                running += matches;
+                g += TILE_M;
             }
-            r += 4;
         }
         sync::sync_threads();
-        running += matches;
-        g += TILE_M;
+        base += total;
+        batch += TILE_M;
     }
 }
 
-/// One warp copies one row, 8 vectors of 16 bytes in flight per lane.
+/// Writes the listed rows' slots (meta, route_slot) and, for a peer's expert, copies the rows:
+/// warp w takes rows w, w + 4, ... two at a time (16 vectors of 16 bytes in flight per lane).
+/// Ends with a block barrier, after which the tile can be announced.
 #[inline(always)]
-unsafe fn copy_row(src: *const u8, dst: *mut u8, bytes: u32, lane: u32) {
+unsafe fn copy_rows<E: Element>(p: &MoeParams, smem: u32, s: &Stream, rows: u32, lo: u32) {
+    let tid = thread_idx();
+    let (w, lane) = (tid / 32, tid % 32);
+    let k = p.top_k;
+    let route_slot = (p.workspace + p.ws.route_slot) as *mut u32;
+    let row_bytes = p.hidden * E::BYTES;
+    let mut r = tid;
+    while r < rows {
+        let m = unsafe { copy::ld_shared_u32(smem + ROW_LIST + r * 4) };
+        unsafe {
+            *s.meta.add((lo + r) as usize) = m;
+            *route_slot.add((meta_token(m) * k + meta_j(m)) as usize) = lo + r;
+        }
+        r += TILE_M;
+    }
+    if s.copy_rows {
+        let mut r = 2 * w;
+        while r < rows {
+            let src =
+                |i: u32| (p.x + meta_token(unsafe { copy::ld_shared_u32(smem + ROW_LIST + i * 4) }) as u64 * row_bytes as u64) as *const u8;
+            let dst = |i: u32| unsafe { s.rows.add((lo + i) as usize * row_bytes as usize) };
+            let second = r + 1 < rows;
+            unsafe { copy_two_rows(src(r), dst(r), if second { src(r + 1) } else { src(r) }, dst(r + 1), second, row_bytes, lane) };
+            r += 8;
+        }
+    }
+    sync::sync_threads();
+}
+
+/// One warp copies one or two rows, 8 vectors of 16 bytes per row in flight per lane.
+#[inline(always)]
+unsafe fn copy_two_rows(a: *const u8, a_dst: *mut u8, b: *const u8, b_dst: *mut u8, second: bool, bytes: u32, lane: u32) {
     let vecs = bytes / 16;
     let mut v = lane;
     while v < vecs {
-        let mut buf = [[0u32; 4]; 8];
-        unroll!(8, b, {
-            let i = v + 32 * b as u32;
+        let mut buf = [[0u32; 4]; 16];
+        unroll!(8, j, {
+            let i = v + 32 * j as u32;
             if i < vecs {
-                buf[b] = unsafe { copy::ld_nc_v4(src.add(i as usize * 16)) };
+                buf[j] = unsafe { copy::ld_nc_v4(a.add(i as usize * 16)) };
+                if second {
+                    buf[8 + j] = unsafe { copy::ld_nc_v4(b.add(i as usize * 16)) };
+                }
             }
         });
-        unroll!(8, b, {
-            let i = v + 32 * b as u32;
+        unroll!(8, j, {
+            let i = v + 32 * j as u32;
             if i < vecs {
-                unsafe { copy::st_v4(dst.add(i as usize * 16), buf[b]) };
+                unsafe { copy::st_v4(a_dst.add(i as usize * 16), buf[j]) };
+                if second {
+                    unsafe { copy::st_v4(b_dst.add(i as usize * 16), buf[8 + j]) };
+                }
             }
         });
         v += 256;

@@ -84,7 +84,7 @@ pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task
     if tid < t.rows {
         let (pair, slot) = t.locate(tid);
         let at = pair as u64 * p.capacity as u64 + slot as u64;
-        let a = if pair / p.local_experts == p.rank {
+        let a = if pair / p.local_experts == p.rank && !p.copy_local() {
             let m = unsafe { sync::ld_relaxed_gpu_u32((heap + p.heap.dispatch_meta + at * 4) as *const u32) };
             p.x + meta_token(m) as u64 * row_bytes
         } else {

@@ -112,10 +112,22 @@ unsafe fn top_k(p: &MoeParams, smem: u32, row: *const f32, t: u32, lane: u32) {
     unroll!(8, i, {
         let e = i as u32 * 32 + lane;
         if e < experts {
+            // Written by other blocks before the grid barrier: read at L2. Eight independent
+            // loads in flight, then their sum in split order (deterministic).
+            let at = unsafe { row.add(e as usize) };
             let mut sum = 0.0;
-            for s in 0..p.gate_splits as usize {
-                // Written by other blocks before the grid barrier: read at L2, not a stale L1 line.
-                sum += f32::from_bits(unsafe { sync::ld_relaxed_gpu_u32(row.add(s * split_stride + e as usize) as *const u32) });
+            let mut s0 = 0;
+            while s0 < p.gate_splits as usize {
+                let mut part = [0.0f32; 8];
+                unroll!(8, u, {
+                    if s0 + u < p.gate_splits as usize {
+                        part[u] = unsafe { copy::ld_cg_f32(at.add((s0 + u) * split_stride)) };
+                    }
+                });
+                unroll!(8, u, {
+                    sum += part[u];
+                });
+                s0 += 8;
             }
             v[i] = sum;
         }

@@ -32,7 +32,7 @@ pub const DIM_MULTIPLE: u32 = 64;
 /// Most (source, slot range) segments one merged row tile holds: one partial tile per source.
 pub const MAX_SEGMENTS: usize = MAX_WORLD;
 /// Most blocks that dispatch rows to peers (enough to fill NVLink; the rest start GEMMs at once).
-pub const MAX_DISPATCH_BLOCKS: u32 = 64;
+pub const MAX_DISPATCH_BLOCKS: u32 = 128;
 /// `route_slot` value of a token-expert pair dropped by capacity.
 pub const DROPPED: u32 = u32::MAX;
 /// Marker for "not applicable" in an [`ErrorRecord`].
@@ -101,6 +101,9 @@ pub mod flags {
     pub const BIAS: u32 = 2;
     /// The k routing weights of a token are divided by their sum.
     pub const RENORMALIZE: u32 = 4;
+    /// Copy rows routed to this GPU's own experts into the dispatch region too (A/B switch;
+    /// by default GEMM0 reads them in place from the input).
+    pub const COPY_LOCAL: u32 = 8;
 }
 
 /// Test-only fault injection ([`MoeParams::test_hook`]).
@@ -234,6 +237,9 @@ impl MoeParams {
     }
     pub const fn renormalize(&self) -> bool {
         self.flags & flags::RENORMALIZE != 0
+    }
+    pub const fn copy_local(&self) -> bool {
+        self.flags & flags::COPY_LOCAL != 0
     }
 }
 
@@ -678,7 +684,7 @@ mod tests {
         assert_eq!(dispatch_parts(263, 256), 1);
         assert_eq!(dispatch_parts(10, 64), 1);
         assert_eq!(dispatch_blocks(263, 1), 263);
-        assert_eq!(dispatch_blocks(263, 4), 64);
+        assert_eq!(dispatch_blocks(263, 4), 128);
         assert_eq!(dispatch_blocks(20, 4), 20);
     }
 

@@ -347,6 +347,10 @@ impl<'c> MoeLayer<'c> {
         if cfg.renormalize {
             f |= flags::RENORMALIZE;
         }
+        // A/B switch for measurements: also copy rows routed to this GPU's own experts.
+        if std::env::var("FLASHMOE_COPY_LOCAL").as_deref() == Ok("1") {
+            f |= flags::COPY_LOCAL;
+        }
         Ok(MoeParams {
             tokens: shape.tokens,
             hidden: shape.hidden,

@@ -62,6 +62,15 @@ pub unsafe fn st_v4(p: *mut u8, v: [u32; 4]) {
     };
 }
 
+/// `ld.global.cg.f32` without side effects: loads the compiler may batch (data other blocks
+/// wrote before a grid barrier, read at L2).
+#[inline(always)]
+pub unsafe fn ld_cg_f32(p: *const f32) -> f32 {
+    let v: f32;
+    unsafe { asm!("ld.global.cg.f32 {v}, [{p}];", v = out(reg32) v, p = in(reg64) p, options(pure, readonly, nostack)) };
+    v
+}
+
 /// `ld.global.nc.u32`.
 #[inline(always)]
 pub unsafe fn ld_nc_u32(p: *const u32) -> u32 {
