@@ -13,6 +13,7 @@ use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, mainloop, zero_acc};
 use crate::layout::{
     Control, MAX_SEGMENTS, MoeParams, TILE_M, TILE_N, Task, TileDesc, gemm0_tile_cols, gemm0_tiles, gemm1_tiles, meta_token, task_kind,
+    tile_info_parts,
 };
 use crate::os::queue::Queue;
 use crate::ptx::{copy, sync};
@@ -27,6 +28,9 @@ struct Tile {
     local_expert: u32,
     rows: u32,
     segments: u32,
+    /// The first segment's pair and slot (from the task).
+    pair: u32,
+    slot: u32,
 }
 
 const PAIR: usize = core::mem::offset_of!(TileDesc, pair) / 4;
@@ -34,11 +38,12 @@ const SLOT: usize = core::mem::offset_of!(TileDesc, slot) / 4;
 const SEG_ROWS: usize = core::mem::offset_of!(TileDesc, seg_rows) / 4;
 
 impl Tile {
+    /// The task's row tile: what the task carries (local expert, segments, rows, first segment).
     #[inline(always)]
-    unsafe fn load(p: &MoeParams, index: u32) -> Tile {
-        let words = unsafe { ((p.workspace + p.ws.tiles) as *const TileDesc).add(index as usize) } as *const u32;
-        let w = |i: usize| unsafe { sync::ld_relaxed_gpu_u32(words.add(i)) };
-        Tile { words, local_expert: w(0), rows: w(1), segments: w(2).min(MAX_SEGMENTS as u32) }
+    fn of(p: &MoeParams, task: &Task) -> Tile {
+        let words = ((p.workspace + p.ws.tiles) as *const TileDesc).wrapping_add(task.tile as usize) as *const u32;
+        let (local_expert, segments, rows) = tile_info_parts(task.info);
+        Tile { words, local_expert, rows, segments: segments.min(MAX_SEGMENTS as u32), pair: task.pair, slot: task.slot }
     }
 
     #[inline(always)]
@@ -46,9 +51,12 @@ impl Tile {
         unsafe { sync::ld_relaxed_gpu_u32(self.words.add(i)) }
     }
 
-    /// (pair, slot) of row `r`.
+    /// (pair, slot) of row `r`; only merged tiles read their descriptor.
     #[inline(always)]
     fn locate(&self, r: u32) -> (u32, u32) {
+        if self.segments == 1 {
+            return (self.pair, self.slot + r);
+        }
         let mut first = 0;
         for s in 0..self.segments as usize {
             let n = self.word(SEG_ROWS + s);
@@ -77,7 +85,7 @@ unsafe fn row(table: u32, r: u32) -> u64 {
 /// # Safety
 /// All threads of a processor block, for a published task.
 pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task) {
-    let t = unsafe { Tile::load(p, task.tile) };
+    let t = Tile::of(p, task);
     let (row_bytes, inter_bytes) = ((p.hidden * E::BYTES) as u64, (p.inter * E::BYTES) as u64);
     let heap = p.heaps[p.rank as usize];
     let tid = thread_idx();
@@ -142,7 +150,7 @@ pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task
     if last {
         let mut n = tid;
         while n < n1 {
-            unsafe { q.publish(first + n, task_kind::GEMM1, task.tile, n) };
+            unsafe { q.publish(first + n, &Task { kind: task_kind::GEMM1, n_tile: n, ..*task }) };
             n += TILE_M;
         }
     }
@@ -157,7 +165,7 @@ pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task
 /// # Safety
 /// All threads of a processor block, for a published task.
 pub unsafe fn gemm1<E: Element>(p: &MoeParams, smem: u32, task: &Task) {
-    let t = unsafe { Tile::load(p, task.tile) };
+    let t = Tile::of(p, task);
     let (row_bytes, inter_bytes) = ((p.hidden * E::BYTES) as u64, (p.inter * E::BYTES) as u64);
     let heap = p.heaps[p.rank as usize];
     let col0 = task.n_tile * TILE_N;
@@ -196,9 +204,10 @@ pub unsafe fn gemm1<E: Element>(p: &MoeParams, smem: u32, task: &Task) {
     if tid == 0 {
         sync::fence_acq_rel_sys();
         for s in 0..t.segments as usize {
-            let home = p.heaps[(t.word(PAIR + s) / p.local_experts) as usize];
+            let (pair, rows) = if t.segments == 1 { (t.pair, t.rows) } else { (t.word(PAIR + s), t.word(SEG_ROWS + s)) };
+            let home = p.heaps[(pair / p.local_experts) as usize];
             let word = (home + p.heap.control + offset_of!(Control, returned_rows) as u64) as *mut u32;
-            unsafe { sync::red_add_release_sys_u32(word, t.word(SEG_ROWS + s)) };
+            unsafe { sync::red_add_release_sys_u32(word, rows) };
         }
     }
 }

@@ -1,20 +1,17 @@
 //! The fused gate, in two phases separated by a grid barrier. Phase 1: logits = x·Wgᵀ on tensor
 //! cores (f32 accumulate), split over (128-token chunk, K range) units so every block streams a
-//! share even for one chunk (decode); each unit writes its partial logits. Phase 2, per chunk:
-//! the partials summed in a fixed order, softmax and top-k per token (ties to the lower expert),
-//! the routing weights, and the chunk's per-expert counts that let dispatch assign slots in token
-//! order without atomics on slots.
+//! share even for one chunk (decode); each unit writes its partial logits. Phase 2, per token:
+//! the partials summed in a fixed order, softmax and top-k (ties to the lower expert), the
+//! routing weights, and per-chunk expert counts that let dispatch assign slots in token order
+//! without atomics on slots.
 
 use crate::gemm::activation::exp;
 use crate::gemm::element::{Element, F32};
 use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, mainloop, zero_acc};
-use crate::layout::{DROPPED, MoeParams, TILE_K_BYTES, TILE_M, TILE_N, gate_chunks, logits_stride};
+use crate::layout::{DROPPED, MoeParams, ROUTE_TOKENS, TILE_K_BYTES, TILE_M, TILE_N, gate_chunks, logits_stride};
 use crate::ptx::{copy, math, sync, warp};
 use crate::util::{block_idx, grid_dim, thread_idx};
-
-/// Histogram of the chunk's routed pairs, in the (then idle) pipeline.
-const HISTOGRAM: u32 = 0;
 
 /// Phase 1: the partial logits of this block's (chunk, K split) units.
 ///
@@ -35,15 +32,27 @@ pub unsafe fn logits<E: Element>(p: &MoeParams, smem: u32) {
     }
 }
 
-/// Phase 2 (after a grid barrier): routing of this block's chunks (chunk c on block c mod grid).
+/// Phase 2 (after a grid barrier): routing of this block's units of [`ROUTE_TOKENS`] tokens, one
+/// token per warp at a time. Per-chunk expert counts are integer atomics: order-free, so
+/// deterministic.
 ///
 /// # Safety
-/// All threads call it with valid parameters.
-pub unsafe fn route(p: &MoeParams, smem: u32) {
-    let mut c = block_idx();
-    while c < gate_chunks(p.tokens) {
-        unsafe { chunk(p, smem, c) };
-        c += grid_dim();
+/// All threads call it with valid parameters, after the chunk counts were zeroed.
+pub unsafe fn route(p: &MoeParams) {
+    let tid = thread_idx();
+    let (w, lane) = (tid / 32, tid % 32);
+    let logits = (p.workspace + p.ws.logits) as *const f32;
+    let stride = logits_stride(p.experts);
+    let per_warp = ROUTE_TOKENS / 4;
+    let mut u = block_idx();
+    while u < p.tokens.div_ceil(ROUTE_TOKENS) {
+        for i in 0..per_warp {
+            let t = u * ROUTE_TOKENS + w * per_warp + i;
+            if t < p.tokens {
+                unsafe { top_k(p, logits.add((t * stride) as usize), t, lane) };
+            }
+        }
+        u += grid_dim();
     }
 }
 
@@ -70,42 +79,10 @@ unsafe fn logits_tile<E: Element>(p: &MoeParams, smem: u32, t0: u32, rows: u32, 
     }
 }
 
-#[inline(always)]
-unsafe fn chunk(p: &MoeParams, smem: u32, c: u32) {
-    let (tid, experts) = (thread_idx(), p.experts);
-    let t0 = c * TILE_M;
-    let rows = (p.tokens - t0).min(TILE_M);
-    let logits = (p.workspace + p.ws.logits) as *mut f32;
-    let stride = logits_stride(experts);
-    let mut e = tid;
-    while e < experts {
-        unsafe { copy::st_shared_u32(smem + HISTOGRAM + e * 4, 0) };
-        e += TILE_M;
-    }
-    // The zeroed histogram (the logits come from the grid barrier before this phase).
-    sync::sync_threads();
-
-    let (w, lane) = (tid / 32, tid % 32);
-    let mut r = w;
-    while r < rows {
-        let t = t0 + r;
-        unsafe { top_k(p, smem, logits.add((t * stride) as usize), t, lane) };
-        r += 4;
-    }
-    sync::sync_threads();
-    let counts = (p.workspace + p.ws.chunk_counts) as *mut u32;
-    let mut e = tid;
-    while e < experts {
-        unsafe { *counts.add((c * experts + e) as usize) = copy::ld_shared_u32(smem + HISTOGRAM + e * 4) };
-        e += TILE_M;
-    }
-    sync::sync_threads();
-}
-
 /// Softmax and top-k of one token by one warp: lane l holds experts l, l + 32, ... (at most 8),
 /// each the sum of the K splits' partial logits in split order (deterministic).
 #[inline(always)]
-unsafe fn top_k(p: &MoeParams, smem: u32, row: *const f32, t: u32, lane: u32) {
+unsafe fn top_k(p: &MoeParams, row: *const f32, t: u32, lane: u32) {
     let (experts, k) = (p.experts, p.top_k);
     let split_stride = (p.tokens * logits_stride(experts)) as usize;
     let mut v = [f32::NEG_INFINITY; 8];
@@ -184,7 +161,8 @@ unsafe fn top_k(p: &MoeParams, smem: u32, row: *const f32, t: u32, lane: u32) {
             *((p.workspace + p.ws.topk_expert) as *mut u8).add(i) = mine_e as u8;
             *((p.workspace + p.ws.topk_weight) as *mut f32).add(i) = weight;
             *((p.workspace + p.ws.route_slot) as *mut u32).add(i) = DROPPED;
-            sync::atom_add_cta_shared_u32(smem + HISTOGRAM + mine_e * 4, 1);
+            let counts = (p.workspace + p.ws.chunk_counts) as *mut u32;
+            sync::atom_add_relaxed_gpu_u32(counts.add(((t / TILE_M) * experts + mine_e) as usize), 1);
         }
     }
 }

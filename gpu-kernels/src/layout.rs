@@ -282,6 +282,8 @@ pub mod task_kind {
 }
 
 /// One processor task. `stamp == epoch` (written last, with release) marks the slot as filled.
+/// GEMM tasks carry their row tile's first segment, so a single-segment tile (the common case)
+/// needs no read of its [`TileDesc`] before the GEMM starts.
 #[repr(C, align(16))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Task {
@@ -291,6 +293,24 @@ pub struct Task {
     pub tile: u32,
     /// Output column tile.
     pub n_tile: u32,
+    /// [`tile_info`] of the row tile: local expert, segments, rows.
+    pub info: u32,
+    /// First segment: pair and first slot.
+    pub pair: u32,
+    pub slot: u32,
+    pub _pad: u32,
+}
+
+/// Packs a row tile's local expert (< 256), segment count (<= 8) and rows (<= 128).
+#[inline(always)]
+pub const fn tile_info(local_expert: u32, segments: u32, rows: u32) -> u32 {
+    local_expert | (segments << 8) | (rows << 16)
+}
+
+/// Unpacks [`tile_info`]: (local expert, segments, rows).
+#[inline(always)]
+pub const fn tile_info_parts(info: u32) -> (u32, u32, u32) {
+    (info & 0xff, (info >> 8) & 0xff, info >> 16)
 }
 
 /// A row tile of one local expert: up to 128 rows drawn from consecutive slots of one or more
@@ -475,17 +495,23 @@ pub const fn part_owns_any(lo: u32, hi: u32, q: u32, parts: u32) -> bool {
     last - first + 1 >= parts || (q + parts - first % parts) % parts <= last - first
 }
 
+/// Most K splits of the gate: the routing phase sums this many partials per logit.
+pub const MAX_GATE_SPLITS: u32 = 8;
+/// Tokens per routing unit (4 per warp): small units spread routing over the whole grid.
+pub const ROUTE_TOKENS: u32 = 16;
+
 /// K splits of the gate GEMM: enough (chunk, split) units to occupy the grid, at most one split
-/// per 128-byte K tile.
+/// per 128-byte K tile and [`MAX_GATE_SPLITS`].
 #[inline(always)]
 pub const fn gate_splits(tokens: u32, k_bytes: u32, blocks: u32) -> u32 {
     let chunks = gate_chunks(tokens);
     let k_tiles = k_bytes / TILE_K_BYTES;
+    let cap = if k_tiles < MAX_GATE_SPLITS { k_tiles } else { MAX_GATE_SPLITS };
     let s = blocks / chunks;
     if s == 0 {
         1
-    } else if s > k_tiles {
-        k_tiles
+    } else if s > cap {
+        cap
     } else {
         s
     }
@@ -544,10 +570,11 @@ impl Shape {
         gate_splits(self.tokens, self.hidden * self.elem_bytes, self.processors + 1)
     }
     /// Rows of partial logits any forward of at most `tokens` tokens needs: splits·T is at most
-    /// T (one split), k_tiles·T, and grid·128 (splits ≤ grid / chunks, T ≤ chunks·128).
+    /// T (one split), max_splits·T, and grid·128 (splits ≤ grid / chunks, T ≤ chunks·128).
     pub const fn gate_logit_rows(&self) -> u64 {
         let t = self.tokens as u64;
-        let by_k = (self.hidden * self.elem_bytes / TILE_K_BYTES) as u64 * t;
+        let k_tiles = self.hidden * self.elem_bytes / TILE_K_BYTES;
+        let by_k = (if k_tiles < MAX_GATE_SPLITS { k_tiles } else { MAX_GATE_SPLITS }) as u64 * t;
         let by_grid = (self.processors as u64 + 1) * TILE_M as u64;
         let most = if by_k < by_grid { by_k } else { by_grid };
         if most > t { most } else { t }
@@ -669,7 +696,7 @@ mod tests {
         assert_eq!(w.queue - w.gemm0_done, 256);
         // 16 row tiles x (4 + 2) tasks + 32 combine tasks + 263 exits.
         assert_eq!(w.queue_slots, 16 * 6 + 32 + 263);
-        assert_eq!(w.bytes, w.queue + align256(w.queue_slots * 16));
+        assert_eq!(w.bytes, w.queue + align256(w.queue_slots * 32));
     }
 
     #[test]
@@ -701,8 +728,9 @@ mod tests {
 
     #[test]
     fn gate_splits_fill_the_grid() {
-        // Decode: one chunk, 32 K tiles of H = 2048 bf16 -> one split per K tile.
-        assert_eq!(gate_splits(128, 4096, 264), 32);
+        // Decode: one chunk, 32 K tiles of H = 2048 bf16 -> capped at 8 splits.
+        assert_eq!(gate_splits(128, 4096, 264), 8);
+        assert_eq!(gate_splits(128, 256, 264), 2);
         assert_eq!(gate_splits(8192, 4096, 264), 4);
         assert_eq!(gate_splits(16384, 4096, 264), 2);
         assert_eq!(gate_splits(65536, 4096, 264), 1);
@@ -730,7 +758,8 @@ mod tests {
 
     #[test]
     fn shared_struct_sizes_are_stable() {
-        assert_eq!(core::mem::size_of::<Task>(), 16);
+        assert_eq!(core::mem::size_of::<Task>(), 32);
+        assert_eq!(tile_info_parts(tile_info(255, 8, 128)), (255, 8, 128));
         assert_eq!(core::mem::size_of::<TileDesc>(), 128);
         assert_eq!(core::mem::size_of::<Control>(), 256);
         assert_eq!(core::mem::size_of::<ErrorRecord>(), 40);

@@ -8,7 +8,7 @@ use core::intrinsics::gpu::gpu_launch_sized_workgroup_mem;
 
 use crate::fault::{self, Deadline};
 use crate::gemm::element::{Bf16, Element, F16, F32};
-use crate::layout::{MoeParams, row_tiles, timeline};
+use crate::layout::{MoeParams, gate_chunks, row_tiles, timeline};
 use crate::os::{self, processor, queue::Queue};
 use crate::ptx::{copy, sync};
 use crate::util::{block_idx, grid_dim, thread_idx};
@@ -23,9 +23,16 @@ struct SharedBase(u8);
 unsafe fn reset(p: &MoeParams) {
     let tiles = (p.world * p.local_experts * row_tiles(p.capacity)) as usize;
     let done = (p.workspace + p.ws.gemm0_done) as *mut u32;
+    let counts = (p.workspace + p.ws.chunk_counts) as *mut u32;
+    let count_words = (gate_chunks(p.tokens) * p.experts) as usize;
     let mut i = (block_idx() * 128 + thread_idx()) as usize;
-    while i < tiles {
-        unsafe { *done.add(i) = 0 };
+    while i < tiles.max(count_words) {
+        if i < tiles {
+            unsafe { *done.add(i) = 0 };
+        }
+        if i < count_words {
+            unsafe { *counts.add(i) = 0 };
+        }
         i += (grid_dim() * 128) as usize;
     }
     if block_idx() == 0 && thread_idx() == 0 {
@@ -67,7 +74,7 @@ unsafe fn forward<E: Element>(param: &MoeParams) {
         if !grid::barrier(p, &dl, smem) {
             return;
         }
-        gate::route(p, smem);
+        gate::route(p);
         fault::mark_now(p, timeline::GATE_DONE);
         if !grid::barrier(p, &dl, smem) {
             return;

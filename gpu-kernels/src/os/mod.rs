@@ -34,7 +34,12 @@ pub mod state {
     pub const MERGE_PAIR: u32 = MERGE_ROWS + 4 * 256;
     pub const MERGE_SLOT: u32 = MERGE_PAIR + 32 * 256;
     pub const MERGE_N: u32 = MERGE_SLOT + 32 * 256;
-    pub const END: u32 = MERGE_N + 32 * 256;
+    /// Per pair, set by the lane that owns the pair for the lane that owns its expert: the
+    /// partial last tile (first slot, rows; rows 0 if none), then "complete" (released).
+    pub const PAIR_PARTIAL_SLOT: u32 = MERGE_N + 32 * 256;
+    pub const PAIR_PARTIAL_ROWS: u32 = PAIR_PARTIAL_SLOT + 4 * 256;
+    pub const PAIR_COMPLETE: u32 = PAIR_PARTIAL_ROWS + 4 * 256;
+    pub const END: u32 = PAIR_COMPLETE + 4 * 256;
     pub const UNKNOWN: u32 = u32::MAX;
     const _: () = assert!(END <= crate::layout::PIPELINE_BYTES);
 }
@@ -63,6 +68,8 @@ pub unsafe fn run(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline) {
         unsafe {
             copy::st_shared_u32(smem + state::PAIR_TILES + pair * 4, state::UNKNOWN);
             copy::st_shared_u32(smem + state::PAIR_NEXT + pair * 4, 0);
+            copy::st_shared_u32(smem + state::PAIR_PARTIAL_ROWS + pair * 4, 0);
+            copy::st_shared_u32(smem + state::PAIR_COMPLETE + pair * 4, 0);
         }
         pair += 128;
     }

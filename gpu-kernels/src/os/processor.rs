@@ -65,17 +65,14 @@ pub unsafe fn run<E: Element>(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline
                 copy::st_shared_u32(at, t.kind);
                 copy::st_shared_u32(at + 4, t.tile);
                 copy::st_shared_u32(at + 8, t.n_tile);
+                copy::st_shared_u32(at + 12, t.info);
+                copy::st_shared_u32(at + 16, t.pair);
+                copy::st_shared_u32(at + 20, t.slot);
             }
         }
         sync::sync_threads();
-        let t = unsafe {
-            Task {
-                kind: copy::ld_shared_u32(at),
-                tile: copy::ld_shared_u32(at + 4),
-                n_tile: copy::ld_shared_u32(at + 8),
-                ..Task::default()
-            }
-        };
+        let w = |i: u32| unsafe { copy::ld_shared_u32(at + 4 * i) };
+        let t = Task { kind: w(0), tile: w(1), n_tile: w(2), info: w(3), pair: w(4), slot: w(5), ..Task::default() };
         sync::sync_threads();
         match t.kind {
             task_kind::GEMM0 => unsafe { ffn::gemm0::<E>(p, smem, q, &t) },

@@ -36,17 +36,20 @@ impl Queue {
         unsafe { sync::atom_add_relaxed_gpu_u32(self.tail, n) }
     }
 
-    /// Fills slot `i` and publishes it (the stamp is written last, with release).
+    /// Fills slot `i` with `task` and publishes it (the stamp is written last, with release).
     #[inline(always)]
-    pub unsafe fn publish(&self, i: u32, kind: u32, tile: u32, n_tile: u32) {
+    pub unsafe fn publish(&self, i: u32, task: &Task) {
         if i >= self.capacity {
             return;
         }
         unsafe {
             let t = self.slots.add(i as usize);
-            sync::st_relaxed_gpu_u32(&raw mut (*t).kind, kind);
-            sync::st_relaxed_gpu_u32(&raw mut (*t).tile, tile);
-            sync::st_relaxed_gpu_u32(&raw mut (*t).n_tile, n_tile);
+            sync::st_relaxed_gpu_u32(&raw mut (*t).kind, task.kind);
+            sync::st_relaxed_gpu_u32(&raw mut (*t).tile, task.tile);
+            sync::st_relaxed_gpu_u32(&raw mut (*t).n_tile, task.n_tile);
+            sync::st_relaxed_gpu_u32(&raw mut (*t).info, task.info);
+            sync::st_relaxed_gpu_u32(&raw mut (*t).pair, task.pair);
+            sync::st_relaxed_gpu_u32(&raw mut (*t).slot, task.slot);
             sync::st_release_gpu_u32(&raw mut (*t).stamp, self.epoch);
         }
     }
@@ -70,6 +73,10 @@ impl Queue {
                 kind: sync::ld_relaxed_gpu_u32(&raw const (*t).kind),
                 tile: sync::ld_relaxed_gpu_u32(&raw const (*t).tile),
                 n_tile: sync::ld_relaxed_gpu_u32(&raw const (*t).n_tile),
+                info: sync::ld_relaxed_gpu_u32(&raw const (*t).info),
+                pair: sync::ld_relaxed_gpu_u32(&raw const (*t).pair),
+                slot: sync::ld_relaxed_gpu_u32(&raw const (*t).slot),
+                _pad: 0,
             })
         }
     }

@@ -6,7 +6,7 @@
 use super::queue::Queue;
 use super::state;
 use crate::fault::{self, Deadline};
-use crate::layout::{MoeParams, NONE, combine_tasks, task_kind, timeline, wait_kind};
+use crate::layout::{MoeParams, NONE, Task, combine_tasks, task_kind, timeline, wait_kind};
 use crate::ptx::{copy, sync, time, warp};
 use crate::util::grid_dim;
 
@@ -16,7 +16,7 @@ unsafe fn publish_all(q: &Queue, kind: u32, n: u32, lane: u32) {
     let first = warp::shfl_idx_u32(if lane == 0 { unsafe { q.reserve(n) } } else { 0 }, 0);
     let mut i = lane;
     while i < n {
-        unsafe { q.publish(first + i, kind, i, 0) };
+        unsafe { q.publish(first + i, &Task { kind, tile: i, ..Task::default() }) };
         i += 32;
     }
 }

@@ -1,14 +1,17 @@
-//! Subscribers (96 threads of the OS block): each owns a stride of this GPU's local experts and,
-//! for each, the pairs (source GPU, expert) that send it rows. A pair's tile count comes with its
-//! tile-0 flag; every arrived full tile becomes a row tile of its own, and the partial last tiles
-//! of an expert's sources are merged (up to 128 rows) so its weights stream once for them. Each
-//! formed row tile gets its GEMM0 tasks. Flags are read with ld.acquire.sys and never reset: a
-//! flag is current when its epoch matches.
+//! Subscribers (96 threads of the OS block): each owns a stride of the pairs (source GPU, local
+//! expert) that send rows to this GPU, and a stride of the local experts. A pair's tile count
+//! comes with its tile-0 flag; every arrived full tile becomes a row tile of its own at once. The
+//! partial last tile of a pair goes to the expert's owner, which merges the partial tiles of all
+//! sources (up to 128 rows each) so the expert's weights stream once for them. Each formed row
+//! tile gets its GEMM0 tasks. Flags are read with ld.acquire.sys and never reset: a flag is
+//! current when its epoch matches.
 
 use super::queue::Queue;
 use super::state;
 use crate::fault::{self, Deadline};
-use crate::layout::{MAX_SEGMENTS, MoeParams, TILE_M, TileDesc, flag_count, flag_epoch, gemm0_tiles, row_tiles, task_kind, wait_kind};
+use crate::layout::{
+    MAX_SEGMENTS, MoeParams, NONE, TILE_M, Task, TileDesc, flag_count, flag_epoch, gemm0_tiles, row_tiles, task_kind, tile_info, wait_kind,
+};
 use crate::ptx::{copy, sync, time};
 
 /// A segment of rows: (pair, first slot, rows).
@@ -41,18 +44,26 @@ impl NewTile {
     }
 
     /// Completes the descriptor and publishes the tile's GEMM0 tasks (their release stamps order
-    /// the descriptor before any processor reads it).
+    /// the descriptor before any processor reads it). `first` is segment 0, which tasks carry.
     #[inline(always)]
-    unsafe fn publish(self, p: &MoeParams, q: &Queue, local: u32, rows: u32, segments: u32) {
+    unsafe fn publish(self, p: &MoeParams, q: &Queue, local: u32, rows: u32, segments: u32, first: Segment) {
         unsafe {
             sync::st_relaxed_gpu_u32(self.words, local);
             sync::st_relaxed_gpu_u32(self.words.add(1), rows);
             sync::st_relaxed_gpu_u32(self.words.add(2), segments);
         }
         let n0 = gemm0_tiles(p.inter, p.gated());
-        let first = unsafe { q.reserve(n0) };
+        let slot0 = unsafe { q.reserve(n0) };
+        let task = Task {
+            kind: task_kind::GEMM0,
+            tile: self.id,
+            info: tile_info(local, segments, rows),
+            pair: first.0,
+            slot: first.1,
+            ..Task::default()
+        };
         for n in 0..n0 {
-            unsafe { q.publish(first + n, task_kind::GEMM0, self.id, n) };
+            unsafe { q.publish(slot0 + n, &Task { n_tile: n, ..task }) };
         }
     }
 }
@@ -64,22 +75,22 @@ unsafe fn flush(p: &MoeParams, smem: u32, q: &Queue, local: u32) {
     if count == 0 {
         return;
     }
-    let tile = unsafe { NewTile::new(p) };
-    for s in 0..count {
+    let seg = |s: u32| {
         let at = (local * MAX_SEGMENTS as u32 + s) * 4;
         unsafe {
-            tile.segment(
-                s,
-                (
-                    copy::ld_shared_u32(smem + state::MERGE_PAIR + at),
-                    copy::ld_shared_u32(smem + state::MERGE_SLOT + at),
-                    copy::ld_shared_u32(smem + state::MERGE_N + at),
-                ),
+            (
+                copy::ld_shared_u32(smem + state::MERGE_PAIR + at),
+                copy::ld_shared_u32(smem + state::MERGE_SLOT + at),
+                copy::ld_shared_u32(smem + state::MERGE_N + at),
             )
-        };
+        }
+    };
+    let tile = unsafe { NewTile::new(p) };
+    for s in 0..count {
+        unsafe { tile.segment(s, seg(s)) };
     }
     unsafe {
-        tile.publish(p, q, local, copy::ld_shared_u32(smem + state::MERGE_ROWS + local * 4), count);
+        tile.publish(p, q, local, copy::ld_shared_u32(smem + state::MERGE_ROWS + local * 4), count, seg(0));
         copy::st_shared_u32(smem + state::MERGE_SEGMENTS + local * 4, 0);
         copy::st_shared_u32(smem + state::MERGE_ROWS + local * 4, 0);
     }
@@ -103,7 +114,8 @@ unsafe fn merge(p: &MoeParams, smem: u32, q: &Queue, local: u32, seg: Segment) {
     }
 }
 
-/// Takes in every arrived tile of `pair`. Ok when the pair is complete, else the awaited
+/// Takes in every arrived tile of `pair`: full tiles become row tiles at once, the partial last
+/// tile is left for the expert's owner. Ok when the pair is complete, else the awaited
 /// (tile, last flag value).
 #[inline(always)]
 unsafe fn advance(p: &MoeParams, smem: u32, q: &Queue, pair: u32) -> Result<(), (u32, u64)> {
@@ -133,10 +145,13 @@ unsafe fn advance(p: &MoeParams, smem: u32, q: &Queue, pair: u32) -> Result<(), 
             let tile = unsafe { NewTile::new(p) };
             unsafe {
                 tile.segment(0, seg);
-                tile.publish(p, q, local, TILE_M, 1);
+                tile.publish(p, q, local, TILE_M, 1, seg);
             }
         } else {
-            unsafe { merge(p, smem, q, local, seg) };
+            unsafe {
+                copy::st_shared_u32(smem + state::PAIR_PARTIAL_SLOT + pair * 4, seg.1);
+                copy::st_shared_u32(smem + state::PAIR_PARTIAL_ROWS + pair * 4, rows);
+            }
         }
         next += 1;
     };
@@ -144,43 +159,79 @@ unsafe fn advance(p: &MoeParams, smem: u32, q: &Queue, pair: u32) -> Result<(), 
     result
 }
 
-/// Runs subscriber `me` of `count` until every local expert it owns has all its row tiles.
+/// Merges the partial tiles of `local`'s sources once every source is complete. True when done.
+#[inline(always)]
+unsafe fn finish_expert(p: &MoeParams, smem: u32, q: &Queue, local: u32) -> bool {
+    for src in 0..p.world {
+        let pair = src * p.local_experts + local;
+        if unsafe { sync::ld_acquire_cta_shared_u32(smem + state::PAIR_COMPLETE + pair * 4) } == 0 {
+            return false;
+        }
+    }
+    for src in 0..p.world {
+        let pair = src * p.local_experts + local;
+        let rows = unsafe { copy::ld_shared_u32(smem + state::PAIR_PARTIAL_ROWS + pair * 4) };
+        if rows > 0 {
+            unsafe { merge(p, smem, q, local, (pair, copy::ld_shared_u32(smem + state::PAIR_PARTIAL_SLOT + pair * 4), rows)) };
+        }
+    }
+    unsafe {
+        flush(p, smem, q, local);
+        copy::st_shared_u32(smem + state::EXPERT_DONE + local * 4, 1);
+        sync::atom_add_cta_shared_u32(smem + state::EXPERTS_DONE, 1);
+    }
+    true
+}
+
+/// Runs subscriber `me` of `count` until its pairs are complete and its experts' tiles formed.
 ///
 /// # Safety
 /// OS block only, after its setup barrier.
 pub unsafe fn run(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline, me: u32, count: u32) {
     let ctl = fault::control(p);
     loop {
-        // The first thing still awaited: (pair, tile, last flag value).
+        // The first flag still awaited: (pair, tile, last value); and whether anything is left.
         let mut waiting: Option<(u32, u32, u64)> = None;
-        let mut local = me;
-        while local < p.local_experts {
-            if unsafe { copy::ld_shared_u32(smem + state::EXPERT_DONE + local * 4) } == 0 {
-                let mut complete = true;
-                for src in 0..p.world {
-                    let pair = src * p.local_experts + local;
-                    if let Err((tile, word)) = unsafe { advance(p, smem, q, pair) } {
-                        complete = false;
+        let mut pending = false;
+        let mut pair = me;
+        while pair < p.world * p.local_experts {
+            if unsafe { copy::ld_shared_u32(smem + state::PAIR_COMPLETE + pair * 4) } == 0 {
+                match unsafe { advance(p, smem, q, pair) } {
+                    // Partial tile first, then "complete" with release for the expert's owner.
+                    Ok(()) => unsafe {
+                        sync::atom_add_cta_shared_u32(smem + state::PAIR_COMPLETE + pair * 4, 1);
+                    },
+                    Err((tile, word)) => {
                         waiting = waiting.or(Some((pair, tile, word)));
-                    }
-                }
-                if complete {
-                    unsafe {
-                        flush(p, smem, q, local);
-                        copy::st_shared_u32(smem + state::EXPERT_DONE + local * 4, 1);
-                        sync::atom_add_cta_shared_u32(smem + state::EXPERTS_DONE, 1);
+                        pending = true;
                     }
                 }
             }
+            pair += count;
+        }
+        let mut local = me;
+        while local < p.local_experts {
+            if unsafe { copy::ld_shared_u32(smem + state::EXPERT_DONE + local * 4) } == 0 && !unsafe { finish_expert(p, smem, q, local) } {
+                pending = true;
+            }
             local += count;
         }
-        let Some((pair, tile, word)) = waiting else { return };
+        if !pending {
+            return;
+        }
         if unsafe { fault::aborted(ctl) } {
             return;
         }
-        if time::global_timer_ns() > dl.root {
+        let now = time::global_timer_ns();
+        if let Some((pair, tile, word)) = waiting
+            && now > dl.root
+        {
             let (src, expert) = (pair / p.local_experts, p.rank * p.local_experts + pair % p.local_experts);
             unsafe { fault::timeout(p, wait_kind::DISPATCH_FLAG, src, expert, tile, word) };
+            return;
+        }
+        if now > dl.secondary {
+            unsafe { fault::timeout(p, wait_kind::TERMINATION, NONE, NONE, NONE, 0) };
             return;
         }
         time::nanosleep(64);
