@@ -452,6 +452,16 @@ pub fn multi_gpu_sweeps(max_gpus: usize, warmup: usize, iters: usize) -> Result<
             [1, 2, 4, 8].iter().filter(|&&n| n <= g).map(|&n| (n as f64, Point { gpus: n, tokens: 8192, experts: 32 })).collect(),
         ),
         ("decode", "Decode (128 tokens per GPU, E = 64)", "GPUs", vec![(g as f64, Point { gpus: g, tokens: 128, experts: 64 })]),
+        (
+            "targets",
+            "Issue targets (4K tokens per GPU, E = 128; 16K, E = 32)",
+            "tokens per GPU",
+            [(4096, 128), (16384, 32)]
+                .iter()
+                .filter(|&&(_, e)| e % g == 0)
+                .map(|&(t, e)| (t as f64, Point { gpus: g, tokens: t, experts: e }))
+                .collect(),
+        ),
     ];
     plan.retain(|p| !p.3.is_empty());
     let points: Vec<Point> = plan.iter().flat_map(|p| p.3.iter().map(|x| x.1)).collect();
