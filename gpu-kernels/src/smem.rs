@@ -3,8 +3,6 @@
 
 use crate::layout::PIPELINE_BYTES;
 
-/// Start of the GEMM pipeline (also reused by the gate's histogram, dispatch lists, OS state).
-pub const PIPELINE: u32 = 0;
 /// This block's copy of the launch parameters (read by every thread, so kept on chip).
 pub const PARAMS: u32 = PIPELINE_BYTES;
 /// The current task, 8 words (processors).

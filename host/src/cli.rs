@@ -245,7 +245,13 @@ fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) ->
         layer.output_buffer(r).fill(0, cfg.tokens * cfg.hidden * cfg.dtype.bytes() as usize, numeric::NAN_BYTE)?;
     }
     let out = layer.forward(&slices)?;
-    println!("set-up and first forward: {:.1} s ({} blocks per GPU)", t.elapsed().as_secs_f64(), layer.grid(0));
+    println!(
+        "set-up and first forward: {:.1} s ({} blocks per GPU, {} registers per thread, {} MiB symmetric heap per GPU)",
+        t.elapsed().as_secs_f64(),
+        layer.grid(0),
+        layer.kernel_registers(0)?,
+        layer.heap_bytes() >> 20
+    );
     let v = verify::check(&layer, &weights, &x, &out, cfg.tokens, sample, args.seed)?;
     println!(
         "verify: rel L2 error {:.3e} (bound {:.1e}) over {} tokens; {} pairs dropped by capacity; {} near-tie reroutes; {}",
@@ -284,9 +290,4 @@ fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) ->
 
 fn bench_sweeps(quick: bool) -> Result<()> {
     bench::all_sweeps(quick)
-}
-
-/// Exit code for an error: 2 when there is no GPU, else 1.
-pub fn exit_code_for(e: &Error) -> u8 {
-    if e.is_no_gpu() { 2 } else { 1 }
 }

@@ -197,16 +197,6 @@ impl DeviceBuffer {
         // SAFETY: bounds checked above.
         check("cuMemsetD8", unsafe { result::memset_d8_sync(self.ptr + offset as u64, value, len) })
     }
-
-    /// Fills `count` 32-bit words from byte `offset` with `word`, asynchronously on `stream`.
-    pub fn fill_u32_async(&self, offset: usize, count: usize, word: u32, stream: &Stream) -> Result<()> {
-        if !offset.is_multiple_of(4) || offset + 4 * count > self.bytes {
-            return Err(Error::OutOfBounds { what: "device buffer fill", offset, len: 4 * count, size: self.bytes });
-        }
-        self.ctx.bind()?;
-        // SAFETY: bounds and alignment checked above.
-        check_raw("cuMemsetD32Async", unsafe { sys::cuMemsetD32Async(self.ptr + offset as u64, word, count, stream.raw) })
-    }
 }
 
 impl Drop for DeviceBuffer {

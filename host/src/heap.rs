@@ -41,10 +41,6 @@ impl SymmetricHeap {
         b
     }
 
-    pub fn buffer(&self, rank: usize) -> &DeviceBuffer {
-        &self.buffers[rank]
-    }
-
     /// Zeroes every GPU's [`Control`] block at `offset` (after a failed launch left it mid-barrier).
     pub fn reset_control(&self, offset: u64) -> Result<()> {
         for b in &self.buffers {

@@ -178,6 +178,16 @@ impl<'c> MoeLayer<'c> {
         self.ranks[rank].grid
     }
 
+    /// Registers per thread the driver's JIT gave the kernel on GPU `rank`.
+    pub fn kernel_registers(&self, rank: usize) -> Result<i32> {
+        self.ranks[rank].kernel.registers()
+    }
+
+    /// Bytes of the symmetric heap on each GPU.
+    pub fn heap_bytes(&self) -> usize {
+        self.heap.bytes()
+    }
+
     /// Bounds every wait inside the kernel; a wait past it fails the forward with [`Error::Timeout`].
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;

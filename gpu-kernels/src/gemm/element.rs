@@ -2,9 +2,10 @@
 
 #[cfg(target_feature = "sm_90a")]
 use crate::ptx::wgmma;
-use crate::ptx::{copy, math, mma};
+use crate::ptx::{math, mma};
 
 /// This thread's 64 accumulators of one m64n128 wgmma (column blocks 0-7, 8-15).
+#[cfg(target_feature = "sm_90a")]
 pub type WgmmaHalf<'a> = (&'a mut [[f32; 4]; 8], &'a mut [[f32; 4]; 8]);
 
 /// A storage dtype of activations and weights (accumulation is always f32).
@@ -17,11 +18,6 @@ pub trait Element {
     fn operand(x: u32) -> u32;
     /// d += a·b over one 32-byte K step (m16n8k16 for 16-bit types, m16n8k8 for tf32).
     fn mma(d: &mut [f32; 4], a: &[u32; 4], b0: u32, b1: u32);
-    /// Stores two adjacent results at shared address `addr`.
-    ///
-    /// # Safety
-    /// `addr` is a valid shared address with room for two elements.
-    unsafe fn store_pair_shared(addr: u32, lo: f32, hi: f32);
     /// Widens the elements of a 16-byte vector into `out[..PER_VEC]`.
     fn unpack(v: [u32; 4], out: &mut [f32; 8]);
     /// Narrows `vals[..PER_VEC]` into a 16-byte vector.
@@ -62,10 +58,6 @@ impl<E: Element> Element for SyncMma<E> {
     #[inline(always)]
     fn mma(d: &mut [f32; 4], a: &[u32; 4], b0: u32, b1: u32) {
         E::mma(d, a, b0, b1)
-    }
-    #[inline(always)]
-    unsafe fn store_pair_shared(addr: u32, lo: f32, hi: f32) {
-        unsafe { E::store_pair_shared(addr, lo, hi) }
     }
     #[inline(always)]
     fn unpack(v: [u32; 4], out: &mut [f32; 8]) {
@@ -115,10 +107,6 @@ impl Element for Bf16 {
         mma::mma_bf16_16816(d, a, b0, b1)
     }
     #[inline(always)]
-    unsafe fn store_pair_shared(addr: u32, lo: f32, hi: f32) {
-        unsafe { copy::st_shared_u32(addr, math::pack_bf16x2(lo, hi)) }
-    }
-    #[inline(always)]
     fn unpack(v: [u32; 4], out: &mut [f32; 8]) {
         unroll!(4, i, {
             out[2 * i] = bf16_lo(v[i]);
@@ -162,10 +150,6 @@ impl Element for F16 {
         mma::mma_f16_16816(d, a, b0, b1)
     }
     #[inline(always)]
-    unsafe fn store_pair_shared(addr: u32, lo: f32, hi: f32) {
-        unsafe { copy::st_shared_u32(addr, math::pack_f16x2(lo, hi)) }
-    }
-    #[inline(always)]
     fn unpack(v: [u32; 4], out: &mut [f32; 8]) {
         unroll!(4, i, {
             out[2 * i] = math::f16_to_f32(v[i]);
@@ -207,10 +191,6 @@ impl Element for F32 {
     #[inline(always)]
     fn mma(d: &mut [f32; 4], a: &[u32; 4], b0: u32, b1: u32) {
         mma::mma_tf32_1688(d, a, b0, b1)
-    }
-    #[inline(always)]
-    unsafe fn store_pair_shared(addr: u32, lo: f32, hi: f32) {
-        unsafe { copy::st_shared_v2(addr, lo.to_bits(), hi.to_bits()) }
     }
     #[inline(always)]
     fn unpack(v: [u32; 4], out: &mut [f32; 8]) {

@@ -71,34 +71,6 @@ pub unsafe fn ld_cg_f32(p: *const f32) -> f32 {
     v
 }
 
-/// `ld.global.nc.u32`.
-#[inline(always)]
-pub unsafe fn ld_nc_u32(p: *const u32) -> u32 {
-    let v: u32;
-    unsafe { asm!("ld.global.nc.u32 {v}, [{p}];", v = out(reg32) v, p = in(reg64) p) };
-    v
-}
-
-/// `ld.shared.v4.u32`.
-#[inline(always)]
-pub unsafe fn ld_shared_v4(addr: u32) -> [u32; 4] {
-    let (a, b, c, d): (u32, u32, u32, u32);
-    unsafe {
-        asm!("ld.shared.v4.u32 {{{a}, {b}, {c}, {d}}}, [{s}];",
-            a = out(reg32) a, b = out(reg32) b, c = out(reg32) c, d = out(reg32) d, s = in(reg32) addr)
-    };
-    [a, b, c, d]
-}
-
-/// `st.shared.v4.u32`.
-#[inline(always)]
-pub unsafe fn st_shared_v4(addr: u32, v: [u32; 4]) {
-    unsafe {
-        asm!("st.shared.v4.u32 [{s}], {{{a}, {b}, {c}, {d}}};",
-            s = in(reg32) addr, a = in(reg32) v[0], b = in(reg32) v[1], c = in(reg32) v[2], d = in(reg32) v[3])
-    };
-}
-
 /// `st.shared.v2.u32`.
 #[inline(always)]
 pub unsafe fn st_shared_v2(addr: u32, a: u32, b: u32) {
@@ -117,12 +89,4 @@ pub unsafe fn ld_shared_u32(addr: u32) -> u32 {
 #[inline(always)]
 pub unsafe fn st_shared_u32(addr: u32, v: u32) {
     unsafe { asm!("st.shared.u32 [{s}], {v};", s = in(reg32) addr, v = in(reg32) v) };
-}
-
-/// `ld.volatile.shared.u32`: re-read on every call (a word another warp updates).
-#[inline(always)]
-pub unsafe fn ld_volatile_shared_u32(addr: u32) -> u32 {
-    let v: u32;
-    unsafe { asm!("ld.volatile.shared.u32 {v}, [{s}];", v = out(reg32) v, s = in(reg32) addr) };
-    v
 }

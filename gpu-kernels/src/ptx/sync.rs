@@ -14,14 +14,6 @@ pub unsafe fn ld_acquire_gpu_u32(p: *const u32) -> u32 {
     v
 }
 
-/// `ld.acquire.gpu.global.u64`.
-#[inline(always)]
-pub unsafe fn ld_acquire_gpu_u64(p: *const u64) -> u64 {
-    let v: u64;
-    unsafe { asm!("ld.acquire.gpu.global.u64 {v}, [{p}];", v = out(reg64) v, p = in(reg64) p) };
-    v
-}
-
 /// `ld.acquire.sys.global.u64`: for flags written by a peer GPU.
 #[inline(always)]
 pub unsafe fn ld_acquire_sys_u64(p: *const u64) -> u64 {
@@ -74,12 +66,6 @@ pub unsafe fn st_volatile_u64(p: *mut u64, v: u64) {
     unsafe { asm!("st.volatile.global.u64 [{p}], {v};", p = in(reg64) p, v = in(reg64) v) };
 }
 
-/// `fence.acq_rel.cta`.
-#[inline(always)]
-pub fn fence_acq_rel_cta() {
-    unsafe { asm!("fence.acq_rel.cta;") };
-}
-
 /// `fence.acq_rel.gpu`: orders this thread's earlier accesses before later ones for the whole GPU.
 #[inline(always)]
 pub fn fence_acq_rel_gpu() {
@@ -90,12 +76,6 @@ pub fn fence_acq_rel_gpu() {
 #[inline(always)]
 pub fn fence_acq_rel_sys() {
     unsafe { asm!("fence.acq_rel.sys;") };
-}
-
-/// `fence.sc.gpu`.
-#[inline(always)]
-pub fn fence_sc_gpu() {
-    unsafe { asm!("fence.sc.gpu;") };
 }
 
 /// `fence.sc.sys`.
@@ -171,12 +151,6 @@ pub unsafe fn atom_add_cta_shared_u32(addr: u32, v: u32) -> u32 {
 #[inline(always)]
 pub fn sync_threads() {
     unsafe { asm!("bar.sync 0;") };
-}
-
-/// `bar.sync id, count`: a named barrier over `count` threads (a multiple of 32).
-#[inline(always)]
-pub fn named_barrier(id: u32, count: u32) {
-    unsafe { asm!("bar.sync {i}, {c};", i = in(reg32) id, c = in(reg32) count) };
 }
 
 /// `red.release.sys.global.add.u32`: an increment a peer GPU may read, ordered after this thread's

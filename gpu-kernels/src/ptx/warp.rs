@@ -45,12 +45,6 @@ pub fn ballot(pred: bool) -> u32 {
     r
 }
 
-/// `bar.warp.sync`: reconverges the warp and orders its shared-memory accesses.
-#[inline(always)]
-pub fn sync_warp() {
-    unsafe { asm!("bar.warp.sync {m};", m = in(reg32) FULL) };
-}
-
 /// `mov.u32 %laneid`.
 #[inline(always)]
 pub fn lane_id() -> u32 {
@@ -65,17 +59,6 @@ pub fn sum_f32(mut v: f32) -> f32 {
     let mut m = 16;
     while m > 0 {
         v += shfl_xor_f32(v, m);
-        m >>= 1;
-    }
-    v
-}
-
-/// Warp-wide sum of a u32.
-#[inline(always)]
-pub fn sum_u32(mut v: u32) -> u32 {
-    let mut m = 16;
-    while m > 0 {
-        v = v.wrapping_add(shfl_xor_u32(v, m));
         m >>= 1;
     }
     v
