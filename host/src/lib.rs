@@ -2,12 +2,14 @@
 //! one persistent GPU kernel per GPU, with device-initiated transfers between GPUs.
 //!
 //! ```no_run
-//! use flashmoe::{Cluster, MoeConfig};
+//! use flashmoe::{Cluster, MoeConfig, MoeLayer, Weights};
 //! let cluster = Cluster::all_local()?;
-//! for gpu in cluster.gpus() {
-//!     println!("{} {} SMs", gpu.name, gpu.sms);
-//! }
-//! # let _ = MoeConfig::default();
+//! let config = MoeConfig { tokens: 1024, ..MoeConfig::default() };
+//! let mut layer = MoeLayer::new(&cluster, config.clone())?;
+//! layer.load_weights(&Weights::random(&config, 7))?;
+//! let x = vec![vec![0.5f32; 1024 * config.hidden]; cluster.len()];
+//! let y = layer.forward(&x.iter().map(|v| v.as_slice()).collect::<Vec<_>>())?;
+//! assert_eq!(y.len(), cluster.len());
 //! # Ok::<(), flashmoe::Error>(())
 //! ```
 
