@@ -3,15 +3,13 @@
 use crate::ptx::{copy, sync, warp};
 use crate::util::thread_idx;
 
-/// Exclusive prefix count of `pred` in thread order, and the block total. `scratch` holds 4 words.
+/// The step both scans share: the lane holding warp `w`'s total (`writer`) publishes it, then
+/// every thread gets the totals of the warps before its own and of the whole block. Ends with a
+/// barrier, so `scratch` may be reused at once.
 #[inline(always)]
-pub unsafe fn scan_flag(pred: bool, scratch: u32) -> (u32, u32) {
-    let tid = thread_idx();
-    let (w, lane) = (tid / 32, tid % 32);
-    let bits = warp::ballot(pred);
-    let below = (bits & ((1u32 << lane) - 1)).count_ones();
-    if lane == 0 {
-        unsafe { copy::st_shared_u32(scratch + w * 4, bits.count_ones()) };
+unsafe fn across_warps(writer: bool, warp_total: u32, w: u32, scratch: u32) -> (u32, u32) {
+    if writer {
+        unsafe { copy::st_shared_u32(scratch + w * 4, warp_total) };
     }
     sync::sync_threads();
     let (mut before, mut total) = (0, 0);
@@ -21,6 +19,17 @@ pub unsafe fn scan_flag(pred: bool, scratch: u32) -> (u32, u32) {
         total += c;
     }
     sync::sync_threads();
+    (before, total)
+}
+
+/// Exclusive prefix count of `pred` in thread order, and the block total. `scratch` holds 4 words.
+#[inline(always)]
+pub unsafe fn scan_flag(pred: bool, scratch: u32) -> (u32, u32) {
+    let tid = thread_idx();
+    let (w, lane) = (tid / 32, tid % 32);
+    let bits = warp::ballot(pred);
+    let below = (bits & ((1u32 << lane) - 1)).count_ones();
+    let (before, total) = unsafe { across_warps(lane == 0, bits.count_ones(), w, scratch) };
     (before + below, total)
 }
 
@@ -38,17 +47,7 @@ pub unsafe fn scan_u32(v: u32, scratch: u32) -> (u32, u32) {
         }
         d <<= 1;
     }
-    if lane == 31 {
-        unsafe { copy::st_shared_u32(scratch + w * 4, inclusive) };
-    }
-    sync::sync_threads();
-    let (mut before, mut total) = (0, 0);
-    for i in 0..4 {
-        let c = unsafe { copy::ld_shared_u32(scratch + i * 4) };
-        before += if i < w { c } else { 0 };
-        total += c;
-    }
-    sync::sync_threads();
+    let (before, total) = unsafe { across_warps(lane == 31, inclusive, w, scratch) };
     (before + inclusive - v, total)
 }
 
