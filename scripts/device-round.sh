@@ -14,7 +14,7 @@ for a in "--gpus 1" "--gpus 1 --tokens 16384 --experts 32" "--gpus 1 --tokens 12
   echo "### $a"; $B run --verify-tokens 8 --iters 10 --timeline $a 2>&1 | grep -v "^layer\|^set-up\|^timeline\|verify:"
 done > /tmp/round/timelines.log 2>&1
 for a in "--gpus 1" "--gpus 1 --tokens 16384 --experts 32"; do
-  echo "### FLASHMOE_COPY_LOCAL=1 $a"; FLASHMOE_COPY_LOCAL=1 $B run --verify-tokens 8 --iters 10 --timeline $a 2>&1 | grep -v "^layer\|^set-up\|^timeline\|verify:"
+  echo "### --copy-local $a"; $B run --copy-local --verify-tokens 8 --iters 10 --timeline $a 2>&1 | grep -v "^layer\|^set-up\|^timeline\|verify:"
 done >> /tmp/round/timelines.log 2>&1
 grep -E "^###|^forward|barrier passed|dispatch done|processors:" /tmp/round/timelines.log | sed 's/ per GPU = .* of 790 TFLOP\/s//; s/over 10 runs; //'
 [ "${1:-}" = "bench" ] && bash scripts/gpu-check.sh bench 2>&1 | grep -v "^===\|^[0-9], NVIDIA"

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # On the GPU machine, from the repo root, after ../shared/tools/gpu-bundle built .gpu/:
 #   bash scripts/gpu-check.sh [stage,stage,...]
-# Stages: smoke info tiny single multi run ab bench sanitize (default: all but ab, sanitize).
+# Stages: smoke info tiny single reliability multi run ab old bench sanitize (default: all but ab,
+# old, sanitize). `old`: .gpu/old-flashmoe (a previous build, if packed) on the default layer, for
+# before/after timings in one run. `sanitize`: memcheck, racecheck and synccheck on the smallest
+# case, memcheck on the injected-fault cases (a bad value must never become an access).
 # Every step has a time limit; logs, CSV and PNG files are packed into $OUT/results.tgz.
 set -u
 export NCCL_NVLS_ENABLE=0 NVSHMEM_DISABLE_NVLS=1 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 RUST_BACKTRACE=1 PYTHONUNBUFFERED=1
@@ -18,23 +21,34 @@ step() { # name seconds cmd...
   local s=$SECONDS
   timeout "$secs" "$@" >"$out/$name.log" 2>&1
   local rc=$?
-  grep -E "^(test |GPU|layer|verify|forward|set-up|smoke|forced|dropped|Bf16|F16|F32|peer|copy| +[0-9]|gpus|\(L|##|overlap|baseline)|panicked|error|FAILED|failures|test result|timed out|skipped" "$out/$name.log" | grep -v "^test .* ignored" | cut -c1-300 | tail -n "${TAIL:-60}"
+  grep -E "^(test |GPU|layer|verify|forward|set-up|smoke|forced|dropped|Bf16|F16|F32|peer|copy| +[0-9]|gpus|\(L|##|overlap|baseline|soak|epoch|50 |48 |partial|corrupt|NaN|========= [A-Z]+ SUMMARY)|panicked|error|FAILED|failures|test result|timed out|skipped" "$out/$name.log" | grep -v "^test .* ignored" | cut -c1-300 | tail -n "${TAIL:-60}"
   echo "--- $name: rc=$rc in $((SECONDS - s)) s"
   return $rc
 }
 nvidia-smi --query-gpu=index,name,memory.used,clocks.sm,clocks.mem --format=csv,noheader
 t smoke && step smoke 60 $b/test-test-gpu_smoke --include-ignored --nocapture
 t info && step info 90 $b/bin-bin-flashmoe info
-sanitize() { TAIL=80 step sanitize 240 compute-sanitizer --tool memcheck --print-limit 20 $b/test-test-moe_single_gpu --include-ignored --nocapture --test-threads=1 tiny_bf16; }
+sanitize() {
+  local case=tiny_bf16 tool
+  for tool in memcheck racecheck synccheck; do
+    TAIL=12 step "sanitize-$tool" 240 compute-sanitizer --tool $tool --print-limit 20 $b/test-test-moe_single_gpu --include-ignored --nocapture --test-threads=1 $case
+  done
+  for case in a_count_out_of_bounds non_finite_inputs a_partial_launch_failure; do
+    TAIL=12 step "sanitize-memcheck-$case" 240 compute-sanitizer --tool memcheck --print-limit 20 $b/test-test-moe_reliability --include-ignored --nocapture --test-threads=1 $case
+  done
+}
 if t tiny && ! step tiny 90 $b/test-test-moe_single_gpu --include-ignored --nocapture --test-threads=1 tiny_bf16; then
   sanitize  # the smallest case failed: find out why, skip the rest
   exit 0
 fi
-t sanitize && sanitize
 t single && step single 150 $b/test-test-moe_single_gpu --include-ignored --nocapture --test-threads=1 --skip tiny_bf16
+t reliability && step reliability 300 $b/test-test-moe_reliability --include-ignored --nocapture --test-threads=1
 t multi && step multi 150 $b/test-test-moe_multi_gpu --include-ignored --nocapture --test-threads=1
 t run && step run1 90 $b/bin-bin-flashmoe run --gpus 1
 t run && step run 90 $b/bin-bin-flashmoe run
-t ab && FLASHMOE_MMA=sync step run1-mma-sync 90 $b/bin-bin-flashmoe run --gpus 1
+t old && [ -x .gpu/old-flashmoe ] && step run1-old 90 .gpu/old-flashmoe run --gpus 1
+t old && step run1-again 90 $b/bin-bin-flashmoe run --gpus 1
+t ab && step run1-mma-sync 90 $b/bin-bin-flashmoe run --gpus 1 --mainloop mma-sync
+t sanitize && sanitize
 t bench && TAIL=80 step bench 400 $b/bin-bin-flashmoe bench
 exit 0

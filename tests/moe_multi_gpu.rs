@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Inputs, check};
-use flashmoe::{Cluster, DType, Error, MoeConfig, MoeLayer};
+use flashmoe::{Cluster, DType, Error, MoeConfig, MoeLayer, Wait};
 
 /// All GPUs, or None (test skipped) on a one-GPU machine.
 fn gpus() -> Option<Cluster> {
@@ -74,11 +74,39 @@ fn multi_gpu_dropped_flag_times_out_everywhere_then_recovers() {
     let t = std::time::Instant::now();
     let err = layer.forward(&slices).unwrap_err();
     println!("dropped flag on {} GPUs -> after {:?}: {err}", c.len(), t.elapsed());
-    assert!(matches!(&err, Error::Timeout { wait, expert, .. } if wait.contains("dispatch flag") && expert == "1"), "{err}");
+    assert!(matches!(&err, Error::Timeout { wait: Wait::DispatchFlag, expert: Some(1), .. }), "{err}");
     assert!(t.elapsed() < Duration::from_secs(3));
     layer.inject_dropped_dispatch_flag(None);
     let after = layer.forward(&slices).unwrap();
     for (a, b) in good.iter().zip(&after) {
         assert!(a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits()), "forward after the timeout differs");
     }
+}
+
+#[test]
+#[ignore = "needs GPU"]
+fn multi_gpu_partial_launch_failure_aborts_the_started_gpus() {
+    let Some(c) = gpus() else { return };
+    let g = c.len();
+    let config = cfg(DType::Bf16, 8 * g, 2, 1000, (256, 256));
+    let (w, x) = common::weights_and_inputs(&config, g, 71, common::Inputs::Random);
+    let per = config.tokens * config.hidden;
+    let xs: Vec<Vec<f32>> = (0..g).map(|r| x[r * per..(r + 1) * per].iter().map(|&v| v as f32).collect()).collect();
+    let slices: Vec<&[f32]> = xs.iter().map(|v| v.as_slice()).collect();
+    let mut layer = MoeLayer::new(&c, config.clone()).unwrap();
+    layer.load_weights(&w).unwrap();
+    let good = layer.forward(&slices).unwrap();
+    // GPUs 0..g-1 start; the last never does, so the started ones wait for its rows until aborted.
+    layer.inject_launch_failure(Some(g - 2));
+    let t = std::time::Instant::now();
+    let err = layer.forward(&slices).unwrap_err();
+    println!("partial launch failure on {g} GPUs: {err} after {:?} (kernel timeout 5 s)", t.elapsed());
+    assert!(matches!(err, Error::InjectedLaunchFailure { .. }), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(2), "the started GPUs were not aborted");
+    layer.inject_launch_failure(None);
+    let after = layer.forward(&slices).unwrap();
+    assert!(
+        good.iter().zip(&after).all(|(a, b)| a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits())),
+        "forward after the failure differs"
+    );
 }

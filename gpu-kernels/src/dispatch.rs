@@ -66,7 +66,7 @@ unsafe fn unit<E: Element>(p: &MoeParams, smem: u32, expert: u32, q: u32, parts:
     let owner = expert / p.local_experts;
     let pair = p.rank * p.local_experts + expert % p.local_experts;
     let heap = p.heaps[owner as usize];
-    let slot0 = pair as u64 * p.capacity as u64;
+    let slot0 = pair as u64 * p.slot_stride as u64;
     let row_bytes = (p.hidden * E::BYTES) as u64;
     let s = Stream {
         expert,
@@ -74,7 +74,7 @@ unsafe fn unit<E: Element>(p: &MoeParams, smem: u32, expert: u32, q: u32, parts:
         copy_rows: owner != p.rank || p.copy_local(),
         rows: (heap + p.heap.dispatch_rows + slot0 * row_bytes) as *mut u8,
         meta: (heap + p.heap.dispatch_meta + slot0 * 4) as *mut u32,
-        flags: (heap + p.heap.dispatch_flags + pair as u64 * row_tiles(p.capacity) as u64 * 8) as *mut u64,
+        flags: (heap + p.heap.dispatch_flags + pair as u64 * p.tile_stride as u64 * 8) as *mut u64,
     };
     if tiles == 0 {
         if q == 0 && tid == 0 {
@@ -100,11 +100,13 @@ unsafe fn unit<E: Element>(p: &MoeParams, smem: u32, expert: u32, q: u32, parts:
 /// Announces row tile `tile` of a stream (one thread, after a block barrier covering its rows).
 #[inline(always)]
 unsafe fn signal(p: &MoeParams, s: &Stream, tile: u32) {
-    if p.test_hook == test_hook::DROP_DISPATCH_FLAG && s.expert == p.test_hook_arg && tile == 0 {
+    let hooked = s.expert == p.test_hook_arg && tile == 0;
+    if p.test_hook == test_hook::DROP_DISPATCH_FLAG && hooked {
         return;
     }
+    let count = if p.test_hook == test_hook::CORRUPT_DISPATCH_COUNT && hooked { p.capacity + 1 } else { s.kept };
     sync::fence_acq_rel_sys();
-    unsafe { sync::st_release_sys_u64(s.flags.add(tile as usize), flag_word(p.epoch, s.kept)) };
+    unsafe { sync::st_release_sys_u64(s.flags.add(tile as usize), flag_word(p.epoch, count)) };
 }
 
 /// Lists the rows of slots `[lo, hi)` of the stream in shared memory (`ROW_LIST[slot - lo]` =

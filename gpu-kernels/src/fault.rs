@@ -1,10 +1,12 @@
-//! Bounded waits: deadlines from %globaltimer, the first-failure error record in host-mapped
-//! memory, and the abort word every role polls (set here, and on every peer).
+//! Bounded waits and checked values: deadlines from %globaltimer, the first-failure error record
+//! in host-mapped memory, and the abort word every role polls (set here, on every peer, or by the
+//! host). Both words hold the epoch of the launch that set them, so they never need clearing and a
+//! word an earlier launch left behind never reads as set.
 
 use core::mem::offset_of;
 
-use crate::layout::{Control, ErrorRecord, MoeParams, error_code};
-use crate::ptx::{sync, time};
+use crate::layout::{Control, ErrorRecord, MoeParams, NONE, error_code};
+use crate::ptx::{copy, sync, time};
 use crate::util::block_idx;
 
 /// Deadlines of one launch. Waits on other GPUs' or other roles' progress (flags) use `root`;
@@ -30,20 +32,35 @@ pub fn control(p: &MoeParams) -> *mut Control {
     (p.heaps[p.rank as usize] + p.heap.control) as *mut Control
 }
 
-/// Whether any role here or on a peer gave up.
+/// Whether any role here or on a peer gave up on this launch.
 #[inline(always)]
-pub unsafe fn aborted(ctl: *mut Control) -> bool {
-    unsafe { sync::ld_relaxed_sys_u32(&raw const (*ctl).abort) != 0 }
+pub unsafe fn aborted(p: &MoeParams, ctl: *mut Control) -> bool {
+    unsafe { sync::ld_relaxed_sys_u32(&raw const (*ctl).abort) == p.epoch }
 }
 
-/// Records a timed-out wait (only the first failure of the launch is kept) and makes every role
-/// on every GPU of the layer exit.
-pub unsafe fn timeout(p: &MoeParams, wait: u32, peer: u32, expert: u32, tile: u32, observed: u64) {
+/// Records a failure (only the first of the launch is kept: the claim word moves to this epoch
+/// once) and makes every role on every GPU of the layer exit. Not inlined (it is cold); the
+/// processors, whose GEMM loops leave no registers to save around a call, [`defer`] instead.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn fail(p: &MoeParams, code: u32, what: u32, peer: u32, expert: u32, tile: u32, observed: u64, bound: u64) {
     let ctl = control(p);
     unsafe {
-        if sync::atom_cas_sys_u32(&raw mut (*ctl).error_claim, 0, 1) == 0 {
+        let claim = &raw mut (*ctl).error_claim;
+        let mut seen = sync::ld_relaxed_sys_u32(claim);
+        let won = loop {
+            if seen == p.epoch {
+                break false;
+            }
+            let old = sync::atom_cas_sys_u32(claim, seen, p.epoch);
+            if old == seen {
+                break true;
+            }
+            seen = old;
+        };
+        if won {
             let rec = p.error as *mut ErrorRecord;
-            sync::st_volatile_u32(&raw mut (*rec).wait, wait);
+            sync::st_volatile_u32(&raw mut (*rec).what, what);
             sync::st_volatile_u32(&raw mut (*rec).gpu, p.rank);
             sync::st_volatile_u32(&raw mut (*rec).peer, peer);
             sync::st_volatile_u32(&raw mut (*rec).expert, expert);
@@ -51,14 +68,62 @@ pub unsafe fn timeout(p: &MoeParams, wait: u32, peer: u32, expert: u32, tile: u3
             sync::st_volatile_u32(&raw mut (*rec).epoch, p.epoch);
             sync::st_volatile_u32(&raw mut (*rec).block, block_idx());
             sync::st_volatile_u64(&raw mut (*rec).observed, observed);
+            sync::st_volatile_u64(&raw mut (*rec).bound, bound);
             sync::fence_sc_sys();
-            sync::st_volatile_u32(&raw mut (*rec).code, error_code::TIMEOUT);
+            sync::st_volatile_u32(&raw mut (*rec).code, code);
         }
         for r in 0..p.world as usize {
             let abort = (p.heaps[r] + p.heap.control + offset_of!(Control, abort) as u64) as *mut u32;
-            sync::st_relaxed_sys_u32(abort, 1);
+            sync::st_relaxed_sys_u32(abort, p.epoch);
         }
         sync::fence_sc_sys();
+    }
+}
+
+/// Records a timed-out wait ([`fail`]).
+pub unsafe fn timeout(p: &MoeParams, wait: u32, peer: u32, expert: u32, tile: u32, observed: u64) {
+    unsafe { fail(p, error_code::TIMEOUT, wait, peer, expert, tile, observed, 0) };
+}
+
+/// Records a value that broke its bound ([`fail`]); the caller must not use the value.
+pub unsafe fn fault(p: &MoeParams, kind: u32, observed: u64, bound: u64) {
+    unsafe { fail(p, error_code::FAULT, kind, NONE, NONE, NONE, observed, bound) };
+}
+
+/// [`fault`] naming the peer, expert and tile involved.
+pub unsafe fn fault_at(p: &MoeParams, kind: u32, (peer, expert, tile): (u32, u32, u32), observed: u64, bound: u64) {
+    unsafe { fail(p, error_code::FAULT, kind, peer, expert, tile, observed, bound) };
+}
+
+/// A processor's failure, kept in its block's shared memory (the first of the block wins) and
+/// raised by [`raise_deferred`] once the processor role has returned, outside its loops.
+#[inline(always)]
+pub unsafe fn defer(smem: u32, code: u32, what: u32, tile: u32, observed: u64, bound: u64) {
+    let at = smem + crate::smem::FAULT;
+    unsafe {
+        if sync::atom_cas_cta_shared_u32(at, 0, code) == 0 {
+            copy::st_shared_u32(at + 4, what);
+            copy::st_shared_u32(at + 8, tile);
+            copy::st_shared_v2(at + 16, observed as u32, (observed >> 32) as u32);
+            copy::st_shared_v2(at + 24, bound as u32, (bound >> 32) as u32);
+        }
+    }
+}
+
+/// Empties the block's failure mailbox (thread 0, before the block's first barrier).
+#[inline(always)]
+pub unsafe fn clear_deferred(smem: u32) {
+    unsafe { copy::st_shared_u32(smem + crate::smem::FAULT, 0) };
+}
+
+/// Raises the block's deferred failure, if any ([`fail`]). All threads, after a block barrier.
+#[inline(always)]
+pub unsafe fn raise_deferred(p: &MoeParams, smem: u32) {
+    let at = smem + crate::smem::FAULT;
+    let code = unsafe { copy::ld_shared_u32(at) };
+    if crate::util::thread_idx() == 0 && code != 0 {
+        let word = |o: u32| unsafe { copy::ld_shared_u32(at + o) as u64 | ((copy::ld_shared_u32(at + o + 4) as u64) << 32) };
+        unsafe { fail(p, code, copy::ld_shared_u32(at + 4), NONE, NONE, copy::ld_shared_u32(at + 8), word(16), word(24)) };
     }
 }
 

@@ -12,8 +12,8 @@ use crate::gemm::element::Element;
 use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, mainloop, zero_acc};
 use crate::layout::{
-    Control, MAX_SEGMENTS, MoeParams, TILE_M, TILE_N, Task, TileDesc, gemm0_tile_cols, gemm0_tiles, gemm1_tiles, meta_token, task_kind,
-    tile_info_parts,
+    Control, MAX_SEGMENTS, MoeParams, TILE_M, TILE_N, Task, TileDesc, error_code, fault_kind, gemm0_tile_cols, gemm0_tiles, gemm1_tiles,
+    meta_j, meta_token, segment_in_bounds, task_in_bounds, task_kind, tile_info_parts,
 };
 use crate::os::queue::Queue;
 use crate::ptx::{copy, sync};
@@ -51,22 +51,52 @@ impl Tile {
         unsafe { sync::ld_relaxed_gpu_u32(self.words.add(i)) }
     }
 
-    /// (pair, slot) of row `r`; only merged tiles read their descriptor.
+    /// (pair, slot) of row `r`; only merged tiles read their descriptor, whose segments are
+    /// checked ([`segment_in_bounds`]): None when a segment is out of range or the rows run out.
     #[inline(always)]
-    fn locate(&self, r: u32) -> (u32, u32) {
+    fn locate(&self, p: &MoeParams, r: u32) -> Option<(u32, u32)> {
         if self.segments == 1 {
-            return (self.pair, self.slot + r);
+            return Some((self.pair, self.slot + r));
         }
         let mut first = 0;
         for s in 0..self.segments as usize {
-            let n = self.word(SEG_ROWS + s);
+            let (pair, slot, n) = (self.word(PAIR + s), self.word(SLOT + s), self.word(SEG_ROWS + s));
+            if !segment_in_bounds(p, self.local_expert, pair, slot, n) {
+                return None;
+            }
             if r < first + n {
-                return (self.word(PAIR + s), self.word(SLOT + s) + r - first);
+                return Some((pair, slot + r - first));
             }
             first += n;
         }
-        (self.word(PAIR), self.word(SLOT))
+        None
     }
+}
+
+/// Ends a task's set-up: a block barrier that also learns whether any thread found an
+/// out-of-range value (`bad`: fault kind, value, bound), which it leaves in the block's mailbox.
+/// True: the task must stop.
+#[inline(always)]
+unsafe fn any_fault(smem: u32, bad: Option<(u32, u64, u64)>, tile: u32) -> bool {
+    if let Some((kind, value, bound)) = bad {
+        unsafe { fault::defer(smem, error_code::FAULT, kind, tile, value, bound) };
+    }
+    sync::sync_threads_or(bad.is_some())
+}
+
+/// A GEMM task's fields out of range ([`task_in_bounds`]), as a fault: every thread checks, so
+/// the check costs no time on the critical path between tasks.
+#[inline(always)]
+fn task_fault(p: &MoeParams, task: &Task) -> Option<(u32, u64, u64)> {
+    (!task_in_bounds(p, task)).then_some((fault_kind::TASK, ((task.kind as u64) << 32) | task.info as u64, task.tile as u64))
+}
+
+/// The token and top-k rank in a dispatch-meta word, checked against this launch (the word was
+/// written by the source GPU's dispatch): Err(fault) when out of range.
+#[inline(always)]
+fn meta_parts(p: &MoeParams, m: u32) -> Result<(u32, u32), (u32, u64, u64)> {
+    let (token, j) = (meta_token(m), meta_j(m));
+    if token < p.tokens && j < p.top_k { Ok((token, j)) } else { Err((fault_kind::META, m as u64, p.tokens as u64)) }
 }
 
 #[inline(always)]
@@ -80,30 +110,44 @@ unsafe fn row(table: u32, r: u32) -> u64 {
 }
 
 /// GEMM0 task: A rows are read where they are (this GPU's own tokens straight from the input,
-/// peers' rows from the dispatch region), outputs go to staging.
+/// peers' rows from the dispatch region), outputs go to staging. False (on every thread) when a
+/// value was out of range: the fault is in the block's mailbox and nothing was written with it.
 ///
 /// # Safety
 /// All threads of a processor block, for a published task.
-pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task) {
+pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task) -> bool {
     let t = Tile::of(p, task);
     let (row_bytes, inter_bytes) = ((p.hidden * E::BYTES) as u64, (p.inter * E::BYTES) as u64);
     let heap = p.heaps[p.rank as usize];
     let tid = thread_idx();
-    if tid < t.rows {
-        let (pair, slot) = t.locate(tid);
-        let at = pair as u64 * p.capacity as u64 + slot as u64;
-        let a = if pair / p.local_experts == p.rank && !p.copy_local() {
-            let m = unsafe { sync::ld_relaxed_gpu_u32((heap + p.heap.dispatch_meta + at * 4) as *const u32) };
-            p.x + meta_token(m) as u64 * row_bytes
-        } else {
-            heap + p.heap.dispatch_rows + at * row_bytes
-        };
-        unsafe {
-            set_row(smem + A_ROWS, tid, a);
-            set_row(smem + OUT_ROWS, tid, p.workspace + p.ws.staging + at * inter_bytes);
+    let mut bad = task_fault(p, task);
+    if bad.is_none() && tid < t.rows {
+        match t.locate(p, tid) {
+            Some((pair, slot)) => {
+                let at = pair as u64 * p.slot_stride as u64 + slot as u64;
+                let a = if pair / p.local_experts == p.rank && !p.copy_local() {
+                    let m = unsafe { sync::ld_relaxed_gpu_u32((heap + p.heap.dispatch_meta + at * 4) as *const u32) };
+                    match meta_parts(p, m) {
+                        Ok((token, _)) => p.x + token as u64 * row_bytes,
+                        Err(f) => {
+                            bad = Some(f);
+                            p.x
+                        }
+                    }
+                } else {
+                    heap + p.heap.dispatch_rows + at * row_bytes
+                };
+                unsafe {
+                    set_row(smem + A_ROWS, tid, a);
+                    set_row(smem + OUT_ROWS, tid, p.workspace + p.ws.staging + at * inter_bytes);
+                }
+            }
+            None => bad = Some((fault_kind::SEGMENT, tid as u64, t.rows as u64)),
         }
     }
-    sync::sync_threads();
+    if unsafe { any_fault(smem, bad, task.tile) } {
+        return false;
+    }
     let gated = p.gated();
     let local = t.local_expert;
     let col0 = task.n_tile * gemm0_tile_cols(gated);
@@ -147,24 +191,30 @@ pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task
     }
     sync::sync_threads();
     let (last, first) = unsafe { (copy::ld_shared_u32(smem + BROADCAST) != 0, copy::ld_shared_u32(smem + BROADCAST + 4)) };
+    let mut full = None;
     if last {
         let mut n = tid;
         while n < n1 {
-            unsafe { q.publish(first + n, &Task { kind: task_kind::GEMM1, n_tile: n, ..*task }) };
+            if !unsafe { q.publish(first + n, &Task { kind: task_kind::GEMM1, n_tile: n, ..*task }) } {
+                full = Some((fault_kind::QUEUE_FULL, (first + n) as u64, q.capacity() as u64));
+            }
             n += TILE_M;
         }
     }
-    sync::sync_threads();
+    if unsafe { any_fault(smem, full, task.tile) } {
+        return false;
+    }
     if last && tid == 0 {
         unsafe { sync::red_add_release_gpu_u32(&raw mut (*fault::control(p)).gemm1_rows_published, 1) };
     }
+    true
 }
 
-/// GEMM1 task.
+/// GEMM1 task; false as for [`gemm0`].
 ///
 /// # Safety
 /// All threads of a processor block, for a published task.
-pub unsafe fn gemm1<E: Element>(p: &MoeParams, smem: u32, task: &Task) {
+pub unsafe fn gemm1<E: Element>(p: &MoeParams, smem: u32, task: &Task) -> bool {
     let t = Tile::of(p, task);
     let (row_bytes, inter_bytes) = ((p.hidden * E::BYTES) as u64, (p.inter * E::BYTES) as u64);
     let heap = p.heaps[p.rank as usize];
@@ -172,18 +222,30 @@ pub unsafe fn gemm1<E: Element>(p: &MoeParams, smem: u32, task: &Task) {
     let column = col0 as u64 * E::BYTES as u64;
     let k = p.top_k as u64;
     let tid = thread_idx();
-    if tid < t.rows {
-        let (pair, slot) = t.locate(tid);
-        let at = pair as u64 * p.capacity as u64 + slot as u64;
-        let m = unsafe { sync::ld_relaxed_gpu_u32((heap + p.heap.dispatch_meta + at * 4) as *const u32) };
-        let home = p.heaps[(pair / p.local_experts) as usize];
-        let (token, j) = ((m & 0x00ff_ffff) as u64, (m >> 24) as u64);
-        unsafe {
-            set_row(smem + A_ROWS, tid, p.workspace + p.ws.staging + at * inter_bytes);
-            set_row(smem + OUT_ROWS, tid, home + p.heap.combine_slots + (token * k + j) * row_bytes + column);
+    let mut bad = task_fault(p, task);
+    if bad.is_none() && tid < t.rows {
+        match t.locate(p, tid) {
+            Some((pair, slot)) => {
+                let at = pair as u64 * p.slot_stride as u64 + slot as u64;
+                let m = unsafe { sync::ld_relaxed_gpu_u32((heap + p.heap.dispatch_meta + at * 4) as *const u32) };
+                match meta_parts(p, m) {
+                    Ok((token, j)) => {
+                        let home = p.heaps[(pair / p.local_experts) as usize];
+                        let slot_row = token as u64 * k + j as u64;
+                        unsafe {
+                            set_row(smem + A_ROWS, tid, p.workspace + p.ws.staging + at * inter_bytes);
+                            set_row(smem + OUT_ROWS, tid, home + p.heap.combine_slots + slot_row * row_bytes + column);
+                        }
+                    }
+                    Err(f) => bad = Some(f),
+                }
+            }
+            None => bad = Some((fault_kind::SEGMENT, tid as u64, t.rows as u64)),
         }
     }
-    sync::sync_threads();
+    if unsafe { any_fault(smem, bad, task.tile) } {
+        return false;
+    }
     let local = t.local_expert;
     let a = Rows::gathered(smem + A_ROWS, 0, t.rows);
     let cols = (p.hidden - col0).min(TILE_N);
@@ -205,9 +267,14 @@ pub unsafe fn gemm1<E: Element>(p: &MoeParams, smem: u32, task: &Task) {
         sync::fence_acq_rel_sys();
         for s in 0..t.segments as usize {
             let (pair, rows) = if t.segments == 1 { (t.pair, t.rows) } else { (t.word(PAIR + s), t.word(SEG_ROWS + s)) };
+            // Every segment holding a row was checked in `locate`; one past the rows is ignored.
+            if pair >= p.world * p.local_experts {
+                continue;
+            }
             let home = p.heaps[(pair / p.local_experts) as usize];
             let word = (home + p.heap.control + offset_of!(Control, returned_rows) as u64) as *mut u32;
             unsafe { sync::red_add_release_sys_u32(word, rows) };
         }
     }
+    true
 }

@@ -5,11 +5,12 @@
 //! routing weights, and per-chunk expert counts that let dispatch assign slots in token order
 //! without atomics on slots.
 
+use crate::fault;
 use crate::gemm::activation::exp;
 use crate::gemm::element::{Element, F32};
 use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, mainloop, zero_acc};
-use crate::layout::{DROPPED, MoeParams, ROUTE_TOKENS, TILE_K_BYTES, TILE_M, TILE_N, gate_chunks, logits_stride};
+use crate::layout::{DROPPED, MoeParams, NONE, ROUTE_TOKENS, TILE_K_BYTES, TILE_M, TILE_N, fault_kind, gate_chunks, logits_stride};
 use crate::ptx::{copy, math, sync, warp};
 use crate::util::{block_idx, grid_dim, thread_idx};
 
@@ -49,7 +50,7 @@ pub unsafe fn route(p: &MoeParams) {
         for i in 0..per_warp {
             let t = u * ROUTE_TOKENS + w * per_warp + i;
             if t < p.tokens {
-                unsafe { top_k(p, logits.add((t * stride) as usize), t, lane) };
+                unsafe { top_k(p, logits.add(t as usize * stride as usize), t, lane) };
             }
         }
         u += grid_dim();
@@ -70,8 +71,8 @@ unsafe fn logits_tile<E: Element>(p: &MoeParams, smem: u32, t0: u32, rows: u32, 
     let x = Rows::new((p.x + t0 as u64 * row_bytes + offset) as *const u8, row_bytes, rows);
     let wg = Rows::new((p.gate_w + e0 as u64 * row_bytes + offset) as *const u8, row_bytes, (p.experts - e0).min(TILE_N));
     let mut acc = zero_acc();
-    let first = split * p.tokens + t0;
-    let dest = |r: u32| unsafe { logits.add(((first + r) * stride + e0) as usize) } as *mut u8;
+    let first = split as u64 * p.tokens as u64 + t0 as u64;
+    let dest = |r: u32| unsafe { logits.add(((first + r as u64) * stride as u64 + e0 as u64) as usize) } as *mut u8;
     unsafe {
         mainloop::<E>(smem, &x, &wg, (k1 - k0) * TILE_K_BYTES, &mut acc);
         epilogue::stage::<E>(smem, &acc);
@@ -84,7 +85,7 @@ unsafe fn logits_tile<E: Element>(p: &MoeParams, smem: u32, t0: u32, rows: u32, 
 #[inline(always)]
 unsafe fn top_k(p: &MoeParams, row: *const f32, t: u32, lane: u32) {
     let (experts, k) = (p.experts, p.top_k);
-    let split_stride = (p.tokens * logits_stride(experts)) as usize;
+    let split_stride = p.tokens as usize * logits_stride(experts) as usize;
     let mut v = [f32::NEG_INFINITY; 8];
     unroll!(8, i, {
         let e = i as u32 * 32 + lane;
@@ -118,7 +119,16 @@ unsafe fn top_k(p: &MoeParams, row: *const f32, t: u32, lane: u32) {
     unroll!(8, i, {
         s += exp(v[i] - m);
     });
-    let inv_sum = math::rcp(warp::sum_f32(s));
+    let total = warp::sum_f32(s);
+    // NaN or infinity anywhere in the token's input makes its logits non-finite (each sums x·w
+    // over the whole row), and then this sum too: a typed error, never a silent route.
+    if !(total <= f32::MAX) {
+        if lane == 0 {
+            unsafe { fault::fault_at(p, fault_kind::NON_FINITE_INPUT, (NONE, NONE, t), m.to_bits() as u64, 0) };
+        }
+        return;
+    }
+    let inv_sum = math::rcp(total);
 
     let mut picked = 0u32;
     let (mut mine_e, mut mine_p, mut picked_sum) = (0u32, 0.0f32, 0.0f32);

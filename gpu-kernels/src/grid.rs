@@ -12,6 +12,7 @@ use crate::util::{grid_dim, thread_idx};
 ///
 /// # Safety
 /// All threads of every block call it the same number of times.
+#[inline(never)]
 pub unsafe fn barrier(p: &MoeParams, dl: &Deadline, smem_base: u32) -> bool {
     let ctl = fault::control(p);
     sync::sync_threads();
@@ -30,7 +31,7 @@ pub unsafe fn barrier(p: &MoeParams, dl: &Deadline, smem_base: u32) -> bool {
                     if g != generation {
                         break true;
                     }
-                    if fault::aborted(ctl) {
+                    if fault::aborted(p, ctl) {
                         break false;
                     }
                     if time::global_timer_ns() > dl.secondary {

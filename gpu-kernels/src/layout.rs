@@ -20,9 +20,10 @@ pub const TILE_K_BYTES: u32 = 128;
 pub const PIPELINE_STAGES: u32 = 3;
 /// Shared memory of the GEMM pipeline (A and B tiles per stage).
 pub const PIPELINE_BYTES: u32 = PIPELINE_STAGES * 2 * TILE_M * TILE_K_BYTES;
-/// Shared memory after the pipeline: the launch parameters, role words, and two 128-entry row
-/// address tables (GEMM operand rows gathered from several regions, and output rows).
-pub const AUX_BYTES: u32 = 640 + 2 * 128 * 8;
+/// Shared memory after the pipeline: the launch parameters, role words, two 128-entry row
+/// address tables (GEMM operand rows gathered from several regions, and output rows), then a
+/// processor's deferred failure.
+pub const AUX_BYTES: u32 = 640 + 2 * 128 * 8 + 32;
 /// Dynamic shared memory per block.
 pub const SHARED_BYTES: u32 = PIPELINE_BYTES + AUX_BYTES;
 /// Tokens per combine task.
@@ -113,6 +114,9 @@ pub mod test_hook {
     /// Dispatch never raises the flag of row tile 0 of expert `test_hook_arg`: its owner waits
     /// until the deadline and must report a typed timeout.
     pub const DROP_DISPATCH_FLAG: u32 = 1;
+    /// Dispatch announces row tile 0 of expert `test_hook_arg` with one row more than the
+    /// capacity (a corrupt count from a peer): the owner must report a bounds fault.
+    pub const CORRUPT_DISPATCH_COUNT: u32 = 2;
 }
 
 /// Byte offsets into the symmetric heap. Same size and layout on every GPU: a peer writes into
@@ -174,8 +178,13 @@ pub struct MoeParams {
     /// Experts of the whole layer.
     pub experts: u32,
     pub top_k: u32,
-    /// Rows each (source GPU, expert) pair may send; later ones are dropped.
+    /// Rows each (source GPU, expert) pair may send in this forward; later ones are dropped.
     pub capacity: u32,
+    /// Slots per (source GPU, local expert) pair in the heap and staging regions: the capacity
+    /// of the layer's largest forward, fixed by its launch plan whatever this forward's T.
+    pub slot_stride: u32,
+    /// Dispatch flags per pair (`row_tiles(slot_stride)`).
+    pub tile_stride: u32,
     /// GPUs of the layer and this GPU's rank.
     pub world: u32,
     pub rank: u32,
@@ -197,7 +206,6 @@ pub struct MoeParams {
     pub dispatch_parts: u32,
     /// K splits of the gate GEMM ([`gate_splits`]).
     pub gate_splits: u32,
-    pub _pad0: u32,
     /// Bound on every wait, in ns of %globaltimer.
     pub timeout_ns: u64,
     /// Device pointers: input `[tokens][hidden]`, gate weight `[experts][hidden]`.
@@ -244,7 +252,8 @@ impl MoeParams {
 }
 
 /// Per-GPU control words at the start of the heap. The kernel leaves them ready for the next
-/// launch; after a failed launch the host zeroes the block.
+/// launch; after a failed launch the host zeroes the block. `abort` and `error_claim` hold the
+/// epoch of the launch that set them, so a word left by an earlier launch never reads as set.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct Control {
@@ -256,9 +265,10 @@ pub struct Control {
     pub queue_claim: u32,
     /// Row tiles whose GEMM1 tasks are in the queue.
     pub gemm1_rows_published: u32,
-    /// Non-zero: every role exits (set on a timeout here or by a peer).
+    /// Equal to the current epoch: every role exits (set on a failure here, by a peer, or by
+    /// the host when a launch on another GPU failed).
     pub abort: u32,
-    /// First failing wait claims the error record.
+    /// Epoch of the last launch whose first failure claimed the error record.
     pub error_claim: u32,
     /// Row tiles formed so far (indexes [`WorkspaceLayout::tiles`]).
     pub tiles: u32,
@@ -299,6 +309,37 @@ pub struct Task {
     pub pair: u32,
     pub slot: u32,
     pub _pad: u32,
+}
+
+/// Whether the rows `[slot, slot + rows)` of `pair` lie inside this launch's regions and belong
+/// to `local_expert` (segments of row tiles are made by other blocks: checked before use).
+#[inline(always)]
+pub const fn segment_in_bounds(p: &MoeParams, local_expert: u32, pair: u32, slot: u32, rows: u32) -> bool {
+    pair < p.world * p.local_experts && pair % p.local_experts == local_expert && slot as u64 + rows as u64 <= p.capacity as u64
+}
+
+/// Whether every field of a claimed task is in range for this launch: tasks are made by other
+/// blocks, and a GEMM task's fields become addresses.
+#[inline(always)]
+pub const fn task_in_bounds(p: &MoeParams, t: &Task) -> bool {
+    match t.kind {
+        task_kind::GEMM0 | task_kind::GEMM1 => {
+            let (local, segments, rows) = tile_info_parts(t.info);
+            let columns = if t.kind == task_kind::GEMM0 { gemm0_tiles(p.inter, p.gated()) } else { gemm1_tiles(p.hidden) };
+            t.tile < launch_tiles(p)
+                && t.n_tile < columns
+                && local < p.local_experts
+                && segments >= 1
+                && segments <= MAX_SEGMENTS as u32
+                && rows >= 1
+                && rows <= TILE_M
+                // A merged tile's first segment holds only part of its rows (checked per row).
+                && segment_in_bounds(p, local, t.pair, t.slot, if segments == 1 { rows } else { 1 })
+        }
+        task_kind::COMBINE => t.tile < combine_tasks(p.tokens),
+        task_kind::EXIT => true,
+        _ => false,
+    }
 }
 
 /// Packs a row tile's local expert (< 256), segment count (<= 8) and rows (<= 128).
@@ -359,32 +400,58 @@ pub mod wait_kind {
     pub const RETURNED_ROWS: u32 = 3;
     pub const TASK_SLOT: u32 = 4;
     pub const TERMINATION: u32 = 5;
-    pub const PEER_ABORT: u32 = 6;
 }
 
-/// Written once (first failure wins) into host-mapped memory; zero means success.
+/// A value that crossed blocks or GPUs and failed its bounds check ([`ErrorRecord::what`] of a
+/// [`error_code::FAULT`]). The kernel never uses such a value for an access.
+pub mod fault_kind {
+    /// A dispatch flag's row count above the capacity (peer = source GPU).
+    pub const FLAG_COUNT: u32 = 1;
+    /// A later dispatch flag of a pair whose count differs from its tile-0 flag.
+    pub const FLAG_MISMATCH: u32 = 2;
+    /// A row tile id past the tiles this launch can form.
+    pub const TILE_ID: u32 = 3;
+    /// A task slot past the end of the queue.
+    pub const QUEUE_FULL: u32 = 4;
+    /// A task whose fields are out of range (kind, tile, column tile, expert, segment, rows).
+    pub const TASK: u32 = 5;
+    /// A row tile segment out of range (pair, slot + rows above the capacity).
+    pub const SEGMENT: u32 = 6;
+    /// A dispatch-meta word whose token or top-k rank is out of range.
+    pub const META: u32 = 7;
+    /// More expert-output rows returned than this GPU's tokens sent.
+    pub const RETURNED_ROWS: u32 = 8;
+    /// A token whose gate logits are not finite (NaN or infinity in its input); `tile` = token.
+    pub const NON_FINITE_INPUT: u32 = 9;
+}
+
+/// Written once (first failure of a launch wins) into host-mapped memory; zero means success.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "nvptx64"), derive(bytemuck::Pod, bytemuck::Zeroable))]
 pub struct ErrorRecord {
-    /// 0 = none, 1 = timeout.
+    /// An [`error_code`] value.
     pub code: u32,
-    /// A [`wait_kind`] value.
-    pub wait: u32,
+    /// A [`wait_kind`] (timeouts) or [`fault_kind`] (faults) value.
+    pub what: u32,
     pub gpu: u32,
-    /// Peer GPU, expert, row tile involved, or [`NONE`].
+    /// Peer GPU, expert, row tile (or token) involved, or [`NONE`].
     pub peer: u32,
     pub expert: u32,
     pub tile: u32,
     pub epoch: u32,
     pub block: u32,
-    /// Last value the waiter saw.
+    /// Last value the waiter saw, or the faulty value.
     pub observed: u64,
+    /// The bound a faulty value broke (0 for timeouts).
+    pub bound: u64,
 }
 
 /// Error codes of [`ErrorRecord::code`].
 pub mod error_code {
     pub const NONE: u32 = 0;
     pub const TIMEOUT: u32 = 1;
+    pub const FAULT: u32 = 2;
 }
 
 /// A flag word: the launch epoch in the high half, a count in the low half.
@@ -427,6 +494,13 @@ pub const fn meta_j(word: u32) -> u32 {
 #[inline(always)]
 pub const fn div_ceil(a: u32, b: u32) -> u32 {
     a.div_ceil(b)
+}
+
+/// Row tiles one launch can form on one GPU: every pair's kept rows in whole tiles (merging
+/// partial tiles only lowers the count). Ids past it were not prepared by the launch.
+#[inline(always)]
+pub const fn launch_tiles(p: &MoeParams) -> u32 {
+    p.world * p.local_experts * row_tiles(p.capacity)
 }
 
 /// Row tiles of a region holding `rows` rows.
@@ -756,13 +830,69 @@ mod tests {
         assert!(part_owns_any(5, 6, 0, 1));
     }
 
+    fn params() -> MoeParams {
+        // 2 GPUs x 4 local experts, capacity 250 in this forward (2 row tiles per pair).
+        MoeParams {
+            tokens: 1000,
+            hidden: 256,
+            inter: 320,
+            experts: 8,
+            top_k: 2,
+            capacity: 250,
+            slot_stride: 500,
+            tile_stride: 4,
+            world: 2,
+            local_experts: 4,
+            ..MoeParams::default()
+        }
+    }
+
+    #[test]
+    fn tasks_out_of_range_are_caught() {
+        let p = params();
+        assert_eq!(launch_tiles(&p), 16);
+        let gemm = |kind, tile, n_tile, info, pair, slot| Task { stamp: 0, kind, tile, n_tile, info, pair, slot, _pad: 0 };
+        // Pair 5 = source 1, local expert 1; 128 rows from slot 0.
+        let ok = gemm(task_kind::GEMM0, 15, 2, tile_info(1, 1, 128), 5, 0);
+        assert!(task_in_bounds(&p, &ok));
+        assert!(task_in_bounds(&p, &Task { kind: task_kind::GEMM1, n_tile: 1, ..ok }));
+        assert!(task_in_bounds(&p, &Task { slot: 122, ..ok })); // 122 + 128 = 250
+        assert!(!task_in_bounds(&p, &Task { slot: 123, ..ok }));
+        assert!(task_in_bounds(&p, &Task { info: tile_info(1, 3, 128), slot: 249, ..ok })); // merged: first row only
+        assert!(!task_in_bounds(&p, &Task { tile: 16, ..ok }));
+        assert!(!task_in_bounds(&p, &Task { n_tile: 3, ..ok })); // ceil(320 / 128) = 3 GEMM0 tiles
+        assert!(!task_in_bounds(&p, &Task { kind: task_kind::GEMM1, n_tile: 2, ..ok })); // 2 GEMM1 tiles
+        assert!(!task_in_bounds(&p, &Task { info: tile_info(2, 1, 128), ..ok })); // pair 5 is expert 1's
+        assert!(!task_in_bounds(&p, &Task { info: tile_info(4, 1, 128), pair: 4, ..ok }));
+        assert!(!task_in_bounds(&p, &Task { info: tile_info(1, 0, 128), ..ok }));
+        assert!(!task_in_bounds(&p, &Task { info: tile_info(1, 9, 128), ..ok }));
+        assert!(!task_in_bounds(&p, &Task { info: tile_info(1, 1, 0), ..ok }));
+        assert!(!task_in_bounds(&p, &Task { info: tile_info(1, 1, 129), ..ok }));
+        assert!(!task_in_bounds(&p, &Task { pair: 9, info: tile_info(1, 1, 1), ..ok }));
+        assert!(task_in_bounds(&p, &gemm(task_kind::COMBINE, 31, 0, 0, 0, 0)));
+        assert!(!task_in_bounds(&p, &gemm(task_kind::COMBINE, 32, 0, 0, 0, 0)));
+        assert!(task_in_bounds(&p, &gemm(task_kind::EXIT, 0, 0, 0, 0, 0)));
+        assert!(!task_in_bounds(&p, &gemm(0, 0, 0, 0, 0, 0)));
+        assert!(!task_in_bounds(&p, &gemm(7, 0, 0, 0, 0, 0)));
+    }
+
+    #[test]
+    fn segments_stay_inside_the_forward_capacity() {
+        let p = params();
+        assert!(segment_in_bounds(&p, 3, 7, 200, 50));
+        assert!(!segment_in_bounds(&p, 3, 7, 200, 51));
+        assert!(!segment_in_bounds(&p, 3, 8, 0, 1));
+        assert!(!segment_in_bounds(&p, 2, 7, 0, 1));
+        assert!(!segment_in_bounds(&p, 3, 7, u32::MAX, 2)); // no wrap
+    }
+
     #[test]
     fn shared_struct_sizes_are_stable() {
         assert_eq!(core::mem::size_of::<Task>(), 32);
         assert_eq!(tile_info_parts(tile_info(255, 8, 128)), (255, 8, 128));
         assert_eq!(core::mem::size_of::<TileDesc>(), 128);
         assert_eq!(core::mem::size_of::<Control>(), 256);
-        assert_eq!(core::mem::size_of::<ErrorRecord>(), 40);
+        assert_eq!(core::mem::size_of::<ErrorRecord>(), 48);
         assert_eq!(core::mem::size_of::<HeapLayout>(), 48);
         assert_eq!(core::mem::size_of::<MoeParams>() % 8, 0);
     }

@@ -8,8 +8,8 @@ use core::intrinsics::gpu::gpu_launch_sized_workgroup_mem;
 
 use crate::fault::{self, Deadline};
 use crate::gemm::element::{Bf16, Element, F16, F32};
-use crate::layout::{MoeParams, gate_chunks, row_tiles, timeline};
-use crate::os::{self, processor, queue::Queue};
+use crate::layout::{MoeParams, gate_chunks, launch_tiles, timeline};
+use crate::os::{self, processor};
 use crate::ptx::{copy, sync};
 use crate::util::{block_idx, grid_dim, thread_idx};
 use crate::{dispatch, gate, grid, smem};
@@ -21,7 +21,7 @@ struct SharedBase(u8);
 /// Clears this launch's counters before the gate's grid barrier publishes them. Peers add to
 /// `returned_rows` only after receiving this GPU's rows of this launch, so never before this.
 unsafe fn reset(p: &MoeParams) {
-    let tiles = (p.world * p.local_experts * row_tiles(p.capacity)) as usize;
+    let tiles = launch_tiles(p) as usize;
     let done = (p.workspace + p.ws.gemm0_done) as *mut u32;
     let counts = (p.workspace + p.ws.chunk_counts) as *mut u32;
     let count_words = (gate_chunks(p.tokens) * p.experts) as usize;
@@ -55,6 +55,7 @@ unsafe fn params_to_shared(param: &MoeParams, base: *mut u8) -> &'static MoePara
     // than first copied to local memory as an indexed access would force.
     if thread_idx() == 0 {
         unsafe { dst.write(*param) };
+        unsafe { fault::clear_deferred(copy::smem_addr(base)) };
     }
     sync::sync_threads();
     unsafe { &*dst }
@@ -80,13 +81,14 @@ unsafe fn forward<E: Element>(param: &MoeParams) {
             return;
         }
         fault::mark_now(p, timeline::BARRIER_DONE);
-        let q = Queue::new(p, fault::control(p));
         if block_idx() == 0 {
-            os::run(p, smem, &q, &dl);
+            os::run(p, smem, &dl);
         } else {
             dispatch::run::<E>(p, smem, block_idx() - 1);
             fault::mark_now(p, timeline::DISPATCH_DONE);
-            processor::run::<E>(p, smem, &q, &dl);
+            processor::run::<E>(p, smem, &dl);
+            sync::sync_threads();
+            fault::raise_deferred(p, smem);
         }
     }
     fault::mark_now(p, timeline::END);

@@ -9,7 +9,7 @@ pub const PARAMS: u32 = PIPELINE_BYTES;
 pub const TASK: u32 = PARAMS + 512;
 
 const _: () = assert!(core::mem::size_of::<crate::layout::MoeParams>() <= 512);
-const _: () = assert!(SCAN_B + 16 <= PIPELINE_BYTES + crate::layout::AUX_BYTES);
+const _: () = assert!(SCAN_B + 16 <= A_ROWS && FAULT + 32 <= PARAMS + crate::layout::AUX_BYTES);
 /// One broadcast word.
 pub const BROADCAST: u32 = TASK + 32;
 /// Scratch for block scans and reductions, two independent sets of 4 words.
@@ -20,4 +20,5 @@ pub const SCAN_B: u32 = TASK + 96;
 pub const A_ROWS: u32 = PARAMS + 640;
 pub const OUT_ROWS: u32 = A_ROWS + 128 * 8;
 
-const _: () = assert!(OUT_ROWS + 128 * 8 <= PIPELINE_BYTES + crate::layout::AUX_BYTES);
+/// A processor's deferred failure (8 words, see `fault::defer`).
+pub const FAULT: u32 = OUT_ROWS + 128 * 8;

@@ -154,11 +154,11 @@ pub fn time_forward(layer: &mut crate::MoeLayer, tokens: usize, warmup: usize, i
     let mut times = Vec::with_capacity(iters);
     for _ in 0..iters {
         for (r, (s, _)) in events.iter().enumerate() {
-            s.record(layer.stream(r))?;
+            s.record(&*layer.stream(r)?)?;
         }
         layer.launch(tokens)?;
         for (r, (_, e)) in events.iter().enumerate() {
-            e.record(layer.stream(r))?;
+            e.record(&*layer.stream(r)?)?;
         }
         layer.wait()?;
         let mut worst = 0.0f64;
@@ -356,7 +356,7 @@ pub fn fill_inputs(layer: &crate::MoeLayer, seed: u64) -> Result<()> {
     for r in 0..layer.cluster().len() {
         let mut rng = crate::numeric::SplitMix64::new(seed ^ ((r as u64 + 1) * 0x9e37));
         let x = crate::numeric::exact_values(&mut rng, cfg.tokens * cfg.hidden, 6);
-        layer.input_buffer(r).write(0, &crate::numeric::encode(cfg.dtype, &x))?;
+        layer.input_buffer(r)?.write(0, &crate::numeric::encode(cfg.dtype, &x))?;
     }
     Ok(())
 }

@@ -14,6 +14,7 @@ use crate::device::Cluster;
 use crate::error::{Error, Result};
 use crate::layer::MoeLayer;
 use crate::numeric::{self, SplitMix64};
+use crate::tuning::{Mainloop, Tuning};
 use crate::verify;
 use crate::weights::Weights;
 
@@ -57,6 +58,18 @@ struct LayerArgs {
     /// Random seed of weights and inputs.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// The tile GEMM's main loop (mma-sync: the Ampere path on Hopper too, for A/B runs).
+    #[arg(long, value_enum, default_value_t = MainloopArg::Auto)]
+    mainloop: MainloopArg,
+    /// Also copy rows routed to a GPU's own experts (A/B; by default GEMM0 reads them in place).
+    #[arg(long)]
+    copy_local: bool,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+enum MainloopArg {
+    Auto,
+    MmaSync,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -95,6 +108,17 @@ impl LayerArgs {
                 DTypeArg::F16 => DType::F16,
                 DTypeArg::F32 => DType::F32,
             },
+        }
+    }
+
+    fn tuning(&self) -> Tuning {
+        Tuning {
+            mainloop: match self.mainloop {
+                MainloopArg::Auto => Mainloop::Auto,
+                MainloopArg::MmaSync => Mainloop::MmaSync,
+            },
+            copy_local: self.copy_local,
+            ..Tuning::default()
         }
     }
 
@@ -217,8 +241,10 @@ fn info(mib: usize) -> Result<()> {
 
 /// Builds, verifies and (with `iters` > 0) times one layer.
 fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) -> Result<()> {
-    let cluster = args.cluster()?;
     let cfg = args.config();
+    // Shape errors first, on any machine (the GPU count is checked once the GPUs are open).
+    cfg.validate(1)?;
+    let cluster = args.cluster()?;
     let world = cluster.len();
     println!(
         "layer: T={} tokens/GPU x {world} GPU(s), H={} I={} E={} k={} {:?} {:?}{}{}, capacity {} per (GPU, expert)",
@@ -234,7 +260,7 @@ fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) ->
         cfg.capacity()
     );
     let t = Instant::now();
-    let mut layer = MoeLayer::new(&cluster, cfg.clone())?;
+    let mut layer = MoeLayer::builder(&cluster, cfg.clone()).tuning(args.tuning()).build()?;
     let weights = Weights::random(&cfg, args.seed);
     layer.load_weights(&weights)?;
     let mut rng = SplitMix64::new(args.seed ^ 0x1234);
@@ -242,13 +268,13 @@ fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) ->
     let xs: Vec<Vec<f32>> = x.chunks(cfg.tokens * cfg.hidden).map(|c| c.iter().map(|&v| v as f32).collect()).collect();
     let slices: Vec<&[f32]> = xs.iter().map(|v| v.as_slice()).collect();
     for r in 0..world {
-        layer.output_buffer(r).fill(0, cfg.tokens * cfg.hidden * cfg.dtype.bytes() as usize, numeric::NAN_BYTE)?;
+        layer.output_buffer(r)?.fill(0, cfg.tokens * cfg.hidden * cfg.dtype.bytes() as usize, numeric::NAN_BYTE)?;
     }
     let out = layer.forward(&slices)?;
     println!(
         "set-up and first forward: {:.1} s ({} blocks per GPU, {} registers per thread, {} MiB symmetric heap per GPU)",
         t.elapsed().as_secs_f64(),
-        layer.grid(0),
+        layer.grid(0)?,
         layer.kernel_registers(0)?,
         layer.heap_bytes() >> 20
     );

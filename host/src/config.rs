@@ -3,6 +3,10 @@
 
 use flashmoe_kernels::layout::{DIM_MULTIPLE, MAX_EXPERTS, MAX_TOP_K, MAX_WORLD};
 
+/// Largest hidden or intermediate size: 2^16 keeps every index inside the kernel's u32
+/// arithmetic and every buffer size far below 2^64.
+pub const MAX_DIM: usize = 1 << 16;
+
 pub use flashmoe_kernels::layout::{Activation, DType};
 
 /// Shape and behaviour of one MoE layer.
@@ -75,6 +79,8 @@ pub enum ConfigError {
     OutOfMemory { what: &'static str, need_mib: usize, have_mib: usize },
     #[error("{0} tokens exceed the {1} tokens per GPU this layer was built for")]
     TokensAboveMax(usize, usize),
+    #[error("{what} = {value} exceeds the supported maximum of {max}")]
+    TooLarge { what: &'static str, value: u64, max: u64 },
 }
 
 impl MoeConfig {
@@ -102,6 +108,9 @@ impl MoeConfig {
             return Err(ConfigError::TooManyExperts(self.experts));
         }
         for (name, v) in [("hidden", self.hidden), ("inter", self.inter)] {
+            if v > MAX_DIM {
+                return Err(ConfigError::TooLarge { what: name, value: v as u64, max: MAX_DIM as u64 });
+            }
             if !v.is_multiple_of(DIM_MULTIPLE as usize) {
                 return Err(ConfigError::NotMultiple { name, value: v, multiple: DIM_MULTIPLE as usize });
             }
@@ -143,7 +152,7 @@ impl MoeConfig {
 pub fn capacity(tokens: usize, top_k: usize, experts: usize, factor: Option<f64>) -> usize {
     match factor {
         None => tokens,
-        Some(f) => (((tokens * top_k) as f64 / experts as f64) * f).ceil().clamp(1.0, tokens as f64) as usize,
+        Some(f) => (((tokens * top_k) as f64 / experts.max(1) as f64) * f).ceil().clamp(1.0, tokens.max(1) as f64) as usize,
     }
 }
 
@@ -182,6 +191,8 @@ mod tests {
         assert_eq!(bad(&|c| c.hidden = 100), ConfigError::NotMultiple { name: "hidden", value: 100, multiple: 64 });
         assert_eq!(bad(&|c| c.inter = 96), ConfigError::NotMultiple { name: "inter", value: 96, multiple: 64 });
         assert_eq!(bad(&|c| c.tokens = 1 << 24), ConfigError::TooManyTokens(1 << 24));
+        assert_eq!(bad(&|c| c.hidden = 1 << 58), ConfigError::TooLarge { what: "hidden", value: 1 << 58, max: 1 << 16 });
+        assert_eq!(bad(&|c| c.inter = (1 << 16) + 64), ConfigError::TooLarge { what: "inter", value: (1 << 16) + 64, max: 1 << 16 });
         assert_eq!(bad(&|c| c.capacity_factor = Some(0.0)), ConfigError::BadCapacityFactor(0.0));
         assert!(matches!(bad(&|c| c.capacity_factor = Some(f64::NAN)), ConfigError::BadCapacityFactor(_)));
         assert_eq!(ok.validate(0), Err(ConfigError::Zero("world")));
@@ -198,5 +209,8 @@ mod tests {
         assert_eq!(capacity(1, 1, 256, Some(1.0)), 1);
         assert_eq!(capacity(10, 8, 1, Some(4.0)), 10); // clamped to T
         assert_eq!(capacity(10, 2, 64, None), 10);
+        // Degenerate inputs (rejected by validation) must not panic on the way there.
+        assert_eq!(capacity(0, 2, 64, Some(1.0)), 1);
+        assert_eq!(capacity(5, 2, 0, Some(1.0)), 5);
     }
 }

@@ -5,6 +5,8 @@
 use std::ffi::{CString, c_void};
 use std::sync::Arc;
 
+use bytemuck::Pod;
+
 use cudarc::driver::result::{self, DriverError};
 use cudarc::driver::sys;
 
@@ -166,36 +168,60 @@ impl DeviceBuffer {
         &self.ctx
     }
 
-    /// Copies `src` into the buffer at byte `offset` (synchronous).
-    pub fn write<T: Copy>(&self, offset: usize, src: &[T]) -> Result<()> {
-        let len = std::mem::size_of_val(src);
-        if offset + len > self.bytes {
-            return Err(Error::OutOfBounds { what: "device buffer write", offset, len, size: self.bytes });
+    /// `[offset, offset + len)` inside the buffer, without wrapping.
+    fn check_range(&self, what: &'static str, offset: usize, len: usize) -> Result<()> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.bytes => Ok(()),
+            _ => Err(Error::OutOfBounds { what, offset, len, size: self.bytes }),
         }
-        self.ctx.bind()?;
-        // SAFETY: bounds checked above; src is a plain slice.
-        check("cuMemcpyHtoD", unsafe { result::memcpy_htod_sync(self.ptr + offset as u64, src) })
     }
 
-    /// Copies from byte `offset` of the buffer into `dst` (synchronous).
-    pub fn read<T: Copy>(&self, offset: usize, dst: &mut [T]) -> Result<()> {
-        let len = std::mem::size_of_val(dst);
-        if offset + len > self.bytes {
-            return Err(Error::OutOfBounds { what: "device buffer read", offset, len, size: self.bytes });
-        }
+    /// Copies `src` into the buffer at byte `offset`; returns once the data is in device memory.
+    /// Plain-old-data only: every byte pattern the device may write back must be a valid `T`.
+    ///
+    /// `cuMemcpyHtoD` alone would not do: from pageable memory it may return before its DMA
+    /// lands, and a kernel on a non-blocking stream is not ordered after it (seen: a launch read
+    /// part of the previous input). So: the legacy stream, then wait for it.
+    pub fn write<T: Pod>(&self, offset: usize, src: &[T]) -> Result<()> {
+        self.check_range("device buffer write", offset, std::mem::size_of_val(src))?;
         self.ctx.bind()?;
-        // SAFETY: bounds checked above; dst is a plain slice of Copy values.
+        // SAFETY: range checked above; src is a plain slice that outlives the copy (waited for).
+        unsafe {
+            check("cuMemcpyHtoDAsync", result::memcpy_htod_async(self.ptr + offset as u64, src, std::ptr::null_mut()))?;
+            check("cuStreamSynchronize", result::stream::synchronize(std::ptr::null_mut()))
+        }
+    }
+
+    /// Copies from byte `offset` of the buffer into `dst` (synchronous); `T: Pod`, so whatever
+    /// the device wrote is a valid value.
+    pub fn read<T: Pod>(&self, offset: usize, dst: &mut [T]) -> Result<()> {
+        self.check_range("device buffer read", offset, std::mem::size_of_val(dst))?;
+        self.ctx.bind()?;
+        // SAFETY: range checked above; every bit pattern is a valid T.
         check("cuMemcpyDtoH", unsafe { result::memcpy_dtoh_sync(dst, self.ptr + offset as u64) })
     }
 
-    /// Fills `len` bytes from `offset` with `value` (synchronous).
+    /// Fills `len` bytes from `offset` with `value`; returns once done (a memset is otherwise
+    /// asynchronous to the host and unordered with non-blocking streams, see [`Self::write`]).
     pub fn fill(&self, offset: usize, len: usize, value: u8) -> Result<()> {
-        if offset + len > self.bytes {
-            return Err(Error::OutOfBounds { what: "device buffer fill", offset, len, size: self.bytes });
-        }
+        self.check_range("device buffer fill", offset, len)?;
         self.ctx.bind()?;
-        // SAFETY: bounds checked above.
-        check("cuMemsetD8", unsafe { result::memset_d8_sync(self.ptr + offset as u64, value, len) })
+        // SAFETY: range checked above.
+        unsafe {
+            check("cuMemsetD8Async", result::memset_d8_async(self.ptr + offset as u64, value, len, std::ptr::null_mut()))?;
+            check("cuStreamSynchronize", result::stream::synchronize(std::ptr::null_mut()))
+        }
+    }
+
+    /// Writes one u32 at byte `offset` through `stream`'s copy engine and waits for it: reaches
+    /// the buffer even while a persistent kernel occupies every SM (the host's abort signal).
+    pub fn write_u32_now(&self, stream: &Stream, offset: usize, value: u32) -> Result<()> {
+        self.check_range("device buffer word write", offset, 4)?;
+        self.ctx.bind()?;
+        let src = [value];
+        // SAFETY: range checked; `src` outlives the copy, which is synchronised before return.
+        check("cuMemcpyHtoDAsync", unsafe { result::memcpy_htod_async(self.ptr + offset as u64, &src, stream.raw) })?;
+        stream.synchronize()
     }
 }
 
@@ -210,33 +236,41 @@ impl Drop for DeviceBuffer {
 }
 
 /// Pinned host memory mapped into every device's address space (zero-copy): the kernels write
-/// their error record here and the host reads it without a copy.
+/// their error record here and the host reads it without a copy. `T: Pod`: whatever a kernel
+/// wrote is a valid value.
 #[derive(Debug)]
-pub struct HostMapped<T: Copy> {
+pub struct HostMapped<T: Pod> {
     host: *mut T,
     dev: u64,
     len: usize,
 }
 
 // SAFETY: pinned memory is usable from any thread.
-unsafe impl<T: Copy> Send for HostMapped<T> {}
+unsafe impl<T: Pod> Send for HostMapped<T> {}
 // SAFETY: see above.
-unsafe impl<T: Copy> Sync for HostMapped<T> {}
+unsafe impl<T: Pod> Sync for HostMapped<T> {}
 
-impl<T: Copy + Default> HostMapped<T> {
-    /// Allocates `len` zeroed values; `ctx` must be current-able (any context: portable memory).
+impl<T: Pod> HostMapped<T> {
+    /// Allocates `len` (at least 1) zeroed values; `ctx` must be current-able (portable memory).
     pub fn alloc(ctx: &Context, len: usize) -> Result<Self> {
         ctx.bind()?;
-        let bytes = std::mem::size_of::<T>() * len.max(1);
+        let len = len.max(1);
+        let bytes = std::mem::size_of::<T>().checked_mul(len).ok_or(Error::OutOfBounds {
+            what: "host-mapped allocation",
+            offset: 0,
+            len,
+            size: usize::MAX,
+        })?;
         let flags = sys::CU_MEMHOSTALLOC_PORTABLE | sys::CU_MEMHOSTALLOC_DEVICEMAP;
         // SAFETY: a plain pinned allocation.
         let host = check("cuMemHostAlloc", unsafe { result::malloc_host(bytes, flags) })? as *mut T;
         let mut dev: sys::CUdeviceptr = 0;
         // SAFETY: host came from cuMemHostAlloc with DEVICEMAP.
-        check_raw("cuMemHostGetDevicePointer", unsafe { sys::cuMemHostGetDevicePointer_v2(&mut dev, host as *mut c_void, 0) })?;
-        let m = HostMapped { host, dev, len: len.max(1) };
-        for i in 0..m.len {
-            m.set(i, T::default());
+        let mapped = check_raw("cuMemHostGetDevicePointer", unsafe { sys::cuMemHostGetDevicePointer_v2(&mut dev, host as *mut c_void, 0) });
+        let m = HostMapped { host, dev, len };
+        mapped?;
+        for i in 0..len {
+            m.set(i, T::zeroed());
         }
         Ok(m)
     }
@@ -246,22 +280,24 @@ impl<T: Copy + Default> HostMapped<T> {
         self.dev
     }
 
-    /// Reads element `i` (volatile: the device may have written it).
-    pub fn get(&self, i: usize) -> T {
-        assert!(i < self.len);
-        // SAFETY: in bounds; pinned memory stays valid until drop.
-        unsafe { std::ptr::read_volatile(self.host.add(i)) }
+    /// Element `i` (volatile: the device may have written it); None past the end.
+    pub fn get(&self, i: usize) -> Option<T> {
+        // SAFETY: in bounds; pinned memory stays valid until drop; T is Pod.
+        (i < self.len).then(|| unsafe { std::ptr::read_volatile(self.host.add(i)) })
     }
 
-    /// Writes element `i`.
-    pub fn set(&self, i: usize, v: T) {
-        assert!(i < self.len);
+    /// Writes element `i`; false past the end.
+    pub fn set(&self, i: usize, v: T) -> bool {
+        if i >= self.len {
+            return false;
+        }
         // SAFETY: in bounds; pinned memory stays valid until drop.
-        unsafe { std::ptr::write_volatile(self.host.add(i), v) }
+        unsafe { std::ptr::write_volatile(self.host.add(i), v) };
+        true
     }
 }
 
-impl<T: Copy> Drop for HostMapped<T> {
+impl<T: Pod> Drop for HostMapped<T> {
     fn drop(&mut self) {
         // SAFETY: came from cuMemHostAlloc.
         unsafe {

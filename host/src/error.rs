@@ -2,6 +2,8 @@
 
 use cudarc::driver::result::DriverError;
 
+use flashmoe_kernels::layout::{fault_kind, wait_kind};
+
 use crate::config::ConfigError;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -39,25 +41,146 @@ pub enum Error {
     #[error("weights: {0}")]
     Weights(String),
     #[error(
-        "GPU {gpu} timed out after {timeout_ms} ms waiting for {wait} (peer {peer}, expert {expert}, tile {tile}, epoch {epoch}, block {block}, last value {observed:#x})"
+        "GPU {gpu} timed out after {timeout_ms} ms waiting for {wait} (peer {}, expert {}, tile {}, epoch {epoch}, block {block}, last value {observed:#x})",
+        show(peer),
+        show(expert),
+        show(tile)
     )]
     Timeout {
         gpu: usize,
-        wait: &'static str,
-        peer: String,
-        expert: String,
-        tile: String,
+        wait: Wait,
+        peer: Option<u32>,
+        expert: Option<u32>,
+        tile: Option<u32>,
         epoch: u32,
         block: u32,
         observed: u64,
         timeout_ms: u64,
     },
+    #[error(
+        "GPU {gpu}: {fault} (value {value}, bound {bound}; peer {}, expert {}, tile {}, epoch {epoch}, block {block}); the forward was stopped before using it",
+        show(peer),
+        show(expert),
+        show(tile)
+    )]
+    Fault {
+        gpu: usize,
+        fault: Fault,
+        value: u64,
+        bound: u64,
+        peer: Option<u32>,
+        expert: Option<u32>,
+        tile: Option<u32>,
+        epoch: u32,
+        block: u32,
+    },
+    #[error("GPU {gpu}: the input of token {token} holds NaN or infinity (its gate logits are not finite); the forward was stopped")]
+    NonFiniteInput { gpu: usize, token: u32 },
     #[error("GPU {gpu}: the kernel did not finish within {waited_ms} ms although every wait inside it is bounded")]
     KernelHung { gpu: usize, waited_ms: u64 },
+    #[error("a forward is in flight on this scratch arena: call wait() before {0}")]
+    Busy(&'static str),
+    #[error("rank {rank} does not exist: the layer spans {world} GPU(s)")]
+    NoSuchRank { rank: usize, world: usize },
+    #[error("{0}")]
+    Unavailable(&'static str),
+    #[error("the scratch arena is unusable: a kernel on GPU {gpu} did not stop even after an abort; drop every layer using it")]
+    Broken { gpu: usize },
+    #[error("test hook: the launch failed on purpose after GPU rank {rank} started")]
+    InjectedLaunchFailure { rank: usize },
+    #[error("weight `{tensor}`: element {index} = {value} is not finite in {dtype:?}")]
+    NotRepresentable { tensor: String, index: usize, value: f32, dtype: crate::config::DType },
     #[error("verification against the f64 reference failed: {0}")]
     VerificationFailed(String),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+}
+
+fn show(v: &Option<u32>) -> String {
+    v.map_or_else(|| "-".into(), |v| v.to_string())
+}
+
+/// What a timed-out wait inside the kernel was waiting for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    GridBarrier,
+    DispatchFlag,
+    ReturnedRows,
+    TaskSlot,
+    Termination,
+    Unknown(u32),
+}
+
+impl Wait {
+    pub fn from_kind(kind: u32) -> Wait {
+        match kind {
+            wait_kind::GRID_BARRIER => Wait::GridBarrier,
+            wait_kind::DISPATCH_FLAG => Wait::DispatchFlag,
+            wait_kind::RETURNED_ROWS => Wait::ReturnedRows,
+            wait_kind::TASK_SLOT => Wait::TaskSlot,
+            wait_kind::TERMINATION => Wait::Termination,
+            other => Wait::Unknown(other),
+        }
+    }
+}
+
+impl std::fmt::Display for Wait {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Wait::GridBarrier => f.write_str("the grid barrier after the gate"),
+            Wait::DispatchFlag => f.write_str("a dispatch flag (routed rows from a peer)"),
+            Wait::ReturnedRows => f.write_str("expert outputs for this GPU's tokens (returned rows)"),
+            Wait::TaskSlot => f.write_str("a task in the processor queue"),
+            Wait::Termination => f.write_str("termination (all tasks published)"),
+            Wait::Unknown(k) => write!(f, "an unknown wait ({k})"),
+        }
+    }
+}
+
+/// A value that crossed blocks or GPUs and broke its bound (see `layout::fault_kind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    FlagCount,
+    FlagMismatch,
+    TileId,
+    QueueFull,
+    Task,
+    Segment,
+    Meta,
+    ReturnedRows,
+    Unknown(u32),
+}
+
+impl Fault {
+    pub fn from_kind(kind: u32) -> Fault {
+        match kind {
+            fault_kind::FLAG_COUNT => Fault::FlagCount,
+            fault_kind::FLAG_MISMATCH => Fault::FlagMismatch,
+            fault_kind::TILE_ID => Fault::TileId,
+            fault_kind::QUEUE_FULL => Fault::QueueFull,
+            fault_kind::TASK => Fault::Task,
+            fault_kind::SEGMENT => Fault::Segment,
+            fault_kind::META => Fault::Meta,
+            fault_kind::RETURNED_ROWS => Fault::ReturnedRows,
+            other => Fault::Unknown(other),
+        }
+    }
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Fault::FlagCount => "a dispatch flag from the peer announced more rows than the capacity",
+            Fault::FlagMismatch => "a later dispatch flag disagreed with its pair's tile-0 row count",
+            Fault::TileId => "a row tile id ran past the tiles this launch can form",
+            Fault::QueueFull => "a task slot ran past the end of the queue",
+            Fault::Task => "a task's fields were out of range (value = kind << 32 | packed tile info, bound = queue slot)",
+            Fault::Segment => "a row tile segment was out of range (value = row, bound = rows)",
+            Fault::Meta => "a dispatch-meta word named a token or top-k rank out of range (bound = tokens)",
+            Fault::ReturnedRows => "more expert-output rows came back than this GPU's tokens sent",
+            Fault::Unknown(_) => "an unknown fault",
+        })
+    }
 }
 
 impl Error {

@@ -2,10 +2,11 @@
 //! a peer's region at `heaps[peer] + offset`. Allocated with cuMemAlloc (peer-mappable once peer
 //! access is on), never from the stream-ordered pool, which peers cannot reach.
 
-use flashmoe_kernels::layout::{Control, MAX_WORLD};
+use std::sync::Arc;
 
-use crate::device::Cluster;
-use crate::driver::DeviceBuffer;
+use flashmoe_kernels::layout::MAX_WORLD;
+
+use crate::driver::{Context, DeviceBuffer};
 use crate::error::Result;
 
 #[derive(Debug)]
@@ -14,13 +15,12 @@ pub struct SymmetricHeap {
 }
 
 impl SymmetricHeap {
-    /// `bytes` on every GPU of `cluster`, zeroed (flags start at epoch 0, "never written").
-    pub fn new(cluster: &Cluster, bytes: usize) -> Result<Self> {
-        let buffers = cluster
-            .gpus()
+    /// `bytes` on every GPU, zeroed (flags start at epoch 0, "never written").
+    pub fn new(contexts: &[Arc<Context>], bytes: usize) -> Result<Self> {
+        let buffers = contexts
             .iter()
-            .map(|g| {
-                let b = DeviceBuffer::alloc(g.context(), bytes)?;
+            .map(|ctx| {
+                let b = DeviceBuffer::alloc(ctx, bytes)?;
                 b.fill(0, bytes, 0)?;
                 Ok(b)
             })
@@ -32,6 +32,11 @@ impl SymmetricHeap {
         self.buffers.first().map_or(0, |b| b.bytes())
     }
 
+    /// Every GPU's heap, by rank.
+    pub fn buffers(&self) -> &[DeviceBuffer] {
+        &self.buffers
+    }
+
     /// Base address of every GPU's heap, by rank (unused ranks 0).
     pub fn bases(&self) -> [u64; MAX_WORLD] {
         let mut b = [0; MAX_WORLD];
@@ -41,10 +46,10 @@ impl SymmetricHeap {
         b
     }
 
-    /// Zeroes every GPU's [`Control`] block at `offset` (after a failed launch left it mid-barrier).
-    pub fn reset_control(&self, offset: u64) -> Result<()> {
+    /// Zeroes `[offset, offset + len)` on every GPU (no kernel may be running).
+    pub fn clear(&self, offset: u64, len: u64) -> Result<()> {
         for b in &self.buffers {
-            b.fill(offset as usize, std::mem::size_of::<Control>(), 0)?;
+            b.fill(offset as usize, len as usize, 0)?;
         }
         Ok(())
     }

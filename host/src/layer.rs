@@ -1,23 +1,33 @@
 //! `MoeLayer`: one MoE layer over the GPUs of a [`Cluster`]. Each forward is one cooperative
 //! launch of the persistent kernel per GPU; the host only launches and waits.
+//!
+//! A layer owns its weights and its launch [`Plan`] (fixed at construction from the configured
+//! maximum T); its heap, workspace and I/O buffers live in a [`Scratch`] arena that layers running
+//! one after another can share. Safe code cannot free or overwrite memory a kernel in flight
+//! uses: every method that would returns [`Error::Busy`] until [`MoeLayer::wait`], and dropping a
+//! layer with a forward in flight aborts and waits for it.
 
 use std::ffi::c_void;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use flashmoe_kernels::layout::{
-    self, BLOCK_THREADS, ErrorRecord, HeapLayout, MoeParams, SHARED_BYTES, Shape, WorkspaceLayout, error_code, flags, test_hook, wait_kind,
-};
+use flashmoe_kernels::layout::{self, BLOCK_THREADS, MoeParams, SHARED_BYTES, flags, test_hook};
 
-use crate::config::{ConfigError, DType, MoeConfig, capacity};
+use crate::config::{DType, MoeConfig};
 use crate::device::Cluster;
-use crate::driver::{DeviceBuffer, Function, HostMapped, LaunchConfig, Stream};
+use crate::driver::{DeviceBuffer, Function, LaunchConfig, Stream};
 use crate::error::{Error, Result};
-use crate::heap::SymmetricHeap;
 use crate::numeric;
+use crate::plan::Plan;
+use crate::scratch::{Arena, Scratch};
+use crate::tuning::{Mainloop, Tuning};
 use crate::weights::Weights;
 
 /// Default bound on every wait inside the kernel.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bounds of [`MoeLayer::set_timeout`].
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// One GPU's weights (its local experts' slices, and the whole gate).
 #[derive(Debug)]
@@ -34,14 +44,9 @@ struct DeviceWeights {
 /// What one GPU of the layer owns.
 #[derive(Debug)]
 struct Rank {
-    stream: Stream,
     kernel: Function,
     grid: u32,
-    workspace: DeviceBuffer,
-    input: DeviceBuffer,
-    output: DeviceBuffer,
     weights: Option<DeviceWeights>,
-    error: HostMapped<ErrorRecord>,
     /// Per-block phase timestamps of the last launch, when recording (see [`MoeLayer::record_timeline`]).
     timeline: Option<DeviceBuffer>,
 }
@@ -57,112 +62,112 @@ pub struct GpuRouting {
     pub slot: Vec<u32>,
 }
 
+/// Test-only fault injection.
+#[derive(Clone, Copy, Debug, Default)]
+struct Hooks {
+    /// [`test_hook`] value and argument passed to the kernel.
+    kernel: (u32, u32),
+    /// Fail the launch (as a driver error would) right after GPU rank r started.
+    fail_launch_after: Option<usize>,
+}
+
 /// A Mixture-of-Experts layer on one or more GPUs (experts split evenly, E / G per GPU).
 #[derive(Debug)]
 pub struct MoeLayer<'c> {
     cluster: &'c Cluster,
     cfg: MoeConfig,
-    heap: SymmetricHeap,
+    plan: Plan,
+    tuning: Tuning,
+    scratch: Scratch,
+    id: u64,
     ranks: Vec<Rank>,
-    epoch: u32,
     timeout: Duration,
-    hook: (u32, u32),
+    hooks: Hooks,
 }
 
-/// The kernel for `dtype` on a device running PTX for `arch`. On Hopper, bf16 uses wgmma; set
-/// FLASHMOE_MMA=sync to run its mma.sync build instead (for A/B measurements).
-fn kernel_name(dtype: DType, arch: &str) -> &'static str {
-    match dtype {
-        DType::Bf16 if arch == "sm_90a" && std::env::var("FLASHMOE_MMA").as_deref() == Ok("sync") => "moe_forward_bf16_mma_sync",
-        DType::Bf16 => "moe_forward_bf16",
-        DType::F16 => "moe_forward_f16",
-        DType::F32 => "moe_forward_f32",
+/// Builds a [`MoeLayer`]: `MoeLayer::builder(&cluster, cfg).scratch(&shared).build()`.
+#[derive(Debug)]
+pub struct MoeLayerBuilder<'c> {
+    cluster: &'c Cluster,
+    cfg: MoeConfig,
+    tuning: Tuning,
+    scratch: Option<Scratch>,
+    timeout: Duration,
+}
+
+impl<'c> MoeLayerBuilder<'c> {
+    /// Speed choices (defaults from the heuristics).
+    pub fn tuning(mut self, tuning: Tuning) -> Self {
+        self.tuning = tuning;
+        self
     }
-}
 
-fn wait_name(kind: u32) -> &'static str {
-    match kind {
-        wait_kind::GRID_BARRIER => "the grid barrier after the gate",
-        wait_kind::DISPATCH_FLAG => "a dispatch flag (routed rows from a peer)",
-        wait_kind::RETURNED_ROWS => "expert outputs for this GPU's tokens (returned rows)",
-        wait_kind::TASK_SLOT => "a task in the processor queue",
-        wait_kind::TERMINATION => "termination (all tasks published)",
-        _ => "an unknown wait",
+    /// Shares `scratch` with the other layers built on it (default: a scratch of its own).
+    pub fn scratch(mut self, scratch: &Scratch) -> Self {
+        self.scratch = Some(scratch.clone());
+        self
     }
-}
 
-fn id(v: u32) -> String {
-    if v == layout::NONE { "-".into() } else { v.to_string() }
-}
+    /// Bound on every wait inside the kernel (clamped to [`MIN_TIMEOUT`], [`MAX_TIMEOUT`]).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout.clamp(MIN_TIMEOUT, MAX_TIMEOUT);
+        self
+    }
 
-impl<'c> MoeLayer<'c> {
-    /// Builds the layer for `cfg` (`cfg.tokens` = most tokens per GPU a forward may carry):
-    /// validates it, loads the kernel, sizes the grid from the occupancy API, allocates the heap,
-    /// workspace and I/O buffers on every GPU.
-    pub fn new(cluster: &'c Cluster, cfg: MoeConfig) -> Result<Self> {
-        let world = cluster.len();
-        cfg.validate(world)?;
-        let elem = cfg.dtype.bytes() as usize;
-        let mut ranks = Vec::with_capacity(world);
-        let mut shapes = Vec::with_capacity(world);
+    /// Validates the configuration, loads the kernel, sizes the grid from the occupancy API,
+    /// computes the launch plan and attaches the layer to its scratch (growing it if needed).
+    pub fn build(self) -> Result<MoeLayer<'c>> {
+        let cluster = self.cluster;
+        let cfg = self.cfg;
+        cfg.validate(cluster.len())?;
+        let mut ranks = Vec::with_capacity(cluster.len());
         for g in cluster.gpus() {
-            let name = kernel_name(cfg.dtype, g.ptx.arch);
+            let name = kernel_name(cfg.dtype, g.ptx.arch, self.tuning.mainloop);
             let kernel = g.function(name)?;
             kernel.set_max_dynamic_shared(SHARED_BYTES)?;
             let per_sm = kernel.max_blocks_per_sm(BLOCK_THREADS, SHARED_BYTES)?;
             if per_sm == 0 {
                 return Err(Error::NoOccupancy { gpu: g.ordinal, kernel: name, per_sm });
             }
-            let grid = per_sm * g.sms;
-            let shape = Self::shape_for(&cfg, world, cfg.tokens, grid - 1);
-            let ws = layout::workspace_layout(&shape);
-            let heap = layout::heap_layout(&shape);
-            let io = cfg.tokens * cfg.hidden * elem;
-            let weights = Self::weight_bytes(&cfg, world);
-            let need = ws.bytes as usize + heap.bytes as usize + 2 * io + weights;
-            let (free, _) = g.context().memory_info()?;
-            if need > free {
-                return Err(ConfigError::OutOfMemory { what: "the layer", need_mib: need >> 20, have_mib: free >> 20 }.into());
+            ranks.push(Rank { kernel, grid: per_sm * g.sms, weights: None, timeline: None });
+        }
+        let grids: Vec<u32> = ranks.iter().map(|r| r.grid).collect();
+        let plan = Plan::new(&cfg, &grids, &self.tuning)?;
+        let scratch = match self.scratch {
+            Some(s) => s,
+            None => Scratch::new(cluster)?,
+        };
+        let id = {
+            let mut arena = scratch.lock();
+            if !arena.serves_cluster(cluster) {
+                return Err(Error::Unavailable("the scratch arena was made for other GPUs than this layer's cluster"));
             }
-            let ctx = g.context();
-            ranks.push(Rank {
-                stream: Stream::new(ctx)?,
-                kernel,
-                grid,
-                workspace: DeviceBuffer::alloc(ctx, ws.bytes as usize)?,
-                input: DeviceBuffer::alloc(ctx, io)?,
-                output: DeviceBuffer::alloc(ctx, io)?,
-                weights: None,
-                error: HostMapped::alloc(ctx, 1)?,
-                timeline: None,
-            });
-            shapes.push(shape);
-        }
-        let heap_bytes = shapes.iter().map(|s| layout::heap_layout(s).bytes).max().unwrap_or(0);
-        let heap = SymmetricHeap::new(cluster, heap_bytes as usize)?;
-        Ok(MoeLayer { cluster, cfg, heap, ranks, epoch: 0, timeout: DEFAULT_TIMEOUT, hook: (test_hook::NONE, 0) })
+            arena.attach(&plan)?
+        };
+        Ok(MoeLayer { cluster, cfg, plan, tuning: self.tuning, scratch, id, ranks, timeout: self.timeout, hooks: Hooks::default() })
+    }
+}
+
+/// The kernel for `dtype` on a device running PTX for `arch`: bf16 on Hopper has an mma.sync
+/// build beside the wgmma default for A/B measurements.
+fn kernel_name(dtype: DType, arch: &str, mainloop: Mainloop) -> &'static str {
+    match dtype {
+        DType::Bf16 if arch == "sm_90a" && mainloop == Mainloop::MmaSync => "moe_forward_bf16_mma_sync",
+        DType::Bf16 => "moe_forward_bf16",
+        DType::F16 => "moe_forward_f16",
+        DType::F32 => "moe_forward_f32",
+    }
+}
+
+impl<'c> MoeLayer<'c> {
+    /// A builder for `cfg` on `cluster` (`cfg.tokens` = most tokens per GPU a forward may carry).
+    pub fn builder(cluster: &'c Cluster, cfg: MoeConfig) -> MoeLayerBuilder<'c> {
+        MoeLayerBuilder { cluster, cfg, tuning: Tuning::default(), scratch: None, timeout: DEFAULT_TIMEOUT }
     }
 
-    fn shape_for(cfg: &MoeConfig, world: usize, tokens: usize, processors: u32) -> Shape {
-        Shape {
-            tokens: tokens as u32,
-            hidden: cfg.hidden as u32,
-            inter: cfg.inter as u32,
-            experts: cfg.experts as u32,
-            top_k: cfg.top_k as u32,
-            capacity: capacity(tokens, cfg.top_k, cfg.experts, cfg.capacity_factor) as u32,
-            world: world as u32,
-            elem_bytes: cfg.dtype.bytes(),
-            gated: cfg.gated,
-            processors,
-        }
-    }
-
-    fn weight_bytes(cfg: &MoeConfig, world: usize) -> usize {
-        let (e, h, i) = (cfg.experts, cfg.hidden, cfg.inter);
-        let local = e / world;
-        let mats = if cfg.gated { 3 } else { 2 };
-        (e * h + local * mats * h * i + local * (2 * i + h)) * cfg.dtype.bytes() as usize
+    /// The layer for `cfg` with default tuning and a scratch arena of its own.
+    pub fn new(cluster: &'c Cluster, cfg: MoeConfig) -> Result<Self> {
+        Self::builder(cluster, cfg).build()
     }
 
     pub fn config(&self) -> &MoeConfig {
@@ -173,80 +178,129 @@ impl<'c> MoeLayer<'c> {
         self.cluster
     }
 
+    /// The launch plan, fixed for the layer's life.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    pub fn tuning(&self) -> &Tuning {
+        &self.tuning
+    }
+
+    /// The scratch arena this layer runs in (clone it into a builder to share it).
+    pub fn scratch(&self) -> &Scratch {
+        &self.scratch
+    }
+
+    fn rank(&self, rank: usize) -> Result<&Rank> {
+        self.ranks.get(rank).ok_or(Error::NoSuchRank { rank, world: self.ranks.len() })
+    }
+
     /// Blocks of the persistent grid on GPU `rank` (SMs x co-resident blocks per SM).
-    pub fn grid(&self, rank: usize) -> u32 {
-        self.ranks[rank].grid
+    pub fn grid(&self, rank: usize) -> Result<u32> {
+        Ok(self.rank(rank)?.grid)
     }
 
     /// Registers per thread the driver's JIT gave the kernel on GPU `rank`.
     pub fn kernel_registers(&self, rank: usize) -> Result<i32> {
-        self.ranks[rank].kernel.registers()
+        self.rank(rank)?.kernel.registers()
     }
 
-    /// Bytes of the symmetric heap on each GPU.
+    /// Bytes of the symmetric heap on each GPU (of the scratch arena, shared with its layers).
     pub fn heap_bytes(&self) -> usize {
-        self.heap.bytes()
+        self.scratch.lock().heap.bytes()
     }
 
-    /// Bounds every wait inside the kernel; a wait past it fails the forward with [`Error::Timeout`].
+    /// Bytes of this layer's weights on each GPU.
+    pub fn weight_bytes(&self) -> u64 {
+        let (e, h, i) = (self.cfg.experts as u64, self.cfg.hidden as u64, self.cfg.inter as u64);
+        let local = e / self.ranks.len() as u64;
+        let mats = if self.cfg.gated { 3 } else { 2 };
+        let biases = if self.cfg.bias { local * (if self.cfg.gated { 2 * i } else { i } + h) } else { 0 };
+        (e * h + local * mats * h * i + biases) * self.cfg.dtype.bytes() as u64
+    }
+
+    /// Bounds every wait inside the kernel (clamped to [`MIN_TIMEOUT`], [`MAX_TIMEOUT`]); a wait
+    /// past it fails the forward with [`Error::Timeout`].
     pub fn set_timeout(&mut self, timeout: Duration) {
-        self.timeout = timeout;
+        self.timeout = timeout.clamp(MIN_TIMEOUT, MAX_TIMEOUT);
     }
 
     /// Test-only fault injection: the next forwards never raise the tile-0 dispatch flag of
     /// `expert` (`None` restores normal operation), so the owner must time out.
     pub fn inject_dropped_dispatch_flag(&mut self, expert: Option<u32>) {
-        self.hook = match expert {
-            Some(e) => (test_hook::DROP_DISPATCH_FLAG, e),
-            None => (test_hook::NONE, 0),
-        };
+        self.hooks.kernel = expert.map_or((test_hook::NONE, 0), |e| (test_hook::DROP_DISPATCH_FLAG, e));
     }
 
-    /// Uploads weights: the gate to every GPU, each GPU's experts (contiguous E / G) to it.
+    /// Test-only fault injection: the next forwards announce one row more than the capacity in
+    /// the tile-0 flag of `expert`, so its owner must report a bounds fault.
+    #[doc(hidden)]
+    pub fn inject_corrupt_dispatch_count(&mut self, expert: Option<u32>) {
+        self.hooks.kernel = expert.map_or((test_hook::NONE, 0), |e| (test_hook::CORRUPT_DISPATCH_COUNT, e));
+    }
+
+    /// Test-only fault injection: the next launches fail (as a driver error would) right after
+    /// GPU rank `rank` started, so the started GPUs must be aborted and waited for.
+    #[doc(hidden)]
+    pub fn inject_launch_failure(&mut self, rank: Option<usize>) {
+        self.hooks.fail_launch_after = rank;
+    }
+
+    /// Uploads weights: the gate to every GPU, each GPU's experts (contiguous E / G) to it. Every
+    /// value must be finite in the layer's dtype. On error the previous weights stay.
     pub fn load_weights(&mut self, w: &Weights) -> Result<()> {
+        if self.scratch.lock().running(self.id) {
+            return Err(Error::Busy("loading weights"));
+        }
         w.validate(&self.cfg)?;
-        let (h, i, dt) = (self.cfg.hidden, self.cfg.inter, self.cfg.dtype);
+        let (h, i) = (self.cfg.hidden, self.cfg.inter);
         let local = self.cfg.experts / self.ranks.len();
-        for (r, rank) in self.ranks.iter_mut().enumerate() {
+        let encoded = w.encoded(self.cfg.dtype)?;
+        let bytes = |name: &str| encoded.iter().find(|(n, _)| *n == name).and_then(|(_, b)| b.as_deref());
+        let elem = self.cfg.dtype.bytes() as usize;
+        let mut uploaded = Vec::with_capacity(self.ranks.len());
+        for r in 0..self.ranks.len() {
             let ctx = self.cluster.gpus()[r].context();
-            let upload = |v: &[f32]| -> Result<DeviceBuffer> {
-                let bytes = numeric::encode_f32(dt, v);
-                let b = DeviceBuffer::alloc(ctx, bytes.len())?;
-                b.write(0, &bytes)?;
-                Ok(b)
+            let upload = |name: &str, per_expert: usize, all: bool| -> Result<Option<DeviceBuffer>> {
+                let Some(b) = bytes(name) else { return Ok(None) };
+                let part = if all { b } else { &b[r * local * per_expert * elem..(r + 1) * local * per_expert * elem] };
+                let buf = DeviceBuffer::alloc(ctx, part.len())?;
+                buf.write(0, part)?;
+                Ok(Some(buf))
             };
-            let slice = |v: &Vec<f32>, per: usize| -> Result<DeviceBuffer> { upload(&v[r * local * per..(r + 1) * local * per]) };
-            rank.weights = Some(DeviceWeights {
-                gate: upload(&w.gate)?,
-                w1: slice(&w.w1, i * h)?,
-                w3: w.w3.as_ref().map(|v| slice(v, i * h)).transpose()?,
-                w2: slice(&w.w2, h * i)?,
-                b1: w.b1.as_ref().map(|v| slice(v, i)).transpose()?,
-                b3: w.b3.as_ref().map(|v| slice(v, i)).transpose()?,
-                b2: w.b2.as_ref().map(|v| slice(v, h)).transpose()?,
+            let needed = |b: Option<DeviceBuffer>, name: &str| b.ok_or_else(|| Error::Weights(format!("`{name}` is missing")));
+            uploaded.push(DeviceWeights {
+                gate: needed(upload("gate.weight", 0, true)?, "gate.weight")?,
+                w1: needed(upload("experts.w1", i * h, false)?, "experts.w1")?,
+                w3: upload("experts.w3", i * h, false)?,
+                w2: needed(upload("experts.w2", h * i, false)?, "experts.w2")?,
+                b1: upload("experts.b1", i, false)?,
+                b3: upload("experts.b3", i, false)?,
+                b2: upload("experts.b2", h, false)?,
             });
         }
-        Ok(())
-    }
-
-    /// GPU `rank`'s input buffer, `[tokens][hidden]` of the layer's dtype.
-    pub fn input_buffer(&self, rank: usize) -> &DeviceBuffer {
-        &self.ranks[rank].input
-    }
-
-    /// GPU `rank`'s output buffer, `[tokens][hidden]` of the layer's dtype.
-    pub fn output_buffer(&self, rank: usize) -> &DeviceBuffer {
-        &self.ranks[rank].output
-    }
-
-    fn check_tokens(&self, tokens: usize) -> Result<()> {
-        if tokens == 0 {
-            return Err(ConfigError::Zero("tokens").into());
-        }
-        if tokens > self.cfg.tokens {
-            return Err(ConfigError::TokensAboveMax(tokens, self.cfg.tokens).into());
+        for (rank, w) in self.ranks.iter_mut().zip(uploaded) {
+            rank.weights = Some(w);
         }
         Ok(())
+    }
+
+    /// GPU `rank`'s input buffer, `[tokens][hidden]` of the layer's dtype, shared with the layers
+    /// of the same scratch. Writing it while a forward is in flight changes that forward's input.
+    pub fn input_buffer(&self, rank: usize) -> Result<Arc<DeviceBuffer>> {
+        self.rank(rank)?;
+        let arena = self.scratch.lock();
+        arena.idle("using the input buffer")?;
+        Ok(arena.gpus[rank].input.clone())
+    }
+
+    /// GPU `rank`'s output buffer, `[tokens][hidden]` of the layer's dtype, shared with the
+    /// layers of the same scratch (the next forward of any of them overwrites it).
+    pub fn output_buffer(&self, rank: usize) -> Result<Arc<DeviceBuffer>> {
+        self.rank(rank)?;
+        let arena = self.scratch.lock();
+        arena.idle("using the output buffer")?;
+        Ok(arena.gpus[rank].output.clone())
     }
 
     /// Forward on host data: `x[rank]` holds GPU rank's `tokens x hidden` inputs (any count up to
@@ -261,128 +315,125 @@ impl<'c> MoeLayer<'c> {
                 return Err(Error::ShapeMismatch { what: "input of a GPU".into(), got: xr.len(), expected: tokens * self.cfg.hidden });
             }
         }
-        self.check_tokens(tokens)?;
-        for (rank, xr) in self.ranks.iter().zip(x) {
-            rank.input.write(0, &numeric::encode_f32(self.cfg.dtype, xr))?;
+        self.plan.forward(0, tokens)?;
+        let mut arena = self.scratch.lock();
+        arena.idle("a forward")?;
+        for (g, xr) in arena.gpus.iter().zip(x) {
+            g.input.write(0, &numeric::encode_f32(self.cfg.dtype, xr))?;
         }
-        self.forward_device(tokens)?;
+        self.launch_locked(&mut arena, tokens)?;
+        arena.finish(self.timeout)?;
         let bytes = tokens * self.cfg.hidden * self.cfg.dtype.bytes() as usize;
-        self.ranks
+        arena
+            .gpus
             .iter()
-            .map(|r| {
+            .map(|g| {
                 let mut out = vec![0u8; bytes];
-                r.output.read(0, &mut out)?;
+                g.output.read(0, &mut out)?;
                 Ok(numeric::decode(self.cfg.dtype, &out).into_iter().map(|v| v as f32).collect())
             })
             .collect()
     }
 
-    /// Forward on the layer's device buffers ([`Self::input_buffer`] -> [`Self::output_buffer`])
+    /// Forward on the scratch's device buffers ([`Self::input_buffer`] -> [`Self::output_buffer`])
     /// for `tokens` tokens per GPU: launches on every GPU, returns when all finished.
     pub fn forward_device(&mut self, tokens: usize) -> Result<()> {
-        self.launch(tokens)?;
-        self.wait()
+        let mut arena = self.scratch.lock();
+        self.launch_locked(&mut arena, tokens)?;
+        arena.finish(self.timeout)
     }
 
-    /// Launches one forward on every GPU without waiting (see [`Self::wait`]).
+    /// Launches one forward on every GPU without waiting (see [`Self::wait`]). Until then every
+    /// method that would touch memory the kernels use returns [`Error::Busy`].
     pub fn launch(&mut self, tokens: usize) -> Result<()> {
-        self.check_tokens(tokens)?;
-        self.epoch = self.epoch.checked_add(1).unwrap_or(1);
-        let world = self.ranks.len();
-        for r in 0..world {
-            let mut p = self.params(r, tokens)?;
+        let mut arena = self.scratch.lock();
+        self.launch_locked(&mut arena, tokens)
+    }
+
+    fn launch_locked(&self, arena: &mut Arena, tokens: usize) -> Result<()> {
+        arena.idle("launching")?;
+        let forwards = (0..self.ranks.len()).map(|r| self.plan.forward(r, tokens)).collect::<Result<Vec<_>, _>>()?;
+        let mut params = Vec::with_capacity(self.ranks.len());
+        for (r, f) in forwards.iter().enumerate() {
+            params.push(self.params(arena, r, f)?);
+        }
+        let epoch = arena.begin(self.id, tokens)?;
+        for (r, mut p) in params.into_iter().enumerate() {
+            p.epoch = epoch;
             let rank = &self.ranks[r];
-            rank.error.set(0, ErrorRecord::default());
             let mut args = [&mut p as *mut MoeParams as *mut c_void];
             let cfg = LaunchConfig { grid: rank.grid, block: BLOCK_THREADS, shared_bytes: SHARED_BYTES };
             // SAFETY: the kernel takes one MoeParams by value; every pointer in it is owned by
-            // this layer and outlives the launch (forward waits before returning).
-            unsafe { rank.kernel.launch(&rank.stream, cfg, &mut args, true)? };
+            // this layer or its arena, and neither frees them while the launch is in flight.
+            let launched = unsafe { rank.kernel.launch(&arena.gpus[r].stream, cfg, &mut args, true) };
+            let failed = match launched {
+                Err(e) => Some((e, r)),
+                Ok(()) if self.hooks.fail_launch_after == Some(r) => Some((Error::InjectedLaunchFailure { rank: r }, r + 1)),
+                Ok(()) => None,
+            };
+            if let Some((e, started)) = failed {
+                arena.abandon(started)?;
+                return Err(e);
+            }
         }
         Ok(())
     }
 
-    /// Waits for the launched forward on every GPU (bounded) and reports a kernel timeout as
-    /// [`Error::Timeout`], after which the layer is ready for the next forward.
+    /// Waits for the launched forward on every GPU (bounded) and reports what the kernels
+    /// recorded ([`Error::Timeout`], [`Error::Fault`], [`Error::NonFiniteInput`]); afterwards the
+    /// layer is ready for the next forward. Ok when nothing of this layer is in flight.
     pub fn wait(&mut self) -> Result<()> {
-        let limit = self.timeout * 3 + Duration::from_secs(5);
-        let start = Instant::now();
-        for (r, rank) in self.ranks.iter().enumerate() {
-            while !rank.stream.query()? {
-                if start.elapsed() > limit {
-                    return Err(Error::KernelHung { gpu: self.cluster.gpus()[r].ordinal, waited_ms: start.elapsed().as_millis() as u64 });
-                }
-                std::hint::spin_loop();
-            }
+        let mut arena = self.scratch.lock();
+        match arena.in_flight {
+            Some(f) if f.layer == self.id => arena.finish(self.timeout),
+            Some(_) => Err(Error::Busy("waiting on another layer's forward (call wait() on that layer)")),
+            None => Ok(()),
         }
-        let failed = self.ranks.iter().map(|r| r.error.get(0)).find(|e| e.code != error_code::NONE);
-        if let Some(rec) = failed {
-            // Leave the layer usable: clear the half-done barrier state and the error records.
-            let shape = Self::shape_for(&self.cfg, self.ranks.len(), self.cfg.tokens, self.ranks[0].grid - 1);
-            self.heap.reset_control(layout::heap_layout(&shape).control)?;
-            for rank in &self.ranks {
-                rank.error.set(0, ErrorRecord::default());
-            }
-            return Err(Error::Timeout {
-                gpu: self.cluster.gpus()[rec.gpu as usize].ordinal,
-                wait: wait_name(rec.wait),
-                peer: id(rec.peer),
-                expert: id(rec.expert),
-                tile: id(rec.tile),
-                epoch: rec.epoch,
-                block: rec.block,
-                observed: rec.observed,
-                timeout_ms: self.timeout.as_millis() as u64,
-            });
-        }
-        Ok(())
     }
 
-    fn params(&self, r: usize, tokens: usize) -> Result<MoeParams> {
+    fn params(&self, arena: &Arena, r: usize, f: &crate::plan::Forward) -> Result<MoeParams> {
         let rank = &self.ranks[r];
         let w = rank.weights.as_ref().ok_or_else(|| Error::Weights("no weights loaded (call load_weights first)".into()))?;
-        let world = self.ranks.len();
-        let shape = Self::shape_for(&self.cfg, world, tokens, rank.grid - 1);
-        let heap: HeapLayout = layout::heap_layout(&shape);
-        let ws: WorkspaceLayout = layout::workspace_layout(&shape);
         let ptr = |b: &Option<DeviceBuffer>| b.as_ref().map_or(0, |b| b.ptr());
-        let cfg = &self.cfg;
-        let mut f = 0;
-        if cfg.gated {
-            f |= flags::GATED;
+        let (cfg, shape) = (&self.cfg, &self.plan.shape);
+        let mut bits = 0;
+        for (on, bit) in [
+            (cfg.gated, flags::GATED),
+            (cfg.bias, flags::BIAS),
+            (cfg.renormalize, flags::RENORMALIZE),
+            (self.tuning.copy_local, flags::COPY_LOCAL),
+        ] {
+            if on {
+                bits |= bit;
+            }
         }
-        if cfg.bias {
-            f |= flags::BIAS;
-        }
-        if cfg.renormalize {
-            f |= flags::RENORMALIZE;
-        }
-        // A/B switch for measurements: also copy rows routed to this GPU's own experts.
-        if std::env::var("FLASHMOE_COPY_LOCAL").as_deref() == Ok("1") {
-            f |= flags::COPY_LOCAL;
-        }
+        let (dispatch_blocks, dispatch_parts) = self.plan.dispatch[r];
+        let mut ws = arena.layout.ws;
+        ws.queue_slots = self.plan.ws.queue_slots;
+        let g = &arena.gpus[r];
         Ok(MoeParams {
-            tokens: shape.tokens,
+            tokens: f.tokens,
             hidden: shape.hidden,
             inter: shape.inter,
             experts: shape.experts,
             top_k: shape.top_k,
-            capacity: shape.capacity,
-            world: world as u32,
+            capacity: f.capacity,
+            slot_stride: self.plan.slot_stride(),
+            tile_stride: self.plan.tile_stride(),
+            world: shape.world,
             rank: r as u32,
             local_experts: shape.local_experts(),
             dtype: cfg.dtype as u32,
             activation: cfg.activation as u32,
-            flags: f,
-            epoch: self.epoch,
-            test_hook: self.hook.0,
-            test_hook_arg: self.hook.1,
-            dispatch_blocks: layout::dispatch_blocks(rank.grid - 1, world as u32),
-            dispatch_parts: layout::dispatch_parts(layout::dispatch_blocks(rank.grid - 1, world as u32), shape.experts),
-            gate_splits: shape.gate_splits(),
-            _pad0: 0,
-            timeout_ns: self.timeout.as_nanos() as u64,
-            x: rank.input.ptr(),
+            flags: bits,
+            epoch: 0,
+            test_hook: self.hooks.kernel.0,
+            test_hook_arg: self.hooks.kernel.1,
+            dispatch_blocks,
+            dispatch_parts,
+            gate_splits: f.gate_splits,
+            timeout_ns: u64::try_from(self.timeout.as_nanos()).unwrap_or(u64::MAX),
+            x: g.input.ptr(),
             gate_w: w.gate.ptr(),
             w1: w.w1.ptr(),
             w3: ptr(&w.w3),
@@ -390,34 +441,44 @@ impl<'c> MoeLayer<'c> {
             b1: ptr(&w.b1),
             b3: ptr(&w.b3),
             b2: ptr(&w.b2),
-            out: rank.output.ptr(),
-            workspace: rank.workspace.ptr(),
-            error: rank.error.device_ptr(),
+            out: g.output.ptr(),
+            workspace: g.workspace.ptr(),
+            error: g.error.device_ptr(),
             timeline: rank.timeline.as_ref().map_or(0, |b| b.ptr()),
-            heaps: self.heap.bases(),
-            heap,
+            heaps: arena.heap.bases(),
+            heap: arena.layout.heap,
             ws,
         })
     }
 
-    /// The routing GPU `rank` decided in the last forward of `tokens` tokens.
+    /// The routing GPU `rank` decided in this layer's last forward, which must have carried
+    /// `tokens` tokens and be the last forward on the scratch arena.
     pub fn routing(&self, rank: usize, tokens: usize) -> Result<GpuRouting> {
-        self.check_tokens(tokens)?;
-        let r = &self.ranks[rank];
-        let shape = Self::shape_for(&self.cfg, self.ranks.len(), tokens, r.grid - 1);
-        let ws = layout::workspace_layout(&shape);
+        self.rank(rank)?;
+        let arena = self.scratch.lock();
+        arena.idle("reading the routing")?;
+        match arena.last {
+            Some(f) if f.layer == self.id && f.tokens == tokens => {}
+            Some(f) if f.layer == self.id => {
+                return Err(Error::ShapeMismatch { what: "tokens of the last forward".into(), got: tokens, expected: f.tokens });
+            }
+            _ => return Err(Error::Unavailable("no routing: this layer's last forward failed, or another layer ran on the scratch since")),
+        }
+        let ws = &arena.layout.ws;
         let n = tokens * self.cfg.top_k;
-        let mut expert = vec![0u8; n];
-        let mut weight = vec![0f32; n];
-        let mut slot = vec![0u32; n];
-        r.workspace.read(ws.topk_expert as usize, &mut expert)?;
-        r.workspace.read(ws.topk_weight as usize, &mut weight)?;
-        r.workspace.read(ws.route_slot as usize, &mut slot)?;
+        let (mut expert, mut weight, mut slot) = (vec![0u8; n], vec![0f32; n], vec![0u32; n]);
+        let buf = &arena.gpus[rank].workspace;
+        buf.read(ws.topk_expert as usize, &mut expert)?;
+        buf.read(ws.topk_weight as usize, &mut weight)?;
+        buf.read(ws.route_slot as usize, &mut slot)?;
         Ok(GpuRouting { expert, weight, slot })
     }
 
     /// Whether forwards record a per-block timeline (a few stores per block; for diagnostics).
     pub fn record_timeline(&mut self, on: bool) -> Result<()> {
+        if self.scratch.lock().running(self.id) {
+            return Err(Error::Busy("changing the timeline buffers"));
+        }
         for (r, rank) in self.ranks.iter_mut().enumerate() {
             rank.timeline = if on {
                 let bytes = rank.grid as usize * layout::timeline::SLOTS * 8;
@@ -434,15 +495,36 @@ impl<'c> MoeLayer<'c> {
     /// The timeline GPU `rank` recorded in the last forward (None when not recording): one row
     /// per block, block 0 = the OS block.
     pub fn timeline(&self, rank: usize) -> Result<Option<Vec<[u64; layout::timeline::SLOTS]>>> {
-        let r = &self.ranks[rank];
+        let r = self.rank(rank)?;
+        if self.scratch.lock().running(self.id) {
+            return Err(Error::Busy("reading the timeline"));
+        }
         let Some(b) = &r.timeline else { return Ok(None) };
         let mut flat = vec![0u64; r.grid as usize * layout::timeline::SLOTS];
         b.read(0, &mut flat)?;
         Ok(Some(flat.chunks_exact(layout::timeline::SLOTS).map(|c| c.try_into().unwrap_or([0; layout::timeline::SLOTS])).collect()))
     }
 
-    /// Streams of the layer's GPUs (for timing with events).
-    pub fn stream(&self, rank: usize) -> &Stream {
-        &self.ranks[rank].stream
+    /// Stream of GPU `rank`'s launches (for timing with events), shared by the scratch's layers.
+    pub fn stream(&self, rank: usize) -> Result<Arc<Stream>> {
+        self.rank(rank)?;
+        Ok(self.scratch.lock().gpus[rank].stream.clone())
+    }
+}
+
+impl Drop for MoeLayer<'_> {
+    /// A forward of this layer still in flight is aborted and waited for before its weights are
+    /// freed; if a kernel will not stop, the weights are leaked rather than freed under it.
+    fn drop(&mut self) {
+        let mut arena = self.scratch.lock();
+        if arena.in_flight.is_some_and(|f| f.layer == self.id) {
+            let _ = arena.abandon(self.ranks.len());
+        }
+        if arena.running(self.id) {
+            for r in &mut self.ranks {
+                std::mem::forget(r.weights.take());
+                std::mem::forget(r.timeline.take());
+            }
+        }
     }
 }

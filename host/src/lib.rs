@@ -23,15 +23,21 @@ pub mod heap;
 pub mod kernels;
 pub mod layer;
 pub mod numeric;
+pub mod plan;
 pub mod reference;
+pub mod scratch;
+pub mod tuning;
 pub mod verify;
 pub mod weights;
 
 pub use config::{Activation, ConfigError, DType, MoeConfig};
 pub use device::{Cluster, Gpu};
-pub use error::{Error, Result};
-pub use layer::{GpuRouting, MoeLayer};
-pub use weights::Weights;
+pub use error::{Error, Fault, Result, Wait};
+pub use layer::{GpuRouting, MoeLayer, MoeLayerBuilder};
+pub use plan::Plan;
+pub use scratch::Scratch;
+pub use tuning::{Mainloop, Tuning};
+pub use weights::{Unused, Weights};
 
 /// The kernel crate's shared `#[repr(C)]` types.
 pub use flashmoe_kernels::layout;

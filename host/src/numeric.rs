@@ -64,6 +64,23 @@ pub fn encode_f32(dtype: DType, values: &[f32]) -> Vec<u8> {
     out
 }
 
+/// [`encode_f32`], or the index of the first value that is not finite once in `dtype` (NaN,
+/// infinity, or a finite f32 beyond the dtype's range, such as 1e5 in f16).
+pub fn encode_f32_checked(dtype: DType, values: &[f32]) -> Result<Vec<u8>, usize> {
+    use rayon::prelude::*;
+    let out = encode_f32(dtype, values);
+    let width = dtype.bytes() as usize;
+    let bad = out.par_chunks_exact(width).position_first(|c| match dtype {
+        DType::Bf16 => !bf16::from_le_bytes([c[0], c[1]]).is_finite(),
+        DType::F16 => !f16::from_le_bytes([c[0], c[1]]).is_finite(),
+        DType::F32 => !f32::from_le_bytes([c[0], c[1], c[2], c[3]]).is_finite(),
+    });
+    match bad {
+        Some(i) => Err(i),
+        None => Ok(out),
+    }
+}
+
 /// Decodes `dtype` bytes into f64.
 pub fn decode(dtype: DType, bytes: &[u8]) -> Vec<f64> {
     match dtype {
@@ -100,6 +117,17 @@ mod tests {
             assert_eq!(encode_f32(dt, &v32), encode(dt, &v), "{dt:?}");
         }
         assert!(v.iter().any(|&x| x != 0.0));
+    }
+
+    #[test]
+    fn values_beyond_a_dtype_are_found() {
+        let v = [1.0f32, -2.5, 1e5, 3.0];
+        assert_eq!(encode_f32_checked(DType::F16, &v), Err(2));
+        assert!(encode_f32_checked(DType::Bf16, &v).is_ok());
+        assert!(encode_f32_checked(DType::F32, &v).is_ok());
+        assert_eq!(encode_f32_checked(DType::Bf16, &[0.0, f32::MAX]), Err(1)); // rounds up to inf
+        assert_eq!(encode_f32_checked(DType::F32, &[f32::NAN]), Err(0));
+        assert_eq!(encode_f32_checked(DType::F16, &[65504.0, -65504.0]).map(|b| b.len()), Ok(4));
     }
 
     #[test]

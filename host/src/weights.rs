@@ -21,9 +21,21 @@ use half::{bf16, f16};
 use rayon::prelude::*;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
-use crate::config::MoeConfig;
+use crate::config::{DType, MoeConfig};
 use crate::error::{Error, Result};
-use crate::numeric::{SplitMix64, exact_values, shift_for_fan_in};
+use crate::numeric::{self, SplitMix64, exact_values, shift_for_fan_in};
+
+/// A tensor's name and its bytes in the layer's dtype (None when absent).
+pub(crate) type Encoded = (&'static str, Option<Vec<u8>>);
+
+/// What [`Weights::from_safetensors_with`] does with tensors the configuration does not use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unused {
+    /// An error naming the first such tensor (the default).
+    Reject,
+    /// Skip them (an explicit opt-in, e.g. for a checkpoint that holds more than one layer).
+    Ignore,
+}
 
 /// All weights of a layer, f32, row-major in the orientation of the table above.
 #[derive(Clone, Debug, PartialEq)]
@@ -114,11 +126,31 @@ impl Weights {
     }
 
     /// Reads weights for `cfg` from a safetensors file (names and shapes in the module docs).
+    /// A tensor the configuration does not use is an error naming it (a gated or biased
+    /// checkpoint must not load silently into a plain config); see [`Self::from_safetensors_with`].
     pub fn from_safetensors(path: &Path, cfg: &MoeConfig) -> Result<Weights> {
+        Self::from_safetensors_with(path, cfg, Unused::Reject)
+    }
+
+    /// [`Self::from_safetensors`], choosing what happens to tensors the configuration does not use.
+    pub fn from_safetensors_with(path: &Path, cfg: &MoeConfig, unused: Unused) -> Result<Weights> {
         let bytes = std::fs::read(path)?;
         let st = SafeTensors::deserialize(&bytes).map_err(|e| Error::Weights(format!("{}: {e}", path.display())))?;
+        let shapes = expected_shapes(cfg);
+        if unused == Unused::Reject {
+            let mut names = st.names();
+            names.sort();
+            if let Some(extra) = names.iter().find(|n| !shapes.iter().any(|(name, _, needed)| *needed && **name == ***n)) {
+                return Err(Error::Weights(format!(
+                    "{}: tensor `{extra}` is not used by this configuration (gated = {}, bias = {}); load with Unused::Ignore to skip it",
+                    path.display(),
+                    cfg.gated,
+                    cfg.bias
+                )));
+            }
+        }
         let mut out: Vec<Option<Vec<f32>>> = Vec::new();
-        for (name, shape, needed) in expected_shapes(cfg) {
+        for (name, shape, needed) in shapes {
             if !needed {
                 out.push(None);
                 continue;
@@ -135,6 +167,27 @@ impl Weights {
         let w = Weights { gate: gate.unwrap_or_default(), w1: w1.unwrap_or_default(), w3, w2: w2.unwrap_or_default(), b1, b3, b2 };
         w.validate(cfg)?;
         Ok(w)
+    }
+
+    /// Every tensor encoded in `dtype`, with a typed error naming the first value that is not
+    /// finite there (e.g. 1e5 in f16) and its index.
+    pub(crate) fn encoded(&self, dtype: DType) -> Result<Vec<Encoded>> {
+        self.tensors()
+            .into_iter()
+            .map(|(name, v)| {
+                let bytes = v
+                    .map(|v| {
+                        numeric::encode_f32_checked(dtype, v).map_err(|index| Error::NotRepresentable {
+                            tensor: name.into(),
+                            index,
+                            value: v[index],
+                            dtype,
+                        })
+                    })
+                    .transpose()?;
+                Ok((name, bytes))
+            })
+            .collect()
     }
 
     /// Writes the weights as an F32 safetensors file readable by [`Weights::from_safetensors`].
@@ -194,6 +247,32 @@ mod tests {
         let wrong = MoeConfig { hidden: 128, ..cfg };
         assert!(matches!(Weights::from_safetensors(&path, &wrong), Err(Error::Weights(_))));
         std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn unused_tensors_are_rejected_by_name_unless_ignored() {
+        let cfg = small(); // gated, biased
+        let path = std::env::temp_dir().join(format!("flashmoe-extra-{}.safetensors", std::process::id()));
+        Weights::random(&cfg, 3).save_safetensors(&path, &cfg).unwrap();
+        let plain = MoeConfig { gated: false, bias: false, ..cfg.clone() };
+        let err = Weights::from_safetensors(&path, &plain).unwrap_err().to_string();
+        assert!(err.contains("`experts.b1`") && err.contains("not used"), "{err}");
+        let w = Weights::from_safetensors_with(&path, &plain, Unused::Ignore).unwrap();
+        assert!(w.w3.is_none() && w.b1.is_none());
+        w.validate(&plain).unwrap();
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn values_not_finite_in_the_dtype_are_rejected_with_name_and_index() {
+        let cfg = MoeConfig { dtype: DType::F16, ..small() };
+        let mut w = Weights::random(&cfg, 4);
+        w.w2[77] = 1e5;
+        match w.encoded(DType::F16) {
+            Err(Error::NotRepresentable { tensor, index, .. }) => assert_eq!((tensor.as_str(), index), ("experts.w2", 77)),
+            other => panic!("expected NotRepresentable, got {other:?}"),
+        }
+        assert!(w.encoded(DType::Bf16).is_ok());
     }
 
     #[test]

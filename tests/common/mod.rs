@@ -63,7 +63,7 @@ pub fn check(cluster: &Cluster, cfg: &MoeConfig, seed: u64, inputs: Inputs) -> V
     let io_bytes = per * cfg.dtype.bytes() as usize;
     let run = |layer: &mut MoeLayer| -> Vec<Vec<f32>> {
         for r in 0..world {
-            layer.output_buffer(r).fill(0, io_bytes, NAN_BYTE).unwrap();
+            layer.output_buffer(r).unwrap().fill(0, io_bytes, NAN_BYTE).unwrap();
         }
         layer.forward(&slices).unwrap_or_else(|e| panic!("{cfg:?}: forward failed: {e}"))
     };

@@ -21,10 +21,10 @@ pub mod state {
     pub const EXPERTS_DONE: u32 = 0;
     /// Expert-output rows x GEMM1 column tiles this GPU's tokens get back.
     pub const RETURNS_EXPECTED: u32 = 4;
-    /// Per (source GPU, local expert) pair: row tiles it sends (UNKNOWN until its tile-0 flag).
-    pub const PAIR_TILES: u32 = 64;
+    /// Per (source GPU, local expert) pair: rows it sends (UNKNOWN until its tile-0 flag).
+    pub const PAIR_ROUTED: u32 = 64;
     /// Per pair: next tile to wait for.
-    pub const PAIR_NEXT: u32 = PAIR_TILES + 4 * 256;
+    pub const PAIR_NEXT: u32 = PAIR_ROUTED + 4 * 256;
     /// Per local expert: whether its last row tile is formed.
     pub const EXPERT_DONE: u32 = PAIR_NEXT + 4 * 256;
     /// Per local expert: the partial tile being merged (segments, rows, and per segment pair,
@@ -49,7 +49,8 @@ pub mod state {
 /// # Safety
 /// Block 0 only, all threads, after the gate's grid barriers.
 #[inline(never)]
-pub unsafe fn run(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline) {
+pub unsafe fn run(p: &MoeParams, smem: u32, dl: &Deadline) {
+    let q = &Queue::new(p);
     let tid = thread_idx();
     // What this GPU's tokens will get back: every kept row, once per GEMM1 column tile.
     let counts = (p.workspace + p.ws.chunk_counts) as *const u32;
@@ -66,7 +67,7 @@ pub unsafe fn run(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline) {
     let mut pair = tid;
     while pair < p.world * p.local_experts {
         unsafe {
-            copy::st_shared_u32(smem + state::PAIR_TILES + pair * 4, state::UNKNOWN);
+            copy::st_shared_u32(smem + state::PAIR_ROUTED + pair * 4, state::UNKNOWN);
             copy::st_shared_u32(smem + state::PAIR_NEXT + pair * 4, 0);
             copy::st_shared_u32(smem + state::PAIR_PARTIAL_ROWS + pair * 4, 0);
             copy::st_shared_u32(smem + state::PAIR_COMPLETE + pair * 4, 0);

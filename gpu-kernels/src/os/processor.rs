@@ -6,50 +6,62 @@ use crate::combine;
 use crate::fault::{self, Deadline};
 use crate::ffn;
 use crate::gemm::element::Element;
-use crate::layout::{MoeParams, NONE, Task, task_kind, timeline, wait_kind};
+use crate::layout::{MoeParams, NONE, Task, error_code, fault_kind, task_kind, timeline, wait_kind};
 use crate::ptx::{copy, sync, time};
 use crate::smem::TASK;
 use crate::util::thread_idx;
 
-/// Thread 0's wait for the task in claimed `slot`; EXIT when the launch is aborting.
+/// Thread 0's wait for the task in claimed `slot`; EXIT when the launch is aborting or the
+/// task's kind is unknown.
 #[inline(always)]
-unsafe fn wait_task(p: &MoeParams, q: &Queue, dl: &Deadline, slot: u32) -> Task {
+unsafe fn wait_task(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline, slot: u32) -> Task {
     let exit = Task { kind: task_kind::EXIT, ..Task::default() };
     let ctl = fault::control(p);
     if slot >= q.capacity() {
-        unsafe { fault::timeout(p, wait_kind::TASK_SLOT, NONE, NONE, slot, q.capacity() as u64) };
+        unsafe { fault::defer(smem, error_code::FAULT, fault_kind::QUEUE_FULL, NONE, slot as u64, q.capacity() as u64) };
         return exit;
     }
     loop {
         if let Some(t) = unsafe { q.poll(slot) } {
+            // Only the kind here: GEMM tasks check the rest in parallel ([`task_in_bounds`]), and
+            // a combine task's range is clamped by construction.
+            if !(task_kind::GEMM0..=task_kind::EXIT).contains(&t.kind) {
+                let what = ((t.kind as u64) << 32) | t.info as u64;
+                unsafe { fault::defer(smem, error_code::FAULT, fault_kind::TASK, t.tile, what, slot as u64) };
+                return exit;
+            }
             return t;
         }
-        if unsafe { fault::aborted(ctl) } {
+        if unsafe { fault::aborted(p, ctl) } {
             return exit;
         }
         if time::global_timer_ns() > dl.secondary {
-            unsafe { fault::timeout(p, wait_kind::TASK_SLOT, NONE, NONE, slot, 0) };
+            unsafe { fault::defer(smem, error_code::TIMEOUT, wait_kind::TASK_SLOT, slot, 0, 0) };
             return exit;
         }
         time::nanosleep(32);
     }
 }
 
-/// Runs tasks until an exit task (or an abort).
+/// Runs tasks until an exit task, an abort, or a failure (left in the block's mailbox for the
+/// entry to raise: see `fault::defer`).
 ///
 /// # Safety
 /// All threads of a processor block, after dispatch.
 #[inline(never)]
-pub unsafe fn run<E: Element>(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline) {
+pub unsafe fn run<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
+    let q = &Queue::new(p);
     let at = smem + TASK;
-    // Thread 0's claimed slot; claimed one task ahead so the claim's latency hides behind a task.
+    // Thread 0's claimed slot: claimed one task ahead, so the claim's latency (a contended
+    // atomic) hides behind the task.
     let mut slot = if thread_idx() == 0 { unsafe { q.claim() } } else { 0 };
-    // Timeline counters (thread 0): tasks, ns in tasks, ns waiting for a published slot.
+    // Timeline counters (thread 0): tasks, ns in tasks, ns waiting for a published slot. In
+    // registers: kept in shared memory they cost 3% per GEMM task (measured, v7 in the perf log).
     let (mut tasks, mut busy, mut waited, mut last) = (0u64, 0u64, 0u64, time::global_timer_ns());
     loop {
         if thread_idx() == 0 {
             let ready = time::global_timer_ns();
-            let t = unsafe { wait_task(p, q, dl, slot) };
+            let t = unsafe { wait_task(p, smem, q, dl, slot) };
             let now = time::global_timer_ns();
             if tasks > 0 {
                 busy += ready - last;
@@ -74,10 +86,14 @@ pub unsafe fn run<E: Element>(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline
         let w = |i: u32| unsafe { copy::ld_shared_u32(at + 4 * i) };
         let t = Task { kind: w(0), tile: w(1), n_tile: w(2), info: w(3), pair: w(4), slot: w(5), ..Task::default() };
         sync::sync_threads();
-        match t.kind {
+        // A failed task deferred its fault (the block agreed on it): the entry raises it.
+        let ok = match t.kind {
             task_kind::GEMM0 => unsafe { ffn::gemm0::<E>(p, smem, q, &t) },
             task_kind::GEMM1 => unsafe { ffn::gemm1::<E>(p, smem, &t) },
-            task_kind::COMBINE => unsafe { combine::run::<E>(p, t.tile) },
+            task_kind::COMBINE => {
+                unsafe { combine::run::<E>(p, t.tile) };
+                true
+            }
             _ => {
                 fault::mark(p, timeline::LAST_TASK, last);
                 fault::mark(p, timeline::TASKS, tasks);
@@ -85,6 +101,9 @@ pub unsafe fn run<E: Element>(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline
                 fault::mark(p, timeline::WAIT_NS, waited);
                 return;
             }
+        };
+        if !ok {
+            return;
         }
         tasks += 1;
     }

@@ -3,73 +3,90 @@
 //! claimed in order by processors. A slot is ready when its stamp equals the launch epoch, so the
 //! array never needs clearing; only the two counters are reset at launch.
 
-use crate::layout::{Control, MoeParams, Task};
+use crate::fault;
+use crate::layout::{Control, MoeParams, Task, fault_kind};
 use crate::ptx::sync;
 
-pub struct Queue {
-    slots: *mut Task,
-    capacity: u32,
-    tail: *mut u32,
-    claim: *mut u32,
-    epoch: u32,
+/// A view of the queue through the launch parameters (in shared memory): every address is
+/// derived where it is used, so a processor keeps no queue state in registers across its GEMMs.
+#[derive(Clone, Copy)]
+pub struct Queue<'p> {
+    p: &'p MoeParams,
 }
 
-impl Queue {
+impl<'p> Queue<'p> {
     #[inline(always)]
-    pub fn new(p: &MoeParams, ctl: *mut Control) -> Self {
-        Queue {
-            slots: (p.workspace + p.ws.queue) as *mut Task,
-            capacity: p.ws.queue_slots as u32,
-            tail: unsafe { &raw mut (*ctl).queue_tail },
-            claim: unsafe { &raw mut (*ctl).queue_claim },
-            epoch: p.epoch,
-        }
+    pub fn new(p: &'p MoeParams) -> Self {
+        Queue { p }
     }
 
+    #[inline(always)]
+    fn slots(&self) -> *mut Task {
+        (self.p.workspace + self.p.ws.queue) as *mut Task
+    }
+
+    #[inline(always)]
+    fn control(&self) -> *mut Control {
+        fault::control(self.p)
+    }
+
+    #[inline(always)]
     pub fn capacity(&self) -> u32 {
-        self.capacity
+        self.p.ws.queue_slots as u32
     }
 
     /// Reserves `n` consecutive slots; returns the first (may exceed capacity: check).
     #[inline(always)]
     pub unsafe fn reserve(&self, n: u32) -> u32 {
-        unsafe { sync::atom_add_relaxed_gpu_u32(self.tail, n) }
+        unsafe { sync::atom_add_relaxed_gpu_u32(&raw mut (*self.control()).queue_tail, n) }
     }
 
     /// Fills slot `i` with `task` and publishes it (the stamp is written last, with release).
+    /// False for a slot past the end, which the caller must report (the plan sizes the queue for
+    /// every task a launch can make, so that is a fault).
     #[inline(always)]
-    pub unsafe fn publish(&self, i: u32, task: &Task) {
-        if i >= self.capacity {
-            return;
+    #[must_use]
+    pub unsafe fn publish(&self, i: u32, task: &Task) -> bool {
+        if i >= self.capacity() {
+            return false;
         }
         unsafe {
-            let t = self.slots.add(i as usize);
+            let t = self.slots().add(i as usize);
             sync::st_relaxed_gpu_u32(&raw mut (*t).kind, task.kind);
             sync::st_relaxed_gpu_u32(&raw mut (*t).tile, task.tile);
             sync::st_relaxed_gpu_u32(&raw mut (*t).n_tile, task.n_tile);
             sync::st_relaxed_gpu_u32(&raw mut (*t).info, task.info);
             sync::st_relaxed_gpu_u32(&raw mut (*t).pair, task.pair);
             sync::st_relaxed_gpu_u32(&raw mut (*t).slot, task.slot);
-            sync::st_release_gpu_u32(&raw mut (*t).stamp, self.epoch);
+            sync::st_release_gpu_u32(&raw mut (*t).stamp, self.p.epoch);
+        }
+        true
+    }
+
+    /// [`Self::publish`], reporting a slot past the end at once (for the OS block's warps).
+    #[inline(always)]
+    pub unsafe fn publish_or_fail(&self, p: &MoeParams, i: u32, task: &Task) {
+        if !unsafe { self.publish(i, task) } {
+            unsafe { fault::fault(p, fault_kind::QUEUE_FULL, i as u64, self.capacity() as u64) };
         }
     }
 
     /// Claims the next slot for this processor.
     #[inline(always)]
     pub unsafe fn claim(&self) -> u32 {
-        unsafe { sync::atom_add_relaxed_gpu_u32(self.claim, 1) }
+        unsafe { sync::atom_add_relaxed_gpu_u32(&raw mut (*self.control()).queue_claim, 1) }
     }
 
     /// The task in slot `i`, once published.
     #[inline(always)]
     pub unsafe fn poll(&self, i: u32) -> Option<Task> {
         unsafe {
-            let t = self.slots.add(i as usize);
-            if sync::ld_acquire_gpu_u32(&raw const (*t).stamp) != self.epoch {
+            let t = self.slots().add(i as usize);
+            if sync::ld_acquire_gpu_u32(&raw const (*t).stamp) != self.p.epoch {
                 return None;
             }
             Some(Task {
-                stamp: self.epoch,
+                stamp: self.p.epoch,
                 kind: sync::ld_relaxed_gpu_u32(&raw const (*t).kind),
                 tile: sync::ld_relaxed_gpu_u32(&raw const (*t).tile),
                 n_tile: sync::ld_relaxed_gpu_u32(&raw const (*t).n_tile),

@@ -6,17 +6,17 @@
 use super::queue::Queue;
 use super::state;
 use crate::fault::{self, Deadline};
-use crate::layout::{MoeParams, NONE, Task, combine_tasks, task_kind, timeline, wait_kind};
+use crate::layout::{MoeParams, NONE, Task, combine_tasks, fault_kind, task_kind, timeline, wait_kind};
 use crate::ptx::{copy, sync, time, warp};
 use crate::util::grid_dim;
 
 /// Publishes `n` tasks of `kind` (tile = index) with the whole warp.
 #[inline(always)]
-unsafe fn publish_all(q: &Queue, kind: u32, n: u32, lane: u32) {
+unsafe fn publish_all(p: &MoeParams, q: &Queue, kind: u32, n: u32, lane: u32) {
     let first = warp::shfl_idx_u32(if lane == 0 { unsafe { q.reserve(n) } } else { 0 }, 0);
     let mut i = lane;
     while i < n {
-        unsafe { q.publish(first + i, &Task { kind, tile: i, ..Task::default() }) };
+        unsafe { q.publish_or_fail(p, first + i, &Task { kind, tile: i, ..Task::default() }) };
         i += 32;
     }
 }
@@ -46,7 +46,10 @@ pub unsafe fn run(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline) {
                 fault::mark_now(p, timeline::DISPATCH_DONE);
                 tiles_formed = true;
             }
-            step = if unsafe { fault::aborted(ctl) } {
+            step = if unsafe { fault::aborted(p, ctl) } {
+                3
+            } else if returned > expected_returns {
+                unsafe { fault::fault(p, fault_kind::RETURNED_ROWS, returned as u64, expected_returns as u64) };
                 3
             } else if !combine_published && returned == expected_returns {
                 1
@@ -66,12 +69,12 @@ pub unsafe fn run(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline) {
         }
         match warp::shfl_idx_u32(step, 0) {
             1 => {
-                unsafe { publish_all(q, task_kind::COMBINE, combine_tasks(p.tokens), lane) };
+                unsafe { publish_all(p, q, task_kind::COMBINE, combine_tasks(p.tokens), lane) };
                 fault::mark_now(p, timeline::FIRST_TASK);
                 combine_published = true;
             }
             2 => {
-                unsafe { publish_all(q, task_kind::EXIT, grid_dim() - 1, lane) };
+                unsafe { publish_all(p, q, task_kind::EXIT, grid_dim() - 1, lane) };
                 fault::mark_now(p, timeline::LAST_TASK);
                 return;
             }

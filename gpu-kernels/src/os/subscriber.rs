@@ -1,6 +1,6 @@
 //! Subscribers (96 threads of the OS block): each owns a stride of the pairs (source GPU, local
-//! expert) that send rows to this GPU, and a stride of the local experts. A pair's tile count
-//! comes with its tile-0 flag; every arrived full tile becomes a row tile of its own at once. The
+//! expert) that send rows to this GPU, and a stride of the local experts. A pair's row count
+//! comes with its tile-0 flag (checked against the capacity; later flags must repeat it); every arrived full tile becomes a row tile of its own at once. The
 //! partial last tile of a pair goes to the expert's owner, which merges the partial tiles of all
 //! sources (up to 128 rows each) so the expert's weights stream once for them. Each formed row
 //! tile gets its GEMM0 tasks. Flags are read with ld.acquire.sys and never reset: a flag is
@@ -10,7 +10,8 @@ use super::queue::Queue;
 use super::state;
 use crate::fault::{self, Deadline};
 use crate::layout::{
-    MAX_SEGMENTS, MoeParams, NONE, TILE_M, Task, TileDesc, flag_count, flag_epoch, gemm0_tiles, row_tiles, task_kind, tile_info, wait_kind,
+    MAX_SEGMENTS, MoeParams, NONE, TILE_M, Task, TileDesc, fault_kind, flag_count, flag_epoch, gemm0_tiles, launch_tiles, row_tiles,
+    task_kind, tile_info, wait_kind,
 };
 use crate::ptx::{copy, sync, time};
 
@@ -28,10 +29,17 @@ struct NewTile {
 }
 
 impl NewTile {
+    /// The next row tile id; None (and a fault) past the tiles this launch can form, whose
+    /// descriptors and counters were not prepared.
     #[inline(always)]
-    unsafe fn new(p: &MoeParams) -> NewTile {
+    unsafe fn new(p: &MoeParams) -> Option<NewTile> {
         let id = unsafe { sync::atom_add_relaxed_gpu_u32(&raw mut (*fault::control(p)).tiles, 1) };
-        NewTile { id, words: unsafe { ((p.workspace + p.ws.tiles) as *mut TileDesc).add(id as usize) } as *mut u32 }
+        let bound = launch_tiles(p);
+        if id >= bound {
+            unsafe { fault::fault(p, fault_kind::TILE_ID, id as u64, bound as u64) };
+            return None;
+        }
+        Some(NewTile { id, words: unsafe { ((p.workspace + p.ws.tiles) as *mut TileDesc).add(id as usize) } as *mut u32 })
     }
 
     #[inline(always)]
@@ -63,7 +71,7 @@ impl NewTile {
             ..Task::default()
         };
         for n in 0..n0 {
-            unsafe { q.publish(slot0 + n, &Task { n_tile: n, ..task }) };
+            unsafe { q.publish_or_fail(p, slot0 + n, &Task { n_tile: n, ..task }) };
         }
     }
 }
@@ -85,7 +93,7 @@ unsafe fn flush(p: &MoeParams, smem: u32, q: &Queue, local: u32) {
             )
         }
     };
-    let tile = unsafe { NewTile::new(p) };
+    let Some(tile) = (unsafe { NewTile::new(p) }) else { return };
     for s in 0..count {
         unsafe { tile.segment(s, seg(s)) };
     }
@@ -116,36 +124,45 @@ unsafe fn merge(p: &MoeParams, smem: u32, q: &Queue, local: u32, seg: Segment) {
 
 /// Takes in every arrived tile of `pair`: full tiles become row tiles at once, the partial last
 /// tile is left for the expert's owner. Ok when the pair is complete, else the awaited
-/// (tile, last flag value).
+/// (tile, last flag value). A count that breaks its bound is a fault, and the pair stops there.
 #[inline(always)]
 unsafe fn advance(p: &MoeParams, smem: u32, q: &Queue, pair: u32) -> Result<(), (u32, u64)> {
-    let tiles_per_pair = row_tiles(p.capacity) as usize;
-    let flags = unsafe { ((p.heaps[p.rank as usize] + p.heap.dispatch_flags) as *const u64).add(pair as usize * tiles_per_pair) };
+    let flags = unsafe { ((p.heaps[p.rank as usize] + p.heap.dispatch_flags) as *const u64).add((pair * p.tile_stride) as usize) };
     let local = pair % p.local_experts;
-    let mut tiles = unsafe { copy::ld_shared_u32(smem + state::PAIR_TILES + pair * 4) };
+    let whose = (pair / p.local_experts, p.rank * p.local_experts + local);
+    let mut routed = unsafe { copy::ld_shared_u32(smem + state::PAIR_ROUTED + pair * 4) };
     let mut next = unsafe { copy::ld_shared_u32(smem + state::PAIR_NEXT + pair * 4) };
     let result = loop {
-        if tiles != state::UNKNOWN && next >= tiles {
+        if routed != state::UNKNOWN && next >= row_tiles(routed) {
             break Ok(());
         }
-        let tile = if tiles == state::UNKNOWN { 0 } else { next };
+        let tile = if routed == state::UNKNOWN { 0 } else { next };
         let word = unsafe { sync::ld_acquire_sys_u64(flags.add(tile as usize)) };
         if flag_epoch(word) != p.epoch {
             break Err((tile, word));
         }
-        let routed = flag_count(word);
-        if tiles == state::UNKNOWN {
-            tiles = row_tiles(routed);
-            unsafe { copy::st_shared_u32(smem + state::PAIR_TILES + pair * 4, tiles) };
+        let count = flag_count(word);
+        if routed == state::UNKNOWN {
+            if count > p.capacity {
+                unsafe { fault::fault_at(p, fault_kind::FLAG_COUNT, (whose.0, whose.1, 0), count as u64, p.capacity as u64) };
+                break Err((tile, word));
+            }
+            routed = count;
+            unsafe { copy::st_shared_u32(smem + state::PAIR_ROUTED + pair * 4, routed) };
             continue;
+        }
+        if count != routed {
+            unsafe { fault::fault_at(p, fault_kind::FLAG_MISMATCH, (whose.0, whose.1, tile), count as u64, routed as u64) };
+            break Err((tile, word));
         }
         let rows = (routed - next * TILE_M).min(TILE_M);
         let seg = (pair, next * TILE_M, rows);
         if rows == TILE_M {
-            let tile = unsafe { NewTile::new(p) };
-            unsafe {
-                tile.segment(0, seg);
-                tile.publish(p, q, local, TILE_M, 1, seg);
+            if let Some(tile) = unsafe { NewTile::new(p) } {
+                unsafe {
+                    tile.segment(0, seg);
+                    tile.publish(p, q, local, TILE_M, 1, seg);
+                }
             }
         } else {
             unsafe {
@@ -219,7 +236,7 @@ pub unsafe fn run(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline, me: u32, c
         if !pending {
             return;
         }
-        if unsafe { fault::aborted(ctl) } {
+        if unsafe { fault::aborted(p, ctl) } {
             return;
         }
         let now = time::global_timer_ns();

@@ -139,6 +139,17 @@ pub unsafe fn ld_acquire_cta_shared_u32(addr: u32) -> u32 {
     v
 }
 
+/// `atom.relaxed.cta.shared.cas.b32`: returns the old value.
+#[inline(always)]
+pub unsafe fn atom_cas_cta_shared_u32(addr: u32, cmp: u32, new: u32) -> u32 {
+    let old: u32;
+    unsafe {
+        asm!("atom.relaxed.cta.shared.cas.b32 {o}, [{a}], {c}, {n};",
+            o = out(reg32) old, a = in(reg32) addr, c = in(reg32) cmp, n = in(reg32) new)
+    };
+    old
+}
+
 /// `atom.acq_rel.cta.shared.add.u32`: returns the old value.
 #[inline(always)]
 pub unsafe fn atom_add_cta_shared_u32(addr: u32, v: u32) -> u32 {
@@ -151,6 +162,18 @@ pub unsafe fn atom_add_cta_shared_u32(addr: u32, v: u32) -> u32 {
 #[inline(always)]
 pub fn sync_threads() {
     unsafe { asm!("bar.sync 0;") };
+}
+
+/// `bar.red.or.pred 0`: a whole-block barrier (`__syncthreads_or`) that also tells every thread
+/// whether `pred` held on any thread of the block.
+#[inline(always)]
+pub fn sync_threads_or(pred: bool) -> bool {
+    let r: u32;
+    unsafe {
+        asm!("{{ .reg .pred p, q; setp.ne.u32 p, {x}, 0; bar.red.or.pred q, 0, p; selp.u32 {r}, 1, 0, q; }}",
+            r = out(reg32) r, x = in(reg32) pred as u32)
+    };
+    r != 0
 }
 
 /// `red.release.sys.global.add.u32`: an increment a peer GPU may read, ordered after this thread's

@@ -1,0 +1,333 @@
+//! The launch plan: everything about a layer's launches that the per-forward token count must not
+//! move. Region offsets and strides of the symmetric heap and the workspace, the queue size, the
+//! dispatch split: computed once, at construction, from the configured maximum T, the world size,
+//! the grid and the tuning. A forward only picks its T, its capacity (the drop rule) and its gate
+//! split. Pure functions, CPU-tested; the scratch arena covers the plans of every layer it serves.
+
+use flashmoe_kernels::layout::{self, HeapLayout, Shape, WorkspaceLayout};
+
+use crate::config::{ConfigError, MoeConfig, capacity};
+use crate::tuning::Tuning;
+
+/// Most task-queue slots a plan may have (queue indices are u32 on the GPU; half leaves room
+/// for the reservations past the end that the kernel reports as a fault).
+const MAX_QUEUE_SLOTS: u64 = 1 << 31;
+
+/// A layer's launch plan (one per layer; the same on every GPU of it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// The layout's shape: the configured maximum T and its capacity, the largest grid.
+    pub shape: Shape,
+    pub heap: HeapLayout,
+    pub ws: WorkspaceLayout,
+    /// Bytes of one GPU's input (and output) buffer: T_max x H elements.
+    pub io_bytes: u64,
+    /// Blocks that dispatch and how many share an expert, per GPU (by rank; grids may differ).
+    pub dispatch: Vec<(u32, u32)>,
+    /// Persistent grid of each GPU.
+    pub grids: Vec<u32>,
+    tuning: Tuning,
+    top_k: usize,
+    experts: usize,
+    capacity_factor: Option<f64>,
+}
+
+/// What one forward of `tokens` tokens changes: never an offset or a stride.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Forward {
+    pub tokens: u32,
+    /// Rows one (source, expert) pair keeps in this forward: ceil(T·k/E · factor).
+    pub capacity: u32,
+    /// K splits of the gate GEMM on the GPU asked for (they follow its grid).
+    pub gate_splits: u32,
+}
+
+impl Plan {
+    /// The plan of `cfg` over GPUs with these persistent grids (one per GPU, processors + 1).
+    pub fn new(cfg: &MoeConfig, grids: &[u32], tuning: &Tuning) -> Result<Plan, ConfigError> {
+        let world = grids.len();
+        cfg.validate(world)?;
+        let most = grids.iter().copied().max().unwrap_or(0);
+        if most < 2 {
+            return Err(ConfigError::Zero("processor blocks"));
+        }
+        let shape = Shape {
+            tokens: cfg.tokens as u32,
+            hidden: cfg.hidden as u32,
+            inter: cfg.inter as u32,
+            experts: cfg.experts as u32,
+            top_k: cfg.top_k as u32,
+            capacity: cfg.capacity() as u32,
+            world: world as u32,
+            elem_bytes: cfg.dtype.bytes(),
+            gated: cfg.gated,
+            processors: most - 1,
+        };
+        // The validated bounds (T < 2^24, H and I <= 2^16, E <= 256, k <= 8, G <= 8) keep every
+        // size below 2^51 bytes, so the layouts cannot overflow; the queue index is u32.
+        if shape.queue_slots() > MAX_QUEUE_SLOTS {
+            return Err(ConfigError::TooLarge { what: "task queue slots", value: shape.queue_slots(), max: MAX_QUEUE_SLOTS });
+        }
+        let dispatch = grids
+            .iter()
+            .map(|&g| {
+                let blocks = tuning.dispatch_blocks.unwrap_or_else(|| layout::dispatch_blocks(g - 1, world as u32)).clamp(1, g - 1);
+                (blocks, layout::dispatch_parts(blocks, shape.experts))
+            })
+            .collect();
+        Ok(Plan {
+            heap: layout::heap_layout(&shape),
+            ws: layout::workspace_layout(&shape),
+            io_bytes: cfg.tokens as u64 * cfg.hidden as u64 * cfg.dtype.bytes() as u64,
+            dispatch,
+            grids: grids.to_vec(),
+            tuning: tuning.clone(),
+            top_k: cfg.top_k,
+            experts: cfg.experts,
+            capacity_factor: cfg.capacity_factor,
+            shape,
+        })
+    }
+
+    /// Slots per (source, local expert) pair in every region: the largest forward's capacity.
+    pub fn slot_stride(&self) -> u32 {
+        self.shape.capacity
+    }
+
+    /// Dispatch flags per pair.
+    pub fn tile_stride(&self) -> u32 {
+        self.shape.tiles_per_pair()
+    }
+
+    /// The forward of `tokens` tokens on GPU `rank`: T = 0 and T above the maximum are errors.
+    pub fn forward(&self, rank: usize, tokens: usize) -> Result<Forward, ConfigError> {
+        if tokens == 0 {
+            return Err(ConfigError::Zero("tokens"));
+        }
+        if tokens > self.shape.tokens as usize {
+            return Err(ConfigError::TokensAboveMax(tokens, self.shape.tokens as usize));
+        }
+        let grid = self.grids.get(rank).copied().unwrap_or(0);
+        let k_bytes = self.shape.hidden * self.shape.elem_bytes;
+        let splits = self.tuning.gate_splits.unwrap_or_else(|| layout::gate_splits(tokens as u32, k_bytes, grid));
+        // At most one split per K tile, and as many as the partial-logit region holds for this T.
+        let most = (k_bytes / layout::TILE_K_BYTES).min(layout::MAX_GATE_SPLITS).min((self.shape.gate_logit_rows() / tokens as u64) as u32);
+        Ok(Forward {
+            tokens: tokens as u32,
+            capacity: capacity(tokens, self.top_k, self.experts, self.capacity_factor) as u32,
+            gate_splits: splits.clamp(1, most.max(1)),
+        })
+    }
+}
+
+/// Region sizes of a heap layout, in order (each a multiple of 256 bytes).
+fn heap_sizes(h: &HeapLayout) -> [u64; 5] {
+    [
+        h.dispatch_flags - h.control,
+        h.dispatch_meta - h.dispatch_flags,
+        h.dispatch_rows - h.dispatch_meta,
+        h.combine_slots - h.dispatch_rows,
+        h.bytes - h.combine_slots,
+    ]
+}
+
+fn heap_from_sizes(s: [u64; 5]) -> HeapLayout {
+    let mut at = 0;
+    let mut next = |n: u64| {
+        let o = at;
+        at += n;
+        o
+    };
+    HeapLayout {
+        control: next(s[0]),
+        dispatch_flags: next(s[1]),
+        dispatch_meta: next(s[2]),
+        dispatch_rows: next(s[3]),
+        combine_slots: next(s[4]),
+        bytes: at,
+    }
+}
+
+fn ws_sizes(w: &WorkspaceLayout) -> [u64; 9] {
+    [
+        w.topk_expert - w.logits,
+        w.topk_weight - w.topk_expert,
+        w.route_slot - w.topk_weight,
+        w.chunk_counts - w.route_slot,
+        w.staging - w.chunk_counts,
+        w.tiles - w.staging,
+        w.gemm0_done - w.tiles,
+        w.queue - w.gemm0_done,
+        w.bytes - w.queue,
+    ]
+}
+
+fn ws_from_sizes(s: [u64; 9], queue_slots: u64) -> WorkspaceLayout {
+    let mut at = 0;
+    let mut next = |n: u64| {
+        let o = at;
+        at += n;
+        o
+    };
+    WorkspaceLayout {
+        logits: next(s[0]),
+        topk_expert: next(s[1]),
+        topk_weight: next(s[2]),
+        route_slot: next(s[3]),
+        chunk_counts: next(s[4]),
+        staging: next(s[5]),
+        tiles: next(s[6]),
+        gemm0_done: next(s[7]),
+        queue: next(s[8]),
+        queue_slots,
+        bytes: at,
+    }
+}
+
+/// The layout of a scratch arena that serves several plans: every region at one fixed offset,
+/// as large as the largest plan's. Words whose validity is their epoch (dispatch flags, task
+/// stamps, control words) thus always sit where every layer expects that kind of word, so an old
+/// word of another layer can only hold an older epoch, never a stray value that reads as current.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArenaLayout {
+    pub heap: HeapLayout,
+    pub ws: WorkspaceLayout,
+    pub io_bytes: u64,
+}
+
+impl ArenaLayout {
+    /// The layout of one plan.
+    pub fn of(plan: &Plan) -> ArenaLayout {
+        ArenaLayout { heap: plan.heap, ws: plan.ws, io_bytes: plan.io_bytes }
+    }
+
+    /// The smallest layout that serves both (region by region).
+    pub fn cover(&self, other: &ArenaLayout) -> ArenaLayout {
+        let max = |a: &[u64], b: &[u64], out: &mut [u64]| {
+            for i in 0..out.len() {
+                out[i] = a[i].max(b[i]);
+            }
+        };
+        let (mut h, mut w) = ([0; 5], [0; 9]);
+        max(&heap_sizes(&self.heap), &heap_sizes(&other.heap), &mut h);
+        max(&ws_sizes(&self.ws), &ws_sizes(&other.ws), &mut w);
+        ArenaLayout {
+            heap: heap_from_sizes(h),
+            ws: ws_from_sizes(w, self.ws.queue_slots.max(other.ws.queue_slots)),
+            io_bytes: self.io_bytes.max(other.io_bytes),
+        }
+    }
+
+    /// Whether `self` serves `plan` as laid out (every region of the plan fits its arena region).
+    pub fn serves(&self, plan: &Plan) -> bool {
+        self.cover(&ArenaLayout::of(plan)) == *self
+    }
+
+    /// The regions whose words are valid by epoch (cleared when the epoch wraps): (heap offset,
+    /// bytes) of the control block and the dispatch flags, (workspace offset, bytes) of the queue.
+    pub fn epoch_regions(&self) -> ((u64, u64), (u64, u64)) {
+        ((self.heap.control, self.heap.dispatch_meta - self.heap.control), (self.ws.queue, self.ws.bytes - self.ws.queue))
+    }
+
+    /// Bytes one GPU holds: heap, workspace, input and output.
+    pub fn bytes_per_gpu(&self) -> u64 {
+        self.heap.bytes + self.ws.bytes + 2 * self.io_bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DType;
+
+    fn cfg() -> MoeConfig {
+        MoeConfig { tokens: 1000, hidden: 256, inter: 512, experts: 8, top_k: 2, ..MoeConfig::default() }
+    }
+
+    #[test]
+    fn offsets_and_strides_do_not_depend_on_the_forward() {
+        let plan = Plan::new(&cfg(), &[133, 133], &Tuning::default()).unwrap();
+        let first = plan.clone();
+        let (mut last_cap, mut caps) = (0, 0);
+        for t in 1..=1000 {
+            let f = plan.forward(1, t).unwrap();
+            assert!(f.capacity <= plan.slot_stride(), "T {t}: capacity {} above stride {}", f.capacity, plan.slot_stride());
+            assert!(layout::row_tiles(f.capacity) <= plan.tile_stride());
+            assert!(f.gate_splits as u64 * t as u64 <= plan.shape.gate_logit_rows());
+            caps += (f.capacity != last_cap) as u32;
+            last_cap = f.capacity;
+        }
+        assert!(caps > 100, "the capacity follows T");
+        assert_eq!(plan, first, "nothing a forward computes changes the plan");
+        assert_eq!(plan.slot_stride(), 250);
+        assert_eq!(plan.tile_stride(), 2);
+    }
+
+    #[test]
+    fn forwards_outside_the_plan_are_errors() {
+        let plan = Plan::new(&cfg(), &[133], &Tuning::default()).unwrap();
+        assert_eq!(plan.forward(0, 0), Err(ConfigError::Zero("tokens")));
+        assert_eq!(plan.forward(0, 1001), Err(ConfigError::TokensAboveMax(1001, 1000)));
+        assert!(Plan::new(&MoeConfig { tokens: 0, ..cfg() }, &[133], &Tuning::default()).is_err());
+        assert!(Plan::new(&cfg(), &[1], &Tuning::default()).is_err());
+    }
+
+    #[test]
+    fn the_largest_valid_shape_lays_out_without_overflow_or_is_rejected() {
+        let huge = MoeConfig {
+            tokens: (1 << 24) - 1,
+            hidden: 1 << 16,
+            inter: 1 << 16,
+            experts: 256,
+            top_k: 8,
+            capacity_factor: None,
+            gated: true,
+            dtype: DType::F32,
+            ..MoeConfig::default()
+        };
+        match Plan::new(&huge, &[264; 8], &Tuning::default()) {
+            Err(ConfigError::TooLarge { what, .. }) => assert_eq!(what, "task queue slots"),
+            other => panic!("expected the queue bound, got {other:?}"),
+        }
+        // Under the queue bound, the largest sizes still fit in u64 (debug builds check overflow).
+        let big = MoeConfig { tokens: (1 << 24) - 1, hidden: 1 << 16, inter: 1 << 16, experts: 8, top_k: 8, ..huge };
+        let plan = Plan::new(&big, &[264; 8], &Tuning::default()).unwrap();
+        assert!(plan.heap.bytes > 1 << 40 && plan.ws.bytes > 1 << 40);
+        assert!(Plan::new(&MoeConfig { hidden: 1 << 17, ..big }, &[264], &Tuning::default()).is_err());
+    }
+
+    #[test]
+    fn an_arena_covers_every_plan_region_by_region() {
+        let a = Plan::new(&cfg(), &[133], &Tuning::default()).unwrap();
+        let b = Plan::new(&MoeConfig { hidden: 1024, experts: 64, tokens: 300, ..cfg() }, &[133], &Tuning::default()).unwrap();
+        let arena = ArenaLayout::of(&a).cover(&ArenaLayout::of(&b));
+        assert!(arena.serves(&a) && arena.serves(&b));
+        assert!(!ArenaLayout::of(&a).serves(&b));
+        assert_eq!(arena.cover(&ArenaLayout::of(&a)), arena);
+        for (x, y) in heap_sizes(&arena.heap).iter().zip(heap_sizes(&a.heap).iter().zip(heap_sizes(&b.heap))) {
+            assert_eq!(*x, (*y.0).max(y.1));
+        }
+        // Regions stay 256-byte aligned and in order.
+        let h = arena.heap;
+        for w in [h.control, h.dispatch_flags, h.dispatch_meta, h.dispatch_rows, h.combine_slots, h.bytes].windows(2) {
+            assert!(w[0] <= w[1] && w[1] % 256 == 0);
+        }
+        assert_eq!(arena.ws.queue_slots, a.ws.queue_slots.max(b.ws.queue_slots));
+        assert_eq!(ArenaLayout::of(&a).cover(&ArenaLayout::of(&a)), ArenaLayout::of(&a));
+        let ((c, cb), (q, qb)) = arena.epoch_regions();
+        assert_eq!((c, c + cb), (0, h.dispatch_meta));
+        assert_eq!(q + qb, arena.ws.bytes);
+    }
+
+    #[test]
+    fn tuning_overrides_are_clamped() {
+        let t = Tuning { dispatch_blocks: Some(10_000), gate_splits: Some(99), ..Tuning::default() };
+        let plan = Plan::new(&cfg(), &[133], &t).unwrap();
+        assert_eq!(plan.dispatch[0].0, 132);
+        assert_eq!(plan.forward(0, 5).unwrap().gate_splits, 4); // H = 256 bf16: 4 K tiles
+        let wide = Plan::new(&MoeConfig { tokens: 8192, hidden: 2048, ..cfg() }, &[264], &t).unwrap();
+        // 8 splits x 8192 tokens would overrun the partial logits sized for 264 blocks.
+        let f = wide.forward(0, 8192).unwrap();
+        assert!(f.gate_splits as u64 * 8192 <= wide.shape.gate_logit_rows() && f.gate_splits >= 1);
+    }
+}

@@ -1,0 +1,312 @@
+//! Scratch shared by layers: per GPU one symmetric heap, one workspace, the input and output
+//! buffers and the error record, sized to cover the plan of every layer attached, plus the launch
+//! epoch and what is in flight. A model runs its MoE layers one after another, so they can share
+//! one `Scratch`: N layers cost N x weights + one scratch.
+//!
+//! The epoch counts launches on the arena (not per layer), so every word stamped with the current
+//! epoch was written by the current launch, whichever layer wrote the older ones. At most one
+//! forward is in flight per arena; every method that would touch memory a running kernel uses
+//! checks that first.
+
+use std::mem::offset_of;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use flashmoe_kernels::layout::{Control, ErrorRecord, error_code};
+
+use crate::config::ConfigError;
+use crate::device::Cluster;
+use crate::driver::{Context, DeviceBuffer, HostMapped, Stream};
+use crate::error::{Error, Fault, Result, Wait};
+use crate::heap::SymmetricHeap;
+use crate::plan::{ArenaLayout, Plan};
+
+/// Extra time the host grants a kernel beyond its own deadlines before calling it hung, and
+/// after an abort before calling the arena broken.
+const HOST_GRACE: Duration = Duration::from_secs(5);
+
+/// A handle to a scratch arena; clones share it (see the module docs).
+#[derive(Clone, Debug)]
+pub struct Scratch {
+    arena: Arc<Mutex<Arena>>,
+}
+
+/// One forward in flight (or the last one that finished).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Flight {
+    pub layer: u64,
+    pub epoch: u32,
+    pub tokens: usize,
+}
+
+#[derive(Debug)]
+pub(crate) struct ArenaGpu {
+    pub stream: Arc<Stream>,
+    /// For the host's abort word: a copy on it reaches the heap while a kernel runs.
+    control: Stream,
+    pub workspace: Arc<DeviceBuffer>,
+    pub input: Arc<DeviceBuffer>,
+    pub output: Arc<DeviceBuffer>,
+    pub error: HostMapped<ErrorRecord>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Arena {
+    ordinals: Vec<usize>,
+    contexts: Vec<Arc<Context>>,
+    pub gpus: Vec<ArenaGpu>,
+    pub heap: SymmetricHeap,
+    pub layout: ArenaLayout,
+    epoch: u32,
+    pub in_flight: Option<Flight>,
+    /// The last forward that completed without error.
+    pub last: Option<Flight>,
+    /// A GPU whose kernel would not stop: nothing may run or be freed any more.
+    broken: Option<usize>,
+    next_layer: u64,
+}
+
+impl Scratch {
+    /// An empty arena on the GPUs of `cluster`; layers attached to it make it grow.
+    pub fn new(cluster: &Cluster) -> Result<Scratch> {
+        let contexts: Vec<Arc<Context>> = cluster.gpus().iter().map(|g| g.context().clone()).collect();
+        let layout = ArenaLayout::default();
+        let gpus = contexts.iter().map(|ctx| ArenaGpu::new(ctx, &layout)).collect::<Result<Vec<_>>>()?;
+        let heap = SymmetricHeap::new(&contexts, 0)?;
+        let arena = Arena {
+            ordinals: cluster.gpus().iter().map(|g| g.ordinal).collect(),
+            contexts,
+            gpus,
+            heap,
+            layout,
+            epoch: 0,
+            in_flight: None,
+            last: None,
+            broken: None,
+            next_layer: 1,
+        };
+        Ok(Scratch { arena: Arc::new(Mutex::new(arena)) })
+    }
+
+    /// The arena, locked. Nothing panics while holding it, so a poisoned lock is still consistent.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Arena> {
+        self.arena.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Bytes the arena holds on each GPU (heap, workspace, input, output).
+    pub fn bytes_per_gpu(&self) -> u64 {
+        self.lock().layout.bytes_per_gpu()
+    }
+
+    /// Test hook: the next launch on this arena gets epoch `epoch + 1` (to test the wrap at 2^32).
+    #[doc(hidden)]
+    pub fn set_epoch_for_test(&self, epoch: u32) -> Result<()> {
+        let mut a = self.lock();
+        a.idle("setting the epoch")?;
+        a.epoch = epoch;
+        Ok(())
+    }
+}
+
+impl ArenaGpu {
+    fn new(ctx: &Arc<Context>, layout: &ArenaLayout) -> Result<ArenaGpu> {
+        let zeroed = |bytes: u64| -> Result<Arc<DeviceBuffer>> {
+            let b = DeviceBuffer::alloc(ctx, bytes as usize)?;
+            b.fill(0, bytes as usize, 0)?;
+            Ok(Arc::new(b))
+        };
+        Ok(ArenaGpu {
+            stream: Arc::new(Stream::new(ctx)?),
+            control: Stream::new(ctx)?,
+            workspace: zeroed(layout.ws.bytes)?,
+            input: zeroed(layout.io_bytes)?,
+            output: zeroed(layout.io_bytes)?,
+            error: HostMapped::alloc(ctx, 1)?,
+        })
+    }
+}
+
+impl Arena {
+    /// Ok when nothing is in flight and the arena is usable.
+    pub fn idle(&self, what: &'static str) -> Result<()> {
+        if let Some(gpu) = self.broken {
+            return Err(Error::Broken { gpu });
+        }
+        if self.in_flight.is_some() {
+            return Err(Error::Busy(what));
+        }
+        Ok(())
+    }
+
+    /// Whether this arena lives on the GPUs of `cluster`, in its order.
+    pub fn serves_cluster(&self, cluster: &Cluster) -> bool {
+        cluster.gpus().iter().map(|g| g.ordinal).eq(self.ordinals.iter().copied())
+    }
+
+    /// Attaches a layer with `plan`: grows the arena to cover it (fresh, zeroed memory; the old
+    /// is kept until the new is allocated, so a failure loses nothing). Returns the layer's id.
+    pub fn attach(&mut self, plan: &Plan) -> Result<u64> {
+        self.idle("attaching a layer")?;
+        if !self.layout.serves(plan) {
+            let layout = self.layout.cover(&ArenaLayout::of(plan));
+            let grow = layout.bytes_per_gpu().saturating_sub(self.layout.bytes_per_gpu());
+            for ctx in &self.contexts {
+                let (free, _) = ctx.memory_info()?;
+                if grow > free as u64 {
+                    return Err(ConfigError::OutOfMemory {
+                        what: "the scratch arena",
+                        need_mib: (grow >> 20) as usize,
+                        have_mib: free >> 20,
+                    }
+                    .into());
+                }
+            }
+            let gpus = self.contexts.iter().map(|ctx| ArenaGpu::new(ctx, &layout)).collect::<Result<Vec<_>>>()?;
+            let heap = SymmetricHeap::new(&self.contexts, layout.heap.bytes as usize)?;
+            self.gpus = gpus;
+            self.heap = heap;
+            self.layout = layout;
+            self.last = None;
+        }
+        let id = self.next_layer;
+        self.next_layer += 1;
+        Ok(id)
+    }
+
+    /// Starts a forward of `layer`: the next epoch, the error records cleared. At the wrap of the
+    /// 32-bit epoch every word that is valid by epoch is cleared first, so none can read as current.
+    pub fn begin(&mut self, layer: u64, tokens: usize) -> Result<u32> {
+        self.idle("launching")?;
+        let epoch = match self.epoch.checked_add(1) {
+            Some(e) => e,
+            None => {
+                self.clear_epoch_words()?;
+                1
+            }
+        };
+        for g in &self.gpus {
+            g.error.set(0, ErrorRecord::default());
+        }
+        self.epoch = epoch;
+        self.last = None;
+        self.in_flight = Some(Flight { layer, epoch, tokens });
+        Ok(epoch)
+    }
+
+    fn clear_epoch_words(&self) -> Result<()> {
+        let ((control, control_bytes), (queue, queue_bytes)) = self.layout.epoch_regions();
+        self.heap.clear(control, control_bytes)?;
+        for g in &self.gpus {
+            g.workspace.fill(queue as usize, queue_bytes as usize, 0)?;
+        }
+        Ok(())
+    }
+
+    /// Tells the kernels of the forward in flight on every GPU to stop (the abort word = its epoch).
+    fn abort(&self, epoch: u32) -> Result<()> {
+        let at = (self.layout.heap.control + offset_of!(Control, abort) as u64) as usize;
+        for (g, buf) in self.gpus.iter().zip(self.heap.buffers()) {
+            buf.write_u32_now(&g.control, at, epoch)?;
+        }
+        Ok(())
+    }
+
+    /// Waits until the streams of `ranks` are idle or `limit` passed: Ok(None) when idle, else
+    /// the first rank still running.
+    fn drain(&self, ranks: usize, limit: Duration) -> Result<Option<usize>> {
+        let start = Instant::now();
+        for (r, g) in self.gpus.iter().enumerate().take(ranks) {
+            while !g.stream.query()? {
+                if start.elapsed() > limit {
+                    return Ok(Some(r));
+                }
+                std::hint::spin_loop();
+            }
+        }
+        Ok(None)
+    }
+
+    /// Ends the forward in flight after a launch failed on some GPU: aborts the `started` ones,
+    /// waits for them, and leaves the arena ready (or broken if one will not stop).
+    pub fn abandon(&mut self, started: usize) -> Result<()> {
+        let Some(f) = self.in_flight else { return Ok(()) };
+        self.abort(f.epoch)?;
+        if let Some(r) = self.drain(started, HOST_GRACE)? {
+            self.broken = Some(self.ordinals[r]);
+            return Err(Error::Broken { gpu: self.ordinals[r] });
+        }
+        self.heap.clear(self.layout.heap.control, std::mem::size_of::<Control>() as u64)?;
+        self.in_flight = None;
+        Ok(())
+    }
+
+    /// Waits (bounded by the kernel's own deadline, `timeout`, plus grace) for the forward in
+    /// flight, and turns what the kernels recorded into a typed error. Afterwards the arena is
+    /// ready for the next forward, unless a kernel would not stop even when aborted.
+    pub fn finish(&mut self, timeout: Duration) -> Result<()> {
+        let Some(f) = self.in_flight else { return Ok(()) };
+        let world = self.gpus.len();
+        // The kernel's last deadline is 1.5 x timeout after its start.
+        let limit = timeout.saturating_mul(2).saturating_add(HOST_GRACE);
+        let started = Instant::now();
+        let hung = match self.drain(world, limit) {
+            Ok(h) => h,
+            Err(e) => {
+                // A failed kernel leaves a sticky context error; nothing more can run.
+                self.in_flight = None;
+                return Err(e);
+            }
+        };
+        if let Some(r) = hung {
+            let waited_ms = started.elapsed().as_millis() as u64;
+            self.abandon(world)?;
+            return Err(Error::KernelHung { gpu: self.ordinals[r], waited_ms });
+        }
+        self.in_flight = None;
+        let failed = self.gpus.iter().filter_map(|g| g.error.get(0)).find(|e| e.code != error_code::NONE);
+        let Some(rec) = failed else {
+            self.last = Some(f);
+            return Ok(());
+        };
+        // Clear the half-done barrier and queue words; abort and claim hold the epoch anyway.
+        self.heap.clear(self.layout.heap.control, std::mem::size_of::<Control>() as u64)?;
+        Err(self.error_of(&rec, timeout))
+    }
+
+    fn error_of(&self, rec: &ErrorRecord, timeout: Duration) -> Error {
+        let gpu = self.ordinals.get(rec.gpu as usize).copied().unwrap_or(rec.gpu as usize);
+        let id = |v: u32| (v != flashmoe_kernels::layout::NONE).then_some(v);
+        match rec.code {
+            error_code::FAULT if rec.what == flashmoe_kernels::layout::fault_kind::NON_FINITE_INPUT => {
+                Error::NonFiniteInput { gpu, token: rec.tile }
+            }
+            error_code::FAULT => Error::Fault {
+                gpu,
+                fault: Fault::from_kind(rec.what),
+                value: rec.observed,
+                bound: rec.bound,
+                peer: id(rec.peer),
+                expert: id(rec.expert),
+                tile: id(rec.tile),
+                epoch: rec.epoch,
+                block: rec.block,
+            },
+            _ => Error::Timeout {
+                gpu,
+                wait: Wait::from_kind(rec.what),
+                peer: id(rec.peer),
+                expert: id(rec.expert),
+                tile: id(rec.tile),
+                epoch: rec.epoch,
+                block: rec.block,
+                observed: rec.observed,
+                timeout_ms: timeout.as_millis() as u64,
+            },
+        }
+    }
+
+    /// Whether the kernel of `layer` may still be running (its memory must not be freed).
+    pub fn running(&self, layer: u64) -> bool {
+        self.in_flight.is_some_and(|f| f.layer == layer) || self.broken.is_some()
+    }
+}
