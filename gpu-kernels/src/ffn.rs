@@ -13,7 +13,7 @@ use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, mainloop, zero_acc};
 use crate::layout::{
     Control, MAX_SEGMENTS, MoeParams, TILE_M, TILE_N, Task, TileDesc, error_code, fault_kind, gemm0_tile_cols, gemm0_tiles, gemm1_tiles,
-    meta_j, meta_token, segment_in_bounds, task_in_bounds, task_kind, tile_info_parts,
+    meta_j, meta_token, segment_in_bounds, task_kind, tile_info_parts,
 };
 use crate::os::queue::Queue;
 use crate::ptx::{copy, sync};
@@ -84,13 +84,6 @@ unsafe fn any_fault(smem: u32, bad: Option<(u32, u64, u64)>, tile: u32) -> bool 
     sync::sync_threads_or(bad.is_some())
 }
 
-/// A GEMM task's fields out of range ([`task_in_bounds`]), as a fault: every thread checks, so
-/// the check costs no time on the critical path between tasks.
-#[inline(always)]
-fn task_fault(p: &MoeParams, task: &Task) -> Option<(u32, u64, u64)> {
-    (!task_in_bounds(p, task)).then_some((fault_kind::TASK, ((task.kind as u64) << 32) | task.info as u64, task.tile as u64))
-}
-
 /// The token and top-k rank in a dispatch-meta word, checked against this launch (the word was
 /// written by the source GPU's dispatch): Err(fault) when out of range.
 #[inline(always)]
@@ -120,8 +113,8 @@ pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task
     let (row_bytes, inter_bytes) = ((p.hidden * E::BYTES) as u64, (p.inter * E::BYTES) as u64);
     let heap = p.heaps[p.rank as usize];
     let tid = thread_idx();
-    let mut bad = task_fault(p, task);
-    if bad.is_none() && tid < t.rows {
+    let mut bad = None;
+    if tid < t.rows {
         match t.locate(p, tid) {
             Some((pair, slot)) => {
                 let at = pair as u64 * p.slot_stride as u64 + slot as u64;
@@ -222,8 +215,8 @@ pub unsafe fn gemm1<E: Element>(p: &MoeParams, smem: u32, task: &Task) -> bool {
     let column = col0 as u64 * E::BYTES as u64;
     let k = p.top_k as u64;
     let tid = thread_idx();
-    let mut bad = task_fault(p, task);
-    if bad.is_none() && tid < t.rows {
+    let mut bad = None;
+    if tid < t.rows {
         match t.locate(p, tid) {
             Some((pair, slot)) => {
                 let at = pair as u64 * p.slot_stride as u64 + slot as u64;
