@@ -13,8 +13,6 @@
 //! # Ok::<(), flashmoe::Error>(())
 //! ```
 
-pub mod bench;
-pub mod cli;
 pub mod config;
 pub mod device;
 pub mod driver;
@@ -24,9 +22,14 @@ pub mod kernels;
 pub mod layer;
 pub mod numeric;
 pub mod plan;
+#[cfg(feature = "testing")]
 pub mod reference;
+#[cfg(feature = "safetensors")]
+mod safetensors_io;
 pub mod scratch;
+pub mod timing;
 pub mod tuning;
+#[cfg(feature = "testing")]
 pub mod verify;
 pub mod weights;
 
@@ -35,9 +38,11 @@ pub use device::{Cluster, Gpu};
 pub use error::{Error, Fault, Result, Wait};
 pub use layer::{GpuRouting, MoeLayer, MoeLayerBuilder};
 pub use plan::Plan;
+#[cfg(feature = "safetensors")]
+pub use safetensors_io::Unused;
 pub use scratch::Scratch;
 pub use tuning::{Mainloop, Tuning};
-pub use weights::{Unused, Weights};
+pub use weights::Weights;
 
 /// The kernel crate's shared `#[repr(C)]` types.
 pub use flashmoe_kernels::layout;

@@ -1,40 +1,12 @@
-//! Timing with CUDA events, and the bandwidth probes of `flashmoe info`.
+//! The benchmark sweeps of `flashmoe bench` / `cargo bench` beside the PyTorch + NCCL baseline
+//! (tables, CSV, PNG plots), the bandwidth probes of `flashmoe info`, and the timeline digest.
 
 use std::ffi::c_void;
 
-use crate::device::{Cluster, Gpu};
-use crate::driver::{DeviceBuffer, Event, LaunchConfig, Stream};
-use crate::error::Result;
-
-/// Median of a sample (NaN-free input).
-pub fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.total_cmp(b));
-    match s.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => s[n / 2],
-        n => 0.5 * (s[n / 2 - 1] + s[n / 2]),
-    }
-}
-
-/// Runs `f` `warmup` times, then times `iters` runs one by one with events on `stream`;
-/// returns milliseconds per run.
-pub fn time_runs(stream: &Stream, warmup: usize, iters: usize, mut f: impl FnMut() -> Result<()>) -> Result<Vec<f64>> {
-    for _ in 0..warmup {
-        f()?;
-    }
-    stream.synchronize()?;
-    let ctx = stream.context();
-    let (start, end) = (Event::new(ctx)?, Event::new(ctx)?);
-    let mut times = Vec::with_capacity(iters);
-    for _ in 0..iters {
-        start.record(stream)?;
-        f()?;
-        end.record(stream)?;
-        times.push(start.elapsed_ms(&end)? as f64);
-    }
-    Ok(times)
-}
+use flashmoe::device::{Cluster, Gpu};
+use flashmoe::driver::{DeviceBuffer, LaunchConfig, Stream};
+use flashmoe::error::Result;
+use flashmoe::timing::{MoeTiming, PEAK_TFLOPS, median, time_forward, time_runs};
 
 /// Launches the `copy_v4` kernel on `gpu`: `bytes` from `src` to `dst` (dst may be on a peer).
 fn launch_copy(gpu: &Gpu, stream: &Stream, src: &DeviceBuffer, dst: &DeviceBuffer, bytes: usize) -> Result<()> {
@@ -78,125 +50,6 @@ pub fn copy_bandwidths(cluster: &Cluster, bytes: usize, iters: usize) -> Result<
     Ok(out)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn median_of_odd_and_even_samples() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
-        assert!(median(&[]).is_nan());
-    }
-
-    fn timing(world: usize, ms: f64) -> MoeTiming {
-        MoeTiming { tokens: 8192, experts: 32, world, ms, ms_min: ms, kept_rows: 0, tflops_per_gpu: 0.0, floor_ms: 0.1 }
-    }
-
-    #[test]
-    fn weak_scaling_efficiency_and_plot() {
-        let rows = vec![
-            (timing(1, 1.0), Some(Baseline { grouped_ms: Some(2.0), loop_ms: Some(3.0) })),
-            (timing(2, 1.1), Some(Baseline { grouped_ms: None, loop_ms: Some(4.0) })),
-            (timing(4, 1.25), None),
-        ];
-        let s = Sweep { name: "weak_scaling", title: "Weak scaling", x_label: "GPUs", xs: vec![1.0, 2.0, 4.0], rows };
-        let eff = overlap_efficiency(&s);
-        assert_eq!(eff[0], None);
-        assert_eq!(eff[1], Some(1.0));
-        assert!((eff[2].unwrap() - 0.88).abs() < 1e-12);
-        assert_eq!(s.rows[0].1.as_ref().unwrap().best(), Some(("grouped_mm", 2.0)));
-        assert_eq!(s.rows[1].1.as_ref().unwrap().best(), Some(("loop", 4.0)));
-        let path = std::env::temp_dir().join(format!("flashmoe-plot-{}.png", std::process::id()));
-        plot(&s, &path).unwrap();
-        let png = std::fs::read(&path).unwrap();
-        assert_eq!(&png[1..4], b"PNG");
-        assert!(png.len() > 5000, "a near-empty image: {} bytes", png.len());
-        std::fs::remove_file(&path).unwrap();
-    }
-}
-
-/// Dense bf16 tensor-core peak of an H200 used for "% of peak" (measured, see docs/perf-log.md).
-pub const PEAK_TFLOPS: f64 = 790.0;
-/// Device-memory bandwidth used for the memory floor, bytes/s.
-pub const HBM_BYTES_PER_S: f64 = 4.0e12;
-
-/// One benchmark point of the fused kernel.
-#[derive(Clone, Debug)]
-pub struct MoeTiming {
-    pub tokens: usize,
-    pub experts: usize,
-    pub world: usize,
-    /// Median and minimum forward latency (slowest GPU), ms.
-    pub ms: f64,
-    pub ms_min: f64,
-    /// Kept (routed, not dropped) rows, all GPUs together.
-    pub kept_rows: usize,
-    /// Useful FLOPs per GPU per second.
-    pub tflops_per_gpu: f64,
-    /// Floor of this forward on one GPU: max(FLOPs / peak, weight bytes / HBM bandwidth), ms.
-    pub floor_ms: f64,
-}
-
-/// Times forwards of `tokens` per GPU on `layer` (inputs already in its buffers): `warmup`
-/// untimed, then `iters` timed with CUDA events on every GPU; a forward's time is the slowest GPU's.
-pub fn time_forward(layer: &mut crate::MoeLayer, tokens: usize, warmup: usize, iters: usize) -> Result<MoeTiming> {
-    for _ in 0..warmup {
-        layer.forward_device(tokens)?;
-    }
-    let world = layer.cluster().len();
-    let events = (0..world)
-        .map(|r| {
-            let ctx = layer.cluster().gpus()[r].context();
-            Ok((Event::new(ctx)?, Event::new(ctx)?))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let mut times = Vec::with_capacity(iters);
-    for _ in 0..iters {
-        for (r, (s, _)) in events.iter().enumerate() {
-            s.record(&*layer.stream(r)?)?;
-        }
-        layer.launch(tokens)?;
-        for (r, (_, e)) in events.iter().enumerate() {
-            e.record(&*layer.stream(r)?)?;
-        }
-        layer.wait()?;
-        let mut worst = 0.0f64;
-        for (s, e) in &events {
-            worst = worst.max(s.elapsed_ms(e)? as f64);
-        }
-        times.push(worst);
-    }
-    let cfg = layer.config().clone();
-    let mut kept = 0;
-    let mut experts_used = vec![false; cfg.experts];
-    for r in 0..world {
-        let routing = layer.routing(r, tokens)?;
-        for (i, &s) in routing.slot.iter().enumerate() {
-            if s != flashmoe_kernels::layout::DROPPED {
-                kept += 1;
-                experts_used[routing.expert[i] as usize] = true;
-            }
-        }
-    }
-    let ms = median(&times);
-    let flops_per_gpu = crate::MoeConfig { tokens, ..cfg.clone() }.flops(kept / world);
-    let mats = if cfg.gated { 3 } else { 2 };
-    let used = experts_used.iter().filter(|&&u| u).count() as f64 / world as f64;
-    let weight_bytes = used * (mats * cfg.hidden * cfg.inter * cfg.dtype.bytes() as usize) as f64;
-    let floor_ms = (flops_per_gpu / (PEAK_TFLOPS * 1e12)).max(weight_bytes / HBM_BYTES_PER_S) * 1e3;
-    Ok(MoeTiming {
-        tokens,
-        experts: cfg.experts,
-        world,
-        ms,
-        ms_min: times.iter().cloned().fold(f64::INFINITY, f64::min),
-        kept_rows: kept,
-        tflops_per_gpu: flops_per_gpu / (ms * 1e-3) / 1e12,
-        floor_ms,
-    })
-}
-
 /// One baseline measurement (PyTorch + NCCL, benches/baseline_torch.py), median ms per variant.
 #[derive(Clone, Debug, Default)]
 pub struct Baseline {
@@ -216,8 +69,8 @@ impl Baseline {
     }
 }
 
-/// A baseline request: the fields benches/baseline_torch.py reads.
-#[derive(Clone, Debug)]
+/// A baseline request: the fields benches/baseline_torch.py reads (and echoes in its reply).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BaselineConfig {
     pub tokens: usize,
     pub experts: usize,
@@ -225,8 +78,18 @@ pub struct BaselineConfig {
     pub inter: usize,
     pub top_k: usize,
     pub world: usize,
-    pub dtype: &'static str,
+    pub dtype: String,
     pub gated: bool,
+}
+
+/// One reply line of the baseline script: its request and the median ms of each variant.
+#[derive(Debug, serde::Deserialize)]
+struct BaselineReply {
+    #[serde(flatten)]
+    config: BaselineConfig,
+    grouped: Option<f64>,
+    #[serde(rename = "loop")]
+    per_expert_loop: Option<f64>,
 }
 
 /// The baseline script, from the working directory (repo root, or the GPU bundle).
@@ -235,6 +98,21 @@ fn baseline_script() -> Option<std::path::PathBuf> {
         return Some(p.into());
     }
     ["benches/baseline_torch.py", ".gpu/baseline_torch.py"].iter().map(std::path::PathBuf::from).find(|p| p.exists())
+}
+
+/// Matches the script's reply lines to the requests by their echoed fields (the script answers
+/// grouped by GPU count, not in request order); a request with no reply gets no numbers.
+fn match_replies(configs: &[BaselineConfig], stdout: &str) -> Vec<Baseline> {
+    let replies: Vec<BaselineReply> = stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    configs
+        .iter()
+        .map(|c| {
+            replies
+                .iter()
+                .find(|r| r.config == *c)
+                .map_or_else(Baseline::default, |r| Baseline { grouped_ms: r.grouped, loop_ms: r.per_expert_loop })
+        })
+        .collect()
 }
 
 /// Runs the PyTorch baseline for `configs` in one python process (None when python3 + torch
@@ -252,15 +130,7 @@ pub fn run_baseline(configs: &[BaselineConfig]) -> Option<Vec<Baseline>> {
         eprintln!("baseline skipped: python3 with CUDA-enabled torch is not available");
         return None;
     }
-    let json: Vec<String> = configs
-        .iter()
-        .map(|c| {
-            format!(
-                r#"{{"tokens":{},"experts":{},"hidden":{},"inter":{},"top_k":{},"world":{},"dtype":"{}","gated":{}}}"#,
-                c.tokens, c.experts, c.hidden, c.inter, c.top_k, c.world, c.dtype, c.gated
-            )
-        })
-        .collect();
+    let request = serde_json::to_string(configs).ok()?;
     let mut child = Command::new("python3")
         .arg(&script)
         .env("NCCL_NVLS_ENABLE", "0")
@@ -270,25 +140,12 @@ pub fn run_baseline(configs: &[BaselineConfig]) -> Option<Vec<Baseline>> {
         .stdout(Stdio::piped())
         .spawn()
         .ok()?;
-    child.stdin.take()?.write_all(format!("[{}]", json.join(",")).as_bytes()).ok()?;
+    child.stdin.take()?.write_all(request.as_bytes()).ok()?;
     let out = child.wait_with_output().ok()?;
     if !out.status.success() {
         eprintln!("baseline failed with {}", out.status);
     }
-    let field = |line: &str, key: &str| -> Option<f64> {
-        let at = line.find(&format!("\"{key}\": "))? + key.len() + 4;
-        line[at..].split([',', '}']).next()?.trim().parse().ok()
-    };
-    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect();
-    Some(
-        configs
-            .iter()
-            .enumerate()
-            .map(|(i, _)| {
-                lines.get(i).map_or_else(Baseline::default, |l| Baseline { grouped_ms: field(l, "grouped"), loop_ms: field(l, "loop") })
-            })
-            .collect(),
-    )
+    Some(match_replies(configs, &String::from_utf8_lossy(&out.stdout)))
 }
 
 /// Where benchmark files go: $FLASHMOE_BENCH_OUT, else $OUT (device runs), else target/flashmoe-bench.
@@ -351,12 +208,12 @@ pub fn report(name: &str, rows: &[(MoeTiming, Option<Baseline>)]) -> Result<()> 
 }
 
 /// Random exact inputs for every GPU of `layer`, written to its input buffers.
-pub fn fill_inputs(layer: &crate::MoeLayer, seed: u64) -> Result<()> {
+pub fn fill_inputs(layer: &flashmoe::MoeLayer, seed: u64) -> Result<()> {
     let cfg = layer.config();
     for r in 0..layer.cluster().len() {
-        let mut rng = crate::numeric::SplitMix64::new(seed ^ ((r as u64 + 1) * 0x9e37));
-        let x = crate::numeric::exact_values(&mut rng, cfg.tokens * cfg.hidden, 6);
-        layer.input_buffer(r)?.write(0, &crate::numeric::encode(cfg.dtype, &x))?;
+        let mut rng = flashmoe::numeric::SplitMix64::new(seed ^ ((r as u64 + 1) * 0x9e37));
+        let x = flashmoe::numeric::exact_values(&mut rng, cfg.tokens * cfg.hidden, 6);
+        layer.input_buffer(r)?.write(0, &flashmoe::numeric::encode(cfg.dtype, &x))?;
     }
     Ok(())
 }
@@ -373,9 +230,9 @@ pub fn single_gpu_sweep(
     let max_tokens = tokens.iter().copied().max().unwrap_or(1);
     let mut timings = Vec::new();
     for &e in experts {
-        let cfg = crate::MoeConfig { tokens: max_tokens, experts: e, ..crate::MoeConfig::default() };
-        let mut layer = crate::MoeLayer::new(cluster, cfg.clone())?;
-        layer.load_weights(&crate::Weights::random(&cfg, 7))?;
+        let cfg = flashmoe::MoeConfig { tokens: max_tokens, experts: e, ..flashmoe::MoeConfig::default() };
+        let mut layer = flashmoe::MoeLayer::new(cluster, cfg.clone())?;
+        layer.load_weights(&flashmoe::Weights::random(&cfg, 7))?;
         fill_inputs(&layer, 11)?;
         for &t in tokens {
             let timing = time_forward(&mut layer, t, warmup, iters)?;
@@ -392,7 +249,7 @@ pub fn single_gpu_sweep(
             inter: 2048,
             top_k: 2,
             world: 1,
-            dtype: "bf16",
+            dtype: "bf16".into(),
             gated: false,
         })
         .collect();
@@ -477,9 +334,9 @@ pub fn multi_gpu_sweeps(max_gpus: usize, warmup: usize, iters: usize) -> Result<
     for (gpus, experts) in groups {
         let max_tokens = points.iter().filter(|p| (p.gpus, p.experts) == (gpus, experts)).map(|p| p.tokens).max().unwrap_or(1);
         let cluster = Cluster::first(gpus)?;
-        let cfg = crate::MoeConfig { tokens: max_tokens, experts, ..crate::MoeConfig::default() };
-        let mut layer = crate::MoeLayer::new(&cluster, cfg.clone())?;
-        layer.load_weights(&crate::Weights::random(&cfg, 7))?;
+        let cfg = flashmoe::MoeConfig { tokens: max_tokens, experts, ..flashmoe::MoeConfig::default() };
+        let mut layer = flashmoe::MoeLayer::new(&cluster, cfg.clone())?;
+        layer.load_weights(&flashmoe::Weights::random(&cfg, 7))?;
         fill_inputs(&layer, 11)?;
         for (i, p) in points.iter().enumerate() {
             if (p.gpus, p.experts) == (gpus, experts) && timings[i].is_none() {
@@ -505,7 +362,7 @@ pub fn multi_gpu_sweeps(max_gpus: usize, warmup: usize, iters: usize) -> Result<
             inter: 2048,
             top_k: 2,
             world: p.gpus,
-            dtype: "bf16",
+            dtype: "bf16".into(),
             gated: false,
         })
         .collect();
@@ -515,7 +372,7 @@ pub fn multi_gpu_sweeps(max_gpus: usize, warmup: usize, iters: usize) -> Result<
     for (name, title, x_label, xs) in plan {
         let mut rows = Vec::new();
         for _ in &xs {
-            let t = timings[at].take().ok_or(crate::Error::Weights("a sweep point was not measured".into()))?;
+            let t = timings[at].take().ok_or(flashmoe::Error::Weights("a sweep point was not measured".into()))?;
             rows.push((t, baseline.as_ref().map(|b| b[at].clone())));
             at += 1;
         }
@@ -535,7 +392,7 @@ static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 /// Draws a sweep as a PNG: latency of flashmoe and of the baseline against the swept value.
 pub fn plot(sweep: &Sweep, path: &std::path::Path) -> Result<()> {
     use plotters::prelude::*;
-    let err = |e: String| crate::Error::Io(std::io::Error::other(e));
+    let err = |e: String| flashmoe::Error::Io(std::io::Error::other(e));
     let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
     let ours: Vec<(f64, f64)> = sweep.xs.iter().zip(&sweep.rows).map(|(&x, r)| (x, r.0.ms)).collect();
     let base: Vec<(f64, f64)> =
@@ -608,7 +465,7 @@ pub fn report_sweeps(sweeps: &[Sweep]) -> Result<()> {
 /// Every sweep: single GPU (tokens x experts), then, on a machine with several GPUs, the
 /// multi-GPU sweeps over all of them. `quick`: a few single-GPU points only.
 pub fn all_sweeps(quick: bool) -> Result<()> {
-    let gpus = crate::driver::init()?;
+    let gpus = flashmoe::driver::init()?;
     let one = Cluster::first(1)?;
     let (tokens, experts): (&[usize], &[usize]) =
         if quick { (&[128, 4096], &[32, 64]) } else { (&[128, 1024, 4096, 16384], &[8, 32, 64, 128]) };
@@ -622,10 +479,10 @@ pub fn all_sweeps(quick: bool) -> Result<()> {
     Ok(())
 }
 
-/// A readable digest of one GPU's timeline (see [`crate::layout::timeline`]): when the phases
+/// A readable digest of one GPU's timeline (see [`flashmoe::layout::timeline`]): when the phases
 /// ended (us from the first block's start; median and last processor), how busy processors were.
-pub fn timeline_summary(blocks: &[[u64; crate::layout::timeline::SLOTS]]) -> String {
-    use crate::layout::timeline as tl;
+pub fn timeline_summary(blocks: &[[u64; flashmoe::layout::timeline::SLOTS]]) -> String {
+    use flashmoe::layout::timeline as tl;
     let t0 = blocks.iter().map(|b| b[tl::START]).filter(|&t| t > 0).min().unwrap_or(0);
     let us = |t: u64| if t >= t0 { (t - t0) as f64 / 1e3 } else { f64::NAN };
     let procs = &blocks[1.min(blocks.len())..];
@@ -664,4 +521,63 @@ pub fn timeline_summary(blocks: &[[u64; crate::layout::timeline::SLOTS]]) -> Str
         100.0 * waited as f64 / span.max(1) as f64
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timing(world: usize, ms: f64) -> MoeTiming {
+        MoeTiming { tokens: 8192, experts: 32, world, ms, ms_min: ms, kept_rows: 0, tflops_per_gpu: 0.0, floor_ms: 0.1 }
+    }
+
+    #[test]
+    fn weak_scaling_efficiency_and_plot() {
+        let rows = vec![
+            (timing(1, 1.0), Some(Baseline { grouped_ms: Some(2.0), loop_ms: Some(3.0) })),
+            (timing(2, 1.1), Some(Baseline { grouped_ms: None, loop_ms: Some(4.0) })),
+            (timing(4, 1.25), None),
+        ];
+        let s = Sweep { name: "weak_scaling", title: "Weak scaling", x_label: "GPUs", xs: vec![1.0, 2.0, 4.0], rows };
+        let eff = overlap_efficiency(&s);
+        assert_eq!(eff[0], None);
+        assert_eq!(eff[1], Some(1.0));
+        assert!((eff[2].unwrap() - 0.88).abs() < 1e-12);
+        assert_eq!(s.rows[0].1.as_ref().unwrap().best(), Some(("grouped_mm", 2.0)));
+        assert_eq!(s.rows[1].1.as_ref().unwrap().best(), Some(("loop", 4.0)));
+        let path = std::env::temp_dir().join(format!("flashmoe-plot-{}.png", std::process::id()));
+        plot(&s, &path).unwrap();
+        let png = std::fs::read(&path).unwrap();
+        assert_eq!(&png[1..4], b"PNG");
+        assert!(png.len() > 5000, "a near-empty image: {} bytes", png.len());
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn baseline_replies_match_their_requests_in_any_order() {
+        let req = |world: usize, tokens: usize| BaselineConfig {
+            tokens,
+            experts: 32,
+            hidden: 2048,
+            inter: 2048,
+            top_k: 2,
+            world,
+            dtype: "bf16".into(),
+            gated: false,
+        };
+        let configs = [req(2, 8192), req(1, 8192), req(1, 128)];
+        // The script answers grouped by GPU count, echoing each request; one has no `grouped`.
+        let stdout = [
+            r#"{"tokens": 8192, "experts": 32, "hidden": 2048, "inter": 2048, "top_k": 2, "world": 1, "dtype": "bf16", "gated": false, "grouped": 1.5, "loop": 2.5}"#,
+            r#"{"tokens": 128, "experts": 32, "hidden": 2048, "inter": 2048, "top_k": 2, "world": 1, "dtype": "bf16", "gated": false, "grouped": null, "loop": 0.9}"#,
+            "a line that is not JSON",
+        ]
+        .join("\n");
+        let b = match_replies(&configs, &stdout);
+        assert_eq!((b[0].grouped_ms, b[0].loop_ms), (None, None), "no reply for the 2-GPU request");
+        assert_eq!((b[1].grouped_ms, b[1].loop_ms), (Some(1.5), Some(2.5)));
+        assert_eq!((b[2].grouped_ms, b[2].loop_ms), (None, Some(0.9)));
+        let sent: Vec<BaselineConfig> = serde_json::from_str(&serde_json::to_string(&configs).unwrap()).unwrap();
+        assert_eq!(sent, configs);
+    }
 }

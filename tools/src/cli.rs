@@ -9,14 +9,15 @@ use std::time::Instant;
 use clap::ValueEnum;
 
 use crate::bench;
-use crate::config::{Activation, DType, MoeConfig};
-use crate::device::Cluster;
-use crate::error::{Error, Result};
-use crate::layer::MoeLayer;
-use crate::numeric::{self, SplitMix64};
-use crate::tuning::{Mainloop, Tuning};
-use crate::verify;
-use crate::weights::Weights;
+use flashmoe::config::{Activation, DType, MoeConfig};
+use flashmoe::device::Cluster;
+use flashmoe::error::{Error, Result};
+use flashmoe::layer::MoeLayer;
+use flashmoe::numeric::{self, SplitMix64};
+use flashmoe::timing;
+use flashmoe::tuning::{Mainloop, Tuning};
+use flashmoe::verify;
+use flashmoe::weights::Weights;
 
 #[derive(Parser, Debug)]
 #[command(name = "flashmoe", version, about = "FlashMoE: a whole MoE layer forward in one persistent GPU kernel")]
@@ -289,14 +290,14 @@ fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) ->
         if v.passed(cfg.dtype) { "PASS".to_string() } else { format!("FAIL: {v:?}") }
     );
     if iters > 0 {
-        let timing = bench::time_forward(&mut layer, cfg.tokens, 5, iters)?;
+        let timing = timing::time_forward(&mut layer, cfg.tokens, 5, iters)?;
         println!(
             "forward: median {:.3} ms (min {:.3}) over {iters} runs; {:.1} TFLOP/s per GPU = {:.1}% of {} TFLOP/s; floor {:.3} ms ({:.1}% of floor)",
             timing.ms,
             timing.ms_min,
             timing.tflops_per_gpu,
-            100.0 * timing.tflops_per_gpu / bench::PEAK_TFLOPS,
-            bench::PEAK_TFLOPS,
+            100.0 * timing.tflops_per_gpu / timing::PEAK_TFLOPS,
+            timing::PEAK_TFLOPS,
             timing.floor_ms,
             100.0 * timing.floor_ms / timing.ms
         );

@@ -1,5 +1,5 @@
 //! The `flashmoe` binary: see `flashmoe --help`.
 
 fn main() -> std::process::ExitCode {
-    flashmoe::cli::main()
+    flashmoe_tools::cli::main()
 }

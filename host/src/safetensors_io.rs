@@ -1,0 +1,134 @@
+//! Weights from and to safetensors files (the `safetensors` feature: it brings a JSON parser).
+//! Names and shapes: see [`crate::weights`].
+
+use std::path::Path;
+
+use half::{bf16, f16};
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+
+use crate::config::MoeConfig;
+use crate::error::{Error, Result};
+use crate::weights::{Weights, expected_shapes};
+
+/// What [`Weights::from_safetensors_with`] does with tensors the configuration does not use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unused {
+    /// An error naming the first such tensor (the default).
+    Reject,
+    /// Skip them (an explicit opt-in, e.g. for a checkpoint that holds more than one layer).
+    Ignore,
+}
+
+impl Weights {
+    /// Reads weights for `cfg` from a safetensors file (names and shapes in the module docs).
+    /// A tensor the configuration does not use is an error naming it (a gated or biased
+    /// checkpoint must not load silently into a plain config); see [`Self::from_safetensors_with`].
+    pub fn from_safetensors(path: &Path, cfg: &MoeConfig) -> Result<Weights> {
+        Self::from_safetensors_with(path, cfg, Unused::Reject)
+    }
+
+    /// [`Self::from_safetensors`], choosing what happens to tensors the configuration does not use.
+    pub fn from_safetensors_with(path: &Path, cfg: &MoeConfig, unused: Unused) -> Result<Weights> {
+        let bytes = std::fs::read(path)?;
+        let st = SafeTensors::deserialize(&bytes).map_err(|e| Error::Weights(format!("{}: {e}", path.display())))?;
+        let shapes = expected_shapes(cfg);
+        if unused == Unused::Reject {
+            let mut names = st.names();
+            names.sort();
+            if let Some(extra) = names.iter().find(|n| !shapes.iter().any(|(name, _, needed)| *needed && **name == ***n)) {
+                return Err(Error::Weights(format!(
+                    "{}: tensor `{extra}` is not used by this configuration (gated = {}, bias = {}); load with Unused::Ignore to skip it",
+                    path.display(),
+                    cfg.gated,
+                    cfg.bias
+                )));
+            }
+        }
+        let mut out: Vec<Option<Vec<f32>>> = Vec::new();
+        for (name, shape, needed) in shapes {
+            if !needed {
+                out.push(None);
+                continue;
+            }
+            let t = st.tensor(name).map_err(|_| Error::Weights(format!("{}: tensor `{name}` is missing", path.display())))?;
+            if t.shape() != shape.as_slice() {
+                return Err(Error::Weights(format!("{}: `{name}` has shape {:?}, expected {shape:?}", path.display(), t.shape())));
+            }
+            out.push(Some(to_f32(name, &t)?));
+        }
+        let mut it = out.into_iter();
+        let mut next = || it.next().flatten();
+        let (gate, w1, w3, w2, b1, b3, b2) = (next(), next(), next(), next(), next(), next(), next());
+        let w = Weights { gate: gate.unwrap_or_default(), w1: w1.unwrap_or_default(), w3, w2: w2.unwrap_or_default(), b1, b3, b2 };
+        w.validate(cfg)?;
+        Ok(w)
+    }
+
+    /// Writes the weights as an F32 safetensors file readable by [`Weights::from_safetensors`].
+    pub fn save_safetensors(&self, path: &Path, cfg: &MoeConfig) -> Result<()> {
+        let shapes = expected_shapes(cfg);
+        let mut views = Vec::new();
+        let data: Vec<(&str, Vec<u8>, Vec<usize>)> = self
+            .tensors()
+            .into_iter()
+            .zip(shapes)
+            .filter_map(|((name, v), (_, shape, _))| v.map(|v| (name, v.iter().flat_map(|x| x.to_le_bytes()).collect(), shape)))
+            .collect();
+        for (name, bytes, shape) in &data {
+            views.push((*name, TensorView::new(Dtype::F32, shape.clone(), bytes).map_err(|e| Error::Weights(e.to_string()))?));
+        }
+        safetensors::serialize_to_file(views, None, path).map_err(|e| Error::Weights(e.to_string()))
+    }
+}
+
+fn to_f32(name: &str, t: &TensorView<'_>) -> Result<Vec<f32>> {
+    let d = t.data();
+    Ok(match t.dtype() {
+        Dtype::F32 => d.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        Dtype::BF16 => d.chunks_exact(2).map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+        Dtype::F16 => d.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+        other => return Err(Error::Weights(format!("`{name}` has dtype {other:?}; BF16, F16 or F32 expected"))),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> MoeConfig {
+        MoeConfig { tokens: 16, hidden: 64, inter: 128, experts: 4, top_k: 2, gated: true, bias: true, ..MoeConfig::default() }
+    }
+
+    #[test]
+    fn safetensors_round_trip() {
+        let cfg = small();
+        let w = Weights::random(&cfg, 9);
+        let path = std::env::temp_dir().join(format!("flashmoe-weights-{}.safetensors", std::process::id()));
+        w.save_safetensors(&path, &cfg).unwrap();
+        let back = Weights::from_safetensors(&path, &cfg).unwrap();
+        assert_eq!(back, w);
+        let wrong = MoeConfig { hidden: 128, ..cfg };
+        assert!(matches!(Weights::from_safetensors(&path, &wrong), Err(Error::Weights(_))));
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn unused_tensors_are_rejected_by_name_unless_ignored() {
+        let cfg = small(); // gated, biased
+        let path = std::env::temp_dir().join(format!("flashmoe-extra-{}.safetensors", std::process::id()));
+        Weights::random(&cfg, 3).save_safetensors(&path, &cfg).unwrap();
+        let plain = MoeConfig { gated: false, bias: false, ..cfg.clone() };
+        let err = Weights::from_safetensors(&path, &plain).unwrap_err().to_string();
+        assert!(err.contains("`experts.b1`") && err.contains("not used"), "{err}");
+        let w = Weights::from_safetensors_with(&path, &plain, Unused::Ignore).unwrap();
+        assert!(w.w3.is_none() && w.b1.is_none());
+        w.validate(&plain).unwrap();
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn missing_file_is_an_io_error() {
+        let r = Weights::from_safetensors(Path::new("/nonexistent/w.safetensors"), &small());
+        assert!(matches!(r, Err(Error::Io(_))));
+    }
+}

@@ -1,0 +1,6 @@
+//! The tools around the flashmoe library: the `flashmoe` command line ([`cli`]) and the benchmark
+//! sweeps with their baseline, tables, CSV and plots ([`bench`]). Kept out of the library so a
+//! program that only wants `MoeLayer` compiles none of this.
+
+pub mod bench;
+pub mod cli;
