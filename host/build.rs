@@ -1,5 +1,6 @@
-//! Builds gpu-kernels for nvptx64-nvidia-cuda twice (sm_90a and sm_80) and leaves the two PTX
-//! files in OUT_DIR for `include_str!`.
+//! Builds gpu-kernels for nvptx64-nvidia-cuda once per build of its entry table
+//! (`flashmoe_kernels::entries::Arch::ALL`: sm_90a and sm_80) and leaves the PTX files in OUT_DIR
+//! for `include_str!`.
 //!
 //! The nested cargo runs with its own target dir (it cannot wait on the outer build's lock),
 //! builds `core` from rust-src, and links with fat LTO into one cdylib whose `--emit=asm` output is
@@ -10,8 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// (file stem, -Ctarget-cpu, PTX ISA feature).
-const TARGETS: [(&str, &str, &str); 2] = [("sm_90a", "sm_90a", "+ptx80"), ("sm_80", "sm_80", "+ptx80")];
+use flashmoe_kernels::entries::Arch;
 
 /// Environment that must not leak from the outer build into the nvptx one.
 const SCRUBBED_ENV: [&str; 10] = [
@@ -39,7 +39,8 @@ fn main() {
     write_noop_linker(&linker);
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
 
-    for (stem, cpu, feature) in TARGETS {
+    for arch in Arch::ALL {
+        let (stem, (cpu, feature)) = (arch.name(), arch.rustc_target());
         let target_dir = out_dir.join(format!("kernels-{stem}"));
         // immediate-abort: a failed bounds or division check traps in place instead of calling
         // into core's panic machinery (which would cost a call frame in every kernel).

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # On the GPU machine, from the repo root, after ../shared/tools/gpu-bundle built .gpu/:
 #   bash scripts/gpu-check.sh [stage,stage,...]
-# Stages: smoke info tiny single reliability multi run ab old bench sanitize (default: all but ab,
-# old, sanitize). `old`: .gpu/old-flashmoe (a previous build, if packed) on the default layer, for
+# Stages: smoke info tiny single reliability sm80 multi run ab old bench sanitize (default: all but
+# ab, old, sanitize, sm80). `sm80`: the single-GPU and reliability suites on the Ampere PTX build
+# (FLASHMOE_TEST_ARCH=sm_80; Hopper JIT-compiles it) and the default layer with --arch sm80. `old`: .gpu/old-flashmoe (a previous build, if packed) on the default layer, for
 # before/after timings in one run. `sanitize`: memcheck, racecheck and synccheck on the smallest
 # case, memcheck on the injected-fault cases (a bad value must never become an access).
 # Every step has a time limit; logs, CSV and PNG files are packed into $OUT/results.tgz.
@@ -21,7 +22,7 @@ step() { # name seconds cmd...
   local s=$SECONDS
   timeout "$secs" "$@" >"$out/$name.log" 2>&1
   local rc=$?
-  grep -E "^(test |GPU|layer|verify|forward|set-up|smoke|forced|dropped|Bf16|F16|F32|peer|copy| +[0-9]|gpus|\(L|##|overlap|baseline|soak|epoch|50 |48 |partial|corrupt|NaN|========= [A-Z]+ SUMMARY)|panicked|error|FAILED|failures|test result|timed out|skipped" "$out/$name.log" | grep -v "^test .* ignored" | cut -c1-300 | tail -n "${TAIL:-60}"
+  grep -E "^(test |GPU|layer|verify|forward|set-up|smoke|forced|dropped|sm_|Bf16|F16|F32|peer|copy| +[0-9]|gpus|\(L|##|overlap|baseline|soak|epoch|50 |48 |partial|corrupt|NaN|========= [A-Z]+ SUMMARY)|panicked|error|FAILED|failures|test result|timed out|skipped" "$out/$name.log" | grep -v "^test .* ignored" | cut -c1-300 | tail -n "${TAIL:-60}"
   echo "--- $name: rc=$rc in $((SECONDS - s)) s"
   return $rc
 }
@@ -43,6 +44,9 @@ if t tiny && ! step tiny 90 $b/test-test-moe_single_gpu --include-ignored --noca
 fi
 t single && step single 150 $b/test-test-moe_single_gpu --include-ignored --nocapture --test-threads=1 --skip tiny_bf16
 t reliability && step reliability 300 $b/test-test-moe_reliability --include-ignored --nocapture --test-threads=1
+t sm80 && FLASHMOE_TEST_ARCH=sm_80 step sm80-single 150 $b/test-test-moe_single_gpu --include-ignored --nocapture --test-threads=1
+t sm80 && FLASHMOE_TEST_ARCH=sm_80 step sm80-reliability 300 $b/test-test-moe_reliability --include-ignored --nocapture --test-threads=1
+t sm80 && step sm80-run1 90 $b/bin-bin-flashmoe run --gpus 1 --arch sm80
 t multi && step multi 150 $b/test-test-moe_multi_gpu --include-ignored --nocapture --test-threads=1
 t run && step run1 90 $b/bin-bin-flashmoe run --gpus 1
 t run && step run 90 $b/bin-bin-flashmoe run

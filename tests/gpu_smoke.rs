@@ -11,7 +11,7 @@ use flashmoe::numeric::{SplitMix64, exact_values};
 fn smoke_axpy_from_embedded_ptx() {
     let cluster = Cluster::first(1).expect("a GPU");
     let gpu = &cluster.gpus()[0];
-    println!("GPU 0: {} ({} PTX, {} SMs)", gpu.name, gpu.ptx.arch, gpu.sms);
+    println!("GPU 0: {} ({} PTX, {} SMs)", gpu.name, gpu.arch().name(), gpu.sms);
     let n = 100_003usize; // not a multiple of the block size
     let mut rng = SplitMix64::new(42);
     let x: Vec<f32> = exact_values(&mut rng, n, 6).into_iter().map(|v| v as f32).collect();

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Inputs, check};
-use flashmoe::{Cluster, DType, Error, MoeConfig, MoeLayer, Wait};
+use flashmoe::{Cluster, DType, Error, MoeConfig, Wait};
 
 /// All GPUs, or None (test skipped) on a one-GPU machine.
 fn gpus() -> Option<Cluster> {
@@ -66,7 +66,7 @@ fn multi_gpu_dropped_flag_times_out_everywhere_then_recovers() {
     let (w, x) = common::weights_and_inputs(&config, c.len(), 130, Inputs::Random);
     let xs: Vec<Vec<f32>> = x.chunks(config.tokens * config.hidden).map(|s| s.iter().map(|&v| v as f32).collect()).collect();
     let slices: Vec<&[f32]> = xs.iter().map(|v| v.as_slice()).collect();
-    let mut layer = MoeLayer::new(&c, config.clone()).unwrap();
+    let mut layer = common::layer(&c, &config).unwrap();
     layer.load_weights(&w).unwrap();
     let good = layer.forward(&slices).unwrap();
     layer.set_timeout(Duration::from_millis(300));
@@ -93,7 +93,7 @@ fn multi_gpu_partial_launch_failure_aborts_the_started_gpus() {
     let per = config.tokens * config.hidden;
     let xs: Vec<Vec<f32>> = (0..g).map(|r| x[r * per..(r + 1) * per].iter().map(|&v| v as f32).collect()).collect();
     let slices: Vec<&[f32]> = xs.iter().map(|v| v.as_slice()).collect();
-    let mut layer = MoeLayer::new(&c, config.clone()).unwrap();
+    let mut layer = common::layer(&c, &config).unwrap();
     layer.load_weights(&w).unwrap();
     let good = layer.forward(&slices).unwrap();
     // GPUs 0..g-1 start; the last never does, so the started ones wait for its rows until aborted.

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Inputs, check};
-use flashmoe::{Activation, Cluster, DType, Error, MoeConfig, MoeLayer, Wait, Weights};
+use flashmoe::{Activation, Cluster, DType, Error, MoeConfig, Wait, Weights};
 
 fn gpu() -> Cluster {
     Cluster::first(1).expect("a GPU")
@@ -93,7 +93,7 @@ fn forced_timeout_is_a_typed_error_and_the_next_forward_works() {
     let config = cfg(DType::Bf16, 8, 2, 256, (128, 128));
     let (w, x) = common::weights_and_inputs(&config, 1, 50, Inputs::Random);
     let x: Vec<f32> = x.iter().map(|&v| v as f32).collect();
-    let mut layer = MoeLayer::new(&c, config.clone()).unwrap();
+    let mut layer = common::layer(&c, &config).unwrap();
     layer.load_weights(&w).unwrap();
     let good = layer.forward(&[&x]).unwrap();
     layer.set_timeout(Duration::from_millis(200));
@@ -114,8 +114,8 @@ fn bad_inputs_are_typed_errors() {
     let c = gpu();
     let config = cfg(DType::Bf16, 8, 2, 64, (128, 128));
     let bad = MoeConfig { top_k: 9, ..config.clone() };
-    assert!(matches!(MoeLayer::new(&c, bad), Err(Error::Config(_))));
-    let mut layer = MoeLayer::new(&c, config.clone()).unwrap();
+    assert!(matches!(common::layer(&c, &bad), Err(Error::Config(_))));
+    let mut layer = common::layer(&c, &config).unwrap();
     let x = vec![0.5f32; 64 * 128];
     assert!(matches!(layer.forward(&[&x]), Err(Error::Weights(_))), "forward before load_weights");
     layer.load_weights(&Weights::random(&config, 1)).unwrap();

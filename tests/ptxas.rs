@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use flashmoe::kernels;
+use flashmoe::{Arch, kernels};
 
 fn ptxas() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("FLASHMOE_PTXAS") {
@@ -50,18 +50,18 @@ fn embedded_ptx_assembles_without_spills() {
     };
     let dir = std::env::temp_dir().join(format!("flashmoe-ptxas-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    for target in kernels::ALL {
-        let file = dir.join(format!("{}.ptx", target.arch));
-        std::fs::write(&file, target.ptx).unwrap();
+    for arch in Arch::ALL {
+        let file = dir.join(format!("{}.ptx", arch.name()));
+        std::fs::write(&file, kernels::ptx(arch)).unwrap();
         let out =
-            Command::new(&ptxas).arg(format!("-arch={}", target.arch)).arg("-v").arg(&file).arg("-o").arg("/dev/null").output().unwrap();
+            Command::new(&ptxas).arg(format!("-arch={}", arch.name())).arg("-v").arg(&file).arg("-o").arg("/dev/null").output().unwrap();
         let log = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success() && !log.contains("error"), "ptxas -arch={} failed:\n{log}", target.arch);
+        assert!(out.status.success() && !log.contains("error"), "ptxas -arch={} failed:\n{log}", arch.name());
         let kernels = resources(&log);
         assert!(kernels.iter().any(|k| k.0 == "smoke_axpy"), "no resource report for smoke_axpy:\n{log}");
         for (name, regs, spills, stack) in &kernels {
-            println!("{}: {name}: {regs} registers, {spills} spill bytes, {stack} stack bytes", target.arch);
-            assert_eq!(*spills, 0, "{} {name} spills registers:\n{log}", target.arch);
+            println!("{}: {name}: {regs} registers, {spills} spill bytes, {stack} stack bytes", arch.name());
+            assert_eq!(*spills, 0, "{} {name} spills registers:\n{log}", arch.name());
         }
     }
     std::fs::remove_dir_all(&dir).unwrap();

@@ -204,7 +204,7 @@ pub struct MoeParams {
     /// Blocks that dispatch (processors 1..=dispatch_blocks) and how many share one expert.
     pub dispatch_blocks: u32,
     pub dispatch_parts: u32,
-    /// K splits of the gate GEMM ([`gate_splits`]).
+    /// K splits of the gate GEMM (host heuristics).
     pub gate_splits: u32,
     /// Bound on every wait, in ns of %globaltimer.
     pub timeout_ns: u64,
@@ -529,21 +529,6 @@ pub const fn combine_tasks(tokens: u32) -> u32 {
     div_ceil(tokens, COMBINE_TOKENS)
 }
 
-/// Blocks that dispatch: on one GPU every processor (nothing is copied, only slots assigned);
-/// across GPUs at most [`MAX_DISPATCH_BLOCKS`], enough to fill NVLink while the other processors
-/// start on the GEMMs.
-#[inline(always)]
-pub const fn dispatch_blocks(processors: u32, world: u32) -> u32 {
-    if world == 1 || processors < MAX_DISPATCH_BLOCKS { processors } else { MAX_DISPATCH_BLOCKS }
-}
-
-/// How many dispatch blocks share one expert's rows (at least one).
-#[inline(always)]
-pub const fn dispatch_parts(dispatch_blocks: u32, experts: u32) -> u32 {
-    let p = dispatch_blocks / experts;
-    if p == 0 { 1 } else { p }
-}
-
 /// The expert handled by dispatch unit `u` of GPU `rank`: each GPU starts with its own experts
 /// (no copy, quick) and the GPUs' orders are rotated, spreading the load over the links.
 #[inline(always)]
@@ -563,23 +548,6 @@ pub const fn part_owns_any(lo: u32, hi: u32, q: u32, parts: u32) -> bool {
 pub const MAX_GATE_SPLITS: u32 = 8;
 /// Tokens per routing unit (4 per warp): small units spread routing over the whole grid.
 pub const ROUTE_TOKENS: u32 = 16;
-
-/// K splits of the gate GEMM: enough (chunk, split) units to occupy the grid, at most one split
-/// per 128-byte K tile and [`MAX_GATE_SPLITS`].
-#[inline(always)]
-pub const fn gate_splits(tokens: u32, k_bytes: u32, blocks: u32) -> u32 {
-    let chunks = gate_chunks(tokens);
-    let k_tiles = k_bytes / TILE_K_BYTES;
-    let cap = if k_tiles < MAX_GATE_SPLITS { k_tiles } else { MAX_GATE_SPLITS };
-    let s = blocks / chunks;
-    if s == 0 {
-        1
-    } else if s > cap {
-        cap
-    } else {
-        s
-    }
-}
 
 /// Floats between rows of the gate logits: E rounded up to whole 16-byte vectors.
 #[inline(always)]
@@ -628,10 +596,6 @@ impl Shape {
     pub const fn queue_slots(&self) -> u64 {
         let per_row = (gemm0_tiles(self.inter, self.gated) + gemm1_tiles(self.hidden)) as u64;
         self.max_tiles() * per_row + combine_tasks(self.tokens) as u64 + self.processors as u64
-    }
-    /// K splits of the gate for this shape's grid (processors + the OS block).
-    pub const fn gate_splits(&self) -> u32 {
-        gate_splits(self.tokens, self.hidden * self.elem_bytes, self.processors + 1)
     }
     /// Rows of partial logits any forward of at most `tokens` tokens needs: splits·T is at most
     /// T (one split), max_splits·T, and grid·128 (splits ≤ grid / chunks, T ≤ chunks·128).
@@ -752,8 +716,7 @@ mod tests {
     fn workspace_holds_every_region() {
         let s = shape();
         let w = workspace_layout(&s);
-        // 264 blocks over 8 chunks: 33 K splits, capped at the 4 K tiles of H = 256 bf16.
-        assert_eq!(s.gate_splits(), 4);
+        // At most 4 K splits (the 4 K tiles of H = 256 bf16) of 1000 tokens.
         assert_eq!(s.gate_logit_rows(), 4 * 1000);
         assert_eq!(w.topk_expert - w.logits, align256(4 * 1000 * 8 * 4));
         assert_eq!(w.gemm0_done - w.tiles, 16 * 128);
@@ -771,33 +734,6 @@ mod tests {
         assert_eq!(gemm1_tiles(320), 3);
         assert_eq!(row_tiles(0), 0);
         assert_eq!(row_tiles(129), 2);
-        assert_eq!(dispatch_parts(263, 64), 4);
-        assert_eq!(dispatch_parts(263, 256), 1);
-        assert_eq!(dispatch_parts(10, 64), 1);
-        assert_eq!(dispatch_blocks(263, 1), 263);
-        assert_eq!(dispatch_blocks(263, 4), 128);
-        assert_eq!(dispatch_blocks(20, 4), 20);
-    }
-
-    #[test]
-    fn partial_logits_fit_every_token_count_up_to_the_maximum() {
-        for max in [1u32, 7, 128, 129, 300, 1000, 8192, 16384, 40000] {
-            let s = Shape { tokens: max, hidden: 2048, elem_bytes: 2, processors: 263, ..shape() };
-            for t in 1..=max.min(20000) {
-                let splits = gate_splits(t, 4096, 264) as u64;
-                assert!(splits * t as u64 <= s.gate_logit_rows(), "max {max}, tokens {t}");
-            }
-        }
-    }
-
-    #[test]
-    fn gate_splits_fill_the_grid() {
-        // Decode: one chunk, 32 K tiles of H = 2048 bf16 -> capped at 8 splits.
-        assert_eq!(gate_splits(128, 4096, 264), 8);
-        assert_eq!(gate_splits(128, 256, 264), 2);
-        assert_eq!(gate_splits(8192, 4096, 264), 4);
-        assert_eq!(gate_splits(16384, 4096, 264), 2);
-        assert_eq!(gate_splits(65536, 4096, 264), 1);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 )]
 #![cfg_attr(target_arch = "nvptx64", allow(internal_features))]
 
+pub mod entries;
 pub mod layout;
 
 #[cfg(target_arch = "nvptx64")]

@@ -4,9 +4,11 @@ use std::sync::{Arc, OnceLock};
 
 use cudarc::driver::sys::CUdevice_attribute as Attr;
 
+use flashmoe_kernels::entries::Arch;
+
 use crate::driver::{self, Context, Function, Module};
 use crate::error::{Error, Result};
-use crate::kernels::{self, PtxTarget};
+use crate::kernels;
 
 /// One GPU of a [`Cluster`].
 #[derive(Debug)]
@@ -16,9 +18,11 @@ pub struct Gpu {
     pub compute_capability: (i32, i32),
     pub sms: u32,
     pub memory_bytes: usize,
-    pub ptx: PtxTarget,
+    /// The PTX builds this device runs, best first.
+    pub archs: &'static [Arch],
     ctx: Arc<Context>,
-    module: OnceLock<Module>,
+    /// One JIT-compiled module per build, loaded on first use.
+    modules: [OnceLock<Module>; Arch::ALL.len()],
 }
 
 impl Gpu {
@@ -31,9 +35,9 @@ impl Gpu {
             compute_capability: (major, minor),
             sms: ctx.attribute(Attr::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)? as u32,
             memory_bytes: ctx.total_memory()?,
-            ptx: kernels::for_compute_capability(ordinal, major, minor)?,
+            archs: kernels::for_compute_capability(ordinal, major, minor)?,
             ctx,
-            module: OnceLock::new(),
+            modules: Default::default(),
         })
     }
 
@@ -41,14 +45,30 @@ impl Gpu {
         &self.ctx
     }
 
-    /// A kernel of the embedded PTX (the module is JIT-compiled on first use).
+    /// The best PTX build this device runs.
+    pub fn arch(&self) -> Arch {
+        self.archs[0]
+    }
+
+    /// A kernel of the device's best PTX build.
     pub fn function(&self, name: &str) -> Result<Function> {
-        if self.module.get().is_none() {
-            let m = Module::load(&self.ctx, self.ptx.ptx)?;
-            // A racing thread may have loaded it too; either module is equivalent.
-            let _ = self.module.set(m);
+        self.function_in(self.arch(), name)
+    }
+
+    /// A kernel of the PTX build `arch` (JIT-compiled on first use); an error if this device
+    /// cannot run that build.
+    pub fn function_in(&self, arch: Arch, name: &str) -> Result<Function> {
+        if !self.archs.contains(&arch) {
+            let (major, minor) = self.compute_capability;
+            return Err(Error::ArchNotRunnable { gpu: self.ordinal, arch: arch.name(), major, minor });
         }
-        self.module.get().ok_or(Error::InvalidPtx)?.function(name)
+        let slot = &self.modules[Arch::ALL.iter().position(|a| *a == arch).unwrap_or(0)];
+        if slot.get().is_none() {
+            let m = Module::load(&self.ctx, kernels::ptx(arch))?;
+            // A racing thread may have loaded it too; either module is equivalent.
+            let _ = slot.set(m);
+        }
+        slot.get().ok_or(Error::InvalidPtx)?.function(name)
     }
 }
 

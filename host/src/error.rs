@@ -22,6 +22,10 @@ pub enum Error {
     },
     #[error("GPU {gpu} has compute capability {major}.{minor}; flashmoe needs 8.x (Ampere) or 9.0 (Hopper)")]
     UnsupportedArch { gpu: usize, major: i32, minor: i32 },
+    #[error("GPU {gpu} (compute capability {major}.{minor}) cannot run the {arch} PTX build")]
+    ArchNotRunnable { gpu: usize, arch: &'static str, major: i32, minor: i32 },
+    #[error("no {dtype:?} kernel with the {mainloop:?} main loop in the {arch} PTX build")]
+    NoSuchKernel { arch: &'static str, dtype: crate::config::DType, mainloop: crate::tuning::Mainloop },
     #[error("GPU {gpu} does not exist (this machine has {count})")]
     NoSuchGpu { gpu: usize, count: usize },
     #[error("no peer-to-peer access between GPU pairs {pairs:?}: every pair of GPUs in a cluster must reach each other")]

@@ -1,52 +1,60 @@
-//! The PTX built by build.rs, and the choice of PTX for a device.
+//! The PTX builds embedded by build.rs (one per [`Arch`] of the kernel crate's entry table), and
+//! which of them a device can run.
+
+use flashmoe_kernels::entries::Arch;
 
 use crate::error::{Error, Result};
 
-/// A PTX build of the kernel crate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PtxTarget {
-    /// The `-arch` ptxas and the JIT compile it for.
-    pub arch: &'static str,
-    pub ptx: &'static str,
+/// The embedded PTX of `arch`.
+pub const fn ptx(arch: Arch) -> &'static str {
+    match arch {
+        Arch::Sm90a => include_str!(concat!(env!("OUT_DIR"), "/kernels_sm_90a.ptx")),
+        Arch::Sm80 => include_str!(concat!(env!("OUT_DIR"), "/kernels_sm_80.ptx")),
+    }
 }
 
-/// Hopper (H100/H200): `sm_90a`, which also enables wgmma and setmaxnreg.
-pub const SM90A: PtxTarget = PtxTarget { arch: "sm_90a", ptx: include_str!(concat!(env!("OUT_DIR"), "/kernels_sm_90a.ptx")) };
-
-/// Ampere and later 8.x parts: `sm_80` (mma.sync path).
-pub const SM80: PtxTarget = PtxTarget { arch: "sm_80", ptx: include_str!(concat!(env!("OUT_DIR"), "/kernels_sm_80.ptx")) };
-
-/// Every embedded PTX build.
-pub const ALL: [PtxTarget; 2] = [SM90A, SM80];
-
-/// The PTX for a device of compute capability `major.minor`: 9.0 -> sm_90a, 8.x -> sm_80.
-pub fn for_compute_capability(gpu: usize, major: i32, minor: i32) -> Result<PtxTarget> {
-    match (major, minor) {
-        (9, 0) => Ok(SM90A),
-        (8, _) => Ok(SM80),
-        _ => Err(Error::UnsupportedArch { gpu, major, minor }),
+/// The builds device `gpu` of compute capability `major.minor` can run, best first (9.0: sm_90a
+/// then sm_80; 8.x: sm_80); older or unknown devices get a typed error.
+pub fn for_compute_capability(gpu: usize, major: i32, minor: i32) -> Result<&'static [Arch]> {
+    match Arch::for_device(major, minor) {
+        [] => Err(Error::UnsupportedArch { gpu, major, minor }),
+        archs => Ok(archs),
     }
+}
+
+/// Whether `ptx` declares the kernel entry `name`.
+pub fn declares(ptx: &str, name: &str) -> bool {
+    ptx.contains(&format!(".visible .entry {name}("))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flashmoe_kernels::entries::ENTRIES;
 
     #[test]
     fn picks_ptx_by_compute_capability() {
-        assert_eq!(for_compute_capability(0, 9, 0).unwrap().arch, "sm_90a");
-        assert_eq!(for_compute_capability(0, 8, 0).unwrap().arch, "sm_80");
-        assert_eq!(for_compute_capability(0, 8, 9).unwrap().arch, "sm_80");
+        assert_eq!(for_compute_capability(0, 9, 0).unwrap(), &[Arch::Sm90a, Arch::Sm80]);
+        assert_eq!(for_compute_capability(0, 8, 0).unwrap(), &[Arch::Sm80]);
+        assert_eq!(for_compute_capability(0, 8, 9).unwrap(), &[Arch::Sm80]);
         assert!(matches!(for_compute_capability(3, 7, 5), Err(Error::UnsupportedArch { gpu: 3, major: 7, minor: 5 })));
         assert!(matches!(for_compute_capability(0, 10, 0), Err(Error::UnsupportedArch { .. })));
     }
 
     #[test]
-    fn embedded_ptx_targets_their_arch() {
-        for t in ALL {
-            assert!(t.ptx.contains(&format!(".target {}", t.arch)), "{} PTX has the wrong .target", t.arch);
-            assert!(t.ptx.contains(".visible .entry smoke_axpy("));
-            assert!(t.ptx.contains(".visible .entry copy_v4("));
+    fn every_table_entry_is_in_its_ptx_and_every_ptx_targets_its_arch() {
+        for arch in Arch::ALL {
+            assert!(ptx(arch).contains(&format!(".target {}", arch.name())), "{} PTX has the wrong .target", arch.name());
+        }
+        for e in ENTRIES {
+            assert!(declares(ptx(e.arch), e.name), "{} is in the entry table but not in the {} PTX", e.name, e.arch.name());
+        }
+        // And no MoE entry of a PTX is missing from the table.
+        for arch in Arch::ALL {
+            for line in ptx(arch).lines().filter(|l| l.starts_with(".visible .entry ")) {
+                let name = &line[".visible .entry ".len()..line.find('(').unwrap_or(line.len())];
+                assert!(ENTRIES.iter().any(|e| e.arch == arch && e.name == name), "{name} ({}) is not in the entry table", arch.name());
+            }
         }
     }
 }

@@ -11,9 +11,10 @@ use std::ffi::c_void;
 use std::sync::Arc;
 use std::time::Duration;
 
-use flashmoe_kernels::layout::{self, BLOCK_THREADS, MoeParams, SHARED_BYTES, flags, test_hook};
+use flashmoe_kernels::entries::{self, Entry, MainloopKind};
+use flashmoe_kernels::layout::{self, MoeParams, flags, test_hook};
 
-use crate::config::{DType, MoeConfig};
+use crate::config::MoeConfig;
 use crate::device::Cluster;
 use crate::driver::{DeviceBuffer, Function, LaunchConfig, Stream};
 use crate::error::{Error, Result};
@@ -45,6 +46,8 @@ struct DeviceWeights {
 #[derive(Debug)]
 struct Rank {
     kernel: Function,
+    /// The kernel's row of the entry table (name, build, launch shape).
+    entry: &'static Entry,
     grid: u32,
     weights: Option<DeviceWeights>,
     /// Per-block phase timestamps of the last launch, when recording (see [`MoeLayer::record_timeline`]).
@@ -122,14 +125,23 @@ impl<'c> MoeLayerBuilder<'c> {
         cfg.validate(cluster.len())?;
         let mut ranks = Vec::with_capacity(cluster.len());
         for g in cluster.gpus() {
-            let name = kernel_name(cfg.dtype, g.ptx.arch, self.tuning.mainloop);
-            let kernel = g.function(name)?;
-            kernel.set_max_dynamic_shared(SHARED_BYTES)?;
-            let per_sm = kernel.max_blocks_per_sm(BLOCK_THREADS, SHARED_BYTES)?;
+            let arch = self.tuning.arch.unwrap_or(g.arch());
+            let mainloop = match self.tuning.mainloop {
+                Mainloop::Auto => None,
+                Mainloop::MmaSync => Some(MainloopKind::MmaSync),
+            };
+            let entry = entries::moe_forward(arch, cfg.dtype, mainloop).ok_or(Error::NoSuchKernel {
+                arch: arch.name(),
+                dtype: cfg.dtype,
+                mainloop: self.tuning.mainloop,
+            })?;
+            let kernel = g.function_in(arch, entry.name)?;
+            kernel.set_max_dynamic_shared(entry.shared_bytes)?;
+            let per_sm = kernel.max_blocks_per_sm(entry.threads, entry.shared_bytes)?;
             if per_sm == 0 {
-                return Err(Error::NoOccupancy { gpu: g.ordinal, kernel: name, per_sm });
+                return Err(Error::NoOccupancy { gpu: g.ordinal, kernel: entry.name, per_sm });
             }
-            ranks.push(Rank { kernel, grid: per_sm * g.sms, weights: None, timeline: None });
+            ranks.push(Rank { kernel, entry, grid: per_sm * g.sms, weights: None, timeline: None });
         }
         let grids: Vec<u32> = ranks.iter().map(|r| r.grid).collect();
         let plan = Plan::new(&cfg, &grids, &self.tuning)?;
@@ -145,17 +157,6 @@ impl<'c> MoeLayerBuilder<'c> {
             arena.attach(&plan)?
         };
         Ok(MoeLayer { cluster, cfg, plan, tuning: self.tuning, scratch, id, ranks, timeout: self.timeout, hooks: Hooks::default() })
-    }
-}
-
-/// The kernel for `dtype` on a device running PTX for `arch`: bf16 on Hopper has an mma.sync
-/// build beside the wgmma default for A/B measurements.
-fn kernel_name(dtype: DType, arch: &str, mainloop: Mainloop) -> &'static str {
-    match dtype {
-        DType::Bf16 if arch == "sm_90a" && mainloop == Mainloop::MmaSync => "moe_forward_bf16_mma_sync",
-        DType::Bf16 => "moe_forward_bf16",
-        DType::F16 => "moe_forward_f16",
-        DType::F32 => "moe_forward_f32",
     }
 }
 
@@ -199,6 +200,11 @@ impl<'c> MoeLayer<'c> {
     /// Blocks of the persistent grid on GPU `rank` (SMs x co-resident blocks per SM).
     pub fn grid(&self, rank: usize) -> Result<u32> {
         Ok(self.rank(rank)?.grid)
+    }
+
+    /// The entry-table row of the kernel GPU `rank` runs (name, PTX build, main loop).
+    pub fn kernel(&self, rank: usize) -> Result<&'static Entry> {
+        Ok(self.rank(rank)?.entry)
     }
 
     /// Registers per thread the driver's JIT gave the kernel on GPU `rank`.
@@ -362,7 +368,7 @@ impl<'c> MoeLayer<'c> {
             p.epoch = epoch;
             let rank = &self.ranks[r];
             let mut args = [&mut p as *mut MoeParams as *mut c_void];
-            let cfg = LaunchConfig { grid: rank.grid, block: BLOCK_THREADS, shared_bytes: SHARED_BYTES };
+            let cfg = LaunchConfig { grid: rank.grid, block: rank.entry.threads, shared_bytes: rank.entry.shared_bytes };
             // SAFETY: the kernel takes one MoeParams by value; every pointer in it is owned by
             // this layer or its arena, and neither frees them while the launch is in flight.
             let launched = unsafe { rank.kernel.launch(&arena.gpus[r].stream, cfg, &mut args, true) };

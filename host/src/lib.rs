@@ -18,6 +18,7 @@ pub mod device;
 pub mod driver;
 pub mod error;
 pub mod heap;
+pub mod heuristics;
 pub mod kernels;
 pub mod layer;
 pub mod numeric;
@@ -44,5 +45,7 @@ pub use scratch::Scratch;
 pub use tuning::{Mainloop, Tuning};
 pub use weights::Weights;
 
+/// The kernel entry table: PTX builds, entry points, launch shapes.
+pub use flashmoe_kernels::entries::{self, Arch};
 /// The kernel crate's shared `#[repr(C)]` types.
 pub use flashmoe_kernels::layout;

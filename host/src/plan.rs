@@ -7,6 +7,7 @@
 use flashmoe_kernels::layout::{self, HeapLayout, Shape, WorkspaceLayout};
 
 use crate::config::{ConfigError, MoeConfig, capacity};
+use crate::heuristics;
 use crate::tuning::Tuning;
 
 /// Most task-queue slots a plan may have (queue indices are u32 on the GPU; half leaves room
@@ -71,8 +72,8 @@ impl Plan {
         let dispatch = grids
             .iter()
             .map(|&g| {
-                let blocks = tuning.dispatch_blocks.unwrap_or_else(|| layout::dispatch_blocks(g - 1, world as u32)).clamp(1, g - 1);
-                (blocks, layout::dispatch_parts(blocks, shape.experts))
+                let blocks = tuning.dispatch_blocks.unwrap_or_else(|| heuristics::dispatch_blocks(g - 1, world as u32)).clamp(1, g - 1);
+                (blocks, heuristics::dispatch_parts(blocks, shape.experts))
             })
             .collect();
         Ok(Plan {
@@ -109,7 +110,7 @@ impl Plan {
         }
         let grid = self.grids.get(rank).copied().unwrap_or(0);
         let k_bytes = self.shape.hidden * self.shape.elem_bytes;
-        let splits = self.tuning.gate_splits.unwrap_or_else(|| layout::gate_splits(tokens as u32, k_bytes, grid));
+        let splits = self.tuning.gate_splits.unwrap_or_else(|| heuristics::gate_splits(tokens as u32, k_bytes, grid));
         // At most one split per K tile, and as many as the partial-logit region holds for this T.
         let most = (k_bytes / layout::TILE_K_BYTES).min(layout::MAX_GATE_SPLITS).min((self.shape.gate_logit_rows() / tokens as u64) as u32);
         Ok(Forward {

@@ -1,25 +1,39 @@
-//! Tuning: the choices that change speed, never results. A value passed to the layer's builder;
-//! the library reads no environment variable. `None` fields take the heuristics' defaults.
+//! Tuning: the choices that change speed, never results. A value passed to the layer's builder
+//! (the library reads no environment variable); `None` fields take the defaults of
+//! [`crate::heuristics`].
+//!
+//! ```
+//! use flashmoe::{Mainloop, Tuning};
+//! use flashmoe::Arch;
+//!
+//! // The Ampere build with mma.sync, e.g. to test what an A100 runs on a Hopper GPU.
+//! let ampere = Tuning { arch: Some(Arch::Sm80), mainloop: Mainloop::MmaSync, ..Tuning::default() };
+//! assert_eq!(ampere.dispatch_blocks, None); // heuristics decide
+//! ```
+
+use flashmoe_kernels::entries::Arch;
 
 /// The tile GEMM's main loop.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Mainloop {
-    /// The fastest the GPU has: wgmma on Hopper (sm_90a), mma.sync elsewhere.
+    /// The build's first choice: wgmma on sm_90a, mma.sync on sm_80.
     #[default]
     Auto,
-    /// mma.sync m16n8k16 on every GPU (for A/B measurements on Hopper).
+    /// mma.sync m16n8k16 on every build (for A/B measurements on Hopper).
     MmaSync,
 }
 
 /// Speed choices of a layer (see the module docs).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Tuning {
+    /// The PTX build to run (default: the device's best; sm_80 runs on Hopper too).
+    pub arch: Option<Arch>,
     pub mainloop: Mainloop,
     /// Also copy rows routed to a GPU's own experts into its dispatch region (by default GEMM0
     /// reads them in place from the input).
     pub copy_local: bool,
-    /// Blocks that dispatch rows (default: every processor on one GPU, at most 128 across GPUs).
+    /// Blocks that dispatch rows ([`crate::heuristics::dispatch_blocks`] by default).
     pub dispatch_blocks: Option<u32>,
-    /// K splits of the gate GEMM (default: enough (chunk, split) units to fill the grid).
+    /// K splits of the gate GEMM ([`crate::heuristics::gate_splits`] by default).
     pub gate_splits: Option<u32>,
 }

@@ -4,7 +4,24 @@
 
 use flashmoe::numeric::{NAN_BYTE, SplitMix64, exact_values};
 use flashmoe::verify::{self, Verification};
-use flashmoe::{Cluster, MoeConfig, MoeLayer, Weights};
+use flashmoe::{Arch, Cluster, MoeConfig, MoeLayer, Tuning, Weights};
+
+/// The tuning every GPU test builds with: FLASHMOE_TEST_ARCH=sm_80 runs the whole matrix on the
+/// Ampere PTX build (an H200 JIT-compiles it), otherwise the device's best build.
+pub fn tuning() -> Tuning {
+    let arch = match std::env::var("FLASHMOE_TEST_ARCH").as_deref() {
+        Ok("sm_80") => Some(Arch::Sm80),
+        Ok("sm_90a") => Some(Arch::Sm90a),
+        Ok(other) if !other.is_empty() => panic!("FLASHMOE_TEST_ARCH={other}: expected sm_80 or sm_90a"),
+        _ => None,
+    };
+    Tuning { arch, ..Tuning::default() }
+}
+
+/// A layer for `cfg` with the tests' [`tuning`].
+pub fn layer<'c>(cluster: &'c Cluster, cfg: &MoeConfig) -> flashmoe::Result<MoeLayer<'c>> {
+    MoeLayer::builder(cluster, cfg.clone()).tuning(tuning()).build()
+}
 
 /// How to build the inputs of a case.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -55,7 +72,7 @@ pub fn weights_and_inputs(cfg: &MoeConfig, world: usize, seed: u64, inputs: Inpu
 pub fn check(cluster: &Cluster, cfg: &MoeConfig, seed: u64, inputs: Inputs) -> Verification {
     let world = cluster.len();
     let (w, x) = weights_and_inputs(cfg, world, seed, inputs);
-    let mut layer = MoeLayer::new(cluster, cfg.clone()).unwrap_or_else(|e| panic!("{cfg:?}: {e}"));
+    let mut layer = self::layer(cluster, cfg).unwrap_or_else(|e| panic!("{cfg:?}: {e}"));
     layer.load_weights(&w).unwrap();
     let per = cfg.tokens * cfg.hidden;
     let xs: Vec<Vec<f32>> = (0..world).map(|r| x[r * per..(r + 1) * per].iter().map(|&v| v as f32).collect()).collect();
@@ -72,7 +89,8 @@ pub fn check(cluster: &Cluster, cfg: &MoeConfig, seed: u64, inputs: Inputs) -> V
     let again = run(&mut layer);
     let bitwise = out.iter().zip(&again).all(|(a, b)| a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits()));
     println!(
-        "{:?} E={} k={} T={} H={} I={} gated={} bias={} act={:?} cf={:?} gpus={world} inputs={inputs:?}: rel_err {:.3e} over {} tokens, near-tie reroutes {}, dropped {}, bitwise repeat {bitwise}",
+        "{} {:?} E={} k={} T={} H={} I={} gated={} bias={} act={:?} cf={:?} gpus={world} inputs={inputs:?}: rel_err {:.3e} over {} tokens, near-tie reroutes {}, dropped {}, bitwise repeat {bitwise}",
+        layer.kernel(0).map_or("?", |e| e.arch.name()),
         cfg.dtype,
         cfg.experts,
         cfg.top_k,

@@ -9,6 +9,7 @@ use std::time::Instant;
 use clap::ValueEnum;
 
 use crate::bench;
+use flashmoe::Arch;
 use flashmoe::config::{Activation, DType, MoeConfig};
 use flashmoe::device::Cluster;
 use flashmoe::error::{Error, Result};
@@ -59,12 +60,28 @@ struct LayerArgs {
     /// Random seed of weights and inputs.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// The PTX build (sm80 runs on Hopper too: what an A100 runs).
+    #[arg(long, value_enum, default_value_t = ArchArg::Auto)]
+    arch: ArchArg,
     /// The tile GEMM's main loop (mma-sync: the Ampere path on Hopper too, for A/B runs).
     #[arg(long, value_enum, default_value_t = MainloopArg::Auto)]
     mainloop: MainloopArg,
+    /// Blocks that dispatch rows (default: the heuristics).
+    #[arg(long)]
+    dispatch_blocks: Option<u32>,
+    /// K splits of the gate GEMM (default: the heuristics).
+    #[arg(long)]
+    gate_splits: Option<u32>,
     /// Also copy rows routed to a GPU's own experts (A/B; by default GEMM0 reads them in place).
     #[arg(long)]
     copy_local: bool,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+enum ArchArg {
+    Auto,
+    Sm90a,
+    Sm80,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -114,12 +131,18 @@ impl LayerArgs {
 
     fn tuning(&self) -> Tuning {
         Tuning {
+            arch: match self.arch {
+                ArchArg::Auto => None,
+                ArchArg::Sm90a => Some(Arch::Sm90a),
+                ArchArg::Sm80 => Some(Arch::Sm80),
+            },
             mainloop: match self.mainloop {
                 MainloopArg::Auto => Mainloop::Auto,
                 MainloopArg::MmaSync => Mainloop::MmaSync,
             },
             copy_local: self.copy_local,
-            ..Tuning::default()
+            dispatch_blocks: self.dispatch_blocks,
+            gate_splits: self.gate_splits,
         }
     }
 
@@ -200,7 +223,7 @@ fn info(mib: usize) -> Result<()> {
             g.name,
             g.compute_capability.0,
             g.compute_capability.1,
-            g.ptx.arch,
+            g.arch().name(),
             g.sms,
             g.memory_bytes as f64 / (1u64 << 30) as f64
         );

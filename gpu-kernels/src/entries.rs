@@ -1,0 +1,129 @@
+//! Every kernel entry point, in one table: which PTX build holds it, what it computes, and how it
+//! is launched. build.rs builds one PTX per [`Arch`], the loader checks every entry is in its
+//! PTX, and the layer picks its entry here. A new kernel variant is one table line plus its code.
+
+use crate::layout::{BLOCK_THREADS, DType, SHARED_BYTES};
+
+/// A PTX build of the kernel crate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Arch {
+    /// Hopper (H100/H200): wgmma, TMA, setmaxnreg.
+    Sm90a,
+    /// Ampere and later 8.x parts: mma.sync; also JIT-compiles for newer GPUs (PTX is
+    /// forward-compatible), which is how the sm_80 build is tested on an H200.
+    Sm80,
+}
+
+impl Arch {
+    /// Every build, in build order.
+    pub const ALL: [Arch; 2] = [Arch::Sm90a, Arch::Sm80];
+
+    /// The `-arch` ptxas and the driver's JIT compile it for; also the PTX file stem.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Arch::Sm90a => "sm_90a",
+            Arch::Sm80 => "sm_80",
+        }
+    }
+
+    /// rustc's `-Ctarget-cpu` and `-Ctarget-feature` (PTX ISA) for this build.
+    pub const fn rustc_target(self) -> (&'static str, &'static str) {
+        match self {
+            Arch::Sm90a => ("sm_90a", "+ptx80"),
+            Arch::Sm80 => ("sm_80", "+ptx80"),
+        }
+    }
+
+    /// The builds a device of compute capability `major.minor` can run, best first.
+    pub const fn for_device(major: i32, minor: i32) -> &'static [Arch] {
+        match (major, minor) {
+            (9, 0) => &[Arch::Sm90a, Arch::Sm80],
+            (8, _) => &[Arch::Sm80],
+            _ => &[],
+        }
+    }
+}
+
+/// How a kernel's tile GEMM runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MainloopKind {
+    /// wgmma m64n128k16 from shared-memory descriptors (sm_90a).
+    Wgmma,
+    /// mma.sync m16n8k16 (bf16/f16) or m16n8k8 (tf32) with ldmatrix.
+    MmaSync,
+}
+
+/// One kernel entry point of one PTX build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub arch: Arch,
+    pub name: &'static str,
+    /// Element type of a MoE forward (None: a utility kernel).
+    pub dtype: Option<DType>,
+    pub mainloop: Option<MainloopKind>,
+    pub threads: u32,
+    /// Dynamic shared memory per block.
+    pub shared_bytes: u32,
+}
+
+const fn moe(arch: Arch, name: &'static str, dtype: DType, mainloop: MainloopKind) -> Entry {
+    Entry { arch, name, dtype: Some(dtype), mainloop: Some(mainloop), threads: BLOCK_THREADS, shared_bytes: SHARED_BYTES }
+}
+
+const fn utility(arch: Arch, name: &'static str) -> Entry {
+    Entry { arch, name, dtype: None, mainloop: None, threads: 256, shared_bytes: 0 }
+}
+
+use Arch::{Sm80, Sm90a};
+use MainloopKind::{MmaSync, Wgmma};
+
+/// Every entry point of every build.
+pub const ENTRIES: [Entry; 11] = [
+    moe(Sm90a, "moe_forward_bf16", DType::Bf16, Wgmma),
+    moe(Sm90a, "moe_forward_f16", DType::F16, Wgmma),
+    moe(Sm90a, "moe_forward_f32", DType::F32, MmaSync),
+    moe(Sm90a, "moe_forward_bf16_mma_sync", DType::Bf16, MmaSync),
+    moe(Sm80, "moe_forward_bf16", DType::Bf16, MmaSync),
+    moe(Sm80, "moe_forward_f16", DType::F16, MmaSync),
+    moe(Sm80, "moe_forward_f32", DType::F32, MmaSync),
+    utility(Sm90a, "smoke_axpy"),
+    utility(Sm90a, "copy_v4"),
+    utility(Sm80, "smoke_axpy"),
+    utility(Sm80, "copy_v4"),
+];
+
+/// The MoE forward of `arch` for `dtype`: the first entry, or the one with `mainloop` if given.
+pub fn moe_forward(arch: Arch, dtype: DType, mainloop: Option<MainloopKind>) -> Option<&'static Entry> {
+    ENTRIES.iter().find(|e| e.arch == arch && e.dtype == Some(dtype) && mainloop.is_none_or(|m| e.mainloop == Some(m)))
+}
+
+/// A utility kernel of `arch` by name.
+pub fn utility_kernel(arch: Arch, name: &str) -> Option<&'static Entry> {
+    ENTRIES.iter().find(|e| e.arch == arch && e.dtype.is_none() && e.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_build_has_a_forward_per_dtype_and_the_utilities() {
+        for arch in Arch::ALL {
+            for dtype in [DType::Bf16, DType::F16, DType::F32] {
+                let e = moe_forward(arch, dtype, None).unwrap();
+                assert_eq!((e.threads, e.shared_bytes), (BLOCK_THREADS, SHARED_BYTES));
+            }
+            assert!(utility_kernel(arch, "smoke_axpy").is_some() && utility_kernel(arch, "copy_v4").is_some());
+        }
+        assert_eq!(moe_forward(Sm90a, DType::Bf16, None).unwrap().mainloop, Some(Wgmma));
+        assert_eq!(moe_forward(Sm90a, DType::Bf16, Some(MmaSync)).unwrap().name, "moe_forward_bf16_mma_sync");
+        assert_eq!(moe_forward(Sm80, DType::Bf16, Some(Wgmma)), None);
+        assert_eq!(Arch::for_device(9, 0), &[Sm90a, Sm80]);
+        assert_eq!(Arch::for_device(8, 6), &[Sm80]);
+        assert!(Arch::for_device(7, 5).is_empty() && Arch::for_device(10, 0).is_empty());
+        // Names are unique per build.
+        for (i, a) in ENTRIES.iter().enumerate() {
+            assert!(ENTRIES[i + 1..].iter().all(|b| (a.arch, a.name) != (b.arch, b.name)), "{a:?}");
+        }
+    }
+}

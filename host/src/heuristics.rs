@@ -1,0 +1,81 @@
+//! Default tuning: pure functions of the shape and the grid, CPU-tested. The kernels take their
+//! results as launch parameters; a [`crate::Tuning`] value overrides them.
+
+use flashmoe_kernels::layout::{MAX_DISPATCH_BLOCKS, MAX_GATE_SPLITS, TILE_K_BYTES, gate_chunks};
+
+/// Blocks that dispatch: on one GPU every processor (nothing is copied, only slots assigned);
+/// across GPUs at most [`MAX_DISPATCH_BLOCKS`], enough to fill NVLink while the other processors
+/// start on the GEMMs.
+pub const fn dispatch_blocks(processors: u32, world: u32) -> u32 {
+    if world == 1 || processors < MAX_DISPATCH_BLOCKS { processors } else { MAX_DISPATCH_BLOCKS }
+}
+
+/// How many dispatch blocks share one expert's rows (at least one).
+pub const fn dispatch_parts(dispatch_blocks: u32, experts: u32) -> u32 {
+    let p = dispatch_blocks / experts;
+    if p == 0 { 1 } else { p }
+}
+
+/// K splits of the gate GEMM: enough (chunk, split) units to occupy the grid, at most one split
+/// per 128-byte K tile and [`MAX_GATE_SPLITS`].
+pub const fn gate_splits(tokens: u32, k_bytes: u32, blocks: u32) -> u32 {
+    let chunks = gate_chunks(tokens);
+    let k_tiles = k_bytes / TILE_K_BYTES;
+    let cap = if k_tiles < MAX_GATE_SPLITS { k_tiles } else { MAX_GATE_SPLITS };
+    let s = blocks / chunks;
+    if s == 0 {
+        1
+    } else if s > cap {
+        cap
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flashmoe_kernels::layout::Shape;
+
+    #[test]
+    fn dispatch_split() {
+        assert_eq!(dispatch_parts(263, 64), 4);
+        assert_eq!(dispatch_parts(263, 256), 1);
+        assert_eq!(dispatch_parts(10, 64), 1);
+        assert_eq!(dispatch_blocks(263, 1), 263);
+        assert_eq!(dispatch_blocks(263, 4), 128);
+        assert_eq!(dispatch_blocks(20, 4), 20);
+    }
+
+    #[test]
+    fn gate_splits_fill_the_grid() {
+        // Decode: one chunk, 32 K tiles of H = 2048 bf16 -> capped at 8 splits.
+        assert_eq!(gate_splits(128, 4096, 264), 8);
+        assert_eq!(gate_splits(128, 256, 264), 2);
+        assert_eq!(gate_splits(8192, 4096, 264), 4);
+        assert_eq!(gate_splits(16384, 4096, 264), 2);
+        assert_eq!(gate_splits(65536, 4096, 264), 1);
+    }
+
+    #[test]
+    fn partial_logits_fit_every_token_count_up_to_the_maximum() {
+        for max in [1u32, 7, 128, 129, 300, 1000, 8192, 16384, 40000] {
+            let s = Shape {
+                tokens: max,
+                hidden: 2048,
+                inter: 512,
+                experts: 8,
+                top_k: 2,
+                capacity: max,
+                world: 1,
+                elem_bytes: 2,
+                gated: false,
+                processors: 263,
+            };
+            for t in 1..=max.min(20000) {
+                let splits = gate_splits(t, 4096, 264) as u64;
+                assert!(splits * t as u64 <= s.gate_logit_rows(), "max {max}, tokens {t}");
+            }
+        }
+    }
+}
