@@ -5,7 +5,7 @@
 
 use core::mem::offset_of;
 
-use crate::layout::{Control, ErrorRecord, MoeParams, NONE, error_code};
+use crate::layout::{Control, ErrorCode, ErrorRecord, MoeParams, NONE};
 use crate::ptx::{copy, sync, time};
 use crate::util::block_idx;
 
@@ -82,17 +82,17 @@ unsafe fn fail(p: &MoeParams, code: u32, what: u32, peer: u32, expert: u32, tile
 
 /// Records a timed-out wait ([`fail`]).
 pub unsafe fn timeout(p: &MoeParams, wait: u32, peer: u32, expert: u32, tile: u32, observed: u64) {
-    unsafe { fail(p, error_code::TIMEOUT, wait, peer, expert, tile, observed, 0) };
+    unsafe { fail(p, ErrorCode::Timeout as u32, wait, peer, expert, tile, observed, 0) };
 }
 
 /// Records a value that broke its bound ([`fail`]); the caller must not use the value.
 pub unsafe fn fault(p: &MoeParams, kind: u32, observed: u64, bound: u64) {
-    unsafe { fail(p, error_code::FAULT, kind, NONE, NONE, NONE, observed, bound) };
+    unsafe { fail(p, ErrorCode::Fault as u32, kind, NONE, NONE, NONE, observed, bound) };
 }
 
 /// [`fault`] naming the peer, expert and tile involved.
 pub unsafe fn fault_at(p: &MoeParams, kind: u32, (peer, expert, tile): (u32, u32, u32), observed: u64, bound: u64) {
-    unsafe { fail(p, error_code::FAULT, kind, peer, expert, tile, observed, bound) };
+    unsafe { fail(p, ErrorCode::Fault as u32, kind, peer, expert, tile, observed, bound) };
 }
 
 /// A processor's failure, kept in its block's shared memory (the first of the block wins) and

@@ -12,8 +12,8 @@ use crate::gemm::element::Element;
 use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, mainloop, zero_acc};
 use crate::layout::{
-    Control, MAX_SEGMENTS, MoeParams, TILE_M, TILE_N, Task, TileDesc, error_code, fault_kind, gemm0_tile_cols, gemm0_tiles, gemm1_tiles,
-    meta_j, meta_token, segment_in_bounds, task_kind, tile_info_parts,
+    Control, ErrorCode, FaultKind, MAX_SEGMENTS, MoeParams, TILE_M, TILE_N, Task, TaskKind, TileDesc, gemm0_tile_cols, gemm0_tiles,
+    gemm1_tiles, meta_j, meta_token, segment_in_bounds, tile_info_parts,
 };
 use crate::os::queue::Queue;
 use crate::ptx::{copy, sync};
@@ -79,7 +79,7 @@ impl Tile {
 #[inline(always)]
 unsafe fn any_fault(smem: u32, bad: Option<(u32, u64, u64)>, tile: u32) -> bool {
     if let Some((kind, value, bound)) = bad {
-        unsafe { fault::defer(smem, error_code::FAULT, kind, tile, value, bound) };
+        unsafe { fault::defer(smem, ErrorCode::Fault as u32, kind, tile, value, bound) };
     }
     sync::sync_threads_or(bad.is_some())
 }
@@ -89,7 +89,7 @@ unsafe fn any_fault(smem: u32, bad: Option<(u32, u64, u64)>, tile: u32) -> bool 
 #[inline(always)]
 fn meta_parts(p: &MoeParams, m: u32) -> Result<(u32, u32), (u32, u64, u64)> {
     let (token, j) = (meta_token(m), meta_j(m));
-    if token < p.tokens && j < p.top_k { Ok((token, j)) } else { Err((fault_kind::META, m as u64, p.tokens as u64)) }
+    if token < p.tokens && j < p.top_k { Ok((token, j)) } else { Err((FaultKind::Meta as u32, m as u64, p.tokens as u64)) }
 }
 
 #[inline(always)]
@@ -135,7 +135,7 @@ pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task
                     set_row(smem + OUT_ROWS, tid, p.workspace + p.ws.staging + at * inter_bytes);
                 }
             }
-            None => bad = Some((fault_kind::SEGMENT, tid as u64, t.rows as u64)),
+            None => bad = Some((FaultKind::Segment as u32, tid as u64, t.rows as u64)),
         }
     }
     if unsafe { any_fault(smem, bad, task.tile) } {
@@ -188,8 +188,8 @@ pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task
     if last {
         let mut n = tid;
         while n < n1 {
-            if !unsafe { q.publish(first + n, &Task { kind: task_kind::GEMM1, n_tile: n, ..*task }) } {
-                full = Some((fault_kind::QUEUE_FULL, (first + n) as u64, q.capacity() as u64));
+            if !unsafe { q.publish(first + n, &Task { kind: TaskKind::Gemm1 as u32, n_tile: n, ..*task }) } {
+                full = Some((FaultKind::QueueFull as u32, (first + n) as u64, q.capacity() as u64));
             }
             n += TILE_M;
         }
@@ -233,7 +233,7 @@ pub unsafe fn gemm1<E: Element>(p: &MoeParams, smem: u32, task: &Task) -> bool {
                     Err(f) => bad = Some(f),
                 }
             }
-            None => bad = Some((fault_kind::SEGMENT, tid as u64, t.rows as u64)),
+            None => bad = Some((FaultKind::Segment as u32, tid as u64, t.rows as u64)),
         }
     }
     if unsafe { any_fault(smem, bad, task.tile) } {

@@ -10,7 +10,7 @@ use crate::gemm::activation::exp;
 use crate::gemm::element::{Element, F32};
 use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, mainloop, zero_acc};
-use crate::layout::{DROPPED, MoeParams, NONE, ROUTE_TOKENS, TILE_K_BYTES, TILE_M, TILE_N, fault_kind, gate_chunks, logits_stride};
+use crate::layout::{DROPPED, FaultKind, MoeParams, NONE, ROUTE_TOKENS, TILE_K_BYTES, TILE_M, TILE_N, gate_chunks, logits_stride};
 use crate::ptx::{copy, math, sync, warp};
 use crate::util::{block_idx, grid_dim, thread_idx};
 
@@ -124,7 +124,7 @@ unsafe fn top_k(p: &MoeParams, row: *const f32, t: u32, lane: u32) {
     // over the whole row), and then this sum too: a typed error, never a silent route.
     if !(total <= f32::MAX) {
         if lane == 0 {
-            unsafe { fault::fault_at(p, fault_kind::NON_FINITE_INPUT, (NONE, NONE, t), m.to_bits() as u64, 0) };
+            unsafe { fault::fault_at(p, FaultKind::NonFiniteInput as u32, (NONE, NONE, t), m.to_bits() as u64, 0) };
         }
         return;
     }

@@ -3,7 +3,7 @@
 //! words are ready for the next barrier and the next launch.
 
 use crate::fault::{self, Deadline};
-use crate::layout::{MoeParams, NONE, wait_kind};
+use crate::layout::{MoeParams, NONE, WaitKind};
 use crate::ptx::{copy, sync, time};
 use crate::smem;
 use crate::util::{grid_dim, thread_idx};
@@ -35,7 +35,7 @@ pub unsafe fn barrier(p: &MoeParams, dl: &Deadline, smem_base: u32) -> bool {
                         break false;
                     }
                     if time::global_timer_ns() > dl.secondary {
-                        fault::timeout(p, wait_kind::GRID_BARRIER, NONE, NONE, NONE, g as u64);
+                        fault::timeout(p, WaitKind::GridBarrier as u32, NONE, NONE, NONE, g as u64);
                         break false;
                     }
                     time::nanosleep(100);

@@ -2,7 +2,7 @@
 
 use cudarc::driver::result::DriverError;
 
-use flashmoe_kernels::layout::{fault_kind, wait_kind};
+pub use flashmoe_kernels::layout::{FaultKind as Fault, WaitKind as Wait};
 
 use crate::config::ConfigError;
 
@@ -45,7 +45,8 @@ pub enum Error {
     #[error("weights: {0}")]
     Weights(String),
     #[error(
-        "GPU {gpu} timed out after {timeout_ms} ms waiting for {wait} (peer {}, expert {}, tile {}, epoch {epoch}, block {block}, last value {observed:#x})",
+        "GPU {gpu} timed out after {timeout_ms} ms waiting for {} (peer {}, expert {}, tile {}, epoch {epoch}, block {block}, last value {observed:#x})",
+        wait.describe(),
         show(peer),
         show(expert),
         show(tile)
@@ -62,7 +63,8 @@ pub enum Error {
         timeout_ms: u64,
     },
     #[error(
-        "GPU {gpu}: {fault} (value {value}, bound {bound}; peer {}, expert {}, tile {}, epoch {epoch}, block {block}); the forward was stopped before using it",
+        "GPU {gpu}: {} (value {value}, bound {bound}; peer {}, expert {}, tile {}, epoch {epoch}, block {block}); the forward was stopped before using it",
+        fault.describe(),
         show(peer),
         show(expert),
         show(tile)
@@ -80,6 +82,8 @@ pub enum Error {
     },
     #[error("GPU {gpu}: the input of token {token} holds NaN or infinity (its gate logits are not finite); the forward was stopped")]
     NonFiniteInput { gpu: usize, token: u32 },
+    #[error("GPU {gpu}: the kernel left an error record this build does not know (code {code}, kind {what})")]
+    UnknownRecord { gpu: usize, code: u32, what: u32 },
     #[error("GPU {gpu}: the kernel did not finish within {waited_ms} ms although every wait inside it is bounded")]
     KernelHung { gpu: usize, waited_ms: u64 },
     #[error("a forward is in flight on this scratch arena: call wait() before {0}")]
@@ -102,89 +106,6 @@ pub enum Error {
 
 fn show(v: &Option<u32>) -> String {
     v.map_or_else(|| "-".into(), |v| v.to_string())
-}
-
-/// What a timed-out wait inside the kernel was waiting for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Wait {
-    GridBarrier,
-    DispatchFlag,
-    ReturnedRows,
-    TaskSlot,
-    Termination,
-    Unknown(u32),
-}
-
-impl Wait {
-    pub fn from_kind(kind: u32) -> Wait {
-        match kind {
-            wait_kind::GRID_BARRIER => Wait::GridBarrier,
-            wait_kind::DISPATCH_FLAG => Wait::DispatchFlag,
-            wait_kind::RETURNED_ROWS => Wait::ReturnedRows,
-            wait_kind::TASK_SLOT => Wait::TaskSlot,
-            wait_kind::TERMINATION => Wait::Termination,
-            other => Wait::Unknown(other),
-        }
-    }
-}
-
-impl std::fmt::Display for Wait {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Wait::GridBarrier => f.write_str("the grid barrier after the gate"),
-            Wait::DispatchFlag => f.write_str("a dispatch flag (routed rows from a peer)"),
-            Wait::ReturnedRows => f.write_str("expert outputs for this GPU's tokens (returned rows)"),
-            Wait::TaskSlot => f.write_str("a task in the processor queue"),
-            Wait::Termination => f.write_str("termination (all tasks published)"),
-            Wait::Unknown(k) => write!(f, "an unknown wait ({k})"),
-        }
-    }
-}
-
-/// A value that crossed blocks or GPUs and broke its bound (see `layout::fault_kind`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fault {
-    FlagCount,
-    FlagMismatch,
-    TileId,
-    QueueFull,
-    Task,
-    Segment,
-    Meta,
-    ReturnedRows,
-    Unknown(u32),
-}
-
-impl Fault {
-    pub fn from_kind(kind: u32) -> Fault {
-        match kind {
-            fault_kind::FLAG_COUNT => Fault::FlagCount,
-            fault_kind::FLAG_MISMATCH => Fault::FlagMismatch,
-            fault_kind::TILE_ID => Fault::TileId,
-            fault_kind::QUEUE_FULL => Fault::QueueFull,
-            fault_kind::TASK => Fault::Task,
-            fault_kind::SEGMENT => Fault::Segment,
-            fault_kind::META => Fault::Meta,
-            fault_kind::RETURNED_ROWS => Fault::ReturnedRows,
-            other => Fault::Unknown(other),
-        }
-    }
-}
-
-impl std::fmt::Display for Fault {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Fault::FlagCount => "a dispatch flag from the peer announced more rows than the capacity",
-            Fault::FlagMismatch => "a later dispatch flag disagreed with its pair's tile-0 row count",
-            Fault::TileId => "a row tile id ran past the tiles this launch can form",
-            Fault::QueueFull => "a task slot ran past the end of the queue",
-            Fault::Task => "a task's fields were out of range (value = kind << 32 | packed tile info, bound = queue slot)",
-            Fault::Segment => "a row tile segment was out of range (value = row, bound = rows)",
-            Fault::Meta => "a dispatch-meta word named a token or top-k rank out of range (bound = tokens)",
-            Fault::ReturnedRows => "more expert-output rows came back than this GPU's tokens sent",
-            Fault::Unknown(_) => "an unknown fault",
-        })
-    }
 }
 
 impl Error {

@@ -12,12 +12,12 @@ use std::mem::offset_of;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use flashmoe_kernels::layout::{Control, ErrorRecord, error_code};
+use flashmoe_kernels::layout::{Control, ErrorCode, ErrorRecord, FaultKind, WaitKind};
 
 use crate::config::ConfigError;
 use crate::device::Cluster;
 use crate::driver::{Context, DeviceBuffer, HostMapped, Stream};
-use crate::error::{Error, Fault, Result, Wait};
+use crate::error::{Error, Result};
 use crate::heap::SymmetricHeap;
 use crate::plan::{ArenaLayout, Plan};
 
@@ -263,7 +263,7 @@ impl Arena {
             return Err(Error::KernelHung { gpu: self.ordinals[r], waited_ms });
         }
         self.in_flight = None;
-        let failed = self.gpus.iter().filter_map(|g| g.error.get(0)).find(|e| e.code != error_code::NONE);
+        let failed = self.gpus.iter().filter_map(|g| g.error.get(0)).find(|e| e.code != ErrorCode::None as u32);
         let Some(rec) = failed else {
             self.last = Some(f);
             return Ok(());
@@ -276,24 +276,27 @@ impl Arena {
     fn error_of(&self, rec: &ErrorRecord, timeout: Duration) -> Error {
         let gpu = self.ordinals.get(rec.gpu as usize).copied().unwrap_or(rec.gpu as usize);
         let id = |v: u32| (v != flashmoe_kernels::layout::NONE).then_some(v);
-        match rec.code {
-            error_code::FAULT if rec.what == flashmoe_kernels::layout::fault_kind::NON_FINITE_INPUT => {
-                Error::NonFiniteInput { gpu, token: rec.tile }
+        let unknown = Error::UnknownRecord { gpu, code: rec.code, what: rec.what };
+        if rec.code == ErrorCode::Fault as u32 {
+            match FaultKind::from_u32(rec.what) {
+                Some(FaultKind::NonFiniteInput) => Error::NonFiniteInput { gpu, token: rec.tile },
+                Some(fault) => Error::Fault {
+                    gpu,
+                    fault,
+                    value: rec.observed,
+                    bound: rec.bound,
+                    peer: id(rec.peer),
+                    expert: id(rec.expert),
+                    tile: id(rec.tile),
+                    epoch: rec.epoch,
+                    block: rec.block,
+                },
+                None => unknown,
             }
-            error_code::FAULT => Error::Fault {
+        } else if let (true, Some(wait)) = (rec.code == ErrorCode::Timeout as u32, WaitKind::from_u32(rec.what)) {
+            Error::Timeout {
                 gpu,
-                fault: Fault::from_kind(rec.what),
-                value: rec.observed,
-                bound: rec.bound,
-                peer: id(rec.peer),
-                expert: id(rec.expert),
-                tile: id(rec.tile),
-                epoch: rec.epoch,
-                block: rec.block,
-            },
-            _ => Error::Timeout {
-                gpu,
-                wait: Wait::from_kind(rec.what),
+                wait,
                 peer: id(rec.peer),
                 expert: id(rec.expert),
                 tile: id(rec.tile),
@@ -301,7 +304,9 @@ impl Arena {
                 block: rec.block,
                 observed: rec.observed,
                 timeout_ms: timeout.as_millis() as u64,
-            },
+            }
+        } else {
+            unknown
         }
     }
 

@@ -6,7 +6,7 @@ use crate::combine;
 use crate::fault::{self, Deadline};
 use crate::ffn;
 use crate::gemm::element::Element;
-use crate::layout::{MoeParams, NONE, Task, error_code, fault_kind, task_in_bounds, task_kind, timeline, wait_kind};
+use crate::layout::{ErrorCode, FaultKind, MoeParams, NONE, Task, TaskKind, WaitKind, task_in_bounds, timeline};
 use crate::ptx::{copy, sync, time};
 use crate::smem::TASK;
 use crate::util::thread_idx;
@@ -15,10 +15,10 @@ use crate::util::thread_idx;
 /// task's kind is unknown.
 #[inline(always)]
 unsafe fn wait_task(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline, slot: u32) -> Task {
-    let exit = Task { kind: task_kind::EXIT, ..Task::default() };
+    let exit = Task { kind: TaskKind::Exit as u32, ..Task::default() };
     let ctl = fault::control(p);
     if slot >= q.capacity() {
-        unsafe { fault::defer(smem, error_code::FAULT, fault_kind::QUEUE_FULL, NONE, slot as u64, q.capacity() as u64) };
+        unsafe { fault::defer(smem, ErrorCode::Fault as u32, FaultKind::QueueFull as u32, NONE, slot as u64, q.capacity() as u64) };
         return exit;
     }
     loop {
@@ -29,7 +29,7 @@ unsafe fn wait_task(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline, slot: u3
             // field here cost 2-3.5% per GEMM task in codegen alone: perf log v7.)
             if !task_in_bounds(p, &t) {
                 let what = ((t.kind as u64) << 32) | t.info as u64;
-                unsafe { fault::defer(smem, error_code::FAULT, fault_kind::TASK, t.tile, what, slot as u64) };
+                unsafe { fault::defer(smem, ErrorCode::Fault as u32, FaultKind::Task as u32, t.tile, what, slot as u64) };
                 return exit;
             }
             return t;
@@ -38,7 +38,7 @@ unsafe fn wait_task(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline, slot: u3
             return exit;
         }
         if time::global_timer_ns() > dl.secondary {
-            unsafe { fault::defer(smem, error_code::TIMEOUT, wait_kind::TASK_SLOT, slot, 0, 0) };
+            unsafe { fault::defer(smem, ErrorCode::Timeout as u32, WaitKind::TaskSlot as u32, slot, 0, 0) };
             return exit;
         }
         time::nanosleep(32);
@@ -72,7 +72,7 @@ pub unsafe fn run<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
             }
             waited += now - ready;
             last = now;
-            if t.kind != task_kind::EXIT {
+            if t.kind != TaskKind::Exit as u32 {
                 slot = unsafe { q.claim() };
             }
             unsafe {
@@ -89,10 +89,10 @@ pub unsafe fn run<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
         let t = Task { kind: w(0), tile: w(1), n_tile: w(2), info: w(3), pair: w(4), slot: w(5), ..Task::default() };
         sync::sync_threads();
         // A failed task deferred its fault (the block agreed on it): the entry raises it.
-        let ok = match t.kind {
-            task_kind::GEMM0 => unsafe { ffn::gemm0::<E>(p, smem, q, &t) },
-            task_kind::GEMM1 => unsafe { ffn::gemm1::<E>(p, smem, &t) },
-            task_kind::COMBINE => {
+        let ok = match TaskKind::from_u32(t.kind) {
+            Some(TaskKind::Gemm0) => unsafe { ffn::gemm0::<E>(p, smem, q, &t) },
+            Some(TaskKind::Gemm1) => unsafe { ffn::gemm1::<E>(p, smem, &t) },
+            Some(TaskKind::Combine) => {
                 unsafe { combine::run::<E>(p, t.tile) };
                 true
             }

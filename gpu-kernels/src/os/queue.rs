@@ -4,7 +4,7 @@
 //! array never needs clearing; only the two counters are reset at launch.
 
 use crate::fault;
-use crate::layout::{Control, MoeParams, Task, fault_kind};
+use crate::layout::{Control, FaultKind, MoeParams, Task};
 use crate::ptx::sync;
 
 /// A view of the queue through the launch parameters (in shared memory): every address is
@@ -67,7 +67,7 @@ impl<'p> Queue<'p> {
     #[inline(always)]
     pub unsafe fn publish_or_fail(&self, p: &MoeParams, i: u32, task: &Task) {
         if !unsafe { self.publish(i, task) } {
-            unsafe { fault::fault(p, fault_kind::QUEUE_FULL, i as u64, self.capacity() as u64) };
+            unsafe { fault::fault(p, FaultKind::QueueFull as u32, i as u64, self.capacity() as u64) };
         }
     }
 

@@ -6,7 +6,7 @@
 use super::queue::Queue;
 use super::state;
 use crate::fault::{self, Deadline};
-use crate::layout::{MoeParams, NONE, Task, combine_tasks, fault_kind, task_kind, timeline, wait_kind};
+use crate::layout::{FaultKind, MoeParams, NONE, Task, TaskKind, WaitKind, combine_tasks, timeline};
 use crate::ptx::{copy, sync, time, warp};
 use crate::util::grid_dim;
 
@@ -49,7 +49,7 @@ pub unsafe fn run(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline) {
             step = if unsafe { fault::aborted(p, ctl) } {
                 3
             } else if returned > expected_returns {
-                unsafe { fault::fault(p, fault_kind::RETURNED_ROWS, returned as u64, expected_returns as u64) };
+                unsafe { fault::fault(p, FaultKind::ReturnedRows as u32, returned as u64, expected_returns as u64) };
                 3
             } else if !combine_published && returned == expected_returns {
                 1
@@ -57,9 +57,9 @@ pub unsafe fn run(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline) {
                 2
             } else if time::global_timer_ns() > dl.secondary {
                 let (kind, observed) = if returned != expected_returns {
-                    (wait_kind::RETURNED_ROWS, ((returned as u64) << 32) | expected_returns as u64)
+                    (WaitKind::ReturnedRows as u32, ((returned as u64) << 32) | expected_returns as u64)
                 } else {
-                    (wait_kind::TERMINATION, ((tiles as u64) << 32) | gemm1_tiles as u64)
+                    (WaitKind::Termination as u32, ((tiles as u64) << 32) | gemm1_tiles as u64)
                 };
                 unsafe { fault::timeout(p, kind, NONE, NONE, NONE, observed) };
                 3
@@ -69,12 +69,12 @@ pub unsafe fn run(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline) {
         }
         match warp::shfl_idx_u32(step, 0) {
             1 => {
-                unsafe { publish_all(p, q, task_kind::COMBINE, combine_tasks(p.tokens), lane) };
+                unsafe { publish_all(p, q, TaskKind::Combine as u32, combine_tasks(p.tokens), lane) };
                 fault::mark_now(p, timeline::FIRST_TASK);
                 combine_published = true;
             }
             2 => {
-                unsafe { publish_all(p, q, task_kind::EXIT, grid_dim() - 1, lane) };
+                unsafe { publish_all(p, q, TaskKind::Exit as u32, grid_dim() - 1, lane) };
                 fault::mark_now(p, timeline::LAST_TASK);
                 return;
             }

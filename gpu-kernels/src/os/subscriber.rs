@@ -10,8 +10,8 @@ use super::queue::Queue;
 use super::state;
 use crate::fault::{self, Deadline};
 use crate::layout::{
-    MAX_SEGMENTS, MoeParams, NONE, TILE_M, Task, TileDesc, fault_kind, flag_count, flag_epoch, gemm0_tiles, launch_tiles, row_tiles,
-    task_kind, tile_info, wait_kind,
+    FaultKind, MAX_SEGMENTS, MoeParams, NONE, TILE_M, Task, TaskKind, TileDesc, WaitKind, flag_count, flag_epoch, gemm0_tiles,
+    launch_tiles, row_tiles, tile_info,
 };
 use crate::ptx::{copy, sync, time};
 
@@ -36,7 +36,7 @@ impl NewTile {
         let id = unsafe { sync::atom_add_relaxed_gpu_u32(&raw mut (*fault::control(p)).tiles, 1) };
         let bound = launch_tiles(p);
         if id >= bound {
-            unsafe { fault::fault(p, fault_kind::TILE_ID, id as u64, bound as u64) };
+            unsafe { fault::fault(p, FaultKind::TileId as u32, id as u64, bound as u64) };
             return None;
         }
         Some(NewTile { id, words: unsafe { ((p.workspace + p.ws.tiles) as *mut TileDesc).add(id as usize) } as *mut u32 })
@@ -63,7 +63,7 @@ impl NewTile {
         let n0 = gemm0_tiles(p.inter, p.gated());
         let slot0 = unsafe { q.reserve(n0) };
         let task = Task {
-            kind: task_kind::GEMM0,
+            kind: TaskKind::Gemm0 as u32,
             tile: self.id,
             info: tile_info(local, segments, rows),
             pair: first.0,
@@ -144,7 +144,7 @@ unsafe fn advance(p: &MoeParams, smem: u32, q: &Queue, pair: u32) -> Result<(), 
         let count = flag_count(word);
         if routed == state::UNKNOWN {
             if count > p.capacity {
-                unsafe { fault::fault_at(p, fault_kind::FLAG_COUNT, (whose.0, whose.1, 0), count as u64, p.capacity as u64) };
+                unsafe { fault::fault_at(p, FaultKind::FlagCount as u32, (whose.0, whose.1, 0), count as u64, p.capacity as u64) };
                 break Err((tile, word));
             }
             routed = count;
@@ -152,7 +152,7 @@ unsafe fn advance(p: &MoeParams, smem: u32, q: &Queue, pair: u32) -> Result<(), 
             continue;
         }
         if count != routed {
-            unsafe { fault::fault_at(p, fault_kind::FLAG_MISMATCH, (whose.0, whose.1, tile), count as u64, routed as u64) };
+            unsafe { fault::fault_at(p, FaultKind::FlagMismatch as u32, (whose.0, whose.1, tile), count as u64, routed as u64) };
             break Err((tile, word));
         }
         let rows = (routed - next * TILE_M).min(TILE_M);
@@ -244,11 +244,11 @@ pub unsafe fn run(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline, me: u32, c
             && now > dl.root
         {
             let (src, expert) = (pair / p.local_experts, p.rank * p.local_experts + pair % p.local_experts);
-            unsafe { fault::timeout(p, wait_kind::DISPATCH_FLAG, src, expert, tile, word) };
+            unsafe { fault::timeout(p, WaitKind::DispatchFlag as u32, src, expert, tile, word) };
             return;
         }
         if now > dl.secondary {
-            unsafe { fault::timeout(p, wait_kind::TERMINATION, NONE, NONE, NONE, 0) };
+            unsafe { fault::timeout(p, WaitKind::Termination as u32, NONE, NONE, NONE, 0) };
             return;
         }
         time::nanosleep(64);

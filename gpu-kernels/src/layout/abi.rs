@@ -1,0 +1,370 @@
+//! The `#[repr(C)]` structs the host fills and the kernels read (launch parameters, control
+//! block, task, row tile, error record) and the constants that size them. Their sizes are
+//! asserted: both sides compile this one definition.
+
+/// Most GPUs a layer spans (one node).
+pub const MAX_WORLD: usize = 8;
+/// Most experts a layer may have (expert ids travel as bytes).
+pub const MAX_EXPERTS: u32 = 256;
+/// Largest top-k.
+pub const MAX_TOP_K: u32 = 8;
+/// Threads of every block of the persistent kernel (4 warps).
+pub const BLOCK_THREADS: u32 = 128;
+/// Rows of a GEMM tile (tokens of an expert's row tile, tokens of a gate chunk).
+pub const TILE_M: u32 = 128;
+/// Columns of a GEMM output tile (gated GEMM0 tiles produce half of it, see [`gemm0_tile_cols`]).
+pub const TILE_N: u32 = 128;
+/// K extent of one pipeline stage, in bytes: 64 bf16/f16 or 32 f32 elements.
+pub const TILE_K_BYTES: u32 = 128;
+/// cp.async pipeline depth. 3 x 32 KiB keeps two blocks of 128 threads on one SM.
+pub const PIPELINE_STAGES: u32 = 3;
+/// Shared memory of the GEMM pipeline (A and B tiles per stage).
+pub const PIPELINE_BYTES: u32 = PIPELINE_STAGES * 2 * TILE_M * TILE_K_BYTES;
+/// Shared memory after the pipeline: the launch parameters, role words, two 128-entry row
+/// address tables (GEMM operand rows gathered from several regions, and output rows), then a
+/// processor's deferred failure.
+pub const AUX_BYTES: u32 = 640 + 2 * 128 * 8 + 32;
+/// Dynamic shared memory per block.
+pub const SHARED_BYTES: u32 = PIPELINE_BYTES + AUX_BYTES;
+/// Tokens per combine task.
+pub const COMBINE_TOKENS: u32 = 32;
+/// Row granularity of hidden / intermediate sizes (one 16-byte vector of f32 x 16 threads).
+pub const DIM_MULTIPLE: u32 = 64;
+/// Most (source, slot range) segments one merged row tile holds: one partial tile per source.
+pub const MAX_SEGMENTS: usize = MAX_WORLD;
+/// Most blocks that dispatch rows to peers (enough to fill NVLink; the rest start GEMMs at once).
+pub const MAX_DISPATCH_BLOCKS: u32 = 128;
+/// Element type of activations and weights. Accumulation is always f32.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DType {
+    /// bfloat16 operands on mma.sync m16n8k16.
+    Bf16 = 0,
+    /// IEEE half operands on mma.sync m16n8k16.
+    F16 = 1,
+    /// f32 storage; GEMMs on tf32 tensor cores (m16n8k8, operands rounded to 10 mantissa bits).
+    F32 = 2,
+}
+
+impl DType {
+    /// Bytes per element.
+    pub const fn bytes(self) -> u32 {
+        match self {
+            DType::Bf16 | DType::F16 => 2,
+            DType::F32 => 4,
+        }
+    }
+
+    /// Decodes the `dtype` word of [`MoeParams`].
+    pub const fn from_u32(v: u32) -> Option<DType> {
+        match v {
+            0 => Some(DType::Bf16),
+            1 => Some(DType::F16),
+            2 => Some(DType::F32),
+            _ => None,
+        }
+    }
+}
+
+/// Expert activation, applied to x·W1 (+b1); gated experts multiply it by x·W3 (+b3).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Activation {
+    Relu = 0,
+    /// The exact (erf) form: x/2 · (1 + erf(x/√2)).
+    Gelu = 1,
+    /// x · sigmoid(x); with `gated` this is SwiGLU.
+    Silu = 2,
+}
+
+impl Activation {
+    /// Decodes the `activation` word of [`MoeParams`].
+    pub const fn from_u32(v: u32) -> Option<Activation> {
+        match v {
+            0 => Some(Activation::Relu),
+            1 => Some(Activation::Gelu),
+            2 => Some(Activation::Silu),
+            _ => None,
+        }
+    }
+}
+
+/// Bits of [`MoeParams::flags`].
+pub mod flags {
+    /// Experts are gated: act(x·W1 + b1) * (x·W3 + b3).
+    pub const GATED: u32 = 1;
+    /// b1 (and b3) and b2 are present.
+    pub const BIAS: u32 = 2;
+    /// The k routing weights of a token are divided by their sum.
+    pub const RENORMALIZE: u32 = 4;
+    /// Copy rows routed to this GPU's own experts into the dispatch region too (A/B switch;
+    /// by default GEMM0 reads them in place from the input).
+    pub const COPY_LOCAL: u32 = 8;
+}
+
+/// Test-only fault injection ([`MoeParams::test_hook`]).
+pub mod test_hook {
+    /// Normal operation.
+    pub const NONE: u32 = 0;
+    /// Dispatch never raises the flag of row tile 0 of expert `test_hook_arg`: its owner waits
+    /// until the deadline and must report a typed timeout.
+    pub const DROP_DISPATCH_FLAG: u32 = 1;
+    /// Dispatch announces row tile 0 of expert `test_hook_arg` with one row more than the
+    /// capacity (a corrupt count from a peer): the owner must report a bounds fault.
+    pub const CORRUPT_DISPATCH_COUNT: u32 = 2;
+}
+
+/// Byte offsets into the symmetric heap. Same size and layout on every GPU: a peer writes into
+/// region `[src][local expert]` of the owner and into slot `[token][j]` of the token's home.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HeapLayout {
+    /// [`Control`] block: barrier, queue counters, abort word.
+    pub control: u64,
+    /// u64 per (src, local expert, row tile): `flag_word(epoch, rows routed)` once the tile landed.
+    pub dispatch_flags: u64,
+    /// u32 per (src, local expert, slot): `token | j << 24` of the row in that slot.
+    pub dispatch_meta: u64,
+    /// Elements `[src][local expert][capacity][hidden]`: routed input rows from peers (rows a GPU
+    /// routes to its own experts are read in place from its input, never copied).
+    pub dispatch_rows: u64,
+    /// Elements `[token][top_k][hidden]`: expert outputs returned to the token's home.
+    pub combine_slots: u64,
+    /// Total bytes.
+    pub bytes: u64,
+}
+
+/// Byte offsets into one GPU's private workspace.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WorkspaceLayout {
+    /// f32 `[gate splits][tokens][logits_stride]` partial gate logits (split-K).
+    pub logits: u64,
+    /// u8 `[tokens][top_k]` chosen experts, best first.
+    pub topk_expert: u64,
+    /// f32 `[tokens][top_k]` combine weights.
+    pub topk_weight: u64,
+    /// u32 `[tokens][top_k]` slot in the expert's region, or [`DROPPED`].
+    pub route_slot: u64,
+    /// u32 `[gate chunks][experts]` routed pairs per expert per 128-token chunk.
+    pub chunk_counts: u64,
+    /// Elements `[src][local expert][capacity][inter]`: GEMM0 outputs.
+    pub staging: u64,
+    /// [`TileDesc`] per row tile the subscribers formed.
+    pub tiles: u64,
+    /// u32 per row tile: finished GEMM0 tasks.
+    pub gemm0_done: u64,
+    /// [`Task`] slots of the processor queue.
+    pub queue: u64,
+    /// Number of [`Task`] slots.
+    pub queue_slots: u64,
+    /// Total bytes.
+    pub bytes: u64,
+}
+
+/// All launch parameters of the persistent kernel, passed by value.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MoeParams {
+    /// Tokens on this GPU.
+    pub tokens: u32,
+    pub hidden: u32,
+    pub inter: u32,
+    /// Experts of the whole layer.
+    pub experts: u32,
+    pub top_k: u32,
+    /// Rows each (source GPU, expert) pair may send in this forward; later ones are dropped.
+    pub capacity: u32,
+    /// Slots per (source GPU, local expert) pair in the heap and staging regions: the capacity
+    /// of the layer's largest forward, fixed by its launch plan whatever this forward's T.
+    pub slot_stride: u32,
+    /// Dispatch flags per pair (`row_tiles(slot_stride)`).
+    pub tile_stride: u32,
+    /// GPUs of the layer and this GPU's rank.
+    pub world: u32,
+    pub rank: u32,
+    /// Experts on each GPU (`experts / world`, contiguous: GPU r owns r·n .. r·n + n).
+    pub local_experts: u32,
+    /// [`DType`] as u32.
+    pub dtype: u32,
+    /// [`Activation`] as u32.
+    pub activation: u32,
+    /// [`flags`] bits.
+    pub flags: u32,
+    /// Launch counter, >= 1; stamps every flag so flags never need resetting.
+    pub epoch: u32,
+    /// [`test_hook`] value and its argument.
+    pub test_hook: u32,
+    pub test_hook_arg: u32,
+    /// Blocks that dispatch (processors 1..=dispatch_blocks) and how many share one expert.
+    pub dispatch_blocks: u32,
+    pub dispatch_parts: u32,
+    /// K splits of the gate GEMM (host heuristics).
+    pub gate_splits: u32,
+    /// Bound on every wait, in ns of %globaltimer.
+    pub timeout_ns: u64,
+    /// Device pointers: input `[tokens][hidden]`, gate weight `[experts][hidden]`.
+    pub x: u64,
+    pub gate_w: u64,
+    /// Local experts' weights: w1, w3 `[n][inter][hidden]`, w2 `[n][hidden][inter]`.
+    pub w1: u64,
+    pub w3: u64,
+    pub w2: u64,
+    /// Local experts' biases: b1, b3 `[n][inter]`, b2 `[n][hidden]` (0 when absent).
+    pub b1: u64,
+    pub b3: u64,
+    pub b2: u64,
+    /// Output `[tokens][hidden]`.
+    pub out: u64,
+    /// This GPU's workspace.
+    pub workspace: u64,
+    /// Host-mapped [`ErrorRecord`].
+    pub error: u64,
+    /// Optional [`timeline`] buffer, `[blocks][timeline::SLOTS]` u64 (0: not recorded).
+    pub timeline: u64,
+    /// Base of the symmetric heap on every GPU, by rank (UVA addresses).
+    pub heaps: [u64; MAX_WORLD],
+    pub heap: HeapLayout,
+    pub ws: WorkspaceLayout,
+}
+
+impl MoeParams {
+    pub const fn dtype(&self) -> Option<DType> {
+        DType::from_u32(self.dtype)
+    }
+    pub const fn gated(&self) -> bool {
+        self.flags & flags::GATED != 0
+    }
+    pub const fn has_bias(&self) -> bool {
+        self.flags & flags::BIAS != 0
+    }
+    pub const fn renormalize(&self) -> bool {
+        self.flags & flags::RENORMALIZE != 0
+    }
+    pub const fn copy_local(&self) -> bool {
+        self.flags & flags::COPY_LOCAL != 0
+    }
+}
+
+/// Per-GPU control words at the start of the heap. The kernel leaves them ready for the next
+/// launch; after a failed launch the host zeroes the block. `abort` and `error_claim` hold the
+/// epoch of the launch that set them, so a word left by an earlier launch never reads as set.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Control {
+    /// Grid barrier: arrivals, and a generation bumped by the last arrival.
+    pub barrier_count: u32,
+    pub barrier_gen: u32,
+    /// Processor queue: slots reserved by producers, slots claimed by processors.
+    pub queue_tail: u32,
+    pub queue_claim: u32,
+    /// Row tiles whose GEMM1 tasks are in the queue.
+    pub gemm1_rows_published: u32,
+    /// Equal to the current epoch: every role exits (set on a failure here, by a peer, or by
+    /// the host when a launch on another GPU failed).
+    pub abort: u32,
+    /// Epoch of the last launch whose first failure claimed the error record.
+    pub error_claim: u32,
+    /// Row tiles formed so far (indexes [`WorkspaceLayout::tiles`]).
+    pub tiles: u32,
+    /// Expert-output rows (x GEMM1 column tiles) that owners stored into this GPU's slots. Owners
+    /// add with release at system scope after their stores; only after receiving this GPU's rows
+    /// of the same launch, so the reset at launch start always precedes them.
+    pub returned_rows: u32,
+    pub _reserved: [u32; 55],
+}
+
+/// One processor task. `stamp == epoch` (written last, with release) marks the slot as filled.
+/// GEMM tasks carry their row tile's first segment, so a single-segment tile (the common case)
+/// needs no read of its [`TileDesc`] before the GEMM starts.
+#[repr(C, align(16))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Task {
+    pub stamp: u32,
+    pub kind: u32,
+    /// Row tile ([`TileDesc`] index) of GEMM tasks, token tile of combine tasks.
+    pub tile: u32,
+    /// Output column tile.
+    pub n_tile: u32,
+    /// [`tile_info`] of the row tile: local expert, segments, rows.
+    pub info: u32,
+    /// First segment: pair and first slot.
+    pub pair: u32,
+    pub slot: u32,
+    pub _pad: u32,
+}
+
+/// A row tile of one local expert: up to 128 rows drawn from consecutive slots of one or more
+/// (source, local expert) pairs. Full 128-row pieces of a pair are tiles of their own; the
+/// partial last pieces of different sources are merged, so an expert's weights stream once per
+/// 128 rows rather than once per source.
+#[repr(C, align(16))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TileDesc {
+    pub local_expert: u32,
+    pub rows: u32,
+    pub segments: u32,
+    pub _pad: u32,
+    /// Segment s: `rows[s]` rows from slot `slot[s]` of pair `pair[s]` (`src * local_experts + e`).
+    pub pair: [u32; MAX_SEGMENTS],
+    pub slot: [u32; MAX_SEGMENTS],
+    pub seg_rows: [u32; MAX_SEGMENTS],
+    pub _pad1: [u32; 4],
+}
+
+/// Per-block timeline of one launch (diagnostics): %globaltimer ns at phase boundaries, then
+/// counters. The OS block (0) records its own milestones in the task slots.
+pub mod timeline {
+    pub const SLOTS: usize = 16;
+    pub const START: usize = 0;
+    pub const GATE_DONE: usize = 1;
+    pub const BARRIER_DONE: usize = 2;
+    /// Processors: own dispatch finished. OS: every dispatch pair known.
+    pub const DISPATCH_DONE: usize = 3;
+    /// Processors: first task began. OS: combine tasks published.
+    pub const FIRST_TASK: usize = 4;
+    /// Processors: last task ended. OS: exit tasks published.
+    pub const LAST_TASK: usize = 5;
+    pub const END: usize = 6;
+    /// Processors: tasks run, ns inside tasks, ns waiting for a published slot.
+    pub const TASKS: usize = 7;
+    pub const BUSY_NS: usize = 8;
+    pub const WAIT_NS: usize = 9;
+}
+
+/// Written once (first failure of a launch wins) into host-mapped memory; zero means success.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "nvptx64"), derive(bytemuck::Pod, bytemuck::Zeroable))]
+pub struct ErrorRecord {
+    /// An [`ErrorCode`](super::ErrorCode) value.
+    pub code: u32,
+    /// A [`WaitKind`](super::WaitKind) (timeouts) or [`FaultKind`](super::FaultKind) (faults) value.
+    pub what: u32,
+    pub gpu: u32,
+    /// Peer GPU, expert, row tile (or token) involved, or [`NONE`](super::NONE).
+    pub peer: u32,
+    pub expert: u32,
+    pub tile: u32,
+    pub epoch: u32,
+    pub block: u32,
+    /// Last value the waiter saw, or the faulty value.
+    pub observed: u64,
+    /// The bound a faulty value broke (0 for timeouts).
+    pub bound: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_struct_sizes_are_stable() {
+        assert_eq!(core::mem::size_of::<Task>(), 32);
+        assert_eq!(core::mem::size_of::<TileDesc>(), 128);
+        assert_eq!(core::mem::size_of::<Control>(), 256);
+        assert_eq!(core::mem::size_of::<ErrorRecord>(), 48);
+        assert_eq!(core::mem::size_of::<HeapLayout>(), 48);
+        assert_eq!(core::mem::size_of::<MoeParams>() % 8, 0);
+    }
+}

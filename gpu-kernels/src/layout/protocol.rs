@@ -1,0 +1,327 @@
+//! Protocol words: how the roles talk through memory. Task, wait, fault and error kinds; the
+//! packed flag, meta and tile-info words with their packers and unpackers; and the checks a
+//! value must pass before it becomes an address.
+
+use super::abi::{MoeParams, TILE_M, Task};
+use super::regions::row_tiles;
+
+/// `route_slot` value of a token-expert pair dropped by capacity.
+pub const DROPPED: u32 = u32::MAX;
+/// Marker for "not applicable" in an [`ErrorRecord`].
+pub const NONE: u32 = u32::MAX;
+
+/// Kinds of [`Task`].
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskKind {
+    /// act(rows · W1ᵀ) for one output tile of one row tile ([`super::TileDesc`]).
+    Gemm0 = 1,
+    /// staging · W2ᵀ for one output tile, written to the tokens' home slots.
+    Gemm1 = 2,
+    /// Weighted sum of the k slots of [`super::COMBINE_TOKENS`] tokens.
+    Combine = 3,
+    /// No more work: the processor returns.
+    Exit = 4,
+}
+
+impl TaskKind {
+    /// Decodes [`Task::kind`].
+    #[inline(always)]
+    pub const fn from_u32(v: u32) -> Option<TaskKind> {
+        match v {
+            1 => Some(TaskKind::Gemm0),
+            2 => Some(TaskKind::Gemm1),
+            3 => Some(TaskKind::Combine),
+            4 => Some(TaskKind::Exit),
+            _ => None,
+        }
+    }
+}
+
+/// What a timed-out wait was waiting for ([`super::ErrorRecord::what`] of a timeout).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitKind {
+    GridBarrier = 1,
+    DispatchFlag = 2,
+    /// Expert outputs for this GPU's tokens (the returned-rows counter).
+    ReturnedRows = 3,
+    TaskSlot = 4,
+    Termination = 5,
+}
+
+impl WaitKind {
+    pub const fn from_u32(v: u32) -> Option<WaitKind> {
+        match v {
+            1 => Some(WaitKind::GridBarrier),
+            2 => Some(WaitKind::DispatchFlag),
+            3 => Some(WaitKind::ReturnedRows),
+            4 => Some(WaitKind::TaskSlot),
+            5 => Some(WaitKind::Termination),
+            _ => None,
+        }
+    }
+
+    /// What was awaited, in words.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            WaitKind::GridBarrier => "the grid barrier after the gate",
+            WaitKind::DispatchFlag => "a dispatch flag (routed rows from a peer)",
+            WaitKind::ReturnedRows => "expert outputs for this GPU's tokens (returned rows)",
+            WaitKind::TaskSlot => "a task in the processor queue",
+            WaitKind::Termination => "termination (all tasks published)",
+        }
+    }
+}
+
+/// A value that crossed blocks or GPUs and failed its bounds check ([`super::ErrorRecord::what`]
+/// of a [`ErrorCode::Fault`]). The kernel never uses such a value for an access.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// A dispatch flag's row count above the capacity (peer = source GPU).
+    FlagCount = 1,
+    /// A later dispatch flag of a pair whose count differs from its tile-0 flag.
+    FlagMismatch = 2,
+    /// A row tile id past the tiles this launch can form.
+    TileId = 3,
+    /// A task slot past the end of the queue.
+    QueueFull = 4,
+    /// A task of unknown kind, or a GEMM task's row tile id out of range.
+    Task = 5,
+    /// A row tile segment out of range (pair, slot + rows above the capacity).
+    Segment = 6,
+    /// A dispatch-meta word whose token or top-k rank is out of range.
+    Meta = 7,
+    /// More expert-output rows returned than this GPU's tokens sent.
+    ReturnedRows = 8,
+    /// A token whose gate logits are not finite (NaN or infinity in its input); `tile` = token.
+    NonFiniteInput = 9,
+}
+
+impl FaultKind {
+    pub const fn from_u32(v: u32) -> Option<FaultKind> {
+        match v {
+            1 => Some(FaultKind::FlagCount),
+            2 => Some(FaultKind::FlagMismatch),
+            3 => Some(FaultKind::TileId),
+            4 => Some(FaultKind::QueueFull),
+            5 => Some(FaultKind::Task),
+            6 => Some(FaultKind::Segment),
+            7 => Some(FaultKind::Meta),
+            8 => Some(FaultKind::ReturnedRows),
+            9 => Some(FaultKind::NonFiniteInput),
+            _ => None,
+        }
+    }
+
+    /// What broke, in words.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            FaultKind::FlagCount => "a dispatch flag from the peer announced more rows than the capacity",
+            FaultKind::FlagMismatch => "a later dispatch flag disagreed with its pair's tile-0 row count",
+            FaultKind::TileId => "a row tile id ran past the tiles this launch can form",
+            FaultKind::QueueFull => "a task slot ran past the end of the queue",
+            FaultKind::Task => "a task of unknown kind or with a row tile id out of range (value = kind << 32 | tile info)",
+            FaultKind::Segment => "a row tile segment was out of range (value = row, bound = rows)",
+            FaultKind::Meta => "a dispatch-meta word named a token or top-k rank out of range (bound = tokens)",
+            FaultKind::ReturnedRows => "more expert-output rows came back than this GPU's tokens sent",
+            FaultKind::NonFiniteInput => "a token's input holds NaN or infinity",
+        }
+    }
+}
+
+/// [`super::ErrorRecord::code`]: zero means success.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    None = 0,
+    Timeout = 1,
+    Fault = 2,
+}
+
+/// Whether the rows `[slot, slot + rows)` of `pair` lie inside this launch's regions and belong
+/// to `local_expert` (segments of row tiles are made by other blocks: checked before use).
+#[inline(always)]
+pub const fn segment_in_bounds(p: &MoeParams, local_expert: u32, pair: u32, slot: u32, rows: u32) -> bool {
+    pair < p.world * p.local_experts && pair % p.local_experts == local_expert && slot as u64 + rows as u64 <= p.capacity as u64
+}
+
+/// Whether a claimed task's kind is known and a GEMM task's row tile id is one this launch
+/// prepared (its GEMM0 counter is written by index). The other fields of a task stamped with the
+/// current epoch were derived by its producer from checked values (a pair's row count, tile ids
+/// at creation); a merged tile's segments ([`segment_in_bounds`]) and the meta words of its rows
+/// are checked where they are used.
+#[inline(always)]
+pub const fn task_in_bounds(p: &MoeParams, t: &Task) -> bool {
+    match TaskKind::from_u32(t.kind) {
+        Some(TaskKind::Gemm0 | TaskKind::Gemm1) => t.tile < launch_tiles(p),
+        Some(TaskKind::Combine | TaskKind::Exit) => true,
+        None => false,
+    }
+}
+
+/// Row tiles one launch can form on one GPU: every pair's kept rows in whole tiles (merging
+/// partial tiles only lowers the count). Ids past it were not prepared by the launch.
+#[inline(always)]
+pub const fn launch_tiles(p: &MoeParams) -> u32 {
+    p.world * p.local_experts * row_tiles(p.capacity)
+}
+
+/// Packs a row tile's local expert (< 256), segment count (<= 8) and rows (<= 128).
+#[inline(always)]
+pub const fn tile_info(local_expert: u32, segments: u32, rows: u32) -> u32 {
+    local_expert | (segments << 8) | (rows << 16)
+}
+
+/// Unpacks [`tile_info`]: (local expert, segments, rows).
+#[inline(always)]
+pub const fn tile_info_parts(info: u32) -> (u32, u32, u32) {
+    (info & 0xff, (info >> 8) & 0xff, info >> 16)
+}
+
+/// A flag word: the launch epoch in the high half, a count in the low half.
+#[inline(always)]
+pub const fn flag_word(epoch: u32, count: u32) -> u64 {
+    ((epoch as u64) << 32) | count as u64
+}
+
+/// Epoch of a flag word.
+#[inline(always)]
+pub const fn flag_epoch(word: u64) -> u32 {
+    (word >> 32) as u32
+}
+
+/// Count of a flag word.
+#[inline(always)]
+pub const fn flag_count(word: u64) -> u32 {
+    word as u32
+}
+
+/// Packs a dispatch-meta word: home token index (< 2^24) and the expert's rank j in its top-k.
+#[inline(always)]
+pub const fn meta_word(token: u32, j: u32) -> u32 {
+    token | (j << 24)
+}
+
+/// Unpacks [`meta_word`].
+#[inline(always)]
+pub const fn meta_token(word: u32) -> u32 {
+    word & 0x00ff_ffff
+}
+
+/// Unpacks [`meta_word`].
+#[inline(always)]
+pub const fn meta_j(word: u32) -> u32 {
+    word >> 24
+}
+
+/// The expert handled by dispatch unit `u` of GPU `rank`: each GPU starts with its own experts
+/// (no copy, quick) and the GPUs' orders are rotated, spreading the load over the links.
+#[inline(always)]
+pub const fn dispatch_expert(u: u32, parts: u32, rank: u32, local_experts: u32, experts: u32) -> u32 {
+    (rank * local_experts + u / parts) % experts
+}
+
+/// Whether some slot of `[lo, hi)` (non-empty) lies in a row tile `≡ q (mod parts)`: does dispatch
+/// part q own any of these slots.
+#[inline(always)]
+pub const fn part_owns_any(lo: u32, hi: u32, q: u32, parts: u32) -> bool {
+    let (first, last) = (lo / TILE_M, (hi - 1) / TILE_M);
+    last - first + 1 >= parts || (q + parts - first % parts) % parts <= last - first
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::abi::MoeParams;
+    use super::*;
+
+    #[test]
+    fn flag_words_round_trip() {
+        let w = flag_word(7, 300);
+        assert_eq!(flag_epoch(w), 7);
+        assert_eq!(flag_count(w), 300);
+        assert_eq!(flag_word(1, 0), 1 << 32);
+        let m = meta_word(0x00ab_cdef, 7);
+        assert_eq!((meta_token(m), meta_j(m)), (0x00ab_cdef, 7));
+    }
+
+    fn params() -> MoeParams {
+        // 2 GPUs x 4 local experts, capacity 250 in this forward (2 row tiles per pair).
+        MoeParams {
+            tokens: 1000,
+            hidden: 256,
+            inter: 320,
+            experts: 8,
+            top_k: 2,
+            capacity: 250,
+            slot_stride: 500,
+            tile_stride: 4,
+            world: 2,
+            local_experts: 4,
+            ..MoeParams::default()
+        }
+    }
+
+    #[test]
+    fn tasks_out_of_range_are_caught() {
+        let p = params();
+        assert_eq!(launch_tiles(&p), 16);
+        let task = |kind, tile| Task { stamp: 0, kind, tile, n_tile: 0, info: tile_info(1, 1, 128), pair: 5, slot: 0, _pad: 0 };
+        for kind in [TaskKind::Gemm0 as u32, TaskKind::Gemm1 as u32] {
+            assert!(task_in_bounds(&p, &task(kind, 15)));
+            assert!(!task_in_bounds(&p, &task(kind, 16)));
+            assert!(!task_in_bounds(&p, &task(kind, u32::MAX)));
+        }
+        // A combine task past the tokens touches nothing (its token range is clamped).
+        assert!(task_in_bounds(&p, &task(TaskKind::Combine as u32, 1000)));
+        assert!(task_in_bounds(&p, &task(TaskKind::Exit as u32, 0)));
+        assert!(!task_in_bounds(&p, &task(0, 0)));
+        assert!(!task_in_bounds(&p, &task(7, 0)));
+    }
+
+    #[test]
+    fn segments_stay_inside_the_forward_capacity() {
+        let p = params();
+        assert!(segment_in_bounds(&p, 3, 7, 200, 50));
+        assert!(!segment_in_bounds(&p, 3, 7, 200, 51));
+        assert!(!segment_in_bounds(&p, 3, 8, 0, 1));
+        assert!(!segment_in_bounds(&p, 2, 7, 0, 1));
+        assert!(!segment_in_bounds(&p, 3, 7, u32::MAX, 2)); // no wrap
+    }
+
+    #[test]
+    fn each_gpu_dispatches_its_own_experts_first() {
+        // 4 GPUs x 8 local experts, 2 parts per expert: GPU 2 starts at expert 16, wraps at 32.
+        assert_eq!(dispatch_expert(0, 2, 2, 8, 32), 16);
+        assert_eq!(dispatch_expert(1, 2, 2, 8, 32), 16);
+        assert_eq!(dispatch_expert(2, 2, 2, 8, 32), 17);
+        assert_eq!(dispatch_expert(33, 2, 2, 8, 32), 0);
+    }
+
+    #[test]
+    fn part_ownership_of_slot_ranges() {
+        // 3 parts: tiles 0, 3, 6... belong to part 0.
+        assert!(part_owns_any(0, 10, 0, 3));
+        assert!(!part_owns_any(0, 10, 1, 3));
+        assert!(part_owns_any(120, 130, 1, 3)); // tiles 0 and 1
+        assert!(!part_owns_any(120, 130, 2, 3));
+        assert!(part_owns_any(0, 3 * 128, 2, 3)); // spans every part
+        assert!(part_owns_any(5, 6, 0, 1));
+    }
+
+    #[test]
+    fn kinds_round_trip() {
+        for k in [TaskKind::Gemm0, TaskKind::Gemm1, TaskKind::Combine, TaskKind::Exit] {
+            assert_eq!(TaskKind::from_u32(k as u32), Some(k));
+        }
+        for v in 1..=5 {
+            assert_eq!(WaitKind::from_u32(v).map(|k| k as u32), Some(v));
+        }
+        for v in 1..=9 {
+            assert_eq!(FaultKind::from_u32(v).map(|k| k as u32), Some(v));
+        }
+        assert_eq!((TaskKind::from_u32(0), WaitKind::from_u32(6), FaultKind::from_u32(10)), (None, None, None));
+        assert_eq!(tile_info_parts(tile_info(255, 8, 128)), (255, 8, 128));
+    }
+}

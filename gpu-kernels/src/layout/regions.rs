@@ -1,0 +1,230 @@
+//! Where data lives: the symmetric heap and the workspace laid out for a [`Shape`] (the layer's
+//! largest forward), and the tile counts the layout and the roles share. Pure functions, so the
+//! host plans once and the kernels index the same way.
+
+use super::abi::{COMBINE_TOKENS, Control, HeapLayout, TILE_K_BYTES, TILE_M, TILE_N, Task, TileDesc, WorkspaceLayout};
+
+/// `ceil(a / b)`.
+#[inline(always)]
+pub const fn div_ceil(a: u32, b: u32) -> u32 {
+    a.div_ceil(b)
+}
+
+/// Row tiles of a region holding `rows` rows.
+#[inline(always)]
+pub const fn row_tiles(rows: u32) -> u32 {
+    div_ceil(rows, TILE_M)
+}
+
+/// Output columns of one GEMM0 task: gated tiles hold W1 and W3 columns side by side.
+#[inline(always)]
+pub const fn gemm0_tile_cols(gated: bool) -> u32 {
+    if gated { TILE_N / 2 } else { TILE_N }
+}
+
+/// GEMM0 tasks per row tile.
+#[inline(always)]
+pub const fn gemm0_tiles(inter: u32, gated: bool) -> u32 {
+    div_ceil(inter, gemm0_tile_cols(gated))
+}
+
+/// GEMM1 tasks per row tile.
+#[inline(always)]
+pub const fn gemm1_tiles(hidden: u32) -> u32 {
+    div_ceil(hidden, TILE_N)
+}
+
+/// 128-token gate chunks.
+#[inline(always)]
+pub const fn gate_chunks(tokens: u32) -> u32 {
+    div_ceil(tokens, TILE_M)
+}
+
+/// Combine tasks.
+#[inline(always)]
+pub const fn combine_tasks(tokens: u32) -> u32 {
+    div_ceil(tokens, COMBINE_TOKENS)
+}
+
+/// Most K splits of the gate: the routing phase sums this many partials per logit.
+pub const MAX_GATE_SPLITS: u32 = 8;
+/// Tokens per routing unit (4 per warp): small units spread routing over the whole grid.
+pub const ROUTE_TOKENS: u32 = 16;
+
+/// Floats between rows of the gate logits: E rounded up to whole 16-byte vectors.
+#[inline(always)]
+pub const fn logits_stride(experts: u32) -> u32 {
+    experts.div_ceil(4) * 4
+}
+
+/// Round `x` up to a multiple of 256 bytes.
+#[inline(always)]
+const fn align256(x: u64) -> u64 {
+    (x + 255) & !255
+}
+
+/// The shape a heap / workspace layout depends on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    pub tokens: u32,
+    pub hidden: u32,
+    pub inter: u32,
+    pub experts: u32,
+    pub top_k: u32,
+    pub capacity: u32,
+    pub world: u32,
+    pub elem_bytes: u32,
+    pub gated: bool,
+    /// Processor blocks per GPU (sizes the queue's exit tasks).
+    pub processors: u32,
+}
+
+impl Shape {
+    pub const fn local_experts(&self) -> u32 {
+        self.experts / self.world
+    }
+    /// (source GPU, local expert) pairs that send rows to one GPU.
+    pub const fn pairs(&self) -> u32 {
+        self.world * self.local_experts()
+    }
+    pub const fn tiles_per_pair(&self) -> u32 {
+        row_tiles(self.capacity)
+    }
+    /// Most row tiles one GPU can form (merging only lowers the count).
+    pub const fn max_tiles(&self) -> u64 {
+        self.pairs() as u64 * self.tiles_per_pair() as u64
+    }
+    /// Most tasks one launch can put in the queue on one GPU.
+    pub const fn queue_slots(&self) -> u64 {
+        let per_row = (gemm0_tiles(self.inter, self.gated) + gemm1_tiles(self.hidden)) as u64;
+        self.max_tiles() * per_row + combine_tasks(self.tokens) as u64 + self.processors as u64
+    }
+    /// Rows of partial logits any forward of at most `tokens` tokens needs: splits·T is at most
+    /// T (one split), max_splits·T, and grid·128 (splits ≤ grid / chunks, T ≤ chunks·128).
+    pub const fn gate_logit_rows(&self) -> u64 {
+        let t = self.tokens as u64;
+        let k_tiles = self.hidden * self.elem_bytes / TILE_K_BYTES;
+        let by_k = (if k_tiles < MAX_GATE_SPLITS { k_tiles } else { MAX_GATE_SPLITS }) as u64 * t;
+        let by_grid = (self.processors as u64 + 1) * TILE_M as u64;
+        let most = if by_k < by_grid { by_k } else { by_grid };
+        if most > t { most } else { t }
+    }
+}
+
+/// A bump allocator of 256-byte-aligned regions.
+struct Bump(u64);
+
+impl Bump {
+    const fn take(&mut self, bytes: u64) -> u64 {
+        let at = self.0;
+        self.0 = align256(at + bytes);
+        at
+    }
+}
+
+/// Lays out the symmetric heap for `s`.
+pub const fn heap_layout(s: &Shape) -> HeapLayout {
+    let e = s.elem_bytes as u64;
+    let pairs = s.pairs() as u64;
+    let cap = s.capacity as u64;
+    let mut b = Bump(0);
+    let control = b.take(core::mem::size_of::<Control>() as u64);
+    let dispatch_flags = b.take(pairs * s.tiles_per_pair() as u64 * 8);
+    let dispatch_meta = b.take(pairs * cap * 4);
+    let dispatch_rows = b.take(pairs * cap * s.hidden as u64 * e);
+    let combine_slots = b.take(s.tokens as u64 * s.top_k as u64 * s.hidden as u64 * e);
+    HeapLayout { control, dispatch_flags, dispatch_meta, dispatch_rows, combine_slots, bytes: b.0 }
+}
+
+/// Lays out one GPU's workspace for `s`.
+pub const fn workspace_layout(s: &Shape) -> WorkspaceLayout {
+    let e = s.elem_bytes as u64;
+    let t = s.tokens as u64;
+    let tk = t * s.top_k as u64;
+    let pairs = s.pairs() as u64;
+    let tiles = s.max_tiles();
+    let mut b = Bump(0);
+    let logits = b.take(s.gate_logit_rows() * logits_stride(s.experts) as u64 * 4);
+    // Padded so the dispatch scan can read 16 bytes at a time past the last token.
+    let topk_expert = b.take(tk + 16);
+    let topk_weight = b.take(tk * 4);
+    let route_slot = b.take(tk * 4);
+    let chunk_counts = b.take(gate_chunks(s.tokens) as u64 * s.experts as u64 * 4);
+    let staging = b.take(pairs * s.capacity as u64 * s.inter as u64 * e);
+    let tile_descs = b.take(tiles * core::mem::size_of::<TileDesc>() as u64);
+    let gemm0_done = b.take(tiles * 4);
+    let queue_slots = s.queue_slots();
+    let queue = b.take(queue_slots * core::mem::size_of::<Task>() as u64);
+    WorkspaceLayout {
+        logits,
+        topk_expert,
+        topk_weight,
+        route_slot,
+        chunk_counts,
+        staging,
+        tiles: tile_descs,
+        gemm0_done,
+        queue,
+        queue_slots,
+        bytes: b.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape() -> Shape {
+        Shape {
+            tokens: 1000,
+            hidden: 256,
+            inter: 512,
+            experts: 8,
+            top_k: 2,
+            capacity: 250,
+            world: 2,
+            elem_bytes: 2,
+            gated: false,
+            processors: 263,
+        }
+    }
+
+    #[test]
+    fn heap_regions_are_disjoint_ordered_and_aligned() {
+        let s = shape();
+        let h = heap_layout(&s);
+        let starts = [h.control, h.dispatch_flags, h.dispatch_meta, h.dispatch_rows, h.combine_slots, h.bytes];
+        for w in starts.windows(2) {
+            assert!(w[0] < w[1], "{starts:?}");
+        }
+        assert!(starts.iter().all(|o| o % 256 == 0));
+        // 4 local experts x 2 sources, 2 row tiles of 128 for capacity 250.
+        assert_eq!(h.dispatch_meta - h.dispatch_flags, 256); // 8 pairs x 2 tiles x 8 B = 128 -> 256
+        assert_eq!(h.combine_slots - h.dispatch_rows, 8 * 250 * 256 * 2);
+        assert_eq!(h.bytes - h.combine_slots, 1000 * 2 * 256 * 2);
+    }
+
+    #[test]
+    fn workspace_holds_every_region() {
+        let s = shape();
+        let w = workspace_layout(&s);
+        // At most 4 K splits (the 4 K tiles of H = 256 bf16) of 1000 tokens.
+        assert_eq!(s.gate_logit_rows(), 4 * 1000);
+        assert_eq!(w.topk_expert - w.logits, align256(4 * 1000 * 8 * 4));
+        assert_eq!(w.gemm0_done - w.tiles, 16 * 128);
+        assert_eq!(w.queue - w.gemm0_done, 256);
+        // 16 row tiles x (4 + 2) tasks + 32 combine tasks + 263 exits.
+        assert_eq!(w.queue_slots, 16 * 6 + 32 + 263);
+        assert_eq!(w.bytes, w.queue + align256(w.queue_slots * 32));
+    }
+
+    #[test]
+    fn tile_counts() {
+        assert_eq!(gemm0_tiles(2048, false), 16);
+        assert_eq!(gemm0_tiles(2048, true), 32);
+        assert_eq!(gemm0_tiles(192, false), 2);
+        assert_eq!(gemm1_tiles(320), 3);
+        assert_eq!(row_tiles(0), 0);
+        assert_eq!(row_tiles(129), 2);
+    }
+}
