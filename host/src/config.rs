@@ -10,6 +10,16 @@ pub const MAX_DIM: usize = 1 << 16;
 pub use flashmoe_kernels::layout::{Activation, DType};
 
 /// Shape and behaviour of one MoE layer.
+///
+/// ```
+/// use flashmoe::{ConfigError, DType, MoeConfig};
+///
+/// let cfg = MoeConfig { tokens: 2048, experts: 32, top_k: 2, dtype: DType::F16, ..MoeConfig::default() };
+/// assert_eq!(cfg.validate(4), Ok(()));
+/// assert_eq!(cfg.capacity(), 128); // ceil(2048 · 2 / 32) rows per (GPU, expert)
+/// let bad = MoeConfig { hidden: 100, ..cfg };
+/// assert!(matches!(bad.validate(1), Err(ConfigError::NotMultiple { name: "hidden", .. })));
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct MoeConfig {
     /// Tokens each GPU holds and routes (T).

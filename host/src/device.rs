@@ -73,6 +73,18 @@ impl Gpu {
 }
 
 /// The GPUs a layer runs on, with peer access enabled between every pair.
+///
+/// ```no_run
+/// use flashmoe::Cluster;
+///
+/// let all = Cluster::all_local()?;          // every GPU of this machine
+/// let two = Cluster::with_devices(&[2, 3])?; // ranks 0 and 1 = GPUs 2 and 3
+/// for g in all.gpus() {
+///     println!("GPU {}: {} ({} SMs, {} PTX)", g.ordinal, g.name, g.sms, g.arch().name());
+/// }
+/// # Ok::<(), flashmoe::Error>(())
+/// ```
+/// Without a GPU every constructor returns an error for which [`crate::Error::is_no_gpu`] holds.
 #[derive(Debug)]
 pub struct Cluster {
     gpus: Vec<Gpu>,

@@ -75,6 +75,22 @@ struct Hooks {
 }
 
 /// A Mixture-of-Experts layer on one or more GPUs (experts split evenly, E / G per GPU).
+///
+/// ```no_run
+/// use flashmoe::{Cluster, MoeConfig, MoeLayer, Weights};
+///
+/// let cluster = Cluster::all_local()?;
+/// let cfg = MoeConfig { tokens: 4096, experts: 32, ..MoeConfig::default() }; // most tokens per forward
+/// let mut layer = MoeLayer::new(&cluster, cfg.clone())?;
+/// layer.load_weights(&Weights::random(&cfg, 7))?;
+/// // Any T from 1 to 4096 per forward; the same T on every GPU.
+/// let x = vec![vec![0.25f32; 100 * cfg.hidden]; cluster.len()];
+/// let y = layer.forward(&x.iter().map(|v| v.as_slice()).collect::<Vec<_>>())?;
+/// assert_eq!(y[0].len(), 100 * cfg.hidden);
+/// // Or on device buffers: fill `input_buffer(rank)`, run, read `output_buffer(rank)`.
+/// layer.forward_device(100)?;
+/// # Ok::<(), flashmoe::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct MoeLayer<'c> {
     cluster: &'c Cluster,

@@ -26,6 +26,17 @@ use crate::numeric::{self, SplitMix64, exact_values, shift_for_fan_in};
 pub(crate) type Encoded = (&'static str, Option<Vec<u8>>);
 
 /// All weights of a layer, f32, row-major in the orientation of the table above.
+///
+/// ```
+/// use flashmoe::{Activation, MoeConfig, Weights};
+///
+/// let cfg = MoeConfig { hidden: 256, inter: 512, experts: 8, gated: true, activation: Activation::Silu, ..MoeConfig::default() };
+/// let w = Weights::random(&cfg, 42); // seeded: the same values on every machine
+/// w.validate(&cfg)?;
+/// assert_eq!(w.w1.len(), 8 * 512 * 256);
+/// assert!(w.w3.is_some() && w.b1.is_none());
+/// # Ok::<(), flashmoe::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Weights {
     pub gate: Vec<f32>,

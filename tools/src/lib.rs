@@ -1,5 +1,5 @@
-//! The tools around the flashmoe library: the `flashmoe` command line ([`cli`]) and the benchmark
-//! sweeps with their baseline, tables, CSV and plots ([`bench`]). Kept out of the library so a
+//! The tools around the flashmoe library: the `flashmoe` command line ([`cli`](mod@cli)) and the benchmark
+//! sweeps with their baseline, tables, CSV and plots ([`bench`](mod@bench)). Kept out of the library so a
 //! program that only wants `MoeLayer` compiles none of this.
 
 pub mod bench;

@@ -12,7 +12,7 @@ pub const MAX_TOP_K: u32 = 8;
 pub const BLOCK_THREADS: u32 = 128;
 /// Rows of a GEMM tile (tokens of an expert's row tile, tokens of a gate chunk).
 pub const TILE_M: u32 = 128;
-/// Columns of a GEMM output tile (gated GEMM0 tiles produce half of it, see [`gemm0_tile_cols`]).
+/// Columns of a GEMM output tile (gated GEMM0 tiles produce half of it, see [`gemm0_tile_cols`](super::gemm0_tile_cols)).
 pub const TILE_N: u32 = 128;
 /// K extent of one pipeline stage, in bytes: 64 bf16/f16 or 32 f32 elements.
 pub const TILE_K_BYTES: u32 = 128;
@@ -144,7 +144,7 @@ pub struct WorkspaceLayout {
     pub topk_expert: u64,
     /// f32 `[tokens][top_k]` combine weights.
     pub topk_weight: u64,
-    /// u32 `[tokens][top_k]` slot in the expert's region, or [`DROPPED`].
+    /// u32 `[tokens][top_k]` slot in the expert's region, or [`DROPPED`](super::DROPPED).
     pub route_slot: u64,
     /// u32 `[gate chunks][experts]` routed pairs per expert per 128-token chunk.
     pub chunk_counts: u64,
@@ -286,7 +286,7 @@ pub struct Task {
     pub tile: u32,
     /// Output column tile.
     pub n_tile: u32,
-    /// [`tile_info`] of the row tile: local expert, segments, rows.
+    /// [`tile_info`](super::tile_info) of the row tile: local expert, segments, rows.
     pub info: u32,
     /// First segment: pair and first slot.
     pub pair: u32,

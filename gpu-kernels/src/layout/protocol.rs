@@ -7,7 +7,7 @@ use super::regions::row_tiles;
 
 /// `route_slot` value of a token-expert pair dropped by capacity.
 pub const DROPPED: u32 = u32::MAX;
-/// Marker for "not applicable" in an [`ErrorRecord`].
+/// Marker for "not applicable" in an [`ErrorRecord`](super::ErrorRecord).
 pub const NONE: u32 = u32::MAX;
 
 /// Kinds of [`Task`].
