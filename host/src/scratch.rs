@@ -44,10 +44,17 @@ pub(crate) struct ArenaGpu {
     pub stream: Arc<Stream>,
     /// For the host's abort word: a copy on it reaches the heap while a kernel runs.
     control: Stream,
+    pub error: HostMapped<ErrorRecord>,
     pub workspace: Arc<DeviceBuffer>,
     pub input: Arc<DeviceBuffer>,
     pub output: Arc<DeviceBuffer>,
-    pub error: HostMapped<ErrorRecord>,
+}
+
+/// One GPU's buffers sized by an [`ArenaLayout`] (replaced when the arena grows).
+struct Buffers {
+    workspace: Arc<DeviceBuffer>,
+    input: Arc<DeviceBuffer>,
+    output: Arc<DeviceBuffer>,
 }
 
 #[derive(Debug)]
@@ -108,20 +115,27 @@ impl Scratch {
     }
 }
 
-impl ArenaGpu {
-    fn new(ctx: &Arc<Context>, layout: &ArenaLayout) -> Result<ArenaGpu> {
+impl Buffers {
+    fn new(ctx: &Arc<Context>, layout: &ArenaLayout) -> Result<Buffers> {
         let zeroed = |bytes: u64| -> Result<Arc<DeviceBuffer>> {
             let b = DeviceBuffer::alloc(ctx, bytes as usize)?;
             b.fill(0, bytes as usize, 0)?;
             Ok(Arc::new(b))
         };
+        Ok(Buffers { workspace: zeroed(layout.ws.bytes)?, input: zeroed(layout.io_bytes)?, output: zeroed(layout.io_bytes)? })
+    }
+}
+
+impl ArenaGpu {
+    fn new(ctx: &Arc<Context>, layout: &ArenaLayout) -> Result<ArenaGpu> {
+        let Buffers { workspace, input, output } = Buffers::new(ctx, layout)?;
         Ok(ArenaGpu {
             stream: Arc::new(Stream::new(ctx)?),
             control: Stream::new(ctx)?,
-            workspace: zeroed(layout.ws.bytes)?,
-            input: zeroed(layout.io_bytes)?,
-            output: zeroed(layout.io_bytes)?,
             error: HostMapped::alloc(ctx, 1)?,
+            workspace,
+            input,
+            output,
         })
     }
 }
@@ -143,8 +157,9 @@ impl Arena {
         cluster.gpus().iter().map(|g| g.ordinal).eq(self.ordinals.iter().copied())
     }
 
-    /// Attaches a layer with `plan`: grows the arena to cover it (fresh, zeroed memory; the old
-    /// is kept until the new is allocated, so a failure loses nothing). Returns the layer's id.
+    /// Attaches a layer with `plan`: grows the arena to cover it (fresh, zeroed buffers; the old
+    /// are kept until the new are allocated, so a failure loses nothing; streams stay). Returns
+    /// the layer's id.
     pub fn attach(&mut self, plan: &Plan) -> Result<u64> {
         self.idle("attaching a layer")?;
         if !self.layout.serves(plan) {
@@ -161,9 +176,11 @@ impl Arena {
                     .into());
                 }
             }
-            let gpus = self.contexts.iter().map(|ctx| ArenaGpu::new(ctx, &layout)).collect::<Result<Vec<_>>>()?;
+            let buffers = self.contexts.iter().map(|ctx| Buffers::new(ctx, &layout)).collect::<Result<Vec<_>>>()?;
             let heap = SymmetricHeap::new(&self.contexts, layout.heap.bytes as usize)?;
-            self.gpus = gpus;
+            for (g, b) in self.gpus.iter_mut().zip(buffers) {
+                (g.workspace, g.input, g.output) = (b.workspace, b.input, b.output);
+            }
             self.heap = heap;
             self.layout = layout;
             self.last = None;
