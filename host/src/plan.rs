@@ -4,7 +4,7 @@
 //! the grid and the tuning. A forward only picks its T, its capacity (the drop rule) and its gate
 //! split. Pure functions, CPU-tested; the scratch arena covers the plans of every layer it serves.
 
-use flashmoe_kernels::layout::{self, HeapLayout, Shape, WorkspaceLayout};
+use flashmoe_kernels::layout::{self, Bump, HeapLayout, Shape, WorkspaceLayout};
 
 use crate::config::{ConfigError, MoeConfig, capacity};
 use crate::heuristics;
@@ -121,7 +121,8 @@ impl Plan {
     }
 }
 
-/// Region sizes of a heap layout, in order (each a multiple of 256 bytes).
+/// Region sizes of a heap layout, in order (each a multiple of 256 bytes, so re-bumping them
+/// gives the same offsets).
 fn heap_sizes(h: &HeapLayout) -> [u64; 5] {
     [
         h.dispatch_flags - h.control,
@@ -133,19 +134,14 @@ fn heap_sizes(h: &HeapLayout) -> [u64; 5] {
 }
 
 fn heap_from_sizes(s: [u64; 5]) -> HeapLayout {
-    let mut at = 0;
-    let mut next = |n: u64| {
-        let o = at;
-        at += n;
-        o
-    };
+    let mut b = Bump::new();
     HeapLayout {
-        control: next(s[0]),
-        dispatch_flags: next(s[1]),
-        dispatch_meta: next(s[2]),
-        dispatch_rows: next(s[3]),
-        combine_slots: next(s[4]),
-        bytes: at,
+        control: b.take(s[0]),
+        dispatch_flags: b.take(s[1]),
+        dispatch_meta: b.take(s[2]),
+        dispatch_rows: b.take(s[3]),
+        combine_slots: b.take(s[4]),
+        bytes: b.total(),
     }
 }
 
@@ -164,24 +160,19 @@ fn ws_sizes(w: &WorkspaceLayout) -> [u64; 9] {
 }
 
 fn ws_from_sizes(s: [u64; 9], queue_slots: u64) -> WorkspaceLayout {
-    let mut at = 0;
-    let mut next = |n: u64| {
-        let o = at;
-        at += n;
-        o
-    };
+    let mut b = Bump::new();
     WorkspaceLayout {
-        logits: next(s[0]),
-        topk_expert: next(s[1]),
-        topk_weight: next(s[2]),
-        route_slot: next(s[3]),
-        chunk_counts: next(s[4]),
-        staging: next(s[5]),
-        tiles: next(s[6]),
-        gemm0_done: next(s[7]),
-        queue: next(s[8]),
+        logits: b.take(s[0]),
+        topk_expert: b.take(s[1]),
+        topk_weight: b.take(s[2]),
+        route_slot: b.take(s[3]),
+        chunk_counts: b.take(s[4]),
+        staging: b.take(s[5]),
+        tiles: b.take(s[6]),
+        gemm0_done: b.take(s[7]),
+        queue: b.take(s[8]),
         queue_slots,
-        bytes: at,
+        bytes: b.total(),
     }
 }
 

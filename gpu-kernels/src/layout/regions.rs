@@ -111,14 +111,31 @@ impl Shape {
     }
 }
 
-/// A bump allocator of 256-byte-aligned regions.
-struct Bump(u64);
+/// A bump allocator of 256-byte-aligned regions (also used by the host to lay out a scratch
+/// arena from region sizes).
+pub struct Bump(u64);
 
 impl Bump {
-    const fn take(&mut self, bytes: u64) -> u64 {
+    pub const fn new() -> Bump {
+        Bump(0)
+    }
+
+    /// Offset of a new region of `bytes`; the next starts at the following 256-byte boundary.
+    pub const fn take(&mut self, bytes: u64) -> u64 {
         let at = self.0;
         self.0 = align256(at + bytes);
         at
+    }
+
+    /// Bytes taken so far (a multiple of 256).
+    pub const fn total(&self) -> u64 {
+        self.0
+    }
+}
+
+impl Default for Bump {
+    fn default() -> Bump {
+        Bump::new()
     }
 }
 
@@ -127,7 +144,7 @@ pub const fn heap_layout(s: &Shape) -> HeapLayout {
     let e = s.elem_bytes as u64;
     let pairs = s.pairs() as u64;
     let cap = s.capacity as u64;
-    let mut b = Bump(0);
+    let mut b = Bump::new();
     let control = b.take(core::mem::size_of::<Control>() as u64);
     let dispatch_flags = b.take(pairs * s.tiles_per_pair() as u64 * 8);
     let dispatch_meta = b.take(pairs * cap * 4);
@@ -143,7 +160,7 @@ pub const fn workspace_layout(s: &Shape) -> WorkspaceLayout {
     let tk = t * s.top_k as u64;
     let pairs = s.pairs() as u64;
     let tiles = s.max_tiles();
-    let mut b = Bump(0);
+    let mut b = Bump::new();
     let logits = b.take(s.gate_logit_rows() * logits_stride(s.experts) as u64 * 4);
     // Padded so the dispatch scan can read 16 bytes at a time past the last token.
     let topk_expert = b.take(tk + 16);
