@@ -94,10 +94,7 @@ fn to_f32(name: &str, t: &TensorView<'_>) -> Result<Vec<f32>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn small() -> MoeConfig {
-        MoeConfig { tokens: 16, hidden: 64, inter: 128, experts: 4, top_k: 2, gated: true, bias: true, ..MoeConfig::default() }
-    }
+    use crate::weights::tests::small;
 
     #[test]
     fn safetensors_round_trip() {

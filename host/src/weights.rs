@@ -147,10 +147,11 @@ impl Weights {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn small() -> MoeConfig {
+    /// A gated, biased layer small enough for CPU tests (shared with the safetensors tests).
+    pub(crate) fn small() -> MoeConfig {
         MoeConfig { tokens: 16, hidden: 64, inter: 128, experts: 4, top_k: 2, gated: true, bias: true, ..MoeConfig::default() }
     }
 
