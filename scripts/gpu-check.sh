@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # On the GPU machine, from the repo root, after ../shared/tools/gpu-bundle built .gpu/:
 #   bash scripts/gpu-check.sh [stage,stage,...]
-# Stages: smoke info tiny single reliability sm80 multi run ab old bench sanitize (default: all but
-# ab, old, sanitize, sm80). `sm80`: the single-GPU and reliability suites on the Ampere PTX build
+# Stages: smoke info tiny single reliability sm80 multi run ab old bench gated sanitize (default: all
+# but ab, old, gated, sanitize, sm80). `bench`: `flashmoe bench` (the single-GPU sweep with its
+# cuBLAS-ideal and grouped-GEMM columns; the multi-GPU sweeps on several GPUs). `gated`: the SwiGLU
+# sweep of the Liger-Kernel comparison (FLASHMOE_BENCH_SWEEPS=gated; Liger's Triton autotuning takes
+# minutes, LIGER_FUSED_MOE_AUTOTUNE=0 pins one config). Both first install the liger-kernel wheel
+# from .whl/ when there is one. `sm80`: the single-GPU and reliability suites on the Ampere PTX build
 # (FLASHMOE_TEST_ARCH=sm_80; Hopper JIT-compiles it) and the default layer with --arch sm80. `old`: .gpu/old-flashmoe (a previous build, if packed) on the default layer, for
 # before/after timings in one run. `sanitize`: memcheck, racecheck and synccheck on the smallest
 # case, memcheck on the injected-fault cases (a bad value must never become an access).
@@ -54,5 +58,21 @@ t old && [ -x .gpu/old-flashmoe ] && step run1-old 90 .gpu/old-flashmoe run --gp
 t old && step run1-again 90 $b/bin-bin-flashmoe run --gpus 1
 t ab && step run1-mma-sync 90 $b/bin-bin-flashmoe run --gpus 1 --mainloop mma-sync
 t sanitize && sanitize
+liger_site() { # the baseline's optional Liger-Kernel (pure Triton) from .whl/: no network on this machine
+  ls .whl/*.whl >/dev/null 2>&1 || return 0
+  if python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl; then
+    export PYTHONPATH=/tmp/site && echo "baseline: $(cd .whl && ls *.whl | tr '\n' ' ')installed into /tmp/site"
+  else
+    echo "baseline: installing .whl/*.whl failed; the baseline runs without liger"
+  fi
+}
+(t bench || t gated) && liger_site
 t bench && TAIL=80 step bench 400 $b/bin-bin-flashmoe bench
+# The gated layers of the Liger comparison, verified (16 tokens against the f64 reference), then timed.
+for g in "16384 32 2048 2048" "8192 64 2048 2048" "4096 8 4096 14336"; do
+  read -r gt ge gh gi <<<"$g"
+  t gated && TAIL=6 step "gated-verify-T$gt-E$ge" 120 $b/bin-bin-flashmoe run --gpus 1 --gated --activation silu --capacity-factor 0 \
+    --tokens "$gt" --experts "$ge" --hidden "$gh" --inter "$gi" --verify-tokens 16 --iters 5
+done
+t gated && FLASHMOE_BENCH_SWEEPS=gated TAIL=40 step bench-gated 480 $b/bin-bin-flashmoe bench
 exit 0

@@ -50,11 +50,23 @@ pub fn copy_bandwidths(cluster: &Cluster, bytes: usize, iters: usize) -> Result<
     Ok(out)
 }
 
-/// One baseline measurement (PyTorch + NCCL, benches/baseline_torch.py), median ms per variant.
-#[derive(Clone, Debug, Default)]
+/// One baseline measurement (PyTorch + NCCL, benches/baseline_torch.py, in the same run as
+/// flashmoe's), median ms per variant; `None` where a variant could not run.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Baseline {
+    /// The whole unfused PyTorch layer (router, capacity drop, permute, expert GEMMs with
+    /// torch._grouped_mm, weighted combine; NCCL all-to-alls on several GPUs).
     pub grouped_ms: Option<f64>,
+    /// The same layer with one matmul pair per local expert.
     pub loop_ms: Option<f64>,
+    /// One GPU: cuBLAS torch.bmm over perfectly balanced experts (ceil(T·k/E) rows each), GEMM0 +
+    /// activation + GEMM1 only (no gate, gather or combine).
+    pub ideal_ms: Option<f64>,
+    /// One GPU: torch._grouped_mm on the routed rows, gathered and sorted by expert before
+    /// timing, GEMM0 + activation + GEMM1 only.
+    pub grouped_gemm_ms: Option<f64>,
+    /// One GPU, gated (SwiGLU) layers: Liger-Kernel's fused MoE behind the torch router.
+    pub liger_ms: Option<f64>,
 }
 
 impl Baseline {
@@ -70,6 +82,7 @@ impl Baseline {
 }
 
 /// A baseline request: the fields benches/baseline_torch.py reads (and echoes in its reply).
+/// Gated layers run SiLU(x·W1)·(x·W3) there, others ReLU.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BaselineConfig {
     pub tokens: usize,
@@ -80,16 +93,61 @@ pub struct BaselineConfig {
     pub world: usize,
     pub dtype: String,
     pub gated: bool,
+    /// The layer's capacity factor; `None` (JSON null) never drops.
+    #[serde(default)]
+    pub capacity_factor: Option<f64>,
 }
 
-/// One reply line of the baseline script: its request and the median ms of each variant.
+impl BaselineConfig {
+    /// The request for `cfg` at `tokens` per GPU on `world` GPUs.
+    pub fn new(cfg: &flashmoe::MoeConfig, tokens: usize, world: usize) -> Self {
+        BaselineConfig {
+            tokens,
+            experts: cfg.experts,
+            hidden: cfg.hidden,
+            inter: cfg.inter,
+            top_k: cfg.top_k,
+            world,
+            dtype: match cfg.dtype {
+                flashmoe::DType::Bf16 => "bf16",
+                flashmoe::DType::F16 => "f16",
+                flashmoe::DType::F32 => "f32",
+            }
+            .into(),
+            gated: cfg.gated,
+            capacity_factor: cfg.capacity_factor,
+        }
+    }
+}
+
+/// One reply line of the baseline script: its request and the median ms of each variant (null
+/// or absent: the variant could not run).
 #[derive(Debug, serde::Deserialize)]
 struct BaselineReply {
     #[serde(flatten)]
     config: BaselineConfig,
+    #[serde(default)]
     grouped: Option<f64>,
-    #[serde(rename = "loop")]
+    #[serde(default, rename = "loop")]
     per_expert_loop: Option<f64>,
+    #[serde(default)]
+    ideal: Option<f64>,
+    #[serde(default)]
+    grouped_gemm: Option<f64>,
+    #[serde(default)]
+    liger: Option<f64>,
+}
+
+impl BaselineReply {
+    fn baseline(&self) -> Baseline {
+        Baseline {
+            grouped_ms: self.grouped,
+            loop_ms: self.per_expert_loop,
+            ideal_ms: self.ideal,
+            grouped_gemm_ms: self.grouped_gemm,
+            liger_ms: self.liger,
+        }
+    }
 }
 
 /// The baseline script, from the working directory (repo root, or the GPU bundle).
@@ -104,15 +162,7 @@ fn baseline_script() -> Option<std::path::PathBuf> {
 /// grouped by GPU count, not in request order); a request with no reply gets no numbers.
 fn match_replies(configs: &[BaselineConfig], stdout: &str) -> Vec<Baseline> {
     let replies: Vec<BaselineReply> = stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    configs
-        .iter()
-        .map(|c| {
-            replies
-                .iter()
-                .find(|r| r.config == *c)
-                .map_or_else(Baseline::default, |r| Baseline { grouped_ms: r.grouped, loop_ms: r.per_expert_loop })
-        })
-        .collect()
+    configs.iter().map(|c| replies.iter().find(|r| r.config == *c).map_or_else(Baseline::default, BaselineReply::baseline)).collect()
 }
 
 /// Runs the PyTorch baseline for `configs` in one python process (None when python3 + torch
@@ -130,6 +180,7 @@ pub fn run_baseline(configs: &[BaselineConfig]) -> Option<Vec<Baseline>> {
         eprintln!("baseline skipped: python3 with CUDA-enabled torch is not available");
         return None;
     }
+    let started = std::time::Instant::now();
     let request = serde_json::to_string(configs).ok()?;
     let mut child = Command::new("python3")
         .arg(&script)
@@ -145,6 +196,7 @@ pub fn run_baseline(configs: &[BaselineConfig]) -> Option<Vec<Baseline>> {
     if !out.status.success() {
         eprintln!("baseline failed with {}", out.status);
     }
+    eprintln!("baseline: {} configuration(s) in {:.0} s", configs.len(), started.elapsed().as_secs_f64());
     Some(match_replies(configs, &String::from_utf8_lossy(&out.stdout)))
 }
 
@@ -158,23 +210,63 @@ pub fn output_dir() -> std::path::PathBuf {
     dir
 }
 
-/// Prints the table and writes `name.csv`: flashmoe vs the baseline measured in the same run.
-pub fn report(name: &str, rows: &[(MoeTiming, Option<Baseline>)]) -> Result<()> {
-    println!(
-        "\n{:>4} {:>6} {:>4} {:>9} {:>9} {:>8} {:>7} {:>9} {:>11} {:>12} {:>8}",
-        "gpus", "tokens", "E", "ms", "min ms", "TFLOP/s", "%peak", "floor ms", "% of floor", "baseline ms", "speedup"
+/// One benchmark point: flashmoe's timing and the baseline of the same run (None: no python).
+pub type Row = (MoeTiming, Option<Baseline>);
+
+/// The expert shape of a benchmark row (the CSV's `hidden`, `inter` and `gated` columns).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Shape {
+    pub hidden: usize,
+    pub inter: usize,
+    pub gated: bool,
+}
+
+impl Shape {
+    pub fn of(cfg: &flashmoe::MoeConfig) -> Self {
+        Shape { hidden: cfg.hidden, inter: cfg.inter, gated: cfg.gated }
+    }
+}
+
+/// The columns of every sweep's CSV (one row per point): flashmoe's timing, the best full
+/// PyTorch layer (`baseline_*`, `speedup` = baseline / flashmoe), then the GEMM-only references
+/// of the same run and flashmoe's ms over each (below 1: flashmoe is faster), then the shape.
+pub const CSV_HEADER: &str = "gpus,tokens_per_gpu,experts,ms_median,ms_min,tflops_per_gpu,pct_of_790,floor_ms,pct_of_floor,kept_rows,\
+baseline_ms,baseline_variant,speedup,ideal_ms,grouped_gemm_ms,liger_ms,flashmoe_over_ideal,flashmoe_over_grouped_gemm,\
+flashmoe_over_liger,hidden,inter,gated";
+
+/// The table (stdout) and the CSV text of `rows`, each of shape `shapes[i]`.
+fn render(rows: &[(MoeTiming, Option<Baseline>)], shapes: &[Shape]) -> (String, String) {
+    let default = Shape::of(&flashmoe::MoeConfig::default());
+    let show_shape = shapes.iter().any(|s| *s != default);
+    let show_liger = shapes.iter().any(|s| s.gated) || rows.iter().any(|r| r.1.as_ref().is_some_and(|b| b.liger_ms.is_some()));
+    let ms = |v: Option<f64>, w: usize| v.map_or(format!("{:>w$}", "-"), |v| format!("{v:>w$.3}"));
+    let times = |v: Option<f64>, w: usize| v.map_or(format!("{:>w$}", "-"), |v| format!("{:>w$}", format!("{v:.2}x")));
+    let csv_num = |v: Option<f64>, digits: usize| v.map_or(String::new(), |v| format!("{v:.digits$}"));
+    let mut table = format!("{:>4} {:>6} {:>4}", "gpus", "tokens", "E");
+    if show_shape {
+        table += &format!(" {:>5} {:>6} {:>6}", "H", "I", "expert");
+    }
+    table += &format!(
+        " {:>9} {:>9} {:>8} {:>7} {:>9} {:>11} {:>12} {:>8} {:>9} {:>8} {:>9} {:>8}",
+        "ms", "min ms", "TFLOP/s", "%peak", "floor ms", "% of floor", "baseline ms", "speedup", "ideal ms", "fm/ideal", "gg ms", "fm/gg"
     );
-    let mut csv = String::from(
-        "gpus,tokens_per_gpu,experts,ms_median,ms_min,tflops_per_gpu,pct_of_790,floor_ms,pct_of_floor,kept_rows,baseline_ms,baseline_variant,speedup\n",
-    );
-    for (t, b) in rows {
+    if show_liger {
+        table += &format!(" {:>9} {:>8}", "liger ms", "fm/liger");
+    }
+    table.push('\n');
+    let mut csv = format!("{CSV_HEADER}\n");
+    for ((t, b), shape) in rows.iter().zip(shapes) {
         let best = b.as_ref().and_then(|b| b.best());
         let speedup = best.map(|(_, ms)| ms / t.ms);
-        println!(
-            "{:>4} {:>6} {:>4} {:>9.3} {:>9.3} {:>8.1} {:>6.1}% {:>9.3} {:>10.1}% {:>12} {:>8}",
-            t.world,
-            t.tokens,
-            t.experts,
+        let of = |f: fn(&Baseline) -> Option<f64>| b.as_ref().and_then(f).filter(|&v| v > 0.0);
+        let (ideal, gg, liger) = (of(|b| b.ideal_ms), of(|b| b.grouped_gemm_ms), of(|b| b.liger_ms));
+        let over = |v: Option<f64>| v.map(|v| t.ms / v);
+        table += &format!("{:>4} {:>6} {:>4}", t.world, t.tokens, t.experts);
+        if show_shape {
+            table += &format!(" {:>5} {:>6} {:>6}", shape.hidden, shape.inter, if shape.gated { "swiglu" } else { "relu" });
+        }
+        table += &format!(
+            " {:>9.3} {:>9.3} {:>8.1} {:>6.1}% {:>9.3} {:>10.1}% {:>12} {:>8} {} {} {} {}",
             t.ms,
             t.ms_min,
             t.tflops_per_gpu,
@@ -182,10 +274,18 @@ pub fn report(name: &str, rows: &[(MoeTiming, Option<Baseline>)]) -> Result<()> 
             t.floor_ms,
             100.0 * t.floor_ms / t.ms,
             best.map_or("-".into(), |(v, ms)| format!("{ms:.3} {}", if v == "loop" { "L" } else { "G" })),
-            speedup.map_or("-".into(), |s| format!("{s:.2}x"))
+            speedup.map_or("-".into(), |s| format!("{s:.2}x")),
+            ms(ideal, 9),
+            times(over(ideal), 8),
+            ms(gg, 9),
+            times(over(gg), 8)
         );
+        if show_liger {
+            table += &format!(" {} {}", ms(liger, 9), times(over(liger), 8));
+        }
+        table.push('\n');
         csv += &format!(
-            "{},{},{},{:.4},{:.4},{:.2},{:.2},{:.4},{:.2},{},{},{},{}\n",
+            "{},{},{},{:.4},{:.4},{:.2},{:.2},{:.4},{:.2},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             t.world,
             t.tokens,
             t.experts,
@@ -198,12 +298,38 @@ pub fn report(name: &str, rows: &[(MoeTiming, Option<Baseline>)]) -> Result<()> 
             t.kept_rows,
             best.map_or(String::new(), |(_, ms)| format!("{ms:.4}")),
             best.map_or("", |(v, _)| v),
-            speedup.map_or(String::new(), |s| format!("{s:.3}"))
+            csv_num(speedup, 3),
+            csv_num(ideal, 4),
+            csv_num(gg, 4),
+            csv_num(liger, 4),
+            csv_num(over(ideal), 3),
+            csv_num(over(gg), 3),
+            csv_num(over(liger), 3),
+            shape.hidden,
+            shape.inter,
+            shape.gated
         );
     }
+    (table, csv)
+}
+
+/// Prints the table and writes `name.csv`: flashmoe vs the baseline measured in the same run
+/// (every row of the project's default expert shape, H = I = 2048, ReLU).
+pub fn report(name: &str, rows: &[(MoeTiming, Option<Baseline>)]) -> Result<()> {
+    report_shapes(name, rows, &vec![Shape::of(&flashmoe::MoeConfig::default()); rows.len()])
+}
+
+/// [`report`] for rows of any expert shapes (`shapes[i]` of `rows[i]`).
+pub fn report_shapes(name: &str, rows: &[(MoeTiming, Option<Baseline>)], shapes: &[Shape]) -> Result<()> {
+    let (table, csv) = render(rows, shapes);
+    print!("\n{table}");
     let path = output_dir().join(format!("{name}.csv"));
     std::fs::write(&path, csv)?;
-    println!("(L = per-expert matmul loop, G = torch._grouped_mm; CSV: {})", path.display());
+    println!(
+        "(L = per-expert matmul loop, G = torch._grouped_mm: the full PyTorch layer; ideal = cuBLAS bmm over balanced experts, \
+gg = torch._grouped_mm on the routed rows, both GEMMs + activation only; liger = Liger-Kernel fused MoE; fm/x = flashmoe ms / x ms; CSV: {})",
+        path.display()
+    );
     Ok(())
 }
 
@@ -242,19 +368,63 @@ pub fn single_gpu_sweep(
     }
     let configs: Vec<BaselineConfig> = timings
         .iter()
-        .map(|t| BaselineConfig {
-            tokens: t.tokens,
-            experts: t.experts,
-            hidden: 2048,
-            inter: 2048,
-            top_k: 2,
-            world: 1,
-            dtype: "bf16".into(),
-            gated: false,
-        })
+        .map(|t| BaselineConfig::new(&flashmoe::MoeConfig { experts: t.experts, ..flashmoe::MoeConfig::default() }, t.tokens, 1))
         .collect();
     let baseline = run_baseline(&configs);
     Ok(timings.into_iter().enumerate().map(|(i, t)| (t, baseline.as_ref().map(|b| b[i].clone()))).collect())
+}
+
+/// The gated layers of Liger-Kernel's fused-MoE comparison, (H, I, E, k, T): SwiGLU, bf16, one
+/// GPU, nothing dropped.
+pub const LIGER_SHAPES: [(usize, usize, usize, usize, usize); 3] =
+    [(2048, 2048, 32, 2, 16384), (2048, 2048, 64, 2, 8192), (4096, 14336, 8, 2, 4096)];
+
+/// The layer configurations of [`LIGER_SHAPES`] (capacity factor `None`: `--capacity-factor 0`).
+pub fn gated_configs() -> Vec<flashmoe::MoeConfig> {
+    LIGER_SHAPES
+        .iter()
+        .map(|&(hidden, inter, experts, top_k, tokens)| flashmoe::MoeConfig {
+            tokens,
+            hidden,
+            inter,
+            experts,
+            top_k,
+            capacity_factor: None,
+            activation: flashmoe::Activation::Silu,
+            gated: true,
+            dtype: flashmoe::DType::Bf16,
+            ..flashmoe::MoeConfig::default()
+        })
+        .collect()
+}
+
+/// The gated single-GPU sweep ([`gated_configs`]) beside the same run's baseline, with Liger's
+/// fused MoE where the python has `liger_kernel`. A configuration this GPU cannot build (memory,
+/// limits) is skipped with a message.
+pub fn gated_sweep(cluster: &Cluster, warmup: usize, iters: usize) -> Result<(Vec<Row>, Vec<Shape>)> {
+    let mut measured = Vec::new();
+    for cfg in gated_configs() {
+        let what = format!("T={} H={} I={} E={} k={} SwiGLU", cfg.tokens, cfg.hidden, cfg.inter, cfg.experts, cfg.top_k);
+        let timing = (|| {
+            let mut layer = flashmoe::MoeLayer::new(cluster, cfg.clone())?;
+            layer.load_weights(&flashmoe::Weights::random(&cfg, 7))?;
+            fill_inputs(&layer, 11)?;
+            time_forward(&mut layer, cfg.tokens, warmup, iters)
+        })();
+        match timing {
+            Ok(t) => {
+                eprintln!("flashmoe {what}: {:.3} ms", t.ms);
+                measured.push((t, cfg));
+            }
+            Err(e) if e.is_no_gpu() => return Err(e),
+            Err(e) => eprintln!("flashmoe {what}: skipped: {e}"),
+        }
+    }
+    let configs: Vec<BaselineConfig> = measured.iter().map(|(t, cfg)| BaselineConfig::new(cfg, t.tokens, 1)).collect();
+    let baseline = run_baseline(&configs);
+    let shapes = measured.iter().map(|(_, cfg)| Shape::of(cfg)).collect();
+    let rows = measured.into_iter().enumerate().map(|(i, (t, _))| (t, baseline.as_ref().map(|b| b[i].clone()))).collect();
+    Ok((rows, shapes))
 }
 
 /// One sweep of the multi-GPU benchmark: its points with the baseline of the same run.
@@ -355,16 +525,7 @@ pub fn multi_gpu_sweeps(max_gpus: usize, warmup: usize, iters: usize) -> Result<
     bar.finish_with_message("flashmoe points measured; running the PyTorch + NCCL baseline");
     let configs: Vec<BaselineConfig> = points
         .iter()
-        .map(|p| BaselineConfig {
-            tokens: p.tokens,
-            experts: p.experts,
-            hidden: 2048,
-            inter: 2048,
-            top_k: 2,
-            world: p.gpus,
-            dtype: "bf16".into(),
-            gated: false,
-        })
+        .map(|p| BaselineConfig::new(&flashmoe::MoeConfig { experts: p.experts, ..flashmoe::MoeConfig::default() }, p.tokens, p.gpus))
         .collect();
     let baseline = run_baseline(&configs);
     let mut at = 0;
@@ -462,18 +623,63 @@ pub fn report_sweeps(sweeps: &[Sweep]) -> Result<()> {
     Ok(())
 }
 
-/// Every sweep: single GPU (tokens x experts), then, on a machine with several GPUs, the
-/// multi-GPU sweeps over all of them. `quick`: a few single-GPU points only.
+/// The sweeps `flashmoe bench` can run, by the names $FLASHMOE_BENCH_SWEEPS takes.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Selection {
+    /// `single`: tokens x experts on one GPU (H = I = 2048, ReLU), table `single_gpu`.
+    pub single: bool,
+    /// `gated`: the SwiGLU layers of the Liger comparison on one GPU, table `single_gpu_gated`.
+    pub gated: bool,
+    /// `multi`: the multi-GPU sweeps (on a machine with several GPUs).
+    pub multi: bool,
+}
+
+impl Selection {
+    /// From $FLASHMOE_BENCH_SWEEPS (`var`): a comma list of `single`, `gated`, `multi`, or `all`;
+    /// unset or empty: `single,multi` (`quick`: `single`). The gated sweep is opt-in: Liger's
+    /// Triton autotuning alone can take minutes.
+    pub fn parse(var: Option<&str>, quick: bool) -> Result<Selection> {
+        let var = var.map(str::trim).filter(|v| !v.is_empty());
+        let Some(list) = var else { return Ok(Selection { single: true, gated: false, multi: !quick }) };
+        let mut s = Selection::default();
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name {
+                "single" => s.single = true,
+                "gated" => s.gated = true,
+                "multi" => s.multi = true,
+                "all" => s = Selection { single: true, gated: true, multi: true },
+                other => {
+                    return Err(flashmoe::Error::Io(std::io::Error::other(format!(
+                        "FLASHMOE_BENCH_SWEEPS: unknown sweep `{other}` (known: single, gated, multi, all)"
+                    ))));
+                }
+            }
+        }
+        Ok(s)
+    }
+}
+
+/// The sweeps chosen by $FLASHMOE_BENCH_SWEEPS (see [`Selection::parse`]; by default the single-GPU
+/// sweep (tokens x experts), then, on a machine with several GPUs, the multi-GPU sweeps over all
+/// of them). `quick`: a few single-GPU points only.
 pub fn all_sweeps(quick: bool) -> Result<()> {
+    let sel = Selection::parse(std::env::var("FLASHMOE_BENCH_SWEEPS").ok().as_deref(), quick)?;
     let gpus = flashmoe::driver::init()?;
     let one = Cluster::first(1)?;
-    let (tokens, experts): (&[usize], &[usize]) =
-        if quick { (&[128, 4096], &[32, 64]) } else { (&[128, 1024, 4096, 16384], &[8, 32, 64, 128]) };
-    println!("## Single GPU (H = I = 2048, k = 2, bf16)");
-    let rows = single_gpu_sweep(&one, tokens, experts, 5, 20)?;
-    report("single_gpu", &rows)?;
+    if sel.single {
+        let (tokens, experts): (&[usize], &[usize]) =
+            if quick { (&[128, 4096], &[32, 64]) } else { (&[128, 1024, 4096, 16384], &[8, 32, 64, 128]) };
+        println!("## Single GPU (H = I = 2048, k = 2, bf16, ReLU, capacity factor 1)");
+        let rows = single_gpu_sweep(&one, tokens, experts, 5, 20)?;
+        report("single_gpu", &rows)?;
+    }
+    if sel.gated {
+        println!("\n## Single GPU, gated (SwiGLU, k = 2, bf16, nothing dropped): the Liger-Kernel comparison");
+        let (rows, shapes) = gated_sweep(&one, 5, 20)?;
+        report_shapes("single_gpu_gated", &rows, &shapes)?;
+    }
     drop(one);
-    if gpus > 1 && !quick {
+    if sel.multi && gpus > 1 && !quick {
         report_sweeps(&multi_gpu_sweeps(gpus, 5, 20)?)?;
     }
     Ok(())
@@ -534,8 +740,8 @@ mod tests {
     #[test]
     fn weak_scaling_efficiency_and_plot() {
         let rows = vec![
-            (timing(1, 1.0), Some(Baseline { grouped_ms: Some(2.0), loop_ms: Some(3.0) })),
-            (timing(2, 1.1), Some(Baseline { grouped_ms: None, loop_ms: Some(4.0) })),
+            (timing(1, 1.0), Some(Baseline { grouped_ms: Some(2.0), loop_ms: Some(3.0), ..Baseline::default() })),
+            (timing(2, 1.1), Some(Baseline { grouped_ms: None, loop_ms: Some(4.0), ..Baseline::default() })),
             (timing(4, 1.25), None),
         ];
         let s = Sweep { name: "weak_scaling", title: "Weak scaling", x_label: "GPUs", xs: vec![1.0, 2.0, 4.0], rows };
@@ -555,29 +761,123 @@ mod tests {
 
     #[test]
     fn baseline_replies_match_their_requests_in_any_order() {
-        let req = |world: usize, tokens: usize| BaselineConfig {
-            tokens,
-            experts: 32,
-            hidden: 2048,
-            inter: 2048,
-            top_k: 2,
-            world,
-            dtype: "bf16".into(),
-            gated: false,
-        };
-        let configs = [req(2, 8192), req(1, 8192), req(1, 128)];
-        // The script answers grouped by GPU count, echoing each request; one has no `grouped`.
+        let req =
+            |world: usize, tokens: usize| BaselineConfig::new(&flashmoe::MoeConfig { experts: 32, ..Default::default() }, tokens, world);
+        let gated = BaselineConfig::new(&gated_configs()[0], 16384, 1);
+        let configs = [req(2, 8192), req(1, 8192), req(1, 128), gated.clone(), req(1, 4096)];
+        assert_eq!(configs[1].capacity_factor, Some(1.0));
+        assert_eq!((gated.hidden, gated.inter, gated.experts, gated.gated, gated.capacity_factor), (2048, 2048, 32, true, None));
+        // The script answers grouped by GPU count, echoing each request; variants that could not
+        // run are null or absent (an older script sends none of the one-GPU columns).
         let stdout = [
-            r#"{"tokens": 8192, "experts": 32, "hidden": 2048, "inter": 2048, "top_k": 2, "world": 1, "dtype": "bf16", "gated": false, "grouped": 1.5, "loop": 2.5}"#,
-            r#"{"tokens": 128, "experts": 32, "hidden": 2048, "inter": 2048, "top_k": 2, "world": 1, "dtype": "bf16", "gated": false, "grouped": null, "loop": 0.9}"#,
-            "a line that is not JSON",
+            r#"{"tokens": 8192, "experts": 32, "hidden": 2048, "inter": 2048, "top_k": 2, "world": 1, "dtype": "bf16", "gated": false, "capacity_factor": 1.0, "grouped": 1.5, "loop": 2.5, "ideal": 0.9, "grouped_gemm": 1.1, "liger": null, "liger_error": "not gated"}"#,
+            r#"{"tokens": 128, "experts": 32, "hidden": 2048, "inter": 2048, "top_k": 2, "world": 1, "dtype": "bf16", "gated": false, "capacity_factor": 1.0, "grouped": null, "loop": 0.9, "ideal": 0.2, "grouped_gemm": null, "grouped_gemm_error": "torch._grouped_mm is not available in this torch", "liger": null}"#,
+            "baseline: a note that is not JSON",
+            r#"{"tokens": 16384, "experts": 32, "hidden": 2048, "inter": 2048, "top_k": 2, "world": 1, "dtype": "bf16", "gated": true, "capacity_factor": null, "grouped": 4.0, "loop": 5.0, "ideal": 2.5, "grouped_gemm": 3.0, "liger": 3.5}"#,
+            // Same shape as the request but dropping (capacity 1): not its reply.
+            r#"{"tokens": 16384, "experts": 32, "hidden": 2048, "inter": 2048, "top_k": 2, "world": 1, "dtype": "bf16", "gated": true, "capacity_factor": 1.0, "grouped": 9.0, "loop": 9.0, "liger": 9.0}"#,
+            r#"{"tokens": 4096, "experts": 32, "hidden": 2048, "inter": 2048, "top_k": 2, "world": 1, "dtype": "bf16", "gated": false, "capacity_factor": 1.0, "grouped": 0.7, "loop": 0.8}"#,
         ]
         .join("\n");
         let b = match_replies(&configs, &stdout);
-        assert_eq!((b[0].grouped_ms, b[0].loop_ms), (None, None), "no reply for the 2-GPU request");
-        assert_eq!((b[1].grouped_ms, b[1].loop_ms), (Some(1.5), Some(2.5)));
-        assert_eq!((b[2].grouped_ms, b[2].loop_ms), (None, Some(0.9)));
+        assert_eq!(b[0], Baseline::default(), "no reply for the 2-GPU request");
+        assert_eq!(
+            b[1],
+            Baseline { grouped_ms: Some(1.5), loop_ms: Some(2.5), ideal_ms: Some(0.9), grouped_gemm_ms: Some(1.1), liger_ms: None }
+        );
+        assert_eq!(b[2], Baseline { loop_ms: Some(0.9), ideal_ms: Some(0.2), ..Baseline::default() });
+        assert_eq!(
+            b[3],
+            Baseline { grouped_ms: Some(4.0), loop_ms: Some(5.0), ideal_ms: Some(2.5), grouped_gemm_ms: Some(3.0), liger_ms: Some(3.5) }
+        );
+        assert_eq!(b[4], Baseline { grouped_ms: Some(0.7), loop_ms: Some(0.8), ..Baseline::default() });
         let sent: Vec<BaselineConfig> = serde_json::from_str(&serde_json::to_string(&configs).unwrap()).unwrap();
         assert_eq!(sent, configs);
+        let json = serde_json::to_string(&gated).unwrap();
+        assert!(json.contains(r#""capacity_factor":null"#) && json.contains(r#""gated":true"#), "{json}");
+    }
+
+    #[test]
+    fn table_and_csv_carry_the_reference_columns_and_ratios() {
+        let full = Baseline { grouped_ms: Some(3.0), loop_ms: Some(4.0), ideal_ms: Some(1.6), grouped_gemm_ms: Some(2.5), liger_ms: None };
+        let rows = vec![(timing(1, 2.0), Some(full)), (timing(1, 1.0), Some(Baseline::default())), (timing(1, 1.0), None)];
+        let relu = Shape::of(&flashmoe::MoeConfig::default());
+        let (table, csv) = render(&rows, &[relu; 3]);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 4);
+        assert_eq!(lines[0], CSV_HEADER);
+        let header: Vec<&str> = CSV_HEADER.split(',').collect();
+        assert_eq!(header.len(), 22);
+        let col = |row: &str, name: &str| row.split(',').nth(header.iter().position(|h| *h == name).unwrap()).unwrap().to_string();
+        for l in &lines {
+            assert_eq!(l.split(',').count(), header.len(), "{l}");
+        }
+        assert_eq!(col(lines[1], "ms_median"), "2.0000");
+        assert_eq!(col(lines[1], "baseline_ms"), "3.0000");
+        assert_eq!(col(lines[1], "baseline_variant"), "grouped_mm");
+        assert_eq!(col(lines[1], "speedup"), "1.500");
+        assert_eq!(col(lines[1], "ideal_ms"), "1.6000");
+        assert_eq!(col(lines[1], "grouped_gemm_ms"), "2.5000");
+        assert_eq!(col(lines[1], "liger_ms"), "");
+        assert_eq!(col(lines[1], "flashmoe_over_ideal"), "1.250");
+        assert_eq!(col(lines[1], "flashmoe_over_grouped_gemm"), "0.800");
+        assert_eq!(col(lines[1], "flashmoe_over_liger"), "");
+        assert_eq!(
+            (col(lines[1], "hidden"), col(lines[1], "inter"), col(lines[1], "gated")),
+            ("2048".into(), "2048".into(), "false".into())
+        );
+        for l in &lines[2..] {
+            for name in ["baseline_ms", "speedup", "ideal_ms", "grouped_gemm_ms", "flashmoe_over_ideal", "flashmoe_over_grouped_gemm"] {
+                assert_eq!(col(l, name), "", "{name} in {l}");
+            }
+        }
+        // The default shape: no shape or liger columns in the table.
+        let t: Vec<&str> = table.lines().collect();
+        assert!(t[0].starts_with("gpus") && t[0].contains("ideal ms") && t[0].contains("fm/gg") && !t[0].contains("liger"), "{}", t[0]);
+        assert!(t[1].contains("1.25x") && t[1].contains("0.80x") && t[1].contains("1.50x"), "{}", t[1]);
+        assert!(t[1..].iter().all(|l| l.starts_with("   1 ")), "rows start like the gpu-check filter expects: {table}");
+
+        // Gated rows: shape and liger columns.
+        let liger = Baseline { liger_ms: Some(4.0), ..Baseline::default() };
+        let shapes: Vec<Shape> = gated_configs().iter().map(Shape::of).collect();
+        let (table, csv) = render(&[(timing(1, 2.0), Some(liger))], &shapes[2..]);
+        let row = csv.lines().nth(1).unwrap();
+        assert_eq!(col(row, "liger_ms"), "4.0000");
+        assert_eq!(col(row, "flashmoe_over_liger"), "0.500");
+        assert_eq!((col(row, "hidden"), col(row, "inter"), col(row, "gated")), ("4096".into(), "14336".into(), "true".into()));
+        assert!(
+            table.lines().next().unwrap().contains("fm/liger")
+                && table.contains("14336")
+                && table.contains("swiglu")
+                && table.contains("0.50x"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn the_liger_configs_are_valid_gated_layers_that_never_drop() {
+        let cfgs = gated_configs();
+        assert_eq!(cfgs.len(), 3);
+        for c in &cfgs {
+            assert_eq!(c.validate(1), Ok(()), "{c:?}");
+            assert!(c.gated && c.activation == flashmoe::Activation::Silu && c.dtype == flashmoe::DType::Bf16 && c.top_k == 2);
+            assert_eq!(c.capacity_factor, None);
+            assert_eq!(c.capacity(), c.tokens, "nothing dropped");
+        }
+        let shapes: Vec<_> = cfgs.iter().map(|c| (c.hidden, c.inter, c.experts, c.tokens)).collect();
+        assert_eq!(shapes, [(2048, 2048, 32, 16384), (2048, 2048, 64, 8192), (4096, 14336, 8, 4096)]);
+    }
+
+    #[test]
+    fn sweep_selection() {
+        let s = |single, gated, multi| Selection { single, gated, multi };
+        assert_eq!(Selection::parse(None, false).unwrap(), s(true, false, true));
+        assert_eq!(Selection::parse(Some(" "), false).unwrap(), s(true, false, true));
+        assert_eq!(Selection::parse(None, true).unwrap(), s(true, false, false));
+        assert_eq!(Selection::parse(Some("gated"), false).unwrap(), s(false, true, false));
+        assert_eq!(Selection::parse(Some("single, gated"), false).unwrap(), s(true, true, false));
+        assert_eq!(Selection::parse(Some("all"), false).unwrap(), s(true, true, true));
+        let e = Selection::parse(Some("single,gatd"), false).unwrap_err().to_string();
+        assert!(e.contains("gatd") && e.contains("known"), "{e}");
     }
 }
