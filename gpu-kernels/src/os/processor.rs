@@ -48,10 +48,24 @@ unsafe fn wait_task(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline, slot: u3
 /// Runs tasks until an exit task, an abort, or a failure (left in the block's mailbox for the
 /// entry to raise: see `fault::defer`).
 ///
+/// Inlined into the entry on the wgmma path: ptxas serializes every wgmma of a kernel whose
+/// wgmma sits in a called function (C7510, "crossing function boundary"). The mma.sync path is
+/// a separate function: inlined, its entry would spill.
+///
 /// # Safety
 /// All threads of a processor block, after dispatch.
-#[inline(never)]
+#[inline(always)]
 pub unsafe fn run<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
+    if E::WGMMA { unsafe { tasks::<E>(p, smem, dl) } } else { unsafe { tasks_outlined::<E>(p, smem, dl) } }
+}
+
+#[inline(never)]
+unsafe fn tasks_outlined<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
+    unsafe { tasks::<E>(p, smem, dl) }
+}
+
+#[inline(always)]
+unsafe fn tasks<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
     let q = &Queue::new(p);
     let at = smem + TASK;
     // Thread 0's claimed slot: claimed one task ahead, so the claim's latency (a contended
