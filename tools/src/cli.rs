@@ -181,6 +181,10 @@ enum Command {
         /// Fewer, smaller points (a quick look).
         #[arg(long)]
         quick: bool,
+        /// Which sweeps: a comma list of single, gated (SwiGLU layers beside Liger-Kernel), multi,
+        /// all (default: single,multi).
+        #[arg(long)]
+        sweeps: Option<String>,
     },
     /// GPUs, SMs, memory, the peer-access matrix, and measured local / peer copy bandwidth.
     Info {
@@ -199,7 +203,7 @@ pub fn main() -> ExitCode {
         Command::Info { mib } => info(mib),
         Command::Run { layer, iters, verify_tokens, timeline } => run(&layer, iters, Some(verify_tokens), timeline),
         Command::Verify { layer } => run(&layer, 0, None, false),
-        Command::Bench { quick } => bench_sweeps(quick),
+        Command::Bench { quick, sweeps } => bench::all_sweeps(quick, sweeps.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -336,8 +340,4 @@ fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) ->
         return Err(Error::VerificationFailed(format!("{v:?}")));
     }
     Ok(())
-}
-
-fn bench_sweeps(quick: bool) -> Result<()> {
-    bench::all_sweeps(quick)
 }
