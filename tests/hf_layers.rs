@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use common::Inputs;
 use flashmoe::hf::{Family, HfLayer, Layout, synthetic};
 use flashmoe::numeric::relative_l2;
-use flashmoe::{Activation, Cluster, DType, MoeConfig, Weights, reference, verify};
+use flashmoe::{Activation, CheckpointError, Cluster, DType, Error, MoeConfig, Weights, reference, verify};
 use safetensors::{Dtype, SafeTensors};
 
 fn gpu() -> Cluster {
@@ -86,6 +86,8 @@ struct Case {
     name: String,
     checkpoint: PathBuf,
     layer: usize,
+    /// Layers without a mixture-of-experts block (flashmoe must refuse them by name).
+    dense: Vec<usize>,
     tokens: usize,
     x: Vec<f32>,
     y: Vec<f32>,
@@ -112,6 +114,9 @@ fn cases(root: &Path) -> Vec<Case> {
                 name: dir.file_name().unwrap().to_string_lossy().into_owned(),
                 checkpoint: dir.join(&meta["checkpoint"]),
                 layer: meta["layer"].parse().unwrap(),
+                dense: meta
+                    .get("dense_layers")
+                    .map_or(Vec::new(), |d| d.split(',').filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect()),
                 tokens: meta["tokens"].parse().unwrap(),
                 x: f32s(&st, "x"),
                 y: f32s(&st, "y"),
@@ -152,6 +157,14 @@ fn transformers_blocks_match_the_reference_on_loaded_weights() {
             routing.kept()
         );
         assert!(err < 1e-4, "{}: reference vs transformers rel L2 {err:.3e}", case.name);
+        for &d in &case.dense {
+            let r = HfLayer::open(&case.checkpoint, d);
+            assert!(
+                matches!(r, Err(Error::Checkpoint(CheckpointError::DenseLayer { layer, .. })) if layer == d),
+                "{}: dense layer {d}",
+                case.name
+            );
+        }
     }
 }
 

@@ -17,9 +17,9 @@
 //!
 //! | `model_type` | MoE block (layer N)                | experts                       | config fields |
 //! |--------------|------------------------------------|-------------------------------|---------------|
-//! | `mixtral`    | `model.layers.N.block_sparse_moe.` | `experts.{e}.w1/w3/w2.weight` | `num_local_experts`, `num_experts_per_tok`, `intermediate_size`, `hidden_act`; always renormalised |
-//! | `qwen3_moe`  | `model.layers.N.mlp.`              | `experts.{e}.gate_proj/up_proj/down_proj.weight` | `num_experts`, `num_experts_per_tok`, `moe_intermediate_size`, `norm_topk_prob`, `decoder_sparse_step`, `mlp_only_layers` |
-//! | `olmoe`      | `model.layers.N.mlp.`              | as `qwen3_moe`                | `num_experts`, `num_experts_per_tok`, `intermediate_size`, `norm_topk_prob` |
+//! | `mixtral`    | `model.layers.N.block_sparse_moe.` | `experts.{e}.w1/w3/w2.weight` | `num_local_experts` (alias `num_experts`), `num_experts_per_tok`, `intermediate_size`, `hidden_act`; always renormalised |
+//! | `qwen3_moe`  | `model.layers.N.mlp.`              | `experts.{e}.gate_proj/up_proj/down_proj.weight` | `num_experts` (alias `num_local_experts`), `num_experts_per_tok`, `moe_intermediate_size`, `norm_topk_prob`, `decoder_sparse_step`, `mlp_only_layers` |
+//! | `olmoe`      | `model.layers.N.mlp.`              | as `qwen3_moe`                | `num_experts` (alias `num_local_experts`), `num_experts_per_tok`, `intermediate_size`, `norm_topk_prob` |
 //!
 //! The router is `gate.weight` [E, H] in every family. Expert tensors are `nn.Linear` weights,
 //! out-features first: gate projection (`w1`, `gate_proj`) and up projection (`w3`, `up_proj`)
@@ -48,6 +48,11 @@
 //! the same from `gate_proj`/`up_proj`/`down_proj`), `core_model_loading.py`
 //! (`revert_weight_conversion` on save) and `activations.py` (`silu`/`swish` = SiLU, `gelu` = the
 //! erf form, `relu`). The config's dtype is `dtype` (transformers 5) or `torch_dtype` (4.x).
+//! Then run: transformers 5.24.0's `save_pretrained` of tiny models of the three families wrote
+//! exactly these names (per-expert by default, the fused stacks with
+//! `save_original_format=False`), and its config classes alias the expert count
+//! (`attribute_map`: Mixtral and Qwen3-MoE save `num_local_experts`, OLMoE `num_experts`);
+//! `benches/hf_conformance.py` reproduces that check.
 //!
 //! Recognised but refused with [`CheckpointError::Unsupported`] naming what is missing:
 //! `qwen2_moe` (shared expert with a sigmoid gate), `deepseek_v3` (sigmoid router with
@@ -203,10 +208,13 @@ impl LayerSpec {
         }
         let hidden = cfg.usize("hidden_size")?;
         let top_k = cfg.usize("num_experts_per_tok")?;
+        // Expert counts go by either name: transformers' `attribute_map` aliases them (Mixtral
+        // and Qwen3-MoE save `num_local_experts`, OLMoE saves `num_experts`; published Qwen3
+        // configs say `num_experts`). A missing count is named by the family's own field.
         let (experts, inter, renormalize) = match family {
-            Family::Mixtral => (cfg.usize("num_local_experts")?, cfg.usize("intermediate_size")?, true),
+            Family::Mixtral => (cfg.usize_any(&["num_local_experts", "num_experts"])?, cfg.usize("intermediate_size")?, true),
             Family::Qwen3Moe => {
-                let experts = cfg.usize("num_experts")?;
+                let experts = cfg.usize_any(&["num_experts", "num_local_experts"])?;
                 let step = cfg.usize_or("decoder_sparse_step", 1)?;
                 if step == 0 {
                     return Err(cfg.bad("decoder_sparse_step", "a positive integer"));
@@ -226,7 +234,11 @@ impl LayerSpec {
                 }
                 (experts, cfg.usize("moe_intermediate_size")?, cfg.bool_or("norm_topk_prob", false)?)
             }
-            Family::Olmoe => (cfg.usize("num_experts")?, cfg.usize("intermediate_size")?, cfg.bool_or("norm_topk_prob", false)?),
+            Family::Olmoe => (
+                cfg.usize_any(&["num_experts", "num_local_experts"])?,
+                cfg.usize("intermediate_size")?,
+                cfg.bool_or("norm_topk_prob", false)?,
+            ),
         };
         let activation = match cfg.str_or("hidden_act", "silu")? {
             "silu" | "swish" => Activation::Silu,
@@ -378,6 +390,14 @@ impl Config {
 
     fn usize(&self, field: &str) -> Result<usize> {
         self.field(field)?.as_u64().and_then(|v| usize::try_from(v).ok()).ok_or_else(|| self.bad(field, "a non-negative integer"))
+    }
+
+    /// The first of `fields` present (aliases of one setting); a missing one is named by the first.
+    fn usize_any(&self, fields: &[&str]) -> Result<usize> {
+        match fields.iter().find(|f| self.json.get(**f).is_some_and(|v| !v.is_null())) {
+            Some(f) => self.usize(f),
+            None => self.usize(fields[0]),
+        }
     }
 
     fn usize_or(&self, field: &str, default: usize) -> Result<usize> {
@@ -874,6 +894,16 @@ mod tests {
         });
         assert_eq!(from_tensors.dtype, DType::Bf16);
         assert_eq!(open("cfg-f32", "olmoe", &|c| c["dtype"] = json!("float32")).dtype, DType::F32);
+        // Expert counts under either name (transformers 5 saves Qwen3-MoE's as num_local_experts).
+        let rename = |from: &'static str, to: &'static str| {
+            move |c: &mut Value| {
+                let n = c.as_object_mut().unwrap().remove(from).unwrap();
+                c[to] = n;
+            }
+        };
+        assert_eq!(open("cfg-qwen-alias", "qwen3_moe", &rename("num_experts", "num_local_experts")).experts, E);
+        assert_eq!(open("cfg-olmoe-alias", "olmoe", &rename("num_experts", "num_local_experts")).experts, E);
+        assert_eq!(open("cfg-mixtral-alias", "mixtral", &rename("num_local_experts", "num_experts")).experts, E);
         // Sizes: Qwen3-MoE experts use moe_intermediate_size, not intermediate_size.
         let q = open("cfg-qwen-sizes", "qwen3_moe", &|_| {});
         assert_eq!((q.hidden, q.inter, q.experts, q.top_k), (H, I, E, 2));
