@@ -106,6 +106,9 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// Multi-process set-up (environment, rendezvous).
+    #[error(transparent)]
+    Dist(#[from] crate::dist::DistError),
 }
 
 /// A Hugging Face checkpoint folder that cannot be loaded as a flashmoe layer (see

@@ -15,6 +15,7 @@
 
 pub mod config;
 pub mod device;
+pub mod dist;
 pub mod driver;
 pub mod error;
 pub mod heap;
