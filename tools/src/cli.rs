@@ -218,6 +218,25 @@ enum Command {
         #[arg(long)]
         sweeps: Option<String>,
     },
+    /// One process per GPU with the torchrun environment (RANK, WORLD_SIZE, LOCAL_RANK,
+    /// LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT): `flashmoe launch --nproc-per-node 4 -- CMD`.
+    /// When one process fails the others are stopped; the exit code is the first failure's.
+    Launch {
+        #[arg(long)]
+        nproc_per_node: usize,
+        #[arg(long, default_value_t = 1)]
+        nnodes: usize,
+        #[arg(long, default_value_t = 0)]
+        node_rank: usize,
+        #[arg(long, default_value = "127.0.0.1")]
+        master_addr: String,
+        /// Default on one node: a free port.
+        #[arg(long)]
+        master_port: Option<u16>,
+        /// The command each process runs.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
     /// GPUs, SMs, memory, the peer-access matrix, and measured local / peer copy bandwidth.
     Info {
         /// MiB copied per bandwidth measurement.
@@ -233,6 +252,16 @@ pub fn main() -> ExitCode {
     let command = cli.command.or_else(|| Cli::parse_from(["flashmoe", "run"]).command);
     let result = match command.unwrap_or(Command::Info { mib: 256 }) {
         Command::Info { mib } => info(mib),
+        Command::Launch { nproc_per_node, nnodes, node_rank, master_addr, master_port, command } => {
+            let l = crate::launch::Launch { per_node: nproc_per_node, nodes: nnodes, node: node_rank, master_addr, master_port, command };
+            return match crate::launch::run(&l) {
+                Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+                Err(e) => {
+                    eprintln!("flashmoe: error: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Command::Run { layer, iters, verify_tokens, timeline } => run(&layer, iters, Some(verify_tokens), timeline),
         Command::Verify { layer } => run(&layer, 0, None, false),
         Command::Bench { quick, sweeps } => bench::all_sweeps(quick, sweeps.as_deref()),

@@ -84,3 +84,39 @@ fn hf_layer_is_checked_before_the_gpu_is_needed() {
     assert!(stderr.contains("no NVIDIA GPU") && stderr.lines().count() == 1, "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn launch_gives_each_process_its_rank_and_one_port() {
+    let out = Command::new(env!("CARGO_BIN_EXE_flashmoe"))
+        .args([
+            "launch",
+            "--nproc-per-node",
+            "3",
+            "--",
+            "sh",
+            "-c",
+            "echo $RANK/$WORLD_SIZE $LOCAL_RANK/$LOCAL_WORLD_SIZE $MASTER_ADDR:$MASTER_PORT",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    lines.sort();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    let port = lines[0].rsplit(':').next().unwrap().to_string();
+    for (r, l) in lines.iter().enumerate() {
+        assert_eq!(l, &format!("{r}/3 {r}/3 127.0.0.1:{port}"));
+    }
+}
+
+#[test]
+fn launch_stops_the_others_when_one_fails() {
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_flashmoe"))
+        .args(["launch", "--nproc-per-node", "3", "--", "sh", "-c", "if [ $RANK = 1 ]; then exit 3; fi; sleep 30"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "the sleeping ranks were not stopped");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("local rank 1 exited"));
+}
