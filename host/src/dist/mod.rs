@@ -6,10 +6,12 @@
 //! single-process [`crate::Cluster`] stays the default for one node.
 
 mod env;
+mod nvshmem;
 mod rendezvous;
 mod transport;
 
 pub use env::{DistEnv, Launcher};
+pub use nvshmem::{HOST_LIBRARY, NvshmemHost, UNIQUE_ID_BYTES};
 pub use rendezvous::{BOOTSTRAP_BYTES, Rendezvous, rendezvous};
 pub use transport::{PeerPlace, Transport, transports};
 
@@ -32,6 +34,14 @@ pub enum DistError {
     RootUnreachable { addr: String, waited: Duration, last_error: String },
     #[error("rendezvous at {addr}: {what}")]
     Protocol { addr: String, what: String },
+    #[error(
+        "NVSHMEM's host library was not found (tried {tried:?}): install the PyPI wheel nvidia-nvshmem-cu13 (or -cu12) and set NVSHMEM_HOME=<site-packages>/nvidia/nvshmem, or NVSHMEM_HOST_LIB to the library file"
+    )]
+    NvshmemMissing { tried: Vec<String> },
+    #[error("{library} has no symbol {name}: {error} (NVSHMEM 3.x expected)")]
+    NvshmemSymbol { name: &'static str, library: String, error: String },
+    #[error("{call} returned {code}")]
+    NvshmemCall { call: &'static str, code: i32 },
     #[error("rendezvous at {addr}: {source}")]
     Io {
         addr: String,
