@@ -70,6 +70,11 @@ const fn moe(arch: Arch, name: &'static str, dtype: DType, mainloop: MainloopKin
     Entry { arch, name, dtype: Some(dtype), mainloop: Some(mainloop), threads: BLOCK_THREADS, shared_bytes: SHARED_BYTES }
 }
 
+/// A one-block test kernel over the GEMM pipeline's shared memory (`tile_test`).
+const fn tile_test(arch: Arch, name: &'static str) -> Entry {
+    Entry { arch, name, dtype: None, mainloop: None, threads: BLOCK_THREADS, shared_bytes: SHARED_BYTES }
+}
+
 const fn utility(arch: Arch, name: &'static str) -> Entry {
     Entry { arch, name, dtype: None, mainloop: None, threads: 256, shared_bytes: 0 }
 }
@@ -78,7 +83,7 @@ use Arch::{Sm80, Sm90a};
 use MainloopKind::{MmaSync, Wgmma};
 
 /// Every entry point of every build.
-pub const ENTRIES: [Entry; 11] = [
+pub const ENTRIES: [Entry; 16] = [
     moe(Sm90a, "moe_forward_bf16", DType::Bf16, Wgmma),
     moe(Sm90a, "moe_forward_f16", DType::F16, Wgmma),
     moe(Sm90a, "moe_forward_f32", DType::F32, MmaSync),
@@ -90,6 +95,11 @@ pub const ENTRIES: [Entry; 11] = [
     utility(Sm90a, "copy_v4"),
     utility(Sm80, "smoke_axpy"),
     utility(Sm80, "copy_v4"),
+    tile_test(Sm90a, "gemm_tile_bf16"),
+    tile_test(Sm90a, "gemm_tile_bf16_mma_sync"),
+    tile_test(Sm90a, "gemm_tile_f32"),
+    tile_test(Sm80, "gemm_tile_bf16"),
+    tile_test(Sm80, "gemm_tile_f32"),
 ];
 
 /// The MoE forward of `arch` for `dtype`: the first entry, or the one with `mainloop` if given.
