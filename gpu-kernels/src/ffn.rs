@@ -1,8 +1,9 @@
 //! Expert FFN tile tasks over a row tile ([`TileDesc`]: up to 128 rows from one or more sources).
-//! GEMM0: one output tile of act(rows·W1ᵀ + b1) [* (rows·W3ᵀ + b3)] into the staging rows of
-//! their (pair, slot). GEMM1: one output tile of staging·W2ᵀ + b2, each row stored straight into
-//! its token's slot `[token][j]` on the token's home GPU, then counted into that GPU's
-//! returned-rows word. The block finishing a tile's last GEMM0 task publishes its GEMM1 tasks.
+//! GEMM0: one output tile of act(rows·W1ᵀ + b1) [* up(rows·W3ᵀ + b3)] into the staging rows of
+//! their (pair, slot) (`up` is the identity but for GPT-OSS's clamped SwiGLU). GEMM1: one output
+//! tile of staging·W2ᵀ + b2, each row stored straight into its token's slot `[token][j]` on the
+//! token's home GPU, then counted into that GPU's returned-rows word. The block finishing a
+//! tile's last GEMM0 task publishes its GEMM1 tasks.
 
 use core::mem::offset_of;
 
@@ -155,12 +156,12 @@ pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task
     unsafe { mainloop::<E>(smem, &a, &b, row_bytes as u32, &mut acc) };
 
     let (b1, b3) = ((p.b1 + (local * p.inter * E::BYTES) as u64) as *const u8, (p.b3 + (local * p.inter * E::BYTES) as u64) as *const u8);
-    let (bias, act) = (p.has_bias(), p.activation);
+    let (bias, act) = (p.has_bias(), activation::Act::of(p));
     let value = |c: u32, x: f32, g: f32| {
         let col = col0 + c;
         let h = if bias { x + unsafe { E::load(b1, col) } } else { x };
-        let v = activation::apply(act, h);
-        if gated { v * if bias { g + unsafe { E::load(b3, col) } } else { g } } else { v }
+        let v = act.apply(h);
+        if gated { v * act.up(if bias { g + unsafe { E::load(b3, col) } } else { g }) } else { v }
     };
     let column = col0 as u64 * E::BYTES as u64;
     let dest = |r: u32| (unsafe { row(smem + OUT_ROWS, r) } + column) as *mut u8;

@@ -7,7 +7,51 @@ use flashmoe_kernels::layout::{DIM_MULTIPLE, MAX_EXPERTS, MAX_TOP_K, MAX_WORLD};
 /// arithmetic and every buffer size far below 2^64.
 pub const MAX_DIM: usize = 1 << 16;
 
-pub use flashmoe_kernels::layout::{Activation, DType};
+use flashmoe_kernels::layout::ActivationKind;
+pub use flashmoe_kernels::layout::DType;
+
+/// Expert activation, applied to the gate projection x·W1ᵀ (+ b1); gated experts multiply it by
+/// the up projection x·W3ᵀ (+ b3).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    Relu,
+    /// The exact (erf) form: x/2 · (1 + erf(x/√2)).
+    Gelu,
+    /// x · sigmoid(x); with `gated` this is SwiGLU.
+    Silu,
+    /// GPT-OSS's clamped SwiGLU, gated experts only: with g = min(x·W1ᵀ + b1, limit) and
+    /// u = clamp(x·W3ᵀ + b3, −limit, limit), the expert's middle is g · sigmoid(alpha · g) · (u + 1)
+    /// (transformers' `GptOssExperts._apply_gate`). [`Activation::GPT_OSS`] holds its values.
+    ClampedSwiglu {
+        alpha: f32,
+        limit: f32,
+    },
+}
+
+impl Activation {
+    /// GPT-OSS's clamped SwiGLU: `swiglu_alpha` 1.702 and `swiglu_limit` 7.0, transformers'
+    /// defaults (`GptOssConfig`) and the published checkpoints' values.
+    pub const GPT_OSS: Activation = Activation::ClampedSwiglu { alpha: 1.702, limit: 7.0 };
+
+    /// The kernel's activation word.
+    pub fn kind(self) -> ActivationKind {
+        match self {
+            Activation::Relu => ActivationKind::Relu,
+            Activation::Gelu => ActivationKind::Gelu,
+            Activation::Silu => ActivationKind::Silu,
+            Activation::ClampedSwiglu { .. } => ActivationKind::ClampedSwiglu,
+        }
+    }
+
+    /// The kernel's SiLU-family parameters (gain, clamp): the clamped SwiGLU's alpha and
+    /// limit; otherwise 1 and +inf, which leave SiLU and every up projection bitwise unchanged.
+    pub fn kernel_params(self) -> (f32, f32) {
+        match self {
+            Activation::ClampedSwiglu { alpha, limit } => (alpha, limit),
+            _ => (1.0, f32::INFINITY),
+        }
+    }
+}
 
 /// Shape and behaviour of one MoE layer.
 ///
@@ -39,6 +83,9 @@ pub struct MoeConfig {
     pub gated: bool,
     /// Experts carry biases b1 (b3) and b2.
     pub bias: bool,
+    /// The router adds a bias (`gate.bias` [E]) to the gate logits before softmax and top-k
+    /// (GPT-OSS).
+    pub router_bias: bool,
     /// Divide the k routing weights of a token by their sum.
     pub renormalize: bool,
     pub dtype: DType,
@@ -58,6 +105,7 @@ impl Default for MoeConfig {
             activation: Activation::Relu,
             gated: false,
             bias: false,
+            router_bias: false,
             renormalize: true,
             dtype: DType::Bf16,
         }
@@ -91,6 +139,10 @@ pub enum ConfigError {
     TokensAboveMax(usize, usize),
     #[error("{what} = {value} exceeds the supported maximum of {max}")]
     TooLarge { what: &'static str, value: u64, max: u64 },
+    #[error("the clamped SwiGLU activation needs gated experts (it combines the gate and up projections)")]
+    ClampedSwigluNeedsGated,
+    #[error("clamped SwiGLU alpha = {alpha}, limit = {limit}: both must be finite and the limit above 0")]
+    BadSwiglu { alpha: f32, limit: f32 },
 }
 
 impl MoeConfig {
@@ -138,6 +190,14 @@ impl MoeConfig {
             && !(f.is_finite() && f > 0.0)
         {
             return Err(ConfigError::BadCapacityFactor(f));
+        }
+        if let Activation::ClampedSwiglu { alpha, limit } = self.activation {
+            if !self.gated {
+                return Err(ConfigError::ClampedSwigluNeedsGated);
+            }
+            if !(alpha.is_finite() && limit.is_finite() && limit > 0.0) {
+                return Err(ConfigError::BadSwiglu { alpha, limit });
+            }
         }
         Ok(())
     }
@@ -209,6 +269,27 @@ mod tests {
         assert_eq!(ok.validate(9), Err(ConfigError::TooManyGpus(9)));
         let e6 = MoeConfig { experts: 6, ..ok.clone() };
         assert_eq!(e6.validate(4), Err(ConfigError::ExpertsNotDivisible { experts: 6, world: 4 }));
+    }
+
+    #[test]
+    fn clamped_swiglu_needs_gated_experts_and_sane_parameters() {
+        let gpt_oss = MoeConfig { activation: Activation::GPT_OSS, gated: true, bias: true, router_bias: true, ..MoeConfig::default() };
+        assert_eq!(gpt_oss.validate(1), Ok(()));
+        assert_eq!(MoeConfig { gated: false, ..gpt_oss.clone() }.validate(1), Err(ConfigError::ClampedSwigluNeedsGated));
+        let with = |alpha: f32, limit: f32| MoeConfig { activation: Activation::ClampedSwiglu { alpha, limit }, ..gpt_oss.clone() };
+        assert_eq!(with(1.0, 0.0).validate(1), Err(ConfigError::BadSwiglu { alpha: 1.0, limit: 0.0 }));
+        assert_eq!(with(1.0, -7.0).validate(1), Err(ConfigError::BadSwiglu { alpha: 1.0, limit: -7.0 }));
+        assert_eq!(with(1.0, f32::INFINITY).validate(1), Err(ConfigError::BadSwiglu { alpha: 1.0, limit: f32::INFINITY }));
+        assert!(matches!(with(f32::NAN, 7.0).validate(1), Err(ConfigError::BadSwiglu { .. })));
+        assert_eq!(with(-2.0, 0.25).validate(1), Ok(()));
+        // The kernel's word and parameters.
+        assert_eq!(Activation::GPT_OSS.kind(), ActivationKind::ClampedSwiglu);
+        assert_eq!(Activation::GPT_OSS.kernel_params(), (1.702, 7.0));
+        for a in [Activation::Relu, Activation::Gelu, Activation::Silu] {
+            assert_eq!(a.kernel_params(), (1.0, f32::INFINITY), "{a:?}");
+        }
+        assert_eq!(Activation::Silu.kind(), ActivationKind::Silu);
+        assert_eq!(ActivationKind::from_u32(Activation::GPT_OSS.kind() as u32), Some(ActivationKind::ClampedSwiglu));
     }
 
     #[test]

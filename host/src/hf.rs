@@ -285,6 +285,7 @@ impl LayerSpec {
             activation: self.activation,
             gated: true,
             bias: false,
+            router_bias: false,
             renormalize: self.renormalize,
             dtype: self.dtype,
         }
@@ -320,7 +321,7 @@ impl LayerSpec {
                 }
             }
         }
-        let w = Weights { gate, w1, w3: Some(w3), w2, b1: None, b3: None, b2: None };
+        let w = Weights { gate, gate_bias: None, w1, w3: Some(w3), w2, b1: None, b3: None, b2: None };
         w.validate(&self.config(1))?;
         Ok(w)
     }
@@ -618,7 +619,7 @@ pub mod synthetic {
     /// Mixtral always renormalises) with `layers` decoder layers, all sparse.
     pub fn config_json(family: Family, cfg: &MoeConfig, layers: usize) -> String {
         let act = match cfg.activation {
-            Activation::Silu => "silu",
+            Activation::Silu | Activation::ClampedSwiglu { .. } => "silu",
             Activation::Gelu => "gelu",
             Activation::Relu => "relu",
         };
@@ -941,6 +942,7 @@ mod tests {
             top_k: 2,
             gated: true,
             bias: false,
+            router_bias: false,
             activation: Activation::Gelu,
             renormalize: false,
             capacity_factor: None,

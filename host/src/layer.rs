@@ -34,6 +34,7 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 #[derive(Debug)]
 struct DeviceWeights {
     gate: DeviceBuffer,
+    gate_b: Option<DeviceBuffer>,
     w1: DeviceBuffer,
     w3: Option<DeviceBuffer>,
     w2: DeviceBuffer,
@@ -293,6 +294,7 @@ impl<'c> MoeLayer<'c> {
             let needed = |b: Option<DeviceBuffer>, name: &str| b.ok_or_else(|| Error::Weights(format!("`{name}` is missing")));
             uploaded.push(DeviceWeights {
                 gate: needed(upload("gate.weight", 0, true)?, "gate.weight")?,
+                gate_b: upload("gate.bias", 0, true)?,
                 w1: needed(upload("experts.w1", i * h, false)?, "experts.w1")?,
                 w3: upload("experts.w3", i * h, false)?,
                 w2: needed(upload("experts.w2", h * i, false)?, "experts.w2")?,
@@ -423,6 +425,7 @@ impl<'c> MoeLayer<'c> {
             (cfg.gated, flags::GATED),
             (cfg.bias, flags::BIAS),
             (cfg.renormalize, flags::RENORMALIZE),
+            (cfg.router_bias, flags::ROUTER_BIAS),
             (self.tuning.copy_local, flags::COPY_LOCAL),
         ] {
             if on {
@@ -430,6 +433,7 @@ impl<'c> MoeLayer<'c> {
             }
         }
         let (dispatch_blocks, dispatch_parts) = self.plan.dispatch[r];
+        let act = cfg.activation.kernel_params();
         let mut ws = arena.layout.ws;
         ws.queue_slots = self.plan.ws.queue_slots;
         let g = &arena.gpus[r];
@@ -446,7 +450,7 @@ impl<'c> MoeLayer<'c> {
             rank: r as u32,
             local_experts: shape.local_experts(),
             dtype: cfg.dtype as u32,
-            activation: cfg.activation as u32,
+            activation: cfg.activation.kind() as u32,
             flags: bits,
             epoch: 0,
             test_hook: self.hooks.kernel.0,
@@ -454,9 +458,12 @@ impl<'c> MoeLayer<'c> {
             dispatch_blocks,
             dispatch_parts,
             gate_splits: f.gate_splits,
+            act_alpha: act.0,
+            act_limit: act.1,
             timeout_ns: u64::try_from(self.timeout.as_nanos()).unwrap_or(u64::MAX),
             x: g.input.ptr(),
             gate_w: w.gate.ptr(),
+            gate_b: ptr(&w.gate_b),
             w1: w.w1.ptr(),
             w3: ptr(&w.w3),
             w2: w.w2.ptr(),

@@ -2,11 +2,14 @@
 //! combine. It is the definition the GPU kernel is checked against.
 //!
 //! Semantics (the kernel implements the same):
-//! - logits = x · Wgᵀ; p = softmax(logits); the k largest logits win, ties to the lower expert.
-//! - weight_j = p_j, or p_j / Σ_k p when renormalising.
+//! - logits = x · Wgᵀ (+ bg, the router bias, when the layer has one); p = softmax(logits); the
+//!   k largest logits win, ties to the lower expert.
+//! - weight_j = p_j, or p_j / Σ_k p when renormalising: that is the softmax over the k chosen
+//!   logits alone, GPT-OSS's router (top-k of the logits, then softmax of those k).
 //! - Tokens live on `world` GPUs, `tokens` each. Each (source GPU, expert) pair keeps the first
 //!   `capacity` pairs in token order; later ones are dropped and contribute 0.
-//! - expert(x) = (act(x·W1ᵀ + b1) [* (x·W3ᵀ + b3)]) · W2ᵀ + b2.
+//! - expert(x) = (act(x·W1ᵀ + b1) [* up(x·W3ᵀ + b3)]) · W2ᵀ + b2, up the identity except for
+//!   the clamped SwiGLU: act(g) = min(g, L) · σ(α · min(g, L)), up(u) = clamp(u, −L, L) + 1.
 //! - out = Σ_j weight_j · expert_j(x) over kept j, in increasing j.
 
 use rayon::prelude::*;
@@ -37,10 +40,11 @@ fn dot(a: &[f32], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(&w, &x)| w as f64 * x).sum()
 }
 
-/// `[n][e]` gate logits of `x` (`[n][hidden]`).
+/// `[n][e]` gate logits of `x` (`[n][hidden]`), plus the router bias when `w` has one.
 pub fn gate_logits(cfg: &MoeConfig, w: &Weights, x: &[f64]) -> Vec<f64> {
     let (h, e) = (cfg.hidden, cfg.experts);
-    x.par_chunks(h).flat_map_iter(|row| (0..e).map(move |ex| dot(&w.gate[ex * h..(ex + 1) * h], row))).collect()
+    let bias = |ex: usize| w.gate_bias.as_ref().map_or(0.0, |b| b[ex] as f64);
+    x.par_chunks(h).flat_map_iter(|row| (0..e).map(move |ex| dot(&w.gate[ex * h..(ex + 1) * h], row) + bias(ex))).collect()
 }
 
 /// Softmax of one token's logits.
@@ -97,11 +101,24 @@ pub fn routing_from_choices(cfg: &MoeConfig, world: usize, logits: &[f64], choic
     Routing { top_k: k, expert: choices.to_vec(), weight, slot }
 }
 
+/// act(v) of the gate projection.
 fn activate(a: Activation, v: f64) -> f64 {
     match a {
         Activation::Relu => v.max(0.0),
         Activation::Gelu => 0.5 * v * (1.0 + libm::erf(v / std::f64::consts::SQRT_2)),
         Activation::Silu => v / (1.0 + (-v).exp()),
+        Activation::ClampedSwiglu { alpha, limit } => {
+            let g = v.min(limit as f64);
+            g / (1.0 + (-(alpha as f64) * g).exp())
+        }
+    }
+}
+
+/// What a gated expert multiplies act(gate) by, from the up projection `u`.
+fn up(a: Activation, u: f64) -> f64 {
+    match a {
+        Activation::ClampedSwiglu { limit, .. } => u.clamp(-(limit as f64), limit as f64) + 1.0,
+        _ => u,
     }
 }
 
@@ -121,7 +138,7 @@ pub fn expert_ffn(cfg: &MoeConfig, w: &Weights, expert: usize, x: &[f64]) -> Vec
                 if let Some(b3) = &w.b3 {
                     g += b3[expert * i + c] as f64;
                 }
-                v *= g;
+                v *= up(cfg.activation, g);
             }
             v
         })
@@ -179,7 +196,7 @@ mod tests {
         let eye: Vec<f32> = (0..experts).flat_map(|_| [1.0, 0.0, 0.0, 1.0]).collect();
         // Expert e's gate row is (e, 0): token (a, b) has logit e·a.
         let gate: Vec<f32> = (0..experts).flat_map(|e| [e as f32, 0.0]).collect();
-        let w = Weights { gate, w1: eye.clone(), w3: None, w2: eye, b1: None, b3: None, b2: None };
+        let w = Weights { gate, gate_bias: None, w1: eye.clone(), w3: None, w2: eye, b1: None, b3: None, b2: None };
         (cfg, w)
     }
 
@@ -255,6 +272,87 @@ mod tests {
         let silu = |v: f64| v / (1.0 + (-v).exp());
         assert!((y[0] - (silu(1.5) * 2.0 + 0.25)).abs() < 1e-14);
         assert!((y[1] - (silu(2.0) * 5.0 - 0.25)).abs() < 1e-14);
+    }
+
+    #[test]
+    fn router_bias_moves_the_routing() {
+        let (mut cfg, mut w) = tiny(2, 1, Activation::Relu);
+        cfg.renormalize = false;
+        cfg.router_bias = true;
+        w.gate_bias = Some(vec![2.0, 0.0]);
+        // Token (1, 1): logits (0 + 2, 1 + 0): expert 0 now wins (expert 1 without the bias),
+        // with weight softmax(2, 1)_0 = e / (e + 1).
+        let (out, r) = forward(&cfg, 1, &w, &[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]);
+        assert_eq!(gate_logits(&cfg, &w, &[1.0, 1.0]), vec![2.0, 1.0]);
+        assert_eq!(r.expert, vec![0, 0, 0, 0]);
+        let e = std::f64::consts::E;
+        assert!((r.weight[0] - e / (e + 1.0)).abs() < 1e-15);
+        assert!((out[1] - e / (e + 1.0)).abs() < 1e-15);
+    }
+
+    #[test]
+    fn renormalised_weights_are_the_softmax_of_the_chosen_logits() {
+        // GPT-OSS's router: top-k of the logits, then softmax over those k only.
+        let (mut cfg, mut w) = tiny(3, 2, Activation::Relu);
+        cfg.router_bias = true;
+        w.gate = vec![0.0; 6];
+        w.gate_bias = Some(vec![0.5, 2.0, 1.0]);
+        let (_, r) = forward(&cfg, 1, &w, &[1.0; 8]);
+        let e = std::f64::consts::E;
+        assert_eq!(&r.expert[..2], &[1, 2]);
+        assert!((r.weight[0] - e / (e + 1.0)).abs() < 1e-15 && (r.weight[1] - 1.0 / (e + 1.0)).abs() < 1e-15);
+    }
+
+    #[test]
+    fn clamped_swiglu_by_hand_with_both_clamps_hit() {
+        // One token x = (1, 2), two experts, k = 2, renormalised, router bias; W1 = W2 = I and
+        // W3 = 2I for both experts, alpha = 1.5, limit = 1.
+        let cfg = MoeConfig {
+            tokens: 1,
+            hidden: 2,
+            inter: 2,
+            experts: 2,
+            top_k: 2,
+            capacity_factor: None,
+            activation: Activation::ClampedSwiglu { alpha: 1.5, limit: 1.0 },
+            gated: true,
+            bias: true,
+            router_bias: true,
+            ..MoeConfig::default()
+        };
+        let eye = vec![1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0];
+        let w = Weights {
+            gate: vec![1.0, 0.0, 0.0, 1.0],
+            gate_bias: Some(vec![0.5, -0.25]),
+            w1: eye.clone(),
+            w3: Some(eye.iter().map(|v| 2.0 * v).collect()),
+            w2: eye,
+            b1: Some(vec![0.5, -3.0, 0.0, 0.0]),
+            b3: Some(vec![0.0, -4.5, -5.0, 0.0]),
+            b2: Some(vec![0.25, 0.0, 0.0, -0.5]),
+        };
+        w.validate(&cfg).unwrap();
+        let sigmoid = |z: f64| 1.0 / (1.0 + (-z).exp());
+        // Logits (1 + 0.5, 2 - 0.25) = (1.5, 1.75): expert 1 first, weights softmax(1.75, 1.5).
+        let (w1, w0) = (sigmoid(0.25), sigmoid(-0.25));
+        // Expert 0: gate (1.5, -1) -> (1, -1) (clamped above); up (2, -0.5) -> (1, -0.5) + 1.
+        let y0 = [1.0 * sigmoid(1.5) * 2.0 + 0.25, -sigmoid(-1.5) * 0.5];
+        // Expert 1: gate (1, 2) -> (1, 1); up (-3, 4) -> (-1, 1) + 1 (clamped below and above).
+        let y1 = [0.0, sigmoid(1.5) * 2.0 - 0.5];
+        for (got, want) in expert_ffn(&cfg, &w, 0, &[1.0, 2.0]).iter().zip(y0).chain(expert_ffn(&cfg, &w, 1, &[1.0, 2.0]).iter().zip(y1)) {
+            assert!((got - want).abs() < 1e-15, "{got} vs {want}");
+        }
+        let (out, r) = forward(&cfg, 1, &w, &[1.0, 2.0]);
+        assert_eq!(r.expert, vec![1, 0]);
+        assert!((r.weight[0] - w1).abs() < 1e-15 && (r.weight[1] - w0).abs() < 1e-15);
+        for c in 0..2 {
+            let want = w1 * y1[c] + w0 * y0[c];
+            assert!((out[c] - want).abs() < 1e-15, "column {c}: {} vs {want}", out[c]);
+        }
+        // The up projection passes unchanged through every other activation.
+        assert_eq!(up(Activation::Silu, 9.0), 9.0);
+        assert_eq!(up(Activation::GPT_OSS, 9.0), 8.0);
+        assert_eq!(up(Activation::GPT_OSS, -9.0), -6.0);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! | name         | shape      | present when |
 //! |--------------|------------|--------------|
 //! | `gate.weight`| [E, H]     | always       |
+//! | `gate.bias`  | [E]        | router bias  |
 //! | `experts.w1` | [E, I, H]  | always       |
 //! | `experts.w3` | [E, I, H]  | gated        |
 //! | `experts.w2` | [E, H, I]  | always       |
@@ -40,6 +41,8 @@ pub(crate) type Encoded = (&'static str, Option<Vec<u8>>);
 #[derive(Clone, Debug, PartialEq)]
 pub struct Weights {
     pub gate: Vec<f32>,
+    /// The router bias `[E]`, added to the logits (`MoeConfig::router_bias`).
+    pub gate_bias: Option<Vec<f32>>,
     pub w1: Vec<f32>,
     pub w3: Option<Vec<f32>>,
     pub w2: Vec<f32>,
@@ -53,6 +56,7 @@ pub(crate) fn expected_shapes(cfg: &MoeConfig) -> Vec<(&'static str, Vec<usize>,
     let (e, h, i) = (cfg.experts, cfg.hidden, cfg.inter);
     vec![
         ("gate.weight", vec![e, h], true),
+        ("gate.bias", vec![e], cfg.router_bias),
         ("experts.w1", vec![e, i, h], true),
         ("experts.w3", vec![e, i, h], cfg.gated),
         ("experts.w2", vec![e, h, i], true),
@@ -76,12 +80,14 @@ fn random_tensor(seed: u64, experts: usize, per_expert: usize, fan_in: usize) ->
 }
 
 impl Weights {
-    /// Seeded random weights for `cfg` (standard deviation about 1/sqrt(fan-in); biases small).
+    /// Seeded random weights for `cfg` (standard deviation about 1/sqrt(fan-in); expert biases
+    /// small; the router bias about as large as the logits, so it changes the routing).
     pub fn random(cfg: &MoeConfig, seed: u64) -> Weights {
         let (e, h, i) = (cfg.experts, cfg.hidden, cfg.inter);
         let bias = |s: u64, n: usize| random_tensor(s, e, n, 64 * 64);
         Weights {
             gate: random_tensor(seed ^ 0x11, 1, e * h, h),
+            gate_bias: cfg.router_bias.then(|| random_tensor(seed ^ 0x88, 1, e, 1)),
             w1: random_tensor(seed ^ 0x22, e, i * h, h),
             w3: cfg.gated.then(|| random_tensor(seed ^ 0x33, e, i * h, h)),
             w2: random_tensor(seed ^ 0x44, e, h * i, i),
@@ -91,9 +97,10 @@ impl Weights {
         }
     }
 
-    pub(crate) fn tensors(&self) -> [(&'static str, Option<&Vec<f32>>); 7] {
+    pub(crate) fn tensors(&self) -> [(&'static str, Option<&Vec<f32>>); 8] {
         [
             ("gate.weight", Some(&self.gate)),
+            ("gate.bias", self.gate_bias.as_ref()),
             ("experts.w1", Some(&self.w1)),
             ("experts.w3", self.w3.as_ref()),
             ("experts.w2", Some(&self.w2)),
@@ -164,6 +171,14 @@ pub(crate) mod tests {
         assert_ne!(w.w1, Weights::random(&cfg, 6).w1);
         let plain = MoeConfig { gated: false, bias: false, ..cfg.clone() };
         assert!(matches!(w.validate(&plain), Err(Error::Weights(_))));
+        // The router bias comes and goes with the config.
+        let routed = MoeConfig { router_bias: true, ..cfg.clone() };
+        let wb = Weights::random(&routed, 5);
+        wb.validate(&routed).unwrap();
+        assert_eq!(wb.gate_bias.as_ref().map(Vec::len), Some(cfg.experts));
+        assert_eq!(Weights { gate_bias: None, ..wb.clone() }, w);
+        assert!(matches!(w.validate(&routed), Err(Error::Weights(m)) if m.contains("gate.bias")));
+        assert!(matches!(wb.validate(&cfg), Err(Error::Weights(m)) if m.contains("gate.bias")));
     }
 
     #[test]

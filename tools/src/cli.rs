@@ -131,6 +131,7 @@ impl LayerArgs {
             },
             gated: self.gated,
             bias: self.bias,
+            router_bias: false,
             renormalize: true,
             dtype: match self.dtype {
                 DTypeArg::Bf16 => DType::Bf16,
