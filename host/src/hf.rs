@@ -20,8 +20,9 @@
 //! | `mixtral`    | `model.layers.N.block_sparse_moe.` | `experts.{e}.w1/w3/w2.weight` | `num_local_experts` (alias `num_experts`), `num_experts_per_tok`, `intermediate_size`, `hidden_act`; always renormalised |
 //! | `qwen3_moe`  | `model.layers.N.mlp.`              | `experts.{e}.gate_proj/up_proj/down_proj.weight` | `num_experts` (alias `num_local_experts`), `num_experts_per_tok`, `moe_intermediate_size`, `norm_topk_prob`, `decoder_sparse_step`, `mlp_only_layers` |
 //! | `olmoe`      | `model.layers.N.mlp.`              | as `qwen3_moe`                | `num_experts` (alias `num_local_experts`), `num_experts_per_tok`, `intermediate_size`, `norm_topk_prob` |
+//! | `gpt_oss`    | `model.layers.N.mlp.`              | `experts.gate_up_proj`, `experts.gate_up_proj_bias`, `experts.down_proj`, `experts.down_proj_bias` ([`Layout::Interleaved`]) | `num_local_experts` (alias `num_experts`), `num_experts_per_tok`, `intermediate_size`, `swiglu_limit`, `swiglu_alpha`; router `router.weight` + `router.bias`; always renormalised |
 //!
-//! The router is `gate.weight` [E, H] in every family. Expert tensors are `nn.Linear` weights,
+//! The router is `gate.weight` [E, H] in every family but GPT-OSS. Expert tensors are `nn.Linear` weights,
 //! out-features first: gate projection (`w1`, `gate_proj`) and up projection (`w3`, `up_proj`)
 //! [I, H], down projection (`w2`, `down_proj`) [H, I], so they land unchanged in flashmoe's `W1`,
 //! `W3` [E, I, H] and `W2` [E, H, I].
@@ -54,13 +55,39 @@
 //! (`attribute_map`: Mixtral and Qwen3-MoE save `num_local_experts`, OLMoE `num_experts`);
 //! `benches/hf_conformance.py` reproduces that check.
 //!
+//! GPT-OSS (`gpt_oss`) is its own layout, the same in memory and on disk (transformers has no
+//! weight conversion for it): the router is `mlp.router.weight` [E, H] with `mlp.router.bias`
+//! [E]; its forward takes top-k of the biased logits and a softmax over those k (= softmax,
+//! top-k, renormalised). The experts are stacks used as `x @ W`, not `nn.Linear` weights:
+//! `experts.gate_up_proj` [E, H, 2I] whose even columns are the gate projection and odd columns
+//! the up projection (`gate_up[..., ::2]`, `gate_up[..., 1::2]`), `experts.gate_up_proj_bias`
+//! [E, 2I] interleaved the same way, `experts.down_proj` [E, I, H] and `experts.down_proj_bias`
+//! [E, H]. The loader de-interleaves and transposes them into `W1`, `W3` [E, I, H], `b1`, `b3`
+//! [E, I], `W2` [E, H, I], `b2`, and the gate bias; the activation is the clamped SwiGLU
+//! ([`Activation::ClampedSwiglu`], `swiglu_alpha` default 1.702, `swiglu_limit` default 7.0;
+//! `hidden_act` is not used by GPT-OSS's experts). The published checkpoints store the experts
+//! MXFP4-quantized (`gate_up_proj_blocks` / `_scales`, `quantization_config` with `quant_method`
+//! `mxfp4`): refused with [`CheckpointError::Unsupported`]; a bf16 copy loads (transformers writes
+//! one after `from_pretrained(..., quantization_config=Mxfp4Config(dequantize=True))`).
+//! Sources checked for GPT-OSS (huggingface/transformers): `models/gpt_oss/modeling_gpt_oss.py`
+//! (`GptOssTopKRouter.forward`: `F.linear(x, weight, bias)`, `torch.topk`, softmax over the top
+//! values; `GptOssExperts.__init__` shapes and `_apply_gate` / `forward`:
+//! `x @ gate_up_proj[e] + gate_up_proj_bias[e]`, `gate.clamp(max=limit)`,
+//! `up.clamp(-limit, limit)`, `gate * sigmoid(gate * alpha)`, `(up + 1) * glu`,
+//! `@ down_proj[e] + down_proj_bias[e]`; `GptOssDecoderLayer`: every layer's `mlp` is the MoE
+//! block), `configuration_gpt_oss.py` (`num_local_experts` with `attribute_map` alias
+//! `num_experts`, `swiglu_alpha` 1.702 and `swiglu_limit` 7.0 in 5.x; 4.5x releases hard-code
+//! alpha = 1.702 and limit = 7.0 in the experts, the published configs' values), and
+//! `integrations/mxfp4.py` (the MXFP4 tensors; dequantized to [E, H, 2I]). Then run:
+//! transformers 5.24.0's `save_pretrained` of a tiny `GptOssForCausalLM` wrote exactly these six
+//! names and shapes (`benches/hf_conformance.py` reproduces it and records the block's output).
+//!
 //! Recognised but refused with [`CheckpointError::Unsupported`] naming what is missing:
 //! `qwen2_moe` (shared expert with a sigmoid gate), `deepseek_v3` (sigmoid router with
 //! `e_score_correction_bias`, group-limited top-k, `routed_scaling_factor`, shared experts),
 //! `llama4` / `llama4_text` (top-k logits through a sigmoid scaling the expert input, shared
-//! expert), `gpt_oss` (router bias, expert biases, clamped SwiGLU on interleaved columns), and any
-//! checkpoint with a `quantization_config`. Any other `model_type` is
-//! [`CheckpointError::UnknownModelType`].
+//! expert), and any checkpoint with a `quantization_config` (GPT-OSS's MXFP4 among them). Any
+//! other `model_type` is [`CheckpointError::UnknownModelType`].
 //!
 //! Only the requested layer's tensors are read: the safetensors headers of the shards that hold
 //! them, then each tensor's byte range (one expert at a time), never a whole shard.
@@ -84,28 +111,38 @@ pub enum Family {
     Mixtral,
     Qwen3Moe,
     Olmoe,
+    GptOss,
 }
 
 impl Family {
+    const ALL: [Family; 4] = [Family::Mixtral, Family::Qwen3Moe, Family::Olmoe, Family::GptOss];
+
     /// The `model_type` of its config.json.
     pub fn model_type(self) -> &'static str {
         match self {
             Family::Mixtral => "mixtral",
             Family::Qwen3Moe => "qwen3_moe",
             Family::Olmoe => "olmoe",
+            Family::GptOss => "gpt_oss",
         }
     }
 
     fn from_model_type(t: &str) -> Option<Family> {
-        [Family::Mixtral, Family::Qwen3Moe, Family::Olmoe].into_iter().find(|f| f.model_type() == t)
+        Family::ALL.into_iter().find(|f| f.model_type() == t)
     }
 
-    /// Names of the gate, up and down projections in the per-expert layout.
+    /// Names of the gate, up and down projections in the per-expert layout (GPT-OSS has none:
+    /// its only layout is [`Layout::Interleaved`]).
     fn projections(self) -> [&'static str; 3] {
         match self {
             Family::Mixtral => ["w1", "w3", "w2"],
-            Family::Qwen3Moe | Family::Olmoe => ["gate_proj", "up_proj", "down_proj"],
+            Family::Qwen3Moe | Family::Olmoe | Family::GptOss => ["gate_proj", "up_proj", "down_proj"],
         }
+    }
+
+    /// The router's module name in the MoE block.
+    fn router(self) -> &'static str {
+        if self == Family::GptOss { "router" } else { "gate" }
     }
 
     /// The MoE block's tensor-name prefix of layer `layer` in `layout`.
@@ -126,10 +163,14 @@ pub enum Layout {
     /// Transformers 5's in-memory stacks `experts.gate_up_proj` [E, 2I, H] and
     /// `experts.down_proj` [E, H, I] (`save_pretrained(save_original_format=False)`).
     Fused,
+    /// GPT-OSS's stacks, multiplied as `x @ W` with gate and up interleaved by column:
+    /// `experts.gate_up_proj` [E, H, 2I], `experts.gate_up_proj_bias` [E, 2I],
+    /// `experts.down_proj` [E, I, H], `experts.down_proj_bias` [E, H].
+    Interleaved,
 }
 
 /// Families transformers implements that the kernel cannot run yet, and what is missing.
-const UNSUPPORTED: [(&str, &str); 5] = [
+const UNSUPPORTED: [(&str, &str); 4] = [
     ("qwen2_moe", "shared experts (shared_expert with a sigmoid shared_expert_gate) are not supported yet"),
     (
         "deepseek_v3",
@@ -137,7 +178,6 @@ const UNSUPPORTED: [(&str, &str); 5] = [
     ),
     ("llama4", "the sigmoid of the top-k router logits scaling the expert input, and the shared expert, are not supported yet"),
     ("llama4_text", "the sigmoid of the top-k router logits scaling the expert input, and the shared expert, are not supported yet"),
-    ("gpt_oss", "the router bias, expert biases and the clamped SwiGLU on interleaved gate_up_proj columns are not supported yet"),
 ];
 
 /// Everything about one layer except its weights: the configuration read from config.json and
@@ -153,8 +193,10 @@ pub struct LayerSpec {
     pub inter: usize,
     pub experts: usize,
     pub top_k: usize,
+    /// `hidden_act`; GPT-OSS's clamped SwiGLU with the config's `swiglu_alpha` / `swiglu_limit`.
     pub activation: Activation,
-    /// Divide the k routing weights by their sum (always for Mixtral; `norm_topk_prob` otherwise).
+    /// Divide the k routing weights by their sum (always for Mixtral and GPT-OSS;
+    /// `norm_topk_prob` otherwise).
     pub renormalize: bool,
     /// The config's `dtype` / `torch_dtype` when it is bfloat16, float16 or float32, else the
     /// expert tensors' dtype.
@@ -166,7 +208,8 @@ pub struct LayerSpec {
 #[derive(Clone, Debug)]
 pub struct HfLayer {
     pub spec: LayerSpec,
-    /// f32 host copies in flashmoe's layout: `gate` [E, H], `w1` / `w3` [E, I, H], `w2` [E, H, I].
+    /// f32 host copies in flashmoe's layout: `gate` [E, H], `w1` / `w3` [E, I, H], `w2` [E, H, I]
+    /// (GPT-OSS adds `gate_bias` [E], `b1` / `b3` [E, I], `b2` [E, H]).
     pub weights: Weights,
 }
 
@@ -195,11 +238,12 @@ impl LayerSpec {
             if let Some((_, what)) = UNSUPPORTED.iter().find(|(t, _)| *t == model_type) {
                 return Err(CheckpointError::Unsupported { model_type, layer, what: what.to_string() }.into());
             }
-            let known: Vec<&str> = [Family::Mixtral, Family::Qwen3Moe, Family::Olmoe].iter().map(|f| f.model_type()).collect();
+            let known: Vec<&str> = Family::ALL.iter().map(|f| f.model_type()).collect();
             return Err(CheckpointError::UnknownModelType { path: config_path, model_type, known: known.join(", ") }.into());
         };
-        if cfg.json.get("quantization_config").is_some_and(|q| !q.is_null()) {
-            let what = "quantized checkpoints (quantization_config) are not supported yet".to_string();
+        if let Some(q) = cfg.json.get("quantization_config").filter(|q| !q.is_null()) {
+            let method = q.get("quant_method").and_then(Value::as_str).map_or(String::new(), |m| format!(", quant_method `{m}`"));
+            let what = format!("quantized checkpoints (quantization_config{method}) are not supported yet; load a bf16, f16 or f32 copy");
             return Err(CheckpointError::Unsupported { model_type, layer, what }.into());
         }
         let layers = cfg.usize("num_hidden_layers")?;
@@ -239,12 +283,23 @@ impl LayerSpec {
                 cfg.usize("intermediate_size")?,
                 cfg.bool_or("norm_topk_prob", false)?,
             ),
+            // Softmax over the top-k logits: the renormalised softmax.
+            Family::GptOss => (cfg.usize_any(&["num_local_experts", "num_experts"])?, cfg.usize("intermediate_size")?, true),
         };
-        let activation = match cfg.str_or("hidden_act", "silu")? {
-            "silu" | "swish" => Activation::Silu,
-            "gelu" => Activation::Gelu,
-            "relu" => Activation::Relu,
-            _ => return Err(cfg.bad("hidden_act", "silu, swish, gelu (the erf form) or relu")),
+        let activation = if family == Family::GptOss {
+            // GptOssExperts never reads hidden_act.
+            let (alpha, limit) = (cfg.f32_or("swiglu_alpha", 1.702)?, cfg.f32_or("swiglu_limit", 7.0)?);
+            if !limit.is_finite() || limit <= 0.0 {
+                return Err(cfg.bad("swiglu_limit", "a finite number above 0"));
+            }
+            Activation::ClampedSwiglu { alpha, limit }
+        } else {
+            match cfg.str_or("hidden_act", "silu")? {
+                "silu" | "swish" => Activation::Silu,
+                "gelu" => Activation::Gelu,
+                "relu" => Activation::Relu,
+                _ => return Err(cfg.bad("hidden_act", "silu, swish, gelu (the erf form) or relu")),
+            }
         };
         let config_dtype = ["dtype", "torch_dtype"].iter().find_map(|f| match cfg.json.get(*f).and_then(Value::as_str) {
             Some("bfloat16") => Some(DType::Bf16),
@@ -255,6 +310,10 @@ impl LayerSpec {
 
         let mut checkpoint = Checkpoint::open(dir)?;
         let layout = detect_layout(&checkpoint, family, layer);
+        if let Some(key) = checkpoint.mxfp4_tensor(family.prefix(layout, layer).as_str()) {
+            let what = format!("MXFP4-quantized experts (`{key}`) are not supported yet; load a bf16, f16 or f32 copy");
+            return Err(CheckpointError::Unsupported { model_type, layer, what }.into());
+        }
         let expected = expected_tensors(family, layout, layer, experts, hidden, inter);
         for (key, shape) in &expected {
             checkpoint.check(key, shape)?;
@@ -272,9 +331,10 @@ impl LayerSpec {
         Ok(LayerSpec { model_type, family, layout, layer, hidden, inter, experts, top_k, activation, renormalize, dtype, checkpoint })
     }
 
-    /// The layer's configuration for `tokens` tokens per GPU: gated experts without biases, and
-    /// no capacity limit (Hugging Face drops no token).
+    /// The layer's configuration for `tokens` tokens per GPU: gated experts, biases (expert and
+    /// router) only for GPT-OSS, and no capacity limit (Hugging Face drops no token).
     pub fn config(&self, tokens: usize) -> MoeConfig {
+        let biased = self.family == Family::GptOss;
         MoeConfig {
             tokens,
             hidden: self.hidden,
@@ -284,8 +344,8 @@ impl LayerSpec {
             capacity_factor: None,
             activation: self.activation,
             gated: true,
-            bias: false,
-            router_bias: false,
+            bias: biased,
+            router_bias: biased,
             renormalize: self.renormalize,
             dtype: self.dtype,
         }
@@ -298,6 +358,9 @@ impl LayerSpec {
 
     /// Reads the layer's weights (converted to f32, in flashmoe's orientation).
     pub fn load(&self) -> Result<Weights> {
+        if self.layout == Layout::Interleaved {
+            return self.load_interleaved();
+        }
         let (e, h, i) = (self.experts, self.hidden, self.inter);
         let [g, u, d] = self.family.projections();
         let p = self.family.prefix(self.layout, self.layer);
@@ -313,7 +376,7 @@ impl LayerSpec {
                     self.checkpoint.read_into(&format!("{p}experts.{x}.{u}.weight"), 0, w3e)?;
                     self.checkpoint.read_into(&format!("{p}experts.{x}.{d}.weight"), 0, w2e)?;
                 }
-                Layout::Fused => {
+                Layout::Fused | Layout::Interleaved => {
                     let gate_up = format!("{p}experts.gate_up_proj");
                     self.checkpoint.read_into(&gate_up, 2 * x * ih, w1e)?;
                     self.checkpoint.read_into(&gate_up, 2 * x * ih + ih, w3e)?;
@@ -325,11 +388,70 @@ impl LayerSpec {
         w.validate(&self.config(1))?;
         Ok(w)
     }
+
+    /// GPT-OSS: each expert's [H, 2I] block of `gate_up_proj` de-interleaved (even columns the
+    /// gate, odd the up projection) and transposed into W1 / W3 [I, H]; its [I, H] `down_proj`
+    /// transposed into W2 [H, I]; the biases de-interleaved the same way.
+    fn load_interleaved(&self) -> Result<Weights> {
+        let (e, h, i) = (self.experts, self.hidden, self.inter);
+        let p = self.family.prefix(self.layout, self.layer);
+        let read = |name: &str, len: usize| -> Result<Vec<f32>> {
+            let mut v = vec![0.0; len];
+            self.checkpoint.read_into(&format!("{p}{name}"), 0, &mut v)?;
+            Ok(v)
+        };
+        let gate = read("router.weight", e * h)?;
+        let gate_bias = read("router.bias", e)?;
+        let gate_up_bias = read("experts.gate_up_proj_bias", e * 2 * i)?;
+        let b2 = read("experts.down_proj_bias", e * h)?;
+        let (mut w1, mut w3, mut w2) = (vec![0.0; e * i * h], vec![0.0; e * i * h], vec![0.0; e * h * i]);
+        let (ih, hi) = (i * h, h * i);
+        let (mut block, mut down) = (vec![0.0; 2 * ih], vec![0.0; hi]);
+        for x in 0..e {
+            self.checkpoint.read_into(&format!("{p}experts.gate_up_proj"), x * 2 * ih, &mut block)?;
+            transpose_into(&block, h, i, 2 * i, 2, &mut w1[x * ih..(x + 1) * ih]);
+            transpose_into(&block[1..], h, i, 2 * i, 2, &mut w3[x * ih..(x + 1) * ih]);
+            self.checkpoint.read_into(&format!("{p}experts.down_proj"), x * hi, &mut down)?;
+            transpose_into(&down, i, h, h, 1, &mut w2[x * hi..(x + 1) * hi]);
+        }
+        let (b1, b3) = deinterleave(&gate_up_bias);
+        let w = Weights { gate, gate_bias: Some(gate_bias), w1, w3: Some(w3), w2, b1: Some(b1), b3: Some(b3), b2: Some(b2) };
+        w.validate(&self.config(1))?;
+        Ok(w)
+    }
+}
+
+/// `dst[c · rows + r] = src[r · row_stride + c · step]` for r < rows, c < cols: the transpose of a
+/// row-major block whose columns are `step` apart (2 picks every other column of GPT-OSS's
+/// interleaved gate_up_proj), in 64 x 64 tiles, 64 output rows per task.
+fn transpose_into(src: &[f32], rows: usize, cols: usize, row_stride: usize, step: usize, dst: &mut [f32]) {
+    use rayon::prelude::*;
+    const TILE: usize = 64;
+    dst[..rows * cols].par_chunks_mut(TILE * rows).enumerate().for_each(|(n, out)| {
+        let c0 = n * TILE;
+        let c1 = (c0 + TILE).min(cols);
+        for r0 in (0..rows).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                let row = &src[r * row_stride..];
+                for c in c0..c1 {
+                    out[(c - c0) * rows + r] = row[c * step];
+                }
+            }
+        }
+    });
+}
+
+/// Even and odd elements of `v` (GPT-OSS's interleaved gate / up biases).
+fn deinterleave(v: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    (v.iter().step_by(2).copied().collect(), v.iter().skip(1).step_by(2).copied().collect())
 }
 
 /// Per-expert when expert 0's gate projection is there, fused when the stack is, else per-expert
 /// (so the missing-tensor error names the per-expert key).
 fn detect_layout(c: &Checkpoint, family: Family, layer: usize) -> Layout {
+    if family == Family::GptOss {
+        return Layout::Interleaved;
+    }
     let per_expert = format!("{}experts.0.{}.weight", family.prefix(Layout::PerExpert, layer), family.projections()[0]);
     let fused = format!("{}experts.gate_up_proj", family.prefix(Layout::Fused, layer));
     if !c.weight_map.contains_key(&per_expert) && c.weight_map.contains_key(&fused) { Layout::Fused } else { Layout::PerExpert }
@@ -338,7 +460,7 @@ fn detect_layout(c: &Checkpoint, family: Family, layer: usize) -> Layout {
 /// Every tensor of the layer with its shape: the router first, then the experts.
 fn expected_tensors(family: Family, layout: Layout, layer: usize, e: usize, h: usize, i: usize) -> Vec<(String, Vec<usize>)> {
     let p = family.prefix(layout, layer);
-    let mut v = vec![(format!("{p}gate.weight"), vec![e, h])];
+    let mut v = vec![(format!("{p}{}.weight", family.router()), vec![e, h])];
     match layout {
         Layout::PerExpert => {
             let [g, u, d] = family.projections();
@@ -351,6 +473,13 @@ fn expected_tensors(family: Family, layout: Layout, layer: usize, e: usize, h: u
         Layout::Fused => {
             v.push((format!("{p}experts.gate_up_proj"), vec![e, 2 * i, h]));
             v.push((format!("{p}experts.down_proj"), vec![e, h, i]));
+        }
+        Layout::Interleaved => {
+            v.push((format!("{p}experts.gate_up_proj"), vec![e, h, 2 * i]));
+            v.push((format!("{p}experts.down_proj"), vec![e, i, h]));
+            v.push((format!("{p}router.bias"), vec![e]));
+            v.push((format!("{p}experts.gate_up_proj_bias"), vec![e, 2 * i]));
+            v.push((format!("{p}experts.down_proj_bias"), vec![e, h]));
         }
     }
     v
@@ -403,6 +532,14 @@ impl Config {
 
     fn usize_or(&self, field: &str, default: usize) -> Result<usize> {
         if self.json.get(field).is_none_or(Value::is_null) { Ok(default) } else { self.usize(field) }
+    }
+
+    /// A number (JSON integer or float) as f32, `default` when absent.
+    fn f32_or(&self, field: &str, default: f32) -> Result<f32> {
+        match self.json.get(field) {
+            None | Some(Value::Null) => Ok(default),
+            Some(v) => v.as_f64().map(|v| v as f32).ok_or_else(|| self.bad(field, "a number")),
+        }
     }
 
     fn bool_or(&self, field: &str, default: bool) -> Result<bool> {
@@ -508,6 +645,21 @@ impl Checkpoint {
             return Err(CheckpointError::WrongShape { path, key: key.into(), got: info.shape.clone(), expected: shape.to_vec() }.into());
         }
         Ok(())
+    }
+
+    /// A tensor of MXFP4-packed experts (`…_blocks` / `…_scales`, as GPT-OSS's published
+    /// checkpoints store them) under `prefix`, if any.
+    fn mxfp4_tensor(&self, prefix: &str) -> Option<String> {
+        let mut keys: Vec<&String> = self
+            .weight_map
+            .keys()
+            .filter(|k| {
+                k.strip_prefix(prefix)
+                    .is_some_and(|rest| rest.starts_with("experts.") && (k.ends_with("_blocks") || k.ends_with("_scales")))
+            })
+            .collect();
+        keys.sort();
+        keys.first().map(|k| (*k).clone())
     }
 
     /// The dtype of a tensor already [`check`](Self::check)ed.
@@ -616,7 +768,8 @@ pub mod synthetic {
     }
 
     /// A minimal config.json of `family` for `cfg` (`cfg.renormalize` becomes `norm_topk_prob`;
-    /// Mixtral always renormalises) with `layers` decoder layers, all sparse.
+    /// Mixtral and GPT-OSS always renormalise; GPT-OSS takes `swiglu_alpha` / `swiglu_limit` from
+    /// a clamped SwiGLU activation) with `layers` decoder layers, all sparse.
     pub fn config_json(family: Family, cfg: &MoeConfig, layers: usize) -> String {
         let act = match cfg.activation {
             Activation::Silu | Activation::ClampedSwiglu { .. } => "silu",
@@ -643,6 +796,13 @@ pub mod synthetic {
                 "norm_topk_prob": cfg.renormalize, "decoder_sparse_step": 1, "mlp_only_layers": [],
             }),
             Family::Olmoe => json!({ "num_experts": cfg.experts, "intermediate_size": cfg.inter, "norm_topk_prob": cfg.renormalize }),
+            Family::GptOss => {
+                let (alpha, limit) = match cfg.activation {
+                    Activation::ClampedSwiglu { alpha, limit } => (alpha, limit),
+                    _ => (1.702, 7.0),
+                };
+                json!({ "num_local_experts": cfg.experts, "intermediate_size": cfg.inter, "swiglu_alpha": alpha, "swiglu_limit": limit })
+            }
         };
         if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
             o.extend(e.clone());
@@ -650,11 +810,15 @@ pub mod synthetic {
         serde_json::to_string_pretty(&v).unwrap_or_default()
     }
 
-    /// Layer `layer`'s tensors for weights `w` (gated, no biases) under `family`'s names.
+    /// Layer `layer`'s tensors for weights `w` (gated; biases only for GPT-OSS, whose layout is
+    /// always [`Layout::Interleaved`]) under `family`'s names.
     pub fn layer_tensors(family: Family, layout: Layout, layer: usize, cfg: &MoeConfig, w: &Weights) -> Vec<Tensor> {
         let (e, h, i, dtype) = (cfg.experts, cfg.hidden, cfg.inter, cfg.dtype);
         let p = family.prefix(layout, layer);
         let t = |name: String, shape: Vec<usize>, data: Vec<f32>| Tensor { name, shape, dtype, data };
+        if family == Family::GptOss {
+            return gpt_oss_tensors(&p, cfg, w);
+        }
         let w3 = w.w3.clone().unwrap_or_default();
         let mut v = vec![t(format!("{p}gate.weight"), vec![e, h], w.gate.clone())];
         match layout {
@@ -671,8 +835,40 @@ pub mod synthetic {
                 v.push(t(format!("{p}experts.gate_up_proj"), vec![e, 2 * i, h], gate_up.collect()));
                 v.push(t(format!("{p}experts.down_proj"), vec![e, h, i], w.w2.clone()));
             }
+            Layout::Interleaved => {}
         }
         v
+    }
+
+    /// GPT-OSS's six tensors from flashmoe's weights: `gate_up_proj[e][h][2i] = W1[e][i][h]`,
+    /// `[2i + 1] = W3[e][i][h]`, `down_proj[e][i][h] = W2[e][h][i]`, biases interleaved alike
+    /// (absent biases written as zeros).
+    fn gpt_oss_tensors(p: &str, cfg: &MoeConfig, w: &Weights) -> Vec<Tensor> {
+        let (e, h, i, dtype) = (cfg.experts, cfg.hidden, cfg.inter, cfg.dtype);
+        let t = |name: String, shape: Vec<usize>, data: Vec<f32>| Tensor { name, shape, dtype, data };
+        let or_zeros = |b: &Option<Vec<f32>>, n: usize| b.clone().unwrap_or_else(|| vec![0.0; n]);
+        let (w3, b1, b3) = (or_zeros(&w.w3, e * i * h), or_zeros(&w.b1, e * i), or_zeros(&w.b3, e * i));
+        let mut gate_up = vec![0.0; e * h * 2 * i];
+        let mut down = vec![0.0; e * i * h];
+        for x in 0..e {
+            for c in 0..i {
+                for r in 0..h {
+                    let from = (x * i + c) * h + r;
+                    gate_up[(x * h + r) * 2 * i + 2 * c] = w.w1[from];
+                    gate_up[(x * h + r) * 2 * i + 2 * c + 1] = w3[from];
+                    down[(x * i + c) * h + r] = w.w2[(x * h + r) * i + c];
+                }
+            }
+        }
+        let gate_up_bias = b1.iter().zip(&b3).flat_map(|(g, u)| [*g, *u]).collect();
+        vec![
+            t(format!("{p}router.weight"), vec![e, h], w.gate.clone()),
+            t(format!("{p}router.bias"), vec![e], or_zeros(&w.gate_bias, e)),
+            t(format!("{p}experts.gate_up_proj"), vec![e, h, 2 * i], gate_up),
+            t(format!("{p}experts.gate_up_proj_bias"), vec![e, 2 * i], gate_up_bias),
+            t(format!("{p}experts.down_proj"), vec![e, i, h], down),
+            t(format!("{p}experts.down_proj_bias"), vec![e, h], or_zeros(&w.b2, e * h)),
+        ]
     }
 
     /// Writes `config_json` and `tensors` into `dir`: `model.safetensors` when `shards` is 1,
@@ -753,21 +949,43 @@ mod tests {
     fn down_proj_v(l: usize, e: usize, h: usize, i: usize) -> f32 {
         v(4 + 10 * l, e, h, i)
     }
+    // GPT-OSS's biases: router [E], gate and up projections [E, I], down projection [E, H].
+    fn router_bias_v(l: usize, e: usize) -> f32 {
+        v(5 + 10 * l, e, 0, 0)
+    }
+    fn gate_bias_v(l: usize, e: usize, i: usize) -> f32 {
+        v(6 + 10 * l, e, i, 0)
+    }
+    fn up_bias_v(l: usize, e: usize, i: usize) -> f32 {
+        v(7 + 10 * l, e, i, 0)
+    }
+    fn down_bias_v(l: usize, e: usize, h: usize) -> f32 {
+        v(8 + 10 * l, e, h, 0)
+    }
 
+    /// A bf16 tensor of any rank whose element at multi-index `ix` (row-major) is `f(ix)`.
     fn tensor(name: String, shape: Vec<usize>, f: impl Fn(&[usize]) -> f32) -> Tensor {
-        let data = match shape.as_slice() {
-            [a, b] => (0..*a).flat_map(|x| (0..*b).map(move |y| (x, y))).map(|(x, y)| f(&[x, y])).collect(),
-            [a, b, c] => {
-                (0..*a).flat_map(|x| (0..*b).flat_map(move |y| (0..*c).map(move |z| (x, y, z)))).map(|(x, y, z)| f(&[x, y, z])).collect()
-            }
-            _ => unreachable!(),
-        };
+        let n: usize = shape.iter().product();
+        let mut ix = vec![0; shape.len()];
+        let data = (0..n)
+            .map(|flat| {
+                let mut rest = flat;
+                for (d, len) in shape.iter().enumerate().rev() {
+                    ix[d] = rest % len;
+                    rest /= len;
+                }
+                f(&ix)
+            })
+            .collect();
         Tensor { name, shape, dtype: DType::Bf16, data }
     }
 
     /// Tensors of layers 0 and 1, written from the names and shapes transformers uses (not from
     /// this module's tables).
     fn hf_tensors(family: &str, fused: bool) -> Vec<Tensor> {
+        if family == "gpt_oss" {
+            return gpt_oss_tensors();
+        }
         let mut out = Vec::new();
         for l in 0..2 {
             let block = match (family, fused) {
@@ -792,6 +1010,29 @@ mod tests {
         out
     }
 
+    /// GPT-OSS's layers 0 and 1 as `GptOssMLP` holds them (`modeling_gpt_oss.py`): the router an
+    /// `nn.Linear(H, E)` with bias, the experts stacks multiplied as `x @ W`: `gate_up_proj`
+    /// [E, H, 2I] whose column 2i is the gate projection's output i and column 2i + 1 the up
+    /// projection's, `down_proj` [E, I, H], biases [E, 2I] (interleaved) and [E, H].
+    fn gpt_oss_tensors() -> Vec<Tensor> {
+        let mut out = Vec::new();
+        for l in 0..2 {
+            let p = format!("model.layers.{l}.mlp");
+            out.push(tensor(format!("{p}.router.weight"), vec![E, H], |ix| gate_v(l, ix[0], ix[1])));
+            out.push(tensor(format!("{p}.router.bias"), vec![E], |ix| router_bias_v(l, ix[0])));
+            out.push(tensor(format!("{p}.experts.gate_up_proj"), vec![E, H, 2 * I], |ix| {
+                let (e, h, c) = (ix[0], ix[1], ix[2]);
+                if c % 2 == 0 { gate_proj_v(l, e, c / 2, h) } else { up_proj_v(l, e, c / 2, h) }
+            }));
+            out.push(tensor(format!("{p}.experts.gate_up_proj_bias"), vec![E, 2 * I], |ix| {
+                if ix[1] % 2 == 0 { gate_bias_v(l, ix[0], ix[1] / 2) } else { up_bias_v(l, ix[0], ix[1] / 2) }
+            }));
+            out.push(tensor(format!("{p}.experts.down_proj"), vec![E, I, H], |ix| down_proj_v(l, ix[0], ix[2], ix[1])));
+            out.push(tensor(format!("{p}.experts.down_proj_bias"), vec![E, H], |ix| down_bias_v(l, ix[0], ix[1])));
+        }
+        out
+    }
+
     /// config.json as transformers writes it for each family (the fields it reads).
     fn hf_config(family: &str) -> Value {
         let mut c = json!({
@@ -804,6 +1045,7 @@ mod tests {
                 "num_experts": E, "moe_intermediate_size": I, "intermediate_size": 4 * I, "norm_topk_prob": true,
                 "decoder_sparse_step": 1, "mlp_only_layers": [],
             }),
+            "gpt_oss" => json!({ "num_local_experts": E, "intermediate_size": I, "swiglu_limit": 7.0, "swiglu_alpha": 1.702 }),
             _ => json!({ "num_experts": E, "intermediate_size": I }),
         };
         c.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
@@ -962,6 +1204,24 @@ mod tests {
                 std::fs::remove_dir_all(&dir).unwrap();
             }
         }
+        // GPT-OSS: biases everywhere, its own clamp, one layout.
+        let oss = MoeConfig {
+            activation: Activation::ClampedSwiglu { alpha: 1.5, limit: 3.25 },
+            bias: true,
+            router_bias: true,
+            renormalize: true,
+            dtype: DType::Bf16,
+            ..cfg
+        };
+        let w = Weights::random(&oss, 5);
+        let dir = folder("synthetic-gpt_oss");
+        let mut tensors = synthetic::layer_tensors(Family::GptOss, Layout::Interleaved, 0, &oss, &Weights::random(&oss, 6));
+        tensors.extend(synthetic::layer_tensors(Family::GptOss, Layout::Interleaved, 1, &oss, &w));
+        synthetic::write(&dir, &synthetic::config_json(Family::GptOss, &oss, 2), &tensors, 3).unwrap();
+        let hf = HfLayer::open(&dir, 1).unwrap();
+        assert_eq!(hf.weights, w);
+        assert_eq!(hf.config(16), oss);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// A Mixtral (or `family`) folder with the config and tensors edited.
@@ -1032,7 +1292,6 @@ mod tests {
             ("deepseek_v3", "e_score_correction_bias"),
             ("llama4", "sigmoid"),
             ("llama4_text", "shared expert"),
-            ("gpt_oss", "clamped SwiGLU"),
         ] {
             let e = open_edited(&format!("unsupported-{model_type}"), "qwen3_moe", 1, &|c| c["model_type"] = json!(model_type), &none);
             assert!(matches!(&e, CheckpointError::Unsupported { model_type: t, layer: 1, .. } if t == model_type), "{e}");
@@ -1040,6 +1299,7 @@ mod tests {
         }
         let e = open_edited("quantized", "mixtral", 1, &|c| c["quantization_config"] = json!({ "quant_method": "fp8" }), &none);
         assert!(matches!(&e, CheckpointError::Unsupported { .. }) && e.to_string().contains("quantization_config"), "{e}");
+        assert!(e.to_string().contains("quant_method `fp8`"), "{e}");
         // Layer range and dense layers.
         let e = open_edited("range", "mixtral", 2, &|_| {}, &none);
         assert!(matches!(e, CheckpointError::LayerOutOfRange { layer: 2, layers: 2, .. }), "{e}");
@@ -1136,6 +1396,144 @@ mod tests {
         std::fs::write(&file, &bytes[..bytes.len() - 100]).unwrap();
         assert!(matches!(checkpoint_error(HfLayer::open(&dir, 1)), CheckpointError::Malformed { .. }));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn gpt_oss_is_deinterleaved_and_transposed_with_its_biases() {
+        let dir = write("gpt-oss-orient", &hf_config("gpt_oss"), &hf_tensors("gpt_oss", false), 2);
+        let hf = HfLayer::open(&dir, 1).unwrap();
+        assert_eq!((hf.spec.family, hf.spec.layout), (Family::GptOss, Layout::Interleaved));
+        let w = &hf.weights;
+        let (w3, b1, b3, b2, gb) =
+            (w.w3.as_ref().unwrap(), w.b1.as_ref().unwrap(), w.b3.as_ref().unwrap(), w.b2.as_ref().unwrap(), w.gate_bias.as_ref().unwrap());
+        for e in 0..E {
+            assert_eq!(gb[e], router_bias_v(1, e), "router bias [{e}]");
+            for h in 0..H {
+                assert_eq!(w.gate[e * H + h], gate_v(1, e, h), "router [{e}, {h}]");
+                assert_eq!(b2[e * H + h], down_bias_v(1, e, h), "b2 [{e}, {h}]");
+            }
+            for i in 0..I {
+                assert_eq!((b1[e * I + i], b3[e * I + i]), (gate_bias_v(1, e, i), up_bias_v(1, e, i)), "b1 / b3 [{e}, {i}]");
+                for h in 0..H {
+                    assert_eq!(w.w1[(e * I + i) * H + h], gate_proj_v(1, e, i, h), "w1 [{e}, {i}, {h}]");
+                    assert_eq!(w3[(e * I + i) * H + h], up_proj_v(1, e, i, h), "w3 [{e}, {i}, {h}]");
+                    assert_eq!(w.w2[(e * H + h) * I + i], down_proj_v(1, e, h, i), "w2 [{e}, {h}, {i}]");
+                }
+            }
+        }
+        let cfg = hf.config(16);
+        cfg.validate(1).unwrap();
+        w.validate(&cfg).unwrap();
+        assert_eq!((cfg.hidden, cfg.inter, cfg.experts, cfg.top_k), (H, I, E, 2));
+        assert!(cfg.gated && cfg.bias && cfg.router_bias && cfg.renormalize && cfg.capacity_factor.is_none());
+        assert_eq!((cfg.activation, cfg.dtype), (Activation::GPT_OSS, DType::Bf16));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn gpt_oss_config_fields() {
+        let open = |name: &str, edit: &dyn Fn(&mut Value)| {
+            let mut c = hf_config("gpt_oss");
+            edit(&mut c);
+            let dir = write(name, &c, &hf_tensors("gpt_oss", false), 1);
+            let spec = LayerSpec::read(&dir, 0);
+            std::fs::remove_dir_all(&dir).unwrap();
+            spec
+        };
+        // swiglu_alpha / swiglu_limit from the config, transformers' defaults when absent.
+        let custom = open("oss-custom", &|c| {
+            c["swiglu_limit"] = json!(5.5);
+            c["swiglu_alpha"] = json!(2);
+        });
+        assert_eq!(custom.unwrap().activation, Activation::ClampedSwiglu { alpha: 2.0, limit: 5.5 });
+        let defaults = open("oss-defaults", &|c| {
+            let o = c.as_object_mut().unwrap();
+            o.remove("swiglu_limit");
+            o.remove("swiglu_alpha");
+        });
+        assert_eq!(defaults.unwrap().activation, Activation::GPT_OSS);
+        // hidden_act is not GPT-OSS's expert activation: any value is ignored.
+        assert_eq!(open("oss-act", &|c| c["hidden_act"] = json!("gelu_pytorch_tanh")).unwrap().activation, Activation::GPT_OSS);
+        // The expert count under its alias.
+        let alias = open("oss-alias", &|c| {
+            let n = c.as_object_mut().unwrap().remove("num_local_experts").unwrap();
+            c["num_experts"] = n;
+        });
+        assert_eq!(alias.unwrap().experts, E);
+        // A clamp that is not a positive number is named.
+        for bad in [json!(0.0), json!(-7.0), json!("7")] {
+            match open("oss-bad-limit", &|c| c["swiglu_limit"] = bad.clone()) {
+                Err(Error::Checkpoint(CheckpointError::BadField { field, .. })) => assert_eq!(field, "swiglu_limit"),
+                other => panic!("swiglu_limit = {bad}: {other:?}"),
+            }
+        }
+        match open("oss-bad-alpha", &|c| c["swiglu_alpha"] = json!([1])) {
+            Err(Error::Checkpoint(CheckpointError::BadField { field, .. })) => assert_eq!(field, "swiglu_alpha"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn gpt_oss_tensor_errors_and_mxfp4_are_named() {
+        let keep = |_: &mut Value| {};
+        // The published MXFP4 checkpoints: quantization_config with quant_method mxfp4.
+        let mxfp4 = json!({ "quant_method": "mxfp4", "modules_to_not_convert": ["model.layers.*.self_attn", "model.layers.*.mlp.router"] });
+        let e = open_edited("oss-mxfp4", "gpt_oss", 1, &|c| c["quantization_config"] = mxfp4.clone(), &|_| {});
+        assert!(matches!(&e, CheckpointError::Unsupported { model_type, layer: 1, .. } if model_type == "gpt_oss"), "{e}");
+        assert!(e.to_string().contains("quant_method `mxfp4`") && e.to_string().contains("not supported yet"), "{e}");
+        // Packed experts without a quantization_config are refused by name too.
+        let blocks = "model.layers.1.mlp.experts.gate_up_proj_blocks";
+        let e = open_edited("oss-blocks", "gpt_oss", 1, &keep, &|t| {
+            let p = "model.layers.1.mlp.experts.";
+            t.retain(|t| !t.name.starts_with(p) || t.name.ends_with("_bias"));
+            t.push(tensor(blocks.into(), vec![E, 2 * I, H / 32, 16], |_| 0.0));
+            t.push(tensor(format!("{p}gate_up_proj_scales"), vec![E, 2 * I, H / 32], |_| 0.0));
+        });
+        assert!(
+            matches!(&e, CheckpointError::Unsupported { .. }) && e.to_string().contains(blocks) && e.to_string().contains("MXFP4"),
+            "{e}"
+        );
+        // A missing router bias, named.
+        let bias = "model.layers.1.mlp.router.bias";
+        let e = open_edited("oss-no-router-bias", "gpt_oss", 1, &keep, &|t| t.retain(|t| t.name != bias));
+        assert!(matches!(&e, CheckpointError::MissingTensor { key, .. } if key == bias), "{e}");
+        // gate_up_proj in nn.Linear orientation [E, 2I, H] is not GPT-OSS's [E, H, 2I].
+        let gate_up = "model.layers.1.mlp.experts.gate_up_proj";
+        let e = open_edited("oss-linear-orientation", "gpt_oss", 1, &keep, &|t| {
+            if let Some(t) = t.iter_mut().find(|t| t.name == gate_up) {
+                t.shape = vec![E, 2 * I, H];
+            }
+        });
+        assert!(
+            matches!(&e, CheckpointError::WrongShape { key, got, expected, .. } if key == gate_up && got == &[E, 2 * I, H] && expected == &[E, H, 2 * I]),
+            "{e}"
+        );
+        // A Mixtral-style router name in a GPT-OSS block is not silently ignored.
+        let gate = "model.layers.1.mlp.gate.weight";
+        let e = open_edited("oss-extra", "gpt_oss", 1, &keep, &|t| t.push(tensor(gate.into(), vec![E, H], |_| 0.5)));
+        assert!(matches!(&e, CheckpointError::UnexpectedTensor { key, model_type, .. } if key == gate && model_type == "gpt_oss"), "{e}");
+    }
+
+    #[test]
+    fn transpose_and_deinterleave() {
+        // A 3 x 4 block with every other column taken (step 2, row stride 8): dst[c][r].
+        let src: Vec<f32> = (0..24).map(|v| v as f32).collect();
+        let mut dst = vec![0.0; 12];
+        transpose_into(&src, 3, 4, 8, 2, &mut dst);
+        assert_eq!(dst, vec![0.0, 8.0, 16.0, 2.0, 10.0, 18.0, 4.0, 12.0, 20.0, 6.0, 14.0, 22.0]);
+        transpose_into(&src[1..], 3, 4, 8, 2, &mut dst);
+        assert_eq!(dst, vec![1.0, 9.0, 17.0, 3.0, 11.0, 19.0, 5.0, 13.0, 21.0, 7.0, 15.0, 23.0]);
+        // Larger than a tile on both sides, step 1: a plain transpose.
+        let (rows, cols) = (130, 70);
+        let src: Vec<f32> = (0..rows * cols).map(|v| v as f32).collect();
+        let mut dst = vec![0.0; rows * cols];
+        transpose_into(&src, rows, cols, cols, 1, &mut dst);
+        for r in 0..rows {
+            for c in 0..cols {
+                assert_eq!(dst[c * rows + r], src[r * cols + c]);
+            }
+        }
+        assert_eq!(deinterleave(&[1.0, 2.0, 3.0, 4.0]), (vec![1.0, 3.0], vec![2.0, 4.0]));
     }
 
     fn numeric_bf16(v: &[f32]) -> Vec<u8> {

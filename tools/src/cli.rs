@@ -34,7 +34,7 @@ struct Cli {
 #[derive(clap::Args, Debug, Clone)]
 struct LayerArgs {
     /// A Hugging Face model folder (config.json + safetensors, sharded or not): run one of its
-    /// mixture-of-experts layers (mixtral, qwen3_moe, olmoe) with its shape, routing, activation
+    /// mixture-of-experts layers (mixtral, qwen3_moe, olmoe, gpt_oss) with its shape, routing, activation
     /// and dtype, never dropping a token; --tokens still chooses T.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["hidden", "inter", "experts", "top_k", "dtype", "activation", "gated", "bias"])]
     hf: Option<PathBuf>,
@@ -338,7 +338,7 @@ fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) ->
     let cluster = args.cluster()?;
     let world = cluster.len();
     println!(
-        "layer: T={} tokens/GPU x {world} GPU(s), H={} I={} E={} k={} {:?} {:?}{}{}{}, {}",
+        "layer: T={} tokens/GPU x {world} GPU(s), H={} I={} E={} k={} {:?} {:?}{}{}{}{}, {}",
         cfg.tokens,
         cfg.hidden,
         cfg.inter,
@@ -348,6 +348,7 @@ fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) ->
         cfg.activation,
         if cfg.gated { " gated" } else { "" },
         if cfg.bias { " +bias" } else { "" },
+        if cfg.router_bias { " +router bias" } else { "" },
         if cfg.renormalize { "" } else { ", top-k weights not renormalised" },
         match cfg.capacity_factor {
             Some(_) => format!("capacity {} per (GPU, expert)", cfg.capacity()),
@@ -366,6 +367,7 @@ fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) ->
                 match spec.layout {
                     Layout::PerExpert => "per-expert",
                     Layout::Fused => "fused",
+                    Layout::Interleaved => "interleaved gate/up",
                 },
                 spec.renormalize,
                 t.elapsed().as_secs_f64()
