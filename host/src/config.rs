@@ -83,7 +83,7 @@ pub struct MoeConfig {
     pub gated: bool,
     /// Experts carry biases b1 (b3) and b2.
     pub bias: bool,
-    /// The router adds a bias (`gate.bias` [E]) to the gate logits before softmax and top-k
+    /// The router adds a bias (`gate.bias`, `[E]`) to the gate logits before softmax and top-k
     /// (GPT-OSS).
     pub router_bias: bool,
     /// Divide the k routing weights of a token by their sum.

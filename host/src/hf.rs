@@ -57,7 +57,7 @@
 //!
 //! GPT-OSS (`gpt_oss`) is its own layout, the same in memory and on disk (transformers has no
 //! weight conversion for it): the router is `mlp.router.weight` [E, H] with `mlp.router.bias`
-//! [E]; its forward takes top-k of the biased logits and a softmax over those k (= softmax,
+//! `[E]`; its forward takes top-k of the biased logits and a softmax over those k (= softmax,
 //! top-k, renormalised). The experts are stacks used as `x @ W`, not `nn.Linear` weights:
 //! `experts.gate_up_proj` [E, H, 2I] whose even columns are the gate projection and odd columns
 //! the up projection (`gate_up[..., ::2]`, `gate_up[..., 1::2]`), `experts.gate_up_proj_bias`
@@ -209,7 +209,7 @@ pub struct LayerSpec {
 pub struct HfLayer {
     pub spec: LayerSpec,
     /// f32 host copies in flashmoe's layout: `gate` [E, H], `w1` / `w3` [E, I, H], `w2` [E, H, I]
-    /// (GPT-OSS adds `gate_bias` [E], `b1` / `b3` [E, I], `b2` [E, H]).
+    /// (GPT-OSS adds `gate_bias` `[E]`, `b1` / `b3` [E, I], `b2` [E, H]).
     pub weights: Weights,
 }
 
@@ -376,6 +376,7 @@ impl LayerSpec {
                     self.checkpoint.read_into(&format!("{p}experts.{x}.{u}.weight"), 0, w3e)?;
                     self.checkpoint.read_into(&format!("{p}experts.{x}.{d}.weight"), 0, w2e)?;
                 }
+                // (Interleaved returned above: GPT-OSS's stacks need `load_interleaved`.)
                 Layout::Fused | Layout::Interleaved => {
                     let gate_up = format!("{p}experts.gate_up_proj");
                     self.checkpoint.read_into(&gate_up, 2 * x * ih, w1e)?;

@@ -6,7 +6,7 @@
 //! | name         | shape      | present when |
 //! |--------------|------------|--------------|
 //! | `gate.weight`| [E, H]     | always       |
-//! | `gate.bias`  | [E]        | router bias  |
+//! | `gate.bias`  | \[E\]      | router bias  |
 //! | `experts.w1` | [E, I, H]  | always       |
 //! | `experts.w3` | [E, I, H]  | gated        |
 //! | `experts.w2` | [E, H, I]  | always       |
