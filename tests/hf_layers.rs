@@ -55,6 +55,7 @@ fn synthetic_mixtral_layer_matches_the_reference() {
         capacity_factor: None,
         renormalize: true,
         dtype: DType::Bf16,
+        ..MoeConfig::default()
     };
     synthetic_layer_on_gpu(&gpu(), Family::Mixtral, Layout::PerExpert, &cfg, 1);
 }
@@ -78,6 +79,7 @@ fn synthetic_gpt_oss_layer_matches_the_reference() {
         capacity_factor: None,
         renormalize: true,
         dtype: DType::Bf16,
+        ..MoeConfig::default()
     };
     let mut seed = 60;
     for top_k in 1..=4 {
@@ -108,6 +110,7 @@ fn synthetic_families_and_layouts_match_the_reference() {
         capacity_factor: None,
         renormalize: false,
         dtype: DType::F16,
+        ..MoeConfig::default()
     };
     synthetic_layer_on_gpu(&c, Family::Mixtral, Layout::Fused, &MoeConfig { renormalize: true, ..base.clone() }, 2);
     synthetic_layer_on_gpu(&c, Family::Qwen3Moe, Layout::PerExpert, &base, 3);

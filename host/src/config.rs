@@ -53,6 +53,39 @@ impl Activation {
     }
 }
 
+/// How the router turns the gate logits l = x·Wgᵀ of a token into its k experts and their
+/// weights. [`crate::reference`] defines each exactly; the GPU kernel implements
+/// [`Router::Softmax`] only (see [`MoeConfig::kernel_support`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Router {
+    /// Mixtral, Qwen-MoE, OLMoE, GPT-OSS: p = softmax(l (+ the router bias)); the k largest
+    /// logits win; weight p_j, or p_j / Σ_k p with [`MoeConfig::renormalize`].
+    #[default]
+    Softmax,
+    /// DeepSeek-V3 / Kimi-K2 / GLM-4.5 (`noaux_tc`): s = sigmoid(l); the choice uses
+    /// s + b (b the score-correction bias `gate.score_bias` \[E\]): the E experts form `groups`
+    /// groups of E / groups, each group scored by the sum of its 2 best biased scores, the
+    /// `topk_groups` best groups kept, then the k best biased scores among their experts. The
+    /// weights are the unbiased s_j, divided by Σ_k s (+ 1e-20) with `renormalize`, then
+    /// multiplied by `scaling` (`routed_scaling_factor`).
+    GroupedSigmoid { groups: usize, topk_groups: usize, scaling: f32 },
+    /// Llama-4: the k largest logits win; the chosen expert's INPUT is scaled by sigmoid(l_j)
+    /// (expert_j(sigmoid(l_j) · x)) and its output added with weight 1.
+    SigmoidScaledInput,
+}
+
+/// An always-on expert every token goes through, added to the routed output: gated,
+/// act(x·S1ᵀ) * (x·S3ᵀ) · S2ᵀ with the layer's activation and no biases (DeepSeek-V3's
+/// `shared_experts`, Qwen2-MoE's `shared_expert`, Llama-4's `shared_expert`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SharedExpert {
+    /// Its intermediate width (DeepSeek: `moe_intermediate_size · n_shared_experts`; Qwen2-MoE:
+    /// `shared_expert_intermediate_size`; Llama-4: `intermediate_size`).
+    pub inter: usize,
+    /// Qwen2-MoE: the output is scaled by sigmoid(x · gᵀ), g = `shared.gate` [1, H].
+    pub sigmoid_gate: bool,
+}
+
 /// Shape and behaviour of one MoE layer.
 ///
 /// ```
@@ -89,6 +122,10 @@ pub struct MoeConfig {
     /// Divide the k routing weights of a token by their sum.
     pub renormalize: bool,
     pub dtype: DType,
+    /// How experts are chosen and weighted (softmax top-k by default).
+    pub router: Router,
+    /// An always-on shared expert added to the output (none by default).
+    pub shared: Option<SharedExpert>,
 }
 
 impl Default for MoeConfig {
@@ -108,6 +145,8 @@ impl Default for MoeConfig {
             router_bias: false,
             renormalize: true,
             dtype: DType::Bf16,
+            router: Router::Softmax,
+            shared: None,
         }
     }
 }
@@ -143,6 +182,20 @@ pub enum ConfigError {
     ClampedSwigluNeedsGated,
     #[error("clamped SwiGLU alpha = {alpha}, limit = {limit}: both must be finite and the limit above 0")]
     BadSwiglu { alpha: f32, limit: f32 },
+    #[error(
+        "grouped router: {experts} experts in {groups} groups keeping {topk_groups} (top_k = {top_k}): the groups must divide the experts into groups of at least 2, 1 <= topk_groups <= groups, and the kept groups must hold at least top_k experts"
+    )]
+    BadGroups { experts: usize, groups: usize, topk_groups: usize, top_k: usize },
+    #[error("routed scaling factor {0} must be a finite number above 0")]
+    BadScaling(f32),
+    #[error("the router bias (gate.bias) belongs to the softmax router; the {0:?} router does not take one")]
+    RouterBiasNeedsSoftmax(Router),
+    #[error("the shared expert's intermediate size must be at least 1")]
+    ZeroSharedInter,
+    /// A feature the f64 reference defines but the GPU kernel does not implement yet (refused
+    /// when a layer is built, before any allocation or launch).
+    #[error("{0} is not implemented by the GPU kernel yet (the f64 reference in flashmoe::reference defines it)")]
+    NotInKernel(&'static str),
 }
 
 impl MoeConfig {
@@ -199,7 +252,59 @@ impl MoeConfig {
                 return Err(ConfigError::BadSwiglu { alpha, limit });
             }
         }
+        if self.router_bias && self.router != Router::Softmax {
+            return Err(ConfigError::RouterBiasNeedsSoftmax(self.router));
+        }
+        if let Router::GroupedSigmoid { groups, topk_groups, scaling } = self.router {
+            let bad = groups == 0
+                || !self.experts.is_multiple_of(groups)
+                || self.experts / groups < 2
+                || topk_groups == 0
+                || topk_groups > groups
+                || topk_groups * (self.experts / groups) < self.top_k;
+            if bad {
+                return Err(ConfigError::BadGroups { experts: self.experts, groups, topk_groups, top_k: self.top_k });
+            }
+            if !(scaling.is_finite() && scaling > 0.0) {
+                return Err(ConfigError::BadScaling(scaling));
+            }
+        }
+        if let Some(s) = self.shared {
+            if s.inter == 0 {
+                return Err(ConfigError::ZeroSharedInter);
+            }
+            if s.inter > MAX_DIM {
+                return Err(ConfigError::TooLarge { what: "shared expert inter", value: s.inter as u64, max: MAX_DIM as u64 });
+            }
+            if !s.inter.is_multiple_of(DIM_MULTIPLE as usize) {
+                return Err(ConfigError::NotMultiple { name: "shared expert inter", value: s.inter, multiple: DIM_MULTIPLE as usize });
+            }
+        }
         Ok(())
+    }
+
+    /// What the GPU kernel cannot run yet although the configuration is valid (the f64 reference
+    /// runs it): [`ConfigError::NotInKernel`] naming the first such feature. `MoeLayer` checks
+    /// this when built, before any allocation or launch.
+    pub fn kernel_support(&self) -> Result<(), ConfigError> {
+        match self.router {
+            Router::Softmax => {}
+            Router::GroupedSigmoid { .. } => {
+                return Err(ConfigError::NotInKernel(
+                    "the grouped sigmoid router (DeepSeek-V3: score-correction bias, group-limited top-k, routed scaling factor)",
+                ));
+            }
+            Router::SigmoidScaledInput => {
+                return Err(ConfigError::NotInKernel("the sigmoid router scaling the expert input (Llama-4)"));
+            }
+        }
+        match self.shared {
+            None => Ok(()),
+            Some(SharedExpert { sigmoid_gate: false, .. }) => Err(ConfigError::NotInKernel("the shared expert")),
+            Some(SharedExpert { sigmoid_gate: true, .. }) => {
+                Err(ConfigError::NotInKernel("the shared expert with a sigmoid gate (Qwen2-MoE)"))
+            }
+        }
     }
 
     /// Rows one source GPU may send to one expert: ceil(T·k/E · factor), at most T (a token picks
@@ -209,12 +314,17 @@ impl MoeConfig {
     }
 
     /// Floating-point operations of one forward on one GPU's tokens, counting only routed
-    /// (kept) rows: 2·H·I per GEMM per row (3 GEMMs when gated), plus the gate.
+    /// (kept) rows: 2·H·I per GEMM per row (3 GEMMs when gated), plus the gate and the shared
+    /// expert (every token).
     pub fn flops(&self, routed_rows: usize) -> f64 {
         let gemms = if self.gated { 3.0 } else { 2.0 };
         let expert = 2.0 * gemms * self.hidden as f64 * self.inter as f64 * routed_rows as f64;
         let gate = 2.0 * self.tokens as f64 * self.hidden as f64 * self.experts as f64;
-        expert + gate
+        let shared = self.shared.map_or(0.0, |s| {
+            let gate = if s.sigmoid_gate { 2.0 * self.hidden as f64 } else { 0.0 };
+            (2.0 * 3.0 * self.hidden as f64 * s.inter as f64 + gate) * self.tokens as f64
+        });
+        expert + gate + shared
     }
 }
 

@@ -100,7 +100,7 @@ use std::path::{Path, PathBuf};
 use safetensors::tensor::{Dtype, Metadata};
 use serde_json::Value;
 
-use crate::config::{Activation, DType, MoeConfig};
+use crate::config::{Activation, DType, MoeConfig, Router, SharedExpert};
 use crate::error::{CheckpointError, Result};
 use crate::safetensors_io::{decode_into, element_bytes};
 use crate::weights::Weights;
@@ -112,10 +112,28 @@ pub enum Family {
     Qwen3Moe,
     Olmoe,
     GptOss,
+    /// Qwen2-MoE (Qwen1.5-MoE, Qwen2-57B-A14B): softmax router, shared expert with a sigmoid gate.
+    Qwen2Moe,
+    /// DeepSeek-V3 / Kimi-K2 (`deepseek_v3`): grouped sigmoid router, shared experts.
+    DeepseekV3,
+    /// Llama-4 text-only checkpoints (`llama4_text`, `Llama4ForCausalLM`).
+    Llama4Text,
+    /// Llama-4 multimodal checkpoints (`llama4`, `Llama4ForConditionalGeneration`): the text
+    /// model's fields under `text_config`, its tensors under `language_model.`.
+    Llama4,
 }
 
 impl Family {
-    const ALL: [Family; 4] = [Family::Mixtral, Family::Qwen3Moe, Family::Olmoe, Family::GptOss];
+    const ALL: [Family; 8] = [
+        Family::Mixtral,
+        Family::Qwen3Moe,
+        Family::Olmoe,
+        Family::GptOss,
+        Family::Qwen2Moe,
+        Family::DeepseekV3,
+        Family::Llama4Text,
+        Family::Llama4,
+    ];
 
     /// The `model_type` of its config.json.
     pub fn model_type(self) -> &'static str {
@@ -124,7 +142,15 @@ impl Family {
             Family::Qwen3Moe => "qwen3_moe",
             Family::Olmoe => "olmoe",
             Family::GptOss => "gpt_oss",
+            Family::Qwen2Moe => "qwen2_moe",
+            Family::DeepseekV3 => "deepseek_v3",
+            Family::Llama4Text => "llama4_text",
+            Family::Llama4 => "llama4",
         }
+    }
+
+    fn is_llama4(self) -> bool {
+        matches!(self, Family::Llama4 | Family::Llama4Text)
     }
 
     fn from_model_type(t: &str) -> Option<Family> {
@@ -136,19 +162,32 @@ impl Family {
     fn projections(self) -> [&'static str; 3] {
         match self {
             Family::Mixtral => ["w1", "w3", "w2"],
-            Family::Qwen3Moe | Family::Olmoe | Family::GptOss => ["gate_proj", "up_proj", "down_proj"],
+            _ => ["gate_proj", "up_proj", "down_proj"],
         }
     }
 
     /// The router's module name in the MoE block.
     fn router(self) -> &'static str {
-        if self == Family::GptOss { "router" } else { "gate" }
+        if self == Family::GptOss || self.is_llama4() { "router" } else { "gate" }
+    }
+
+    /// The shared expert's module name in the MoE block (its `gate_proj` / `up_proj` /
+    /// `down_proj` are `nn.Linear`s), for the families that have one.
+    fn shared(self) -> Option<&'static str> {
+        match self {
+            Family::Qwen2Moe => Some("shared_expert"),
+            Family::DeepseekV3 => Some("shared_experts"),
+            Family::Llama4 | Family::Llama4Text => Some("shared_expert"),
+            _ => None,
+        }
     }
 
     /// The MoE block's tensor-name prefix of layer `layer` in `layout`.
     pub fn prefix(self, layout: Layout, layer: usize) -> String {
         match (self, layout) {
             (Family::Mixtral, Layout::PerExpert) => format!("model.layers.{layer}.block_sparse_moe."),
+            (Family::Llama4Text, _) => format!("model.layers.{layer}.feed_forward."),
+            (Family::Llama4, _) => format!("language_model.model.layers.{layer}.feed_forward."),
             _ => format!("model.layers.{layer}.mlp."),
         }
     }
@@ -167,18 +206,11 @@ pub enum Layout {
     /// `experts.gate_up_proj` [E, H, 2I], `experts.gate_up_proj_bias` [E, 2I],
     /// `experts.down_proj` [E, I, H], `experts.down_proj_bias` [E, H].
     Interleaved,
+    /// Llama-4's stacks, multiplied as `x @ W`, gate and up side by side:
+    /// `experts.gate_up_proj` [E, H, 2I] (columns 0..I the gate projection, I..2I the up
+    /// projection: `bmm(x, gate_up_proj).chunk(2, dim=-1)`), `experts.down_proj` [E, I, H].
+    Chunked,
 }
-
-/// Families transformers implements that the kernel cannot run yet, and what is missing.
-const UNSUPPORTED: [(&str, &str); 4] = [
-    ("qwen2_moe", "shared experts (shared_expert with a sigmoid shared_expert_gate) are not supported yet"),
-    (
-        "deepseek_v3",
-        "the sigmoid router with e_score_correction_bias, group-limited top-k (n_group, topk_group), routed_scaling_factor and shared experts are not supported yet",
-    ),
-    ("llama4", "the sigmoid of the top-k router logits scaling the expert input, and the shared expert, are not supported yet"),
-    ("llama4_text", "the sigmoid of the top-k router logits scaling the expert input, and the shared expert, are not supported yet"),
-];
 
 /// Everything about one layer except its weights: the configuration read from config.json and
 /// every tensor's name, shape and dtype checked from the safetensors headers (no tensor data is
@@ -201,6 +233,11 @@ pub struct LayerSpec {
     /// The config's `dtype` / `torch_dtype` when it is bfloat16, float16 or float32, else the
     /// expert tensors' dtype.
     pub dtype: DType,
+    /// The router: softmax top-k, DeepSeek-V3's grouped sigmoid (`n_group`, `topk_group`,
+    /// `routed_scaling_factor`) or Llama-4's sigmoid scaling the expert input.
+    pub router: Router,
+    /// The shared expert (Qwen2-MoE, DeepSeek-V3, Llama-4).
+    pub shared: Option<SharedExpert>,
     checkpoint: Checkpoint,
 }
 
@@ -235,9 +272,6 @@ impl LayerSpec {
         let cfg = Config::read(&config_path)?;
         let model_type = cfg.str("model_type")?.to_string();
         let Some(family) = Family::from_model_type(&model_type) else {
-            if let Some((_, what)) = UNSUPPORTED.iter().find(|(t, _)| *t == model_type) {
-                return Err(CheckpointError::Unsupported { model_type, layer, what: what.to_string() }.into());
-            }
             let known: Vec<&str> = Family::ALL.iter().map(|f| f.model_type()).collect();
             return Err(CheckpointError::UnknownModelType { path: config_path, model_type, known: known.join(", ") }.into());
         };
@@ -246,6 +280,17 @@ impl LayerSpec {
             let what = format!("quantized checkpoints (quantization_config{method}) are not supported yet; load a bf16, f16 or f32 copy");
             return Err(CheckpointError::Unsupported { model_type, layer, what }.into());
         }
+        // Llama-4's multimodal config holds the text model's fields under `text_config`; its
+        // dtype may be either level's.
+        let top_dtype = ["dtype", "torch_dtype"].iter().find_map(|f| cfg.json.get(*f).and_then(Value::as_str).map(str::to_string));
+        let cfg = if family == Family::Llama4 {
+            match cfg.json.get("text_config") {
+                Some(t) if t.is_object() => Config { path: cfg.path.clone(), json: t.clone() },
+                _ => return Err(cfg.bad("text_config", "an object (the Llama-4 text model's config)")),
+            }
+        } else {
+            cfg
+        };
         let layers = cfg.usize("num_hidden_layers")?;
         if layer >= layers {
             return Err(CheckpointError::LayerOutOfRange { path: config_path, layer, layers }.into());
@@ -255,9 +300,10 @@ impl LayerSpec {
         // Expert counts go by either name: transformers' `attribute_map` aliases them (Mixtral
         // and Qwen3-MoE save `num_local_experts`, OLMoE saves `num_experts`; published Qwen3
         // configs say `num_experts`). A missing count is named by the family's own field.
+        let (mut router, mut shared) = (Router::Softmax, None);
         let (experts, inter, renormalize) = match family {
             Family::Mixtral => (cfg.usize_any(&["num_local_experts", "num_experts"])?, cfg.usize("intermediate_size")?, true),
-            Family::Qwen3Moe => {
+            Family::Qwen3Moe | Family::Qwen2Moe => {
                 let experts = cfg.usize_any(&["num_experts", "num_local_experts"])?;
                 let step = cfg.usize_or("decoder_sparse_step", 1)?;
                 if step == 0 {
@@ -276,7 +322,62 @@ impl LayerSpec {
                 if let Some(why) = why {
                     return Err(CheckpointError::DenseLayer { model_type, layer, why }.into());
                 }
+                if family == Family::Qwen2Moe {
+                    let inter = cfg.usize("shared_expert_intermediate_size")?;
+                    shared = Some(SharedExpert { inter, sigmoid_gate: true });
+                }
                 (experts, cfg.usize("moe_intermediate_size")?, cfg.bool_or("norm_topk_prob", false)?)
+            }
+            Family::DeepseekV3 => {
+                // transformers 5 always runs the `noaux_tc` sigmoid router and ignores these
+                // fields of the published configs; any other value is refused, not reinterpreted.
+                for (field, only) in [("topk_method", "noaux_tc"), ("scoring_func", "sigmoid")] {
+                    if let Some(v) = cfg.json.get(field).filter(|v| !v.is_null())
+                        && v.as_str() != Some(only)
+                    {
+                        let what = format!("{field} = {v} is not supported (only `{only}`)");
+                        return Err(CheckpointError::Unsupported { model_type, layer, what }.into());
+                    }
+                }
+                if cfg.usize_or("moe_layer_freq", 1)? != 1 {
+                    let what = "moe_layer_freq other than 1 is not supported".to_string();
+                    return Err(CheckpointError::Unsupported { model_type, layer, what }.into());
+                }
+                let dense = cfg.usize_or("first_k_dense_replace", 3)?;
+                if layer < dense {
+                    let why = format!("first_k_dense_replace = {dense}: layers below it are dense");
+                    return Err(CheckpointError::DenseLayer { model_type, layer, why }.into());
+                }
+                let experts = cfg.usize_any(&["n_routed_experts", "num_local_experts"])?;
+                let inter = cfg.usize("moe_intermediate_size")?;
+                let (groups, topk_groups) = (cfg.usize_or("n_group", 8)?, cfg.usize_or("topk_group", 4)?);
+                let scaling = cfg.f32_or("routed_scaling_factor", 2.5)?;
+                router = Router::GroupedSigmoid { groups, topk_groups, scaling };
+                let n_shared = cfg.usize_or("n_shared_experts", 1)?;
+                if n_shared > 0 {
+                    shared = Some(SharedExpert { inter: inter * n_shared, sigmoid_gate: false });
+                }
+                (experts, inter, cfg.bool_or("norm_topk_prob", true)?)
+            }
+            Family::Llama4 | Family::Llama4Text => {
+                let moe_layers = match cfg.json.get("moe_layers") {
+                    Some(v) if !v.is_null() => cfg.usize_list_or_empty("moe_layers")?,
+                    _ => {
+                        let step = cfg.usize_or("interleave_moe_layer_step", 1)?;
+                        if step == 0 {
+                            return Err(cfg.bad("interleave_moe_layer_step", "a positive integer"));
+                        }
+                        (step - 1..layers).step_by(step).collect()
+                    }
+                };
+                if !moe_layers.contains(&layer) {
+                    let why = format!("it is not in moe_layers {moe_layers:?}");
+                    return Err(CheckpointError::DenseLayer { model_type, layer, why }.into());
+                }
+                let inter = cfg.usize("intermediate_size")?;
+                router = Router::SigmoidScaledInput;
+                shared = Some(SharedExpert { inter, sigmoid_gate: false });
+                (cfg.usize_any(&["num_local_experts", "num_experts"])?, inter, false)
             }
             Family::Olmoe => (
                 cfg.usize_any(&["num_experts", "num_local_experts"])?,
@@ -301,12 +402,14 @@ impl LayerSpec {
                 _ => return Err(cfg.bad("hidden_act", "silu, swish, gelu (the erf form) or relu")),
             }
         };
-        let config_dtype = ["dtype", "torch_dtype"].iter().find_map(|f| match cfg.json.get(*f).and_then(Value::as_str) {
+        let named =
+            ["dtype", "torch_dtype"].iter().find_map(|f| cfg.json.get(*f).and_then(Value::as_str).map(str::to_string)).or(top_dtype);
+        let config_dtype = match named.as_deref() {
             Some("bfloat16") => Some(DType::Bf16),
             Some("float16") => Some(DType::F16),
             Some("float32") => Some(DType::F32),
             _ => None,
-        });
+        };
 
         let mut checkpoint = Checkpoint::open(dir)?;
         let layout = detect_layout(&checkpoint, family, layer);
@@ -314,7 +417,7 @@ impl LayerSpec {
             let what = format!("MXFP4-quantized experts (`{key}`) are not supported yet; load a bf16, f16 or f32 copy");
             return Err(CheckpointError::Unsupported { model_type, layer, what }.into());
         }
-        let expected = expected_tensors(family, layout, layer, experts, hidden, inter);
+        let expected = expected_tensors(family, layout, layer, experts, hidden, inter, shared);
         for (key, shape) in &expected {
             checkpoint.check(key, shape)?;
         }
@@ -328,7 +431,22 @@ impl LayerSpec {
                 _ => DType::F32,
             },
         };
-        Ok(LayerSpec { model_type, family, layout, layer, hidden, inter, experts, top_k, activation, renormalize, dtype, checkpoint })
+        Ok(LayerSpec {
+            model_type,
+            family,
+            layout,
+            layer,
+            hidden,
+            inter,
+            experts,
+            top_k,
+            activation,
+            renormalize,
+            dtype,
+            router,
+            shared,
+            checkpoint,
+        })
     }
 
     /// The layer's configuration for `tokens` tokens per GPU: gated experts, biases (expert and
@@ -348,6 +466,8 @@ impl LayerSpec {
             router_bias: biased,
             renormalize: self.renormalize,
             dtype: self.dtype,
+            router: self.router,
+            shared: self.shared,
         }
     }
 
@@ -358,9 +478,35 @@ impl LayerSpec {
 
     /// Reads the layer's weights (converted to f32, in flashmoe's orientation).
     pub fn load(&self) -> Result<Weights> {
-        if self.layout == Layout::Interleaved {
-            return self.load_interleaved();
+        let mut w = match self.layout {
+            Layout::Interleaved => return self.load_interleaved(),
+            Layout::Chunked => self.load_chunked()?,
+            Layout::PerExpert | Layout::Fused => self.load_linear()?,
+        };
+        let p = self.family.prefix(self.layout, self.layer);
+        let read = |name: &str, len: usize| -> Result<Vec<f32>> {
+            let mut v = vec![0.0; len];
+            self.checkpoint.read_into(&format!("{p}{name}"), 0, &mut v)?;
+            Ok(v)
+        };
+        if matches!(self.router, Router::GroupedSigmoid { .. }) {
+            w.score_bias = Some(read("gate.e_score_correction_bias", self.experts)?);
         }
+        if let (Some(s), Some(m)) = (self.shared, self.family.shared()) {
+            let (h, si) = (self.hidden, s.inter);
+            w.shared_w1 = Some(read(&format!("{m}.gate_proj.weight"), si * h)?);
+            w.shared_w3 = Some(read(&format!("{m}.up_proj.weight"), si * h)?);
+            w.shared_w2 = Some(read(&format!("{m}.down_proj.weight"), h * si)?);
+            if s.sigmoid_gate {
+                w.shared_gate = Some(read(&format!("{m}_gate.weight"), h)?);
+            }
+        }
+        w.validate(&self.config(1))?;
+        Ok(w)
+    }
+
+    /// The router and the experts of the `nn.Linear`-oriented layouts (per-expert or fused).
+    fn load_linear(&self) -> Result<Weights> {
         let (e, h, i) = (self.experts, self.hidden, self.inter);
         let [g, u, d] = self.family.projections();
         let p = self.family.prefix(self.layout, self.layer);
@@ -376,8 +522,8 @@ impl LayerSpec {
                     self.checkpoint.read_into(&format!("{p}experts.{x}.{u}.weight"), 0, w3e)?;
                     self.checkpoint.read_into(&format!("{p}experts.{x}.{d}.weight"), 0, w2e)?;
                 }
-                // (Interleaved returned above: GPT-OSS's stacks need `load_interleaved`.)
-                Layout::Fused | Layout::Interleaved => {
+                // (Interleaved and Chunked have loaders of their own.)
+                Layout::Fused | Layout::Interleaved | Layout::Chunked => {
                     let gate_up = format!("{p}experts.gate_up_proj");
                     self.checkpoint.read_into(&gate_up, 2 * x * ih, w1e)?;
                     self.checkpoint.read_into(&gate_up, 2 * x * ih + ih, w3e)?;
@@ -385,9 +531,28 @@ impl LayerSpec {
                 }
             }
         }
-        let w = Weights { gate, gate_bias: None, w1, w3: Some(w3), w2, b1: None, b3: None, b2: None };
-        w.validate(&self.config(1))?;
-        Ok(w)
+        Ok(Weights { gate, w1, w3: Some(w3), w2, ..Weights::default() })
+    }
+
+    /// Llama-4: each expert's [H, 2I] block of `gate_up_proj` split by columns (0..I the gate,
+    /// I..2I the up projection) and transposed into W1 / W3 [I, H]; its [I, H] `down_proj`
+    /// transposed into W2 [H, I].
+    fn load_chunked(&self) -> Result<Weights> {
+        let (e, h, i) = (self.experts, self.hidden, self.inter);
+        let p = self.family.prefix(self.layout, self.layer);
+        let mut gate = vec![0.0; e * h];
+        self.checkpoint.read_into(&format!("{p}router.weight"), 0, &mut gate)?;
+        let (mut w1, mut w3, mut w2) = (vec![0.0; e * i * h], vec![0.0; e * i * h], vec![0.0; e * h * i]);
+        let (ih, hi) = (i * h, h * i);
+        let (mut block, mut down) = (vec![0.0; 2 * ih], vec![0.0; hi]);
+        for x in 0..e {
+            self.checkpoint.read_into(&format!("{p}experts.gate_up_proj"), x * 2 * ih, &mut block)?;
+            transpose_into(&block, h, i, 2 * i, 1, &mut w1[x * ih..(x + 1) * ih]);
+            transpose_into(&block[i..], h, i, 2 * i, 1, &mut w3[x * ih..(x + 1) * ih]);
+            self.checkpoint.read_into(&format!("{p}experts.down_proj"), x * hi, &mut down)?;
+            transpose_into(&down, i, h, h, 1, &mut w2[x * hi..(x + 1) * hi]);
+        }
+        Ok(Weights { gate, w1, w3: Some(w3), w2, ..Weights::default() })
     }
 
     /// GPT-OSS: each expert's [H, 2I] block of `gate_up_proj` de-interleaved (even columns the
@@ -416,7 +581,17 @@ impl LayerSpec {
             transpose_into(&down, i, h, h, 1, &mut w2[x * hi..(x + 1) * hi]);
         }
         let (b1, b3) = deinterleave(&gate_up_bias);
-        let w = Weights { gate, gate_bias: Some(gate_bias), w1, w3: Some(w3), w2, b1: Some(b1), b3: Some(b3), b2: Some(b2) };
+        let w = Weights {
+            gate,
+            gate_bias: Some(gate_bias),
+            w1,
+            w3: Some(w3),
+            w2,
+            b1: Some(b1),
+            b3: Some(b3),
+            b2: Some(b2),
+            ..Weights::default()
+        };
         w.validate(&self.config(1))?;
         Ok(w)
     }
@@ -453,13 +628,24 @@ fn detect_layout(c: &Checkpoint, family: Family, layer: usize) -> Layout {
     if family == Family::GptOss {
         return Layout::Interleaved;
     }
+    if family.is_llama4() {
+        return Layout::Chunked;
+    }
     let per_expert = format!("{}experts.0.{}.weight", family.prefix(Layout::PerExpert, layer), family.projections()[0]);
     let fused = format!("{}experts.gate_up_proj", family.prefix(Layout::Fused, layer));
     if !c.weight_map.contains_key(&per_expert) && c.weight_map.contains_key(&fused) { Layout::Fused } else { Layout::PerExpert }
 }
 
 /// Every tensor of the layer with its shape: the router first, then the experts.
-fn expected_tensors(family: Family, layout: Layout, layer: usize, e: usize, h: usize, i: usize) -> Vec<(String, Vec<usize>)> {
+fn expected_tensors(
+    family: Family,
+    layout: Layout,
+    layer: usize,
+    e: usize,
+    h: usize,
+    i: usize,
+    shared: Option<SharedExpert>,
+) -> Vec<(String, Vec<usize>)> {
     let p = family.prefix(layout, layer);
     let mut v = vec![(format!("{p}{}.weight", family.router()), vec![e, h])];
     match layout {
@@ -481,6 +667,21 @@ fn expected_tensors(family: Family, layout: Layout, layer: usize, e: usize, h: u
             v.push((format!("{p}router.bias"), vec![e]));
             v.push((format!("{p}experts.gate_up_proj_bias"), vec![e, 2 * i]));
             v.push((format!("{p}experts.down_proj_bias"), vec![e, h]));
+        }
+        Layout::Chunked => {
+            v.push((format!("{p}experts.gate_up_proj"), vec![e, h, 2 * i]));
+            v.push((format!("{p}experts.down_proj"), vec![e, i, h]));
+        }
+    }
+    if family == Family::DeepseekV3 {
+        v.push((format!("{p}gate.e_score_correction_bias"), vec![e]));
+    }
+    if let (Some(s), Some(m)) = (shared, family.shared()) {
+        v.push((format!("{p}{m}.gate_proj.weight"), vec![s.inter, h]));
+        v.push((format!("{p}{m}.up_proj.weight"), vec![s.inter, h]));
+        v.push((format!("{p}{m}.down_proj.weight"), vec![h, s.inter]));
+        if s.sigmoid_gate {
+            v.push((format!("{p}{m}_gate.weight"), vec![1, h]));
         }
     }
     v
@@ -754,7 +955,7 @@ pub mod synthetic {
     use serde_json::json;
 
     use super::{Family, Layout};
-    use crate::config::{Activation, DType, MoeConfig};
+    use crate::config::{Activation, DType, MoeConfig, Router};
     use crate::error::{Error, Result};
     use crate::numeric;
     use crate::weights::Weights;
@@ -770,7 +971,10 @@ pub mod synthetic {
 
     /// A minimal config.json of `family` for `cfg` (`cfg.renormalize` becomes `norm_topk_prob`;
     /// Mixtral and GPT-OSS always renormalise; GPT-OSS takes `swiglu_alpha` / `swiglu_limit` from
-    /// a clamped SwiGLU activation) with `layers` decoder layers, all sparse.
+    /// a clamped SwiGLU activation; DeepSeek-V3 its router's groups and scaling and a shared
+    /// expert of `cfg.shared`'s width as `n_shared_experts` = 1 (`cfg.shared.inter` must then
+    /// be `cfg.inter`); Qwen2-MoE its shared expert's width) with `layers` decoder layers, all
+    /// sparse.
     pub fn config_json(family: Family, cfg: &MoeConfig, layers: usize) -> String {
         let act = match cfg.activation {
             Activation::Silu | Activation::ClampedSwiglu { .. } => "silu",
@@ -804,6 +1008,36 @@ pub mod synthetic {
                 };
                 json!({ "num_local_experts": cfg.experts, "intermediate_size": cfg.inter, "swiglu_alpha": alpha, "swiglu_limit": limit })
             }
+            Family::Qwen2Moe => json!({
+                "num_experts": cfg.experts, "moe_intermediate_size": cfg.inter, "intermediate_size": 4 * cfg.inter,
+                "shared_expert_intermediate_size": cfg.shared.map_or(cfg.inter, |s| s.inter),
+                "norm_topk_prob": cfg.renormalize, "decoder_sparse_step": 1, "mlp_only_layers": [],
+            }),
+            Family::DeepseekV3 => {
+                let (groups, topk_groups, scaling) = match cfg.router {
+                    Router::GroupedSigmoid { groups, topk_groups, scaling } => (groups, topk_groups, scaling),
+                    _ => (1, 1, 1.0),
+                };
+                json!({
+                    "n_routed_experts": cfg.experts, "moe_intermediate_size": cfg.inter, "intermediate_size": 4 * cfg.inter,
+                    "n_shared_experts": usize::from(cfg.shared.is_some()), "n_group": groups, "topk_group": topk_groups,
+                    "routed_scaling_factor": scaling, "norm_topk_prob": cfg.renormalize, "first_k_dense_replace": 0,
+                    "topk_method": "noaux_tc", "scoring_func": "sigmoid",
+                })
+            }
+            Family::Llama4Text => json!({
+                "num_local_experts": cfg.experts, "intermediate_size": cfg.inter, "intermediate_size_mlp": 4 * cfg.inter,
+                "interleave_moe_layer_step": 1,
+            }),
+            Family::Llama4 => {
+                let mut text = v.clone();
+                text["model_type"] = json!("llama4_text");
+                text["num_local_experts"] = json!(cfg.experts);
+                text["intermediate_size"] = json!(cfg.inter);
+                text["intermediate_size_mlp"] = json!(4 * cfg.inter);
+                text["interleave_moe_layer_step"] = json!(1);
+                json!({ "text_config": text })
+            }
         };
         if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
             o.extend(e.clone());
@@ -821,7 +1055,7 @@ pub mod synthetic {
             return gpt_oss_tensors(&p, cfg, w);
         }
         let w3 = w.w3.clone().unwrap_or_default();
-        let mut v = vec![t(format!("{p}gate.weight"), vec![e, h], w.gate.clone())];
+        let mut v = vec![t(format!("{p}{}.weight", family.router()), vec![e, h], w.gate.clone())];
         match layout {
             Layout::PerExpert => {
                 let [g, u, d] = family.projections();
@@ -836,7 +1070,38 @@ pub mod synthetic {
                 v.push(t(format!("{p}experts.gate_up_proj"), vec![e, 2 * i, h], gate_up.collect()));
                 v.push(t(format!("{p}experts.down_proj"), vec![e, h, i], w.w2.clone()));
             }
+            Layout::Chunked => {
+                // gate_up_proj[x][r][c] = W1[x][c][r] for c < I, W3[x][c - I][r] above;
+                // down_proj[x][c][r] = W2[x][r][c].
+                let mut gate_up = vec![0.0; e * h * 2 * i];
+                let mut down = vec![0.0; e * i * h];
+                for x in 0..e {
+                    for c in 0..i {
+                        for r in 0..h {
+                            let from = (x * i + c) * h + r;
+                            gate_up[(x * h + r) * 2 * i + c] = w.w1[from];
+                            gate_up[(x * h + r) * 2 * i + i + c] = w3[from];
+                            down[(x * i + c) * h + r] = w.w2[(x * h + r) * i + c];
+                        }
+                    }
+                }
+                v.push(t(format!("{p}experts.gate_up_proj"), vec![e, h, 2 * i], gate_up));
+                v.push(t(format!("{p}experts.down_proj"), vec![e, i, h], down));
+            }
             Layout::Interleaved => {}
+        }
+        if let Some(b) = &w.score_bias {
+            v.push(Tensor { name: format!("{p}gate.e_score_correction_bias"), shape: vec![e], dtype: DType::F32, data: b.clone() });
+        }
+        if let (Some(s), Some(m)) = (cfg.shared, family.shared()) {
+            let si = s.inter;
+            let or_zeros = |b: &Option<Vec<f32>>, n: usize| b.clone().unwrap_or_else(|| vec![0.0; n]);
+            v.push(t(format!("{p}{m}.gate_proj.weight"), vec![si, h], or_zeros(&w.shared_w1, si * h)));
+            v.push(t(format!("{p}{m}.up_proj.weight"), vec![si, h], or_zeros(&w.shared_w3, si * h)));
+            v.push(t(format!("{p}{m}.down_proj.weight"), vec![h, si], or_zeros(&w.shared_w2, h * si)));
+            if s.sigmoid_gate {
+                v.push(t(format!("{p}{m}_gate.weight"), vec![1, h], or_zeros(&w.shared_gate, h)));
+            }
         }
         v
     }
@@ -1190,6 +1455,7 @@ mod tests {
             renormalize: false,
             capacity_factor: None,
             dtype: DType::F32,
+            ..MoeConfig::default()
         };
         let w = Weights::random(&cfg, 3);
         for family in [Family::Qwen3Moe, Family::Olmoe, Family::Mixtral] {
@@ -1288,16 +1554,20 @@ mod tests {
         let e = open_edited("unknown", "mixtral", 1, &|c| c["model_type"] = json!("llama"), &none);
         assert!(matches!(&e, CheckpointError::UnknownModelType { model_type, .. } if model_type == "llama"), "{e}");
         assert!(e.to_string().contains("mixtral, qwen3_moe, olmoe"), "{e}");
-        for (model_type, says) in [
-            ("qwen2_moe", "qwen2_moe layer 1: shared experts"),
-            ("deepseek_v3", "e_score_correction_bias"),
-            ("llama4", "sigmoid"),
-            ("llama4_text", "shared expert"),
-        ] {
-            let e = open_edited(&format!("unsupported-{model_type}"), "qwen3_moe", 1, &|c| c["model_type"] = json!(model_type), &none);
-            assert!(matches!(&e, CheckpointError::Unsupported { model_type: t, layer: 1, .. } if t == model_type), "{e}");
-            assert!(e.to_string().contains(says) && e.to_string().contains("not supported yet"), "{e}");
-        }
+        assert!(e.to_string().contains("qwen2_moe, deepseek_v3, llama4_text, llama4"), "{e}");
+        // DeepSeek router variants transformers 5 does not run are refused, not reinterpreted.
+        let e = open_edited(
+            "ds-greedy",
+            "qwen3_moe",
+            1,
+            &|c| {
+                c["model_type"] = json!("deepseek_v3");
+                c["topk_method"] = json!("greedy");
+            },
+            &none,
+        );
+        assert!(matches!(&e, CheckpointError::Unsupported { model_type, layer: 1, .. } if model_type == "deepseek_v3"), "{e}");
+        assert!(e.to_string().contains("topk_method"), "{e}");
         let e = open_edited("quantized", "mixtral", 1, &|c| c["quantization_config"] = json!({ "quant_method": "fp8" }), &none);
         assert!(matches!(&e, CheckpointError::Unsupported { .. }) && e.to_string().contains("quantization_config"), "{e}");
         assert!(e.to_string().contains("quant_method `fp8`"), "{e}");

@@ -140,6 +140,9 @@ impl<'c> MoeLayerBuilder<'c> {
         let cluster = self.cluster;
         let cfg = self.cfg;
         cfg.validate(cluster.len())?;
+        // A feature only the f64 reference implements is refused here, before anything is
+        // allocated or launched, never computed as something else.
+        cfg.kernel_support()?;
         let mut ranks = Vec::with_capacity(cluster.len());
         for g in cluster.gpus() {
             let arch = self.tuning.arch.unwrap_or(g.arch());

@@ -11,10 +11,24 @@
 //! - expert(x) = (act(x·W1ᵀ + b1) [* up(x·W3ᵀ + b3)]) · W2ᵀ + b2, up the identity except for
 //!   the clamped SwiGLU: act(g) = min(g, L) · σ(α · min(g, L)), up(u) = clamp(u, −L, L) + 1.
 //! - out = Σ_j weight_j · expert_j(x) over kept j, in increasing j.
+//!
+//! Other routers ([`Router`]; the kernel runs only [`Router::Softmax`], the one above):
+//! - [`Router::GroupedSigmoid`] (DeepSeek-V3, transformers' `DeepseekV3TopkRouter`): logits
+//!   l = x · Wgᵀ, scores s = sigmoid(l), choice keys c = s + b (b = `score_bias`). The E experts
+//!   form G groups of E / G consecutive experts; a group's score is the sum of its two largest c;
+//!   the `topk_groups` best groups are kept (ties to the lower group), then the k largest c among
+//!   the kept groups' experts win (ties to the lower expert). weight_j = s_j (never c_j), divided
+//!   by Σ_k s + 1e-20 when renormalising, then multiplied by `scaling`.
+//! - [`Router::SigmoidScaledInput`] (Llama-4, `Llama4Router` / `Llama4TextMoe`): the k largest
+//!   logits win; a chosen expert sees the scaled input sigmoid(l_j) · x and its output is added
+//!   with weight 1: out = Σ_j expert_j(sigmoid(l_j) · x). `Routing::weight` holds sigmoid(l_j).
+//!
+//! A shared expert ([`crate::SharedExpert`]) is added to every token's output, dropped or not:
+//! out += [sigmoid(x · gᵀ) ·] (act(x·S1ᵀ) * up(x·S3ᵀ)) · S2ᵀ, after the routed sum.
 
 use rayon::prelude::*;
 
-use crate::config::{Activation, MoeConfig};
+use crate::config::{Activation, MoeConfig, Router};
 use crate::weights::Weights;
 
 /// Routing decisions for every token of every GPU (global token n = gpu · tokens + t).
@@ -23,7 +37,8 @@ pub struct Routing {
     pub top_k: usize,
     /// `[n][j]` chosen expert, best first.
     pub expert: Vec<u32>,
-    /// `[n][j]` combine weight.
+    /// `[n][j]` combine weight ([`Router::SigmoidScaledInput`]: the scale of the expert's input;
+    /// its output is added with weight 1).
     pub weight: Vec<f64>,
     /// `[n][j]` slot in the (source GPU, expert) region; `None` = dropped by capacity.
     pub slot: Vec<Option<u32>>,
@@ -71,10 +86,51 @@ pub fn near_tie(logits: &[f64], k: usize, tol: f64) -> bool {
     k < s.len() && (s[k - 1] - s[k]).abs() <= tol
 }
 
-/// Routing from the reference's own top-k.
-pub fn route(cfg: &MoeConfig, world: usize, logits: &[f64]) -> Routing {
-    let choices: Vec<u32> = logits.chunks(cfg.experts).flat_map(|l| top_k(l, cfg.top_k)).collect();
+fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// One token's k experts under `cfg.router`, best first (`score_bias`: the grouped router's
+/// score-correction bias, `[E]`; absent = zeros).
+pub fn choose(cfg: &MoeConfig, score_bias: Option<&[f32]>, logits: &[f64]) -> Vec<u32> {
+    match cfg.router {
+        Router::Softmax | Router::SigmoidScaledInput => top_k(logits, cfg.top_k),
+        Router::GroupedSigmoid { groups, topk_groups, .. } => {
+            let e = logits.len();
+            let per = e / groups;
+            let keys: Vec<f64> = (0..e).map(|j| sigmoid(logits[j]) + score_bias.map_or(0.0, |b| b[j] as f64)).collect();
+            let group_scores: Vec<f64> = keys.chunks(per).map(|g| top_k(g, 2).iter().map(|&j| g[j as usize]).sum()).collect();
+            let kept = top_k(&group_scores, topk_groups);
+            let masked: Vec<f64> =
+                keys.iter().enumerate().map(|(j, &c)| if kept.contains(&((j / per) as u32)) { c } else { f64::NEG_INFINITY }).collect();
+            top_k(&masked, cfg.top_k)
+        }
+    }
+}
+
+/// Routing from the reference's own choice ([`choose`]; `w` gives the grouped router's
+/// score-correction bias).
+pub fn route(cfg: &MoeConfig, world: usize, w: &Weights, logits: &[f64]) -> Routing {
+    let bias = w.score_bias.as_deref();
+    let choices: Vec<u32> = logits.chunks(cfg.experts).flat_map(|l| choose(cfg, bias, l)).collect();
     routing_from_choices(cfg, world, logits, &choices)
+}
+
+/// One token's weights for its `chosen` experts under `cfg.router`.
+fn weights_of(cfg: &MoeConfig, logits: &[f64], chosen: &[u32]) -> Vec<f64> {
+    match cfg.router {
+        Router::Softmax => {
+            let p = softmax(logits);
+            let norm: f64 = if cfg.renormalize { chosen.iter().map(|&c| p[c as usize]).sum() } else { 1.0 };
+            chosen.iter().map(|&c| p[c as usize] / norm).collect()
+        }
+        Router::GroupedSigmoid { scaling, .. } => {
+            let s: Vec<f64> = chosen.iter().map(|&c| sigmoid(logits[c as usize])).collect();
+            let norm = if cfg.renormalize { s.iter().sum::<f64>() + 1e-20 } else { 1.0 };
+            s.iter().map(|v| v / norm * scaling as f64).collect()
+        }
+        Router::SigmoidScaledInput => chosen.iter().map(|&c| sigmoid(logits[c as usize])).collect(),
+    }
 }
 
 /// Routing for given expert choices (e.g. the GPU's, to compare outputs past near-ties): weights
@@ -87,12 +143,10 @@ pub fn routing_from_choices(cfg: &MoeConfig, world: usize, logits: &[f64], choic
     let mut slot = Vec::with_capacity(n * k);
     let mut fill = vec![0u32; world * e];
     for t in 0..n {
-        let p = softmax(&logits[t * e..(t + 1) * e]);
         let chosen = &choices[t * k..(t + 1) * k];
-        let norm: f64 = if cfg.renormalize { chosen.iter().map(|&c| p[c as usize]).sum() } else { 1.0 };
         let src = t / cfg.tokens;
-        for &c in chosen {
-            weight.push(p[c as usize] / norm);
+        for (&c, wt) in chosen.iter().zip(weights_of(cfg, &logits[t * e..(t + 1) * e], chosen)) {
+            weight.push(wt);
             let f = &mut fill[src * e + c as usize];
             slot.push((*f < cap).then_some(*f));
             *f += 1;
@@ -155,6 +209,21 @@ pub fn expert_ffn(cfg: &MoeConfig, w: &Weights, expert: usize, x: &[f64]) -> Vec
         .collect()
 }
 
+/// The shared expert applied to one row (its sigmoid gate included); `None` without one.
+pub fn shared_ffn(cfg: &MoeConfig, w: &Weights, x: &[f64]) -> Option<Vec<f64>> {
+    let s = cfg.shared?;
+    let (h, i) = (cfg.hidden, s.inter);
+    let (w1, w3, w2) = (w.shared_w1.as_ref()?, w.shared_w3.as_ref()?, w.shared_w2.as_ref()?);
+    let mid: Vec<f64> = (0..i)
+        .map(|c| activate(cfg.activation, dot(&w1[c * h..(c + 1) * h], x)) * up(cfg.activation, dot(&w3[c * h..(c + 1) * h], x)))
+        .collect();
+    let gate = match (s.sigmoid_gate, &w.shared_gate) {
+        (true, Some(g)) => sigmoid(dot(g, x)),
+        _ => 1.0,
+    };
+    Some((0..h).map(|c| gate * dot(&w2[c * i..(c + 1) * i], &mid)).collect())
+}
+
 /// Output rows of the listed global tokens (`x` holds every token, `[n][hidden]`).
 pub fn forward_tokens(cfg: &MoeConfig, w: &Weights, x: &[f64], routing: &Routing, tokens: &[usize]) -> Vec<Vec<f64>> {
     let (h, k) = (cfg.hidden, cfg.top_k);
@@ -167,10 +236,21 @@ pub fn forward_tokens(cfg: &MoeConfig, w: &Weights, x: &[f64], routing: &Routing
                 if routing.slot[t * k + j].is_none() {
                     continue;
                 }
-                let y = expert_ffn(cfg, w, routing.expert[t * k + j] as usize, row);
-                let wt = routing.weight[t * k + j];
+                let (expert, wt) = (routing.expert[t * k + j] as usize, routing.weight[t * k + j]);
+                if cfg.router == Router::SigmoidScaledInput {
+                    let scaled: Vec<f64> = row.iter().map(|v| wt * v).collect();
+                    for (o, v) in out.iter_mut().zip(expert_ffn(cfg, w, expert, &scaled)) {
+                        *o += v;
+                    }
+                } else {
+                    for (o, v) in out.iter_mut().zip(expert_ffn(cfg, w, expert, row)) {
+                        *o += wt * v;
+                    }
+                }
+            }
+            if let Some(y) = shared_ffn(cfg, w, row) {
                 for (o, v) in out.iter_mut().zip(y) {
-                    *o += wt * v;
+                    *o += v;
                 }
             }
             out
@@ -181,7 +261,7 @@ pub fn forward_tokens(cfg: &MoeConfig, w: &Weights, x: &[f64], routing: &Routing
 /// The whole forward: every token of every GPU, with the reference's own routing.
 pub fn forward(cfg: &MoeConfig, world: usize, w: &Weights, x: &[f64]) -> (Vec<f64>, Routing) {
     let logits = gate_logits(cfg, w, x);
-    let routing = route(cfg, world, &logits);
+    let routing = route(cfg, world, w, &logits);
     let all: Vec<usize> = (0..x.len() / cfg.hidden).collect();
     (forward_tokens(cfg, w, x, &routing, &all).concat(), routing)
 }
@@ -196,7 +276,7 @@ mod tests {
         let eye: Vec<f32> = (0..experts).flat_map(|_| [1.0, 0.0, 0.0, 1.0]).collect();
         // Expert e's gate row is (e, 0): token (a, b) has logit e·a.
         let gate: Vec<f32> = (0..experts).flat_map(|e| [e as f32, 0.0]).collect();
-        let w = Weights { gate, gate_bias: None, w1: eye.clone(), w3: None, w2: eye, b1: None, b3: None, b2: None };
+        let w = Weights { gate, w1: eye.clone(), w2: eye, ..Weights::default() };
         (cfg, w)
     }
 
@@ -330,6 +410,7 @@ mod tests {
             b1: Some(vec![0.5, -3.0, 0.0, 0.0]),
             b3: Some(vec![0.0, -4.5, -5.0, 0.0]),
             b2: Some(vec![0.25, 0.0, 0.0, -0.5]),
+            ..Weights::default()
         };
         w.validate(&cfg).unwrap();
         let sigmoid = |z: f64| 1.0 / (1.0 + (-z).exp());

@@ -38,11 +38,13 @@ impl Weights {
             names.sort();
             if let Some(extra) = names.iter().find(|n| !shapes.iter().any(|(name, _, needed)| *needed && **name == ***n)) {
                 return Err(Error::Weights(format!(
-                    "{}: tensor `{extra}` is not used by this configuration (gated = {}, bias = {}, router_bias = {}); load with Unused::Ignore to skip it",
+                    "{}: tensor `{extra}` is not used by this configuration (gated = {}, bias = {}, router_bias = {}, router = {:?}, shared = {:?}); load with Unused::Ignore to skip it",
                     path.display(),
                     cfg.gated,
                     cfg.bias,
-                    cfg.router_bias
+                    cfg.router_bias,
+                    cfg.router,
+                    cfg.shared
                 )));
             }
         }
@@ -62,8 +64,22 @@ impl Weights {
         let mut next = || it.next().flatten();
         let (gate, gate_bias, w1, w3, w2) = (next(), next(), next(), next(), next());
         let (b1, b3, b2) = (next(), next(), next());
-        let w =
-            Weights { gate: gate.unwrap_or_default(), gate_bias, w1: w1.unwrap_or_default(), w3, w2: w2.unwrap_or_default(), b1, b3, b2 };
+        let (score_bias, shared_w1, shared_w3, shared_w2, shared_gate) = (next(), next(), next(), next(), next());
+        let w = Weights {
+            gate: gate.unwrap_or_default(),
+            gate_bias,
+            w1: w1.unwrap_or_default(),
+            w3,
+            w2: w2.unwrap_or_default(),
+            b1,
+            b3,
+            b2,
+            score_bias,
+            shared_w1,
+            shared_w3,
+            shared_w2,
+            shared_gate,
+        };
         w.validate(cfg)?;
         Ok(w)
     }

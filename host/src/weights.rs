@@ -13,13 +13,20 @@
 //! | `experts.b1` | [E, I]     | bias         |
 //! | `experts.b3` | [E, I]     | bias + gated |
 //! | `experts.b2` | [E, H]     | bias         |
+//! | `gate.score_bias` | \[E\] | grouped sigmoid router (DeepSeek-V3's `e_score_correction_bias`) |
+//! | `shared.w1`  | [Is, H]    | shared expert (gate projection) |
+//! | `shared.w3`  | [Is, H]    | shared expert (up projection) |
+//! | `shared.w2`  | [H, Is]    | shared expert (down projection) |
+//! | `shared.gate`| [1, H]     | shared expert with a sigmoid gate (Qwen2-MoE's `shared_expert_gate`) |
+//!
+//! (Is is the shared expert's intermediate width, [`crate::SharedExpert::inter`].)
 //!
 //! Tensors may be BF16, F16 or F32; they are converted to the layer's dtype when uploaded. Reading
 //! and writing safetensors files needs the `safetensors` feature.
 
 use rayon::prelude::*;
 
-use crate::config::{DType, MoeConfig};
+use crate::config::{DType, MoeConfig, Router};
 use crate::error::{Error, Result};
 use crate::numeric::{self, SplitMix64, exact_values, shift_for_fan_in};
 
@@ -38,7 +45,7 @@ pub(crate) type Encoded = (&'static str, Option<Vec<u8>>);
 /// assert!(w.w3.is_some() && w.b1.is_none());
 /// # Ok::<(), flashmoe::Error>(())
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Weights {
     pub gate: Vec<f32>,
     /// The router bias `[E]`, added to the logits (`MoeConfig::router_bias`).
@@ -49,11 +56,22 @@ pub struct Weights {
     pub b1: Option<Vec<f32>>,
     pub b3: Option<Vec<f32>>,
     pub b2: Option<Vec<f32>>,
+    /// The grouped sigmoid router's score-correction bias `[E]`: added to the sigmoid scores
+    /// for the choice only, never to the weights ([`Router::GroupedSigmoid`]).
+    pub score_bias: Option<Vec<f32>>,
+    /// The shared expert's gate and up projections [Is, H] and down projection [H, Is].
+    pub shared_w1: Option<Vec<f32>>,
+    pub shared_w3: Option<Vec<f32>>,
+    pub shared_w2: Option<Vec<f32>>,
+    /// The shared expert's sigmoid gate g [1, H] (stored as H values): its output is scaled by
+    /// sigmoid(x·gᵀ).
+    pub shared_gate: Option<Vec<f32>>,
 }
 
 /// One tensor's name and expected shape for `cfg`.
 pub(crate) fn expected_shapes(cfg: &MoeConfig) -> Vec<(&'static str, Vec<usize>, bool)> {
     let (e, h, i) = (cfg.experts, cfg.hidden, cfg.inter);
+    let (shared, si) = (cfg.shared.is_some(), cfg.shared.map_or(0, |s| s.inter));
     vec![
         ("gate.weight", vec![e, h], true),
         ("gate.bias", vec![e], cfg.router_bias),
@@ -63,6 +81,11 @@ pub(crate) fn expected_shapes(cfg: &MoeConfig) -> Vec<(&'static str, Vec<usize>,
         ("experts.b1", vec![e, i], cfg.bias),
         ("experts.b3", vec![e, i], cfg.bias && cfg.gated),
         ("experts.b2", vec![e, h], cfg.bias),
+        ("gate.score_bias", vec![e], matches!(cfg.router, Router::GroupedSigmoid { .. })),
+        ("shared.w1", vec![si, h], shared),
+        ("shared.w3", vec![si, h], shared),
+        ("shared.w2", vec![h, si], shared),
+        ("shared.gate", vec![1, h], cfg.shared.is_some_and(|s| s.sigmoid_gate)),
     ]
 }
 
@@ -94,10 +117,16 @@ impl Weights {
             b1: cfg.bias.then(|| bias(seed ^ 0x55, i)),
             b3: (cfg.bias && cfg.gated).then(|| bias(seed ^ 0x66, i)),
             b2: cfg.bias.then(|| bias(seed ^ 0x77, h)),
+            // Scores lie in (0, 1): a bias of that size changes the choice.
+            score_bias: matches!(cfg.router, Router::GroupedSigmoid { .. }).then(|| random_tensor(seed ^ 0x99, 1, e, 16)),
+            shared_w1: cfg.shared.map(|s| random_tensor(seed ^ 0xaa, 1, s.inter * h, h)),
+            shared_w3: cfg.shared.map(|s| random_tensor(seed ^ 0xbb, 1, s.inter * h, h)),
+            shared_w2: cfg.shared.map(|s| random_tensor(seed ^ 0xcc, 1, h * s.inter, s.inter)),
+            shared_gate: cfg.shared.filter(|s| s.sigmoid_gate).map(|_| random_tensor(seed ^ 0xdd, 1, h, h)),
         }
     }
 
-    pub(crate) fn tensors(&self) -> [(&'static str, Option<&Vec<f32>>); 8] {
+    pub(crate) fn tensors(&self) -> [(&'static str, Option<&Vec<f32>>); 13] {
         [
             ("gate.weight", Some(&self.gate)),
             ("gate.bias", self.gate_bias.as_ref()),
@@ -107,6 +136,11 @@ impl Weights {
             ("experts.b1", self.b1.as_ref()),
             ("experts.b3", self.b3.as_ref()),
             ("experts.b2", self.b2.as_ref()),
+            ("gate.score_bias", self.score_bias.as_ref()),
+            ("shared.w1", self.shared_w1.as_ref()),
+            ("shared.w3", self.shared_w3.as_ref()),
+            ("shared.w2", self.shared_w2.as_ref()),
+            ("shared.gate", self.shared_gate.as_ref()),
         ]
     }
 

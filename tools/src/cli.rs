@@ -138,6 +138,7 @@ impl LayerArgs {
                 DTypeArg::F16 => DType::F16,
                 DTypeArg::F32 => DType::F32,
             },
+            ..MoeConfig::default()
         }
     }
 
@@ -335,6 +336,8 @@ fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) ->
     // are open).
     let (cfg, checkpoint) = args.layer()?;
     cfg.validate(1)?;
+    // A router or shared expert only the f64 reference implements, before any GPU is opened.
+    cfg.kernel_support()?;
     let cluster = args.cluster()?;
     let world = cluster.len();
     println!(
@@ -368,6 +371,7 @@ fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) ->
                     Layout::PerExpert => "per-expert",
                     Layout::Fused => "fused",
                     Layout::Interleaved => "interleaved gate/up",
+                    Layout::Chunked => "chunked gate/up",
                 },
                 spec.renormalize,
                 t.elapsed().as_secs_f64()
