@@ -190,6 +190,8 @@ pub enum ConfigError {
     BadScaling(f32),
     #[error("the router bias (gate.bias) belongs to the softmax router; the {0:?} router does not take one")]
     RouterBiasNeedsSoftmax(Router),
+    #[error("the sigmoid-scaled-input router (Llama-4) does not renormalise: set renormalize = false")]
+    RenormalizeScaledInput,
     #[error("the shared expert's intermediate size must be at least 1")]
     ZeroSharedInter,
     /// A feature the f64 reference defines but the GPU kernel does not implement yet (refused
@@ -268,6 +270,9 @@ impl MoeConfig {
             if !(scaling.is_finite() && scaling > 0.0) {
                 return Err(ConfigError::BadScaling(scaling));
             }
+        }
+        if self.router == Router::SigmoidScaledInput && self.renormalize {
+            return Err(ConfigError::RenormalizeScaledInput);
         }
         if let Some(s) = self.shared {
             if s.inter == 0 {
@@ -400,6 +405,46 @@ mod tests {
         }
         assert_eq!(Activation::Silu.kind(), ActivationKind::Silu);
         assert_eq!(ActivationKind::from_u32(Activation::GPT_OSS.kind() as u32), Some(ActivationKind::ClampedSwiglu));
+    }
+
+    #[test]
+    fn router_variants_and_shared_experts_validate_and_are_refused_by_the_kernel() {
+        let ds = MoeConfig {
+            experts: 8,
+            top_k: 2,
+            gated: true,
+            activation: Activation::Silu,
+            router: Router::GroupedSigmoid { groups: 4, topk_groups: 2, scaling: 2.5 },
+            shared: Some(SharedExpert { inter: 128, sigmoid_gate: false }),
+            ..MoeConfig::default()
+        };
+        assert_eq!(ds.validate(1), Ok(()));
+        let groups = |groups: usize, topk_groups: usize, top_k: usize| MoeConfig {
+            top_k,
+            router: Router::GroupedSigmoid { groups, topk_groups, scaling: 1.0 },
+            ..ds.clone()
+        };
+        for (g, tg, k) in [(0, 1, 2), (3, 1, 2), (8, 2, 2), (4, 0, 2), (4, 5, 2), (4, 1, 3)] {
+            assert!(matches!(groups(g, tg, k).validate(1), Err(ConfigError::BadGroups { .. })), "{g} {tg} {k}");
+        }
+        assert_eq!(groups(4, 2, 4).validate(1), Ok(()));
+        let scaled = MoeConfig { router: Router::GroupedSigmoid { groups: 4, topk_groups: 2, scaling: 0.0 }, ..ds.clone() };
+        assert_eq!(scaled.validate(1), Err(ConfigError::BadScaling(0.0)));
+        assert_eq!(MoeConfig { router_bias: true, ..ds.clone() }.validate(1), Err(ConfigError::RouterBiasNeedsSoftmax(ds.router)));
+        let shared = |inter: usize| MoeConfig { shared: Some(SharedExpert { inter, sigmoid_gate: true }), ..MoeConfig::default() };
+        assert_eq!(shared(0).validate(1), Err(ConfigError::ZeroSharedInter));
+        assert!(matches!(shared(100).validate(1), Err(ConfigError::NotMultiple { .. })));
+        let llama4 = MoeConfig { router: Router::SigmoidScaledInput, renormalize: false, ..MoeConfig::default() };
+        assert_eq!(llama4.validate(1), Ok(()));
+        assert_eq!(MoeConfig { renormalize: true, ..llama4.clone() }.validate(1), Err(ConfigError::RenormalizeScaledInput));
+        // Valid, but not in the kernel: typed errors naming the feature.
+        assert_eq!(MoeConfig::default().kernel_support(), Ok(()));
+        for (cfg, says) in [(ds.clone(), "grouped sigmoid router"), (llama4, "scaling the expert input"), (shared(64), "sigmoid gate")] {
+            let e = cfg.kernel_support().unwrap_err();
+            assert!(matches!(e, ConfigError::NotInKernel(_)) && e.to_string().contains(says), "{e}");
+        }
+        let e = MoeConfig { router: Router::Softmax, ..ds }.kernel_support().unwrap_err();
+        assert_eq!(e, ConfigError::NotInKernel("the shared expert"));
     }
 
     #[test]

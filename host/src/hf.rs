@@ -1785,6 +1785,113 @@ mod tests {
         assert!(matches!(&e, CheckpointError::UnexpectedTensor { key, model_type, .. } if key == gate && model_type == "gpt_oss"), "{e}");
     }
 
+    /// Qwen2-MoE, DeepSeek-V3 and Llama-4 (text-only and multimodal) written by `synthetic` from
+    /// random weights load back to the same weights and configuration, router and shared expert
+    /// included; transformers' names were checked against `save_pretrained` of tiny models.
+    #[test]
+    fn shared_expert_families_round_trip() {
+        let base = MoeConfig {
+            tokens: 16,
+            hidden: H,
+            inter: I,
+            experts: E,
+            top_k: 2,
+            gated: true,
+            activation: Activation::Silu,
+            capacity_factor: None,
+            renormalize: false,
+            dtype: DType::Bf16,
+            ..MoeConfig::default()
+        };
+        let cases = [
+            (
+                Family::Qwen2Moe,
+                Layout::PerExpert,
+                MoeConfig { shared: Some(SharedExpert { inter: 192, sigmoid_gate: true }), ..base.clone() },
+            ),
+            (
+                Family::Qwen2Moe,
+                Layout::Fused,
+                MoeConfig { renormalize: true, shared: Some(SharedExpert { inter: 64, sigmoid_gate: true }), ..base.clone() },
+            ),
+            (
+                Family::DeepseekV3,
+                Layout::PerExpert,
+                MoeConfig {
+                    renormalize: true,
+                    router: Router::GroupedSigmoid { groups: 2, topk_groups: 1, scaling: 2.5 },
+                    shared: Some(SharedExpert { inter: I, sigmoid_gate: false }),
+                    ..base.clone()
+                },
+            ),
+            (
+                Family::DeepseekV3,
+                Layout::Fused,
+                MoeConfig { router: Router::GroupedSigmoid { groups: 1, topk_groups: 1, scaling: 1.5 }, ..base.clone() },
+            ),
+            (
+                Family::Llama4Text,
+                Layout::Chunked,
+                MoeConfig {
+                    top_k: 1,
+                    router: Router::SigmoidScaledInput,
+                    shared: Some(SharedExpert { inter: I, sigmoid_gate: false }),
+                    ..base.clone()
+                },
+            ),
+            (
+                Family::Llama4,
+                Layout::Chunked,
+                MoeConfig {
+                    router: Router::SigmoidScaledInput,
+                    shared: Some(SharedExpert { inter: I, sigmoid_gate: false }),
+                    ..base.clone()
+                },
+            ),
+        ];
+        for (n, (family, layout, cfg)) in cases.into_iter().enumerate() {
+            cfg.validate(1).unwrap();
+            let w = Weights::random(&cfg, 90 + n as u64);
+            let tensors: Vec<Tensor> = (0..2).flat_map(|l| synthetic::layer_tensors(family, layout, l, &cfg, &w)).collect();
+            let dir = write(&format!("shared-{n}"), &serde_json::from_str(&synthetic::config_json(family, &cfg, 2)).unwrap(), &tensors, 2);
+            let hf = HfLayer::open(&dir, 1).unwrap_or_else(|e| panic!("{family:?} {layout:?}: {e}"));
+            assert_eq!((hf.spec.family, hf.spec.layout), (family, layout));
+            assert_eq!(hf.config(16), cfg, "{family:?} {layout:?}");
+            // Random values are exact in bf16 except the F32 score bias, written as F32.
+            assert_eq!(hf.weights, w, "{family:?} {layout:?}");
+            let e = hf.config(16).kernel_support().unwrap_err();
+            assert!(matches!(e, crate::ConfigError::NotInKernel(_)), "{e}");
+            // A layer of the wrong kind is named: DeepSeek's first_k_dense_replace, Llama-4's moe_layers.
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+        let ds = MoeConfig { router: Router::GroupedSigmoid { groups: 2, topk_groups: 1, scaling: 1.0 }, ..base.clone() };
+        let w = Weights::random(&ds, 1);
+        let tensors: Vec<Tensor> =
+            (0..2).flat_map(|l| synthetic::layer_tensors(Family::DeepseekV3, Layout::PerExpert, l, &ds, &w)).collect();
+        let mut c: Value = serde_json::from_str(&synthetic::config_json(Family::DeepseekV3, &ds, 2)).unwrap();
+        c["first_k_dense_replace"] = json!(1);
+        let dir = write("ds-dense", &c, &tensors, 1);
+        let e = checkpoint_error(HfLayer::open(&dir, 0));
+        assert!(matches!(&e, CheckpointError::DenseLayer { layer: 0, .. }) && e.to_string().contains("first_k_dense_replace"), "{e}");
+        HfLayer::open(&dir, 1).unwrap();
+        // The score-correction bias is required.
+        let key = "model.layers.1.mlp.gate.e_score_correction_bias";
+        let dir2 = write("ds-no-bias", &c, &tensors.iter().filter(|t| t.name != key).cloned().collect::<Vec<_>>(), 1);
+        assert!(matches!(checkpoint_error(HfLayer::open(&dir2, 1)), CheckpointError::MissingTensor { key: k, .. } if k == key));
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(&dir2).unwrap();
+        let l4 = MoeConfig { router: Router::SigmoidScaledInput, shared: Some(SharedExpert { inter: I, sigmoid_gate: false }), ..base };
+        let w = Weights::random(&l4, 2);
+        let tensors: Vec<Tensor> = (0..2).flat_map(|l| synthetic::layer_tensors(Family::Llama4Text, Layout::Chunked, l, &l4, &w)).collect();
+        let mut c: Value = serde_json::from_str(&synthetic::config_json(Family::Llama4Text, &l4, 2)).unwrap();
+        c["interleave_moe_layer_step"] = json!(2);
+        let dir = write("l4-dense", &c, &tensors, 1);
+        let e = checkpoint_error(HfLayer::open(&dir, 0));
+        assert!(matches!(&e, CheckpointError::DenseLayer { layer: 0, .. }) && e.to_string().contains("moe_layers [1]"), "{e}");
+        HfLayer::open(&dir, 1).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn transpose_and_deinterleave() {
         // A 3 x 4 block with every other column taken (step 2, row stride 8): dst[c][r].

@@ -436,6 +436,114 @@ mod tests {
         assert_eq!(up(Activation::GPT_OSS, -9.0), -6.0);
     }
 
+    /// DeepSeek-V3's router by hand: 4 experts in 2 groups {0, 1}, {2, 3}, k = 2, one group kept.
+    #[test]
+    fn grouped_sigmoid_router_by_hand() {
+        use crate::config::Router;
+        let logit = |s: f64| (s / (1.0 - s)).ln(); // sigmoid(logit(s)) = s
+        let l = [logit(0.9), logit(0.1), logit(0.6), logit(0.6)];
+        let grouped = |topk_groups: usize, renormalize: bool| MoeConfig {
+            experts: 4,
+            top_k: 2,
+            renormalize,
+            router: Router::GroupedSigmoid { groups: 2, topk_groups, scaling: 2.5 },
+            ..MoeConfig::default()
+        };
+        let close = |got: &[f64], want: &[f64]| got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-14);
+        // Plain top-2 of the scores would be {0, 2} (0.9, 0.6; 2 before 3 on the tie). Group
+        // scores: sum of each group's top 2 = 0.9 + 0.1 = 1.0 and 0.6 + 0.6 = 1.2: group 1 alone
+        // is kept, so experts 2 and 3 win.
+        let cfg = grouped(1, true);
+        cfg.validate(1).unwrap();
+        let chosen = choose(&cfg, None, &l);
+        assert_eq!(chosen, vec![2, 3]);
+        // Weights: 0.6 / (0.6 + 0.6) = 0.5, times the scaling 2.5.
+        assert!(close(&weights_of(&cfg, &l, &chosen), &[1.25, 1.25]));
+        // Without renormalisation: 0.6 · 2.5 = 1.5 each.
+        assert!(close(&weights_of(&grouped(1, false), &l, &chosen), &[1.5, 1.5]));
+        // Both groups kept: plain top-k of the scores.
+        assert_eq!(choose(&grouped(2, true), None, &l), vec![0, 2]);
+        // A score-correction bias of 0.6 on expert 1 moves the choice (keys 0.9, 0.7, 0.6, 0.6:
+        // group 0 scores 1.6 > 1.2, so experts 0 and 1 win) but not the weights, which stay
+        // the unbiased scores: 0.9 / (0.9 + 0.1) · 2.5 = 2.25 and 0.1 / 1.0 · 2.5 = 0.25.
+        let bias = [0.0, 0.6, 0.0, 0.0];
+        let chosen = choose(&cfg, Some(&bias), &l);
+        assert_eq!(chosen, vec![0, 1]);
+        assert!(close(&weights_of(&cfg, &l, &chosen), &[2.25, 0.25]));
+        // Through `forward`, the bias read from the weights: H = 2 with gate rows (l_e, 0) and
+        // the token (1, 0); identity gated SiLU experts: expert(x) = silu(x) * x.
+        let cfg = MoeConfig { tokens: 1, hidden: 2, inter: 2, gated: true, activation: Activation::Silu, capacity_factor: None, ..cfg };
+        let eye: Vec<f32> = (0..4).flat_map(|_| [1.0, 0.0, 0.0, 1.0]).collect();
+        let gate: Vec<f32> = l.iter().flat_map(|&v| [v as f32, 0.0]).collect();
+        let w = Weights { gate, w1: eye.clone(), w3: Some(eye.clone()), w2: eye, score_bias: Some(bias.to_vec()), ..Weights::default() };
+        w.validate(&cfg).unwrap();
+        let (out, r) = forward(&cfg, 1, &w, &[1.0, 0.0]);
+        assert_eq!(r.expert, vec![0, 1]);
+        let silu1 = 1.0 / (1.0 + (-1.0f64).exp());
+        // The routed weights sum to 2.5 (2.25 + 0.25 up to the f32 logits), the expert gives silu(1).
+        assert!((out[0] - r.weight.iter().sum::<f64>() * silu1).abs() < 1e-14 && (r.weight.iter().sum::<f64>() - 2.5).abs() < 1e-12);
+        assert_eq!(out[1], 0.0);
+    }
+
+    /// Llama-4's router by hand: the chosen expert's INPUT is scaled by sigmoid(logit).
+    #[test]
+    fn sigmoid_scaled_input_router_by_hand() {
+        use crate::config::Router;
+        let (mut cfg, mut w) = tiny(2, 1, Activation::Silu);
+        cfg.gated = true;
+        cfg.renormalize = false;
+        cfg.router = Router::SigmoidScaledInput;
+        w.w3 = Some(vec![1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0]);
+        w.validate(&cfg).unwrap();
+        // Token (ln 3, 1): logits (0, ln 3), expert 1 wins with sigmoid(ln 3) = 3/4; it sees
+        // x' = (3/4 ln 3, 3/4) and gives silu(x') * x' (not 3/4 · silu(x) * x).
+        let silu = |v: f64| v / (1.0 + (-v).exp());
+        let x = [3f64.ln(), 1.0];
+        let xs: Vec<f64> = x.iter().chain(&x).chain(&x).chain(&x).copied().collect();
+        let (out, r) = forward(&cfg, 1, &w, &xs);
+        assert_eq!(r.expert, vec![1; 4]);
+        assert!((r.weight[0] - 0.75).abs() < 1e-7, "{}", r.weight[0]); // the logit went through f32
+        for c in 0..2 {
+            let xc = r.weight[0] * x[c];
+            let want = silu(xc) * xc;
+            assert!((out[c] - want).abs() < 1e-15, "{} vs {want}", out[c]);
+            assert!((out[c] - 0.75 * silu(x[c]) * x[c]).abs() > 1e-3);
+        }
+    }
+
+    /// Shared experts by hand: identity projections, with and without Qwen2-MoE's sigmoid gate.
+    #[test]
+    fn shared_expert_by_hand() {
+        use crate::config::SharedExpert;
+        let (mut cfg, mut w) = tiny(2, 1, Activation::Silu);
+        cfg.gated = true;
+        w.w3 = Some(vec![1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0]);
+        let eye = vec![1.0, 0.0, 0.0, 1.0];
+        w.shared_w1 = Some(eye.clone());
+        w.shared_w3 = Some(eye.clone());
+        w.shared_w2 = Some(eye);
+        let silu = |v: f64| v / (1.0 + (-v).exp());
+        // Token (0, 2): logits (0, 0), expert 0 with weight 1: routed (0, silu(2) · 2).
+        let x = [0.0, 2.0, 0.0, 2.0, 0.0, 2.0, 0.0, 2.0];
+        // DeepSeek / Llama-4: the shared expert adds silu(x) * x again.
+        cfg.shared = Some(SharedExpert { inter: 2, sigmoid_gate: false });
+        w.validate(&cfg).unwrap();
+        let (out, _) = forward(&cfg, 1, &w, &x);
+        assert_eq!(out[0], 0.0);
+        assert!((out[1] - 4.0 * silu(2.0)).abs() < 1e-15);
+        // Qwen2-MoE: gate g = (1, 0) gives sigmoid(x · g) = sigmoid(0) = 1/2 on the shared part.
+        cfg.shared = Some(SharedExpert { inter: 2, sigmoid_gate: true });
+        w.shared_gate = Some(vec![1.0, 0.0]);
+        w.validate(&cfg).unwrap();
+        let (out, _) = forward(&cfg, 1, &w, &x);
+        assert!((out[1] - 3.0 * silu(2.0)).abs() < 1e-15);
+        // A token dropped by capacity still gets the shared expert.
+        cfg.capacity_factor = Some(0.5); // capacity 1: only the first token keeps expert 0
+        let (out, r) = forward(&cfg, 1, &w, &x);
+        assert_eq!(r.slot[1], None);
+        assert!((out[3] - silu(2.0)).abs() < 1e-15);
+    }
+
     #[test]
     fn gelu_is_the_erf_form() {
         assert!((activate(Activation::Gelu, 1.0) - 0.841_344_746_068_542_9).abs() < 1e-15);
