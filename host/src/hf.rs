@@ -82,12 +82,25 @@
 //! transformers 5.24.0's `save_pretrained` of a tiny `GptOssForCausalLM` wrote exactly these six
 //! names and shapes (`benches/hf_conformance.py` reproduces it and records the block's output).
 //!
-//! Recognised but refused with [`CheckpointError::Unsupported`] naming what is missing:
-//! `qwen2_moe` (shared expert with a sigmoid gate), `deepseek_v3` (sigmoid router with
-//! `e_score_correction_bias`, group-limited top-k, `routed_scaling_factor`, shared experts),
-//! `llama4` / `llama4_text` (top-k logits through a sigmoid scaling the expert input, shared
-//! expert), and any checkpoint with a `quantization_config` (GPT-OSS's MXFP4 among them). Any
-//! other `model_type` is [`CheckpointError::UnknownModelType`].
+//! Loaded for the f64 reference only (`MoeLayer` refuses them with `ConfigError::NotInKernel`):
+//! `qwen2_moe` (as `qwen3_moe`, plus `mlp.shared_expert.{gate,up,down}_proj.weight` of width
+//! `shared_expert_intermediate_size` and `mlp.shared_expert_gate.weight` [1, H]:
+//! `Qwen2MoeSparseMoeBlock` adds sigmoid(x · gᵀ) · shared_expert(x)); `deepseek_v3` (as
+//! `qwen3_moe` with `n_routed_experts`, plus `mlp.gate.e_score_correction_bias` \[E\] and
+//! `mlp.shared_experts.*` of width `moe_intermediate_size · n_shared_experts`;
+//! `DeepseekV3TopkRouter`: [`Router::GroupedSigmoid`] from `n_group`, `topk_group`,
+//! `norm_topk_prob` (default true), `routed_scaling_factor` (default 2.5); layers below
+//! `first_k_dense_replace` are dense; `topk_method` other than `noaux_tc`, `scoring_func` other
+//! than `sigmoid` and `moe_layer_freq` other than 1 are refused); `llama4_text` / `llama4`
+//! (`model.layers.N.feed_forward.` / `language_model.model.layers.N.feed_forward.` with the
+//! fields under `text_config`: `router.weight`, `experts.gate_up_proj` [E, H, 2I] used as
+//! `x @ W` with gate columns 0..I and up columns I..2I ([`Layout::Chunked`]),
+//! `experts.down_proj` [E, I, H], `shared_expert.*` of width `intermediate_size`;
+//! `Llama4Router` / `Llama4TextMoe`: [`Router::SigmoidScaledInput`]; MoE layers `moe_layers`,
+//! else every `interleave_moe_layer_step`-th). Names checked with transformers 5.24.0's
+//! `save_pretrained` of tiny models and `benches/hf_conformance.py`. Checkpoints with a
+//! `quantization_config` are refused with [`CheckpointError::Unsupported`]. Any other
+//! `model_type` is [`CheckpointError::UnknownModelType`].
 //!
 //! Only the requested layer's tensors are read: the safetensors headers of the shards that hold
 //! them, then each tensor's byte range (one expert at a time), never a whole shard.
