@@ -54,7 +54,7 @@ impl Activation {
 }
 
 /// How the router turns the gate logits l = x·Wgᵀ of a token into its k experts and their
-/// weights. [`crate::reference`] defines each exactly; the GPU kernel implements
+/// weights. `flashmoe::reference` defines each exactly; the GPU kernel implements
 /// [`Router::Softmax`] only (see [`MoeConfig::kernel_support`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub enum Router {
