@@ -34,6 +34,8 @@ mod gemm;
 mod grid;
 #[cfg(target_arch = "nvptx64")]
 mod moe;
+#[cfg(all(target_arch = "nvptx64", feature = "nvshmem"))]
+mod nvshmem;
 #[cfg(target_arch = "nvptx64")]
 mod os;
 #[cfg(target_arch = "nvptx64")]
