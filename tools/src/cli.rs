@@ -216,7 +216,8 @@ enum Command {
         #[arg(long)]
         quick: bool,
         /// Which sweeps: a comma list of single, gated (SwiGLU layers beside Liger-Kernel), multi,
-        /// all (default: single,multi).
+        /// decode (T = 1..256 on one GPU: kernel and host-inclusive time, weight bandwidth), all
+        /// (default: single,multi).
         #[arg(long)]
         sweeps: Option<String>,
     },
