@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # On the GPU machine, from the repo root, after ../shared/tools/gpu-bundle built .gpu/:
 #   bash scripts/gpu-check.sh [stage,stage,...]
-# Stages: smoke tile info tiny single hf reliability sm80 multi run ab old bench gated sanitize (default: all
-# but ab, old, gated, sanitize, sm80). `bench`: `flashmoe bench` (the single-GPU sweep with its
+# Stages: smoke tile info tiny single hf reliability sm80 multi run ab old bench gated decode sanitize
+# (default: all but ab, old, gated, decode, sanitize, sm80). `bench`: `flashmoe bench` (the single-GPU sweep with its
 # cuBLAS-ideal and grouped-GEMM columns; the multi-GPU sweeps on several GPUs). `gated`: the SwiGLU
 # sweep of the Liger-Kernel comparison (`flashmoe bench --sweeps gated`; Liger's Triton autotuning takes
 # minutes, LIGER_FUSED_MOE_AUTOTUNE=0 pins one config). Both first install the liger-kernel wheel
@@ -77,4 +77,5 @@ for g in "16384 32 2048 2048" "8192 64 2048 2048" "4096 8 4096 14336"; do
     --tokens "$gt" --experts "$ge" --hidden "$gh" --inter "$gi" --verify-tokens 16 --iters 5
 done
 t gated && TAIL=40 step bench-gated 480 $b/bin-bin-flashmoe bench --sweeps gated
+t decode && TAIL=40 step bench-decode 300 $b/bin-bin-flashmoe bench --sweeps decode
 exit 0
