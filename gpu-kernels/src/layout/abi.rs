@@ -172,6 +172,27 @@ pub struct WorkspaceLayout {
     pub bytes: u64,
 }
 
+/// Arguments of the one-tile GEMM test kernels (`gemm_tile_*`), passed by value: `out = A[rows]·Bᵀ`
+/// for rows `rows[0..n_rows]` of A and the first `n_cols` rows of B, K = `k_bytes`; output row r
+/// at `out + r·ldo`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GemmTileArgs {
+    /// Device addresses: A, the u32 row indices, B, the output.
+    pub a: u64,
+    pub rows: u64,
+    pub b: u64,
+    pub out: u64,
+    /// Bytes between rows of A, B and the output.
+    pub lda: u64,
+    pub ldb: u64,
+    pub ldo: u64,
+    pub n_rows: u32,
+    pub n_cols: u32,
+    pub k_bytes: u32,
+    pub _pad: u32,
+}
+
 /// All launch parameters of the persistent kernel, passed by value.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
@@ -388,5 +409,6 @@ mod tests {
         // 20 u32 words, 2 activation words, the timeout, 13 pointers, 8 heap bases, both layouts;
         // a block keeps its copy in shared memory (at most 512 bytes, see `smem`).
         assert_eq!(core::mem::size_of::<MoeParams>(), 400);
+        assert_eq!(core::mem::size_of::<GemmTileArgs>(), 72);
     }
 }
