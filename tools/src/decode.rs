@@ -365,16 +365,7 @@ pub fn plot_decode(rows: &[DecodeRow], path: &std::path::Path) -> Result<()> {
             chart.draw_series(b.iter().map(|&p| Cross::new(p, 5, c.stroke_width(2)))).map_err(|e| err(e.to_string()))?;
         }
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 16))
-        .position(SeriesLabelPosition::UpperLeft)
-        .draw()
-        .map_err(|e| err(e.to_string()))?;
-    root.present().map_err(|e| err(e.to_string()))?;
-    Ok(())
+    crate::bench::finish_plot(&mut chart, &root)
 }
 
 /// Prints the decode table, writes `decode.csv` and `decode.png` to [`output_dir`].
