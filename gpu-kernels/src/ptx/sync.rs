@@ -158,26 +158,32 @@ pub unsafe fn atom_add_cta_shared_u32(addr: u32, v: u32) -> u32 {
     old
 }
 
-/// `bar.sync 0`: the whole block (`__syncthreads`); also orders memory among its threads.
-#[inline(always)]
-pub fn sync_threads() {
-    unsafe { asm!("bar.sync 0;") };
+// Block barriers are LLVM's intrinsics, not inline asm: Rust inline asm is not convergent, so
+// LLVM may duplicate it into both sides of a branch, and the threads of one warp would then
+// reach different copies of an `.aligned` barrier, which is undefined (measured: a 384-thread
+// kernel hung with thread 0 and threads 1..127 at two copies of one `bar.sync` after a
+// `thread_idx() == 0` branch). The intrinsics are convergent, so they stay where they are and
+// keep the fast aligned form (the non-aligned `barrier.sync` cost sm_80 entries 32 spill bytes).
+unsafe extern "unadjusted" {
+    #[link_name = "llvm.nvvm.barrier0.or"]
+    fn barrier0_or(pred: i32) -> i32;
 }
 
-/// `bar.red.or.pred 0`: a whole-block barrier (`__syncthreads_or`) that also tells every thread
-/// whether `pred` held on any thread of the block.
+/// `bar.sync 0` (`__syncthreads`): the whole block; also orders memory among its threads.
+#[inline(always)]
+pub fn sync_threads() {
+    unsafe { core::arch::nvptx::_syncthreads() };
+}
+
+/// `bar.red.or.pred 0` (`__syncthreads_or`): a whole-block barrier that also tells every
+/// thread whether `pred` held on any thread of the block.
 #[inline(always)]
 pub fn sync_threads_or(pred: bool) -> bool {
-    let r: u32;
-    unsafe {
-        asm!("{{ .reg .pred p, q; setp.ne.u32 p, {x}, 0; bar.red.or.pred q, 0, p; selp.u32 {r}, 1, 0, q; }}",
-            r = out(reg32) r, x = in(reg32) pred as u32)
-    };
-    r != 0
+    unsafe { barrier0_or(pred as i32) != 0 }
 }
 
 /// `red.release.sys.global.add.u32`: an increment a peer GPU may read, ordered after this thread's
-/// earlier writes (and, through a preceding bar.sync and fence, its block's).
+/// earlier writes (and, through a preceding block barrier and fence, its block's).
 #[inline(always)]
 pub unsafe fn red_add_release_sys_u32(p: *mut u32, v: u32) {
     unsafe { asm!("red.release.sys.global.add.u32 [{p}], {v};", p = in(reg64) p, v = in(reg32) v) };
