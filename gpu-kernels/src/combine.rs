@@ -1,6 +1,7 @@
 //! Combine: out[t] = Σ_j weight[t][j] · slot[t][j] over the kept j, summed in increasing j in f32,
 //! so the output is bitwise identical run to run (no float atomics). Dropped pairs add nothing; a
-//! token with every pair dropped gets zeros.
+//! token with every pair dropped gets zeros. A router whose weight scaled the expert's input
+//! (Llama-4) adds each slot with weight 1.
 
 use crate::gemm::element::Element;
 use crate::layout::{COMBINE_TOKENS, DROPPED, MoeParams};
@@ -21,11 +22,13 @@ pub unsafe fn run<E: Element>(p: &MoeParams, tile: u32) {
     let route = (p.workspace + p.ws.route_slot) as *const u32;
     let weights = (p.workspace + p.ws.topk_weight) as *const u32;
     let end = ((tile + 1) * COMBINE_TOKENS).min(p.tokens);
+    let scaled_input = p.scales_input();
     let mut t = tile * COMBINE_TOKENS + w;
     while t < end {
         let (s, wt) = if lane < k {
             let i = (t * k + lane) as usize;
-            unsafe { (sync::ld_relaxed_gpu_u32(route.add(i)), f32::from_bits(sync::ld_relaxed_gpu_u32(weights.add(i)))) }
+            let s = unsafe { sync::ld_relaxed_gpu_u32(route.add(i)) };
+            (s, if scaled_input { 1.0 } else { f32::from_bits(unsafe { sync::ld_relaxed_gpu_u32(weights.add(i)) }) })
         } else {
             (DROPPED, 0.0)
         };

@@ -2,7 +2,7 @@
 //!
 //! Built twice. For `nvptx64-nvidia-cuda` (by host/build.rs) it is the PTX of every kernel; for
 //! the host it exposes [`layout`], the `#[repr(C)]` types and pure index logic both sides share,
-//! unit-tested on the CPU.
+//! and [`ranking`], the routers' ordering rules, both unit-tested on the CPU.
 #![no_std]
 #![cfg_attr(
     target_arch = "nvptx64",
@@ -21,6 +21,7 @@
 
 pub mod entries;
 pub mod layout;
+pub mod ranking;
 
 #[cfg(target_arch = "nvptx64")]
 #[macro_use]

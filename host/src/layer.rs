@@ -22,7 +22,7 @@ use crate::numeric;
 use crate::plan::Plan;
 use crate::scratch::{Arena, Scratch};
 use crate::tuning::{Mainloop, Tuning};
-use crate::weights::Weights;
+use crate::weights::{SCORE_BIAS, Weights};
 
 /// Default bound on every wait inside the kernel.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -35,6 +35,8 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 struct DeviceWeights {
     gate: DeviceBuffer,
     gate_b: Option<DeviceBuffer>,
+    /// The grouped router's score-correction bias, f32 whatever the layer's dtype.
+    score_bias: Option<DeviceBuffer>,
     w1: DeviceBuffer,
     w3: Option<DeviceBuffer>,
     w2: DeviceBuffer,
@@ -298,6 +300,7 @@ impl<'c> MoeLayer<'c> {
             uploaded.push(DeviceWeights {
                 gate: needed(upload("gate.weight", 0, true)?, "gate.weight")?,
                 gate_b: upload("gate.bias", 0, true)?,
+                score_bias: upload(SCORE_BIAS, 0, true)?,
                 w1: needed(upload("experts.w1", i * h, false)?, "experts.w1")?,
                 w3: upload("experts.w3", i * h, false)?,
                 w2: needed(upload("experts.w2", h * i, false)?, "experts.w2")?,
@@ -437,6 +440,7 @@ impl<'c> MoeLayer<'c> {
         }
         let (dispatch_blocks, dispatch_parts) = self.plan.dispatch[r];
         let act = cfg.activation.kernel_params();
+        let (groups, topk_groups, routed_scaling) = cfg.router.kernel_params();
         let mut ws = arena.layout.ws;
         ws.queue_slots = self.plan.ws.queue_slots;
         let g = &arena.gpus[r];
@@ -461,12 +465,17 @@ impl<'c> MoeLayer<'c> {
             dispatch_blocks,
             dispatch_parts,
             gate_splits: f.gate_splits,
+            router: cfg.router.kind() as u32,
+            groups,
+            topk_groups,
             act_alpha: act.0,
             act_limit: act.1,
+            routed_scaling,
             timeout_ns: u64::try_from(self.timeout.as_nanos()).unwrap_or(u64::MAX),
             x: g.input.ptr(),
             gate_w: w.gate.ptr(),
             gate_b: ptr(&w.gate_b),
+            score_bias: ptr(&w.score_bias),
             w1: w.w1.ptr(),
             w3: ptr(&w.w3),
             w2: w.w2.ptr(),
