@@ -334,6 +334,14 @@ impl Stream {
     /// Whether all work on the stream finished (`Ok(false)`: still running).
     pub fn query(&self) -> Result<bool> {
         self.ctx.bind()?;
+        self.query_bound()
+    }
+
+    /// [`Self::query`] without making the context current first: one `cuStreamQuery`, for
+    /// polling loops. The caller bound [`Self::context`] on this thread and has called nothing
+    /// since that could bind another (a wrong current context is a driver error, never a wrong
+    /// answer: the stream handle names its own context).
+    pub(crate) fn query_bound(&self) -> Result<bool> {
         // SAFETY: valid stream.
         match unsafe { sys::cuStreamQuery(self.raw) } {
             sys::CUresult::CUDA_SUCCESS => Ok(true),

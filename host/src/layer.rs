@@ -379,13 +379,15 @@ impl<'c> MoeLayer<'c> {
 
     fn launch_locked(&self, arena: &mut Arena, tokens: usize) -> Result<()> {
         arena.idle("launching")?;
-        let forwards = (0..self.ranks.len()).map(|r| self.plan.forward(r, tokens)).collect::<Result<Vec<_>, _>>()?;
-        let mut params = Vec::with_capacity(self.ranks.len());
-        for (r, f) in forwards.iter().enumerate() {
-            params.push(self.params(arena, r, f)?);
+        // Every GPU's parameters before the epoch is taken, so that a bad T or missing weights
+        // fail without a launch; on the stack (at most MAX_WORLD x 400 bytes), not in a Vec.
+        let world = self.ranks.len();
+        let mut params = [MoeParams::default(); layout::MAX_WORLD];
+        for (r, p) in params.iter_mut().enumerate().take(world) {
+            *p = self.params(arena, r, &self.plan.forward(r, tokens)?)?;
         }
         let epoch = arena.begin(self.id, tokens)?;
-        for (r, mut p) in params.into_iter().enumerate() {
+        for (r, mut p) in params.into_iter().enumerate().take(world) {
             p.epoch = epoch;
             let rank = &self.ranks[r];
             let mut args = [&mut p as *mut MoeParams as *mut c_void];

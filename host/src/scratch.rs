@@ -243,10 +243,16 @@ impl Arena {
 
     /// Waits until the streams of `ranks` are idle or `limit` passed: Ok(None) when idle, else
     /// the first rank still running.
+    ///
+    /// A spin on `cuStreamQuery` (no `cuStreamSynchronize`: it cannot be bounded). Each GPU's
+    /// context is made current once, before its polls, not once per poll: nothing else runs on
+    /// this thread in between. (Not once per thread either: a caller's own CUDA code, PyTorch's
+    /// `cudaSetDevice` say, may switch it between two forwards.)
     fn drain(&self, ranks: usize, limit: Duration) -> Result<Option<usize>> {
         let start = Instant::now();
         for (r, g) in self.gpus.iter().enumerate().take(ranks) {
-            while !g.stream.query()? {
+            g.stream.context().bind()?;
+            while !g.stream.query_bound()? {
                 if start.elapsed() > limit {
                     return Ok(Some(r));
                 }
