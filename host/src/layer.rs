@@ -79,17 +79,21 @@ pub struct GpuRouting {
 /// the new inputs into [`MoeLayer::input_buffer`] first, read [`MoeLayer::output_buffer`] after).
 ///
 /// ```no_run
-/// use flashmoe::{Cluster, MoeConfig, MoeLayer, Weights};
+/// use flashmoe::{Cluster, MoeConfig, MoeLayer, Weights, numeric};
 ///
 /// let cluster = Cluster::first(1)?;
-/// let cfg = MoeConfig { tokens: 64, ..MoeConfig::default() };
+/// let cfg = MoeConfig { tokens: 256, ..MoeConfig::default() };
 /// let mut layer = MoeLayer::new(&cluster, cfg.clone())?;
 /// layer.load_weights(&Weights::random(&cfg, 7))?;
-/// let mut step = layer.capture(1)?;                  // one decode token per forward
-/// for _ in 0..3 {
-///     // ... write this step's token into layer.input_buffer(0)? ...
-///     layer.replay(&mut step)?;                      // launch + the same bounded wait
-///     // ... read layer.output_buffer(0)? ...
+/// let mut step = layer.capture(1)?;                            // T = 1 per replay
+/// let (input, output) = (layer.input_buffer(0)?, layer.output_buffer(0)?);
+/// let mut y = vec![0u8; cfg.hidden * cfg.dtype.bytes() as usize];
+/// for i in 0..32 {
+///     let x = vec![0.01 * i as f64; cfg.hidden];               // this step's token
+///     input.write(0, &numeric::encode(cfg.dtype, &x))?;
+///     layer.replay(&mut step)?;                                // bounded wait, typed errors
+///     output.read(0, &mut y)?;
+///     let _out = numeric::decode(cfg.dtype, &y);
 /// }
 /// # Ok::<(), flashmoe::Error>(())
 /// ```
