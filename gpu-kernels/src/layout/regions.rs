@@ -119,10 +119,7 @@ impl Shape {
     pub const fn queue_slots(&self) -> u64 {
         let per_row = (gemm0_tiles(self.inter, self.gated) + gemm1_tiles(self.hidden)) as u64;
         let per_shared_row = (gemm0_tiles(self.shared_inter, true) + gemm1_tiles(self.hidden)) as u64;
-        self.max_tiles() * per_row
-            + self.shared_tiles() * per_shared_row
-            + combine_tasks(self.tokens) as u64
-            + self.processors as u64
+        self.max_tiles() * per_row + self.shared_tiles() * per_shared_row + combine_tasks(self.tokens) as u64 + self.processors as u64
     }
     /// Rows of partial logits any forward of at most `tokens` tokens needs: splits·T is at most
     /// T (one split), max_splits·T, and grid·128 (splits ≤ grid / chunks, T ≤ chunks·128).
