@@ -1,6 +1,7 @@
 //! The GPU-resident operating system of the kernel. Block 0 is the OS block: warp 0 schedules
-//! (the shared expert's GEMM0 tasks at once, combine and termination), warps 1..3 subscribe (turn arrived dispatch tiles into row tiles and
-//! their GEMM0 tasks). Every other block is a processor.
+//! (the shared expert's GEMM0 tasks at once, combine and termination), warps 1..3 subscribe
+//! (turn arrived dispatch tiles into row tiles and their GEMM0 tasks). Every other block is a
+//! processor.
 
 pub mod processor;
 pub mod queue;

@@ -1,8 +1,9 @@
 //! The scheduler warp: first publishes the shared expert's GEMM0 tasks (its row tiles need no
-//! routing, so they overlap the dispatch wait), then starts the combine once every expert output for this GPU's tokens has
-//! come back (the returned-rows word peers add to), and ends the launch once every row tile is
-//! formed and has its GEMM1 tasks queued: then it publishes one exit task per processor. Lane 0
-//! decides; the warp publishes.
+//! routing, so they overlap the dispatch wait), then starts the combine once every expert
+//! output for this GPU's tokens has come back (the returned-rows word peers and the shared
+//! expert's GEMM1 add to), and ends the launch once every row tile (the shared ones included)
+//! is formed and has its GEMM1 tasks queued: then it publishes one exit task per processor.
+//! Lane 0 decides; the warp publishes.
 
 use super::queue::Queue;
 use super::state;
