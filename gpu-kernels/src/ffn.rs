@@ -12,10 +12,10 @@
 //! on this GPU and counts the rows into its returned-rows word like routed rows.
 //!
 //! One task body serves both kinds at run time, so each task kind keeps one mainloop: a second
-//! inlined mainloop made the wgmma entries spill, and a wgmma in a called function would
-//! serialize them all. (Measured with ptxas: the wgmma entries are unchanged; on the mma.sync
-//! paths LLVM now calls GEMM0 rather than inlining it, and the task loops spill more, see
-//! CHANGELOG; separate out-of-line shared tasks spilled more still.)
+//! inlined mainloop made the wgmma entries spill, a wgmma in a called function would serialize
+//! them all, and out-of-line shared tasks made the mma.sync task loops spill 600+ bytes.
+//! `gemm0` carries an inline hint: without it LLVM stopped inlining it into the mma.sync task
+//! loops once it had the shared branches (then 416-492 spill bytes there; see CHANGELOG).
 
 use core::mem::offset_of;
 
@@ -151,6 +151,7 @@ unsafe fn shared_rows<E: Element>(p: &MoeParams, smem: u32, token: u32, column: 
 ///
 /// # Safety
 /// All threads of a processor block, for a published task.
+#[inline] // see the module comment
 pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task) -> bool {
     let t = Tile::of(p, task);
     let shared = task.tile >= launch_tiles(p);
