@@ -182,6 +182,27 @@ pub const fn task_tiles(p: &MoeParams) -> u32 {
     launch_tiles(p) + shared_tiles(p)
 }
 
+/// GEMM0 task `i` of the shared expert's row tiles (`i < shared_tiles(p) · gemm0_tiles(Is,
+/// gated)`, tile by tile): tile s = i / n0 (id `launch_tiles(p) + s`) holds this GPU's tokens
+/// `128 s ..` (the task's slot; its rows in the info, local expert 0, one segment), output
+/// column tile i % n0.
+#[inline(always)]
+pub const fn shared_gemm0_task(p: &MoeParams, i: u32) -> Task {
+    let n0 = super::regions::gemm0_tiles(p.shared_inter, true);
+    let s = i / n0;
+    let rows = p.tokens - s * TILE_M;
+    Task {
+        stamp: 0,
+        kind: TaskKind::Gemm0 as u32,
+        tile: launch_tiles(p) + s,
+        n_tile: i % n0,
+        info: tile_info(0, 1, if rows < TILE_M { rows } else { TILE_M }),
+        pair: 0,
+        slot: s * TILE_M,
+        _pad: 0,
+    }
+}
+
 /// Packs a row tile's local expert (< 256), segment count (<= 8) and rows (<= 128).
 #[inline(always)]
 pub const fn tile_info(local_expert: u32, segments: u32, rows: u32) -> u32 {
@@ -292,6 +313,18 @@ mod tests {
         assert!(task_in_bounds(&p, &task(TaskKind::Exit as u32, 0)));
         assert!(!task_in_bounds(&p, &task(0, 0)));
         assert!(!task_in_bounds(&p, &task(7, 0)));
+        // Shared GEMM0 tasks: 1000 tokens = 7 full tiles + 104 rows; Is = 128: 2 tasks per tile.
+        let s = MoeParams { shared_inter: 128, ..p };
+        let t = shared_gemm0_task(&s, 0);
+        assert_eq!((t.kind, t.tile, t.n_tile, t.slot, tile_info_parts(t.info)), (TaskKind::Gemm0 as u32, 16, 0, 0, (0, 1, 128)));
+        let t = shared_gemm0_task(&s, 3);
+        assert_eq!((t.tile, t.n_tile, t.slot, tile_info_parts(t.info)), (17, 1, 128, (0, 1, 128)));
+        let t = shared_gemm0_task(&s, 15);
+        assert_eq!((t.tile, t.n_tile, t.slot, tile_info_parts(t.info)), (23, 1, 896, (0, 1, 104)));
+        assert!(task_in_bounds(&s, &t));
+        let one = MoeParams { tokens: 1, shared_inter: 192, ..p };
+        let t = shared_gemm0_task(&one, 2);
+        assert_eq!((t.tile, t.n_tile, t.slot, tile_info_parts(t.info)), (16, 2, 0, (0, 1, 1)));
         // A shared expert adds ceil(1000 / 128) = 8 row tiles after the experts' 16.
         let s = MoeParams { shared_inter: 128, ..p };
         assert_eq!((shared_tiles(&p), shared_tiles(&s), task_tiles(&s)), (0, 8, 24));

@@ -9,8 +9,7 @@ use super::queue::Queue;
 use super::state;
 use crate::fault::{self, Deadline};
 use crate::layout::{
-    FaultKind, MoeParams, NONE, TILE_M, Task, TaskKind, WaitKind, combine_tasks, gemm0_tiles, launch_tiles, shared_tiles, tile_info,
-    timeline,
+    FaultKind, MoeParams, NONE, Task, TaskKind, WaitKind, combine_tasks, gemm0_tiles, shared_gemm0_task, shared_tiles, timeline,
 };
 use crate::ptx::{copy, sync, time, warp};
 use crate::util::grid_dim;
@@ -26,8 +25,8 @@ unsafe fn publish_all(p: &MoeParams, q: &Queue, kind: u32, n: u32, lane: u32) {
     }
 }
 
-/// Publishes the GEMM0 tasks of every shared-expert row tile with the whole warp, tile by tile:
-/// tile s (id `launch_tiles + s`) holds tokens `128 s ..` (the task's slot), always gated.
+/// Publishes the GEMM0 tasks of every shared-expert row tile with the whole warp, tile by tile
+/// ([`shared_gemm0_task`]).
 #[inline(always)]
 unsafe fn publish_shared(p: &MoeParams, q: &Queue, lane: u32) {
     let (tiles, n0) = (shared_tiles(p), gemm0_tiles(p.shared_inter, true));
@@ -36,21 +35,9 @@ unsafe fn publish_shared(p: &MoeParams, q: &Queue, lane: u32) {
         return;
     }
     let first = warp::shfl_idx_u32(if lane == 0 { unsafe { q.reserve(n) } } else { 0 }, 0);
-    let base = launch_tiles(p);
     let mut i = lane;
     while i < n {
-        let (s, col) = (i / n0, i % n0);
-        let rows = (p.tokens - s * TILE_M).min(TILE_M);
-        let task = Task {
-            kind: TaskKind::Gemm0 as u32,
-            tile: base + s,
-            n_tile: col,
-            info: tile_info(0, 1, rows),
-            pair: 0,
-            slot: s * TILE_M,
-            ..Task::default()
-        };
-        unsafe { q.publish_or_fail(p, first + i, &task) };
+        unsafe { q.publish_or_fail(p, first + i, &shared_gemm0_task(p, i)) };
         i += 32;
     }
 }
