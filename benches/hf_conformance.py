@@ -108,8 +108,7 @@ def cases(transformers):
         gpt_oss = dict(common, intermediate_size=I, num_local_experts=E, head_dim=16)
         out.append(("gpt_oss", "gpt_oss", transformers.GptOssConfig, gpt_oss, [], True))
         out.append(("gpt_oss-clamp", "gpt_oss", transformers.GptOssConfig, dict(gpt_oss, swiglu_limit=0.75), [], True))
-    # Routers and shared experts the f64 reference defines but the kernel does not run yet (the
-    # GPU test skips them: MoeLayer refuses them with ConfigError::NotInKernel).
+    # Families with other routers and shared experts (the kernel runs them too).
     if hasattr(transformers, "Qwen2MoeConfig"):
         qwen2 = dict(
             common,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On the GPU machine, from the repo root, after ../shared/tools/gpu-bundle built .gpu/:
 #   bash scripts/gpu-check.sh [stage,stage,...]
-# Stages: smoke tile info tiny single graph hf reliability sm80 multi run ab old bench gated decode ncu sanitize
+# Stages: smoke tile info tiny single shared graph hf reliability sm80 multi run ab old bench gated decode ncu sanitize
 # (default: all but ab, old, gated, decode, ncu, sanitize, sm80). `graph`: CUDA-graph replays (tests/forward_graph.rs)
 # and the host time per forward of the tiny decode layer, plain and graph-replayed. `bench`: `flashmoe bench` (the single-GPU sweep with its
 # cuBLAS-ideal and grouped-GEMM columns; the multi-GPU sweeps on several GPUs). `gated`: the SwiGLU
@@ -18,7 +18,7 @@ out=/tmp/gpu-check
 mkdir -p "$out/bench"
 export FLASHMOE_BENCH_OUT=$out/bench
 trap 'tar czf "${OUT:-/tmp}/results.tgz" -C "$out" . 2>/dev/null' EXIT
-stages=",${1:-smoke,tile,info,tiny,single,graph,hf,multi,run,bench},"
+stages=",${1:-smoke,tile,info,tiny,single,shared,graph,hf,multi,run,bench},"
 b=.gpu/bin
 t() { [[ $stages == *",$1,"* ]]; }
 step() { # name seconds cmd...
@@ -49,15 +49,19 @@ if t tiny && ! step tiny 90 $b/test-test-moe_single_gpu --include-ignored --noca
   exit 0
 fi
 t single && step single 150 $b/test-test-moe_single_gpu --include-ignored --nocapture --test-threads=1 --skip tiny_bf16
+t shared && step shared 300 $b/test-test-moe_shared_expert --include-ignored --nocapture --test-threads=1
 t graph && TAIL=40 step graph 240 $b/test-test-forward_graph --include-ignored --nocapture --test-threads=1
 t hf && step hf 150 $b/test-test-hf_layers --include-ignored --nocapture --test-threads=1
 t reliability && step reliability 300 $b/test-test-moe_reliability --include-ignored --nocapture --test-threads=1
 t sm80 && FLASHMOE_TEST_ARCH=sm_80 step sm80-single 150 $b/test-test-moe_single_gpu --include-ignored --nocapture --test-threads=1
+t sm80 && FLASHMOE_TEST_ARCH=sm_80 step sm80-shared 300 $b/test-test-moe_shared_expert --include-ignored --nocapture --test-threads=1
 t sm80 && FLASHMOE_TEST_ARCH=sm_80 step sm80-reliability 300 $b/test-test-moe_reliability --include-ignored --nocapture --test-threads=1
 t sm80 && step sm80-run1 90 $b/bin-bin-flashmoe run --gpus 1 --arch sm80
 t multi && step multi 150 $b/test-test-moe_multi_gpu --include-ignored --nocapture --test-threads=1
 t run && step run1 90 $b/bin-bin-flashmoe run --gpus 1
 t run && step run 90 $b/bin-bin-flashmoe run
+t run && step run1-shared 90 $b/bin-bin-flashmoe run --gpus 1 --shared-inter 1024
+t run && step run1-shared-gate 90 $b/bin-bin-flashmoe run --gpus 1 --shared-inter 2048 --shared-gate
 t old && [ -x .gpu/old-flashmoe ] && step run1-old 90 .gpu/old-flashmoe run --gpus 1
 t old && step run1-again 90 $b/bin-bin-flashmoe run --gpus 1
 t ab && step run1-mma-sync 90 $b/bin-bin-flashmoe run --gpus 1 --mainloop mma-sync

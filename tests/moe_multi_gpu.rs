@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Inputs, check};
-use flashmoe::{Activation, Cluster, DType, Error, MoeConfig, Router, Wait};
+use flashmoe::{Activation, Cluster, DType, Error, MoeConfig, Router, SharedExpert, Wait};
 
 /// All GPUs, or None (test skipped) on a one-GPU machine.
 fn gpus() -> Option<Cluster> {
@@ -68,6 +68,18 @@ fn multi_gpu_matrix() {
         ..cfg(DType::Bf16, 4 * g, 2, 1000, (256, 320))
     };
     check(&c, &llama4, 113, Inputs::Random);
+    // Shared experts: each GPU runs its own tokens' (no dispatch) while the routed rows cross
+    // GPUs: DeepSeek-V3's router with a shared expert of weight 1, Qwen2-MoE's sigmoid gate,
+    // Llama-4's on the unscaled input, and every token of every GPU to expert 1 with drops.
+    let shared = |inter: usize, sigmoid_gate: bool| Some(SharedExpert { inter, sigmoid_gate });
+    check(&c, &MoeConfig { shared: shared(512, false), ..grouped.clone() }, 114, Inputs::Random);
+    let qwen2 =
+        MoeConfig { gated: true, activation: Activation::Silu, shared: shared(320, true), ..cfg(DType::Bf16, 8 * g, 4, 1000, (256, 256)) };
+    check(&c, &qwen2, 115, Inputs::Random);
+    check(&c, &MoeConfig { shared: shared(192, false), ..llama4.clone() }, 116, Inputs::Random);
+    let skewed = MoeConfig { shared: shared(128, true), ..cfg(DType::F32, 4 * g, 2, 500, (256, 256)) };
+    assert!(check(&c, &skewed, 117, Inputs::AllTo(1)).dropped > 0);
+    check(&c, &MoeConfig { shared: shared(256, false), ..cfg(DType::Bf16, 8 * g, 1, 1, (256, 512)) }, 118, Inputs::Random);
 }
 
 #[test]

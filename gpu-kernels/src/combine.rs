@@ -1,8 +1,11 @@
 //! Combine: out[t] = Σ_j weight[t][j] · slot[t][j] over the kept j, summed in increasing j in f32,
 //! so the output is bitwise identical run to run (no float atomics). Dropped pairs add nothing; a
 //! token with every pair dropped gets zeros. A router whose weight scaled the expert's input
-//! (Llama-4) adds each slot with weight 1.
+//! (Llama-4) adds each slot with weight 1. A shared expert's output (slot `top_k`, written for
+//! every token, dropped or not) is added last, with weight 1 or, with a shared gate (Qwen2-MoE),
+//! sigmoid(x·g) (computed here by the token's warp in a fixed order, so it repeats bitwise).
 
+use crate::gemm::activation::sigmoid;
 use crate::gemm::element::Element;
 use crate::layout::{COMBINE_TOKENS, DROPPED, MoeParams};
 use crate::ptx::{copy, sync, warp};
@@ -23,6 +26,7 @@ pub unsafe fn run<E: Element>(p: &MoeParams, tile: u32) {
     let weights = (p.workspace + p.ws.topk_weight) as *const u32;
     let end = ((tile + 1) * COMBINE_TOKENS).min(p.tokens);
     let scaled_input = p.scales_input();
+    let (shared, stride) = (p.has_shared(), p.combine_stride() as u64);
     let mut t = tile * COMBINE_TOKENS + w;
     while t < end {
         let (s, wt) = if lane < k {
@@ -38,7 +42,8 @@ pub unsafe fn run<E: Element>(p: &MoeParams, tile: u32) {
             slot[j] = warp::shfl_idx_u32(s, j as u32);
             weight[j] = warp::shfl_idx_f32(wt, j as u32);
         });
-        let row = t as u64 * k as u64 * row_bytes;
+        let shared_weight = if shared && p.shared_gate != 0 { unsafe { shared_gate::<E>(p, t, lane, vecs) } } else { 1.0 };
+        let row = t as u64 * stride * row_bytes;
         // Several vectors per lane per pass, all loads of a slot issued before any is used: the
         // combine is a stream (k slot rows in, one row out), and with one load in flight per
         // lane it ran at ~1.4 TB/s (perf log v10).
@@ -66,6 +71,25 @@ pub unsafe fn run<E: Element>(p: &MoeParams, tile: u32) {
                     });
                 }
             });
+            if shared {
+                let src = row + k as u64 * row_bytes;
+                let mut raw = [[0u32; 4]; 8];
+                unroll!(8, u, {
+                    let v = v0 + lane + 32 * u as u32;
+                    if v < vecs {
+                        raw[u] = unsafe { copy::ld_cg_v4(slots.add((src + v as u64 * 16) as usize)) };
+                    }
+                });
+                unroll!(8, u, {
+                    let mut vals = [0.0f32; 8];
+                    E::unpack(raw[u], &mut vals);
+                    unroll!(8, e, {
+                        if e < E::PER_VEC {
+                            acc[u][e] += shared_weight * vals[e];
+                        }
+                    });
+                });
+            }
             unroll!(8, u, {
                 let v = v0 + lane + 32 * u as u32;
                 if v < vecs {
@@ -76,4 +100,33 @@ pub unsafe fn run<E: Element>(p: &MoeParams, tile: u32) {
         }
         t += 4;
     }
+}
+
+/// sigmoid(x_t · g) for token `t` (the shared expert's gate, Qwen2-MoE), by the whole warp: each
+/// lane sums its vectors in order, then a butterfly sum (every lane gets the same bits).
+///
+/// Out of line: it runs once per token, and inlined it would add to the task loop's registers.
+///
+/// # Safety
+/// All lanes of a warp, `p.shared_gate` a `[hidden]` vector of the layer's dtype.
+#[inline(never)]
+unsafe fn shared_gate<E: Element>(p: &MoeParams, t: u32, lane: u32, vecs: u32) -> f32 {
+    let x = (p.x + t as u64 * vecs as u64 * 16) as *const u8;
+    let g = p.shared_gate as *const u8;
+    let mut sum = 0.0f32;
+    let mut v = lane;
+    while v < vecs {
+        let (mut xs, mut gs) = ([0.0f32; 8], [0.0f32; 8]);
+        unsafe {
+            E::unpack(copy::ld_cg_v4(x.add(v as usize * 16)), &mut xs);
+            E::unpack(copy::ld_cg_v4(g.add(v as usize * 16)), &mut gs);
+        }
+        unroll!(8, e, {
+            if e < E::PER_VEC {
+                sum += xs[e] * gs[e];
+            }
+        });
+        v += 32;
+    }
+    sigmoid(warp::sum_f32(sum))
 }

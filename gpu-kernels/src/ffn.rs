@@ -4,6 +4,18 @@
 //! tile of staging·W2ᵀ + b2, each row stored straight into its token's slot `[token][j]` on the
 //! token's home GPU, then counted into that GPU's returned-rows word. The block finishing a
 //! tile's last GEMM0 task publishes its GEMM1 tasks.
+//!
+//! The shared expert runs through the same tasks: its row tiles (ids past the experts', see
+//! [`crate::layout::shared_tiles`]) hold this GPU's tokens `128 s ..` in order (the task's
+//! slot), read in place from the input whatever the router; GEMM0 is always gated (S1, S3),
+//! without biases, into `shared_staging`; GEMM1 (S2, K = Is) writes each token's slot `top_k`
+//! on this GPU and counts the rows into its returned-rows word like routed rows.
+//!
+//! One task body serves both kinds at run time, so each task kind keeps one mainloop: a second
+//! inlined mainloop made the wgmma entries spill, a wgmma in a called function would serialize
+//! them all, and out-of-line shared tasks made the mma.sync task loops spill 600+ bytes.
+//! `gemm0` carries an inline hint: without it LLVM stopped inlining it into the mma.sync task
+//! loops once it had the shared branches (then 416-492 spill bytes there; see CHANGELOG).
 
 use core::mem::offset_of;
 
@@ -14,11 +26,11 @@ use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, mainloop, zero_acc};
 use crate::layout::{
     Control, ErrorCode, FaultKind, MAX_SEGMENTS, MoeParams, TILE_M, TILE_N, Task, TaskKind, TileDesc, gemm0_tile_cols, gemm0_tiles,
-    gemm1_tiles, meta_j, meta_token, segment_in_bounds, tile_info_parts,
+    gemm1_tiles, launch_tiles, meta_j, meta_token, segment_in_bounds, tile_info_parts,
 };
 use crate::os::queue::Queue;
 use crate::ptx::{copy, sync};
-use crate::smem::{A_ROWS, BROADCAST, OUT_ROWS};
+use crate::smem::{A_ROWS, BROADCAST, OUT_ROWS, TASK};
 use crate::util::thread_idx;
 
 /// A row tile of a task in global memory ([`TileDesc`], written by a subscriber in this launch,
@@ -103,60 +115,107 @@ unsafe fn row(table: u32, r: u32) -> u64 {
     unsafe { (copy::ld_shared_u32(table + r * 8) as u64) | ((copy::ld_shared_u32(table + r * 8 + 4) as u64) << 32) }
 }
 
+/// Whether the block's current task is a shared-expert row tile, from its tile id in the task
+/// words the processor loop left in shared memory (`smem::TASK`, word 1): re-read after a
+/// mainloop, so that no register holds the choice across it.
+#[inline(always)]
+unsafe fn shared_task(p: &MoeParams, smem: u32) -> bool {
+    (unsafe { copy::ld_shared_u32(smem + TASK + 4) }) >= launch_tiles(p)
+}
+
+/// Row `r` of a shared-expert tile in the row tables: GEMM0 (`second` false) reads token
+/// `token`'s input row and writes its staging row; GEMM1 reads the staging row and writes the
+/// token's slot `top_k` on this GPU, at byte `column`. Out of line: a few instructions per
+/// task, kept out of the task loop's code.
+#[inline(never)]
+unsafe fn shared_rows<E: Element>(p: &MoeParams, smem: u32, token: u32, column: u64, second: bool) {
+    let r = thread_idx();
+    let (row_bytes, inter_bytes) = ((p.hidden * E::BYTES) as u64, (p.shared_inter * E::BYTES) as u64);
+    let token = token as u64;
+    let staging = p.workspace + p.ws.shared_staging + token * inter_bytes;
+    unsafe {
+        if second {
+            let slot = token * p.combine_stride() as u64 + p.top_k as u64;
+            set_row(smem + A_ROWS, r, staging);
+            set_row(smem + OUT_ROWS, r, p.heaps[p.rank as usize] + p.heap.combine_slots + slot * row_bytes + column);
+        } else {
+            set_row(smem + A_ROWS, r, p.x + token * row_bytes);
+            set_row(smem + OUT_ROWS, r, staging);
+        }
+    }
+}
+
 /// GEMM0 task: A rows are read where they are (this GPU's own tokens straight from the input,
 /// peers' rows from the dispatch region), outputs go to staging. False (on every thread) when a
 /// value was out of range: the fault is in the block's mailbox and nothing was written with it.
 ///
 /// # Safety
 /// All threads of a processor block, for a published task.
+#[inline] // see the module comment
 pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task) -> bool {
     let t = Tile::of(p, task);
-    let (row_bytes, inter_bytes) = ((p.hidden * E::BYTES) as u64, (p.inter * E::BYTES) as u64);
+    let shared = task.tile >= launch_tiles(p);
+    let inter = if shared { p.shared_inter } else { p.inter };
+    let (row_bytes, inter_bytes) = ((p.hidden * E::BYTES) as u64, (inter * E::BYTES) as u64);
     let heap = p.heaps[p.rank as usize];
     let tid = thread_idx();
     let mut bad = None;
     if tid < t.rows {
-        match t.locate(p, tid) {
-            Some((pair, slot)) => {
-                let at = pair as u64 * p.slot_stride as u64 + slot as u64;
-                let a = if pair / p.local_experts == p.rank && !p.copy_local() {
-                    let m = unsafe { sync::ld_relaxed_gpu_u32((heap + p.heap.dispatch_meta + at * 4) as *const u32) };
-                    match meta_parts(p, m) {
-                        Ok((token, _)) => p.x + token as u64 * row_bytes,
-                        Err(f) => {
-                            bad = Some(f);
-                            p.x
+        if shared {
+            unsafe { shared_rows::<E>(p, smem, task.slot + tid, 0, false) };
+        } else {
+            match t.locate(p, tid) {
+                Some((pair, slot)) => {
+                    let at = pair as u64 * p.slot_stride as u64 + slot as u64;
+                    let a = if pair / p.local_experts == p.rank && !p.copy_local() {
+                        let m = unsafe { sync::ld_relaxed_gpu_u32((heap + p.heap.dispatch_meta + at * 4) as *const u32) };
+                        match meta_parts(p, m) {
+                            Ok((token, _)) => p.x + token as u64 * row_bytes,
+                            Err(f) => {
+                                bad = Some(f);
+                                p.x
+                            }
                         }
+                    } else {
+                        heap + p.heap.dispatch_rows + at * row_bytes
+                    };
+                    unsafe {
+                        set_row(smem + A_ROWS, tid, a);
+                        set_row(smem + OUT_ROWS, tid, p.workspace + p.ws.staging + at * inter_bytes);
                     }
-                } else {
-                    heap + p.heap.dispatch_rows + at * row_bytes
-                };
-                unsafe {
-                    set_row(smem + A_ROWS, tid, a);
-                    set_row(smem + OUT_ROWS, tid, p.workspace + p.ws.staging + at * inter_bytes);
                 }
+                None => bad = Some((FaultKind::Segment as u32, tid as u64, t.rows as u64)),
             }
-            None => bad = Some((FaultKind::Segment as u32, tid as u64, t.rows as u64)),
         }
     }
     if unsafe { any_fault(smem, bad, task.tile) } {
         return false;
     }
-    let gated = p.gated();
+    // A shared tile's local expert is 0 (its task info says so): no offset into its weights.
     let local = t.local_expert;
-    let col0 = task.n_tile * gemm0_tile_cols(gated);
-    let w_row0 = (local * p.inter + col0) as u64 * row_bytes;
-    let a = Rows::gathered(smem + A_ROWS, 0, t.rows);
-    let b = if gated {
-        Rows { base: (p.w1 + w_row0) as *const u8, gate_rows: (p.w3 + w_row0) as *const u8, stride: row_bytes, valid: TILE_N, table: 0 }
-    } else {
-        Rows::new((p.w1 + w_row0) as *const u8, row_bytes, (p.inter - col0).min(TILE_N))
+    let col0 = {
+        let gated = p.gated() || shared;
+        let (w1, w3) = if shared { (p.shared_w1, p.shared_w3) } else { (p.w1, p.w3) };
+        let col0 = task.n_tile * gemm0_tile_cols(gated);
+        let w_row0 = (local * inter + col0) as u64 * row_bytes;
+        let a = Rows::gathered(smem + A_ROWS, 0, t.rows);
+        let b = if gated {
+            Rows { base: (w1 + w_row0) as *const u8, gate_rows: (w3 + w_row0) as *const u8, stride: row_bytes, valid: TILE_N, table: 0 }
+        } else {
+            Rows::new((w1 + w_row0) as *const u8, row_bytes, (inter - col0).min(TILE_N))
+        };
+        let mut acc = zero_acc();
+        unsafe {
+            mainloop::<E>(smem, &a, &b, row_bytes as u32, &mut acc);
+            epilogue::stage::<E>(smem, &acc);
+        }
+        col0
     };
-    let mut acc = zero_acc();
-    unsafe { mainloop::<E>(smem, &a, &b, row_bytes as u32, &mut acc) };
 
-    let (b1, b3) = ((p.b1 + (local * p.inter * E::BYTES) as u64) as *const u8, (p.b3 + (local * p.inter * E::BYTES) as u64) as *const u8);
-    let (bias, act) = (p.has_bias(), activation::Act::of(p));
+    let shared = unsafe { shared_task(p, smem) };
+    let (inter, gated) = if shared { (p.shared_inter, true) } else { (p.inter, p.gated()) };
+    let (b1, b3) = ((p.b1 + (local * inter * E::BYTES) as u64) as *const u8, (p.b3 + (local * inter * E::BYTES) as u64) as *const u8);
+    let (bias, act) = (p.has_bias() && !shared, activation::Act::of(p));
     let value = |c: u32, x: f32, g: f32| {
         let col = col0 + c;
         let h = if bias { x + unsafe { E::load(b1, col) } } else { x };
@@ -165,18 +224,15 @@ pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task
     };
     let column = col0 as u64 * E::BYTES as u64;
     let dest = |r: u32| (unsafe { row(smem + OUT_ROWS, r) } + column) as *mut u8;
-    let cols = if gated { TILE_N / 2 } else { (p.inter - col0).min(TILE_N) };
-    unsafe {
-        epilogue::stage::<E>(smem, &acc);
-        epilogue::emit::<E>(smem, gated, t.rows, cols, value, dest);
-    }
+    let cols = if gated { TILE_N / 2 } else { (inter - col0).min(TILE_N) };
+    unsafe { epilogue::emit::<E>(smem, gated, t.rows, cols, value, dest) };
 
     // The block that finishes the tile's last GEMM0 task publishes its GEMM1 tasks.
     let n1 = gemm1_tiles(p.hidden);
     if tid == 0 {
         let done = (p.workspace + p.ws.gemm0_done) as *mut u32;
         sync::fence_acq_rel_gpu();
-        let last = unsafe { sync::atom_add_acq_rel_gpu_u32(done.add(task.tile as usize), 1) } == gemm0_tiles(p.inter, gated) - 1;
+        let last = unsafe { sync::atom_add_acq_rel_gpu_u32(done.add(task.tile as usize), 1) } == gemm0_tiles(inter, gated) - 1;
         let first = if last { unsafe { q.reserve(n1) } } else { 0 };
         unsafe {
             copy::st_shared_u32(smem + BROADCAST, last as u32);
@@ -210,53 +266,64 @@ pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task
 /// All threads of a processor block, for a published task.
 pub unsafe fn gemm1<E: Element>(p: &MoeParams, smem: u32, task: &Task) -> bool {
     let t = Tile::of(p, task);
-    let (row_bytes, inter_bytes) = ((p.hidden * E::BYTES) as u64, (p.inter * E::BYTES) as u64);
+    let shared = task.tile >= launch_tiles(p);
+    let inter = if shared { p.shared_inter } else { p.inter };
+    let (row_bytes, inter_bytes) = ((p.hidden * E::BYTES) as u64, (inter * E::BYTES) as u64);
     let heap = p.heaps[p.rank as usize];
     let col0 = task.n_tile * TILE_N;
     let column = col0 as u64 * E::BYTES as u64;
-    let k = p.top_k as u64;
+    let k = p.combine_stride() as u64;
     let tid = thread_idx();
     let mut bad = None;
     if tid < t.rows {
-        match t.locate(p, tid) {
-            Some((pair, slot)) => {
-                let at = pair as u64 * p.slot_stride as u64 + slot as u64;
-                let m = unsafe { sync::ld_relaxed_gpu_u32((heap + p.heap.dispatch_meta + at * 4) as *const u32) };
-                match meta_parts(p, m) {
-                    Ok((token, j)) => {
-                        let home = p.heaps[(pair / p.local_experts) as usize];
-                        let slot_row = token as u64 * k + j as u64;
-                        unsafe {
-                            set_row(smem + A_ROWS, tid, p.workspace + p.ws.staging + at * inter_bytes);
-                            set_row(smem + OUT_ROWS, tid, home + p.heap.combine_slots + slot_row * row_bytes + column);
+        if shared {
+            unsafe { shared_rows::<E>(p, smem, task.slot + tid, column, true) };
+        } else {
+            match t.locate(p, tid) {
+                Some((pair, slot)) => {
+                    let at = pair as u64 * p.slot_stride as u64 + slot as u64;
+                    let m = unsafe { sync::ld_relaxed_gpu_u32((heap + p.heap.dispatch_meta + at * 4) as *const u32) };
+                    match meta_parts(p, m) {
+                        Ok((token, j)) => {
+                            let home = p.heaps[(pair / p.local_experts) as usize];
+                            let slot_row = token as u64 * k + j as u64;
+                            unsafe {
+                                set_row(smem + A_ROWS, tid, p.workspace + p.ws.staging + at * inter_bytes);
+                                set_row(smem + OUT_ROWS, tid, home + p.heap.combine_slots + slot_row * row_bytes + column);
+                            }
                         }
+                        Err(f) => bad = Some(f),
                     }
-                    Err(f) => bad = Some(f),
                 }
+                None => bad = Some((FaultKind::Segment as u32, tid as u64, t.rows as u64)),
             }
-            None => bad = Some((FaultKind::Segment as u32, tid as u64, t.rows as u64)),
         }
     }
     if unsafe { any_fault(smem, bad, task.tile) } {
         return false;
     }
     let local = t.local_expert;
-    let a = Rows::gathered(smem + A_ROWS, 0, t.rows);
     let cols = (p.hidden - col0).min(TILE_N);
-    let b = Rows::new((p.w2 + (local * p.hidden + col0) as u64 * inter_bytes) as *const u8, inter_bytes, cols);
-    let mut acc = zero_acc();
-    unsafe { mainloop::<E>(smem, &a, &b, inter_bytes as u32, &mut acc) };
+    {
+        let w2 = if shared { p.shared_w2 } else { p.w2 };
+        let a = Rows::gathered(smem + A_ROWS, 0, t.rows);
+        let b = Rows::new((w2 + (local * p.hidden + col0) as u64 * inter_bytes) as *const u8, inter_bytes, cols);
+        let mut acc = zero_acc();
+        unsafe {
+            mainloop::<E>(smem, &a, &b, inter_bytes as u32, &mut acc);
+            epilogue::stage::<E>(smem, &acc);
+        }
+    }
 
+    let shared = unsafe { shared_task(p, smem) };
     let b2 = (p.b2 + ((local * p.hidden + col0) * E::BYTES) as u64) as *const u8;
-    let bias = p.has_bias();
+    let bias = p.has_bias() && !shared;
     let value = |c: u32, x: f32, _: f32| if bias { x + unsafe { E::load(b2, c) } } else { x };
     let dest = |r: u32| unsafe { row(smem + OUT_ROWS, r) } as *mut u8;
-    unsafe {
-        epilogue::stage::<E>(smem, &acc);
-        epilogue::emit::<E>(smem, false, t.rows, cols, value, dest);
-    }
+    unsafe { epilogue::emit::<E>(smem, false, t.rows, cols, value, dest) };
     // The rows are stored (emit ends with a block barrier): tell every home GPU how many of its
-    // rows landed, one release add per segment after a system-scope fence.
+    // rows landed, one release add per segment after a system-scope fence (a shared tile's are
+    // all this GPU's: one add to its own word).
     if tid == 0 {
         sync::fence_acq_rel_sys();
         for s in 0..t.segments as usize {
@@ -265,7 +332,7 @@ pub unsafe fn gemm1<E: Element>(p: &MoeParams, smem: u32, task: &Task) -> bool {
             if pair >= p.world * p.local_experts {
                 continue;
             }
-            let home = p.heaps[(pair / p.local_experts) as usize];
+            let home = p.heaps[if shared { p.rank } else { pair / p.local_experts } as usize];
             let word = (home + p.heap.control + offset_of!(Control, returned_rows) as u64) as *mut u32;
             unsafe { sync::red_add_release_sys_u32(word, rows) };
         }

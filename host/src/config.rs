@@ -312,17 +312,12 @@ impl MoeConfig {
     }
 
     /// What the GPU kernel cannot run yet although the configuration is valid (the f64 reference
-    /// runs it): [`ConfigError::NotInKernel`] naming the first such feature. Every [`Router`]
-    /// runs in the kernel; shared experts do not yet. `MoeLayer` checks this when built, before
-    /// any allocation or launch.
+    /// runs it): [`ConfigError::NotInKernel`] naming the first such feature. Every valid
+    /// configuration runs today: every [`Router`], and shared experts (with or without their
+    /// sigmoid gate) as extra row tiles of the same launch. `MoeLayer` checks this when built,
+    /// before any allocation or launch.
     pub fn kernel_support(&self) -> Result<(), ConfigError> {
-        match self.shared {
-            None => Ok(()),
-            Some(SharedExpert { sigmoid_gate: false, .. }) => Err(ConfigError::NotInKernel("the shared expert")),
-            Some(SharedExpert { sigmoid_gate: true, .. }) => {
-                Err(ConfigError::NotInKernel("the shared expert with a sigmoid gate (Qwen2-MoE)"))
-            }
-        }
+        Ok(())
     }
 
     /// Rows one source GPU may send to one expert: ceil(T·k/E · factor), at most T (a token picks
@@ -421,7 +416,7 @@ mod tests {
     }
 
     #[test]
-    fn router_variants_validate_and_run_in_the_kernel_and_shared_experts_are_refused() {
+    fn router_variants_and_shared_experts_validate_and_run_in_the_kernel() {
         let ds = MoeConfig {
             experts: 8,
             top_k: 2,
@@ -450,15 +445,14 @@ mod tests {
         let llama4 = MoeConfig { router: Router::SigmoidScaledInput, renormalize: false, ..MoeConfig::default() };
         assert_eq!(llama4.validate(1), Ok(()));
         assert_eq!(MoeConfig { renormalize: true, ..llama4.clone() }.validate(1), Err(ConfigError::RenormalizeScaledInput));
-        // Every router runs in the kernel; shared experts are typed errors naming the feature.
+        // Every router and the shared expert (with or without its gate) run in the kernel.
         assert_eq!(MoeConfig::default().kernel_support(), Ok(()));
         assert_eq!(MoeConfig { shared: None, ..ds.clone() }.kernel_support(), Ok(()));
         assert_eq!(llama4.kernel_support(), Ok(()));
-        let e = shared(64).kernel_support().unwrap_err();
-        assert!(matches!(e, ConfigError::NotInKernel(_)) && e.to_string().contains("sigmoid gate"), "{e}");
-        assert_eq!(ds.kernel_support(), Err(ConfigError::NotInKernel("the shared expert")));
+        assert_eq!(shared(64).kernel_support(), Ok(()));
+        assert_eq!(ds.kernel_support(), Ok(()));
         let llama4_shared = MoeConfig { shared: Some(SharedExpert { inter: 64, sigmoid_gate: false }), ..llama4 };
-        assert_eq!(llama4_shared.kernel_support(), Err(ConfigError::NotInKernel("the shared expert")));
+        assert_eq!(llama4_shared.kernel_support(), Ok(()));
         // The kernel's router words.
         assert_eq!(ds.router.kind(), RouterKind::GroupedSigmoid);
         assert_eq!(ds.router.kernel_params(), (4, 2, 2.5));

@@ -71,6 +71,7 @@ mod tests {
                 elem_bytes: 2,
                 gated: false,
                 processors: 263,
+                shared_inter: 0,
             };
             for t in 1..=max.min(20000) {
                 let splits = gate_splits(t, 4096, 264) as u64;

@@ -44,6 +44,11 @@ struct DeviceWeights {
     b1: Option<DeviceBuffer>,
     b3: Option<DeviceBuffer>,
     b2: Option<DeviceBuffer>,
+    /// The shared expert, whole on every GPU (each runs it for its own tokens), and its gate.
+    shared_w1: Option<DeviceBuffer>,
+    shared_w3: Option<DeviceBuffer>,
+    shared_w2: Option<DeviceBuffer>,
+    shared_gate: Option<DeviceBuffer>,
 }
 
 /// What one GPU of the layer owns.
@@ -380,6 +385,10 @@ impl<'c> MoeLayer<'c> {
                 b1: upload("experts.b1", i, false)?,
                 b3: upload("experts.b3", i, false)?,
                 b2: upload("experts.b2", h, false)?,
+                shared_w1: upload("shared.w1", 0, true)?,
+                shared_w3: upload("shared.w3", 0, true)?,
+                shared_w2: upload("shared.w2", 0, true)?,
+                shared_gate: upload("shared.gate", 0, true)?,
             });
         }
         for (rank, w) in self.ranks.iter_mut().zip(uploaded) {
@@ -590,6 +599,8 @@ impl<'c> MoeLayer<'c> {
             act_alpha: act.0,
             act_limit: act.1,
             routed_scaling,
+            shared_inter: shape.shared_inter,
+            _pad0: 0,
             timeout_ns: u64::try_from(self.timeout.as_nanos()).unwrap_or(u64::MAX),
             x: g.input.ptr(),
             gate_w: w.gate.ptr(),
@@ -601,6 +612,10 @@ impl<'c> MoeLayer<'c> {
             b1: ptr(&w.b1),
             b3: ptr(&w.b3),
             b2: ptr(&w.b2),
+            shared_w1: ptr(&w.shared_w1),
+            shared_w3: ptr(&w.shared_w3),
+            shared_w2: ptr(&w.shared_w2),
+            shared_gate: if cfg.shared.is_some_and(|s| s.sigmoid_gate) { ptr(&w.shared_gate) } else { 0 },
             out: g.output.ptr(),
             workspace: g.workspace.ptr(),
             error: g.error.device_ptr(),

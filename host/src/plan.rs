@@ -63,6 +63,7 @@ impl Plan {
             elem_bytes: cfg.dtype.bytes(),
             gated: cfg.gated,
             processors: most - 1,
+            shared_inter: cfg.shared.map_or(0, |s| s.inter as u32),
         };
         // The validated bounds (T < 2^24, H and I <= 2^16, E <= 256, k <= 8, G <= 8) keep every
         // size below 2^51 bytes, so the layouts cannot overflow; the queue index is u32.
@@ -145,21 +146,22 @@ fn heap_from_sizes(s: [u64; 5]) -> HeapLayout {
     }
 }
 
-fn ws_sizes(w: &WorkspaceLayout) -> [u64; 9] {
+fn ws_sizes(w: &WorkspaceLayout) -> [u64; 10] {
     [
         w.topk_expert - w.logits,
         w.topk_weight - w.topk_expert,
         w.route_slot - w.topk_weight,
         w.chunk_counts - w.route_slot,
         w.staging - w.chunk_counts,
-        w.tiles - w.staging,
+        w.shared_staging - w.staging,
+        w.tiles - w.shared_staging,
         w.gemm0_done - w.tiles,
         w.queue - w.gemm0_done,
         w.bytes - w.queue,
     ]
 }
 
-fn ws_from_sizes(s: [u64; 9], queue_slots: u64) -> WorkspaceLayout {
+fn ws_from_sizes(s: [u64; 10], queue_slots: u64) -> WorkspaceLayout {
     let mut b = Bump::new();
     WorkspaceLayout {
         logits: b.take(s[0]),
@@ -168,9 +170,10 @@ fn ws_from_sizes(s: [u64; 9], queue_slots: u64) -> WorkspaceLayout {
         route_slot: b.take(s[3]),
         chunk_counts: b.take(s[4]),
         staging: b.take(s[5]),
-        tiles: b.take(s[6]),
-        gemm0_done: b.take(s[7]),
-        queue: b.take(s[8]),
+        shared_staging: b.take(s[6]),
+        tiles: b.take(s[7]),
+        gemm0_done: b.take(s[8]),
+        queue: b.take(s[9]),
         queue_slots,
         bytes: b.total(),
     }
@@ -200,7 +203,7 @@ impl ArenaLayout {
                 out[i] = a[i].max(b[i]);
             }
         };
-        let (mut h, mut w) = ([0; 5], [0; 9]);
+        let (mut h, mut w) = ([0; 5], [0; 10]);
         max(&heap_sizes(&self.heap), &heap_sizes(&other.heap), &mut h);
         max(&ws_sizes(&self.ws), &ws_sizes(&other.ws), &mut w);
         ArenaLayout {
@@ -309,6 +312,25 @@ mod tests {
         let ((c, cb), (q, qb)) = arena.epoch_regions();
         assert_eq!((c, c + cb), (0, h.dispatch_meta));
         assert_eq!(q + qb, arena.ws.bytes);
+    }
+
+    #[test]
+    fn a_shared_expert_sizes_its_tiles_slots_staging_and_queue() {
+        use crate::config::SharedExpert;
+        let plain = Plan::new(&cfg(), &[133, 133], &Tuning::default()).unwrap();
+        let shared = MoeConfig { shared: Some(SharedExpert { inter: 320, sigmoid_gate: true }), ..cfg() };
+        let plan = Plan::new(&shared, &[133, 133], &Tuning::default()).unwrap();
+        assert_eq!(plan.shape.shared_inter, 320);
+        assert_eq!((plain.shape.combine_stride(), plan.shape.combine_stride()), (2, 3));
+        assert_eq!(plan.heap.bytes - plan.heap.combine_slots, 1000 * 3 * 256 * 2);
+        assert_eq!(plan.ws.tiles - plan.ws.shared_staging, 1000 * 320 * 2);
+        // 8 shared row tiles of 1000 tokens, each 320 / 64 = 5 GEMM0 and 256 / 128 = 2 GEMM1 tasks.
+        assert_eq!(plan.ws.queue_slots, plain.ws.queue_slots + 8 * (5 + 2));
+        // An arena serving both keeps every region at one offset, the larger size each.
+        let arena = ArenaLayout::of(&plain).cover(&ArenaLayout::of(&plan));
+        assert!(arena.serves(&plain) && arena.serves(&plan));
+        assert_eq!(arena.ws.tiles - arena.ws.shared_staging, 1000 * 320 * 2);
+        assert_eq!(ArenaLayout::of(&plain).ws.shared_staging, ArenaLayout::of(&plain).ws.tiles);
     }
 
     #[test]

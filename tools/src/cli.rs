@@ -11,7 +11,7 @@ use clap::ValueEnum;
 
 use crate::bench;
 use flashmoe::Arch;
-use flashmoe::config::{Activation, DType, MoeConfig};
+use flashmoe::config::{Activation, DType, MoeConfig, SharedExpert};
 use flashmoe::device::Cluster;
 use flashmoe::error::{Error, Result};
 use flashmoe::hf::{LayerSpec, Layout};
@@ -86,6 +86,13 @@ struct LayerArgs {
     /// Also copy rows routed to a GPU's own experts (A/B; by default GEMM0 reads them in place).
     #[arg(long)]
     copy_local: bool,
+    /// A shared expert of this intermediate width (a multiple of 64) added to every token
+    /// (DeepSeek-V3 / Llama-4 style; gated, the layer's activation, no biases).
+    #[arg(long, value_name = "N", conflicts_with = "hf")]
+    shared_inter: Option<usize>,
+    /// Scale the shared expert's output by sigmoid(x·g) (Qwen2-MoE's shared_expert_gate).
+    #[arg(long, requires = "shared_inter")]
+    shared_gate: bool,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -138,6 +145,7 @@ impl LayerArgs {
                 DTypeArg::F16 => DType::F16,
                 DTypeArg::F32 => DType::F32,
             },
+            shared: self.shared_inter.map(|inter| SharedExpert { inter, sigmoid_gate: self.shared_gate }),
             ..MoeConfig::default()
         }
     }
@@ -337,12 +345,12 @@ fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) ->
     // are open).
     let (cfg, checkpoint) = args.layer()?;
     cfg.validate(1)?;
-    // A shared expert, which only the f64 reference implements, before any GPU is opened.
+    // Anything only the f64 reference implements, before any GPU is opened.
     cfg.kernel_support()?;
     let cluster = args.cluster()?;
     let world = cluster.len();
     println!(
-        "layer: T={} tokens/GPU x {world} GPU(s), H={} I={} E={} k={} {:?} {:?}{}{}{}{}, {}",
+        "layer: T={} tokens/GPU x {world} GPU(s), H={} I={} E={} k={} {:?} {:?}{}{}{}{}{}, {}",
         cfg.tokens,
         cfg.hidden,
         cfg.inter,
@@ -354,6 +362,10 @@ fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) ->
         if cfg.bias { " +bias" } else { "" },
         if cfg.router_bias { " +router bias" } else { "" },
         if cfg.renormalize { "" } else { ", top-k weights not renormalised" },
+        match cfg.shared {
+            Some(s) => format!(", shared expert Is={}{}", s.inter, if s.sigmoid_gate { " (sigmoid gate)" } else { "" }),
+            None => String::new(),
+        },
         match cfg.capacity_factor {
             Some(_) => format!("capacity {} per (GPU, expert)", cfg.capacity()),
             None => "no capacity limit (nothing dropped)".to_string(),

@@ -20,7 +20,13 @@ fn without_a_gpu_commands_exit_2_with_one_line() {
 
 #[test]
 fn bad_shapes_are_one_line_errors_on_any_machine() {
-    for args in [&["run", "--tokens", "0"][..], &["run", "--hidden", "100"][..], &["verify", "--top-k", "99"][..]] {
+    for args in [
+        &["run", "--tokens", "0"][..],
+        &["run", "--hidden", "100"][..],
+        &["verify", "--top-k", "99"][..],
+        &["run", "--shared-inter", "100", "--shared-gate"][..],
+        &["run", "--shared-inter", "0"][..],
+    ] {
         let out = Command::new(env!("CARGO_BIN_EXE_flashmoe")).args(args).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "args {args:?}: stderr {stderr}");

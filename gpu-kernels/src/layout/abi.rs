@@ -172,7 +172,8 @@ pub struct HeapLayout {
     /// Elements `[src][local expert][capacity][hidden]`: routed input rows from peers (rows a GPU
     /// routes to its own experts are read in place from its input, never copied).
     pub dispatch_rows: u64,
-    /// Elements `[token][top_k][hidden]`: expert outputs returned to the token's home.
+    /// Elements `[token][top_k (+ 1 with a shared expert)][hidden]`: expert outputs returned to
+    /// the token's home; slot `top_k` holds the shared expert's output (written locally).
     pub combine_slots: u64,
     /// Total bytes.
     pub bytes: u64,
@@ -194,6 +195,8 @@ pub struct WorkspaceLayout {
     pub chunk_counts: u64,
     /// Elements `[src][local expert][capacity][inter]`: GEMM0 outputs.
     pub staging: u64,
+    /// Elements `[tokens][shared inter]`: the shared expert's GEMM0 outputs (empty without one).
+    pub shared_staging: u64,
     /// [`TileDesc`] per row tile the subscribers formed.
     pub tiles: u64,
     /// u32 per row tile: finished GEMM0 tasks.
@@ -280,6 +283,9 @@ pub struct MoeParams {
     /// [`RouterKind::GroupedSigmoid`]: the factor on every routing weight
     /// (`routed_scaling_factor`; 1 for the other routers).
     pub routed_scaling: f32,
+    /// The shared expert's intermediate width (a multiple of 64), 0 without a shared expert.
+    pub shared_inter: u32,
+    pub _pad0: u32,
     /// Bound on every wait, in ns of %globaltimer.
     pub timeout_ns: u64,
     /// Device pointers: input `[tokens][hidden]`, gate weight `[experts][hidden]`, router bias
@@ -298,6 +304,13 @@ pub struct MoeParams {
     pub b1: u64,
     pub b3: u64,
     pub b2: u64,
+    /// The shared expert (when `shared_inter` > 0), the layer's dtype: w1, w3 `[shared inter]
+    /// [hidden]`, w2 `[hidden][shared inter]` (always gated, no biases), and its sigmoid gate g
+    /// `[hidden]` (Qwen2-MoE: the output is scaled by sigmoid(x·g); 0: weight 1).
+    pub shared_w1: u64,
+    pub shared_w3: u64,
+    pub shared_w2: u64,
+    pub shared_gate: u64,
     /// Output `[tokens][hidden]`.
     pub out: u64,
     /// This GPU's workspace.
@@ -338,6 +351,14 @@ impl MoeParams {
     /// ([`RouterKind::SigmoidScaledInput`]).
     pub const fn scales_input(&self) -> bool {
         self.router == RouterKind::SigmoidScaledInput as u32
+    }
+    /// Whether the layer has a shared expert (run by this GPU for its own tokens).
+    pub const fn has_shared(&self) -> bool {
+        self.shared_inter != 0
+    }
+    /// Combine slots per token: the k routed outputs, then the shared expert's.
+    pub const fn combine_stride(&self) -> u32 {
+        self.top_k + self.has_shared() as u32
     }
 }
 
@@ -460,10 +481,11 @@ mod tests {
         assert_eq!(core::mem::size_of::<Control>(), 256);
         assert_eq!(core::mem::size_of::<ErrorRecord>(), 48);
         assert_eq!(core::mem::size_of::<HeapLayout>(), 48);
-        // 23 u32 words, 2 activation words and the routed scaling, the timeout, 14 pointers, 8
-        // heap bases, both layouts; a block keeps its copy in shared memory (at most 512 bytes,
-        // see `smem`).
-        assert_eq!(core::mem::size_of::<MoeParams>(), 424);
+        // 23 u32 words, 2 activation words and the routed scaling, the shared width and a pad,
+        // the timeout, 18 pointers, 8 heap bases, both layouts; a block keeps its copy in shared
+        // memory (at most 512 bytes, see `smem`).
+        assert_eq!(core::mem::size_of::<WorkspaceLayout>(), 96);
+        assert_eq!(core::mem::size_of::<MoeParams>(), 472);
         assert_eq!(core::mem::size_of::<GemmTileArgs>(), 72);
     }
 

@@ -3,7 +3,7 @@
 //! value must pass before it becomes an address.
 
 use super::abi::{MoeParams, TILE_M, Task};
-use super::regions::row_tiles;
+use super::regions::{row_tiles, shared_row_tiles};
 
 /// `route_slot` value of a token-expert pair dropped by capacity.
 pub const DROPPED: u32 = u32::MAX;
@@ -155,7 +155,7 @@ pub const fn segment_in_bounds(p: &MoeParams, local_expert: u32, pair: u32, slot
 #[inline(always)]
 pub const fn task_in_bounds(p: &MoeParams, t: &Task) -> bool {
     match TaskKind::from_u32(t.kind) {
-        Some(TaskKind::Gemm0 | TaskKind::Gemm1) => t.tile < launch_tiles(p),
+        Some(TaskKind::Gemm0 | TaskKind::Gemm1) => t.tile < task_tiles(p),
         Some(TaskKind::Combine | TaskKind::Exit) => true,
         None => false,
     }
@@ -166,6 +166,41 @@ pub const fn task_in_bounds(p: &MoeParams, t: &Task) -> bool {
 #[inline(always)]
 pub const fn launch_tiles(p: &MoeParams) -> u32 {
     p.world * p.local_experts * row_tiles(p.capacity)
+}
+
+/// Row tiles of the shared expert in this launch (0 without one): ids `launch_tiles(p) + s`,
+/// tile s holding this GPU's tokens `128 s ..` (read in place from the input).
+#[inline(always)]
+pub const fn shared_tiles(p: &MoeParams) -> u32 {
+    shared_row_tiles(p.shared_inter, p.tokens)
+}
+
+/// Row tiles whose GEMM tasks a launch can run (and whose GEMM0 counters it clears): the
+/// experts' ([`launch_tiles`]), then the shared expert's ([`shared_tiles`]).
+#[inline(always)]
+pub const fn task_tiles(p: &MoeParams) -> u32 {
+    launch_tiles(p) + shared_tiles(p)
+}
+
+/// GEMM0 task `i` of the shared expert's row tiles (`i < shared_tiles(p) · gemm0_tiles(Is,
+/// gated)`, tile by tile): tile s = i / n0 (id `launch_tiles(p) + s`) holds this GPU's tokens
+/// `128 s ..` (the task's slot; its rows in the info, local expert 0, one segment), output
+/// column tile i % n0.
+#[inline(always)]
+pub const fn shared_gemm0_task(p: &MoeParams, i: u32) -> Task {
+    let n0 = super::regions::gemm0_tiles(p.shared_inter, true);
+    let s = i / n0;
+    let rows = p.tokens - s * TILE_M;
+    Task {
+        stamp: 0,
+        kind: TaskKind::Gemm0 as u32,
+        tile: launch_tiles(p) + s,
+        n_tile: i % n0,
+        info: tile_info(0, 1, if rows < TILE_M { rows } else { TILE_M }),
+        pair: 0,
+        slot: s * TILE_M,
+        _pad: 0,
+    }
 }
 
 /// Packs a row tile's local expert (< 256), segment count (<= 8) and rows (<= 128).
@@ -278,6 +313,25 @@ mod tests {
         assert!(task_in_bounds(&p, &task(TaskKind::Exit as u32, 0)));
         assert!(!task_in_bounds(&p, &task(0, 0)));
         assert!(!task_in_bounds(&p, &task(7, 0)));
+        // Shared GEMM0 tasks: 1000 tokens = 7 full tiles + 104 rows; Is = 128: 2 tasks per tile.
+        let s = MoeParams { shared_inter: 128, ..p };
+        let t = shared_gemm0_task(&s, 0);
+        assert_eq!((t.kind, t.tile, t.n_tile, t.slot, tile_info_parts(t.info)), (TaskKind::Gemm0 as u32, 16, 0, 0, (0, 1, 128)));
+        let t = shared_gemm0_task(&s, 3);
+        assert_eq!((t.tile, t.n_tile, t.slot, tile_info_parts(t.info)), (17, 1, 128, (0, 1, 128)));
+        let t = shared_gemm0_task(&s, 15);
+        assert_eq!((t.tile, t.n_tile, t.slot, tile_info_parts(t.info)), (23, 1, 896, (0, 1, 104)));
+        assert!(task_in_bounds(&s, &t));
+        let one = MoeParams { tokens: 1, shared_inter: 192, ..p };
+        let t = shared_gemm0_task(&one, 2);
+        assert_eq!((t.tile, t.n_tile, t.slot, tile_info_parts(t.info)), (16, 2, 0, (0, 1, 1)));
+        // A shared expert adds ceil(1000 / 128) = 8 row tiles after the experts' 16.
+        let s = MoeParams { shared_inter: 128, ..p };
+        assert_eq!((shared_tiles(&p), shared_tiles(&s), task_tiles(&s)), (0, 8, 24));
+        for kind in [TaskKind::Gemm0 as u32, TaskKind::Gemm1 as u32] {
+            assert!(task_in_bounds(&s, &task(kind, 23)));
+            assert!(!task_in_bounds(&s, &task(kind, 24)));
+        }
     }
 
     #[test]

@@ -34,6 +34,13 @@ pub const fn gemm1_tiles(hidden: u32) -> u32 {
     div_ceil(hidden, TILE_N)
 }
 
+/// Row tiles of the shared expert for `tokens` tokens (0 without one, `shared_inter` = 0):
+/// tile s holds tokens `128 s ..`, GEMM0 always gated (the shared expert is act(x·S1ᵀ) * (x·S3ᵀ)).
+#[inline(always)]
+pub const fn shared_row_tiles(shared_inter: u32, tokens: u32) -> u32 {
+    if shared_inter == 0 { 0 } else { row_tiles(tokens) }
+}
+
 /// 128-token gate chunks.
 #[inline(always)]
 pub const fn gate_chunks(tokens: u32) -> u32 {
@@ -77,6 +84,8 @@ pub struct Shape {
     pub gated: bool,
     /// Processor blocks per GPU (sizes the queue's exit tasks).
     pub processors: u32,
+    /// The shared expert's intermediate width, 0 without one.
+    pub shared_inter: u32,
 }
 
 impl Shape {
@@ -94,10 +103,23 @@ impl Shape {
     pub const fn max_tiles(&self) -> u64 {
         self.pairs() as u64 * self.tiles_per_pair() as u64
     }
+    /// Row tiles of the shared expert: this GPU's tokens, 128 per tile.
+    pub const fn shared_tiles(&self) -> u64 {
+        shared_row_tiles(self.shared_inter, self.tokens) as u64
+    }
+    /// Most row tiles whose GEMM0 tasks one launch counts: the experts' then the shared expert's.
+    pub const fn task_tiles(&self) -> u64 {
+        self.max_tiles() + self.shared_tiles()
+    }
+    /// Combine slots per token: k, plus one for the shared expert's output.
+    pub const fn combine_stride(&self) -> u32 {
+        self.top_k + (self.shared_inter != 0) as u32
+    }
     /// Most tasks one launch can put in the queue on one GPU.
     pub const fn queue_slots(&self) -> u64 {
         let per_row = (gemm0_tiles(self.inter, self.gated) + gemm1_tiles(self.hidden)) as u64;
-        self.max_tiles() * per_row + combine_tasks(self.tokens) as u64 + self.processors as u64
+        let per_shared_row = (gemm0_tiles(self.shared_inter, true) + gemm1_tiles(self.hidden)) as u64;
+        self.max_tiles() * per_row + self.shared_tiles() * per_shared_row + combine_tasks(self.tokens) as u64 + self.processors as u64
     }
     /// Rows of partial logits any forward of at most `tokens` tokens needs: splits·T is at most
     /// T (one split), max_splits·T, and grid·128 (splits ≤ grid / chunks, T ≤ chunks·128).
@@ -149,7 +171,7 @@ pub const fn heap_layout(s: &Shape) -> HeapLayout {
     let dispatch_flags = b.take(pairs * s.tiles_per_pair() as u64 * 8);
     let dispatch_meta = b.take(pairs * cap * 4);
     let dispatch_rows = b.take(pairs * cap * s.hidden as u64 * e);
-    let combine_slots = b.take(s.tokens as u64 * s.top_k as u64 * s.hidden as u64 * e);
+    let combine_slots = b.take(s.tokens as u64 * s.combine_stride() as u64 * s.hidden as u64 * e);
     HeapLayout { control, dispatch_flags, dispatch_meta, dispatch_rows, combine_slots, bytes: b.0 }
 }
 
@@ -168,8 +190,9 @@ pub const fn workspace_layout(s: &Shape) -> WorkspaceLayout {
     let route_slot = b.take(tk * 4);
     let chunk_counts = b.take(gate_chunks(s.tokens) as u64 * s.experts as u64 * 4);
     let staging = b.take(pairs * s.capacity as u64 * s.inter as u64 * e);
+    let shared_staging = b.take(if s.shared_inter == 0 { 0 } else { t * s.shared_inter as u64 * e });
     let tile_descs = b.take(tiles * core::mem::size_of::<TileDesc>() as u64);
-    let gemm0_done = b.take(tiles * 4);
+    let gemm0_done = b.take(s.task_tiles() * 4);
     let queue_slots = s.queue_slots();
     let queue = b.take(queue_slots * core::mem::size_of::<Task>() as u64);
     WorkspaceLayout {
@@ -179,6 +202,7 @@ pub const fn workspace_layout(s: &Shape) -> WorkspaceLayout {
         route_slot,
         chunk_counts,
         staging,
+        shared_staging,
         tiles: tile_descs,
         gemm0_done,
         queue,
@@ -203,6 +227,7 @@ mod tests {
             elem_bytes: 2,
             gated: false,
             processors: 263,
+            shared_inter: 0,
         }
     }
 
@@ -233,6 +258,24 @@ mod tests {
         // 16 row tiles x (4 + 2) tasks + 32 combine tasks + 263 exits.
         assert_eq!(w.queue_slots, 16 * 6 + 32 + 263);
         assert_eq!(w.bytes, w.queue + align256(w.queue_slots * 32));
+    }
+
+    #[test]
+    fn a_shared_expert_adds_its_tiles_slots_and_staging() {
+        let (plain, s) = (shape(), Shape { shared_inter: 192, ..shape() });
+        assert_eq!((plain.shared_tiles(), s.shared_tiles()), (0, 8)); // 1000 tokens: 7 full tiles + 104 rows
+        assert_eq!((plain.combine_stride(), s.combine_stride()), (2, 3));
+        let (h, w) = (heap_layout(&s), workspace_layout(&s));
+        assert_eq!(h.bytes - h.combine_slots, 1000 * 3 * 256 * 2);
+        assert_eq!(w.tiles - w.shared_staging, align256(1000 * 192 * 2));
+        assert_eq!(workspace_layout(&plain).tiles, workspace_layout(&plain).shared_staging);
+        // 16 expert tiles and 8 shared ones count GEMM0 tasks.
+        assert_eq!(w.queue - w.gemm0_done, align256(24 * 4));
+        // Shared tiles are always gated: 192 / 64 = 3 GEMM0 tasks, then 2 GEMM1 tasks.
+        assert_eq!(w.queue_slots, 16 * 6 + 8 * (3 + 2) + 32 + 263);
+        assert_eq!(shared_row_tiles(64, 1), 1);
+        assert_eq!(shared_row_tiles(0, 4096), 0);
+        assert_eq!(shared_row_tiles(64, 4096), 32);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The GPU-resident operating system of the kernel. Block 0 is the OS block: warp 0 schedules
-//! (combine and termination), warps 1..3 subscribe (turn arrived dispatch tiles into row tiles and
-//! their GEMM0 tasks). Every other block is a processor.
+//! (the shared expert's GEMM0 tasks at once, combine and termination), warps 1..3 subscribe
+//! (turn arrived dispatch tiles into row tiles and their GEMM0 tasks). Every other block is a
+//! processor.
 
 pub mod processor;
 pub mod queue;
@@ -85,7 +86,9 @@ pub unsafe fn run(p: &MoeParams, smem: u32, dl: &Deadline) {
     if tid == 0 {
         unsafe {
             copy::st_shared_u32(smem + state::EXPERTS_DONE, 0);
-            copy::st_shared_u32(smem + state::RETURNS_EXPECTED, kept * gemm1_tiles(p.hidden));
+            // The shared expert's rows (every token, kept or dropped) come back the same way.
+            let shared_rows = if p.has_shared() { p.tokens } else { 0 };
+            copy::st_shared_u32(smem + state::RETURNS_EXPECTED, (kept + shared_rows) * gemm1_tiles(p.hidden));
         }
     }
     sync::sync_threads();

@@ -1,12 +1,16 @@
-//! The scheduler warp: starts the combine once every expert output for this GPU's tokens has
-//! come back (the returned-rows word peers add to), and ends the launch once every row tile is
-//! formed and has its GEMM1 tasks queued: then it publishes one exit task per processor. Lane 0
-//! decides; the warp publishes.
+//! The scheduler warp: first publishes the shared expert's GEMM0 tasks (its row tiles need no
+//! routing, so they overlap the dispatch wait), then starts the combine once every expert
+//! output for this GPU's tokens has come back (the returned-rows word peers and the shared
+//! expert's GEMM1 add to), and ends the launch once every row tile (the shared ones included)
+//! is formed and has its GEMM1 tasks queued: then it publishes one exit task per processor.
+//! Lane 0 decides; the warp publishes.
 
 use super::queue::Queue;
 use super::state;
 use crate::fault::{self, Deadline};
-use crate::layout::{FaultKind, MoeParams, NONE, Task, TaskKind, WaitKind, combine_tasks, timeline};
+use crate::layout::{
+    FaultKind, MoeParams, NONE, Task, TaskKind, WaitKind, combine_tasks, gemm0_tiles, shared_gemm0_task, shared_tiles, timeline,
+};
 use crate::ptx::{copy, sync, time, warp};
 use crate::util::grid_dim;
 
@@ -21,6 +25,23 @@ unsafe fn publish_all(p: &MoeParams, q: &Queue, kind: u32, n: u32, lane: u32) {
     }
 }
 
+/// Publishes the GEMM0 tasks of every shared-expert row tile with the whole warp, tile by tile
+/// ([`shared_gemm0_task`]).
+#[inline(always)]
+unsafe fn publish_shared(p: &MoeParams, q: &Queue, lane: u32) {
+    let (tiles, n0) = (shared_tiles(p), gemm0_tiles(p.shared_inter, true));
+    let n = tiles * n0;
+    if n == 0 {
+        return;
+    }
+    let first = warp::shfl_idx_u32(if lane == 0 { unsafe { q.reserve(n) } } else { 0 }, 0);
+    let mut i = lane;
+    while i < n {
+        unsafe { q.publish_or_fail(p, first + i, &shared_gemm0_task(p, i)) };
+        i += 32;
+    }
+}
+
 /// Runs the scheduler warp until every task of the launch is published.
 ///
 /// # Safety
@@ -29,6 +50,9 @@ pub unsafe fn run(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline) {
     let lane = warp::lane_id();
     let ctl = fault::control(p);
     let expected_returns = unsafe { copy::ld_shared_u32(smem + state::RETURNS_EXPECTED) };
+    unsafe { publish_shared(p, q, lane) };
+    // Row tiles whose GEMM1 tasks must be queued besides the experts' (formed by subscribers).
+    let shared = shared_tiles(p);
     let mut combine_published = false;
     let mut tiles_formed = false;
     loop {
@@ -53,13 +77,13 @@ pub unsafe fn run(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline) {
                 3
             } else if !combine_published && returned == expected_returns {
                 1
-            } else if combine_published && done && gemm1_tiles == tiles {
+            } else if combine_published && done && gemm1_tiles == tiles + shared {
                 2
             } else if time::global_timer_ns() > dl.secondary {
                 let (kind, observed) = if returned != expected_returns {
                     (WaitKind::ReturnedRows as u32, ((returned as u64) << 32) | expected_returns as u64)
                 } else {
-                    (WaitKind::Termination as u32, ((tiles as u64) << 32) | gemm1_tiles as u64)
+                    (WaitKind::Termination as u32, (((tiles + shared) as u64) << 32) | gemm1_tiles as u64)
                 };
                 unsafe { fault::timeout(p, kind, NONE, NONE, NONE, observed) };
                 3
