@@ -285,6 +285,8 @@ fn transformers_blocks_match_the_gpu_layer() {
         return;
     };
     let cluster = gpu();
+    // Every case is run and printed; the failures are asserted together at the end.
+    let mut failed = Vec::new();
     for case in cases(&root) {
         let hf = HfLayer::open(&case.checkpoint, case.layer).unwrap_or_else(|e| panic!("{}: {e}", case.name));
         let cfg = hf.config(case.tokens);
@@ -298,7 +300,14 @@ fn transformers_blocks_match_the_gpu_layer() {
         let y: Vec<f64> = case.y.iter().map(|&v| v as f64).collect();
         let err = relative_l2(&got, &y);
         println!("{}: {:?} rel L2 vs transformers {err:.2e}, vs f64 reference {:.2e}; {v:?}", case.name, cfg.dtype, v.rel_err);
-        assert!(v.passed(cfg.dtype), "{}: {v:?}", case.name);
-        assert!(err <= verify::bound(cfg.dtype), "{}: rel L2 vs transformers {err:.3e}", case.name);
+        // Against the f64 reference (the GPU's own expert choices): the dtype's bound. Against
+        // transformers: the same bound, but where the tf32 gate chose differently at a near-tie
+        // a token takes another expert, and the bf16 bound is the target (issue 12; measured
+        // up to 1.45e-2 at T = 4096 with one or two near-ties).
+        let vs_transformers = if v.near_tie_mismatches == 0 { verify::bound(cfg.dtype) } else { verify::bound(DType::Bf16) };
+        if !v.passed(cfg.dtype) || err > vs_transformers {
+            failed.push(format!("{}: rel L2 vs transformers {err:.3e}; {v:?}", case.name));
+        }
     }
+    assert!(failed.is_empty(), "{} cases failed:\n{}", failed.len(), failed.join("\n"));
 }

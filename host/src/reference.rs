@@ -78,12 +78,14 @@ pub fn top_k(logits: &[f64], k: usize) -> Vec<u32> {
     idx
 }
 
-/// Whether the k-th and (k+1)-th logits of a token (or any two chosen/unchosen) are within `tol`:
-/// there a reduced-precision gate may legitimately choose differently.
+/// Whether two neighbours among a token's k + 1 largest logits are within `tol`: there a
+/// reduced-precision gate may legitimately choose another set or another order of the k.
 pub fn near_tie(logits: &[f64], k: usize, tol: f64) -> bool {
     let mut s: Vec<f64> = logits.to_vec();
     s.sort_by(|a, b| b.total_cmp(a));
-    k < s.len() && (s[k - 1] - s[k]).abs() <= tol
+    // Any two neighbours among the k + 1 largest: a swap at the boundary changes the set, one
+    // inside the top k changes the order of the k slots.
+    s[..(k + 1).min(s.len())].windows(2).any(|p| (p[0] - p[1]).abs() <= tol)
 }
 
 fn sigmoid(z: f64) -> f64 {
@@ -583,5 +585,8 @@ mod tests {
     fn near_ties_are_detected() {
         assert!(!near_tie(&[1.0, 0.5, 0.5 + 1e-9], 1, 1e-6));
         assert!(near_tie(&[1.0, 0.5, 0.5 + 1e-9], 2, 1e-6));
+        // The order inside the top k counts too.
+        assert!(near_tie(&[0.5, 0.2, 0.5 + 1e-9], 2, 1e-6));
+        assert!(!near_tie(&[0.5, 0.2, 0.5 + 1e-3], 2, 1e-6));
     }
 }
