@@ -52,43 +52,11 @@ pub unsafe fn run<E: Element>(p: &MoeParams, tile: u32) {
             let mut acc = [[0.0f32; 8]; 8];
             unroll!(8, j, {
                 if slot[j] != DROPPED {
-                    let src = row + j as u64 * row_bytes;
-                    let mut raw = [[0u32; 4]; 8];
-                    unroll!(8, u, {
-                        let v = v0 + lane + 32 * u as u32;
-                        if v < vecs {
-                            raw[u] = unsafe { copy::ld_cg_v4(slots.add((src + v as u64 * 16) as usize)) };
-                        }
-                    });
-                    unroll!(8, u, {
-                        let mut vals = [0.0f32; 8];
-                        E::unpack(raw[u], &mut vals);
-                        unroll!(8, e, {
-                            if e < E::PER_VEC {
-                                acc[u][e] += weight[j] * vals[e];
-                            }
-                        });
-                    });
+                    unsafe { add_slot::<E>(&mut acc, slots, row + j as u64 * row_bytes, v0 + lane, vecs, weight[j]) };
                 }
             });
             if shared {
-                let src = row + k as u64 * row_bytes;
-                let mut raw = [[0u32; 4]; 8];
-                unroll!(8, u, {
-                    let v = v0 + lane + 32 * u as u32;
-                    if v < vecs {
-                        raw[u] = unsafe { copy::ld_cg_v4(slots.add((src + v as u64 * 16) as usize)) };
-                    }
-                });
-                unroll!(8, u, {
-                    let mut vals = [0.0f32; 8];
-                    E::unpack(raw[u], &mut vals);
-                    unroll!(8, e, {
-                        if e < E::PER_VEC {
-                            acc[u][e] += shared_weight * vals[e];
-                        }
-                    });
-                });
+                unsafe { add_slot::<E>(&mut acc, slots, row + k as u64 * row_bytes, v0 + lane, vecs, shared_weight) };
             }
             unroll!(8, u, {
                 let v = v0 + lane + 32 * u as u32;
@@ -100,6 +68,31 @@ pub unsafe fn run<E: Element>(p: &MoeParams, tile: u32) {
         }
         t += 4;
     }
+}
+
+/// `acc[u] += weight · v` for the vectors `v0 + 32u` (u < 8, those below `vecs`) of the slot row
+/// at byte `src` of `slots`: the eight loads are issued before any is used.
+///
+/// # Safety
+/// The slot row holds `vecs` 16-byte vectors written by this launch's GEMM1 tasks.
+#[inline(always)]
+unsafe fn add_slot<E: Element>(acc: &mut [[f32; 8]; 8], slots: *const u8, src: u64, v0: u32, vecs: u32, weight: f32) {
+    let mut raw = [[0u32; 4]; 8];
+    unroll!(8, u, {
+        let v = v0 + 32 * u as u32;
+        if v < vecs {
+            raw[u] = unsafe { copy::ld_cg_v4(slots.add((src + v as u64 * 16) as usize)) };
+        }
+    });
+    unroll!(8, u, {
+        let mut vals = [0.0f32; 8];
+        E::unpack(raw[u], &mut vals);
+        unroll!(8, e, {
+            if e < E::PER_VEC {
+                acc[u][e] += weight * vals[e];
+            }
+        });
+    });
 }
 
 /// sigmoid(x_t · g) for token `t` (the shared expert's gate, Qwen2-MoE), by the whole warp: each
