@@ -14,31 +14,24 @@ use crate::layout::{
 use crate::ptx::{copy, sync, time, warp};
 use crate::util::grid_dim;
 
-/// Publishes `n` tasks of `kind` (tile = index) with the whole warp.
+/// Publishes `n` tasks with the whole warp: one reservation, then task `make(i)` in slot
+/// `first + i`, lane `i % 32` writing it.
 #[inline(always)]
-unsafe fn publish_all(p: &MoeParams, q: &Queue, kind: u32, n: u32, lane: u32) {
+unsafe fn publish_all(p: &MoeParams, q: &Queue, n: u32, lane: u32, make: impl Fn(u32) -> Task) {
     let first = warp::shfl_idx_u32(if lane == 0 { unsafe { q.reserve(n) } } else { 0 }, 0);
     let mut i = lane;
     while i < n {
-        unsafe { q.publish_or_fail(p, first + i, &Task { kind, tile: i, ..Task::default() }) };
+        unsafe { q.publish_or_fail(p, first + i, &make(i)) };
         i += 32;
     }
 }
 
-/// Publishes the GEMM0 tasks of every shared-expert row tile with the whole warp, tile by tile
-/// ([`shared_gemm0_task`]).
+/// Publishes the GEMM0 tasks of every shared-expert row tile ([`shared_gemm0_task`]).
 #[inline(always)]
 unsafe fn publish_shared(p: &MoeParams, q: &Queue, lane: u32) {
-    let (tiles, n0) = (shared_tiles(p), gemm0_tiles(p.shared_inter, true));
-    let n = tiles * n0;
-    if n == 0 {
-        return;
-    }
-    let first = warp::shfl_idx_u32(if lane == 0 { unsafe { q.reserve(n) } } else { 0 }, 0);
-    let mut i = lane;
-    while i < n {
-        unsafe { q.publish_or_fail(p, first + i, &shared_gemm0_task(p, i)) };
-        i += 32;
+    let n = shared_tiles(p) * gemm0_tiles(p.shared_inter, true);
+    if n > 0 {
+        unsafe { publish_all(p, q, n, lane, |i| shared_gemm0_task(p, i)) };
     }
 }
 
@@ -93,12 +86,18 @@ pub unsafe fn run(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline) {
         }
         match warp::shfl_idx_u32(step, 0) {
             1 => {
-                unsafe { publish_all(p, q, TaskKind::Combine as u32, combine_tasks(p.tokens), lane) };
+                unsafe {
+                    publish_all(p, q, combine_tasks(p.tokens), lane, |i| Task {
+                        kind: TaskKind::Combine as u32,
+                        tile: i,
+                        ..Task::default()
+                    })
+                };
                 fault::mark_now(p, timeline::FIRST_TASK);
                 combine_published = true;
             }
             2 => {
-                unsafe { publish_all(p, q, TaskKind::Exit as u32, grid_dim() - 1, lane) };
+                unsafe { publish_all(p, q, grid_dim() - 1, lane, |i| Task { kind: TaskKind::Exit as u32, tile: i, ..Task::default() }) };
                 fault::mark_now(p, timeline::LAST_TASK);
                 return;
             }
