@@ -23,6 +23,9 @@ pub struct Gpu {
     ctx: Arc<Context>,
     /// One JIT-compiled module per build, loaded on first use.
     modules: [OnceLock<Module>; Arch::ALL.len()],
+    /// The NVSHMEM build's module, loaded and `nvshmemx_cumodule_init`ed on first use.
+    #[cfg(feature = "nvshmem")]
+    nvshmem_module: OnceLock<Module>,
 }
 
 impl Gpu {
@@ -38,6 +41,8 @@ impl Gpu {
             archs: kernels::for_compute_capability(ordinal, major, minor)?,
             ctx,
             modules: Default::default(),
+            #[cfg(feature = "nvshmem")]
+            nvshmem_module: OnceLock::new(),
         })
     }
 
@@ -69,6 +74,26 @@ impl Gpu {
             let _ = slot.set(m);
         }
         slot.get().ok_or(Error::InvalidPtx)?.function(name)
+    }
+}
+
+#[cfg(feature = "nvshmem")]
+impl Gpu {
+    /// A kernel of the NVSHMEM build (the sm_90a kernels linked with NVSHMEM's device library):
+    /// its module is loaded once and handed to `nvshmemx_cumodule_init` before any launch.
+    pub fn nvshmem_function(&self, host: &crate::dist::NvshmemHost, name: &str) -> Result<Function> {
+        use flashmoe_kernels::entries::NVSHMEM_ARCH;
+        if !self.archs.contains(&NVSHMEM_ARCH) {
+            let (major, minor) = self.compute_capability;
+            return Err(Error::ArchNotRunnable { gpu: self.ordinal, arch: NVSHMEM_ARCH.name(), major, minor });
+        }
+        if self.nvshmem_module.get().is_none() {
+            let m = Module::load(&self.ctx, kernels::nvshmem_ptx())?;
+            host.cumodule_init(&m)?;
+            // A racing thread may have loaded one too: only the module kept here is used.
+            let _ = self.nvshmem_module.set(m);
+        }
+        self.nvshmem_module.get().ok_or(Error::InvalidPtx)?.function(name)
     }
 }
 

@@ -140,6 +140,8 @@ pub struct DeviceBuffer {
     ptr: sys::CUdeviceptr,
     bytes: usize,
     ctx: Arc<Context>,
+    /// Freed on drop (cuMemAlloc'd here); false for memory another allocator owns.
+    owned: bool,
 }
 
 // SAFETY: a device pointer is plain data; the context is bound before every use.
@@ -153,7 +155,16 @@ impl DeviceBuffer {
         ctx.bind()?;
         // SAFETY: the context is current.
         let ptr = check("cuMemAlloc", unsafe { result::malloc_sync(bytes.max(1)) })?;
-        Ok(DeviceBuffer { ptr, bytes, ctx: ctx.clone() })
+        Ok(DeviceBuffer { ptr, bytes, ctx: ctx.clone(), owned: true })
+    }
+
+    /// A view of `bytes` at `ptr` that another allocator owns (NVSHMEM's symmetric heap): never
+    /// freed here.
+    ///
+    /// # Safety
+    /// `ptr..ptr + bytes` is device memory of `ctx`'s device that outlives the view.
+    pub unsafe fn borrowed(ctx: &Arc<Context>, ptr: u64, bytes: usize) -> Self {
+        DeviceBuffer { ptr, bytes, ctx: ctx.clone(), owned: false }
     }
 
     pub fn ptr(&self) -> u64 {
@@ -227,6 +238,9 @@ impl DeviceBuffer {
 
 impl Drop for DeviceBuffer {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         // SAFETY: ptr came from cuMemAlloc in this context. Errors at teardown have nowhere to go.
         unsafe {
             let _ = self.ctx.bind();

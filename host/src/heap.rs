@@ -12,6 +12,9 @@ use crate::error::Result;
 #[derive(Debug)]
 pub struct SymmetricHeap {
     buffers: Vec<DeviceBuffer>,
+    /// NVSHMEM's allocation behind `buffers` (feature `nvshmem`), freed (collectively) on drop.
+    #[cfg(feature = "nvshmem")]
+    nvshmem: Option<(Arc<crate::dist::NvshmemHost>, u64)>,
 }
 
 impl SymmetricHeap {
@@ -19,6 +22,10 @@ impl SymmetricHeap {
     /// them, and freeing would wait for it (cuMemFree synchronizes).
     pub fn leak(&mut self) {
         self.buffers.drain(..).for_each(std::mem::forget);
+        #[cfg(feature = "nvshmem")]
+        {
+            self.nvshmem = None;
+        }
     }
 
     /// `bytes` on every GPU, zeroed (flags start at epoch 0, "never written").
@@ -31,7 +38,28 @@ impl SymmetricHeap {
                 Ok(b)
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(SymmetricHeap { buffers })
+        Ok(SymmetricHeap {
+            buffers,
+            #[cfg(feature = "nvshmem")]
+            nvshmem: None,
+        })
+    }
+
+    /// `bytes` (at least 256) of NVSHMEM's symmetric heap for this process's one GPU, zeroed:
+    /// `nvshmem_malloc` is collective, so every PE grows its heap in the same order. The kernels
+    /// keep their direct loads and stores (their peers' addresses come from `nvshmem_ptr`; with
+    /// one PE the heap is this GPU's own).
+    #[cfg(feature = "nvshmem")]
+    pub fn nvshmem(host: &Arc<crate::dist::NvshmemHost>, ctx: &Arc<Context>, bytes: usize) -> Result<Self> {
+        ctx.bind()?;
+        let len = bytes.max(256);
+        let ptr = host.malloc(len)?;
+        // SAFETY: NVSHMEM's allocation on this context's device, freed only in Drop below, after
+        // the view.
+        let b = unsafe { DeviceBuffer::borrowed(ctx, ptr, len) };
+        let heap = SymmetricHeap { buffers: vec![b], nvshmem: Some((host.clone(), ptr)) };
+        heap.buffers[0].fill(0, len, 0)?;
+        Ok(heap)
     }
 
     pub fn bytes(&self) -> usize {
@@ -58,5 +86,16 @@ impl SymmetricHeap {
             b.fill(offset as usize, len as usize, 0)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(feature = "nvshmem")]
+impl Drop for SymmetricHeap {
+    fn drop(&mut self) {
+        self.buffers.clear();
+        if let Some((host, ptr)) = self.nvshmem.take() {
+            // Teardown has nowhere to report to; a leaked heap is the safe failure.
+            let _ = host.free(ptr);
+        }
     }
 }

@@ -224,6 +224,10 @@ impl<'c> MoeLayerBuilder<'c> {
         // allocated or launched, never computed as something else.
         cfg.kernel_support()?;
         let mut ranks = Vec::with_capacity(cluster.len());
+        // A scratch on NVSHMEM's heap runs the NVSHMEM build's kernels (their module knows
+        // NVSHMEM's device state).
+        #[cfg(feature = "nvshmem")]
+        let nvshmem = self.scratch.as_ref().and_then(Scratch::nvshmem);
         for g in cluster.gpus() {
             let arch = self.tuning.arch.unwrap_or(g.arch());
             let mainloop = match self.tuning.mainloop {
@@ -235,6 +239,13 @@ impl<'c> MoeLayerBuilder<'c> {
                 dtype: cfg.dtype,
                 mainloop: self.tuning.mainloop,
             })?;
+            #[cfg(feature = "nvshmem")]
+            let kernel = match &nvshmem {
+                Some(host) if arch == entries::NVSHMEM_ARCH => g.nvshmem_function(host, entry.name)?,
+                Some(_) => return Err(Error::Unavailable("the NVSHMEM build has sm_90a kernels only")),
+                None => g.function_in(arch, entry.name)?,
+            };
+            #[cfg(not(feature = "nvshmem"))]
             let kernel = g.function_in(arch, entry.name)?;
             kernel.set_max_dynamic_shared(entry.shared_bytes)?;
             let per_sm = kernel.max_blocks_per_sm(entry.threads, entry.shared_bytes)?;

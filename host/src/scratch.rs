@@ -75,6 +75,9 @@ pub(crate) struct Arena {
     pub last: Option<Flight>,
     /// A GPU whose kernel would not stop: nothing may run or be freed any more.
     broken: Option<usize>,
+    /// The symmetric heap comes from NVSHMEM (feature `nvshmem`; one GPU, one PE).
+    #[cfg(feature = "nvshmem")]
+    nvshmem: Option<Arc<crate::dist::NvshmemHost>>,
 }
 
 impl Drop for Arena {
@@ -94,9 +97,29 @@ impl Scratch {
     /// An empty arena on the GPUs of `cluster`; layers attached to it make it grow.
     pub fn new(cluster: &Cluster) -> Result<Scratch> {
         let contexts: Vec<Arc<Context>> = cluster.gpus().iter().map(|g| g.context().clone()).collect();
+        let heap = SymmetricHeap::new(&contexts, 0)?;
+        Self::with_heap(cluster, contexts, heap)
+    }
+
+    /// An empty arena whose symmetric heap is NVSHMEM's (`nvshmem_malloc`): the layer runs
+    /// through NVSHMEM's heap with the kernels of the NVSHMEM build. One GPU and one PE for now
+    /// (the multi-process mode of issue 13 is not built): anything else is an error.
+    #[cfg(feature = "nvshmem")]
+    pub fn with_nvshmem(cluster: &Cluster, host: Arc<crate::dist::NvshmemHost>) -> Result<Scratch> {
+        let (_, pes) = host.pe()?;
+        if cluster.len() != 1 || pes != 1 {
+            return Err(Error::Unavailable("an NVSHMEM heap serves one GPU as its only PE (multi-process mode is not built yet)"));
+        }
+        let contexts: Vec<Arc<Context>> = cluster.gpus().iter().map(|g| g.context().clone()).collect();
+        let heap = SymmetricHeap::nvshmem(&host, &contexts[0], 0)?;
+        let scratch = Self::with_heap(cluster, contexts, heap)?;
+        scratch.lock().nvshmem = Some(host);
+        Ok(scratch)
+    }
+
+    fn with_heap(cluster: &Cluster, contexts: Vec<Arc<Context>>, heap: SymmetricHeap) -> Result<Scratch> {
         let layout = ArenaLayout::default();
         let gpus = contexts.iter().map(|ctx| ArenaGpu::new(ctx, &layout)).collect::<Result<Vec<_>>>()?;
-        let heap = SymmetricHeap::new(&contexts, 0)?;
         let arena = Arena {
             ordinals: cluster.gpus().iter().map(|g| g.ordinal).collect(),
             contexts,
@@ -107,8 +130,16 @@ impl Scratch {
             in_flight: None,
             last: None,
             broken: None,
+            #[cfg(feature = "nvshmem")]
+            nvshmem: None,
         };
         Ok(Scratch { arena: Arc::new(Mutex::new(arena)) })
+    }
+
+    /// The NVSHMEM library this arena's heap comes from, if any.
+    #[cfg(feature = "nvshmem")]
+    pub fn nvshmem(&self) -> Option<Arc<crate::dist::NvshmemHost>> {
+        self.lock().nvshmem.clone()
     }
 
     /// The arena, locked. Nothing panics while holding it, so a poisoned lock is still consistent.
@@ -168,6 +199,15 @@ impl Arena {
         Ok(())
     }
 
+    /// A symmetric heap of `bytes` from the arena's allocator.
+    fn new_heap(&self, bytes: usize) -> Result<SymmetricHeap> {
+        #[cfg(feature = "nvshmem")]
+        if let Some(host) = &self.nvshmem {
+            return SymmetricHeap::nvshmem(host, &self.contexts[0], bytes);
+        }
+        SymmetricHeap::new(&self.contexts, bytes)
+    }
+
     /// Whether this arena lives on the GPUs of `cluster`, in its order.
     pub fn serves_cluster(&self, cluster: &Cluster) -> bool {
         cluster.gpus().iter().map(|g| g.ordinal).eq(self.ordinals.iter().copied())
@@ -193,7 +233,7 @@ impl Arena {
                 }
             }
             let buffers = self.contexts.iter().map(|ctx| Buffers::new(ctx, &layout)).collect::<Result<Vec<_>>>()?;
-            let heap = SymmetricHeap::new(&self.contexts, layout.heap.bytes as usize)?;
+            let heap = self.new_heap(layout.heap.bytes as usize)?;
             for (g, b) in self.gpus.iter_mut().zip(buffers) {
                 (g.workspace, g.input, g.output) = (b.workspace, b.input, b.output);
             }

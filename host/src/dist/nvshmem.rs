@@ -53,6 +53,12 @@ pub struct NvshmemHost {
     path: PathBuf,
 }
 
+impl std::fmt::Debug for NvshmemHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NvshmemHost").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
 impl NvshmemHost {
     /// Loads the library from the first place that has it (module docs).
     pub fn load() -> Result<NvshmemHost, DistError> {
