@@ -11,7 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use flashmoe_kernels::entries::Arch;
+use flashmoe_kernels::entries::{self, Arch};
 
 /// Environment that must not leak from the outer build into the nvptx one.
 const SCRUBBED_ENV: [&str; 10] = [
@@ -80,7 +80,11 @@ fn main() {
             panic!("the nvptx64 kernel build for {stem} failed (rustc's errors are above)");
         }
         let ptx = target_dir.join("nvptx64-nvidia-cuda").join("release").join("deps").join("flashmoe_kernels.s");
-        let text = fs::read_to_string(&ptx).unwrap_or_else(|e| panic!("kernel build for {stem} left no PTX at {}: {e}", ptx.display()));
+        let mut text = fs::read_to_string(&ptx).unwrap_or_else(|e| panic!("kernel build for {stem} left no PTX at {}: {e}", ptx.display()));
+        for entry in entries::ENTRIES.iter().filter(|e| e.arch == arch && e.launch_bounds) {
+            text = entries::with_launch_bounds(&text, entry.name, entry.threads)
+                .unwrap_or_else(|e| panic!("{stem} PTX: cannot add launch bounds to {}: {e:?}", entry.name));
+        }
         fs::write(out_dir.join(format!("kernels_{stem}.ptx")), text).expect("write PTX to OUT_DIR");
     }
 }

@@ -16,18 +16,18 @@ use crate::layout::{
     gemm1_tiles, meta_j, meta_token, segment_in_bounds, tile_info_parts,
 };
 use crate::os::queue::Queue;
+use crate::group::Group;
 use crate::ptx::{copy, sync};
 use crate::smem::{A_ROWS, BROADCAST, OUT_ROWS};
-use crate::util::thread_idx;
 
 /// A row tile of a task in global memory ([`TileDesc`], written by a subscriber in this launch,
 /// so read coherently). Its segments are read where they are: indexing a register copy by a
 /// run-time segment number would put it in local memory.
-struct Tile {
+pub struct Tile {
     words: *const u32,
-    local_expert: u32,
-    rows: u32,
-    segments: u32,
+    pub local_expert: u32,
+    pub rows: u32,
+    pub segments: u32,
     /// The first segment's pair and slot (from the task).
     pair: u32,
     slot: u32,
@@ -73,15 +73,15 @@ impl Tile {
     }
 }
 
-/// Ends a task's set-up: a block barrier that also learns whether any thread found an
+/// Ends a task's set-up: a barrier of group `g` that also learns whether any thread found an
 /// out-of-range value (`bad`: fault kind, value, bound), which it leaves in the block's mailbox.
 /// True: the task must stop.
 #[inline(always)]
-unsafe fn any_fault(smem: u32, bad: Option<(u32, u64, u64)>, tile: u32) -> bool {
+unsafe fn any_fault(smem: u32, g: &Group, bad: Option<(u32, u64, u64)>, tile: u32) -> bool {
     if let Some((kind, value, bound)) = bad {
         unsafe { fault::defer(smem, ErrorCode::Fault as u32, kind, tile, value, bound) };
     }
-    sync::sync_threads_or(bad.is_some())
+    g.sync_or(bad.is_some())
 }
 
 /// The token and top-k rank in a dispatch-meta word, checked against this launch (the word was
@@ -97,93 +97,173 @@ unsafe fn set_row(table: u32, r: u32, addr: u64) {
     unsafe { copy::st_shared_v2(table + r * 8, addr as u32, (addr >> 32) as u32) };
 }
 
+/// Entry `r` of a shared table of row addresses.
 #[inline(always)]
-unsafe fn row(table: u32, r: u32) -> u64 {
+pub unsafe fn row(table: u32, r: u32) -> u64 {
     unsafe { (copy::ld_shared_u32(table + r * 8) as u64) | ((copy::ld_shared_u32(table + r * 8 + 4) as u64) << 32) }
 }
 
-/// GEMM0 task: A rows are read where they are (this GPU's own tokens straight from the input,
-/// peers' rows from the dispatch region), outputs go to staging. False (on every thread) when a
-/// value was out of range: the fault is in the block's mailbox and nothing was written with it.
+/// What a GEMM task computes once its row tables are set: its row tile, the B operand, K, and
+/// the output columns.
+pub struct Plan {
+    pub tile: Tile,
+    pub b: Rows,
+    pub k_bytes: u32,
+    /// First output column (of the intermediate for GEMM0, of the hidden size for GEMM1).
+    pub col0: u32,
+    /// Output columns that exist (the rest of the tile is never stored).
+    pub cols: u32,
+}
+
+/// Fills the row tables of a task, thread `g.tid` row `g.tid`: `a_rows` (the A operand: this
+/// GPU's tokens read in place, peers' rows from the dispatch region; GEMM1: staging) and
+/// `out_rows` (GEMM0: staging; GEMM1: the token's combine slot on its home GPU, at the tile's
+/// column). False (on every thread of `g`) when a value was out of range: the fault is in the
+/// block's mailbox and nothing was written with it. Ends with a barrier of `g`.
 ///
 /// # Safety
-/// All threads of a processor block, for a published task.
-pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task) -> bool {
+/// Every thread of `g`, for a published GEMM task.
+#[inline(always)]
+pub unsafe fn rows<E: Element>(p: &MoeParams, smem: u32, g: &Group, task: &Task, a_rows: u32, out_rows: u32) -> bool {
     let t = Tile::of(p, task);
     let (row_bytes, inter_bytes) = ((p.hidden * E::BYTES) as u64, (p.inter * E::BYTES) as u64);
     let heap = p.heaps[p.rank as usize];
-    let tid = thread_idx();
+    let gemm1 = task.kind == TaskKind::Gemm1 as u32;
+    let gated = p.gated();
+    let col0 = task.n_tile * if gemm1 { TILE_N } else { gemm0_tile_cols(gated) };
+    let column = col0 as u64 * E::BYTES as u64;
+    let tid = g.tid;
     let mut bad = None;
     if tid < t.rows {
         match t.locate(p, tid) {
             Some((pair, slot)) => {
                 let at = pair as u64 * p.slot_stride as u64 + slot as u64;
-                let a = if pair / p.local_experts == p.rank && !p.copy_local() {
+                let staging = p.workspace + p.ws.staging + at * inter_bytes;
+                if gemm1 {
                     let m = unsafe { sync::ld_relaxed_gpu_u32((heap + p.heap.dispatch_meta + at * 4) as *const u32) };
                     match meta_parts(p, m) {
-                        Ok((token, _)) => p.x + token as u64 * row_bytes,
-                        Err(f) => {
-                            bad = Some(f);
-                            p.x
+                        Ok((token, j)) => {
+                            let home = p.heaps[(pair / p.local_experts) as usize];
+                            let slot_row = token as u64 * p.top_k as u64 + j as u64;
+                            unsafe {
+                                set_row(a_rows, tid, staging);
+                                set_row(out_rows, tid, home + p.heap.combine_slots + slot_row * row_bytes + column);
+                            }
                         }
+                        Err(f) => bad = Some(f),
                     }
                 } else {
-                    heap + p.heap.dispatch_rows + at * row_bytes
-                };
-                unsafe {
-                    set_row(smem + A_ROWS, tid, a);
-                    set_row(smem + OUT_ROWS, tid, p.workspace + p.ws.staging + at * inter_bytes);
+                    let a = if pair / p.local_experts == p.rank && !p.copy_local() {
+                        let m = unsafe { sync::ld_relaxed_gpu_u32((heap + p.heap.dispatch_meta + at * 4) as *const u32) };
+                        match meta_parts(p, m) {
+                            Ok((token, _)) => p.x + token as u64 * row_bytes,
+                            Err(f) => {
+                                bad = Some(f);
+                                p.x
+                            }
+                        }
+                    } else {
+                        heap + p.heap.dispatch_rows + at * row_bytes
+                    };
+                    unsafe {
+                        set_row(a_rows, tid, a);
+                        set_row(out_rows, tid, staging + column);
+                    }
                 }
             }
             None => bad = Some((FaultKind::Segment as u32, tid as u64, t.rows as u64)),
         }
     }
-    if unsafe { any_fault(smem, bad, task.tile) } {
-        return false;
+    !unsafe { any_fault(smem, g, bad, task.tile) }
+}
+
+/// A GEMM task's row tile, B operand, K and output columns (from the task alone).
+#[inline(always)]
+pub fn plan<E: Element>(p: &MoeParams, task: &Task) -> Plan {
+    let t = Tile::of(p, task);
+    let (row_bytes, inter_bytes) = ((p.hidden * E::BYTES) as u64, (p.inter * E::BYTES) as u64);
+    let local = t.local_expert;
+    if task.kind == TaskKind::Gemm1 as u32 {
+        let col0 = task.n_tile * TILE_N;
+        let cols = (p.hidden - col0).min(TILE_N);
+        let b = Rows::new((p.w2 + (local * p.hidden + col0) as u64 * inter_bytes) as *const u8, inter_bytes, cols);
+        return Plan { tile: t, b, k_bytes: inter_bytes as u32, col0, cols };
     }
     let gated = p.gated();
-    let local = t.local_expert;
     let col0 = task.n_tile * gemm0_tile_cols(gated);
     let w_row0 = (local * p.inter + col0) as u64 * row_bytes;
-    let a = Rows::gathered(smem + A_ROWS, 0, t.rows);
-    let b = if gated {
-        Rows { base: (p.w1 + w_row0) as *const u8, gate_rows: (p.w3 + w_row0) as *const u8, stride: row_bytes, valid: TILE_N, table: 0 }
+    let (b, cols) = if gated {
+        let b = Rows { base: (p.w1 + w_row0) as *const u8, gate_rows: (p.w3 + w_row0) as *const u8, stride: row_bytes, valid: TILE_N, table: 0 };
+        (b, TILE_N / 2)
     } else {
-        Rows::new((p.w1 + w_row0) as *const u8, row_bytes, (p.inter - col0).min(TILE_N))
+        let cols = (p.inter - col0).min(TILE_N);
+        (Rows::new((p.w1 + w_row0) as *const u8, row_bytes, cols), cols)
     };
-    let mut acc = zero_acc();
-    unsafe { mainloop::<E>(smem, &a, &b, row_bytes as u32, &mut acc) };
+    Plan { tile: t, b, k_bytes: row_bytes as u32, col0, cols }
+}
 
-    let (b1, b3) = ((p.b1 + (local * p.inter * E::BYTES) as u64) as *const u8, (p.b3 + (local * p.inter * E::BYTES) as u64) as *const u8);
-    let (bias, act) = (p.has_bias(), p.activation);
-    let value = |c: u32, x: f32, g: f32| {
+/// The output value of column `c` of a task (`x`: its accumulator, `g`: a gated GEMM0's W3
+/// partner): bias, activation and gating for GEMM0, bias for GEMM1.
+#[inline(always)]
+pub fn output<E: Element>(p: &MoeParams, task: &Task, plan: &Plan) -> impl Fn(u32, f32, f32) -> f32 {
+    let local = plan.tile.local_expert;
+    let gemm1 = task.kind == TaskKind::Gemm1 as u32;
+    let (gated, bias, act, col0) = (p.gated() && !gemm1, p.has_bias(), p.activation, plan.col0);
+    let (b_first, b_gate) = if gemm1 {
+        ((p.b2 + ((local * p.hidden) * E::BYTES) as u64) as *const u8, core::ptr::null())
+    } else {
+        ((p.b1 + (local * p.inter * E::BYTES) as u64) as *const u8, (p.b3 + (local * p.inter * E::BYTES) as u64) as *const u8)
+    };
+    move |c: u32, x: f32, g: f32| {
         let col = col0 + c;
-        let h = if bias { x + unsafe { E::load(b1, col) } } else { x };
+        let h = if bias { x + unsafe { E::load(b_first, col) } } else { x };
+        if gemm1 {
+            return h;
+        }
         let v = activation::apply(act, h);
-        if gated { v * if bias { g + unsafe { E::load(b3, col) } } else { g } } else { v }
-    };
-    let column = col0 as u64 * E::BYTES as u64;
-    let dest = |r: u32| (unsafe { row(smem + OUT_ROWS, r) } + column) as *mut u8;
-    let cols = if gated { TILE_N / 2 } else { (p.inter - col0).min(TILE_N) };
-    unsafe {
-        epilogue::stage::<E>(smem, &acc);
-        epilogue::emit::<E>(smem, gated, t.rows, cols, value, dest);
+        if gated { v * if bias { g + unsafe { E::load(b_gate, col) } } else { g } } else { v }
     }
+}
 
-    // The block that finishes the tile's last GEMM0 task publishes its GEMM1 tasks.
+/// After a task's rows are stored (a barrier of `g` since): GEMM0 counts the tile's finished
+/// column tiles, and the group finishing the last publishes the tile's GEMM1 tasks; GEMM1 tells
+/// every home GPU how many of its rows landed. False (on every thread of `g`) when the queue was
+/// full: the fault is in the mailbox.
+///
+/// # Safety
+/// Every thread of `g`, once per task.
+#[inline(always)]
+pub unsafe fn finish(p: &MoeParams, smem: u32, g: &Group, q: &Queue, task: &Task, tile: &Tile) -> bool {
+    let tid = g.tid;
+    if task.kind == TaskKind::Gemm1 as u32 {
+        if tid == 0 {
+            sync::fence_acq_rel_sys();
+            for s in 0..tile.segments as usize {
+                let (pair, rows) = if tile.segments == 1 { (tile.pair, tile.rows) } else { (tile.word(PAIR + s), tile.word(SEG_ROWS + s)) };
+                // Every segment holding a row was checked in `locate`; one past the rows is ignored.
+                if pair >= p.world * p.local_experts {
+                    continue;
+                }
+                let home = p.heaps[(pair / p.local_experts) as usize];
+                let word = (home + p.heap.control + offset_of!(Control, returned_rows) as u64) as *mut u32;
+                unsafe { sync::red_add_release_sys_u32(word, rows) };
+            }
+        }
+        return true;
+    }
     let n1 = gemm1_tiles(p.hidden);
     if tid == 0 {
         let done = (p.workspace + p.ws.gemm0_done) as *mut u32;
         sync::fence_acq_rel_gpu();
-        let last = unsafe { sync::atom_add_acq_rel_gpu_u32(done.add(task.tile as usize), 1) } == gemm0_tiles(p.inter, gated) - 1;
+        let last = unsafe { sync::atom_add_acq_rel_gpu_u32(done.add(task.tile as usize), 1) } == gemm0_tiles(p.inter, p.gated()) - 1;
         let first = if last { unsafe { q.reserve(n1) } } else { 0 };
         unsafe {
-            copy::st_shared_u32(smem + BROADCAST, last as u32);
-            copy::st_shared_u32(smem + BROADCAST + 4, first);
+            copy::st_shared_u32(g.words, last as u32);
+            copy::st_shared_u32(g.words + 4, first);
         }
     }
-    sync::sync_threads();
-    let (last, first) = unsafe { (copy::ld_shared_u32(smem + BROADCAST) != 0, copy::ld_shared_u32(smem + BROADCAST + 4)) };
+    g.sync();
+    let (last, first) = unsafe { (copy::ld_shared_u32(g.words) != 0, copy::ld_shared_u32(g.words + 4)) };
     let mut full = None;
     if last {
         let mut n = tid;
@@ -194,7 +274,7 @@ pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task
             n += TILE_M;
         }
     }
-    if unsafe { any_fault(smem, full, task.tile) } {
+    if unsafe { any_fault(smem, g, full, task.tile) } {
         return false;
     }
     if last && tid == 0 {
@@ -203,71 +283,40 @@ pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task
     true
 }
 
-/// GEMM1 task; false as for [`gemm0`].
+/// A GEMM task on a 128-thread processor block: rows, mainloop, epilogue, finish. False (on every
+/// thread) when a value was out of range: the fault is in the block's mailbox.
 ///
 /// # Safety
-/// All threads of a processor block, for a published task.
-pub unsafe fn gemm1<E: Element>(p: &MoeParams, smem: u32, task: &Task) -> bool {
-    let t = Tile::of(p, task);
-    let (row_bytes, inter_bytes) = ((p.hidden * E::BYTES) as u64, (p.inter * E::BYTES) as u64);
-    let heap = p.heaps[p.rank as usize];
-    let col0 = task.n_tile * TILE_N;
-    let column = col0 as u64 * E::BYTES as u64;
-    let k = p.top_k as u64;
-    let tid = thread_idx();
-    let mut bad = None;
-    if tid < t.rows {
-        match t.locate(p, tid) {
-            Some((pair, slot)) => {
-                let at = pair as u64 * p.slot_stride as u64 + slot as u64;
-                let m = unsafe { sync::ld_relaxed_gpu_u32((heap + p.heap.dispatch_meta + at * 4) as *const u32) };
-                match meta_parts(p, m) {
-                    Ok((token, j)) => {
-                        let home = p.heaps[(pair / p.local_experts) as usize];
-                        let slot_row = token as u64 * k + j as u64;
-                        unsafe {
-                            set_row(smem + A_ROWS, tid, p.workspace + p.ws.staging + at * inter_bytes);
-                            set_row(smem + OUT_ROWS, tid, home + p.heap.combine_slots + slot_row * row_bytes + column);
-                        }
-                    }
-                    Err(f) => bad = Some(f),
-                }
-            }
-            None => bad = Some((FaultKind::Segment as u32, tid as u64, t.rows as u64)),
+/// All threads of a processor block, for a published GEMM task.
+pub unsafe fn gemm<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task) -> bool {
+    // The mma.sync path has one body per kind (its registers are tighter: the kind's branches
+    // fold away); the wgmma path one body for both (fewer registers at the entry's peak).
+    unsafe {
+        if E::WGMMA {
+            gemm_task::<E>(p, smem, q, task)
+        } else if task.kind == TaskKind::Gemm1 as u32 {
+            gemm_task::<E>(p, smem, q, &Task { kind: TaskKind::Gemm1 as u32, ..*task })
+        } else {
+            gemm_task::<E>(p, smem, q, &Task { kind: TaskKind::Gemm0 as u32, ..*task })
         }
     }
-    if unsafe { any_fault(smem, bad, task.tile) } {
+}
+
+#[inline(always)]
+unsafe fn gemm_task<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task) -> bool {
+    let g = Group::warpgroup(0, smem + BROADCAST);
+    if !unsafe { rows::<E>(p, smem, &g, task, smem + A_ROWS, smem + OUT_ROWS) } {
         return false;
     }
-    let local = t.local_expert;
-    let a = Rows::gathered(smem + A_ROWS, 0, t.rows);
-    let cols = (p.hidden - col0).min(TILE_N);
-    let b = Rows::new((p.w2 + (local * p.hidden + col0) as u64 * inter_bytes) as *const u8, inter_bytes, cols);
+    let plan = plan::<E>(p, task);
+    let a = Rows::gathered(smem + A_ROWS, 0, plan.tile.rows);
     let mut acc = zero_acc();
-    unsafe { mainloop::<E>(smem, &a, &b, inter_bytes as u32, &mut acc) };
-
-    let b2 = (p.b2 + ((local * p.hidden + col0) * E::BYTES) as u64) as *const u8;
-    let bias = p.has_bias();
-    let value = |c: u32, x: f32, _: f32| if bias { x + unsafe { E::load(b2, c) } } else { x };
+    unsafe { mainloop::<E>(smem, &a, &plan.b, plan.k_bytes, &mut acc) };
+    let gated = p.gated() && task.kind == TaskKind::Gemm0 as u32;
     let dest = |r: u32| unsafe { row(smem + OUT_ROWS, r) } as *mut u8;
     unsafe {
         epilogue::stage::<E>(smem, &acc);
-        epilogue::emit::<E>(smem, false, t.rows, cols, value, dest);
+        epilogue::emit::<E>(smem, gated, plan.tile.rows, plan.cols, output::<E>(p, task, &plan), dest);
+        finish(p, smem, &g, q, task, &plan.tile)
     }
-    // The rows are stored (emit ends with a block barrier): tell every home GPU how many of its
-    // rows landed, one release add per segment after a system-scope fence.
-    if tid == 0 {
-        sync::fence_acq_rel_sys();
-        for s in 0..t.segments as usize {
-            let (pair, rows) = if t.segments == 1 { (t.pair, t.rows) } else { (t.word(PAIR + s), t.word(SEG_ROWS + s)) };
-            // Every segment holding a row was checked in `locate`; one past the rows is ignored.
-            if pair >= p.world * p.local_experts {
-                continue;
-            }
-            let home = p.heaps[(pair / p.local_experts) as usize];
-            let word = (home + p.heap.control + offset_of!(Control, returned_rows) as u64) as *mut u32;
-            unsafe { sync::red_add_release_sys_u32(word, rows) };
-        }
-    }
-    true
 }

@@ -18,6 +18,7 @@ use crate::util::{block_idx, grid_dim, thread_idx};
 ///
 /// # Safety
 /// All threads call it with valid parameters.
+#[inline(always)]
 pub unsafe fn logits<E: Element>(p: &MoeParams, smem: u32) {
     let splits = p.gate_splits;
     let mut u = block_idx();
@@ -26,7 +27,14 @@ pub unsafe fn logits<E: Element>(p: &MoeParams, smem: u32) {
         let t0 = c * TILE_M;
         let mut e0 = 0;
         while e0 < p.experts {
-            unsafe { logits_tile::<E>(p, smem, t0, (p.tokens - t0).min(TILE_M), e0, s) };
+            let rows = (p.tokens - t0).min(TILE_M);
+            // wgmma stays in the entry (see `os::processor::run`); the mma.sync tile is a
+            // separate function so nothing of the caller stays live across it.
+            if E::WGMMA {
+                unsafe { logits_tile::<E>(p, smem, t0, rows, e0, s) };
+            } else {
+                unsafe { logits_tile_outlined::<E>(p, smem, t0, rows, e0, s) };
+            }
             e0 += TILE_N;
         }
         u += grid_dim();
@@ -39,6 +47,7 @@ pub unsafe fn logits<E: Element>(p: &MoeParams, smem: u32) {
 ///
 /// # Safety
 /// All threads call it with valid parameters, after the chunk counts were zeroed.
+#[inline(always)]
 pub unsafe fn route(p: &MoeParams) {
     let tid = thread_idx();
     let (w, lane) = (tid / 32, tid % 32);
@@ -57,10 +66,13 @@ pub unsafe fn route(p: &MoeParams) {
     }
 }
 
-/// Partial logits of tokens `[t0, t0 + rows)` for experts `[e0, e0 + 128)` over K split `split`
-/// (a separate function: the tile GEMM needs every register, so nothing of the caller should
-/// stay live across it).
 #[inline(never)]
+unsafe fn logits_tile_outlined<E: Element>(p: &MoeParams, smem: u32, t0: u32, rows: u32, e0: u32, split: u32) {
+    unsafe { logits_tile::<E>(p, smem, t0, rows, e0, split) }
+}
+
+/// Partial logits of tokens `[t0, t0 + rows)` for experts `[e0, e0 + 128)` over K split `split`.
+#[inline(always)]
 unsafe fn logits_tile<E: Element>(p: &MoeParams, smem: u32, t0: u32, rows: u32, e0: u32, split: u32) {
     let row_bytes = (p.hidden * E::BYTES) as u64;
     let k_tiles = p.hidden * E::BYTES / TILE_K_BYTES;

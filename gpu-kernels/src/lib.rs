@@ -33,6 +33,8 @@ mod gemm;
 #[cfg(target_arch = "nvptx64")]
 mod grid;
 #[cfg(target_arch = "nvptx64")]
+mod group;
+#[cfg(target_arch = "nvptx64")]
 mod moe;
 #[cfg(target_arch = "nvptx64")]
 mod os;

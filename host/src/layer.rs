@@ -144,6 +144,8 @@ impl<'c> MoeLayerBuilder<'c> {
             let arch = self.tuning.arch.unwrap_or(g.arch());
             let mainloop = match self.tuning.mainloop {
                 Mainloop::Auto => None,
+                Mainloop::WarpSpecialized => Some(MainloopKind::WarpSpecialized),
+                Mainloop::Wgmma => Some(MainloopKind::Wgmma),
                 Mainloop::MmaSync => Some(MainloopKind::MmaSync),
             };
             let entry = entries::moe_forward(arch, cfg.dtype, mainloop).ok_or(Error::NoSuchKernel {

@@ -15,7 +15,7 @@ use crate::ptx::{copy, mma, sync};
 use crate::util::thread_idx;
 
 /// Bytes of one operand tile in one stage.
-const OPERAND_BYTES: u32 = TILE_M * TILE_K_BYTES;
+pub const OPERAND_BYTES: u32 = TILE_M * TILE_K_BYTES;
 /// Bytes of one stage (A and B).
 pub const STAGE_BYTES: u32 = 2 * OPERAND_BYTES;
 
@@ -31,7 +31,8 @@ pub type Acc = [[[f32; 4]; 8]; 4];
 ///   `64h + 16w + g (+8)`, column block `8·(i % 2) + j`.
 #[inline(always)]
 pub fn position<E: Element>(i: u32, j: u32, q: u32) -> (u32, u32) {
-    let tid = thread_idx();
+    // The thread in its warpgroup (a warp-specialized block's consumers are warpgroups 1, 2).
+    let tid = thread_idx() % 128;
     let (warp, lane) = (tid / 32, tid % 32);
     let (g, t) = (lane / 4, lane % 4);
     let (row_in, col_in) = (g + 8 * (q / 2), 2 * t + q % 2);
@@ -87,7 +88,7 @@ fn swizzled(tile: u32, row: u32, chunk: u32) -> u32 {
 
 /// What one thread copies of an operand: chunk `tid % 8` of rows `tid / 8 + 16 i`, i < `count`.
 /// One base pointer (two when gated) and a 16-row step keep the loader to a few registers.
-struct ThreadRows {
+pub struct ThreadRows {
     base: *const u8,
     gate: *const u8,
     step: usize,
@@ -99,7 +100,7 @@ struct ThreadRows {
 }
 
 #[inline(always)]
-fn thread_rows(op: &Rows) -> ThreadRows {
+pub fn thread_rows(op: &Rows) -> ThreadRows {
     let tid = thread_idx();
     let (r, chunk) = (tid / 8, tid % 8);
     let offset = r as usize * op.stride as usize + chunk as usize * 16;
@@ -114,9 +115,10 @@ fn thread_rows(op: &Rows) -> ThreadRows {
     }
 }
 
-/// Issues the cp.async copies of one 128-byte K slice of an operand into the tile at `dst`.
+/// Issues the cp.async copies of one 128-byte K slice of an operand into the tile at `dst`
+/// (threads 0..128 of the block: the whole 128-thread block, or a producer warpgroup).
 #[inline(always)]
-unsafe fn load_operand(dst: u32, t: &ThreadRows, gated: bool, k_offset: u32) {
+pub unsafe fn load_operand(dst: u32, t: &ThreadRows, gated: bool, k_offset: u32) {
     unroll!(8, i, {
         if (i as u32) < t.count {
             // Gated B: rows alternate in 32-row groups between W1 and W3 (see `Rows::gate_rows`).
@@ -260,4 +262,93 @@ unsafe fn mainloop_sync<E: Element>(smem: u32, a: &Rows, b: &Rows, k_bytes: u32,
     }
     copy::cp_async_wait::<0>();
     sync::sync_threads();
+}
+
+/// The consumer side of the warp-specialized pipeline (sm_90a): acc += A·Bᵀ over `k_tiles`
+/// stages of the shared ring, starting at ring position `ring`. Per stage: wait until the
+/// producer's copies landed (`full`), make them visible to the async proxy, run the 128x128
+/// wgmma (one 64-row half when `rows` <= 64), then free the stage (`empty`, one arrival per
+/// warp). False when a wait ran past `deadline_ns` (the producer stopped).
+///
+/// # Safety
+/// Every thread of one consumer warpgroup; the stages of positions `ring..ring + k_tiles` are
+/// (being) filled for this task by the producer.
+#[cfg(target_feature = "sm_90a")]
+#[inline(always)]
+pub unsafe fn consume<E: Element>(smem: u32, ring: u32, k_tiles: u32, rows: u32, acc: &mut Acc, deadline_ns: u64) -> bool {
+    use crate::layout::WS_STAGES;
+    use crate::ptx::{mbarrier, warp, wgmma::{descriptor_sw128, fence_proxy_async_shared}};
+    use crate::smem::ws;
+    let second_half = rows > 64;
+    for kt in 0..k_tiles {
+        let at = ring + kt;
+        let s = at % WS_STAGES;
+        if !unsafe { wait(smem + ws::FULL + 8 * s, (at / WS_STAGES) & 1, deadline_ns) } {
+            return false;
+        }
+        fence_proxy_async_shared();
+        let sa = smem + ws::stage(s);
+        let sb = sa + OPERAND_BYTES;
+        let steps =
+            |base: u32| [descriptor_sw128(base), descriptor_sw128(base + 32), descriptor_sw128(base + 64), descriptor_sw128(base + 96)];
+        let (ad, bd) = (steps(sa), steps(sb));
+        if second_half {
+            unsafe { E::wgmma_x8(acc, ad, steps(sa + 64 * TILE_K_BYTES), bd) };
+        } else {
+            let (h0, _) = acc.split_at_mut(2);
+            let (x0, x1) = h0.split_at_mut(1);
+            unsafe { E::wgmma_x4((&mut x0[0], &mut x1[0]), ad, bd) };
+        }
+        // This warp's wgmmas completed (wait_group 0 in the asm block): its share of the stage
+        // is no longer read.
+        if warp::lane_id() == 0 {
+            unsafe { mbarrier::arrive(smem + ws::EMPTY + 8 * s) };
+        }
+    }
+    true
+}
+
+/// The producer side: issues this thread's cp.async copies of one stage (A rows and B rows of K
+/// slice `kt`) into ring position `at` once the consumers freed it, and arranges one arrival on
+/// the stage's `full` barrier when they land. False when the wait ran past `deadline_ns`.
+///
+/// # Safety
+/// Every thread of the producer warpgroup (threads 0..128), in ring order.
+#[cfg(target_feature = "sm_90a")]
+#[inline(always)]
+pub unsafe fn produce(smem: u32, at: u32, ta: &ThreadRows, tb: &ThreadRows, b_gated: bool, kt: u32, deadline_ns: u64) -> bool {
+    use crate::layout::WS_STAGES;
+    use crate::ptx::mbarrier;
+    use crate::smem::ws;
+    let s = at % WS_STAGES;
+    // Position `at` reuses the stage of `at - WS_STAGES`: wait for the consumers' release of that
+    // phase (a fresh barrier reads parity 1 as complete, so the first pass does not wait).
+    if !unsafe { wait(smem + ws::EMPTY + 8 * s, ((at / WS_STAGES) & 1) ^ 1, deadline_ns) } {
+        return false;
+    }
+    let base = smem + ws::stage(s);
+    unsafe {
+        load_operand(base, ta, false, kt * TILE_K_BYTES);
+        load_operand(base + OPERAND_BYTES, tb, b_gated, kt * TILE_K_BYTES);
+        mbarrier::arrive_on_copies(smem + ws::FULL + 8 * s);
+    }
+    true
+}
+
+/// Waits until phase `parity` of the mbarrier at `bar` completed; false past `deadline_ns`.
+///
+/// # Safety
+/// `bar` is an initialised barrier.
+#[cfg(target_feature = "sm_90a")]
+#[inline(always)]
+pub unsafe fn wait(bar: u32, parity: u32, deadline_ns: u64) -> bool {
+    use crate::ptx::{mbarrier, time};
+    loop {
+        if unsafe { mbarrier::try_wait(bar, parity) } {
+            return true;
+        }
+        if time::global_timer_ns() > deadline_ns {
+            return false;
+        }
+    }
 }

@@ -26,6 +26,25 @@ pub const PIPELINE_BYTES: u32 = PIPELINE_STAGES * 2 * TILE_M * TILE_K_BYTES;
 pub const AUX_BYTES: u32 = 640 + 2 * 128 * 8 + 32;
 /// Dynamic shared memory per block.
 pub const SHARED_BYTES: u32 = PIPELINE_BYTES + AUX_BYTES;
+/// Threads of a warp-specialized block (sm_90a): a producer warpgroup (the roles before the
+/// GEMMs, then the loads) and two consumer warpgroups (wgmma, epilogue).
+pub const WS_THREADS: u32 = 384;
+/// Pipeline depth of a warp-specialized block: the first [`PIPELINE_STAGES`] stages are the
+/// 128-thread pipeline, the rest follow the aux region.
+pub const WS_STAGES: u32 = 4;
+/// Bytes per row of a consumer's output staging buffer, counted as 128 rows: it holds 64 rows of
+/// 128 f32 + 16 bytes (one half of a tile at a time).
+pub const WS_STAGING_STRIDE: u32 = TILE_N * 2 + 16;
+/// Where a warp-specialized block's own shared memory starts: after the aux region, 1024-aligned
+/// (swizzled operand tiles).
+pub const WS_TAIL: u32 = SHARED_BYTES.next_multiple_of(1024);
+/// A warp-specialized block's barriers, task slots, output row tables and words, after its
+/// extra stages and the two staging buffers.
+pub const WS_AUX_BYTES: u32 = 128 + 128 + 2 * TILE_M * 8 + 32 + 16;
+/// Dynamic shared memory of a warp-specialized block.
+pub const WS_SHARED_BYTES: u32 =
+    WS_TAIL + (WS_STAGES - PIPELINE_STAGES) * 2 * TILE_M * TILE_K_BYTES + 2 * TILE_M * WS_STAGING_STRIDE + WS_AUX_BYTES;
+const _: () = assert!(WS_SHARED_BYTES <= 227 * 1024);
 /// Tokens per combine task.
 pub const COMBINE_TOKENS: u32 = 32;
 /// Row granularity of hidden / intermediate sizes (one 16-byte vector of f32 x 16 threads).

@@ -6,6 +6,8 @@ pub mod processor;
 pub mod queue;
 pub mod scheduler;
 pub mod subscriber;
+#[cfg(target_feature = "sm_90a")]
+pub mod ws;
 
 use crate::block;
 use crate::fault::Deadline;

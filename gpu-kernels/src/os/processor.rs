@@ -14,7 +14,7 @@ use crate::util::thread_idx;
 /// Thread 0's wait for the task in claimed `slot`; EXIT when the launch is aborting or the
 /// task's kind is unknown.
 #[inline(always)]
-unsafe fn wait_task(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline, slot: u32) -> Task {
+pub unsafe fn wait_task(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline, slot: u32) -> Task {
     let exit = Task { kind: TaskKind::Exit as u32, ..Task::default() };
     let ctl = fault::control(p);
     if slot >= q.capacity() {
@@ -48,10 +48,24 @@ unsafe fn wait_task(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline, slot: u3
 /// Runs tasks until an exit task, an abort, or a failure (left in the block's mailbox for the
 /// entry to raise: see `fault::defer`).
 ///
+/// Inlined into the entry on the wgmma path: ptxas serializes every wgmma of a kernel whose
+/// wgmma sits in a called function (C7510, "crossing function boundary"). The mma.sync path is
+/// a separate function: inlined, its entry would spill.
+///
 /// # Safety
 /// All threads of a processor block, after dispatch.
-#[inline(never)]
+#[inline(always)]
 pub unsafe fn run<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
+    if E::WGMMA { unsafe { tasks::<E>(p, smem, dl) } } else { unsafe { tasks_outlined::<E>(p, smem, dl) } }
+}
+
+#[inline(never)]
+unsafe fn tasks_outlined<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
+    unsafe { tasks::<E>(p, smem, dl) }
+}
+
+#[inline(always)]
+unsafe fn tasks<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
     let q = &Queue::new(p);
     let at = smem + TASK;
     // Thread 0's claimed slot: claimed one task ahead, so the claim's latency (a contended
@@ -90,8 +104,7 @@ pub unsafe fn run<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
         sync::sync_threads();
         // A failed task deferred its fault (the block agreed on it): the entry raises it.
         let ok = match TaskKind::from_u32(t.kind) {
-            Some(TaskKind::Gemm0) => unsafe { ffn::gemm0::<E>(p, smem, q, &t) },
-            Some(TaskKind::Gemm1) => unsafe { ffn::gemm1::<E>(p, smem, &t) },
+            Some(TaskKind::Gemm0 | TaskKind::Gemm1) => unsafe { ffn::gemm::<E>(p, smem, q, &t) },
             Some(TaskKind::Combine) => {
                 unsafe { combine::run::<E>(p, t.tile) };
                 true

@@ -71,6 +71,18 @@ pub unsafe fn ld_cg_f32(p: *const f32) -> f32 {
     v
 }
 
+/// `ld.shared.v4.u32`: 16 bytes at a 16-byte-aligned shared address.
+#[inline(always)]
+pub unsafe fn ld_shared_v4(addr: u32) -> [u32; 4] {
+    let v: [u32; 4];
+    unsafe {
+        let (a, b, c, d): (u32, u32, u32, u32);
+        asm!("ld.shared.v4.u32 {{{a}, {b}, {c}, {d}}}, [{p}];", a = out(reg32) a, b = out(reg32) b, c = out(reg32) c, d = out(reg32) d, p = in(reg32) addr);
+        v = [a, b, c, d];
+    }
+    v
+}
+
 /// `st.shared.v2.u32`.
 #[inline(always)]
 pub unsafe fn st_shared_v2(addr: u32, a: u32, b: u32) {

@@ -3,7 +3,11 @@
 
 pub mod copy;
 pub mod math;
+#[cfg(target_feature = "sm_90a")]
+pub mod mbarrier;
 pub mod mma;
+#[cfg(target_feature = "sm_90a")]
+pub mod regs;
 pub mod sync;
 pub mod time;
 pub mod warp;

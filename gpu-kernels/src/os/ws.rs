@@ -1,0 +1,305 @@
+//! Warp-specialized processor blocks (sm_90a, 384 threads, one per SM): warpgroup 0 is the
+//! producer, warpgroups 1 and 2 are consumers that take tasks in turn.
+//!
+//! - Producer: thread 0 claims and waits for tasks as the 128-thread processor does; the
+//!   warpgroup fills the task's row tables, hands the task to the next consumer through its slot,
+//!   then streams the task's A rows and weight rows into a ring of `WS_STAGES` stages with
+//!   cp.async, each stage's copies arriving on its `full` barrier.
+//! - Consumer: waits for its slot, runs wgmma on each stage as it lands (freeing it through its
+//!   `empty` barrier), then the epilogue and the task's completion counting, and frees its slot.
+//!   Combine tasks (no operands to stream) go to the consumers too: they have the registers.
+//!
+//! While one consumer stores its tile, the other's stages keep the tensor pipe busy; the producer
+//! runs ahead into the next task while the consumers compute.
+//!
+//! Every wait is bounded by the launch deadline. A wait that runs out does not leave the loop
+//! early (a consumer keeps issuing its warpgroup-wide wgmma with the others); the group agrees
+//! afterwards and reports `WaitKind::Pipeline`.
+
+use super::processor::wait_task;
+use super::queue::Queue;
+use crate::fault::{self, Deadline};
+use crate::ffn;
+use crate::gemm::element::Element;
+use crate::gemm::epilogue;
+use crate::gemm::mainloop::{Rows, consume, produce, thread_rows, wait, zero_acc};
+use crate::group::Group;
+use crate::layout::{ErrorCode, NONE, MoeParams, TILE_K_BYTES, Task, TaskKind, WS_STAGES, WaitKind, timeline};
+use crate::ptx::{copy, mbarrier, regs};
+use crate::smem::{A_ROWS, BROADCAST, TASK, ws};
+use crate::util::thread_idx;
+
+/// Registers per thread, in every warpgroup-uniform region of a warp-specialized block (each
+/// split must fit in what the block holds at entry, and only call-free regions leave the
+/// entry's count: ptxas cannot allocate a region with calls at another count):
+/// - entry: ptxas gives a 384-thread entry with `.minnctapersm 1` the whole file (65536 / 384
+///   rounded down to 8); warpgroup 0 runs the roles before the tasks at this count;
+/// - gate: warpgroup 0's gate logits (a 128x128 wgmma tile) while the consumers wait;
+/// - tasks: producer and consumers.
+pub const ENTRY_REGS: u32 = 168;
+const GATE_REGS: u32 = 256;
+const WAITING_REGS: u32 = 104;
+const PRODUCER_REGS: u32 = 88;
+const CONSUMER_REGS: u32 = 208;
+const _: () = assert!(128 * GATE_REGS + 256 * WAITING_REGS <= 384 * ENTRY_REGS);
+const _: () = assert!(128 * PRODUCER_REGS + 256 * CONSUMER_REGS <= 384 * ENTRY_REGS);
+const _: () = assert!(128 * PRODUCER_REGS + 256 * WAITING_REGS <= 384 * ENTRY_REGS);
+
+/// Task slot words: the task's fields, then the ring position of its first stage.
+const SLOT_WORDS: u32 = 7;
+const RING: u32 = 6;
+
+/// Initialises the pipeline's barriers. Thread 0, before the block barrier that starts the
+/// processors.
+///
+/// # Safety
+/// Thread 0 of a warp-specialized block, once per launch.
+pub unsafe fn init(smem: u32) {
+    for s in 0..WS_STAGES {
+        unsafe {
+            // One arrival per producer thread (cp.async.mbarrier.arrive.noinc).
+            mbarrier::init(smem + ws::FULL + 8 * s, 128);
+            // One arrival per consumer warp.
+            mbarrier::init(smem + ws::EMPTY + 8 * s, 4);
+        }
+    }
+    for c in 0..2 {
+        unsafe {
+            mbarrier::init(smem + ws::TASK_FULL + 8 * c, 1);
+            mbarrier::init(smem + ws::TASK_FREE + 8 * c, 1);
+        }
+    }
+    unsafe { copy::st_shared_u32(smem + ws::STOP, 0) };
+    mbarrier::fence_init();
+}
+
+/// The producer warpgroup's side of a processor block: streams the operands of every task.
+///
+/// # Safety
+/// Every thread of warpgroup 0 of a warp-specialized processor block, after dispatch and
+/// [`init`], at the producer's register count.
+#[inline(always)]
+pub unsafe fn run_producer<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
+    const { assert!(E::WGMMA) };
+    unsafe { producer::<E>(p, smem, dl) }
+}
+
+/// A consumer warpgroup's side of a processor block (`wg` 1 or 2).
+///
+/// # Safety
+/// Every thread of that warpgroup, at the consumer's register count, while warpgroup 0 runs
+/// [`run_producer`].
+#[inline(always)]
+pub unsafe fn run_consumer<E: Element>(p: &MoeParams, smem: u32, wg: u32, dl: &Deadline) {
+    const { assert!(E::WGMMA) };
+    unsafe { consumer::<E>(p, smem, wg - 1, dl) }
+}
+
+/// The consumers give registers back while they wait for warpgroup 0's roles.
+#[inline(always)]
+pub fn consumers_wait() {
+    regs::release::<WAITING_REGS>()
+}
+
+/// Warpgroup 0's gate logits, with the registers the consumers gave back.
+///
+/// # Safety
+/// Every thread of warpgroup 0, as `gate::logits`.
+#[inline(always)]
+pub unsafe fn gate_logits<E: Element>(p: &MoeParams, smem: u32) {
+    regs::acquire::<GATE_REGS>();
+    unsafe { crate::gate::logits::<E>(p, smem) };
+    regs::release::<ENTRY_REGS>();
+}
+
+/// Register counts for processing tasks, after the roles.
+#[inline(always)]
+pub fn enter_tasks(wg: u32) {
+    if wg == 0 { regs::release::<PRODUCER_REGS>() } else { regs::acquire::<CONSUMER_REGS>() }
+}
+
+/// Back to the entry's register count, for the code every warpgroup shares.
+#[inline(always)]
+pub fn leave_tasks(wg: u32) {
+    if wg == 0 { regs::acquire::<ENTRY_REGS>() } else { regs::release::<ENTRY_REGS>() }
+}
+
+#[inline(always)]
+unsafe fn pipeline_timeout(smem: u32, what: u32) {
+    unsafe { fault::defer(smem, ErrorCode::Timeout as u32, WaitKind::Pipeline as u32, what, 0, 0) };
+}
+
+#[inline(always)]
+unsafe fn producer<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
+    let q = &Queue::new(p);
+    let g = Group::warpgroup(0, smem + BROADCAST);
+    let at = smem + TASK;
+    let mut slot = if g.tid == 0 { unsafe { q.claim() } } else { 0 };
+    let (mut tasks, mut busy, mut waited, mut last) = (0u64, 0u64, 0u64, crate::ptx::time::global_timer_ns());
+    // Tasks handed to consumer 0 and 1, and the ring position of the next stage.
+    let (mut given0, mut given1, mut ring) = (0u32, 0u32, 0u32);
+    loop {
+        if g.tid == 0 {
+            let ready = crate::ptx::time::global_timer_ns();
+            let stop = unsafe { copy::ld_shared_u32(smem + ws::STOP) } != 0;
+            let t = if stop { Task { kind: TaskKind::Exit as u32, ..Task::default() } } else { unsafe { wait_task(p, smem, q, dl, slot) } };
+            let now = crate::ptx::time::global_timer_ns();
+            if tasks > 0 {
+                busy += ready - last;
+            } else {
+                fault::mark(p, timeline::FIRST_TASK, now);
+            }
+            waited += now - ready;
+            last = now;
+            if t.kind != TaskKind::Exit as u32 {
+                slot = unsafe { q.claim() };
+            }
+            unsafe {
+                copy::st_shared_u32(at, t.kind);
+                copy::st_shared_u32(at + 4, t.tile);
+                copy::st_shared_u32(at + 8, t.n_tile);
+                copy::st_shared_u32(at + 12, t.info);
+                copy::st_shared_u32(at + 16, t.pair);
+                copy::st_shared_u32(at + 20, t.slot);
+            }
+        }
+        g.sync();
+        let w = |i: u32| unsafe { copy::ld_shared_u32(at + 4 * i) };
+        let t = Task { kind: w(0), tile: w(1), n_tile: w(2), info: w(3), pair: w(4), slot: w(5), ..Task::default() };
+        g.sync();
+        let gemm = t.kind == TaskKind::Gemm0 as u32 || t.kind == TaskKind::Gemm1 as u32;
+        if !gemm && t.kind != TaskKind::Combine as u32 {
+            break;
+        }
+        // The next consumer, once its previous task is done (it holds at most one).
+        let c = (given0 + given1) % 2;
+        let given = if c == 0 { given0 } else { given1 };
+        let free = given == 0 || unsafe { wait(smem + ws::TASK_FREE + 8 * c, (given - 1) & 1, dl.secondary) };
+        if !free {
+            unsafe { pipeline_timeout(smem, c) };
+        }
+        // A consumer that failed set STOP before freeing its slot.
+        if g.sync_or(!free || unsafe { copy::ld_shared_u32(smem + ws::STOP) } != 0) {
+            break;
+        }
+        let out_rows = smem + ws::OUT_ROWS + c * 128 * 8;
+        if gemm && !unsafe { ffn::rows::<E>(p, smem, &g, &t, smem + A_ROWS, out_rows) } {
+            break;
+        }
+        if g.tid == 0 {
+            let s = smem + ws::SLOTS + c * 4 * 16;
+            unsafe {
+                copy::st_shared_u32(s, t.kind);
+                copy::st_shared_u32(s + 4, t.tile);
+                copy::st_shared_u32(s + 8, t.n_tile);
+                copy::st_shared_u32(s + 12, t.info);
+                copy::st_shared_u32(s + 16, t.pair);
+                copy::st_shared_u32(s + 20, t.slot);
+                copy::st_shared_u32(s + 4 * RING, ring);
+                mbarrier::arrive(smem + ws::TASK_FULL + 8 * c);
+            }
+        }
+        if c == 0 {
+            given0 += 1;
+        } else {
+            given1 += 1;
+        }
+        tasks += 1;
+        // A combine task (after every GEMM1 landed) is the consumer's alone.
+        if !gemm {
+            continue;
+        }
+        let plan = ffn::plan::<E>(p, &t);
+        let a = Rows::gathered(smem + A_ROWS, 0, plan.tile.rows);
+        let (ta, tb) = (thread_rows(&a), thread_rows(&plan.b));
+        let b_gated = !plan.b.gate_rows.is_null();
+        let k_tiles = plan.k_bytes / TILE_K_BYTES;
+        let mut ok = true;
+        for kt in 0..k_tiles {
+            ok &= unsafe { produce(smem, ring + kt, &ta, &tb, b_gated, kt, dl.secondary) };
+        }
+        ring += k_tiles;
+        // The row table is read at issue: the next task may overwrite it once all have issued.
+        if g.sync_or(!ok) {
+            unsafe { pipeline_timeout(smem, NONE) };
+            break;
+        }
+    }
+    // Exit: each consumer gets an exit task once its last task is done.
+    for c in 0..2u32 {
+        let given = if c == 0 { given0 } else { given1 };
+        if given > 0 && !unsafe { wait(smem + ws::TASK_FREE + 8 * c, (given - 1) & 1, dl.secondary) } {
+            unsafe { pipeline_timeout(smem, c) };
+        }
+        if g.tid == 0 {
+            unsafe {
+                copy::st_shared_u32(smem + ws::SLOTS + c * 4 * 16, TaskKind::Exit as u32);
+                mbarrier::arrive(smem + ws::TASK_FULL + 8 * c);
+            }
+        }
+    }
+    if g.tid == 0 {
+        fault::mark(p, timeline::LAST_TASK, last);
+        fault::mark(p, timeline::TASKS, tasks);
+        fault::mark(p, timeline::BUSY_NS, busy);
+        fault::mark(p, timeline::WAIT_NS, waited);
+    }
+}
+
+#[inline(always)]
+unsafe fn consumer<E: Element>(p: &MoeParams, smem: u32, c: u32, dl: &Deadline) {
+    let q = &Queue::new(p);
+    let g = Group::warpgroup(1 + c, smem + ws::WORDS + 16 * c);
+    let slot = smem + ws::SLOTS + c * 4 * 16;
+    let out_rows = smem + ws::OUT_ROWS + c * 128 * 8;
+    let staging = smem + ws::STAGING + c * ws::STAGING_BYTES;
+    let mut taken = 0u32;
+    loop {
+        let ready = unsafe { wait(smem + ws::TASK_FULL + 8 * c, taken & 1, dl.secondary) };
+        if g.sync_or(!ready) {
+            unsafe { pipeline_timeout(smem, c) };
+            break;
+        }
+        let w = |i: u32| unsafe { copy::ld_shared_u32(slot + 4 * i) };
+        let t = Task { kind: w(0), tile: w(1), n_tile: w(2), info: w(3), pair: w(4), slot: w(5), ..Task::default() };
+        let ring = w(RING);
+        if t.kind == TaskKind::Exit as u32 {
+            break;
+        }
+        if t.kind == TaskKind::Combine as u32 {
+            unsafe { crate::combine::run::<E>(p, t.tile) };
+            g.sync();
+            if g.tid == 0 {
+                unsafe { mbarrier::arrive(smem + ws::TASK_FREE + 8 * c) };
+            }
+            taken += 1;
+            continue;
+        }
+        let plan = ffn::plan::<E>(p, &t);
+        let mut acc = zero_acc();
+        let ok = unsafe { consume::<E>(smem, ring, plan.k_bytes / TILE_K_BYTES, plan.tile.rows, &mut acc, dl.secondary) };
+        let mut done = !g.sync_or(!ok);
+        if done {
+            let gated = p.gated() && t.kind == TaskKind::Gemm0 as u32;
+            let dest = |r: u32| unsafe { ffn::row(out_rows, r) } as *mut u8;
+            unsafe {
+                epilogue::store::<E>(&g, staging, &acc, gated, plan.tile.rows, plan.cols, ffn::output::<E>(p, &t, &plan), dest);
+                done = ffn::finish(p, smem, &g, q, &t, &plan.tile);
+            }
+        } else {
+            unsafe { pipeline_timeout(smem, c) };
+        }
+        if g.tid == 0 {
+            unsafe {
+                if !done {
+                    copy::st_shared_u32(smem + ws::STOP, 1);
+                }
+                mbarrier::arrive(smem + ws::TASK_FREE + 8 * c);
+            }
+        }
+        if !done {
+            break;
+        }
+        taken += 1;
+    }
+}
