@@ -87,10 +87,10 @@ use MainloopKind::{MmaSync, WarpSpecialized, Wgmma};
 
 /// Every entry point of every build; the first forward of a build and dtype is its default.
 pub const ENTRIES: [Entry; 13] = [
-    moe(Sm90a, "moe_forward_bf16_ws", DType::Bf16, WarpSpecialized),
-    moe(Sm90a, "moe_forward_f16_ws", DType::F16, WarpSpecialized),
     moe(Sm90a, "moe_forward_bf16", DType::Bf16, Wgmma),
     moe(Sm90a, "moe_forward_f16", DType::F16, Wgmma),
+    moe(Sm90a, "moe_forward_bf16_ws", DType::Bf16, WarpSpecialized),
+    moe(Sm90a, "moe_forward_f16_ws", DType::F16, WarpSpecialized),
     moe(Sm90a, "moe_forward_f32", DType::F32, MmaSync),
     moe(Sm90a, "moe_forward_bf16_mma_sync", DType::Bf16, MmaSync),
     moe(Sm80, "moe_forward_bf16", DType::Bf16, MmaSync),
