@@ -4,7 +4,7 @@
 
 fn main() -> std::process::ExitCode {
     // Cargo passes `--bench`; the sweeps take no arguments.
-    match flashmoe_tools::bench::all_sweeps(false) {
+    match flashmoe_tools::bench::all_sweeps(false, None) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) if e.is_no_gpu() => {
             eprintln!("benchmarks skipped: {e}");

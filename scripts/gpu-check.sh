@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # On the GPU machine, from the repo root, after ../shared/tools/gpu-bundle built .gpu/:
 #   bash scripts/gpu-check.sh [stage,stage,...]
-# Stages: smoke info tiny single reliability sm80 multi run ab old bench gated sanitize (default: all
+# Stages: smoke tile info tiny single reliability sm80 multi run ab old bench gated sanitize (default: all
 # but ab, old, gated, sanitize, sm80). `bench`: `flashmoe bench` (the single-GPU sweep with its
 # cuBLAS-ideal and grouped-GEMM columns; the multi-GPU sweeps on several GPUs). `gated`: the SwiGLU
-# sweep of the Liger-Kernel comparison (FLASHMOE_BENCH_SWEEPS=gated; Liger's Triton autotuning takes
+# sweep of the Liger-Kernel comparison (`flashmoe bench --sweeps gated`; Liger's Triton autotuning takes
 # minutes, LIGER_FUSED_MOE_AUTOTUNE=0 pins one config). Both first install the liger-kernel wheel
 # from .whl/ when there is one. `sm80`: the single-GPU and reliability suites on the Ampere PTX build
 # (FLASHMOE_TEST_ARCH=sm_80; Hopper JIT-compiles it) and the default layer with --arch sm80. `old`: .gpu/old-flashmoe (a previous build, if packed) on the default layer, for
@@ -17,7 +17,7 @@ out=/tmp/gpu-check
 mkdir -p "$out/bench"
 export FLASHMOE_BENCH_OUT=$out/bench
 trap 'tar czf "${OUT:-/tmp}/results.tgz" -C "$out" . 2>/dev/null' EXIT
-stages=",${1:-smoke,info,tiny,single,multi,run,bench},"
+stages=",${1:-smoke,tile,info,tiny,single,multi,run,bench},"
 b=.gpu/bin
 t() { [[ $stages == *",$1,"* ]]; }
 step() { # name seconds cmd...
@@ -32,6 +32,7 @@ step() { # name seconds cmd...
 }
 nvidia-smi --query-gpu=index,name,memory.used,clocks.sm,clocks.mem --format=csv,noheader
 t smoke && step smoke 60 $b/test-test-gpu_smoke --include-ignored --nocapture
+t tile && step tile 60 $b/test-test-gemm_tile --include-ignored --nocapture
 t info && step info 90 $b/bin-bin-flashmoe info
 sanitize() {
   local case=tiny_bf16 tool
@@ -74,5 +75,5 @@ for g in "16384 32 2048 2048" "8192 64 2048 2048" "4096 8 4096 14336"; do
   t gated && TAIL=6 step "gated-verify-T$gt-E$ge" 120 $b/bin-bin-flashmoe run --gpus 1 --gated --activation silu --capacity-factor 0 \
     --tokens "$gt" --experts "$ge" --hidden "$gh" --inter "$gi" --verify-tokens 16 --iters 5
 done
-t gated && FLASHMOE_BENCH_SWEEPS=gated TAIL=40 step bench-gated 480 $b/bin-bin-flashmoe bench
+t gated && TAIL=40 step bench-gated 480 $b/bin-bin-flashmoe bench --sweeps gated
 exit 0

@@ -78,6 +78,11 @@ const fn moe(arch: Arch, name: &'static str, dtype: DType, mainloop: MainloopKin
     Entry { arch, name, dtype: Some(dtype), mainloop: Some(mainloop), threads, shared_bytes, launch_bounds: ws }
 }
 
+/// A one-block test kernel over the GEMM pipeline's shared memory (`tile_test`).
+const fn tile_test(arch: Arch, name: &'static str) -> Entry {
+    Entry { arch, name, dtype: None, mainloop: None, threads: BLOCK_THREADS, shared_bytes: SHARED_BYTES, launch_bounds: false }
+}
+
 const fn utility(arch: Arch, name: &'static str) -> Entry {
     Entry { arch, name, dtype: None, mainloop: None, threads: 256, shared_bytes: 0, launch_bounds: false }
 }
@@ -86,7 +91,7 @@ use Arch::{Sm80, Sm90a};
 use MainloopKind::{MmaSync, WarpSpecialized, Wgmma};
 
 /// Every entry point of every build; the first forward of a build and dtype is its default.
-pub const ENTRIES: [Entry; 13] = [
+pub const ENTRIES: [Entry; 18] = [
     moe(Sm90a, "moe_forward_bf16", DType::Bf16, Wgmma),
     moe(Sm90a, "moe_forward_f16", DType::F16, Wgmma),
     moe(Sm90a, "moe_forward_bf16_ws", DType::Bf16, WarpSpecialized),
@@ -100,6 +105,11 @@ pub const ENTRIES: [Entry; 13] = [
     utility(Sm90a, "copy_v4"),
     utility(Sm80, "smoke_axpy"),
     utility(Sm80, "copy_v4"),
+    tile_test(Sm90a, "gemm_tile_bf16"),
+    tile_test(Sm90a, "gemm_tile_bf16_mma_sync"),
+    tile_test(Sm90a, "gemm_tile_f32"),
+    tile_test(Sm80, "gemm_tile_bf16"),
+    tile_test(Sm80, "gemm_tile_f32"),
 ];
 
 /// The MoE forward of `arch` for `dtype`: the first entry, or the one with `mainloop` if given.

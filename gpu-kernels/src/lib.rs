@@ -43,6 +43,8 @@ mod ptx;
 #[cfg(target_arch = "nvptx64")]
 mod smem;
 #[cfg(target_arch = "nvptx64")]
+mod tile_test;
+#[cfg(target_arch = "nvptx64")]
 mod util;
 #[cfg(target_arch = "nvptx64")]
 mod util_kernels;

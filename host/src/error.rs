@@ -1,5 +1,7 @@
 //! Every failure the library reports, typed. Nothing in the library panics on bad input.
 
+use std::path::PathBuf;
+
 use cudarc::driver::result::DriverError;
 
 pub use flashmoe_kernels::layout::{FaultKind as Fault, WaitKind as Wait};
@@ -102,6 +104,46 @@ pub enum Error {
     VerificationFailed(String),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// Multi-process set-up (environment, rendezvous).
+    #[error(transparent)]
+    Dist(#[from] crate::dist::DistError),
+}
+
+/// A Hugging Face checkpoint folder that cannot be loaded as a flashmoe layer (see
+/// `flashmoe::hf`): every variant names the file, field, tensor or feature at fault.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("{path}: file not found")]
+    MissingFile { path: PathBuf },
+    #[error("{dir}: no weights (neither model.safetensors.index.json nor model.safetensors)")]
+    NoWeights { dir: PathBuf },
+    #[error("{path}: {what}")]
+    Malformed { path: PathBuf, what: String },
+    #[error("{path}: field `{field}` is missing")]
+    MissingField { path: PathBuf, field: String },
+    #[error("{path}: field `{field}` = {value} is not {expected}")]
+    BadField { path: PathBuf, field: String, value: String, expected: String },
+    #[error("{path}: model_type `{model_type}` is not a mixture-of-experts family flashmoe knows (known: {known})")]
+    UnknownModelType { path: PathBuf, model_type: String, known: String },
+    #[error("{path}: layer {layer} is out of range: the model has {layers} layers")]
+    LayerOutOfRange { path: PathBuf, layer: usize, layers: usize },
+    #[error("{model_type} layer {layer} is dense ({why}); pick a mixture-of-experts layer")]
+    DenseLayer { model_type: String, layer: usize, why: String },
+    /// `what` says which feature, e.g. "shared experts are not supported yet".
+    #[error("{model_type} layer {layer}: {what}")]
+    Unsupported { model_type: String, layer: usize, what: String },
+    #[error("{path}: tensor `{key}` is missing")]
+    MissingTensor { path: PathBuf, key: String },
+    #[error(
+        "{path}: tensor `{key}` is not part of a {model_type} mixture-of-experts layer (an unsupported feature, or a config that does not match the weights)"
+    )]
+    UnexpectedTensor { path: PathBuf, key: String, model_type: String },
+    #[error("{path}: tensor `{key}` has shape {got:?}, expected {expected:?}")]
+    WrongShape { path: PathBuf, key: String, got: Vec<usize>, expected: Vec<usize> },
+    #[error("{path}: tensor `{key}` has dtype {dtype}; BF16, F16 or F32 expected")]
+    UnsupportedDtype { path: PathBuf, key: String, dtype: String },
 }
 
 fn show(v: &Option<u32>) -> String {

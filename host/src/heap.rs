@@ -15,6 +15,12 @@ pub struct SymmetricHeap {
 }
 
 impl SymmetricHeap {
+    /// Gives up the buffers without freeing them: a kernel that would not stop may still use
+    /// them, and freeing would wait for it (cuMemFree synchronizes).
+    pub fn leak(&mut self) {
+        self.buffers.drain(..).for_each(std::mem::forget);
+    }
+
     /// `bytes` on every GPU, zeroed (flags start at epoch 0, "never written").
     pub fn new(contexts: &[Arc<Context>], bytes: usize) -> Result<Self> {
         let buffers = contexts

@@ -15,10 +15,13 @@
 
 pub mod config;
 pub mod device;
+pub mod dist;
 pub mod driver;
 pub mod error;
 pub mod heap;
 pub mod heuristics;
+#[cfg(feature = "safetensors")]
+pub mod hf;
 pub mod kernels;
 pub mod layer;
 pub mod numeric;
@@ -36,7 +39,9 @@ pub mod weights;
 
 pub use config::{Activation, ConfigError, DType, MoeConfig};
 pub use device::{Cluster, Gpu};
-pub use error::{Error, Fault, Result, Wait};
+pub use error::{CheckpointError, Error, Fault, Result, Wait};
+#[cfg(feature = "safetensors")]
+pub use hf::HfLayer;
 pub use layer::{GpuRouting, MoeLayer, MoeLayerBuilder};
 pub use plan::Plan;
 #[cfg(feature = "safetensors")]

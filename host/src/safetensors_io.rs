@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use half::{bf16, f16};
+use rayon::prelude::*;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
 use crate::config::MoeConfig;
@@ -82,13 +83,41 @@ impl Weights {
 }
 
 fn to_f32(name: &str, t: &TensorView<'_>) -> Result<Vec<f32>> {
-    let d = t.data();
-    Ok(match t.dtype() {
-        Dtype::F32 => d.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-        Dtype::BF16 => d.chunks_exact(2).map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-        Dtype::F16 => d.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-        other => return Err(Error::Weights(format!("`{name}` has dtype {other:?}; BF16, F16 or F32 expected"))),
-    })
+    let bad = || Error::Weights(format!("`{name}` has dtype {:?}; BF16, F16 or F32 expected", t.dtype()));
+    let mut out = vec![0.0; t.data().len() / element_bytes(t.dtype()).ok_or_else(bad)?];
+    if !decode_into(t.dtype(), t.data(), &mut out) {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
+/// Bytes per element of the dtypes weights may be stored in (BF16, F16, F32); `None` for any other.
+pub(crate) fn element_bytes(dtype: Dtype) -> Option<usize> {
+    match dtype {
+        Dtype::BF16 | Dtype::F16 => Some(2),
+        Dtype::F32 => Some(4),
+        _ => None,
+    }
+}
+
+/// Decodes little-endian BF16, F16 or F32 `bytes` into `out` (exact: every value of these dtypes
+/// is an f32). Returns false, leaving `out` untouched, for any other dtype or a length mismatch.
+/// Shared by [`Weights::from_safetensors`] and the Hugging Face loader.
+pub(crate) fn decode_into(dtype: Dtype, bytes: &[u8], out: &mut [f32]) -> bool {
+    const CHUNK: usize = 1 << 16;
+    let Some(size) = element_bytes(dtype) else { return false };
+    if bytes.len() != out.len() * size {
+        return false;
+    }
+    out.par_chunks_mut(CHUNK).zip(bytes.par_chunks(CHUNK * size)).for_each(|(o, b)| {
+        let values = b.chunks_exact(size);
+        match dtype {
+            Dtype::F32 => o.iter_mut().zip(values).for_each(|(o, c)| *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+            Dtype::BF16 => o.iter_mut().zip(values).for_each(|(o, c)| *o = bf16::from_le_bytes([c[0], c[1]]).to_f32()),
+            _ => o.iter_mut().zip(values).for_each(|(o, c)| *o = f16::from_le_bytes([c[0], c[1]]).to_f32()),
+        }
+    });
+    true
 }
 
 #[cfg(test)]

@@ -73,6 +73,19 @@ pub(crate) struct Arena {
     next_layer: u64,
 }
 
+impl Drop for Arena {
+    /// A broken arena (a kernel that would not stop, even aborted) frees nothing: freeing device
+    /// memory or releasing the last context reference waits for every kernel, so the process
+    /// would hang at exit instead of reporting `Error::Broken`. Its memory is leaked instead.
+    fn drop(&mut self) {
+        if self.broken.is_some() {
+            self.heap.leak();
+            self.gpus.drain(..).for_each(std::mem::forget);
+            self.contexts.drain(..).for_each(std::mem::forget);
+        }
+    }
+}
+
 impl Scratch {
     /// An empty arena on the GPUs of `cluster`; layers attached to it make it grow.
     pub fn new(cluster: &Cluster) -> Result<Scratch> {

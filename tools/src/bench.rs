@@ -623,7 +623,7 @@ pub fn report_sweeps(sweeps: &[Sweep]) -> Result<()> {
     Ok(())
 }
 
-/// The sweeps `flashmoe bench` can run, by the names $FLASHMOE_BENCH_SWEEPS takes.
+/// The sweeps `flashmoe bench` can run, by the names `--sweeps` takes.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Selection {
     /// `single`: tokens x experts on one GPU (H = I = 2048, ReLU), table `single_gpu`.
@@ -635,12 +635,12 @@ pub struct Selection {
 }
 
 impl Selection {
-    /// From $FLASHMOE_BENCH_SWEEPS (`var`): a comma list of `single`, `gated`, `multi`, or `all`;
-    /// unset or empty: `single,multi` (`quick`: `single`). The gated sweep is opt-in: Liger's
-    /// Triton autotuning alone can take minutes.
-    pub fn parse(var: Option<&str>, quick: bool) -> Result<Selection> {
-        let var = var.map(str::trim).filter(|v| !v.is_empty());
-        let Some(list) = var else { return Ok(Selection { single: true, gated: false, multi: !quick }) };
+    /// From `--sweeps` (`list`): a comma list of `single`, `gated`, `multi`, or `all`; absent or
+    /// empty: `single,multi` (`quick`: `single`). The gated sweep is opt-in: Liger's Triton
+    /// autotuning alone can take minutes.
+    pub fn parse(list: Option<&str>, quick: bool) -> Result<Selection> {
+        let list = list.map(str::trim).filter(|v| !v.is_empty());
+        let Some(list) = list else { return Ok(Selection { single: true, gated: false, multi: !quick }) };
         let mut s = Selection::default();
         for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             match name {
@@ -650,7 +650,7 @@ impl Selection {
                 "all" => s = Selection { single: true, gated: true, multi: true },
                 other => {
                     return Err(flashmoe::Error::Io(std::io::Error::other(format!(
-                        "FLASHMOE_BENCH_SWEEPS: unknown sweep `{other}` (known: single, gated, multi, all)"
+                        "--sweeps: unknown sweep `{other}` (known: single, gated, multi, all)"
                     ))));
                 }
             }
@@ -659,11 +659,11 @@ impl Selection {
     }
 }
 
-/// The sweeps chosen by $FLASHMOE_BENCH_SWEEPS (see [`Selection::parse`]; by default the single-GPU
-/// sweep (tokens x experts), then, on a machine with several GPUs, the multi-GPU sweeps over all
-/// of them). `quick`: a few single-GPU points only.
-pub fn all_sweeps(quick: bool) -> Result<()> {
-    let sel = Selection::parse(std::env::var("FLASHMOE_BENCH_SWEEPS").ok().as_deref(), quick)?;
+/// The sweeps chosen by `sweeps` (see [`Selection::parse`]; by default the single-GPU sweep
+/// (tokens x experts), then, on a machine with several GPUs, the multi-GPU sweeps over all of
+/// them). `quick`: a few single-GPU points only.
+pub fn all_sweeps(quick: bool, sweeps: Option<&str>) -> Result<()> {
+    let sel = Selection::parse(sweeps, quick)?;
     let gpus = flashmoe::driver::init()?;
     let one = Cluster::first(1)?;
     if sel.single {

@@ -1,5 +1,6 @@
 //! The `flashmoe` command line.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -13,6 +14,7 @@ use flashmoe::Arch;
 use flashmoe::config::{Activation, DType, MoeConfig};
 use flashmoe::device::Cluster;
 use flashmoe::error::{Error, Result};
+use flashmoe::hf::{LayerSpec, Layout};
 use flashmoe::layer::MoeLayer;
 use flashmoe::numeric::{self, SplitMix64};
 use flashmoe::timing;
@@ -27,9 +29,18 @@ struct Cli {
     command: Option<Command>,
 }
 
-/// The layer shape and behaviour (defaults: the project's default layer).
+/// The layer shape and behaviour (defaults: the project's default layer), or one layer of a
+/// Hugging Face model folder (`--hf DIR --layer N`).
 #[derive(clap::Args, Debug, Clone)]
 struct LayerArgs {
+    /// A Hugging Face model folder (config.json + safetensors, sharded or not): run one of its
+    /// mixture-of-experts layers (mixtral, qwen3_moe, olmoe) with its shape, routing, activation
+    /// and dtype, never dropping a token; --tokens still chooses T.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["hidden", "inter", "experts", "top_k", "dtype", "activation", "gated", "bias"])]
+    hf: Option<PathBuf>,
+    /// The decoder layer of --hf to run (default 0).
+    #[arg(long, requires = "hf")]
+    layer: Option<usize>,
     /// GPUs to use (the first N); default all.
     #[arg(long)]
     gpus: Option<usize>,
@@ -44,9 +55,9 @@ struct LayerArgs {
     experts: usize,
     #[arg(long, default_value_t = 2)]
     top_k: usize,
-    /// Capacity factor; 0 = never drop.
-    #[arg(long, default_value_t = 1.0)]
-    capacity_factor: f64,
+    /// Capacity factor; 0 = never drop (default 1, or never drop with --hf).
+    #[arg(long)]
+    capacity_factor: Option<f64>,
     #[arg(long, value_enum, default_value_t = DTypeArg::Bf16)]
     dtype: DTypeArg,
     #[arg(long, value_enum, default_value_t = ActArg::Relu)]
@@ -116,7 +127,7 @@ impl LayerArgs {
             inter: self.inter,
             experts: self.experts,
             top_k: self.top_k,
-            capacity_factor: (self.capacity_factor > 0.0).then_some(self.capacity_factor),
+            capacity_factor: self.capacity(Some(1.0)),
             activation: match self.activation {
                 ActArg::Relu => Activation::Relu,
                 ActArg::Gelu => Activation::Gelu,
@@ -130,6 +141,27 @@ impl LayerArgs {
                 DTypeArg::F16 => DType::F16,
                 DTypeArg::F32 => DType::F32,
             },
+        }
+    }
+
+    /// The capacity factor given, 0 meaning none, else `default`.
+    fn capacity(&self, default: Option<f64>) -> Option<f64> {
+        match self.capacity_factor {
+            None => default,
+            Some(f) => (f > 0.0).then_some(f),
+        }
+    }
+
+    /// The layer's configuration and, with --hf, the checkpoint it comes from (checked, weights
+    /// not read yet).
+    fn layer(&self) -> Result<(MoeConfig, Option<LayerSpec>)> {
+        match &self.hf {
+            None => Ok((self.config(), None)),
+            Some(dir) => {
+                let spec = LayerSpec::read(dir, self.layer.unwrap_or(0))?;
+                let cfg = MoeConfig { capacity_factor: self.capacity(None), ..spec.config(self.tokens) };
+                Ok((cfg, Some(spec)))
+            }
         }
     }
 
@@ -187,6 +219,29 @@ enum Command {
         /// Fewer, smaller points (a quick look).
         #[arg(long)]
         quick: bool,
+        /// Which sweeps: a comma list of single, gated (SwiGLU layers beside Liger-Kernel), multi,
+        /// all (default: single,multi).
+        #[arg(long)]
+        sweeps: Option<String>,
+    },
+    /// One process per GPU with the torchrun environment (RANK, WORLD_SIZE, LOCAL_RANK,
+    /// LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT): `flashmoe launch --nproc-per-node 4 -- CMD`.
+    /// When one process fails the others are stopped; the exit code is the first failure's.
+    Launch {
+        #[arg(long)]
+        nproc_per_node: usize,
+        #[arg(long, default_value_t = 1)]
+        nnodes: usize,
+        #[arg(long, default_value_t = 0)]
+        node_rank: usize,
+        #[arg(long, default_value = "127.0.0.1")]
+        master_addr: String,
+        /// Default on one node: a free port.
+        #[arg(long)]
+        master_port: Option<u16>,
+        /// The command each process runs.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
     },
     /// GPUs, SMs, memory, the peer-access matrix, and measured local / peer copy bandwidth.
     Info {
@@ -203,9 +258,19 @@ pub fn main() -> ExitCode {
     let command = cli.command.or_else(|| Cli::parse_from(["flashmoe", "run"]).command);
     let result = match command.unwrap_or(Command::Info { mib: 256 }) {
         Command::Info { mib } => info(mib),
+        Command::Launch { nproc_per_node, nnodes, node_rank, master_addr, master_port, command } => {
+            let l = crate::launch::Launch { per_node: nproc_per_node, nodes: nnodes, node: node_rank, master_addr, master_port, command };
+            return match crate::launch::run(&l) {
+                Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+                Err(e) => {
+                    eprintln!("flashmoe: error: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Command::Run { layer, iters, verify_tokens, timeline } => run(&layer, iters, Some(verify_tokens), timeline),
         Command::Verify { layer } => run(&layer, 0, None, false),
-        Command::Bench { quick } => bench_sweeps(quick),
+        Command::Bench { quick, sweeps } => bench::all_sweeps(quick, sweeps.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -271,13 +336,14 @@ fn info(mib: usize) -> Result<()> {
 
 /// Builds, verifies and (with `iters` > 0) times one layer.
 fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) -> Result<()> {
-    let cfg = args.config();
-    // Shape errors first, on any machine (the GPU count is checked once the GPUs are open).
+    // Checkpoint and shape errors first, on any machine (the GPU count is checked once the GPUs
+    // are open).
+    let (cfg, checkpoint) = args.layer()?;
     cfg.validate(1)?;
     let cluster = args.cluster()?;
     let world = cluster.len();
     println!(
-        "layer: T={} tokens/GPU x {world} GPU(s), H={} I={} E={} k={} {:?} {:?}{}{}, capacity {} per (GPU, expert)",
+        "layer: T={} tokens/GPU x {world} GPU(s), H={} I={} E={} k={} {:?} {:?}{}{}{}, {}",
         cfg.tokens,
         cfg.hidden,
         cfg.inter,
@@ -287,11 +353,33 @@ fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) ->
         cfg.activation,
         if cfg.gated { " gated" } else { "" },
         if cfg.bias { " +bias" } else { "" },
-        cfg.capacity()
+        if cfg.renormalize { "" } else { ", top-k weights not renormalised" },
+        match cfg.capacity_factor {
+            Some(_) => format!("capacity {} per (GPU, expert)", cfg.capacity()),
+            None => "no capacity limit (nothing dropped)".to_string(),
+        }
     );
     let t = Instant::now();
+    let weights = match &checkpoint {
+        Some(spec) => {
+            let w = spec.load()?;
+            println!(
+                "weights: {} layer {} ({}, {} experts, renormalize = {}) read in {:.1} s",
+                spec.dir().display(),
+                spec.layer,
+                spec.model_type,
+                match spec.layout {
+                    Layout::PerExpert => "per-expert",
+                    Layout::Fused => "fused",
+                },
+                spec.renormalize,
+                t.elapsed().as_secs_f64()
+            );
+            w
+        }
+        None => Weights::random(&cfg, args.seed),
+    };
     let mut layer = MoeLayer::builder(&cluster, cfg.clone()).tuning(args.tuning()).build()?;
-    let weights = Weights::random(&cfg, args.seed);
     layer.load_weights(&weights)?;
     let mut rng = SplitMix64::new(args.seed ^ 0x1234);
     let x = numeric::exact_values(&mut rng, world * cfg.tokens * cfg.hidden, 6);
@@ -342,8 +430,4 @@ fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) ->
         return Err(Error::VerificationFailed(format!("{v:?}")));
     }
     Ok(())
-}
-
-fn bench_sweeps(quick: bool) -> Result<()> {
-    bench::all_sweeps(quick)
 }

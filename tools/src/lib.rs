@@ -1,6 +1,8 @@
 //! The tools around the flashmoe library: the `flashmoe` command line ([`cli`](mod@cli)) and the benchmark
-//! sweeps with their baseline, tables, CSV and plots ([`bench`](mod@bench)). Kept out of the library so a
+//! sweeps with their baseline, tables, CSV and plots ([`bench`](mod@bench)), and the multi-process launcher
+//! ([`launch`](mod@launch)). Kept out of the library so a
 //! program that only wants `MoeLayer` compiles none of this.
 
 pub mod bench;
 pub mod cli;
+pub mod launch;

@@ -1,0 +1,51 @@
+//! Multi-process mode, the CPU side: which process this is (the launcher's environment), the
+//! rendezvous that hands every rank the root's bootstrap bytes (NVSHMEM's unique id), and which
+//! transport reaches each peer. Nothing here touches a GPU, so all of it is CPU-tested.
+//!
+//! One process per GPU is how PyTorch distributed, Megatron, vLLM and SGLang run; the
+//! single-process [`crate::Cluster`] stays the default for one node.
+
+mod env;
+mod nvshmem;
+mod rendezvous;
+mod transport;
+
+pub use env::{DistEnv, Launcher};
+pub use nvshmem::{HOST_LIBRARY, NvshmemHost, UNIQUE_ID_BYTES};
+pub use rendezvous::{BOOTSTRAP_BYTES, Rendezvous, rendezvous};
+pub use transport::{PeerPlace, Transport, transports};
+
+use std::time::Duration;
+
+/// Why the multi-process set-up failed. Every variant names what was missing or wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum DistError {
+    #[error("environment variable {name} is not set (set by torchrun, mpirun, srun or `flashmoe launch`)")]
+    MissingVar { name: &'static str },
+    #[error("environment variable {name}={value:?} is not {expected}")]
+    BadVar { name: &'static str, value: String, expected: &'static str },
+    #[error("rank {rank} is not below the world size {world}")]
+    RankOutOfRange { rank: usize, world: usize },
+    #[error("local rank {local_rank} is not below the local world size {local_world}")]
+    LocalRankOutOfRange { local_rank: usize, local_world: usize },
+    #[error("rendezvous at {addr}: ranks {missing:?} of {world} did not arrive within {waited:?}")]
+    RanksMissing { addr: String, missing: Vec<usize>, world: usize, waited: Duration },
+    #[error("rendezvous at {addr}: no root answered within {waited:?} ({last_error})")]
+    RootUnreachable { addr: String, waited: Duration, last_error: String },
+    #[error("rendezvous at {addr}: {what}")]
+    Protocol { addr: String, what: String },
+    #[error(
+        "NVSHMEM's host library was not found (tried {tried:?}): install the PyPI wheel nvidia-nvshmem-cu13 (or -cu12) and set NVSHMEM_HOME=<site-packages>/nvidia/nvshmem, or NVSHMEM_HOST_LIB to the library file"
+    )]
+    NvshmemMissing { tried: Vec<String> },
+    #[error("{library} has no symbol {name}: {error} (NVSHMEM 3.x expected)")]
+    NvshmemSymbol { name: &'static str, library: String, error: String },
+    #[error("{call} returned {code}")]
+    NvshmemCall { call: &'static str, code: i32 },
+    #[error("rendezvous at {addr}: {source}")]
+    Io {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+}

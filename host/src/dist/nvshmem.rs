@@ -1,0 +1,170 @@
+//! NVSHMEM's host library, loaded at run time like the CUDA driver (`dlopen`), so neither the
+//! build nor CI needs it. Found through `NVSHMEM_HOST_LIB` (the library file), `NVSHMEM_HOME`
+//! (`$NVSHMEM_HOME/lib/libnvshmem_host.so.3`, e.g. `<site-packages>/nvidia/nvshmem` of the PyPI
+//! wheel `nvidia-nvshmem-cu12`/`-cu13`), then the dynamic loader's search path. Only the C entry
+//! points a driver-API host can use are taken (shared/docs/nvshmem.md: the headers' `nvshmem_init`
+//! is static inline over the static library and needs the CUDA runtime).
+
+use std::path::{Path, PathBuf};
+
+use libloading::Library;
+
+use super::DistError;
+
+/// The host library's file name (NVSHMEM 3.x).
+pub const HOST_LIBRARY: &str = "libnvshmem_host.so.3";
+/// Bytes of `nvshmemx_uniqueid_t`.
+pub const UNIQUE_ID_BYTES: usize = 128;
+/// Bytes of `nvshmemx_init_attr_t` (3.4.5).
+const INIT_ATTR_BYTES: usize = 144;
+/// `NVSHMEMX_INIT_WITH_UNIQUEID`.
+const INIT_WITH_UNIQUEID: u32 = 8;
+/// `nvshmemx_init_status()` at or above this: initialised (the library swallows some init
+/// errors, so a zero return alone proves nothing).
+const STATUS_IS_INITIALIZED: i32 = 2;
+
+/// A struct version word as NVSHMEM writes it: (1 << 16) + the struct's size.
+const fn version_word(bytes: usize) -> i32 {
+    (1 << 16) + bytes as i32
+}
+
+/// An empty unique id (its version word set), for `nvshmemx_get_uniqueid` to fill.
+pub fn empty_unique_id() -> [u8; UNIQUE_ID_BYTES] {
+    let mut id = [0u8; UNIQUE_ID_BYTES];
+    id[..4].copy_from_slice(&version_word(UNIQUE_ID_BYTES).to_le_bytes());
+    id
+}
+
+/// A zeroed init attribute with its version words (offset 0: the struct, 16: its unique-id
+/// arguments, 24: their inner struct), as `NVSHMEMX_INIT_ATTR_INITIALIZER` sets them.
+fn init_attr() -> [u8; INIT_ATTR_BYTES] {
+    let mut a = [0u8; INIT_ATTR_BYTES];
+    for (offset, v) in [(0, version_word(INIT_ATTR_BYTES)), (16, version_word(UNIQUE_ID_BYTES)), (24, version_word(24))] {
+        a[offset..offset + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    a
+}
+
+/// The loaded host library.
+pub struct NvshmemHost {
+    lib: Library,
+    path: PathBuf,
+}
+
+impl NvshmemHost {
+    /// Loads the library from the first place that has it (module docs).
+    pub fn load() -> Result<NvshmemHost, DistError> {
+        let mut candidates = Vec::new();
+        if let Some(p) = std::env::var_os("NVSHMEM_HOST_LIB") {
+            candidates.push(PathBuf::from(p));
+        }
+        if let Some(home) = std::env::var_os("NVSHMEM_HOME") {
+            candidates.push(Path::new(&home).join("lib").join(HOST_LIBRARY));
+        }
+        candidates.push(PathBuf::from(HOST_LIBRARY));
+        Self::load_from(&candidates)
+    }
+
+    /// Loads the first of `candidates` that opens; a bare file name goes through the loader's
+    /// search path. The error names every place tried and what to install.
+    pub fn load_from(candidates: &[PathBuf]) -> Result<NvshmemHost, DistError> {
+        let mut tried = Vec::new();
+        for path in candidates {
+            // SAFETY: loading runs the library's initialisers; NVSHMEM's host library has none
+            // that need more than libc.
+            match unsafe { Library::new(path) } {
+                Ok(lib) => return Ok(NvshmemHost { lib, path: path.clone() }),
+                Err(e) => tried.push(format!("{}: {e}", path.display())),
+            }
+        }
+        Err(DistError::NvshmemMissing { tried })
+    }
+
+    /// Where it was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn symbol<T: Copy>(&self, name: &'static str) -> Result<T, DistError> {
+        // SAFETY: the caller names T as the C signature of `name` (NVSHMEM 3.4.5 headers).
+        unsafe { self.lib.get::<T>(name.as_bytes()).map(|s| *s) }.map_err(|e| DistError::NvshmemSymbol {
+            name,
+            library: self.path.display().to_string(),
+            error: e.to_string(),
+        })
+    }
+
+    /// A new unique id (rank 0), to hand every rank through the rendezvous. Needs no GPU.
+    pub fn unique_id(&self) -> Result<[u8; UNIQUE_ID_BYTES], DistError> {
+        let get: unsafe extern "C" fn(*mut u8) -> i32 = self.symbol("nvshmemx_get_uniqueid")?;
+        let mut id = empty_unique_id();
+        // SAFETY: `id` is a 128-byte nvshmemx_uniqueid_t with its version set.
+        let rc = unsafe { get(id.as_mut_ptr()) };
+        if rc != 0 {
+            return Err(DistError::NvshmemCall { call: "nvshmemx_get_uniqueid", code: rc });
+        }
+        Ok(id)
+    }
+
+    /// Initialises this process as PE `rank` of `ranks` with the root's unique id, on the CUDA
+    /// context current on this thread (NVSHMEM works on the device's primary context).
+    pub fn init(&self, rank: usize, ranks: usize, id: &[u8; UNIQUE_ID_BYTES]) -> Result<(), DistError> {
+        let set_args: unsafe extern "C" fn(i32, i32, *const u8, *mut u8) -> i32 = self.symbol("nvshmemx_set_attr_uniqueid_args")?;
+        let init: unsafe extern "C" fn(u32, *mut u8) -> i32 = self.symbol("nvshmemx_hostlib_init_attr")?;
+        let status: unsafe extern "C" fn() -> i32 = self.symbol("nvshmemx_init_status")?;
+        let (rank, ranks) = (i32::try_from(rank), i32::try_from(ranks));
+        let (Ok(rank), Ok(ranks)) = (rank, ranks) else { return Err(DistError::NvshmemCall { call: "rank bounds", code: -1 }) };
+        let mut attr = init_attr();
+        // SAFETY: `id` and `attr` are the 128- and 144-byte structs of 3.4.5 with their versions.
+        let rc = unsafe { set_args(rank, ranks, id.as_ptr(), attr.as_mut_ptr()) };
+        if rc != 0 {
+            return Err(DistError::NvshmemCall { call: "nvshmemx_set_attr_uniqueid_args", code: rc });
+        }
+        // SAFETY: as above; the library keeps no pointer into `attr` after returning.
+        let rc = unsafe { init(INIT_WITH_UNIQUEID, attr.as_mut_ptr()) };
+        // SAFETY: no arguments.
+        let st = unsafe { status() };
+        if rc != 0 || st < STATUS_IS_INITIALIZED {
+            return Err(DistError::NvshmemCall { call: "nvshmemx_hostlib_init_attr", code: if rc != 0 { rc } else { st } });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn struct_versions_match_the_3_4_5_headers() {
+        let id = empty_unique_id();
+        assert_eq!(i32::from_le_bytes(id[..4].try_into().unwrap()), 65536 + 128);
+        let a = init_attr();
+        let word = |o: usize| i32::from_le_bytes(a[o..o + 4].try_into().unwrap());
+        assert_eq!((word(0), word(16), word(24)), (65536 + 144, 65536 + 128, 65536 + 24));
+        assert!(a[4..16].iter().chain(&a[20..24]).chain(&a[28..]).all(|&b| b == 0));
+    }
+
+    #[test]
+    fn a_missing_library_names_every_place_tried_and_what_to_install() {
+        let e = NvshmemHost::load_from(&[PathBuf::from("/nonexistent/libnvshmem_host.so.3"), PathBuf::from("libnvshmem_host.so.99")])
+            .err()
+            .unwrap();
+        let text = e.to_string();
+        assert!(text.contains("/nonexistent/libnvshmem_host.so.3") && text.contains("libnvshmem_host.so.99"), "{text}");
+        assert!(text.contains("nvidia-nvshmem-cu13") && text.contains("NVSHMEM_HOME"), "{text}");
+    }
+
+    /// With the wheel's library at hand (NVSHMEM_HOST_LIB): a unique id needs no GPU.
+    #[test]
+    fn unique_id_from_the_real_library_when_present() {
+        let Some(p) = std::env::var_os("NVSHMEM_HOST_LIB") else {
+            eprintln!("skipped: NVSHMEM_HOST_LIB is not set");
+            return;
+        };
+        let host = NvshmemHost::load_from(&[PathBuf::from(p)]).unwrap();
+        let (a, b) = (host.unique_id().unwrap(), host.unique_id().unwrap());
+        assert_eq!(&a[..4], &empty_unique_id()[..4]);
+        assert_ne!(a, b, "two unique ids are equal");
+    }
+}
