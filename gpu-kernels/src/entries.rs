@@ -91,7 +91,7 @@ use Arch::{Sm80, Sm90a};
 use MainloopKind::{MmaSync, WarpSpecialized, Wgmma};
 
 /// Every entry point of every build; the first forward of a build and dtype is its default.
-pub const ENTRIES: [Entry; 18] = [
+pub const ENTRIES: [Entry; 19] = [
     moe(Sm90a, "moe_forward_bf16", DType::Bf16, Wgmma),
     moe(Sm90a, "moe_forward_f16", DType::F16, Wgmma),
     moe(Sm90a, "moe_forward_bf16_ws", DType::Bf16, WarpSpecialized),
@@ -108,6 +108,15 @@ pub const ENTRIES: [Entry; 18] = [
     tile_test(Sm90a, "gemm_tile_bf16"),
     tile_test(Sm90a, "gemm_tile_bf16_mma_sync"),
     tile_test(Sm90a, "gemm_tile_f32"),
+    Entry {
+        arch: Sm90a,
+        name: "ws_tile_gemm_bf16",
+        dtype: None,
+        mainloop: None,
+        threads: WS_THREADS,
+        shared_bytes: WS_SHARED_BYTES,
+        launch_bounds: true,
+    },
     tile_test(Sm80, "gemm_tile_bf16"),
     tile_test(Sm80, "gemm_tile_f32"),
 ];
@@ -169,11 +178,10 @@ mod tests {
                 let e = moe_forward(arch, dtype, None).unwrap();
                 let ws = arch == Sm90a && dtype != DType::F32;
                 assert_eq!(e.mainloop == Some(WarpSpecialized), ws, "{e:?}");
-                assert_eq!((e.threads, e.shared_bytes, e.launch_bounds), if ws {
-                    (WS_THREADS, WS_SHARED_BYTES, true)
-                } else {
-                    (BLOCK_THREADS, SHARED_BYTES, false)
-                });
+                assert_eq!(
+                    (e.threads, e.shared_bytes, e.launch_bounds),
+                    if ws { (WS_THREADS, WS_SHARED_BYTES, true) } else { (BLOCK_THREADS, SHARED_BYTES, false) }
+                );
             }
             assert!(utility_kernel(arch, "smoke_axpy").is_some() && utility_kernel(arch, "copy_v4").is_some());
         }

@@ -11,12 +11,12 @@ use crate::gemm::activation;
 use crate::gemm::element::Element;
 use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, mainloop, zero_acc};
+use crate::group::Group;
 use crate::layout::{
     Control, ErrorCode, FaultKind, MAX_SEGMENTS, MoeParams, TILE_M, TILE_N, Task, TaskKind, TileDesc, gemm0_tile_cols, gemm0_tiles,
     gemm1_tiles, meta_j, meta_token, segment_in_bounds, tile_info_parts,
 };
 use crate::os::queue::Queue;
-use crate::group::Group;
 use crate::ptx::{copy, sync};
 use crate::smem::{A_ROWS, BROADCAST, OUT_ROWS};
 
@@ -193,7 +193,13 @@ pub fn plan<E: Element>(p: &MoeParams, task: &Task) -> Plan {
     let col0 = task.n_tile * gemm0_tile_cols(gated);
     let w_row0 = (local * p.inter + col0) as u64 * row_bytes;
     let (b, cols) = if gated {
-        let b = Rows { base: (p.w1 + w_row0) as *const u8, gate_rows: (p.w3 + w_row0) as *const u8, stride: row_bytes, valid: TILE_N, table: 0 };
+        let b = Rows {
+            base: (p.w1 + w_row0) as *const u8,
+            gate_rows: (p.w3 + w_row0) as *const u8,
+            stride: row_bytes,
+            valid: TILE_N,
+            table: 0,
+        };
         (b, TILE_N / 2)
     } else {
         let cols = (p.inter - col0).min(TILE_N);

@@ -111,3 +111,135 @@ pub unsafe extern "gpu-kernel" fn gemm_tile_f32(
 ) {
     unsafe { tile::<F32>(a, rows, n_rows, lda, b, n_cols, ldb, k_bytes, out, ldo) }
 }
+
+/// The warp-specialized pipeline alone (sm_90a, 384 threads): the producer streams, the two
+/// consumers compute and store, over tiles `blockIdx + i·gridDim` of `out = A[rows]·Bᵀ`
+/// (`m_tiles` x `n_tiles` tiles of 128x128, K = `k_bytes`), without the MoE roles around it.
+/// `progress[3·block + warpgroup]` (host-mapped memory) holds each warpgroup's last step, so a
+/// hang shows where it stopped: 1 started, 2 registers set, 3 + 2·i task i begun, 4 + 2·i task i
+/// done, 0xffff finished.
+///
+/// # Safety
+/// 384 threads, `layout::WS_SHARED_BYTES` of dynamic shared memory; `rows` holds `m_tiles·128`
+/// row indices of A; `out` holds `m_tiles·128` rows of `ldo` bytes.
+#[cfg(target_feature = "sm_90a")]
+#[unsafe(no_mangle)]
+pub unsafe extern "gpu-kernel" fn ws_tile_gemm_bf16(
+    a: *const u8,
+    rows: *const u32,
+    lda: u64,
+    b: *const u8,
+    ldb: u64,
+    k_bytes: u32,
+    m_tiles: u32,
+    n_tiles: u32,
+    out: *mut u8,
+    ldo: u64,
+    progress: *mut u32,
+) {
+    use crate::gemm::mainloop::{consume, produce, thread_rows};
+    use crate::group::Group;
+    use crate::layout::TILE_K_BYTES;
+    use crate::os::ws::{self as wsos, CONSUMER_REGS, ENTRY_REGS, PRODUCER_REGS};
+    use crate::ptx::{mbarrier, regs, time};
+    use crate::smem::{BROADCAST, ws};
+    use crate::util::{block_idx, grid_dim};
+
+    let base = gpu_launch_sized_workgroup_mem::<SharedBase>() as *mut u8;
+    let smem = copy::smem_addr(base);
+    let wg = thread_idx() / 128;
+    let mark = |step: u32| {
+        if thread_idx() % 128 == 0 {
+            unsafe { sync::st_volatile_u32(progress.add((3 * block_idx() + wg) as usize), step) };
+        }
+    };
+    mark(1);
+    if thread_idx() == 0 {
+        unsafe { wsos::init(smem) };
+    }
+    sync::sync_block_or(false);
+    let deadline = time::global_timer_ns() + 2_000_000_000;
+    let k_tiles = k_bytes / TILE_K_BYTES;
+    let tiles = m_tiles * n_tiles;
+    if wg == 0 {
+        regs::release::<PRODUCER_REGS>();
+        mark(2);
+        let g = Group::warpgroup(0, smem + BROADCAST);
+        let (mut given, mut ring, mut i) = ([0u32; 2], 0u32, 0u32);
+        let mut t = block_idx();
+        while t < tiles {
+            let c = i % 2;
+            mark(3 + 2 * i);
+            if given[c as usize] > 0 {
+                unsafe { crate::gemm::mainloop::wait(smem + ws::TASK_FREE + 8 * c, (given[c as usize] - 1) & 1, deadline) };
+            }
+            let (m, n) = (t / n_tiles, t % n_tiles);
+            let row = m * 128 + g.tid;
+            let addr = a.wrapping_add((unsafe { *rows.add(row as usize) } as u64 * lda) as usize) as u64;
+            unsafe { copy::st_shared_v2(smem + A_ROWS + g.tid * 8, addr as u32, (addr >> 32) as u32) };
+            g.sync();
+            if g.tid == 0 {
+                let s = smem + ws::SLOTS + c * 64;
+                unsafe {
+                    copy::st_shared_u32(s, t);
+                    copy::st_shared_u32(s + 4 * 6, ring);
+                    mbarrier::arrive(smem + ws::TASK_FULL + 8 * c);
+                }
+            }
+            given[c as usize] += 1;
+            let a_op = Rows::gathered(smem + A_ROWS, 0, 128);
+            let b_op = Rows::new(b.wrapping_add((n as u64 * 128 * ldb) as usize), ldb, 128);
+            let (ta, tb) = (thread_rows(&a_op), thread_rows(&b_op));
+            for kt in 0..k_tiles {
+                unsafe { produce(smem, ring + kt, &ta, &tb, false, kt, deadline) };
+            }
+            ring += k_tiles;
+            g.sync();
+            mark(4 + 2 * i);
+            t += grid_dim();
+            i += 1;
+        }
+        for c in 0..2u32 {
+            if given[c as usize] > 0 {
+                unsafe { crate::gemm::mainloop::wait(smem + ws::TASK_FREE + 8 * c, (given[c as usize] - 1) & 1, deadline) };
+            }
+            if g.tid == 0 {
+                unsafe {
+                    copy::st_shared_u32(smem + ws::SLOTS + c * 64, u32::MAX);
+                    mbarrier::arrive(smem + ws::TASK_FULL + 8 * c);
+                }
+            }
+        }
+        regs::acquire::<ENTRY_REGS>();
+    } else {
+        regs::acquire::<CONSUMER_REGS>();
+        mark(2);
+        let c = wg - 1;
+        let g = Group::warpgroup(wg, smem + ws::WORDS + 16 * c);
+        let staging = smem + ws::STAGING + c * ws::STAGING_BYTES;
+        let mut taken = 0u32;
+        loop {
+            unsafe { crate::gemm::mainloop::wait(smem + ws::TASK_FULL + 8 * c, taken & 1, deadline) };
+            g.sync();
+            let s = smem + ws::SLOTS + c * 64;
+            let (t, ring) = unsafe { (copy::ld_shared_u32(s), copy::ld_shared_u32(s + 4 * 6)) };
+            if t == u32::MAX {
+                break;
+            }
+            mark(3 + 2 * taken);
+            let (m, n) = (t / n_tiles, t % n_tiles);
+            let mut acc = zero_acc();
+            unsafe { consume::<Bf16>(smem, ring, k_tiles, 128, &mut acc, deadline) };
+            let dest = |r: u32| out.wrapping_add((((m * 128 + r) as u64) * ldo + n as u64 * 256) as usize);
+            unsafe { epilogue::store::<Bf16>(&g, staging, &acc, false, 128, 128, |_, x, _| x, dest) };
+            if g.tid == 0 {
+                unsafe { mbarrier::arrive(smem + ws::TASK_FREE + 8 * c) };
+            }
+            mark(4 + 2 * taken);
+            taken += 1;
+        }
+        regs::release::<ENTRY_REGS>();
+    }
+    sync::sync_block_or(false);
+    mark(0xffff);
+}

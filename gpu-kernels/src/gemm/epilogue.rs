@@ -5,9 +5,9 @@
 
 use super::element::Element;
 use super::mainloop::{Acc, position};
-use crate::layout::TILE_M;
 #[cfg(target_feature = "sm_90a")]
 use crate::group::Group;
+use crate::layout::TILE_M;
 use crate::ptx::{copy, sync};
 use crate::util::thread_idx;
 

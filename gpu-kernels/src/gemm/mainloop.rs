@@ -277,7 +277,10 @@ unsafe fn mainloop_sync<E: Element>(smem: u32, a: &Rows, b: &Rows, k_bytes: u32,
 #[inline(always)]
 pub unsafe fn consume<E: Element>(smem: u32, ring: u32, k_tiles: u32, rows: u32, acc: &mut Acc, deadline_ns: u64) -> bool {
     use crate::layout::WS_STAGES;
-    use crate::ptx::{mbarrier, warp, wgmma::{descriptor_sw128, fence_proxy_async_shared}};
+    use crate::ptx::{
+        mbarrier, warp,
+        wgmma::{descriptor_sw128, fence_proxy_async_shared},
+    };
     use crate::smem::ws;
     let second_half = rows > 64;
     for kt in 0..k_tiles {

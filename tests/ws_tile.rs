@@ -1,0 +1,83 @@
+//! The warp-specialized pipeline alone (`ws_tile_gemm_bf16`: producer + two wgmma consumers, no
+//! MoE roles) against the CPU. A hang prints each warpgroup's last step (host-mapped progress
+//! words) and exits instead of waiting forever: the step where it stopped says what deadlocked.
+
+use std::ffi::c_void;
+use std::time::{Duration, Instant};
+
+use flashmoe::driver::{DeviceBuffer, HostMapped, LaunchConfig, Stream};
+use flashmoe::numeric::{SplitMix64, decode, encode};
+use flashmoe::{Arch, Cluster, DType};
+
+#[test]
+#[ignore = "needs GPU"]
+fn the_warp_specialized_pipeline_alone_matches_the_cpu() {
+    let cluster = Cluster::first(1).expect("a GPU");
+    let gpu = &cluster.gpus()[0];
+    if gpu.arch() != Arch::Sm90a {
+        eprintln!("skipped: the warp-specialized pipeline needs sm_90a");
+        return;
+    }
+    let ctx = gpu.context();
+    let (m_tiles, n_tiles, k, a_total) = (3usize, 3usize, 2048usize, 500usize);
+    let mut rng = SplitMix64::new(5);
+    let mut small = |n: usize| (0..n).map(|_| rng.next_mantissa().rem_euclid(7) as f64 - 3.0).collect::<Vec<f64>>();
+    let (a, b) = (small(a_total * k), small(n_tiles * 128 * k));
+    let rows: Vec<u32> = (0..m_tiles * 128).map(|i| ((i * 7919) % a_total) as u32).collect();
+    let ldo = n_tiles * 128 * 2;
+    let (da, db, drows, dout) = (
+        DeviceBuffer::alloc(ctx, a.len() * 2).unwrap(),
+        DeviceBuffer::alloc(ctx, b.len() * 2).unwrap(),
+        DeviceBuffer::alloc(ctx, rows.len() * 4).unwrap(),
+        DeviceBuffer::alloc(ctx, m_tiles * 128 * ldo).unwrap(),
+    );
+    da.write(0, &encode(DType::Bf16, &a)).unwrap();
+    db.write(0, &encode(DType::Bf16, &b)).unwrap();
+    drows.write(0, &rows).unwrap();
+    dout.fill(0, m_tiles * 128 * ldo, 0xff).unwrap();
+    let blocks = 4u32;
+    let progress = HostMapped::<u32>::alloc(ctx, 3 * blocks as usize).unwrap();
+    let f = gpu.function_in(Arch::Sm90a, "ws_tile_gemm_bf16").unwrap();
+    f.set_max_dynamic_shared(flashmoe::layout::WS_SHARED_BYTES).unwrap();
+    let stream = Stream::new(ctx).unwrap();
+    let (mut pa, mut pr, mut lda, mut pb, mut ldb) = (da.ptr(), drows.ptr(), (k * 2) as u64, db.ptr(), (k * 2) as u64);
+    let (mut kb, mut mt, mut nt, mut po, mut lo, mut pp) =
+        ((k * 2) as u32, m_tiles as u32, n_tiles as u32, dout.ptr(), ldo as u64, progress.device_ptr());
+    let mut args: Vec<*mut c_void> = vec![
+        &mut pa as *mut u64 as *mut c_void,
+        &mut pr as *mut u64 as *mut c_void,
+        &mut lda as *mut u64 as *mut c_void,
+        &mut pb as *mut u64 as *mut c_void,
+        &mut ldb as *mut u64 as *mut c_void,
+        &mut kb as *mut u32 as *mut c_void,
+        &mut mt as *mut u32 as *mut c_void,
+        &mut nt as *mut u32 as *mut c_void,
+        &mut po as *mut u64 as *mut c_void,
+        &mut lo as *mut u64 as *mut c_void,
+        &mut pp as *mut u64 as *mut c_void,
+    ];
+    let cfg = LaunchConfig { grid: blocks, block: 384, shared_bytes: flashmoe::layout::WS_SHARED_BYTES };
+    // SAFETY: the argument list matches ws_tile_gemm_bf16; buffers outlive the wait below.
+    unsafe { f.launch(&stream, cfg, &mut args, false).unwrap() };
+    let start = Instant::now();
+    while !stream.query().unwrap() {
+        if start.elapsed() > Duration::from_secs(10) {
+            let steps: Vec<String> = (0..3 * blocks as usize).map(|i| format!("{:#x}", progress.get(i).unwrap_or(0))).collect();
+            eprintln!("ws_tile_gemm_bf16 hung; last step per (block, warpgroup): {steps:?}");
+            // The kernel cannot be stopped: leave without tearing down its context (that would wait).
+            std::process::exit(1);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut raw = vec![0u8; m_tiles * 128 * ldo];
+    dout.read(0, &mut raw).unwrap();
+    let got = decode(DType::Bf16, &raw);
+    for (r, &src) in rows.iter().enumerate() {
+        for c in 0..n_tiles * 128 {
+            let want: f64 = (0..k).map(|i| a[src as usize * k + i] * b[c * k + i]).sum();
+            let g = got[r * n_tiles * 128 + c];
+            assert!((g - want).abs() <= want.abs() / 256.0, "({r}, {c}) = {g}, want {want}");
+        }
+    }
+    println!("ws_tile_gemm_bf16: {} x {} tiles on {blocks} blocks exact to bf16 rounding", m_tiles, n_tiles);
+}
