@@ -5,13 +5,18 @@
 //! The nested cargo runs with its own target dir (it cannot wait on the outer build's lock),
 //! builds `core` from rust-src, and links with fat LTO into one cdylib whose `--emit=asm` output is
 //! the PTX. No object is linked, so the linker is a no-op script.
+//!
+//! With the feature `nvshmem` it also makes `kernels_sm_90a_nvshmem.ptx` (shared/docs/nvshmem.md,
+//! route A): the kernel crate with its feature `nvshmem` as post-LTO LLVM bitcode, `llvm-link`ed
+//! with NVSHMEM's `libnvshmem_device.bc`, internalized but for the kernels and NVSHMEM's two device
+//! globals, optimized with `opt` and lowered with `llc` (the llvm-tools component).
 
 use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use flashmoe_kernels::entries::{self, Arch};
+use flashmoe_kernels::entries::{self, Arch, NVSHMEM_ARCH, NVSHMEM_DEVICE_GLOBALS, NVSHMEM_ENTRIES, NVSHMEM_PTX_STEM};
 
 /// Environment that must not leak from the outer build into the nvptx one.
 const SCRUBBED_ENV: [&str; 10] = [
@@ -35,51 +40,17 @@ fn main() {
     println!("cargo:rerun-if-changed={}", kernels.join("Cargo.toml").display());
     println!("cargo:rerun-if-changed=build.rs");
 
+    // Feature `nvshmem`: find its inputs first, so that a missing one fails before any build.
+    let nvshmem = env::var_os("CARGO_FEATURE_NVSHMEM").map(|_| (nvshmem_device_bc(), llvm_tools_dir()));
+
     let linker = out_dir.join("nvptx-no-link.sh");
     write_noop_linker(&linker);
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
 
     for arch in Arch::ALL {
-        let (stem, (cpu, feature)) = (arch.name(), arch.rustc_target());
+        let stem = arch.name();
         let target_dir = out_dir.join(format!("kernels-{stem}"));
-        // immediate-abort: a failed bounds or division check traps in place instead of calling
-        // into core's panic machinery (which would cost a call frame in every kernel).
-        let flags = [
-            format!("-Ctarget-cpu={cpu}"),
-            format!("-Ctarget-feature={feature}"),
-            format!("-Clinker={}", linker.display()),
-            "-Zunstable-options".into(),
-            "-Cpanic=immediate-abort".into(),
-        ]
-        .join("\x1f");
-        let mut cmd = Command::new(&cargo);
-        cmd.current_dir(&kernels)
-            .args(["rustc", "--release", "--lib", "--crate-type", "cdylib", "--target", "nvptx64-nvidia-cuda", "-Zbuild-std=core"])
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .args([
-                "--config",
-                "profile.release.lto=\"fat\"",
-                "--config",
-                "profile.release.codegen-units=1",
-                "--config",
-                "profile.release.opt-level=3",
-                "--config",
-                "profile.release.debug=false",
-                "--",
-                "--emit=asm",
-            ]);
-        for var in SCRUBBED_ENV {
-            cmd.env_remove(var);
-        }
-        cmd.env("CARGO_ENCODED_RUSTFLAGS", flags);
-        let output = cmd.output().unwrap_or_else(|e| panic!("could not start `{cargo}` for the nvptx64 kernel build: {e}"));
-        if !output.status.success() {
-            // Show rustc's diagnostics for the kernel crate as they are.
-            eprintln!("{}", String::from_utf8_lossy(&output.stderr));
-            panic!("the nvptx64 kernel build for {stem} failed (rustc's errors are above)");
-        }
-        let ptx = target_dir.join("nvptx64-nvidia-cuda").join("release").join("deps").join("flashmoe_kernels.s");
+        let deps = nested_build(&kernels, &target_dir, arch, &linker, None, "asm");
+        let ptx = deps.join("flashmoe_kernels.s");
         let mut text = fs::read_to_string(&ptx).unwrap_or_else(|e| panic!("kernel build for {stem} left no PTX at {}: {e}", ptx.display()));
         for entry in entries::ENTRIES.iter().filter(|e| e.arch == arch && e.launch_bounds) {
             text = entries::with_launch_bounds(&text, entry.name, entry.threads)
@@ -87,6 +58,185 @@ fn main() {
         }
         fs::write(out_dir.join(format!("kernels_{stem}.ptx")), text).expect("write PTX to OUT_DIR");
     }
+
+    if let Some((device_bc, tools)) = nvshmem {
+        nvshmem_build(&kernels, &out_dir, &linker, &device_bc, &tools);
+    }
+}
+
+/// Runs the nested nvptx64 cargo build of the kernel crate for `arch` (with the crate feature
+/// `feature`, if any) and `--emit={emit}`; returns the folder that holds `flashmoe_kernels.*`.
+fn nested_build(kernels: &Path, target_dir: &Path, arch: Arch, linker: &Path, feature: Option<&str>, emit: &str) -> PathBuf {
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let (stem, (cpu, target_feature)) = (arch.name(), arch.rustc_target());
+    // immediate-abort: a failed bounds or division check traps in place instead of calling
+    // into core's panic machinery (which would cost a call frame in every kernel).
+    let flags = [
+        format!("-Ctarget-cpu={cpu}"),
+        format!("-Ctarget-feature={target_feature}"),
+        format!("-Clinker={}", linker.display()),
+        "-Zunstable-options".into(),
+        "-Cpanic=immediate-abort".into(),
+    ]
+    .join("\x1f");
+    let mut cmd = Command::new(&cargo);
+    cmd.current_dir(kernels)
+        .args(["rustc", "--release", "--lib", "--crate-type", "cdylib", "--target", "nvptx64-nvidia-cuda", "-Zbuild-std=core"])
+        .arg("--target-dir")
+        .arg(target_dir);
+    if let Some(feature) = feature {
+        cmd.args(["--features", feature]);
+    }
+    cmd.args([
+        "--config",
+        "profile.release.lto=\"fat\"",
+        "--config",
+        "profile.release.codegen-units=1",
+        "--config",
+        "profile.release.opt-level=3",
+        "--config",
+        "profile.release.debug=false",
+        "--",
+    ])
+    .arg(format!("--emit={emit}"));
+    for var in SCRUBBED_ENV {
+        cmd.env_remove(var);
+    }
+    cmd.env("CARGO_ENCODED_RUSTFLAGS", flags);
+    let output = cmd.output().unwrap_or_else(|e| panic!("could not start `{cargo}` for the nvptx64 kernel build: {e}"));
+    if !output.status.success() {
+        // Show rustc's diagnostics for the kernel crate as they are.
+        eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+        panic!("the nvptx64 kernel build for {stem} failed (rustc's errors are above)");
+    }
+    target_dir.join("nvptx64-nvidia-cuda").join("release").join("deps")
+}
+
+/// NVSHMEM's device bitcode: NVSHMEM_DEVICE_BC, else NVSHMEM_HOME/lib/libnvshmem_device.bc.
+fn nvshmem_device_bc() -> PathBuf {
+    println!("cargo:rerun-if-env-changed=NVSHMEM_DEVICE_BC");
+    println!("cargo:rerun-if-env-changed=NVSHMEM_HOME");
+    let mut tried = Vec::new();
+    if let Some(p) = env::var_os("NVSHMEM_DEVICE_BC") {
+        tried.push(format!("NVSHMEM_DEVICE_BC={}", Path::new(&p).display()));
+        if Path::new(&p).is_file() {
+            return PathBuf::from(p);
+        }
+    }
+    if let Some(home) = env::var_os("NVSHMEM_HOME") {
+        let p = Path::new(&home).join("lib").join("libnvshmem_device.bc");
+        tried.push(format!("NVSHMEM_HOME/lib/libnvshmem_device.bc={}", p.display()));
+        if p.is_file() {
+            return p;
+        }
+    }
+    if tried.is_empty() {
+        tried.push("neither variable is set".into());
+    }
+    panic!(
+        "feature `nvshmem` needs NVSHMEM's device bitcode libnvshmem_device.bc from the PyPI wheel nvidia-nvshmem-cu13==3.4.5 \
+         (`pip install --no-deps --target DIR nvidia-nvshmem-cu13==3.4.5`): set NVSHMEM_HOME=DIR/nvidia/nvshmem or \
+         NVSHMEM_DEVICE_BC to the file itself (tried: {})",
+        tried.join("; ")
+    );
+}
+
+/// The llvm-tools component's binaries of the toolchain building this crate.
+fn llvm_tools_dir() -> PathBuf {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let out = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .unwrap_or_else(|e| panic!("could not run `{rustc} --print sysroot`: {e}"));
+    assert!(out.status.success(), "`{rustc} --print sysroot` failed");
+    let sysroot = String::from_utf8(out.stdout).expect("sysroot is UTF-8");
+    let host = env::var("HOST").expect("cargo sets HOST");
+    let dir = Path::new(sysroot.trim()).join("lib").join("rustlib").join(host).join("bin");
+    for tool in ["llvm-link", "opt", "llc", "llvm-nm"] {
+        assert!(
+            dir.join(tool).is_file(),
+            "feature `nvshmem` needs {tool} from the llvm-tools component (rust-toolchain.toml lists it; `rustup component add llvm-tools`), not found in {}",
+            dir.display()
+        );
+    }
+    dir
+}
+
+/// Runs an LLVM tool; panics with its output on failure. Returns stdout.
+fn run_tool(dir: &Path, tool: &str, args: &[&std::ffi::OsStr]) -> String {
+    let output =
+        Command::new(dir.join(tool)).args(args).output().unwrap_or_else(|e| panic!("could not start {}: {e}", dir.join(tool).display()));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // NVSHMEM's data layout lacks rustc's p6:32:32 and i256:256; rustc's module goes first, so its
+    // layout is kept (shared/docs/nvshmem.md).
+    for line in stderr.lines().filter(|l| !l.contains("Linking two modules of different data layouts") && !l.trim().is_empty()) {
+        println!("cargo:warning={tool}: {line}");
+    }
+    assert!(output.status.success(), "{tool} {args:?} failed:\n{stderr}");
+    String::from_utf8(output.stdout).expect("tool output is UTF-8")
+}
+
+/// `kernels_sm_90a_nvshmem.ptx`: route A of shared/docs/nvshmem.md.
+fn nvshmem_build(kernels: &Path, out_dir: &Path, linker: &Path, device_bc: &Path, tools: &Path) {
+    println!("cargo:rerun-if-changed={}", device_bc.display());
+    let work = out_dir.join(format!("kernels-{NVSHMEM_PTX_STEM}"));
+    let deps = nested_build(kernels, &work, NVSHMEM_ARCH, linker, Some("nvshmem"), "llvm-bc");
+    // Post-fat-LTO: core included, only the kernels external, NVSHMEM's functions as declarations.
+    let kernel_bc = deps.join("flashmoe_kernels.bc");
+    assert!(kernel_bc.is_file(), "the NVSHMEM kernel build left no bitcode at {}", kernel_bc.display());
+
+    // Keep what rustc exported (the kernels) and NVSHMEM's two device globals, which
+    // nvshmemx_cumodule_init finds with cuModuleGetGlobal; internalize the rest.
+    let nm = run_tool(tools, "llvm-nm", &["--defined-only".as_ref(), "--extern-only".as_ref(), kernel_bc.as_os_str()]);
+    let mut public: Vec<String> = nm.lines().filter_map(|l| l.split_whitespace().last()).map(str::to_string).collect();
+    for e in NVSHMEM_ENTRIES {
+        assert!(public.iter().any(|p| p == e.name), "{} is not exported by the NVSHMEM kernel build ({public:?})", e.name);
+    }
+    public.extend(NVSHMEM_DEVICE_GLOBALS.iter().map(|g| g.to_string()));
+
+    let linked = work.join("linked.bc");
+    let optimized = work.join("opt.bc");
+    let ptx = work.join(format!("kernels_{NVSHMEM_PTX_STEM}.ptx"));
+    run_tool(
+        tools,
+        "llvm-link",
+        &[kernel_bc.as_os_str(), "--only-needed".as_ref(), device_bc.as_os_str(), "-o".as_ref(), linked.as_os_str()],
+    );
+    let keep = format!("-internalize-public-api-list={}", public.join(","));
+    run_tool(
+        tools,
+        "opt",
+        &["-passes=internalize,default<O3>".as_ref(), keep.as_ref(), linked.as_os_str(), "-o".as_ref(), optimized.as_os_str()],
+    );
+    let (cpu, ptx_isa) = NVSHMEM_ARCH.rustc_target();
+    let (mcpu, mattr) = (format!("-mcpu={cpu}"), format!("-mattr={ptx_isa}"));
+    run_tool(
+        tools,
+        "llc",
+        &[
+            "-mtriple=nvptx64-nvidia-cuda".as_ref(),
+            mcpu.as_ref(),
+            mattr.as_ref(),
+            "-O3".as_ref(),
+            optimized.as_os_str(),
+            "-o".as_ref(),
+            ptx.as_os_str(),
+        ],
+    );
+
+    let mut text = fs::read_to_string(&ptx).unwrap_or_else(|e| panic!("llc left no PTX at {}: {e}", ptx.display()));
+    for entry in entries::ENTRIES.iter().filter(|e| e.arch == NVSHMEM_ARCH && e.launch_bounds) {
+        text = entries::with_launch_bounds(&text, entry.name, entry.threads)
+            .unwrap_or_else(|e| panic!("nvshmem PTX: cannot add launch bounds to {}: {e:?}", entry.name));
+    }
+    for global in NVSHMEM_DEVICE_GLOBALS {
+        assert!(
+            text.lines().any(|l| l.starts_with(".visible") && l.contains(&format!(" {global}["))),
+            "{global} is not .visible in the NVSHMEM PTX {} (nvshmemx_cumodule_init would fail)",
+            ptx.display()
+        );
+    }
+    fs::write(out_dir.join(format!("kernels_{NVSHMEM_PTX_STEM}.ptx")), text).expect("write PTX to OUT_DIR");
 }
 
 fn write_noop_linker(path: &Path) {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # On the GPU machine, from the repo root, after ../shared/tools/gpu-bundle built .gpu/:
 #   bash scripts/gpu-check.sh [stage,stage,...]
-# Stages: smoke tile info tiny single reliability sm80 multi run ab old bench gated sanitize (default: all
-# but ab, old, gated, sanitize, sm80). `bench`: `flashmoe bench` (the single-GPU sweep with its
+# Stages: smoke tile info tiny single hf reliability sm80 multi run ab old bench gated decode sanitize
+# (default: all but ab, old, gated, decode, sanitize, sm80). `bench`: `flashmoe bench` (the single-GPU sweep with its
 # cuBLAS-ideal and grouped-GEMM columns; the multi-GPU sweeps on several GPUs). `gated`: the SwiGLU
 # sweep of the Liger-Kernel comparison (`flashmoe bench --sweeps gated`; Liger's Triton autotuning takes
 # minutes, LIGER_FUSED_MOE_AUTOTUNE=0 pins one config). Both first install the liger-kernel wheel
@@ -17,7 +17,7 @@ out=/tmp/gpu-check
 mkdir -p "$out/bench"
 export FLASHMOE_BENCH_OUT=$out/bench
 trap 'tar czf "${OUT:-/tmp}/results.tgz" -C "$out" . 2>/dev/null' EXIT
-stages=",${1:-smoke,tile,info,tiny,single,multi,run,bench},"
+stages=",${1:-smoke,tile,info,tiny,single,hf,multi,run,bench},"
 b=.gpu/bin
 t() { [[ $stages == *",$1,"* ]]; }
 step() { # name seconds cmd...
@@ -48,6 +48,7 @@ if t tiny && ! step tiny 90 $b/test-test-moe_single_gpu --include-ignored --noca
   exit 0
 fi
 t single && step single 150 $b/test-test-moe_single_gpu --include-ignored --nocapture --test-threads=1 --skip tiny_bf16
+t hf && step hf 150 $b/test-test-hf_layers --include-ignored --nocapture --test-threads=1
 t reliability && step reliability 300 $b/test-test-moe_reliability --include-ignored --nocapture --test-threads=1
 t sm80 && FLASHMOE_TEST_ARCH=sm_80 step sm80-single 150 $b/test-test-moe_single_gpu --include-ignored --nocapture --test-threads=1
 t sm80 && FLASHMOE_TEST_ARCH=sm_80 step sm80-reliability 300 $b/test-test-moe_reliability --include-ignored --nocapture --test-threads=1
@@ -76,4 +77,5 @@ for g in "16384 32 2048 2048" "8192 64 2048 2048" "4096 8 4096 14336"; do
     --tokens "$gt" --experts "$ge" --hidden "$gh" --inter "$gi" --verify-tokens 16 --iters 5
 done
 t gated && TAIL=40 step bench-gated 480 $b/bin-bin-flashmoe bench --sweeps gated
+t decode && TAIL=40 step bench-decode 300 $b/bin-bin-flashmoe bench --sweeps decode
 exit 0

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Inputs, check};
-use flashmoe::{Cluster, DType, Error, MoeConfig, Wait};
+use flashmoe::{Activation, Cluster, DType, Error, MoeConfig, Wait};
 
 /// All GPUs, or None (test skipped) on a one-GPU machine.
 fn gpus() -> Option<Cluster> {
@@ -41,6 +41,16 @@ fn multi_gpu_matrix() {
         check(&c, &cfg(dtype, e, k, t, (256, 512)), 100 + i as u64, Inputs::Random);
     }
     check(&c, &cfg(DType::Bf16, 32, 2, 4096, (2048, 2048)), 110, Inputs::Random);
+    // GPT-OSS's router bias (on every GPU) and clamped SwiGLU with expert biases.
+    let oss = MoeConfig {
+        activation: Activation::ClampedSwiglu { alpha: 1.702, limit: 0.5 },
+        gated: true,
+        bias: true,
+        router_bias: true,
+        capacity_factor: None,
+        ..cfg(DType::Bf16, 8 * g, 4, 300, (256, 320))
+    };
+    check(&c, &oss, 111, Inputs::Random);
 }
 
 #[test]

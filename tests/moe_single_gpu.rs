@@ -1,5 +1,6 @@
 //! The fused kernel on one GPU against the f64 reference: dtypes, k, E, odd T, gated and plain,
-//! biases, skewed routing, capacity drops, NaN-poisoned outputs, bitwise repeat, forced timeout.
+//! biases, GPT-OSS's router bias and clamped SwiGLU, skewed routing, capacity drops, NaN-poisoned
+//! outputs, bitwise repeat, forced timeout.
 
 mod common;
 
@@ -66,6 +67,39 @@ fn gated_biased_and_activations() {
     check(&c, &f32_swiglu, 36, Inputs::Random);
     let no_renorm = MoeConfig { renormalize: false, ..cfg(DType::F16, 16, 4, 300, (192, 256)) };
     check(&c, &no_renorm, 37, Inputs::Random);
+}
+
+/// GPT-OSS's router bias (added to the logits before top-k) and clamped SwiGLU with expert
+/// biases: k = 1..4, one token and 130, GPT-OSS's clamp (7) and one most values hit (0.5, both
+/// sides of the up projection), every dtype, and with capacity drops.
+#[test]
+#[ignore = "needs GPU"]
+fn gpt_oss_router_bias_and_clamped_swiglu() {
+    let c = gpu();
+    let oss = |dtype: DType, top_k: usize, tokens: usize, limit: f32| MoeConfig {
+        activation: Activation::ClampedSwiglu { alpha: 1.702, limit },
+        gated: true,
+        bias: true,
+        router_bias: true,
+        capacity_factor: None,
+        ..cfg(dtype, 8, top_k, tokens, (256, 320))
+    };
+    let mut seed = 70;
+    for top_k in 1..=4 {
+        for tokens in [1, 130] {
+            for limit in [7.0, 0.5] {
+                check(&c, &oss(DType::Bf16, top_k, tokens, limit), seed, Inputs::Random);
+                seed += 1;
+            }
+        }
+    }
+    check(&c, &oss(DType::F16, 4, 300, 0.5), seed, Inputs::Random);
+    check(&c, &oss(DType::F32, 2, 257, 0.5), seed + 1, Inputs::Random);
+    // The router bias alone (plain SiLU experts), and GPT-OSS's layer with a capacity limit.
+    let bias_only = MoeConfig { router_bias: true, activation: Activation::Silu, gated: true, ..cfg(DType::Bf16, 16, 2, 130, (128, 128)) };
+    check(&c, &bias_only, seed + 2, Inputs::Random);
+    let tight = MoeConfig { capacity_factor: Some(0.5), ..oss(DType::Bf16, 2, 777, 0.5) };
+    assert!(check(&c, &tight, seed + 3, Inputs::Random).dropped > 0);
 }
 
 #[test]

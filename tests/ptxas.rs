@@ -93,3 +93,50 @@ fn embedded_ptx_assembles_without_spills() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The NVSHMEM build (feature `nvshmem`, never in CI): it passes ptxas for its architecture, no
+/// entry spills, NVSHMEM's device globals stay `.visible` and no function is left external
+/// (shared/docs/nvshmem.md: NVSHMEM's API inlines; `nvshmemi_transfer_quiet` and
+/// `nvshmemi_transfer_put_signal`, the proxy path, stay as defined `.func`s).
+#[cfg(feature = "nvshmem")]
+#[test]
+fn nvshmem_ptx_assembles_without_spills() {
+    use flashmoe::entries::{NVSHMEM_ARCH, NVSHMEM_DEVICE_GLOBALS, NVSHMEM_ENTRIES, NVSHMEM_PTX_STEM};
+    let Some(ptxas) = ptxas() else {
+        assert!(
+            std::env::var("FLASHMOE_REQUIRE_PTXAS").as_deref() != Ok("1"),
+            "FLASHMOE_REQUIRE_PTXAS=1 but no ptxas found (set FLASHMOE_PTXAS)"
+        );
+        eprintln!("skipped: no ptxas (set FLASHMOE_PTXAS or put it on PATH)");
+        return;
+    };
+    let ptx = kernels::nvshmem_ptx();
+    for g in NVSHMEM_DEVICE_GLOBALS {
+        assert!(ptx.lines().any(|l| l.starts_with(".visible .const") && l.contains(&format!(" {g}["))), "{g} is not .visible");
+    }
+    assert!(!ptx.contains(".extern .func"), "the NVSHMEM PTX has an external function");
+    let arch = NVSHMEM_ARCH.name();
+    let dir = std::env::temp_dir().join(format!("flashmoe-ptxas-nvshmem-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{NVSHMEM_PTX_STEM}.ptx"));
+    std::fs::write(&file, ptx).unwrap();
+    let out = Command::new(&ptxas).arg(format!("-arch={arch}")).arg("-v").arg(&file).arg("-o").arg("/dev/null").output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !log.contains("error"), "ptxas -arch={arch} failed on the NVSHMEM PTX:\n{log}");
+    for bad in ["'setmaxnreg' ignored", "wgmma.mma_async instructions are serialized"] {
+        assert!(!log.contains(bad), "ptxas -arch={arch} reported `{bad}` on the NVSHMEM PTX:\n{log}");
+    }
+    let functions = resources(&log);
+    for e in NVSHMEM_ENTRIES {
+        assert!(functions.iter().any(|f| f.entry && f.name == e.name), "no resource report for {}:\n{log}", e.name);
+    }
+    for f in &functions {
+        if f.entry {
+            println!("{NVSHMEM_PTX_STEM}: {}: {} registers, {} spill bytes, {} stack bytes", f.name, f.regs, f.spills, f.stack);
+            assert_eq!(f.spills, 0, "{NVSHMEM_PTX_STEM} {} spills registers:\n{log}", f.name);
+        } else if f.spills > 0 {
+            println!("{NVSHMEM_PTX_STEM}: called function {}: {} spill bytes, {} stack bytes", f.name, f.spills, f.stack);
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

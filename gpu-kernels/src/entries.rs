@@ -121,6 +121,45 @@ pub const ENTRIES: [Entry; 19] = [
     tile_test(Sm80, "gemm_tile_f32"),
 ];
 
+/// The NVSHMEM build (host feature `nvshmem`, never part of [`Arch::ALL`]): the kernel crate
+/// for [`NVSHMEM_ARCH`] with its feature `nvshmem`, linked with NVSHMEM's device bitcode
+/// (shared/docs/nvshmem.md, route A). Its PTX, `kernels_{NVSHMEM_PTX_STEM}.ptx`, holds every
+/// [`ENTRIES`] kernel of [`NVSHMEM_ARCH`] plus [`NVSHMEM_ENTRIES`], and NVSHMEM's two device
+/// globals, which `nvshmemx_cumodule_init` looks up.
+pub const NVSHMEM_ARCH: Arch = Arch::Sm90a;
+/// The NVSHMEM build's PTX file stem.
+pub const NVSHMEM_PTX_STEM: &str = "sm_90a_nvshmem";
+/// NVSHMEM's device globals that must stay `.visible` in the NVSHMEM build.
+pub const NVSHMEM_DEVICE_GLOBALS: [&str; 2] = ["nvshmemi_device_state_d", "nvshmemi_device_lib_version_d"];
+/// The kernels only the NVSHMEM build has.
+pub const NVSHMEM_ENTRIES: [Entry; 1] =
+    [Entry { arch: NVSHMEM_ARCH, name: "nvshmem_probe", dtype: None, mainloop: None, threads: 32, shared_bytes: 0, launch_bounds: false }];
+
+/// `nvshmem_probe(out, buf, bytes, signal)`: one block of one warp; what it writes to `out`.
+pub mod nvshmem_probe {
+    /// `nvshmem_my_pe()`.
+    pub const MY_PE: usize = 0;
+    /// `nvshmem_n_pes()`.
+    pub const N_PES: usize = 1;
+    /// 1 if `nvshmem_ptr(buf, my_pe)` is not null.
+    pub const PTR_TO_SELF: usize = 2;
+    /// 1 if the signal word reached 1 within [`TIMEOUT_NS`].
+    pub const SIGNAL_ARRIVED: usize = 3;
+    /// The signal word's last value read (low 32 bits).
+    pub const SIGNAL_VALUE: usize = 4;
+    /// Bytes of `buf[bytes..2·bytes]` that differ from `buf[..bytes]` after the put.
+    pub const MISMATCHED: usize = 5;
+    /// Nanoseconds from the put to the end of the wait.
+    pub const WAITED_NS: usize = 6;
+    /// [`DONE_MAGIC`] once the words above are written.
+    pub const DONE: usize = 7;
+    pub const DONE_MAGIC: u32 = 0x5eed_0001;
+    /// u32 words of `out`.
+    pub const WORDS: usize = 8;
+    /// The bound on the signal wait.
+    pub const TIMEOUT_NS: u64 = 2_000_000_000;
+}
+
 /// The MoE forward of `arch` for `dtype`: the first entry, or the one with `mainloop` if given.
 pub fn moe_forward(arch: Arch, dtype: DType, mainloop: Option<MainloopKind>) -> Option<&'static Entry> {
     ENTRIES.iter().find(|e| e.arch == arch && e.dtype == Some(dtype) && mainloop.is_none_or(|m| e.mainloop == Some(m)))
@@ -175,23 +214,25 @@ mod tests {
     fn every_build_has_a_forward_per_dtype_and_the_utilities() {
         for arch in Arch::ALL {
             for dtype in [DType::Bf16, DType::F16, DType::F32] {
+                // The warp-specialized entries are opt-in until they run (perf log v9).
                 let e = moe_forward(arch, dtype, None).unwrap();
-                let ws = arch == Sm90a && dtype != DType::F32;
-                assert_eq!(e.mainloop == Some(WarpSpecialized), ws, "{e:?}");
-                assert_eq!(
-                    (e.threads, e.shared_bytes, e.launch_bounds),
-                    if ws { (WS_THREADS, WS_SHARED_BYTES, true) } else { (BLOCK_THREADS, SHARED_BYTES, false) }
-                );
+                assert_eq!((e.threads, e.shared_bytes, e.launch_bounds), (BLOCK_THREADS, SHARED_BYTES, false), "{e:?}");
+                if arch == Sm90a && dtype != DType::F32 {
+                    let ws = moe_forward(arch, dtype, Some(WarpSpecialized)).unwrap();
+                    assert_eq!((ws.threads, ws.shared_bytes, ws.launch_bounds), (WS_THREADS, WS_SHARED_BYTES, true));
+                }
             }
             assert!(utility_kernel(arch, "smoke_axpy").is_some() && utility_kernel(arch, "copy_v4").is_some());
         }
-        assert_eq!(moe_forward(Sm90a, DType::Bf16, None).unwrap().mainloop, Some(WarpSpecialized));
+        assert_eq!(moe_forward(Sm90a, DType::Bf16, None).unwrap().mainloop, Some(Wgmma));
         assert_eq!(moe_forward(Sm90a, DType::Bf16, Some(Wgmma)).unwrap().name, "moe_forward_bf16");
         assert_eq!(moe_forward(Sm90a, DType::Bf16, Some(MmaSync)).unwrap().name, "moe_forward_bf16_mma_sync");
         assert_eq!(moe_forward(Sm80, DType::Bf16, Some(Wgmma)), None);
         assert_eq!(Arch::for_device(9, 0), &[Sm90a, Sm80]);
         assert_eq!(Arch::for_device(8, 6), &[Sm80]);
         assert!(Arch::for_device(7, 5).is_empty() && Arch::for_device(10, 0).is_empty());
+        assert!(Arch::ALL.iter().all(|a| a.name() != NVSHMEM_PTX_STEM));
+        assert!(NVSHMEM_ENTRIES.iter().all(|e| e.arch == NVSHMEM_ARCH && ENTRIES.iter().all(|d| d.name != e.name)));
         // Names are unique per build.
         for (i, a) in ENTRIES.iter().enumerate() {
             assert!(ENTRIES[i + 1..].iter().all(|b| (a.arch, a.name) != (b.arch, b.name)), "{a:?}");

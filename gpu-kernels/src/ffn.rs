@@ -214,7 +214,7 @@ pub fn plan<E: Element>(p: &MoeParams, task: &Task) -> Plan {
 pub fn output<E: Element>(p: &MoeParams, task: &Task, plan: &Plan) -> impl Fn(u32, f32, f32) -> f32 {
     let local = plan.tile.local_expert;
     let gemm1 = task.kind == TaskKind::Gemm1 as u32;
-    let (gated, bias, act, col0) = (p.gated() && !gemm1, p.has_bias(), p.activation, plan.col0);
+    let (gated, bias, act, col0) = (p.gated() && !gemm1, p.has_bias(), activation::Act::of(p), plan.col0);
     let (b_first, b_gate) = if gemm1 {
         ((p.b2 + ((local * p.hidden) * E::BYTES) as u64) as *const u8, core::ptr::null())
     } else {
@@ -226,8 +226,8 @@ pub fn output<E: Element>(p: &MoeParams, task: &Task, plan: &Plan) -> impl Fn(u3
         if gemm1 {
             return h;
         }
-        let v = activation::apply(act, h);
-        if gated { v * if bias { g + unsafe { E::load(b_gate, col) } } else { g } } else { v }
+        let v = act.apply(h);
+        if gated { v * act.up(if bias { g + unsafe { E::load(b_gate, col) } } else { g }) } else { v }
     }
 }
 

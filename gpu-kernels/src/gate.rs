@@ -1,16 +1,16 @@
 //! The fused gate, in two phases separated by a grid barrier. Phase 1: logits = x·Wgᵀ on tensor
 //! cores (f32 accumulate), split over (128-token chunk, K range) units so every block streams a
 //! share even for one chunk (decode); each unit writes its partial logits. Phase 2, per token:
-//! the partials summed in a fixed order, softmax and top-k (ties to the lower expert), the
-//! routing weights, and per-chunk expert counts that let dispatch assign slots in token order
-//! without atomics on slots.
+//! the partials summed in a fixed order (plus the router bias, when the layer has one), softmax
+//! and top-k (ties to the lower expert), the routing weights, and per-chunk expert counts that
+//! let dispatch assign slots in token order without atomics on slots.
 
 use crate::fault;
 use crate::gemm::activation::exp;
-use crate::gemm::element::{Element, F32};
+use crate::gemm::element::{Bf16, Element, F16, F32};
 use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, mainloop, zero_acc};
-use crate::layout::{DROPPED, FaultKind, MoeParams, NONE, ROUTE_TOKENS, TILE_K_BYTES, TILE_M, TILE_N, gate_chunks, logits_stride};
+use crate::layout::{DROPPED, DType, FaultKind, MoeParams, NONE, ROUTE_TOKENS, TILE_K_BYTES, TILE_M, TILE_N, gate_chunks, logits_stride};
 use crate::ptx::{copy, math, sync, warp};
 use crate::util::{block_idx, grid_dim, thread_idx};
 
@@ -92,12 +92,27 @@ unsafe fn logits_tile<E: Element>(p: &MoeParams, smem: u32, t0: u32, rows: u32, 
     }
 }
 
+/// The router bias of expert `e`, stored in the layer's dtype (a uniform branch: routing is not
+/// generic over the element type, so every entry shares one routing function as before).
+#[inline(always)]
+unsafe fn router_bias_at(p: &MoeParams, gate_b: *const u8, e: u32) -> f32 {
+    unsafe {
+        match DType::from_u32(p.dtype) {
+            Some(DType::F32) => F32::load(gate_b, e),
+            Some(DType::F16) => F16::load(gate_b, e),
+            _ => Bf16::load(gate_b, e),
+        }
+    }
+}
+
 /// Softmax and top-k of one token by one warp: lane l holds experts l, l + 32, ... (at most 8),
-/// each the sum of the K splits' partial logits in split order (deterministic).
+/// each the sum of the K splits' partial logits in split order (deterministic), then plus the
+/// router bias in f32 when the layer has one.
 #[inline(always)]
 unsafe fn top_k(p: &MoeParams, row: *const f32, t: u32, lane: u32) {
     let (experts, k) = (p.experts, p.top_k);
     let split_stride = p.tokens as usize * logits_stride(experts) as usize;
+    let (router_bias, gate_b) = (p.router_bias(), p.gate_b as *const u8);
     let mut v = [f32::NEG_INFINITY; 8];
     unroll!(8, i, {
         let e = i as u32 * 32 + lane;
@@ -119,7 +134,7 @@ unsafe fn top_k(p: &MoeParams, row: *const f32, t: u32, lane: u32) {
                 });
                 s0 += 8;
             }
-            v[i] = sum;
+            v[i] = if router_bias { sum + unsafe { router_bias_at(p, gate_b, e) } } else { sum };
         }
     });
     let mut m = f32::NEG_INFINITY;

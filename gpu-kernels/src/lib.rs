@@ -36,6 +36,8 @@ mod grid;
 mod group;
 #[cfg(target_arch = "nvptx64")]
 mod moe;
+#[cfg(all(target_arch = "nvptx64", feature = "nvshmem"))]
+mod nvshmem;
 #[cfg(target_arch = "nvptx64")]
 mod os;
 #[cfg(target_arch = "nvptx64")]

@@ -7,7 +7,84 @@ use flashmoe_kernels::layout::{DIM_MULTIPLE, MAX_EXPERTS, MAX_TOP_K, MAX_WORLD};
 /// arithmetic and every buffer size far below 2^64.
 pub const MAX_DIM: usize = 1 << 16;
 
-pub use flashmoe_kernels::layout::{Activation, DType};
+use flashmoe_kernels::layout::ActivationKind;
+pub use flashmoe_kernels::layout::DType;
+
+/// Expert activation, applied to the gate projection x·W1ᵀ (+ b1); gated experts multiply it by
+/// the up projection x·W3ᵀ (+ b3).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    Relu,
+    /// The exact (erf) form: x/2 · (1 + erf(x/√2)).
+    Gelu,
+    /// x · sigmoid(x); with `gated` this is SwiGLU.
+    Silu,
+    /// GPT-OSS's clamped SwiGLU, gated experts only: with g = min(x·W1ᵀ + b1, limit) and
+    /// u = clamp(x·W3ᵀ + b3, −limit, limit), the expert's middle is g · sigmoid(alpha · g) · (u + 1)
+    /// (transformers' `GptOssExperts._apply_gate`). [`Activation::GPT_OSS`] holds its values.
+    ClampedSwiglu {
+        alpha: f32,
+        limit: f32,
+    },
+}
+
+impl Activation {
+    /// GPT-OSS's clamped SwiGLU: `swiglu_alpha` 1.702 and `swiglu_limit` 7.0, transformers'
+    /// defaults (`GptOssConfig`) and the published checkpoints' values.
+    pub const GPT_OSS: Activation = Activation::ClampedSwiglu { alpha: 1.702, limit: 7.0 };
+
+    /// The kernel's activation word.
+    pub fn kind(self) -> ActivationKind {
+        match self {
+            Activation::Relu => ActivationKind::Relu,
+            Activation::Gelu => ActivationKind::Gelu,
+            Activation::Silu => ActivationKind::Silu,
+            Activation::ClampedSwiglu { .. } => ActivationKind::ClampedSwiglu,
+        }
+    }
+
+    /// The kernel's SiLU-family parameters (gain, clamp): the clamped SwiGLU's alpha and
+    /// limit; otherwise 1 and +inf, which leave SiLU and every up projection bitwise unchanged.
+    pub fn kernel_params(self) -> (f32, f32) {
+        match self {
+            Activation::ClampedSwiglu { alpha, limit } => (alpha, limit),
+            _ => (1.0, f32::INFINITY),
+        }
+    }
+}
+
+/// How the router turns the gate logits l = x·Wgᵀ of a token into its k experts and their
+/// weights. `flashmoe::reference` defines each exactly; the GPU kernel implements
+/// [`Router::Softmax`] only (see [`MoeConfig::kernel_support`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Router {
+    /// Mixtral, Qwen-MoE, OLMoE, GPT-OSS: p = softmax(l (+ the router bias)); the k largest
+    /// logits win; weight p_j, or p_j / Σ_k p with [`MoeConfig::renormalize`].
+    #[default]
+    Softmax,
+    /// DeepSeek-V3 / Kimi-K2 / GLM-4.5 (`noaux_tc`): s = sigmoid(l); the choice uses
+    /// s + b (b the score-correction bias `gate.score_bias` \[E\]): the E experts form `groups`
+    /// groups of E / groups, each group scored by the sum of its 2 best biased scores, the
+    /// `topk_groups` best groups kept, then the k best biased scores among their experts. The
+    /// weights are the unbiased s_j, divided by Σ_k s (+ 1e-20) with `renormalize`, then
+    /// multiplied by `scaling` (`routed_scaling_factor`).
+    GroupedSigmoid { groups: usize, topk_groups: usize, scaling: f32 },
+    /// Llama-4: the k largest logits win; the chosen expert's INPUT is scaled by sigmoid(l_j)
+    /// (expert_j(sigmoid(l_j) · x)) and its output added with weight 1.
+    SigmoidScaledInput,
+}
+
+/// An always-on expert every token goes through, added to the routed output: gated,
+/// act(x·S1ᵀ) * (x·S3ᵀ) · S2ᵀ with the layer's activation and no biases (DeepSeek-V3's
+/// `shared_experts`, Qwen2-MoE's `shared_expert`, Llama-4's `shared_expert`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SharedExpert {
+    /// Its intermediate width (DeepSeek: `moe_intermediate_size · n_shared_experts`; Qwen2-MoE:
+    /// `shared_expert_intermediate_size`; Llama-4: `intermediate_size`).
+    pub inter: usize,
+    /// Qwen2-MoE: the output is scaled by sigmoid(x · gᵀ), g = `shared.gate` [1, H].
+    pub sigmoid_gate: bool,
+}
 
 /// Shape and behaviour of one MoE layer.
 ///
@@ -39,9 +116,16 @@ pub struct MoeConfig {
     pub gated: bool,
     /// Experts carry biases b1 (b3) and b2.
     pub bias: bool,
+    /// The router adds a bias (`gate.bias`, `[E]`) to the gate logits before softmax and top-k
+    /// (GPT-OSS).
+    pub router_bias: bool,
     /// Divide the k routing weights of a token by their sum.
     pub renormalize: bool,
     pub dtype: DType,
+    /// How experts are chosen and weighted (softmax top-k by default).
+    pub router: Router,
+    /// An always-on shared expert added to the output (none by default).
+    pub shared: Option<SharedExpert>,
 }
 
 impl Default for MoeConfig {
@@ -58,8 +142,11 @@ impl Default for MoeConfig {
             activation: Activation::Relu,
             gated: false,
             bias: false,
+            router_bias: false,
             renormalize: true,
             dtype: DType::Bf16,
+            router: Router::Softmax,
+            shared: None,
         }
     }
 }
@@ -91,6 +178,26 @@ pub enum ConfigError {
     TokensAboveMax(usize, usize),
     #[error("{what} = {value} exceeds the supported maximum of {max}")]
     TooLarge { what: &'static str, value: u64, max: u64 },
+    #[error("the clamped SwiGLU activation needs gated experts (it combines the gate and up projections)")]
+    ClampedSwigluNeedsGated,
+    #[error("clamped SwiGLU alpha = {alpha}, limit = {limit}: both must be finite and the limit above 0")]
+    BadSwiglu { alpha: f32, limit: f32 },
+    #[error(
+        "grouped router: {experts} experts in {groups} groups keeping {topk_groups} (top_k = {top_k}): the groups must divide the experts into groups of at least 2, 1 <= topk_groups <= groups, and the kept groups must hold at least top_k experts"
+    )]
+    BadGroups { experts: usize, groups: usize, topk_groups: usize, top_k: usize },
+    #[error("routed scaling factor {0} must be a finite number above 0")]
+    BadScaling(f32),
+    #[error("the router bias (gate.bias) belongs to the softmax router; the {0:?} router does not take one")]
+    RouterBiasNeedsSoftmax(Router),
+    #[error("the sigmoid-scaled-input router (Llama-4) does not renormalise: set renormalize = false")]
+    RenormalizeScaledInput,
+    #[error("the shared expert's intermediate size must be at least 1")]
+    ZeroSharedInter,
+    /// A feature the f64 reference defines but the GPU kernel does not implement yet (refused
+    /// when a layer is built, before any allocation or launch).
+    #[error("{0} is not implemented by the GPU kernel yet (the f64 reference in flashmoe::reference defines it)")]
+    NotInKernel(&'static str),
 }
 
 impl MoeConfig {
@@ -139,7 +246,70 @@ impl MoeConfig {
         {
             return Err(ConfigError::BadCapacityFactor(f));
         }
+        if let Activation::ClampedSwiglu { alpha, limit } = self.activation {
+            if !self.gated {
+                return Err(ConfigError::ClampedSwigluNeedsGated);
+            }
+            if !(alpha.is_finite() && limit.is_finite() && limit > 0.0) {
+                return Err(ConfigError::BadSwiglu { alpha, limit });
+            }
+        }
+        if self.router_bias && self.router != Router::Softmax {
+            return Err(ConfigError::RouterBiasNeedsSoftmax(self.router));
+        }
+        if let Router::GroupedSigmoid { groups, topk_groups, scaling } = self.router {
+            let bad = groups == 0
+                || !self.experts.is_multiple_of(groups)
+                || self.experts / groups < 2
+                || topk_groups == 0
+                || topk_groups > groups
+                || topk_groups * (self.experts / groups) < self.top_k;
+            if bad {
+                return Err(ConfigError::BadGroups { experts: self.experts, groups, topk_groups, top_k: self.top_k });
+            }
+            if !(scaling.is_finite() && scaling > 0.0) {
+                return Err(ConfigError::BadScaling(scaling));
+            }
+        }
+        if self.router == Router::SigmoidScaledInput && self.renormalize {
+            return Err(ConfigError::RenormalizeScaledInput);
+        }
+        if let Some(s) = self.shared {
+            if s.inter == 0 {
+                return Err(ConfigError::ZeroSharedInter);
+            }
+            if s.inter > MAX_DIM {
+                return Err(ConfigError::TooLarge { what: "shared expert inter", value: s.inter as u64, max: MAX_DIM as u64 });
+            }
+            if !s.inter.is_multiple_of(DIM_MULTIPLE as usize) {
+                return Err(ConfigError::NotMultiple { name: "shared expert inter", value: s.inter, multiple: DIM_MULTIPLE as usize });
+            }
+        }
         Ok(())
+    }
+
+    /// What the GPU kernel cannot run yet although the configuration is valid (the f64 reference
+    /// runs it): [`ConfigError::NotInKernel`] naming the first such feature. `MoeLayer` checks
+    /// this when built, before any allocation or launch.
+    pub fn kernel_support(&self) -> Result<(), ConfigError> {
+        match self.router {
+            Router::Softmax => {}
+            Router::GroupedSigmoid { .. } => {
+                return Err(ConfigError::NotInKernel(
+                    "the grouped sigmoid router (DeepSeek-V3: score-correction bias, group-limited top-k, routed scaling factor)",
+                ));
+            }
+            Router::SigmoidScaledInput => {
+                return Err(ConfigError::NotInKernel("the sigmoid router scaling the expert input (Llama-4)"));
+            }
+        }
+        match self.shared {
+            None => Ok(()),
+            Some(SharedExpert { sigmoid_gate: false, .. }) => Err(ConfigError::NotInKernel("the shared expert")),
+            Some(SharedExpert { sigmoid_gate: true, .. }) => {
+                Err(ConfigError::NotInKernel("the shared expert with a sigmoid gate (Qwen2-MoE)"))
+            }
+        }
     }
 
     /// Rows one source GPU may send to one expert: ceil(T·k/E · factor), at most T (a token picks
@@ -149,12 +319,17 @@ impl MoeConfig {
     }
 
     /// Floating-point operations of one forward on one GPU's tokens, counting only routed
-    /// (kept) rows: 2·H·I per GEMM per row (3 GEMMs when gated), plus the gate.
+    /// (kept) rows: 2·H·I per GEMM per row (3 GEMMs when gated), plus the gate and the shared
+    /// expert (every token).
     pub fn flops(&self, routed_rows: usize) -> f64 {
         let gemms = if self.gated { 3.0 } else { 2.0 };
         let expert = 2.0 * gemms * self.hidden as f64 * self.inter as f64 * routed_rows as f64;
         let gate = 2.0 * self.tokens as f64 * self.hidden as f64 * self.experts as f64;
-        expert + gate
+        let shared = self.shared.map_or(0.0, |s| {
+            let gate = if s.sigmoid_gate { 2.0 * self.hidden as f64 } else { 0.0 };
+            (2.0 * 3.0 * self.hidden as f64 * s.inter as f64 + gate) * self.tokens as f64
+        });
+        expert + gate + shared
     }
 }
 
@@ -209,6 +384,67 @@ mod tests {
         assert_eq!(ok.validate(9), Err(ConfigError::TooManyGpus(9)));
         let e6 = MoeConfig { experts: 6, ..ok.clone() };
         assert_eq!(e6.validate(4), Err(ConfigError::ExpertsNotDivisible { experts: 6, world: 4 }));
+    }
+
+    #[test]
+    fn clamped_swiglu_needs_gated_experts_and_sane_parameters() {
+        let gpt_oss = MoeConfig { activation: Activation::GPT_OSS, gated: true, bias: true, router_bias: true, ..MoeConfig::default() };
+        assert_eq!(gpt_oss.validate(1), Ok(()));
+        assert_eq!(MoeConfig { gated: false, ..gpt_oss.clone() }.validate(1), Err(ConfigError::ClampedSwigluNeedsGated));
+        let with = |alpha: f32, limit: f32| MoeConfig { activation: Activation::ClampedSwiglu { alpha, limit }, ..gpt_oss.clone() };
+        assert_eq!(with(1.0, 0.0).validate(1), Err(ConfigError::BadSwiglu { alpha: 1.0, limit: 0.0 }));
+        assert_eq!(with(1.0, -7.0).validate(1), Err(ConfigError::BadSwiglu { alpha: 1.0, limit: -7.0 }));
+        assert_eq!(with(1.0, f32::INFINITY).validate(1), Err(ConfigError::BadSwiglu { alpha: 1.0, limit: f32::INFINITY }));
+        assert!(matches!(with(f32::NAN, 7.0).validate(1), Err(ConfigError::BadSwiglu { .. })));
+        assert_eq!(with(-2.0, 0.25).validate(1), Ok(()));
+        // The kernel's word and parameters.
+        assert_eq!(Activation::GPT_OSS.kind(), ActivationKind::ClampedSwiglu);
+        assert_eq!(Activation::GPT_OSS.kernel_params(), (1.702, 7.0));
+        for a in [Activation::Relu, Activation::Gelu, Activation::Silu] {
+            assert_eq!(a.kernel_params(), (1.0, f32::INFINITY), "{a:?}");
+        }
+        assert_eq!(Activation::Silu.kind(), ActivationKind::Silu);
+        assert_eq!(ActivationKind::from_u32(Activation::GPT_OSS.kind() as u32), Some(ActivationKind::ClampedSwiglu));
+    }
+
+    #[test]
+    fn router_variants_and_shared_experts_validate_and_are_refused_by_the_kernel() {
+        let ds = MoeConfig {
+            experts: 8,
+            top_k: 2,
+            gated: true,
+            activation: Activation::Silu,
+            router: Router::GroupedSigmoid { groups: 4, topk_groups: 2, scaling: 2.5 },
+            shared: Some(SharedExpert { inter: 128, sigmoid_gate: false }),
+            ..MoeConfig::default()
+        };
+        assert_eq!(ds.validate(1), Ok(()));
+        let groups = |groups: usize, topk_groups: usize, top_k: usize| MoeConfig {
+            top_k,
+            router: Router::GroupedSigmoid { groups, topk_groups, scaling: 1.0 },
+            ..ds.clone()
+        };
+        for (g, tg, k) in [(0, 1, 2), (3, 1, 2), (8, 2, 2), (4, 0, 2), (4, 5, 2), (4, 1, 3)] {
+            assert!(matches!(groups(g, tg, k).validate(1), Err(ConfigError::BadGroups { .. })), "{g} {tg} {k}");
+        }
+        assert_eq!(groups(4, 2, 4).validate(1), Ok(()));
+        let scaled = MoeConfig { router: Router::GroupedSigmoid { groups: 4, topk_groups: 2, scaling: 0.0 }, ..ds.clone() };
+        assert_eq!(scaled.validate(1), Err(ConfigError::BadScaling(0.0)));
+        assert_eq!(MoeConfig { router_bias: true, ..ds.clone() }.validate(1), Err(ConfigError::RouterBiasNeedsSoftmax(ds.router)));
+        let shared = |inter: usize| MoeConfig { shared: Some(SharedExpert { inter, sigmoid_gate: true }), ..MoeConfig::default() };
+        assert_eq!(shared(0).validate(1), Err(ConfigError::ZeroSharedInter));
+        assert!(matches!(shared(100).validate(1), Err(ConfigError::NotMultiple { .. })));
+        let llama4 = MoeConfig { router: Router::SigmoidScaledInput, renormalize: false, ..MoeConfig::default() };
+        assert_eq!(llama4.validate(1), Ok(()));
+        assert_eq!(MoeConfig { renormalize: true, ..llama4.clone() }.validate(1), Err(ConfigError::RenormalizeScaledInput));
+        // Valid, but not in the kernel: typed errors naming the feature.
+        assert_eq!(MoeConfig::default().kernel_support(), Ok(()));
+        for (cfg, says) in [(ds.clone(), "grouped sigmoid router"), (llama4, "scaling the expert input"), (shared(64), "sigmoid gate")] {
+            let e = cfg.kernel_support().unwrap_err();
+            assert!(matches!(e, ConfigError::NotInKernel(_)) && e.to_string().contains(says), "{e}");
+        }
+        let e = MoeConfig { router: Router::Softmax, ..ds }.kernel_support().unwrap_err();
+        assert_eq!(e, ConfigError::NotInKernel("the shared expert"));
     }
 
     #[test]

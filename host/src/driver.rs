@@ -420,6 +420,11 @@ impl Module {
         Ok(Module { raw, ctx: ctx.clone() })
     }
 
+    /// The driver's handle (valid while this value lives), e.g. for `nvshmemx_cumodule_init`.
+    pub fn raw(&self) -> sys::CUmodule {
+        self.raw
+    }
+
     pub fn function(&self, name: &str) -> Result<Function> {
         self.ctx.bind()?;
         let cname = CString::new(name).map_err(|_| Error::InvalidPtx)?;

@@ -20,8 +20,9 @@
 //! | `mixtral`    | `model.layers.N.block_sparse_moe.` | `experts.{e}.w1/w3/w2.weight` | `num_local_experts` (alias `num_experts`), `num_experts_per_tok`, `intermediate_size`, `hidden_act`; always renormalised |
 //! | `qwen3_moe`  | `model.layers.N.mlp.`              | `experts.{e}.gate_proj/up_proj/down_proj.weight` | `num_experts` (alias `num_local_experts`), `num_experts_per_tok`, `moe_intermediate_size`, `norm_topk_prob`, `decoder_sparse_step`, `mlp_only_layers` |
 //! | `olmoe`      | `model.layers.N.mlp.`              | as `qwen3_moe`                | `num_experts` (alias `num_local_experts`), `num_experts_per_tok`, `intermediate_size`, `norm_topk_prob` |
+//! | `gpt_oss`    | `model.layers.N.mlp.`              | `experts.gate_up_proj`, `experts.gate_up_proj_bias`, `experts.down_proj`, `experts.down_proj_bias` ([`Layout::Interleaved`]) | `num_local_experts` (alias `num_experts`), `num_experts_per_tok`, `intermediate_size`, `swiglu_limit`, `swiglu_alpha`; router `router.weight` + `router.bias`; always renormalised |
 //!
-//! The router is `gate.weight` [E, H] in every family. Expert tensors are `nn.Linear` weights,
+//! The router is `gate.weight` [E, H] in every family but GPT-OSS. Expert tensors are `nn.Linear` weights,
 //! out-features first: gate projection (`w1`, `gate_proj`) and up projection (`w3`, `up_proj`)
 //! [I, H], down projection (`w2`, `down_proj`) [H, I], so they land unchanged in flashmoe's `W1`,
 //! `W3` [E, I, H] and `W2` [E, H, I].
@@ -54,13 +55,52 @@
 //! (`attribute_map`: Mixtral and Qwen3-MoE save `num_local_experts`, OLMoE `num_experts`);
 //! `benches/hf_conformance.py` reproduces that check.
 //!
-//! Recognised but refused with [`CheckpointError::Unsupported`] naming what is missing:
-//! `qwen2_moe` (shared expert with a sigmoid gate), `deepseek_v3` (sigmoid router with
-//! `e_score_correction_bias`, group-limited top-k, `routed_scaling_factor`, shared experts),
-//! `llama4` / `llama4_text` (top-k logits through a sigmoid scaling the expert input, shared
-//! expert), `gpt_oss` (router bias, expert biases, clamped SwiGLU on interleaved columns), and any
-//! checkpoint with a `quantization_config`. Any other `model_type` is
-//! [`CheckpointError::UnknownModelType`].
+//! GPT-OSS (`gpt_oss`) is its own layout, the same in memory and on disk (transformers has no
+//! weight conversion for it): the router is `mlp.router.weight` [E, H] with `mlp.router.bias`
+//! `[E]`; its forward takes top-k of the biased logits and a softmax over those k (= softmax,
+//! top-k, renormalised). The experts are stacks used as `x @ W`, not `nn.Linear` weights:
+//! `experts.gate_up_proj` [E, H, 2I] whose even columns are the gate projection and odd columns
+//! the up projection (`gate_up[..., ::2]`, `gate_up[..., 1::2]`), `experts.gate_up_proj_bias`
+//! [E, 2I] interleaved the same way, `experts.down_proj` [E, I, H] and `experts.down_proj_bias`
+//! [E, H]. The loader de-interleaves and transposes them into `W1`, `W3` [E, I, H], `b1`, `b3`
+//! [E, I], `W2` [E, H, I], `b2`, and the gate bias; the activation is the clamped SwiGLU
+//! ([`Activation::ClampedSwiglu`], `swiglu_alpha` default 1.702, `swiglu_limit` default 7.0;
+//! `hidden_act` is not used by GPT-OSS's experts). The published checkpoints store the experts
+//! MXFP4-quantized (`gate_up_proj_blocks` / `_scales`, `quantization_config` with `quant_method`
+//! `mxfp4`): refused with [`CheckpointError::Unsupported`]; a bf16 copy loads (transformers writes
+//! one after `from_pretrained(..., quantization_config=Mxfp4Config(dequantize=True))`).
+//! Sources checked for GPT-OSS (huggingface/transformers): `models/gpt_oss/modeling_gpt_oss.py`
+//! (`GptOssTopKRouter.forward`: `F.linear(x, weight, bias)`, `torch.topk`, softmax over the top
+//! values; `GptOssExperts.__init__` shapes and `_apply_gate` / `forward`:
+//! `x @ gate_up_proj[e] + gate_up_proj_bias[e]`, `gate.clamp(max=limit)`,
+//! `up.clamp(-limit, limit)`, `gate * sigmoid(gate * alpha)`, `(up + 1) * glu`,
+//! `@ down_proj[e] + down_proj_bias[e]`; `GptOssDecoderLayer`: every layer's `mlp` is the MoE
+//! block), `configuration_gpt_oss.py` (`num_local_experts` with `attribute_map` alias
+//! `num_experts`, `swiglu_alpha` 1.702 and `swiglu_limit` 7.0 in 5.x; 4.5x releases hard-code
+//! alpha = 1.702 and limit = 7.0 in the experts, the published configs' values), and
+//! `integrations/mxfp4.py` (the MXFP4 tensors; dequantized to [E, H, 2I]). Then run:
+//! transformers 5.24.0's `save_pretrained` of a tiny `GptOssForCausalLM` wrote exactly these six
+//! names and shapes (`benches/hf_conformance.py` reproduces it and records the block's output).
+//!
+//! Loaded for the f64 reference only (`MoeLayer` refuses them with `ConfigError::NotInKernel`):
+//! `qwen2_moe` (as `qwen3_moe`, plus `mlp.shared_expert.{gate,up,down}_proj.weight` of width
+//! `shared_expert_intermediate_size` and `mlp.shared_expert_gate.weight` [1, H]:
+//! `Qwen2MoeSparseMoeBlock` adds sigmoid(x · gᵀ) · shared_expert(x)); `deepseek_v3` (as
+//! `qwen3_moe` with `n_routed_experts`, plus `mlp.gate.e_score_correction_bias` \[E\] and
+//! `mlp.shared_experts.*` of width `moe_intermediate_size · n_shared_experts`;
+//! `DeepseekV3TopkRouter`: [`Router::GroupedSigmoid`] from `n_group`, `topk_group`,
+//! `norm_topk_prob` (default true), `routed_scaling_factor` (default 2.5); layers below
+//! `first_k_dense_replace` are dense; `topk_method` other than `noaux_tc`, `scoring_func` other
+//! than `sigmoid` and `moe_layer_freq` other than 1 are refused); `llama4_text` / `llama4`
+//! (`model.layers.N.feed_forward.` / `language_model.model.layers.N.feed_forward.` with the
+//! fields under `text_config`: `router.weight`, `experts.gate_up_proj` [E, H, 2I] used as
+//! `x @ W` with gate columns 0..I and up columns I..2I ([`Layout::Chunked`]),
+//! `experts.down_proj` [E, I, H], `shared_expert.*` of width `intermediate_size`;
+//! `Llama4Router` / `Llama4TextMoe`: [`Router::SigmoidScaledInput`]; MoE layers `moe_layers`,
+//! else every `interleave_moe_layer_step`-th). Names checked with transformers 5.24.0's
+//! `save_pretrained` of tiny models and `benches/hf_conformance.py`. Checkpoints with a
+//! `quantization_config` are refused with [`CheckpointError::Unsupported`]. Any other
+//! `model_type` is [`CheckpointError::UnknownModelType`].
 //!
 //! Only the requested layer's tensors are read: the safetensors headers of the shards that hold
 //! them, then each tensor's byte range (one expert at a time), never a whole shard.
@@ -73,7 +113,7 @@ use std::path::{Path, PathBuf};
 use safetensors::tensor::{Dtype, Metadata};
 use serde_json::Value;
 
-use crate::config::{Activation, DType, MoeConfig};
+use crate::config::{Activation, DType, MoeConfig, Router, SharedExpert};
 use crate::error::{CheckpointError, Result};
 use crate::safetensors_io::{decode_into, element_bytes};
 use crate::weights::Weights;
@@ -84,27 +124,74 @@ pub enum Family {
     Mixtral,
     Qwen3Moe,
     Olmoe,
+    GptOss,
+    /// Qwen2-MoE (Qwen1.5-MoE, Qwen2-57B-A14B): softmax router, shared expert with a sigmoid gate.
+    Qwen2Moe,
+    /// DeepSeek-V3 / Kimi-K2 (`deepseek_v3`): grouped sigmoid router, shared experts.
+    DeepseekV3,
+    /// Llama-4 text-only checkpoints (`llama4_text`, `Llama4ForCausalLM`).
+    Llama4Text,
+    /// Llama-4 multimodal checkpoints (`llama4`, `Llama4ForConditionalGeneration`): the text
+    /// model's fields under `text_config`, its tensors under `language_model.`.
+    Llama4,
 }
 
 impl Family {
+    const ALL: [Family; 8] = [
+        Family::Mixtral,
+        Family::Qwen3Moe,
+        Family::Olmoe,
+        Family::GptOss,
+        Family::Qwen2Moe,
+        Family::DeepseekV3,
+        Family::Llama4Text,
+        Family::Llama4,
+    ];
+
     /// The `model_type` of its config.json.
     pub fn model_type(self) -> &'static str {
         match self {
             Family::Mixtral => "mixtral",
             Family::Qwen3Moe => "qwen3_moe",
             Family::Olmoe => "olmoe",
+            Family::GptOss => "gpt_oss",
+            Family::Qwen2Moe => "qwen2_moe",
+            Family::DeepseekV3 => "deepseek_v3",
+            Family::Llama4Text => "llama4_text",
+            Family::Llama4 => "llama4",
         }
     }
 
-    fn from_model_type(t: &str) -> Option<Family> {
-        [Family::Mixtral, Family::Qwen3Moe, Family::Olmoe].into_iter().find(|f| f.model_type() == t)
+    fn is_llama4(self) -> bool {
+        matches!(self, Family::Llama4 | Family::Llama4Text)
     }
 
-    /// Names of the gate, up and down projections in the per-expert layout.
+    fn from_model_type(t: &str) -> Option<Family> {
+        Family::ALL.into_iter().find(|f| f.model_type() == t)
+    }
+
+    /// Names of the gate, up and down projections in the per-expert layout (GPT-OSS has none:
+    /// its only layout is [`Layout::Interleaved`]).
     fn projections(self) -> [&'static str; 3] {
         match self {
             Family::Mixtral => ["w1", "w3", "w2"],
-            Family::Qwen3Moe | Family::Olmoe => ["gate_proj", "up_proj", "down_proj"],
+            _ => ["gate_proj", "up_proj", "down_proj"],
+        }
+    }
+
+    /// The router's module name in the MoE block.
+    fn router(self) -> &'static str {
+        if self == Family::GptOss || self.is_llama4() { "router" } else { "gate" }
+    }
+
+    /// The shared expert's module name in the MoE block (its `gate_proj` / `up_proj` /
+    /// `down_proj` are `nn.Linear`s), for the families that have one.
+    fn shared(self) -> Option<&'static str> {
+        match self {
+            Family::Qwen2Moe => Some("shared_expert"),
+            Family::DeepseekV3 => Some("shared_experts"),
+            Family::Llama4 | Family::Llama4Text => Some("shared_expert"),
+            _ => None,
         }
     }
 
@@ -112,6 +199,8 @@ impl Family {
     pub fn prefix(self, layout: Layout, layer: usize) -> String {
         match (self, layout) {
             (Family::Mixtral, Layout::PerExpert) => format!("model.layers.{layer}.block_sparse_moe."),
+            (Family::Llama4Text, _) => format!("model.layers.{layer}.feed_forward."),
+            (Family::Llama4, _) => format!("language_model.model.layers.{layer}.feed_forward."),
             _ => format!("model.layers.{layer}.mlp."),
         }
     }
@@ -126,19 +215,15 @@ pub enum Layout {
     /// Transformers 5's in-memory stacks `experts.gate_up_proj` [E, 2I, H] and
     /// `experts.down_proj` [E, H, I] (`save_pretrained(save_original_format=False)`).
     Fused,
+    /// GPT-OSS's stacks, multiplied as `x @ W` with gate and up interleaved by column:
+    /// `experts.gate_up_proj` [E, H, 2I], `experts.gate_up_proj_bias` [E, 2I],
+    /// `experts.down_proj` [E, I, H], `experts.down_proj_bias` [E, H].
+    Interleaved,
+    /// Llama-4's stacks, multiplied as `x @ W`, gate and up side by side:
+    /// `experts.gate_up_proj` [E, H, 2I] (columns 0..I the gate projection, I..2I the up
+    /// projection: `bmm(x, gate_up_proj).chunk(2, dim=-1)`), `experts.down_proj` [E, I, H].
+    Chunked,
 }
-
-/// Families transformers implements that the kernel cannot run yet, and what is missing.
-const UNSUPPORTED: [(&str, &str); 5] = [
-    ("qwen2_moe", "shared experts (shared_expert with a sigmoid shared_expert_gate) are not supported yet"),
-    (
-        "deepseek_v3",
-        "the sigmoid router with e_score_correction_bias, group-limited top-k (n_group, topk_group), routed_scaling_factor and shared experts are not supported yet",
-    ),
-    ("llama4", "the sigmoid of the top-k router logits scaling the expert input, and the shared expert, are not supported yet"),
-    ("llama4_text", "the sigmoid of the top-k router logits scaling the expert input, and the shared expert, are not supported yet"),
-    ("gpt_oss", "the router bias, expert biases and the clamped SwiGLU on interleaved gate_up_proj columns are not supported yet"),
-];
 
 /// Everything about one layer except its weights: the configuration read from config.json and
 /// every tensor's name, shape and dtype checked from the safetensors headers (no tensor data is
@@ -153,12 +238,19 @@ pub struct LayerSpec {
     pub inter: usize,
     pub experts: usize,
     pub top_k: usize,
+    /// `hidden_act`; GPT-OSS's clamped SwiGLU with the config's `swiglu_alpha` / `swiglu_limit`.
     pub activation: Activation,
-    /// Divide the k routing weights by their sum (always for Mixtral; `norm_topk_prob` otherwise).
+    /// Divide the k routing weights by their sum (always for Mixtral and GPT-OSS;
+    /// `norm_topk_prob` otherwise).
     pub renormalize: bool,
     /// The config's `dtype` / `torch_dtype` when it is bfloat16, float16 or float32, else the
     /// expert tensors' dtype.
     pub dtype: DType,
+    /// The router: softmax top-k, DeepSeek-V3's grouped sigmoid (`n_group`, `topk_group`,
+    /// `routed_scaling_factor`) or Llama-4's sigmoid scaling the expert input.
+    pub router: Router,
+    /// The shared expert (Qwen2-MoE, DeepSeek-V3, Llama-4).
+    pub shared: Option<SharedExpert>,
     checkpoint: Checkpoint,
 }
 
@@ -166,7 +258,8 @@ pub struct LayerSpec {
 #[derive(Clone, Debug)]
 pub struct HfLayer {
     pub spec: LayerSpec,
-    /// f32 host copies in flashmoe's layout: `gate` [E, H], `w1` / `w3` [E, I, H], `w2` [E, H, I].
+    /// f32 host copies in flashmoe's layout: `gate` [E, H], `w1` / `w3` [E, I, H], `w2` [E, H, I]
+    /// (GPT-OSS adds `gate_bias` `[E]`, `b1` / `b3` [E, I], `b2` [E, H]).
     pub weights: Weights,
 }
 
@@ -192,16 +285,25 @@ impl LayerSpec {
         let cfg = Config::read(&config_path)?;
         let model_type = cfg.str("model_type")?.to_string();
         let Some(family) = Family::from_model_type(&model_type) else {
-            if let Some((_, what)) = UNSUPPORTED.iter().find(|(t, _)| *t == model_type) {
-                return Err(CheckpointError::Unsupported { model_type, layer, what: what.to_string() }.into());
-            }
-            let known: Vec<&str> = [Family::Mixtral, Family::Qwen3Moe, Family::Olmoe].iter().map(|f| f.model_type()).collect();
+            let known: Vec<&str> = Family::ALL.iter().map(|f| f.model_type()).collect();
             return Err(CheckpointError::UnknownModelType { path: config_path, model_type, known: known.join(", ") }.into());
         };
-        if cfg.json.get("quantization_config").is_some_and(|q| !q.is_null()) {
-            let what = "quantized checkpoints (quantization_config) are not supported yet".to_string();
+        if let Some(q) = cfg.json.get("quantization_config").filter(|q| !q.is_null()) {
+            let method = q.get("quant_method").and_then(Value::as_str).map_or(String::new(), |m| format!(", quant_method `{m}`"));
+            let what = format!("quantized checkpoints (quantization_config{method}) are not supported yet; load a bf16, f16 or f32 copy");
             return Err(CheckpointError::Unsupported { model_type, layer, what }.into());
         }
+        // Llama-4's multimodal config holds the text model's fields under `text_config`; its
+        // dtype may be either level's.
+        let top_dtype = ["dtype", "torch_dtype"].iter().find_map(|f| cfg.json.get(*f).and_then(Value::as_str).map(str::to_string));
+        let cfg = if family == Family::Llama4 {
+            match cfg.json.get("text_config") {
+                Some(t) if t.is_object() => Config { path: cfg.path.clone(), json: t.clone() },
+                _ => return Err(cfg.bad("text_config", "an object (the Llama-4 text model's config)")),
+            }
+        } else {
+            cfg
+        };
         let layers = cfg.usize("num_hidden_layers")?;
         if layer >= layers {
             return Err(CheckpointError::LayerOutOfRange { path: config_path, layer, layers }.into());
@@ -211,9 +313,10 @@ impl LayerSpec {
         // Expert counts go by either name: transformers' `attribute_map` aliases them (Mixtral
         // and Qwen3-MoE save `num_local_experts`, OLMoE saves `num_experts`; published Qwen3
         // configs say `num_experts`). A missing count is named by the family's own field.
+        let (mut router, mut shared) = (Router::Softmax, None);
         let (experts, inter, renormalize) = match family {
             Family::Mixtral => (cfg.usize_any(&["num_local_experts", "num_experts"])?, cfg.usize("intermediate_size")?, true),
-            Family::Qwen3Moe => {
+            Family::Qwen3Moe | Family::Qwen2Moe => {
                 let experts = cfg.usize_any(&["num_experts", "num_local_experts"])?;
                 let step = cfg.usize_or("decoder_sparse_step", 1)?;
                 if step == 0 {
@@ -232,30 +335,102 @@ impl LayerSpec {
                 if let Some(why) = why {
                     return Err(CheckpointError::DenseLayer { model_type, layer, why }.into());
                 }
+                if family == Family::Qwen2Moe {
+                    let inter = cfg.usize("shared_expert_intermediate_size")?;
+                    shared = Some(SharedExpert { inter, sigmoid_gate: true });
+                }
                 (experts, cfg.usize("moe_intermediate_size")?, cfg.bool_or("norm_topk_prob", false)?)
+            }
+            Family::DeepseekV3 => {
+                // transformers 5 always runs the `noaux_tc` sigmoid router and ignores these
+                // fields of the published configs; any other value is refused, not reinterpreted.
+                for (field, only) in [("topk_method", "noaux_tc"), ("scoring_func", "sigmoid")] {
+                    if let Some(v) = cfg.json.get(field).filter(|v| !v.is_null())
+                        && v.as_str() != Some(only)
+                    {
+                        let what = format!("{field} = {v} is not supported (only `{only}`)");
+                        return Err(CheckpointError::Unsupported { model_type, layer, what }.into());
+                    }
+                }
+                if cfg.usize_or("moe_layer_freq", 1)? != 1 {
+                    let what = "moe_layer_freq other than 1 is not supported".to_string();
+                    return Err(CheckpointError::Unsupported { model_type, layer, what }.into());
+                }
+                let dense = cfg.usize_or("first_k_dense_replace", 3)?;
+                if layer < dense {
+                    let why = format!("first_k_dense_replace = {dense}: layers below it are dense");
+                    return Err(CheckpointError::DenseLayer { model_type, layer, why }.into());
+                }
+                let experts = cfg.usize_any(&["n_routed_experts", "num_local_experts"])?;
+                let inter = cfg.usize("moe_intermediate_size")?;
+                let (groups, topk_groups) = (cfg.usize_or("n_group", 8)?, cfg.usize_or("topk_group", 4)?);
+                let scaling = cfg.f32_or("routed_scaling_factor", 2.5)?;
+                router = Router::GroupedSigmoid { groups, topk_groups, scaling };
+                let n_shared = cfg.usize_or("n_shared_experts", 1)?;
+                if n_shared > 0 {
+                    shared = Some(SharedExpert { inter: inter * n_shared, sigmoid_gate: false });
+                }
+                (experts, inter, cfg.bool_or("norm_topk_prob", true)?)
+            }
+            Family::Llama4 | Family::Llama4Text => {
+                let moe_layers = match cfg.json.get("moe_layers") {
+                    Some(v) if !v.is_null() => cfg.usize_list_or_empty("moe_layers")?,
+                    _ => {
+                        let step = cfg.usize_or("interleave_moe_layer_step", 1)?;
+                        if step == 0 {
+                            return Err(cfg.bad("interleave_moe_layer_step", "a positive integer"));
+                        }
+                        (step - 1..layers).step_by(step).collect()
+                    }
+                };
+                if !moe_layers.contains(&layer) {
+                    let why = format!("it is not in moe_layers {moe_layers:?}");
+                    return Err(CheckpointError::DenseLayer { model_type, layer, why }.into());
+                }
+                let inter = cfg.usize("intermediate_size")?;
+                router = Router::SigmoidScaledInput;
+                shared = Some(SharedExpert { inter, sigmoid_gate: false });
+                (cfg.usize_any(&["num_local_experts", "num_experts"])?, inter, false)
             }
             Family::Olmoe => (
                 cfg.usize_any(&["num_experts", "num_local_experts"])?,
                 cfg.usize("intermediate_size")?,
                 cfg.bool_or("norm_topk_prob", false)?,
             ),
+            // Softmax over the top-k logits: the renormalised softmax.
+            Family::GptOss => (cfg.usize_any(&["num_local_experts", "num_experts"])?, cfg.usize("intermediate_size")?, true),
         };
-        let activation = match cfg.str_or("hidden_act", "silu")? {
-            "silu" | "swish" => Activation::Silu,
-            "gelu" => Activation::Gelu,
-            "relu" => Activation::Relu,
-            _ => return Err(cfg.bad("hidden_act", "silu, swish, gelu (the erf form) or relu")),
+        let activation = if family == Family::GptOss {
+            // GptOssExperts never reads hidden_act.
+            let (alpha, limit) = (cfg.f32_or("swiglu_alpha", 1.702)?, cfg.f32_or("swiglu_limit", 7.0)?);
+            if !limit.is_finite() || limit <= 0.0 {
+                return Err(cfg.bad("swiglu_limit", "a finite number above 0"));
+            }
+            Activation::ClampedSwiglu { alpha, limit }
+        } else {
+            match cfg.str_or("hidden_act", "silu")? {
+                "silu" | "swish" => Activation::Silu,
+                "gelu" => Activation::Gelu,
+                "relu" => Activation::Relu,
+                _ => return Err(cfg.bad("hidden_act", "silu, swish, gelu (the erf form) or relu")),
+            }
         };
-        let config_dtype = ["dtype", "torch_dtype"].iter().find_map(|f| match cfg.json.get(*f).and_then(Value::as_str) {
+        let named =
+            ["dtype", "torch_dtype"].iter().find_map(|f| cfg.json.get(*f).and_then(Value::as_str).map(str::to_string)).or(top_dtype);
+        let config_dtype = match named.as_deref() {
             Some("bfloat16") => Some(DType::Bf16),
             Some("float16") => Some(DType::F16),
             Some("float32") => Some(DType::F32),
             _ => None,
-        });
+        };
 
         let mut checkpoint = Checkpoint::open(dir)?;
         let layout = detect_layout(&checkpoint, family, layer);
-        let expected = expected_tensors(family, layout, layer, experts, hidden, inter);
+        if let Some(key) = checkpoint.mxfp4_tensor(family.prefix(layout, layer).as_str()) {
+            let what = format!("MXFP4-quantized experts (`{key}`) are not supported yet; load a bf16, f16 or f32 copy");
+            return Err(CheckpointError::Unsupported { model_type, layer, what }.into());
+        }
+        let expected = expected_tensors(family, layout, layer, experts, hidden, inter, shared);
         for (key, shape) in &expected {
             checkpoint.check(key, shape)?;
         }
@@ -269,12 +444,28 @@ impl LayerSpec {
                 _ => DType::F32,
             },
         };
-        Ok(LayerSpec { model_type, family, layout, layer, hidden, inter, experts, top_k, activation, renormalize, dtype, checkpoint })
+        Ok(LayerSpec {
+            model_type,
+            family,
+            layout,
+            layer,
+            hidden,
+            inter,
+            experts,
+            top_k,
+            activation,
+            renormalize,
+            dtype,
+            router,
+            shared,
+            checkpoint,
+        })
     }
 
-    /// The layer's configuration for `tokens` tokens per GPU: gated experts without biases, and
-    /// no capacity limit (Hugging Face drops no token).
+    /// The layer's configuration for `tokens` tokens per GPU: gated experts, biases (expert and
+    /// router) only for GPT-OSS, and no capacity limit (Hugging Face drops no token).
     pub fn config(&self, tokens: usize) -> MoeConfig {
+        let biased = self.family == Family::GptOss;
         MoeConfig {
             tokens,
             hidden: self.hidden,
@@ -284,9 +475,12 @@ impl LayerSpec {
             capacity_factor: None,
             activation: self.activation,
             gated: true,
-            bias: false,
+            bias: biased,
+            router_bias: biased,
             renormalize: self.renormalize,
             dtype: self.dtype,
+            router: self.router,
+            shared: self.shared,
         }
     }
 
@@ -297,6 +491,35 @@ impl LayerSpec {
 
     /// Reads the layer's weights (converted to f32, in flashmoe's orientation).
     pub fn load(&self) -> Result<Weights> {
+        let mut w = match self.layout {
+            Layout::Interleaved => return self.load_interleaved(),
+            Layout::Chunked => self.load_chunked()?,
+            Layout::PerExpert | Layout::Fused => self.load_linear()?,
+        };
+        let p = self.family.prefix(self.layout, self.layer);
+        let read = |name: &str, len: usize| -> Result<Vec<f32>> {
+            let mut v = vec![0.0; len];
+            self.checkpoint.read_into(&format!("{p}{name}"), 0, &mut v)?;
+            Ok(v)
+        };
+        if matches!(self.router, Router::GroupedSigmoid { .. }) {
+            w.score_bias = Some(read("gate.e_score_correction_bias", self.experts)?);
+        }
+        if let (Some(s), Some(m)) = (self.shared, self.family.shared()) {
+            let (h, si) = (self.hidden, s.inter);
+            w.shared_w1 = Some(read(&format!("{m}.gate_proj.weight"), si * h)?);
+            w.shared_w3 = Some(read(&format!("{m}.up_proj.weight"), si * h)?);
+            w.shared_w2 = Some(read(&format!("{m}.down_proj.weight"), h * si)?);
+            if s.sigmoid_gate {
+                w.shared_gate = Some(read(&format!("{m}_gate.weight"), h)?);
+            }
+        }
+        w.validate(&self.config(1))?;
+        Ok(w)
+    }
+
+    /// The router and the experts of the `nn.Linear`-oriented layouts (per-expert or fused).
+    fn load_linear(&self) -> Result<Weights> {
         let (e, h, i) = (self.experts, self.hidden, self.inter);
         let [g, u, d] = self.family.projections();
         let p = self.family.prefix(self.layout, self.layer);
@@ -312,7 +535,8 @@ impl LayerSpec {
                     self.checkpoint.read_into(&format!("{p}experts.{x}.{u}.weight"), 0, w3e)?;
                     self.checkpoint.read_into(&format!("{p}experts.{x}.{d}.weight"), 0, w2e)?;
                 }
-                Layout::Fused => {
+                // (Interleaved and Chunked have loaders of their own.)
+                Layout::Fused | Layout::Interleaved | Layout::Chunked => {
                     let gate_up = format!("{p}experts.gate_up_proj");
                     self.checkpoint.read_into(&gate_up, 2 * x * ih, w1e)?;
                     self.checkpoint.read_into(&gate_up, 2 * x * ih + ih, w3e)?;
@@ -320,24 +544,123 @@ impl LayerSpec {
                 }
             }
         }
-        let w = Weights { gate, w1, w3: Some(w3), w2, b1: None, b3: None, b2: None };
+        Ok(Weights { gate, w1, w3: Some(w3), w2, ..Weights::default() })
+    }
+
+    /// Llama-4: each expert's [H, 2I] block of `gate_up_proj` split by columns (0..I the gate,
+    /// I..2I the up projection) and transposed into W1 / W3 [I, H]; its [I, H] `down_proj`
+    /// transposed into W2 [H, I].
+    fn load_chunked(&self) -> Result<Weights> {
+        let (e, h, i) = (self.experts, self.hidden, self.inter);
+        let p = self.family.prefix(self.layout, self.layer);
+        let mut gate = vec![0.0; e * h];
+        self.checkpoint.read_into(&format!("{p}router.weight"), 0, &mut gate)?;
+        let (mut w1, mut w3, mut w2) = (vec![0.0; e * i * h], vec![0.0; e * i * h], vec![0.0; e * h * i]);
+        let (ih, hi) = (i * h, h * i);
+        let (mut block, mut down) = (vec![0.0; 2 * ih], vec![0.0; hi]);
+        for x in 0..e {
+            self.checkpoint.read_into(&format!("{p}experts.gate_up_proj"), x * 2 * ih, &mut block)?;
+            transpose_into(&block, h, i, 2 * i, 1, &mut w1[x * ih..(x + 1) * ih]);
+            transpose_into(&block[i..], h, i, 2 * i, 1, &mut w3[x * ih..(x + 1) * ih]);
+            self.checkpoint.read_into(&format!("{p}experts.down_proj"), x * hi, &mut down)?;
+            transpose_into(&down, i, h, h, 1, &mut w2[x * hi..(x + 1) * hi]);
+        }
+        Ok(Weights { gate, w1, w3: Some(w3), w2, ..Weights::default() })
+    }
+
+    /// GPT-OSS: each expert's [H, 2I] block of `gate_up_proj` de-interleaved (even columns the
+    /// gate, odd the up projection) and transposed into W1 / W3 [I, H]; its [I, H] `down_proj`
+    /// transposed into W2 [H, I]; the biases de-interleaved the same way.
+    fn load_interleaved(&self) -> Result<Weights> {
+        let (e, h, i) = (self.experts, self.hidden, self.inter);
+        let p = self.family.prefix(self.layout, self.layer);
+        let read = |name: &str, len: usize| -> Result<Vec<f32>> {
+            let mut v = vec![0.0; len];
+            self.checkpoint.read_into(&format!("{p}{name}"), 0, &mut v)?;
+            Ok(v)
+        };
+        let gate = read("router.weight", e * h)?;
+        let gate_bias = read("router.bias", e)?;
+        let gate_up_bias = read("experts.gate_up_proj_bias", e * 2 * i)?;
+        let b2 = read("experts.down_proj_bias", e * h)?;
+        let (mut w1, mut w3, mut w2) = (vec![0.0; e * i * h], vec![0.0; e * i * h], vec![0.0; e * h * i]);
+        let (ih, hi) = (i * h, h * i);
+        let (mut block, mut down) = (vec![0.0; 2 * ih], vec![0.0; hi]);
+        for x in 0..e {
+            self.checkpoint.read_into(&format!("{p}experts.gate_up_proj"), x * 2 * ih, &mut block)?;
+            transpose_into(&block, h, i, 2 * i, 2, &mut w1[x * ih..(x + 1) * ih]);
+            transpose_into(&block[1..], h, i, 2 * i, 2, &mut w3[x * ih..(x + 1) * ih]);
+            self.checkpoint.read_into(&format!("{p}experts.down_proj"), x * hi, &mut down)?;
+            transpose_into(&down, i, h, h, 1, &mut w2[x * hi..(x + 1) * hi]);
+        }
+        let (b1, b3) = deinterleave(&gate_up_bias);
+        let w = Weights {
+            gate,
+            gate_bias: Some(gate_bias),
+            w1,
+            w3: Some(w3),
+            w2,
+            b1: Some(b1),
+            b3: Some(b3),
+            b2: Some(b2),
+            ..Weights::default()
+        };
         w.validate(&self.config(1))?;
         Ok(w)
     }
 }
 
+/// `dst[c · rows + r] = src[r · row_stride + c · step]` for r < rows, c < cols: the transpose of a
+/// row-major block whose columns are `step` apart (2 picks every other column of GPT-OSS's
+/// interleaved gate_up_proj), in 64 x 64 tiles, 64 output rows per task.
+fn transpose_into(src: &[f32], rows: usize, cols: usize, row_stride: usize, step: usize, dst: &mut [f32]) {
+    use rayon::prelude::*;
+    const TILE: usize = 64;
+    dst[..rows * cols].par_chunks_mut(TILE * rows).enumerate().for_each(|(n, out)| {
+        let c0 = n * TILE;
+        let c1 = (c0 + TILE).min(cols);
+        for r0 in (0..rows).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                let row = &src[r * row_stride..];
+                for c in c0..c1 {
+                    out[(c - c0) * rows + r] = row[c * step];
+                }
+            }
+        }
+    });
+}
+
+/// Even and odd elements of `v` (GPT-OSS's interleaved gate / up biases).
+fn deinterleave(v: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    (v.iter().step_by(2).copied().collect(), v.iter().skip(1).step_by(2).copied().collect())
+}
+
 /// Per-expert when expert 0's gate projection is there, fused when the stack is, else per-expert
 /// (so the missing-tensor error names the per-expert key).
 fn detect_layout(c: &Checkpoint, family: Family, layer: usize) -> Layout {
+    if family == Family::GptOss {
+        return Layout::Interleaved;
+    }
+    if family.is_llama4() {
+        return Layout::Chunked;
+    }
     let per_expert = format!("{}experts.0.{}.weight", family.prefix(Layout::PerExpert, layer), family.projections()[0]);
     let fused = format!("{}experts.gate_up_proj", family.prefix(Layout::Fused, layer));
     if !c.weight_map.contains_key(&per_expert) && c.weight_map.contains_key(&fused) { Layout::Fused } else { Layout::PerExpert }
 }
 
 /// Every tensor of the layer with its shape: the router first, then the experts.
-fn expected_tensors(family: Family, layout: Layout, layer: usize, e: usize, h: usize, i: usize) -> Vec<(String, Vec<usize>)> {
+fn expected_tensors(
+    family: Family,
+    layout: Layout,
+    layer: usize,
+    e: usize,
+    h: usize,
+    i: usize,
+    shared: Option<SharedExpert>,
+) -> Vec<(String, Vec<usize>)> {
     let p = family.prefix(layout, layer);
-    let mut v = vec![(format!("{p}gate.weight"), vec![e, h])];
+    let mut v = vec![(format!("{p}{}.weight", family.router()), vec![e, h])];
     match layout {
         Layout::PerExpert => {
             let [g, u, d] = family.projections();
@@ -350,6 +673,28 @@ fn expected_tensors(family: Family, layout: Layout, layer: usize, e: usize, h: u
         Layout::Fused => {
             v.push((format!("{p}experts.gate_up_proj"), vec![e, 2 * i, h]));
             v.push((format!("{p}experts.down_proj"), vec![e, h, i]));
+        }
+        Layout::Interleaved => {
+            v.push((format!("{p}experts.gate_up_proj"), vec![e, h, 2 * i]));
+            v.push((format!("{p}experts.down_proj"), vec![e, i, h]));
+            v.push((format!("{p}router.bias"), vec![e]));
+            v.push((format!("{p}experts.gate_up_proj_bias"), vec![e, 2 * i]));
+            v.push((format!("{p}experts.down_proj_bias"), vec![e, h]));
+        }
+        Layout::Chunked => {
+            v.push((format!("{p}experts.gate_up_proj"), vec![e, h, 2 * i]));
+            v.push((format!("{p}experts.down_proj"), vec![e, i, h]));
+        }
+    }
+    if family == Family::DeepseekV3 {
+        v.push((format!("{p}gate.e_score_correction_bias"), vec![e]));
+    }
+    if let (Some(s), Some(m)) = (shared, family.shared()) {
+        v.push((format!("{p}{m}.gate_proj.weight"), vec![s.inter, h]));
+        v.push((format!("{p}{m}.up_proj.weight"), vec![s.inter, h]));
+        v.push((format!("{p}{m}.down_proj.weight"), vec![h, s.inter]));
+        if s.sigmoid_gate {
+            v.push((format!("{p}{m}_gate.weight"), vec![1, h]));
         }
     }
     v
@@ -402,6 +747,14 @@ impl Config {
 
     fn usize_or(&self, field: &str, default: usize) -> Result<usize> {
         if self.json.get(field).is_none_or(Value::is_null) { Ok(default) } else { self.usize(field) }
+    }
+
+    /// A number (JSON integer or float) as f32, `default` when absent.
+    fn f32_or(&self, field: &str, default: f32) -> Result<f32> {
+        match self.json.get(field) {
+            None | Some(Value::Null) => Ok(default),
+            Some(v) => v.as_f64().map(|v| v as f32).ok_or_else(|| self.bad(field, "a number")),
+        }
     }
 
     fn bool_or(&self, field: &str, default: bool) -> Result<bool> {
@@ -509,6 +862,21 @@ impl Checkpoint {
         Ok(())
     }
 
+    /// A tensor of MXFP4-packed experts (`…_blocks` / `…_scales`, as GPT-OSS's published
+    /// checkpoints store them) under `prefix`, if any.
+    fn mxfp4_tensor(&self, prefix: &str) -> Option<String> {
+        let mut keys: Vec<&String> = self
+            .weight_map
+            .keys()
+            .filter(|k| {
+                k.strip_prefix(prefix)
+                    .is_some_and(|rest| rest.starts_with("experts.") && (k.ends_with("_blocks") || k.ends_with("_scales")))
+            })
+            .collect();
+        keys.sort();
+        keys.first().map(|k| (*k).clone())
+    }
+
     /// The dtype of a tensor already [`check`](Self::check)ed.
     fn dtype(&mut self, key: &str) -> Result<Dtype> {
         let shard = self.shard(key)?;
@@ -600,7 +968,7 @@ pub mod synthetic {
     use serde_json::json;
 
     use super::{Family, Layout};
-    use crate::config::{Activation, DType, MoeConfig};
+    use crate::config::{Activation, DType, MoeConfig, Router};
     use crate::error::{Error, Result};
     use crate::numeric;
     use crate::weights::Weights;
@@ -615,10 +983,14 @@ pub mod synthetic {
     }
 
     /// A minimal config.json of `family` for `cfg` (`cfg.renormalize` becomes `norm_topk_prob`;
-    /// Mixtral always renormalises) with `layers` decoder layers, all sparse.
+    /// Mixtral and GPT-OSS always renormalise; GPT-OSS takes `swiglu_alpha` / `swiglu_limit` from
+    /// a clamped SwiGLU activation; DeepSeek-V3 its router's groups and scaling and a shared
+    /// expert of `cfg.shared`'s width as `n_shared_experts` = 1 (`cfg.shared.inter` must then
+    /// be `cfg.inter`); Qwen2-MoE its shared expert's width) with `layers` decoder layers, all
+    /// sparse.
     pub fn config_json(family: Family, cfg: &MoeConfig, layers: usize) -> String {
         let act = match cfg.activation {
-            Activation::Silu => "silu",
+            Activation::Silu | Activation::ClampedSwiglu { .. } => "silu",
             Activation::Gelu => "gelu",
             Activation::Relu => "relu",
         };
@@ -642,6 +1014,43 @@ pub mod synthetic {
                 "norm_topk_prob": cfg.renormalize, "decoder_sparse_step": 1, "mlp_only_layers": [],
             }),
             Family::Olmoe => json!({ "num_experts": cfg.experts, "intermediate_size": cfg.inter, "norm_topk_prob": cfg.renormalize }),
+            Family::GptOss => {
+                let (alpha, limit) = match cfg.activation {
+                    Activation::ClampedSwiglu { alpha, limit } => (alpha, limit),
+                    _ => (1.702, 7.0),
+                };
+                json!({ "num_local_experts": cfg.experts, "intermediate_size": cfg.inter, "swiglu_alpha": alpha, "swiglu_limit": limit })
+            }
+            Family::Qwen2Moe => json!({
+                "num_experts": cfg.experts, "moe_intermediate_size": cfg.inter, "intermediate_size": 4 * cfg.inter,
+                "shared_expert_intermediate_size": cfg.shared.map_or(cfg.inter, |s| s.inter),
+                "norm_topk_prob": cfg.renormalize, "decoder_sparse_step": 1, "mlp_only_layers": [],
+            }),
+            Family::DeepseekV3 => {
+                let (groups, topk_groups, scaling) = match cfg.router {
+                    Router::GroupedSigmoid { groups, topk_groups, scaling } => (groups, topk_groups, scaling),
+                    _ => (1, 1, 1.0),
+                };
+                json!({
+                    "n_routed_experts": cfg.experts, "moe_intermediate_size": cfg.inter, "intermediate_size": 4 * cfg.inter,
+                    "n_shared_experts": usize::from(cfg.shared.is_some()), "n_group": groups, "topk_group": topk_groups,
+                    "routed_scaling_factor": scaling, "norm_topk_prob": cfg.renormalize, "first_k_dense_replace": 0,
+                    "topk_method": "noaux_tc", "scoring_func": "sigmoid",
+                })
+            }
+            Family::Llama4Text => json!({
+                "num_local_experts": cfg.experts, "intermediate_size": cfg.inter, "intermediate_size_mlp": 4 * cfg.inter,
+                "interleave_moe_layer_step": 1,
+            }),
+            Family::Llama4 => {
+                let mut text = v.clone();
+                text["model_type"] = json!("llama4_text");
+                text["num_local_experts"] = json!(cfg.experts);
+                text["intermediate_size"] = json!(cfg.inter);
+                text["intermediate_size_mlp"] = json!(4 * cfg.inter);
+                text["interleave_moe_layer_step"] = json!(1);
+                json!({ "text_config": text })
+            }
         };
         if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
             o.extend(e.clone());
@@ -649,13 +1058,17 @@ pub mod synthetic {
         serde_json::to_string_pretty(&v).unwrap_or_default()
     }
 
-    /// Layer `layer`'s tensors for weights `w` (gated, no biases) under `family`'s names.
+    /// Layer `layer`'s tensors for weights `w` (gated; biases only for GPT-OSS, whose layout is
+    /// always [`Layout::Interleaved`]) under `family`'s names.
     pub fn layer_tensors(family: Family, layout: Layout, layer: usize, cfg: &MoeConfig, w: &Weights) -> Vec<Tensor> {
         let (e, h, i, dtype) = (cfg.experts, cfg.hidden, cfg.inter, cfg.dtype);
         let p = family.prefix(layout, layer);
         let t = |name: String, shape: Vec<usize>, data: Vec<f32>| Tensor { name, shape, dtype, data };
+        if family == Family::GptOss {
+            return gpt_oss_tensors(&p, cfg, w);
+        }
         let w3 = w.w3.clone().unwrap_or_default();
-        let mut v = vec![t(format!("{p}gate.weight"), vec![e, h], w.gate.clone())];
+        let mut v = vec![t(format!("{p}{}.weight", family.router()), vec![e, h], w.gate.clone())];
         match layout {
             Layout::PerExpert => {
                 let [g, u, d] = family.projections();
@@ -670,8 +1083,71 @@ pub mod synthetic {
                 v.push(t(format!("{p}experts.gate_up_proj"), vec![e, 2 * i, h], gate_up.collect()));
                 v.push(t(format!("{p}experts.down_proj"), vec![e, h, i], w.w2.clone()));
             }
+            Layout::Chunked => {
+                // gate_up_proj[x][r][c] = W1[x][c][r] for c < I, W3[x][c - I][r] above;
+                // down_proj[x][c][r] = W2[x][r][c].
+                let mut gate_up = vec![0.0; e * h * 2 * i];
+                let mut down = vec![0.0; e * i * h];
+                for x in 0..e {
+                    for c in 0..i {
+                        for r in 0..h {
+                            let from = (x * i + c) * h + r;
+                            gate_up[(x * h + r) * 2 * i + c] = w.w1[from];
+                            gate_up[(x * h + r) * 2 * i + i + c] = w3[from];
+                            down[(x * i + c) * h + r] = w.w2[(x * h + r) * i + c];
+                        }
+                    }
+                }
+                v.push(t(format!("{p}experts.gate_up_proj"), vec![e, h, 2 * i], gate_up));
+                v.push(t(format!("{p}experts.down_proj"), vec![e, i, h], down));
+            }
+            Layout::Interleaved => {}
+        }
+        if let Some(b) = &w.score_bias {
+            v.push(Tensor { name: format!("{p}gate.e_score_correction_bias"), shape: vec![e], dtype: DType::F32, data: b.clone() });
+        }
+        if let (Some(s), Some(m)) = (cfg.shared, family.shared()) {
+            let si = s.inter;
+            let or_zeros = |b: &Option<Vec<f32>>, n: usize| b.clone().unwrap_or_else(|| vec![0.0; n]);
+            v.push(t(format!("{p}{m}.gate_proj.weight"), vec![si, h], or_zeros(&w.shared_w1, si * h)));
+            v.push(t(format!("{p}{m}.up_proj.weight"), vec![si, h], or_zeros(&w.shared_w3, si * h)));
+            v.push(t(format!("{p}{m}.down_proj.weight"), vec![h, si], or_zeros(&w.shared_w2, h * si)));
+            if s.sigmoid_gate {
+                v.push(t(format!("{p}{m}_gate.weight"), vec![1, h], or_zeros(&w.shared_gate, h)));
+            }
         }
         v
+    }
+
+    /// GPT-OSS's six tensors from flashmoe's weights: `gate_up_proj[e][h][2i] = W1[e][i][h]`,
+    /// `[2i + 1] = W3[e][i][h]`, `down_proj[e][i][h] = W2[e][h][i]`, biases interleaved alike
+    /// (absent biases written as zeros).
+    fn gpt_oss_tensors(p: &str, cfg: &MoeConfig, w: &Weights) -> Vec<Tensor> {
+        let (e, h, i, dtype) = (cfg.experts, cfg.hidden, cfg.inter, cfg.dtype);
+        let t = |name: String, shape: Vec<usize>, data: Vec<f32>| Tensor { name, shape, dtype, data };
+        let or_zeros = |b: &Option<Vec<f32>>, n: usize| b.clone().unwrap_or_else(|| vec![0.0; n]);
+        let (w3, b1, b3) = (or_zeros(&w.w3, e * i * h), or_zeros(&w.b1, e * i), or_zeros(&w.b3, e * i));
+        let mut gate_up = vec![0.0; e * h * 2 * i];
+        let mut down = vec![0.0; e * i * h];
+        for x in 0..e {
+            for c in 0..i {
+                for r in 0..h {
+                    let from = (x * i + c) * h + r;
+                    gate_up[(x * h + r) * 2 * i + 2 * c] = w.w1[from];
+                    gate_up[(x * h + r) * 2 * i + 2 * c + 1] = w3[from];
+                    down[(x * i + c) * h + r] = w.w2[(x * h + r) * i + c];
+                }
+            }
+        }
+        let gate_up_bias = b1.iter().zip(&b3).flat_map(|(g, u)| [*g, *u]).collect();
+        vec![
+            t(format!("{p}router.weight"), vec![e, h], w.gate.clone()),
+            t(format!("{p}router.bias"), vec![e], or_zeros(&w.gate_bias, e)),
+            t(format!("{p}experts.gate_up_proj"), vec![e, h, 2 * i], gate_up),
+            t(format!("{p}experts.gate_up_proj_bias"), vec![e, 2 * i], gate_up_bias),
+            t(format!("{p}experts.down_proj"), vec![e, i, h], down),
+            t(format!("{p}experts.down_proj_bias"), vec![e, h], or_zeros(&w.b2, e * h)),
+        ]
     }
 
     /// Writes `config_json` and `tensors` into `dir`: `model.safetensors` when `shards` is 1,
@@ -752,21 +1228,43 @@ mod tests {
     fn down_proj_v(l: usize, e: usize, h: usize, i: usize) -> f32 {
         v(4 + 10 * l, e, h, i)
     }
+    // GPT-OSS's biases: router [E], gate and up projections [E, I], down projection [E, H].
+    fn router_bias_v(l: usize, e: usize) -> f32 {
+        v(5 + 10 * l, e, 0, 0)
+    }
+    fn gate_bias_v(l: usize, e: usize, i: usize) -> f32 {
+        v(6 + 10 * l, e, i, 0)
+    }
+    fn up_bias_v(l: usize, e: usize, i: usize) -> f32 {
+        v(7 + 10 * l, e, i, 0)
+    }
+    fn down_bias_v(l: usize, e: usize, h: usize) -> f32 {
+        v(8 + 10 * l, e, h, 0)
+    }
 
+    /// A bf16 tensor of any rank whose element at multi-index `ix` (row-major) is `f(ix)`.
     fn tensor(name: String, shape: Vec<usize>, f: impl Fn(&[usize]) -> f32) -> Tensor {
-        let data = match shape.as_slice() {
-            [a, b] => (0..*a).flat_map(|x| (0..*b).map(move |y| (x, y))).map(|(x, y)| f(&[x, y])).collect(),
-            [a, b, c] => {
-                (0..*a).flat_map(|x| (0..*b).flat_map(move |y| (0..*c).map(move |z| (x, y, z)))).map(|(x, y, z)| f(&[x, y, z])).collect()
-            }
-            _ => unreachable!(),
-        };
+        let n: usize = shape.iter().product();
+        let mut ix = vec![0; shape.len()];
+        let data = (0..n)
+            .map(|flat| {
+                let mut rest = flat;
+                for (d, len) in shape.iter().enumerate().rev() {
+                    ix[d] = rest % len;
+                    rest /= len;
+                }
+                f(&ix)
+            })
+            .collect();
         Tensor { name, shape, dtype: DType::Bf16, data }
     }
 
     /// Tensors of layers 0 and 1, written from the names and shapes transformers uses (not from
     /// this module's tables).
     fn hf_tensors(family: &str, fused: bool) -> Vec<Tensor> {
+        if family == "gpt_oss" {
+            return gpt_oss_tensors();
+        }
         let mut out = Vec::new();
         for l in 0..2 {
             let block = match (family, fused) {
@@ -791,6 +1289,29 @@ mod tests {
         out
     }
 
+    /// GPT-OSS's layers 0 and 1 as `GptOssMLP` holds them (`modeling_gpt_oss.py`): the router an
+    /// `nn.Linear(H, E)` with bias, the experts stacks multiplied as `x @ W`: `gate_up_proj`
+    /// [E, H, 2I] whose column 2i is the gate projection's output i and column 2i + 1 the up
+    /// projection's, `down_proj` [E, I, H], biases [E, 2I] (interleaved) and [E, H].
+    fn gpt_oss_tensors() -> Vec<Tensor> {
+        let mut out = Vec::new();
+        for l in 0..2 {
+            let p = format!("model.layers.{l}.mlp");
+            out.push(tensor(format!("{p}.router.weight"), vec![E, H], |ix| gate_v(l, ix[0], ix[1])));
+            out.push(tensor(format!("{p}.router.bias"), vec![E], |ix| router_bias_v(l, ix[0])));
+            out.push(tensor(format!("{p}.experts.gate_up_proj"), vec![E, H, 2 * I], |ix| {
+                let (e, h, c) = (ix[0], ix[1], ix[2]);
+                if c % 2 == 0 { gate_proj_v(l, e, c / 2, h) } else { up_proj_v(l, e, c / 2, h) }
+            }));
+            out.push(tensor(format!("{p}.experts.gate_up_proj_bias"), vec![E, 2 * I], |ix| {
+                if ix[1] % 2 == 0 { gate_bias_v(l, ix[0], ix[1] / 2) } else { up_bias_v(l, ix[0], ix[1] / 2) }
+            }));
+            out.push(tensor(format!("{p}.experts.down_proj"), vec![E, I, H], |ix| down_proj_v(l, ix[0], ix[2], ix[1])));
+            out.push(tensor(format!("{p}.experts.down_proj_bias"), vec![E, H], |ix| down_bias_v(l, ix[0], ix[1])));
+        }
+        out
+    }
+
     /// config.json as transformers writes it for each family (the fields it reads).
     fn hf_config(family: &str) -> Value {
         let mut c = json!({
@@ -803,6 +1324,7 @@ mod tests {
                 "num_experts": E, "moe_intermediate_size": I, "intermediate_size": 4 * I, "norm_topk_prob": true,
                 "decoder_sparse_step": 1, "mlp_only_layers": [],
             }),
+            "gpt_oss" => json!({ "num_local_experts": E, "intermediate_size": I, "swiglu_limit": 7.0, "swiglu_alpha": 1.702 }),
             _ => json!({ "num_experts": E, "intermediate_size": I }),
         };
         c.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
@@ -941,10 +1463,12 @@ mod tests {
             top_k: 2,
             gated: true,
             bias: false,
+            router_bias: false,
             activation: Activation::Gelu,
             renormalize: false,
             capacity_factor: None,
             dtype: DType::F32,
+            ..MoeConfig::default()
         };
         let w = Weights::random(&cfg, 3);
         for family in [Family::Qwen3Moe, Family::Olmoe, Family::Mixtral] {
@@ -960,6 +1484,24 @@ mod tests {
                 std::fs::remove_dir_all(&dir).unwrap();
             }
         }
+        // GPT-OSS: biases everywhere, its own clamp, one layout.
+        let oss = MoeConfig {
+            activation: Activation::ClampedSwiglu { alpha: 1.5, limit: 3.25 },
+            bias: true,
+            router_bias: true,
+            renormalize: true,
+            dtype: DType::Bf16,
+            ..cfg
+        };
+        let w = Weights::random(&oss, 5);
+        let dir = folder("synthetic-gpt_oss");
+        let mut tensors = synthetic::layer_tensors(Family::GptOss, Layout::Interleaved, 0, &oss, &Weights::random(&oss, 6));
+        tensors.extend(synthetic::layer_tensors(Family::GptOss, Layout::Interleaved, 1, &oss, &w));
+        synthetic::write(&dir, &synthetic::config_json(Family::GptOss, &oss, 2), &tensors, 3).unwrap();
+        let hf = HfLayer::open(&dir, 1).unwrap();
+        assert_eq!(hf.weights, w);
+        assert_eq!(hf.config(16), oss);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// A Mixtral (or `family`) folder with the config and tensors edited.
@@ -1025,19 +1567,23 @@ mod tests {
         let e = open_edited("unknown", "mixtral", 1, &|c| c["model_type"] = json!("llama"), &none);
         assert!(matches!(&e, CheckpointError::UnknownModelType { model_type, .. } if model_type == "llama"), "{e}");
         assert!(e.to_string().contains("mixtral, qwen3_moe, olmoe"), "{e}");
-        for (model_type, says) in [
-            ("qwen2_moe", "qwen2_moe layer 1: shared experts"),
-            ("deepseek_v3", "e_score_correction_bias"),
-            ("llama4", "sigmoid"),
-            ("llama4_text", "shared expert"),
-            ("gpt_oss", "clamped SwiGLU"),
-        ] {
-            let e = open_edited(&format!("unsupported-{model_type}"), "qwen3_moe", 1, &|c| c["model_type"] = json!(model_type), &none);
-            assert!(matches!(&e, CheckpointError::Unsupported { model_type: t, layer: 1, .. } if t == model_type), "{e}");
-            assert!(e.to_string().contains(says) && e.to_string().contains("not supported yet"), "{e}");
-        }
+        assert!(e.to_string().contains("qwen2_moe, deepseek_v3, llama4_text, llama4"), "{e}");
+        // DeepSeek router variants transformers 5 does not run are refused, not reinterpreted.
+        let e = open_edited(
+            "ds-greedy",
+            "qwen3_moe",
+            1,
+            &|c| {
+                c["model_type"] = json!("deepseek_v3");
+                c["topk_method"] = json!("greedy");
+            },
+            &none,
+        );
+        assert!(matches!(&e, CheckpointError::Unsupported { model_type, layer: 1, .. } if model_type == "deepseek_v3"), "{e}");
+        assert!(e.to_string().contains("topk_method"), "{e}");
         let e = open_edited("quantized", "mixtral", 1, &|c| c["quantization_config"] = json!({ "quant_method": "fp8" }), &none);
         assert!(matches!(&e, CheckpointError::Unsupported { .. }) && e.to_string().contains("quantization_config"), "{e}");
+        assert!(e.to_string().contains("quant_method `fp8`"), "{e}");
         // Layer range and dense layers.
         let e = open_edited("range", "mixtral", 2, &|_| {}, &none);
         assert!(matches!(e, CheckpointError::LayerOutOfRange { layer: 2, layers: 2, .. }), "{e}");
@@ -1134,6 +1680,251 @@ mod tests {
         std::fs::write(&file, &bytes[..bytes.len() - 100]).unwrap();
         assert!(matches!(checkpoint_error(HfLayer::open(&dir, 1)), CheckpointError::Malformed { .. }));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn gpt_oss_is_deinterleaved_and_transposed_with_its_biases() {
+        let dir = write("gpt-oss-orient", &hf_config("gpt_oss"), &hf_tensors("gpt_oss", false), 2);
+        let hf = HfLayer::open(&dir, 1).unwrap();
+        assert_eq!((hf.spec.family, hf.spec.layout), (Family::GptOss, Layout::Interleaved));
+        let w = &hf.weights;
+        let (w3, b1, b3, b2, gb) =
+            (w.w3.as_ref().unwrap(), w.b1.as_ref().unwrap(), w.b3.as_ref().unwrap(), w.b2.as_ref().unwrap(), w.gate_bias.as_ref().unwrap());
+        for e in 0..E {
+            assert_eq!(gb[e], router_bias_v(1, e), "router bias [{e}]");
+            for h in 0..H {
+                assert_eq!(w.gate[e * H + h], gate_v(1, e, h), "router [{e}, {h}]");
+                assert_eq!(b2[e * H + h], down_bias_v(1, e, h), "b2 [{e}, {h}]");
+            }
+            for i in 0..I {
+                assert_eq!((b1[e * I + i], b3[e * I + i]), (gate_bias_v(1, e, i), up_bias_v(1, e, i)), "b1 / b3 [{e}, {i}]");
+                for h in 0..H {
+                    assert_eq!(w.w1[(e * I + i) * H + h], gate_proj_v(1, e, i, h), "w1 [{e}, {i}, {h}]");
+                    assert_eq!(w3[(e * I + i) * H + h], up_proj_v(1, e, i, h), "w3 [{e}, {i}, {h}]");
+                    assert_eq!(w.w2[(e * H + h) * I + i], down_proj_v(1, e, h, i), "w2 [{e}, {h}, {i}]");
+                }
+            }
+        }
+        let cfg = hf.config(16);
+        cfg.validate(1).unwrap();
+        w.validate(&cfg).unwrap();
+        assert_eq!((cfg.hidden, cfg.inter, cfg.experts, cfg.top_k), (H, I, E, 2));
+        assert!(cfg.gated && cfg.bias && cfg.router_bias && cfg.renormalize && cfg.capacity_factor.is_none());
+        assert_eq!((cfg.activation, cfg.dtype), (Activation::GPT_OSS, DType::Bf16));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn gpt_oss_config_fields() {
+        let open = |name: &str, edit: &dyn Fn(&mut Value)| {
+            let mut c = hf_config("gpt_oss");
+            edit(&mut c);
+            let dir = write(name, &c, &hf_tensors("gpt_oss", false), 1);
+            let spec = LayerSpec::read(&dir, 0);
+            std::fs::remove_dir_all(&dir).unwrap();
+            spec
+        };
+        // swiglu_alpha / swiglu_limit from the config, transformers' defaults when absent.
+        let custom = open("oss-custom", &|c| {
+            c["swiglu_limit"] = json!(5.5);
+            c["swiglu_alpha"] = json!(2);
+        });
+        assert_eq!(custom.unwrap().activation, Activation::ClampedSwiglu { alpha: 2.0, limit: 5.5 });
+        let defaults = open("oss-defaults", &|c| {
+            let o = c.as_object_mut().unwrap();
+            o.remove("swiglu_limit");
+            o.remove("swiglu_alpha");
+        });
+        assert_eq!(defaults.unwrap().activation, Activation::GPT_OSS);
+        // hidden_act is not GPT-OSS's expert activation: any value is ignored.
+        assert_eq!(open("oss-act", &|c| c["hidden_act"] = json!("gelu_pytorch_tanh")).unwrap().activation, Activation::GPT_OSS);
+        // The expert count under its alias.
+        let alias = open("oss-alias", &|c| {
+            let n = c.as_object_mut().unwrap().remove("num_local_experts").unwrap();
+            c["num_experts"] = n;
+        });
+        assert_eq!(alias.unwrap().experts, E);
+        // A clamp that is not a positive number is named.
+        for bad in [json!(0.0), json!(-7.0), json!("7")] {
+            match open("oss-bad-limit", &|c| c["swiglu_limit"] = bad.clone()) {
+                Err(Error::Checkpoint(CheckpointError::BadField { field, .. })) => assert_eq!(field, "swiglu_limit"),
+                other => panic!("swiglu_limit = {bad}: {other:?}"),
+            }
+        }
+        match open("oss-bad-alpha", &|c| c["swiglu_alpha"] = json!([1])) {
+            Err(Error::Checkpoint(CheckpointError::BadField { field, .. })) => assert_eq!(field, "swiglu_alpha"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn gpt_oss_tensor_errors_and_mxfp4_are_named() {
+        let keep = |_: &mut Value| {};
+        // The published MXFP4 checkpoints: quantization_config with quant_method mxfp4.
+        let mxfp4 = json!({ "quant_method": "mxfp4", "modules_to_not_convert": ["model.layers.*.self_attn", "model.layers.*.mlp.router"] });
+        let e = open_edited("oss-mxfp4", "gpt_oss", 1, &|c| c["quantization_config"] = mxfp4.clone(), &|_| {});
+        assert!(matches!(&e, CheckpointError::Unsupported { model_type, layer: 1, .. } if model_type == "gpt_oss"), "{e}");
+        assert!(e.to_string().contains("quant_method `mxfp4`") && e.to_string().contains("not supported yet"), "{e}");
+        // Packed experts without a quantization_config are refused by name too.
+        let blocks = "model.layers.1.mlp.experts.gate_up_proj_blocks";
+        let e = open_edited("oss-blocks", "gpt_oss", 1, &keep, &|t| {
+            let p = "model.layers.1.mlp.experts.";
+            t.retain(|t| !t.name.starts_with(p) || t.name.ends_with("_bias"));
+            t.push(tensor(blocks.into(), vec![E, 2 * I, H / 32, 16], |_| 0.0));
+            t.push(tensor(format!("{p}gate_up_proj_scales"), vec![E, 2 * I, H / 32], |_| 0.0));
+        });
+        assert!(
+            matches!(&e, CheckpointError::Unsupported { .. }) && e.to_string().contains(blocks) && e.to_string().contains("MXFP4"),
+            "{e}"
+        );
+        // A missing router bias, named.
+        let bias = "model.layers.1.mlp.router.bias";
+        let e = open_edited("oss-no-router-bias", "gpt_oss", 1, &keep, &|t| t.retain(|t| t.name != bias));
+        assert!(matches!(&e, CheckpointError::MissingTensor { key, .. } if key == bias), "{e}");
+        // gate_up_proj in nn.Linear orientation [E, 2I, H] is not GPT-OSS's [E, H, 2I].
+        let gate_up = "model.layers.1.mlp.experts.gate_up_proj";
+        let e = open_edited("oss-linear-orientation", "gpt_oss", 1, &keep, &|t| {
+            if let Some(t) = t.iter_mut().find(|t| t.name == gate_up) {
+                t.shape = vec![E, 2 * I, H];
+            }
+        });
+        assert!(
+            matches!(&e, CheckpointError::WrongShape { key, got, expected, .. } if key == gate_up && got == &[E, 2 * I, H] && expected == &[E, H, 2 * I]),
+            "{e}"
+        );
+        // A Mixtral-style router name in a GPT-OSS block is not silently ignored.
+        let gate = "model.layers.1.mlp.gate.weight";
+        let e = open_edited("oss-extra", "gpt_oss", 1, &keep, &|t| t.push(tensor(gate.into(), vec![E, H], |_| 0.5)));
+        assert!(matches!(&e, CheckpointError::UnexpectedTensor { key, model_type, .. } if key == gate && model_type == "gpt_oss"), "{e}");
+    }
+
+    /// Qwen2-MoE, DeepSeek-V3 and Llama-4 (text-only and multimodal) written by `synthetic` from
+    /// random weights load back to the same weights and configuration, router and shared expert
+    /// included; transformers' names were checked against `save_pretrained` of tiny models.
+    #[test]
+    fn shared_expert_families_round_trip() {
+        let base = MoeConfig {
+            tokens: 16,
+            hidden: H,
+            inter: I,
+            experts: E,
+            top_k: 2,
+            gated: true,
+            activation: Activation::Silu,
+            capacity_factor: None,
+            renormalize: false,
+            dtype: DType::Bf16,
+            ..MoeConfig::default()
+        };
+        let cases = [
+            (
+                Family::Qwen2Moe,
+                Layout::PerExpert,
+                MoeConfig { shared: Some(SharedExpert { inter: 192, sigmoid_gate: true }), ..base.clone() },
+            ),
+            (
+                Family::Qwen2Moe,
+                Layout::Fused,
+                MoeConfig { renormalize: true, shared: Some(SharedExpert { inter: 64, sigmoid_gate: true }), ..base.clone() },
+            ),
+            (
+                Family::DeepseekV3,
+                Layout::PerExpert,
+                MoeConfig {
+                    renormalize: true,
+                    router: Router::GroupedSigmoid { groups: 2, topk_groups: 1, scaling: 2.5 },
+                    shared: Some(SharedExpert { inter: I, sigmoid_gate: false }),
+                    ..base.clone()
+                },
+            ),
+            (
+                Family::DeepseekV3,
+                Layout::Fused,
+                MoeConfig { router: Router::GroupedSigmoid { groups: 1, topk_groups: 1, scaling: 1.5 }, ..base.clone() },
+            ),
+            (
+                Family::Llama4Text,
+                Layout::Chunked,
+                MoeConfig {
+                    top_k: 1,
+                    router: Router::SigmoidScaledInput,
+                    shared: Some(SharedExpert { inter: I, sigmoid_gate: false }),
+                    ..base.clone()
+                },
+            ),
+            (
+                Family::Llama4,
+                Layout::Chunked,
+                MoeConfig {
+                    router: Router::SigmoidScaledInput,
+                    shared: Some(SharedExpert { inter: I, sigmoid_gate: false }),
+                    ..base.clone()
+                },
+            ),
+        ];
+        for (n, (family, layout, cfg)) in cases.into_iter().enumerate() {
+            cfg.validate(1).unwrap();
+            let w = Weights::random(&cfg, 90 + n as u64);
+            let tensors: Vec<Tensor> = (0..2).flat_map(|l| synthetic::layer_tensors(family, layout, l, &cfg, &w)).collect();
+            let dir = write(&format!("shared-{n}"), &serde_json::from_str(&synthetic::config_json(family, &cfg, 2)).unwrap(), &tensors, 2);
+            let hf = HfLayer::open(&dir, 1).unwrap_or_else(|e| panic!("{family:?} {layout:?}: {e}"));
+            assert_eq!((hf.spec.family, hf.spec.layout), (family, layout));
+            assert_eq!(hf.config(16), cfg, "{family:?} {layout:?}");
+            // Random values are exact in bf16 except the F32 score bias, written as F32.
+            assert_eq!(hf.weights, w, "{family:?} {layout:?}");
+            let e = hf.config(16).kernel_support().unwrap_err();
+            assert!(matches!(e, crate::ConfigError::NotInKernel(_)), "{e}");
+            // A layer of the wrong kind is named: DeepSeek's first_k_dense_replace, Llama-4's moe_layers.
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+        let ds = MoeConfig { router: Router::GroupedSigmoid { groups: 2, topk_groups: 1, scaling: 1.0 }, ..base.clone() };
+        let w = Weights::random(&ds, 1);
+        let tensors: Vec<Tensor> =
+            (0..2).flat_map(|l| synthetic::layer_tensors(Family::DeepseekV3, Layout::PerExpert, l, &ds, &w)).collect();
+        let mut c: Value = serde_json::from_str(&synthetic::config_json(Family::DeepseekV3, &ds, 2)).unwrap();
+        c["first_k_dense_replace"] = json!(1);
+        let dir = write("ds-dense", &c, &tensors, 1);
+        let e = checkpoint_error(HfLayer::open(&dir, 0));
+        assert!(matches!(&e, CheckpointError::DenseLayer { layer: 0, .. }) && e.to_string().contains("first_k_dense_replace"), "{e}");
+        HfLayer::open(&dir, 1).unwrap();
+        // The score-correction bias is required.
+        let key = "model.layers.1.mlp.gate.e_score_correction_bias";
+        let dir2 = write("ds-no-bias", &c, &tensors.iter().filter(|t| t.name != key).cloned().collect::<Vec<_>>(), 1);
+        assert!(matches!(checkpoint_error(HfLayer::open(&dir2, 1)), CheckpointError::MissingTensor { key: k, .. } if k == key));
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(&dir2).unwrap();
+        let l4 = MoeConfig { router: Router::SigmoidScaledInput, shared: Some(SharedExpert { inter: I, sigmoid_gate: false }), ..base };
+        let w = Weights::random(&l4, 2);
+        let tensors: Vec<Tensor> = (0..2).flat_map(|l| synthetic::layer_tensors(Family::Llama4Text, Layout::Chunked, l, &l4, &w)).collect();
+        let mut c: Value = serde_json::from_str(&synthetic::config_json(Family::Llama4Text, &l4, 2)).unwrap();
+        c["interleave_moe_layer_step"] = json!(2);
+        let dir = write("l4-dense", &c, &tensors, 1);
+        let e = checkpoint_error(HfLayer::open(&dir, 0));
+        assert!(matches!(&e, CheckpointError::DenseLayer { layer: 0, .. }) && e.to_string().contains("moe_layers [1]"), "{e}");
+        HfLayer::open(&dir, 1).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn transpose_and_deinterleave() {
+        // A 3 x 4 block with every other column taken (step 2, row stride 8): dst[c][r].
+        let src: Vec<f32> = (0..24).map(|v| v as f32).collect();
+        let mut dst = vec![0.0; 12];
+        transpose_into(&src, 3, 4, 8, 2, &mut dst);
+        assert_eq!(dst, vec![0.0, 8.0, 16.0, 2.0, 10.0, 18.0, 4.0, 12.0, 20.0, 6.0, 14.0, 22.0]);
+        transpose_into(&src[1..], 3, 4, 8, 2, &mut dst);
+        assert_eq!(dst, vec![1.0, 9.0, 17.0, 3.0, 11.0, 19.0, 5.0, 13.0, 21.0, 7.0, 15.0, 23.0]);
+        // Larger than a tile on both sides, step 1: a plain transpose.
+        let (rows, cols) = (130, 70);
+        let src: Vec<f32> = (0..rows * cols).map(|v| v as f32).collect();
+        let mut dst = vec![0.0; rows * cols];
+        transpose_into(&src, rows, cols, cols, 1, &mut dst);
+        for r in 0..rows {
+            for c in 0..cols {
+                assert_eq!(dst[c * rows + r], src[r * cols + c]);
+            }
+        }
+        assert_eq!(deinterleave(&[1.0, 2.0, 3.0, 4.0]), (vec![1.0, 3.0], vec![2.0, 4.0]));
     }
 
     fn numeric_bf16(v: &[f32]) -> Vec<u8> {

@@ -13,6 +13,14 @@ pub const fn ptx(arch: Arch) -> &'static str {
     }
 }
 
+/// The NVSHMEM build (feature `nvshmem`): the [`flashmoe_kernels::entries::NVSHMEM_ARCH`] kernels
+/// plus [`flashmoe_kernels::entries::NVSHMEM_ENTRIES`], linked with NVSHMEM's device bitcode. Load
+/// it, then `nvshmemx_cumodule_init` the module before any launch (shared/docs/nvshmem.md).
+#[cfg(feature = "nvshmem")]
+pub const fn nvshmem_ptx() -> &'static str {
+    include_str!(concat!(env!("OUT_DIR"), "/kernels_sm_90a_nvshmem.ptx"))
+}
+
 /// The builds device `gpu` of compute capability `major.minor` can run, best first (9.0: sm_90a
 /// then sm_80; 8.x: sm_80); older or unknown devices get a typed error.
 pub fn for_compute_capability(gpu: usize, major: i32, minor: i32) -> Result<&'static [Arch]> {
@@ -39,6 +47,23 @@ mod tests {
         assert_eq!(for_compute_capability(0, 8, 9).unwrap(), &[Arch::Sm80]);
         assert!(matches!(for_compute_capability(3, 7, 5), Err(Error::UnsupportedArch { gpu: 3, major: 7, minor: 5 })));
         assert!(matches!(for_compute_capability(0, 10, 0), Err(Error::UnsupportedArch { .. })));
+    }
+
+    #[cfg(feature = "nvshmem")]
+    #[test]
+    fn the_nvshmem_ptx_has_every_entry_the_device_globals_and_no_extern_function() {
+        use flashmoe_kernels::entries::{NVSHMEM_ARCH, NVSHMEM_DEVICE_GLOBALS, NVSHMEM_ENTRIES};
+        let ptx = nvshmem_ptx();
+        assert!(ptx.contains(&format!(".target {}", NVSHMEM_ARCH.name())));
+        for e in ENTRIES.iter().filter(|e| e.arch == NVSHMEM_ARCH).chain(&NVSHMEM_ENTRIES) {
+            assert!(declares(ptx, e.name), "{} is not in the NVSHMEM PTX", e.name);
+        }
+        for g in NVSHMEM_DEVICE_GLOBALS {
+            assert!(ptx.lines().any(|l| l.starts_with(".visible .const") && l.contains(&format!(" {g}["))), "{g} is not .visible");
+        }
+        // NVSHMEM's API inlines; only vprintf/__assertfail could stay external, and the probe
+        // reaches neither.
+        assert!(!ptx.contains(".extern .func"), "the NVSHMEM PTX calls an external function");
     }
 
     #[test]

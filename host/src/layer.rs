@@ -34,6 +34,7 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 #[derive(Debug)]
 struct DeviceWeights {
     gate: DeviceBuffer,
+    gate_b: Option<DeviceBuffer>,
     w1: DeviceBuffer,
     w3: Option<DeviceBuffer>,
     w2: DeviceBuffer,
@@ -139,6 +140,9 @@ impl<'c> MoeLayerBuilder<'c> {
         let cluster = self.cluster;
         let cfg = self.cfg;
         cfg.validate(cluster.len())?;
+        // A feature only the f64 reference implements is refused here, before anything is
+        // allocated or launched, never computed as something else.
+        cfg.kernel_support()?;
         let mut ranks = Vec::with_capacity(cluster.len());
         for g in cluster.gpus() {
             let arch = self.tuning.arch.unwrap_or(g.arch());
@@ -295,6 +299,7 @@ impl<'c> MoeLayer<'c> {
             let needed = |b: Option<DeviceBuffer>, name: &str| b.ok_or_else(|| Error::Weights(format!("`{name}` is missing")));
             uploaded.push(DeviceWeights {
                 gate: needed(upload("gate.weight", 0, true)?, "gate.weight")?,
+                gate_b: upload("gate.bias", 0, true)?,
                 w1: needed(upload("experts.w1", i * h, false)?, "experts.w1")?,
                 w3: upload("experts.w3", i * h, false)?,
                 w2: needed(upload("experts.w2", h * i, false)?, "experts.w2")?,
@@ -425,6 +430,7 @@ impl<'c> MoeLayer<'c> {
             (cfg.gated, flags::GATED),
             (cfg.bias, flags::BIAS),
             (cfg.renormalize, flags::RENORMALIZE),
+            (cfg.router_bias, flags::ROUTER_BIAS),
             (self.tuning.copy_local, flags::COPY_LOCAL),
         ] {
             if on {
@@ -432,6 +438,7 @@ impl<'c> MoeLayer<'c> {
             }
         }
         let (dispatch_blocks, dispatch_parts) = self.plan.dispatch[r];
+        let act = cfg.activation.kernel_params();
         let mut ws = arena.layout.ws;
         ws.queue_slots = self.plan.ws.queue_slots;
         let g = &arena.gpus[r];
@@ -448,7 +455,7 @@ impl<'c> MoeLayer<'c> {
             rank: r as u32,
             local_experts: shape.local_experts(),
             dtype: cfg.dtype as u32,
-            activation: cfg.activation as u32,
+            activation: cfg.activation.kind() as u32,
             flags: bits,
             epoch: 0,
             test_hook: self.hooks.kernel.0,
@@ -456,9 +463,12 @@ impl<'c> MoeLayer<'c> {
             dispatch_blocks,
             dispatch_parts,
             gate_splits: f.gate_splits,
+            act_alpha: act.0,
+            act_limit: act.1,
             timeout_ns: u64::try_from(self.timeout.as_nanos()).unwrap_or(u64::MAX),
             x: g.input.ptr(),
             gate_w: w.gate.ptr(),
+            gate_b: ptr(&w.gate_b),
             w1: w.w1.ptr(),
             w3: ptr(&w.w3),
             w2: w.w2.ptr(),

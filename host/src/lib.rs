@@ -37,7 +37,7 @@ pub mod tuning;
 pub mod verify;
 pub mod weights;
 
-pub use config::{Activation, ConfigError, DType, MoeConfig};
+pub use config::{Activation, ConfigError, DType, MoeConfig, Router, SharedExpert};
 pub use device::{Cluster, Gpu};
 pub use error::{CheckpointError, Error, Fault, Result, Wait};
 #[cfg(feature = "safetensors")]

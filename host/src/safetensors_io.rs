@@ -38,10 +38,13 @@ impl Weights {
             names.sort();
             if let Some(extra) = names.iter().find(|n| !shapes.iter().any(|(name, _, needed)| *needed && **name == ***n)) {
                 return Err(Error::Weights(format!(
-                    "{}: tensor `{extra}` is not used by this configuration (gated = {}, bias = {}); load with Unused::Ignore to skip it",
+                    "{}: tensor `{extra}` is not used by this configuration (gated = {}, bias = {}, router_bias = {}, router = {:?}, shared = {:?}); load with Unused::Ignore to skip it",
                     path.display(),
                     cfg.gated,
-                    cfg.bias
+                    cfg.bias,
+                    cfg.router_bias,
+                    cfg.router,
+                    cfg.shared
                 )));
             }
         }
@@ -59,8 +62,24 @@ impl Weights {
         }
         let mut it = out.into_iter();
         let mut next = || it.next().flatten();
-        let (gate, w1, w3, w2, b1, b3, b2) = (next(), next(), next(), next(), next(), next(), next());
-        let w = Weights { gate: gate.unwrap_or_default(), w1: w1.unwrap_or_default(), w3, w2: w2.unwrap_or_default(), b1, b3, b2 };
+        let (gate, gate_bias, w1, w3, w2) = (next(), next(), next(), next(), next());
+        let (b1, b3, b2) = (next(), next(), next());
+        let (score_bias, shared_w1, shared_w3, shared_w2, shared_gate) = (next(), next(), next(), next(), next());
+        let w = Weights {
+            gate: gate.unwrap_or_default(),
+            gate_bias,
+            w1: w1.unwrap_or_default(),
+            w3,
+            w2: w2.unwrap_or_default(),
+            b1,
+            b3,
+            b2,
+            score_bias,
+            shared_w1,
+            shared_w3,
+            shared_w2,
+            shared_gate,
+        };
         w.validate(cfg)?;
         Ok(w)
     }
@@ -133,8 +152,16 @@ mod tests {
         w.save_safetensors(&path, &cfg).unwrap();
         let back = Weights::from_safetensors(&path, &cfg).unwrap();
         assert_eq!(back, w);
-        let wrong = MoeConfig { hidden: 128, ..cfg };
+        let wrong = MoeConfig { hidden: 128, ..cfg.clone() };
         assert!(matches!(Weights::from_safetensors(&path, &wrong), Err(Error::Weights(_))));
+        // With a router bias: `gate.bias` [E] is written and read back, and refused by a config
+        // without one.
+        let routed = MoeConfig { router_bias: true, ..cfg.clone() };
+        let wb = Weights::random(&routed, 9);
+        wb.save_safetensors(&path, &routed).unwrap();
+        assert_eq!(Weights::from_safetensors(&path, &routed).unwrap(), wb);
+        let err = Weights::from_safetensors(&path, &cfg).unwrap_err().to_string();
+        assert!(err.contains("`gate.bias`") && err.contains("router_bias = false"), "{err}");
         std::fs::remove_file(&path).unwrap();
     }
 

@@ -74,7 +74,7 @@ pub fn check(
     };
 
     let logits = reference::gate_logits(&cfg, w, x);
-    let own = reference::route(&cfg, world, &logits);
+    let own = reference::route(&cfg, world, w, &logits);
     let mut choices = Vec::with_capacity(world * tokens * k);
     let (mut slots, mut weights) = (Vec::new(), Vec::new());
     for r in 0..world {

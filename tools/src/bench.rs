@@ -548,7 +548,7 @@ pub fn overlap_efficiency(sweep: &Sweep) -> Vec<Option<f64>> {
     sweep.rows.iter().map(|r| two.filter(|_| r.0.world >= 2).map(|t2| t2 / r.0.ms)).collect()
 }
 
-static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+pub(crate) static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
 /// Draws a sweep as a PNG: latency of flashmoe and of the baseline against the swept value.
 pub fn plot(sweep: &Sweep, path: &std::path::Path) -> Result<()> {
@@ -632,25 +632,29 @@ pub struct Selection {
     pub gated: bool,
     /// `multi`: the multi-GPU sweeps (on a machine with several GPUs).
     pub multi: bool,
+    /// `decode`: few tokens on one GPU (T = 1..256, E = 8/64/128, and the Mixtral-size layer),
+    /// kernel and host-inclusive time and weight bandwidth, table `decode` ([`crate::decode`]).
+    pub decode: bool,
 }
 
 impl Selection {
-    /// From `--sweeps` (`list`): a comma list of `single`, `gated`, `multi`, or `all`; absent or
-    /// empty: `single,multi` (`quick`: `single`). The gated sweep is opt-in: Liger's Triton
-    /// autotuning alone can take minutes.
+    /// From `--sweeps` (`list`): a comma list of `single`, `gated`, `multi`, `decode`, or `all`;
+    /// absent or empty: `single,multi` (`quick`: `single`). The gated and decode sweeps are
+    /// opt-in: Liger's Triton autotuning alone can take minutes.
     pub fn parse(list: Option<&str>, quick: bool) -> Result<Selection> {
         let list = list.map(str::trim).filter(|v| !v.is_empty());
-        let Some(list) = list else { return Ok(Selection { single: true, gated: false, multi: !quick }) };
+        let Some(list) = list else { return Ok(Selection { single: true, gated: false, multi: !quick, decode: false }) };
         let mut s = Selection::default();
         for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             match name {
                 "single" => s.single = true,
                 "gated" => s.gated = true,
                 "multi" => s.multi = true,
-                "all" => s = Selection { single: true, gated: true, multi: true },
+                "decode" => s.decode = true,
+                "all" => s = Selection { single: true, gated: true, multi: true, decode: true },
                 other => {
                     return Err(flashmoe::Error::Io(std::io::Error::other(format!(
-                        "--sweeps: unknown sweep `{other}` (known: single, gated, multi, all)"
+                        "--sweeps: unknown sweep `{other}` (known: single, gated, multi, decode, all)"
                     ))));
                 }
             }
@@ -677,6 +681,13 @@ pub fn all_sweeps(quick: bool, sweeps: Option<&str>) -> Result<()> {
         println!("\n## Single GPU, gated (SwiGLU, k = 2, bf16, nothing dropped): the Liger-Kernel comparison");
         let (rows, shapes) = gated_sweep(&one, 5, 20)?;
         report_shapes("single_gpu_gated", &rows, &shapes)?;
+    }
+    if sel.decode {
+        println!(
+            "\n## Decode, single GPU (T = 1..256 x E = 8/64/128 at H = I = 2048, ReLU, capacity factor 1; Mixtral-size H = 4096, I = 14336, E = 8, SwiGLU, nothing dropped; k = 2, bf16)"
+        );
+        let rows = crate::decode::decode_sweep(&one, 5, 20)?;
+        crate::decode::report_decode(&rows)?;
     }
     drop(one);
     if sel.multi && gpus > 1 && !quick {
@@ -870,14 +881,16 @@ mod tests {
 
     #[test]
     fn sweep_selection() {
-        let s = |single, gated, multi| Selection { single, gated, multi };
+        let s = |single, gated, multi| Selection { single, gated, multi, decode: false };
         assert_eq!(Selection::parse(None, false).unwrap(), s(true, false, true));
         assert_eq!(Selection::parse(Some(" "), false).unwrap(), s(true, false, true));
         assert_eq!(Selection::parse(None, true).unwrap(), s(true, false, false));
         assert_eq!(Selection::parse(Some("gated"), false).unwrap(), s(false, true, false));
         assert_eq!(Selection::parse(Some("single, gated"), false).unwrap(), s(true, true, false));
-        assert_eq!(Selection::parse(Some("all"), false).unwrap(), s(true, true, true));
+        assert_eq!(Selection::parse(Some("all"), false).unwrap(), Selection { decode: true, ..s(true, true, true) });
+        assert_eq!(Selection::parse(Some("decode"), true).unwrap(), Selection { decode: true, ..s(false, false, false) });
+        assert_eq!(Selection::parse(Some("single,decode"), false).unwrap(), Selection { decode: true, ..s(true, false, false) });
         let e = Selection::parse(Some("single,gatd"), false).unwrap_err().to_string();
-        assert!(e.contains("gatd") && e.contains("known"), "{e}");
+        assert!(e.contains("gatd") && e.contains("known") && e.contains("decode"), "{e}");
     }
 }

@@ -34,7 +34,7 @@ struct Cli {
 #[derive(clap::Args, Debug, Clone)]
 struct LayerArgs {
     /// A Hugging Face model folder (config.json + safetensors, sharded or not): run one of its
-    /// mixture-of-experts layers (mixtral, qwen3_moe, olmoe) with its shape, routing, activation
+    /// mixture-of-experts layers (mixtral, qwen3_moe, olmoe, gpt_oss) with its shape, routing, activation
     /// and dtype, never dropping a token; --tokens still chooses T.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["hidden", "inter", "experts", "top_k", "dtype", "activation", "gated", "bias"])]
     hf: Option<PathBuf>,
@@ -135,12 +135,14 @@ impl LayerArgs {
             },
             gated: self.gated,
             bias: self.bias,
+            router_bias: false,
             renormalize: true,
             dtype: match self.dtype {
                 DTypeArg::Bf16 => DType::Bf16,
                 DTypeArg::F16 => DType::F16,
                 DTypeArg::F32 => DType::F32,
             },
+            ..MoeConfig::default()
         }
     }
 
@@ -220,7 +222,8 @@ enum Command {
         #[arg(long)]
         quick: bool,
         /// Which sweeps: a comma list of single, gated (SwiGLU layers beside Liger-Kernel), multi,
-        /// all (default: single,multi).
+        /// decode (T = 1..256 on one GPU: kernel and host-inclusive time, weight bandwidth), all
+        /// (default: single,multi).
         #[arg(long)]
         sweeps: Option<String>,
     },
@@ -340,10 +343,12 @@ fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) ->
     // are open).
     let (cfg, checkpoint) = args.layer()?;
     cfg.validate(1)?;
+    // A router or shared expert only the f64 reference implements, before any GPU is opened.
+    cfg.kernel_support()?;
     let cluster = args.cluster()?;
     let world = cluster.len();
     println!(
-        "layer: T={} tokens/GPU x {world} GPU(s), H={} I={} E={} k={} {:?} {:?}{}{}{}, {}",
+        "layer: T={} tokens/GPU x {world} GPU(s), H={} I={} E={} k={} {:?} {:?}{}{}{}{}, {}",
         cfg.tokens,
         cfg.hidden,
         cfg.inter,
@@ -353,6 +358,7 @@ fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) ->
         cfg.activation,
         if cfg.gated { " gated" } else { "" },
         if cfg.bias { " +bias" } else { "" },
+        if cfg.router_bias { " +router bias" } else { "" },
         if cfg.renormalize { "" } else { ", top-k weights not renormalised" },
         match cfg.capacity_factor {
             Some(_) => format!("capacity {} per (GPU, expert)", cfg.capacity()),
@@ -371,6 +377,8 @@ fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) ->
                 match spec.layout {
                     Layout::PerExpert => "per-expert",
                     Layout::Fused => "fused",
+                    Layout::Interleaved => "interleaved gate/up",
+                    Layout::Chunked => "chunked gate/up",
                 },
                 spec.renormalize,
                 t.elapsed().as_secs_f64()

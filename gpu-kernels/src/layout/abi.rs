@@ -85,24 +85,31 @@ impl DType {
     }
 }
 
-/// Expert activation, applied to x·W1 (+b1); gated experts multiply it by x·W3 (+b3).
+/// The `activation` word of [`MoeParams`]: the expert activation applied to x·W1 (+b1); gated
+/// experts multiply it by x·W3 (+b3). The host's `flashmoe::Activation` carries the parameters.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Activation {
+pub enum ActivationKind {
     Relu = 0,
     /// The exact (erf) form: x/2 · (1 + erf(x/√2)).
     Gelu = 1,
     /// x · sigmoid(x); with `gated` this is SwiGLU.
     Silu = 2,
+    /// GPT-OSS's clamped SwiGLU (gated only): g = min(x·W1 + b1, limit),
+    /// u = clamp(x·W3 + b3, -limit, limit), out = g · sigmoid(alpha · g) · (u + 1), with
+    /// [`MoeParams::act_alpha`] and [`MoeParams::act_limit`] (the kernel runs SiLU with those
+    /// parameters, and adds 1 to the up projection only for this kind).
+    ClampedSwiglu = 3,
 }
 
-impl Activation {
+impl ActivationKind {
     /// Decodes the `activation` word of [`MoeParams`].
-    pub const fn from_u32(v: u32) -> Option<Activation> {
+    pub const fn from_u32(v: u32) -> Option<ActivationKind> {
         match v {
-            0 => Some(Activation::Relu),
-            1 => Some(Activation::Gelu),
-            2 => Some(Activation::Silu),
+            0 => Some(ActivationKind::Relu),
+            1 => Some(ActivationKind::Gelu),
+            2 => Some(ActivationKind::Silu),
+            3 => Some(ActivationKind::ClampedSwiglu),
             _ => None,
         }
     }
@@ -119,6 +126,9 @@ pub mod flags {
     /// Copy rows routed to this GPU's own experts into the dispatch region too (A/B switch;
     /// by default GEMM0 reads them in place from the input).
     pub const COPY_LOCAL: u32 = 8;
+    /// The router adds `gate_b` (one value per expert, the layer's dtype) to the summed logits
+    /// before softmax and top-k (GPT-OSS).
+    pub const ROUTER_BIAS: u32 = 16;
 }
 
 /// Test-only fault injection ([`MoeParams::test_hook`]).
@@ -206,7 +216,7 @@ pub struct MoeParams {
     pub local_experts: u32,
     /// [`DType`] as u32.
     pub dtype: u32,
-    /// [`Activation`] as u32.
+    /// [`ActivationKind`] as u32.
     pub activation: u32,
     /// [`flags`] bits.
     pub flags: u32,
@@ -220,11 +230,18 @@ pub struct MoeParams {
     pub dispatch_parts: u32,
     /// K splits of the gate GEMM (host heuristics).
     pub gate_splits: u32,
+    /// The SiLU family's parameters (`gemm::activation::Act`): the sigmoid gain (1 for SiLU)
+    /// and the clamp of the gate (above) and of the up projection (both sides), +inf for none.
+    /// Every activation but [`ActivationKind::ClampedSwiglu`] must pass 1 and +inf.
+    pub act_alpha: f32,
+    pub act_limit: f32,
     /// Bound on every wait, in ns of %globaltimer.
     pub timeout_ns: u64,
-    /// Device pointers: input `[tokens][hidden]`, gate weight `[experts][hidden]`.
+    /// Device pointers: input `[tokens][hidden]`, gate weight `[experts][hidden]`, router bias
+    /// `[experts]` (0 without [`flags::ROUTER_BIAS`]).
     pub x: u64,
     pub gate_w: u64,
+    pub gate_b: u64,
     /// Local experts' weights: w1, w3 `[n][inter][hidden]`, w2 `[n][hidden][inter]`.
     pub w1: u64,
     pub w3: u64,
@@ -262,6 +279,9 @@ impl MoeParams {
     }
     pub const fn copy_local(&self) -> bool {
         self.flags & flags::COPY_LOCAL != 0
+    }
+    pub const fn router_bias(&self) -> bool {
+        self.flags & flags::ROUTER_BIAS != 0
     }
 }
 
@@ -384,6 +404,8 @@ mod tests {
         assert_eq!(core::mem::size_of::<Control>(), 256);
         assert_eq!(core::mem::size_of::<ErrorRecord>(), 48);
         assert_eq!(core::mem::size_of::<HeapLayout>(), 48);
-        assert_eq!(core::mem::size_of::<MoeParams>() % 8, 0);
+        // 20 u32 words, 2 activation words, the timeout, 13 pointers, 8 heap bases, both layouts;
+        // a block keeps its copy in shared memory (at most 512 bytes, see `smem`).
+        assert_eq!(core::mem::size_of::<MoeParams>(), 400);
     }
 }

@@ -5,8 +5,10 @@
 //! points a driver-API host can use are taken (shared/docs/nvshmem.md: the headers' `nvshmem_init`
 //! is static inline over the static library and needs the CUDA runtime).
 
+use std::ffi::c_void;
 use std::path::{Path, PathBuf};
 
+use cudarc::driver::{result, sys};
 use libloading::Library;
 
 use super::DistError;
@@ -127,6 +129,87 @@ impl NvshmemHost {
         if rc != 0 || st < STATUS_IS_INITIALIZED {
             return Err(DistError::NvshmemCall { call: "nvshmemx_hostlib_init_attr", code: if rc != 0 { rc } else { st } });
         }
+        Ok(())
+    }
+
+    /// `nvshmemx_cumodule_init`: registers `module` (one that links NVSHMEM's device code, i.e.
+    /// [`crate::kernels::nvshmem_ptx`]) and copies the device state into it. After [`Self::init`],
+    /// before any launch from it, and again after every reload.
+    pub fn cumodule_init(&self, module: &crate::driver::Module) -> Result<(), DistError> {
+        let f: unsafe extern "C" fn(sys::CUmodule) -> i32 = self.symbol("nvshmemx_cumodule_init")?;
+        // SAFETY: the module is loaded and lives for the call.
+        match unsafe { f(module.raw()) } {
+            0 => Ok(()),
+            rc => Err(DistError::NvshmemCall { call: "nvshmemx_cumodule_init", code: rc }),
+        }
+    }
+
+    /// `nvshmemx_cumodule_finalize`, before the module is unloaded.
+    pub fn cumodule_finalize(&self, module: &crate::driver::Module) -> Result<(), DistError> {
+        let f: unsafe extern "C" fn(sys::CUmodule) -> i32 = self.symbol("nvshmemx_cumodule_finalize")?;
+        // SAFETY: as in cumodule_init.
+        match unsafe { f(module.raw()) } {
+            0 => Ok(()),
+            rc => Err(DistError::NvshmemCall { call: "nvshmemx_cumodule_finalize", code: rc }),
+        }
+    }
+
+    /// `nvshmem_malloc`: `bytes` of the symmetric heap (collective: every PE, same size), as a
+    /// device address.
+    pub fn malloc(&self, bytes: usize) -> Result<u64, DistError> {
+        let f: unsafe extern "C" fn(usize) -> *mut c_void = self.symbol("nvshmem_malloc")?;
+        // SAFETY: initialised (the caller's order of calls); a null return is an error.
+        let p = unsafe { f(bytes) };
+        if p.is_null() {
+            return Err(DistError::NvshmemCall { call: "nvshmem_malloc", code: -1 });
+        }
+        Ok(p as u64)
+    }
+
+    /// `nvshmem_free` of a [`Self::malloc`] address (collective).
+    pub fn free(&self, ptr: u64) -> Result<(), DistError> {
+        let f: unsafe extern "C" fn(*mut c_void) = self.symbol("nvshmem_free")?;
+        // SAFETY: ptr came from nvshmem_malloc.
+        unsafe { f(ptr as *mut c_void) };
+        Ok(())
+    }
+
+    /// `nvshmem_ptr` (host side): the symmetric address `ptr` on PE `pe` as a peer address, or
+    /// None when `pe` is not reachable by P2P.
+    pub fn ptr(&self, ptr: u64, pe: usize) -> Result<Option<u64>, DistError> {
+        let f: unsafe extern "C" fn(*const c_void, i32) -> *mut c_void = self.symbol("nvshmem_ptr")?;
+        let pe = i32::try_from(pe).map_err(|_| DistError::NvshmemCall { call: "nvshmem_ptr (pe bounds)", code: -1 })?;
+        // SAFETY: ptr is symmetric; the call only translates addresses.
+        let p = unsafe { f(ptr as *const c_void, pe) };
+        Ok((!p.is_null()).then_some(p as u64))
+    }
+
+    /// `nvshmem_my_pe` and `nvshmem_n_pes` (host side).
+    pub fn pe(&self) -> Result<(usize, usize), DistError> {
+        let me: unsafe extern "C" fn() -> i32 = self.symbol("nvshmem_my_pe")?;
+        let n: unsafe extern "C" fn() -> i32 = self.symbol("nvshmem_n_pes")?;
+        // SAFETY: no arguments.
+        let (me, n) = unsafe { (me(), n()) };
+        Ok((me.max(0) as usize, n.max(0) as usize))
+    }
+
+    /// Copies `src` to device address `ptr` (e.g. symmetric memory) on the current context.
+    pub fn write_bytes(&self, ptr: u64, src: &[u8]) -> Result<(), DistError> {
+        // SAFETY: the caller's ptr holds src.len() bytes; the copy is synchronous.
+        unsafe { result::memcpy_htod_sync(ptr, src) }.map_err(|e| DistError::NvshmemCall { call: "cuMemcpyHtoD", code: e.0 as i32 })
+    }
+
+    /// Copies device address `ptr` into `dst` on the current context.
+    pub fn read_bytes(&self, ptr: u64, dst: &mut [u8]) -> Result<(), DistError> {
+        // SAFETY: the caller's ptr holds dst.len() bytes; the copy is synchronous.
+        unsafe { result::memcpy_dtoh_sync(dst, ptr) }.map_err(|e| DistError::NvshmemCall { call: "cuMemcpyDtoH", code: e.0 as i32 })
+    }
+
+    /// `nvshmemx_hostlib_finalize`: after every buffer is freed and every module finalized.
+    pub fn finalize(&self) -> Result<(), DistError> {
+        let f: unsafe extern "C" fn() = self.symbol("nvshmemx_hostlib_finalize")?;
+        // SAFETY: no arguments.
+        unsafe { f() };
         Ok(())
     }
 }
