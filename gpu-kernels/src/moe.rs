@@ -122,6 +122,7 @@ unsafe fn forward_ws<E: Element>(param: &MoeParams) {
     let smem = copy::smem_addr(base);
     let wg = thread_idx() / 128;
     let shared_params = unsafe { &*(base.add(smem::PARAMS as usize) as *const MoeParams) };
+    fault::mark_warpgroup(param, 1);
     if wg == 0 {
         let p = unsafe { params_to_shared(param, base) };
         if thread_idx() == 0 {
@@ -129,23 +130,33 @@ unsafe fn forward_ws<E: Element>(param: &MoeParams) {
         }
         let dl = Deadline::new(p.timeout_ns);
         fault::mark_now(p, timeline::START);
+        fault::mark_warpgroup(param, 2);
         let go = unsafe { prologue::<E>(p, smem, &dl, || os::ws::gate_logits::<E>(p, smem)) };
+        fault::mark_warpgroup(param, 3);
         os::ws::enter_tasks(wg);
+        fault::mark_warpgroup(param, 4);
         // Starts the consumers; also publishes the parameters and the mbarriers.
         if sync::sync_block_or(go) {
+            fault::mark_warpgroup(param, 5);
             unsafe { os::ws::run_producer::<E>(p, smem, &dl) };
         }
     } else {
         os::ws::consumers_wait();
+        fault::mark_warpgroup(param, 2);
         let go = sync::sync_block_or(false);
+        fault::mark_warpgroup(param, 4);
         os::ws::enter_tasks(wg);
+        fault::mark_warpgroup(param, 5);
         if go {
             let dl = Deadline::new(shared_params.timeout_ns);
             unsafe { os::ws::run_consumer::<E>(shared_params, smem, wg, &dl) };
         }
     }
+    fault::mark_warpgroup(param, 6);
     os::ws::leave_tasks(wg);
+    fault::mark_warpgroup(param, 7);
     sync::sync_block_or(false);
+    fault::mark_warpgroup(param, 8);
     unsafe { fault::raise_deferred(shared_params, smem) };
     fault::mark_now(shared_params, timeline::END);
 }

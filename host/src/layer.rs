@@ -16,7 +16,7 @@ use flashmoe_kernels::layout::{self, MoeParams, flags, test_hook};
 
 use crate::config::MoeConfig;
 use crate::device::Cluster;
-use crate::driver::{DeviceBuffer, Function, LaunchConfig, Stream};
+use crate::driver::{DeviceBuffer, Function, HostMapped, LaunchConfig, Stream};
 use crate::error::{Error, Result};
 use crate::numeric;
 use crate::plan::Plan;
@@ -52,7 +52,7 @@ struct Rank {
     grid: u32,
     weights: Option<DeviceWeights>,
     /// Per-block phase timestamps of the last launch, when recording (see [`MoeLayer::record_timeline`]).
-    timeline: Option<DeviceBuffer>,
+    timeline: Option<Arc<HostMapped<u64>>>,
 }
 
 /// The routing one GPU decided for its tokens (exposed for tests and diagnostics).
@@ -478,7 +478,7 @@ impl<'c> MoeLayer<'c> {
             out: g.output.ptr(),
             workspace: g.workspace.ptr(),
             error: g.error.device_ptr(),
-            timeline: rank.timeline.as_ref().map_or(0, |b| b.ptr()),
+            timeline: rank.timeline.as_ref().map_or(0, |b| b.device_ptr()),
             heaps: arena.heap.bases(),
             heap: arena.layout.heap,
             ws,
@@ -515,10 +515,8 @@ impl<'c> MoeLayer<'c> {
         }
         for (r, rank) in self.ranks.iter_mut().enumerate() {
             rank.timeline = if on {
-                let bytes = rank.grid as usize * layout::timeline::SLOTS * 8;
-                let b = DeviceBuffer::alloc(self.cluster.gpus()[r].context(), bytes)?;
-                b.fill(0, bytes, 0)?;
-                Some(b)
+                let len = rank.grid as usize * layout::timeline::SLOTS;
+                Some(Arc::new(HostMapped::alloc(self.cluster.gpus()[r].context(), len)?))
             } else {
                 None
             };
@@ -534,9 +532,14 @@ impl<'c> MoeLayer<'c> {
             return Err(Error::Busy("reading the timeline"));
         }
         let Some(b) = &r.timeline else { return Ok(None) };
-        let mut flat = vec![0u64; r.grid as usize * layout::timeline::SLOTS];
-        b.read(0, &mut flat)?;
+        let flat: Vec<u64> = (0..r.grid as usize * layout::timeline::SLOTS).map(|i| b.get(i).unwrap_or(0)).collect();
         Ok(Some(flat.chunks_exact(layout::timeline::SLOTS).map(|c| c.try_into().unwrap_or([0; layout::timeline::SLOTS])).collect()))
+    }
+
+    /// The timeline buffer of GPU `rank` itself (host-mapped: readable while a kernel runs, to see
+    /// where a hung forward stopped).
+    pub fn timeline_live(&self, rank: usize) -> Result<Option<Arc<HostMapped<u64>>>> {
+        Ok(self.rank(rank)?.timeline.clone())
     }
 
     /// Stream of GPU `rank`'s launches (for timing with events), shared by the scratch's layers.

@@ -41,6 +41,15 @@ pub trait Element {
     /// As [`Element::wgmma_x4`].
     #[cfg(target_feature = "sm_90a")]
     unsafe fn wgmma_x8(acc: &mut [[[f32; 4]; 8]; 4], a0: [u64; 4], a1: [u64; 4], b: [u64; 4]);
+    /// [`Element::wgmma_x8`] committed but not awaited: the caller waits with
+    /// `wgmma::wait_group{1,0}_acc128` before it reuses the stage or reads `acc`.
+    ///
+    /// # Safety
+    /// As [`Element::wgmma_x4`].
+    #[cfg(target_feature = "sm_90a")]
+    unsafe fn wgmma_x8_async(acc: &mut [[[f32; 4]; 8]; 4], a0: [u64; 4], a1: [u64; 4], b: [u64; 4]) {
+        unsafe { Self::wgmma_x8(acc, a0, a1, b) }
+    }
 }
 
 /// Runs `E` on the mma.sync path even where wgmma exists (Hopper A/B comparisons).
@@ -137,6 +146,11 @@ impl Element for Bf16 {
     unsafe fn wgmma_x8(acc: &mut [[[f32; 4]; 8]; 4], a0: [u64; 4], a1: [u64; 4], b: [u64; 4]) {
         unsafe { wgmma::mma_bf16_m128n128_x4(acc, a0, a1, b) }
     }
+    #[cfg(target_feature = "sm_90a")]
+    #[inline(always)]
+    unsafe fn wgmma_x8_async(acc: &mut [[[f32; 4]; 8]; 4], a0: [u64; 4], a1: [u64; 4], b: [u64; 4]) {
+        unsafe { wgmma::mma_bf16_m128n128_x4_async(acc, a0, a1, b) }
+    }
 }
 
 impl Element for F16 {
@@ -179,6 +193,11 @@ impl Element for F16 {
     #[inline(always)]
     unsafe fn wgmma_x8(acc: &mut [[[f32; 4]; 8]; 4], a0: [u64; 4], a1: [u64; 4], b: [u64; 4]) {
         unsafe { wgmma::mma_f16_m128n128_x4(acc, a0, a1, b) }
+    }
+    #[cfg(target_feature = "sm_90a")]
+    #[inline(always)]
+    unsafe fn wgmma_x8_async(acc: &mut [[[f32; 4]; 8]; 4], a0: [u64; 4], a1: [u64; 4], b: [u64; 4]) {
+        unsafe { wgmma::mma_f16_m128n128_x4_async(acc, a0, a1, b) }
     }
 }
 

@@ -283,12 +283,13 @@ pub unsafe fn consume<E: Element>(smem: u32, ring: u32, k_tiles: u32, rows: u32,
     };
     use crate::smem::ws;
     let second_half = rows > 64;
+    // A wait that runs out does not leave the loop: leaving with wgmmas in flight would put a
+    // warpgroup dependency on a divergent path, and ptxas then serializes every wgmma (C7518).
+    let mut ok = true;
     for kt in 0..k_tiles {
         let at = ring + kt;
         let s = at % WS_STAGES;
-        if !unsafe { wait(smem + ws::FULL + 8 * s, (at / WS_STAGES) & 1, deadline_ns) } {
-            return false;
-        }
+        ok &= unsafe { wait(smem + ws::FULL + 8 * s, (at / WS_STAGES) & 1, deadline_ns) };
         fence_proxy_async_shared();
         let sa = smem + ws::stage(s);
         let sb = sa + OPERAND_BYTES;
@@ -296,19 +297,29 @@ pub unsafe fn consume<E: Element>(smem: u32, ring: u32, k_tiles: u32, rows: u32,
             |base: u32| [descriptor_sw128(base), descriptor_sw128(base + 32), descriptor_sw128(base + 64), descriptor_sw128(base + 96)];
         let (ad, bd) = (steps(sa), steps(sb));
         if second_half {
-            unsafe { E::wgmma_x8(acc, ad, steps(sa + 64 * TILE_K_BYTES), bd) };
+            // Keeps this stage's wgmmas in flight while the previous stage's complete: the
+            // tensor pipe never drains between stages.
+            unsafe {
+                E::wgmma_x8_async(acc, ad, steps(sa + 64 * TILE_K_BYTES), bd);
+                crate::ptx::wgmma::wait_group1_acc128(acc);
+            }
+            // The previous stage's wgmmas completed: this warp no longer reads it.
+            if kt > 0 {
+                unsafe { mbarrier::arrive(smem + ws::EMPTY + 8 * ((at - 1) % WS_STAGES)) };
+            }
         } else {
             let (h0, _) = acc.split_at_mut(2);
             let (x0, x1) = h0.split_at_mut(1);
             unsafe { E::wgmma_x4((&mut x0[0], &mut x1[0]), ad, bd) };
-        }
-        // This warp's wgmmas completed (wait_group 0 in the asm block): its share of the stage
-        // is no longer read.
-        if warp::lane_id() == 0 {
             unsafe { mbarrier::arrive(smem + ws::EMPTY + 8 * s) };
         }
     }
-    true
+    // Unconditional: a path that reads `acc` without this wait would make ptxas serialize.
+    unsafe { crate::ptx::wgmma::wait_group0_acc128(acc) };
+    if second_half && k_tiles > 0 {
+        unsafe { mbarrier::arrive(smem + ws::EMPTY + 8 * ((ring + k_tiles - 1) % WS_STAGES)) };
+    }
+    ok
 }
 
 /// The producer side: issues this thread's cp.async copies of one stage (A rows and B rows of K

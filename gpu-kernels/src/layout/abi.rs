@@ -369,6 +369,8 @@ pub mod timeline {
     pub const TASKS: usize = 7;
     pub const BUSY_NS: usize = 8;
     pub const WAIT_NS: usize = 9;
+    /// Warp-specialized blocks: the last step warpgroup w reached is in slot `WG_STEP + w`.
+    pub const WG_STEP: usize = 10;
 }
 
 /// Written once (first failure of a launch wins) into host-mapped memory; zero means success.

@@ -59,8 +59,8 @@ pub unsafe fn init(smem: u32) {
         unsafe {
             // One arrival per producer thread (cp.async.mbarrier.arrive.noinc).
             mbarrier::init(smem + ws::FULL + 8 * s, 128);
-            // One arrival per consumer warp.
-            mbarrier::init(smem + ws::EMPTY + 8 * s, 4);
+            // One arrival per consumer thread (no lane-0 branch next to wgmmas in flight).
+            mbarrier::init(smem + ws::EMPTY + 8 * s, 128);
         }
     }
     for c in 0..2 {
