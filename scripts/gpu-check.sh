@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # On the GPU machine, from the repo root, after ../shared/tools/gpu-bundle built .gpu/:
 #   bash scripts/gpu-check.sh [stage,stage,...]
-# Stages: smoke tile info tiny single hf reliability sm80 multi run ab old bench gated decode sanitize
-# (default: all but ab, old, gated, decode, sanitize, sm80). `bench`: `flashmoe bench` (the single-GPU sweep with its
+# Stages: smoke tile info tiny single graph hf reliability sm80 multi run ab old bench gated decode ncu sanitize
+# (default: all but ab, old, gated, decode, ncu, sanitize, sm80). `graph`: CUDA-graph replays (tests/forward_graph.rs)
+# and the host time per forward of the tiny decode layer, plain and graph-replayed. `bench`: `flashmoe bench` (the single-GPU sweep with its
 # cuBLAS-ideal and grouped-GEMM columns; the multi-GPU sweeps on several GPUs). `gated`: the SwiGLU
 # sweep of the Liger-Kernel comparison (`flashmoe bench --sweeps gated`; Liger's Triton autotuning takes
 # minutes, LIGER_FUSED_MOE_AUTOTUNE=0 pins one config). Both first install the liger-kernel wheel
@@ -17,7 +18,7 @@ out=/tmp/gpu-check
 mkdir -p "$out/bench"
 export FLASHMOE_BENCH_OUT=$out/bench
 trap 'tar czf "${OUT:-/tmp}/results.tgz" -C "$out" . 2>/dev/null' EXIT
-stages=",${1:-smoke,tile,info,tiny,single,hf,multi,run,bench},"
+stages=",${1:-smoke,tile,info,tiny,single,graph,hf,multi,run,bench},"
 b=.gpu/bin
 t() { [[ $stages == *",$1,"* ]]; }
 step() { # name seconds cmd...
@@ -26,7 +27,7 @@ step() { # name seconds cmd...
   local s=$SECONDS
   timeout "$secs" "$@" >"$out/$name.log" 2>&1
   local rc=$?
-  grep -E "^(test |GPU|layer|verify|forward|set-up|smoke|forced|dropped|sm_|Bf16|F16|F32|peer|copy| +[0-9]|gpus|\(L|##|overlap|baseline|soak|epoch|50 |48 |partial|corrupt|NaN|========= [A-Z]+ SUMMARY)|panicked|error|FAILED|failures|test result|timed out|skipped" "$out/$name.log" | grep -v "^test .* ignored" | cut -c1-300 | tail -n "${TAIL:-60}"
+  grep -E "^(test |GPU|layer|graph|host time|  (forward_device|graph replay|launch|kernel|empty)|verify|forward|set-up|smoke|forced|dropped|sm_|Bf16|F16|F32|peer|copy| +[0-9]|gpus|\(L|##|overlap|baseline|soak|epoch|50 |48 |partial|corrupt|NaN|========= [A-Z]+ SUMMARY| +(dram|lts|sm|smsp|gpu)__)|panicked|error|FAILED|failures|test result|timed out|skipped" "$out/$name.log" | grep -v "^test .* ignored" | cut -c1-300 | tail -n "${TAIL:-60}"
   echo "--- $name: rc=$rc in $((SECONDS - s)) s"
   return $rc
 }
@@ -48,6 +49,7 @@ if t tiny && ! step tiny 90 $b/test-test-moe_single_gpu --include-ignored --noca
   exit 0
 fi
 t single && step single 150 $b/test-test-moe_single_gpu --include-ignored --nocapture --test-threads=1 --skip tiny_bf16
+t graph && TAIL=40 step graph 240 $b/test-test-forward_graph --include-ignored --nocapture --test-threads=1
 t hf && step hf 150 $b/test-test-hf_layers --include-ignored --nocapture --test-threads=1
 t reliability && step reliability 300 $b/test-test-moe_reliability --include-ignored --nocapture --test-threads=1
 t sm80 && FLASHMOE_TEST_ARCH=sm_80 step sm80-single 150 $b/test-test-moe_single_gpu --include-ignored --nocapture --test-threads=1
@@ -78,4 +80,9 @@ for g in "16384 32 2048 2048" "8192 64 2048 2048" "4096 8 4096 14336"; do
 done
 t gated && TAIL=40 step bench-gated 480 $b/bin-bin-flashmoe bench --sweeps gated
 t decode && TAIL=40 step bench-decode 300 $b/bin-bin-flashmoe bench --sweeps decode
+# Nsight Compute on one forward of the two reference configurations of the tile-engine issue.
+NCU_METRICS=sm__pipe_tensor_cycles_active.avg.pct_of_peak_sustained_active,dram__bytes_read.sum,dram__bytes_write.sum,lts__t_sector_hit_rate.pct,sm__warps_active.avg.pct_of_peak_sustained_active,smsp__warp_issue_stalled_barrier_per_warp_active.pct,gpu__time_duration.sum
+for cfg in "--tokens 16384 --experts 32" "--tokens 128 --experts 64"; do
+  t ncu && TAIL=12 step "ncu${cfg// /}" 180 ncu --metrics $NCU_METRICS -k regex:moe_forward -c 1 $b/bin-bin-flashmoe run --gpus 1 $cfg --iters 1 --verify-tokens 1
+done
 exit 0

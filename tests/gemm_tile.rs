@@ -4,6 +4,7 @@
 use std::ffi::c_void;
 
 use flashmoe::driver::{DeviceBuffer, LaunchConfig, Stream};
+use flashmoe::layout::GemmTileArgs;
 use flashmoe::numeric::{SplitMix64, decode, encode};
 use flashmoe::{Arch, Cluster, DType};
 
@@ -42,23 +43,22 @@ fn run(kernel: &str, arch: Arch, dtype: DType, case: &Case, seed: u64) {
     let f = gpu.function_in(arch, kernel).unwrap();
     f.set_max_dynamic_shared(flashmoe::layout::SHARED_BYTES).unwrap();
     let stream = Stream::new(ctx).unwrap();
-    let (mut pa, mut pr, mut nr, mut lda) = (da.ptr(), drows.ptr(), n_rows as u32, (k * el) as u64);
-    let (mut pb, mut nc, mut ldb, mut kb) = (db.ptr(), n_cols as u32, (k * el) as u64, (k * el) as u32);
-    let (mut po, mut lo) = (dout.ptr(), ldo as u64);
-    let mut args: Vec<*mut c_void> = vec![
-        &mut pa as *mut u64 as *mut c_void,
-        &mut pr as *mut u64 as *mut c_void,
-        &mut nr as *mut u32 as *mut c_void,
-        &mut lda as *mut u64 as *mut c_void,
-        &mut pb as *mut u64 as *mut c_void,
-        &mut nc as *mut u32 as *mut c_void,
-        &mut ldb as *mut u64 as *mut c_void,
-        &mut kb as *mut u32 as *mut c_void,
-        &mut po as *mut u64 as *mut c_void,
-        &mut lo as *mut u64 as *mut c_void,
-    ];
+    let mut tile = GemmTileArgs {
+        a: da.ptr(),
+        rows: drows.ptr(),
+        b: db.ptr(),
+        out: dout.ptr(),
+        lda: (k * el) as u64,
+        ldb: (k * el) as u64,
+        ldo: ldo as u64,
+        n_rows: n_rows as u32,
+        n_cols: n_cols as u32,
+        k_bytes: (k * el) as u32,
+        _pad: 0,
+    };
+    let mut args: Vec<*mut c_void> = vec![&mut tile as *mut GemmTileArgs as *mut c_void];
     let cfg = LaunchConfig { grid: 1, block: 128, shared_bytes: flashmoe::layout::SHARED_BYTES };
-    // SAFETY: the argument list matches the tile kernels; buffers outlive the synchronisation.
+    // SAFETY: the tile kernels take one GemmTileArgs by value; buffers outlive the synchronisation.
     unsafe { f.launch(&stream, cfg, &mut args, false).unwrap() };
     stream.synchronize().unwrap();
     let mut raw = vec![0u8; n_rows * ldo];

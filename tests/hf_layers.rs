@@ -1,4 +1,5 @@
-//! Hugging Face layers on the GPU: synthetic folders of each family against the f64 reference,
+//! Hugging Face layers on the GPU: synthetic folders of each family the kernel runs (every family
+//! but those with a shared expert; DeepSeek-V3 without one) against the f64 reference,
 //! and (when `FLASHMOE_HF_CONFORMANCE` names the output folder of `benches/hf_conformance.py`)
 //! transformers' own sparse-MoE blocks against flashmoe on the checkpoints transformers saved.
 
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 use common::Inputs;
 use flashmoe::hf::{Family, HfLayer, Layout, synthetic};
 use flashmoe::numeric::relative_l2;
-use flashmoe::{Activation, CheckpointError, Cluster, DType, Error, MoeConfig, Weights, reference, verify};
+use flashmoe::{Activation, CheckpointError, Cluster, DType, Error, MoeConfig, Router, Weights, reference, verify};
 use safetensors::{Dtype, SafeTensors};
 
 fn gpu() -> Cluster {
@@ -116,6 +117,34 @@ fn synthetic_families_and_layouts_match_the_reference() {
     synthetic_layer_on_gpu(&c, Family::Qwen3Moe, Layout::PerExpert, &base, 3);
     synthetic_layer_on_gpu(&c, Family::Qwen3Moe, Layout::Fused, &MoeConfig { renormalize: true, dtype: DType::Bf16, ..base.clone() }, 4);
     synthetic_layer_on_gpu(&c, Family::Olmoe, Layout::PerExpert, &MoeConfig { dtype: DType::F32, ..base }, 5);
+}
+
+/// DeepSeek-V3 without shared experts (`n_shared_experts` = 0): its grouped sigmoid router
+/// (`n_group`, `topk_group`, `norm_topk_prob`, `routed_scaling_factor` and the F32
+/// `e_score_correction_bias`) runs in the kernel. Per-expert and fused layouts, DeepSeek-V3's own
+/// routing shape (256 experts, 8 groups, 4 kept, k = 8) and small ones, every dtype.
+#[test]
+#[ignore = "needs GPU"]
+fn synthetic_deepseek_v3_layer_without_shared_experts_matches_the_reference() {
+    let c = gpu();
+    let ds = |experts: usize, groups: usize, topk_groups: usize, top_k: usize, renormalize: bool, dtype: DType| MoeConfig {
+        tokens: 130,
+        hidden: 256,
+        inter: 128,
+        experts,
+        top_k,
+        gated: true,
+        activation: Activation::Silu,
+        capacity_factor: None,
+        renormalize,
+        dtype,
+        router: Router::GroupedSigmoid { groups, topk_groups, scaling: 2.5 },
+        ..MoeConfig::default()
+    };
+    synthetic_layer_on_gpu(&c, Family::DeepseekV3, Layout::PerExpert, &ds(256, 8, 4, 8, true, DType::Bf16), 80);
+    synthetic_layer_on_gpu(&c, Family::DeepseekV3, Layout::Fused, &ds(16, 4, 2, 4, false, DType::F16), 81);
+    synthetic_layer_on_gpu(&c, Family::DeepseekV3, Layout::PerExpert, &ds(64, 8, 4, 6, true, DType::F32), 82);
+    synthetic_layer_on_gpu(&c, Family::DeepseekV3, Layout::Fused, &MoeConfig { tokens: 1, ..ds(64, 1, 1, 8, true, DType::Bf16) }, 83);
 }
 
 /// One case written by benches/hf_conformance.py.

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Inputs, check};
-use flashmoe::{Activation, Cluster, DType, Error, MoeConfig, Wait};
+use flashmoe::{Activation, Cluster, DType, Error, MoeConfig, Router, Wait};
 
 /// All GPUs, or None (test skipped) on a one-GPU machine.
 fn gpus() -> Option<Cluster> {
@@ -51,6 +51,23 @@ fn multi_gpu_matrix() {
         ..cfg(DType::Bf16, 8 * g, 4, 300, (256, 320))
     };
     check(&c, &oss, 111, Inputs::Random);
+    // DeepSeek-V3's grouped sigmoid router, and Llama-4's input scale on rows sent to peers.
+    let grouped = MoeConfig {
+        router: Router::GroupedSigmoid { groups: 8, topk_groups: 4, scaling: 2.5 },
+        gated: true,
+        activation: Activation::Silu,
+        ..cfg(DType::Bf16, 32 * g, 8, 1000, (256, 256))
+    };
+    check(&c, &grouped, 112, Inputs::Random);
+    let llama4 = MoeConfig {
+        router: Router::SigmoidScaledInput,
+        renormalize: false,
+        gated: true,
+        bias: true,
+        activation: Activation::Silu,
+        ..cfg(DType::Bf16, 4 * g, 2, 1000, (256, 320))
+    };
+    check(&c, &llama4, 113, Inputs::Random);
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Every forward correct whatever came before: variable T, layers sharing one scratch arena,
-//! create/drop cycles, the 32-bit epoch wrap, partial launch failures, bounds faults, NaN inputs,
-//! and a public API that safe code cannot misuse. One GPU.
+//! create/drop cycles, the 32-bit epoch wrap, partial launch failures, bounds faults, NaN inputs
+//! (under every router), and a public API that safe code cannot misuse. One GPU.
 
 mod common;
 
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use common::Inputs;
 use flashmoe::numeric::SplitMix64;
 use flashmoe::verify;
-use flashmoe::{Activation, Cluster, DType, Error, Fault, MoeConfig, MoeLayer, Scratch, Weights};
+use flashmoe::{Activation, Cluster, DType, Error, Fault, MoeConfig, MoeLayer, Router, Scratch, Weights};
 
 fn gpu() -> Cluster {
     Cluster::first(1).expect("a GPU")
@@ -276,6 +276,28 @@ fn non_finite_inputs_are_typed_errors_naming_the_token() {
         assert!(bitwise(&a.forward(&mut layer, 256).unwrap(), &good), "{dtype:?}: a rejected upload lost the old weights");
     }
     println!("NaN / infinity / f16 overflow in inputs: typed errors naming the token; rejected weights keep the old ones");
+}
+
+/// The sigmoid routers fault on non-finite inputs as the softmax router does (the check comes
+/// before any sigmoid, which would turn an infinite logit into a finite score), and the layer
+/// stays usable.
+#[test]
+#[ignore = "needs GPU"]
+fn non_finite_inputs_are_typed_errors_under_the_sigmoid_routers() {
+    let c = gpu();
+    for router in [Router::GroupedSigmoid { groups: 4, topk_groups: 2, scaling: 2.5 }, Router::SigmoidScaledInput] {
+        let a = Case::new(MoeConfig { router, renormalize: router != Router::SigmoidScaledInput, ..small(256) }, 67);
+        let good = a.reference(&c, 256);
+        let mut layer = a.layer(&c, None);
+        let h = a.cfg.hidden;
+        for (token, value) in [(5usize, f32::NAN), (200, f32::INFINITY), (17, f32::NEG_INFINITY), (255, f32::NAN)] {
+            let mut x = a.x.clone();
+            x[token * h + 77] = value;
+            let err = layer.forward(&[&x]).unwrap_err();
+            assert!(matches!(err, Error::NonFiniteInput { token: t, gpu: 0 } if t == token as u32), "{router:?} {value}: {err}");
+        }
+        assert!(bitwise(&a.forward(&mut layer, 256).unwrap(), &good), "{router:?}: forward after the errors");
+    }
 }
 
 #[test]

@@ -1,13 +1,14 @@
 //! The fused kernel on one GPU against the f64 reference: dtypes, k, E, odd T, gated and plain,
-//! biases, GPT-OSS's router bias and clamped SwiGLU, skewed routing, capacity drops, NaN-poisoned
-//! outputs, bitwise repeat, forced timeout.
+//! biases, GPT-OSS's router bias and clamped SwiGLU, DeepSeek-V3's grouped sigmoid router,
+//! Llama-4's sigmoid-scaled input, skewed routing, capacity drops, NaN-poisoned outputs, bitwise
+//! repeat, forced timeout.
 
 mod common;
 
 use std::time::Duration;
 
 use common::{Inputs, check};
-use flashmoe::{Activation, Cluster, DType, Error, MoeConfig, Wait, Weights};
+use flashmoe::{Activation, Cluster, DType, Error, MoeConfig, Router, Wait, Weights};
 
 fn gpu() -> Cluster {
     Cluster::first(1).expect("a GPU")
@@ -100,6 +101,78 @@ fn gpt_oss_router_bias_and_clamped_swiglu() {
     check(&c, &bias_only, seed + 2, Inputs::Random);
     let tight = MoeConfig { capacity_factor: Some(0.5), ..oss(DType::Bf16, 2, 777, 0.5) };
     assert!(check(&c, &tight, seed + 3, Inputs::Random).dropped > 0);
+}
+
+/// DeepSeek-V3's grouped sigmoid router (`noaux_tc`: score-correction bias, group-limited
+/// top-k, routed scaling factor): E = 16, 64, 256; 4 and 8 groups, 2 and 4 kept (and every group
+/// kept: nothing masked); k up to 8; T = 1, 130, 1000; renormalised or not; every dtype; the
+/// default capacity factor 1 (drops) and none.
+#[test]
+#[ignore = "needs GPU"]
+fn grouped_sigmoid_router() {
+    let c = gpu();
+    let grouped =
+        |(dtype, experts, groups, topk_groups, top_k): (DType, usize, usize, usize, usize), tokens, renormalize, scaling| MoeConfig {
+            router: Router::GroupedSigmoid { groups, topk_groups, scaling },
+            renormalize,
+            gated: true,
+            activation: Activation::Silu,
+            ..cfg(dtype, experts, top_k, tokens, (256, 256))
+        };
+    let mut seed = 300;
+    for (shape, tokens, renormalize, scaling) in [
+        ((DType::Bf16, 16, 4, 2, 2), 130, true, 2.5),
+        ((DType::F16, 16, 8, 4, 8), 1, false, 1.5),
+        ((DType::F32, 16, 8, 2, 4), 1000, true, 2.5),
+        ((DType::Bf16, 64, 8, 4, 8), 1000, true, 2.5),
+        ((DType::F32, 64, 4, 2, 4), 130, false, 0.5),
+        ((DType::F16, 64, 4, 4, 6), 1, true, 2.5),
+        ((DType::Bf16, 256, 8, 4, 8), 1000, true, 2.5),
+        ((DType::F16, 256, 8, 2, 8), 130, false, 2.5),
+        ((DType::F32, 256, 4, 2, 3), 1, true, 1.5),
+        ((DType::Bf16, 256, 4, 4, 8), 130, false, 1.5),
+    ] {
+        check(&c, &grouped(shape, tokens, renormalize, scaling), seed, Inputs::Random);
+        seed += 1;
+    }
+    // DeepSeek-V3's shape without a capacity limit (Hugging Face drops nothing), and expert biases.
+    let ds = MoeConfig { capacity_factor: None, bias: true, ..grouped((DType::Bf16, 256, 8, 4, 8), 1000, true, 2.5) };
+    assert_eq!(check(&c, &ds, seed, Inputs::Random).dropped, 0);
+}
+
+/// Llama-4's router: top-k by logit, the chosen expert's input scaled by sigmoid(logit), its
+/// output added with weight 1: k = 1 and 2, gated and plain, with and without expert biases (b1
+/// is added after the scale), every dtype, T = 1, 130, 1000, with capacity drops.
+#[test]
+#[ignore = "needs GPU"]
+fn sigmoid_scaled_input_router() {
+    let c = gpu();
+    let llama4 = |dtype, top_k, tokens, act, gated, bias| MoeConfig {
+        router: Router::SigmoidScaledInput,
+        renormalize: false,
+        activation: act,
+        gated,
+        bias,
+        capacity_factor: None,
+        ..cfg(dtype, 16, top_k, tokens, (256, 320))
+    };
+    let mut seed = 320;
+    for (dtype, top_k, tokens, act, gated, bias) in [
+        (DType::Bf16, 1, 130, Activation::Silu, true, false),
+        (DType::Bf16, 1, 1, Activation::Silu, true, true),
+        (DType::Bf16, 2, 1000, Activation::Silu, true, false),
+        (DType::F16, 1, 1000, Activation::Relu, false, true),
+        (DType::F16, 2, 130, Activation::Gelu, false, false),
+        (DType::F32, 1, 130, Activation::Silu, true, true),
+        (DType::F32, 2, 1, Activation::Relu, false, false),
+    ] {
+        check(&c, &llama4(dtype, top_k, tokens, act, gated, bias), seed, Inputs::Random);
+        seed += 1;
+    }
+    let tight = MoeConfig { capacity_factor: Some(0.5), ..llama4(DType::Bf16, 2, 777, Activation::Silu, true, true) };
+    assert!(check(&c, &tight, seed, Inputs::Random).dropped > 0);
+    // Every token to one expert: its rows are all this GPU's own, copied scaled.
+    check(&c, &llama4(DType::Bf16, 1, 1000, Activation::Silu, true, false), seed + 1, Inputs::AllTo(5));
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! ptxas comes from FLASHMOE_PTXAS or PATH (the PyPI wheel `nvidia-cuda-nvcc-cu12` has one; .ci/run
 //! installs it). Without ptxas the test is skipped, unless FLASHMOE_REQUIRE_PTXAS=1.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use flashmoe::{Arch, kernels};
@@ -52,46 +52,59 @@ fn resources(log: &str) -> Vec<Resources> {
     out
 }
 
-#[test]
-fn embedded_ptx_assembles_without_spills() {
-    let Some(ptxas) = ptxas() else {
+/// ptxas, or None when the test should be skipped (it fails instead with FLASHMOE_REQUIRE_PTXAS=1).
+fn required_ptxas() -> Option<PathBuf> {
+    let found = ptxas();
+    if found.is_none() {
         assert!(
             std::env::var("FLASHMOE_REQUIRE_PTXAS").as_deref() != Ok("1"),
             "FLASHMOE_REQUIRE_PTXAS=1 but no ptxas found (set FLASHMOE_PTXAS)"
         );
         eprintln!("skipped: no ptxas (set FLASHMOE_PTXAS or put it on PATH)");
-        return;
-    };
-    let dir = std::env::temp_dir().join(format!("flashmoe-ptxas-{}", std::process::id()));
+    }
+    found
+}
+
+/// Assembles `ptx` (the build `label`) for `arch` and checks what every build must pass: ptxas
+/// succeeds, reports no performance loss it only prints as info, and no entry spills. Returns
+/// every function ptxas reported, for the caller's own checks.
+fn assemble(ptxas: &Path, arch: &str, label: &str, ptx: &str) -> (Vec<Resources>, String) {
+    let dir = std::env::temp_dir().join(format!("flashmoe-ptxas-{label}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    for arch in Arch::ALL {
-        let file = dir.join(format!("{}.ptx", arch.name()));
-        std::fs::write(&file, kernels::ptx(arch)).unwrap();
-        let out =
-            Command::new(&ptxas).arg(format!("-arch={}", arch.name())).arg("-v").arg(&file).arg("-o").arg("/dev/null").output().unwrap();
-        let log = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success() && !log.contains("error"), "ptxas -arch={} failed:\n{log}", arch.name());
-        // Performance losses ptxas reports only as info lines: setmaxnreg dropped (C7507, C7508)
-        // and wgmma serialized (C7510: a wgmma in a called function; C7511/C7512: too few
-        // registers). The old check missed C7510 on every sm_90a build up to v8.
-        for bad in ["'setmaxnreg' ignored", "wgmma.mma_async instructions are serialized"] {
-            assert!(!log.contains(bad), "ptxas -arch={} reported `{bad}`:\n{log}", arch.name());
-        }
-        let functions = resources(&log);
-        assert!(functions.iter().any(|f| f.entry && f.name == "smoke_axpy"), "no resource report for smoke_axpy:\n{log}");
-        for f in &functions {
-            let (name, spills, stack) = (&f.name, f.spills, f.stack);
-            if f.entry {
-                println!("{}: {name}: {} registers, {spills} spill bytes, {stack} stack bytes", arch.name(), f.regs);
-                assert_eq!(spills, 0, "{} {name} spills registers:\n{log}", arch.name());
-            } else if spills > 0 {
-                // Called functions (the mma.sync task loop, kept out of its entry) are reported, not
-                // asserted: their spills predate this check (perf log v9).
-                println!("{}: called function {name}: {spills} spill bytes, {stack} stack bytes", arch.name());
-            }
+    let file = dir.join(format!("{label}.ptx"));
+    std::fs::write(&file, ptx).unwrap();
+    let out = Command::new(ptxas).arg(format!("-arch={arch}")).arg("-v").arg(&file).arg("-o").arg("/dev/null").output().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success() && !log.contains("error"), "ptxas -arch={arch} failed on {label}:\n{log}");
+    // Performance losses ptxas reports only as info lines: setmaxnreg dropped (C7507, C7508)
+    // and wgmma serialized (C7510: a wgmma in a called function; C7511/C7512: too few
+    // registers). The old check missed C7510 on every sm_90a build up to v8.
+    for bad in ["'setmaxnreg' ignored", "wgmma.mma_async instructions are serialized"] {
+        assert!(!log.contains(bad), "ptxas -arch={arch} reported `{bad}` on {label}:\n{log}");
+    }
+    let functions = resources(&log);
+    for f in &functions {
+        let (name, spills, stack) = (&f.name, f.spills, f.stack);
+        if f.entry {
+            println!("{label}: {name}: {} registers, {spills} spill bytes, {stack} stack bytes", f.regs);
+            assert_eq!(spills, 0, "{label} {name} spills registers:\n{log}");
+        } else if spills > 0 {
+            // Called functions (the mma.sync task loop, kept out of its entry) are reported, not
+            // asserted: their spills predate this check (perf log v9).
+            println!("{label}: called function {name}: {spills} spill bytes, {stack} stack bytes");
         }
     }
-    std::fs::remove_dir_all(&dir).unwrap();
+    (functions, log)
+}
+
+#[test]
+fn embedded_ptx_assembles_without_spills() {
+    let Some(ptxas) = required_ptxas() else { return };
+    for arch in Arch::ALL {
+        let (functions, log) = assemble(&ptxas, arch.name(), arch.name(), kernels::ptx(arch));
+        assert!(functions.iter().any(|f| f.entry && f.name == "smoke_axpy"), "no resource report for smoke_axpy:\n{log}");
+    }
 }
 
 /// The NVSHMEM build (feature `nvshmem`, never in CI): it passes ptxas for its architecture, no
@@ -102,41 +115,14 @@ fn embedded_ptx_assembles_without_spills() {
 #[test]
 fn nvshmem_ptx_assembles_without_spills() {
     use flashmoe::entries::{NVSHMEM_ARCH, NVSHMEM_DEVICE_GLOBALS, NVSHMEM_ENTRIES, NVSHMEM_PTX_STEM};
-    let Some(ptxas) = ptxas() else {
-        assert!(
-            std::env::var("FLASHMOE_REQUIRE_PTXAS").as_deref() != Ok("1"),
-            "FLASHMOE_REQUIRE_PTXAS=1 but no ptxas found (set FLASHMOE_PTXAS)"
-        );
-        eprintln!("skipped: no ptxas (set FLASHMOE_PTXAS or put it on PATH)");
-        return;
-    };
+    let Some(ptxas) = required_ptxas() else { return };
     let ptx = kernels::nvshmem_ptx();
     for g in NVSHMEM_DEVICE_GLOBALS {
         assert!(ptx.lines().any(|l| l.starts_with(".visible .const") && l.contains(&format!(" {g}["))), "{g} is not .visible");
     }
     assert!(!ptx.contains(".extern .func"), "the NVSHMEM PTX has an external function");
-    let arch = NVSHMEM_ARCH.name();
-    let dir = std::env::temp_dir().join(format!("flashmoe-ptxas-nvshmem-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join(format!("{NVSHMEM_PTX_STEM}.ptx"));
-    std::fs::write(&file, ptx).unwrap();
-    let out = Command::new(&ptxas).arg(format!("-arch={arch}")).arg("-v").arg(&file).arg("-o").arg("/dev/null").output().unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && !log.contains("error"), "ptxas -arch={arch} failed on the NVSHMEM PTX:\n{log}");
-    for bad in ["'setmaxnreg' ignored", "wgmma.mma_async instructions are serialized"] {
-        assert!(!log.contains(bad), "ptxas -arch={arch} reported `{bad}` on the NVSHMEM PTX:\n{log}");
-    }
-    let functions = resources(&log);
+    let (functions, log) = assemble(&ptxas, NVSHMEM_ARCH.name(), NVSHMEM_PTX_STEM, ptx);
     for e in NVSHMEM_ENTRIES {
         assert!(functions.iter().any(|f| f.entry && f.name == e.name), "no resource report for {}:\n{log}", e.name);
     }
-    for f in &functions {
-        if f.entry {
-            println!("{NVSHMEM_PTX_STEM}: {}: {} registers, {} spill bytes, {} stack bytes", f.name, f.regs, f.spills, f.stack);
-            assert_eq!(f.spills, 0, "{NVSHMEM_PTX_STEM} {} spills registers:\n{log}", f.name);
-        } else if f.spills > 0 {
-            println!("{NVSHMEM_PTX_STEM}: called function {}: {} spill bytes, {} stack bytes", f.name, f.spills, f.stack);
-        }
-    }
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use flashmoe::layout::timeline;
-use flashmoe::{Arch, Cluster, DType, MoeConfig, MoeLayer, Mainloop, Tuning};
+use flashmoe::{Arch, Cluster, DType, Mainloop, MoeConfig, MoeLayer, Tuning};
 
 #[test]
 #[ignore = "needs GPU"]
@@ -18,7 +18,16 @@ fn warp_specialized_forward_finishes_or_says_where_it_stopped() {
     if cluster.gpus()[0].arch() != Arch::Sm90a {
         return;
     }
-    let cfg = MoeConfig { tokens: 64, hidden: 256, inter: 256, experts: 8, top_k: 2, dtype: DType::Bf16, capacity_factor: None, ..MoeConfig::default() };
+    let cfg = MoeConfig {
+        tokens: 64,
+        hidden: 256,
+        inter: 256,
+        experts: 8,
+        top_k: 2,
+        dtype: DType::Bf16,
+        capacity_factor: None,
+        ..MoeConfig::default()
+    };
     let (w, x) = common::weights_and_inputs(&cfg, 1, 7, common::Inputs::Random);
     let x: Vec<f32> = x.iter().map(|&v| v as f32).collect();
     let tuning = Tuning { mainloop: Mainloop::WarpSpecialized, ..Tuning::default() };
@@ -45,7 +54,15 @@ fn warp_specialized_forward_finishes_or_says_where_it_stopped() {
                         }
                     }
                     for (k, bs) in seen {
-                        println!("steps (wg0, wg1, wg2) = ({}, {}, {}), tasks {}: {} blocks, first {:?}", k.0, k.1, k.2, k.3, bs.len(), &bs[..bs.len().min(4)]);
+                        println!(
+                            "steps (wg0, wg1, wg2) = ({}, {}, {}), tasks {}: {} blocks, first {:?}",
+                            k.0,
+                            k.1,
+                            k.2,
+                            k.3,
+                            bs.len(),
+                            &bs[..bs.len().min(4)]
+                        );
                     }
                     println!("the warp-specialized forward hung");
                     std::process::exit(1);

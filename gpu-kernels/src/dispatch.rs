@@ -9,6 +9,16 @@
 //! (count 0), which is how the owner learns it has nothing to wait for. Rows routed to this GPU's
 //! own experts are not copied: only their slots (token ids) are written, and GEMM0 reads the
 //! rows in place from the input.
+//!
+//! Llama-4's router scales the expert's input by the routing weight: there every row is copied
+//! (this GPU's own too: `MoeParams::copy_local`) scaled in f32 and rounded to the dtype, so
+//! GEMM0 reads s·x like any row. GEMM0's epilogue could scale its f32 accumulator instead
+//! (GEMM0 is linear, and that skips one rounding of s·x), but the scale then has to reach the
+//! owner's task and its epilogue: measured with ptxas, that code in the GEMM task loop pushed
+//! GEMM0 out of line or added 50 to 330 spill bytes to the mma.sync task loops (sm_90a and
+//! sm_80), for every router. Here it costs the other routers one uniform branch per dispatched
+//! tile, and Llama-4's layers a copy of their own rows (T·H elements read and written, beside
+//! 6·T·H·I flops of gated experts).
 
 use crate::block;
 use crate::gemm::element::Element;
@@ -180,7 +190,9 @@ unsafe fn copy_rows<E: Element>(p: &MoeParams, smem: u32, s: &Stream, rows: u32,
         }
         r += TILE_M;
     }
-    if s.copy_rows {
+    if s.copy_rows && p.scales_input() {
+        unsafe { copy_scaled_rows::<E>(p, smem, s, rows, lo) };
+    } else if s.copy_rows {
         let mut r = 2 * w;
         while r < rows {
             let src =
@@ -192,6 +204,50 @@ unsafe fn copy_rows<E: Element>(p: &MoeParams, smem: u32, s: &Stream, rows: u32,
         }
     }
     sync::sync_threads();
+}
+
+/// Copies the listed rows, each scaled by its routing weight (widened to f32, multiplied,
+/// narrowed back to the dtype, rounded to nearest): warp w takes rows w, w + 4, ..., 4 vectors of
+/// 16 bytes in flight per lane. A function of its own, so the plain copy keeps its registers.
+#[inline(never)]
+unsafe fn copy_scaled_rows<E: Element>(p: &MoeParams, smem: u32, s: &Stream, rows: u32, lo: u32) {
+    let tid = thread_idx();
+    let (w, lane) = (tid / 32, tid % 32);
+    let k = p.top_k;
+    let weights = (p.workspace + p.ws.topk_weight) as *const u32;
+    let row_bytes = p.hidden * E::BYTES;
+    let vecs = row_bytes / 16;
+    let mut r = w;
+    while r < rows {
+        let m = unsafe { copy::ld_shared_u32(smem + ROW_LIST + r * 4) };
+        // Written by the gate before its grid barrier.
+        let scale = f32::from_bits(unsafe { sync::ld_relaxed_gpu_u32(weights.add((meta_token(m) * k + meta_j(m)) as usize)) });
+        let src = (p.x + meta_token(m) as u64 * row_bytes as u64) as *const u8;
+        let dst = unsafe { s.rows.add((lo + r) as usize * row_bytes as usize) };
+        let mut v = lane;
+        while v < vecs {
+            let mut buf = [[0u32; 4]; 4];
+            unroll!(4, j, {
+                let i = v + 32 * j as u32;
+                if i < vecs {
+                    buf[j] = unsafe { copy::ld_nc_v4(src.add(i as usize * 16)) };
+                }
+            });
+            unroll!(4, j, {
+                let i = v + 32 * j as u32;
+                if i < vecs {
+                    let mut vals = [0.0f32; 8];
+                    E::unpack(buf[j], &mut vals);
+                    unroll!(8, e, {
+                        vals[e] *= scale;
+                    });
+                    unsafe { copy::st_v4(dst.add(i as usize * 16), E::pack(&vals)) };
+                }
+            });
+            v += 128;
+        }
+        r += 4;
+    }
 }
 
 /// One warp copies one or two rows, 8 vectors of 16 bytes per row in flight per lane.

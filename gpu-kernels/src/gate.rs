@@ -1,17 +1,21 @@
 //! The fused gate, in two phases separated by a grid barrier. Phase 1: logits = x·Wgᵀ on tensor
 //! cores (f32 accumulate), split over (128-token chunk, K range) units so every block streams a
 //! share even for one chunk (decode); each unit writes its partial logits. Phase 2, per token:
-//! the partials summed in a fixed order (plus the router bias, when the layer has one), softmax
-//! and top-k (ties to the lower expert), the routing weights, and per-chunk expert counts that
+//! the partials summed in a fixed order (plus the router bias, when the layer has one), the
+//! layer's router (softmax top-k, DeepSeek-V3's grouped sigmoid, or Llama-4's sigmoid of the
+//! top-k logits; ties to the lower expert), the routing weights, and per-chunk expert counts that
 //! let dispatch assign slots in token order without atomics on slots.
 
 use crate::fault;
-use crate::gemm::activation::exp;
+use crate::gemm::activation::{exp, sigmoid};
 use crate::gemm::element::{Bf16, Element, F16, F32};
 use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, mainloop, zero_acc};
-use crate::layout::{DROPPED, DType, FaultKind, MoeParams, NONE, ROUTE_TOKENS, TILE_K_BYTES, TILE_M, TILE_N, gate_chunks, logits_stride};
+use crate::layout::{
+    DROPPED, DType, FaultKind, MoeParams, NONE, ROUTE_TOKENS, RouterKind, TILE_K_BYTES, TILE_M, TILE_N, gate_chunks, logits_stride,
+};
 use crate::ptx::{copy, math, sync, warp};
+use crate::ranking::{TopTwo, outranks};
 use crate::util::{block_idx, grid_dim, thread_idx};
 
 /// Phase 1: the partial logits of this block's (chunk, K split) units.
@@ -105,9 +109,9 @@ unsafe fn router_bias_at(p: &MoeParams, gate_b: *const u8, e: u32) -> f32 {
     }
 }
 
-/// Softmax and top-k of one token by one warp: lane l holds experts l, l + 32, ... (at most 8),
-/// each the sum of the K splits' partial logits in split order (deterministic), then plus the
-/// router bias in f32 when the layer has one.
+/// Routing of one token by one warp: lane l holds experts l, l + 32, ... (at most 8), each the
+/// sum of the K splits' partial logits in split order (deterministic), then plus the router bias
+/// in f32 when the layer has one; the layer's router then picks the k experts and their weights.
 #[inline(always)]
 unsafe fn top_k(p: &MoeParams, row: *const f32, t: u32, lane: u32) {
     let (experts, k) = (p.experts, p.top_k);
@@ -137,62 +141,30 @@ unsafe fn top_k(p: &MoeParams, row: *const f32, t: u32, lane: u32) {
             v[i] = if router_bias { sum + unsafe { router_bias_at(p, gate_b, e) } } else { sum };
         }
     });
-    let mut m = f32::NEG_INFINITY;
-    unroll!(8, i, {
-        m = if v[i] > m { v[i] } else { m };
-    });
-    let m = warp::max_f32(m);
-    let mut s = 0.0;
-    unroll!(8, i, {
-        s += exp(v[i] - m);
-    });
-    let total = warp::sum_f32(s);
     // NaN or infinity anywhere in the token's input makes its logits non-finite (each sums x·w
-    // over the whole row), and then this sum too: a typed error, never a silent route.
-    if !(total <= f32::MAX) {
-        if lane == 0 {
-            unsafe { fault::fault_at(p, FaultKind::NonFiniteInput as u32, (NONE, NONE, t), m.to_bits() as u64, 0) };
+    // over the whole row): a typed error, never a silent route. The lowest lane holding one
+    // reports its first.
+    let mut bad = None;
+    unroll!(8, i, {
+        if bad.is_none() && i as u32 * 32 + lane < experts && !v[i].is_finite() {
+            bad = Some(v[i]);
+        }
+    });
+    let bad_lanes = warp::ballot(bad.is_some());
+    if bad_lanes != 0 {
+        if let Some(b) = bad
+            && lane == bad_lanes.trailing_zeros()
+        {
+            unsafe { fault::fault_at(p, FaultKind::NonFiniteInput as u32, (NONE, NONE, t), b.to_bits() as u64, 0) };
         }
         return;
     }
-    let inv_sum = math::rcp(total);
-
-    let mut picked = 0u32;
-    let (mut mine_e, mut mine_p, mut picked_sum) = (0u32, 0.0f32, 0.0f32);
-    for j in 0..k {
-        // Lane-local best among unpicked experts (ascending e, so ties keep the lower one).
-        let (mut bv, mut be) = (f32::NEG_INFINITY, u32::MAX);
-        unroll!(8, i, {
-            let e = i as u32 * 32 + lane;
-            if e < experts && picked & (1 << i) == 0 && (v[i] > bv || be == u32::MAX) {
-                bv = v[i];
-                be = e;
-            }
-        });
-        let mut d = 16;
-        while d > 0 {
-            let ov = warp::shfl_xor_f32(bv, d);
-            let oe = warp::shfl_xor_u32(be, d);
-            if ov > bv || (ov == bv && oe < be) {
-                bv = ov;
-                be = oe;
-            }
-            d >>= 1;
-        }
-        // Non-finite logits (NaN input) could leave no winner; keep indices in range regardless.
-        let be = if be < experts { be } else { 0 };
-        if be % 32 == lane {
-            picked |= 1 << (be / 32);
-        }
-        let pj = exp(bv - m) * inv_sum;
-        picked_sum += pj;
-        if lane == j {
-            mine_e = be;
-            mine_p = pj;
-        }
-    }
+    let (mine_e, weight) = match RouterKind::from_u32(p.router) {
+        Some(RouterKind::GroupedSigmoid) => unsafe { grouped_sigmoid(p, &v, lane) },
+        Some(RouterKind::SigmoidScaledInput) => sigmoid_of_top_k(p, &v, lane),
+        _ => softmax_top_k(p, &v, lane),
+    };
     if lane < k {
-        let weight = if p.renormalize() { mine_p / picked_sum } else { mine_p };
         let i = (t * k + lane) as usize;
         unsafe {
             *((p.workspace + p.ws.topk_expert) as *mut u8).add(i) = mine_e as u8;
@@ -202,4 +174,181 @@ unsafe fn top_k(p: &MoeParams, row: *const f32, t: u32, lane: u32) {
             sync::atom_add_relaxed_gpu_u32(counts.add(((t / TILE_M) * experts + mine_e) as usize), 1);
         }
     }
+}
+
+/// The warp's best of the items lane l holds in `keys` (item 32i + l in `keys[i]`), skipping
+/// items at or past `count` and those whose bit i of the lane's `taken` is set: (key, item), the
+/// same on every lane, ranked by [`outranks`] (ties to the lower item). The item is always below
+/// `count` (it indexes memory), even for keys no comparison can order.
+#[inline(always)]
+fn warp_best(keys: &[f32; 8], taken: u32, count: u32, lane: u32) -> (f32, u32) {
+    // Lane-local first, in ascending items, so ties keep the lower one.
+    let (mut bv, mut be) = (f32::NEG_INFINITY, u32::MAX);
+    unroll!(8, i, {
+        let e = i as u32 * 32 + lane;
+        if e < count && taken & (1 << i) == 0 && (keys[i] > bv || be == u32::MAX) {
+            bv = keys[i];
+            be = e;
+        }
+    });
+    let mut d = 16;
+    while d > 0 {
+        let ov = warp::shfl_xor_f32(bv, d);
+        let oe = warp::shfl_xor_u32(be, d);
+        if outranks(ov, oe, bv, be) {
+            bv = ov;
+            be = oe;
+        }
+        d >>= 1;
+    }
+    (bv, if be < count { be } else { 0 })
+}
+
+/// Marks `item` (from [`warp_best`]) as taken on the lane that holds it.
+#[inline(always)]
+fn take(taken: &mut u32, item: u32, lane: u32) {
+    if item % 32 == lane {
+        *taken |= 1 << (item / 32);
+    }
+}
+
+/// `keys[slot]` for a warp-uniform `slot` without indexing the register array at run time (that
+/// would put it in local memory).
+#[inline(always)]
+fn at_slot(keys: &[f32; 8], slot: u32) -> f32 {
+    let mut v = 0.0;
+    unroll!(8, i, {
+        if i as u32 == slot {
+            v = keys[i];
+        }
+    });
+    v
+}
+
+/// [`RouterKind::Softmax`]: softmax of the logits, top-k by logit, weights p_j (or p_j / Σ_k p).
+/// Lane j < k returns its j-th choice.
+#[inline(always)]
+fn softmax_top_k(p: &MoeParams, v: &[f32; 8], lane: u32) -> (u32, f32) {
+    let mut m = f32::NEG_INFINITY;
+    unroll!(8, i, {
+        m = if v[i] > m { v[i] } else { m };
+    });
+    let m = warp::max_f32(m);
+    let mut s = 0.0;
+    unroll!(8, i, {
+        s += exp(v[i] - m);
+    });
+    let inv_sum = math::rcp(warp::sum_f32(s));
+    let mut picked = 0u32;
+    let (mut mine_e, mut mine_p, mut picked_sum) = (0u32, 0.0f32, 0.0f32);
+    for j in 0..p.top_k {
+        let (bv, be) = warp_best(v, picked, p.experts, lane);
+        take(&mut picked, be, lane);
+        let pj = exp(bv - m) * inv_sum;
+        picked_sum += pj;
+        if lane == j {
+            mine_e = be;
+            mine_p = pj;
+        }
+    }
+    (mine_e, if p.renormalize() { mine_p / picked_sum } else { mine_p })
+}
+
+/// [`RouterKind::SigmoidScaledInput`] (Llama-4): top-k by logit; the weight sigmoid(l_j) scales
+/// the expert's input (GEMM0), and combine adds the output with weight 1.
+#[inline(always)]
+fn sigmoid_of_top_k(p: &MoeParams, v: &[f32; 8], lane: u32) -> (u32, f32) {
+    let mut picked = 0u32;
+    let (mut mine_e, mut mine_l) = (0u32, 0.0f32);
+    for j in 0..p.top_k {
+        let (bv, be) = warp_best(v, picked, p.experts, lane);
+        take(&mut picked, be, lane);
+        if lane == j {
+            mine_e = be;
+            mine_l = bv;
+        }
+    }
+    (mine_e, sigmoid(mine_l))
+}
+
+/// [`RouterKind::GroupedSigmoid`] (DeepSeek-V3 `noaux_tc`): s = sigmoid(l), choice keys
+/// c = s + score bias; the `topk_groups` best of `groups` groups of consecutive experts (each
+/// scored by its two largest c, ties to the lower group) keep their experts, the others' keys
+/// become -inf; the k largest c win (ties to the lower expert). Weights are the unbiased s_j,
+/// divided by Σ_k s + 1e-20 when renormalising, times the routed scaling factor. Every
+/// reduction is a butterfly over fixed lanes: deterministic.
+///
+/// # Safety
+/// `p.score_bias` holds `p.experts` f32 values; `p.groups` divides `p.experts` (validated on the
+/// host, as is topk_groups ≤ groups).
+#[inline(always)]
+unsafe fn grouped_sigmoid(p: &MoeParams, v: &[f32; 8], lane: u32) -> (u32, f32) {
+    let experts = p.experts;
+    let bias = p.score_bias as *const u8;
+    let (mut s, mut c) = ([0.0f32; 8], [f32::NEG_INFINITY; 8]);
+    unroll!(8, i, {
+        let e = i as u32 * 32 + lane;
+        if e < experts {
+            s[i] = sigmoid(v[i]);
+            c[i] = s[i] + unsafe { F32::load(bias, e) };
+        }
+    });
+    // Keeping every group masks nothing (Kimi-K2 and GLM-4.5 run one group).
+    if p.topk_groups < p.groups {
+        let per = experts / p.groups;
+        // Lane l keeps the score of group 32m + l in `scores[m]` (at most 128 groups: each holds
+        // at least 2 of at most 256 experts).
+        let mut scores = [f32::NEG_INFINITY; 8];
+        for g in 0..p.groups {
+            let (lo, hi) = (g * per, g * per + per);
+            let mut two = TopTwo::EMPTY;
+            unroll!(8, i, {
+                let e = i as u32 * 32 + lane;
+                if e >= lo && e < hi {
+                    two = two.insert(c[i]);
+                }
+            });
+            let mut d = 16;
+            while d > 0 {
+                two = two.merge(TopTwo { first: warp::shfl_xor_f32(two.first, d), second: warp::shfl_xor_f32(two.second, d) });
+                d >>= 1;
+            }
+            unroll!(8, m, {
+                if g == m as u32 * 32 + lane {
+                    scores[m] = two.sum();
+                }
+            });
+        }
+        let (mut kept_groups, mut kept) = (0u32, 0u32);
+        for _ in 0..p.topk_groups {
+            let (_, g) = warp_best(&scores, kept_groups, p.groups, lane);
+            take(&mut kept_groups, g, lane);
+            unroll!(8, i, {
+                let e = i as u32 * 32 + lane;
+                if e >= g * per && e < g * per + per {
+                    kept |= 1 << i;
+                }
+            });
+        }
+        unroll!(8, i, {
+            if kept & (1 << i) == 0 {
+                c[i] = f32::NEG_INFINITY;
+            }
+        });
+    }
+    let mut picked = 0u32;
+    let (mut mine_e, mut mine_s, mut picked_sum) = (0u32, 0.0f32, 0.0f32);
+    for j in 0..p.top_k {
+        let (_, be) = warp_best(&c, picked, experts, lane);
+        take(&mut picked, be, lane);
+        // The winner's unbiased score, from the lane that holds it.
+        let sj = warp::shfl_idx_f32(at_slot(&s, be / 32), be % 32);
+        picked_sum += sj;
+        if lane == j {
+            mine_e = be;
+            mine_s = sj;
+        }
+    }
+    let w = if p.renormalize() { mine_s / (picked_sum + 1e-20) } else { mine_s };
+    (mine_e, w * p.routed_scaling)
 }

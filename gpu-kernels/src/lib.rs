@@ -2,16 +2,26 @@
 //!
 //! Built twice. For `nvptx64-nvidia-cuda` (by host/build.rs) it is the PTX of every kernel; for
 //! the host it exposes [`layout`], the `#[repr(C)]` types and pure index logic both sides share,
-//! unit-tested on the CPU.
+//! and [`ranking`], the routers' ordering rules, both unit-tested on the CPU.
 #![no_std]
 #![cfg_attr(
     target_arch = "nvptx64",
-    feature(abi_gpu_kernel, asm_experimental_arch, stdarch_nvptx, core_intrinsics, gpu_intrinsics, gpu_launch_sized_workgroup_mem, link_llvm_intrinsics, abi_unadjusted)
+    feature(
+        abi_gpu_kernel,
+        asm_experimental_arch,
+        stdarch_nvptx,
+        core_intrinsics,
+        gpu_intrinsics,
+        gpu_launch_sized_workgroup_mem,
+        link_llvm_intrinsics,
+        abi_unadjusted
+    )
 )]
 #![cfg_attr(target_arch = "nvptx64", allow(internal_features))]
 
 pub mod entries;
 pub mod layout;
+pub mod ranking;
 
 #[cfg(target_arch = "nvptx64")]
 #[macro_use]

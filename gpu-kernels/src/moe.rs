@@ -16,7 +16,7 @@ use crate::{dispatch, gate, grid, smem};
 
 /// The dynamic shared memory; 1024-byte alignment leaves room for swizzled TMA/wgmma layouts.
 #[repr(C, align(1024))]
-struct SharedBase(u8);
+pub(crate) struct SharedBase(u8);
 
 /// Clears this launch's counters before the gate's grid barrier publishes them. Peers add to
 /// `returned_rows` only after receiving this GPU's rows of this launch, so never before this.

@@ -7,8 +7,8 @@ use flashmoe_kernels::layout::{DIM_MULTIPLE, MAX_EXPERTS, MAX_TOP_K, MAX_WORLD};
 /// arithmetic and every buffer size far below 2^64.
 pub const MAX_DIM: usize = 1 << 16;
 
-use flashmoe_kernels::layout::ActivationKind;
 pub use flashmoe_kernels::layout::DType;
+use flashmoe_kernels::layout::{ActivationKind, RouterKind};
 
 /// Expert activation, applied to the gate projection x·W1ᵀ (+ b1); gated experts multiply it by
 /// the up projection x·W3ᵀ (+ b3).
@@ -54,8 +54,8 @@ impl Activation {
 }
 
 /// How the router turns the gate logits l = x·Wgᵀ of a token into its k experts and their
-/// weights. `flashmoe::reference` defines each exactly; the GPU kernel implements
-/// [`Router::Softmax`] only (see [`MoeConfig::kernel_support`]).
+/// weights. `flashmoe::reference` defines each exactly; the GPU kernel runs all three (in f32,
+/// ties to the lower group or expert).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub enum Router {
     /// Mixtral, Qwen-MoE, OLMoE, GPT-OSS: p = softmax(l (+ the router bias)); the k largest
@@ -72,6 +72,29 @@ pub enum Router {
     /// Llama-4: the k largest logits win; the chosen expert's INPUT is scaled by sigmoid(l_j)
     /// (expert_j(sigmoid(l_j) · x)) and its output added with weight 1.
     SigmoidScaledInput,
+}
+
+impl Router {
+    /// The kernel's router word.
+    pub fn kind(self) -> RouterKind {
+        match self {
+            Router::Softmax => RouterKind::Softmax,
+            Router::GroupedSigmoid { .. } => RouterKind::GroupedSigmoid,
+            Router::SigmoidScaledInput => RouterKind::SigmoidScaledInput,
+        }
+    }
+
+    /// The kernel's grouped-router parameters (groups, kept groups, routed scaling factor): one
+    /// group kept and a factor of 1 for the routers without groups. Validation bounds both
+    /// counts by the expert count (at most 256), so they always fit the kernel's u32 words.
+    pub fn kernel_params(self) -> (u32, u32, f32) {
+        match self {
+            Router::GroupedSigmoid { groups, topk_groups, scaling } => {
+                (u32::try_from(groups).unwrap_or(u32::MAX), u32::try_from(topk_groups).unwrap_or(u32::MAX), scaling)
+            }
+            Router::Softmax | Router::SigmoidScaledInput => (1, 1, 1.0),
+        }
+    }
 }
 
 /// An always-on expert every token goes through, added to the routed output: gated,
@@ -289,20 +312,10 @@ impl MoeConfig {
     }
 
     /// What the GPU kernel cannot run yet although the configuration is valid (the f64 reference
-    /// runs it): [`ConfigError::NotInKernel`] naming the first such feature. `MoeLayer` checks
-    /// this when built, before any allocation or launch.
+    /// runs it): [`ConfigError::NotInKernel`] naming the first such feature. Every [`Router`]
+    /// runs in the kernel; shared experts do not yet. `MoeLayer` checks this when built, before
+    /// any allocation or launch.
     pub fn kernel_support(&self) -> Result<(), ConfigError> {
-        match self.router {
-            Router::Softmax => {}
-            Router::GroupedSigmoid { .. } => {
-                return Err(ConfigError::NotInKernel(
-                    "the grouped sigmoid router (DeepSeek-V3: score-correction bias, group-limited top-k, routed scaling factor)",
-                ));
-            }
-            Router::SigmoidScaledInput => {
-                return Err(ConfigError::NotInKernel("the sigmoid router scaling the expert input (Llama-4)"));
-            }
-        }
         match self.shared {
             None => Ok(()),
             Some(SharedExpert { sigmoid_gate: false, .. }) => Err(ConfigError::NotInKernel("the shared expert")),
@@ -408,7 +421,7 @@ mod tests {
     }
 
     #[test]
-    fn router_variants_and_shared_experts_validate_and_are_refused_by_the_kernel() {
+    fn router_variants_validate_and_run_in_the_kernel_and_shared_experts_are_refused() {
         let ds = MoeConfig {
             experts: 8,
             top_k: 2,
@@ -437,14 +450,41 @@ mod tests {
         let llama4 = MoeConfig { router: Router::SigmoidScaledInput, renormalize: false, ..MoeConfig::default() };
         assert_eq!(llama4.validate(1), Ok(()));
         assert_eq!(MoeConfig { renormalize: true, ..llama4.clone() }.validate(1), Err(ConfigError::RenormalizeScaledInput));
-        // Valid, but not in the kernel: typed errors naming the feature.
+        // Every router runs in the kernel; shared experts are typed errors naming the feature.
         assert_eq!(MoeConfig::default().kernel_support(), Ok(()));
-        for (cfg, says) in [(ds.clone(), "grouped sigmoid router"), (llama4, "scaling the expert input"), (shared(64), "sigmoid gate")] {
-            let e = cfg.kernel_support().unwrap_err();
-            assert!(matches!(e, ConfigError::NotInKernel(_)) && e.to_string().contains(says), "{e}");
+        assert_eq!(MoeConfig { shared: None, ..ds.clone() }.kernel_support(), Ok(()));
+        assert_eq!(llama4.kernel_support(), Ok(()));
+        let e = shared(64).kernel_support().unwrap_err();
+        assert!(matches!(e, ConfigError::NotInKernel(_)) && e.to_string().contains("sigmoid gate"), "{e}");
+        assert_eq!(ds.kernel_support(), Err(ConfigError::NotInKernel("the shared expert")));
+        let llama4_shared = MoeConfig { shared: Some(SharedExpert { inter: 64, sigmoid_gate: false }), ..llama4 };
+        assert_eq!(llama4_shared.kernel_support(), Err(ConfigError::NotInKernel("the shared expert")));
+        // The kernel's router words.
+        assert_eq!(ds.router.kind(), RouterKind::GroupedSigmoid);
+        assert_eq!(ds.router.kernel_params(), (4, 2, 2.5));
+        assert_eq!(Router::SigmoidScaledInput.kind(), RouterKind::SigmoidScaledInput);
+        for r in [Router::Softmax, Router::SigmoidScaledInput] {
+            assert_eq!(r.kernel_params(), (1, 1, 1.0), "{r:?}");
+            assert_eq!(RouterKind::from_u32(r.kind() as u32), Some(r.kind()));
         }
-        let e = MoeConfig { router: Router::Softmax, ..ds }.kernel_support().unwrap_err();
-        assert_eq!(e, ConfigError::NotInKernel("the shared expert"));
+    }
+
+    /// The kernel's warp layout (lane l holds experts l, l + 32, ...) holds at most 256 experts,
+    /// so at most 128 groups of 2: every grouped router validation accepts fits it.
+    #[test]
+    fn grouped_routers_of_every_valid_shape_fit_the_kernel() {
+        let grouped = |experts: usize, groups: usize, topk_groups: usize, top_k: usize| MoeConfig {
+            experts,
+            top_k,
+            router: Router::GroupedSigmoid { groups, topk_groups, scaling: 1.0 },
+            ..MoeConfig::default()
+        };
+        assert_eq!(grouped(256, 8, 4, 8).validate(1), Ok(())); // DeepSeek-V3
+        assert_eq!(grouped(256, 128, 4, 8).validate(8), Ok(())); // groups of 2
+        assert!(matches!(grouped(256, 256, 4, 2).validate(1), Err(ConfigError::BadGroups { .. }))); // groups of 1
+        assert_eq!(grouped(384, 1, 1, 8).validate(1), Err(ConfigError::TooManyExperts(384))); // Kimi-K2's 384
+        assert!(matches!(grouped(64, 3, 2, 2).validate(1), Err(ConfigError::BadGroups { .. }))); // 3 does not divide 64
+        assert_eq!(grouped(96, 8, 2, 8).validate(1), Ok(())); // groups of 12: not a power of two
     }
 
     #[test]

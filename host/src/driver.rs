@@ -334,6 +334,14 @@ impl Stream {
     /// Whether all work on the stream finished (`Ok(false)`: still running).
     pub fn query(&self) -> Result<bool> {
         self.ctx.bind()?;
+        self.query_bound()
+    }
+
+    /// [`Self::query`] without making the context current first: one `cuStreamQuery`, for
+    /// polling loops. The caller bound [`Self::context`] on this thread and has called nothing
+    /// since that could bind another (a wrong current context is a driver error, never a wrong
+    /// answer: the stream handle names its own context).
+    pub(crate) fn query_bound(&self) -> Result<bool> {
         // SAFETY: valid stream.
         match unsafe { sys::cuStreamQuery(self.raw) } {
             sys::CUresult::CUDA_SUCCESS => Ok(true),
@@ -515,11 +523,126 @@ impl Function {
                 result::launch_kernel(self.raw, grid, block, cfg.shared_bytes, stream.raw, args)
             }
         };
-        match r {
-            Err(DriverError(sys::CUresult::CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE)) => {
-                Err(Error::CooperativeLaunchTooLarge { gpu: self.ctx.ordinal(), blocks: cfg.grid })
+        launch_result(
+            if cooperative { "cuLaunchCooperativeKernel" } else { "cuLaunchKernel" },
+            r.err().map_or(sys::CUresult::CUDA_SUCCESS, |e| e.0),
+            &self.ctx,
+            cfg.grid,
+        )
+    }
+}
+
+/// A launch's result: a grid too large to be co-resident is its own typed error.
+fn launch_result(call: &'static str, r: sys::CUresult, ctx: &Context, blocks: u32) -> Result<()> {
+    match r {
+        sys::CUresult::CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE => Err(Error::CooperativeLaunchTooLarge { gpu: ctx.ordinal(), blocks }),
+        other => check_raw(call, other),
+    }
+}
+
+/// An executable CUDA graph of one kernel node on one GPU, cooperative when asked: built and
+/// instantiated once, then launched any number of times, each time with fresh argument values
+/// (`cuGraphExecKernelNodeSetParams` then `cuGraphLaunch`). The function, grid, block, dynamic
+/// shared memory and the cooperative attribute are fixed when it is built; only the arguments
+/// change from launch to launch.
+///
+/// Built explicitly (`cuGraphCreate` + `cuGraphAddKernelNode`), not by stream capture: nothing
+/// else on the stream or in the process can end up in the graph, and no other thread's CUDA
+/// calls can fail because a capture is under way.
+#[derive(Debug)]
+pub struct KernelGraph {
+    graph: sys::CUgraph,
+    exec: sys::CUgraphExec,
+    node: sys::CUgraphNode,
+    /// The node's launch shape (`kernelParams` is set per launch).
+    shape: sys::CUDA_KERNEL_NODE_PARAMS,
+    ctx: Arc<Context>,
+}
+
+// SAFETY: graph handles may be used from any thread with their context bound; `&mut self` on
+// every use keeps one thread at a time (the driver does not serialise calls on one graph).
+unsafe impl Send for KernelGraph {}
+
+impl KernelGraph {
+    /// A graph launching `function` with `cfg`, cooperatively when asked (then the whole grid
+    /// must be co-resident, as for [`Function::launch`]).
+    ///
+    /// `args` are the node's first arguments; they never run: every [`Self::launch`] sets its own.
+    ///
+    /// # Safety
+    /// `args` must match the kernel's parameter list (the driver copies the values; the graph
+    /// keeps no pointer to them).
+    pub unsafe fn new(function: &Function, cfg: LaunchConfig, args: &mut [*mut c_void], cooperative: bool) -> Result<Self> {
+        let ctx = function.ctx.clone();
+        ctx.bind()?;
+        let shape = sys::CUDA_KERNEL_NODE_PARAMS {
+            func: function.raw,
+            gridDimX: cfg.grid,
+            gridDimY: 1,
+            gridDimZ: 1,
+            blockDimX: cfg.block,
+            blockDimY: 1,
+            blockDimZ: 1,
+            sharedMemBytes: cfg.shared_bytes,
+            kernelParams: std::ptr::null_mut(),
+            extra: std::ptr::null_mut(),
+            kern: std::ptr::null_mut(),
+            ctx: ctx.ctx,
+        };
+        let mut g = KernelGraph { graph: std::ptr::null_mut(), exec: std::ptr::null_mut(), node: std::ptr::null_mut(), shape, ctx };
+        // From here on, dropping `g` destroys whatever was created.
+        // SAFETY: out-pointers to fields of `g`; the node parameters point at `args`, which
+        // outlive the call (the driver copies the values).
+        unsafe {
+            check_raw("cuGraphCreate", sys::cuGraphCreate(&mut g.graph, 0))?;
+            let first = sys::CUDA_KERNEL_NODE_PARAMS { kernelParams: args.as_mut_ptr(), ..g.shape };
+            check_raw("cuGraphAddKernelNode", sys::cuGraphAddKernelNode_v2(&mut g.node, g.graph, std::ptr::null(), 0, &first))?;
+            if cooperative {
+                let mut value: sys::CUkernelNodeAttrValue = std::mem::zeroed();
+                value.cooperative = 1;
+                check_raw(
+                    "cuGraphKernelNodeSetAttribute",
+                    sys::cuGraphKernelNodeSetAttribute(g.node, sys::CUlaunchAttributeID::CU_LAUNCH_ATTRIBUTE_COOPERATIVE, &value),
+                )?;
             }
-            other => check(if cooperative { "cuLaunchCooperativeKernel" } else { "cuLaunchKernel" }, other),
+            launch_result("cuGraphInstantiateWithFlags", sys::cuGraphInstantiateWithFlags(&mut g.exec, g.graph, 0), &g.ctx, cfg.grid)?;
+        }
+        Ok(g)
+    }
+
+    /// Sets the node's arguments to `args`, then launches the graph on `stream` (which must
+    /// belong to the graph's context). The new values apply to this launch and later ones, never
+    /// to a launch already enqueued (the driver's guarantee for `cuGraphExecKernelNodeSetParams`).
+    ///
+    /// # Safety
+    /// As [`Function::launch`]: `args` match the kernel's parameters, and every pointer they carry
+    /// stays valid until the kernel finishes.
+    pub unsafe fn launch(&mut self, stream: &Stream, args: &mut [*mut c_void]) -> Result<()> {
+        if stream.ctx.ctx != self.ctx.ctx {
+            return Err(Error::Unavailable("a kernel graph launched on a stream of another GPU"));
+        }
+        self.ctx.bind()?;
+        let p = sys::CUDA_KERNEL_NODE_PARAMS { kernelParams: args.as_mut_ptr(), ..self.shape };
+        // SAFETY: exec and node are this graph's; `args` outlive the call (values are copied).
+        unsafe {
+            check_raw("cuGraphExecKernelNodeSetParams", sys::cuGraphExecKernelNodeSetParams_v2(self.exec, self.node, &p))?;
+            launch_result("cuGraphLaunch", sys::cuGraphLaunch(self.exec, stream.raw), &self.ctx, self.shape.gridDimX)
+        }
+    }
+}
+
+impl Drop for KernelGraph {
+    /// An executable graph still running is not stopped: the driver frees it when it completes.
+    fn drop(&mut self) {
+        // SAFETY: created in `new` (null when that failed first). Errors have nowhere to go.
+        unsafe {
+            let _ = self.ctx.bind();
+            if !self.exec.is_null() {
+                let _ = sys::cuGraphExecDestroy(self.exec);
+            }
+            if !self.graph.is_null() {
+                let _ = sys::cuGraphDestroy(self.graph);
+            }
         }
     }
 }

@@ -96,6 +96,8 @@ pub enum Error {
     Unavailable(&'static str),
     #[error("the scratch arena is unusable: a kernel on GPU {gpu} did not stop even after an abort; drop every layer using it")]
     Broken { gpu: usize },
+    #[error("this forward graph was captured from another layer: replay a graph with the layer that captured it")]
+    ForeignGraph,
     #[error("test hook: the launch failed on purpose after GPU rank {rank} started")]
     InjectedLaunchFailure { rank: usize },
     #[error("weight `{tensor}`: element {index} = {value} is not finite in {dtype:?}")]

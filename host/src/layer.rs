@@ -8,6 +8,7 @@
 //! layer with a forward in flight aborts and waits for it.
 
 use std::ffi::c_void;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,13 +17,13 @@ use flashmoe_kernels::layout::{self, MoeParams, flags, test_hook};
 
 use crate::config::MoeConfig;
 use crate::device::Cluster;
-use crate::driver::{DeviceBuffer, Function, HostMapped, LaunchConfig, Stream};
+use crate::driver::{DeviceBuffer, Function, HostMapped, KernelGraph, LaunchConfig, Stream};
 use crate::error::{Error, Result};
 use crate::numeric;
 use crate::plan::Plan;
 use crate::scratch::{Arena, Scratch};
 use crate::tuning::{Mainloop, Tuning};
-use crate::weights::Weights;
+use crate::weights::{SCORE_BIAS, Weights};
 
 /// Default bound on every wait inside the kernel.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -35,6 +36,8 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 struct DeviceWeights {
     gate: DeviceBuffer,
     gate_b: Option<DeviceBuffer>,
+    /// The grouped router's score-correction bias, f32 whatever the layer's dtype.
+    score_bias: Option<DeviceBuffer>,
     w1: DeviceBuffer,
     w3: Option<DeviceBuffer>,
     w2: DeviceBuffer,
@@ -55,6 +58,13 @@ struct Rank {
     timeline: Option<Arc<HostMapped<u64>>>,
 }
 
+impl Rank {
+    /// The persistent grid's launch shape.
+    fn launch_config(&self) -> LaunchConfig {
+        LaunchConfig { grid: self.grid, block: self.entry.threads, shared_bytes: self.entry.shared_bytes }
+    }
+}
+
 /// The routing one GPU decided for its tokens (exposed for tests and diagnostics).
 #[derive(Clone, Debug, PartialEq)]
 pub struct GpuRouting {
@@ -64,6 +74,71 @@ pub struct GpuRouting {
     pub weight: Vec<f32>,
     /// `[t][j]` slot in the expert's region, or [`layout::DROPPED`].
     pub slot: Vec<u32>,
+}
+
+/// One layer's forward of a fixed token count as CUDA graphs, one per GPU, each a single
+/// cooperative kernel node: [`MoeLayer::capture`] builds it, [`MoeLayer::replay`] runs it (write
+/// the new inputs into [`MoeLayer::input_buffer`] first, read [`MoeLayer::output_buffer`] after).
+///
+/// ```no_run
+/// use flashmoe::{Cluster, MoeConfig, MoeLayer, Weights, numeric};
+///
+/// let cluster = Cluster::first(1)?;
+/// let cfg = MoeConfig { tokens: 256, ..MoeConfig::default() };
+/// let mut layer = MoeLayer::new(&cluster, cfg.clone())?;
+/// layer.load_weights(&Weights::random(&cfg, 7))?;
+/// let mut step = layer.capture(1)?;                            // T = 1 per replay
+/// let (input, output) = (layer.input_buffer(0)?, layer.output_buffer(0)?);
+/// let mut y = vec![0u8; cfg.hidden * cfg.dtype.bytes() as usize];
+/// for i in 0..32 {
+///     let x = vec![0.01 * i as f64; cfg.hidden];               // this step's token
+///     input.write(0, &numeric::encode(cfg.dtype, &x))?;
+///     layer.replay(&mut step)?;                                // bounded wait, typed errors
+///     output.read(0, &mut y)?;
+///     let _out = numeric::decode(cfg.dtype, &y);
+/// }
+/// # Ok::<(), flashmoe::Error>(())
+/// ```
+///
+/// # Why a replay is as correct as a plain forward
+///
+/// The graph holds no state of any forward. Its node fixes only what is fixed for the layer's
+/// life anyway (function, grid, block, shared memory, the cooperative attribute); every replay
+/// rewrites all of the node's arguments (`cuGraphExecKernelNodeSetParams`) with the very
+/// [`MoeParams`] a plain launch would get: the pointers of the weights and of the arena as they
+/// are now (another layer may have grown the arena, `load_weights` may have replaced the
+/// weights), the timeout, and the epoch `Arena::begin` hands out for this launch. The driver
+/// applies an update to every later launch of the graph and to none already enqueued, and a
+/// replay starts only when nothing is in flight on the arena, so each launch runs with exactly
+/// the epoch it was given. Plain forwards, replays and other layers on the same arena thus draw
+/// from one epoch sequence, and the invariant every flag, task stamp, abort word and error claim
+/// relies on is unchanged: a word equal to the current epoch was written by the current launch.
+/// The wrap at 2^32, the bounded wait, the error record, the abort of started GPUs when a later
+/// one fails and [`Error::Busy`] all go through the same code as [`MoeLayer::forward_device`].
+///
+/// (The alternative, the epoch in device memory so that a replay needs no parameter update,
+/// would make every epoch comparison in the kernel read memory and the host mirror a counter the
+/// device bumps, for the abort word and the error records; one driver call per replay is cheaper
+/// than that argument.)
+///
+/// Several GPUs: one graph per GPU, launched in rank order on each GPU's stream, as plain
+/// launches are. A graph replays only the layer that captured it (else [`Error::ForeignGraph`]);
+/// it owns no memory of the layer, so dropping either first is fine (a graph still running is
+/// freed by the driver when it completes).
+#[derive(Debug)]
+pub struct ForwardGraph<'c> {
+    layer: u64,
+    tokens: usize,
+    graphs: Vec<KernelGraph>,
+    /// The graphs use the cluster's kernels: the cluster must outlive them.
+    cluster: PhantomData<&'c Cluster>,
+}
+
+impl ForwardGraph<'_> {
+    /// Tokens per GPU of every replay.
+    pub fn tokens(&self) -> usize {
+        self.tokens
+    }
 }
 
 /// Test-only fault injection.
@@ -300,6 +375,7 @@ impl<'c> MoeLayer<'c> {
             uploaded.push(DeviceWeights {
                 gate: needed(upload("gate.weight", 0, true)?, "gate.weight")?,
                 gate_b: upload("gate.bias", 0, true)?,
+                score_bias: upload(SCORE_BIAS, 0, true)?,
                 w1: needed(upload("experts.w1", i * h, false)?, "experts.w1")?,
                 w3: upload("experts.w3", i * h, false)?,
                 w2: needed(upload("experts.w2", h * i, false)?, "experts.w2")?,
@@ -350,7 +426,7 @@ impl<'c> MoeLayer<'c> {
         for (g, xr) in arena.gpus.iter().zip(x) {
             g.input.write(0, &numeric::encode_f32(self.cfg.dtype, xr))?;
         }
-        self.launch_locked(&mut arena, tokens)?;
+        self.launch_locked(&mut arena, tokens, None)?;
         arena.finish(self.timeout)?;
         let bytes = tokens * self.cfg.hidden * self.cfg.dtype.bytes() as usize;
         arena
@@ -368,7 +444,7 @@ impl<'c> MoeLayer<'c> {
     /// for `tokens` tokens per GPU: launches on every GPU, returns when all finished.
     pub fn forward_device(&mut self, tokens: usize) -> Result<()> {
         let mut arena = self.scratch.lock();
-        self.launch_locked(&mut arena, tokens)?;
+        self.launch_locked(&mut arena, tokens, None)?;
         arena.finish(self.timeout)
     }
 
@@ -376,25 +452,71 @@ impl<'c> MoeLayer<'c> {
     /// method that would touch memory the kernels use returns [`Error::Busy`].
     pub fn launch(&mut self, tokens: usize) -> Result<()> {
         let mut arena = self.scratch.lock();
-        self.launch_locked(&mut arena, tokens)
+        self.launch_locked(&mut arena, tokens, None)
     }
 
-    fn launch_locked(&self, arena: &mut Arena, tokens: usize) -> Result<()> {
+    /// Captures the forward of `tokens` tokens per GPU as CUDA graphs, one per GPU (see
+    /// [`ForwardGraph`]); replay it with [`Self::replay`]. Fails as a forward would for a bad
+    /// T or missing weights; launches nothing.
+    pub fn capture(&self, tokens: usize) -> Result<ForwardGraph<'c>> {
+        let arena = self.scratch.lock();
+        let mut graphs = Vec::with_capacity(self.ranks.len());
+        for (r, rank) in self.ranks.iter().enumerate() {
+            // Epoch 0 ("never written") is never launched: every launch sets its own first.
+            let mut p = self.params(&arena, r, &self.plan.forward(r, tokens)?)?;
+            let mut args = [&mut p as *mut MoeParams as *mut c_void];
+            // SAFETY: the kernel takes one MoeParams by value; the driver copies it.
+            graphs.push(unsafe { KernelGraph::new(&rank.kernel, rank.launch_config(), &mut args, true)? });
+        }
+        Ok(ForwardGraph { layer: self.id, tokens, graphs, cluster: PhantomData })
+    }
+
+    /// Replays `graph` (captured from this layer): the forward of `graph.tokens()` tokens on the
+    /// inputs now in the input buffers, returning when every GPU finished, with the same bounded
+    /// wait and typed errors as [`Self::forward_device`].
+    pub fn replay(&mut self, graph: &mut ForwardGraph) -> Result<()> {
+        let mut arena = self.scratch.lock();
+        self.launch_locked(&mut arena, graph.tokens, Some(graph))?;
+        arena.finish(self.timeout)
+    }
+
+    /// Launches `graph` without waiting (see [`Self::wait`]), as [`Self::launch`] does.
+    pub fn launch_graph(&mut self, graph: &mut ForwardGraph) -> Result<()> {
+        let mut arena = self.scratch.lock();
+        self.launch_locked(&mut arena, graph.tokens, Some(graph))
+    }
+
+    /// Starts the forward on every GPU: a cooperative launch, or a launch of `graph` with this
+    /// forward's parameters. Either way one epoch from [`Arena::begin`], and an abort of the GPUs
+    /// already started when a later one fails.
+    fn launch_locked(&self, arena: &mut Arena, tokens: usize, mut graph: Option<&mut ForwardGraph>) -> Result<()> {
         arena.idle("launching")?;
-        let forwards = (0..self.ranks.len()).map(|r| self.plan.forward(r, tokens)).collect::<Result<Vec<_>, _>>()?;
-        let mut params = Vec::with_capacity(self.ranks.len());
-        for (r, f) in forwards.iter().enumerate() {
-            params.push(self.params(arena, r, f)?);
+        if let Some(g) = &graph
+            && (g.layer != self.id || g.graphs.len() != self.ranks.len())
+        {
+            return Err(Error::ForeignGraph);
+        }
+        // Every GPU's parameters before the epoch is taken, so that a bad T or missing weights
+        // fail without a launch; on the stack (at most MAX_WORLD x 400 bytes), not in a Vec.
+        let world = self.ranks.len();
+        let mut params = [MoeParams::default(); layout::MAX_WORLD];
+        for (r, p) in params.iter_mut().enumerate().take(world) {
+            *p = self.params(arena, r, &self.plan.forward(r, tokens)?)?;
         }
         let epoch = arena.begin(self.id, tokens)?;
-        for (r, mut p) in params.into_iter().enumerate() {
+        for (r, mut p) in params.into_iter().enumerate().take(world) {
             p.epoch = epoch;
             let rank = &self.ranks[r];
             let mut args = [&mut p as *mut MoeParams as *mut c_void];
-            let cfg = LaunchConfig { grid: rank.grid, block: rank.entry.threads, shared_bytes: rank.entry.shared_bytes };
+            let stream = &arena.gpus[r].stream;
             // SAFETY: the kernel takes one MoeParams by value; every pointer in it is owned by
             // this layer or its arena, and neither frees them while the launch is in flight.
-            let launched = unsafe { rank.kernel.launch(&arena.gpus[r].stream, cfg, &mut args, true) };
+            let launched = unsafe {
+                match graph.as_deref_mut() {
+                    Some(g) => g.graphs[r].launch(stream, &mut args),
+                    None => rank.kernel.launch(stream, rank.launch_config(), &mut args, true),
+                }
+            };
             let failed = match launched {
                 Err(e) => Some((e, r)),
                 Ok(()) if self.hooks.fail_launch_after == Some(r) => Some((Error::InjectedLaunchFailure { rank: r }, r + 1)),
@@ -439,6 +561,7 @@ impl<'c> MoeLayer<'c> {
         }
         let (dispatch_blocks, dispatch_parts) = self.plan.dispatch[r];
         let act = cfg.activation.kernel_params();
+        let (groups, topk_groups, routed_scaling) = cfg.router.kernel_params();
         let mut ws = arena.layout.ws;
         ws.queue_slots = self.plan.ws.queue_slots;
         let g = &arena.gpus[r];
@@ -463,12 +586,17 @@ impl<'c> MoeLayer<'c> {
             dispatch_blocks,
             dispatch_parts,
             gate_splits: f.gate_splits,
+            router: cfg.router.kind() as u32,
+            groups,
+            topk_groups,
             act_alpha: act.0,
             act_limit: act.1,
+            routed_scaling,
             timeout_ns: u64::try_from(self.timeout.as_nanos()).unwrap_or(u64::MAX),
             x: g.input.ptr(),
             gate_w: w.gate.ptr(),
             gate_b: ptr(&w.gate_b),
+            score_bias: ptr(&w.score_bias),
             w1: w.w1.ptr(),
             w3: ptr(&w.w3),
             w2: w.w2.ptr(),

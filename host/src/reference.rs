@@ -12,7 +12,7 @@
 //!   the clamped SwiGLU: act(g) = min(g, L) · σ(α · min(g, L)), up(u) = clamp(u, −L, L) + 1.
 //! - out = Σ_j weight_j · expert_j(x) over kept j, in increasing j.
 //!
-//! Other routers ([`Router`]; the kernel runs only [`Router::Softmax`], the one above):
+//! Other routers ([`Router`]; the kernel runs them too, in f32):
 //! - [`Router::GroupedSigmoid`] (DeepSeek-V3, transformers' `DeepseekV3TopkRouter`): logits
 //!   l = x · Wgᵀ, scores s = sigmoid(l), choice keys c = s + b (b = `score_bias`). The E experts
 //!   form G groups of E / G consecutive experts; a group's score is the sum of its two largest c;
@@ -90,20 +90,37 @@ fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
 }
 
+/// The grouped router's view of one token: each group's score (the sum of its two largest
+/// choice keys) and the choice keys with the experts of every group not kept at -inf.
+fn grouped_keys(groups: usize, topk_groups: usize, score_bias: Option<&[f32]>, logits: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let e = logits.len();
+    let per = e / groups;
+    let keys: Vec<f64> = (0..e).map(|j| sigmoid(logits[j]) + score_bias.map_or(0.0, |b| b[j] as f64)).collect();
+    let group_scores: Vec<f64> = keys.chunks(per).map(|g| top_k(g, 2).iter().map(|&j| g[j as usize]).sum()).collect();
+    let kept = top_k(&group_scores, topk_groups);
+    let masked = keys.iter().enumerate().map(|(j, &c)| if kept.contains(&((j / per) as u32)) { c } else { f64::NEG_INFINITY }).collect();
+    (group_scores, masked)
+}
+
 /// One token's k experts under `cfg.router`, best first (`score_bias`: the grouped router's
 /// score-correction bias, `[E]`; absent = zeros).
 pub fn choose(cfg: &MoeConfig, score_bias: Option<&[f32]>, logits: &[f64]) -> Vec<u32> {
     match cfg.router {
         Router::Softmax | Router::SigmoidScaledInput => top_k(logits, cfg.top_k),
+        Router::GroupedSigmoid { groups, topk_groups, .. } => top_k(&grouped_keys(groups, topk_groups, score_bias, logits).1, cfg.top_k),
+    }
+}
+
+/// Whether one token's choice under `cfg.router` sits at a near-tie (a gap of at most `tol`),
+/// where a gate computing in f32 may legitimately choose differently: the k-th against the
+/// (k+1)-th logit, or for the grouped router the last kept against the first dropped group
+/// score, or the k-th against the (k+1)-th key among the kept groups' experts.
+pub fn choice_near_tie(cfg: &MoeConfig, score_bias: Option<&[f32]>, logits: &[f64], tol: f64) -> bool {
+    match cfg.router {
+        Router::Softmax | Router::SigmoidScaledInput => near_tie(logits, cfg.top_k, tol),
         Router::GroupedSigmoid { groups, topk_groups, .. } => {
-            let e = logits.len();
-            let per = e / groups;
-            let keys: Vec<f64> = (0..e).map(|j| sigmoid(logits[j]) + score_bias.map_or(0.0, |b| b[j] as f64)).collect();
-            let group_scores: Vec<f64> = keys.chunks(per).map(|g| top_k(g, 2).iter().map(|&j| g[j as usize]).sum()).collect();
-            let kept = top_k(&group_scores, topk_groups);
-            let masked: Vec<f64> =
-                keys.iter().enumerate().map(|(j, &c)| if kept.contains(&((j / per) as u32)) { c } else { f64::NEG_INFINITY }).collect();
-            top_k(&masked, cfg.top_k)
+            let (group_scores, masked) = grouped_keys(groups, topk_groups, score_bias, logits);
+            near_tie(&group_scores, topk_groups, tol) || near_tie(&masked, cfg.top_k, tol)
         }
     }
 }
@@ -470,6 +487,17 @@ mod tests {
         let chosen = choose(&cfg, Some(&bias), &l);
         assert_eq!(chosen, vec![0, 1]);
         assert!(close(&weights_of(&cfg, &l, &chosen), &[2.25, 0.25]));
+        // Near-ties of this router are in its group scores and keys, not in the logits: group
+        // scores 1.6 and 1.2 are far apart, and so are the kept keys (0.9, 0.7) from -inf.
+        assert!(!choice_near_tie(&cfg, Some(&bias), &l, 1e-3));
+        // A bias that brings group 0 to 1.2 + 5e-4 (keys 0.9, 0.3005): the groups nearly tie.
+        assert!(choice_near_tie(&cfg, Some(&[0.0, 0.2005, 0.0, 0.0]), &l, 1e-3));
+        // With both groups kept, keys 0.9, 0.6 + 1e-4, 0.6: the 2nd and 3rd nearly tie.
+        assert!(choice_near_tie(&grouped(2, true), Some(&[0.0, 0.0, 1e-4, 0.0]), &l, 1e-3));
+        assert!(!choice_near_tie(&grouped(2, true), Some(&[0.0, 0.0, 0.1, 0.0]), &l, 1e-3));
+        // The other routers' near-ties are those of the logits.
+        assert!(!choice_near_tie(&MoeConfig { router: Router::Softmax, ..cfg.clone() }, None, &[2.0, 1.0, 0.0], 1e-3));
+        assert!(choice_near_tie(&MoeConfig { router: Router::Softmax, ..cfg.clone() }, None, &[2.0, 1.0, 1.0], 1e-3));
         // Through `forward`, the bias read from the weights: H = 2 with gate rows (l_e, 0) and
         // the token (1, 0); identity gated SiLU experts: expert(x) = silu(x) * x.
         let cfg = MoeConfig { tokens: 1, hidden: 2, inter: 2, gated: true, activation: Activation::Silu, capacity_factor: None, ..cfg };

@@ -9,6 +9,7 @@
 //! checks that first.
 
 use std::mem::offset_of;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,10 @@ use crate::plan::{ArenaLayout, Plan};
 /// Extra time the host grants a kernel beyond its own deadlines before calling it hung, and
 /// after an abort before calling the arena broken.
 const HOST_GRACE: Duration = Duration::from_secs(5);
+
+/// Layer ids, unique in the process (not per arena): a [`crate::layer::ForwardGraph`] names the
+/// layer it was captured from, and must never match another layer, on any arena.
+static NEXT_LAYER: AtomicU64 = AtomicU64::new(1);
 
 /// A handle to a scratch arena; clones share it (see the module docs).
 #[derive(Clone, Debug)]
@@ -70,7 +75,6 @@ pub(crate) struct Arena {
     pub last: Option<Flight>,
     /// A GPU whose kernel would not stop: nothing may run or be freed any more.
     broken: Option<usize>,
-    next_layer: u64,
 }
 
 impl Drop for Arena {
@@ -103,7 +107,6 @@ impl Scratch {
             in_flight: None,
             last: None,
             broken: None,
-            next_layer: 1,
         };
         Ok(Scratch { arena: Arc::new(Mutex::new(arena)) })
     }
@@ -172,7 +175,7 @@ impl Arena {
 
     /// Attaches a layer with `plan`: grows the arena to cover it (fresh, zeroed buffers; the old
     /// are kept until the new are allocated, so a failure loses nothing; streams stay). Returns
-    /// the layer's id.
+    /// the layer's id (unique in the process).
     pub fn attach(&mut self, plan: &Plan) -> Result<u64> {
         self.idle("attaching a layer")?;
         if !self.layout.serves(plan) {
@@ -198,9 +201,7 @@ impl Arena {
             self.layout = layout;
             self.last = None;
         }
-        let id = self.next_layer;
-        self.next_layer += 1;
-        Ok(id)
+        Ok(NEXT_LAYER.fetch_add(1, Ordering::Relaxed))
     }
 
     /// Starts a forward of `layer`: the next epoch, the error records cleared. At the wrap of the
@@ -243,10 +244,16 @@ impl Arena {
 
     /// Waits until the streams of `ranks` are idle or `limit` passed: Ok(None) when idle, else
     /// the first rank still running.
+    ///
+    /// A spin on `cuStreamQuery` (no `cuStreamSynchronize`: it cannot be bounded). Each GPU's
+    /// context is made current once, before its polls, not once per poll: nothing else runs on
+    /// this thread in between. (Not once per thread either: a caller's own CUDA code, PyTorch's
+    /// `cudaSetDevice` say, may switch it between two forwards.)
     fn drain(&self, ranks: usize, limit: Duration) -> Result<Option<usize>> {
         let start = Instant::now();
         for (r, g) in self.gpus.iter().enumerate().take(ranks) {
-            while !g.stream.query()? {
+            g.stream.context().bind()?;
+            while !g.stream.query_bound()? {
                 if start.elapsed() > limit {
                     return Ok(Some(r));
                 }

@@ -20,8 +20,8 @@ pub fn bound(dtype: DType) -> f64 {
     }
 }
 
-/// Logit gap under which the GPU (f32 accumulation) and the f64 reference may rank experts
-/// differently.
+/// Gap (of logits, or of the grouped router's keys and group scores) under which the GPU (f32)
+/// and the f64 reference may rank experts differently.
 pub const NEAR_TIE: f64 = 1e-3;
 
 /// What a comparison found.
@@ -86,7 +86,7 @@ pub fn check(
     for t in 0..world * tokens {
         let (gpu, mine) = (&choices[t * k..(t + 1) * k], &own.expert[t * k..(t + 1) * k]);
         if gpu != mine {
-            if reference::near_tie(&logits[t * cfg.experts..(t + 1) * cfg.experts], k, NEAR_TIE) {
+            if reference::choice_near_tie(&cfg, w.score_bias.as_deref(), &logits[t * cfg.experts..(t + 1) * cfg.experts], NEAR_TIE) {
                 v.near_tie_mismatches += 1;
             } else {
                 v.routing_errors += 1;

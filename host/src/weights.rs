@@ -21,8 +21,10 @@
 //!
 //! (Is is the shared expert's intermediate width, [`crate::SharedExpert::inter`].)
 //!
-//! Tensors may be BF16, F16 or F32; they are converted to the layer's dtype when uploaded. Reading
-//! and writing safetensors files needs the `safetensors` feature.
+//! Tensors may be BF16, F16 or F32; they are converted to the layer's dtype when uploaded, except
+//! `gate.score_bias`, which the GPU keeps in f32 (DeepSeek-V3 stores it in f32, and its small
+//! differences decide the choice). Reading and writing safetensors files needs the `safetensors`
+//! feature.
 
 use rayon::prelude::*;
 
@@ -32,6 +34,9 @@ use crate::numeric::{self, SplitMix64, exact_values, shift_for_fan_in};
 
 /// A tensor's name and its bytes in the layer's dtype (None when absent).
 pub(crate) type Encoded = (&'static str, Option<Vec<u8>>);
+
+/// The grouped router's score-correction bias, uploaded in f32 whatever the layer's dtype.
+pub(crate) const SCORE_BIAS: &str = "gate.score_bias";
 
 /// All weights of a layer, f32, row-major in the orientation of the table above.
 ///
@@ -81,7 +86,7 @@ pub(crate) fn expected_shapes(cfg: &MoeConfig) -> Vec<(&'static str, Vec<usize>,
         ("experts.b1", vec![e, i], cfg.bias),
         ("experts.b3", vec![e, i], cfg.bias && cfg.gated),
         ("experts.b2", vec![e, h], cfg.bias),
-        ("gate.score_bias", vec![e], matches!(cfg.router, Router::GroupedSigmoid { .. })),
+        (SCORE_BIAS, vec![e], matches!(cfg.router, Router::GroupedSigmoid { .. })),
         ("shared.w1", vec![si, h], shared),
         ("shared.w3", vec![si, h], shared),
         ("shared.w2", vec![h, si], shared),
@@ -136,7 +141,7 @@ impl Weights {
             ("experts.b1", self.b1.as_ref()),
             ("experts.b3", self.b3.as_ref()),
             ("experts.b2", self.b2.as_ref()),
-            ("gate.score_bias", self.score_bias.as_ref()),
+            (SCORE_BIAS, self.score_bias.as_ref()),
             ("shared.w1", self.shared_w1.as_ref()),
             ("shared.w3", self.shared_w3.as_ref()),
             ("shared.w2", self.shared_w2.as_ref()),
@@ -165,12 +170,13 @@ impl Weights {
         Ok(())
     }
 
-    /// Every tensor encoded in `dtype`, with a typed error naming the first value that is not
-    /// finite there (e.g. 1e5 in f16) and its index.
+    /// Every tensor encoded in `dtype` (the score-correction bias in f32), with a typed error
+    /// naming the first value that is not finite there (e.g. 1e5 in f16) and its index.
     pub(crate) fn encoded(&self, dtype: DType) -> Result<Vec<Encoded>> {
         self.tensors()
             .into_iter()
             .map(|(name, v)| {
+                let dtype = if name == SCORE_BIAS { DType::F32 } else { dtype };
                 let bytes = v
                     .map(|v| {
                         numeric::encode_f32_checked(dtype, v).map_err(|index| Error::NotRepresentable {
@@ -225,5 +231,19 @@ pub(crate) mod tests {
             other => panic!("expected NotRepresentable, got {other:?}"),
         }
         assert!(w.encoded(DType::Bf16).is_ok());
+    }
+
+    #[test]
+    fn the_score_bias_is_encoded_in_f32_whatever_the_dtype() {
+        let cfg = MoeConfig { router: Router::GroupedSigmoid { groups: 2, topk_groups: 1, scaling: 1.0 }, dtype: DType::F16, ..small() };
+        let mut w = Weights::random(&cfg, 3);
+        // Not representable in f16 (nor exactly in bf16), exact in f32.
+        w.score_bias.as_mut().unwrap()[1] = 1e5 + 0.5;
+        let encoded = w.encoded(DType::F16).unwrap();
+        let bytes = encoded.iter().find(|(n, _)| *n == SCORE_BIAS).and_then(|(_, b)| b.clone()).unwrap();
+        assert_eq!(bytes.len(), 4 * cfg.experts);
+        assert_eq!(f32::from_le_bytes(bytes[4..8].try_into().unwrap()), 1e5 + 0.5);
+        let gate = encoded.iter().find(|(n, _)| *n == "gate.weight").and_then(|(_, b)| b.clone()).unwrap();
+        assert_eq!(gate.len(), 2 * cfg.experts * cfg.hidden);
     }
 }

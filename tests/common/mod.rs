@@ -89,7 +89,7 @@ pub fn check(cluster: &Cluster, cfg: &MoeConfig, seed: u64, inputs: Inputs) -> V
     let again = run(&mut layer);
     let bitwise = out.iter().zip(&again).all(|(a, b)| a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits()));
     println!(
-        "{} {:?} E={} k={} T={} H={} I={} gated={} bias={} act={:?} cf={:?} gpus={world} inputs={inputs:?}: rel_err {:.3e} over {} tokens, near-tie reroutes {}, dropped {}, bitwise repeat {bitwise}",
+        "{} {:?} E={} k={} T={} H={} I={} gated={} bias={} act={:?} router={:?} renorm={} cf={:?} gpus={world} inputs={inputs:?}: rel_err {:.3e} over {} tokens, near-tie reroutes {}, dropped {}, bitwise repeat {bitwise}",
         layer.kernel(0).map_or("?", |e| e.arch.name()),
         cfg.dtype,
         cfg.experts,
@@ -100,6 +100,8 @@ pub fn check(cluster: &Cluster, cfg: &MoeConfig, seed: u64, inputs: Inputs) -> V
         cfg.gated,
         cfg.bias,
         cfg.activation,
+        cfg.router,
+        cfg.renormalize,
         cfg.capacity_factor,
         v.rel_err,
         v.tokens_checked,

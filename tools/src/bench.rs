@@ -593,6 +593,20 @@ pub fn plot(sweep: &Sweep, path: &std::path::Path) -> Result<()> {
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], orange.stroke_width(3)));
         chart.draw_series(base.iter().map(|&p| Circle::new(p, 5, orange.filled()))).map_err(|e| err(e.to_string()))?;
     }
+    finish_plot(&mut chart, &root)
+}
+
+/// Draws the legend every sweep plot has (upper left) and writes the image.
+pub(crate) fn finish_plot<'a, DB, CT>(
+    chart: &mut plotters::prelude::ChartContext<'a, DB, CT>,
+    root: &plotters::prelude::DrawingArea<DB, plotters::coord::Shift>,
+) -> Result<()>
+where
+    DB: plotters::prelude::DrawingBackend + 'a,
+    CT: plotters::coord::CoordTranslate,
+{
+    use plotters::prelude::*;
+    let err = |e: String| flashmoe::Error::Io(std::io::Error::other(e));
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.85))
@@ -601,8 +615,7 @@ pub fn plot(sweep: &Sweep, path: &std::path::Path) -> Result<()> {
         .position(SeriesLabelPosition::UpperLeft)
         .draw()
         .map_err(|e| err(e.to_string()))?;
-    root.present().map_err(|e| err(e.to_string()))?;
-    Ok(())
+    root.present().map_err(|e| err(e.to_string()))
 }
 
 /// Prints, writes CSV and PNG for every sweep, and the overlap efficiency of weak scaling.

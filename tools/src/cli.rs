@@ -343,7 +343,7 @@ fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) ->
     // are open).
     let (cfg, checkpoint) = args.layer()?;
     cfg.validate(1)?;
-    // A router or shared expert only the f64 reference implements, before any GPU is opened.
+    // A shared expert, which only the f64 reference implements, before any GPU is opened.
     cfg.kernel_support()?;
     let cluster = args.cluster()?;
     let world = cluster.len();

@@ -4,9 +4,10 @@
 //! Points: T in {1, 8, 32, 128, 256} x E in {8, 64, 128} at the single-GPU defaults (H = I = 2048,
 //! k = 2, bf16, ReLU, capacity factor 1), plus the Mixtral-size layer (H = 4096, I = 14336, E = 8,
 //! k = 2, gated SiLU, nothing dropped) at T in {1, 8, 32, 128}. Per point: the kernel time (CUDA
-//! events, [`time_forward`]), the host-inclusive time of `forward_device(T)` on the host clock,
-//! the achieved weight bandwidth from the routing the layer reports, and the full PyTorch layer
-//! of the same run. CSV `decode.csv`, PNG `decode.png` (ms vs T, log x, one line per layer).
+//! events, [`time_forward`]), the host-inclusive time of `forward_device(T)` and of a replay of
+//! the forward captured as a CUDA graph (`MoeLayer::capture(T)`, `replay`) on the host clock, the
+//! achieved weight bandwidth from the routing the layer reports, and the full PyTorch layer of
+//! the same run. CSV `decode.csv`, PNG `decode.png` (ms vs T, log x, one line per layer).
 
 use std::time::Instant;
 
@@ -28,9 +29,6 @@ pub const DECODE_TOKENS: [usize; 5] = [1, 8, 32, 128, 256];
 pub const DECODE_EXPERTS: [usize; 3] = [8, 64, 128];
 /// Token counts of the Mixtral-size layer.
 pub const MIXTRAL_TOKENS: [usize; 4] = [1, 8, 32, 128];
-
-/// What the graph-replay column holds until CUDA-graph replay exists (issue 11, item 3).
-pub const GRAPH_NOTE: &str = "graph replay: not built yet (issue 11 item 3); the graph_ms column stays empty";
 
 /// The Mixtral-size layer (H = 4096, I = 14336, E = 8, k = 2, gated SiLU, bf16, nothing
 /// dropped), built for `tokens` tokens at most.
@@ -124,6 +122,10 @@ pub struct DecodeRow {
     /// and min over the timed calls.
     pub host_ms: f64,
     pub host_ms_min: f64,
+    /// Host-clock ms of one `replay` of the forward captured as a CUDA graph (set the node's
+    /// parameters, launch, the same bounded wait and error check), median; None when the graph
+    /// could not be captured or replayed on this device (the sweep says why).
+    pub graph_ms: Option<f64>,
     /// Experts with at least one kept row in the last timed forward (see [`experts_touched`]).
     pub experts_touched: usize,
     /// Bytes of expert weights those experts read: touched x [`expert_weight_bytes`].
@@ -167,9 +169,9 @@ impl DecodeRow {
 }
 
 /// The columns of `decode.csv`, one row per point: the shape, the kernel time, the
-/// host-inclusive time and its overhead over the kernel, the graph-replay time (empty: not built
-/// yet), the weight accounting and bandwidth, then the full PyTorch layer and the speedups over
-/// it (baseline ms / kernel ms, and / host ms).
+/// host-inclusive time and its overhead over the kernel, the host-inclusive time of a graph
+/// replay (empty when the graph failed), the weight accounting and bandwidth, then the full
+/// PyTorch layer and the speedups over it (baseline ms / kernel ms, and / host ms).
 pub const DECODE_CSV_HEADER: &str = "tokens,experts,hidden,inter,gated,top_k,kernel_ms,kernel_ms_min,host_ms,host_ms_min,host_overhead_us,graph_ms,\
 kept_rows,experts_touched,experts_expected,weight_bytes,weight_gb_per_s,pct_of_hbm_peak,baseline_ms,baseline_variant,speedup_kernel,speedup_host";
 
@@ -214,7 +216,7 @@ pub fn render_decode(rows: &[DecodeRow]) -> (String, String) {
             t.ms,
             r.host_ms,
             overhead_us,
-            "-",
+            r.graph_ms.map_or("-".into(), |v| format!("{v:.3}")),
             r.experts_touched,
             r.experts_expected(),
             gbs,
@@ -224,7 +226,7 @@ pub fn render_decode(rows: &[DecodeRow]) -> (String, String) {
             x(speed_host)
         );
         csv += &format!(
-            "{},{},{},{},{},{},{:.4},{:.4},{:.4},{:.4},{:.1},,{},{},{:.2},{},{:.1},{:.2},{},{},{},{}\n",
+            "{},{},{},{},{},{},{:.4},{:.4},{:.4},{:.4},{:.1},{},{},{},{:.2},{},{:.1},{:.2},{},{},{},{}\n",
             t.tokens,
             t.experts,
             r.shape.hidden,
@@ -236,6 +238,7 @@ pub fn render_decode(rows: &[DecodeRow]) -> (String, String) {
             r.host_ms,
             r.host_ms_min,
             overhead_us,
+            opt(r.graph_ms, 4),
             t.kept_rows,
             r.experts_touched,
             r.experts_expected(),
@@ -254,8 +257,9 @@ pub fn render_decode(rows: &[DecodeRow]) -> (String, String) {
 /// Measures every point of [`decode_plan`] on the first GPU of `cluster`, then runs the PyTorch
 /// baseline for all of them in one python process. Per point: [`time_forward`] (`warmup`, then
 /// `iters` forwards timed with CUDA events), then `warmup` + `iters` host-timed `forward_device`
-/// calls ([`time_host_runs`]), then the routing of the last of them. A layer this GPU cannot
-/// build (memory, limits) is skipped with a message.
+/// calls ([`time_host_runs`]), then `warmup` + `iters` host-timed replays of the forward captured
+/// as a CUDA graph, then the routing of the last of them. A layer this GPU cannot build (memory,
+/// limits) is skipped with a message; a graph that fails leaves its column empty, with a message.
 pub fn decode_sweep(cluster: &Cluster, warmup: usize, iters: usize) -> Result<Vec<DecodeRow>> {
     let mut measured: Vec<(DecodeRow, MoeConfig)> = Vec::new();
     for (cfg, tokens) in decode_plan() {
@@ -268,11 +272,21 @@ pub fn decode_sweep(cluster: &Cluster, warmup: usize, iters: usize) -> Result<Ve
             for &t in &tokens {
                 let timing = time_forward(&mut layer, t, warmup, iters)?;
                 let host = time_host_runs(warmup, iters, || layer.forward_device(t))?;
+                let graph = layer.capture(t).and_then(|mut g| time_host_runs(warmup, iters, || layer.replay(&mut g)));
+                let graph_ms = match graph {
+                    Ok(times) => Some(median(&times)),
+                    Err(e) if e.is_no_gpu() => return Err(e),
+                    Err(e) => {
+                        eprintln!("flashmoe decode T={t} {what}: graph replay failed: {e} (graph_ms left empty)");
+                        None
+                    }
+                };
                 let touched = experts_touched(&layer.routing(0, t)?, cfg.experts);
                 let row = DecodeRow {
                     shape: Shape::of(&cfg),
                     host_ms: median(&host),
                     host_ms_min: host.iter().copied().fold(f64::INFINITY, f64::min),
+                    graph_ms,
                     experts_touched: touched,
                     weight_bytes: touched as u64 * expert_weight_bytes(&cfg),
                     top_k: cfg.top_k,
@@ -280,9 +294,10 @@ pub fn decode_sweep(cluster: &Cluster, warmup: usize, iters: usize) -> Result<Ve
                     timing,
                 };
                 eprintln!(
-                    "flashmoe decode T={t} {what}: kernel {:.3} ms, host {:.3} ms, {touched} experts, {:.0} GB/s",
+                    "flashmoe decode T={t} {what}: kernel {:.3} ms, host {:.3} ms, graph {}, {touched} experts, {:.0} GB/s",
                     row.timing.ms,
                     row.host_ms,
+                    row.graph_ms.map_or("-".into(), |v| format!("{v:.3} ms")),
                     row.weight_bytes_per_s() / 1e9
                 );
                 rows.push(row);
@@ -365,16 +380,7 @@ pub fn plot_decode(rows: &[DecodeRow], path: &std::path::Path) -> Result<()> {
             chart.draw_series(b.iter().map(|&p| Cross::new(p, 5, c.stroke_width(2)))).map_err(|e| err(e.to_string()))?;
         }
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 16))
-        .position(SeriesLabelPosition::UpperLeft)
-        .draw()
-        .map_err(|e| err(e.to_string()))?;
-    root.present().map_err(|e| err(e.to_string()))?;
-    Ok(())
+    crate::bench::finish_plot(&mut chart, &root)
 }
 
 /// Prints the decode table, writes `decode.csv` and `decode.png` to [`output_dir`].
@@ -386,9 +392,10 @@ pub fn report_decode(rows: &[DecodeRow]) -> Result<()> {
     std::fs::write(&path, csv)?;
     println!(
         "(kernel = CUDA events around the launch, median; host = host clock around each forward_device(T) call, which launches \
-and waits, median; +host us = host - kernel; experts = experts with a kept row in the last forward, (exp.) = E·(1-(1-1/E)^(T·k)); \
+and waits, median; +host us = host - kernel; graph = the same around each replay of the forward captured as a CUDA graph \
+(MoeLayer::capture / replay), median; experts = experts with a kept row in the last forward, (exp.) = E·(1-(1-1/E)^(T·k)); \
 GB/s = their W1{{,W3}},W2 bytes / kernel time, %HBM of {:.1} TB/s; baseline = full PyTorch layer, L = per-expert loop, \
-G = torch._grouped_mm; x kernel / x host = baseline ms / flashmoe ms; {GRAPH_NOTE}; CSV: {})",
+G = torch._grouped_mm; x kernel / x host = baseline ms / flashmoe ms; CSV: {})",
         H200_HBM_PEAK_BYTES_PER_S / 1e12,
         path.display()
     );
@@ -418,6 +425,7 @@ mod tests {
             },
             host_ms,
             host_ms_min: host_ms,
+            graph_ms: Some(host_ms - 0.004),
             experts_touched: touched,
             weight_bytes: touched as u64 * expert_weight_bytes(&cfg),
             top_k: 2,
@@ -514,8 +522,9 @@ mod tests {
         let mut mix = row(8, 8, 0.5, 0.51, 4, Some(Baseline { grouped_ms: Some(2.0), ..Baseline::default() }));
         mix.shape = Shape::of(&mixtral_config(8));
         mix.weight_bytes = 4 * expert_weight_bytes(&mixtral_config(8));
-        let rows =
+        let mut rows =
             vec![row(1, 64, 0.05, 0.06, 2, Some(b.clone())), row(256, 64, 0.2, 0.21, 64, Some(b)), row(8, 8, 0.04, 0.05, 6, None), mix];
+        rows[2].graph_ms = None;
         let (table, csv) = render_decode(&rows);
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 5);
@@ -534,7 +543,7 @@ mod tests {
         assert_eq!(col(r, "kernel_ms"), "0.0500");
         assert_eq!(col(r, "host_ms"), "0.0600");
         assert_eq!(col(r, "host_overhead_us"), "10.0");
-        assert_eq!(col(r, "graph_ms"), "", "graph replay is not built yet");
+        assert_eq!(col(r, "graph_ms"), "0.0560");
         assert_eq!(col(r, "experts_touched"), "2");
         assert_eq!(col(r, "experts_expected"), "1.98");
         assert_eq!(col(r, "weight_bytes"), (2u64 * 2 * 2048 * 2048 * 2).to_string());
@@ -543,9 +552,10 @@ mod tests {
         assert_eq!((col(r, "baseline_ms"), col(r, "baseline_variant")), ("0.8000".into(), "loop".into()));
         assert_eq!(col(r, "speedup_kernel"), "16.000");
         assert_eq!(col(r, "speedup_host"), "13.333");
-        for name in ["baseline_ms", "baseline_variant", "speedup_kernel", "speedup_host", "graph_ms"] {
+        for name in ["baseline_ms", "baseline_variant", "speedup_kernel", "speedup_host"] {
             assert_eq!(col(lines[3], name), "", "{name} without a baseline");
         }
+        assert_eq!(col(lines[3], "graph_ms"), "", "a graph that failed");
         assert_eq!(
             (col(lines[4], "hidden"), col(lines[4], "inter"), col(lines[4], "gated")),
             ("4096".into(), "14336".into(), "true".into())
@@ -554,7 +564,7 @@ mod tests {
         let t: Vec<&str> = table.lines().collect();
         assert_eq!(t.len(), 5);
         assert!(t[0].contains("kernel ms") && t[0].contains("host ms") && t[0].contains("graph ms") && t[0].contains("%HBM"), "{}", t[0]);
-        assert!(t[1].contains("16.00x") && t[1].contains("13.33x") && t[1].contains("0.800 L"), "{}", t[1]);
+        assert!(t[1].contains("16.00x") && t[1].contains("13.33x") && t[1].contains("0.800 L") && t[1].contains(" 0.056 "), "{}", t[1]);
         assert!(t[4].contains("swiglu") && t[4].contains("14336"), "{}", t[4]);
 
         assert_eq!(rows[0].series(), "E = 64");

@@ -11,6 +11,12 @@ pub fn exp(x: f32) -> f32 {
     math::ex2(x * LOG2_E)
 }
 
+/// 1 / (1 + e^-x): for very negative x, ex2 overflows to +inf and rcp gives 0.
+#[inline(always)]
+pub fn sigmoid(x: f32) -> f32 {
+    math::rcp(1.0 + exp(-x))
+}
+
 /// erf(x), Abramowitz & Stegun 7.1.26: absolute error below 1.5e-7, far under bf16 resolution.
 #[inline(always)]
 fn erf(x: f32) -> f32 {
@@ -53,10 +59,9 @@ impl Act {
             0.5 * x * (1.0 + erf(x * core::f32::consts::FRAC_1_SQRT_2))
         } else {
             // SiLU and the clamped SwiGLU: g · sigmoid(alpha · g), g = min(x, limit) (NaN stays
-            // NaN, as with torch's clamp); for very negative g, ex2 overflows to +inf and rcp
-            // gives 0.
+            // NaN, as with torch's clamp).
             let g = if x > self.limit { self.limit } else { x };
-            g * math::rcp(1.0 + exp(-(self.alpha * g)))
+            g * sigmoid(self.alpha * g)
         }
     }
 

@@ -115,6 +115,38 @@ impl ActivationKind {
     }
 }
 
+/// The `router` word of [`MoeParams`]: how a token's gate logits become its k experts and their
+/// weights (the host's `flashmoe::Router` carries the parameters; `flashmoe::reference` defines
+/// each exactly).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RouterKind {
+    /// Softmax of the logits (plus the router bias with [`flags::ROUTER_BIAS`]), top-k by logit,
+    /// weights optionally renormalised ([`flags::RENORMALIZE`]).
+    Softmax = 0,
+    /// DeepSeek-V3's `noaux_tc`: s = sigmoid(l), choice keys s + [`MoeParams::score_bias`], the
+    /// [`MoeParams::topk_groups`] best of [`MoeParams::groups`] groups (each scored by its two
+    /// best keys), top-k of the keys inside them; weights the unbiased s, optionally
+    /// renormalised, times [`MoeParams::routed_scaling`].
+    GroupedSigmoid = 1,
+    /// Llama-4: top-k by logit; the routing weight sigmoid(l_j) scales the expert's input
+    /// (dispatch copies every routed row scaled, this GPU's own too: see
+    /// [`MoeParams::copy_local`]) and combine adds the output with weight 1.
+    SigmoidScaledInput = 2,
+}
+
+impl RouterKind {
+    /// Decodes the `router` word of [`MoeParams`].
+    pub const fn from_u32(v: u32) -> Option<RouterKind> {
+        match v {
+            0 => Some(RouterKind::Softmax),
+            1 => Some(RouterKind::GroupedSigmoid),
+            2 => Some(RouterKind::SigmoidScaledInput),
+            _ => None,
+        }
+    }
+}
+
 /// Bits of [`MoeParams::flags`].
 pub mod flags {
     /// Experts are gated: act(x·W1 + b1) * (x·W3 + b3).
@@ -124,7 +156,9 @@ pub mod flags {
     /// The k routing weights of a token are divided by their sum.
     pub const RENORMALIZE: u32 = 4;
     /// Copy rows routed to this GPU's own experts into the dispatch region too (A/B switch;
-    /// by default GEMM0 reads them in place from the input).
+    /// by default GEMM0 reads them in place from the input;
+    /// [`super::RouterKind::SigmoidScaledInput`] copies them whatever this bit, see
+    /// [`super::MoeParams::copy_local`]).
     pub const COPY_LOCAL: u32 = 8;
     /// The router adds `gate_b` (one value per expert, the layer's dtype) to the summed logits
     /// before softmax and top-k (GPT-OSS).
@@ -191,6 +225,27 @@ pub struct WorkspaceLayout {
     pub bytes: u64,
 }
 
+/// Arguments of the one-tile GEMM test kernels (`gemm_tile_*`), passed by value: `out = A[rows]·Bᵀ`
+/// for rows `rows[0..n_rows]` of A and the first `n_cols` rows of B, K = `k_bytes`; output row r
+/// at `out + r·ldo`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GemmTileArgs {
+    /// Device addresses: A, the u32 row indices, B, the output.
+    pub a: u64,
+    pub rows: u64,
+    pub b: u64,
+    pub out: u64,
+    /// Bytes between rows of A, B and the output.
+    pub lda: u64,
+    pub ldb: u64,
+    pub ldo: u64,
+    pub n_rows: u32,
+    pub n_cols: u32,
+    pub k_bytes: u32,
+    pub _pad: u32,
+}
+
 /// All launch parameters of the persistent kernel, passed by value.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
@@ -230,18 +285,30 @@ pub struct MoeParams {
     pub dispatch_parts: u32,
     /// K splits of the gate GEMM (host heuristics).
     pub gate_splits: u32,
+    /// [`RouterKind`] as u32.
+    pub router: u32,
+    /// [`RouterKind::GroupedSigmoid`]: groups of `experts / groups` consecutive experts, and how
+    /// many of them are kept (1 and 1 for the other routers).
+    pub groups: u32,
+    pub topk_groups: u32,
     /// The SiLU family's parameters (`gemm::activation::Act`): the sigmoid gain (1 for SiLU)
     /// and the clamp of the gate (above) and of the up projection (both sides), +inf for none.
     /// Every activation but [`ActivationKind::ClampedSwiglu`] must pass 1 and +inf.
     pub act_alpha: f32,
     pub act_limit: f32,
+    /// [`RouterKind::GroupedSigmoid`]: the factor on every routing weight
+    /// (`routed_scaling_factor`; 1 for the other routers).
+    pub routed_scaling: f32,
     /// Bound on every wait, in ns of %globaltimer.
     pub timeout_ns: u64,
     /// Device pointers: input `[tokens][hidden]`, gate weight `[experts][hidden]`, router bias
-    /// `[experts]` (0 without [`flags::ROUTER_BIAS`]).
+    /// `[experts]` (0 without [`flags::ROUTER_BIAS`]), the grouped router's score-correction
+    /// bias `[experts]` in f32 whatever the layer's dtype (DeepSeek-V3 keeps it in f32; 0 for the
+    /// other routers).
     pub x: u64,
     pub gate_w: u64,
     pub gate_b: u64,
+    pub score_bias: u64,
     /// Local experts' weights: w1, w3 `[n][inter][hidden]`, w2 `[n][hidden][inter]`.
     pub w1: u64,
     pub w3: u64,
@@ -277,11 +344,19 @@ impl MoeParams {
     pub const fn renormalize(&self) -> bool {
         self.flags & flags::RENORMALIZE != 0
     }
+    /// Whether this GPU's own routed rows are copied into the dispatch region (and GEMM0 reads
+    /// them there): the [`flags::COPY_LOCAL`] switch, or a router that scales inputs (dispatch
+    /// writes every row scaled).
     pub const fn copy_local(&self) -> bool {
-        self.flags & flags::COPY_LOCAL != 0
+        self.flags & flags::COPY_LOCAL != 0 || self.scales_input()
     }
     pub const fn router_bias(&self) -> bool {
         self.flags & flags::ROUTER_BIAS != 0
+    }
+    /// Whether the routing weight scales the expert's input rather than its output
+    /// ([`RouterKind::SigmoidScaledInput`]).
+    pub const fn scales_input(&self) -> bool {
+        self.router == RouterKind::SigmoidScaledInput as u32
     }
 }
 
@@ -406,8 +481,24 @@ mod tests {
         assert_eq!(core::mem::size_of::<Control>(), 256);
         assert_eq!(core::mem::size_of::<ErrorRecord>(), 48);
         assert_eq!(core::mem::size_of::<HeapLayout>(), 48);
-        // 20 u32 words, 2 activation words, the timeout, 13 pointers, 8 heap bases, both layouts;
-        // a block keeps its copy in shared memory (at most 512 bytes, see `smem`).
-        assert_eq!(core::mem::size_of::<MoeParams>(), 400);
+        // 23 u32 words, 2 activation words and the routed scaling, the timeout, 14 pointers, 8
+        // heap bases, both layouts; a block keeps its copy in shared memory (at most 512 bytes,
+        // see `smem`).
+        assert_eq!(core::mem::size_of::<MoeParams>(), 424);
+        assert_eq!(core::mem::size_of::<GemmTileArgs>(), 72);
+    }
+
+    #[test]
+    fn router_words_and_the_input_scaling_router_copies_local_rows() {
+        for kind in [RouterKind::Softmax, RouterKind::GroupedSigmoid, RouterKind::SigmoidScaledInput] {
+            assert_eq!(RouterKind::from_u32(kind as u32), Some(kind));
+        }
+        assert_eq!(RouterKind::from_u32(3), None);
+        let grouped = MoeParams { router: RouterKind::GroupedSigmoid as u32, ..MoeParams::default() };
+        assert!(!grouped.scales_input() && !grouped.copy_local());
+        assert!(MoeParams { flags: flags::COPY_LOCAL, ..grouped }.copy_local());
+        // GEMM0 must read Llama-4's rows scaled, so from the dispatch region, whatever the bit.
+        let llama4 = MoeParams { router: RouterKind::SigmoidScaledInput as u32, ..MoeParams::default() };
+        assert!(llama4.scales_input() && llama4.copy_local());
     }
 }

@@ -430,7 +430,7 @@ macro_rules! wait_group_acc128 {
                     d125 = inout(reg32) acc[3][7][1],
                     d126 = inout(reg32) acc[3][7][2],
                     d127 = inout(reg32) acc[3][7][3],
-                    
+
                     options(nostack)
                 )
             };
