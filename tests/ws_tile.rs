@@ -5,7 +5,7 @@
 use std::ffi::c_void;
 use std::time::{Duration, Instant};
 
-use flashmoe::driver::{DeviceBuffer, HostMapped, LaunchConfig, Stream};
+use flashmoe::driver::{DeviceBuffer, HostMapped, LaunchConfig, Stream, TensorMap};
 use flashmoe::numeric::{SplitMix64, decode, encode};
 use flashmoe::{Arch, Cluster, DType};
 
@@ -13,13 +13,16 @@ use flashmoe::{Arch, Cluster, DType};
 #[ignore = "needs GPU"]
 fn the_warp_specialized_pipeline_alone_matches_the_cpu() {
     // From the simplest case up: the first that hangs says what deadlocks.
-    for (blocks, m_tiles, n_tiles, k) in [(1, 1, 1, 64), (1, 1, 1, 2048), (1, 2, 1, 2048), (1, 3, 2, 2048), (4, 3, 3, 2048)] {
-        run_case(blocks, m_tiles, n_tiles, k);
+    // Each case with B by the producer's cp.async, then by TMA (`ws_tile_gemm_bf16_tma`).
+    for tma in [false, true] {
+        for (blocks, m_tiles, n_tiles, k) in [(1, 1, 1, 64), (1, 1, 1, 2048), (1, 2, 1, 2048), (1, 3, 2, 2048), (4, 3, 3, 2048)] {
+            run_case(blocks, m_tiles, n_tiles, k, tma);
+        }
     }
 }
 
-fn run_case(blocks: u32, m_tiles: usize, n_tiles: usize, k: usize) {
-    println!("case: {blocks} blocks, {m_tiles} x {n_tiles} tiles, K = {k}");
+fn run_case(blocks: u32, m_tiles: usize, n_tiles: usize, k: usize, tma: bool) {
+    println!("case: {blocks} blocks, {m_tiles} x {n_tiles} tiles, K = {k}, B by {}", if tma { "TMA" } else { "cp.async" });
     let cluster = Cluster::first(1).expect("a GPU");
     let gpu = &cluster.gpus()[0];
     if gpu.arch() != Arch::Sm90a {
@@ -44,27 +47,31 @@ fn run_case(blocks: u32, m_tiles: usize, n_tiles: usize, k: usize) {
     drows.write(0, &rows).unwrap();
     dout.fill(0, m_tiles * 128 * ldo, 0xff).unwrap();
     let progress = HostMapped::<u32>::alloc(ctx, 3 * blocks as usize).unwrap();
-    let f = gpu.function_in(Arch::Sm90a, "ws_tile_gemm_bf16").unwrap();
+    let f = gpu.function_in(Arch::Sm90a, if tma { "ws_tile_gemm_bf16_tma" } else { "ws_tile_gemm_bf16" }).unwrap();
     f.set_max_dynamic_shared(flashmoe::layout::WS_SHARED_BYTES).unwrap();
     let stream = Stream::new(ctx).unwrap();
-    let (mut pa, mut pr, mut lda, mut pb, mut ldb) = (da.ptr(), drows.ptr(), (k * 2) as u64, db.ptr(), (k * 2) as u64);
+    let map = TensorMap::bf16_2d(ctx, db.ptr(), (n_tiles * 128) as u64, k as u64, (k * 2) as u64, 128, 64).unwrap();
+    let (mut pa, mut pr, mut lda, mut pb, mut ldb, mut pm) =
+        (da.ptr(), drows.ptr(), (k * 2) as u64, db.ptr(), (k * 2) as u64, map.device_ptr());
     let (mut kb, mut mt, mut nt, mut po, mut lo, mut pp) =
         ((k * 2) as u32, m_tiles as u32, n_tiles as u32, dout.ptr(), ldo as u64, progress.device_ptr());
-    let mut args: Vec<*mut c_void> = vec![
-        &mut pa as *mut u64 as *mut c_void,
-        &mut pr as *mut u64 as *mut c_void,
-        &mut lda as *mut u64 as *mut c_void,
-        &mut pb as *mut u64 as *mut c_void,
-        &mut ldb as *mut u64 as *mut c_void,
+    let mut args: Vec<*mut c_void> =
+        vec![&mut pa as *mut u64 as *mut c_void, &mut pr as *mut u64 as *mut c_void, &mut lda as *mut u64 as *mut c_void];
+    if tma {
+        args.push(&mut pm as *mut u64 as *mut c_void);
+    } else {
+        args.extend([&mut pb as *mut u64 as *mut c_void, &mut ldb as *mut u64 as *mut c_void]);
+    }
+    args.extend([
         &mut kb as *mut u32 as *mut c_void,
         &mut mt as *mut u32 as *mut c_void,
         &mut nt as *mut u32 as *mut c_void,
         &mut po as *mut u64 as *mut c_void,
         &mut lo as *mut u64 as *mut c_void,
         &mut pp as *mut u64 as *mut c_void,
-    ];
+    ]);
     let cfg = LaunchConfig { grid: blocks, block: 384, shared_bytes: flashmoe::layout::WS_SHARED_BYTES };
-    // SAFETY: the argument list matches ws_tile_gemm_bf16; buffers outlive the wait below.
+    // SAFETY: the argument list matches the entry; buffers and the map outlive the wait below.
     unsafe { f.launch(&stream, cfg, &mut args, false).unwrap() };
     let start = Instant::now();
     while !stream.query().unwrap() {
@@ -157,6 +164,29 @@ fn pipeline_throughput_beside_the_128_thread_tile() {
         // SAFETY: arguments match ws_tile_gemm_bf16; buffers outlive the timing.
         unsafe { ws.launch(&stream, cfg, &mut args, false).unwrap() };
     });
+    let ws_tma = gpu.function_in(Arch::Sm90a, "ws_tile_gemm_bf16_tma").unwrap();
+    ws_tma.set_max_dynamic_shared(flashmoe::layout::WS_SHARED_BYTES).unwrap();
+    let map = TensorMap::bf16_2d(ctx, db.ptr(), n as u64, k as u64, (k * 2) as u64, 128, 64).unwrap();
+    let ws_tma_ms = time(&|| {
+        let (mut pa, mut pr, mut lda, mut pm) = (da.ptr(), drows.ptr(), (k * 2) as u64, map.device_ptr());
+        let (mut kb, mut mt, mut nt, mut po, mut lo, mut pp) =
+            ((k * 2) as u32, m_tiles as u32, n_tiles as u32, dout.ptr(), (n * 2) as u64, progress.device_ptr());
+        let mut args: Vec<*mut c_void> = vec![
+            &mut pa as *mut u64 as *mut c_void,
+            &mut pr as *mut u64 as *mut c_void,
+            &mut lda as *mut u64 as *mut c_void,
+            &mut pm as *mut u64 as *mut c_void,
+            &mut kb as *mut u32 as *mut c_void,
+            &mut mt as *mut u32 as *mut c_void,
+            &mut nt as *mut u32 as *mut c_void,
+            &mut po as *mut u64 as *mut c_void,
+            &mut lo as *mut u64 as *mut c_void,
+            &mut pp as *mut u64 as *mut c_void,
+        ];
+        let cfg = LaunchConfig { grid: sms, block: 384, shared_bytes: flashmoe::layout::WS_SHARED_BYTES };
+        // SAFETY: arguments match ws_tile_gemm_bf16_tma; buffers and the map outlive the timing.
+        unsafe { ws_tma.launch(&stream, cfg, &mut args, false).unwrap() };
+    });
     // One launch per 128x128 tile; the tile kernel takes its tile's A rows and B rows by offset.
     let plain_ms = time(&|| {
         let (mut pa, mut pr, mut nr, mut lda, mut pb, mut nc, mut ldb) =
@@ -181,8 +211,9 @@ fn pipeline_throughput_beside_the_128_thread_tile() {
         unsafe { plain.launch(&stream, cfg, &mut args, false).unwrap() };
     });
     println!(
-        "M={m} N={n} K={k} bf16: warp-specialized pipeline {ws_ms:.3} ms = {:.0} TFLOP/s; 128-thread wgmma tile x {} blocks {plain_ms:.3} ms = {:.0} TFLOP/s",
+        "M={m} N={n} K={k} bf16: warp-specialized pipeline {ws_ms:.3} ms = {:.0} TFLOP/s; with B by TMA {ws_tma_ms:.3} ms = {:.0} TFLOP/s; 128-thread wgmma tile x {} blocks {plain_ms:.3} ms = {:.0} TFLOP/s",
         flops / ws_ms as f64 / 1e9,
+        flops / ws_tma_ms as f64 / 1e9,
         m_tiles * n_tiles,
         flops / plain_ms as f64 / 1e9
     );

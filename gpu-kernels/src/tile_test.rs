@@ -96,11 +96,61 @@ pub unsafe extern "gpu-kernel" fn ws_tile_gemm_bf16(
     ldo: u64,
     progress: *mut u32,
 ) {
-    use crate::gemm::mainloop::{consume, produce, thread_rows};
+    unsafe { ws_tile(a, rows, lda, BSource::Rows(b, ldb), k_bytes, m_tiles, n_tiles, out, ldo, progress) }
+}
+
+/// [`ws_tile_gemm_bf16`] with B (the weights' role) loaded by TMA from the 2D tensor map at
+/// `b_map` (global memory; 128-byte swizzle, box 64 x 128 bf16), A still by cp.async.
+///
+/// # Safety
+/// As [`ws_tile_gemm_bf16`]; `b_map` describes B with at least `n_tiles·128` rows.
+#[cfg(target_feature = "sm_90a")]
+#[unsafe(no_mangle)]
+pub unsafe extern "gpu-kernel" fn ws_tile_gemm_bf16_tma(
+    a: *const u8,
+    rows: *const u32,
+    lda: u64,
+    b_map: u64,
+    k_bytes: u32,
+    m_tiles: u32,
+    n_tiles: u32,
+    out: *mut u8,
+    ldo: u64,
+    progress: *mut u32,
+) {
+    unsafe { ws_tile(a, rows, lda, BSource::Tma(b_map), k_bytes, m_tiles, n_tiles, out, ldo, progress) }
+}
+
+/// Where the pipeline's B operand comes from.
+#[cfg(target_feature = "sm_90a")]
+#[derive(Clone, Copy)]
+enum BSource {
+    /// Rows `ldb` bytes apart, by the producer's cp.async.
+    Rows(*const u8, u64),
+    /// A 2D tensor map in global memory, by TMA.
+    Tma(u64),
+}
+
+#[cfg(target_feature = "sm_90a")]
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn ws_tile(
+    a: *const u8,
+    rows: *const u32,
+    lda: u64,
+    b: BSource,
+    k_bytes: u32,
+    m_tiles: u32,
+    n_tiles: u32,
+    out: *mut u8,
+    ldo: u64,
+    progress: *mut u32,
+) {
+    use crate::gemm::mainloop::{consume, produce, produce_tma_b, thread_rows};
     use crate::group::Group;
     use crate::layout::TILE_K_BYTES;
-    use crate::os::ws::{self as wsos, CONSUMER_REGS, ENTRY_REGS, PRODUCER_REGS};
-    use crate::ptx::{mbarrier, regs, time};
+    use crate::os::ws::{self as wsos, CONSUMER_REGS, ENTRY_REGS, FULL_ARRIVALS, FULL_ARRIVALS_TMA_B, PRODUCER_REGS};
+    use crate::ptx::{mbarrier, regs, time, tma};
     use crate::smem::{BROADCAST, ws};
     use crate::util::{block_idx, grid_dim};
 
@@ -114,7 +164,14 @@ pub unsafe extern "gpu-kernel" fn ws_tile_gemm_bf16(
     };
     mark(1);
     if thread_idx() == 0 {
-        unsafe { wsos::init(smem) };
+        let full_arrivals = match b {
+            BSource::Rows(..) => FULL_ARRIVALS,
+            BSource::Tma(map) => {
+                tma::prefetch_tensormap(map);
+                FULL_ARRIVALS_TMA_B
+            }
+        };
+        unsafe { wsos::init(smem, full_arrivals) };
     }
     sync::sync_block_or(false);
     let deadline = time::global_timer_ns() + 2_000_000_000;
@@ -146,11 +203,19 @@ pub unsafe extern "gpu-kernel" fn ws_tile_gemm_bf16(
                 }
             }
             given[c as usize] += 1;
-            let a_op = Rows::gathered(smem + A_ROWS, 0, 128);
-            let b_op = Rows::new(b.wrapping_add((n as u64 * 128 * ldb) as usize), ldb, 128);
-            let (ta, tb) = (thread_rows(&a_op), thread_rows(&b_op));
-            for kt in 0..k_tiles {
-                unsafe { produce(smem, ring + kt, &ta, &tb, false, kt, deadline) };
+            let ta = thread_rows(&Rows::gathered(smem + A_ROWS, 0, 128));
+            match b {
+                BSource::Rows(b, ldb) => {
+                    let tb = thread_rows(&Rows::new(b.wrapping_add((n as u64 * 128 * ldb) as usize), ldb, 128));
+                    for kt in 0..k_tiles {
+                        unsafe { produce(smem, ring + kt, &ta, &tb, false, kt, deadline) };
+                    }
+                }
+                BSource::Tma(map) => {
+                    for kt in 0..k_tiles {
+                        unsafe { produce_tma_b(smem, ring + kt, &ta, map, n * 128, kt, deadline) };
+                    }
+                }
             }
             ring += k_tiles;
             g.sync();

@@ -349,6 +349,37 @@ pub unsafe fn produce(smem: u32, at: u32, ta: &ThreadRows, tb: &ThreadRows, b_ga
     true
 }
 
+/// [`produce`] with the B operand (weights) by TMA: the producer's threads copy the A rows with
+/// cp.async as there, and its first thread issues one 2D box of `b_map` (K slice `kt`, rows
+/// `b_row0..b_row0 + 128`) onto the stage's `full` barrier with the box's bytes expected. The
+/// barrier then counts 129 arrivals (`os::ws::FULL_ARRIVALS_TMA_B`).
+///
+/// # Safety
+/// As [`produce`]; `b_map` is a 2D tensor map of B (128-byte swizzle, box 64 x 128 elements of a
+/// 16-bit type) in global memory.
+#[cfg(target_feature = "sm_90a")]
+#[inline(always)]
+pub unsafe fn produce_tma_b(smem: u32, at: u32, ta: &ThreadRows, b_map: u64, b_row0: u32, kt: u32, deadline_ns: u64) -> bool {
+    use crate::layout::WS_STAGES;
+    use crate::ptx::{mbarrier, tma};
+    use crate::smem::ws;
+    let s = at % WS_STAGES;
+    if !unsafe { wait(smem + ws::EMPTY + 8 * s, ((at / WS_STAGES) & 1) ^ 1, deadline_ns) } {
+        return false;
+    }
+    let (base, full) = (smem + ws::stage(s), smem + ws::FULL + 8 * s);
+    unsafe {
+        load_operand(base, ta, false, kt * TILE_K_BYTES);
+        if thread_idx() % 128 == 0 {
+            mbarrier::arrive_expect_tx(full, OPERAND_BYTES);
+            // 16-bit elements: a 128-byte K slice is 64 of them.
+            tma::load_2d(base + OPERAND_BYTES, b_map, kt * (TILE_K_BYTES / 2), b_row0, full);
+        }
+        mbarrier::arrive_on_copies(full);
+    }
+    true
+}
+
 /// Waits until phase `parity` of the mbarrier at `bar` completed; false past `deadline_ns`.
 ///
 /// # Safety

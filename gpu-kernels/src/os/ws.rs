@@ -49,16 +49,21 @@ const _: () = assert!(128 * PRODUCER_REGS + 256 * WAITING_REGS <= 384 * ENTRY_RE
 const SLOT_WORDS: u32 = 7;
 const RING: u32 = 6;
 
-/// Initialises the pipeline's barriers. Thread 0, before the block barrier that starts the
-/// processors.
+/// Arrivals that complete a stage's `full` barrier: one per producer thread
+/// (cp.async.mbarrier.arrive.noinc) ...
+pub const FULL_ARRIVALS: u32 = 128;
+/// ... plus the TMA issuer's `arrive.expect_tx` when B comes by TMA (`produce_tma_b`).
+pub const FULL_ARRIVALS_TMA_B: u32 = FULL_ARRIVALS + 1;
+
+/// Initialises the pipeline's barriers (`full_arrivals`: [`FULL_ARRIVALS`] or
+/// [`FULL_ARRIVALS_TMA_B`]). Thread 0, before the block barrier that starts the processors.
 ///
 /// # Safety
 /// Thread 0 of a warp-specialized block, once per launch.
-pub unsafe fn init(smem: u32) {
+pub unsafe fn init(smem: u32, full_arrivals: u32) {
     for s in 0..WS_STAGES {
         unsafe {
-            // One arrival per producer thread (cp.async.mbarrier.arrive.noinc).
-            mbarrier::init(smem + ws::FULL + 8 * s, 128);
+            mbarrier::init(smem + ws::FULL + 8 * s, full_arrivals);
             // One arrival per consumer thread (no lane-0 branch next to wgmmas in flight).
             mbarrier::init(smem + ws::EMPTY + 8 * s, 128);
         }

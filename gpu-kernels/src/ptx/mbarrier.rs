@@ -32,6 +32,16 @@ pub unsafe fn arrive(bar: u32) {
     unsafe { asm!("mbarrier.arrive.release.cta.shared::cta.b64 _, [{b}];", b = in(reg32) bar) };
 }
 
+/// `mbarrier.arrive.expect_tx.shared::cta.b64`: one arrival that also adds `bytes` to the
+/// transactions the current phase waits for (a TMA copy's `complete_tx`).
+///
+/// # Safety
+/// `bar` is an initialised barrier.
+#[inline(always)]
+pub unsafe fn arrive_expect_tx(bar: u32, bytes: u32) {
+    unsafe { asm!("mbarrier.arrive.expect_tx.shared::cta.b64 _, [{b}], {n};", b = in(reg32) bar, n = in(reg32) bytes) };
+}
+
 /// `cp.async.mbarrier.arrive.noinc.shared::cta.b64`: one arrival on `bar` once every cp.async
 /// this thread issued before it has landed (`.noinc`: the arrival counts against the barrier's
 /// expected count, which therefore includes one per copying thread).

@@ -10,6 +10,8 @@ pub mod mma;
 pub mod regs;
 pub mod sync;
 pub mod time;
+#[cfg(target_feature = "sm_90a")]
+pub mod tma;
 pub mod warp;
 #[cfg(target_feature = "sm_90a")]
 pub mod wgmma;
