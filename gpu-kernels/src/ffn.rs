@@ -10,7 +10,7 @@ use crate::fault;
 use crate::gemm::activation;
 use crate::gemm::element::Element;
 use crate::gemm::epilogue;
-use crate::gemm::mainloop::{Rows, mainloop, zero_acc};
+use crate::gemm::mainloop::{Rows, TmaB, mainloop, zero_acc};
 use crate::group::Group;
 use crate::layout::{
     Control, ErrorCode, FaultKind, MAX_SEGMENTS, MoeParams, TILE_M, TILE_N, Task, TaskKind, TileDesc, gemm0_tile_cols, gemm0_tiles,
@@ -206,6 +206,17 @@ pub fn plan<E: Element>(p: &MoeParams, task: &Task) -> Plan {
         (Rows::new((p.w1 + w_row0) as *const u8, row_bytes, cols), cols)
     };
     Plan { tile: t, b, k_bytes: row_bytes as u32, col0, cols }
+}
+
+/// The B tile of a GEMM task by TMA from the weights' maps (`MoeParams::w_maps`: w1, w3, w2).
+#[inline(always)]
+pub fn weight_boxes(p: &MoeParams, task: &Task, plan: &Plan) -> TmaB {
+    let local = plan.tile.local_expert;
+    if task.kind == TaskKind::Gemm1 as u32 {
+        let w2 = p.w_maps + 256;
+        return TmaB { maps: [w2, w2], row0: local * p.hidden + plan.col0, gated: false };
+    }
+    TmaB { maps: [p.w_maps, p.w_maps + 128], row0: local * p.inter + plan.col0, gated: p.gated() }
 }
 
 /// The output value of column `c` of a task (`x`: its accumulator, `g`: a gated GEMM0's W3

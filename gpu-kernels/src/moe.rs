@@ -126,7 +126,7 @@ unsafe fn forward_ws<E: Element>(param: &MoeParams) {
     if wg == 0 {
         let p = unsafe { params_to_shared(param, base) };
         if thread_idx() == 0 {
-            unsafe { os::ws::init(smem, os::ws::FULL_ARRIVALS) };
+            unsafe { os::ws::init_for(p, smem) };
         }
         let dl = Deadline::new(p.timeout_ns);
         fault::mark_now(p, timeline::START);

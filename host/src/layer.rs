@@ -13,11 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flashmoe_kernels::entries::{self, Entry, MainloopKind};
-use flashmoe_kernels::layout::{self, MoeParams, flags, test_hook};
+use flashmoe_kernels::layout::{self, MoeParams, WEIGHT_BOX_COLS, WEIGHT_BOX_ROWS, flags, test_hook};
 
-use crate::config::MoeConfig;
+use crate::config::{DType, MoeConfig};
 use crate::device::Cluster;
-use crate::driver::{DeviceBuffer, Function, HostMapped, KernelGraph, LaunchConfig, Stream};
+use crate::driver::{DeviceBuffer, Function, HostMapped, KernelGraph, LaunchConfig, MapSpec, Stream, TensorMap};
 use crate::error::{Error, Result};
 use crate::numeric;
 use crate::plan::Plan;
@@ -44,6 +44,9 @@ struct DeviceWeights {
     b1: Option<DeviceBuffer>,
     b3: Option<DeviceBuffer>,
     b2: Option<DeviceBuffer>,
+    /// TMA maps of w1, w3 (w1 again when not gated) and w2 in boxes of 32 rows x 128 bytes, for
+    /// the warp-specialized engine's weight loads (`MoeParams::w_maps`); None for the others.
+    maps: Option<TensorMap>,
 }
 
 /// What one GPU of the layer owns.
@@ -372,16 +375,37 @@ impl<'c> MoeLayer<'c> {
                 Ok(Some(buf))
             };
             let needed = |b: Option<DeviceBuffer>, name: &str| b.ok_or_else(|| Error::Weights(format!("`{name}` is missing")));
+            let (w1, w3, w2) = (
+                needed(upload("experts.w1", i * h, false)?, "experts.w1")?,
+                upload("experts.w3", i * h, false)?,
+                needed(upload("experts.w2", h * i, false)?, "experts.w2")?,
+            );
+            let maps = if self.ranks[r].entry.mainloop == Some(MainloopKind::WarpSpecialized) {
+                let bf16 = self.cfg.dtype == DType::Bf16;
+                let spec = |ptr: u64, rows: usize, cols: usize| MapSpec {
+                    bf16,
+                    ptr,
+                    rows: rows as u64,
+                    cols: cols as u64,
+                    row_bytes: (cols * elem) as u64,
+                };
+                let w3_ptr = w3.as_ref().map_or(w1.ptr(), |b| b.ptr());
+                let specs = [spec(w1.ptr(), local * i, h), spec(w3_ptr, local * i, h), spec(w2.ptr(), local * h, i)];
+                Some(TensorMap::new(ctx, &specs, WEIGHT_BOX_ROWS, WEIGHT_BOX_COLS)?)
+            } else {
+                None
+            };
             uploaded.push(DeviceWeights {
                 gate: needed(upload("gate.weight", 0, true)?, "gate.weight")?,
                 gate_b: upload("gate.bias", 0, true)?,
                 score_bias: upload(SCORE_BIAS, 0, true)?,
-                w1: needed(upload("experts.w1", i * h, false)?, "experts.w1")?,
-                w3: upload("experts.w3", i * h, false)?,
-                w2: needed(upload("experts.w2", h * i, false)?, "experts.w2")?,
+                w1,
+                w3,
+                w2,
                 b1: upload("experts.b1", i, false)?,
                 b3: upload("experts.b3", i, false)?,
                 b2: upload("experts.b2", h, false)?,
+                maps,
             });
         }
         for (rank, w) in self.ranks.iter_mut().zip(uploaded) {
@@ -603,6 +627,7 @@ impl<'c> MoeLayer<'c> {
             b1: ptr(&w.b1),
             b3: ptr(&w.b3),
             b2: ptr(&w.b2),
+            w_maps: w.maps.as_ref().map_or(0, |m| m.device_ptr()),
             out: g.output.ptr(),
             workspace: g.workspace.ptr(),
             error: g.error.device_ptr(),

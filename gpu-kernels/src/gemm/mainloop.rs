@@ -10,7 +10,7 @@
 //! distinct banks, and it is wgmma's canonical 128-byte-swizzle K-major layout.
 
 use super::element::Element;
-use crate::layout::{PIPELINE_STAGES, TILE_K_BYTES, TILE_M};
+use crate::layout::{PIPELINE_STAGES, TILE_K_BYTES, TILE_M, WEIGHT_BOX_COLS, WEIGHT_BOX_ROWS};
 use crate::ptx::{copy, mma, sync};
 use crate::util::thread_idx;
 
@@ -349,17 +349,40 @@ pub unsafe fn produce(smem: u32, at: u32, ta: &ThreadRows, tb: &ThreadRows, b_ga
     true
 }
 
+/// A stage's B tile by TMA: four boxes of [`WEIGHT_BOX_ROWS`] rows x one K slice from 2D tensor
+/// maps (128-byte swizzle, boxes of `WEIGHT_BOX_ROWS` x `WEIGHT_BOX_COLS` 16-bit elements, in
+/// global memory). Gated: the tile's rows alternate in groups of 32 between the two maps (W1, W3;
+/// see [`Rows::gate_rows`]); otherwise all four boxes come from `maps[0]`.
+#[derive(Clone, Copy)]
+pub struct TmaB {
+    pub maps: [u64; 2],
+    /// Map row of the tile's row 0.
+    pub row0: u32,
+    pub gated: bool,
+}
+
+impl TmaB {
+    /// The map and map row of box `j` (tile rows `32 j ..`).
+    #[inline(always)]
+    fn box_at(&self, j: u32) -> (u64, u32) {
+        if self.gated {
+            (self.maps[(j % 2) as usize], self.row0 + WEIGHT_BOX_ROWS * (j / 2))
+        } else {
+            (self.maps[0], self.row0 + WEIGHT_BOX_ROWS * j)
+        }
+    }
+}
+
 /// [`produce`] with the B operand (weights) by TMA: the producer's threads copy the A rows with
-/// cp.async as there, and its first thread issues one 2D box of `b_map` (K slice `kt`, rows
-/// `b_row0..b_row0 + 128`) onto the stage's `full` barrier with the box's bytes expected. The
-/// barrier then counts 129 arrivals (`os::ws::FULL_ARRIVALS_TMA_B`).
+/// cp.async as there, and its first thread issues the four boxes of `b` (K slice `kt`) onto the
+/// stage's `full` barrier with their bytes expected. The barrier then counts 129 arrivals
+/// (`os::ws::FULL_ARRIVALS_TMA_B`).
 ///
 /// # Safety
-/// As [`produce`]; `b_map` is a 2D tensor map of B (128-byte swizzle, box 64 x 128 elements of a
-/// 16-bit type) in global memory.
+/// As [`produce`]; `b`'s maps are valid for every box it names.
 #[cfg(target_feature = "sm_90a")]
 #[inline(always)]
-pub unsafe fn produce_tma_b(smem: u32, at: u32, ta: &ThreadRows, b_map: u64, b_row0: u32, kt: u32, deadline_ns: u64) -> bool {
+pub unsafe fn produce_tma_b(smem: u32, at: u32, ta: &ThreadRows, b: &TmaB, kt: u32, deadline_ns: u64) -> bool {
     use crate::layout::WS_STAGES;
     use crate::ptx::{mbarrier, tma};
     use crate::smem::ws;
@@ -372,8 +395,10 @@ pub unsafe fn produce_tma_b(smem: u32, at: u32, ta: &ThreadRows, b_map: u64, b_r
         load_operand(base, ta, false, kt * TILE_K_BYTES);
         if thread_idx() % 128 == 0 {
             mbarrier::arrive_expect_tx(full, OPERAND_BYTES);
-            // 16-bit elements: a 128-byte K slice is 64 of them.
-            tma::load_2d(base + OPERAND_BYTES, b_map, kt * (TILE_K_BYTES / 2), b_row0, full);
+            for j in 0..TILE_M / WEIGHT_BOX_ROWS {
+                let (map, row) = b.box_at(j);
+                tma::load_2d(base + OPERAND_BYTES + j * WEIGHT_BOX_ROWS * TILE_K_BYTES, map, kt * WEIGHT_BOX_COLS, row, full);
+            }
         }
         mbarrier::arrive_on_copies(full);
     }

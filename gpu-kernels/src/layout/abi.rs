@@ -45,6 +45,28 @@ pub const WS_AUX_BYTES: u32 = 128 + 128 + 2 * TILE_M * 8 + 32 + 16;
 pub const WS_SHARED_BYTES: u32 =
     WS_TAIL + (WS_STAGES - PIPELINE_STAGES) * 2 * TILE_M * TILE_K_BYTES + 2 * TILE_M * WS_STAGING_STRIDE + WS_AUX_BYTES;
 const _: () = assert!(WS_SHARED_BYTES <= 227 * 1024);
+/// The box of the weights' TMA maps (`MoeParams::w_maps`): 32 rows (a gated B tile alternates
+/// W1 and W3 in groups of 32 rows) by one stage's K slice of 64 16-bit elements.
+pub const WEIGHT_BOX_ROWS: u32 = 32;
+pub const WEIGHT_BOX_COLS: u32 = TILE_K_BYTES / 2;
+/// Shared layout of the 128x256-tile test kernel (`ws256_tile_gemm_bf16`): `W256_STAGES` stages of A [128 rows][128 B] then
+/// B [256 rows][128 B] (128-byte swizzle), the stages' `full` and `empty` barriers, the producer's
+/// A row table and its group words.
+pub mod ws256 {
+    use super::TILE_K_BYTES;
+    pub const STAGES: u32 = 4;
+    pub const A_BYTES: u32 = 128 * TILE_K_BYTES;
+    pub const B_BYTES: u32 = 256 * TILE_K_BYTES;
+    pub const STAGE_BYTES: u32 = A_BYTES + B_BYTES;
+    pub const FULL: u32 = STAGES * STAGE_BYTES;
+    pub const EMPTY: u32 = FULL + 8 * STAGES;
+    pub const ROWS: u32 = EMPTY + 8 * STAGES;
+    pub const WORDS: u32 = ROWS + 128 * 8;
+    /// Dynamic shared memory of the kernel.
+    pub const SHARED_BYTES: u32 = WORDS + 16;
+    const _: () = assert!(STAGE_BYTES % 1024 == 0 && SHARED_BYTES <= 227 * 1024);
+}
+
 /// Tokens per combine task.
 pub const COMBINE_TOKENS: u32 = 32;
 /// Row granularity of hidden / intermediate sizes (one 16-byte vector of f32 x 16 threads).
@@ -317,6 +339,10 @@ pub struct MoeParams {
     pub b1: u64,
     pub b3: u64,
     pub b2: u64,
+    /// Warp-specialized engine only: the device address of three TMA maps (128 bytes each) of
+    /// w1, w3 (w1 again when not gated) and w2, boxes of [`WEIGHT_BOX_ROWS`] x
+    /// [`WEIGHT_BOX_COLS`]; its producer then loads weights by TMA. 0: by cp.async.
+    pub w_maps: u64,
     /// Output `[tokens][hidden]`.
     pub out: u64,
     /// This GPU's workspace.

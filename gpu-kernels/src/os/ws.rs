@@ -22,7 +22,7 @@ use crate::fault::{self, Deadline};
 use crate::ffn;
 use crate::gemm::element::Element;
 use crate::gemm::epilogue;
-use crate::gemm::mainloop::{Rows, consume, produce, thread_rows, wait, zero_acc};
+use crate::gemm::mainloop::{Rows, consume, produce, produce_tma_b, thread_rows, wait, zero_acc};
 use crate::group::Group;
 use crate::layout::{ErrorCode, MoeParams, NONE, TILE_K_BYTES, Task, TaskKind, WS_STAGES, WaitKind, timeline};
 use crate::ptx::{copy, mbarrier, regs};
@@ -76,6 +76,19 @@ pub unsafe fn init(smem: u32, full_arrivals: u32) {
     }
     unsafe { copy::st_shared_u32(smem + ws::STOP, 0) };
     mbarrier::fence_init();
+}
+
+/// [`init`] for a forward: weights by TMA when the layer has their maps (prefetched here).
+///
+/// # Safety
+/// As [`init`].
+pub unsafe fn init_for(p: &MoeParams, smem: u32) {
+    if p.w_maps != 0 {
+        for m in 0..3 {
+            crate::ptx::tma::prefetch_tensormap(p.w_maps + 128 * m);
+        }
+    }
+    unsafe { init(smem, if p.w_maps != 0 { FULL_ARRIVALS_TMA_B } else { FULL_ARRIVALS }) };
 }
 
 /// The producer warpgroup's side of a processor block: streams the operands of every task.
@@ -215,13 +228,19 @@ unsafe fn producer<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
             continue;
         }
         let plan = ffn::plan::<E>(p, &t);
-        let a = Rows::gathered(smem + A_ROWS, 0, plan.tile.rows);
-        let (ta, tb) = (thread_rows(&a), thread_rows(&plan.b));
-        let b_gated = !plan.b.gate_rows.is_null();
+        let ta = thread_rows(&Rows::gathered(smem + A_ROWS, 0, plan.tile.rows));
         let k_tiles = plan.k_bytes / TILE_K_BYTES;
         let mut ok = true;
-        for kt in 0..k_tiles {
-            ok &= unsafe { produce(smem, ring + kt, &ta, &tb, b_gated, kt, dl.secondary) };
+        if p.w_maps != 0 {
+            let b = ffn::weight_boxes(p, &t, &plan);
+            for kt in 0..k_tiles {
+                ok &= unsafe { produce_tma_b(smem, ring + kt, &ta, &b, kt, dl.secondary) };
+            }
+        } else {
+            let (tb, b_gated) = (thread_rows(&plan.b), !plan.b.gate_rows.is_null());
+            for kt in 0..k_tiles {
+                ok &= unsafe { produce(smem, ring + kt, &ta, &tb, b_gated, kt, dl.secondary) };
+            }
         }
         ring += k_tiles;
         // The row table is read at issue: the next task may overwrite it once all have issued.
