@@ -91,7 +91,7 @@ use Arch::{Sm80, Sm90a};
 use MainloopKind::{MmaSync, WarpSpecialized, Wgmma};
 
 /// Every entry point of every build; the first forward of a build and dtype is its default.
-pub const ENTRIES: [Entry; 21] = [
+pub const ENTRIES: [Entry; 19] = [
     moe(Sm90a, "moe_forward_bf16", DType::Bf16, Wgmma),
     moe(Sm90a, "moe_forward_f16", DType::F16, Wgmma),
     moe(Sm90a, "moe_forward_bf16_ws", DType::Bf16, WarpSpecialized),
@@ -110,29 +110,11 @@ pub const ENTRIES: [Entry; 21] = [
     tile_test(Sm90a, "gemm_tile_f32"),
     Entry {
         arch: Sm90a,
-        name: "ws_tile_gemm_bf16",
-        dtype: None,
-        mainloop: None,
-        threads: WS_THREADS,
-        shared_bytes: WS_SHARED_BYTES,
-        launch_bounds: true,
-    },
-    Entry {
-        arch: Sm90a,
-        name: "ws_tile_gemm_bf16_tma",
-        dtype: None,
-        mainloop: None,
-        threads: WS_THREADS,
-        shared_bytes: WS_SHARED_BYTES,
-        launch_bounds: true,
-    },
-    Entry {
-        arch: Sm90a,
         name: "ws256_tile_gemm_bf16",
         dtype: None,
         mainloop: None,
         threads: WS_THREADS,
-        shared_bytes: crate::layout::ws256::SHARED_BYTES,
+        shared_bytes: WS_SHARED_BYTES,
         launch_bounds: true,
     },
     tile_test(Sm80, "gemm_tile_bf16"),

@@ -130,7 +130,7 @@ pub unsafe fn rows<E: Element>(p: &MoeParams, smem: u32, g: &Group, task: &Task,
     let heap = p.heaps[p.rank as usize];
     let gemm1 = task.kind == TaskKind::Gemm1 as u32;
     let gated = p.gated();
-    let col0 = task.n_tile * if gemm1 { TILE_N } else { gemm0_tile_cols(gated) };
+    let col0 = task.n_tile * if gemm1 { p.tile_n() } else { gemm0_tile_cols(gated, p.tile_n()) };
     let column = col0 as u64 * E::BYTES as u64;
     let tid = g.tid;
     let mut bad = None;
@@ -183,14 +183,15 @@ pub fn plan<E: Element>(p: &MoeParams, task: &Task) -> Plan {
     let t = Tile::of(p, task);
     let (row_bytes, inter_bytes) = ((p.hidden * E::BYTES) as u64, (p.inter * E::BYTES) as u64);
     let local = t.local_expert;
+    let tile_n = p.tile_n();
     if task.kind == TaskKind::Gemm1 as u32 {
-        let col0 = task.n_tile * TILE_N;
-        let cols = (p.hidden - col0).min(TILE_N);
+        let col0 = task.n_tile * tile_n;
+        let cols = (p.hidden - col0).min(tile_n);
         let b = Rows::new((p.w2 + (local * p.hidden + col0) as u64 * inter_bytes) as *const u8, inter_bytes, cols);
         return Plan { tile: t, b, k_bytes: inter_bytes as u32, col0, cols };
     }
     let gated = p.gated();
-    let col0 = task.n_tile * gemm0_tile_cols(gated);
+    let col0 = task.n_tile * gemm0_tile_cols(gated, tile_n);
     let w_row0 = (local * p.inter + col0) as u64 * row_bytes;
     let (b, cols) = if gated {
         let b = Rows {
@@ -200,15 +201,16 @@ pub fn plan<E: Element>(p: &MoeParams, task: &Task) -> Plan {
             valid: TILE_N,
             table: 0,
         };
-        (b, TILE_N / 2)
+        (b, (p.inter - col0).min(tile_n / 2))
     } else {
-        let cols = (p.inter - col0).min(TILE_N);
+        let cols = (p.inter - col0).min(tile_n);
         (Rows::new((p.w1 + w_row0) as *const u8, row_bytes, cols), cols)
     };
     Plan { tile: t, b, k_bytes: row_bytes as u32, col0, cols }
 }
 
-/// The B tile of a GEMM task by TMA from the weights' maps (`MoeParams::w_maps`: w1, w3, w2).
+/// The B tile of a wide GEMM task by TMA from the weights' maps (`MoeParams::w_maps`: w1, w3,
+/// w2): one 256-row box, or W1's and W3's 128 rows when gated.
 #[inline(always)]
 pub fn weight_boxes(p: &MoeParams, task: &Task, plan: &Plan) -> TmaB {
     let local = plan.tile.local_expert;
@@ -268,11 +270,12 @@ pub unsafe fn finish(p: &MoeParams, smem: u32, g: &Group, q: &Queue, task: &Task
         }
         return true;
     }
-    let n1 = gemm1_tiles(p.hidden);
+    let n1 = gemm1_tiles(p.hidden, p.tile_n());
     if tid == 0 {
         let done = (p.workspace + p.ws.gemm0_done) as *mut u32;
         sync::fence_acq_rel_gpu();
-        let last = unsafe { sync::atom_add_acq_rel_gpu_u32(done.add(task.tile as usize), 1) } == gemm0_tiles(p.inter, p.gated()) - 1;
+        let last = unsafe { sync::atom_add_acq_rel_gpu_u32(done.add(task.tile as usize), 1) } 
+            == gemm0_tiles(p.inter, p.gated(), p.tile_n()) * p.task_parts() - 1;
         let first = if last { unsafe { q.reserve(n1) } } else { 0 };
         unsafe {
             copy::st_shared_u32(g.words, last as u32);

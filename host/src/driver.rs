@@ -669,24 +669,26 @@ pub struct MapSpec {
     pub rows: u64,
     pub cols: u64,
     pub row_bytes: u64,
+    /// Rows of a box (at most 256).
+    pub box_rows: u32,
 }
 
 impl TensorMap {
     /// The map of `rows` x `cols` bf16 values at `ptr` (`row_bytes` apart, a multiple of 16),
     /// read in boxes of `box_rows` x `box_cols` (see [`TensorMap::new`]).
     pub fn bf16_2d(ctx: &Arc<Context>, ptr: u64, rows: u64, cols: u64, row_bytes: u64, box_rows: u32, box_cols: u32) -> Result<Self> {
-        Self::new(ctx, &[MapSpec { bf16: true, ptr, rows, cols, row_bytes }], box_rows, box_cols)
+        Self::new(ctx, &[MapSpec { bf16: true, ptr, rows, cols, row_bytes, box_rows }], box_cols)
     }
 
-    /// One map per spec, all read in boxes of `box_rows` x `box_cols` (at most 256 rows;
+    /// One map per spec, read in boxes of its `box_rows` x `box_cols` (at most 256 rows;
     /// `box_cols` x 2 <= 128 bytes for the 128-byte swizzle, which the maps use: box row r's
     /// 16-byte chunk c lands at chunk c ^ (r % 8), the wgmma operand layout). Out-of-bounds parts
     /// of a box read as zeros.
-    pub fn new(ctx: &Arc<Context>, specs: &[MapSpec], box_rows: u32, box_cols: u32) -> Result<Self> {
+    pub fn new(ctx: &Arc<Context>, specs: &[MapSpec], box_cols: u32) -> Result<Self> {
         ctx.bind()?;
         let mut bytes: Vec<u8> = Vec::with_capacity(128 * specs.len());
         for s in specs {
-            if box_cols * 2 > 128 || box_rows > 256 || !s.row_bytes.is_multiple_of(16) || !s.ptr.is_multiple_of(16) {
+            if box_cols * 2 > 128 || s.box_rows > 256 || !s.row_bytes.is_multiple_of(16) || !s.ptr.is_multiple_of(16) {
                 return Err(Error::OutOfBounds {
                     what: "tensor map box or stride",
                     offset: s.row_bytes as usize,
@@ -696,7 +698,7 @@ impl TensorMap {
             }
             // SAFETY: plain data, fully written by the driver below.
             let mut map: AlignedTensorMap = unsafe { std::mem::zeroed() };
-            let (dims, strides, boxes, elem) = ([s.cols, s.rows], [s.row_bytes], [box_cols, box_rows], [1u32, 1]);
+            let (dims, strides, boxes, elem) = ([s.cols, s.rows], [s.row_bytes], [box_cols, s.box_rows], [1u32, 1]);
             let dtype = if s.bf16 {
                 sys::CUtensorMapDataType::CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
             } else {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flashmoe_kernels::entries::{self, Entry, MainloopKind};
-use flashmoe_kernels::layout::{self, MoeParams, WEIGHT_BOX_COLS, WEIGHT_BOX_ROWS, flags, test_hook};
+use flashmoe_kernels::layout::{self, GATED_BOX_ROWS, MoeParams, WEIGHT_BOX_COLS, WEIGHT_BOX_ROWS, flags, test_hook};
 
 use crate::config::{DType, MoeConfig};
 use crate::device::Cluster;
@@ -382,16 +382,23 @@ impl<'c> MoeLayer<'c> {
             );
             let maps = if self.ranks[r].entry.mainloop == Some(MainloopKind::WarpSpecialized) {
                 let bf16 = self.cfg.dtype == DType::Bf16;
-                let spec = |ptr: u64, rows: usize, cols: usize| MapSpec {
+                let spec = |ptr: u64, rows: usize, cols: usize, box_rows: u32| MapSpec {
                     bf16,
                     ptr,
                     rows: rows as u64,
                     cols: cols as u64,
                     row_bytes: (cols * elem) as u64,
+                    box_rows,
                 };
+                // Gated B tiles are W1's 128 rows then W3's; the others one 256-row box.
+                let w13_box = if w3.is_some() { GATED_BOX_ROWS } else { WEIGHT_BOX_ROWS };
                 let w3_ptr = w3.as_ref().map_or(w1.ptr(), |b| b.ptr());
-                let specs = [spec(w1.ptr(), local * i, h), spec(w3_ptr, local * i, h), spec(w2.ptr(), local * h, i)];
-                Some(TensorMap::new(ctx, &specs, WEIGHT_BOX_ROWS, WEIGHT_BOX_COLS)?)
+                let specs = [
+                    spec(w1.ptr(), local * i, h, w13_box),
+                    spec(w3_ptr, local * i, h, w13_box),
+                    spec(w2.ptr(), local * h, i, WEIGHT_BOX_ROWS),
+                ];
+                Some(TensorMap::new(ctx, &specs, WEIGHT_BOX_COLS)?)
             } else {
                 None
             };
@@ -578,6 +585,7 @@ impl<'c> MoeLayer<'c> {
             (cfg.renormalize, flags::RENORMALIZE),
             (cfg.router_bias, flags::ROUTER_BIAS),
             (self.tuning.copy_local, flags::COPY_LOCAL),
+            (rank.entry.mainloop == Some(MainloopKind::WarpSpecialized), flags::WIDE_TILES),
         ] {
             if on {
                 bits |= bit;

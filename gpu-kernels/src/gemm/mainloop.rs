@@ -10,7 +10,7 @@
 //! distinct banks, and it is wgmma's canonical 128-byte-swizzle K-major layout.
 
 use super::element::Element;
-use crate::layout::{PIPELINE_STAGES, TILE_K_BYTES, TILE_M, WEIGHT_BOX_COLS, WEIGHT_BOX_ROWS};
+use crate::layout::{PIPELINE_STAGES, TILE_K_BYTES, TILE_M, WEIGHT_BOX_COLS};
 use crate::ptx::{copy, mma, sync};
 use crate::util::thread_idx;
 
@@ -264,25 +264,26 @@ unsafe fn mainloop_sync<E: Element>(smem: u32, a: &Rows, b: &Rows, k_bytes: u32,
     sync::sync_threads();
 }
 
-/// The consumer side of the warp-specialized pipeline (sm_90a): acc += A·Bᵀ over `k_tiles`
-/// stages of the shared ring, starting at ring position `ring`. Per stage: wait until the
-/// producer's copies landed (`full`), make them visible to the async proxy, run the 128x128
-/// wgmma (one 64-row half when `rows` <= 64), then free the stage (`empty`, one arrival per
-/// warp). False when a wait ran past `deadline_ns` (the producer stopped).
+/// The consumer side of the warp-specialized pipeline (sm_90a): acc += A·Bᵀ for consumer
+/// `half`'s 64 rows (`64 half ..`) of a 128x256 tile over `k_tiles` stages of the shared ring,
+/// starting at ring position `ring`. Per stage: wait until the operands landed (`full`), make the
+/// producer's cp.async writes visible to the async proxy, issue four wgmma m64n256k16, and once
+/// the previous stage's wgmmas completed (one stage stays in flight) release that stage
+/// (`empty`, one arrival per consumer thread). False when a wait ran past `deadline_ns` (the
+/// producer stopped).
 ///
 /// # Safety
 /// Every thread of one consumer warpgroup; the stages of positions `ring..ring + k_tiles` are
 /// (being) filled for this task by the producer.
 #[cfg(target_feature = "sm_90a")]
 #[inline(always)]
-pub unsafe fn consume<E: Element>(smem: u32, ring: u32, k_tiles: u32, rows: u32, acc: &mut Acc, deadline_ns: u64) -> bool {
-    use crate::layout::WS_STAGES;
+pub unsafe fn consume<E: Element>(smem: u32, ring: u32, k_tiles: u32, half: u32, acc: &mut Acc, deadline_ns: u64) -> bool {
+    use crate::layout::{WS_A_BYTES, WS_STAGES};
     use crate::ptx::{
-        mbarrier, warp,
-        wgmma::{descriptor_sw128, fence_proxy_async_shared},
+        mbarrier,
+        wgmma::{descriptor_sw128, fence_proxy_async_shared, wait_group0_acc128, wait_group1_acc128},
     };
     use crate::smem::ws;
-    let second_half = rows > 64;
     // A wait that runs out does not leave the loop: leaving with wgmmas in flight would put a
     // warpgroup dependency on a divergent path, and ptxas then serializes every wgmma (C7518).
     let mut ok = true;
@@ -291,48 +292,50 @@ pub unsafe fn consume<E: Element>(smem: u32, ring: u32, k_tiles: u32, rows: u32,
         let s = at % WS_STAGES;
         ok &= unsafe { wait(smem + ws::FULL + 8 * s, (at / WS_STAGES) & 1, deadline_ns) };
         fence_proxy_async_shared();
-        let sa = smem + ws::stage(s);
-        let sb = sa + OPERAND_BYTES;
-        let steps =
-            |base: u32| [descriptor_sw128(base), descriptor_sw128(base + 32), descriptor_sw128(base + 64), descriptor_sw128(base + 96)];
-        let (ad, bd) = (steps(sa), steps(sb));
-        if second_half {
-            // Keeps this stage's wgmmas in flight while the previous stage's complete: the
-            // tensor pipe never drains between stages.
-            unsafe {
-                E::wgmma_x8_async(acc, ad, steps(sa + 64 * TILE_K_BYTES), bd);
-                crate::ptx::wgmma::wait_group1_acc128(acc);
-            }
-            // The previous stage's wgmmas completed: this warp no longer reads it.
+        let stage = smem + ws::stage(s);
+        let steps = |base: u32| [descriptor_sw128(base), descriptor_sw128(base + 32), descriptor_sw128(base + 64), descriptor_sw128(base + 96)];
+        unsafe {
+            E::wgmma_n256_async(acc, steps(stage + half * 64 * TILE_K_BYTES), steps(stage + WS_A_BYTES));
+            wait_group1_acc128(acc);
             if kt > 0 {
-                unsafe { mbarrier::arrive(smem + ws::EMPTY + 8 * ((at - 1) % WS_STAGES)) };
+                mbarrier::arrive(smem + ws::EMPTY + 8 * ((at - 1) % WS_STAGES));
             }
-        } else {
-            let (h0, _) = acc.split_at_mut(2);
-            let (x0, x1) = h0.split_at_mut(1);
-            unsafe { E::wgmma_x4((&mut x0[0], &mut x1[0]), ad, bd) };
-            unsafe { mbarrier::arrive(smem + ws::EMPTY + 8 * s) };
         }
     }
     // Unconditional: a path that reads `acc` without this wait would make ptxas serialize.
-    unsafe { crate::ptx::wgmma::wait_group0_acc128(acc) };
-    if second_half && k_tiles > 0 {
+    unsafe { wait_group0_acc128(acc) };
+    if k_tiles > 0 {
         unsafe { mbarrier::arrive(smem + ws::EMPTY + 8 * ((ring + k_tiles - 1) % WS_STAGES)) };
     }
     ok
 }
 
-/// The producer side: issues this thread's cp.async copies of one stage (A rows and B rows of K
-/// slice `kt`) into ring position `at` once the consumers freed it, and arranges one arrival on
-/// the stage's `full` barrier when they land. False when the wait ran past `deadline_ns`.
+/// A stage's B tile (256 rows) by TMA from 2D maps (128-byte swizzle, boxes of
+/// [`WEIGHT_BOX_COLS`] columns, in global memory): one box of 256 rows from `maps[0]`, or when
+/// gated W1's 128 rows (`maps[0]`) then W3's (`maps[1]`), both from map row `row0`.
+#[derive(Clone, Copy)]
+pub struct TmaB {
+    pub maps: [u64; 2],
+    pub row0: u32,
+    pub gated: bool,
+}
+
+/// The producer side: once the consumers freed ring position `at`, loads K slice `kt` of B (by
+/// TMA) and A into it, all completing on the stage's `full` barrier: thread 0 arrives with the
+/// TMA bytes expected. A comes by one TMA box of 128 rows from `a_map` = (map, first row) when
+/// given, else by every producer thread's cp.async copies of `ta`, which arrive too (the barrier
+/// then counts 129 arrivals, `os::ws::FULL_ARRIVALS_CP_ASYNC_A`). False when the wait ran past
+/// `deadline_ns`. (`ta` and `a_map` stay apart: one enum of both kept `ta` in local memory and
+/// reloaded its fields around every cp.async, 533 -> 312 TFLOP/s.)
 ///
 /// # Safety
-/// Every thread of the producer warpgroup (threads 0..128), in ring order.
+/// Every thread of the producer warpgroup (threads 0..128), in ring order; the maps and rows
+/// cover the tile.
 #[cfg(target_feature = "sm_90a")]
 #[inline(always)]
-pub unsafe fn produce(smem: u32, at: u32, ta: &ThreadRows, tb: &ThreadRows, b_gated: bool, kt: u32, deadline_ns: u64) -> bool {
-    use crate::layout::WS_STAGES;
-    use crate::ptx::mbarrier;
+pub unsafe fn produce(smem: u32, at: u32, ta: &ThreadRows, a_map: Option<(u64, u32)>, b: &TmaB, kt: u32, deadline_ns: u64) -> bool {
+    use crate::layout::{GATED_BOX_ROWS, WS_A_BYTES, WS_STAGES, WS_TILE_N};
+    use crate::ptx::{mbarrier, tma};
     use crate::smem::ws;
     let s = at % WS_STAGES;
     // Position `at` reuses the stage of `at - WS_STAGES`: wait for the consumers' release of that
@@ -340,67 +343,25 @@ pub unsafe fn produce(smem: u32, at: u32, ta: &ThreadRows, tb: &ThreadRows, b_ga
     if !unsafe { wait(smem + ws::EMPTY + 8 * s, ((at / WS_STAGES) & 1) ^ 1, deadline_ns) } {
         return false;
     }
-    let base = smem + ws::stage(s);
+    let (stage, full) = (smem + ws::stage(s), smem + ws::FULL + 8 * s);
+    let x = kt * WEIGHT_BOX_COLS;
     unsafe {
-        load_operand(base, ta, false, kt * TILE_K_BYTES);
-        load_operand(base + OPERAND_BYTES, tb, b_gated, kt * TILE_K_BYTES);
-        mbarrier::arrive_on_copies(smem + ws::FULL + 8 * s);
-    }
-    true
-}
-
-/// A stage's B tile by TMA: four boxes of [`WEIGHT_BOX_ROWS`] rows x one K slice from 2D tensor
-/// maps (128-byte swizzle, boxes of `WEIGHT_BOX_ROWS` x `WEIGHT_BOX_COLS` 16-bit elements, in
-/// global memory). Gated: the tile's rows alternate in groups of 32 between the two maps (W1, W3;
-/// see [`Rows::gate_rows`]); otherwise all four boxes come from `maps[0]`.
-#[derive(Clone, Copy)]
-pub struct TmaB {
-    pub maps: [u64; 2],
-    /// Map row of the tile's row 0.
-    pub row0: u32,
-    pub gated: bool,
-}
-
-impl TmaB {
-    /// The map and map row of box `j` (tile rows `32 j ..`).
-    #[inline(always)]
-    fn box_at(&self, j: u32) -> (u64, u32) {
-        if self.gated {
-            (self.maps[(j % 2) as usize], self.row0 + WEIGHT_BOX_ROWS * (j / 2))
-        } else {
-            (self.maps[0], self.row0 + WEIGHT_BOX_ROWS * j)
-        }
-    }
-}
-
-/// [`produce`] with the B operand (weights) by TMA: the producer's threads copy the A rows with
-/// cp.async as there, and its first thread issues the four boxes of `b` (K slice `kt`) onto the
-/// stage's `full` barrier with their bytes expected. The barrier then counts 129 arrivals
-/// (`os::ws::FULL_ARRIVALS_TMA_B`).
-///
-/// # Safety
-/// As [`produce`]; `b`'s maps are valid for every box it names.
-#[cfg(target_feature = "sm_90a")]
-#[inline(always)]
-pub unsafe fn produce_tma_b(smem: u32, at: u32, ta: &ThreadRows, b: &TmaB, kt: u32, deadline_ns: u64) -> bool {
-    use crate::layout::WS_STAGES;
-    use crate::ptx::{mbarrier, tma};
-    use crate::smem::ws;
-    let s = at % WS_STAGES;
-    if !unsafe { wait(smem + ws::EMPTY + 8 * s, ((at / WS_STAGES) & 1) ^ 1, deadline_ns) } {
-        return false;
-    }
-    let (base, full) = (smem + ws::stage(s), smem + ws::FULL + 8 * s);
-    unsafe {
-        load_operand(base, ta, false, kt * TILE_K_BYTES);
         if thread_idx() % 128 == 0 {
-            mbarrier::arrive_expect_tx(full, OPERAND_BYTES);
-            for j in 0..TILE_M / WEIGHT_BOX_ROWS {
-                let (map, row) = b.box_at(j);
-                tma::load_2d(base + OPERAND_BYTES + j * WEIGHT_BOX_ROWS * TILE_K_BYTES, map, kt * WEIGHT_BOX_COLS, row, full);
+            let a_bytes = if a_map.is_some() { WS_A_BYTES } else { 0 };
+            mbarrier::arrive_expect_tx(full, WS_TILE_N * TILE_K_BYTES + a_bytes);
+            let sb = stage + WS_A_BYTES;
+            tma::load_2d(sb, b.maps[0], x, b.row0, full);
+            if b.gated {
+                tma::load_2d(sb + GATED_BOX_ROWS * TILE_K_BYTES, b.maps[1], x, b.row0, full);
+            }
+            if let Some((map, row)) = a_map {
+                tma::load_2d(stage, map, x, row, full);
             }
         }
-        mbarrier::arrive_on_copies(full);
+        if a_map.is_none() {
+            load_operand(stage, ta, false, kt * TILE_K_BYTES);
+            mbarrier::arrive_on_copies(full);
+        }
     }
     true
 }

@@ -87,7 +87,7 @@ pub unsafe fn run(p: &MoeParams, smem: u32, dl: &Deadline) {
     if tid == 0 {
         unsafe {
             copy::st_shared_u32(smem + state::EXPERTS_DONE, 0);
-            copy::st_shared_u32(smem + state::RETURNS_EXPECTED, kept * gemm1_tiles(p.hidden));
+            copy::st_shared_u32(smem + state::RETURNS_EXPECTED, kept * gemm1_tiles(p.hidden, p.tile_n()) * p.task_parts());
         }
     }
     sync::sync_threads();

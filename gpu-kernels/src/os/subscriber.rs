@@ -60,7 +60,7 @@ impl NewTile {
             sync::st_relaxed_gpu_u32(self.words.add(1), rows);
             sync::st_relaxed_gpu_u32(self.words.add(2), segments);
         }
-        let n0 = gemm0_tiles(p.inter, p.gated());
+        let n0 = gemm0_tiles(p.inter, p.gated(), p.tile_n());
         let slot0 = unsafe { q.reserve(n0) };
         let task = Task {
             kind: TaskKind::Gemm0 as u32,

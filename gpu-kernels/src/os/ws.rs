@@ -1,16 +1,19 @@
 //! Warp-specialized processor blocks (sm_90a, 384 threads, one per SM): warpgroup 0 is the
-//! producer, warpgroups 1 and 2 are consumers that take tasks in turn.
+//! producer, warpgroups 1 and 2 are consumers that share every task, a 128x256 output tile
+//! (`layout::WS_TILE_N`; the roles' task counts follow `MoeParams::tile_n`).
 //!
 //! - Producer: thread 0 claims and waits for tasks as the 128-thread processor does; the
-//!   warpgroup fills the task's row tables, hands the task to the next consumer through its slot,
-//!   then streams the task's A rows and weight rows into a ring of `WS_STAGES` stages with
-//!   cp.async, each stage's copies arriving on its `full` barrier.
-//! - Consumer: waits for its slot, runs wgmma on each stage as it lands (freeing it through its
-//!   `empty` barrier), then the epilogue and the task's completion counting, and frees its slot.
-//!   Combine tasks (no operands to stream) go to the consumers too: they have the registers.
+//!   warpgroup fills the task's row tables, hands the task to both consumers through task slot
+//!   `i % 2`, then streams the task's stages into a ring of `WS_STAGES`: the weight rows by TMA
+//!   (one 256-row box, or W1's and W3's 128 rows when gated) and the gathered A rows by cp.async,
+//!   all completing on the stage's `full` barrier.
+//! - Consumer c: waits for the slot, runs wgmma m64n256 on rows `64 c ..` of each stage as it
+//!   lands (freeing it through its `empty` barrier once the next stage's wgmmas are issued),
+//!   stores its rows from registers and counts its half of the task done (every per-task count
+//!   is reached twice, `MoeParams::task_parts`), then frees the slot. Combine tasks go to
+//!   consumer 0.
 //!
-//! While one consumer stores its tile, the other's stages keep the tensor pipe busy; the producer
-//! runs ahead into the next task while the consumers compute.
+//! The producer runs ahead into the next task while the consumers compute and store.
 //!
 //! Every wait is bounded by the launch deadline. A wait that runs out does not leave the loop
 //! early (a consumer keeps issuing its warpgroup-wide wgmma with the others); the group agrees
@@ -22,9 +25,9 @@ use crate::fault::{self, Deadline};
 use crate::ffn;
 use crate::gemm::element::Element;
 use crate::gemm::epilogue;
-use crate::gemm::mainloop::{Rows, consume, produce, produce_tma_b, thread_rows, wait, zero_acc};
+use crate::gemm::mainloop::{Rows, consume, produce, thread_rows, wait, zero_acc};
 use crate::group::Group;
-use crate::layout::{ErrorCode, MoeParams, NONE, TILE_K_BYTES, Task, TaskKind, WS_STAGES, WaitKind, timeline};
+use crate::layout::{ErrorCode, MoeParams, NONE, TILE_K_BYTES, TILE_M, Task, TaskKind, WS_STAGES, WS_STAGING_BYTES, WaitKind, timeline};
 use crate::ptx::{copy, mbarrier, regs};
 use crate::smem::{A_ROWS, BROADCAST, TASK, ws};
 use crate::util::thread_idx;
@@ -46,17 +49,15 @@ const _: () = assert!(128 * PRODUCER_REGS + 256 * CONSUMER_REGS <= 384 * ENTRY_R
 const _: () = assert!(128 * PRODUCER_REGS + 256 * WAITING_REGS <= 384 * ENTRY_REGS);
 
 /// Task slot words: the task's fields, then the ring position of its first stage.
-const SLOT_WORDS: u32 = 7;
 const RING: u32 = 6;
 
-/// Arrivals that complete a stage's `full` barrier: one per producer thread
-/// (cp.async.mbarrier.arrive.noinc) ...
-pub const FULL_ARRIVALS: u32 = 128;
-/// ... plus the TMA issuer's `arrive.expect_tx` when B comes by TMA (`produce_tma_b`).
-pub const FULL_ARRIVALS_TMA_B: u32 = FULL_ARRIVALS + 1;
+/// Arrivals that complete a stage's `full` barrier: the TMA issuer's `arrive.expect_tx`, plus one
+/// per producer thread when A comes by cp.async (`cp.async.mbarrier.arrive.noinc`).
+pub const FULL_ARRIVALS_TMA_A: u32 = 1;
+pub const FULL_ARRIVALS_CP_ASYNC_A: u32 = 129;
 
-/// Initialises the pipeline's barriers (`full_arrivals`: [`FULL_ARRIVALS`] or
-/// [`FULL_ARRIVALS_TMA_B`]). Thread 0, before the block barrier that starts the processors.
+/// Initialises the pipeline's barriers (`full_arrivals`: see [`FULL_ARRIVALS_CP_ASYNC_A`]). Thread
+/// 0, before the block barrier that starts the processors.
 ///
 /// # Safety
 /// Thread 0 of a warp-specialized block, once per launch.
@@ -64,31 +65,32 @@ pub unsafe fn init(smem: u32, full_arrivals: u32) {
     for s in 0..WS_STAGES {
         unsafe {
             mbarrier::init(smem + ws::FULL + 8 * s, full_arrivals);
-            // One arrival per consumer thread (no lane-0 branch next to wgmmas in flight).
-            mbarrier::init(smem + ws::EMPTY + 8 * s, 128);
+            // One arrival per consumer thread of both consumers (no lane-0 branch next to
+            // wgmmas in flight).
+            mbarrier::init(smem + ws::EMPTY + 8 * s, 256);
         }
     }
-    for c in 0..2 {
+    for i in 0..2 {
         unsafe {
-            mbarrier::init(smem + ws::TASK_FULL + 8 * c, 1);
-            mbarrier::init(smem + ws::TASK_FREE + 8 * c, 1);
+            mbarrier::init(smem + ws::TASK_FULL + 8 * i, 1);
+            // Both consumers free a slot.
+            mbarrier::init(smem + ws::TASK_FREE + 8 * i, 2);
         }
     }
     unsafe { copy::st_shared_u32(smem + ws::STOP, 0) };
     mbarrier::fence_init();
 }
 
-/// [`init`] for a forward: weights by TMA when the layer has their maps (prefetched here).
+/// [`init`] for a forward (A gathered by cp.async, weights by TMA), with the weights' maps
+/// prefetched.
 ///
 /// # Safety
-/// As [`init`].
+/// As [`init`]; `p.w_maps` holds the three maps.
 pub unsafe fn init_for(p: &MoeParams, smem: u32) {
-    if p.w_maps != 0 {
-        for m in 0..3 {
-            crate::ptx::tma::prefetch_tensormap(p.w_maps + 128 * m);
-        }
+    for m in 0..3 {
+        crate::ptx::tma::prefetch_tensormap(p.w_maps + 128 * m);
     }
-    unsafe { init(smem, if p.w_maps != 0 { FULL_ARRIVALS_TMA_B } else { FULL_ARRIVALS }) };
+    unsafe { init(smem, FULL_ARRIVALS_CP_ASYNC_A) };
 }
 
 /// The producer warpgroup's side of a processor block: streams the operands of every task.
@@ -154,8 +156,8 @@ unsafe fn producer<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
     let at = smem + TASK;
     let mut slot = if g.tid == 0 { unsafe { q.claim() } } else { 0 };
     let (mut tasks, mut busy, mut waited, mut last) = (0u64, 0u64, 0u64, crate::ptx::time::global_timer_ns());
-    // Tasks handed to consumer 0 and 1, and the ring position of the next stage.
-    let (mut given0, mut given1, mut ring) = (0u32, 0u32, 0u32);
+    // Tasks handed out (task i goes through slot i % 2), and the ring position of the next stage.
+    let (mut given, mut ring) = (0u32, 0u32);
     loop {
         if g.tid == 0 {
             let ready = crate::ptx::time::global_timer_ns();
@@ -189,23 +191,22 @@ unsafe fn producer<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
         if !gemm && t.kind != TaskKind::Combine as u32 {
             break;
         }
-        // The next consumer, once its previous task is done (it holds at most one).
-        let c = (given0 + given1) % 2;
-        let given = if c == 0 { given0 } else { given1 };
-        let free = given == 0 || unsafe { wait(smem + ws::TASK_FREE + 8 * c, (given - 1) & 1, dl.secondary) };
+        // Slot given % 2, once both consumers are done with its previous task.
+        let i = given % 2;
+        let free = given < 2 || unsafe { wait(smem + ws::TASK_FREE + 8 * i, (given / 2 - 1) & 1, dl.secondary) };
         if !free {
-            unsafe { pipeline_timeout(smem, c) };
+            unsafe { pipeline_timeout(smem, i) };
         }
         // A consumer that failed set STOP before freeing its slot.
         if g.sync_or(!free || unsafe { copy::ld_shared_u32(smem + ws::STOP) } != 0) {
             break;
         }
-        let out_rows = smem + ws::OUT_ROWS + c * 128 * 8;
+        let out_rows = smem + ws::OUT_ROWS + i * TILE_M * 8;
         if gemm && !unsafe { ffn::rows::<E>(p, smem, &g, &t, smem + A_ROWS, out_rows) } {
             break;
         }
         if g.tid == 0 {
-            let s = smem + ws::SLOTS + c * 4 * 16;
+            let s = smem + ws::SLOTS + i * 4 * 16;
             unsafe {
                 copy::st_shared_u32(s, t.kind);
                 copy::st_shared_u32(s + 4, t.tile);
@@ -214,33 +215,24 @@ unsafe fn producer<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
                 copy::st_shared_u32(s + 16, t.pair);
                 copy::st_shared_u32(s + 20, t.slot);
                 copy::st_shared_u32(s + 4 * RING, ring);
-                mbarrier::arrive(smem + ws::TASK_FULL + 8 * c);
+                mbarrier::arrive(smem + ws::TASK_FULL + 8 * i);
             }
         }
-        if c == 0 {
-            given0 += 1;
-        } else {
-            given1 += 1;
-        }
+        given += 1;
         tasks += 1;
-        // A combine task (after every GEMM1 landed) is the consumer's alone.
+        // A combine task (after every GEMM1 landed) is the consumers' alone.
         if !gemm {
             continue;
         }
         let plan = ffn::plan::<E>(p, &t);
+        // Only the tile's rows are loaded (the table holds no others); the rest of A is stale and
+        // its outputs are never stored.
         let ta = thread_rows(&Rows::gathered(smem + A_ROWS, 0, plan.tile.rows));
+        let b = ffn::weight_boxes(p, &t, &plan);
         let k_tiles = plan.k_bytes / TILE_K_BYTES;
         let mut ok = true;
-        if p.w_maps != 0 {
-            let b = ffn::weight_boxes(p, &t, &plan);
-            for kt in 0..k_tiles {
-                ok &= unsafe { produce_tma_b(smem, ring + kt, &ta, &b, kt, dl.secondary) };
-            }
-        } else {
-            let (tb, b_gated) = (thread_rows(&plan.b), !plan.b.gate_rows.is_null());
-            for kt in 0..k_tiles {
-                ok &= unsafe { produce(smem, ring + kt, &ta, &tb, b_gated, kt, dl.secondary) };
-            }
+        for kt in 0..k_tiles {
+            ok &= unsafe { produce(smem, ring + kt, &ta, None, &b, kt, dl.secondary) };
         }
         ring += k_tiles;
         // The row table is read at issue: the next task may overwrite it once all have issued.
@@ -249,20 +241,16 @@ unsafe fn producer<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
             break;
         }
     }
-    // Exit: each consumer gets an exit task once its last task is done.
-    for c in 0..2u32 {
-        let given = if c == 0 { given0 } else { given1 };
-        if given > 0 && !unsafe { wait(smem + ws::TASK_FREE + 8 * c, (given - 1) & 1, dl.secondary) } {
-            unsafe { pipeline_timeout(smem, c) };
-        }
-        if g.tid == 0 {
-            unsafe {
-                copy::st_shared_u32(smem + ws::SLOTS + c * 4 * 16, TaskKind::Exit as u32);
-                mbarrier::arrive(smem + ws::TASK_FULL + 8 * c);
-            }
-        }
+    // Exit: the next slot carries an exit task once both consumers are done with it.
+    let i = given % 2;
+    if given >= 2 && !unsafe { wait(smem + ws::TASK_FREE + 8 * i, (given / 2 - 1) & 1, dl.secondary) } {
+        unsafe { pipeline_timeout(smem, i) };
     }
     if g.tid == 0 {
+        unsafe {
+            copy::st_shared_u32(smem + ws::SLOTS + i * 4 * 16, TaskKind::Exit as u32);
+            mbarrier::arrive(smem + ws::TASK_FULL + 8 * i);
+        }
         fault::mark(p, timeline::LAST_TASK, last);
         fault::mark(p, timeline::TASKS, tasks);
         fault::mark(p, timeline::BUSY_NS, busy);
@@ -274,51 +262,50 @@ unsafe fn producer<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
 unsafe fn consumer<E: Element>(p: &MoeParams, smem: u32, c: u32, dl: &Deadline) {
     let q = &Queue::new(p);
     let g = Group::warpgroup(1 + c, smem + ws::WORDS + 16 * c);
-    let slot = smem + ws::SLOTS + c * 4 * 16;
-    let out_rows = smem + ws::OUT_ROWS + c * 128 * 8;
-    let staging = smem + ws::STAGING + c * ws::STAGING_BYTES;
     let mut taken = 0u32;
     loop {
-        let ready = unsafe { wait(smem + ws::TASK_FULL + 8 * c, taken & 1, dl.secondary) };
+        let i = taken % 2;
+        let (slot, out_rows) = (smem + ws::SLOTS + i * 4 * 16, smem + ws::OUT_ROWS + i * TILE_M * 8);
+        let ready = unsafe { wait(smem + ws::TASK_FULL + 8 * i, (taken / 2) & 1, dl.secondary) };
         if g.sync_or(!ready) {
             unsafe { pipeline_timeout(smem, c) };
             break;
         }
-        let w = |i: u32| unsafe { copy::ld_shared_u32(slot + 4 * i) };
+        let w = |k: u32| unsafe { copy::ld_shared_u32(slot + 4 * k) };
         let t = Task { kind: w(0), tile: w(1), n_tile: w(2), info: w(3), pair: w(4), slot: w(5), ..Task::default() };
         let ring = w(RING);
         if t.kind == TaskKind::Exit as u32 {
             break;
         }
+        let mut done = true;
         if t.kind == TaskKind::Combine as u32 {
-            unsafe { crate::combine::run::<E>(p, t.tile) };
+            if c == 0 {
+                unsafe { crate::combine::run::<E>(p, t.tile) };
+            }
             g.sync();
-            if g.tid == 0 {
-                unsafe { mbarrier::arrive(smem + ws::TASK_FREE + 8 * c) };
-            }
-            taken += 1;
-            continue;
-        }
-        let plan = ffn::plan::<E>(p, &t);
-        let mut acc = zero_acc();
-        let ok = unsafe { consume::<E>(smem, ring, plan.k_bytes / TILE_K_BYTES, plan.tile.rows, &mut acc, dl.secondary) };
-        let mut done = !g.sync_or(!ok);
-        if done {
-            let gated = p.gated() && t.kind == TaskKind::Gemm0 as u32;
-            let dest = |r: u32| unsafe { ffn::row(out_rows, r) } as *mut u8;
-            unsafe {
-                epilogue::store::<E>(&g, staging, &acc, gated, plan.tile.rows, plan.cols, ffn::output::<E>(p, &t, &plan), dest);
-                done = ffn::finish(p, smem, &g, q, &t, &plan.tile);
-            }
         } else {
-            unsafe { pipeline_timeout(smem, c) };
+            let plan = ffn::plan::<E>(p, &t);
+            let mut acc = zero_acc();
+            let ok = unsafe { consume::<E>(smem, ring, plan.k_bytes / TILE_K_BYTES, c, &mut acc, dl.secondary) };
+            done = !g.sync_or(!ok);
+            if done {
+                let gated = p.gated() && t.kind == TaskKind::Gemm0 as u32;
+                let dest = |r: u32| unsafe { ffn::row(out_rows, r) } as *mut u8;
+                unsafe {
+                    let staging = smem + ws::STAGING + c * WS_STAGING_BYTES;
+                    epilogue::store::<E>(&g, staging, &acc, c, gated, plan.tile.rows, plan.cols, ffn::output::<E>(p, &t, &plan), dest);
+                    done = ffn::finish(p, smem, &g, q, &t, &plan.tile);
+                }
+            } else {
+                unsafe { pipeline_timeout(smem, c) };
+            }
         }
         if g.tid == 0 {
             unsafe {
                 if !done {
                     copy::st_shared_u32(smem + ws::STOP, 1);
                 }
-                mbarrier::arrive(smem + ws::TASK_FREE + 8 * c);
+                mbarrier::arrive(smem + ws::TASK_FREE + 8 * i);
             }
         }
         if !done {

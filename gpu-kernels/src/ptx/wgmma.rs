@@ -288,8 +288,6 @@ wgmma_m64n128_x4!(mma_bf16_m64n128_x4, "bf16");
 wgmma_m64n128_x4!(mma_f16_m64n128_x4, "f16");
 wgmma_m128n128_x4!(mma_bf16_m128n128_x4, "bf16", "wgmma.wait_group.sync.aligned 0;");
 wgmma_m128n128_x4!(mma_f16_m128n128_x4, "f16", "wgmma.wait_group.sync.aligned 0;");
-wgmma_m128n128_x4!(mma_bf16_m128n128_x4_async, "bf16", "");
-wgmma_m128n128_x4!(mma_f16_m128n128_x4_async, "f16", "");
 
 /// `wgmma.wait_group.sync.aligned N` for a 128x128 accumulator whose wgmmas were issued by an
 /// `_async` variant: the accumulators are this asm's in-out operands (named in a PTX comment), so
@@ -599,3 +597,4 @@ macro_rules! wgmma_m64n256_x4_async {
 }
 
 wgmma_m64n256_x4_async!(mma_bf16_m64n256_x4_async, "bf16");
+wgmma_m64n256_x4_async!(mma_f16_m64n256_x4_async, "f16");
