@@ -22,6 +22,10 @@ const PAIR: usize = core::mem::offset_of!(TileDesc, pair) / 4;
 const SLOT: usize = core::mem::offset_of!(TileDesc, slot) / 4;
 const SEG_ROWS: usize = core::mem::offset_of!(TileDesc, seg_rows) / 4;
 
+/// Full row tiles of one pair published together: their GEMM0 tasks go out n-major (below).
+/// Eight tiles x `gemm0_tiles` tasks is about one wave of processors.
+const RUN_TILES: u32 = 8;
+
 /// A row tile being written: its descriptor words in the workspace.
 struct NewTile {
     id: u32,
@@ -29,17 +33,23 @@ struct NewTile {
 }
 
 impl NewTile {
-    /// The next row tile id; None (and a fault) past the tiles this launch can form, whose
-    /// descriptors and counters were not prepared.
+    /// The next `count` row tile ids; None (and a fault) past the tiles this launch can form,
+    /// whose descriptors and counters were not prepared.
     #[inline(always)]
-    unsafe fn new(p: &MoeParams) -> Option<NewTile> {
-        let id = unsafe { sync::atom_add_relaxed_gpu_u32(&raw mut (*fault::control(p)).tiles, 1) };
+    unsafe fn new(p: &MoeParams, count: u32) -> Option<NewTile> {
+        let id = unsafe { sync::atom_add_relaxed_gpu_u32(&raw mut (*fault::control(p)).tiles, count) };
         let bound = launch_tiles(p);
-        if id >= bound {
-            unsafe { fault::fault(p, FaultKind::TileId as u32, id as u64, bound as u64) };
+        if id + count > bound {
+            unsafe { fault::fault(p, FaultKind::TileId as u32, (id + count - 1) as u64, bound as u64) };
             return None;
         }
         Some(NewTile { id, words: unsafe { ((p.workspace + p.ws.tiles) as *mut TileDesc).add(id as usize) } as *mut u32 })
+    }
+
+    /// Tile `i` of the run that starts here.
+    #[inline(always)]
+    fn nth(&self, i: u32) -> NewTile {
+        NewTile { id: self.id + i, words: unsafe { (self.words as *mut TileDesc).add(i as usize) } as *mut u32 }
     }
 
     #[inline(always)]
@@ -51,29 +61,52 @@ impl NewTile {
         }
     }
 
-    /// Completes the descriptor and publishes the tile's GEMM0 tasks (their release stamps order
-    /// the descriptor before any processor reads it). `first` is segment 0, which tasks carry.
+    /// Completes the descriptor (the segments are written).
     #[inline(always)]
-    unsafe fn publish(self, p: &MoeParams, q: &Queue, local: u32, rows: u32, segments: u32, first: Segment) {
+    unsafe fn describe(&self, local: u32, rows: u32, segments: u32) {
         unsafe {
             sync::st_relaxed_gpu_u32(self.words, local);
             sync::st_relaxed_gpu_u32(self.words.add(1), rows);
             sync::st_relaxed_gpu_u32(self.words.add(2), segments);
         }
+    }
+
+    /// Publishes the GEMM0 tasks of the `count` described tiles from this one, whose first
+    /// segments start at `first` and move `slot_step` slots per tile. The order is n-major
+    /// (column tile n of every tile, then n + 1): tasks that read the same panel of the expert's
+    /// weights are claimed together, so it streams from DRAM once for all of them. Their
+    /// release stamps order the descriptors before any processor reads them.
+    #[inline(always)]
+    unsafe fn publish(&self, p: &MoeParams, q: &Queue, local: u32, rows: u32, segments: u32, first: Segment, count: u32, slot_step: u32) {
         let n0 = gemm0_tiles(p.inter, p.gated(), p.tile_n());
-        let slot0 = unsafe { q.reserve(n0) };
+        let slot0 = unsafe { q.reserve(n0 * count) };
         let task = Task {
             kind: TaskKind::Gemm0 as u32,
-            tile: self.id,
             info: tile_info(local, segments, rows),
             pair: first.0,
-            slot: first.1,
             ..Task::default()
         };
         for n in 0..n0 {
-            unsafe { q.publish_or_fail(p, slot0 + n, &Task { n_tile: n, ..task }) };
+            for i in 0..count {
+                let t = Task { tile: self.id + i, slot: first.1 + i * slot_step, n_tile: n, ..task };
+                unsafe { q.publish_or_fail(p, slot0 + n * count + i, &t) };
+            }
         }
     }
+}
+
+/// Forms and publishes `count` full row tiles of `pair` from its tile `next` on.
+#[inline(always)]
+unsafe fn publish_full(p: &MoeParams, q: &Queue, pair: u32, local: u32, next: u32, count: u32) {
+    let Some(run) = (unsafe { NewTile::new(p, count) }) else { return };
+    for i in 0..count {
+        let tile = run.nth(i);
+        unsafe {
+            tile.segment(0, (pair, (next + i) * TILE_M, TILE_M));
+            tile.describe(local, TILE_M, 1);
+        }
+    }
+    unsafe { run.publish(p, q, local, TILE_M, 1, (pair, next * TILE_M, TILE_M), count, TILE_M) };
 }
 
 /// Emits the partial tile being merged for `local`, if any.
@@ -93,12 +126,14 @@ unsafe fn flush(p: &MoeParams, smem: u32, q: &Queue, local: u32) {
             )
         }
     };
-    let Some(tile) = (unsafe { NewTile::new(p) }) else { return };
+    let Some(tile) = (unsafe { NewTile::new(p, 1) }) else { return };
     for s in 0..count {
         unsafe { tile.segment(s, seg(s)) };
     }
     unsafe {
-        tile.publish(p, q, local, copy::ld_shared_u32(smem + state::MERGE_ROWS + local * 4), count, seg(0));
+        let rows = copy::ld_shared_u32(smem + state::MERGE_ROWS + local * 4);
+        tile.describe(local, rows, count);
+        tile.publish(p, q, local, rows, count, seg(0), 1, 0);
         copy::st_shared_u32(smem + state::MERGE_SEGMENTS + local * 4, 0);
         copy::st_shared_u32(smem + state::MERGE_ROWS + local * 4, 0);
     }
@@ -132,6 +167,9 @@ unsafe fn advance(p: &MoeParams, smem: u32, q: &Queue, pair: u32) -> Result<(), 
     let whose = (pair / p.local_experts, p.rank * p.local_experts + local);
     let mut routed = unsafe { copy::ld_shared_u32(smem + state::PAIR_ROUTED + pair * 4) };
     let mut next = unsafe { copy::ld_shared_u32(smem + state::PAIR_NEXT + pair * 4) };
+    // Full tiles found in this call and not yet published: `next - run .. next` (`next` is the
+    // tile being looked at).
+    let mut run = 0;
     let result = loop {
         if routed != state::UNKNOWN && next >= row_tiles(routed) {
             break Ok(());
@@ -158,13 +196,17 @@ unsafe fn advance(p: &MoeParams, smem: u32, q: &Queue, pair: u32) -> Result<(), 
         let rows = (routed - next * TILE_M).min(TILE_M);
         let seg = (pair, next * TILE_M, rows);
         if rows == TILE_M {
-            if let Some(tile) = unsafe { NewTile::new(p) } {
-                unsafe {
-                    tile.segment(0, seg);
-                    tile.publish(p, q, local, TILE_M, 1, seg);
-                }
+            if run == RUN_TILES {
+                unsafe { publish_full(p, q, pair, local, next - run, run) };
+                run = 0;
             }
+            run += 1;
         } else {
+            // The partial last tile: the run ends before it.
+            if run > 0 {
+                unsafe { publish_full(p, q, pair, local, next - run, run) };
+                run = 0;
+            }
             unsafe {
                 copy::st_shared_u32(smem + state::PAIR_PARTIAL_SLOT + pair * 4, seg.1);
                 copy::st_shared_u32(smem + state::PAIR_PARTIAL_ROWS + pair * 4, rows);
@@ -172,6 +214,9 @@ unsafe fn advance(p: &MoeParams, smem: u32, q: &Queue, pair: u32) -> Result<(), 
         }
         next += 1;
     };
+    if run > 0 {
+        unsafe { publish_full(p, q, pair, local, next - run, run) };
+    }
     unsafe { copy::st_shared_u32(smem + state::PAIR_NEXT + pair * 4, next) };
     result
 }
