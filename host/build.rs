@@ -16,7 +16,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use flashmoe_kernels::entries::{Arch, NVSHMEM_ARCH, NVSHMEM_DEVICE_GLOBALS, NVSHMEM_ENTRIES, NVSHMEM_PTX_STEM};
+use flashmoe_kernels::entries::{self, Arch, NVSHMEM_ARCH, NVSHMEM_DEVICE_GLOBALS, NVSHMEM_ENTRIES, NVSHMEM_PTX_STEM};
 
 /// Environment that must not leak from the outer build into the nvptx one.
 const SCRUBBED_ENV: [&str; 10] = [
@@ -51,7 +51,11 @@ fn main() {
         let target_dir = out_dir.join(format!("kernels-{stem}"));
         let deps = nested_build(&kernels, &target_dir, arch, &linker, None, "asm");
         let ptx = deps.join("flashmoe_kernels.s");
-        let text = fs::read_to_string(&ptx).unwrap_or_else(|e| panic!("kernel build for {stem} left no PTX at {}: {e}", ptx.display()));
+        let mut text = fs::read_to_string(&ptx).unwrap_or_else(|e| panic!("kernel build for {stem} left no PTX at {}: {e}", ptx.display()));
+        for entry in entries::ENTRIES.iter().filter(|e| e.arch == arch && e.launch_bounds) {
+            text = entries::with_launch_bounds(&text, entry.name, entry.threads)
+                .unwrap_or_else(|e| panic!("{stem} PTX: cannot add launch bounds to {}: {e:?}", entry.name));
+        }
         fs::write(out_dir.join(format!("kernels_{stem}.ptx")), text).expect("write PTX to OUT_DIR");
     }
 
@@ -220,7 +224,11 @@ fn nvshmem_build(kernels: &Path, out_dir: &Path, linker: &Path, device_bc: &Path
         ],
     );
 
-    let text = fs::read_to_string(&ptx).unwrap_or_else(|e| panic!("llc left no PTX at {}: {e}", ptx.display()));
+    let mut text = fs::read_to_string(&ptx).unwrap_or_else(|e| panic!("llc left no PTX at {}: {e}", ptx.display()));
+    for entry in entries::ENTRIES.iter().filter(|e| e.arch == NVSHMEM_ARCH && e.launch_bounds) {
+        text = entries::with_launch_bounds(&text, entry.name, entry.threads)
+            .unwrap_or_else(|e| panic!("nvshmem PTX: cannot add launch bounds to {}: {e:?}", entry.name));
+    }
     for global in NVSHMEM_DEVICE_GLOBALS {
         assert!(
             text.lines().any(|l| l.starts_with(".visible") && l.contains(&format!(" {global}["))),

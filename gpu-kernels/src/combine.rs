@@ -14,9 +14,12 @@ use crate::util::thread_idx;
 /// Combines tokens `[tile · COMBINE_TOKENS, ...)`: one warp per token, lanes over 16-byte vectors.
 ///
 /// # Safety
-/// All threads of a processor block, once every slot of this GPU's tokens has landed.
+/// All threads of a 128-thread processor block or of one warpgroup, once every slot of this GPU's
+/// tokens has landed.
+#[inline(always)]
 pub unsafe fn run<E: Element>(p: &MoeParams, tile: u32) {
-    let tid = thread_idx();
+    // The thread in its warpgroup (a warp-specialized block's consumers are warpgroups 1, 2).
+    let tid = thread_idx() % 128;
     let (w, lane) = (tid / 32, tid % 32);
     let k = p.top_k;
     let row_bytes = (p.hidden * E::BYTES) as u64;

@@ -136,6 +136,18 @@ pub fn mark(p: &MoeParams, slot: usize, value: u64) {
     }
 }
 
+/// Records `step` in the timeline slot of this thread's warpgroup (its first thread; no-op when
+/// not recording): where each warpgroup of a hung block stopped.
+#[inline(always)]
+pub fn mark_warpgroup(p: &MoeParams, step: u64) {
+    let tid = crate::util::thread_idx();
+    if p.timeline != 0 && tid % 128 == 0 {
+        let slot = crate::layout::timeline::WG_STEP + (tid / 128) as usize;
+        let at = (p.timeline as *mut u64).wrapping_add(block_idx() as usize * crate::layout::timeline::SLOTS + slot);
+        unsafe { sync::st_volatile_u64(at, step) };
+    }
+}
+
 /// Records the current time in timeline slot `slot`.
 #[inline(always)]
 pub fn mark_now(p: &MoeParams, slot: usize) {

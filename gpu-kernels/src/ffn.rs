@@ -23,7 +23,8 @@ use crate::fault;
 use crate::gemm::activation;
 use crate::gemm::element::Element;
 use crate::gemm::epilogue;
-use crate::gemm::mainloop::{Rows, mainloop, zero_acc};
+use crate::gemm::mainloop::{Rows, TmaB, mainloop, zero_acc};
+use crate::group::Group;
 use crate::layout::{
     Control, ErrorCode, FaultKind, MAX_SEGMENTS, MoeParams, TILE_M, TILE_N, Task, TaskKind, TileDesc, gemm0_tile_cols, gemm0_tiles,
     gemm1_tiles, launch_tiles, meta_j, meta_token, segment_in_bounds, tile_info_parts,
@@ -36,10 +37,10 @@ use crate::util::thread_idx;
 /// A row tile of a task in global memory ([`TileDesc`], written by a subscriber in this launch,
 /// so read coherently). Its segments are read where they are: indexing a register copy by a
 /// run-time segment number would put it in local memory.
-struct Tile {
+pub(crate) struct Tile {
     words: *const u32,
-    local_expert: u32,
-    rows: u32,
+    pub(crate) local_expert: u32,
+    pub(crate) rows: u32,
     segments: u32,
     /// The first segment's pair and slot (from the task).
     pair: u32,
@@ -111,7 +112,7 @@ unsafe fn set_row(table: u32, r: u32, addr: u64) {
 }
 
 #[inline(always)]
-unsafe fn row(table: u32, r: u32) -> u64 {
+pub unsafe fn row(table: u32, r: u32) -> u64 {
     unsafe { (copy::ld_shared_u32(table + r * 8) as u64) | ((copy::ld_shared_u32(table + r * 8 + 4) as u64) << 32) }
 }
 
@@ -196,7 +197,7 @@ pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task
     let col0 = {
         let gated = p.gated() || shared;
         let (w1, w3) = if shared { (p.shared_w1, p.shared_w3) } else { (p.w1, p.w3) };
-        let col0 = task.n_tile * gemm0_tile_cols(gated);
+        let col0 = task.n_tile * gemm0_tile_cols(gated, TILE_N);
         let w_row0 = (local * inter + col0) as u64 * row_bytes;
         let a = Rows::gathered(smem + A_ROWS, 0, t.rows);
         let b = if gated {
@@ -228,11 +229,11 @@ pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task
     unsafe { epilogue::emit::<E>(smem, gated, t.rows, cols, value, dest) };
 
     // The block that finishes the tile's last GEMM0 task publishes its GEMM1 tasks.
-    let n1 = gemm1_tiles(p.hidden);
+    let n1 = gemm1_tiles(p.hidden, TILE_N);
     if tid == 0 {
         let done = (p.workspace + p.ws.gemm0_done) as *mut u32;
         sync::fence_acq_rel_gpu();
-        let last = unsafe { sync::atom_add_acq_rel_gpu_u32(done.add(task.tile as usize), 1) } == gemm0_tiles(inter, gated) - 1;
+        let last = unsafe { sync::atom_add_acq_rel_gpu_u32(done.add(task.tile as usize), 1) } == gemm0_tiles(inter, gated, TILE_N) - 1;
         let first = if last { unsafe { q.reserve(n1) } } else { 0 };
         unsafe {
             copy::st_shared_u32(smem + BROADCAST, last as u32);
@@ -336,6 +337,203 @@ pub unsafe fn gemm1<E: Element>(p: &MoeParams, smem: u32, task: &Task) -> bool {
             let word = (home + p.heap.control + offset_of!(Control, returned_rows) as u64) as *mut u32;
             unsafe { sync::red_add_release_sys_u32(word, rows) };
         }
+    }
+    true
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tasks of the warp-specialized engine (`os::ws`): 128x256 tiles (`MoeParams::tile_n`) shared by
+// two consumer groups, whose producer fills the row tables and streams the operands. Routed
+// experts only: a layer with a shared expert does not build on that engine yet.
+// ---------------------------------------------------------------------------------------------
+
+/// Ends a task's set-up: a barrier of group `g` that also learns whether any thread found an
+/// out-of-range value (`bad`: fault kind, value, bound), which it leaves in the block's mailbox.
+/// True: the task must stop.
+#[inline(always)]
+unsafe fn any_fault_in(smem: u32, g: &Group, bad: Option<(u32, u64, u64)>, tile: u32) -> bool {
+    if let Some((kind, value, bound)) = bad {
+        unsafe { fault::defer(smem, ErrorCode::Fault as u32, kind, tile, value, bound) };
+    }
+    g.sync_or(bad.is_some())
+}
+
+/// What a GEMM task computes once its row tables are set: its row tile, K, and the output
+/// columns (the B tile comes by TMA, see [`weight_boxes`]).
+pub struct Plan {
+    pub tile: Tile,
+    pub k_bytes: u32,
+    /// First output column (of the intermediate for GEMM0, of the hidden size for GEMM1).
+    pub col0: u32,
+    /// Output columns that exist (the rest of the tile is never stored).
+    pub cols: u32,
+}
+
+/// Fills the row tables of a task, thread `g.tid` row `g.tid`: `a_rows` (the A operand: this
+/// GPU's tokens read in place, peers' rows from the dispatch region; GEMM1: staging) and
+/// `out_rows` (GEMM0: staging; GEMM1: the token's combine slot on its home GPU, at the tile's
+/// column). False (on every thread of `g`) when a value was out of range: the fault is in the
+/// block's mailbox and nothing was written with it. Ends with a barrier of `g`.
+///
+/// # Safety
+/// Every thread of `g`, for a published GEMM task.
+#[inline(always)]
+pub unsafe fn rows<E: Element>(p: &MoeParams, smem: u32, g: &Group, task: &Task, a_rows: u32, out_rows: u32) -> bool {
+    let t = Tile::of(p, task);
+    let (row_bytes, inter_bytes) = ((p.hidden * E::BYTES) as u64, (p.inter * E::BYTES) as u64);
+    let heap = p.heaps[p.rank as usize];
+    let gemm1 = task.kind == TaskKind::Gemm1 as u32;
+    let gated = p.gated();
+    let col0 = task.n_tile * if gemm1 { p.tile_n() } else { gemm0_tile_cols(gated, p.tile_n()) };
+    let column = col0 as u64 * E::BYTES as u64;
+    let tid = g.tid;
+    let mut bad = None;
+    if tid < t.rows {
+        match t.locate(p, tid) {
+            Some((pair, slot)) => {
+                let at = pair as u64 * p.slot_stride as u64 + slot as u64;
+                let staging = p.workspace + p.ws.staging + at * inter_bytes;
+                if gemm1 {
+                    let m = unsafe { sync::ld_relaxed_gpu_u32((heap + p.heap.dispatch_meta + at * 4) as *const u32) };
+                    match meta_parts(p, m) {
+                        Ok((token, j)) => {
+                            let home = p.heaps[(pair / p.local_experts) as usize];
+                            let slot_row = token as u64 * p.combine_stride() as u64 + j as u64;
+                            unsafe {
+                                set_row(a_rows, tid, staging);
+                                set_row(out_rows, tid, home + p.heap.combine_slots + slot_row * row_bytes + column);
+                            }
+                        }
+                        Err(f) => bad = Some(f),
+                    }
+                } else {
+                    let a = if pair / p.local_experts == p.rank && !p.copy_local() {
+                        let m = unsafe { sync::ld_relaxed_gpu_u32((heap + p.heap.dispatch_meta + at * 4) as *const u32) };
+                        match meta_parts(p, m) {
+                            Ok((token, _)) => p.x + token as u64 * row_bytes,
+                            Err(f) => {
+                                bad = Some(f);
+                                p.x
+                            }
+                        }
+                    } else {
+                        heap + p.heap.dispatch_rows + at * row_bytes
+                    };
+                    unsafe {
+                        set_row(a_rows, tid, a);
+                        set_row(out_rows, tid, staging + column);
+                    }
+                }
+            }
+            None => bad = Some((FaultKind::Segment as u32, tid as u64, t.rows as u64)),
+        }
+    }
+    !unsafe { any_fault_in(smem, g, bad, task.tile) }
+}
+
+/// A GEMM task's row tile, K and output columns (from the task alone).
+#[inline(always)]
+pub fn plan<E: Element>(p: &MoeParams, task: &Task) -> Plan {
+    let tile = Tile::of(p, task);
+    let tile_n = p.tile_n();
+    if task.kind == TaskKind::Gemm1 as u32 {
+        let col0 = task.n_tile * tile_n;
+        return Plan { tile, k_bytes: p.inter * E::BYTES, col0, cols: (p.hidden - col0).min(tile_n) };
+    }
+    let col0 = task.n_tile * gemm0_tile_cols(p.gated(), tile_n);
+    Plan { tile, k_bytes: p.hidden * E::BYTES, col0, cols: (p.inter - col0).min(gemm0_tile_cols(p.gated(), tile_n)) }
+}
+
+/// The B tile of a wide GEMM task by TMA from the weights' maps (`MoeParams::w_maps`: w1, w3,
+/// w2): one 256-row box, or W1's and W3's 128 rows when gated.
+#[inline(always)]
+pub fn weight_boxes(p: &MoeParams, task: &Task, plan: &Plan) -> TmaB {
+    let local = plan.tile.local_expert;
+    if task.kind == TaskKind::Gemm1 as u32 {
+        let w2 = p.w_maps + 256;
+        return TmaB { maps: [w2, w2], row0: local * p.hidden + plan.col0, gated: false };
+    }
+    TmaB { maps: [p.w_maps, p.w_maps + 128], row0: local * p.inter + plan.col0, gated: p.gated() }
+}
+
+/// The output value of column `c` of a task (`x`: its accumulator, `g`: a gated GEMM0's W3
+/// partner): bias, activation and gating for GEMM0, bias for GEMM1.
+#[inline(always)]
+pub fn output<E: Element>(p: &MoeParams, task: &Task, plan: &Plan) -> impl Fn(u32, f32, f32) -> f32 {
+    let local = plan.tile.local_expert;
+    let gemm1 = task.kind == TaskKind::Gemm1 as u32;
+    let (gated, bias, act, col0) = (p.gated() && !gemm1, p.has_bias(), activation::Act::of(p), plan.col0);
+    let (b_first, b_gate) = if gemm1 {
+        ((p.b2 + ((local * p.hidden) * E::BYTES) as u64) as *const u8, core::ptr::null())
+    } else {
+        ((p.b1 + (local * p.inter * E::BYTES) as u64) as *const u8, (p.b3 + (local * p.inter * E::BYTES) as u64) as *const u8)
+    };
+    move |c: u32, x: f32, g: f32| {
+        let col = col0 + c;
+        let h = if bias { x + unsafe { E::load(b_first, col) } } else { x };
+        if gemm1 {
+            return h;
+        }
+        let v = act.apply(h);
+        if gated { v * act.up(if bias { g + unsafe { E::load(b_gate, col) } } else { g }) } else { v }
+    }
+}
+
+/// After a task's rows are stored (a barrier of `g` since): GEMM0 counts the tile's finished
+/// column tiles, and the group finishing the last publishes the tile's GEMM1 tasks; GEMM1 tells
+/// every home GPU how many of its rows landed. False (on every thread of `g`) when the queue was
+/// full: the fault is in the mailbox.
+///
+/// # Safety
+/// Every thread of `g`, once per task.
+#[inline(always)]
+pub unsafe fn finish(p: &MoeParams, smem: u32, g: &Group, q: &Queue, task: &Task, tile: &Tile) -> bool {
+    let tid = g.tid;
+    if task.kind == TaskKind::Gemm1 as u32 {
+        if tid == 0 {
+            sync::fence_acq_rel_sys();
+            for s in 0..tile.segments as usize {
+                let (pair, rows) = if tile.segments == 1 { (tile.pair, tile.rows) } else { (tile.word(PAIR + s), tile.word(SEG_ROWS + s)) };
+                // Every segment holding a row was checked in `locate`; one past the rows is ignored.
+                if pair >= p.world * p.local_experts {
+                    continue;
+                }
+                let home = p.heaps[(pair / p.local_experts) as usize];
+                let word = (home + p.heap.control + offset_of!(Control, returned_rows) as u64) as *mut u32;
+                unsafe { sync::red_add_release_sys_u32(word, rows) };
+            }
+        }
+        return true;
+    }
+    let n1 = gemm1_tiles(p.hidden, p.tile_n());
+    if tid == 0 {
+        let done = (p.workspace + p.ws.gemm0_done) as *mut u32;
+        sync::fence_acq_rel_gpu();
+        let last = unsafe { sync::atom_add_acq_rel_gpu_u32(done.add(task.tile as usize), 1) }
+            == gemm0_tiles(p.inter, p.gated(), p.tile_n()) * p.task_parts() - 1;
+        let first = if last { unsafe { q.reserve(n1) } } else { 0 };
+        unsafe {
+            copy::st_shared_u32(g.words, last as u32);
+            copy::st_shared_u32(g.words + 4, first);
+        }
+    }
+    g.sync();
+    let (last, first) = unsafe { (copy::ld_shared_u32(g.words) != 0, copy::ld_shared_u32(g.words + 4)) };
+    let mut full = None;
+    if last {
+        let mut n = tid;
+        while n < n1 {
+            if !unsafe { q.publish(first + n, &Task { kind: TaskKind::Gemm1 as u32, n_tile: n, ..*task }) } {
+                full = Some((FaultKind::QueueFull as u32, (first + n) as u64, q.capacity() as u64));
+            }
+            n += TILE_M;
+        }
+    }
+    if unsafe { any_fault_in(smem, g, full, task.tile) } {
+        return false;
+    }
+    if last && tid == 0 {
+        unsafe { sync::red_add_release_gpu_u32(&raw mut (*fault::control(p)).gemm1_rows_published, 1) };
     }
     true
 }

@@ -51,6 +51,7 @@ pub unsafe fn logits<E: Element>(p: &MoeParams, smem: u32) {
 ///
 /// # Safety
 /// All threads call it with valid parameters, after the chunk counts were zeroed.
+#[inline(always)]
 pub unsafe fn route(p: &MoeParams) {
     let tid = thread_idx();
     let (w, lane) = (tid / 32, tid % 32);

@@ -12,7 +12,7 @@ use crate::util::{grid_dim, thread_idx};
 ///
 /// # Safety
 /// All threads of every block call it the same number of times.
-#[inline(never)]
+#[inline(always)]
 pub unsafe fn barrier(p: &MoeParams, dl: &Deadline, smem_base: u32) -> bool {
     let ctl = fault::control(p);
     sync::sync_threads();

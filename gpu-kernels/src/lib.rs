@@ -43,6 +43,8 @@ mod gemm;
 #[cfg(target_arch = "nvptx64")]
 mod grid;
 #[cfg(target_arch = "nvptx64")]
+mod group;
+#[cfg(target_arch = "nvptx64")]
 mod moe;
 #[cfg(all(target_arch = "nvptx64", feature = "nvshmem"))]
 mod nvshmem;

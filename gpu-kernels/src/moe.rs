@@ -61,6 +61,36 @@ unsafe fn params_to_shared(param: &MoeParams, base: *mut u8) -> &'static MoePara
     unsafe { &*dst }
 }
 
+/// The roles before the GEMM tasks, on the role warpgroup: clear this launch's counters, gate
+/// logits (`logits`, warp-specialized blocks change register counts around it), grid barrier,
+/// routing, grid barrier; then block 0 runs the OS and every other block dispatches its share of
+/// routed rows. True on a processor block that goes on to its tasks.
+#[inline(always)]
+unsafe fn prologue<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline, logits: impl FnOnce()) -> bool {
+    unsafe {
+        reset(p);
+        logits();
+        if !grid::barrier(p, dl, smem) {
+            return false;
+        }
+        gate::route(p);
+        fault::mark_now(p, timeline::GATE_DONE);
+        if !grid::barrier(p, dl, smem) {
+            return false;
+        }
+        fault::mark_now(p, timeline::BARRIER_DONE);
+        if block_idx() == 0 {
+            os::run(p, smem, dl);
+            return false;
+        }
+        dispatch::run::<E>(p, smem, block_idx() - 1);
+    }
+    fault::mark_now(p, timeline::DISPATCH_DONE);
+    true
+}
+
+/// The forward on 128-thread blocks (two per SM): every block is one warpgroup that loads,
+/// multiplies and stores.
 #[inline(always)]
 unsafe fn forward<E: Element>(param: &MoeParams) {
     // The launch sizes the dynamic shared memory (layout::SHARED_BYTES).
@@ -70,28 +100,65 @@ unsafe fn forward<E: Element>(param: &MoeParams) {
     let dl = Deadline::new(p.timeout_ns);
     fault::mark_now(p, timeline::START);
     unsafe {
-        reset(p);
-        gate::logits::<E>(p, smem);
-        if !grid::barrier(p, &dl, smem) {
-            return;
-        }
-        gate::route(p);
-        fault::mark_now(p, timeline::GATE_DONE);
-        if !grid::barrier(p, &dl, smem) {
-            return;
-        }
-        fault::mark_now(p, timeline::BARRIER_DONE);
-        if block_idx() == 0 {
-            os::run(p, smem, &dl);
-        } else {
-            dispatch::run::<E>(p, smem, block_idx() - 1);
-            fault::mark_now(p, timeline::DISPATCH_DONE);
+        if prologue::<E>(p, smem, &dl, || gate::logits::<E>(p, smem)) {
             processor::run::<E>(p, smem, &dl);
             sync::sync_threads();
             fault::raise_deferred(p, smem);
         }
     }
     fault::mark_now(p, timeline::END);
+}
+
+/// The forward on warp-specialized blocks (sm_90a, 384 threads, one per SM): warpgroup 0 runs
+/// the roles before the GEMM tasks (with most of the registers) while the consumer warpgroups
+/// wait at a block barrier; then the block processes tasks as producer + two consumers
+/// (`os::ws`). Register counts change only in warpgroup-uniform branches, and every warpgroup
+/// is back at the entry's count where they share code again.
+#[cfg(target_feature = "sm_90a")]
+#[inline(always)]
+unsafe fn forward_ws<E: Element>(param: &MoeParams) {
+    // The launch sizes the dynamic shared memory (layout::WS_SHARED_BYTES).
+    let base = gpu_launch_sized_workgroup_mem::<SharedBase>() as *mut u8;
+    let smem = copy::smem_addr(base);
+    let wg = thread_idx() / 128;
+    let shared_params = unsafe { &*(base.add(smem::PARAMS as usize) as *const MoeParams) };
+    fault::mark_warpgroup(param, 1);
+    if wg == 0 {
+        let p = unsafe { params_to_shared(param, base) };
+        if thread_idx() == 0 {
+            unsafe { os::ws::init_for(p, smem) };
+        }
+        let dl = Deadline::new(p.timeout_ns);
+        fault::mark_now(p, timeline::START);
+        fault::mark_warpgroup(param, 2);
+        let go = unsafe { prologue::<E>(p, smem, &dl, || os::ws::gate_logits::<E>(p, smem)) };
+        fault::mark_warpgroup(param, 3);
+        os::ws::enter_tasks(wg);
+        fault::mark_warpgroup(param, 4);
+        // Starts the consumers; also publishes the parameters and the mbarriers.
+        if sync::sync_block_or(go) {
+            fault::mark_warpgroup(param, 5);
+            unsafe { os::ws::run_producer::<E>(p, smem, &dl) };
+        }
+    } else {
+        os::ws::consumers_wait();
+        fault::mark_warpgroup(param, 2);
+        let go = sync::sync_block_or(false);
+        fault::mark_warpgroup(param, 4);
+        os::ws::enter_tasks(wg);
+        fault::mark_warpgroup(param, 5);
+        if go {
+            let dl = Deadline::new(shared_params.timeout_ns);
+            unsafe { os::ws::run_consumer::<E>(shared_params, smem, wg, &dl) };
+        }
+    }
+    fault::mark_warpgroup(param, 6);
+    os::ws::leave_tasks(wg);
+    fault::mark_warpgroup(param, 7);
+    sync::sync_block_or(false);
+    fault::mark_warpgroup(param, 8);
+    unsafe { fault::raise_deferred(shared_params, smem) };
+    fault::mark_now(shared_params, timeline::END);
 }
 
 // The kernels take MoeParams by value (improper_gpu_kernel_arg warns about aggregates in the
@@ -137,4 +204,26 @@ pub unsafe extern "gpu-kernel" fn moe_forward_bf16_mma_sync(p: MoeParams) {
 #[unsafe(no_mangle)]
 pub unsafe extern "gpu-kernel" fn moe_forward_f32(p: MoeParams) {
     unsafe { forward::<F32>(&p) }
+}
+
+/// The bf16 forward on warp-specialized blocks (producer + two wgmma consumer warpgroups).
+///
+/// # Safety
+/// As [`moe_forward_bf16`], with 384 threads and `layout::WS_SHARED_BYTES`.
+#[cfg(target_feature = "sm_90a")]
+#[allow(improper_gpu_kernel_arg)]
+#[unsafe(no_mangle)]
+pub unsafe extern "gpu-kernel" fn moe_forward_bf16_ws(p: MoeParams) {
+    unsafe { forward_ws::<Bf16>(&p) }
+}
+
+/// The f16 forward on warp-specialized blocks.
+///
+/// # Safety
+/// As [`moe_forward_bf16_ws`].
+#[cfg(target_feature = "sm_90a")]
+#[allow(improper_gpu_kernel_arg)]
+#[unsafe(no_mangle)]
+pub unsafe extern "gpu-kernel" fn moe_forward_f16_ws(p: MoeParams) {
+    unsafe { forward_ws::<F16>(&p) }
 }

@@ -70,3 +70,90 @@ pub unsafe extern "gpu-kernel" fn gemm_tile_bf16_mma_sync(args: GemmTileArgs) {
 pub unsafe extern "gpu-kernel" fn gemm_tile_f32(args: GemmTileArgs) {
     unsafe { tile::<F32>(&args) }
 }
+
+/// The warp-specialized pipeline alone (sm_90a, 384 threads), without the MoE roles: the
+/// forward's own `mainloop::produce` / `consume` and epilogue on tiles `blockIdx + i·gridDim` of
+/// `out = A[rows]·Bᵀ`, 128x256 each. B (256 weight rows) comes by one TMA box per stage; A by TMA
+/// from `a_map` when it is not 0, else by cp.async from the gathered rows `a + rows[r]·lda`.
+///
+/// # Safety
+/// 384 threads, `layout::WS_SHARED_BYTES` of dynamic shared memory; `b_map` a 2D map of B (boxes
+/// of 256 rows x 64 bf16) with `n_tiles·256` rows; `a_map` (boxes of 128 rows x 64) or `rows`
+/// with `m_tiles·128` entries; `out` holds `m_tiles·128` rows of `ldo` bytes.
+#[cfg(target_feature = "sm_90a")]
+#[unsafe(no_mangle)]
+pub unsafe extern "gpu-kernel" fn ws256_tile_gemm_bf16(
+    a: *const u8,
+    rows: *const u32,
+    lda: u64,
+    a_map: u64,
+    b_map: u64,
+    k_bytes: u32,
+    m_tiles: u32,
+    n_tiles: u32,
+    out: *mut u8,
+    ldo: u64,
+) {
+    use crate::gemm::mainloop::{TmaB, consume, produce, thread_rows};
+    use crate::group::Group;
+    use crate::layout::{TILE_K_BYTES, WS_TILE_N};
+    use crate::os::ws::{self as wsos, CONSUMER_REGS, ENTRY_REGS, FULL_ARRIVALS_CP_ASYNC_A, FULL_ARRIVALS_TMA_A, PRODUCER_REGS};
+    use crate::ptx::{regs, time, tma};
+    use crate::smem::{BROADCAST, ws};
+    use crate::util::{block_idx, grid_dim};
+
+    let base = gpu_launch_sized_workgroup_mem::<SharedBase>() as *mut u8;
+    let smem = copy::smem_addr(base);
+    let wg = thread_idx() / 128;
+    let a_by_tma = a_map != 0;
+    if thread_idx() == 0 {
+        tma::prefetch_tensormap(b_map);
+        unsafe { wsos::init(smem, if a_by_tma { FULL_ARRIVALS_TMA_A } else { FULL_ARRIVALS_CP_ASYNC_A }) };
+    }
+    sync::sync_block_or(false);
+    // Bounded waits: a stuck pipeline ends the kernel with wrong outputs, never a hang.
+    let deadline = time::global_timer_ns() + 2_000_000_000;
+    let k_tiles = k_bytes / TILE_K_BYTES;
+    let tiles = m_tiles * n_tiles;
+    if wg == 0 {
+        regs::release::<PRODUCER_REGS>();
+        let g = Group::warpgroup(0, smem + BROADCAST);
+        let ta = thread_rows(&Rows::gathered(smem + A_ROWS, 0, 128));
+        let (mut ring, mut t) = (0u32, block_idx());
+        while t < tiles {
+            let (m, n) = (t / n_tiles, t % n_tiles);
+            if !a_by_tma {
+                let addr = a as u64 + unsafe { *rows.add((m * 128 + g.tid) as usize) } as u64 * lda;
+                unsafe { copy::st_shared_v2(smem + A_ROWS + g.tid * 8, addr as u32, (addr >> 32) as u32) };
+                g.sync();
+            }
+            let a_tma = if a_by_tma { Some((a_map, m * 128)) } else { None };
+            let b = TmaB { maps: [b_map; 2], row0: n * WS_TILE_N, gated: false };
+            for kt in 0..k_tiles {
+                unsafe { produce(smem, ring + kt, &ta, a_tma, &b, kt, deadline) };
+            }
+            ring += k_tiles;
+            // The row table is read at issue: rewrite it only after every thread issued.
+            g.sync();
+            t += grid_dim();
+        }
+        regs::acquire::<ENTRY_REGS>();
+    } else {
+        regs::acquire::<CONSUMER_REGS>();
+        let c = wg - 1;
+        let g = Group::warpgroup(wg, smem + ws::WORDS + 16 * c);
+        let (mut ring, mut t) = (0u32, block_idx());
+        while t < tiles {
+            let (m, n) = (t / n_tiles, t % n_tiles);
+            let mut acc = zero_acc();
+            unsafe { consume::<Bf16>(smem, ring, k_tiles, c, &mut acc, deadline) };
+            ring += k_tiles;
+            let dest = |r: u32| out.wrapping_add(((m * 128 + r) as u64 * ldo + n as u64 * WS_TILE_N as u64 * 2) as usize);
+            let staging = smem + ws::STAGING + c * crate::layout::WS_STAGING_BYTES;
+            unsafe { epilogue::store::<Bf16>(&g, staging, &acc, c, false, 128, WS_TILE_N, |_, x, _| x, dest) };
+            t += grid_dim();
+        }
+        regs::release::<ENTRY_REGS>();
+    }
+    sync::sync_block_or(false);
+}

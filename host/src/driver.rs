@@ -660,3 +660,91 @@ impl Drop for KernelGraph {
         }
     }
 }
+
+/// The driver's tensor map with the alignment CUDA 13 requires (cudarc's `cuda-12080` bindings
+/// declare 64; shared/docs/hopper-recipes.md).
+#[repr(C, align(128))]
+struct AlignedTensorMap(sys::CUtensorMap);
+
+/// 2D TMA tensor maps of row-major 16-bit matrices, consecutive in device memory (128 bytes
+/// each): kernels take their addresses (a by-value parameter cannot be `__grid_constant__` from
+/// Rust).
+#[derive(Debug)]
+pub struct TensorMap {
+    buf: DeviceBuffer,
+}
+
+/// One 2D map: `rows` x `cols` values of a 16-bit type at `ptr`, `row_bytes` apart.
+#[derive(Clone, Copy, Debug)]
+pub struct MapSpec {
+    /// Bf16 when true, else f16.
+    pub bf16: bool,
+    pub ptr: u64,
+    pub rows: u64,
+    pub cols: u64,
+    pub row_bytes: u64,
+    /// Rows of a box (at most 256).
+    pub box_rows: u32,
+}
+
+impl TensorMap {
+    /// The map of `rows` x `cols` bf16 values at `ptr` (`row_bytes` apart, a multiple of 16),
+    /// read in boxes of `box_rows` x `box_cols` (see [`TensorMap::new`]).
+    pub fn bf16_2d(ctx: &Arc<Context>, ptr: u64, rows: u64, cols: u64, row_bytes: u64, box_rows: u32, box_cols: u32) -> Result<Self> {
+        Self::new(ctx, &[MapSpec { bf16: true, ptr, rows, cols, row_bytes, box_rows }], box_cols)
+    }
+
+    /// One map per spec, read in boxes of its `box_rows` x `box_cols` (at most 256 rows;
+    /// `box_cols` x 2 <= 128 bytes for the 128-byte swizzle, which the maps use: box row r's
+    /// 16-byte chunk c lands at chunk c ^ (r % 8), the wgmma operand layout). Out-of-bounds parts
+    /// of a box read as zeros.
+    pub fn new(ctx: &Arc<Context>, specs: &[MapSpec], box_cols: u32) -> Result<Self> {
+        ctx.bind()?;
+        let mut bytes: Vec<u8> = Vec::with_capacity(128 * specs.len());
+        for s in specs {
+            if box_cols * 2 > 128 || s.box_rows > 256 || !s.row_bytes.is_multiple_of(16) || !s.ptr.is_multiple_of(16) {
+                return Err(Error::OutOfBounds {
+                    what: "tensor map box or stride",
+                    offset: s.row_bytes as usize,
+                    len: box_cols as usize,
+                    size: 128,
+                });
+            }
+            // SAFETY: plain data, fully written by the driver below.
+            let mut map: AlignedTensorMap = unsafe { std::mem::zeroed() };
+            let (dims, strides, boxes, elem) = ([s.cols, s.rows], [s.row_bytes], [box_cols, s.box_rows], [1u32, 1]);
+            let dtype = if s.bf16 {
+                sys::CUtensorMapDataType::CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
+            } else {
+                sys::CUtensorMapDataType::CU_TENSOR_MAP_DATA_TYPE_FLOAT16
+            };
+            // SAFETY: every array has the rank's length (strides: rank - 1); `map` is 128-aligned.
+            check_raw("cuTensorMapEncodeTiled", unsafe {
+                sys::cuTensorMapEncodeTiled(
+                    &mut map.0,
+                    dtype,
+                    2,
+                    s.ptr as *mut c_void,
+                    dims.as_ptr(),
+                    strides.as_ptr(),
+                    boxes.as_ptr(),
+                    elem.as_ptr(),
+                    sys::CUtensorMapInterleave::CU_TENSOR_MAP_INTERLEAVE_NONE,
+                    sys::CUtensorMapSwizzle::CU_TENSOR_MAP_SWIZZLE_128B,
+                    sys::CUtensorMapL2promotion::CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
+                    sys::CUtensorMapFloatOOBfill::CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE,
+                )
+            })?;
+            bytes.extend_from_slice(bytemuck::cast_slice(&map.0.opaque));
+        }
+        let buf = DeviceBuffer::alloc(ctx, bytes.len().max(128))?;
+        buf.write(0, &bytes)?;
+        Ok(TensorMap { buf })
+    }
+
+    /// The first map's device address (128-byte aligned: allocations are 256-aligned); map i
+    /// is 128·i bytes further.
+    pub fn device_ptr(&self) -> u64 {
+        self.buf.ptr()
+    }
+}

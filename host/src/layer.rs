@@ -13,11 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flashmoe_kernels::entries::{self, Entry, MainloopKind};
-use flashmoe_kernels::layout::{self, MoeParams, flags, test_hook};
+use flashmoe_kernels::layout::{self, GATED_BOX_ROWS, MoeParams, WEIGHT_BOX_COLS, WEIGHT_BOX_ROWS, flags, test_hook};
 
-use crate::config::MoeConfig;
+use crate::config::{ConfigError, DType, MoeConfig};
 use crate::device::Cluster;
-use crate::driver::{DeviceBuffer, Function, KernelGraph, LaunchConfig, Stream};
+use crate::driver::{DeviceBuffer, Function, HostMapped, KernelGraph, LaunchConfig, MapSpec, Stream, TensorMap};
 use crate::error::{Error, Result};
 use crate::numeric;
 use crate::plan::Plan;
@@ -49,6 +49,10 @@ struct DeviceWeights {
     shared_w3: Option<DeviceBuffer>,
     shared_w2: Option<DeviceBuffer>,
     shared_gate: Option<DeviceBuffer>,
+    /// TMA maps of w1, w3 (w1 again when not gated) and w2 (boxes of 128 or 256 rows x 128
+    /// bytes, see `layout::WEIGHT_BOX_ROWS`) for the warp-specialized engine's weight loads
+    /// (`MoeParams::w_maps`); None for the others.
+    maps: Option<TensorMap>,
 }
 
 /// What one GPU of the layer owns.
@@ -60,7 +64,7 @@ struct Rank {
     grid: u32,
     weights: Option<DeviceWeights>,
     /// Per-block phase timestamps of the last launch, when recording (see [`MoeLayer::record_timeline`]).
-    timeline: Option<DeviceBuffer>,
+    timeline: Option<Arc<HostMapped<u64>>>,
 }
 
 impl Rank {
@@ -228,10 +232,16 @@ impl<'c> MoeLayerBuilder<'c> {
         // NVSHMEM's device state).
         #[cfg(feature = "nvshmem")]
         let nvshmem = self.scratch.as_ref().and_then(Scratch::nvshmem);
+        // The warp-specialized engine's tasks have no shared-expert tiles yet.
+        if self.tuning.mainloop == Mainloop::WarpSpecialized && cfg.shared.is_some() {
+            return Err(ConfigError::NotInKernel("a shared expert on the warp-specialized engine (--mainloop ws)").into());
+        }
         for g in cluster.gpus() {
             let arch = self.tuning.arch.unwrap_or(g.arch());
             let mainloop = match self.tuning.mainloop {
                 Mainloop::Auto => None,
+                Mainloop::WarpSpecialized => Some(MainloopKind::WarpSpecialized),
+                Mainloop::Wgmma => Some(MainloopKind::Wgmma),
                 Mainloop::MmaSync => Some(MainloopKind::MmaSync),
             };
             let entry = entries::moe_forward(arch, cfg.dtype, mainloop).ok_or(Error::NoSuchKernel {
@@ -386,13 +396,40 @@ impl<'c> MoeLayer<'c> {
                 Ok(Some(buf))
             };
             let needed = |b: Option<DeviceBuffer>, name: &str| b.ok_or_else(|| Error::Weights(format!("`{name}` is missing")));
+            let (w1, w3, w2) = (
+                needed(upload("experts.w1", i * h, false)?, "experts.w1")?,
+                upload("experts.w3", i * h, false)?,
+                needed(upload("experts.w2", h * i, false)?, "experts.w2")?,
+            );
+            let maps = if self.ranks[r].entry.mainloop == Some(MainloopKind::WarpSpecialized) {
+                let bf16 = self.cfg.dtype == DType::Bf16;
+                let spec = |ptr: u64, rows: usize, cols: usize, box_rows: u32| MapSpec {
+                    bf16,
+                    ptr,
+                    rows: rows as u64,
+                    cols: cols as u64,
+                    row_bytes: (cols * elem) as u64,
+                    box_rows,
+                };
+                // Gated B tiles are W1's 128 rows then W3's; the others one 256-row box.
+                let w13_box = if w3.is_some() { GATED_BOX_ROWS } else { WEIGHT_BOX_ROWS };
+                let w3_ptr = w3.as_ref().map_or(w1.ptr(), |b| b.ptr());
+                let specs = [
+                    spec(w1.ptr(), local * i, h, w13_box),
+                    spec(w3_ptr, local * i, h, w13_box),
+                    spec(w2.ptr(), local * h, i, WEIGHT_BOX_ROWS),
+                ];
+                Some(TensorMap::new(ctx, &specs, WEIGHT_BOX_COLS)?)
+            } else {
+                None
+            };
             uploaded.push(DeviceWeights {
                 gate: needed(upload("gate.weight", 0, true)?, "gate.weight")?,
                 gate_b: upload("gate.bias", 0, true)?,
                 score_bias: upload(SCORE_BIAS, 0, true)?,
-                w1: needed(upload("experts.w1", i * h, false)?, "experts.w1")?,
-                w3: upload("experts.w3", i * h, false)?,
-                w2: needed(upload("experts.w2", h * i, false)?, "experts.w2")?,
+                w1,
+                w3,
+                w2,
                 b1: upload("experts.b1", i, false)?,
                 b3: upload("experts.b3", i, false)?,
                 b2: upload("experts.b2", h, false)?,
@@ -400,6 +437,7 @@ impl<'c> MoeLayer<'c> {
                 shared_w3: upload("shared.w3", 0, true)?,
                 shared_w2: upload("shared.w2", 0, true)?,
                 shared_gate: upload("shared.gate", 0, true)?,
+                maps,
             });
         }
         for (rank, w) in self.ranks.iter_mut().zip(uploaded) {
@@ -572,6 +610,7 @@ impl<'c> MoeLayer<'c> {
             (cfg.renormalize, flags::RENORMALIZE),
             (cfg.router_bias, flags::ROUTER_BIAS),
             (self.tuning.copy_local, flags::COPY_LOCAL),
+            (rank.entry.mainloop == Some(MainloopKind::WarpSpecialized), flags::WIDE_TILES),
         ] {
             if on {
                 bits |= bit;
@@ -627,10 +666,11 @@ impl<'c> MoeLayer<'c> {
             shared_w3: ptr(&w.shared_w3),
             shared_w2: ptr(&w.shared_w2),
             shared_gate: if cfg.shared.is_some_and(|s| s.sigmoid_gate) { ptr(&w.shared_gate) } else { 0 },
+            w_maps: w.maps.as_ref().map_or(0, |m| m.device_ptr()),
             out: g.output.ptr(),
             workspace: g.workspace.ptr(),
             error: g.error.device_ptr(),
-            timeline: rank.timeline.as_ref().map_or(0, |b| b.ptr()),
+            timeline: rank.timeline.as_ref().map_or(0, |b| b.device_ptr()),
             heaps: arena.heap.bases(),
             heap: arena.layout.heap,
             ws,
@@ -667,10 +707,8 @@ impl<'c> MoeLayer<'c> {
         }
         for (r, rank) in self.ranks.iter_mut().enumerate() {
             rank.timeline = if on {
-                let bytes = rank.grid as usize * layout::timeline::SLOTS * 8;
-                let b = DeviceBuffer::alloc(self.cluster.gpus()[r].context(), bytes)?;
-                b.fill(0, bytes, 0)?;
-                Some(b)
+                let len = rank.grid as usize * layout::timeline::SLOTS;
+                Some(Arc::new(HostMapped::alloc(self.cluster.gpus()[r].context(), len)?))
             } else {
                 None
             };
@@ -686,9 +724,14 @@ impl<'c> MoeLayer<'c> {
             return Err(Error::Busy("reading the timeline"));
         }
         let Some(b) = &r.timeline else { return Ok(None) };
-        let mut flat = vec![0u64; r.grid as usize * layout::timeline::SLOTS];
-        b.read(0, &mut flat)?;
+        let flat: Vec<u64> = (0..r.grid as usize * layout::timeline::SLOTS).map(|i| b.get(i).unwrap_or(0)).collect();
         Ok(Some(flat.chunks_exact(layout::timeline::SLOTS).map(|c| c.try_into().unwrap_or([0; layout::timeline::SLOTS])).collect()))
+    }
+
+    /// The timeline buffer of GPU `rank` itself (host-mapped: readable while a kernel runs, to see
+    /// where a hung forward stopped).
+    pub fn timeline_live(&self, rank: usize) -> Result<Option<Arc<HostMapped<u64>>>> {
+        Ok(self.rank(rank)?.timeline.clone())
     }
 
     /// Stream of GPU `rank`'s launches (for timing with events), shared by the scratch's layers.

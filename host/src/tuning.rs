@@ -16,9 +16,14 @@ use flashmoe_kernels::entries::Arch;
 /// The tile GEMM's main loop.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Mainloop {
-    /// The build's first choice: wgmma on sm_90a, mma.sync on sm_80.
+    /// The build's first choice: warp-specialized wgmma blocks on sm_90a (16-bit types),
+    /// mma.sync on sm_80.
     #[default]
     Auto,
+    /// Warp-specialized blocks: a producer warpgroup and two wgmma consumers (sm_90a).
+    WarpSpecialized,
+    /// wgmma on blocks of one warpgroup (sm_90a; the engine before the warp-specialized one).
+    Wgmma,
     /// mma.sync m16n8k16 on every build (for A/B measurements on Hopper).
     MmaSync,
 }

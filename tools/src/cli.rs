@@ -105,6 +105,10 @@ enum ArchArg {
 #[derive(ValueEnum, Debug, Clone, Copy)]
 enum MainloopArg {
     Auto,
+    /// Warp-specialized blocks (producer + two wgmma consumers), sm_90a.
+    Ws,
+    /// wgmma on one-warpgroup blocks, sm_90a.
+    Wgmma,
     MmaSync,
 }
 
@@ -180,6 +184,8 @@ impl LayerArgs {
             },
             mainloop: match self.mainloop {
                 MainloopArg::Auto => Mainloop::Auto,
+                MainloopArg::Ws => Mainloop::WarpSpecialized,
+                MainloopArg::Wgmma => Mainloop::Wgmma,
                 MainloopArg::MmaSync => Mainloop::MmaSync,
             },
             copy_local: self.copy_local,

@@ -41,6 +41,14 @@ pub trait Element {
     /// As [`Element::wgmma_x4`].
     #[cfg(target_feature = "sm_90a")]
     unsafe fn wgmma_x8(acc: &mut [[[f32; 4]; 8]; 4], a0: [u64; 4], a1: [u64; 4], b: [u64; 4]);
+    /// Four wgmma m64n256k16 (64 rows of a 128x256 tile, one 128-byte K slice) committed but
+    /// not awaited: the caller waits with `wgmma::wait_group{1,0}_acc128` before it reuses the
+    /// stage or reads `acc` (column block j in `acc[j / 8][j % 8]`).
+    ///
+    /// # Safety
+    /// As [`Element::wgmma_x4`].
+    #[cfg(target_feature = "sm_90a")]
+    unsafe fn wgmma_n256_async(acc: &mut [[[f32; 4]; 8]; 4], a: [u64; 4], b: [u64; 4]);
 }
 
 /// Runs `E` on the mma.sync path even where wgmma exists (Hopper A/B comparisons).
@@ -75,6 +83,9 @@ impl<E: Element> Element for SyncMma<E> {
         unreachable!("SyncMma never takes the wgmma path")
     }
     unsafe fn wgmma_x8(_: &mut [[[f32; 4]; 8]; 4], _: [u64; 4], _: [u64; 4], _: [u64; 4]) {
+        unreachable!("SyncMma never takes the wgmma path")
+    }
+    unsafe fn wgmma_n256_async(_: &mut [[[f32; 4]; 8]; 4], _: [u64; 4], _: [u64; 4]) {
         unreachable!("SyncMma never takes the wgmma path")
     }
 }
@@ -137,6 +148,11 @@ impl Element for Bf16 {
     unsafe fn wgmma_x8(acc: &mut [[[f32; 4]; 8]; 4], a0: [u64; 4], a1: [u64; 4], b: [u64; 4]) {
         unsafe { wgmma::mma_bf16_m128n128_x4(acc, a0, a1, b) }
     }
+    #[cfg(target_feature = "sm_90a")]
+    #[inline(always)]
+    unsafe fn wgmma_n256_async(acc: &mut [[[f32; 4]; 8]; 4], a: [u64; 4], b: [u64; 4]) {
+        unsafe { wgmma::mma_bf16_m64n256_x4_async(acc, a, b) }
+    }
 }
 
 impl Element for F16 {
@@ -180,6 +196,11 @@ impl Element for F16 {
     unsafe fn wgmma_x8(acc: &mut [[[f32; 4]; 8]; 4], a0: [u64; 4], a1: [u64; 4], b: [u64; 4]) {
         unsafe { wgmma::mma_f16_m128n128_x4(acc, a0, a1, b) }
     }
+    #[cfg(target_feature = "sm_90a")]
+    #[inline(always)]
+    unsafe fn wgmma_n256_async(acc: &mut [[[f32; 4]; 8]; 4], a: [u64; 4], b: [u64; 4]) {
+        unsafe { wgmma::mma_f16_m64n256_x4_async(acc, a, b) }
+    }
 }
 
 impl Element for F32 {
@@ -214,6 +235,10 @@ impl Element for F32 {
     }
     #[cfg(target_feature = "sm_90a")]
     unsafe fn wgmma_x8(_: &mut [[[f32; 4]; 8]; 4], _: [u64; 4], _: [u64; 4], _: [u64; 4]) {
+        unreachable!("f32 stays on mma.sync")
+    }
+    #[cfg(target_feature = "sm_90a")]
+    unsafe fn wgmma_n256_async(_: &mut [[[f32; 4]; 8]; 4], _: [u64; 4], _: [u64; 4]) {
         unreachable!("f32 stays on mma.sync")
     }
 }

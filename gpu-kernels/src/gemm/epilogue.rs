@@ -5,6 +5,8 @@
 
 use super::element::Element;
 use super::mainloop::{Acc, position};
+#[cfg(target_feature = "sm_90a")]
+use crate::group::Group;
 use crate::layout::TILE_M;
 use crate::ptx::{copy, sync};
 use crate::util::thread_idx;
@@ -84,4 +86,88 @@ pub unsafe fn emit<O: Element>(
         idx += TILE_M;
     }
     sync::sync_threads();
+}
+
+/// Bytes between rows of a warp-specialized consumer's staging chunk (32 f32, padded).
+const CHUNK_STRIDE: u32 = 32 * 4 + 16;
+/// A consumer's staging chunk: 64 rows x 32 f32.
+pub const CHUNK_BYTES: u32 = 64 * CHUNK_STRIDE;
+
+/// The warp-specialized consumer's epilogue: consumer `half`'s 64 rows of a 128x256 tile
+/// (accumulators as [`crate::gemm::mainloop::consume`] left them: row `16 warp + lane / 4`
+/// (+ 8 for q >= 2), column `8 j + 2 (lane % 4)` (+ 1) of column block j in `acc[j / 8][j % 8]`)
+/// as `O`: rows `[0, rows)` of the tile, columns `[0, cols_valid)` (a multiple of 32) of
+/// `out[r][c] = value(c, x, g)`, row r at `row_dest(r)`. Gated: output c takes x from W1's
+/// column c and g from W3's, 128 columns later (the B tile holds W1's rows, then W3's).
+/// Eight passes through `staging` ([`CHUNK_BYTES`]), each 32 accumulator columns (16 gated
+/// outputs with their partners): the accumulators leave registers with plain stores, and one
+/// compact loop applies `value` and writes 16-byte vectors (applied per register, the
+/// activation's code unrolled 128 times spilled and missed the instruction cache). Every
+/// barrier is `g`'s; ends with one.
+///
+/// # Safety
+/// Every thread of consumer group `g` after its mainloop; destinations hold the written bytes
+/// (16-byte aligned rows).
+#[cfg(target_feature = "sm_90a")]
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn store<O: Element>(
+    g: &Group,
+    staging: u32,
+    acc: &Acc,
+    half: u32,
+    gated: bool,
+    rows: u32,
+    cols_valid: u32,
+    value: impl Fn(u32, f32, f32) -> f32,
+    row_dest: impl Fn(u32) -> *mut u8,
+) {
+    let (warp, lane) = (g.tid / 32, g.tid % 32);
+    let my_row = 16 * warp + lane / 4;
+    let half_rows = if rows > 64 * half { (rows - 64 * half).min(64) } else { 0 };
+    let per_vec = O::PER_VEC as u32;
+    let out_cols = if gated { 16 } else { 32 };
+    let vecs_per_row = out_cols / per_vec;
+    for pass in 0..8u32 {
+        // Chunk column of accumulator block 8 i + j in this pass, if it is in it.
+        unroll!(4, i, {
+            unroll!(8, j, {
+                let blk = (8 * i + j) as u32;
+                let (in_pass, at) = if gated {
+                    let (w, b) = if blk < 16 { (0, blk) } else { (2, blk - 16) };
+                    (b / 2 == pass, w + b % 2)
+                } else {
+                    (blk / 4 == pass, blk % 4)
+                };
+                if in_pass {
+                    let col = 8 * at + 2 * (lane % 4);
+                    let v = &acc[i][j];
+                    unsafe {
+                        copy::st_shared_v2(staging + my_row * CHUNK_STRIDE + col * 4, v[0].to_bits(), v[1].to_bits());
+                        copy::st_shared_v2(staging + (my_row + 8) * CHUNK_STRIDE + col * 4, v[2].to_bits(), v[3].to_bits());
+                    }
+                }
+            });
+        });
+        g.sync();
+        let c0 = pass * out_cols;
+        let mut idx = g.tid;
+        while c0 < cols_valid && idx < half_rows * vecs_per_row {
+            let (row, v) = (idx / vecs_per_row, idx % vecs_per_row);
+            let mut out = [0.0f32; 8];
+            unroll!(8, e, {
+                if e < O::PER_VEC {
+                    let c = v * per_vec + e as u32;
+                    let at = staging + row * CHUNK_STRIDE + c * 4;
+                    let x = f32::from_bits(unsafe { copy::ld_shared_u32(at) });
+                    let up = if gated { f32::from_bits(unsafe { copy::ld_shared_u32(at + 16 * 4) }) } else { 0.0 };
+                    out[e] = value(c0 + c, x, up);
+                }
+            });
+            let dst = row_dest(64 * half + row);
+            unsafe { copy::st_v4(dst.add(((c0 + v * per_vec) * O::BYTES) as usize), O::pack(&out)) };
+            idx += TILE_M;
+        }
+        g.sync();
+    }
 }

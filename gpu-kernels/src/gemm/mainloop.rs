@@ -10,12 +10,12 @@
 //! distinct banks, and it is wgmma's canonical 128-byte-swizzle K-major layout.
 
 use super::element::Element;
-use crate::layout::{PIPELINE_STAGES, TILE_K_BYTES, TILE_M};
+use crate::layout::{PIPELINE_STAGES, TILE_K_BYTES, TILE_M, WEIGHT_BOX_COLS};
 use crate::ptx::{copy, mma, sync};
 use crate::util::thread_idx;
 
 /// Bytes of one operand tile in one stage.
-const OPERAND_BYTES: u32 = TILE_M * TILE_K_BYTES;
+pub const OPERAND_BYTES: u32 = TILE_M * TILE_K_BYTES;
 /// Bytes of one stage (A and B).
 pub const STAGE_BYTES: u32 = 2 * OPERAND_BYTES;
 
@@ -31,7 +31,8 @@ pub type Acc = [[[f32; 4]; 8]; 4];
 ///   `64h + 16w + g (+8)`, column block `8·(i % 2) + j`.
 #[inline(always)]
 pub fn position<E: Element>(i: u32, j: u32, q: u32) -> (u32, u32) {
-    let tid = thread_idx();
+    // The thread in its warpgroup (a warp-specialized block's consumers are warpgroups 1, 2).
+    let tid = thread_idx() % 128;
     let (warp, lane) = (tid / 32, tid % 32);
     let (g, t) = (lane / 4, lane % 4);
     let (row_in, col_in) = (g + 8 * (q / 2), 2 * t + q % 2);
@@ -87,7 +88,7 @@ fn swizzled(tile: u32, row: u32, chunk: u32) -> u32 {
 
 /// What one thread copies of an operand: chunk `tid % 8` of rows `tid / 8 + 16 i`, i < `count`.
 /// One base pointer (two when gated) and a 16-row step keep the loader to a few registers.
-struct ThreadRows {
+pub struct ThreadRows {
     base: *const u8,
     gate: *const u8,
     step: usize,
@@ -99,7 +100,7 @@ struct ThreadRows {
 }
 
 #[inline(always)]
-fn thread_rows(op: &Rows) -> ThreadRows {
+pub fn thread_rows(op: &Rows) -> ThreadRows {
     let tid = thread_idx();
     let (r, chunk) = (tid / 8, tid % 8);
     let offset = r as usize * op.stride as usize + chunk as usize * 16;
@@ -114,9 +115,10 @@ fn thread_rows(op: &Rows) -> ThreadRows {
     }
 }
 
-/// Issues the cp.async copies of one 128-byte K slice of an operand into the tile at `dst`.
+/// Issues the cp.async copies of one 128-byte K slice of an operand into the tile at `dst`
+/// (threads 0..128 of the block: the whole 128-thread block, or a producer warpgroup).
 #[inline(always)]
-unsafe fn load_operand(dst: u32, t: &ThreadRows, gated: bool, k_offset: u32) {
+pub unsafe fn load_operand(dst: u32, t: &ThreadRows, gated: bool, k_offset: u32) {
     unroll!(8, i, {
         if (i as u32) < t.count {
             // Gated B: rows alternate in 32-row groups between W1 and W3 (see `Rows::gate_rows`).
@@ -260,4 +262,125 @@ unsafe fn mainloop_sync<E: Element>(smem: u32, a: &Rows, b: &Rows, k_bytes: u32,
     }
     copy::cp_async_wait::<0>();
     sync::sync_threads();
+}
+
+/// The consumer side of the warp-specialized pipeline (sm_90a): acc += A·Bᵀ for consumer
+/// `half`'s 64 rows (`64 half ..`) of a 128x256 tile over `k_tiles` stages of the shared ring,
+/// starting at ring position `ring`. Per stage: wait until the operands landed (`full`), make the
+/// producer's cp.async writes visible to the async proxy, issue four wgmma m64n256k16, and once
+/// the previous stage's wgmmas completed (one stage stays in flight) release that stage
+/// (`empty`, one arrival per consumer thread). False when a wait ran past `deadline_ns` (the
+/// producer stopped).
+///
+/// # Safety
+/// Every thread of one consumer warpgroup; the stages of positions `ring..ring + k_tiles` are
+/// (being) filled for this task by the producer.
+#[cfg(target_feature = "sm_90a")]
+#[inline(always)]
+pub unsafe fn consume<E: Element>(smem: u32, ring: u32, k_tiles: u32, half: u32, acc: &mut Acc, deadline_ns: u64) -> bool {
+    use crate::layout::{WS_A_BYTES, WS_STAGES};
+    use crate::ptx::{
+        mbarrier,
+        wgmma::{descriptor_sw128, fence_proxy_async_shared, wait_group0_acc128, wait_group1_acc128},
+    };
+    use crate::smem::ws;
+    // A wait that runs out does not leave the loop: leaving with wgmmas in flight would put a
+    // warpgroup dependency on a divergent path, and ptxas then serializes every wgmma (C7518).
+    let mut ok = true;
+    for kt in 0..k_tiles {
+        let at = ring + kt;
+        let s = at % WS_STAGES;
+        ok &= unsafe { wait(smem + ws::FULL + 8 * s, (at / WS_STAGES) & 1, deadline_ns) };
+        fence_proxy_async_shared();
+        let stage = smem + ws::stage(s);
+        let steps =
+            |base: u32| [descriptor_sw128(base), descriptor_sw128(base + 32), descriptor_sw128(base + 64), descriptor_sw128(base + 96)];
+        unsafe {
+            E::wgmma_n256_async(acc, steps(stage + half * 64 * TILE_K_BYTES), steps(stage + WS_A_BYTES));
+            wait_group1_acc128(acc);
+            if kt > 0 {
+                mbarrier::arrive(smem + ws::EMPTY + 8 * ((at - 1) % WS_STAGES));
+            }
+        }
+    }
+    // Unconditional: a path that reads `acc` without this wait would make ptxas serialize.
+    unsafe { wait_group0_acc128(acc) };
+    if k_tiles > 0 {
+        unsafe { mbarrier::arrive(smem + ws::EMPTY + 8 * ((ring + k_tiles - 1) % WS_STAGES)) };
+    }
+    ok
+}
+
+/// A stage's B tile (256 rows) by TMA from 2D maps (128-byte swizzle, boxes of
+/// [`WEIGHT_BOX_COLS`] columns, in global memory): one box of 256 rows from `maps[0]`, or when
+/// gated W1's 128 rows (`maps[0]`) then W3's (`maps[1]`), both from map row `row0`.
+#[derive(Clone, Copy)]
+pub struct TmaB {
+    pub maps: [u64; 2],
+    pub row0: u32,
+    pub gated: bool,
+}
+
+/// The producer side: once the consumers freed ring position `at`, loads K slice `kt` of B (by
+/// TMA) and A into it, all completing on the stage's `full` barrier: thread 0 arrives with the
+/// TMA bytes expected. A comes by one TMA box of 128 rows from `a_map` = (map, first row) when
+/// given, else by every producer thread's cp.async copies of `ta`, which arrive too (the barrier
+/// then counts 129 arrivals, `os::ws::FULL_ARRIVALS_CP_ASYNC_A`). False when the wait ran past
+/// `deadline_ns`. (`ta` and `a_map` stay apart: one enum of both kept `ta` in local memory and
+/// reloaded its fields around every cp.async, 533 -> 312 TFLOP/s.)
+///
+/// # Safety
+/// Every thread of the producer warpgroup (threads 0..128), in ring order; the maps and rows
+/// cover the tile.
+#[cfg(target_feature = "sm_90a")]
+#[inline(always)]
+pub unsafe fn produce(smem: u32, at: u32, ta: &ThreadRows, a_map: Option<(u64, u32)>, b: &TmaB, kt: u32, deadline_ns: u64) -> bool {
+    use crate::layout::{GATED_BOX_ROWS, WS_A_BYTES, WS_STAGES, WS_TILE_N};
+    use crate::ptx::{mbarrier, tma};
+    use crate::smem::ws;
+    let s = at % WS_STAGES;
+    // Position `at` reuses the stage of `at - WS_STAGES`: wait for the consumers' release of that
+    // phase (a fresh barrier reads parity 1 as complete, so the first pass does not wait).
+    if !unsafe { wait(smem + ws::EMPTY + 8 * s, ((at / WS_STAGES) & 1) ^ 1, deadline_ns) } {
+        return false;
+    }
+    let (stage, full) = (smem + ws::stage(s), smem + ws::FULL + 8 * s);
+    let x = kt * WEIGHT_BOX_COLS;
+    unsafe {
+        if thread_idx() % 128 == 0 {
+            let a_bytes = if a_map.is_some() { WS_A_BYTES } else { 0 };
+            mbarrier::arrive_expect_tx(full, WS_TILE_N * TILE_K_BYTES + a_bytes);
+            let sb = stage + WS_A_BYTES;
+            tma::load_2d(sb, b.maps[0], x, b.row0, full);
+            if b.gated {
+                tma::load_2d(sb + GATED_BOX_ROWS * TILE_K_BYTES, b.maps[1], x, b.row0, full);
+            }
+            if let Some((map, row)) = a_map {
+                tma::load_2d(stage, map, x, row, full);
+            }
+        }
+        if a_map.is_none() {
+            load_operand(stage, ta, false, kt * TILE_K_BYTES);
+            mbarrier::arrive_on_copies(full);
+        }
+    }
+    true
+}
+
+/// Waits until phase `parity` of the mbarrier at `bar` completed; false past `deadline_ns`.
+///
+/// # Safety
+/// `bar` is an initialised barrier.
+#[cfg(target_feature = "sm_90a")]
+#[inline(always)]
+pub unsafe fn wait(bar: u32, parity: u32, deadline_ns: u64) -> bool {
+    use crate::ptx::{mbarrier, time};
+    loop {
+        if unsafe { mbarrier::try_wait(bar, parity) } {
+            return true;
+        }
+        if time::global_timer_ns() > deadline_ns {
+            return false;
+        }
+    }
 }

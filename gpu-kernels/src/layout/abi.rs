@@ -26,6 +26,35 @@ pub const PIPELINE_BYTES: u32 = PIPELINE_STAGES * 2 * TILE_M * TILE_K_BYTES;
 pub const AUX_BYTES: u32 = 640 + 2 * 128 * 8 + 32;
 /// Dynamic shared memory per block.
 pub const SHARED_BYTES: u32 = PIPELINE_BYTES + AUX_BYTES;
+/// Threads of a warp-specialized block (sm_90a): a producer warpgroup (the roles before the
+/// GEMMs, then the loads) and two consumer warpgroups (wgmma, epilogue).
+pub const WS_THREADS: u32 = 384;
+/// Output columns of a warp-specialized block's tile (128 x 256: each consumer warpgroup runs
+/// wgmma m64n256 on 64 of its rows).
+pub const WS_TILE_N: u32 = 256;
+/// Pipeline depth of a warp-specialized block.
+pub const WS_STAGES: u32 = 4;
+/// One stage: A [128 rows][128 B], then B [256 rows][128 B].
+pub const WS_A_BYTES: u32 = TILE_M * TILE_K_BYTES;
+pub const WS_STAGE_BYTES: u32 = WS_A_BYTES + WS_TILE_N * TILE_K_BYTES;
+/// Where a warp-specialized block's own shared memory starts: after the aux region, 1024-aligned
+/// (swizzled operand tiles). Stages 0 and 1 fill the 128-thread pipeline's memory before it.
+pub const WS_TAIL: u32 = SHARED_BYTES.next_multiple_of(1024);
+const _: () = assert!(2 * WS_STAGE_BYTES <= PIPELINE_BYTES && WS_STAGE_BYTES.is_multiple_of(1024));
+/// A warp-specialized block's barriers, task slots, output row tables and words, after its
+/// last two stages.
+pub const WS_AUX_BYTES: u32 = 128 + 128 + 2 * TILE_M * 8 + 32 + 16;
+/// A consumer's epilogue staging: 64 rows of 32 f32 (+ 16 bytes of padding).
+pub const WS_STAGING_BYTES: u32 = 64 * (32 * 4 + 16);
+/// Dynamic shared memory of a warp-specialized block.
+pub const WS_SHARED_BYTES: u32 = WS_TAIL + (WS_STAGES - 2) * WS_STAGE_BYTES + WS_AUX_BYTES + 2 * WS_STAGING_BYTES;
+const _: () = assert!(WS_SHARED_BYTES <= 227 * 1024);
+/// The boxes of the weights' TMA maps (`MoeParams::w_maps`): one stage's K slice of 64 16-bit
+/// elements by a whole B tile (256 rows), or by half of one when gated (W1's 128 rows, then
+/// W3's).
+pub const WEIGHT_BOX_COLS: u32 = TILE_K_BYTES / 2;
+pub const WEIGHT_BOX_ROWS: u32 = WS_TILE_N;
+pub const GATED_BOX_ROWS: u32 = WS_TILE_N / 2;
 /// Tokens per combine task.
 pub const COMBINE_TOKENS: u32 = 32;
 /// Row granularity of hidden / intermediate sizes (one 16-byte vector of f32 x 16 threads).
@@ -144,6 +173,9 @@ pub mod flags {
     /// The router adds `gate_b` (one value per expert, the layer's dtype) to the summed logits
     /// before softmax and top-k (GPT-OSS).
     pub const ROUTER_BIAS: u32 = 16;
+    /// Tiles of [`super::WS_TILE_N`] output columns (the warp-specialized engine), else
+    /// [`super::TILE_N`]: the task counts of every role follow (`layout::gemm0_tiles`).
+    pub const WIDE_TILES: u32 = 32;
 }
 
 /// Test-only fault injection ([`MoeParams::test_hook`]).
@@ -311,6 +343,10 @@ pub struct MoeParams {
     pub shared_w3: u64,
     pub shared_w2: u64,
     pub shared_gate: u64,
+    /// Warp-specialized engine only: the device address of three TMA maps (128 bytes each) of
+    /// w1, w3 (w1 again when not gated) and w2, boxes of [`WEIGHT_BOX_COLS`] columns by
+    /// [`GATED_BOX_ROWS`] rows (w1, w3 when gated) or [`WEIGHT_BOX_ROWS`] (the others).
+    pub w_maps: u64,
     /// Output `[tokens][hidden]`.
     pub out: u64,
     /// This GPU's workspace.
@@ -343,6 +379,15 @@ impl MoeParams {
     /// writes every row scaled).
     pub const fn copy_local(&self) -> bool {
         self.flags & flags::COPY_LOCAL != 0 || self.scales_input()
+    }
+    /// Output columns of a GEMM task's tile (see [`flags::WIDE_TILES`]).
+    pub const fn tile_n(&self) -> u32 {
+        if self.flags & flags::WIDE_TILES != 0 { WS_TILE_N } else { TILE_N }
+    }
+    /// Groups that finish each task apart (the two consumer warpgroups of a wide tile): every
+    /// per-task count (GEMM0 tiles done, rows returned) is reached that many times over.
+    pub const fn task_parts(&self) -> u32 {
+        if self.flags & flags::WIDE_TILES != 0 { 2 } else { 1 }
     }
     pub const fn router_bias(&self) -> bool {
         self.flags & flags::ROUTER_BIAS != 0
@@ -446,6 +491,8 @@ pub mod timeline {
     pub const TASKS: usize = 7;
     pub const BUSY_NS: usize = 8;
     pub const WAIT_NS: usize = 9;
+    /// Warp-specialized blocks: the last step warpgroup w reached is in slot `WG_STEP + w`.
+    pub const WG_STEP: usize = 10;
 }
 
 /// Written once (first failure of a launch wins) into host-mapped memory; zero means success.
@@ -482,10 +529,10 @@ mod tests {
         assert_eq!(core::mem::size_of::<ErrorRecord>(), 48);
         assert_eq!(core::mem::size_of::<HeapLayout>(), 48);
         // 23 u32 words, 2 activation words and the routed scaling, the shared width and a pad,
-        // the timeout, 18 pointers, 8 heap bases, both layouts; a block keeps its copy in shared
+        // the timeout, 19 pointers, 8 heap bases, both layouts; a block keeps its copy in shared
         // memory (at most 512 bytes, see `smem`).
         assert_eq!(core::mem::size_of::<WorkspaceLayout>(), 96);
-        assert_eq!(core::mem::size_of::<MoeParams>(), 472);
+        assert_eq!(core::mem::size_of::<MoeParams>(), 480);
         assert_eq!(core::mem::size_of::<GemmTileArgs>(), 72);
     }
 

@@ -48,6 +48,8 @@ pub enum WaitKind {
     ReturnedRows = 3,
     TaskSlot = 4,
     Termination = 5,
+    /// A stage or task slot of a warp-specialized block's pipeline (producer <-> consumers).
+    Pipeline = 6,
 }
 
 impl WaitKind {
@@ -58,6 +60,7 @@ impl WaitKind {
             3 => Some(WaitKind::ReturnedRows),
             4 => Some(WaitKind::TaskSlot),
             5 => Some(WaitKind::Termination),
+            6 => Some(WaitKind::Pipeline),
             _ => None,
         }
     }
@@ -70,6 +73,7 @@ impl WaitKind {
             WaitKind::ReturnedRows => "expert outputs for this GPU's tokens (returned rows)",
             WaitKind::TaskSlot => "a task in the processor queue",
             WaitKind::Termination => "termination (all tasks published)",
+            WaitKind::Pipeline => "a pipeline stage or task slot between a block's producer and consumer warpgroups",
         }
     }
 }
@@ -188,7 +192,7 @@ pub const fn task_tiles(p: &MoeParams) -> u32 {
 /// column tile i % n0.
 #[inline(always)]
 pub const fn shared_gemm0_task(p: &MoeParams, i: u32) -> Task {
-    let n0 = super::regions::gemm0_tiles(p.shared_inter, true);
+    let n0 = super::regions::gemm0_tiles(p.shared_inter, true, super::TILE_N);
     let s = i / n0;
     let rows = p.tokens - s * TILE_M;
     Task {
@@ -369,13 +373,13 @@ mod tests {
         for k in [TaskKind::Gemm0, TaskKind::Gemm1, TaskKind::Combine, TaskKind::Exit] {
             assert_eq!(TaskKind::from_u32(k as u32), Some(k));
         }
-        for v in 1..=5 {
+        for v in 1..=6 {
             assert_eq!(WaitKind::from_u32(v).map(|k| k as u32), Some(v));
         }
         for v in 1..=9 {
             assert_eq!(FaultKind::from_u32(v).map(|k| k as u32), Some(v));
         }
-        assert_eq!((TaskKind::from_u32(0), WaitKind::from_u32(6), FaultKind::from_u32(10)), (None, None, None));
+        assert_eq!((TaskKind::from_u32(0), WaitKind::from_u32(7), FaultKind::from_u32(10)), (None, None, None));
         assert_eq!(tile_info_parts(tile_info(255, 8, 128)), (255, 8, 128));
     }
 }

@@ -16,22 +16,23 @@ pub const fn row_tiles(rows: u32) -> u32 {
     div_ceil(rows, TILE_M)
 }
 
-/// Output columns of one GEMM0 task: gated tiles hold W1 and W3 columns side by side.
+/// Output columns of one GEMM0 task on tiles `tile_n` wide: gated tiles hold W1 and W3 columns
+/// side by side.
 #[inline(always)]
-pub const fn gemm0_tile_cols(gated: bool) -> u32 {
-    if gated { TILE_N / 2 } else { TILE_N }
+pub const fn gemm0_tile_cols(gated: bool, tile_n: u32) -> u32 {
+    if gated { tile_n / 2 } else { tile_n }
 }
 
 /// GEMM0 tasks per row tile.
 #[inline(always)]
-pub const fn gemm0_tiles(inter: u32, gated: bool) -> u32 {
-    div_ceil(inter, gemm0_tile_cols(gated))
+pub const fn gemm0_tiles(inter: u32, gated: bool, tile_n: u32) -> u32 {
+    div_ceil(inter, gemm0_tile_cols(gated, tile_n))
 }
 
 /// GEMM1 tasks per row tile.
 #[inline(always)]
-pub const fn gemm1_tiles(hidden: u32) -> u32 {
-    div_ceil(hidden, TILE_N)
+pub const fn gemm1_tiles(hidden: u32, tile_n: u32) -> u32 {
+    div_ceil(hidden, tile_n)
 }
 
 /// Row tiles of the shared expert for `tokens` tokens (0 without one, `shared_inter` = 0):
@@ -117,8 +118,9 @@ impl Shape {
     }
     /// Most tasks one launch can put in the queue on one GPU.
     pub const fn queue_slots(&self) -> u64 {
-        let per_row = (gemm0_tiles(self.inter, self.gated) + gemm1_tiles(self.hidden)) as u64;
-        let per_shared_row = (gemm0_tiles(self.shared_inter, true) + gemm1_tiles(self.hidden)) as u64;
+        // Narrow tiles: the most tasks any engine makes.
+        let per_row = (gemm0_tiles(self.inter, self.gated, TILE_N) + gemm1_tiles(self.hidden, TILE_N)) as u64;
+        let per_shared_row = (gemm0_tiles(self.shared_inter, true, TILE_N) + gemm1_tiles(self.hidden, TILE_N)) as u64;
         self.max_tiles() * per_row + self.shared_tiles() * per_shared_row + combine_tasks(self.tokens) as u64 + self.processors as u64
     }
     /// Rows of partial logits any forward of at most `tokens` tokens needs: splits·T is at most
@@ -280,10 +282,13 @@ mod tests {
 
     #[test]
     fn tile_counts() {
-        assert_eq!(gemm0_tiles(2048, false), 16);
-        assert_eq!(gemm0_tiles(2048, true), 32);
-        assert_eq!(gemm0_tiles(192, false), 2);
-        assert_eq!(gemm1_tiles(320), 3);
+        assert_eq!(gemm0_tiles(2048, false, TILE_N), 16);
+        assert_eq!(gemm0_tiles(2048, true, TILE_N), 32);
+        assert_eq!(gemm0_tiles(192, false, TILE_N), 2);
+        assert_eq!(gemm1_tiles(320, TILE_N), 3);
+        assert_eq!(gemm0_tiles(2048, false, 256), 8);
+        assert_eq!(gemm0_tiles(320, true, 256), 3);
+        assert_eq!(gemm1_tiles(320, 256), 2);
         assert_eq!(row_tiles(0), 0);
         assert_eq!(row_tiles(129), 2);
     }

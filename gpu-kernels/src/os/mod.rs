@@ -7,6 +7,8 @@ pub mod processor;
 pub mod queue;
 pub mod scheduler;
 pub mod subscriber;
+#[cfg(target_feature = "sm_90a")]
+pub mod ws;
 
 use crate::block;
 use crate::fault::Deadline;
@@ -88,7 +90,7 @@ pub unsafe fn run(p: &MoeParams, smem: u32, dl: &Deadline) {
             copy::st_shared_u32(smem + state::EXPERTS_DONE, 0);
             // The shared expert's rows (every token, kept or dropped) come back the same way.
             let shared_rows = if p.has_shared() { p.tokens } else { 0 };
-            copy::st_shared_u32(smem + state::RETURNS_EXPECTED, (kept + shared_rows) * gemm1_tiles(p.hidden));
+            copy::st_shared_u32(smem + state::RETURNS_EXPECTED, (kept + shared_rows) * gemm1_tiles(p.hidden, p.tile_n()) * p.task_parts());
         }
     }
     sync::sync_threads();

@@ -14,7 +14,7 @@ use crate::util::thread_idx;
 /// Thread 0's wait for the task in claimed `slot`; EXIT when the launch is aborting or the
 /// task's kind is unknown.
 #[inline(always)]
-unsafe fn wait_task(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline, slot: u32) -> Task {
+pub unsafe fn wait_task(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline, slot: u32) -> Task {
     let exit = Task { kind: TaskKind::Exit as u32, ..Task::default() };
     let ctl = fault::control(p);
     if slot >= q.capacity() {

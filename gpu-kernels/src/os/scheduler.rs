@@ -9,7 +9,7 @@ use super::queue::Queue;
 use super::state;
 use crate::fault::{self, Deadline};
 use crate::layout::{
-    FaultKind, MoeParams, NONE, Task, TaskKind, WaitKind, combine_tasks, gemm0_tiles, shared_gemm0_task, shared_tiles, timeline,
+    FaultKind, MoeParams, NONE, TILE_N, Task, TaskKind, WaitKind, combine_tasks, gemm0_tiles, shared_gemm0_task, shared_tiles, timeline,
 };
 use crate::ptx::{copy, sync, time, warp};
 use crate::util::grid_dim;
@@ -29,7 +29,7 @@ unsafe fn publish_all(p: &MoeParams, q: &Queue, n: u32, lane: u32, make: impl Fn
 /// Publishes the GEMM0 tasks of every shared-expert row tile ([`shared_gemm0_task`]).
 #[inline(always)]
 unsafe fn publish_shared(p: &MoeParams, q: &Queue, lane: u32) {
-    let n = shared_tiles(p) * gemm0_tiles(p.shared_inter, true);
+    let n = shared_tiles(p) * gemm0_tiles(p.shared_inter, true, TILE_N);
     if n > 0 {
         unsafe { publish_all(p, q, n, lane, |i| shared_gemm0_task(p, i)) };
     }

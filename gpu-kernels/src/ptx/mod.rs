@@ -3,9 +3,15 @@
 
 pub mod copy;
 pub mod math;
+#[cfg(target_feature = "sm_90a")]
+pub mod mbarrier;
 pub mod mma;
+#[cfg(target_feature = "sm_90a")]
+pub mod regs;
 pub mod sync;
 pub mod time;
+#[cfg(target_feature = "sm_90a")]
+pub mod tma;
 pub mod warp;
 #[cfg(target_feature = "sm_90a")]
 pub mod wgmma;

@@ -158,32 +158,66 @@ pub unsafe fn atom_add_cta_shared_u32(addr: u32, v: u32) -> u32 {
     old
 }
 
-// Block barriers are LLVM's intrinsics, not inline asm: Rust inline asm is not convergent, so
-// LLVM may duplicate it into both sides of a branch, and the threads of one warp would then
-// reach different copies of an `.aligned` barrier, which is undefined (measured: a 384-thread
-// kernel hung with thread 0 and threads 1..127 at two copies of one `bar.sync` after a
-// `thread_idx() == 0` branch). The intrinsics are convergent, so they stay where they are and
-// keep the fast aligned form (the non-aligned `barrier.sync` cost sm_80 entries 32 spill bytes).
-unsafe extern "unadjusted" {
-    #[link_name = "llvm.nvvm.barrier0.or"]
-    fn barrier0_or(pred: i32) -> i32;
-}
-
-/// `bar.sync 0` (`__syncthreads`): the whole block; also orders memory among its threads.
+/// Block barriers are the non-`.aligned` `barrier.*` forms, never `bar.*` (= `barrier.*.aligned`):
+/// Rust inline asm is not convergent, so LLVM may duplicate a barrier into both sides of a
+/// branch, and then the threads of one warp reach different barrier instructions. `.aligned`
+/// makes that undefined (measured: the 384-thread kernel hung with thread 0 and threads 1..127
+/// at two copies of `bar.sync 1, 128` after `params_to_shared`); `barrier.sync` allows it.
+///
+/// `barrier.sync 1, 128`: the 128 threads of the role warpgroup: the whole block of a 128-thread
+/// kernel, warpgroup 0 of a warp-specialized one. Named barrier 1, not 0: the hardware treats
+/// barrier 0 as the whole block's whatever the count (a 128-count barrier 0 in a 384-thread
+/// block waits for all 384: measured, it hangs). Also orders shared and global memory among them.
 #[inline(always)]
 pub fn sync_threads() {
-    unsafe { core::arch::nvptx::_syncthreads() };
+    unsafe { asm!("barrier.sync 1, 128;") };
 }
 
-/// `bar.red.or.pred 0` (`__syncthreads_or`): a whole-block barrier that also tells every
-/// thread whether `pred` held on any thread of the block.
+/// `barrier.red.or.pred 1, 128`: [`sync_threads`] that also tells every thread whether `pred` held
+/// on any of them.
 #[inline(always)]
 pub fn sync_threads_or(pred: bool) -> bool {
-    unsafe { barrier0_or(pred as i32) != 0 }
+    let r: u32;
+    unsafe {
+        asm!("{{ .reg .pred p, q; setp.ne.u32 p, {x}, 0; barrier.red.or.pred q, 1, 128, p; selp.u32 {r}, 1, 0, q; }}",
+            r = out(reg32) r, x = in(reg32) pred as u32)
+    };
+    r != 0
+}
+
+/// `barrier.sync id, 128`: named barrier `id` of one 128-thread warpgroup (1: the role warpgroup,
+/// 2 and 3: the consumer warpgroups of a warp-specialized block).
+#[inline(always)]
+pub fn sync_warpgroup(id: u32) {
+    unsafe { asm!("barrier.sync {id}, 128;", id = in(reg32) id) };
+}
+
+/// `barrier.red.or.pred id, 128`: [`sync_warpgroup`] that also tells every thread whether `pred` held
+/// on any of the warpgroup.
+#[inline(always)]
+pub fn sync_warpgroup_or(id: u32, pred: bool) -> bool {
+    let r: u32;
+    unsafe {
+        asm!("{{ .reg .pred p, q; setp.ne.u32 p, {x}, 0; barrier.red.or.pred q, {id}, 128, p; selp.u32 {r}, 1, 0, q; }}",
+            r = out(reg32) r, x = in(reg32) pred as u32, id = in(reg32) id)
+    };
+    r != 0
+}
+
+/// `barrier.red.or.pred 0`: every thread of the block (all warpgroups) meets; true on every thread
+/// when `pred` held on any.
+#[inline(always)]
+pub fn sync_block_or(pred: bool) -> bool {
+    let r: u32;
+    unsafe {
+        asm!("{{ .reg .pred p, q; setp.ne.u32 p, {x}, 0; barrier.red.or.pred q, 0, p; selp.u32 {r}, 1, 0, q; }}",
+            r = out(reg32) r, x = in(reg32) pred as u32)
+    };
+    r != 0
 }
 
 /// `red.release.sys.global.add.u32`: an increment a peer GPU may read, ordered after this thread's
-/// earlier writes (and, through a preceding block barrier and fence, its block's).
+/// earlier writes (and, through a preceding barrier and fence, its block's).
 #[inline(always)]
 pub unsafe fn red_add_release_sys_u32(p: *mut u32, v: u32) {
     unsafe { asm!("red.release.sys.global.add.u32 [{p}], {v};", p = in(reg64) p, v = in(reg32) v) };

@@ -1,0 +1,35 @@
+//! A warpgroup that synchronises on its own named barrier: the role warpgroup (barrier 1: the
+//! whole block of a 128-thread kernel, warpgroup 0 of a warp-specialized one) or a consumer
+//! warpgroup (barriers 2, 3). Code that runs in either shape takes one.
+
+use crate::ptx::sync;
+use crate::util::thread_idx;
+
+#[derive(Clone, Copy)]
+pub struct Group {
+    /// This thread's index in the warpgroup (0..128).
+    pub tid: u32,
+    /// Its named barrier.
+    pub barrier: u32,
+    /// Shared address of 4 words the group broadcasts through.
+    pub words: u32,
+}
+
+impl Group {
+    /// Warpgroup `index` of the block (threads 128·index..), on barrier `index + 1`.
+    #[inline(always)]
+    pub fn warpgroup(index: u32, words: u32) -> Group {
+        Group { tid: thread_idx() - 128 * index, barrier: index + 1, words }
+    }
+
+    #[inline(always)]
+    pub fn sync(&self) {
+        sync::sync_warpgroup(self.barrier)
+    }
+
+    /// A barrier that tells every thread whether `pred` held on any.
+    #[inline(always)]
+    pub fn sync_or(&self, pred: bool) -> bool {
+        sync::sync_warpgroup_or(self.barrier, pred)
+    }
+}

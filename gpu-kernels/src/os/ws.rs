@@ -1,0 +1,315 @@
+//! Warp-specialized processor blocks (sm_90a, 384 threads, one per SM): warpgroup 0 is the
+//! producer, warpgroups 1 and 2 are consumers that share every task, a 128x256 output tile
+//! (`layout::WS_TILE_N`; the roles' task counts follow `MoeParams::tile_n`).
+//!
+//! - Producer: thread 0 claims and waits for tasks as the 128-thread processor does; the
+//!   warpgroup fills the task's row tables, hands the task to both consumers through task slot
+//!   `i % 2`, then streams the task's stages into a ring of `WS_STAGES`: the weight rows by TMA
+//!   (one 256-row box, or W1's and W3's 128 rows when gated) and the gathered A rows by cp.async,
+//!   all completing on the stage's `full` barrier.
+//! - Consumer c: waits for the slot, runs wgmma m64n256 on rows `64 c ..` of each stage as it
+//!   lands (freeing it through its `empty` barrier once the next stage's wgmmas are issued),
+//!   stores its rows from registers and counts its half of the task done (every per-task count
+//!   is reached twice, `MoeParams::task_parts`), then frees the slot. Combine tasks go to
+//!   consumer 0.
+//!
+//! The producer runs ahead into the next task while the consumers compute and store.
+//!
+//! Every wait is bounded by the launch deadline. A wait that runs out does not leave the loop
+//! early (a consumer keeps issuing its warpgroup-wide wgmma with the others); the group agrees
+//! afterwards and reports `WaitKind::Pipeline`.
+
+use super::processor::wait_task;
+use super::queue::Queue;
+use crate::fault::{self, Deadline};
+use crate::ffn;
+use crate::gemm::element::Element;
+use crate::gemm::epilogue;
+use crate::gemm::mainloop::{Rows, consume, produce, thread_rows, wait, zero_acc};
+use crate::group::Group;
+use crate::layout::{ErrorCode, MoeParams, NONE, TILE_K_BYTES, TILE_M, Task, TaskKind, WS_STAGES, WS_STAGING_BYTES, WaitKind, timeline};
+use crate::ptx::{copy, mbarrier, regs};
+use crate::smem::{A_ROWS, BROADCAST, TASK, ws};
+
+/// Registers per thread, in every warpgroup-uniform region of a warp-specialized block (each
+/// split must fit in what the block holds at entry, and only call-free regions leave the
+/// entry's count: ptxas cannot allocate a region with calls at another count):
+/// - entry: ptxas gives a 384-thread entry with `.minnctapersm 1` the whole file (65536 / 384
+///   rounded down to 8); warpgroup 0 runs the roles before the tasks at this count;
+/// - gate: warpgroup 0's gate logits (a 128x128 wgmma tile) while the consumers wait;
+/// - tasks: producer and consumers.
+pub const ENTRY_REGS: u32 = 168;
+const GATE_REGS: u32 = 256;
+const WAITING_REGS: u32 = 104;
+pub(crate) const PRODUCER_REGS: u32 = 88;
+pub(crate) const CONSUMER_REGS: u32 = 208;
+const _: () = assert!(128 * GATE_REGS + 256 * WAITING_REGS <= 384 * ENTRY_REGS);
+const _: () = assert!(128 * PRODUCER_REGS + 256 * CONSUMER_REGS <= 384 * ENTRY_REGS);
+const _: () = assert!(128 * PRODUCER_REGS + 256 * WAITING_REGS <= 384 * ENTRY_REGS);
+
+/// Task slot words: the task's fields, then the ring position of its first stage.
+const RING: u32 = 6;
+
+/// Arrivals that complete a stage's `full` barrier: the TMA issuer's `arrive.expect_tx`, plus one
+/// per producer thread when A comes by cp.async (`cp.async.mbarrier.arrive.noinc`).
+pub const FULL_ARRIVALS_TMA_A: u32 = 1;
+pub const FULL_ARRIVALS_CP_ASYNC_A: u32 = 129;
+
+/// Initialises the pipeline's barriers (`full_arrivals`: see [`FULL_ARRIVALS_CP_ASYNC_A`]). Thread
+/// 0, before the block barrier that starts the processors.
+///
+/// # Safety
+/// Thread 0 of a warp-specialized block, once per launch.
+pub unsafe fn init(smem: u32, full_arrivals: u32) {
+    for s in 0..WS_STAGES {
+        unsafe {
+            mbarrier::init(smem + ws::FULL + 8 * s, full_arrivals);
+            // One arrival per consumer thread of both consumers (no lane-0 branch next to
+            // wgmmas in flight).
+            mbarrier::init(smem + ws::EMPTY + 8 * s, 256);
+        }
+    }
+    for i in 0..2 {
+        unsafe {
+            mbarrier::init(smem + ws::TASK_FULL + 8 * i, 1);
+            // Both consumers free a slot.
+            mbarrier::init(smem + ws::TASK_FREE + 8 * i, 2);
+        }
+    }
+    unsafe { copy::st_shared_u32(smem + ws::STOP, 0) };
+    mbarrier::fence_init();
+}
+
+/// [`init`] for a forward (A gathered by cp.async, weights by TMA), with the weights' maps
+/// prefetched.
+///
+/// # Safety
+/// As [`init`]; `p.w_maps` holds the three maps.
+pub unsafe fn init_for(p: &MoeParams, smem: u32) {
+    for m in 0..3 {
+        crate::ptx::tma::prefetch_tensormap(p.w_maps + 128 * m);
+    }
+    unsafe { init(smem, FULL_ARRIVALS_CP_ASYNC_A) };
+}
+
+/// The producer warpgroup's side of a processor block: streams the operands of every task.
+///
+/// # Safety
+/// Every thread of warpgroup 0 of a warp-specialized processor block, after dispatch and
+/// [`init`], at the producer's register count.
+#[inline(always)]
+pub unsafe fn run_producer<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
+    const { assert!(E::WGMMA) };
+    unsafe { producer::<E>(p, smem, dl) }
+}
+
+/// A consumer warpgroup's side of a processor block (`wg` 1 or 2).
+///
+/// # Safety
+/// Every thread of that warpgroup, at the consumer's register count, while warpgroup 0 runs
+/// [`run_producer`].
+#[inline(always)]
+pub unsafe fn run_consumer<E: Element>(p: &MoeParams, smem: u32, wg: u32, dl: &Deadline) {
+    const { assert!(E::WGMMA) };
+    unsafe { consumer::<E>(p, smem, wg - 1, dl) }
+}
+
+/// The consumers give registers back while they wait for warpgroup 0's roles.
+#[inline(always)]
+pub fn consumers_wait() {
+    regs::release::<WAITING_REGS>()
+}
+
+/// Warpgroup 0's gate logits, with the registers the consumers gave back.
+///
+/// # Safety
+/// Every thread of warpgroup 0, as `gate::logits`.
+#[inline(always)]
+pub unsafe fn gate_logits<E: Element>(p: &MoeParams, smem: u32) {
+    regs::acquire::<GATE_REGS>();
+    unsafe { crate::gate::logits::<E>(p, smem) };
+    regs::release::<ENTRY_REGS>();
+}
+
+/// Register counts for processing tasks, after the roles.
+#[inline(always)]
+pub fn enter_tasks(wg: u32) {
+    if wg == 0 { regs::release::<PRODUCER_REGS>() } else { regs::acquire::<CONSUMER_REGS>() }
+}
+
+/// Back to the entry's register count, for the code every warpgroup shares.
+#[inline(always)]
+pub fn leave_tasks(wg: u32) {
+    if wg == 0 { regs::acquire::<ENTRY_REGS>() } else { regs::release::<ENTRY_REGS>() }
+}
+
+#[inline(always)]
+unsafe fn pipeline_timeout(smem: u32, what: u32) {
+    unsafe { fault::defer(smem, ErrorCode::Timeout as u32, WaitKind::Pipeline as u32, what, 0, 0) };
+}
+
+#[inline(always)]
+unsafe fn producer<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
+    let q = &Queue::new(p);
+    let g = Group::warpgroup(0, smem + BROADCAST);
+    let at = smem + TASK;
+    let mut slot = if g.tid == 0 { unsafe { q.claim() } } else { 0 };
+    let (mut tasks, mut busy, mut waited, mut last) = (0u64, 0u64, 0u64, crate::ptx::time::global_timer_ns());
+    // Tasks handed out (task i goes through slot i % 2), and the ring position of the next stage.
+    let (mut given, mut ring) = (0u32, 0u32);
+    loop {
+        if g.tid == 0 {
+            let ready = crate::ptx::time::global_timer_ns();
+            let stop = unsafe { copy::ld_shared_u32(smem + ws::STOP) } != 0;
+            let t = if stop { Task { kind: TaskKind::Exit as u32, ..Task::default() } } else { unsafe { wait_task(p, smem, q, dl, slot) } };
+            let now = crate::ptx::time::global_timer_ns();
+            if tasks > 0 {
+                busy += ready - last;
+            } else {
+                fault::mark(p, timeline::FIRST_TASK, now);
+            }
+            waited += now - ready;
+            last = now;
+            if t.kind != TaskKind::Exit as u32 {
+                slot = unsafe { q.claim() };
+            }
+            unsafe {
+                copy::st_shared_u32(at, t.kind);
+                copy::st_shared_u32(at + 4, t.tile);
+                copy::st_shared_u32(at + 8, t.n_tile);
+                copy::st_shared_u32(at + 12, t.info);
+                copy::st_shared_u32(at + 16, t.pair);
+                copy::st_shared_u32(at + 20, t.slot);
+            }
+        }
+        g.sync();
+        let w = |i: u32| unsafe { copy::ld_shared_u32(at + 4 * i) };
+        let t = Task { kind: w(0), tile: w(1), n_tile: w(2), info: w(3), pair: w(4), slot: w(5), ..Task::default() };
+        g.sync();
+        let gemm = t.kind == TaskKind::Gemm0 as u32 || t.kind == TaskKind::Gemm1 as u32;
+        if !gemm && t.kind != TaskKind::Combine as u32 {
+            break;
+        }
+        // Slot given % 2, once both consumers are done with its previous task.
+        let i = given % 2;
+        let free = given < 2 || unsafe { wait(smem + ws::TASK_FREE + 8 * i, (given / 2 - 1) & 1, dl.secondary) };
+        if !free {
+            unsafe { pipeline_timeout(smem, i) };
+        }
+        // A consumer that failed set STOP before freeing its slot.
+        if g.sync_or(!free || unsafe { copy::ld_shared_u32(smem + ws::STOP) } != 0) {
+            break;
+        }
+        let out_rows = smem + ws::OUT_ROWS + i * TILE_M * 8;
+        if gemm && !unsafe { ffn::rows::<E>(p, smem, &g, &t, smem + A_ROWS, out_rows) } {
+            break;
+        }
+        if g.tid == 0 {
+            let s = smem + ws::SLOTS + i * 4 * 16;
+            unsafe {
+                copy::st_shared_u32(s, t.kind);
+                copy::st_shared_u32(s + 4, t.tile);
+                copy::st_shared_u32(s + 8, t.n_tile);
+                copy::st_shared_u32(s + 12, t.info);
+                copy::st_shared_u32(s + 16, t.pair);
+                copy::st_shared_u32(s + 20, t.slot);
+                copy::st_shared_u32(s + 4 * RING, ring);
+                mbarrier::arrive(smem + ws::TASK_FULL + 8 * i);
+            }
+        }
+        given += 1;
+        tasks += 1;
+        // A combine task (after every GEMM1 landed) is the consumers' alone.
+        if !gemm {
+            continue;
+        }
+        let plan = ffn::plan::<E>(p, &t);
+        // Only the tile's rows are loaded (the table holds no others); the rest of A is stale and
+        // its outputs are never stored.
+        let ta = thread_rows(&Rows::gathered(smem + A_ROWS, 0, plan.tile.rows));
+        let b = ffn::weight_boxes(p, &t, &plan);
+        let k_tiles = plan.k_bytes / TILE_K_BYTES;
+        let mut ok = true;
+        for kt in 0..k_tiles {
+            ok &= unsafe { produce(smem, ring + kt, &ta, None, &b, kt, dl.secondary) };
+        }
+        ring += k_tiles;
+        // The row table is read at issue: the next task may overwrite it once all have issued.
+        if g.sync_or(!ok) {
+            unsafe { pipeline_timeout(smem, NONE) };
+            break;
+        }
+    }
+    // Exit: the next slot carries an exit task once both consumers are done with it.
+    let i = given % 2;
+    if given >= 2 && !unsafe { wait(smem + ws::TASK_FREE + 8 * i, (given / 2 - 1) & 1, dl.secondary) } {
+        unsafe { pipeline_timeout(smem, i) };
+    }
+    if g.tid == 0 {
+        unsafe {
+            copy::st_shared_u32(smem + ws::SLOTS + i * 4 * 16, TaskKind::Exit as u32);
+            mbarrier::arrive(smem + ws::TASK_FULL + 8 * i);
+        }
+        fault::mark(p, timeline::LAST_TASK, last);
+        fault::mark(p, timeline::TASKS, tasks);
+        fault::mark(p, timeline::BUSY_NS, busy);
+        fault::mark(p, timeline::WAIT_NS, waited);
+    }
+}
+
+#[inline(always)]
+unsafe fn consumer<E: Element>(p: &MoeParams, smem: u32, c: u32, dl: &Deadline) {
+    let q = &Queue::new(p);
+    let g = Group::warpgroup(1 + c, smem + ws::WORDS + 16 * c);
+    let mut taken = 0u32;
+    loop {
+        let i = taken % 2;
+        let (slot, out_rows) = (smem + ws::SLOTS + i * 4 * 16, smem + ws::OUT_ROWS + i * TILE_M * 8);
+        let ready = unsafe { wait(smem + ws::TASK_FULL + 8 * i, (taken / 2) & 1, dl.secondary) };
+        if g.sync_or(!ready) {
+            unsafe { pipeline_timeout(smem, c) };
+            break;
+        }
+        let w = |k: u32| unsafe { copy::ld_shared_u32(slot + 4 * k) };
+        let t = Task { kind: w(0), tile: w(1), n_tile: w(2), info: w(3), pair: w(4), slot: w(5), ..Task::default() };
+        let ring = w(RING);
+        if t.kind == TaskKind::Exit as u32 {
+            break;
+        }
+        let mut done = true;
+        if t.kind == TaskKind::Combine as u32 {
+            if c == 0 {
+                unsafe { crate::combine::run::<E>(p, t.tile) };
+            }
+            g.sync();
+        } else {
+            let plan = ffn::plan::<E>(p, &t);
+            let mut acc = zero_acc();
+            let ok = unsafe { consume::<E>(smem, ring, plan.k_bytes / TILE_K_BYTES, c, &mut acc, dl.secondary) };
+            done = !g.sync_or(!ok);
+            if done {
+                let gated = p.gated() && t.kind == TaskKind::Gemm0 as u32;
+                let dest = |r: u32| unsafe { ffn::row(out_rows, r) } as *mut u8;
+                unsafe {
+                    let staging = smem + ws::STAGING + c * WS_STAGING_BYTES;
+                    epilogue::store::<E>(&g, staging, &acc, c, gated, plan.tile.rows, plan.cols, ffn::output::<E>(p, &t, &plan), dest);
+                    done = ffn::finish(p, smem, &g, q, &t, &plan.tile);
+                }
+            } else {
+                unsafe { pipeline_timeout(smem, c) };
+            }
+        }
+        if g.tid == 0 {
+            unsafe {
+                if !done {
+                    copy::st_shared_u32(smem + ws::STOP, 1);
+                }
+                mbarrier::arrive(smem + ws::TASK_FREE + 8 * i);
+            }
+        }
+        if !done {
+            break;
+        }
+        taken += 1;
+    }
+}

@@ -1,0 +1,28 @@
+//! The tensor memory accelerator (sm_90): 2D tile copies from global to shared memory described
+//! by a tensor map (`cuTensorMapEncodeTiled`, 128-byte swizzle) that lives in global memory, each
+//! completing on an mbarrier's transaction count (shared/docs/hopper-recipes.md, section 2).
+
+use core::arch::asm;
+
+/// `prefetch.tensormap [map]`: brings the tensor map into the cache before its first use.
+#[inline(always)]
+pub fn prefetch_tensormap(map: u64) {
+    unsafe { asm!("prefetch.tensormap [{m}];", m = in(reg64) map) };
+}
+
+/// `cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes`: the box of
+/// the tensor map at element coordinates (`x` innermost, `y` rows) into shared memory at `dst`
+/// (1024-byte aligned for the 128-byte swizzle); its bytes count against `bar`'s transactions.
+///
+/// # Safety
+/// `map` points to a valid tensor map in global memory; `bar` is an initialised barrier that
+/// expects these bytes (`mbarrier::arrive_expect_tx`); `dst` holds the box.
+#[inline(always)]
+pub unsafe fn load_2d(dst: u32, map: u64, x: u32, y: u32, bar: u32) {
+    unsafe {
+        asm!(
+            "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [{d}], [{m}, {{{x}, {y}}}], [{b}];",
+            d = in(reg32) dst, m = in(reg64) map, x = in(reg32) x, y = in(reg32) y, b = in(reg32) bar
+        )
+    };
+}

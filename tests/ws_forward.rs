@@ -1,0 +1,89 @@
+//! The warp-specialized forward (`--mainloop ws`) on a tiny layer, watched: the timeline lives in
+//! host-mapped memory, so when the kernel hangs a watcher thread prints where every warpgroup
+//! of every block stopped (steps of `forward_ws`, timeline slots WG_STEP..) and exits.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use flashmoe::layout::timeline;
+use flashmoe::{Arch, Cluster, DType, Mainloop, MoeConfig, MoeLayer, Tuning};
+
+#[test]
+#[ignore = "needs GPU"]
+fn warp_specialized_forward_finishes_or_says_where_it_stopped() {
+    let cluster = Cluster::first(1).expect("a GPU");
+    if cluster.gpus()[0].arch() != Arch::Sm90a {
+        return;
+    }
+    let cfg = MoeConfig {
+        tokens: 64,
+        hidden: 256,
+        inter: 256,
+        experts: 8,
+        top_k: 2,
+        dtype: DType::Bf16,
+        capacity_factor: None,
+        ..MoeConfig::default()
+    };
+    let (w, x) = common::weights_and_inputs(&cfg, 1, 7, common::Inputs::Random);
+    let x: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+    let tuning = Tuning { mainloop: Mainloop::WarpSpecialized, ..Tuning::default() };
+    let mut layer = MoeLayer::builder(&cluster, cfg.clone()).tuning(tuning).build().unwrap();
+    layer.load_weights(&w).unwrap();
+    layer.set_timeout(Duration::from_millis(500));
+    layer.record_timeline(true).unwrap();
+    let live = layer.timeline_live(0).unwrap().unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (done, live) = (done.clone(), live.clone());
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            while !done.load(Ordering::Acquire) {
+                if start.elapsed() > Duration::from_secs(8) {
+                    let blocks = live_len(&live) / timeline::SLOTS;
+                    let mut seen = std::collections::BTreeMap::new();
+                    for b in 0..blocks {
+                        let row: Vec<u64> = (0..timeline::SLOTS).map(|s| live.get(b * timeline::SLOTS + s).unwrap_or(0)).collect();
+                        let key = (row[timeline::WG_STEP], row[timeline::WG_STEP + 1], row[timeline::WG_STEP + 2], row[timeline::TASKS]);
+                        seen.entry(key).or_insert_with(Vec::new).push(b);
+                        if b < 3 {
+                            println!("block {b}: {row:?}");
+                        }
+                    }
+                    for (k, bs) in seen {
+                        println!(
+                            "steps (wg0, wg1, wg2) = ({}, {}, {}), tasks {}: {} blocks, first {:?}",
+                            k.0,
+                            k.1,
+                            k.2,
+                            k.3,
+                            bs.len(),
+                            &bs[..bs.len().min(4)]
+                        );
+                    }
+                    println!("the warp-specialized forward hung");
+                    std::process::exit(1);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    let r = layer.forward(&[&x]);
+    done.store(true, Ordering::Release);
+    watcher.join().unwrap();
+    match r {
+        Ok(_) => println!("the warp-specialized forward finished"),
+        Err(e) => println!("the warp-specialized forward failed: {e}"),
+    }
+}
+
+fn live_len(m: &flashmoe::driver::HostMapped<u64>) -> usize {
+    let mut n = 0;
+    while m.get(n).is_some() {
+        n += 1;
+    }
+    n
+}
