@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On the GPU machine, from the repo root, after ../shared/tools/gpu-bundle built .gpu/:
 #   bash scripts/gpu-check.sh [stage,stage,...]
-# Stages: smoke tile info tiny single shared graph hf reliability sm80 multi run ab old bench gated decode ncu sanitize
+# Stages: smoke tile info tiny single shared graph hf reliability sm80 ws multi run ab old bench gated decode ncu sanitize
 # (default: all but ab, old, gated, decode, ncu, sanitize, sm80). `graph`: CUDA-graph replays (tests/forward_graph.rs)
 # and the host time per forward of the tiny decode layer, plain and graph-replayed. `bench`: `flashmoe bench` (the single-GPU sweep with its
 # cuBLAS-ideal and grouped-GEMM columns; the multi-GPU sweeps on several GPUs). `gated`: the SwiGLU
@@ -65,6 +65,18 @@ t run && step run1-shared-gate 90 $b/bin-bin-flashmoe run --gpus 1 --shared-inte
 t old && [ -x .gpu/old-flashmoe ] && step run1-old 90 .gpu/old-flashmoe run --gpus 1
 t old && step run1-again 90 $b/bin-bin-flashmoe run --gpus 1
 t ab && step run1-mma-sync 90 $b/bin-bin-flashmoe run --gpus 1 --mainloop mma-sync
+# `ws`: the warp-specialized engine (128x256 tiles): its pipeline alone, the hang probe, the
+# single-GPU and reliability suites with their 16-bit layers on it, and the reference layers
+# beside the default engine.
+t ws && step ws-tile 120 $b/test-test-ws_tile --include-ignored --nocapture --test-threads=1
+t ws && step ws-forward 60 $b/test-test-ws_forward --include-ignored --nocapture --test-threads=1
+t ws && FLASHMOE_TEST_MAINLOOP=ws step ws-single 150 $b/test-test-moe_single_gpu --include-ignored --nocapture --test-threads=1
+t ws && FLASHMOE_TEST_MAINLOOP=ws step ws-reliability 300 $b/test-test-moe_reliability --include-ignored --nocapture --test-threads=1
+for cfg in "--tokens 16384 --experts 32" "--tokens 4096 --experts 128" "--gated --activation silu --capacity-factor 0 --tokens 8192 --experts 64" \
+  "--gated --activation silu --capacity-factor 0 --tokens 4096 --experts 8 --hidden 4096 --inter 14336"; do
+  t ws && TAIL=3 step "ws${cfg// /}" 60 $b/bin-bin-flashmoe run --gpus 1 --mainloop ws $cfg --verify-tokens 8 --iters 20
+  t ws && TAIL=3 step "default${cfg// /}" 60 $b/bin-bin-flashmoe run --gpus 1 $cfg --verify-tokens 8 --iters 20
+done
 t sanitize && sanitize
 liger_site() { # the baseline's optional Liger-Kernel (pure Triton) from .whl/: no network on this machine
   ls .whl/*.whl >/dev/null 2>&1 || return 0
