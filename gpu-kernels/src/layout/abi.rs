@@ -343,10 +343,6 @@ pub struct MoeParams {
     pub shared_w3: u64,
     pub shared_w2: u64,
     pub shared_gate: u64,
-    /// Warp-specialized engine only: the device address of three TMA maps (128 bytes each) of
-    /// w1, w3 (w1 again when not gated) and w2, boxes of [`WEIGHT_BOX_COLS`] columns by
-    /// [`GATED_BOX_ROWS`] rows (w1, w3 when gated) or [`WEIGHT_BOX_ROWS`] (the others).
-    pub w_maps: u64,
     /// Output `[tokens][hidden]`.
     pub out: u64,
     /// This GPU's workspace.
@@ -359,6 +355,10 @@ pub struct MoeParams {
     pub heaps: [u64; MAX_WORLD],
     pub heap: HeapLayout,
     pub ws: WorkspaceLayout,
+    /// Warp-specialized engine only: the device address of three TMA maps (128 bytes each) of
+    /// w1, w3 (w1 again when not gated) and w2, boxes of [`WEIGHT_BOX_COLS`] columns by
+    /// [`GATED_BOX_ROWS`] rows (w1, w3 when gated) or [`WEIGHT_BOX_ROWS`] (the others).
+    pub w_maps: u64,
 }
 
 impl MoeParams {
