@@ -80,12 +80,7 @@ impl NewTile {
     unsafe fn publish(&self, p: &MoeParams, q: &Queue, local: u32, rows: u32, segments: u32, first: Segment, count: u32, slot_step: u32) {
         let n0 = gemm0_tiles(p.inter, p.gated());
         let slot0 = unsafe { q.reserve(n0 * count) };
-        let task = Task {
-            kind: TaskKind::Gemm0 as u32,
-            info: tile_info(local, segments, rows),
-            pair: first.0,
-            ..Task::default()
-        };
+        let task = Task { kind: TaskKind::Gemm0 as u32, info: tile_info(local, segments, rows), pair: first.0, ..Task::default() };
         for n in 0..n0 {
             for i in 0..count {
                 let t = Task { tile: self.id + i, slot: first.1 + i * slot_step, n_tile: n, ..task };
