@@ -16,8 +16,17 @@ use crate::util::thread_idx;
 /// # Safety
 /// All threads of a 128-thread processor block or of one warpgroup, once every slot of this GPU's
 /// tokens has landed.
-#[inline(always)]
 pub unsafe fn run<E: Element>(p: &MoeParams, tile: u32) {
+    unsafe { run_inline::<E>(p, tile) }
+}
+
+/// [`run`] inlined, for the warp-specialized entries (a call there fails ptxas's register
+/// allocation).
+///
+/// # Safety
+/// As [`run`].
+#[inline(always)]
+pub unsafe fn run_inline<E: Element>(p: &MoeParams, tile: u32) {
     // The thread in its warpgroup (a warp-specialized block's consumers are warpgroups 1, 2).
     let tid = thread_idx() % 128;
     let (w, lane) = (tid / 32, tid % 32);

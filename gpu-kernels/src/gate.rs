@@ -51,8 +51,17 @@ pub unsafe fn logits<E: Element>(p: &MoeParams, smem: u32) {
 ///
 /// # Safety
 /// All threads call it with valid parameters, after the chunk counts were zeroed.
-#[inline(always)]
 pub unsafe fn route(p: &MoeParams) {
+    unsafe { route_inline(p) }
+}
+
+/// [`route`] inlined, for the warp-specialized entries (a call there fails ptxas's register
+/// allocation).
+///
+/// # Safety
+/// As [`route`].
+#[inline(always)]
+pub unsafe fn route_inline(p: &MoeParams) {
     let tid = thread_idx();
     let (w, lane) = (tid / 32, tid % 32);
     let logits = (p.workspace + p.ws.logits) as *const f32;

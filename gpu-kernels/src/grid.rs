@@ -9,11 +9,22 @@ use crate::smem;
 use crate::util::{grid_dim, thread_idx};
 
 /// Waits until every block arrived. Returns false (every thread) when the launch is aborting.
+/// Kept out of line: inlined twice into the 128-thread entries it costs their task loops spills.
 ///
 /// # Safety
 /// All threads of every block call it the same number of times.
-#[inline(always)]
+#[inline(never)]
 pub unsafe fn barrier(p: &MoeParams, dl: &Deadline, smem_base: u32) -> bool {
+    unsafe { barrier_inline(p, dl, smem_base) }
+}
+
+/// [`barrier`] inlined, for the warp-specialized entries: a call there fails ptxas's register
+/// allocation (C7600) and serializes their wgmma.
+///
+/// # Safety
+/// As [`barrier`].
+#[inline(always)]
+pub unsafe fn barrier_inline(p: &MoeParams, dl: &Deadline, smem_base: u32) -> bool {
     let ctl = fault::control(p);
     sync::sync_threads();
     if thread_idx() == 0 {

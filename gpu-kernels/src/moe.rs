@@ -64,18 +64,26 @@ unsafe fn params_to_shared(param: &MoeParams, base: *mut u8) -> &'static MoePara
 /// The roles before the GEMM tasks, on the role warpgroup: clear this launch's counters, gate
 /// logits (`logits`, warp-specialized blocks change register counts around it), grid barrier,
 /// routing, grid barrier; then block 0 runs the OS and every other block dispatches its share of
-/// routed rows. True on a processor block that goes on to its tasks.
+/// routed rows. True on a processor block that goes on to its tasks. `grid_barrier` and `route`
+/// are `grid::barrier` and `gate::route` or their inlined forms.
 #[inline(always)]
-unsafe fn prologue<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline, logits: impl FnOnce()) -> bool {
+unsafe fn prologue<E: Element>(
+    p: &MoeParams,
+    smem: u32,
+    dl: &Deadline,
+    logits: impl FnOnce(),
+    grid_barrier: unsafe fn(&MoeParams, &Deadline, u32) -> bool,
+    route: unsafe fn(&MoeParams),
+) -> bool {
     unsafe {
         reset(p);
         logits();
-        if !grid::barrier(p, dl, smem) {
+        if !grid_barrier(p, dl, smem) {
             return false;
         }
-        gate::route(p);
+        route(p);
         fault::mark_now(p, timeline::GATE_DONE);
-        if !grid::barrier(p, dl, smem) {
+        if !grid_barrier(p, dl, smem) {
             return false;
         }
         fault::mark_now(p, timeline::BARRIER_DONE);
@@ -100,7 +108,7 @@ unsafe fn forward<E: Element>(param: &MoeParams) {
     let dl = Deadline::new(p.timeout_ns);
     fault::mark_now(p, timeline::START);
     unsafe {
-        if prologue::<E>(p, smem, &dl, || gate::logits::<E>(p, smem)) {
+        if prologue::<E>(p, smem, &dl, || gate::logits::<E>(p, smem), grid::barrier, gate::route) {
             processor::run::<E>(p, smem, &dl);
             sync::sync_threads();
             fault::raise_deferred(p, smem);
@@ -131,7 +139,7 @@ unsafe fn forward_ws<E: Element>(param: &MoeParams) {
         let dl = Deadline::new(p.timeout_ns);
         fault::mark_now(p, timeline::START);
         fault::mark_warpgroup(param, 2);
-        let go = unsafe { prologue::<E>(p, smem, &dl, || os::ws::gate_logits::<E>(p, smem)) };
+        let go = unsafe { prologue::<E>(p, smem, &dl, || os::ws::gate_logits::<E>(p, smem), grid::barrier_inline, gate::route_inline) };
         fault::mark_warpgroup(param, 3);
         os::ws::enter_tasks(wg);
         fault::mark_warpgroup(param, 4);

@@ -279,7 +279,7 @@ unsafe fn consumer<E: Element>(p: &MoeParams, smem: u32, c: u32, dl: &Deadline) 
         let mut done = true;
         if t.kind == TaskKind::Combine as u32 {
             if c == 0 {
-                unsafe { crate::combine::run::<E>(p, t.tile) };
+                unsafe { crate::combine::run_inline::<E>(p, t.tile) };
             }
             g.sync();
         } else {

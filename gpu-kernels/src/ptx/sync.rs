@@ -158,31 +158,33 @@ pub unsafe fn atom_add_cta_shared_u32(addr: u32, v: u32) -> u32 {
     old
 }
 
-/// Block barriers are the non-`.aligned` `barrier.*` forms, never `bar.*` (= `barrier.*.aligned`):
-/// Rust inline asm is not convergent, so LLVM may duplicate a barrier into both sides of a
-/// branch, and then the threads of one warp reach different barrier instructions. `.aligned`
-/// makes that undefined (measured: the 384-thread kernel hung with thread 0 and threads 1..127
-/// at two copies of `bar.sync 1, 128` after `params_to_shared`); `barrier.sync` allows it.
-///
-/// `barrier.sync 1, 128`: the 128 threads of the role warpgroup: the whole block of a 128-thread
+// Block barriers are LLVM's intrinsics, not inline asm: Rust inline asm is not convergent, so
+// LLVM may duplicate it into both sides of a branch, and the threads of one warp would then
+// reach different copies of an `.aligned` barrier, which is undefined (measured: the 384-thread
+// kernel hung with thread 0 and threads 1..127 at two copies of `bar.sync 1, 128` after
+// `params_to_shared`). The intrinsics are convergent, so they stay where they are and keep the
+// fast aligned form (the non-aligned `barrier.sync` cost sm_80 entries 32-60 spill bytes).
+unsafe extern "unadjusted" {
+    #[link_name = "llvm.nvvm.barrier.cta.sync.aligned.count"]
+    fn bar_sync_count(id: i32, count: i32);
+    #[link_name = "llvm.nvvm.barrier.cta.red.or.aligned.count"]
+    fn bar_red_or_count(id: i32, count: i32, pred: bool) -> bool;
+}
+
+/// `bar.sync 1, 128`: the 128 threads of the role warpgroup: the whole block of a 128-thread
 /// kernel, warpgroup 0 of a warp-specialized one. Named barrier 1, not 0: the hardware treats
 /// barrier 0 as the whole block's whatever the count (a 128-count barrier 0 in a 384-thread
 /// block waits for all 384: measured, it hangs). Also orders shared and global memory among them.
 #[inline(always)]
 pub fn sync_threads() {
-    unsafe { asm!("barrier.sync 1, 128;") };
+    unsafe { bar_sync_count(1, 128) };
 }
 
-/// `barrier.red.or.pred 1, 128`: [`sync_threads`] that also tells every thread whether `pred` held
+/// `bar.red.or.pred 1, 128`: [`sync_threads`] that also tells every thread whether `pred` held
 /// on any of them.
 #[inline(always)]
 pub fn sync_threads_or(pred: bool) -> bool {
-    let r: u32;
-    unsafe {
-        asm!("{{ .reg .pred p, q; setp.ne.u32 p, {x}, 0; barrier.red.or.pred q, 1, 128, p; selp.u32 {r}, 1, 0, q; }}",
-            r = out(reg32) r, x = in(reg32) pred as u32)
-    };
-    r != 0
+    unsafe { bar_red_or_count(1, 128, pred) }
 }
 
 /// `barrier.sync id, 128`: named barrier `id` of one 128-thread warpgroup (1: the role warpgroup,
