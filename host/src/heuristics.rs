@@ -32,10 +32,38 @@ pub const fn gate_splits(tokens: u32, k_bytes: u32, blocks: u32) -> u32 {
     }
 }
 
+/// Rows per expert from which the warp-specialized engine (128x256 tiles) beats the 128-thread
+/// one, ungated and gated (perf log v12, one H200: ungated 1024 rows 1.51 vs 1.57 ms, 256 rows
+/// 0.86 vs 0.84, 64 rows 0.75 vs 0.72; gated 256 rows 1.35 vs 1.40, 1024 rows at H=4096
+/// I=14336 6.19 vs 7.56).
+pub const WIDE_TILE_ROWS: usize = 512;
+pub const WIDE_TILE_ROWS_GATED: usize = 256;
+
+/// Whether `Mainloop::Auto` takes the warp-specialized engine: enough rows per expert
+/// (tokens · k / experts at the layer's maximum T) for its wide tiles, one GPU (it has not run
+/// on several yet), and no shared expert (not in its tasks yet).
+pub const fn wide_tiles(tokens: usize, top_k: usize, experts: usize, gated: bool, world: usize, shared: bool) -> bool {
+    let rows = tokens * top_k / experts;
+    let min = if gated { WIDE_TILE_ROWS_GATED } else { WIDE_TILE_ROWS };
+    world == 1 && !shared && rows >= min
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use flashmoe_kernels::layout::Shape;
+
+    #[test]
+    fn wide_tiles_for_many_rows_per_expert_on_one_gpu() {
+        assert!(wide_tiles(16384, 2, 32, false, 1, false));
+        assert!(!wide_tiles(8192, 2, 64, false, 1, false));
+        assert!(wide_tiles(8192, 2, 64, true, 1, false));
+        assert!(!wide_tiles(4096, 2, 128, true, 1, false));
+        assert!(wide_tiles(4096, 2, 8, true, 1, false));
+        assert!(!wide_tiles(128, 2, 64, false, 1, false));
+        assert!(!wide_tiles(16384, 2, 32, false, 4, false));
+        assert!(!wide_tiles(16384, 2, 32, false, 1, true));
+    }
 
     #[test]
     fn dispatch_split() {

@@ -12,7 +12,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use flashmoe_kernels::entries::{self, Entry, MainloopKind};
+use flashmoe_kernels::entries::{self, Arch, Entry, MainloopKind};
 use flashmoe_kernels::layout::{self, GATED_BOX_ROWS, MoeParams, WEIGHT_BOX_COLS, WEIGHT_BOX_ROWS, flags, test_hook};
 
 use crate::config::{ConfigError, DType, MoeConfig};
@@ -236,10 +236,12 @@ impl<'c> MoeLayerBuilder<'c> {
         if self.tuning.mainloop == Mainloop::WarpSpecialized && cfg.shared.is_some() {
             return Err(ConfigError::NotInKernel("a shared expert on the warp-specialized engine (--mainloop ws)").into());
         }
+        let auto_wide = crate::heuristics::wide_tiles(cfg.tokens, cfg.top_k, cfg.experts, cfg.gated, cluster.len(), cfg.shared.is_some())
+            && cfg.dtype != DType::F32;
         for g in cluster.gpus() {
             let arch = self.tuning.arch.unwrap_or(g.arch());
             let mainloop = match self.tuning.mainloop {
-                Mainloop::Auto => None,
+                Mainloop::Auto => auto_wide.then_some(MainloopKind::WarpSpecialized).filter(|_| arch == Arch::Sm90a),
                 Mainloop::WarpSpecialized => Some(MainloopKind::WarpSpecialized),
                 Mainloop::Wgmma => Some(MainloopKind::Wgmma),
                 Mainloop::MmaSync => Some(MainloopKind::MmaSync),

@@ -16,8 +16,9 @@ use flashmoe_kernels::entries::Arch;
 /// The tile GEMM's main loop.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Mainloop {
-    /// The build's first choice: warp-specialized wgmma blocks on sm_90a (16-bit types),
-    /// mma.sync on sm_80.
+    /// On sm_90a with 16-bit types: warp-specialized blocks for layers with many rows per
+    /// expert ([`crate::heuristics::wide_tiles`]), else wgmma on 128-thread blocks; mma.sync on
+    /// sm_80.
     #[default]
     Auto,
     /// Warp-specialized blocks: a producer warpgroup and two wgmma consumers (sm_90a).
