@@ -77,8 +77,9 @@ mod tests {
 
     #[test]
     fn gate_splits_fill_the_grid() {
-        // Decode: one chunk, 32 K tiles of H = 2048 bf16 -> capped at 8 splits.
-        assert_eq!(gate_splits(128, 4096, 264), 8);
+        // Decode: one chunk, 32 K tiles of H = 2048 bf16 -> one split per K tile.
+        assert_eq!(gate_splits(128, 4096, 264), 32);
+        assert_eq!(gate_splits(128, 8192, 264), 32);
         assert_eq!(gate_splits(128, 256, 264), 2);
         assert_eq!(gate_splits(8192, 4096, 264), 4);
         assert_eq!(gate_splits(16384, 4096, 264), 2);

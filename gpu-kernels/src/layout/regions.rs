@@ -55,7 +55,7 @@ pub const fn combine_tasks(tokens: u32) -> u32 {
 }
 
 /// Most K splits of the gate: the routing phase sums this many partials per logit.
-pub const MAX_GATE_SPLITS: u32 = 8;
+pub const MAX_GATE_SPLITS: u32 = 32;
 /// Tokens per routing unit (4 per warp): small units spread routing over the whole grid.
 pub const ROUTE_TOKENS: u32 = 16;
 
