@@ -14,22 +14,20 @@ use crate::util::thread_idx;
 /// Combines tokens `[tile · COMBINE_TOKENS, ...)`: one warp per token, lanes over 16-byte vectors.
 ///
 /// # Safety
-/// All threads of a 128-thread processor block or of one warpgroup, once every slot of this GPU's
-/// tokens has landed.
+/// All threads of a 128-thread processor block, once every slot of this GPU's tokens has landed.
 pub unsafe fn run<E: Element>(p: &MoeParams, tile: u32) {
-    unsafe { run_inline::<E>(p, tile) }
+    unsafe { run_inline::<E>(p, tile, thread_idx() / 32, 4) }
 }
 
-/// [`run`] inlined, for the warp-specialized entries (a call there fails ptxas's register
-/// allocation).
+/// [`run`] by `warps` warps, this one `w` of them (token w, w + warps, ...): the warp-specialized
+/// entries' two consumer warpgroups share a task. Inlined: a call there fails ptxas's register
+/// allocation.
 ///
 /// # Safety
-/// As [`run`].
+/// Every lane of warps `0..warps`, once every slot of this GPU's tokens has landed.
 #[inline(always)]
-pub unsafe fn run_inline<E: Element>(p: &MoeParams, tile: u32) {
-    // The thread in its warpgroup (a warp-specialized block's consumers are warpgroups 1, 2).
-    let tid = thread_idx() % 128;
-    let (w, lane) = (tid / 32, tid % 32);
+pub unsafe fn run_inline<E: Element>(p: &MoeParams, tile: u32, w: u32, warps: u32) {
+    let lane = thread_idx() % 32;
     let k = p.top_k;
     let row_bytes = (p.hidden * E::BYTES) as u64;
     let vecs = (row_bytes / 16) as u32;
@@ -78,7 +76,7 @@ pub unsafe fn run_inline<E: Element>(p: &MoeParams, tile: u32) {
             });
             v0 += 32 * 8;
         }
-        t += 4;
+        t += warps;
     }
 }
 

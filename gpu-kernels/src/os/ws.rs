@@ -278,9 +278,8 @@ unsafe fn consumer<E: Element>(p: &MoeParams, smem: u32, c: u32, dl: &Deadline) 
         }
         let mut done = true;
         if t.kind == TaskKind::Combine as u32 {
-            if c == 0 {
-                unsafe { crate::combine::run_inline::<E>(p, t.tile) };
-            }
+            // Both consumers: warps 0..8 over the task's tokens.
+            unsafe { crate::combine::run_inline::<E>(p, t.tile, c * 4 + g.tid / 32, 8) };
             g.sync();
         } else {
             let plan = ffn::plan::<E>(p, &t);
