@@ -51,16 +51,6 @@ impl<'p> Queue<'p> {
             return false;
         }
         unsafe {
-            self.write(i, task);
-            sync::st_release_gpu_u32(&raw mut (*self.slots().add(i as usize)).stamp, self.p.epoch);
-        }
-        true
-    }
-
-    /// The task's words of slot `i` (< capacity), without its stamp.
-    #[inline(always)]
-    unsafe fn write(&self, i: u32, task: &Task) {
-        unsafe {
             let t = self.slots().add(i as usize);
             sync::st_relaxed_gpu_u32(&raw mut (*t).kind, task.kind);
             sync::st_relaxed_gpu_u32(&raw mut (*t).tile, task.tile);
@@ -68,31 +58,16 @@ impl<'p> Queue<'p> {
             sync::st_relaxed_gpu_u32(&raw mut (*t).info, task.info);
             sync::st_relaxed_gpu_u32(&raw mut (*t).pair, task.pair);
             sync::st_relaxed_gpu_u32(&raw mut (*t).slot, task.slot);
+            sync::st_release_gpu_u32(&raw mut (*t).stamp, self.p.epoch);
         }
+        true
     }
 
-    /// Publishes this thread's share of a batch: `make(j)` into slot `first + j` for `j` in
-    /// `start, start + step, ..` below `n`. Every task's words, then one release fence, then
-    /// the stamps (relaxed: the fence makes them release). A release store per task costs a
-    /// fence each, and a subscriber publishing an expert's 16 tasks serially spent ~1 us on
-    /// each. A slot past the end is a fault.
+    /// [`Self::publish`], reporting a slot past the end at once (for the OS block's warps).
     #[inline(always)]
-    pub unsafe fn publish_batch(&self, p: &MoeParams, first: u32, n: u32, start: u32, step: u32, make: impl Fn(u32) -> Task) {
-        let cap = self.capacity();
-        let mut j = start;
-        while j < n {
-            if first + j < cap {
-                unsafe { self.write(first + j, &make(j)) };
-            } else {
-                unsafe { fault::fault(p, FaultKind::QueueFull as u32, (first + j) as u64, cap as u64) };
-            }
-            j += step;
-        }
-        sync::fence_acq_rel_gpu();
-        let mut j = start;
-        while j < n && first + j < cap {
-            unsafe { sync::st_relaxed_gpu_u32(&raw mut (*self.slots().add((first + j) as usize)).stamp, self.p.epoch) };
-            j += step;
+    pub unsafe fn publish_or_fail(&self, p: &MoeParams, i: u32, task: &Task) {
+        if !unsafe { self.publish(i, task) } {
+            unsafe { fault::fault(p, FaultKind::QueueFull as u32, i as u64, self.capacity() as u64) };
         }
     }
 

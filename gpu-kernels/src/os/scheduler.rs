@@ -19,7 +19,11 @@ use crate::util::grid_dim;
 #[inline(always)]
 unsafe fn publish_all(p: &MoeParams, q: &Queue, n: u32, lane: u32, make: impl Fn(u32) -> Task) {
     let first = warp::shfl_idx_u32(if lane == 0 { unsafe { q.reserve(n) } } else { 0 }, 0);
-    unsafe { q.publish_batch(p, first, n, lane, 32, make) };
+    let mut i = lane;
+    while i < n {
+        unsafe { q.publish_or_fail(p, first + i, &make(i)) };
+        i += 32;
+    }
 }
 
 /// Publishes the GEMM0 tasks of every shared-expert row tile ([`shared_gemm0_task`]).

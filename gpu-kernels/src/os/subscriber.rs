@@ -81,11 +81,12 @@ impl NewTile {
         let n0 = gemm0_tiles(p.inter, p.gated(), p.tile_n());
         let slot0 = unsafe { q.reserve(n0 * count) };
         let task = Task { kind: TaskKind::Gemm0 as u32, info: tile_info(local, segments, rows), pair: first.0, ..Task::default() };
-        let make = |j: u32| {
-            let (n, i) = (j / count, j % count);
-            Task { tile: self.id + i, slot: first.1 + i * slot_step, n_tile: n, ..task }
-        };
-        unsafe { q.publish_batch(p, slot0, n0 * count, 0, 1, make) };
+        for n in 0..n0 {
+            for i in 0..count {
+                let t = Task { tile: self.id + i, slot: first.1 + i * slot_step, n_tile: n, ..task };
+                unsafe { q.publish_or_fail(p, slot0 + n * count + i, &t) };
+            }
+        }
     }
 }
 
