@@ -143,6 +143,26 @@ pub fn leave_tasks(wg: u32) {
     if wg == 0 { regs::acquire::<ENTRY_REGS>() } else { regs::release::<ENTRY_REGS>() }
 }
 
+/// A task's words at `at` in shared memory (the producer's broadcast, the consumers' slots).
+#[inline(always)]
+unsafe fn store_task(at: u32, t: &Task) {
+    unsafe {
+        copy::st_shared_u32(at, t.kind);
+        copy::st_shared_u32(at + 4, t.tile);
+        copy::st_shared_u32(at + 8, t.n_tile);
+        copy::st_shared_u32(at + 12, t.info);
+        copy::st_shared_u32(at + 16, t.pair);
+        copy::st_shared_u32(at + 20, t.slot);
+    }
+}
+
+/// The task [`store_task`] left at `at`.
+#[inline(always)]
+unsafe fn load_task(at: u32) -> Task {
+    let w = |i: u32| unsafe { copy::ld_shared_u32(at + 4 * i) };
+    Task { kind: w(0), tile: w(1), n_tile: w(2), info: w(3), pair: w(4), slot: w(5), ..Task::default() }
+}
+
 #[inline(always)]
 unsafe fn pipeline_timeout(smem: u32, what: u32) {
     unsafe { fault::defer(smem, ErrorCode::Timeout as u32, WaitKind::Pipeline as u32, what, 0, 0) };
@@ -173,18 +193,10 @@ unsafe fn producer<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
             if t.kind != TaskKind::Exit as u32 {
                 slot = unsafe { q.claim() };
             }
-            unsafe {
-                copy::st_shared_u32(at, t.kind);
-                copy::st_shared_u32(at + 4, t.tile);
-                copy::st_shared_u32(at + 8, t.n_tile);
-                copy::st_shared_u32(at + 12, t.info);
-                copy::st_shared_u32(at + 16, t.pair);
-                copy::st_shared_u32(at + 20, t.slot);
-            }
+            unsafe { store_task(at, &t) };
         }
         g.sync();
-        let w = |i: u32| unsafe { copy::ld_shared_u32(at + 4 * i) };
-        let t = Task { kind: w(0), tile: w(1), n_tile: w(2), info: w(3), pair: w(4), slot: w(5), ..Task::default() };
+        let t = unsafe { load_task(at) };
         g.sync();
         let gemm = t.kind == TaskKind::Gemm0 as u32 || t.kind == TaskKind::Gemm1 as u32;
         if !gemm && t.kind != TaskKind::Combine as u32 {
@@ -207,12 +219,7 @@ unsafe fn producer<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
         if g.tid == 0 {
             let s = smem + ws::SLOTS + i * 4 * 16;
             unsafe {
-                copy::st_shared_u32(s, t.kind);
-                copy::st_shared_u32(s + 4, t.tile);
-                copy::st_shared_u32(s + 8, t.n_tile);
-                copy::st_shared_u32(s + 12, t.info);
-                copy::st_shared_u32(s + 16, t.pair);
-                copy::st_shared_u32(s + 20, t.slot);
+                store_task(s, &t);
                 copy::st_shared_u32(s + 4 * RING, ring);
                 mbarrier::arrive(smem + ws::TASK_FULL + 8 * i);
             }
@@ -270,9 +277,8 @@ unsafe fn consumer<E: Element>(p: &MoeParams, smem: u32, c: u32, dl: &Deadline) 
             unsafe { pipeline_timeout(smem, c) };
             break;
         }
-        let w = |k: u32| unsafe { copy::ld_shared_u32(slot + 4 * k) };
-        let t = Task { kind: w(0), tile: w(1), n_tile: w(2), info: w(3), pair: w(4), slot: w(5), ..Task::default() };
-        let ring = w(RING);
+        let t = unsafe { load_task(slot) };
+        let ring = unsafe { copy::ld_shared_u32(slot + 4 * RING) };
         if t.kind == TaskKind::Exit as u32 {
             break;
         }
