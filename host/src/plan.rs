@@ -70,6 +70,10 @@ impl Plan {
         if shape.queue_slots() > MAX_QUEUE_SLOTS {
             return Err(ConfigError::TooLarge { what: "task queue slots", value: shape.queue_slots(), max: MAX_QUEUE_SLOTS });
         }
+        if shape.returns_bound() > u32::MAX as u64 {
+            let what = "rows returned per forward (rows x GEMM1 column tiles)";
+            return Err(ConfigError::TooLarge { what, value: shape.returns_bound(), max: u32::MAX as u64 });
+        }
         let dispatch = grids
             .iter()
             .map(|&g| {
@@ -240,6 +244,22 @@ mod tests {
     }
 
     #[test]
+    fn shapes_whose_returned_rows_count_would_wrap_are_refused() {
+        // 2^24 - 1 tokens x 9 slots x 512 column tiles of H = 65536: 7.7e10 > u32::MAX.
+        let big = MoeConfig { tokens: (1 << 24) - 1, hidden: 1 << 16, top_k: 8, experts: 8, ..cfg() };
+        match Plan::new(&big, &[133], &Tuning::default()) {
+            Err(ConfigError::TooLarge { what, value, max }) => {
+                assert!(what.starts_with("rows returned"), "{what}");
+                assert!(value > max && max == u32::MAX as u64);
+            }
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+        // 16384 tokens, k = 2, H = 2048: 16384 x 2 x 16 = 524288 counts, far below.
+        let fine = MoeConfig { tokens: 16384, hidden: 2048, ..cfg() };
+        assert!(Plan::new(&fine, &[133], &Tuning::default()).unwrap().shape.returns_bound() < 1 << 20);
+    }
+
+    #[test]
     fn offsets_and_strides_do_not_depend_on_the_forward() {
         let plan = Plan::new(&cfg(), &[133, 133], &Tuning::default()).unwrap();
         let first = plan.clone();
@@ -284,8 +304,15 @@ mod tests {
             Err(ConfigError::TooLarge { what, .. }) => assert_eq!(what, "task queue slots"),
             other => panic!("expected the queue bound, got {other:?}"),
         }
-        // Under the queue bound, the largest sizes still fit in u64 (debug builds check overflow).
+        // Under the queue bound, the returned-rows count bounds T (2^24 - 1 tokens at H = 2^16
+        // and k = 8 count 7.7e10); below both, the largest sizes still fit in u64 (debug builds
+        // check overflow).
         let big = MoeConfig { tokens: (1 << 24) - 1, hidden: 1 << 16, inter: 1 << 16, experts: 8, top_k: 8, ..huge };
+        match Plan::new(&big, &[264; 8], &Tuning::default()) {
+            Err(ConfigError::TooLarge { what, .. }) => assert!(what.starts_with("rows returned"), "{what}"),
+            other => panic!("expected the returned-rows bound, got {other:?}"),
+        }
+        let big = MoeConfig { tokens: 900_000, ..big };
         let plan = Plan::new(&big, &[264; 8], &Tuning::default()).unwrap();
         assert!(plan.heap.bytes > 1 << 40 && plan.ws.bytes > 1 << 40);
         assert!(Plan::new(&MoeConfig { hidden: 1 << 17, ..big }, &[264], &Tuning::default()).is_err());

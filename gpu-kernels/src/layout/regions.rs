@@ -2,7 +2,7 @@
 //! largest forward), and the tile counts the layout and the roles share. Pure functions, so the
 //! host plans once and the kernels index the same way.
 
-use super::abi::{COMBINE_TOKENS, Control, HeapLayout, TILE_K_BYTES, TILE_M, TILE_N, Task, TileDesc, WorkspaceLayout};
+use super::abi::{COMBINE_TOKENS, Control, HeapLayout, TILE_K_BYTES, TILE_M, TILE_N, Task, TileDesc, WS_TILE_N, WorkspaceLayout};
 
 /// `ceil(a / b)`.
 #[inline(always)]
@@ -122,6 +122,16 @@ impl Shape {
         let per_row = (gemm0_tiles(self.inter, self.gated, TILE_N) + gemm1_tiles(self.hidden, TILE_N)) as u64;
         let per_shared_row = (gemm0_tiles(self.shared_inter, true, TILE_N) + gemm1_tiles(self.hidden, TILE_N)) as u64;
         self.max_tiles() * per_row + self.shared_tiles() * per_shared_row + combine_tasks(self.tokens) as u64 + self.processors as u64
+    }
+    /// Most counts the returned-rows word of one GPU reaches in a launch: every row of its
+    /// tokens (routed and shared) once per GEMM1 column tile and tile part (`MoeParams::tile_n`,
+    /// `task_parts`: 256-wide tiles count twice). The word is a u32, and a wrapped count could
+    /// start the combine early, so the plan refuses shapes above `u32::MAX`.
+    pub const fn returns_bound(&self) -> u64 {
+        let narrow = gemm1_tiles(self.hidden, TILE_N) as u64;
+        let wide = 2 * gemm1_tiles(self.hidden, WS_TILE_N) as u64;
+        let per_row = if narrow > wide { narrow } else { wide };
+        self.tokens as u64 * self.combine_stride() as u64 * per_row
     }
     /// Rows of partial logits any forward of at most `tokens` tokens needs: splits·T is at most
     /// T (one split), max_splits·T, and grid·128 (splits ≤ grid / chunks, T ≤ chunks·128).
