@@ -45,6 +45,74 @@ pub unsafe fn wait_task(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline, slot
     }
 }
 
+/// Thread 0's task fetching with the timeline counters: tasks, ns in tasks, ns waiting for a
+/// published slot. In registers: kept in shared memory they cost 3% per GEMM task (measured,
+/// v7 in the perf log).
+pub struct TaskClock {
+    pub tasks: u64,
+    busy: u64,
+    waited: u64,
+    last: u64,
+}
+
+impl TaskClock {
+    #[inline(always)]
+    pub fn new() -> TaskClock {
+        TaskClock { tasks: 0, busy: 0, waited: 0, last: time::global_timer_ns() }
+    }
+
+    /// The task in claimed `slot` (an exit task when `stop`), counting the wait; claims the next
+    /// slot into `slot` unless it is an exit, so the claim's latency (a contended atomic) hides
+    /// behind the task.
+    #[inline(always)]
+    pub unsafe fn next(&mut self, p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline, slot: &mut u32, stop: bool) -> Task {
+        let ready = time::global_timer_ns();
+        let t = if stop { Task { kind: TaskKind::Exit as u32, ..Task::default() } } else { unsafe { wait_task(p, smem, q, dl, *slot) } };
+        let now = time::global_timer_ns();
+        if self.tasks > 0 {
+            self.busy += ready - self.last;
+        } else {
+            fault::mark(p, timeline::FIRST_TASK, now);
+        }
+        self.waited += now - ready;
+        self.last = now;
+        if t.kind != TaskKind::Exit as u32 {
+            *slot = unsafe { q.claim() };
+        }
+        t
+    }
+
+    /// Records the counters in this block's timeline slots.
+    #[inline(always)]
+    pub fn report(&self, p: &MoeParams) {
+        fault::mark(p, timeline::LAST_TASK, self.last);
+        fault::mark(p, timeline::TASKS, self.tasks);
+        fault::mark(p, timeline::BUSY_NS, self.busy);
+        fault::mark(p, timeline::WAIT_NS, self.waited);
+    }
+}
+
+/// A task's words at `at` in shared memory (a block's broadcast of thread 0's task, the
+/// warp-specialized consumers' slots).
+#[inline(always)]
+pub unsafe fn store_task(at: u32, t: &Task) {
+    unsafe {
+        copy::st_shared_u32(at, t.kind);
+        copy::st_shared_u32(at + 4, t.tile);
+        copy::st_shared_u32(at + 8, t.n_tile);
+        copy::st_shared_u32(at + 12, t.info);
+        copy::st_shared_u32(at + 16, t.pair);
+        copy::st_shared_u32(at + 20, t.slot);
+    }
+}
+
+/// The task [`store_task`] left at `at`.
+#[inline(always)]
+pub unsafe fn load_task(at: u32) -> Task {
+    let w = |i: u32| unsafe { copy::ld_shared_u32(at + 4 * i) };
+    Task { kind: w(0), tile: w(1), n_tile: w(2), info: w(3), pair: w(4), slot: w(5), ..Task::default() }
+}
+
 /// Runs tasks until an exit task, an abort, or a failure (left in the block's mailbox for the
 /// entry to raise: see `fault::defer`).
 ///
@@ -68,39 +136,16 @@ unsafe fn tasks_outlined<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
 unsafe fn tasks<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
     let q = &Queue::new(p);
     let at = smem + TASK;
-    // Thread 0's claimed slot: claimed one task ahead, so the claim's latency (a contended
-    // atomic) hides behind the task.
+    // Thread 0's claimed slot: claimed one task ahead (see `TaskClock::next`).
     let mut slot = if thread_idx() == 0 { unsafe { q.claim() } } else { 0 };
-    // Timeline counters (thread 0): tasks, ns in tasks, ns waiting for a published slot. In
-    // registers: kept in shared memory they cost 3% per GEMM task (measured, v7 in the perf log).
-    let (mut tasks, mut busy, mut waited, mut last) = (0u64, 0u64, 0u64, time::global_timer_ns());
+    let mut clock = TaskClock::new();
     loop {
         if thread_idx() == 0 {
-            let ready = time::global_timer_ns();
-            let t = unsafe { wait_task(p, smem, q, dl, slot) };
-            let now = time::global_timer_ns();
-            if tasks > 0 {
-                busy += ready - last;
-            } else {
-                fault::mark(p, timeline::FIRST_TASK, now);
-            }
-            waited += now - ready;
-            last = now;
-            if t.kind != TaskKind::Exit as u32 {
-                slot = unsafe { q.claim() };
-            }
-            unsafe {
-                copy::st_shared_u32(at, t.kind);
-                copy::st_shared_u32(at + 4, t.tile);
-                copy::st_shared_u32(at + 8, t.n_tile);
-                copy::st_shared_u32(at + 12, t.info);
-                copy::st_shared_u32(at + 16, t.pair);
-                copy::st_shared_u32(at + 20, t.slot);
-            }
+            let t = unsafe { clock.next(p, smem, q, dl, &mut slot, false) };
+            unsafe { store_task(at, &t) };
         }
         sync::sync_threads();
-        let w = |i: u32| unsafe { copy::ld_shared_u32(at + 4 * i) };
-        let t = Task { kind: w(0), tile: w(1), n_tile: w(2), info: w(3), pair: w(4), slot: w(5), ..Task::default() };
+        let t = unsafe { load_task(at) };
         sync::sync_threads();
         // A failed task deferred its fault (the block agreed on it): the entry raises it.
         let ok = match TaskKind::from_u32(t.kind) {
@@ -111,16 +156,13 @@ unsafe fn tasks<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
                 true
             }
             _ => {
-                fault::mark(p, timeline::LAST_TASK, last);
-                fault::mark(p, timeline::TASKS, tasks);
-                fault::mark(p, timeline::BUSY_NS, busy);
-                fault::mark(p, timeline::WAIT_NS, waited);
+                clock.report(p);
                 return;
             }
         };
         if !ok {
             return;
         }
-        tasks += 1;
+        clock.tasks += 1;
     }
 }

@@ -19,7 +19,7 @@
 //! early (a consumer keeps issuing its warpgroup-wide wgmma with the others); the group agrees
 //! afterwards and reports `WaitKind::Pipeline`.
 
-use super::processor::wait_task;
+use super::processor::{TaskClock, load_task, store_task};
 use super::queue::Queue;
 use crate::fault::{self, Deadline};
 use crate::ffn;
@@ -143,26 +143,6 @@ pub fn leave_tasks(wg: u32) {
     if wg == 0 { regs::acquire::<ENTRY_REGS>() } else { regs::release::<ENTRY_REGS>() }
 }
 
-/// A task's words at `at` in shared memory (the producer's broadcast, the consumers' slots).
-#[inline(always)]
-unsafe fn store_task(at: u32, t: &Task) {
-    unsafe {
-        copy::st_shared_u32(at, t.kind);
-        copy::st_shared_u32(at + 4, t.tile);
-        copy::st_shared_u32(at + 8, t.n_tile);
-        copy::st_shared_u32(at + 12, t.info);
-        copy::st_shared_u32(at + 16, t.pair);
-        copy::st_shared_u32(at + 20, t.slot);
-    }
-}
-
-/// The task [`store_task`] left at `at`.
-#[inline(always)]
-unsafe fn load_task(at: u32) -> Task {
-    let w = |i: u32| unsafe { copy::ld_shared_u32(at + 4 * i) };
-    Task { kind: w(0), tile: w(1), n_tile: w(2), info: w(3), pair: w(4), slot: w(5), ..Task::default() }
-}
-
 #[inline(always)]
 unsafe fn pipeline_timeout(smem: u32, what: u32) {
     unsafe { fault::defer(smem, ErrorCode::Timeout as u32, WaitKind::Pipeline as u32, what, 0, 0) };
@@ -174,25 +154,13 @@ unsafe fn producer<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
     let g = Group::warpgroup(0, smem + BROADCAST);
     let at = smem + TASK;
     let mut slot = if g.tid == 0 { unsafe { q.claim() } } else { 0 };
-    let (mut tasks, mut busy, mut waited, mut last) = (0u64, 0u64, 0u64, crate::ptx::time::global_timer_ns());
+    let mut clock = TaskClock::new();
     // Tasks handed out (task i goes through slot i % 2), and the ring position of the next stage.
     let (mut given, mut ring) = (0u32, 0u32);
     loop {
         if g.tid == 0 {
-            let ready = crate::ptx::time::global_timer_ns();
             let stop = unsafe { copy::ld_shared_u32(smem + ws::STOP) } != 0;
-            let t = if stop { Task { kind: TaskKind::Exit as u32, ..Task::default() } } else { unsafe { wait_task(p, smem, q, dl, slot) } };
-            let now = crate::ptx::time::global_timer_ns();
-            if tasks > 0 {
-                busy += ready - last;
-            } else {
-                fault::mark(p, timeline::FIRST_TASK, now);
-            }
-            waited += now - ready;
-            last = now;
-            if t.kind != TaskKind::Exit as u32 {
-                slot = unsafe { q.claim() };
-            }
+            let t = unsafe { clock.next(p, smem, q, dl, &mut slot, stop) };
             unsafe { store_task(at, &t) };
         }
         g.sync();
@@ -225,7 +193,7 @@ unsafe fn producer<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
             }
         }
         given += 1;
-        tasks += 1;
+        clock.tasks += 1;
         // A combine task (after every GEMM1 landed) is the consumers' alone.
         if !gemm {
             continue;
@@ -257,10 +225,7 @@ unsafe fn producer<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
             copy::st_shared_u32(smem + ws::SLOTS + i * 4 * 16, TaskKind::Exit as u32);
             mbarrier::arrive(smem + ws::TASK_FULL + 8 * i);
         }
-        fault::mark(p, timeline::LAST_TASK, last);
-        fault::mark(p, timeline::TASKS, tasks);
-        fault::mark(p, timeline::BUSY_NS, busy);
-        fault::mark(p, timeline::WAIT_NS, waited);
+        clock.report(p);
     }
 }
 
