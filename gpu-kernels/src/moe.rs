@@ -78,6 +78,7 @@ unsafe fn prologue<E: Element>(
     unsafe {
         reset(p);
         logits();
+        fault::mark_now(p, timeline::LOGITS_DONE);
         if !grid_barrier(p, dl, smem) {
             return false;
         }

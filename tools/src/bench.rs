@@ -722,7 +722,8 @@ pub fn timeline_summary(blocks: &[[u64; flashmoe::layout::timeline::SLOTS]]) -> 
     };
     let mut s = String::new();
     for (name, slot) in [
-        ("gate done", tl::GATE_DONE),
+        ("logits done", tl::LOGITS_DONE),
+        ("routing done", tl::GATE_DONE),
         ("barrier passed", tl::BARRIER_DONE),
         ("dispatch done", tl::DISPATCH_DONE),
         ("first task", tl::FIRST_TASK),

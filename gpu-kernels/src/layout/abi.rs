@@ -493,6 +493,8 @@ pub mod timeline {
     pub const WAIT_NS: usize = 9;
     /// Warp-specialized blocks: the last step warpgroup w reached is in slot `WG_STEP + w`.
     pub const WG_STEP: usize = 10;
+    /// This block's gate logits written (before the grid barrier that precedes routing).
+    pub const LOGITS_DONE: usize = 13;
 }
 
 /// Written once (first failure of a launch wins) into host-mapped memory; zero means success.
