@@ -28,7 +28,7 @@ use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, consume, produce, thread_rows, wait, zero_acc};
 use crate::group::Group;
 use crate::layout::{ErrorCode, MoeParams, NONE, TILE_K_BYTES, TILE_M, Task, TaskKind, WS_STAGES, WS_STAGING_BYTES, WaitKind, timeline};
-use crate::ptx::{copy, mbarrier, regs};
+use crate::ptx::{copy, mbarrier, regs, sync};
 use crate::smem::{A_ROWS, BROADCAST, TASK, ws};
 
 /// Registers per thread, in every warpgroup-uniform region of a warp-specialized block (each
@@ -126,21 +126,33 @@ pub fn consumers_wait() {
 /// Every thread of warpgroup 0, as `gate::logits`.
 #[inline(always)]
 pub unsafe fn gate_logits<E: Element>(p: &MoeParams, smem: u32) {
+    converge(0);
     regs::acquire::<GATE_REGS>();
     unsafe { crate::gate::logits::<E>(p, smem) };
+    converge(0);
     regs::release::<ENTRY_REGS>();
 }
 
 /// Register counts for processing tasks, after the roles.
 #[inline(always)]
 pub fn enter_tasks(wg: u32) {
+    converge(wg);
     if wg == 0 { regs::release::<PRODUCER_REGS>() } else { regs::acquire::<CONSUMER_REGS>() }
 }
 
 /// Back to the entry's register count, for the code every warpgroup shares.
 #[inline(always)]
 pub fn leave_tasks(wg: u32) {
+    converge(wg);
     if wg == 0 { regs::acquire::<ENTRY_REGS>() } else { regs::release::<ENTRY_REGS>() }
+}
+
+/// Warpgroup `wg` meets before a `setmaxnreg`, which every thread of the warpgroup must execute
+/// together (`.aligned`): after the roles its warps arrive from different paths (dispatch
+/// loops, block 0's OS warps), and synccheck flagged the `setmaxnreg.dec` there (perf log v12).
+#[inline(always)]
+fn converge(wg: u32) {
+    sync::sync_warpgroup(wg + 1);
 }
 
 #[inline(always)]
