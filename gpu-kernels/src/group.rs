@@ -9,27 +9,33 @@ use crate::util::thread_idx;
 pub struct Group {
     /// This thread's index in the warpgroup (0..128).
     pub tid: u32,
-    /// Its named barrier.
-    pub barrier: u32,
     /// Shared address of 4 words the group broadcasts through.
     pub words: u32,
 }
 
 impl Group {
-    /// Warpgroup `index` of the block (threads 128·index..), on barrier `index + 1`.
+    /// This thread's warpgroup, with `words` to broadcast through; its named barrier is
+    /// warpgroup index + 1.
     #[inline(always)]
-    pub fn warpgroup(index: u32, words: u32) -> Group {
-        Group { tid: thread_idx() - 128 * index, barrier: index + 1, words }
+    pub fn this(words: u32) -> Group {
+        Group { tid: thread_idx() % 128, words }
+    }
+
+    /// The named barrier, read from the thread index at each use: a field of it stayed live
+    /// through the consumers' whole task loop and was spilled (perf log v12).
+    #[inline(always)]
+    fn barrier(&self) -> u32 {
+        thread_idx() / 128 + 1
     }
 
     #[inline(always)]
     pub fn sync(&self) {
-        sync::sync_warpgroup(self.barrier)
+        sync::sync_warpgroup(self.barrier())
     }
 
     /// A barrier that tells every thread whether `pred` held on any.
     #[inline(always)]
     pub fn sync_or(&self, pred: bool) -> bool {
-        sync::sync_warpgroup_or(self.barrier, pred)
+        sync::sync_warpgroup_or(self.barrier(), pred)
     }
 }

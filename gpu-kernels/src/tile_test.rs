@@ -117,7 +117,7 @@ pub unsafe extern "gpu-kernel" fn ws256_tile_gemm_bf16(
     let tiles = m_tiles * n_tiles;
     if wg == 0 {
         regs::release::<PRODUCER_REGS>();
-        let g = Group::warpgroup(0, smem + BROADCAST);
+        let g = Group::this(smem + BROADCAST);
         let ta = thread_rows(&Rows::gathered(smem + A_ROWS, 0, 128));
         let (mut ring, mut t) = (0u32, block_idx());
         while t < tiles {
@@ -141,7 +141,7 @@ pub unsafe extern "gpu-kernel" fn ws256_tile_gemm_bf16(
     } else {
         regs::acquire::<CONSUMER_REGS>();
         let c = wg - 1;
-        let g = Group::warpgroup(wg, smem + ws::WORDS + 16 * c);
+        let g = Group::this(smem + ws::WORDS + 16 * c);
         let (mut ring, mut t) = (0u32, block_idx());
         while t < tiles {
             let (m, n) = (t / n_tiles, t % n_tiles);

@@ -163,7 +163,7 @@ unsafe fn pipeline_timeout(smem: u32, what: u32) {
 #[inline(always)]
 unsafe fn producer<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
     let q = &Queue::new(p);
-    let g = Group::warpgroup(0, smem + BROADCAST);
+    let g = Group::this(smem + BROADCAST);
     let at = smem + TASK;
     let mut slot = if g.tid == 0 { unsafe { q.claim() } } else { 0 };
     let mut clock = TaskClock::new();
@@ -244,7 +244,7 @@ unsafe fn producer<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
 #[inline(always)]
 unsafe fn consumer<E: Element>(p: &MoeParams, smem: u32, c: u32, dl: &Deadline) {
     let q = &Queue::new(p);
-    let g = Group::warpgroup(1 + c, smem + ws::WORDS + 16 * c);
+    let g = Group::this(smem + ws::WORDS + 16 * c);
     let mut taken = 0u32;
     loop {
         let i = taken % 2;
