@@ -369,7 +369,7 @@ pub struct Plan {
     pub cols: u32,
 }
 
-/// Fills the row tables of a task, thread `g.tid` row `g.tid`: `a_rows` (the A operand: this
+/// Fills the row tables of a task, thread `g.tid()` row `g.tid()`: `a_rows` (the A operand: this
 /// GPU's tokens read in place, peers' rows from the dispatch region; GEMM1: staging) and
 /// `out_rows` (GEMM0: staging; GEMM1: the token's combine slot on its home GPU, at the tile's
 /// column). False (on every thread of `g`) when a value was out of range: the fault is in the
@@ -386,7 +386,7 @@ pub unsafe fn rows<E: Element>(p: &MoeParams, smem: u32, g: &Group, task: &Task,
     let gated = p.gated();
     let col0 = task.n_tile * if gemm1 { p.tile_n() } else { gemm0_tile_cols(gated, p.tile_n()) };
     let column = col0 as u64 * E::BYTES as u64;
-    let tid = g.tid;
+    let tid = g.tid();
     let mut bad = None;
     if tid < t.rows {
         match t.locate(p, tid) {
@@ -488,7 +488,7 @@ pub fn output<E: Element>(p: &MoeParams, task: &Task, plan: &Plan) -> impl Fn(u3
 /// Every thread of `g`, once per task.
 #[inline(always)]
 pub unsafe fn finish(p: &MoeParams, smem: u32, g: &Group, q: &Queue, task: &Task, tile: &Tile) -> bool {
-    let tid = g.tid;
+    let tid = g.tid();
     if task.kind == TaskKind::Gemm1 as u32 {
         if tid == 0 {
             sync::fence_acq_rel_sys();

@@ -7,8 +7,6 @@ use crate::util::thread_idx;
 
 #[derive(Clone, Copy)]
 pub struct Group {
-    /// This thread's index in the warpgroup (0..128).
-    pub tid: u32,
     /// Shared address of 4 words the group broadcasts through.
     pub words: u32,
 }
@@ -18,11 +16,17 @@ impl Group {
     /// warpgroup index + 1.
     #[inline(always)]
     pub fn this(words: u32) -> Group {
-        Group { tid: thread_idx() % 128, words }
+        Group { words }
     }
 
-    /// The named barrier, read from the thread index at each use: a field of it stayed live
-    /// through the consumers' whole task loop and was spilled (perf log v12).
+    /// This thread's index in the warpgroup (0..128). It and the barrier are read from the
+    /// thread index at each use: as fields they stayed live through the consumers' whole task
+    /// loop and were spilled (perf log v12).
+    #[inline(always)]
+    pub fn tid(&self) -> u32 {
+        thread_idx() % 128
+    }
+
     #[inline(always)]
     fn barrier(&self) -> u32 {
         thread_idx() / 128 + 1

@@ -123,8 +123,8 @@ pub unsafe extern "gpu-kernel" fn ws256_tile_gemm_bf16(
         while t < tiles {
             let (m, n) = (t / n_tiles, t % n_tiles);
             if !a_by_tma {
-                let addr = a as u64 + unsafe { *rows.add((m * 128 + g.tid) as usize) } as u64 * lda;
-                unsafe { copy::st_shared_v2(smem + A_ROWS + g.tid * 8, addr as u32, (addr >> 32) as u32) };
+                let addr = a as u64 + unsafe { *rows.add((m * 128 + g.tid()) as usize) } as u64 * lda;
+                unsafe { copy::st_shared_v2(smem + A_ROWS + g.tid() * 8, addr as u32, (addr >> 32) as u32) };
                 g.sync();
             }
             let a_tma = if a_by_tma { Some((a_map, m * 128)) } else { None };

@@ -122,7 +122,7 @@ pub unsafe fn store<O: Element>(
     value: impl Fn(u32, f32, f32) -> f32,
     row_dest: impl Fn(u32) -> *mut u8,
 ) {
-    let (warp, lane) = (g.tid / 32, g.tid % 32);
+    let (warp, lane) = (g.tid() / 32, g.tid() % 32);
     let my_row = 16 * warp + lane / 4;
     let half_rows = if rows > 64 * half { (rows - 64 * half).min(64) } else { 0 };
     let per_vec = O::PER_VEC as u32;
@@ -151,7 +151,7 @@ pub unsafe fn store<O: Element>(
         });
         g.sync();
         let c0 = pass * out_cols;
-        let mut idx = g.tid;
+        let mut idx = g.tid();
         while c0 < cols_valid && idx < half_rows * vecs_per_row {
             let (row, v) = (idx / vecs_per_row, idx % vecs_per_row);
             let mut out = [0.0f32; 8];

@@ -165,12 +165,12 @@ unsafe fn producer<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
     let q = &Queue::new(p);
     let g = Group::this(smem + BROADCAST);
     let at = smem + TASK;
-    let mut slot = if g.tid == 0 { unsafe { q.claim() } } else { 0 };
+    let mut slot = if g.tid() == 0 { unsafe { q.claim() } } else { 0 };
     let mut clock = TaskClock::new();
     // Tasks handed out (task i goes through slot i % 2), and the ring position of the next stage.
     let (mut given, mut ring) = (0u32, 0u32);
     loop {
-        if g.tid == 0 {
+        if g.tid() == 0 {
             let stop = unsafe { copy::ld_shared_u32(smem + ws::STOP) } != 0;
             let t = unsafe { clock.next(p, smem, q, dl, &mut slot, stop) };
             unsafe { store_task(at, &t) };
@@ -196,7 +196,7 @@ unsafe fn producer<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
         if gemm && !unsafe { ffn::rows::<E>(p, smem, &g, &t, smem + A_ROWS, out_rows) } {
             break;
         }
-        if g.tid == 0 {
+        if g.tid() == 0 {
             let s = smem + ws::SLOTS + i * 4 * 16;
             unsafe {
                 store_task(s, &t);
@@ -232,7 +232,7 @@ unsafe fn producer<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
     if given >= 2 && !unsafe { wait(smem + ws::TASK_FREE + 8 * i, (given / 2 - 1) & 1, dl.secondary) } {
         unsafe { pipeline_timeout(smem, i) };
     }
-    if g.tid == 0 {
+    if g.tid() == 0 {
         unsafe {
             copy::st_shared_u32(smem + ws::SLOTS + i * 4 * 16, TaskKind::Exit as u32);
             mbarrier::arrive(smem + ws::TASK_FULL + 8 * i);
@@ -262,7 +262,7 @@ unsafe fn consumer<E: Element>(p: &MoeParams, smem: u32, c: u32, dl: &Deadline) 
         let mut done = true;
         if t.kind == TaskKind::Combine as u32 {
             // Both consumers: warps 0..8 over the task's tokens.
-            unsafe { crate::combine::run_inline::<E>(p, t.tile, c * 4 + g.tid / 32, 8) };
+            unsafe { crate::combine::run_inline::<E>(p, t.tile, c * 4 + g.tid() / 32, 8) };
             g.sync();
         } else {
             let plan = ffn::plan::<E>(p, &t);
@@ -281,7 +281,7 @@ unsafe fn consumer<E: Element>(p: &MoeParams, smem: u32, c: u32, dl: &Deadline) 
                 unsafe { pipeline_timeout(smem, c) };
             }
         }
-        if g.tid == 0 {
+        if g.tid() == 0 {
             unsafe {
                 if !done {
                     copy::st_shared_u32(smem + ws::STOP, 1);
