@@ -72,6 +72,8 @@ t ws && step ws-tile 120 $b/test-test-ws_tile --include-ignored --nocapture --te
 t ws && step ws-forward 60 $b/test-test-ws_forward --include-ignored --nocapture --test-threads=1
 t ws && FLASHMOE_TEST_MAINLOOP=ws step ws-single 150 $b/test-test-moe_single_gpu --include-ignored --nocapture --test-threads=1
 t ws && FLASHMOE_TEST_MAINLOOP=ws step ws-reliability 300 $b/test-test-moe_reliability --include-ignored --nocapture --test-threads=1
+t ws && FLASHMOE_TEST_MAINLOOP=ws TAIL=20 step ws-graph 240 $b/test-test-forward_graph --include-ignored --nocapture --test-threads=1
+t ws && FLASHMOE_TEST_MAINLOOP=ws TAIL=12 step ws-synccheck 120 compute-sanitizer --tool synccheck --print-limit 5 $b/test-test-moe_single_gpu --include-ignored --nocapture --test-threads=1 tiny_bf16
 for cfg in "--tokens 16384 --experts 32" "--tokens 4096 --experts 128" "--gated --activation silu --capacity-factor 0 --tokens 8192 --experts 64" \
   "--gated --activation silu --capacity-factor 0 --tokens 4096 --experts 8 --hidden 4096 --inter 14336"; do
   t ws && TAIL=3 step "ws${cfg// /}" 60 $b/bin-bin-flashmoe run --gpus 1 --mainloop ws $cfg --verify-tokens 8 --iters 20

@@ -23,7 +23,7 @@ fn tiny(tokens: usize) -> MoeConfig {
 }
 
 fn layer<'c>(c: &'c Cluster, cfg: &MoeConfig, w: &Weights, scratch: Option<&Scratch>) -> MoeLayer<'c> {
-    let b = MoeLayer::builder(c, cfg.clone()).tuning(common::tuning());
+    let b = MoeLayer::builder(c, cfg.clone()).tuning(common::tuning_for(cfg));
     let mut l = match scratch {
         Some(s) => b.scratch(s),
         None => b,
@@ -192,7 +192,7 @@ fn replays_keep_typed_errors_bounded_waits_and_busy() {
     let w = Weights::random(&cfg, 31);
     let t = 64;
 
-    let mut bare = MoeLayer::builder(&c, cfg.clone()).tuning(common::tuning()).build().unwrap();
+    let mut bare = MoeLayer::builder(&c, cfg.clone()).tuning(common::tuning_for(&cfg)).build().unwrap();
     assert!(matches!(bare.capture(t), Err(Error::Weights(_))), "capture before load_weights");
     bare.load_weights(&w).unwrap();
     assert!(matches!(bare.capture(0), Err(Error::Config(_))));

@@ -37,7 +37,7 @@ impl Case {
     }
 
     fn layer<'c>(&self, c: &'c Cluster, scratch: Option<&Scratch>) -> MoeLayer<'c> {
-        let b = MoeLayer::builder(c, self.cfg.clone()).tuning(common::tuning());
+        let b = MoeLayer::builder(c, self.cfg.clone()).tuning(common::tuning_for(&self.cfg));
         let mut layer = match scratch {
             Some(s) => b.scratch(s),
             None => b,

@@ -456,6 +456,15 @@ pub fn weight_boxes(p: &MoeParams, task: &Task, plan: &Plan) -> TmaB {
     TmaB { maps: [p.w_maps, p.w_maps + 128], row0: local * p.inter + plan.col0, gated: p.gated() }
 }
 
+/// A GEMM1 task's A operand by one TMA box when its row tile is one segment: the segment's
+/// staging rows are consecutive (row `pair · slot_stride + slot` of map 3 of `MoeParams::w_maps`,
+/// the staging region). Rows past the tile's read other slots' rows or zeros past the region;
+/// their outputs are never stored. None: A comes row by row (cp.async).
+pub fn staging_box(p: &MoeParams, task: &Task, plan: &Plan) -> Option<(u64, u32)> {
+    let t = &plan.tile;
+    (task.kind == TaskKind::Gemm1 as u32 && t.segments == 1).then(|| (p.w_maps + 384, t.pair * p.slot_stride + t.slot))
+}
+
 /// The output value of column `c` of a task (`x`: its accumulator, `g`: a gated GEMM0's W3
 /// partner): bias, activation and gating for GEMM0, bias for GEMM1.
 #[inline(always)]

@@ -97,7 +97,7 @@ pub unsafe extern "gpu-kernel" fn ws256_tile_gemm_bf16(
     use crate::gemm::mainloop::{TmaB, consume, produce, thread_rows};
     use crate::group::Group;
     use crate::layout::{TILE_K_BYTES, WS_TILE_N};
-    use crate::os::ws::{self as wsos, CONSUMER_REGS, ENTRY_REGS, FULL_ARRIVALS_CP_ASYNC_A, FULL_ARRIVALS_TMA_A, PRODUCER_REGS};
+    use crate::os::ws::{self as wsos, CONSUMER_REGS, ENTRY_REGS, FULL_ARRIVALS, PRODUCER_REGS};
     use crate::ptx::{regs, time, tma};
     use crate::smem::{BROADCAST, ws};
     use crate::util::{block_idx, grid_dim};
@@ -108,7 +108,7 @@ pub unsafe extern "gpu-kernel" fn ws256_tile_gemm_bf16(
     let a_by_tma = a_map != 0;
     if thread_idx() == 0 {
         tma::prefetch_tensormap(b_map);
-        unsafe { wsos::init(smem, if a_by_tma { FULL_ARRIVALS_TMA_A } else { FULL_ARRIVALS_CP_ASYNC_A }) };
+        unsafe { wsos::init(smem, FULL_ARRIVALS) };
     }
     sync::sync_block_or(false);
     // Bounded waits: a stuck pipeline ends the kernel with wrong outputs, never a hang.

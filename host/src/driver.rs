@@ -702,44 +702,58 @@ impl TensorMap {
         ctx.bind()?;
         let mut bytes: Vec<u8> = Vec::with_capacity(128 * specs.len());
         for s in specs {
-            if box_cols * 2 > 128 || s.box_rows > 256 || !s.row_bytes.is_multiple_of(16) || !s.ptr.is_multiple_of(16) {
-                return Err(Error::OutOfBounds {
-                    what: "tensor map box or stride",
-                    offset: s.row_bytes as usize,
-                    len: box_cols as usize,
-                    size: 128,
-                });
-            }
-            // SAFETY: plain data, fully written by the driver below.
-            let mut map: AlignedTensorMap = unsafe { std::mem::zeroed() };
-            let (dims, strides, boxes, elem) = ([s.cols, s.rows], [s.row_bytes], [box_cols, s.box_rows], [1u32, 1]);
-            let dtype = if s.bf16 {
-                sys::CUtensorMapDataType::CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
-            } else {
-                sys::CUtensorMapDataType::CU_TENSOR_MAP_DATA_TYPE_FLOAT16
-            };
-            // SAFETY: every array has the rank's length (strides: rank - 1); `map` is 128-aligned.
-            check_raw("cuTensorMapEncodeTiled", unsafe {
-                sys::cuTensorMapEncodeTiled(
-                    &mut map.0,
-                    dtype,
-                    2,
-                    s.ptr as *mut c_void,
-                    dims.as_ptr(),
-                    strides.as_ptr(),
-                    boxes.as_ptr(),
-                    elem.as_ptr(),
-                    sys::CUtensorMapInterleave::CU_TENSOR_MAP_INTERLEAVE_NONE,
-                    sys::CUtensorMapSwizzle::CU_TENSOR_MAP_SWIZZLE_128B,
-                    sys::CUtensorMapL2promotion::CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
-                    sys::CUtensorMapFloatOOBfill::CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE,
-                )
-            })?;
-            bytes.extend_from_slice(bytemuck::cast_slice(&map.0.opaque));
+            bytes.extend_from_slice(&Self::encode(s, box_cols)?);
         }
         let buf = DeviceBuffer::alloc(ctx, bytes.len().max(128))?;
         buf.write(0, &bytes)?;
         Ok(TensorMap { buf })
+    }
+
+    /// Re-encodes map `index` in place (its device address stays, so launches and graphs that
+    /// hold it see the new map): for a tensor that moved, such as a region of a scratch arena
+    /// that grew. The write completes before it returns; nothing may be using the map meanwhile.
+    pub fn rewrite(&self, index: usize, spec: &MapSpec, box_cols: u32) -> Result<()> {
+        self.buf.write(128 * index, &Self::encode(spec, box_cols)?)
+    }
+
+    /// One 128-byte `CUtensorMap` (128-byte swizzle, boxes of `spec.box_rows` x `box_cols`).
+    fn encode(s: &MapSpec, box_cols: u32) -> Result<[u8; 128]> {
+        if box_cols * 2 > 128 || s.box_rows > 256 || !s.row_bytes.is_multiple_of(16) || !s.ptr.is_multiple_of(16) {
+            return Err(Error::OutOfBounds {
+                what: "tensor map box or stride",
+                offset: s.row_bytes as usize,
+                len: box_cols as usize,
+                size: 128,
+            });
+        }
+        // SAFETY: plain data, fully written by the driver below.
+        let mut map: AlignedTensorMap = unsafe { std::mem::zeroed() };
+        let (dims, strides, boxes, elem) = ([s.cols, s.rows], [s.row_bytes], [box_cols, s.box_rows], [1u32, 1]);
+        let dtype = if s.bf16 {
+            sys::CUtensorMapDataType::CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
+        } else {
+            sys::CUtensorMapDataType::CU_TENSOR_MAP_DATA_TYPE_FLOAT16
+        };
+        // SAFETY: every array has the rank's length (strides: rank - 1); `map` is 128-aligned.
+        check_raw("cuTensorMapEncodeTiled", unsafe {
+            sys::cuTensorMapEncodeTiled(
+                &mut map.0,
+                dtype,
+                2,
+                s.ptr as *mut c_void,
+                dims.as_ptr(),
+                strides.as_ptr(),
+                boxes.as_ptr(),
+                elem.as_ptr(),
+                sys::CUtensorMapInterleave::CU_TENSOR_MAP_INTERLEAVE_NONE,
+                sys::CUtensorMapSwizzle::CU_TENSOR_MAP_SWIZZLE_128B,
+                sys::CUtensorMapL2promotion::CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
+                sys::CUtensorMapFloatOOBfill::CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE,
+            )
+        })?;
+        let mut out = [0u8; 128];
+        out.copy_from_slice(bytemuck::cast_slice(&map.0.opaque));
+        Ok(out)
     }
 
     /// The first map's device address (128-byte aligned: allocations are 256-aligned); map i

@@ -10,6 +10,7 @@
 use std::ffi::c_void;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use flashmoe_kernels::entries::{self, Arch, Entry, MainloopKind};
@@ -50,9 +51,13 @@ struct DeviceWeights {
     shared_w2: Option<DeviceBuffer>,
     shared_gate: Option<DeviceBuffer>,
     /// TMA maps of w1, w3 (w1 again when not gated) and w2 (boxes of 128 or 256 rows x 128
-    /// bytes, see `layout::WEIGHT_BOX_ROWS`) for the warp-specialized engine's weight loads
-    /// (`MoeParams::w_maps`); None for the others.
+    /// bytes, see `layout::WEIGHT_BOX_ROWS`) for the warp-specialized engine's weight loads, and
+    /// of the scratch's staging region (GEMM1's A, 128-row boxes) (`MoeParams::w_maps`); None
+    /// for the other engines.
     maps: Option<TensorMap>,
+    /// The staging address map 3 was last encoded for (0: a placeholder): the scratch arena can
+    /// move it between forwards, and every launch brings the map up to date first.
+    staging_at: AtomicU64,
 }
 
 /// What one GPU of the layer owns.
@@ -416,10 +421,13 @@ impl<'c> MoeLayer<'c> {
                 // Gated B tiles are W1's 128 rows then W3's; the others one 256-row box.
                 let w13_box = if w3.is_some() { GATED_BOX_ROWS } else { WEIGHT_BOX_ROWS };
                 let w3_ptr = w3.as_ref().map_or(w1.ptr(), |b| b.ptr());
+                // The staging map is encoded for the scratch at each launch (`sync_staging_map`);
+                // until then it describes w2, any valid address.
                 let specs = [
                     spec(w1.ptr(), local * i, h, w13_box),
                     spec(w3_ptr, local * i, h, w13_box),
                     spec(w2.ptr(), local * h, i, WEIGHT_BOX_ROWS),
+                    self.staging_spec(w2.ptr()),
                 ];
                 Some(TensorMap::new(ctx, &specs, WEIGHT_BOX_COLS)?)
             } else {
@@ -440,6 +448,7 @@ impl<'c> MoeLayer<'c> {
                 shared_w2: upload("shared.w2", 0, true)?,
                 shared_gate: upload("shared.gate", 0, true)?,
                 maps,
+                staging_at: AtomicU64::new(0),
             });
         }
         for (rank, w) in self.ranks.iter_mut().zip(uploaded) {
@@ -521,6 +530,7 @@ impl<'c> MoeLayer<'c> {
         let mut graphs = Vec::with_capacity(self.ranks.len());
         for (r, rank) in self.ranks.iter().enumerate() {
             // Epoch 0 ("never written") is never launched: every launch sets its own first.
+            self.sync_staging_map(&arena, r)?;
             let mut p = self.params(&arena, r, &self.plan.forward(r, tokens)?)?;
             let mut args = [&mut p as *mut MoeParams as *mut c_void];
             // SAFETY: the kernel takes one MoeParams by value; the driver copies it.
@@ -560,6 +570,7 @@ impl<'c> MoeLayer<'c> {
         let mut params = [MoeParams::default(); layout::MAX_WORLD];
         for (r, p) in params.iter_mut().enumerate().take(world) {
             *p = self.params(arena, r, &self.plan.forward(r, tokens)?)?;
+            self.sync_staging_map(arena, r)?;
         }
         let epoch = arena.begin(self.id, tokens)?;
         for (r, mut p) in params.into_iter().enumerate().take(world) {
@@ -598,6 +609,35 @@ impl<'c> MoeLayer<'c> {
             Some(_) => Err(Error::Busy("waiting on another layer's forward (call wait() on that layer)")),
             None => Ok(()),
         }
+    }
+
+    /// The staging region's TMA map (map 3 of `MoeParams::w_maps`) at `ptr`: one row of
+    /// `inter` values per (pair, slot), `slot_stride` slots per pair, read in 128-row boxes.
+    fn staging_spec(&self, ptr: u64) -> MapSpec {
+        let shape = &self.plan.shape;
+        let pairs = (shape.world * shape.local_experts()) as u64;
+        let row_bytes = (shape.inter * self.cfg.dtype.bytes()) as u64;
+        MapSpec {
+            bf16: self.cfg.dtype == DType::Bf16,
+            ptr,
+            rows: pairs * self.plan.slot_stride() as u64,
+            cols: shape.inter as u64,
+            row_bytes,
+            box_rows: layout::TILE_M,
+        }
+    }
+
+    /// Brings GPU `r`'s staging map to the arena's staging region, if the layer has one and the
+    /// region moved since it was encoded. Only while nothing runs on the arena.
+    fn sync_staging_map(&self, arena: &Arena, r: usize) -> Result<()> {
+        let Some(w) = self.ranks[r].weights.as_ref() else { return Ok(()) };
+        let Some(maps) = w.maps.as_ref() else { return Ok(()) };
+        let at = arena.gpus[r].workspace.ptr() + arena.layout.ws.staging;
+        if w.staging_at.load(Ordering::Relaxed) != at {
+            maps.rewrite(3, &self.staging_spec(at), WEIGHT_BOX_COLS)?;
+            w.staging_at.store(at, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     fn params(&self, arena: &Arena, r: usize, f: &crate::plan::Forward) -> Result<MoeParams> {

@@ -18,16 +18,21 @@ pub fn tuning() -> Tuning {
     Tuning { arch, ..Tuning::default() }
 }
 
-/// A layer for `cfg` with the tests' [`tuning`]; FLASHMOE_TEST_MAINLOOP=ws runs its 16-bit
-/// layers on the warp-specialized engine (f32 has none).
-pub fn layer<'c>(cluster: &'c Cluster, cfg: &MoeConfig) -> flashmoe::Result<MoeLayer<'c>> {
+/// The tests' [`tuning`] for `cfg`: FLASHMOE_TEST_MAINLOOP=ws runs its 16-bit layers on the
+/// warp-specialized engine (f32 has none).
+pub fn tuning_for(cfg: &MoeConfig) -> Tuning {
     let mut tuning = tuning();
     match std::env::var("FLASHMOE_TEST_MAINLOOP").as_deref() {
         Ok("ws") if cfg.dtype != flashmoe::DType::F32 => tuning.mainloop = flashmoe::Mainloop::WarpSpecialized,
         Ok("ws") | Err(_) => {}
         Ok(other) => panic!("FLASHMOE_TEST_MAINLOOP={other}: expected ws"),
     }
-    MoeLayer::builder(cluster, cfg.clone()).tuning(tuning).build()
+    tuning
+}
+
+/// A layer for `cfg` with [`tuning_for`] it.
+pub fn layer<'c>(cluster: &'c Cluster, cfg: &MoeConfig) -> flashmoe::Result<MoeLayer<'c>> {
+    MoeLayer::builder(cluster, cfg.clone()).tuning(tuning_for(cfg)).build()
 }
 
 /// How to build the inputs of a case.

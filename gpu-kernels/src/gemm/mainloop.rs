@@ -324,8 +324,9 @@ pub struct TmaB {
 /// The producer side: once the consumers freed ring position `at`, loads K slice `kt` of B (by
 /// TMA) and A into it, all completing on the stage's `full` barrier: thread 0 arrives with the
 /// TMA bytes expected. A comes by one TMA box of 128 rows from `a_map` = (map, first row) when
-/// given, else by every producer thread's cp.async copies of `ta`, which arrive too (the barrier
-/// then counts 129 arrivals, `os::ws::FULL_ARRIVALS_CP_ASYNC_A`). False when the wait ran past
+/// given, else by every producer thread's cp.async copies of `ta`; every producer thread arrives
+/// too (once its copies landed), so the barrier counts 129 arrivals (`os::ws::FULL_ARRIVALS`)
+/// whichever way A came, and tasks of both kinds share the ring. False when the wait ran past
 /// `deadline_ns`. (`ta` and `a_map` stay apart: one enum of both kept `ta` in local memory and
 /// reloaded its fields around every cp.async, 533 -> 312 TFLOP/s.)
 ///
@@ -359,9 +360,12 @@ pub unsafe fn produce(smem: u32, at: u32, ta: &ThreadRows, a_map: Option<(u64, u
                 tma::load_2d(stage, map, x, row, full);
             }
         }
+        // Every producer thread arrives once either way (the barrier counts 129).
         if a_map.is_none() {
             load_operand(stage, ta, false, kt * TILE_K_BYTES);
             mbarrier::arrive_on_copies(full);
+        } else {
+            mbarrier::arrive(full);
         }
     }
     true

@@ -355,9 +355,10 @@ pub struct MoeParams {
     pub heaps: [u64; MAX_WORLD],
     pub heap: HeapLayout,
     pub ws: WorkspaceLayout,
-    /// Warp-specialized engine only: the device address of three TMA maps (128 bytes each) of
+    /// Warp-specialized engine only: the device address of four TMA maps (128 bytes each) of
     /// w1, w3 (w1 again when not gated) and w2, boxes of [`WEIGHT_BOX_COLS`] columns by
-    /// [`GATED_BOX_ROWS`] rows (w1, w3 when gated) or [`WEIGHT_BOX_ROWS`] (the others).
+    /// [`GATED_BOX_ROWS`] rows (w1, w3 when gated) or [`WEIGHT_BOX_ROWS`] (the others), and of
+    /// the staging region (GEMM1's A: a row per (pair, slot)), boxes of [`TILE_M`] rows.
     pub w_maps: u64,
 }
 

@@ -51,11 +51,11 @@ const _: () = assert!(128 * PRODUCER_REGS + 256 * WAITING_REGS <= 384 * ENTRY_RE
 const RING: u32 = 6;
 
 /// Arrivals that complete a stage's `full` barrier: the TMA issuer's `arrive.expect_tx`, plus one
-/// per producer thread when A comes by cp.async (`cp.async.mbarrier.arrive.noinc`).
-pub const FULL_ARRIVALS_TMA_A: u32 = 1;
-pub const FULL_ARRIVALS_CP_ASYNC_A: u32 = 129;
+/// per producer thread (`cp.async.mbarrier.arrive.noinc` when A comes by cp.async, a plain
+/// arrival when by TMA).
+pub const FULL_ARRIVALS: u32 = 129;
 
-/// Initialises the pipeline's barriers (`full_arrivals`: see [`FULL_ARRIVALS_CP_ASYNC_A`]). Thread
+/// Initialises the pipeline's barriers (`full_arrivals`: see [`FULL_ARRIVALS`]). Thread
 /// 0, before the block barrier that starts the processors.
 ///
 /// # Safety
@@ -86,10 +86,10 @@ pub unsafe fn init(smem: u32, full_arrivals: u32) {
 /// # Safety
 /// As [`init`]; `p.w_maps` holds the three maps.
 pub unsafe fn init_for(p: &MoeParams, smem: u32) {
-    for m in 0..3 {
+    for m in 0..4 {
         crate::ptx::tma::prefetch_tensormap(p.w_maps + 128 * m);
     }
-    unsafe { init(smem, FULL_ARRIVALS_CP_ASYNC_A) };
+    unsafe { init(smem, FULL_ARRIVALS) };
 }
 
 /// The producer warpgroup's side of a processor block: streams the operands of every task.
@@ -214,11 +214,11 @@ unsafe fn producer<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
         // Only the tile's rows are loaded (the table holds no others); the rest of A is stale and
         // its outputs are never stored.
         let ta = thread_rows(&Rows::gathered(smem + A_ROWS, 0, plan.tile.rows));
-        let b = ffn::weight_boxes(p, &t, &plan);
+        let (a, b) = (ffn::staging_box(p, &t, &plan), ffn::weight_boxes(p, &t, &plan));
         let k_tiles = plan.k_bytes / TILE_K_BYTES;
         let mut ok = true;
         for kt in 0..k_tiles {
-            ok &= unsafe { produce(smem, ring + kt, &ta, None, &b, kt, dl.secondary) };
+            ok &= unsafe { produce(smem, ring + kt, &ta, a, &b, kt, dl.secondary) };
         }
         ring += k_tiles;
         // The row table is read at issue: the next task may overwrite it once all have issued.
