@@ -215,6 +215,12 @@ unsafe fn producer<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
         // its outputs are never stored.
         let ta = thread_rows(&Rows::gathered(smem + A_ROWS, 0, plan.tile.rows));
         let (a, b) = (ffn::staging_box(p, &t, &plan), ffn::weight_boxes(p, &t, &plan));
+        // The staging rows were written by st.global (other blocks' GEMM0 epilogues, fenced
+        // there and acquired with the task): order them before this block's TMA reads. Thread 0
+        // issues the copies; the whole warpgroup fences (thread 0 alone cost 24 spill bytes).
+        if a.is_some() {
+            crate::ptx::tma::fence_proxy_async_global();
+        }
         let k_tiles = plan.k_bytes / TILE_K_BYTES;
         let mut ok = true;
         for kt in 0..k_tiles {
@@ -275,6 +281,8 @@ unsafe fn consumer<E: Element>(p: &MoeParams, smem: u32, c: u32, dl: &Deadline) 
                 unsafe {
                     let staging = smem + ws::STAGING + c * WS_STAGING_BYTES;
                     epilogue::store::<E>(&g, staging, &acc, c, gated, plan.tile.rows, plan.cols, ffn::output::<E>(p, &t, &plan), dest);
+                    // GEMM0's rows are GEMM1's A, which may come by TMA (`ffn::staging_box`).
+                    crate::ptx::tma::fence_proxy_async_global();
                     done = ffn::finish(p, smem, &g, q, &t, &plan.tile);
                 }
             } else {

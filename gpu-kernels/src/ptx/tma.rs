@@ -10,6 +10,14 @@ pub fn prefetch_tensormap(map: u64) {
     unsafe { asm!("prefetch.tensormap [{m}];", m = in(reg64) map) };
 }
 
+/// `fence.proxy.async.global`: orders this thread's generic-proxy global accesses before and
+/// after it with the async proxy's (TMA's): a row written by st.global and later read by a TMA
+/// box needs it on the writer's side after the stores, and on the reader's before the copy.
+#[inline(always)]
+pub fn fence_proxy_async_global() {
+    unsafe { asm!("fence.proxy.async.global;") };
+}
+
 /// `cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes`: the box of
 /// the tensor map at element coordinates (`x` innermost, `y` rows) into shared memory at `dst`
 /// (1024-byte aligned for the 128-byte swizzle); its bytes count against `bar`'s transactions.
