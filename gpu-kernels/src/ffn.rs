@@ -26,8 +26,8 @@ use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, TmaB, mainloop, zero_acc};
 use crate::group::Group;
 use crate::layout::{
-    Control, ErrorCode, FaultKind, MAX_SEGMENTS, MoeParams, TILE_M, TILE_N, Task, TaskKind, TileDesc, gemm0_tile_cols, gemm0_tiles,
-    gemm1_tiles, launch_tiles, meta_j, meta_token, segment_in_bounds, tile_info_parts,
+    Control, ErrorCode, FaultKind, MAX_SEGMENTS, MoeParams, STAGING_MAP_ROWS, TILE_M, TILE_N, Task, TaskKind, TileDesc, gemm0_tile_cols,
+    gemm0_tiles, gemm1_tiles, launch_tiles, meta_j, meta_token, segment_in_bounds, tile_info_parts,
 };
 use crate::os::queue::Queue;
 use crate::ptx::{copy, sync};
@@ -462,7 +462,10 @@ pub fn weight_boxes(p: &MoeParams, task: &Task, plan: &Plan) -> TmaB {
 /// their outputs are never stored. None: A comes row by row (cp.async).
 pub fn staging_box(p: &MoeParams, task: &Task, plan: &Plan) -> Option<(u64, u32)> {
     let t = &plan.tile;
-    (task.kind == TaskKind::Gemm1 as u32 && t.segments == 1).then(|| (p.w_maps + 384, t.pair * p.slot_stride + t.slot))
+    // TMA row coordinates are s32: a staging region of more rows keeps cp.async.
+    let rows = (p.world * p.local_experts) as u64 * p.slot_stride as u64;
+    let fits = rows <= STAGING_MAP_ROWS as u64;
+    (task.kind == TaskKind::Gemm1 as u32 && t.segments == 1 && fits).then(|| (p.w_maps + 384, t.pair * p.slot_stride + t.slot))
 }
 
 /// The output value of column `c` of a task (`x`: its accumulator, `g`: a gated GEMM0's W3

@@ -620,7 +620,8 @@ impl<'c> MoeLayer<'c> {
         MapSpec {
             bf16: self.cfg.dtype == DType::Bf16,
             ptr,
-            rows: pairs * self.plan.slot_stride() as u64,
+            // Larger regions are never read through the map (`ffn::staging_box`), but it must encode.
+            rows: (pairs * self.plan.slot_stride() as u64).min(layout::STAGING_MAP_ROWS as u64),
             cols: shape.inter as u64,
             row_bytes,
             box_rows: layout::TILE_M,
