@@ -462,9 +462,10 @@ pub fn weight_boxes(p: &MoeParams, task: &Task, plan: &Plan) -> TmaB {
 /// their outputs are never stored. None: A comes row by row (cp.async).
 pub fn staging_box(p: &MoeParams, task: &Task, plan: &Plan) -> Option<(u64, u32)> {
     let t = &plan.tile;
-    // TMA row coordinates are s32: a staging region of more rows keeps cp.async.
+    // TMA row coordinates are s32, and a box of TILE_M rows over fewer may not encode: regions
+    // outside those bounds keep cp.async (the host encodes their map with clamped rows).
     let rows = (p.world * p.local_experts) as u64 * p.slot_stride as u64;
-    let fits = rows <= STAGING_MAP_ROWS as u64;
+    let fits = (TILE_M as u64..=STAGING_MAP_ROWS as u64).contains(&rows);
     (task.kind == TaskKind::Gemm1 as u32 && t.segments == 1 && fits).then(|| (p.w_maps + 384, t.pair * p.slot_stride + t.slot))
 }
 

@@ -620,8 +620,9 @@ impl<'c> MoeLayer<'c> {
         MapSpec {
             bf16: self.cfg.dtype == DType::Bf16,
             ptr,
-            // Larger regions are never read through the map (`ffn::staging_box`), but it must encode.
-            rows: (pairs * self.plan.slot_stride() as u64).min(layout::STAGING_MAP_ROWS as u64),
+            // Regions outside [TILE_M, STAGING_MAP_ROWS] rows are never read through the map
+            // (the kernel's `ffn::staging_box`), but it must encode.
+            rows: (pairs * self.plan.slot_stride() as u64).clamp(layout::TILE_M as u64, layout::STAGING_MAP_ROWS as u64),
             cols: shape.inter as u64,
             row_bytes,
             box_rows: layout::TILE_M,

@@ -55,8 +55,8 @@ const _: () = assert!(WS_SHARED_BYTES <= 227 * 1024);
 pub const WEIGHT_BOX_COLS: u32 = TILE_K_BYTES / 2;
 pub const WEIGHT_BOX_ROWS: u32 = WS_TILE_N;
 pub const GATED_BOX_ROWS: u32 = WS_TILE_N / 2;
-/// Most rows the staging region's TMA map describes (box coordinates are s32); GEMM1 reads a
-/// larger region's rows by cp.async.
+/// Most rows the staging region's TMA map describes (box coordinates are s32); GEMM1 reads the
+/// rows of a larger region, or of one smaller than a box, by cp.async.
 pub const STAGING_MAP_ROWS: u32 = i32::MAX as u32;
 /// Tokens per combine task.
 pub const COMBINE_TOKENS: u32 = 32;
