@@ -56,8 +56,11 @@ pub const fn combine_tasks(tokens: u32) -> u32 {
 
 /// Most K splits of the gate: the routing phase sums this many partials per logit.
 pub const MAX_GATE_SPLITS: u32 = 32;
-/// Tokens per routing unit (4 per warp): small units spread routing over the whole grid.
-pub const ROUTE_TOKENS: u32 = 16;
+/// Tokens per routing unit (one per warp): small units spread routing over the whole grid. A
+/// warp routes its tokens one after another, each a chain of dependent loads and atomics
+/// (~3 us): at 16 per unit (4 per warp) T = 128 routed on 8 blocks in ~16 us, the last step of
+/// the decode prologue (perf log v12).
+pub const ROUTE_TOKENS: u32 = 4;
 
 /// Floats between rows of the gate logits: E rounded up to whole 16-byte vectors.
 #[inline(always)]
