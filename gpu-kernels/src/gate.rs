@@ -12,7 +12,8 @@ use crate::gemm::element::{Bf16, Element, F16, F32};
 use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, mainloop, zero_acc};
 use crate::layout::{
-    DROPPED, DType, FaultKind, MoeParams, NONE, ROUTE_TOKENS, RouterKind, TILE_K_BYTES, TILE_M, TILE_N, gate_chunks, logits_stride,
+    DROPPED, DType, FaultKind, MoeParams, NONE, RouterKind, TILE_K_BYTES, TILE_M, TILE_N, gate_chunks, logits_stride, route_lanes,
+    route_tokens,
 };
 use crate::ptx::{copy, math, sync, warp};
 use crate::ranking::{TopTwo, outranks};
@@ -45,9 +46,9 @@ pub unsafe fn logits<E: Element>(p: &MoeParams, smem: u32) {
     }
 }
 
-/// Phase 2 (after a grid barrier): routing of this block's units of [`ROUTE_TOKENS`] tokens, one
-/// token per warp at a time. Per-chunk expert counts are integer atomics: order-free, so
-/// deterministic.
+/// Phase 2 (after a grid barrier): routing of this block's units of tokens, one token per group
+/// of [`route_lanes`] lanes, so a warp routes several tokens in one step. Per-chunk expert counts
+/// are integer atomics: order-free, so deterministic.
 ///
 /// # Safety
 /// All threads call it with valid parameters, after the chunk counts were zeroed.
@@ -63,18 +64,14 @@ pub unsafe fn route(p: &MoeParams) {
 #[inline(always)]
 pub unsafe fn route_inline(p: &MoeParams) {
     let tid = thread_idx();
-    let (w, lane) = (tid / 32, tid % 32);
-    let logits = (p.workspace + p.ws.logits) as *const f32;
-    let stride = logits_stride(p.experts);
-    let per_warp = ROUTE_TOKENS / 4;
+    let lanes = Lanes::of(route_lanes(p.experts, p.top_k), tid % 32);
+    let per_warp = 32 / lanes.width;
+    let per_unit = route_tokens(lanes.width);
     let mut u = block_idx();
-    while u < p.tokens.div_ceil(ROUTE_TOKENS) {
-        for i in 0..per_warp {
-            let t = u * ROUTE_TOKENS + w * per_warp + i;
-            if t < p.tokens {
-                unsafe { top_k(p, logits.add(t as usize * stride as usize), t, lane) };
-            }
-        }
+    // Warp-uniform: every lane takes part in every step's shuffles, also past the last token.
+    while u < p.tokens.div_ceil(per_unit) {
+        let t = u * per_unit + (tid / 32) * per_warp + lanes.first / lanes.width;
+        unsafe { top_k(p, t, &lanes) };
         u += grid_dim();
     }
 }
@@ -118,27 +115,32 @@ unsafe fn router_bias_at(p: &MoeParams, gate_b: *const u8, e: u32) -> f32 {
     }
 }
 
-/// Routing of one token by one warp: lane l holds experts l, l + 32, ... (at most 8), each the
-/// sum of the K splits' partial logits in split order (deterministic), then plus the router bias
-/// in f32 when the layer has one; the layer's router then picks the k experts and their weights.
+/// Routing of token `t` (none when `t` is past the last token) by one lane group: lane l holds
+/// experts l, l + width, ... (at most 8), each the sum of the K splits' partial logits in split
+/// order (deterministic), then plus the router bias in f32 when the layer has one; the layer's
+/// router then picks the k experts and their weights.
 #[inline(always)]
-unsafe fn top_k(p: &MoeParams, row: *const f32, t: u32, lane: u32) {
+unsafe fn top_k(p: &MoeParams, t: u32, lanes: &Lanes) {
     let (experts, k) = (p.experts, p.top_k);
+    let valid = t < p.tokens;
+    let logits = (p.workspace + p.ws.logits) as *const f32;
+    let row = unsafe { logits.add(t as usize * logits_stride(experts) as usize) };
     let split_stride = p.tokens as usize * logits_stride(experts) as usize;
     let (router_bias, gate_b) = (p.router_bias(), p.gate_b as *const u8);
     let mut v = [f32::NEG_INFINITY; 8];
     unroll!(8, i, {
-        let e = i as u32 * 32 + lane;
+        let e = lanes.item(i);
         if e < experts {
             // Written by other blocks before the grid barrier: read at L2. Eight independent
-            // loads in flight, then their sum in split order (deterministic).
+            // loads in flight, then their sum in split order (deterministic). Past the last
+            // token a group computes on zeros and writes nothing.
             let at = unsafe { row.add(e as usize) };
             let mut sum = 0.0;
             let mut s0 = 0;
             while s0 < p.gate_splits as usize {
                 let mut part = [0.0f32; 8];
                 unroll!(8, u, {
-                    if s0 + u < p.gate_splits as usize {
+                    if valid && s0 + u < p.gate_splits as usize {
                         part[u] = unsafe { copy::ld_cg_f32(at.add((s0 + u) * split_stride)) };
                     }
                 });
@@ -147,60 +149,118 @@ unsafe fn top_k(p: &MoeParams, row: *const f32, t: u32, lane: u32) {
                 });
                 s0 += 8;
             }
-            v[i] = if router_bias { sum + unsafe { router_bias_at(p, gate_b, e) } } else { sum };
+            v[i] = if router_bias && valid { sum + unsafe { router_bias_at(p, gate_b, e) } } else { sum };
         }
     });
     // NaN or infinity anywhere in the token's input makes its logits non-finite (each sums x·w
-    // over the whole row): a typed error, never a silent route. The lowest lane holding one
-    // reports its first.
+    // over the whole row): a typed error, never a silent route. The group's lowest lane holding
+    // one reports its first; the group still takes part in the warp's shuffles.
     let mut bad = None;
     unroll!(8, i, {
-        if bad.is_none() && i as u32 * 32 + lane < experts && !v[i].is_finite() {
+        if bad.is_none() && lanes.item(i) < experts && !v[i].is_finite() {
             bad = Some(v[i]);
         }
     });
-    let bad_lanes = warp::ballot(bad.is_some());
+    let bad_lanes = lanes.ballot(bad.is_some());
+    if let Some(b) = bad
+        && lanes.sub == bad_lanes.trailing_zeros()
+    {
+        unsafe { fault::fault_at(p, FaultKind::NonFiniteInput as u32, (NONE, NONE, t), b.to_bits() as u64, 0) };
+    }
     if bad_lanes != 0 {
-        if let Some(b) = bad
-            && lane == bad_lanes.trailing_zeros()
-        {
-            unsafe { fault::fault_at(p, FaultKind::NonFiniteInput as u32, (NONE, NONE, t), b.to_bits() as u64, 0) };
-        }
-        return;
+        v = [0.0; 8];
     }
     let (mine_e, weight) = match RouterKind::from_u32(p.router) {
-        Some(RouterKind::GroupedSigmoid) => unsafe { grouped_sigmoid(p, &v, lane) },
-        Some(RouterKind::SigmoidScaledInput) => sigmoid_of_top_k(p, &v, lane),
-        _ => softmax_top_k(p, &v, lane),
+        Some(RouterKind::GroupedSigmoid) => unsafe { grouped_sigmoid(p, &v, lanes) },
+        Some(RouterKind::SigmoidScaledInput) => sigmoid_of_top_k(p, &v, lanes),
+        _ => softmax_top_k(p, &v, lanes),
     };
-    if lane < k {
-        let i = (t * k + lane) as usize;
+    if valid && bad_lanes == 0 && lanes.sub < k {
+        let i = (t * k + lanes.sub) as usize;
         unsafe {
             *((p.workspace + p.ws.topk_expert) as *mut u8).add(i) = mine_e as u8;
             *((p.workspace + p.ws.topk_weight) as *mut f32).add(i) = weight;
             *((p.workspace + p.ws.route_slot) as *mut u32).add(i) = DROPPED;
             let counts = (p.workspace + p.ws.chunk_counts) as *mut u32;
-            sync::atom_add_relaxed_gpu_u32(counts.add(((t / TILE_M) * experts + mine_e) as usize), 1);
+            sync::red_add_relaxed_gpu_u32(counts.add(((t / TILE_M) * experts + mine_e) as usize), 1);
         }
     }
 }
 
-/// The warp's best of the items lane l holds in `keys` (item 32i + l in `keys[i]`), skipping
-/// items at or past `count` and those whose bit i of the lane's `taken` is set: (key, item), the
-/// same on every lane, ranked by [`outranks`] (ties to the lower item). The item is always below
-/// `count` (it indexes memory), even for keys no comparison can order.
+/// The lanes of a warp that route one token: `width` consecutive lanes (a power of two) from lane
+/// `first`; lane `sub` of them holds items sub, sub + width, ... Butterflies over xor distances
+/// below `width` stay inside the group.
+#[derive(Clone, Copy)]
+struct Lanes {
+    width: u32,
+    first: u32,
+    sub: u32,
+}
+
+impl Lanes {
+    #[inline(always)]
+    fn of(width: u32, lane: u32) -> Lanes {
+        Lanes { width, first: lane & !(width - 1), sub: lane & (width - 1) }
+    }
+
+    /// The item this lane holds in slot `i`.
+    #[inline(always)]
+    fn item(&self, i: usize) -> u32 {
+        i as u32 * self.width + self.sub
+    }
+
+    /// Bit j set where lane j of the group passed `true` (every lane of the warp calls it).
+    #[inline(always)]
+    fn ballot(&self, pred: bool) -> u32 {
+        let mask = if self.width == 32 { u32::MAX } else { (1 << self.width) - 1 };
+        (warp::ballot(pred) >> self.first) & mask
+    }
+
+    #[inline(always)]
+    fn sum(&self, mut v: f32) -> f32 {
+        let mut d = self.width / 2;
+        while d > 0 {
+            v += warp::shfl_xor_f32(v, d);
+            d >>= 1;
+        }
+        v
+    }
+
+    #[inline(always)]
+    fn max(&self, mut v: f32) -> f32 {
+        let mut d = self.width / 2;
+        while d > 0 {
+            let o = warp::shfl_xor_f32(v, d);
+            v = if o > v { o } else { v };
+            d >>= 1;
+        }
+        v
+    }
+
+    /// `v` of the group's lane `sub`.
+    #[inline(always)]
+    fn read(&self, v: f32, sub: u32) -> f32 {
+        warp::shfl_idx_f32(v, self.first + sub)
+    }
+}
+
+/// The group's best of the items its lanes hold in `keys` (see [`Lanes`]), skipping items at or
+/// past `count` and those whose bit i of the lane's `taken` is set: (key, item), the same on
+/// every lane of the group, ranked by [`outranks`] (ties to the lower item, so the choice does not
+/// depend on the group's width). The item is always below `count` (it indexes memory), even for
+/// keys no comparison can order.
 #[inline(always)]
-fn warp_best(keys: &[f32; 8], taken: u32, count: u32, lane: u32) -> (f32, u32) {
+fn group_best(keys: &[f32; 8], taken: u32, count: u32, lanes: &Lanes) -> (f32, u32) {
     // Lane-local first, in ascending items, so ties keep the lower one.
     let (mut bv, mut be) = (f32::NEG_INFINITY, u32::MAX);
     unroll!(8, i, {
-        let e = i as u32 * 32 + lane;
+        let e = lanes.item(i);
         if e < count && taken & (1 << i) == 0 && (keys[i] > bv || be == u32::MAX) {
             bv = keys[i];
             be = e;
         }
     });
-    let mut d = 16;
+    let mut d = lanes.width / 2;
     while d > 0 {
         let ov = warp::shfl_xor_f32(bv, d);
         let oe = warp::shfl_xor_u32(be, d);
@@ -213,11 +273,11 @@ fn warp_best(keys: &[f32; 8], taken: u32, count: u32, lane: u32) -> (f32, u32) {
     (bv, if be < count { be } else { 0 })
 }
 
-/// Marks `item` (from [`warp_best`]) as taken on the lane that holds it.
+/// Marks `item` (from [`group_best`]) as taken on the lane that holds it.
 #[inline(always)]
-fn take(taken: &mut u32, item: u32, lane: u32) {
-    if item % 32 == lane {
-        *taken |= 1 << (item / 32);
+fn take(taken: &mut u32, item: u32, lanes: &Lanes) {
+    if item % lanes.width == lanes.sub {
+        *taken |= 1 << (item / lanes.width);
     }
 }
 
@@ -235,27 +295,27 @@ fn at_slot(keys: &[f32; 8], slot: u32) -> f32 {
 }
 
 /// [`RouterKind::Softmax`]: softmax of the logits, top-k by logit, weights p_j (or p_j / Σ_k p).
-/// Lane j < k returns its j-th choice.
+/// Lane j < k of the group returns its j-th choice.
 #[inline(always)]
-fn softmax_top_k(p: &MoeParams, v: &[f32; 8], lane: u32) -> (u32, f32) {
+fn softmax_top_k(p: &MoeParams, v: &[f32; 8], lanes: &Lanes) -> (u32, f32) {
     let mut m = f32::NEG_INFINITY;
     unroll!(8, i, {
         m = if v[i] > m { v[i] } else { m };
     });
-    let m = warp::max_f32(m);
+    let m = lanes.max(m);
     let mut s = 0.0;
     unroll!(8, i, {
         s += exp(v[i] - m);
     });
-    let inv_sum = math::rcp(warp::sum_f32(s));
+    let inv_sum = math::rcp(lanes.sum(s));
     let mut picked = 0u32;
     let (mut mine_e, mut mine_p, mut picked_sum) = (0u32, 0.0f32, 0.0f32);
     for j in 0..p.top_k {
-        let (bv, be) = warp_best(v, picked, p.experts, lane);
-        take(&mut picked, be, lane);
+        let (bv, be) = group_best(v, picked, p.experts, lanes);
+        take(&mut picked, be, lanes);
         let pj = exp(bv - m) * inv_sum;
         picked_sum += pj;
-        if lane == j {
+        if lanes.sub == j {
             mine_e = be;
             mine_p = pj;
         }
@@ -266,13 +326,13 @@ fn softmax_top_k(p: &MoeParams, v: &[f32; 8], lane: u32) -> (u32, f32) {
 /// [`RouterKind::SigmoidScaledInput`] (Llama-4): top-k by logit; the weight sigmoid(l_j) scales
 /// the expert's input (GEMM0), and combine adds the output with weight 1.
 #[inline(always)]
-fn sigmoid_of_top_k(p: &MoeParams, v: &[f32; 8], lane: u32) -> (u32, f32) {
+fn sigmoid_of_top_k(p: &MoeParams, v: &[f32; 8], lanes: &Lanes) -> (u32, f32) {
     let mut picked = 0u32;
     let (mut mine_e, mut mine_l) = (0u32, 0.0f32);
     for j in 0..p.top_k {
-        let (bv, be) = warp_best(v, picked, p.experts, lane);
-        take(&mut picked, be, lane);
-        if lane == j {
+        let (bv, be) = group_best(v, picked, p.experts, lanes);
+        take(&mut picked, be, lanes);
+        if lanes.sub == j {
             mine_e = be;
             mine_l = bv;
         }
@@ -291,12 +351,12 @@ fn sigmoid_of_top_k(p: &MoeParams, v: &[f32; 8], lane: u32) -> (u32, f32) {
 /// `p.score_bias` holds `p.experts` f32 values; `p.groups` divides `p.experts` (validated on the
 /// host, as is topk_groups ≤ groups).
 #[inline(always)]
-unsafe fn grouped_sigmoid(p: &MoeParams, v: &[f32; 8], lane: u32) -> (u32, f32) {
+unsafe fn grouped_sigmoid(p: &MoeParams, v: &[f32; 8], lanes: &Lanes) -> (u32, f32) {
     let experts = p.experts;
     let bias = p.score_bias as *const u8;
     let (mut s, mut c) = ([0.0f32; 8], [f32::NEG_INFINITY; 8]);
     unroll!(8, i, {
-        let e = i as u32 * 32 + lane;
+        let e = lanes.item(i);
         if e < experts {
             s[i] = sigmoid(v[i]);
             c[i] = s[i] + unsafe { F32::load(bias, e) };
@@ -305,35 +365,35 @@ unsafe fn grouped_sigmoid(p: &MoeParams, v: &[f32; 8], lane: u32) -> (u32, f32) 
     // Keeping every group masks nothing (Kimi-K2 and GLM-4.5 run one group).
     if p.topk_groups < p.groups {
         let per = experts / p.groups;
-        // Lane l keeps the score of group 32m + l in `scores[m]` (at most 128 groups: each holds
-        // at least 2 of at most 256 experts).
+        // The group's lane l keeps the score of group width·m + l in `scores[m]` (at most 4·width
+        // groups: each holds at least 2 of at most 8·width experts).
         let mut scores = [f32::NEG_INFINITY; 8];
         for g in 0..p.groups {
             let (lo, hi) = (g * per, g * per + per);
             let mut two = TopTwo::EMPTY;
             unroll!(8, i, {
-                let e = i as u32 * 32 + lane;
+                let e = lanes.item(i);
                 if e >= lo && e < hi {
                     two = two.insert(c[i]);
                 }
             });
-            let mut d = 16;
+            let mut d = lanes.width / 2;
             while d > 0 {
                 two = two.merge(TopTwo { first: warp::shfl_xor_f32(two.first, d), second: warp::shfl_xor_f32(two.second, d) });
                 d >>= 1;
             }
             unroll!(8, m, {
-                if g == m as u32 * 32 + lane {
+                if g == lanes.item(m) {
                     scores[m] = two.sum();
                 }
             });
         }
         let (mut kept_groups, mut kept) = (0u32, 0u32);
         for _ in 0..p.topk_groups {
-            let (_, g) = warp_best(&scores, kept_groups, p.groups, lane);
-            take(&mut kept_groups, g, lane);
+            let (_, g) = group_best(&scores, kept_groups, p.groups, lanes);
+            take(&mut kept_groups, g, lanes);
             unroll!(8, i, {
-                let e = i as u32 * 32 + lane;
+                let e = lanes.item(i);
                 if e >= g * per && e < g * per + per {
                     kept |= 1 << i;
                 }
@@ -348,12 +408,12 @@ unsafe fn grouped_sigmoid(p: &MoeParams, v: &[f32; 8], lane: u32) -> (u32, f32) 
     let mut picked = 0u32;
     let (mut mine_e, mut mine_s, mut picked_sum) = (0u32, 0.0f32, 0.0f32);
     for j in 0..p.top_k {
-        let (_, be) = warp_best(&c, picked, experts, lane);
-        take(&mut picked, be, lane);
+        let (_, be) = group_best(&c, picked, experts, lanes);
+        take(&mut picked, be, lanes);
         // The winner's unbiased score, from the lane that holds it.
-        let sj = warp::shfl_idx_f32(at_slot(&s, be / 32), be % 32);
+        let sj = lanes.read(at_slot(&s, be / lanes.width), be % lanes.width);
         picked_sum += sj;
-        if lane == j {
+        if lanes.sub == j {
             mine_e = be;
             mine_s = sj;
         }

@@ -56,11 +56,24 @@ pub const fn combine_tasks(tokens: u32) -> u32 {
 
 /// Most K splits of the gate: the routing phase sums this many partials per logit.
 pub const MAX_GATE_SPLITS: u32 = 32;
-/// Tokens per routing unit (one per warp): small units spread routing over the whole grid. A
-/// warp routes its tokens one after another, each a chain of dependent loads and atomics
-/// (~3 us): at 16 per unit (4 per warp) T = 128 routed on 8 blocks in ~16 us, the last step of
-/// the decode prologue (perf log v12).
-pub const ROUTE_TOKENS: u32 = 4;
+/// Lanes that route one token together (a power of two, at most 32): each lane holds at most 8
+/// of the token's logits, and lane j < k writes choice j. Fewer lanes per token put more tokens
+/// in one warp step: routing is a chain of loads and shuffles per step, not arithmetic (one token
+/// per warp step routed T = 16384, E = 32 in 75 us; perf log v13).
+#[inline(always)]
+pub const fn route_lanes(experts: u32, top_k: u32) -> u32 {
+    let per_lane = experts.div_ceil(8);
+    let need = if per_lane > top_k { per_lane } else { top_k };
+    let lanes = need.next_power_of_two();
+    if lanes > 32 { 32 } else { lanes }
+}
+
+/// Tokens per routing unit: one per lane group of a block's four routing warps. Small units
+/// spread decode's few tokens over many blocks (each block's warps take one step).
+#[inline(always)]
+pub const fn route_tokens(lanes: u32) -> u32 {
+    4 * (32 / lanes)
+}
 
 /// Floats between rows of the gate logits: E rounded up to whole 16-byte vectors.
 #[inline(always)]
@@ -229,6 +242,27 @@ pub const fn workspace_layout(s: &Shape) -> WorkspaceLayout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn route_lanes_hold_eight_experts_and_k_choices() {
+        assert_eq!(route_lanes(32, 2), 4);
+        assert_eq!(route_lanes(64, 2), 8);
+        assert_eq!(route_lanes(128, 8), 16);
+        assert_eq!(route_lanes(256, 8), 32);
+        assert_eq!(route_lanes(16, 8), 8);
+        assert_eq!(route_lanes(8, 2), 2);
+        assert_eq!(route_lanes(8, 1), 1);
+        assert_eq!(route_lanes(1, 1), 1);
+        assert_eq!(route_lanes(24, 3), 4);
+        for e in 1..=256 {
+            for k in 1..=8.min(e) {
+                let l = route_lanes(e, k);
+                assert!(l.is_power_of_two() && l * 8 >= e && l >= k && l <= 32, "{e} {k}");
+            }
+        }
+        assert_eq!(route_tokens(4), 32);
+        assert_eq!(route_tokens(32), 4);
+    }
 
     fn shape() -> Shape {
         Shape {

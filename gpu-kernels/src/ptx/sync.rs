@@ -100,6 +100,13 @@ pub unsafe fn atom_add_relaxed_gpu_u32(p: *mut u32, v: u32) -> u32 {
     old
 }
 
+/// `red.relaxed.gpu.global.add.u32`: a fire-and-forget increment (the issuing thread does not
+/// wait for the old value).
+#[inline(always)]
+pub unsafe fn red_add_relaxed_gpu_u32(p: *mut u32, v: u32) {
+    unsafe { asm!("red.relaxed.gpu.global.add.u32 [{p}], {v};", p = in(reg64) p, v = in(reg32) v) };
+}
+
 /// `red.release.gpu.global.add.u32`: a fire-and-forget increment that publishes earlier writes.
 #[inline(always)]
 pub unsafe fn red_add_release_gpu_u32(p: *mut u32, v: u32) {
