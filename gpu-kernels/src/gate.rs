@@ -12,8 +12,7 @@ use crate::gemm::element::{Bf16, Element, F16, F32};
 use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, mainloop, zero_acc};
 use crate::layout::{
-    DROPPED, DType, FaultKind, MoeParams, NONE, RouterKind, TILE_K_BYTES, TILE_M, TILE_N, gate_chunks, logits_stride, route_lanes,
-    route_tokens,
+    DROPPED, DType, FaultKind, MoeParams, NONE, RouterKind, TILE_K_BYTES, TILE_M, TILE_N, gate_chunks, logits_stride, route_tokens,
 };
 use crate::ptx::{copy, math, sync, warp};
 use crate::ranking::{TopTwo, outranks};
@@ -64,7 +63,7 @@ pub unsafe fn route(p: &MoeParams) {
 #[inline(always)]
 pub unsafe fn route_inline(p: &MoeParams) {
     let tid = thread_idx();
-    let lanes = Lanes::of(route_lanes(p.experts, p.top_k), tid % 32);
+    let lanes = Lanes::of(p.route_lanes, tid % 32);
     let per_warp = 32 / lanes.width;
     let per_unit = route_tokens(lanes.width);
     let mut u = block_idx();
@@ -115,6 +114,9 @@ unsafe fn router_bias_at(p: &MoeParams, gate_b: *const u8, e: u32) -> f32 {
     }
 }
 
+/// Gate splits whose partial logits a routing lane loads at once, for each of its slots.
+const SPLIT_BATCH: usize = 4;
+
 /// Routing of token `t` (none when `t` is past the last token) by one lane group: lane l holds
 /// experts l, l + width, ... (at most 8), each the sum of the K splits' partial logits in split
 /// order (deterministic), then plus the router bias in f32 when the layer has one; the layer's
@@ -127,30 +129,39 @@ unsafe fn top_k(p: &MoeParams, t: u32, lanes: &Lanes) {
     let row = unsafe { logits.add(t as usize * logits_stride(experts) as usize) };
     let split_stride = p.tokens as usize * logits_stride(experts) as usize;
     let (router_bias, gate_b) = (p.router_bias(), p.gate_b as *const u8);
-    let mut v = [f32::NEG_INFINITY; 8];
+    // Written by other blocks before the grid barrier: read at L2. The lane's slots and
+    // SPLIT_BATCH splits load together (one round trip per batch, not per slot: a lane holding
+    // eight slots waited eight), then each slot sums its partials in split order
+    // (deterministic). Past the last token a group computes on zeros and writes nothing.
+    let splits = p.gate_splits as usize;
+    let mut v = [0.0f32; 8];
+    let mut s0 = 0;
+    while s0 < splits {
+        let mut part = [[0.0f32; SPLIT_BATCH]; 8];
+        unroll!(8, i, {
+            let at = unsafe { row.add(lanes.item(i) as usize) };
+            unroll!(4, u, {
+                if valid && lanes.item(i) < experts && s0 + u < splits {
+                    part[i][u] = unsafe { copy::ld_cg_f32(at.add((s0 + u) * split_stride)) };
+                }
+            });
+        });
+        unroll!(8, i, {
+            unroll!(4, u, {
+                v[i] += part[i][u];
+            });
+        });
+        s0 += SPLIT_BATCH;
+    }
     unroll!(8, i, {
         let e = lanes.item(i);
-        if e < experts {
-            // Written by other blocks before the grid barrier: read at L2. Eight independent
-            // loads in flight, then their sum in split order (deterministic). Past the last
-            // token a group computes on zeros and writes nothing.
-            let at = unsafe { row.add(e as usize) };
-            let mut sum = 0.0;
-            let mut s0 = 0;
-            while s0 < p.gate_splits as usize {
-                let mut part = [0.0f32; 8];
-                unroll!(8, u, {
-                    if valid && s0 + u < p.gate_splits as usize {
-                        part[u] = unsafe { copy::ld_cg_f32(at.add((s0 + u) * split_stride)) };
-                    }
-                });
-                unroll!(8, u, {
-                    sum += part[u];
-                });
-                s0 += 8;
-            }
-            v[i] = if router_bias && valid { sum + unsafe { router_bias_at(p, gate_b, e) } } else { sum };
-        }
+        v[i] = if e >= experts {
+            f32::NEG_INFINITY
+        } else if router_bias && valid {
+            v[i] + unsafe { router_bias_at(p, gate_b, e) }
+        } else {
+            v[i]
+        };
     });
     // NaN or infinity anywhere in the token's input makes its logits non-finite (each sums x·w
     // over the whole row): a typed error, never a silent route. The group's lowest lane holding

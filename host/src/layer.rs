@@ -694,7 +694,7 @@ impl<'c> MoeLayer<'c> {
             act_limit: act.1,
             routed_scaling,
             shared_inter: shape.shared_inter,
-            _pad0: 0,
+            route_lanes: f.route_lanes,
             timeout_ns: u64::try_from(self.timeout.as_nanos()).unwrap_or(u64::MAX),
             x: g.input.ptr(),
             gate_w: w.gate.ptr(),

@@ -41,6 +41,8 @@ pub struct Forward {
     pub capacity: u32,
     /// K splits of the gate GEMM on the GPU asked for (they follow its grid).
     pub gate_splits: u32,
+    /// Lanes that route one token on that GPU (`layout::route_lanes`).
+    pub route_lanes: u32,
 }
 
 impl Plan {
@@ -122,6 +124,7 @@ impl Plan {
             tokens: tokens as u32,
             capacity: capacity(tokens, self.top_k, self.experts, self.capacity_factor) as u32,
             gate_splits: splits.clamp(1, most.max(1)),
+            route_lanes: layout::route_lanes(self.experts as u32, self.top_k as u32, tokens as u32, grid),
         })
     }
 }
@@ -370,5 +373,13 @@ mod tests {
         // 8 splits x 8192 tokens would overrun the partial logits sized for 264 blocks.
         let f = wide.forward(0, 8192).unwrap();
         assert!(f.gate_splits as u64 * 8192 <= wide.shape.gate_logit_rows() && f.gate_splits >= 1);
+    }
+
+    #[test]
+    fn routing_lanes_follow_the_forward() {
+        let plan = Plan::new(&MoeConfig { tokens: 16384, experts: 32, top_k: 2, ..cfg() }, &[133], &Tuning::default()).unwrap();
+        // Decode: a warp per token; large T: four lanes hold a token's 32 logits.
+        assert_eq!(plan.forward(0, 128).unwrap().route_lanes, 32);
+        assert_eq!(plan.forward(0, 16384).unwrap().route_lanes, 4);
     }
 }

@@ -320,7 +320,8 @@ pub struct MoeParams {
     pub routed_scaling: f32,
     /// The shared expert's intermediate width (a multiple of 64), 0 without a shared expert.
     pub shared_inter: u32,
-    pub _pad0: u32,
+    /// Lanes that route one token in this forward ([`super::route_lanes`] of its T and grid).
+    pub route_lanes: u32,
     /// Bound on every wait, in ns of %globaltimer.
     pub timeout_ns: u64,
     /// Device pointers: input `[tokens][hidden]`, gate weight `[experts][hidden]`, router bias

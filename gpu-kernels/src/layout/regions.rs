@@ -56,12 +56,16 @@ pub const fn combine_tasks(tokens: u32) -> u32 {
 
 /// Most K splits of the gate: the routing phase sums this many partials per logit.
 pub const MAX_GATE_SPLITS: u32 = 32;
-/// Lanes that route one token together (a power of two, at most 32): each lane holds at most 8
-/// of the token's logits, and lane j < k writes choice j. Fewer lanes per token put more tokens
-/// in one warp step: routing is a chain of loads and shuffles per step, not arithmetic (one token
-/// per warp step routed T = 16384, E = 32 in 75 us; perf log v13).
+/// Lanes that route one token together (a power of two, at most 32). When the grid's warps
+/// outnumber the tokens (decode), a whole warp per token spreads them over the most blocks.
+/// Otherwise as few as hold the token: each lane at most 8 of its logits, and lane j < k writes
+/// choice j; more tokens per warp step, since routing is a chain of loads and shuffles per step,
+/// not arithmetic (one token per warp step routed T = 16384, E = 32 in 75 us; perf log v13).
 #[inline(always)]
-pub const fn route_lanes(experts: u32, top_k: u32) -> u32 {
+pub const fn route_lanes(experts: u32, top_k: u32, tokens: u32, blocks: u32) -> u32 {
+    if tokens <= 4 * blocks {
+        return 32;
+    }
     let per_lane = experts.div_ceil(8);
     let need = if per_lane > top_k { per_lane } else { top_k };
     let lanes = need.next_power_of_two();
@@ -245,21 +249,26 @@ mod tests {
 
     #[test]
     fn route_lanes_hold_eight_experts_and_k_choices() {
-        assert_eq!(route_lanes(32, 2), 4);
-        assert_eq!(route_lanes(64, 2), 8);
-        assert_eq!(route_lanes(128, 8), 16);
-        assert_eq!(route_lanes(256, 8), 32);
-        assert_eq!(route_lanes(16, 8), 8);
-        assert_eq!(route_lanes(8, 2), 2);
-        assert_eq!(route_lanes(8, 1), 1);
-        assert_eq!(route_lanes(1, 1), 1);
-        assert_eq!(route_lanes(24, 3), 4);
+        let big = |e, k| route_lanes(e, k, 16384, 132);
+        assert_eq!(big(32, 2), 4);
+        assert_eq!(big(64, 2), 8);
+        assert_eq!(big(128, 8), 16);
+        assert_eq!(big(256, 8), 32);
+        assert_eq!(big(16, 8), 8);
+        assert_eq!(big(8, 2), 2);
+        assert_eq!(big(8, 1), 1);
+        assert_eq!(big(1, 1), 1);
+        assert_eq!(big(24, 3), 4);
         for e in 1..=256 {
             for k in 1..=8.min(e) {
-                let l = route_lanes(e, k);
+                let l = big(e, k);
                 assert!(l.is_power_of_two() && l * 8 >= e && l >= k && l <= 32, "{e} {k}");
             }
         }
+        // Decode: a warp per token while warps outnumber tokens.
+        assert_eq!(route_lanes(64, 2, 128, 264), 32);
+        assert_eq!(route_lanes(64, 2, 1056, 264), 32);
+        assert_eq!(route_lanes(64, 2, 1057, 264), 8);
         assert_eq!(route_tokens(4), 32);
         assert_eq!(route_tokens(32), 4);
     }
