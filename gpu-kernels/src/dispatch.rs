@@ -52,6 +52,8 @@ struct Stream {
     kept: u32,
     /// Rows travel only to a peer; for this GPU's own experts GEMM0 reads them in place.
     copy_rows: bool,
+    /// The expert is this GPU's: its flags are read here only.
+    local: bool,
     rows: *mut u8,
     meta: *mut u32,
     flags: *mut u64,
@@ -82,6 +84,7 @@ unsafe fn unit<E: Element>(p: &MoeParams, smem: u32, expert: u32, q: u32, parts:
         expert,
         kept,
         copy_rows: owner != p.rank || p.copy_local(),
+        local: owner == p.rank,
         rows: (heap + p.heap.dispatch_rows + slot0 * row_bytes) as *mut u8,
         meta: (heap + p.heap.dispatch_meta + slot0 * 4) as *mut u32,
         flags: (heap + p.heap.dispatch_flags + pair as u64 * p.tile_stride as u64 * 8) as *mut u64,
@@ -115,8 +118,16 @@ unsafe fn signal(p: &MoeParams, s: &Stream, tile: u32) {
         return;
     }
     let count = if p.test_hook == test_hook::CORRUPT_DISPATCH_COUNT && hooked { p.capacity + 1 } else { s.kept };
-    sync::fence_acq_rel_sys();
-    unsafe { sync::st_release_sys_u64(s.flags.add(tile as usize), flag_word(p.epoch, count)) };
+    let (flag, word) = (unsafe { s.flags.add(tile as usize) }, flag_word(p.epoch, count));
+    // A flag this GPU's subscribers read needs GPU scope only (a system-scope fence waits for
+    // the stores to be acknowledged system-wide).
+    if s.local {
+        sync::fence_acq_rel_gpu();
+        unsafe { sync::st_release_gpu_u64(flag, word) };
+    } else {
+        sync::fence_acq_rel_sys();
+        unsafe { sync::st_release_sys_u64(flag, word) };
+    }
 }
 
 /// Lists the rows of slots `[lo, hi)` of the stream in shared memory (`ROW_LIST[slot - lo]` =

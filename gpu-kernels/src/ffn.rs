@@ -322,23 +322,41 @@ pub unsafe fn gemm1<E: Element>(p: &MoeParams, smem: u32, task: &Task) -> bool {
     let value = |c: u32, x: f32, _: f32| if bias { x + unsafe { E::load(b2, c) } } else { x };
     let dest = |r: u32| unsafe { row(smem + OUT_ROWS, r) } as *mut u8;
     unsafe { epilogue::emit::<E>(smem, false, t.rows, cols, value, dest) };
-    // The rows are stored (emit ends with a block barrier): tell every home GPU how many of its
-    // rows landed, one release add per segment after a system-scope fence (a shared tile's are
-    // all this GPU's: one add to its own word).
+    // The rows are stored (emit ends with a block barrier).
     if tid == 0 {
-        sync::fence_acq_rel_sys();
-        for s in 0..t.segments as usize {
-            let (pair, rows) = if t.segments == 1 { (t.pair, t.rows) } else { (t.word(PAIR + s), t.word(SEG_ROWS + s)) };
-            // Every segment holding a row was checked in `locate`; one past the rows is ignored.
-            if pair >= p.world * p.local_experts {
-                continue;
-            }
-            let home = p.heaps[if shared { p.rank } else { pair / p.local_experts } as usize];
-            let word = (home + p.heap.control + offset_of!(Control, returned_rows) as u64) as *mut u32;
-            unsafe { sync::red_add_release_sys_u32(word, rows) };
-        }
+        unsafe { report_returned_rows(p, &t, shared) };
     }
     true
+}
+
+/// Tells every home GPU of a finished GEMM1 tile how many of its rows landed: one release add per
+/// segment after a fence (a shared tile's rows are all this GPU's: one add to its own word). On
+/// one GPU at GPU scope: the system-scope fence waits for the tile's stores to be acknowledged
+/// system-wide, on the path of the block's next task.
+#[inline(always)]
+unsafe fn report_returned_rows(p: &MoeParams, t: &Tile, shared: bool) {
+    let one_gpu = p.world == 1;
+    if one_gpu {
+        sync::fence_acq_rel_gpu();
+    } else {
+        sync::fence_acq_rel_sys();
+    }
+    for s in 0..t.segments as usize {
+        let (pair, rows) = if t.segments == 1 { (t.pair, t.rows) } else { (t.word(PAIR + s), t.word(SEG_ROWS + s)) };
+        // Every segment holding a row was checked in `locate`; one past the rows is ignored.
+        if pair >= p.world * p.local_experts {
+            continue;
+        }
+        let home = p.heaps[if shared { p.rank } else { pair / p.local_experts } as usize];
+        let word = (home + p.heap.control + offset_of!(Control, returned_rows) as u64) as *mut u32;
+        unsafe {
+            if one_gpu {
+                sync::red_add_release_gpu_u32(word, rows);
+            } else {
+                sync::red_add_release_sys_u32(word, rows);
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -504,17 +522,7 @@ pub unsafe fn finish(p: &MoeParams, smem: u32, g: &Group, q: &Queue, task: &Task
     let tid = g.tid();
     if task.kind == TaskKind::Gemm1 as u32 {
         if tid == 0 {
-            sync::fence_acq_rel_sys();
-            for s in 0..tile.segments as usize {
-                let (pair, rows) = if tile.segments == 1 { (tile.pair, tile.rows) } else { (tile.word(PAIR + s), tile.word(SEG_ROWS + s)) };
-                // Every segment holding a row was checked in `locate`; one past the rows is ignored.
-                if pair >= p.world * p.local_experts {
-                    continue;
-                }
-                let home = p.heaps[(pair / p.local_experts) as usize];
-                let word = (home + p.heap.control + offset_of!(Control, returned_rows) as u64) as *mut u32;
-                unsafe { sync::red_add_release_sys_u32(word, rows) };
-            }
+            unsafe { report_returned_rows(p, tile, false) };
         }
         return true;
     }
