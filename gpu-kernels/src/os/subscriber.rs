@@ -74,19 +74,18 @@ impl NewTile {
     /// Publishes the GEMM0 tasks of the `count` described tiles from this one, whose first
     /// segments start at `first` and move `slot_step` slots per tile. The order is n-major
     /// (column tile n of every tile, then n + 1): tasks that read the same panel of the expert's
-    /// weights are claimed together, so it streams from DRAM once for all of them. Their
-    /// release stamps order the descriptors before any processor reads them.
+    /// weights are claimed together, so it streams from DRAM once for all of them. The release
+    /// fence before each run's stamps orders the descriptors before any processor reads them.
     #[inline(always)]
     unsafe fn publish(&self, p: &MoeParams, q: &Queue, local: u32, rows: u32, segments: u32, first: Segment, count: u32, slot_step: u32) {
         let n0 = gemm0_tiles(p.inter, p.gated(), p.tile_n());
         let slot0 = unsafe { q.reserve(n0 * count) };
         let task = Task { kind: TaskKind::Gemm0 as u32, info: tile_info(local, segments, rows), pair: first.0, ..Task::default() };
-        for n in 0..n0 {
-            for i in 0..count {
-                let t = Task { tile: self.id + i, slot: first.1 + i * slot_step, n_tile: n, ..task };
-                unsafe { q.publish_or_fail(p, slot0 + n * count + i, &t) };
-            }
-        }
+        let make = |j: u32| {
+            let (n, i) = (j / count, j % count);
+            Task { tile: self.id + i, slot: first.1 + i * slot_step, n_tile: n, ..task }
+        };
+        unsafe { q.publish_runs(p, slot0, n0 * count, make) };
     }
 }
 
