@@ -7,8 +7,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Inputs, check};
-use flashmoe::{Activation, Cluster, DType, Error, MoeConfig, Router, Wait, Weights};
+use common::{Inputs, check, check_tuned};
+use flashmoe::{Activation, Cluster, DType, Error, MoeConfig, Router, Tuning, Wait, Weights};
 
 fn gpu() -> Cluster {
     Cluster::first(1).expect("a GPU")
@@ -138,6 +138,33 @@ fn grouped_sigmoid_router() {
     // DeepSeek-V3's shape without a capacity limit (Hugging Face drops nothing), and expert biases.
     let ds = MoeConfig { capacity_factor: None, bias: true, ..grouped((DType::Bf16, 256, 8, 4, 8), 1000, true, 2.5) };
     assert_eq!(check(&c, &ds, seed, Inputs::Random).dropped, 0);
+}
+
+/// GEMM1 split along K (`Tuning::gemm1_splits`; the heuristic splits at decode on wide-I
+/// layers): split counts 2 to 8, gated and plain, with and without biases, every dtype, T = 1, 5
+/// and 130. The last split of a column tile sums the partials in split order: bitwise repeatable.
+#[test]
+#[ignore = "needs GPU"]
+fn gemm1_k_splits() {
+    let c = gpu();
+    for (i, (dtype, gated, bias, tokens, splits)) in [
+        (DType::Bf16, true, true, 1, 4),
+        (DType::Bf16, false, false, 130, 2),
+        (DType::F16, true, false, 5, 3),
+        (DType::F32, false, true, 1, 8),
+        (DType::Bf16, true, true, 130, 5),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let cfg = MoeConfig { gated, bias, activation: Activation::Silu, capacity_factor: None, ..cfg(dtype, 8, 2, tokens, (256, 2048)) };
+        let tuning = Tuning { gemm1_splits: Some(splits), ..common::tuning_for(&cfg) };
+        let layer = flashmoe::MoeLayer::builder(&c, cfg.clone()).tuning(tuning.clone()).build().unwrap();
+        assert_eq!(layer.plan().forward(0, tokens).unwrap().gemm1_splits, splits, "{cfg:?}");
+        drop(layer);
+        let v = check_tuned(&c, &cfg, &tuning, 400 + i as u64, Inputs::Random);
+        assert_eq!(v.dropped, 0);
+    }
 }
 
 /// Llama-4's router: top-k by logit, the chosen expert's input scaled by sigmoid(logit), its

@@ -21,13 +21,13 @@ use core::mem::offset_of;
 
 use crate::fault;
 use crate::gemm::activation;
-use crate::gemm::element::Element;
+use crate::gemm::element::{Element, F32};
 use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, TmaB, mainloop, zero_acc};
 use crate::group::Group;
 use crate::layout::{
-    Control, ErrorCode, FaultKind, MAX_SEGMENTS, MoeParams, STAGING_MAP_ROWS, TILE_M, TILE_N, Task, TaskKind, TileDesc, gemm0_tile_cols,
-    gemm0_tiles, gemm1_tiles, launch_tiles, meta_j, meta_token, segment_in_bounds, tile_info_parts,
+    Control, ErrorCode, FaultKind, GEMM1_PARTIAL_BYTES, MAX_SEGMENTS, MoeParams, STAGING_MAP_ROWS, TILE_K_BYTES, TILE_M, TILE_N, Task,
+    TaskKind, TileDesc, gemm0_tile_cols, gemm0_tiles, gemm1_tiles, launch_tiles, meta_j, meta_token, segment_in_bounds, tile_info_parts,
 };
 use crate::os::queue::Queue;
 use crate::ptx::{copy, sync};
@@ -228,8 +228,9 @@ pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task
     let cols = if gated { TILE_N / 2 } else { (inter - col0).min(TILE_N) };
     unsafe { epilogue::emit::<E>(smem, gated, t.rows, cols, value, dest) };
 
-    // The block that finishes the tile's last GEMM0 task publishes its GEMM1 tasks.
-    let n1 = gemm1_tiles(p.hidden, TILE_N);
+    // The block that finishes the tile's last GEMM0 task publishes its GEMM1 tasks (column
+    // tile n, split s as task column n · splits + s).
+    let n1 = gemm1_tiles(p.hidden, TILE_N) * gemm1_splits(p, shared);
     if tid == 0 {
         let done = (p.workspace + p.ws.gemm0_done) as *mut u32;
         sync::fence_acq_rel_gpu();
@@ -268,10 +269,12 @@ pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task
 pub unsafe fn gemm1<E: Element>(p: &MoeParams, smem: u32, task: &Task) -> bool {
     let t = Tile::of(p, task);
     let shared = task.tile >= launch_tiles(p);
+    let splits = gemm1_splits(p, shared);
+    let (n, split) = (task.n_tile / splits, task.n_tile % splits);
     let inter = if shared { p.shared_inter } else { p.inter };
     let (row_bytes, inter_bytes) = ((p.hidden * E::BYTES) as u64, (inter * E::BYTES) as u64);
     let heap = p.heaps[p.rank as usize];
-    let col0 = task.n_tile * TILE_N;
+    let col0 = n * TILE_N;
     let column = col0 as u64 * E::BYTES as u64;
     let k = p.combine_stride() as u64;
     let tid = thread_idx();
@@ -306,13 +309,25 @@ pub unsafe fn gemm1<E: Element>(p: &MoeParams, smem: u32, task: &Task) -> bool {
     let local = t.local_expert;
     let cols = (p.hidden - col0).min(TILE_N);
     {
+        // This split's K range, in whole 128-byte K tiles.
+        let k_tiles = inter_bytes as u32 / TILE_K_BYTES;
+        let (k0, k1) = (split * k_tiles / splits, (split + 1) * k_tiles / splits);
+        let k_off = (k0 * TILE_K_BYTES) as u64;
         let w2 = if shared { p.shared_w2 } else { p.w2 };
-        let a = Rows::gathered(smem + A_ROWS, 0, t.rows);
-        let b = Rows::new((w2 + (local * p.hidden + col0) as u64 * inter_bytes) as *const u8, inter_bytes, cols);
+        let a = Rows::gathered(smem + A_ROWS, k_off, t.rows);
+        let b = Rows::new((w2 + (local * p.hidden + col0) as u64 * inter_bytes + k_off) as *const u8, inter_bytes, cols);
         let mut acc = zero_acc();
         unsafe {
-            mainloop::<E>(smem, &a, &b, inter_bytes as u32, &mut acc);
+            mainloop::<E>(smem, &a, &b, (k1 - k0) * TILE_K_BYTES, &mut acc);
             epilogue::stage::<E>(smem, &acc);
+        }
+    }
+    // A split that is not the column tile's last is done once its partial is out.
+    if gemm1_splits(p, task.tile >= launch_tiles(p)) > 1 {
+        match unsafe { sum_splits(p, smem, task, t.rows, cols) } {
+            Some(true) => {}
+            Some(false) => return true,
+            None => return false,
         }
     }
 
@@ -327,6 +342,66 @@ pub unsafe fn gemm1<E: Element>(p: &MoeParams, smem: u32, task: &Task) -> bool {
         unsafe { report_returned_rows(p, &t, shared) };
     }
     true
+}
+
+/// K splits of a GEMM1 task: the forward's for routed row tiles, none for the shared expert's.
+#[inline(always)]
+fn gemm1_splits(p: &MoeParams, shared: bool) -> u32 {
+    if shared || p.gemm1_splits == 0 { 1 } else { p.gemm1_splits }
+}
+
+/// A K-split GEMM1 task after its mainloop (the staged f32 tile holds this split's sums): writes
+/// the partial, counts the split done and, in the block that finishes the column tile's last
+/// split, stages the sum of all partials in split order (deterministic, whichever split ends
+/// last) for the epilogue: Some(true). Some(false): another split finishes the tile. None: a
+/// slot past the partial region (a fault is raised).
+///
+/// # Safety
+/// All threads of a processor block, after `epilogue::stage`. A function of its own: inlined, it
+/// added 12 to 36 spill bytes to the mma.sync task loops.
+#[inline(never)]
+unsafe fn sum_splits(p: &MoeParams, smem: u32, task: &Task, rows: u32, cols: u32) -> Option<bool> {
+    let tid = thread_idx();
+    let (tile, splits) = (task.tile, p.gemm1_splits);
+    let (n, split) = (task.n_tile / splits, task.n_tile % splits);
+    let column_tile = tile * gemm1_tiles(p.hidden, TILE_N) + n;
+    let slots = (p.ws.gemm1_split_done - p.ws.gemm1_partials) / GEMM1_PARTIAL_BYTES;
+    let first = column_tile as u64 * splits as u64;
+    let bad = (first + splits as u64 > slots).then_some((FaultKind::PartialSlot as u32, first + splits as u64 - 1, slots));
+    if unsafe { any_fault(smem, bad, tile) } {
+        return None;
+    }
+    let partial = |s: u32, r: u32| p.workspace + p.ws.gemm1_partials + (first + s as u64) * GEMM1_PARTIAL_BYTES + (r * TILE_N * 4) as u64;
+    unsafe { epilogue::emit::<F32>(smem, false, rows, cols, |_, x, _| x, |r| partial(split, r) as *mut u8) };
+    // emit ended with a block barrier: every row of the partial is stored.
+    if tid == 0 {
+        let done = (p.workspace + p.ws.gemm1_split_done) as *mut u32;
+        sync::fence_acq_rel_gpu();
+        let last = unsafe { sync::atom_add_acq_rel_gpu_u32(done.add(column_tile as usize), 1) } == splits - 1;
+        unsafe { copy::st_shared_u32(smem + BROADCAST, last as u32) };
+    }
+    sync::sync_threads();
+    if unsafe { copy::ld_shared_u32(smem + BROADCAST) } == 0 {
+        return Some(false);
+    }
+    // The other splits' partials were released before their count: read at L2, 16 bytes at a
+    // time, summed in split order.
+    let vecs = cols.div_ceil(4);
+    let mut i = tid;
+    while i < rows * vecs {
+        let (r, v) = (i / vecs, i % vecs);
+        let mut sum = [0.0f32; 4];
+        for s in 0..splits {
+            let x = unsafe { copy::ld_cg_v4((partial(s, r) + (v * 16) as u64) as *const u8) };
+            unroll!(4, e, {
+                sum[e] += f32::from_bits(x[e]);
+            });
+        }
+        unsafe { epilogue::stage_vec(smem, r, 4 * v, &sum) };
+        i += TILE_M;
+    }
+    // `emit` starts with a block barrier, which orders these stores before its reads.
+    Some(true)
 }
 
 /// Tells every home GPU of a finished GEMM1 tile how many of its rows landed: one release add per

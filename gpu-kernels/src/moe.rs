@@ -25,13 +25,19 @@ unsafe fn reset(p: &MoeParams) {
     let done = (p.workspace + p.ws.gemm0_done) as *mut u32;
     let counts = (p.workspace + p.ws.chunk_counts) as *mut u32;
     let count_words = (gate_chunks(p.tokens) * p.experts) as usize;
+    // K-split GEMM1 counts its splits per (row tile, column tile).
+    let split_done = (p.workspace + p.ws.gemm1_split_done) as *mut u32;
+    let split_words = if p.gemm1_splits > 1 { ((p.ws.queue - p.ws.gemm1_split_done) / 4) as usize } else { 0 };
     let mut i = (block_idx() * 128 + thread_idx()) as usize;
-    while i < tiles.max(count_words) {
+    while i < tiles.max(count_words).max(split_words) {
         if i < tiles {
             unsafe { *done.add(i) = 0 };
         }
         if i < count_words {
             unsafe { *counts.add(i) = 0 };
+        }
+        if i < split_words {
+            unsafe { *split_done.add(i) = 0 };
         }
         i += (grid_dim() * 128) as usize;
     }

@@ -1,7 +1,7 @@
 //! Default tuning: pure functions of the shape and the grid, CPU-tested. The kernels take their
 //! results as launch parameters; a [`crate::Tuning`] value overrides them.
 
-use flashmoe_kernels::layout::{MAX_DISPATCH_BLOCKS, MAX_GATE_SPLITS, TILE_K_BYTES, gate_chunks};
+use flashmoe_kernels::layout::{MAX_DISPATCH_BLOCKS, MAX_GATE_SPLITS, MAX_GEMM1_SPLITS, TILE_K_BYTES, gate_chunks};
 
 /// Blocks that dispatch: on one GPU every processor (nothing is copied, only slots assigned);
 /// across GPUs at most [`MAX_DISPATCH_BLOCKS`], enough to fill NVLink while the other processors
@@ -38,6 +38,24 @@ pub const fn gate_splits(tokens: u32, k_bytes: u32, blocks: u32) -> u32 {
     }
 }
 
+/// K tiles (128 bytes) a GEMM1 split gets at least.
+pub const GEMM1_SPLIT_K_TILES: u32 = 16;
+
+/// K splits of GEMM1 on the 128-thread engines: when a forward's GEMM1 tasks (`tasks`: formed
+/// row tiles x column tiles) are too few to occupy the grid (decode on a wide-I layer: at
+/// Mixtral size, T = 1 made 64 tasks that each streamed 3.7 MB of W2 on 64 of 264 blocks while
+/// the rest waited; perf log v13), each task's K is split so about the grid streams at once. At
+/// most [`MAX_GEMM1_SPLITS`], at least [`GEMM1_SPLIT_K_TILES`] K tiles each, and tasks x splits
+/// within the grid (the partial slots).
+pub const fn gemm1_splits(tasks: u32, k_tiles: u32, grid: u32) -> u32 {
+    let tasks = if tasks == 0 { 1 } else { tasks };
+    let by_grid = grid / tasks;
+    let by_k = k_tiles / GEMM1_SPLIT_K_TILES;
+    let s = if by_grid < by_k { by_grid } else { by_k };
+    let s = if s > MAX_GEMM1_SPLITS { MAX_GEMM1_SPLITS } else { s };
+    if s < 2 { 1 } else { s }
+}
+
 /// Rows per expert from which the warp-specialized engine (128x256 tiles) beats the 128-thread
 /// one, ungated and gated (perf log v12, one H200: ungated 1024 rows 1.51 vs 1.57 ms, 256 rows
 /// 0.86 vs 0.84, 64 rows 0.75 vs 0.72; gated 256 rows 1.35 vs 1.40, 1024 rows at H=4096
@@ -69,6 +87,22 @@ mod tests {
         assert!(!wide_tiles(128, 2, 64, false, 1, false));
         assert!(!wide_tiles(16384, 2, 32, false, 4, false));
         assert!(!wide_tiles(16384, 2, 32, false, 1, true));
+    }
+
+    #[test]
+    fn gemm1_splits_fill_the_grid_at_decode_only() {
+        // Mixtral size, T = 1: 2 tiles x 32 column tiles, K = 14336 bf16 (224 K tiles).
+        assert_eq!(gemm1_splits(64, 224, 265), 4);
+        // Enough tasks already (T = 128, E = 64: 64 tiles x 16), or too short a K.
+        assert_eq!(gemm1_splits(1024, 32, 265), 1);
+        assert_eq!(gemm1_splits(8, 16, 265), 1);
+        assert_eq!(gemm1_splits(8, 32, 265), 2);
+        assert_eq!(gemm1_splits(1, 1024, 265), MAX_GEMM1_SPLITS);
+        assert_eq!(gemm1_splits(0, 224, 265), MAX_GEMM1_SPLITS);
+        for tasks in 1..300 {
+            let s = gemm1_splits(tasks, 224, 265);
+            assert!(s == 1 || (s >= 2 && tasks * s <= 265 && s * GEMM1_SPLIT_K_TILES <= 224), "{tasks}: {s}");
+        }
     }
 
     #[test]

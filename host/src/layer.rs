@@ -695,6 +695,9 @@ impl<'c> MoeLayer<'c> {
             routed_scaling,
             shared_inter: shape.shared_inter,
             route_lanes: f.route_lanes,
+            // The warp-specialized engine runs whole GEMM1 tasks.
+            gemm1_splits: if bits & flags::WIDE_TILES != 0 { 1 } else { f.gemm1_splits },
+            _pad0: 0,
             timeout_ns: u64::try_from(self.timeout.as_nanos()).unwrap_or(u64::MAX),
             x: g.input.ptr(),
             gate_w: w.gate.ptr(),

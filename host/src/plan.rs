@@ -43,6 +43,8 @@ pub struct Forward {
     pub gate_splits: u32,
     /// Lanes that route one token on that GPU (`layout::route_lanes`).
     pub route_lanes: u32,
+    /// K splits of each routed GEMM1 task on the 128-thread engines.
+    pub gemm1_splits: u32,
 }
 
 impl Plan {
@@ -120,12 +122,30 @@ impl Plan {
         let splits = self.tuning.gate_splits.unwrap_or_else(|| heuristics::gate_splits(tokens as u32, k_bytes, grid));
         // At most one split per K tile, and as many as the partial-logit region holds for this T.
         let most = (k_bytes / layout::TILE_K_BYTES).min(layout::MAX_GATE_SPLITS).min((self.shape.gate_logit_rows() / tokens as u64) as u32);
+        let capacity = capacity(tokens, self.top_k, self.experts, self.capacity_factor) as u32;
         Ok(Forward {
             tokens: tokens as u32,
-            capacity: capacity(tokens, self.top_k, self.experts, self.capacity_factor) as u32,
+            capacity,
             gate_splits: splits.clamp(1, most.max(1)),
             route_lanes: layout::route_lanes(self.experts as u32, self.top_k as u32, tokens as u32, grid),
+            gemm1_splits: self.gemm1_splits(tokens as u32, capacity, grid),
         })
+    }
+
+    /// GEMM1's K splits for a forward: the heuristic (or the tuning's value), within what the
+    /// partial slots hold for the row tiles this forward can form, 1 with a shared expert.
+    fn gemm1_splits(&self, tokens: u32, capacity: u32, grid: u32) -> u32 {
+        let s = &self.shape;
+        if s.shared_inter != 0 {
+            return 1;
+        }
+        let launch_tiles = s.world * s.local_experts() * layout::row_tiles(capacity);
+        let tiles = layout::formed_tiles_bound(launch_tiles, s.world, tokens, s.top_k).max(1) as u64;
+        let n1 = layout::gemm1_tiles(s.hidden, layout::TILE_N) as u64;
+        let k_tiles = s.inter * s.elem_bytes / layout::TILE_K_BYTES;
+        let by_slots = (s.gemm1_partial_slots() / (tiles * n1)).min(k_tiles as u64) as u32;
+        let want = self.tuning.gemm1_splits.unwrap_or_else(|| heuristics::gemm1_splits((tiles * n1) as u32, k_tiles, grid));
+        want.min(by_slots).clamp(1, layout::MAX_GEMM1_SPLITS)
     }
 }
 
@@ -153,7 +173,7 @@ fn heap_from_sizes(s: [u64; 5]) -> HeapLayout {
     }
 }
 
-fn ws_sizes(w: &WorkspaceLayout) -> [u64; 10] {
+fn ws_sizes(w: &WorkspaceLayout) -> [u64; 12] {
     [
         w.topk_expert - w.logits,
         w.topk_weight - w.topk_expert,
@@ -163,12 +183,14 @@ fn ws_sizes(w: &WorkspaceLayout) -> [u64; 10] {
         w.shared_staging - w.staging,
         w.tiles - w.shared_staging,
         w.gemm0_done - w.tiles,
-        w.queue - w.gemm0_done,
+        w.gemm1_partials - w.gemm0_done,
+        w.gemm1_split_done - w.gemm1_partials,
+        w.queue - w.gemm1_split_done,
         w.bytes - w.queue,
     ]
 }
 
-fn ws_from_sizes(s: [u64; 10], queue_slots: u64) -> WorkspaceLayout {
+fn ws_from_sizes(s: [u64; 12], queue_slots: u64) -> WorkspaceLayout {
     let mut b = Bump::new();
     WorkspaceLayout {
         logits: b.take(s[0]),
@@ -180,7 +202,9 @@ fn ws_from_sizes(s: [u64; 10], queue_slots: u64) -> WorkspaceLayout {
         shared_staging: b.take(s[6]),
         tiles: b.take(s[7]),
         gemm0_done: b.take(s[8]),
-        queue: b.take(s[9]),
+        gemm1_partials: b.take(s[9]),
+        gemm1_split_done: b.take(s[10]),
+        queue: b.take(s[11]),
         queue_slots,
         bytes: b.total(),
     }
@@ -210,7 +234,7 @@ impl ArenaLayout {
                 out[i] = a[i].max(b[i]);
             }
         };
-        let (mut h, mut w) = ([0; 5], [0; 10]);
+        let (mut h, mut w) = ([0; 5], [0; 12]);
         max(&heap_sizes(&self.heap), &heap_sizes(&other.heap), &mut h);
         max(&ws_sizes(&self.ws), &ws_sizes(&other.ws), &mut w);
         ArenaLayout {
@@ -373,6 +397,25 @@ mod tests {
         // 8 splits x 8192 tokens would overrun the partial logits sized for 264 blocks.
         let f = wide.forward(0, 8192).unwrap();
         assert!(f.gate_splits as u64 * 8192 <= wide.shape.gate_logit_rows() && f.gate_splits >= 1);
+    }
+
+    #[test]
+    fn gemm1_splits_at_decode_within_the_partial_slots() {
+        let mixtral =
+            MoeConfig { tokens: 4096, hidden: 4096, inter: 14336, experts: 8, top_k: 2, gated: true, capacity_factor: None, ..cfg() };
+        let plan = Plan::new(&mixtral, &[265], &Tuning::default()).unwrap();
+        // T = 1: 2 row tiles x 32 column tiles; large T: enough tasks already.
+        assert_eq!(plan.forward(0, 1).unwrap().gemm1_splits, 4);
+        assert_eq!(plan.forward(0, 4096).unwrap().gemm1_splits, 1);
+        // A forced count is held to the partial slots: 4096 tokens form up to 8 x 32 tiles.
+        let forced = Plan::new(&mixtral, &[265], &Tuning { gemm1_splits: Some(8), ..Tuning::default() }).unwrap();
+        assert_eq!(forced.forward(0, 1).unwrap().gemm1_splits, 4);
+        assert_eq!(forced.forward(0, 4096).unwrap().gemm1_splits, 1);
+        let f = forced.forward(0, 1).unwrap();
+        assert!(2 * 32 * f.gemm1_splits as u64 <= forced.shape.gemm1_partial_slots());
+        // No splits with a shared expert.
+        let shared = MoeConfig { shared: Some(crate::SharedExpert { inter: 1024, sigmoid_gate: false }), ..mixtral };
+        assert_eq!(Plan::new(&shared, &[265], &Tuning::default()).unwrap().forward(0, 1).unwrap().gemm1_splits, 1);
     }
 
     #[test]

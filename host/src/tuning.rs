@@ -42,4 +42,7 @@ pub struct Tuning {
     pub dispatch_blocks: Option<u32>,
     /// K splits of the gate GEMM ([`crate::heuristics::gate_splits`] by default).
     pub gate_splits: Option<u32>,
+    /// K splits of each GEMM1 task on the 128-thread engines ([`crate::heuristics::gemm1_splits`]
+    /// by default; clamped to what the forward's partial slots hold).
+    pub gemm1_splits: Option<u32>,
 }

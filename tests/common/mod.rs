@@ -82,9 +82,14 @@ pub fn weights_and_inputs(cfg: &MoeConfig, world: usize, seed: u64, inputs: Inpu
 /// Runs `cfg` on `cluster` twice (outputs poisoned with NaN before each launch), checks the first
 /// against the f64 reference and the second for bitwise equality. Panics on any failure.
 pub fn check(cluster: &Cluster, cfg: &MoeConfig, seed: u64, inputs: Inputs) -> Verification {
+    check_tuned(cluster, cfg, &tuning_for(cfg), seed, inputs)
+}
+
+/// [`check`] with a layer built with `tuning`.
+pub fn check_tuned(cluster: &Cluster, cfg: &MoeConfig, tuning: &Tuning, seed: u64, inputs: Inputs) -> Verification {
     let world = cluster.len();
     let (w, x) = weights_and_inputs(cfg, world, seed, inputs);
-    let mut layer = self::layer(cluster, cfg).unwrap_or_else(|e| panic!("{cfg:?}: {e}"));
+    let mut layer = MoeLayer::builder(cluster, cfg.clone()).tuning(tuning.clone()).build().unwrap_or_else(|e| panic!("{cfg:?}: {e}"));
     layer.load_weights(&w).unwrap();
     let per = cfg.tokens * cfg.hidden;
     let xs: Vec<Vec<f32>> = (0..world).map(|r| x[r * per..(r + 1) * per].iter().map(|&v| v as f32).collect()).collect();

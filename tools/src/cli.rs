@@ -83,6 +83,9 @@ struct LayerArgs {
     /// K splits of the gate GEMM (default: the heuristics).
     #[arg(long)]
     gate_splits: Option<u32>,
+    /// K splits of each GEMM1 task on the 128-thread engines (default: the heuristics; 1: none).
+    #[arg(long)]
+    gemm1_splits: Option<u32>,
     /// Also copy rows routed to a GPU's own experts (A/B; by default GEMM0 reads them in place).
     #[arg(long)]
     copy_local: bool,
@@ -191,6 +194,7 @@ impl LayerArgs {
             copy_local: self.copy_local,
             dispatch_blocks: self.dispatch_blocks,
             gate_splits: self.gate_splits,
+            gemm1_splits: self.gemm1_splits,
         }
     }
 

@@ -35,6 +35,20 @@ pub unsafe fn stage<E: Element>(smem: u32, acc: &Acc) {
     });
 }
 
+/// Stages four f32 values at row `row`, columns `col..col + 4` of the tile [`emit`] reads (a
+/// tile summed elsewhere, e.g. from K-split partials); `emit`'s opening barrier orders them.
+///
+/// # Safety
+/// `row` < 128 and `col + 4` <= 128; the pipeline memory is idle.
+#[inline(always)]
+pub unsafe fn stage_vec(smem: u32, row: u32, col: u32, v: &[f32; 4]) {
+    let at = smem + row * STRIDE + col * 4;
+    unsafe {
+        copy::st_shared_v2(at, v[0].to_bits(), v[1].to_bits());
+        copy::st_shared_v2(at + 8, v[2].to_bits(), v[3].to_bits());
+    }
+}
+
 /// Writes rows `[0, rows)`, columns `[0, cols_valid)` of the staged tile as `O`:
 /// `out[r][c] = value(c, x, g)` with x the staged value at column c (or, gated, at the W1 column
 /// of output c, and g its W3 partner 32 columns later). `row_dest(r)` is where output row r

@@ -236,6 +236,11 @@ pub struct WorkspaceLayout {
     pub tiles: u64,
     /// u32 per row tile: finished GEMM0 tasks.
     pub gemm0_done: u64,
+    /// f32 `[slot][TILE_M][TILE_N]`: GEMM1's K-split partial tiles (`MoeParams::gemm1_splits`),
+    /// slot (tile · column tiles + column tile) · splits + split.
+    pub gemm1_partials: u64,
+    /// u32 per (row tile, column tile) of a K-split GEMM1: splits finished.
+    pub gemm1_split_done: u64,
     /// [`Task`] slots of the processor queue.
     pub queue: u64,
     /// Number of [`Task`] slots.
@@ -322,6 +327,9 @@ pub struct MoeParams {
     pub shared_inter: u32,
     /// Lanes that route one token in this forward ([`super::route_lanes`] of its T and grid).
     pub route_lanes: u32,
+    /// K splits of each GEMM1 task of the routed experts (1: none; 128-thread engines only).
+    pub gemm1_splits: u32,
+    pub _pad0: u32,
     /// Bound on every wait, in ns of %globaltimer.
     pub timeout_ns: u64,
     /// Device pointers: input `[tokens][hidden]`, gate weight `[experts][hidden]`, router bias
@@ -535,11 +543,12 @@ mod tests {
         assert_eq!(core::mem::size_of::<Control>(), 256);
         assert_eq!(core::mem::size_of::<ErrorRecord>(), 48);
         assert_eq!(core::mem::size_of::<HeapLayout>(), 48);
-        // 23 u32 words, 2 activation words and the routed scaling, the shared width and a pad,
+        // 23 u32 words, 2 activation words and the routed scaling, the shared width, the routing
+        // lanes, GEMM1's K splits and a pad,
         // the timeout, 19 pointers, 8 heap bases, both layouts; a block keeps its copy in shared
         // memory (at most 512 bytes, see `smem`).
-        assert_eq!(core::mem::size_of::<WorkspaceLayout>(), 96);
-        assert_eq!(core::mem::size_of::<MoeParams>(), 480);
+        assert_eq!(core::mem::size_of::<WorkspaceLayout>(), 112);
+        assert_eq!(core::mem::size_of::<MoeParams>(), 504);
         assert_eq!(core::mem::size_of::<GemmTileArgs>(), 72);
     }
 

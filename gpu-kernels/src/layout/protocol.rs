@@ -101,6 +101,8 @@ pub enum FaultKind {
     ReturnedRows = 8,
     /// A token whose gate logits are not finite (NaN or infinity in its input); `tile` = token.
     NonFiniteInput = 9,
+    /// A K-split GEMM1 partial slot past the partial region (value = last slot, bound = slots).
+    PartialSlot = 10,
 }
 
 impl FaultKind {
@@ -115,6 +117,7 @@ impl FaultKind {
             7 => Some(FaultKind::Meta),
             8 => Some(FaultKind::ReturnedRows),
             9 => Some(FaultKind::NonFiniteInput),
+            10 => Some(FaultKind::PartialSlot),
             _ => None,
         }
     }
@@ -131,6 +134,7 @@ impl FaultKind {
             FaultKind::Meta => "a dispatch-meta word named a token or top-k rank out of range (bound = tokens)",
             FaultKind::ReturnedRows => "more expert-output rows came back than this GPU's tokens sent",
             FaultKind::NonFiniteInput => "a token's input holds NaN or infinity",
+            FaultKind::PartialSlot => "a K-split GEMM1 partial slot ran past the partial region",
         }
     }
 }
@@ -376,10 +380,10 @@ mod tests {
         for v in 1..=6 {
             assert_eq!(WaitKind::from_u32(v).map(|k| k as u32), Some(v));
         }
-        for v in 1..=9 {
+        for v in 1..=10 {
             assert_eq!(FaultKind::from_u32(v).map(|k| k as u32), Some(v));
         }
-        assert_eq!((TaskKind::from_u32(0), WaitKind::from_u32(7), FaultKind::from_u32(10)), (None, None, None));
+        assert_eq!((TaskKind::from_u32(0), WaitKind::from_u32(7), FaultKind::from_u32(11)), (None, None, None));
         assert_eq!(tile_info_parts(tile_info(255, 8, 128)), (255, 8, 128));
     }
 }

@@ -79,6 +79,20 @@ pub const fn route_tokens(lanes: u32) -> u32 {
     4 * (32 / lanes)
 }
 
+/// Bytes of one K-split GEMM1 partial tile (f32, TILE_M x TILE_N).
+pub const GEMM1_PARTIAL_BYTES: u64 = (TILE_M * TILE_N * 4) as u64;
+/// Most K splits of a GEMM1 task.
+pub const MAX_GEMM1_SPLITS: u32 = 8;
+
+/// Most row tiles one forward forms on a GPU (their ids are dense from 0): each holds at least
+/// one of the rows arriving (at most `world · tokens · top_k`), and there are at most
+/// `launch_tiles`.
+#[inline(always)]
+pub const fn formed_tiles_bound(launch_tiles: u32, world: u32, tokens: u32, top_k: u32) -> u32 {
+    let rows = world as u64 * tokens as u64 * top_k as u64;
+    if rows < launch_tiles as u64 { rows as u32 } else { launch_tiles }
+}
+
 /// Floats between rows of the gate logits: E rounded up to whole 16-byte vectors.
 #[inline(always)]
 pub const fn logits_stride(experts: u32) -> u32 {
@@ -141,7 +155,17 @@ impl Shape {
         // Narrow tiles: the most tasks any engine makes.
         let per_row = (gemm0_tiles(self.inter, self.gated, TILE_N) + gemm1_tiles(self.hidden, TILE_N)) as u64;
         let per_shared_row = (gemm0_tiles(self.shared_inter, true, TILE_N) + gemm1_tiles(self.hidden, TILE_N)) as u64;
-        self.max_tiles() * per_row + self.shared_tiles() * per_shared_row + combine_tasks(self.tokens) as u64 + self.processors as u64
+        // The extra tasks of a K-split GEMM1 number at most the partial slots (the grid).
+        self.max_tiles() * per_row
+            + self.shared_tiles() * per_shared_row
+            + combine_tasks(self.tokens) as u64
+            + self.processors as u64
+            + self.gemm1_partial_slots()
+    }
+    /// Partial tiles a K-split GEMM1 may hold at once: one per block of the grid (the plan
+    /// splits only while tiles · column tiles · splits fits).
+    pub const fn gemm1_partial_slots(&self) -> u64 {
+        self.processors as u64 + 1
     }
     /// Most counts the returned-rows word of one GPU reaches in a launch: every row of its
     /// tokens (routed and shared) once per GEMM1 column tile and tile part (`MoeParams::tile_n`,
@@ -225,6 +249,8 @@ pub const fn workspace_layout(s: &Shape) -> WorkspaceLayout {
     let shared_staging = b.take(if s.shared_inter == 0 { 0 } else { t * s.shared_inter as u64 * e });
     let tile_descs = b.take(tiles * core::mem::size_of::<TileDesc>() as u64);
     let gemm0_done = b.take(s.task_tiles() * 4);
+    let gemm1_partials = b.take(s.gemm1_partial_slots() * GEMM1_PARTIAL_BYTES);
+    let gemm1_split_done = b.take(s.gemm1_partial_slots() * 4);
     let queue_slots = s.queue_slots();
     let queue = b.take(queue_slots * core::mem::size_of::<Task>() as u64);
     WorkspaceLayout {
@@ -237,6 +263,8 @@ pub const fn workspace_layout(s: &Shape) -> WorkspaceLayout {
         shared_staging,
         tiles: tile_descs,
         gemm0_done,
+        gemm1_partials,
+        gemm1_split_done,
         queue,
         queue_slots,
         bytes: b.0,
@@ -312,9 +340,12 @@ mod tests {
         assert_eq!(s.gate_logit_rows(), 4 * 1000);
         assert_eq!(w.topk_expert - w.logits, align256(4 * 1000 * 8 * 4));
         assert_eq!(w.gemm0_done - w.tiles, 16 * 128);
-        assert_eq!(w.queue - w.gemm0_done, 256);
-        // 16 row tiles x (4 + 2) tasks + 32 combine tasks + 263 exits.
-        assert_eq!(w.queue_slots, 16 * 6 + 32 + 263);
+        assert_eq!(w.gemm1_partials - w.gemm0_done, 256);
+        // One K-split partial tile and count per block of the grid (263 processors + the OS).
+        assert_eq!(w.gemm1_split_done - w.gemm1_partials, 264 * 128 * 128 * 4);
+        assert_eq!(w.queue - w.gemm1_split_done, align256(264 * 4));
+        // 16 row tiles x (4 + 2) tasks + 32 combine tasks + 263 exits + 264 split tasks.
+        assert_eq!(w.queue_slots, 16 * 6 + 32 + 263 + 264);
         assert_eq!(w.bytes, w.queue + align256(w.queue_slots * 32));
     }
 
@@ -328,9 +359,9 @@ mod tests {
         assert_eq!(w.tiles - w.shared_staging, align256(1000 * 192 * 2));
         assert_eq!(workspace_layout(&plain).tiles, workspace_layout(&plain).shared_staging);
         // 16 expert tiles and 8 shared ones count GEMM0 tasks.
-        assert_eq!(w.queue - w.gemm0_done, align256(24 * 4));
+        assert_eq!(w.gemm1_partials - w.gemm0_done, align256(24 * 4));
         // Shared tiles are always gated: 192 / 64 = 3 GEMM0 tasks, then 2 GEMM1 tasks.
-        assert_eq!(w.queue_slots, 16 * 6 + 8 * (3 + 2) + 32 + 263);
+        assert_eq!(w.queue_slots, 16 * 6 + 8 * (3 + 2) + 32 + 263 + 264);
         assert_eq!(shared_row_tiles(64, 1), 1);
         assert_eq!(shared_row_tiles(0, 4096), 0);
         assert_eq!(shared_row_tiles(64, 4096), 32);
