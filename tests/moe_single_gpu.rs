@@ -131,6 +131,10 @@ fn grouped_sigmoid_router() {
         ((DType::F16, 256, 8, 2, 8), 130, false, 2.5),
         ((DType::F32, 256, 4, 2, 3), 1, true, 1.5),
         ((DType::Bf16, 256, 4, 4, 8), 130, false, 1.5),
+        // More tokens than the grid has warps: lane groups narrower than a warp route them
+        // (`layout::route_lanes`: 2 and 8 lanes here).
+        ((DType::F16, 16, 4, 2, 2), 3000, true, 2.5),
+        ((DType::Bf16, 64, 8, 4, 8), 3000, false, 1.5),
     ] {
         check(&c, &grouped(shape, tokens, renormalize, scaling), seed, Inputs::Random);
         seed += 1;
@@ -192,6 +196,8 @@ fn sigmoid_scaled_input_router() {
         (DType::F16, 2, 130, Activation::Gelu, false, false),
         (DType::F32, 1, 130, Activation::Silu, true, true),
         (DType::F32, 2, 1, Activation::Relu, false, false),
+        // Two lanes per token (more tokens than the grid has warps).
+        (DType::Bf16, 1, 3000, Activation::Silu, true, false),
     ] {
         check(&c, &llama4(dtype, top_k, tokens, act, gated, bias), seed, Inputs::Random);
         seed += 1;
