@@ -94,11 +94,43 @@ unsafe fn logits_tile<E: Element>(p: &MoeParams, smem: u32, t0: u32, rows: u32, 
     let mut acc = zero_acc();
     let first = split as u64 * p.tokens as u64 + t0 as u64;
     let dest = |r: u32| unsafe { logits.add(((first + r as u64) * stride as u64 + e0 as u64) as usize) } as *mut u8;
+    // At most 64 experts take the M side, where the tile's second 64-row half is skipped when
+    // empty (as the N side, E = 32 multiplied 96 zero columns).
+    let experts_as_m = wg.valid <= 64;
+    let (a, b) = if experts_as_m { (&wg, &x) } else { (&x, &wg) };
     unsafe {
-        mainloop::<E>(smem, &x, &wg, (k1 - k0) * TILE_K_BYTES, &mut acc);
+        mainloop::<E>(smem, a, b, (k1 - k0) * TILE_K_BYTES, &mut acc);
         epilogue::stage::<E>(smem, &acc);
-        epilogue::emit::<F32>(smem, false, rows, wg.valid, |_, v, _| v, dest);
+        if experts_as_m {
+            emit_transposed(smem, rows, wg.valid, dest);
+        } else {
+            epilogue::emit::<F32>(smem, false, rows, wg.valid, |_, v, _| v, dest);
+        }
     }
+}
+
+/// Writes a staged tile of experts x tokens (row e, column t) as token rows: row t at `dest(t)`
+/// gets columns t of rows `[0, experts)`, 16 bytes at a time (the last vector also carries up to
+/// three padding columns, as `epilogue::emit` would). Ends with a block barrier.
+///
+/// # Safety
+/// All threads, after `epilogue::stage`; `experts` <= 124 and `tokens` <= 128.
+#[inline(always)]
+unsafe fn emit_transposed(smem: u32, tokens: u32, experts: u32, dest: impl Fn(u32) -> *mut u8) {
+    sync::sync_threads();
+    let vecs = experts.div_ceil(4);
+    let mut i = thread_idx();
+    // Consecutive threads take consecutive tokens: one staged row, consecutive banks.
+    while i < tokens * vecs {
+        let (v, t) = (i / tokens, i % tokens);
+        let mut out = [0u32; 4];
+        unroll!(4, j, {
+            out[j] = unsafe { epilogue::staged_bits(smem, 4 * v + j as u32, t) };
+        });
+        unsafe { copy::st_v4(dest(t).add(16 * v as usize), out) };
+        i += TILE_M;
+    }
+    sync::sync_threads();
 }
 
 /// The router bias of expert `e`, stored in the layer's dtype (a uniform branch: routing is not

@@ -49,6 +49,15 @@ pub unsafe fn stage_vec(smem: u32, row: u32, col: u32, v: &[f32; 4]) {
     }
 }
 
+/// The staged tile's value at (`row`, `col`), as bits.
+///
+/// # Safety
+/// `row`, `col` < 128, after [`stage`] and a block barrier.
+#[inline(always)]
+pub unsafe fn staged_bits(smem: u32, row: u32, col: u32) -> u32 {
+    unsafe { copy::ld_shared_u32(smem + row * STRIDE + col * 4) }
+}
+
 /// Writes rows `[0, rows)`, columns `[0, cols_valid)` of the staged tile as `O`:
 /// `out[r][c] = value(c, x, g)` with x the staged value at column c (or, gated, at the W1 column
 /// of output c, and g its W3 partner 32 columns later). `row_dest(r)` is where output row r
