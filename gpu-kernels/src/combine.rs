@@ -131,5 +131,5 @@ unsafe fn shared_gate<E: Element>(p: &MoeParams, t: u32, lane: u32, vecs: u32) -
         });
         v += 32;
     }
-    sigmoid(warp::sum_f32(sum))
+    sigmoid(warp::sum_f32(sum, 32))
 }

@@ -146,8 +146,10 @@ unsafe fn router_bias_at(p: &MoeParams, gate_b: *const u8, e: u32) -> f32 {
     }
 }
 
-/// Gate splits whose partial logits a routing lane loads at once, for each of its slots.
+/// Gate splits whose partial logits a routing lane loads at once, for each of its slots (the
+/// `unroll!(4, ..)` below).
 const SPLIT_BATCH: usize = 4;
+const _: () = assert!(SPLIT_BATCH == 4);
 
 /// Routing of token `t` (none when `t` is past the last token) by one lane group: lane l holds
 /// experts l, l + width, ... (at most 8), each the sum of the K splits' partial logits in split
@@ -259,27 +261,6 @@ impl Lanes {
         (warp::ballot(pred) >> self.first) & mask
     }
 
-    #[inline(always)]
-    fn sum(&self, mut v: f32) -> f32 {
-        let mut d = self.width / 2;
-        while d > 0 {
-            v += warp::shfl_xor_f32(v, d);
-            d >>= 1;
-        }
-        v
-    }
-
-    #[inline(always)]
-    fn max(&self, mut v: f32) -> f32 {
-        let mut d = self.width / 2;
-        while d > 0 {
-            let o = warp::shfl_xor_f32(v, d);
-            v = if o > v { o } else { v };
-            d >>= 1;
-        }
-        v
-    }
-
     /// `v` of the group's lane `sub`.
     #[inline(always)]
     fn read(&self, v: f32, sub: u32) -> f32 {
@@ -345,12 +326,12 @@ fn softmax_top_k(p: &MoeParams, v: &[f32; 8], lanes: &Lanes) -> (u32, f32) {
     unroll!(8, i, {
         m = if v[i] > m { v[i] } else { m };
     });
-    let m = lanes.max(m);
+    let m = warp::max_f32(m, lanes.width);
     let mut s = 0.0;
     unroll!(8, i, {
         s += exp(v[i] - m);
     });
-    let inv_sum = math::rcp(lanes.sum(s));
+    let inv_sum = math::rcp(warp::sum_f32(s, lanes.width));
     let mut picked = 0u32;
     let (mut mine_e, mut mine_p, mut picked_sum) = (0u32, 0.0f32, 0.0f32);
     for j in 0..p.top_k {

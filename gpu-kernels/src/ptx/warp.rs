@@ -53,10 +53,11 @@ pub fn lane_id() -> u32 {
     r
 }
 
-/// Warp-wide sum of an f32 (butterfly: every lane ends with the total).
+/// Sum of an f32 over each aligned group of `width` lanes (a power of two, at most 32; 32: the
+/// warp). A butterfly: every lane of a group ends with its group's total.
 #[inline(always)]
-pub fn sum_f32(mut v: f32) -> f32 {
-    let mut m = 16;
+pub fn sum_f32(mut v: f32, width: u32) -> f32 {
+    let mut m = width / 2;
     while m > 0 {
         v += shfl_xor_f32(v, m);
         m >>= 1;
@@ -64,10 +65,10 @@ pub fn sum_f32(mut v: f32) -> f32 {
     v
 }
 
-/// Warp-wide maximum of an f32.
+/// Maximum of an f32 over each aligned group of `width` lanes, as [`sum_f32`].
 #[inline(always)]
-pub fn max_f32(mut v: f32) -> f32 {
-    let mut m = 16;
+pub fn max_f32(mut v: f32, width: u32) -> f32 {
+    let mut m = width / 2;
     while m > 0 {
         let o = shfl_xor_f32(v, m);
         v = if o > v { o } else { v };
