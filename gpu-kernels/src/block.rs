@@ -27,9 +27,8 @@ unsafe fn across_warps(writer: bool, warp_total: u32, w: u32, scratch: u32) -> (
 pub unsafe fn scan_flag(pred: bool, scratch: u32) -> (u32, u32) {
     let tid = thread_idx();
     let (w, lane) = (tid / 32, tid % 32);
-    let bits = warp::ballot(pred);
-    let below = (bits & ((1u32 << lane) - 1)).count_ones();
-    let (before, total) = unsafe { across_warps(lane == 0, bits.count_ones(), w, scratch) };
+    let (below, in_warp) = warp::scan_flag(pred, lane);
+    let (before, total) = unsafe { across_warps(lane == 0, in_warp, w, scratch) };
     (before + below, total)
 }
 

@@ -175,13 +175,13 @@ unsafe fn collect(p: &MoeParams, smem: u32, s: &Stream, column: *const u32, chun
                     is[j] = i < entries && unsafe { *chosen.add((first + i) as usize) } as u32 == s.expert;
                 });
                 unroll!(8, j, {
-                    let matches = warp::ballot(is[j]);
-                    let slot = running + (matches & ((1u32 << lane) - 1)).count_ones();
+                    let (below, matches) = warp::scan_flag(is[j], lane);
+                    let slot = running + below;
                     if is[j] && slot >= lo && slot < hi {
                         let e = first + g + 32 * j as u32 + lane;
                         unsafe { copy::st_shared_u32(smem + ROW_LIST + (slot - lo) * 4, meta_word(e / k, e % k)) };
                     }
-                    running += matches.count_ones();
+                    running += matches;
                 });
                 g += 256;
             }

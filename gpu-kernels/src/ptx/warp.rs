@@ -45,6 +45,14 @@ pub fn ballot(pred: bool) -> u32 {
     r
 }
 
+/// Exclusive prefix count of `pred` over the warp's lanes (this lane is `lane`), and the warp's
+/// total: a ballot, counted below and in all.
+#[inline(always)]
+pub fn scan_flag(pred: bool, lane: u32) -> (u32, u32) {
+    let bits = ballot(pred);
+    ((bits & ((1u32 << lane) - 1)).count_ones(), bits.count_ones())
+}
+
 /// `mov.u32 %laneid`.
 #[inline(always)]
 pub fn lane_id() -> u32 {
