@@ -164,7 +164,11 @@ fn gemm1_k_splits() {
         let cfg = MoeConfig { gated, bias, activation: Activation::Silu, capacity_factor: None, ..cfg(dtype, 8, 2, tokens, (256, 2048)) };
         let tuning = Tuning { gemm1_splits: Some(splits), ..common::tuning_for(&cfg) };
         let layer = flashmoe::MoeLayer::builder(&c, cfg.clone()).tuning(tuning.clone()).build().unwrap();
-        assert_eq!(layer.plan().forward(0, tokens).unwrap().gemm1_splits, splits, "{cfg:?}");
+        // The warp-specialized engine (FLASHMOE_TEST_MAINLOOP=ws) runs whole tasks: its grid of
+        // 132 blocks holds fewer partial slots, and the split count is ignored anyway.
+        if tuning.mainloop != flashmoe::Mainloop::WarpSpecialized {
+            assert_eq!(layer.plan().forward(0, tokens).unwrap().gemm1_splits, splits, "{cfg:?}");
+        }
         drop(layer);
         let v = check_tuned(&c, &cfg, &tuning, 400 + i as u64, Inputs::Random);
         assert_eq!(v.dropped, 0);
