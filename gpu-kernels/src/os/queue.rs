@@ -4,11 +4,8 @@
 //! array never needs clearing; only the two counters are reset at launch.
 
 use crate::fault;
-use crate::layout::{Control, FaultKind, MoeParams, Task};
+use crate::layout::{Control, FaultKind, MoeParams, Task, publish_run_end};
 use crate::ptx::sync;
-
-/// Tasks [`Queue::publish_runs`] publishes behind one fence.
-pub const PUBLISH_RUN: u32 = 8;
 
 /// A view of the queue through the launch parameters (in shared memory): every address is
 /// derived where it is used, so a processor keeps no queue state in registers across its GEMMs.
@@ -74,17 +71,18 @@ impl<'p> Queue<'p> {
         }
     }
 
-    /// Publishes `make(j)` into slot `first + j` for every j < n, in runs of [`PUBLISH_RUN`]: the
-    /// run's words, one release fence, then its stamps (relaxed: after the fence each is a
+    /// Publishes `make(j)` into slot `first + j` for every j < n, in runs ([`publish_run_end`]):
+    /// the run's words, one release fence, then its stamps (relaxed: after the fence each is a
     /// release). A release store per task is a fence per task: one thread publishing the 224
-    /// GEMM0 tasks of a Mixtral-size expert that way took ~110 us (perf log v13). Short runs
-    /// keep the first tasks early. A slot past the end is a fault (for the OS block's warps).
+    /// GEMM0 tasks of a Mixtral-size expert that way took ~110 us (perf log v13). A short first
+    /// run keeps the first tasks early, doubling runs keep the fences few. A slot past the end is
+    /// a fault (for the OS block's warps).
     #[inline(always)]
     pub unsafe fn publish_runs(&self, p: &MoeParams, first: u32, n: u32, make: impl Fn(u32) -> Task) {
         let cap = self.capacity();
         let mut j0 = 0;
         while j0 < n {
-            let end = n.min(j0 + PUBLISH_RUN);
+            let end = publish_run_end(j0, n);
             for j in j0..end {
                 if first + j < cap {
                     unsafe { self.write(first + j, &make(j)) };
