@@ -18,12 +18,15 @@ use crate::ptx::{copy, math, sync, warp};
 use crate::ranking::{TopTwo, outranks};
 use crate::util::{block_idx, grid_dim, thread_idx};
 
-/// Phase 1: the partial logits of this block's (chunk, K split) units.
+/// Phase 1: the partial logits of this block's (chunk, K split) units. `SMALL_E_AS_M`: at most
+/// 64 experts take the M side of the tile (see `logits_tile`). The warp-specialized entry takes
+/// it (its spills went 160 -> 104 bytes); on the 128-thread entries it cost 4-5 us per forward
+/// at T = 32 and 128, E = 64 (perf log v14), so they keep tokens on M.
 ///
 /// # Safety
 /// All threads call it with valid parameters.
 #[inline(always)]
-pub unsafe fn logits<E: Element>(p: &MoeParams, smem: u32) {
+pub unsafe fn logits<E: Element, const SMALL_E_AS_M: bool>(p: &MoeParams, smem: u32) {
     let splits = p.gate_splits;
     let mut u = block_idx();
     while u < gate_chunks(p.tokens) * splits {
@@ -35,9 +38,9 @@ pub unsafe fn logits<E: Element>(p: &MoeParams, smem: u32) {
             // wgmma stays in the entry (see `os::processor::run`); the mma.sync tile is a
             // separate function so nothing of the caller stays live across it.
             if E::WGMMA {
-                unsafe { logits_tile::<E>(p, smem, t0, rows, e0, s) };
+                unsafe { logits_tile::<E, SMALL_E_AS_M>(p, smem, t0, rows, e0, s) };
             } else {
-                unsafe { logits_tile_outlined::<E>(p, smem, t0, rows, e0, s) };
+                unsafe { logits_tile_outlined::<E, SMALL_E_AS_M>(p, smem, t0, rows, e0, s) };
             }
             e0 += TILE_N;
         }
@@ -76,13 +79,13 @@ pub unsafe fn route_inline(p: &MoeParams) {
 }
 
 #[inline(never)]
-unsafe fn logits_tile_outlined<E: Element>(p: &MoeParams, smem: u32, t0: u32, rows: u32, e0: u32, split: u32) {
-    unsafe { logits_tile::<E>(p, smem, t0, rows, e0, split) }
+unsafe fn logits_tile_outlined<E: Element, const SMALL_E_AS_M: bool>(p: &MoeParams, smem: u32, t0: u32, rows: u32, e0: u32, split: u32) {
+    unsafe { logits_tile::<E, SMALL_E_AS_M>(p, smem, t0, rows, e0, split) }
 }
 
 /// Partial logits of tokens `[t0, t0 + rows)` for experts `[e0, e0 + 128)` over K split `split`.
 #[inline(always)]
-unsafe fn logits_tile<E: Element>(p: &MoeParams, smem: u32, t0: u32, rows: u32, e0: u32, split: u32) {
+unsafe fn logits_tile<E: Element, const SMALL_E_AS_M: bool>(p: &MoeParams, smem: u32, t0: u32, rows: u32, e0: u32, split: u32) {
     let row_bytes = (p.hidden * E::BYTES) as u64;
     let k_tiles = p.hidden * E::BYTES / TILE_K_BYTES;
     let (k0, k1) = (split * k_tiles / p.gate_splits, (split + 1) * k_tiles / p.gate_splits);
@@ -94,9 +97,9 @@ unsafe fn logits_tile<E: Element>(p: &MoeParams, smem: u32, t0: u32, rows: u32, 
     let mut acc = zero_acc();
     let first = split as u64 * p.tokens as u64 + t0 as u64;
     let dest = |r: u32| unsafe { logits.add(((first + r as u64) * stride as u64 + e0 as u64) as usize) } as *mut u8;
-    // At most 64 experts take the M side, where the tile's second 64-row half is skipped when
-    // empty (as the N side, E = 32 multiplied 96 zero columns).
-    let experts_as_m = wg.valid <= 64;
+    // At most 64 experts may take the M side, where the tile's second 64-row half is skipped
+    // when empty (as the N side, E = 32 multiplied 96 zero columns).
+    let experts_as_m = SMALL_E_AS_M && wg.valid <= 64;
     let (a, b) = if experts_as_m { (&wg, &x) } else { (&x, &wg) };
     unsafe {
         mainloop::<E>(smem, a, b, (k1 - k0) * TILE_K_BYTES, &mut acc);

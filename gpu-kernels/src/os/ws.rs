@@ -128,7 +128,7 @@ pub fn consumers_wait() {
 pub unsafe fn gate_logits<E: Element>(p: &MoeParams, smem: u32) {
     converge(0);
     regs::acquire::<GATE_REGS>();
-    unsafe { crate::gate::logits::<E>(p, smem) };
+    unsafe { crate::gate::logits::<E, true>(p, smem) };
     converge(0);
     regs::release::<ENTRY_REGS>();
 }
