@@ -149,3 +149,31 @@ fn multi_gpu_partial_launch_failure_aborts_the_started_gpus() {
         "forward after the failure differs"
     );
 }
+
+/// Two layers on scratches of their own over the same GPUs: while one's forward runs, the
+/// other's launch is refused (Busy), not left to wait for flags across GPUs; after `wait` it
+/// runs, and both match their plain forwards.
+#[test]
+#[ignore = "needs GPU"]
+fn a_second_arena_on_the_same_gpus_waits_its_turn() {
+    let Some(c) = gpus() else { return };
+    let config = cfg(DType::Bf16, 4 * c.len(), 2, 256, (128, 128));
+    let (w, x) = common::weights_and_inputs(&config, c.len(), 140, Inputs::Random);
+    let xs: Vec<Vec<f32>> = x.chunks(config.tokens * config.hidden).map(|s| s.iter().map(|&v| v as f32).collect()).collect();
+    let slices: Vec<&[f32]> = xs.iter().map(|v| v.as_slice()).collect();
+    let (mut a, mut b) = (common::layer(&c, &config).unwrap(), common::layer(&c, &config).unwrap());
+    a.load_weights(&w).unwrap();
+    b.load_weights(&w).unwrap();
+    let plain = a.forward(&slices).unwrap();
+    b.forward(&slices).unwrap();
+    a.launch(config.tokens).unwrap();
+    let err = b.launch(config.tokens).unwrap_err();
+    assert!(matches!(err, Error::Busy(_)), "{err}");
+    a.wait().unwrap();
+    b.launch(config.tokens).unwrap();
+    b.wait().unwrap();
+    let again = b.forward(&slices).unwrap();
+    for (p, q) in plain.iter().zip(&again) {
+        assert!(p.iter().zip(q).all(|(u, v)| u.to_bits() == v.to_bits()), "the second arena's forward differs");
+    }
+}

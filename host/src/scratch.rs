@@ -30,6 +30,14 @@ const HOST_GRACE: Duration = Duration::from_secs(5);
 /// layer it was captured from, and must never match another layer, on any arena.
 static NEXT_LAYER: AtomicU64 = AtomicU64::new(1);
 
+/// Arena ids, unique in the process.
+static NEXT_ARENA: AtomicU64 = AtomicU64::new(1);
+
+/// GPUs with a forward of several GPUs in flight, and the arena that launched it. A cooperative
+/// kernel holds its whole GPU, so two arenas' forwards over the same GPUs could each wait for
+/// the other's flags from a different GPU until both time out: a second is refused instead.
+static GPUS_IN_FLIGHT: Mutex<Vec<(usize, u64)>> = Mutex::new(Vec::new());
+
 /// A handle to a scratch arena; clones share it (see the module docs).
 #[derive(Clone, Debug)]
 pub struct Scratch {
@@ -64,6 +72,7 @@ struct Buffers {
 
 #[derive(Debug)]
 pub(crate) struct Arena {
+    id: u64,
     ordinals: Vec<usize>,
     contexts: Vec<Arc<Context>>,
     pub gpus: Vec<ArenaGpu>,
@@ -85,6 +94,10 @@ impl Drop for Arena {
     /// memory or releasing the last context reference waits for every kernel, so the process
     /// would hang at exit instead of reporting `Error::Broken`. Its memory is leaked instead.
     fn drop(&mut self) {
+        // A broken arena's GPUs stay registered: its kernel may still hold them.
+        if self.broken.is_none() {
+            self.release_gpus();
+        }
         if self.broken.is_some() {
             self.heap.leak();
             self.gpus.drain(..).for_each(std::mem::forget);
@@ -121,6 +134,7 @@ impl Scratch {
         let layout = ArenaLayout::default();
         let gpus = contexts.iter().map(|ctx| ArenaGpu::new(ctx, &layout)).collect::<Result<Vec<_>>>()?;
         let arena = Arena {
+            id: NEXT_ARENA.fetch_add(1, Ordering::Relaxed),
             ordinals: cluster.gpus().iter().map(|g| g.ordinal).collect(),
             contexts,
             gpus,
@@ -248,10 +262,14 @@ impl Arena {
     /// 32-bit epoch every word that is valid by epoch is cleared first, so none can read as current.
     pub fn begin(&mut self, layer: u64, tokens: usize) -> Result<u32> {
         self.idle("launching")?;
+        self.claim_gpus()?;
         let epoch = match self.epoch.checked_add(1) {
             Some(e) => e,
             None => {
-                self.clear_epoch_words()?;
+                if let Err(e) = self.clear_epoch_words() {
+                    self.release_gpus();
+                    return Err(e);
+                }
                 1
             }
         };
@@ -262,6 +280,32 @@ impl Arena {
         self.last = None;
         self.in_flight = Some(Flight { layer, epoch, tokens });
         Ok(epoch)
+    }
+
+    /// Registers this arena's GPUs as running a forward (several GPUs only, see
+    /// [`GPUS_IN_FLIGHT`]); Busy when another arena's forward runs on one of them.
+    fn claim_gpus(&self) -> Result<()> {
+        if self.ordinals.len() < 2 {
+            return Ok(());
+        }
+        let mut busy = GPUS_IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+        if busy.iter().any(|&(o, a)| a != self.id && self.ordinals.contains(&o)) {
+            return Err(Error::Busy("launching: another scratch arena's forward runs on these GPUs (wait for it, or share one Scratch)"));
+        }
+        busy.extend(self.ordinals.iter().map(|&o| (o, self.id)));
+        Ok(())
+    }
+
+    fn release_gpus(&self) {
+        if self.ordinals.len() > 1 {
+            GPUS_IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner()).retain(|&(_, a)| a != self.id);
+        }
+    }
+
+    /// Nothing in flight any more.
+    fn end_flight(&mut self) {
+        self.in_flight = None;
+        self.release_gpus();
     }
 
     fn clear_epoch_words(&self) -> Result<()> {
@@ -313,7 +357,7 @@ impl Arena {
             return Err(Error::Broken { gpu: self.ordinals[r] });
         }
         self.heap.clear(self.layout.heap.control, std::mem::size_of::<Control>() as u64)?;
-        self.in_flight = None;
+        self.end_flight();
         Ok(())
     }
 
@@ -329,8 +373,11 @@ impl Arena {
         let hung = match self.drain(world, limit) {
             Ok(h) => h,
             Err(e) => {
-                // A failed kernel leaves a sticky context error; nothing more can run.
-                self.in_flight = None;
+                // A failed kernel leaves a sticky error on its GPU's context. The other GPUs'
+                // kernels may still wait for its flags: stop them before the arena counts as
+                // idle (their memory may be freed or reused after).
+                self.stop_survivors(f.epoch);
+                self.end_flight();
                 return Err(e);
             }
         };
@@ -339,7 +386,7 @@ impl Arena {
             self.abandon(world)?;
             return Err(Error::KernelHung { gpu: self.ordinals[r], waited_ms });
         }
-        self.in_flight = None;
+        self.end_flight();
         let failed = self.gpus.iter().filter_map(|g| g.error.get(0)).find(|e| e.code != ErrorCode::None as u32);
         let Some(rec) = failed else {
             self.last = Some(f);
@@ -348,6 +395,32 @@ impl Arena {
         // Clear the half-done barrier and queue words; abort and claim hold the epoch anyway.
         self.heap.clear(self.layout.heap.control, std::mem::size_of::<Control>() as u64)?;
         Err(self.error_of(&rec, timeout))
+    }
+
+    /// After one GPU failed: the abort word to every GPU whose context still works, then a wait
+    /// (bounded by [`HOST_GRACE`]) for each of them. A kernel that will not stop makes the
+    /// arena broken; a GPU whose context failed is skipped (its kernel is gone).
+    fn stop_survivors(&mut self, epoch: u32) {
+        let at = (self.layout.heap.control + offset_of!(Control, abort) as u64) as usize;
+        for (g, buf) in self.gpus.iter().zip(self.heap.buffers()) {
+            let _ = buf.write_u32_now(&g.control, at, epoch);
+        }
+        let start = Instant::now();
+        for (r, g) in self.gpus.iter().enumerate() {
+            if g.stream.context().bind().is_err() {
+                continue;
+            }
+            loop {
+                match g.stream.query_bound() {
+                    Ok(false) if start.elapsed() <= HOST_GRACE => std::hint::spin_loop(),
+                    Ok(false) => {
+                        self.broken = Some(self.ordinals[r]);
+                        return;
+                    }
+                    Ok(true) | Err(_) => break,
+                }
+            }
+        }
     }
 
     fn error_of(&self, rec: &ErrorRecord, timeout: Duration) -> Error {
