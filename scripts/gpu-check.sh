@@ -25,7 +25,7 @@ step() { # name seconds cmd...
   local name=$1 secs=$2; shift 2
   echo "=== $name"
   local s=$SECONDS
-  timeout "$secs" "$@" >"$out/$name.log" 2>&1
+  timeout -k 5 "$secs" "$@" >"$out/$name.log" 2>&1
   local rc=$?
   grep -E "^(test |GPU|layer|graph|host time|  (forward_device|graph replay|launch|kernel|empty)|verify|forward|set-up|smoke|forced|dropped|sm_|Bf16|F16|F32|peer|copy| +[0-9]|gpus|\(L|##|overlap|baseline|soak|epoch|50 |48 |partial|corrupt|NaN|========= [A-Z]+ SUMMARY| +(dram|lts|sm|smsp|gpu)__)|panicked|error|FAILED|failures|test result|timed out|skipped" "$out/$name.log" | grep -v "^test .* ignored" | cut -c1-300 | tail -n "${TAIL:-60}"
   echo "--- $name: rc=$rc in $((SECONDS - s)) s"
