@@ -94,14 +94,13 @@ impl Drop for Arena {
     /// memory or releasing the last context reference waits for every kernel, so the process
     /// would hang at exit instead of reporting `Error::Broken`. Its memory is leaked instead.
     fn drop(&mut self) {
-        // A broken arena's GPUs stay registered: its kernel may still hold them.
-        if self.broken.is_none() {
-            self.release_gpus();
-        }
         if self.broken.is_some() {
+            // Its GPUs also stay registered as running: its kernel may still hold them.
             self.heap.leak();
             self.gpus.drain(..).for_each(std::mem::forget);
             self.contexts.drain(..).for_each(std::mem::forget);
+        } else {
+            self.release_gpus();
         }
     }
 }
@@ -319,11 +318,16 @@ impl Arena {
 
     /// Tells the kernels of the forward in flight on every GPU to stop (the abort word = its epoch).
     fn abort(&self, epoch: u32) -> Result<()> {
+        (0..self.gpus.len()).try_for_each(|r| self.abort_gpu(r, epoch))
+    }
+
+    /// The abort word of GPU `r`'s heap set to `epoch`, through its control stream.
+    fn abort_gpu(&self, r: usize, epoch: u32) -> Result<()> {
         let at = (self.layout.heap.control + offset_of!(Control, abort) as u64) as usize;
-        for (g, buf) in self.gpus.iter().zip(self.heap.buffers()) {
-            buf.write_u32_now(&g.control, at, epoch)?;
+        match (self.heap.buffers().get(r), self.gpus.get(r)) {
+            (Some(buf), Some(g)) => buf.write_u32_now(&g.control, at, epoch),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// Waits until the streams of `ranks` are idle or `limit` passed: Ok(None) when idle, else
@@ -335,16 +339,25 @@ impl Arena {
     /// `cudaSetDevice` say, may switch it between two forwards.)
     fn drain(&self, ranks: usize, limit: Duration) -> Result<Option<usize>> {
         let start = Instant::now();
-        for (r, g) in self.gpus.iter().enumerate().take(ranks) {
-            g.stream.context().bind()?;
-            while !g.stream.query_bound()? {
-                if start.elapsed() > limit {
-                    return Ok(Some(r));
-                }
-                std::hint::spin_loop();
+        for r in 0..ranks.min(self.gpus.len()) {
+            if !self.idle_by(r, start, limit)? {
+                return Ok(Some(r));
             }
         }
         Ok(None)
+    }
+
+    /// Spins until GPU `r`'s stream is idle (true) or `limit` has passed since `start` (false).
+    fn idle_by(&self, r: usize, start: Instant, limit: Duration) -> Result<bool> {
+        let stream = &self.gpus[r].stream;
+        stream.context().bind()?;
+        while !stream.query_bound()? {
+            if start.elapsed() > limit {
+                return Ok(false);
+            }
+            std::hint::spin_loop();
+        }
+        Ok(true)
     }
 
     /// Ends the forward in flight after a launch failed on some GPU: aborts the `started` ones,
@@ -401,24 +414,15 @@ impl Arena {
     /// (bounded by [`HOST_GRACE`]) for each of them. A kernel that will not stop makes the
     /// arena broken; a GPU whose context failed is skipped (its kernel is gone).
     fn stop_survivors(&mut self, epoch: u32) {
-        let at = (self.layout.heap.control + offset_of!(Control, abort) as u64) as usize;
-        for (g, buf) in self.gpus.iter().zip(self.heap.buffers()) {
-            let _ = buf.write_u32_now(&g.control, at, epoch);
+        for r in 0..self.gpus.len() {
+            let _ = self.abort_gpu(r, epoch);
         }
         let start = Instant::now();
-        for (r, g) in self.gpus.iter().enumerate() {
-            if g.stream.context().bind().is_err() {
-                continue;
-            }
-            loop {
-                match g.stream.query_bound() {
-                    Ok(false) if start.elapsed() <= HOST_GRACE => std::hint::spin_loop(),
-                    Ok(false) => {
-                        self.broken = Some(self.ordinals[r]);
-                        return;
-                    }
-                    Ok(true) | Err(_) => break,
-                }
+        for r in 0..self.gpus.len() {
+            // An error: that GPU's context failed, its kernel is gone.
+            if let Ok(false) = self.idle_by(r, start, HOST_GRACE) {
+                self.broken = Some(self.ordinals[r]);
+                return;
             }
         }
     }
