@@ -18,6 +18,11 @@ fn gpus() -> Option<Cluster> {
     Some(c)
 }
 
+/// Every GPU's inputs as f32, from the inputs of all GPUs in order.
+fn per_gpu(cfg: &MoeConfig, x: &[f64]) -> Vec<Vec<f32>> {
+    x.chunks(cfg.tokens * cfg.hidden).map(|s| s.iter().map(|&v| v as f32).collect()).collect()
+}
+
 fn cfg(dtype: DType, experts: usize, top_k: usize, tokens: usize, dims: (usize, usize)) -> MoeConfig {
     MoeConfig { tokens, hidden: dims.0, inter: dims.1, experts, top_k, dtype, ..MoeConfig::default() }
 }
@@ -103,7 +108,7 @@ fn multi_gpu_dropped_flag_times_out_everywhere_then_recovers() {
     let Some(c) = gpus() else { return };
     let config = cfg(DType::Bf16, 4 * c.len(), 2, 256, (128, 128));
     let (w, x) = common::weights_and_inputs(&config, c.len(), 130, Inputs::Random);
-    let xs: Vec<Vec<f32>> = x.chunks(config.tokens * config.hidden).map(|s| s.iter().map(|&v| v as f32).collect()).collect();
+    let xs = per_gpu(&config, &x);
     let slices: Vec<&[f32]> = xs.iter().map(|v| v.as_slice()).collect();
     let mut layer = common::layer(&c, &config).unwrap();
     layer.load_weights(&w).unwrap();
@@ -159,7 +164,7 @@ fn a_second_arena_on_the_same_gpus_waits_its_turn() {
     let Some(c) = gpus() else { return };
     let config = cfg(DType::Bf16, 4 * c.len(), 2, 256, (128, 128));
     let (w, x) = common::weights_and_inputs(&config, c.len(), 140, Inputs::Random);
-    let xs: Vec<Vec<f32>> = x.chunks(config.tokens * config.hidden).map(|s| s.iter().map(|&v| v as f32).collect()).collect();
+    let xs = per_gpu(&config, &x);
     let slices: Vec<&[f32]> = xs.iter().map(|v| v.as_slice()).collect();
     let (mut a, mut b) = (common::layer(&c, &config).unwrap(), common::layer(&c, &config).unwrap());
     a.load_weights(&w).unwrap();
