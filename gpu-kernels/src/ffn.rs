@@ -323,7 +323,7 @@ pub unsafe fn gemm1<E: Element>(p: &MoeParams, smem: u32, task: &Task) -> bool {
         }
     }
     // A split that is not the column tile's last is done once its partial is out.
-    if gemm1_splits(p, task.tile >= launch_tiles(p)) > 1 {
+    if splits > 1 {
         match unsafe { sum_splits(p, smem, task, t.rows, cols) } {
             Some(true) => {}
             Some(false) => return true,
