@@ -96,6 +96,14 @@ struct LayerArgs {
     /// Scale the shared expert's output by sigmoid(x·g) (Qwen2-MoE's shared_expert_gate).
     #[arg(long, requires = "shared_inter")]
     shared_gate: bool,
+    /// Bound on every wait inside the kernel, in ms (a wait past it fails the forward with a
+    /// timeout naming what was awaited).
+    #[arg(long, value_name = "MS")]
+    timeout_ms: Option<u64>,
+    /// Test hook: the dispatch never raises the tile-0 flag of this expert, so the forward must
+    /// fail with a timeout on every rank (the multi-process failure test).
+    #[arg(long, value_name = "EXPERT", hide = true)]
+    inject_dropped_flag: Option<u32>,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -449,8 +457,12 @@ fn run_on(
     if let Some(s) = scratch {
         builder = builder.scratch(s);
     }
+    if let Some(ms) = args.timeout_ms {
+        builder = builder.timeout(std::time::Duration::from_millis(ms));
+    }
     let mut layer = builder.build()?;
     layer.load_weights(&weights)?;
+    layer.inject_dropped_dispatch_flag(args.inject_dropped_flag);
     // Every rank's inputs (the same in either mode); this process's GPUs take theirs.
     let mut rng = SplitMix64::new(args.seed ^ 0x1234);
     let per_rank = cfg.tokens * cfg.hidden;

@@ -55,3 +55,47 @@ fn one_process_per_gpu_matches_the_single_process_run_bitwise() {
         }
     }
 }
+
+/// A dropped dispatch flag in multi-process mode: every rank's forward fails with a typed
+/// timeout (the owner waits for the flag, the others for their returned rows), well within the
+/// bound, and every process exits on its own. The ranks are started here, not by `flashmoe
+/// launch`, which would stop the others at the first failure.
+#[test]
+#[ignore = "needs GPU"]
+fn a_dropped_flag_fails_every_rank_with_a_timeout() {
+    let n = flashmoe::Cluster::all_local().expect("a GPU").len();
+    let exe = std::env::var("FLASHMOE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_flashmoe").to_string());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let experts = (4 * n).to_string();
+    let args = ["run", "--tokens", "256", "--experts", &experts, "--hidden", "128", "--inter", "128", "--iters", "0"];
+    let started = std::time::Instant::now();
+    let mut ranks: Vec<_> = (0..n)
+        .map(|r| {
+            Command::new(&exe)
+                .args(args)
+                .args(["--timeout-ms", "300", "--inject-dropped-flag", "1"])
+                .envs([("RANK", r.to_string()), ("LOCAL_RANK", r.to_string()), ("WORLD_SIZE", n.to_string())])
+                .envs([("LOCAL_WORLD_SIZE", n.to_string()), ("MASTER_ADDR", "127.0.0.1".into()), ("MASTER_PORT", port.clone())])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    // Set-up (NVSHMEM init, weights) included; a hang would blow through this.
+    let limit = std::time::Duration::from_secs(90);
+    while ranks.iter_mut().any(|c| c.try_wait().unwrap().is_none()) {
+        if started.elapsed() > limit {
+            ranks.iter_mut().for_each(|c| drop(c.kill()));
+            panic!("a rank did not exit within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    for (r, c) in ranks.into_iter().enumerate() {
+        let out = c.wait_with_output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!out.status.success(), "rank {r} succeeded with a dropped flag:\n{text}");
+        assert!(text.contains("timed out"), "rank {r} did not fail with a timeout:\n{text}");
+        println!("rank {r}: {}", text.lines().find(|l| l.contains("timed out")).unwrap_or_default());
+    }
+}
