@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On the GPU machine, from the repo root, after ../shared/tools/gpu-bundle built .gpu/:
 #   bash scripts/gpu-check.sh [stage,stage,...]
-# Stages: smoke tile info tiny single shared graph hf reliability sm80 ws multi run ab old bench gated decode ncu sanitize
+# Stages: smoke tile info tiny single shared graph hf reliability sm80 ws multi mp run ab old bench gated decode ncu sanitize
 # (default: all but ab, old, gated, decode, ncu, sanitize, sm80). `graph`: CUDA-graph replays (tests/forward_graph.rs)
 # and the host time per forward of the tiny decode layer, plain and graph-replayed. `bench`: `flashmoe bench` (the single-GPU sweep with its
 # cuBLAS-ideal and grouped-GEMM columns; the multi-GPU sweeps on several GPUs). `gated`: the SwiGLU
@@ -58,6 +58,11 @@ t sm80 && FLASHMOE_TEST_ARCH=sm_80 step sm80-shared 300 $b/test-test-moe_shared_
 t sm80 && FLASHMOE_TEST_ARCH=sm_80 step sm80-reliability 300 $b/test-test-moe_reliability --include-ignored --nocapture --test-threads=1
 t sm80 && step sm80-run1 90 $b/bin-bin-flashmoe run --gpus 1 --arch sm80
 t multi && step multi 150 $b/test-test-moe_multi_gpu --include-ignored --nocapture --test-threads=1
+# `mp`: one process per GPU (a bundle built with GPU_BUNDLE_FEATURES="--features nvshmem"), bitwise
+# against the single-process run; NVSHMEM's host library from this machine's python3 wheel.
+nvshmem_home() { python3 -c "import nvidia, os; print([os.path.join(p, 'nvshmem') for p in nvidia.__path__ if os.path.isdir(os.path.join(p, 'nvshmem'))][0])"; }
+t mp && [ -x $b/test-test-multiprocess ] && NVSHMEM_HOME=${NVSHMEM_HOME:-$(nvshmem_home)} NVSHMEM_REMOTE_TRANSPORT=none FLASHMOE_BIN=$b/bin-bin-flashmoe \
+  step mp 300 $b/test-test-multiprocess --include-ignored --nocapture --test-threads=1
 t run && step run1 90 $b/bin-bin-flashmoe run --gpus 1
 t run && step run 90 $b/bin-bin-flashmoe run
 t run && step run1-shared 90 $b/bin-bin-flashmoe run --gpus 1 --shared-inter 1024

@@ -26,8 +26,9 @@ use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, TmaB, mainloop, zero_acc};
 use crate::group::Group;
 use crate::layout::{
-    Control, ErrorCode, FaultKind, GEMM1_PARTIAL_BYTES, MAX_SEGMENTS, MoeParams, STAGING_MAP_ROWS, TILE_K_BYTES, TILE_M, TILE_N, Task,
-    TaskKind, TileDesc, gemm0_tile_cols, gemm0_tiles, gemm1_tiles, launch_tiles, meta_j, meta_token, segment_in_bounds, tile_info_parts,
+    Control, ErrorCode, FaultKind, GEMM0_COUNTERS, GEMM1_PARTIAL_BYTES, MAX_GEMM1_SPLITS, MAX_SEGMENTS, MoeParams, STAGING_MAP_ROWS,
+    TILE_K_BYTES, TILE_M, TILE_N, Task, TaskKind, TileDesc, gemm0_task_splits, gemm0_tile_cols, gemm0_tiles, gemm1_tiles, launch_tiles,
+    meta_j, meta_token, segment_in_bounds, split_gemm0_tasks, tile_info_parts,
 };
 use crate::os::queue::Queue;
 use crate::ptx::{copy, sync};
@@ -228,38 +229,62 @@ pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task
     let cols = if gated { TILE_N / 2 } else { (inter - col0).min(TILE_N) };
     unsafe { epilogue::emit::<E>(smem, gated, t.rows, cols, value, dest) };
 
-    // The block that finishes the tile's last GEMM0 task publishes its GEMM1 tasks (column
-    // tile n, split s as task column n · splits + s).
-    let n1 = gemm1_tiles(p.hidden, TILE_N) * gemm1_splits(p, shared);
+    // The block that finishes the last GEMM0 task feeding a K split of GEMM1 publishes that
+    // split's tasks (column tile n, split s as task column n · splits + s): at decode a row
+    // tile's first splits start while its other GEMM0 tasks still run.
+    let splits = gemm1_splits(p, shared);
+    let n1 = gemm1_tiles(p.hidden, TILE_N);
+    let counters = unsafe { ((p.workspace + p.ws.gemm0_done) as *mut u32).add((task.tile * GEMM0_COUNTERS) as usize) };
     if tid == 0 {
-        let done = (p.workspace + p.ws.gemm0_done) as *mut u32;
+        let cols = gemm0_tile_cols(gated, TILE_N);
+        let (s0, s1) = gemm0_task_splits(task.n_tile, cols, inter, E::BYTES, splits);
         sync::fence_acq_rel_gpu();
-        let last = unsafe { sync::atom_add_acq_rel_gpu_u32(done.add(task.tile as usize), 1) } == gemm0_tiles(inter, gated, TILE_N) - 1;
-        let first = if last { unsafe { q.reserve(n1) } } else { 0 };
+        let mut ready = 0u32;
+        for s in s0..=s1 {
+            let need = split_gemm0_tasks(s, cols, inter, E::BYTES, splits);
+            if unsafe { sync::atom_add_acq_rel_gpu_u32(counters.add(s as usize), 1) } == need - 1 {
+                ready |= 1 << s;
+            }
+        }
+        let first = if ready != 0 { unsafe { q.reserve(ready.count_ones() * n1) } } else { 0 };
         unsafe {
-            copy::st_shared_u32(smem + BROADCAST, last as u32);
+            copy::st_shared_u32(smem + BROADCAST, ready);
             copy::st_shared_u32(smem + BROADCAST + 4, first);
         }
     }
     sync::sync_threads();
-    let (last, first) = unsafe { (copy::ld_shared_u32(smem + BROADCAST) != 0, copy::ld_shared_u32(smem + BROADCAST + 4)) };
+    let (ready, first) = unsafe { (copy::ld_shared_u32(smem + BROADCAST), copy::ld_shared_u32(smem + BROADCAST + 4)) };
     let mut full = None;
-    if last {
-        let mut n = tid;
-        while n < n1 {
-            if !unsafe { q.publish(first + n, &Task { kind: TaskKind::Gemm1 as u32, n_tile: n, ..*task }) } {
-                full = Some((FaultKind::QueueFull as u32, (first + n) as u64, q.capacity() as u64));
-            }
-            n += TILE_M;
+    let mut i = tid;
+    while i < ready.count_ones() * n1 {
+        // Task i: column tile i % n1 of the (i / n1)-th ready split.
+        let s = nth_set_bit(ready, i / n1);
+        if !unsafe { q.publish(first + i, &Task { kind: TaskKind::Gemm1 as u32, n_tile: (i % n1) * splits + s, ..*task }) } {
+            full = Some((FaultKind::QueueFull as u32, (first + i) as u64, q.capacity() as u64));
         }
+        i += TILE_M;
     }
     if unsafe { any_fault(smem, full, task.tile) } {
         return false;
     }
-    if last && tid == 0 {
-        unsafe { sync::red_add_release_gpu_u32(&raw mut (*fault::control(p)).gemm1_rows_published, 1) };
+    // The tile's GEMM1 tasks are all queued once its last split's are (the scheduler's count).
+    if ready != 0 && tid == 0 {
+        let queued = ready.count_ones();
+        if unsafe { sync::atom_add_acq_rel_gpu_u32(counters.add(MAX_GEMM1_SPLITS as usize), queued) } + queued == splits {
+            unsafe { sync::red_add_release_gpu_u32(&raw mut (*fault::control(p)).gemm1_rows_published, 1) };
+        }
     }
     true
+}
+
+/// The position of the `k`-th (from 0) set bit of `mask` (one that has more than k).
+#[inline(always)]
+fn nth_set_bit(mask: u32, k: u32) -> u32 {
+    let mut m = mask;
+    for _ in 0..k {
+        m &= m - 1;
+    }
+    m.trailing_zeros()
 }
 
 /// GEMM1 task; false as for [`gemm0`].
@@ -603,9 +628,10 @@ pub unsafe fn finish(p: &MoeParams, smem: u32, g: &Group, q: &Queue, task: &Task
     }
     let n1 = gemm1_tiles(p.hidden, p.tile_n());
     if tid == 0 {
+        // One K split (this engine's GEMM1 tasks are whole): the tile's first counter.
         let done = (p.workspace + p.ws.gemm0_done) as *mut u32;
         sync::fence_acq_rel_gpu();
-        let last = unsafe { sync::atom_add_acq_rel_gpu_u32(done.add(task.tile as usize), 1) }
+        let last = unsafe { sync::atom_add_acq_rel_gpu_u32(done.add((task.tile * GEMM0_COUNTERS) as usize), 1) }
             == gemm0_tiles(p.inter, p.gated(), p.tile_n()) * p.task_parts() - 1;
         let first = if last { unsafe { q.reserve(n1) } } else { 0 };
         unsafe {

@@ -8,7 +8,7 @@ use core::intrinsics::gpu::gpu_launch_sized_workgroup_mem;
 
 use crate::fault::{self, Deadline};
 use crate::gemm::element::{Bf16, Element, F16, F32};
-use crate::layout::{MoeParams, gate_chunks, task_tiles, timeline};
+use crate::layout::{GEMM0_COUNTERS, MoeParams, gate_chunks, task_tiles, timeline};
 use crate::os::{self, processor};
 use crate::ptx::{copy, sync};
 use crate::util::{block_idx, grid_dim, thread_idx};
@@ -21,7 +21,8 @@ pub(crate) struct SharedBase(u8);
 /// Clears this launch's counters before the gate's grid barrier publishes them. Peers add to
 /// `returned_rows` only after receiving this GPU's rows of this launch, so never before this.
 unsafe fn reset(p: &MoeParams) {
-    let tiles = task_tiles(p) as usize;
+    // GEMM0's counters of every row tile (per GEMM1 K split, and the splits queued).
+    let tiles = task_tiles(p) as usize * GEMM0_COUNTERS as usize;
     let done = (p.workspace + p.ws.gemm0_done) as *mut u32;
     let counts = (p.workspace + p.ws.chunk_counts) as *mut u32;
     let count_words = (gate_chunks(p.tokens) * p.experts) as usize;

@@ -110,10 +110,18 @@ impl Gpu {
 /// # Ok::<(), flashmoe::Error>(())
 /// ```
 /// Without a GPU every constructor returns an error for which [`crate::Error::is_no_gpu`] holds.
+///
+/// In multi-process mode (one process per GPU, [`crate::dist::Process`]) a cluster holds this
+/// process's one GPU as rank [`Self::first_rank`] of [`Self::world_size`] ranks; the others are
+/// the peer processes' GPUs, reached through NVSHMEM's symmetric heap.
 #[derive(Debug)]
 pub struct Cluster {
     gpus: Vec<Gpu>,
     peer_access: Vec<Vec<bool>>,
+    /// The rank of `gpus[0]` among all ranks, and how many ranks there are (a single process:
+    /// 0 and `gpus.len()`).
+    first_rank: usize,
+    world_size: usize,
 }
 
 impl Cluster {
@@ -135,6 +143,17 @@ impl Cluster {
     /// The first `count` GPUs.
     pub fn first(count: usize) -> Result<Self> {
         Self::with_devices(&(0..count).collect::<Vec<_>>())
+    }
+
+    /// GPU `ordinal` as rank `rank` of `world_size` ranks, one per process (multi-process mode;
+    /// see [`crate::dist::Process`], which makes this from the launcher's environment).
+    pub fn rank_of_world(ordinal: usize, rank: usize, world_size: usize) -> Result<Self> {
+        if rank >= world_size || world_size > flashmoe_kernels::layout::MAX_WORLD {
+            return Err(Error::NoSuchRank { rank, world: world_size });
+        }
+        let mut c = Self::with_devices(&[ordinal])?;
+        (c.first_rank, c.world_size) = (rank, world_size);
+        Ok(c)
     }
 
     fn open(ordinals: Vec<usize>) -> Result<Self> {
@@ -160,15 +179,32 @@ impl Cluster {
                 }
             }
         }
-        Ok(Cluster { gpus, peer_access })
+        let world_size = gpus.len();
+        Ok(Cluster { gpus, peer_access, first_rank: 0, world_size })
     }
 
     pub fn gpus(&self) -> &[Gpu] {
         &self.gpus
     }
 
+    /// GPUs this process drives (one in multi-process mode).
     pub fn len(&self) -> usize {
         self.gpus.len()
+    }
+
+    /// Ranks of the whole layer: every process's GPUs ([`Self::len`] in single-process mode).
+    pub fn world_size(&self) -> usize {
+        self.world_size
+    }
+
+    /// The rank of this process's first GPU (0 in single-process mode).
+    pub fn first_rank(&self) -> usize {
+        self.first_rank
+    }
+
+    /// Whether other processes drive some of the ranks.
+    pub fn is_multi_process(&self) -> bool {
+        self.world_size != self.gpus.len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -15,6 +15,9 @@ pub struct SymmetricHeap {
     /// NVSHMEM's allocation behind `buffers` (feature `nvshmem`), freed (collectively) on drop.
     #[cfg(feature = "nvshmem")]
     nvshmem: Option<(Arc<crate::dist::NvshmemHost>, u64)>,
+    /// Every rank's heap as this GPU addresses it, when other processes own some (NVSHMEM's
+    /// heap with several PEs: `nvshmem_ptr`); empty: the ranks are `buffers`.
+    peers: Vec<u64>,
 }
 
 impl SymmetricHeap {
@@ -42,23 +45,31 @@ impl SymmetricHeap {
             buffers,
             #[cfg(feature = "nvshmem")]
             nvshmem: None,
+            peers: Vec::new(),
         })
     }
 
     /// `bytes` (at least 256) of NVSHMEM's symmetric heap for this process's one GPU, zeroed:
     /// `nvshmem_malloc` is collective, so every PE grows its heap in the same order. The kernels
-    /// keep their direct loads and stores (their peers' addresses come from `nvshmem_ptr`; with
-    /// one PE the heap is this GPU's own).
+    /// keep their direct loads and stores: every PE's heap as mapped here by `nvshmem_ptr` (a
+    /// PE it cannot map is an error until the put transport exists). Returns after every PE
+    /// zeroed its heap (`nvshmem_barrier_all`), so no peer's first forward writes into a heap
+    /// that is still being cleared.
     #[cfg(feature = "nvshmem")]
     pub fn nvshmem(host: &Arc<crate::dist::NvshmemHost>, ctx: &Arc<Context>, bytes: usize) -> Result<Self> {
         ctx.bind()?;
         let len = bytes.max(256);
         let ptr = host.malloc(len)?;
+        let (_, pes) = host.pe()?;
         // SAFETY: NVSHMEM's allocation on this context's device, freed only in Drop below, after
         // the view.
         let b = unsafe { DeviceBuffer::borrowed(ctx, ptr, len) };
-        let heap = SymmetricHeap { buffers: vec![b], nvshmem: Some((host.clone(), ptr)) };
+        let mut heap = SymmetricHeap { buffers: vec![b], nvshmem: Some((host.clone(), ptr)), peers: Vec::with_capacity(pes) };
+        for pe in 0..pes {
+            heap.peers.push(host.ptr(ptr, pe)?.ok_or(crate::dist::DistError::PeerUnreachable { peer: pe })?);
+        }
         heap.buffers[0].fill(0, len, 0)?;
+        host.barrier_all()?;
         Ok(heap)
     }
 
@@ -71,11 +82,15 @@ impl SymmetricHeap {
         &self.buffers
     }
 
-    /// Base address of every GPU's heap, by rank (unused ranks 0).
+    /// Base address of every rank's heap as this process's GPUs address it (unused ranks 0).
     pub fn bases(&self) -> [u64; MAX_WORLD] {
         let mut b = [0; MAX_WORLD];
-        for (i, buf) in self.buffers.iter().enumerate() {
-            b[i] = buf.ptr();
+        if self.peers.is_empty() {
+            for (i, buf) in self.buffers.iter().enumerate() {
+                b[i] = buf.ptr();
+            }
+        } else {
+            b[..self.peers.len()].copy_from_slice(&self.peers);
         }
         b
     }

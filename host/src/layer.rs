@@ -228,7 +228,8 @@ impl<'c> MoeLayerBuilder<'c> {
     pub fn build(self) -> Result<MoeLayer<'c>> {
         let cluster = self.cluster;
         let cfg = self.cfg;
-        cfg.validate(cluster.len())?;
+        let world = cluster.world_size();
+        cfg.validate(world)?;
         // A feature only the f64 reference implements is refused here, before anything is
         // allocated or launched, never computed as something else.
         cfg.kernel_support()?;
@@ -241,7 +242,7 @@ impl<'c> MoeLayerBuilder<'c> {
         if self.tuning.mainloop == Mainloop::WarpSpecialized && cfg.shared.is_some() {
             return Err(ConfigError::NotInKernel("a shared expert on the warp-specialized engine (--mainloop ws)").into());
         }
-        let auto_wide = crate::heuristics::wide_tiles(cfg.tokens, cfg.top_k, cfg.experts, cfg.gated, cluster.len(), cfg.shared.is_some())
+        let auto_wide = crate::heuristics::wide_tiles(cfg.tokens, cfg.top_k, cfg.experts, cfg.gated, world, cfg.shared.is_some())
             && cfg.dtype != DType::F32;
         for g in cluster.gpus() {
             let arch = self.tuning.arch.unwrap_or(g.arch());
@@ -271,7 +272,9 @@ impl<'c> MoeLayerBuilder<'c> {
             }
             ranks.push(Rank { kernel, entry, grid: per_sm * g.sms, weights: None, timeline: None });
         }
-        let grids: Vec<u32> = ranks.iter().map(|r| r.grid).collect();
+        // Every rank's grid; another process's GPU is taken to be like this one's (a rank's
+        // grid only sizes its own launch and dispatch, never a peer's region).
+        let grids: Vec<u32> = (0..world).map(|g| ranks[g.saturating_sub(cluster.first_rank()).min(ranks.len() - 1)].grid).collect();
         let plan = Plan::new(&cfg, &grids, &self.tuning)?;
         let scratch = match self.scratch {
             Some(s) => s,
@@ -348,7 +351,7 @@ impl<'c> MoeLayer<'c> {
     /// Bytes of this layer's weights on each GPU.
     pub fn weight_bytes(&self) -> u64 {
         let (e, h, i) = (self.cfg.experts as u64, self.cfg.hidden as u64, self.cfg.inter as u64);
-        let local = e / self.ranks.len() as u64;
+        let local = e / self.cluster.world_size() as u64;
         let mats = if self.cfg.gated { 3 } else { 2 };
         let biases = if self.cfg.bias { local * (if self.cfg.gated { 2 * i } else { i } + h) } else { 0 };
         (e * h + local * mats * h * i + biases) * self.cfg.dtype.bytes() as u64
@@ -380,24 +383,26 @@ impl<'c> MoeLayer<'c> {
         self.hooks.fail_launch_after = rank;
     }
 
-    /// Uploads weights: the gate to every GPU, each GPU's experts (contiguous E / G) to it. Every
-    /// value must be finite in the layer's dtype. On error the previous weights stay.
+    /// Uploads weights: the gate to every GPU, each GPU's experts (contiguous E / G) to it (in
+    /// multi-process mode this process's rank's experts of the whole `w`). Every value must be
+    /// finite in the layer's dtype. On error the previous weights stay.
     pub fn load_weights(&mut self, w: &Weights) -> Result<()> {
         if self.scratch.lock().running(self.id) {
             return Err(Error::Busy("loading weights"));
         }
         w.validate(&self.cfg)?;
         let (h, i) = (self.cfg.hidden, self.cfg.inter);
-        let local = self.cfg.experts / self.ranks.len();
+        let local = self.cfg.experts / self.cluster.world_size();
         let encoded = w.encoded(self.cfg.dtype)?;
         let bytes = |name: &str| encoded.iter().find(|(n, _)| *n == name).and_then(|(_, b)| b.as_deref());
         let elem = self.cfg.dtype.bytes() as usize;
         let mut uploaded = Vec::with_capacity(self.ranks.len());
         for r in 0..self.ranks.len() {
             let ctx = self.cluster.gpus()[r].context();
+            let g = self.cluster.first_rank() + r;
             let upload = |name: &str, per_expert: usize, all: bool| -> Result<Option<DeviceBuffer>> {
                 let Some(b) = bytes(name) else { return Ok(None) };
-                let part = if all { b } else { &b[r * local * per_expert * elem..(r + 1) * local * per_expert * elem] };
+                let part = if all { b } else { &b[g * local * per_expert * elem..(g + 1) * local * per_expert * elem] };
                 let buf = DeviceBuffer::alloc(ctx, part.len())?;
                 buf.write(0, part)?;
                 Ok(Some(buf))
@@ -531,7 +536,7 @@ impl<'c> MoeLayer<'c> {
         for (r, rank) in self.ranks.iter().enumerate() {
             // Epoch 0 ("never written") is never launched: every launch sets its own first.
             self.sync_staging_map(&arena, r)?;
-            let mut p = self.params(&arena, r, &self.plan.forward(r, tokens)?)?;
+            let mut p = self.params(&arena, r, &self.plan.forward(self.cluster.first_rank() + r, tokens)?)?;
             let mut args = [&mut p as *mut MoeParams as *mut c_void];
             // SAFETY: the kernel takes one MoeParams by value; the driver copies it.
             graphs.push(unsafe { KernelGraph::new(&rank.kernel, rank.launch_config(), &mut args, true)? });
@@ -569,7 +574,7 @@ impl<'c> MoeLayer<'c> {
         let world = self.ranks.len();
         let mut params = [MoeParams::default(); layout::MAX_WORLD];
         for (r, p) in params.iter_mut().enumerate().take(world) {
-            *p = self.params(arena, r, &self.plan.forward(r, tokens)?)?;
+            *p = self.params(arena, r, &self.plan.forward(self.cluster.first_rank() + r, tokens)?)?;
             self.sync_staging_map(arena, r)?;
         }
         let epoch = arena.begin(self.id, tokens)?;
@@ -660,7 +665,8 @@ impl<'c> MoeLayer<'c> {
                 bits |= bit;
             }
         }
-        let (dispatch_blocks, dispatch_parts) = self.plan.dispatch[r];
+        let global = self.cluster.first_rank() + r;
+        let (dispatch_blocks, dispatch_parts) = self.plan.dispatch[global];
         let act = cfg.activation.kernel_params();
         let (groups, topk_groups, routed_scaling) = cfg.router.kernel_params();
         let mut ws = arena.layout.ws;
@@ -676,7 +682,7 @@ impl<'c> MoeLayer<'c> {
             slot_stride: self.plan.slot_stride(),
             tile_stride: self.plan.tile_stride(),
             world: shape.world,
-            rank: r as u32,
+            rank: global as u32,
             local_experts: shape.local_experts(),
             dtype: cfg.dtype as u32,
             activation: cfg.activation.kind() as u32,

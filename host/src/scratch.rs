@@ -114,13 +114,17 @@ impl Scratch {
     }
 
     /// An empty arena whose symmetric heap is NVSHMEM's (`nvshmem_malloc`): the layer runs
-    /// through NVSHMEM's heap with the kernels of the NVSHMEM build. One GPU and one PE for now
-    /// (the multi-process mode of issue 13 is not built): anything else is an error.
+    /// through NVSHMEM's heap with the kernels of the NVSHMEM build. The cluster is this
+    /// process's one GPU as NVSHMEM's PE of the same rank, of as many PEs as the cluster's world
+    /// (multi-process mode: [`crate::dist::Process`]). Every rank must build the same layers on
+    /// its scratch in the same order: growing the heap is collective.
     #[cfg(feature = "nvshmem")]
     pub fn with_nvshmem(cluster: &Cluster, host: Arc<crate::dist::NvshmemHost>) -> Result<Scratch> {
-        let (_, pes) = host.pe()?;
-        if cluster.len() != 1 || pes != 1 {
-            return Err(Error::Unavailable("an NVSHMEM heap serves one GPU as its only PE (multi-process mode is not built yet)"));
+        let (me, pes) = host.pe()?;
+        if cluster.len() != 1 || pes != cluster.world_size() || me != cluster.first_rank() {
+            return Err(Error::Unavailable(
+                "an NVSHMEM heap serves one GPU per process, as the PE of its rank in a world of as many PEs (dist::Process)",
+            ));
         }
         let contexts: Vec<Arc<Context>> = cluster.gpus().iter().map(|g| g.context().clone()).collect();
         let heap = SymmetricHeap::nvshmem(&host, &contexts[0], 0)?;

@@ -96,6 +96,14 @@ struct LayerArgs {
     /// Scale the shared expert's output by sigmoid(x·g) (Qwen2-MoE's shared_expert_gate).
     #[arg(long, requires = "shared_inter")]
     shared_gate: bool,
+    /// Bound on every wait inside the kernel, in ms (a wait past it fails the forward with a
+    /// timeout naming what was awaited).
+    #[arg(long, value_name = "MS")]
+    timeout_ms: Option<u64>,
+    /// Test hook: the dispatch never raises the tile-0 flag of this expert, so the forward must
+    /// fail with a timeout on every rank (the multi-process failure test).
+    #[arg(long, value_name = "EXPERT", hide = true)]
+    inject_dropped_flag: Option<u32>,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -350,6 +358,10 @@ fn info(mib: usize) -> Result<()> {
 }
 
 /// Builds, verifies and (with `iters` > 0) times one layer.
+/// How long the ranks of a multi-process run wait for each other at the rendezvous.
+#[cfg(feature = "nvshmem")]
+const RENDEZVOUS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) -> Result<()> {
     // Checkpoint and shape errors first, on any machine (the GPU count is checked once the GPUs
     // are open).
@@ -357,11 +369,49 @@ fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) ->
     cfg.validate(1)?;
     // Anything only the f64 reference implements, before any GPU is opened.
     cfg.kernel_support()?;
+    // Under a launcher (RANK etc. set): this process's GPU as its rank, on NVSHMEM's heap.
+    #[cfg(feature = "nvshmem")]
+    if let Some(p) = flashmoe::dist::Process::from_env(RENDEZVOUS_TIMEOUT)? {
+        let scratch = p.scratch()?;
+        let result = run_on(p.cluster(), Some(&scratch), &cfg, checkpoint.as_ref(), args, iters, sample, timeline);
+        drop(scratch);
+        // Collective, like the heap's free above: a rank that failed earlier is stopped by its
+        // launcher (`flashmoe launch` stops every rank when one fails).
+        p.finalize()?;
+        return result;
+    }
+    #[cfg(not(feature = "nvshmem"))]
+    if flashmoe::dist::DistEnv::from_process()?.is_some() {
+        return Err(Error::Unavailable("multi-process mode (RANK etc. are set) needs the NVSHMEM build: cargo build --features nvshmem"));
+    }
     let cluster = args.cluster()?;
-    let world = cluster.len();
+    run_on(&cluster, None, &cfg, checkpoint.as_ref(), args, iters, sample, timeline)
+}
+
+/// FNV-1a over the bits of a rank's outputs: equal hashes in single- and multi-process mode
+/// mean bitwise-equal forwards.
+fn output_hash(out: &[f32]) -> u64 {
+    out.iter().flat_map(|v| v.to_bits().to_le_bytes()).fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// `flashmoe run` on `cluster` (all local GPUs, or this process's rank of a multi-process run).
+#[allow(clippy::too_many_arguments)]
+fn run_on(
+    cluster: &Cluster,
+    scratch: Option<&flashmoe::Scratch>,
+    cfg: &MoeConfig,
+    checkpoint: Option<&LayerSpec>,
+    args: &LayerArgs,
+    iters: usize,
+    sample: Option<usize>,
+    timeline: bool,
+) -> Result<()> {
+    let (world, first) = (cluster.world_size(), cluster.first_rank());
+    let cfg = cfg.clone();
     println!(
-        "layer: T={} tokens/GPU x {world} GPU(s), H={} I={} E={} k={} {:?} {:?}{}{}{}{}{}, {}",
+        "layer: T={} tokens/GPU x {world} GPU(s){}, H={} I={} E={} k={} {:?} {:?}{}{}{}{}{}, {}",
         cfg.tokens,
+        if cluster.is_multi_process() { format!(" (this process: rank {first}, one process per GPU)") } else { String::new() },
         cfg.hidden,
         cfg.inter,
         cfg.experts,
@@ -382,7 +432,7 @@ fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) ->
         }
     );
     let t = Instant::now();
-    let weights = match &checkpoint {
+    let weights = match checkpoint {
         Some(spec) => {
             let w = spec.load()?;
             println!(
@@ -403,16 +453,30 @@ fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) ->
         }
         None => Weights::random(&cfg, args.seed),
     };
-    let mut layer = MoeLayer::builder(&cluster, cfg.clone()).tuning(args.tuning()).build()?;
+    let mut builder = MoeLayer::builder(cluster, cfg.clone()).tuning(args.tuning());
+    if let Some(s) = scratch {
+        builder = builder.scratch(s);
+    }
+    if let Some(ms) = args.timeout_ms {
+        builder = builder.timeout(std::time::Duration::from_millis(ms));
+    }
+    let mut layer = builder.build()?;
     layer.load_weights(&weights)?;
+    layer.inject_dropped_dispatch_flag(args.inject_dropped_flag);
+    // Every rank's inputs (the same in either mode); this process's GPUs take theirs.
     let mut rng = SplitMix64::new(args.seed ^ 0x1234);
-    let x = numeric::exact_values(&mut rng, world * cfg.tokens * cfg.hidden, 6);
-    let xs: Vec<Vec<f32>> = x.chunks(cfg.tokens * cfg.hidden).map(|c| c.iter().map(|&v| v as f32).collect()).collect();
+    let per_rank = cfg.tokens * cfg.hidden;
+    let x_all = numeric::exact_values(&mut rng, world * per_rank, 6);
+    let x = &x_all[first * per_rank..(first + cluster.len()) * per_rank];
+    let xs: Vec<Vec<f32>> = x.chunks(per_rank).map(|c| c.iter().map(|&v| v as f32).collect()).collect();
     let slices: Vec<&[f32]> = xs.iter().map(|v| v.as_slice()).collect();
-    for r in 0..world {
+    for r in 0..cluster.len() {
         layer.output_buffer(r)?.fill(0, cfg.tokens * cfg.hidden * cfg.dtype.bytes() as usize, numeric::NAN_BYTE)?;
     }
     let out = layer.forward(&slices)?;
+    for (r, o) in out.iter().enumerate() {
+        println!("output hash, rank {}: {:016x}", first + r, output_hash(o));
+    }
     println!(
         "set-up and first forward: {:.1} s ({} blocks per GPU, {} registers per thread, {} MiB symmetric heap per GPU)",
         t.elapsed().as_secs_f64(),
@@ -420,7 +484,7 @@ fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) ->
         layer.kernel_registers(0)?,
         layer.heap_bytes() >> 20
     );
-    let v = verify::check(&layer, &weights, &x, &out, cfg.tokens, sample, args.seed)?;
+    let v = verify::check(&layer, &weights, x, &out, cfg.tokens, sample, args.seed)?;
     println!(
         "verify: rel L2 error {:.3e} (bound {:.1e}) over {} tokens; {} pairs dropped by capacity; {} near-tie reroutes; {}",
         v.rel_err,

@@ -454,7 +454,6 @@ pub struct Control {
 #[repr(C, align(16))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Task {
-    pub stamp: u32,
     pub kind: u32,
     /// Row tile ([`TileDesc`] index) of GEMM tasks, token tile of combine tasks.
     pub tile: u32,
@@ -466,6 +465,8 @@ pub struct Task {
     pub pair: u32,
     pub slot: u32,
     pub _pad: u32,
+    /// The launch epoch once published; last, so the other words go out as two vector stores.
+    pub stamp: u32,
 }
 
 /// A row tile of one local expert: up to 128 rows drawn from consecutive slots of one or more
@@ -539,6 +540,9 @@ mod tests {
     #[test]
     fn shared_struct_sizes_are_stable() {
         assert_eq!(core::mem::size_of::<Task>(), 32);
+        // `Queue::write`'s two vector stores.
+        assert_eq!((core::mem::offset_of!(Task, kind), core::mem::offset_of!(Task, pair)), (0, 16));
+        assert_eq!(core::mem::offset_of!(Task, stamp), 28);
         assert_eq!(core::mem::size_of::<TileDesc>(), 128);
         assert_eq!(core::mem::size_of::<Control>(), 256);
         assert_eq!(core::mem::size_of::<ErrorRecord>(), 48);

@@ -35,6 +35,35 @@ pub const fn gemm1_tiles(hidden: u32, tile_n: u32) -> u32 {
     div_ceil(hidden, tile_n)
 }
 
+/// Counters per row tile in the workspace's `gemm0_done` region: one per GEMM1 K split (GEMM0
+/// column tiles done that feed it), then the tile's splits whose GEMM1 tasks are queued.
+pub const GEMM0_COUNTERS: u32 = MAX_GEMM1_SPLITS + 1;
+
+/// The K split of GEMM1 (of `splits` over `k_tiles` K tiles, split s taking
+/// `[s·k_tiles/splits, (s+1)·k_tiles/splits)` as in `ffn::gemm1`) that K tile `k` falls in.
+#[inline(always)]
+pub const fn split_of_k_tile(k: u32, k_tiles: u32, splits: u32) -> u32 {
+    ((k + 1) * splits - 1) / k_tiles
+}
+
+/// The GEMM1 K splits (first, last) whose K range GEMM0 column tile `n` of a row tile writes:
+/// its columns `[n·cols, (n+1)·cols)` of `inter` are K of GEMM1, `elem_bytes` each.
+#[inline(always)]
+pub const fn gemm0_task_splits(n: u32, cols: u32, inter: u32, elem_bytes: u32, splits: u32) -> (u32, u32) {
+    let (per_k, k_tiles) = (TILE_K_BYTES / elem_bytes, inter * elem_bytes / TILE_K_BYTES);
+    let end = if (n + 1) * cols < inter { (n + 1) * cols } else { inter };
+    (split_of_k_tile(n * cols / per_k, k_tiles, splits), split_of_k_tile((end - 1) / per_k, k_tiles, splits))
+}
+
+/// How many GEMM0 column tiles of a row tile write K split `s` of GEMM1 (see
+/// [`gemm0_task_splits`]): once they are all done, that split's GEMM1 tasks may start.
+#[inline(always)]
+pub const fn split_gemm0_tasks(s: u32, cols: u32, inter: u32, elem_bytes: u32, splits: u32) -> u32 {
+    let (per_k, k_tiles) = (TILE_K_BYTES / elem_bytes, inter * elem_bytes / TILE_K_BYTES);
+    let (k0, k1) = (s * k_tiles / splits, (s + 1) * k_tiles / splits);
+    (k1 * per_k - 1) / cols - k0 * per_k / cols + 1
+}
+
 /// Row tiles of the shared expert for `tokens` tokens (0 without one, `shared_inter` = 0):
 /// tile s holds tokens `128 s ..`, GEMM0 always gated (the shared expert is act(x·S1ᵀ) * (x·S3ᵀ)).
 #[inline(always)]
@@ -248,7 +277,7 @@ pub const fn workspace_layout(s: &Shape) -> WorkspaceLayout {
     let staging = b.take(pairs * s.capacity as u64 * s.inter as u64 * e);
     let shared_staging = b.take(if s.shared_inter == 0 { 0 } else { t * s.shared_inter as u64 * e });
     let tile_descs = b.take(tiles * core::mem::size_of::<TileDesc>() as u64);
-    let gemm0_done = b.take(s.task_tiles() * 4);
+    let gemm0_done = b.take(s.task_tiles() * GEMM0_COUNTERS as u64 * 4);
     let gemm1_partials = b.take(s.gemm1_partial_slots() * GEMM1_PARTIAL_BYTES);
     let gemm1_split_done = b.take(s.gemm1_partial_slots() * 4);
     let queue_slots = s.queue_slots();
@@ -274,6 +303,40 @@ pub const fn workspace_layout(s: &Shape) -> WorkspaceLayout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gemm0_tasks_feed_the_gemm1_splits_of_their_columns() {
+        // Mixtral size, gated bf16: 224 column tiles of 64, 4 splits of 56 K tiles.
+        assert_eq!(gemm0_task_splits(0, 64, 14336, 2, 4), (0, 0));
+        assert_eq!(gemm0_task_splits(55, 64, 14336, 2, 4), (0, 0));
+        assert_eq!(gemm0_task_splits(56, 64, 14336, 2, 4), (1, 1));
+        assert_eq!(split_gemm0_tasks(3, 64, 14336, 2, 4), 56);
+        // Brute force: a split's count is the tiles whose range includes it, and one split
+        // covers every tile; odd splits, plain tiles that straddle splits, f32 and f16.
+        for (cols, inter, elem) in [(64, 14336, 2), (128, 2048, 2), (128, 1536, 4), (64, 320, 2), (128, 384, 4), (128, 6400, 2)] {
+            let (k_tiles, n0) = (inter * elem / TILE_K_BYTES, div_ceil(inter, cols));
+            for splits in 1..=MAX_GEMM1_SPLITS.min(k_tiles) {
+                let mut count = [0u32; MAX_GEMM1_SPLITS as usize];
+                for n in 0..n0 {
+                    let (a, b) = gemm0_task_splits(n, cols, inter, elem, splits);
+                    assert!(a <= b && b < splits, "{cols} {inter} {elem} {splits}: tile {n} -> {a}..={b}");
+                    for c in &mut count[a as usize..=b as usize] {
+                        *c += 1;
+                    }
+                }
+                for s in 0..splits {
+                    assert_eq!(
+                        split_gemm0_tasks(s, cols, inter, elem, splits),
+                        count[s as usize],
+                        "{cols} {inter} {elem} {splits}: split {s}"
+                    );
+                }
+                if splits == 1 {
+                    assert_eq!(count[0], n0);
+                }
+            }
+        }
+    }
 
     #[test]
     fn route_lanes_hold_eight_experts_and_k_choices() {
@@ -340,7 +403,8 @@ mod tests {
         assert_eq!(s.gate_logit_rows(), 4 * 1000);
         assert_eq!(w.topk_expert - w.logits, align256(4 * 1000 * 8 * 4));
         assert_eq!(w.gemm0_done - w.tiles, 16 * 128);
-        assert_eq!(w.gemm1_partials - w.gemm0_done, 256);
+        // 16 row tiles x (8 split counters + 1).
+        assert_eq!(w.gemm1_partials - w.gemm0_done, align256(16 * 9 * 4));
         // One K-split partial tile and count per block of the grid (263 processors + the OS).
         assert_eq!(w.gemm1_split_done - w.gemm1_partials, 264 * 128 * 128 * 4);
         assert_eq!(w.queue - w.gemm1_split_done, align256(264 * 4));
@@ -358,8 +422,8 @@ mod tests {
         assert_eq!(h.bytes - h.combine_slots, 1000 * 3 * 256 * 2);
         assert_eq!(w.tiles - w.shared_staging, align256(1000 * 192 * 2));
         assert_eq!(workspace_layout(&plain).tiles, workspace_layout(&plain).shared_staging);
-        // 16 expert tiles and 8 shared ones count GEMM0 tasks.
-        assert_eq!(w.gemm1_partials - w.gemm0_done, align256(24 * 4));
+        // 16 expert tiles and 8 shared ones count GEMM0 tasks (9 counters each).
+        assert_eq!(w.gemm1_partials - w.gemm0_done, align256(24 * 9 * 4));
         // Shared tiles are always gated: 192 / 64 = 3 GEMM0 tasks, then 2 GEMM1 tasks.
         assert_eq!(w.queue_slots, 16 * 6 + 8 * (3 + 2) + 32 + 263 + 264);
         assert_eq!(shared_row_tiles(64, 1), 1);

@@ -47,53 +47,47 @@ impl<'p> Queue<'p> {
     #[inline(always)]
     #[must_use]
     pub unsafe fn publish(&self, i: u32, task: &Task) -> bool {
-        if i >= self.capacity() {
+        let s = self.view();
+        if i >= s.cap {
             return false;
         }
         unsafe {
-            self.write(i, task);
-            sync::st_release_gpu_u32(&raw mut (*self.slots().add(i as usize)).stamp, self.p.epoch);
+            s.write(i, task);
+            sync::st_release_gpu_u32(&raw mut (*s.base.add(i as usize)).stamp, s.epoch);
         }
         true
     }
 
-    /// The task's words of slot `i` (< capacity), without its stamp.
+    /// The queue's words a publishing loop needs, read once (see [`Slots`]).
     #[inline(always)]
-    unsafe fn write(&self, i: u32, task: &Task) {
-        unsafe {
-            let t = self.slots().add(i as usize);
-            sync::st_relaxed_gpu_u32(&raw mut (*t).kind, task.kind);
-            sync::st_relaxed_gpu_u32(&raw mut (*t).tile, task.tile);
-            sync::st_relaxed_gpu_u32(&raw mut (*t).n_tile, task.n_tile);
-            sync::st_relaxed_gpu_u32(&raw mut (*t).info, task.info);
-            sync::st_relaxed_gpu_u32(&raw mut (*t).pair, task.pair);
-            sync::st_relaxed_gpu_u32(&raw mut (*t).slot, task.slot);
-        }
+    fn view(&self) -> Slots {
+        Slots { base: self.slots(), cap: self.capacity(), epoch: self.p.epoch }
     }
 
-    /// Publishes `make(j)` into slot `first + j` for every j < n, in runs ([`publish_run_end`]):
-    /// the run's words, one release fence, then its stamps (relaxed: after the fence each is a
-    /// release). A release store per task is a fence per task: one thread publishing the 224
-    /// GEMM0 tasks of a Mixtral-size expert that way took ~110 us (perf log v13). A short first
-    /// run keeps the first tasks early, doubling runs keep the fences few. A slot past the end is
-    /// a fault (for the OS block's warps).
+    /// Publishes `next()`'s tasks (called n times, in order) into slots `first..first + n`, in
+    /// runs ([`publish_run_end`]): the run's words, one release fence, then its stamps (relaxed:
+    /// after the fence each is a release). A release store per task is a fence per task: one
+    /// thread publishing the 224 GEMM0 tasks of a Mixtral-size expert that way took ~110 us (perf
+    /// log v13). A short first run keeps the first tasks early, doubling runs keep the fences
+    /// few. A slot past the end is a fault (for the OS block's warps).
     #[inline(always)]
-    pub unsafe fn publish_runs(&self, p: &MoeParams, first: u32, n: u32, make: impl Fn(u32) -> Task) {
-        let cap = self.capacity();
+    pub unsafe fn publish_runs(&self, p: &MoeParams, first: u32, n: u32, mut next: impl FnMut() -> Task) {
+        let s = self.view();
         let mut j0 = 0;
         while j0 < n {
             let end = publish_run_end(j0, n);
             for j in j0..end {
-                if first + j < cap {
-                    unsafe { self.write(first + j, &make(j)) };
+                let task = next();
+                if first + j < s.cap {
+                    unsafe { s.write(first + j, &task) };
                 } else {
-                    unsafe { fault::fault(p, FaultKind::QueueFull as u32, (first + j) as u64, cap as u64) };
+                    unsafe { fault::fault(p, FaultKind::QueueFull as u32, (first + j) as u64, s.cap as u64) };
                 }
             }
             sync::fence_acq_rel_gpu();
             for j in j0..end {
-                if first + j < cap {
-                    unsafe { sync::st_relaxed_gpu_u32(&raw mut (*self.slots().add((first + j) as usize)).stamp, self.p.epoch) };
+                if first + j < s.cap {
+                    unsafe { s.stamp(first + j) };
                 }
             }
             j0 = end;
@@ -133,5 +127,35 @@ impl<'p> Queue<'p> {
                 _pad: 0,
             })
         }
+    }
+}
+
+/// The queue's base, capacity and launch epoch in registers. The parameters live in shared
+/// memory and inline asm may touch any memory, so a loop that read them per task reloaded them
+/// after every store: one subscriber thread publishing a Mixtral-size expert's 224 tasks at
+/// decode took ~0.23 us per task (the median processor's first task at 46 us; perf log v14).
+#[derive(Clone, Copy)]
+struct Slots {
+    base: *mut Task,
+    cap: u32,
+    epoch: u32,
+}
+
+impl Slots {
+    /// The task's words of slot `i` (< capacity), without its stamp: two vector stores (Task is
+    /// 16-byte aligned: kind..info at 0, pair and slot at 16).
+    #[inline(always)]
+    unsafe fn write(self, i: u32, task: &Task) {
+        unsafe {
+            let t = self.base.add(i as usize);
+            sync::st_relaxed_gpu_v4_u32(&raw mut (*t).kind, [task.kind, task.tile, task.n_tile, task.info]);
+            sync::st_relaxed_gpu_v2_u32(&raw mut (*t).pair, [task.pair, task.slot]);
+        }
+    }
+
+    /// Slot `i`'s stamp, relaxed (after a release fence that orders the words before it).
+    #[inline(always)]
+    unsafe fn stamp(self, i: u32) {
+        unsafe { sync::st_relaxed_gpu_u32(&raw mut (*self.base.add(i as usize)).stamp, self.epoch) };
     }
 }

@@ -81,11 +81,17 @@ impl NewTile {
         let n0 = gemm0_tiles(p.inter, p.gated(), p.tile_n());
         let slot0 = unsafe { q.reserve(n0 * count) };
         let task = Task { kind: TaskKind::Gemm0 as u32, info: tile_info(local, segments, rows), pair: first.0, ..Task::default() };
-        let make = |j: u32| {
-            let (n, i) = (j / count, j % count);
-            Task { tile: self.id + i, slot: first.1 + i * slot_step, n_tile: n, ..task }
+        // Column tile n of tile i, n-major, counted without a division per task.
+        let (mut n, mut i) = (0, 0);
+        let next = || {
+            let t = Task { tile: self.id + i, slot: first.1 + i * slot_step, n_tile: n, ..task };
+            i += 1;
+            if i == count {
+                (i, n) = (0, n + 1);
+            }
+            t
         };
-        unsafe { q.publish_runs(p, slot0, n0 * count, make) };
+        unsafe { q.publish_runs(p, slot0, n0 * count, next) };
     }
 }
 

@@ -54,6 +54,21 @@ pub unsafe fn st_relaxed_gpu_u32(p: *mut u32, v: u32) {
     unsafe { asm!("st.relaxed.gpu.global.u32 [{p}], {v};", p = in(reg64) p, v = in(reg32) v) };
 }
 
+/// `st.relaxed.gpu.global.v4.u32` (16-byte aligned `p`).
+#[inline(always)]
+pub unsafe fn st_relaxed_gpu_v4_u32(p: *mut u32, v: [u32; 4]) {
+    unsafe {
+        asm!("st.relaxed.gpu.global.v4.u32 [{p}], {{{a}, {b}, {c}, {d}}};",
+            p = in(reg64) p, a = in(reg32) v[0], b = in(reg32) v[1], c = in(reg32) v[2], d = in(reg32) v[3])
+    };
+}
+
+/// `st.relaxed.gpu.global.v2.u32` (8-byte aligned `p`).
+#[inline(always)]
+pub unsafe fn st_relaxed_gpu_v2_u32(p: *mut u32, v: [u32; 2]) {
+    unsafe { asm!("st.relaxed.gpu.global.v2.u32 [{p}], {{{a}, {b}}};", p = in(reg64) p, a = in(reg32) v[0], b = in(reg32) v[1]) };
+}
+
 /// `st.volatile.global.u32`: a store the compiler may not elide (host-mapped error records).
 #[inline(always)]
 pub unsafe fn st_volatile_u32(p: *mut u32, v: u32) {

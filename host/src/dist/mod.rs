@@ -1,17 +1,22 @@
-//! Multi-process mode, the CPU side: which process this is (the launcher's environment), the
-//! rendezvous that hands every rank the root's bootstrap bytes (NVSHMEM's unique id), and which
-//! transport reaches each peer. Nothing here touches a GPU, so all of it is CPU-tested.
+//! Multi-process mode: which process this is (the launcher's environment), the rendezvous that
+//! hands every rank the root's bootstrap bytes (NVSHMEM's unique id), which transport reaches
+//! each peer (all CPU-tested), and, with the feature `nvshmem`, [`Process`]: this process's GPU
+//! as its rank, on NVSHMEM's symmetric heap.
 //!
 //! One process per GPU is how PyTorch distributed, Megatron, vLLM and SGLang run; the
 //! single-process [`crate::Cluster`] stays the default for one node.
 
 mod env;
 mod nvshmem;
+#[cfg(feature = "nvshmem")]
+mod process;
 mod rendezvous;
 mod transport;
 
 pub use env::{DistEnv, Launcher};
 pub use nvshmem::{HOST_LIBRARY, NvshmemHost, UNIQUE_ID_BYTES};
+#[cfg(feature = "nvshmem")]
+pub use process::Process;
 pub use rendezvous::{BOOTSTRAP_BYTES, Rendezvous, rendezvous};
 pub use transport::{PeerPlace, Transport, transports};
 
@@ -42,6 +47,10 @@ pub enum DistError {
     NvshmemSymbol { name: &'static str, library: String, error: String },
     #[error("{call} returned {code}")]
     NvshmemCall { call: &'static str, code: i32 },
+    #[error(
+        "rank {peer}'s symmetric heap is not mapped into this GPU (another node, or no peer access): the NVSHMEM put transport is not built yet"
+    )]
+    PeerUnreachable { peer: usize },
     #[error("rendezvous at {addr}: {source}")]
     Io {
         addr: String,

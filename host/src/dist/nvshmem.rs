@@ -190,6 +190,16 @@ impl NvshmemHost {
         Ok((!p.is_null()).then_some(p as u64))
     }
 
+    /// `nvshmem_barrier_all` (host side): every PE has arrived and its earlier stores through
+    /// the heap are visible. Collective and not bounded by a timeout (NVSHMEM's own), so only
+    /// for set-up: after a heap is zeroed, before any peer may write into it.
+    pub fn barrier_all(&self) -> Result<(), DistError> {
+        let f: unsafe extern "C" fn() = self.symbol("nvshmem_barrier_all")?;
+        // SAFETY: no arguments; initialised (the caller's order of calls).
+        unsafe { f() };
+        Ok(())
+    }
+
     /// `nvshmem_my_pe` and `nvshmem_n_pes` (host side).
     pub fn pe(&self) -> Result<(usize, usize), DistError> {
         let me: unsafe extern "C" fn() -> i32 = self.symbol("nvshmem_my_pe")?;

@@ -1,0 +1,101 @@
+//! Multi-process mode (feature `nvshmem`): `flashmoe launch` starts one `flashmoe run` per GPU,
+//! each on NVSHMEM's heap as its rank, and every rank's outputs must be bitwise those of the
+//! single-process run over the same GPUs (`--gpus N`), with the f64 check passing in both. On
+//! one GPU this runs with one process; on N >= 2 with 1 and N. Needs NVSHMEM_HOME (or
+//! NVSHMEM_HOST_LIB); set NVSHMEM_DISABLE_NVLS=1 and NVSHMEM_REMOTE_TRANSPORT=none. FLASHMOE_BIN
+//! names the CLI to run when the test binary was moved away from its build tree.
+#![cfg(feature = "nvshmem")]
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+/// `flashmoe` with `args` (under `flashmoe launch` when `procs` is Some): its exit status, its
+/// output, and the output hash of every rank it printed.
+fn flashmoe(procs: Option<usize>, args: &[String]) -> (bool, String, BTreeMap<usize, String>) {
+    // FLASHMOE_BIN: the CLI where the test binary runs away from its build tree (a GPU machine).
+    let exe = std::env::var("FLASHMOE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_flashmoe").to_string());
+    let exe = exe.as_str();
+    let mut cmd = Command::new(exe);
+    if let Some(n) = procs {
+        cmd.args(["launch", "--nproc-per-node", &n.to_string(), "--", exe]);
+    }
+    let out = cmd.args(args).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let hashes = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("output hash, rank "))
+        .filter_map(|l| l.split_once(": "))
+        .map(|(r, h)| (r.parse().unwrap(), h.trim().to_string()))
+        .collect();
+    (out.status.success(), text, hashes)
+}
+
+#[test]
+#[ignore = "needs GPU"]
+fn one_process_per_gpu_matches_the_single_process_run_bitwise() {
+    let gpus = flashmoe::Cluster::all_local().expect("a GPU").len();
+    let counts: Vec<usize> = if gpus >= 2 { vec![1, gpus] } else { vec![1] };
+    for n in counts {
+        for case in [
+            // bf16, k = 2, capacity drops possible; gated SiLU with k = 4; decode.
+            format!("--tokens 1000 --experts {} --top-k 2 --hidden 256 --inter 512", 8 * n),
+            format!("--tokens 300 --experts {} --top-k 4 --hidden 256 --inter 320 --gated --activation silu --capacity-factor 0", 16 * n),
+            format!("--tokens 1 --experts {} --top-k 2 --hidden 512 --inter 1024", 4 * n),
+        ] {
+            let mut args: Vec<String> = ["run", "--iters", "3", "--verify-tokens", "64"].map(String::from).to_vec();
+            args.extend(case.split(' ').map(String::from));
+            let (ok, text, multi) = flashmoe(Some(n), &args);
+            assert!(ok && text.matches("PASS").count() == n, "{n} processes, {case}:\n{text}");
+            args.extend(["--gpus".to_string(), n.to_string()]);
+            let (ok, text, single) = flashmoe(None, &args);
+            assert!(ok && text.contains("PASS"), "one process, {n} GPUs, {case}:\n{text}");
+            assert_eq!(multi.len(), n, "{case}: {multi:?}");
+            assert_eq!(multi, single, "{n} processes against one process on {n} GPUs, {case}");
+            println!("{n} process(es), {case}: bitwise equal to the single-process run ({multi:?})");
+        }
+    }
+}
+
+/// A dropped dispatch flag in multi-process mode: every rank's forward fails with a typed
+/// timeout (the owner waits for the flag, the others for their returned rows), well within the
+/// bound, and every process exits on its own. The ranks are started here, not by `flashmoe
+/// launch`, which would stop the others at the first failure.
+#[test]
+#[ignore = "needs GPU"]
+fn a_dropped_flag_fails_every_rank_with_a_timeout() {
+    let n = flashmoe::Cluster::all_local().expect("a GPU").len();
+    let exe = std::env::var("FLASHMOE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_flashmoe").to_string());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let experts = (4 * n).to_string();
+    let args = ["run", "--tokens", "256", "--experts", &experts, "--hidden", "128", "--inter", "128", "--iters", "0"];
+    let started = std::time::Instant::now();
+    let mut ranks: Vec<_> = (0..n)
+        .map(|r| {
+            Command::new(&exe)
+                .args(args)
+                .args(["--timeout-ms", "300", "--inject-dropped-flag", "1"])
+                .envs([("RANK", r.to_string()), ("LOCAL_RANK", r.to_string()), ("WORLD_SIZE", n.to_string())])
+                .envs([("LOCAL_WORLD_SIZE", n.to_string()), ("MASTER_ADDR", "127.0.0.1".into()), ("MASTER_PORT", port.clone())])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    // Set-up (NVSHMEM init, weights) included; a hang would blow through this.
+    let limit = std::time::Duration::from_secs(90);
+    while ranks.iter_mut().any(|c| c.try_wait().unwrap().is_none()) {
+        if started.elapsed() > limit {
+            ranks.iter_mut().for_each(|c| drop(c.kill()));
+            panic!("a rank did not exit within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    for (r, c) in ranks.into_iter().enumerate() {
+        let out = c.wait_with_output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!out.status.success(), "rank {r} succeeded with a dropped flag:\n{text}");
+        assert!(text.contains("timed out"), "rank {r} did not fail with a timeout:\n{text}");
+        println!("rank {r}: {}", text.lines().find(|l| l.contains("timed out")).unwrap_or_default());
+    }
+}
