@@ -9,7 +9,8 @@
 //! With the feature `nvshmem` it also makes `kernels_sm_90a_nvshmem.ptx` (shared/docs/nvshmem.md,
 //! route A): the kernel crate with its feature `nvshmem` as post-LTO LLVM bitcode, `llvm-link`ed
 //! with NVSHMEM's `libnvshmem_device.bc`, internalized but for the kernels and NVSHMEM's two device
-//! globals, optimized with `opt` and lowered with `llc` (the llvm-tools component).
+//! globals, with NVSHMEM's always-inline API inlined by `opt`, and lowered with `llc` (the
+//! llvm-tools component).
 
 use std::env;
 use std::fs;
@@ -203,10 +204,14 @@ fn nvshmem_build(kernels: &Path, out_dir: &Path, linker: &Path, device_bc: &Path
         &[kernel_bc.as_os_str(), "--only-needed".as_ref(), device_bc.as_os_str(), "-o".as_ref(), linked.as_os_str()],
     );
     let keep = format!("-internalize-public-api-list={}", public.join(","));
+    // rustc's bitcode is already optimized after LTO. A second `default<O3>` re-optimizes the
+    // kernels into code ptxas cannot register-allocate under the warp-specialized entries'
+    // setmaxnreg budgets (C7600 at 255 registers), so only NVSHMEM's always-inline API is
+    // inlined and the unused library is dropped: the kernels stay as the ordinary build's.
     run_tool(
         tools,
         "opt",
-        &["-passes=internalize,default<O3>".as_ref(), keep.as_ref(), linked.as_os_str(), "-o".as_ref(), optimized.as_os_str()],
+        &["-passes=internalize,globaldce,always-inline".as_ref(), keep.as_ref(), linked.as_os_str(), "-o".as_ref(), optimized.as_os_str()],
     );
     let (cpu, ptx_isa) = NVSHMEM_ARCH.rustc_target();
     let (mcpu, mattr) = (format!("-mcpu={cpu}"), format!("-mattr={ptx_isa}"));
