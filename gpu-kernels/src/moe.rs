@@ -89,6 +89,7 @@ unsafe fn prologue<E: Element>(
         if !grid_barrier(p, dl, smem) {
             return false;
         }
+        fault::mark_now(p, timeline::ROUTE_BEGIN);
         route(p);
         fault::mark_now(p, timeline::GATE_DONE);
         if !grid_barrier(p, dl, smem) {

@@ -723,6 +723,7 @@ pub fn timeline_summary(blocks: &[[u64; flashmoe::layout::timeline::SLOTS]]) -> 
     let mut s = String::new();
     for (name, slot) in [
         ("logits done", tl::LOGITS_DONE),
+        ("routing began", tl::ROUTE_BEGIN),
         ("routing done", tl::GATE_DONE),
         ("barrier passed", tl::BARRIER_DONE),
         ("dispatch done", tl::DISPATCH_DONE),
@@ -735,7 +736,9 @@ pub fn timeline_summary(blocks: &[[u64; flashmoe::layout::timeline::SLOTS]]) -> 
     }
     let os = &blocks[0];
     s += &format!(
-        "  OS block: all dispatch pairs known {:.1} us, combine published {:.1} us, exits published {:.1} us\n",
+        "  OS block: routing done {:.1} us, barrier passed {:.1} us, all dispatch pairs known {:.1} us, combine published {:.1} us, exits published {:.1} us\n",
+        us(os[tl::GATE_DONE]),
+        us(os[tl::BARRIER_DONE]),
         us(os[tl::DISPATCH_DONE]),
         us(os[tl::FIRST_TASK]),
         us(os[tl::LAST_TASK])

@@ -509,6 +509,8 @@ pub mod timeline {
     pub const WG_STEP: usize = 10;
     /// This block's gate logits written (before the grid barrier that precedes routing).
     pub const LOGITS_DONE: usize = 13;
+    /// The grid barrier after the gate logits passed (routing begins).
+    pub const ROUTE_BEGIN: usize = 14;
 }
 
 /// Written once (first failure of a launch wins) into host-mapped memory; zero means success.
