@@ -208,7 +208,7 @@ pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task
         };
         let mut acc = zero_acc();
         unsafe {
-            mainloop::<E>(smem, &a, &b, row_bytes as u32, &mut acc);
+            mainloop::<E, true>(smem, &a, &b, row_bytes as u32, &mut acc);
             epilogue::stage::<E>(smem, &acc);
         }
         col0
@@ -343,7 +343,7 @@ pub unsafe fn gemm1<E: Element>(p: &MoeParams, smem: u32, task: &Task) -> bool {
         let b = Rows::new((w2 + (local * p.hidden + col0) as u64 * inter_bytes + k_off) as *const u8, inter_bytes, cols);
         let mut acc = zero_acc();
         unsafe {
-            mainloop::<E>(smem, &a, &b, (k1 - k0) * TILE_K_BYTES, &mut acc);
+            mainloop::<E, true>(smem, &a, &b, (k1 - k0) * TILE_K_BYTES, &mut acc);
             epilogue::stage::<E>(smem, &acc);
         }
     }

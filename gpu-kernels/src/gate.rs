@@ -102,7 +102,7 @@ unsafe fn logits_tile<E: Element, const SMALL_E_AS_M: bool>(p: &MoeParams, smem:
     let experts_as_m = SMALL_E_AS_M && wg.valid <= 64;
     let (a, b) = if experts_as_m { (&wg, &x) } else { (&x, &wg) };
     unsafe {
-        mainloop::<E>(smem, a, b, (k1 - k0) * TILE_K_BYTES, &mut acc);
+        mainloop::<E, false>(smem, a, b, (k1 - k0) * TILE_K_BYTES, &mut acc);
         epilogue::stage::<E>(smem, &acc);
         if experts_as_m {
             emit_transposed(smem, rows, wg.valid, dest);

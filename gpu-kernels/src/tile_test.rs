@@ -32,7 +32,7 @@ unsafe fn tile<E: Element>(args: &GemmTileArgs) {
     let mut acc = zero_acc();
     let dest = |r: u32| (args.out + r as u64 * args.ldo) as *mut u8;
     unsafe {
-        mainloop::<E>(smem, &a_rows, &b_rows, args.k_bytes, &mut acc);
+        mainloop::<E, true>(smem, &a_rows, &b_rows, args.k_bytes, &mut acc);
         epilogue::stage::<E>(smem, &acc);
         epilogue::emit::<E>(smem, false, n_rows, args.n_cols, |_, x, _| x, dest);
     }

@@ -10,7 +10,7 @@
 //! distinct banks, and it is wgmma's canonical 128-byte-swizzle K-major layout.
 
 use super::element::Element;
-use crate::layout::{PIPELINE_STAGES, TILE_K_BYTES, TILE_M, WEIGHT_BOX_COLS};
+use crate::layout::{PIPELINE_BYTES, PIPELINE_STAGES, TILE_K_BYTES, TILE_M, WEIGHT_BOX_COLS};
 use crate::ptx::{copy, mma, sync};
 use crate::util::thread_idx;
 
@@ -141,15 +141,16 @@ pub unsafe fn load_operand(dst: u32, t: &ThreadRows, gated: bool, k_offset: u32)
 /// acc += A·Bᵀ over `k_bytes` (a multiple of 128) for the 128x128 tile; `smem` is the pipeline.
 ///
 /// MMAs past `a.valid` rows are skipped (m16 slices on mma.sync, 64-row halves on wgmma), so
-/// small row tiles (decode) cost little more than their weight reads.
+/// small row tiles (decode) cost little more than their weight reads. `DEEP`: on wgmma, tiles of
+/// up to 64 rows get a deeper pipeline ([`mainloop_wgmma`]).
 ///
 /// # Safety
 /// Every valid row of `a` and `b` holds `k_bytes` readable bytes; all threads of the block call it.
 #[inline(always)]
-pub unsafe fn mainloop<E: Element>(smem: u32, a: &Rows, b: &Rows, k_bytes: u32, acc: &mut Acc) {
+pub unsafe fn mainloop<E: Element, const DEEP: bool>(smem: u32, a: &Rows, b: &Rows, k_bytes: u32, acc: &mut Acc) {
     #[cfg(target_feature = "sm_90a")]
     if E::WGMMA {
-        return unsafe { mainloop_wgmma::<E>(smem, a, b, k_bytes, acc) };
+        return unsafe { mainloop_wgmma::<E, DEEP>(smem, a, b, k_bytes, acc) };
     }
     unsafe { mainloop_sync::<E>(smem, a, b, k_bytes, acc) }
 }
@@ -185,24 +186,61 @@ unsafe fn prefetch(smem: u32, ta: &ThreadRows, tb: &ThreadRows, b_gated: bool, k
 
 /// The wgmma path: per stage, each 64-row half runs four m64n128k16 (one per 32-byte K step)
 /// from descriptors into the stage's swizzled tiles.
+///
+/// With `DEEP`, up to 64 rows of A (decode) make the pipeline four stages of a 64-row A tile
+/// and B instead of three of 128-row tiles (the same bytes): three stages of weights stay in
+/// flight rather than two, where streaming the weights is the whole cost. (The gate keeps three:
+/// the extra registers made the warp-specialized entries spill 216 bytes instead of 104.)
 #[cfg(target_feature = "sm_90a")]
 #[inline(always)]
-unsafe fn mainloop_wgmma<E: Element>(smem: u32, a: &Rows, b: &Rows, k_bytes: u32, acc: &mut Acc) {
+unsafe fn mainloop_wgmma<E: Element, const DEEP: bool>(smem: u32, a: &Rows, b: &Rows, k_bytes: u32, acc: &mut Acc) {
     use crate::ptx::wgmma::{descriptor_sw128, fence_proxy_async_shared};
     let k_tiles = k_bytes / TILE_K_BYTES;
     let (ta, tb) = (thread_rows(a), thread_rows(b));
     let b_gated = !b.gate_rows.is_null();
     let second_half = a.valid > 64;
-    unsafe { prologue(smem, &ta, &tb, b_gated, k_tiles) };
+    let deep = DEEP && !second_half;
+    let ring = if deep { Ring::for_rows(64) } else { Ring::for_rows(u32::MAX) };
+    // With DEEP both shapes wrap at the end of the pipeline memory, so the loop carries two
+    // stage addresses; without, K tile k's stage is `k % 3` as ever (the gate's registers).
+    let advance = |at: u32| if at + ring.stage_bytes == smem + PIPELINE_BYTES { smem } else { at + ring.stage_bytes };
+    let stage_of = |k: u32, at: u32| if DEEP { at } else { smem + (k % PIPELINE_STAGES) * STAGE_BYTES };
+    let mut fill = smem;
+    for s in 0..ring.stages - 1 {
+        if s < k_tiles {
+            let base = stage_of(s, fill);
+            unsafe {
+                load_operand(base, &ta, false, s * TILE_K_BYTES);
+                load_operand(base + ring.a_bytes, &tb, b_gated, s * TILE_K_BYTES);
+            }
+        }
+        copy::cp_async_commit();
+        fill = advance(fill);
+    }
+    let mut read = smem;
     for kt in 0..k_tiles {
-        copy::cp_async_wait::<{ PIPELINE_STAGES - 2 }>();
+        if deep {
+            copy::cp_async_wait::<{ DEEP_STAGES - 2 }>();
+        } else {
+            copy::cp_async_wait::<{ PIPELINE_STAGES - 2 }>();
+        }
         // This thread's cp.async data -> visible to the async proxy; the barrier makes everyone's.
         fence_proxy_async_shared();
         sync::sync_threads();
         // The buffer refilled here was read by the previous stage's wgmmas, which completed.
-        unsafe { prefetch(smem, &ta, &tb, b_gated, kt, k_tiles) };
-        let sa = smem + (kt % PIPELINE_STAGES) * STAGE_BYTES;
-        let sb = sa + OPERAND_BYTES;
+        let next = kt + ring.stages - 1;
+        if next < k_tiles {
+            let base = stage_of(next, fill);
+            unsafe {
+                load_operand(base, &ta, false, next * TILE_K_BYTES);
+                load_operand(base + ring.a_bytes, &tb, b_gated, next * TILE_K_BYTES);
+            }
+        }
+        copy::cp_async_commit();
+        fill = advance(fill);
+        let sa = stage_of(kt, read);
+        let sb = sa + ring.a_bytes;
+        read = advance(read);
         let steps =
             |base: u32| [descriptor_sw128(base), descriptor_sw128(base + 32), descriptor_sw128(base + 64), descriptor_sw128(base + 96)];
         let (ad, bd) = (steps(sa), steps(sb));
@@ -217,6 +255,37 @@ unsafe fn mainloop_wgmma<E: Element>(smem: u32, a: &Rows, b: &Rows, k_bytes: u32
     copy::cp_async_wait::<0>();
     sync::sync_threads();
 }
+
+/// Stages of the decode pipeline (A tiles of up to 64 rows).
+const DEEP_STAGES: u32 = 4;
+
+/// The pipeline's shape for an A operand of `rows` rows: stages, bytes per stage, and where B
+/// starts in a stage.
+#[derive(Clone, Copy)]
+struct Ring {
+    stages: u32,
+    stage_bytes: u32,
+    a_bytes: u32,
+}
+
+impl Ring {
+    #[inline(always)]
+    const fn for_rows(rows: u32) -> Ring {
+        if rows <= 64 {
+            Ring { stages: DEEP_STAGES, stage_bytes: OPERAND_BYTES / 2 + OPERAND_BYTES, a_bytes: OPERAND_BYTES / 2 }
+        } else {
+            Ring { stages: PIPELINE_STAGES, stage_bytes: STAGE_BYTES, a_bytes: OPERAND_BYTES }
+        }
+    }
+}
+
+// Both shapes fill the pipeline memory exactly (the ring wraps at its end), and every tile stays
+// 1024-byte aligned (128-byte swizzle).
+const _: () = {
+    let (deep, full) = (Ring::for_rows(64), Ring::for_rows(65));
+    assert!(deep.stages * deep.stage_bytes == PIPELINE_BYTES && full.stages * full.stage_bytes == PIPELINE_BYTES);
+    assert!(deep.stage_bytes % 1024 == 0 && deep.a_bytes % 1024 == 0);
+};
 
 /// The mma.sync path.
 #[inline(always)]
