@@ -4,22 +4,32 @@ use core::arch::asm;
 
 const FULL: u32 = 0xffff_ffff;
 
+// Shuffles and votes go through LLVM's NVVM intrinsics rather than inline asm: they are
+// convergent (never duplicated into divergent paths, where a full-mask shuffle is undefined) and
+// touch no memory. Inline asm may touch any memory, so every value read from shared memory
+// (the kernel's parameters live there) was loaded again after each shuffle: routing one token
+// was a chain of such reloads.
+unsafe extern "unadjusted" {
+    #[link_name = "llvm.nvvm.shfl.sync.idx.i32"]
+    fn shfl_sync_idx(mask: i32, v: i32, src: i32, clamp: i32) -> i32;
+    #[link_name = "llvm.nvvm.shfl.sync.bfly.i32"]
+    fn shfl_sync_bfly(mask: i32, v: i32, lane_mask: i32, clamp: i32) -> i32;
+    #[link_name = "llvm.nvvm.shfl.sync.up.i32"]
+    fn shfl_sync_up(mask: i32, v: i32, delta: i32, clamp: i32) -> i32;
+    #[link_name = "llvm.nvvm.vote.ballot.sync"]
+    fn vote_ballot_sync(mask: i32, pred: bool) -> i32;
+}
+
 /// `shfl.sync.idx.b32`: every lane reads `v` from lane `src`.
 #[inline(always)]
 pub fn shfl_idx_u32(v: u32, src: u32) -> u32 {
-    let r: u32;
-    unsafe { asm!("shfl.sync.idx.b32 {r}, {v}, {s}, 31, {m};", r = out(reg32) r, v = in(reg32) v, s = in(reg32) src, m = in(reg32) FULL) };
-    r
+    unsafe { shfl_sync_idx(FULL as i32, v as i32, src as i32, 31) as u32 }
 }
 
 /// `shfl.sync.bfly.b32`: every lane reads `v` from lane `lane ^ mask`.
 #[inline(always)]
 pub fn shfl_xor_u32(v: u32, mask: u32) -> u32 {
-    let r: u32;
-    unsafe {
-        asm!("shfl.sync.bfly.b32 {r}, {v}, {x}, 31, {m};", r = out(reg32) r, v = in(reg32) v, x = in(reg32) mask, m = in(reg32) FULL)
-    };
-    r
+    unsafe { shfl_sync_bfly(FULL as i32, v as i32, mask as i32, 31) as u32 }
 }
 
 /// `shfl.sync.bfly.b32` on the bits of an f32.
@@ -37,12 +47,7 @@ pub fn shfl_idx_f32(v: f32, src: u32) -> f32 {
 /// `vote.sync.ballot.b32`: bit i set where lane i passed `true`.
 #[inline(always)]
 pub fn ballot(pred: bool) -> u32 {
-    let r: u32;
-    unsafe {
-        asm!("{{ .reg .pred p; setp.ne.u32 p, {x}, 0; vote.sync.ballot.b32 {r}, p, {m}; }}",
-            r = out(reg32) r, x = in(reg32) pred as u32, m = in(reg32) FULL)
-    };
-    r
+    unsafe { vote_ballot_sync(FULL as i32, pred) as u32 }
 }
 
 /// Exclusive prefix count of `pred` over the warp's lanes (this lane is `lane`), and the warp's
@@ -88,7 +93,5 @@ pub fn max_f32(mut v: f32, width: u32) -> f32 {
 /// `shfl.sync.up.b32`: lane i reads `v` from lane i - delta (lanes below delta keep their own).
 #[inline(always)]
 pub fn shfl_up_u32(v: u32, delta: u32) -> u32 {
-    let r: u32;
-    unsafe { asm!("shfl.sync.up.b32 {r}, {v}, {d}, 0, {m};", r = out(reg32) r, v = in(reg32) v, d = in(reg32) delta, m = in(reg32) FULL) };
-    r
+    unsafe { shfl_sync_up(FULL as i32, v as i32, delta as i32, 0) as u32 }
 }
