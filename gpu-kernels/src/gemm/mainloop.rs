@@ -117,8 +117,10 @@ pub fn thread_rows(op: &Rows) -> ThreadRows {
 
 /// Issues the cp.async copies of one 128-byte K slice of an operand into the tile at `dst`
 /// (threads 0..128 of the block: the whole 128-thread block, or a producer warpgroup).
+/// `EVICT_FIRST`: the bytes are read once in this forward (decode's weights), L2 drops them first.
 #[inline(always)]
-pub unsafe fn load_operand(dst: u32, t: &ThreadRows, gated: bool, k_offset: u32) {
+pub unsafe fn load_operand<const EVICT_FIRST: bool>(dst: u32, t: &ThreadRows, gated: bool, k_offset: u32) {
+    let policy = if EVICT_FIRST { copy::evict_first_policy() } else { 0 };
     unroll!(8, i, {
         if (i as u32) < t.count {
             // Gated B: rows alternate in 32-row groups between W1 and W3 (see `Rows::gate_rows`).
@@ -133,7 +135,12 @@ pub unsafe fn load_operand(dst: u32, t: &ThreadRows, gated: bool, k_offset: u32)
             } else {
                 t.base.wrapping_add(i * t.step)
             };
-            unsafe { copy::cp_async_16(dst + t.smem + i as u32 * 16 * TILE_K_BYTES, src.wrapping_add(k_offset as usize)) };
+            let (to, from) = (dst + t.smem + i as u32 * 16 * TILE_K_BYTES, src.wrapping_add(k_offset as usize));
+            if EVICT_FIRST {
+                unsafe { copy::cp_async_16_hinted(to, from, policy) };
+            } else {
+                unsafe { copy::cp_async_16(to, from) };
+            }
         }
     });
 }
@@ -162,8 +169,8 @@ unsafe fn prologue(smem: u32, ta: &ThreadRows, tb: &ThreadRows, b_gated: bool, k
         if s < k_tiles {
             let base = smem + s * STAGE_BYTES;
             unsafe {
-                load_operand(base, ta, false, s * TILE_K_BYTES);
-                load_operand(base + OPERAND_BYTES, tb, b_gated, s * TILE_K_BYTES);
+                load_operand::<false>(base, ta, false, s * TILE_K_BYTES);
+                load_operand::<false>(base + OPERAND_BYTES, tb, b_gated, s * TILE_K_BYTES);
             }
         }
         copy::cp_async_commit();
@@ -177,8 +184,8 @@ unsafe fn prefetch(smem: u32, ta: &ThreadRows, tb: &ThreadRows, b_gated: bool, k
     if next < k_tiles {
         let base = smem + (next % PIPELINE_STAGES) * STAGE_BYTES;
         unsafe {
-            load_operand(base, ta, false, next * TILE_K_BYTES);
-            load_operand(base + OPERAND_BYTES, tb, b_gated, next * TILE_K_BYTES);
+            load_operand::<false>(base, ta, false, next * TILE_K_BYTES);
+            load_operand::<false>(base + OPERAND_BYTES, tb, b_gated, next * TILE_K_BYTES);
         }
     }
     copy::cp_async_commit();
@@ -205,13 +212,17 @@ unsafe fn mainloop_wgmma<E: Element, const DEEP: bool>(smem: u32, a: &Rows, b: &
     // stage addresses; without, K tile k's stage is `k % 3` as ever (the gate's registers).
     let advance = |at: u32| if at + ring.stage_bytes == smem + PIPELINE_BYTES { smem } else { at + ring.stage_bytes };
     let stage_of = |k: u32, at: u32| if DEEP { at } else { smem + (k % PIPELINE_STAGES) * STAGE_BYTES };
+    // A decode tile's weights are read once per forward (one row tile per expert): evict first.
+    let load_weights = |at: u32, t: &ThreadRows, gated: bool, k: u32| unsafe {
+        if deep { load_operand::<true>(at, t, gated, k) } else { load_operand::<false>(at, t, gated, k) }
+    };
     let mut fill = smem;
     for s in 0..ring.stages - 1 {
         if s < k_tiles {
             let base = stage_of(s, fill);
             unsafe {
-                load_operand(base, &ta, false, s * TILE_K_BYTES);
-                load_operand(base + ring.a_bytes, &tb, b_gated, s * TILE_K_BYTES);
+                load_operand::<false>(base, &ta, false, s * TILE_K_BYTES);
+                load_weights(base + ring.a_bytes, &tb, b_gated, s * TILE_K_BYTES);
             }
         }
         copy::cp_async_commit();
@@ -232,8 +243,8 @@ unsafe fn mainloop_wgmma<E: Element, const DEEP: bool>(smem: u32, a: &Rows, b: &
         if next < k_tiles {
             let base = stage_of(next, fill);
             unsafe {
-                load_operand(base, &ta, false, next * TILE_K_BYTES);
-                load_operand(base + ring.a_bytes, &tb, b_gated, next * TILE_K_BYTES);
+                load_operand::<false>(base, &ta, false, next * TILE_K_BYTES);
+                load_weights(base + ring.a_bytes, &tb, b_gated, next * TILE_K_BYTES);
             }
         }
         copy::cp_async_commit();
@@ -431,7 +442,7 @@ pub unsafe fn produce(smem: u32, at: u32, ta: &ThreadRows, a_map: Option<(u64, u
         }
         // Every producer thread arrives once either way (the barrier counts 129).
         if a_map.is_none() {
-            load_operand(stage, ta, false, kt * TILE_K_BYTES);
+            load_operand::<false>(stage, ta, false, kt * TILE_K_BYTES);
             mbarrier::arrive_on_copies(full);
         } else {
             mbarrier::arrive(full);

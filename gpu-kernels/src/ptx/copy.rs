@@ -19,6 +19,24 @@ pub unsafe fn cp_async_16(dst: u32, src: *const u8) {
     unsafe { asm!("cp.async.cg.shared.global [{d}], [{s}], 16;", d = in(reg32) dst, s = in(reg64) src) };
 }
 
+/// [`cp_async_16`] with an L2 cache policy (`.L2::cache_hint`, from [`evict_first_policy`]).
+#[inline(always)]
+pub unsafe fn cp_async_16_hinted(dst: u32, src: *const u8, policy: u64) {
+    unsafe {
+        asm!("cp.async.cg.shared.global.L2::cache_hint [{d}], [{s}], 16, {p};", d = in(reg32) dst, s = in(reg64) src, p = in(reg64) policy)
+    };
+}
+
+/// `createpolicy.fractional.L2::evict_first.b64`: an L2 policy for data read once (decode's
+/// expert weights), so it leaves first and what every forward reuses (the kernel's code, flags,
+/// routing tables) stays in L2.
+#[inline(always)]
+pub fn evict_first_policy() -> u64 {
+    let p: u64;
+    unsafe { asm!("createpolicy.fractional.L2::evict_first.b64 {p}, 1.0;", p = out(reg64) p, options(pure, nomem, nostack)) };
+    p
+}
+
 /// `cp.async.commit_group`.
 #[inline(always)]
 pub fn cp_async_commit() {
