@@ -148,6 +148,19 @@ pub fn mark_warpgroup(p: &MoeParams, step: u64) {
     }
 }
 
+/// Records the current time in timeline slot `slot` from any thread of the block, once per
+/// launch: the first caller claims the shared word `claim` (zeroed by the block beforehand).
+///
+/// # Safety
+/// `claim` is a shared-memory word of this block.
+#[inline(always)]
+pub unsafe fn mark_first(p: &MoeParams, slot: usize, claim: u32) {
+    if p.timeline != 0 && unsafe { sync::atom_cas_cta_shared_u32(claim, 0, 1) } == 0 {
+        let at = (p.timeline as *mut u64).wrapping_add(block_idx() as usize * crate::layout::timeline::SLOTS + slot);
+        unsafe { sync::st_volatile_u64(at, time::global_timer_ns()) };
+    }
+}
+
 /// Records the current time in timeline slot `slot`.
 #[inline(always)]
 pub fn mark_now(p: &MoeParams, slot: usize) {

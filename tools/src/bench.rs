@@ -736,9 +736,11 @@ pub fn timeline_summary(blocks: &[[u64; flashmoe::layout::timeline::SLOTS]]) -> 
     }
     let os = &blocks[0];
     s += &format!(
-        "  OS block: routing done {:.1} us, barrier passed {:.1} us, all dispatch pairs known {:.1} us, combine published {:.1} us, exits published {:.1} us\n",
+        "  OS block: routing done {:.1} us, barrier passed {:.1} us, first flag seen {:.1} us, first tile published {:.1} us, all dispatch pairs known {:.1} us, combine published {:.1} us, exits published {:.1} us\n",
         us(os[tl::GATE_DONE]),
         us(os[tl::BARRIER_DONE]),
+        us(os[tl::OS_FIRST_FLAG]),
+        us(os[tl::OS_FIRST_TILE]),
         us(os[tl::DISPATCH_DONE]),
         us(os[tl::FIRST_TASK]),
         us(os[tl::LAST_TASK])

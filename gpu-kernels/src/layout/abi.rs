@@ -511,6 +511,10 @@ pub mod timeline {
     pub const LOGITS_DONE: usize = 13;
     /// The grid barrier after the gate logits passed (routing begins).
     pub const ROUTE_BEGIN: usize = 14;
+    /// OS block: a subscriber saw its first current dispatch flag (the processors' `TASKS`).
+    pub const OS_FIRST_FLAG: usize = 7;
+    /// OS block: the first row tile's GEMM0 tasks were all published (the processors' `BUSY_NS`).
+    pub const OS_FIRST_TILE: usize = 8;
 }
 
 /// Written once (first failure of a launch wins) into host-mapped memory; zero means success.

@@ -42,7 +42,10 @@ pub mod state {
     pub const PAIR_PARTIAL_SLOT: u32 = MERGE_N + 32 * 256;
     pub const PAIR_PARTIAL_ROWS: u32 = PAIR_PARTIAL_SLOT + 4 * 256;
     pub const PAIR_COMPLETE: u32 = PAIR_PARTIAL_ROWS + 4 * 256;
-    pub const END: u32 = PAIR_COMPLETE + 4 * 256;
+    /// Timeline milestones recorded once by whichever subscriber gets there first (a word each,
+    /// claimed by compare-and-swap): see `layout::timeline::OS_FIRST_FLAG`.
+    pub const MARKED: u32 = PAIR_COMPLETE + 4 * 256;
+    pub const END: u32 = MARKED + 4 * 2;
     pub const UNKNOWN: u32 = u32::MAX;
     const _: () = assert!(END <= crate::layout::PIPELINE_BYTES);
 }
@@ -88,6 +91,8 @@ pub unsafe fn run(p: &MoeParams, smem: u32, dl: &Deadline) {
     if tid == 0 {
         unsafe {
             copy::st_shared_u32(smem + state::EXPERTS_DONE, 0);
+            copy::st_shared_u32(smem + state::MARKED, 0);
+            copy::st_shared_u32(smem + state::MARKED + 4, 0);
             // The shared expert's rows (every token, kept or dropped) come back the same way.
             let shared_rows = if p.has_shared() { p.tokens } else { 0 };
             copy::st_shared_u32(smem + state::RETURNS_EXPECTED, (kept + shared_rows) * gemm1_tiles(p.hidden, p.tile_n()) * p.task_parts());

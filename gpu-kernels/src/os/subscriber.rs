@@ -11,7 +11,7 @@ use super::state;
 use crate::fault::{self, Deadline};
 use crate::layout::{
     FaultKind, MAX_SEGMENTS, MoeParams, NONE, TILE_M, Task, TaskKind, TileDesc, WaitKind, flag_count, flag_epoch, gemm0_tiles,
-    launch_tiles, row_tiles, tile_info,
+    launch_tiles, row_tiles, tile_info, timeline,
 };
 use crate::ptx::{copy, sync, time};
 
@@ -76,8 +76,20 @@ impl NewTile {
     /// (column tile n of every tile, then n + 1): tasks that read the same panel of the expert's
     /// weights are claimed together, so it streams from DRAM once for all of them. The release
     /// fence before each run's stamps orders the descriptors before any processor reads them.
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    unsafe fn publish(&self, p: &MoeParams, q: &Queue, local: u32, rows: u32, segments: u32, first: Segment, count: u32, slot_step: u32) {
+    unsafe fn publish(
+        &self,
+        p: &MoeParams,
+        smem: u32,
+        q: &Queue,
+        local: u32,
+        rows: u32,
+        segments: u32,
+        first: Segment,
+        count: u32,
+        slot_step: u32,
+    ) {
         let n0 = gemm0_tiles(p.inter, p.gated(), p.tile_n());
         let slot0 = unsafe { q.reserve(n0 * count) };
         let task = Task { kind: TaskKind::Gemm0 as u32, info: tile_info(local, segments, rows), pair: first.0, ..Task::default() };
@@ -91,13 +103,16 @@ impl NewTile {
             }
             t
         };
-        unsafe { q.publish_runs(p, slot0, n0 * count, next) };
+        unsafe {
+            q.publish_runs(p, slot0, n0 * count, next);
+            fault::mark_first(p, timeline::OS_FIRST_TILE, smem + state::MARKED + 4);
+        }
     }
 }
 
 /// Forms and publishes `count` full row tiles of `pair` from its tile `next` on.
 #[inline(always)]
-unsafe fn publish_full(p: &MoeParams, q: &Queue, pair: u32, local: u32, next: u32, count: u32) {
+unsafe fn publish_full(p: &MoeParams, smem: u32, q: &Queue, pair: u32, local: u32, next: u32, count: u32) {
     let Some(run) = (unsafe { NewTile::new(p, count) }) else { return };
     for i in 0..count {
         let tile = run.nth(i);
@@ -106,7 +121,7 @@ unsafe fn publish_full(p: &MoeParams, q: &Queue, pair: u32, local: u32, next: u3
             tile.describe(local, TILE_M, 1);
         }
     }
-    unsafe { run.publish(p, q, local, TILE_M, 1, (pair, next * TILE_M, TILE_M), count, TILE_M) };
+    unsafe { run.publish(p, smem, q, local, TILE_M, 1, (pair, next * TILE_M, TILE_M), count, TILE_M) };
 }
 
 /// Emits the partial tile being merged for `local`, if any.
@@ -133,7 +148,7 @@ unsafe fn flush(p: &MoeParams, smem: u32, q: &Queue, local: u32) {
     unsafe {
         let rows = copy::ld_shared_u32(smem + state::MERGE_ROWS + local * 4);
         tile.describe(local, rows, count);
-        tile.publish(p, q, local, rows, count, seg(0), 1, 0);
+        tile.publish(p, smem, q, local, rows, count, seg(0), 1, 0);
         copy::st_shared_u32(smem + state::MERGE_SEGMENTS + local * 4, 0);
         copy::st_shared_u32(smem + state::MERGE_ROWS + local * 4, 0);
     }
@@ -181,6 +196,7 @@ unsafe fn advance(p: &MoeParams, smem: u32, q: &Queue, pair: u32) -> Result<(), 
         }
         let count = flag_count(word);
         if routed == state::UNKNOWN {
+            unsafe { fault::mark_first(p, timeline::OS_FIRST_FLAG, smem + state::MARKED) };
             if count > p.capacity {
                 unsafe { fault::fault_at(p, FaultKind::FlagCount as u32, (whose.0, whose.1, 0), count as u64, p.capacity as u64) };
                 break Err((tile, word));
@@ -197,14 +213,14 @@ unsafe fn advance(p: &MoeParams, smem: u32, q: &Queue, pair: u32) -> Result<(), 
         let seg = (pair, next * TILE_M, rows);
         if rows == TILE_M {
             if run == RUN_TILES {
-                unsafe { publish_full(p, q, pair, local, next - run, run) };
+                unsafe { publish_full(p, smem, q, pair, local, next - run, run) };
                 run = 0;
             }
             run += 1;
         } else {
             // The partial last tile: the run ends before it.
             if run > 0 {
-                unsafe { publish_full(p, q, pair, local, next - run, run) };
+                unsafe { publish_full(p, smem, q, pair, local, next - run, run) };
                 run = 0;
             }
             unsafe {
@@ -215,7 +231,7 @@ unsafe fn advance(p: &MoeParams, smem: u32, q: &Queue, pair: u32) -> Result<(), 
         next += 1;
     };
     if run > 0 {
-        unsafe { publish_full(p, q, pair, local, next - run, run) };
+        unsafe { publish_full(p, smem, q, pair, local, next - run, run) };
     }
     unsafe { copy::st_shared_u32(smem + state::PAIR_NEXT + pair * 4, next) };
     result
