@@ -354,6 +354,17 @@ fn info(mib: usize) -> Result<()> {
         let cells: String = bw.iter().filter(|b| b.from == cluster.gpus()[i].ordinal).map(|b| format!("{:>8.0}", b.gb_per_s)).collect();
         println!("{i:>4} {cells}");
     }
+    // How much the weights' layout costs the decode path's reads: the same bytes, as the layer
+    // stores them and tile-packed.
+    let gpu = &cluster.gpus()[0];
+    let (row_major, packed) = (
+        bench::weight_read_bandwidth(gpu, bench::WeightLayout::RowMajor, 1 << 30, 10)?,
+        bench::weight_read_bandwidth(gpu, bench::WeightLayout::TilePacked, 1 << 30, 10)?,
+    );
+    println!(
+        "\nweight reads on GPU 0, GB/s (1 GiB of 128-row panels, rows of {} bytes, by 2 x 128-thread blocks per SM through a 4-stage cp.async pipeline, median of 10): row-major {row_major:.0}, tile-packed {packed:.0}",
+        bench::PROBE_K_BYTES
+    );
     Ok(())
 }
 
