@@ -86,6 +86,10 @@ struct LayerArgs {
     /// K splits of each GEMM1 task on the 128-thread engines (default: the heuristics; 1: none).
     #[arg(long)]
     gemm1_splits: Option<u32>,
+    /// Never run the static decode plan (one GPU, a few tokens: every block routes them itself,
+    /// no dispatch or OS block), for A/B runs.
+    #[arg(long)]
+    no_static_plan: bool,
     /// Also copy rows routed to a GPU's own experts (A/B; by default GEMM0 reads them in place).
     #[arg(long)]
     copy_local: bool,
@@ -203,6 +207,7 @@ impl LayerArgs {
             dispatch_blocks: self.dispatch_blocks,
             gate_splits: self.gate_splits,
             gemm1_splits: self.gemm1_splits,
+            static_plan: if self.no_static_plan { Some(false) } else { None },
         }
     }
 
