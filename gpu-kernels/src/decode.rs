@@ -16,11 +16,9 @@ use crate::ptx::{copy, sync, time};
 use crate::smem::{SCAN_A, STATIC_PLAN};
 use crate::util::thread_idx;
 
-/// Shared scratch in the (still idle) pipeline memory: per expert its routed rows, then its row
-/// tile (`NONE` without kept rows).
+/// Shared scratch in the (still idle) pipeline memory: per expert its routed rows.
 const ROUTED: u32 = 0;
-const TILE_OF: u32 = 4 * 256;
-const _: () = assert!(TILE_OF + 4 * 256 <= crate::layout::PIPELINE_BYTES);
+const _: () = assert!(ROUTED + 4 * 256 <= crate::layout::PIPELINE_BYTES);
 
 /// After [`crate::gate::route_all`]: ranks every (token, choice) among the expert's choices in
 /// token order (its slot), forms one row tile per expert with kept rows (tiles in expert order),
@@ -60,20 +58,17 @@ pub unsafe fn prepare(p: &MoeParams, smem: u32) {
         let e = e0 + tid;
         let kept = if e < experts { unsafe { copy::ld_shared_u32(smem + ROUTED + 4 * e) }.min(p.capacity) } else { 0 };
         let (before, total) = unsafe { block::scan_u32((kept > 0) as u32, smem + SCAN_A) };
-        if e < experts {
-            let tile = if kept > 0 { tiles + before } else { NONE };
-            unsafe { copy::st_shared_u32(smem + TILE_OF + 4 * e, tile) };
-            if kept > 0 {
-                let desc = unsafe { ((p.workspace + p.ws.tiles) as *mut TileDesc).add(tile as usize) } as *mut u32;
-                let word = |f: usize| unsafe { desc.add(f / 4) };
-                unsafe {
-                    sync::st_relaxed_gpu_u32(word(core::mem::offset_of!(TileDesc, local_expert)), e);
-                    sync::st_relaxed_gpu_u32(word(core::mem::offset_of!(TileDesc, rows)), kept);
-                    sync::st_relaxed_gpu_u32(word(core::mem::offset_of!(TileDesc, segments)), 1);
-                    sync::st_relaxed_gpu_u32(word(core::mem::offset_of!(TileDesc, pair)), e);
-                    sync::st_relaxed_gpu_u32(word(core::mem::offset_of!(TileDesc, slot)), 0);
-                    sync::st_relaxed_gpu_u32(word(core::mem::offset_of!(TileDesc, seg_rows)), kept);
-                }
+        if kept > 0 {
+            // Expert e's row tile: its kept rows, from slot 0 of this GPU's pair of it.
+            let desc = unsafe { ((p.workspace + p.ws.tiles) as *mut TileDesc).add((tiles + before) as usize) } as *mut u32;
+            let word = |f: usize| unsafe { desc.add(f / 4) };
+            unsafe {
+                sync::st_relaxed_gpu_u32(word(core::mem::offset_of!(TileDesc, local_expert)), e);
+                sync::st_relaxed_gpu_u32(word(core::mem::offset_of!(TileDesc, rows)), kept);
+                sync::st_relaxed_gpu_u32(word(core::mem::offset_of!(TileDesc, segments)), 1);
+                sync::st_relaxed_gpu_u32(word(core::mem::offset_of!(TileDesc, pair)), e);
+                sync::st_relaxed_gpu_u32(word(core::mem::offset_of!(TileDesc, slot)), 0);
+                sync::st_relaxed_gpu_u32(word(core::mem::offset_of!(TileDesc, seg_rows)), kept);
             }
         }
         kept_rows += unsafe { block::sum_u32(kept, smem + SCAN_A) };
