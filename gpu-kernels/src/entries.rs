@@ -83,6 +83,23 @@ const fn tile_test(arch: Arch, name: &'static str) -> Entry {
     Entry { arch, name, dtype: None, mainloop: None, threads: BLOCK_THREADS, shared_bytes: SHARED_BYTES, launch_bounds: false }
 }
 
+/// The weight-read probe `read_tiles` (`util_kernels`): 128 threads, a pipeline of
+/// `READ_PROBE_STAGES` tiles of 128 rows x 128 bytes.
+pub const READ_PROBE_STAGES: u32 = 4;
+pub const READ_PROBE_TILE_BYTES: u32 = 128 * 128;
+
+const fn read_probe(arch: Arch) -> Entry {
+    Entry {
+        arch,
+        name: "read_tiles",
+        dtype: None,
+        mainloop: None,
+        threads: 128,
+        shared_bytes: READ_PROBE_STAGES * READ_PROBE_TILE_BYTES,
+        launch_bounds: false,
+    }
+}
+
 const fn utility(arch: Arch, name: &'static str) -> Entry {
     Entry { arch, name, dtype: None, mainloop: None, threads: 256, shared_bytes: 0, launch_bounds: false }
 }
@@ -91,7 +108,7 @@ use Arch::{Sm80, Sm90a};
 use MainloopKind::{MmaSync, WarpSpecialized, Wgmma};
 
 /// Every entry point of every build; the first forward of a build and dtype is its default.
-pub const ENTRIES: [Entry; 19] = [
+pub const ENTRIES: [Entry; 21] = [
     moe(Sm90a, "moe_forward_bf16", DType::Bf16, Wgmma),
     moe(Sm90a, "moe_forward_f16", DType::F16, Wgmma),
     moe(Sm90a, "moe_forward_bf16_ws", DType::Bf16, WarpSpecialized),
@@ -105,6 +122,8 @@ pub const ENTRIES: [Entry; 19] = [
     utility(Sm90a, "copy_v4"),
     utility(Sm80, "smoke_axpy"),
     utility(Sm80, "copy_v4"),
+    read_probe(Sm90a),
+    read_probe(Sm80),
     tile_test(Sm90a, "gemm_tile_bf16"),
     tile_test(Sm90a, "gemm_tile_bf16_mma_sync"),
     tile_test(Sm90a, "gemm_tile_f32"),

@@ -246,6 +246,10 @@ pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task
                 ready |= 1 << s;
             }
         }
+        // The static decode plan takes GEMM1 tasks by index once these counters allow.
+        if p.static_plan() {
+            ready = 0;
+        }
         let first = if ready != 0 { unsafe { q.reserve(ready.count_ones() * n1) } } else { 0 };
         unsafe {
             copy::st_shared_u32(smem + BROADCAST, ready);

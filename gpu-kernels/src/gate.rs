@@ -73,9 +73,25 @@ pub unsafe fn route_inline(p: &MoeParams) {
     // Warp-uniform: every lane takes part in every step's shuffles, also past the last token.
     while u < p.tokens.div_ceil(per_unit) {
         let t = u * per_unit + (tid / 32) * per_warp + lanes.first / lanes.width;
-        unsafe { top_k(p, t, &lanes) };
+        unsafe { top_k::<true>(p, t, &lanes) };
         u += grid_dim();
     }
+}
+
+/// Every token's top-k in this block, without the per-chunk counts: the static decode plan's
+/// routing, which every block runs alike (same lanes, same order: the same bits), so no grid
+/// barrier has to publish it. The routing tables get the same values from every block.
+///
+/// # Safety
+/// All threads of the block, after the logits' grid barrier; `p.tokens` at most
+/// `layout::route_tokens(p.route_lanes)` (one step of the block).
+#[inline(never)]
+pub unsafe fn route_all(p: &MoeParams) {
+    let tid = thread_idx();
+    let lanes = Lanes::of(p.route_lanes, tid % 32);
+    let per_warp = 32 / lanes.width;
+    let t = (tid / 32) * per_warp + lanes.first / lanes.width;
+    unsafe { top_k::<false>(p, t, &lanes) };
 }
 
 #[inline(never)]
@@ -159,7 +175,7 @@ const _: () = assert!(SPLIT_BATCH == 4);
 /// order (deterministic), then plus the router bias in f32 when the layer has one; the layer's
 /// router then picks the k experts and their weights.
 #[inline(always)]
-unsafe fn top_k(p: &MoeParams, t: u32, lanes: &Lanes) {
+unsafe fn top_k<const GRID: bool>(p: &MoeParams, t: u32, lanes: &Lanes) {
     let (experts, k) = (p.experts, p.top_k);
     let valid = t < p.tokens;
     let logits = (p.workspace + p.ws.logits) as *const f32;
@@ -228,9 +244,13 @@ unsafe fn top_k(p: &MoeParams, t: u32, lanes: &Lanes) {
         unsafe {
             *((p.workspace + p.ws.topk_expert) as *mut u8).add(i) = mine_e as u8;
             *((p.workspace + p.ws.topk_weight) as *mut f32).add(i) = weight;
-            *((p.workspace + p.ws.route_slot) as *mut u32).add(i) = DROPPED;
-            let counts = (p.workspace + p.ws.chunk_counts) as *mut u32;
-            sync::red_add_relaxed_gpu_u32(counts.add(((t / TILE_M) * experts + mine_e) as usize), 1);
+            // Routing over the grid: dispatch writes the slots of kept rows. The static plan
+            // writes every slot itself (a DROPPED from a slower block must not land after it).
+            if GRID {
+                *((p.workspace + p.ws.route_slot) as *mut u32).add(i) = DROPPED;
+                let counts = (p.workspace + p.ws.chunk_counts) as *mut u32;
+                sync::red_add_relaxed_gpu_u32(counts.add(((t / TILE_M) * experts + mine_e) as usize), 1);
+            }
         }
     }
 }

@@ -31,6 +31,8 @@ mod block;
 #[cfg(target_arch = "nvptx64")]
 mod combine;
 #[cfg(target_arch = "nvptx64")]
+mod decode;
+#[cfg(target_arch = "nvptx64")]
 mod dispatch;
 #[cfg(target_arch = "nvptx64")]
 mod fault;

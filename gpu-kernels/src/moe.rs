@@ -12,7 +12,7 @@ use crate::layout::{GEMM0_COUNTERS, MoeParams, gate_chunks, task_tiles, timeline
 use crate::os::{self, processor};
 use crate::ptx::{copy, sync};
 use crate::util::{block_idx, grid_dim, thread_idx};
-use crate::{dispatch, gate, grid, smem};
+use crate::{decode, dispatch, gate, grid, smem};
 
 /// The dynamic shared memory; 1024-byte alignment leaves room for swizzled TMA/wgmma layouts.
 #[repr(C, align(1024))]
@@ -74,7 +74,7 @@ unsafe fn params_to_shared(param: &MoeParams, base: *mut u8) -> &'static MoePara
 /// routed rows. True on a processor block that goes on to its tasks. `grid_barrier` and `route`
 /// are `grid::barrier` and `gate::route` or their inlined forms.
 #[inline(always)]
-unsafe fn prologue<E: Element>(
+unsafe fn prologue<E: Element, const STATIC: bool>(
     p: &MoeParams,
     smem: u32,
     dl: &Deadline,
@@ -90,6 +90,16 @@ unsafe fn prologue<E: Element>(
             return false;
         }
         fault::mark_now(p, timeline::ROUTE_BEGIN);
+        if STATIC && p.static_plan() {
+            // Every block routes the few tokens and lays out the same tiles: no second barrier,
+            // no dispatch, no OS block (docs/decode-plan.md).
+            gate::route_all(p);
+            decode::prepare(p, smem);
+            fault::mark_now(p, timeline::GATE_DONE);
+            fault::mark_now(p, timeline::BARRIER_DONE);
+            fault::mark_now(p, timeline::DISPATCH_DONE);
+            return true;
+        }
         route(p);
         fault::mark_now(p, timeline::GATE_DONE);
         if !grid_barrier(p, dl, smem) {
@@ -117,7 +127,7 @@ unsafe fn forward<E: Element>(param: &MoeParams) {
     let dl = Deadline::new(p.timeout_ns);
     fault::mark_now(p, timeline::START);
     unsafe {
-        if prologue::<E>(p, smem, &dl, || gate::logits::<E, false>(p, smem), grid::barrier, gate::route) {
+        if prologue::<E, true>(p, smem, &dl, || gate::logits::<E, false>(p, smem), grid::barrier, gate::route) {
             processor::run::<E>(p, smem, &dl);
             sync::sync_threads();
             fault::raise_deferred(p, smem);
@@ -148,7 +158,8 @@ unsafe fn forward_ws<E: Element>(param: &MoeParams) {
         let dl = Deadline::new(p.timeout_ns);
         fault::mark_now(p, timeline::START);
         fault::mark_warpgroup(param, 2);
-        let go = unsafe { prologue::<E>(p, smem, &dl, || os::ws::gate_logits::<E>(p, smem), grid::barrier_inline, gate::route_inline) };
+        let go =
+            unsafe { prologue::<E, false>(p, smem, &dl, || os::ws::gate_logits::<E>(p, smem), grid::barrier_inline, gate::route_inline) };
         fault::mark_warpgroup(param, 3);
         os::ws::enter_tasks(wg);
         fault::mark_warpgroup(param, 4);

@@ -10,6 +10,9 @@ pub const TASK: u32 = PARAMS + 512;
 
 const _: () = assert!(core::mem::size_of::<crate::layout::MoeParams>() <= 512);
 const _: () = assert!(SCAN_B + 16 <= A_ROWS && FAULT + 32 <= PARAMS + crate::layout::AUX_BYTES);
+/// The static decode plan's row tiles and expected returned rows, 2 words after the task's 6
+/// (see `decode`).
+pub const STATIC_PLAN: u32 = TASK + 24;
 /// One broadcast word.
 pub const BROADCAST: u32 = TASK + 32;
 /// Scratch for block scans and reductions, two independent sets of 4 words.

@@ -1,6 +1,10 @@
-//! Small kernels outside the MoE layer: the GPU smoke test and the copy used to measure local and
-//! peer bandwidth (`flashmoe info`).
+//! Small kernels outside the MoE layer: the GPU smoke test, the copy used to measure local and
+//! peer bandwidth, and the weight-read probe (`flashmoe info`).
 
+use core::intrinsics::gpu::gpu_launch_sized_workgroup_mem;
+
+use crate::entries::{READ_PROBE_STAGES, READ_PROBE_TILE_BYTES};
+use crate::moe::SharedBase;
 use crate::ptx::{copy, sync, time};
 use crate::util::{block_dim, block_idx, grid_dim, thread_idx};
 
@@ -41,4 +45,65 @@ pub unsafe extern "gpu-kernel" fn copy_v4(src: *const u8, dst: *mut u8, n16: u64
         unsafe { copy::st_v4(dst.add(i as usize * 16), copy::ld_nc_v4(src.add(i as usize * 16))) };
         i += stride;
     }
+}
+
+/// Streams weight panels into shared memory the way the decode mainloop does (128 threads, a
+/// cp.async pipeline of `READ_PROBE_STAGES` tiles of 128 rows x 128 bytes), to measure what the
+/// weights' layout costs in DRAM bandwidth: panel p starts at `src + p·panel_step`, its tile k at
+/// `+ k·k_step`, row r of a tile at `+ r·row_stride`. Row-major weights (`[rows][K]`, as the
+/// layer stores them): `row_stride` = K bytes, `k_step` = 128, so each tile is 128 pieces of 128
+/// bytes, K bytes apart. Tile-packed weights: `row_stride` = 128, `k_step` = 16 KiB, so each tile
+/// is one contiguous block. Each thread folds a word of every tile into `out[block·128 + thread]`.
+///
+/// # Safety
+/// 128 threads, `READ_PROBE_STAGES · READ_PROBE_TILE_BYTES` dynamic shared bytes; every address
+/// above is readable for `panels` panels of `k_tiles` tiles; `out` holds 128 words per block.
+#[unsafe(no_mangle)]
+pub unsafe extern "gpu-kernel" fn read_tiles(
+    src: *const u8,
+    panels: u32,
+    k_tiles: u32,
+    row_stride: u64,
+    k_step: u64,
+    panel_step: u64,
+    out: *mut u32,
+) {
+    let smem = copy::smem_addr(gpu_launch_sized_workgroup_mem::<SharedBase>() as *const u8);
+    let tid = thread_idx();
+    let (row, chunk) = (tid / 8, tid % 8);
+    let mut folded = 0u32;
+    let mut p = block_idx();
+    while p < panels {
+        let panel = src.wrapping_add((p as u64 * panel_step) as usize);
+        // This thread's 16 bytes of rows `row + 16 i` of tile k into stage s.
+        let load = |k: u32, s: u32| {
+            for i in 0..8u32 {
+                let r = row + 16 * i;
+                let from = panel.wrapping_add((k as u64 * k_step + r as u64 * row_stride) as usize + chunk as usize * 16);
+                unsafe { copy::cp_async_16(smem + s * READ_PROBE_TILE_BYTES + r * 128 + chunk * 16, from) };
+            }
+        };
+        for s in 0..READ_PROBE_STAGES - 1 {
+            if s < k_tiles {
+                load(s, s);
+            }
+            copy::cp_async_commit();
+        }
+        for k in 0..k_tiles {
+            copy::cp_async_wait::<{ READ_PROBE_STAGES - 2 }>();
+            sync::sync_threads();
+            // The stage refilled here was read in the previous step, before the barrier.
+            let next = k + READ_PROBE_STAGES - 1;
+            if next < k_tiles {
+                load(next, next % READ_PROBE_STAGES);
+            }
+            copy::cp_async_commit();
+            folded ^= unsafe { copy::ld_shared_u32(smem + (k % READ_PROBE_STAGES) * READ_PROBE_TILE_BYTES + tid * 4) };
+        }
+        copy::cp_async_wait::<0>();
+        sync::sync_threads();
+        p += grid_dim();
+    }
+    // SAFETY: `out` holds 128 words per block.
+    unsafe { *out.add((block_idx() * 128 + tid) as usize) = folded };
 }

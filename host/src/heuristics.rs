@@ -1,7 +1,7 @@
 //! Default tuning: pure functions of the shape and the grid, CPU-tested. The kernels take their
 //! results as launch parameters; a [`crate::Tuning`] value overrides them.
 
-use flashmoe_kernels::layout::{MAX_DISPATCH_BLOCKS, MAX_GATE_SPLITS, MAX_GEMM1_SPLITS, TILE_K_BYTES, gate_chunks};
+use flashmoe_kernels::layout::{MAX_DISPATCH_BLOCKS, MAX_GATE_SPLITS, MAX_GEMM1_SPLITS, TILE_K_BYTES, gate_chunks, route_tokens};
 
 /// Blocks that dispatch: on one GPU every processor (nothing is copied, only slots assigned);
 /// across GPUs at most [`MAX_DISPATCH_BLOCKS`], enough to fill NVLink while the other processors
@@ -14,6 +14,37 @@ pub const fn dispatch_blocks(processors: u32, world: u32) -> u32 {
 pub const fn dispatch_parts(dispatch_blocks: u32, experts: u32) -> u32 {
     let p = dispatch_blocks / experts;
     if p == 0 { 1 } else { p }
+}
+
+/// What decides whether a forward may run the static decode plan (docs/decode-plan.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StaticPlanCase {
+    pub world: u32,
+    /// The 128-thread engines (not the warp-specialized one).
+    pub narrow_tiles: bool,
+    pub shared_expert: bool,
+    /// Rows routed to this GPU's experts are copied (Llama-4's scaled input, `copy_local`).
+    pub copies_rows: bool,
+    /// A test hook that acts on dispatch flags is set.
+    pub dispatch_hook: bool,
+    pub tokens: u32,
+    pub top_k: u32,
+    pub experts: u32,
+    pub route_lanes: u32,
+}
+
+/// Whether a forward runs the static decode plan: one GPU, the 128-thread engines, no shared
+/// expert and no copied rows (the plan reads every row in place), and so few tokens that one
+/// block routes them in one step and their choices fit one block (T·k <= 128, E <= 256).
+pub const fn static_plan(c: &StaticPlanCase) -> bool {
+    c.world == 1
+        && c.narrow_tiles
+        && !c.shared_expert
+        && !c.copies_rows
+        && !c.dispatch_hook
+        && c.tokens <= route_tokens(c.route_lanes)
+        && c.tokens * c.top_k <= 128
+        && c.experts <= 256
 }
 
 /// K tiles a gate split gets at least: at T = 128, H = 2048 one tile per split (32 splits) made
@@ -129,6 +160,39 @@ mod tests {
         assert_eq!(dispatch_blocks(263, 1), 263);
         assert_eq!(dispatch_blocks(263, 4), 128);
         assert_eq!(dispatch_blocks(20, 4), 20);
+    }
+
+    #[test]
+    fn the_static_plan_takes_one_gpu_decode_only() {
+        // Mixtral-size T = 1 and the tiny layer: one warp routes the token.
+        let base = StaticPlanCase {
+            world: 1,
+            narrow_tiles: true,
+            shared_expert: false,
+            copies_rows: false,
+            dispatch_hook: false,
+            tokens: 1,
+            top_k: 2,
+            experts: 8,
+            route_lanes: 32,
+        };
+        assert!(static_plan(&base));
+        // Four tokens fit one block's step with a warp each; five do not.
+        assert!(static_plan(&StaticPlanCase { tokens: 4, ..base }));
+        assert!(!static_plan(&StaticPlanCase { tokens: 5, ..base }));
+        // Narrower lane groups route more tokens per step, up to T·k = 128.
+        assert!(static_plan(&StaticPlanCase { tokens: 32, route_lanes: 4, top_k: 4, ..base }));
+        assert!(!static_plan(&StaticPlanCase { tokens: 32, route_lanes: 4, top_k: 8, ..base }));
+        for off in [
+            StaticPlanCase { world: 2, ..base },
+            StaticPlanCase { narrow_tiles: false, ..base },
+            StaticPlanCase { shared_expert: true, ..base },
+            StaticPlanCase { copies_rows: true, ..base },
+            StaticPlanCase { dispatch_hook: true, ..base },
+            StaticPlanCase { experts: 257, ..base },
+        ] {
+            assert!(!static_plan(&off), "{off:?}");
+        }
     }
 
     #[test]

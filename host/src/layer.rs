@@ -665,6 +665,21 @@ impl<'c> MoeLayer<'c> {
                 bits |= bit;
             }
         }
+        let static_plan = self.tuning.static_plan != Some(false)
+            && crate::heuristics::static_plan(&crate::heuristics::StaticPlanCase {
+                world: shape.world,
+                narrow_tiles: bits & flags::WIDE_TILES == 0,
+                shared_expert: cfg.shared.is_some(),
+                copies_rows: self.tuning.copy_local || cfg.router == crate::config::Router::SigmoidScaledInput,
+                dispatch_hook: self.hooks.kernel.0 != test_hook::NONE,
+                tokens: f.tokens,
+                top_k: shape.top_k,
+                experts: shape.experts,
+                route_lanes: f.route_lanes,
+            });
+        if static_plan {
+            bits |= flags::STATIC_PLAN;
+        }
         let global = self.cluster.first_rank() + r;
         let (dispatch_blocks, dispatch_parts) = self.plan.dispatch[global];
         let act = cfg.activation.kernel_params();

@@ -7,7 +7,8 @@ use flashmoe::verify::{self, Verification};
 use flashmoe::{Arch, Cluster, MoeConfig, MoeLayer, Tuning, Weights};
 
 /// The tuning every GPU test builds with: FLASHMOE_TEST_ARCH=sm_80 runs the whole matrix on the
-/// Ampere PTX build (an H200 JIT-compiles it), otherwise the device's best build.
+/// Ampere PTX build (an H200 JIT-compiles it), otherwise the device's best build;
+/// FLASHMOE_TEST_STATIC_PLAN=0 keeps decode forwards off the static plan (the OS plan's tests).
 pub fn tuning() -> Tuning {
     let arch = match std::env::var("FLASHMOE_TEST_ARCH").as_deref() {
         Ok("sm_80") => Some(Arch::Sm80),
@@ -15,7 +16,12 @@ pub fn tuning() -> Tuning {
         Ok(other) if !other.is_empty() => panic!("FLASHMOE_TEST_ARCH={other}: expected sm_80 or sm_90a"),
         _ => None,
     };
-    Tuning { arch, ..Tuning::default() }
+    let static_plan = match std::env::var("FLASHMOE_TEST_STATIC_PLAN").as_deref() {
+        Ok("0") => Some(false),
+        Ok("1") | Err(_) => None,
+        Ok(other) => panic!("FLASHMOE_TEST_STATIC_PLAN={other}: expected 0 or 1"),
+    };
+    Tuning { arch, static_plan, ..Tuning::default() }
 }
 
 /// The tests' [`tuning`] for `cfg`: FLASHMOE_TEST_MAINLOOP=ws runs its 16-bit layers on the

@@ -50,6 +50,63 @@ pub fn copy_bandwidths(cluster: &Cluster, bytes: usize, iters: usize) -> Result<
     Ok(out)
 }
 
+/// How the `read_tiles` probe lays out a panel of 128 weight rows (one GEMM task's weights).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightLayout {
+    /// `[rows][K]`, as the layer stores weights: a 128-row x 128-byte tile is 128 pieces, K bytes
+    /// apart.
+    RowMajor,
+    /// Each 128-row x 128-byte tile contiguous, tiles in K order.
+    TilePacked,
+}
+
+impl WeightLayout {
+    /// (row stride, step between K tiles, step between panels) in bytes, for rows of `k_bytes`
+    /// (a multiple of 128).
+    pub const fn steps(self, k_bytes: u64) -> (u64, u64, u64) {
+        match self {
+            WeightLayout::RowMajor => (k_bytes, 128, 128 * k_bytes),
+            WeightLayout::TilePacked => (128, 128 * 128, 128 * k_bytes),
+        }
+    }
+}
+
+/// Rows of the weight panels the probe reads (bytes): a Mixtral-size expert's W1 rows, H = 4096 bf16.
+pub const PROBE_K_BYTES: u64 = 8192;
+
+/// DRAM read bandwidth (GB/s, median of `iters`) of `bytes` of weight panels in `layout`, read by
+/// the `read_tiles` probe on two 128-thread blocks per SM, as the decode mainloop reads them.
+pub fn weight_read_bandwidth(gpu: &Gpu, layout: WeightLayout, bytes: usize, iters: usize) -> Result<f64> {
+    use flashmoe::entries::{READ_PROBE_STAGES, READ_PROBE_TILE_BYTES};
+    let f = gpu.function("read_tiles")?;
+    let shared = READ_PROBE_STAGES * READ_PROBE_TILE_BYTES;
+    f.set_max_dynamic_shared(shared)?;
+    let cfg = LaunchConfig { grid: gpu.sms * 2, block: 128, shared_bytes: shared };
+    let panels = (bytes as u64 / (128 * PROBE_K_BYTES)) as u32;
+    let src = DeviceBuffer::alloc(gpu.context(), panels as usize * 128 * PROBE_K_BYTES as usize)?;
+    src.fill(0, panels as usize * 128 * PROBE_K_BYTES as usize, 0x3c)?;
+    let out = DeviceBuffer::alloc(gpu.context(), cfg.grid as usize * 128 * 4)?;
+    let (row_stride, k_step, panel_step) = layout.steps(PROBE_K_BYTES);
+    let stream = Stream::new(gpu.context())?;
+    let times = time_runs(&stream, 2, iters, || {
+        let (mut s, mut n, mut k) = (src.ptr(), panels, (PROBE_K_BYTES / 128) as u32);
+        let (mut rs, mut ks, mut ps, mut o) = (row_stride, k_step, panel_step, out.ptr());
+        let mut args = [
+            &mut s as *mut u64 as *mut c_void,
+            &mut n as *mut u32 as *mut c_void,
+            &mut k as *mut u32 as *mut c_void,
+            &mut rs as *mut u64 as *mut c_void,
+            &mut ks as *mut u64 as *mut c_void,
+            &mut ps as *mut u64 as *mut c_void,
+            &mut o as *mut u64 as *mut c_void,
+        ];
+        // SAFETY: read_tiles's arguments in order; `src` holds `panels` panels and `out` 128
+        // words per block.
+        unsafe { f.launch(&stream, cfg, &mut args, false) }
+    })?;
+    Ok(panels as f64 * 128.0 * PROBE_K_BYTES as f64 / (median(&times) * 1e-3) / 1e9)
+}
+
 /// One baseline measurement (PyTorch + NCCL, benches/baseline_torch.py, in the same run as
 /// flashmoe's), median ms per variant; `None` where a variant could not run.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -765,6 +822,28 @@ mod tests {
 
     fn timing(world: usize, ms: f64) -> MoeTiming {
         MoeTiming { tokens: 8192, experts: 32, world, ms, ms_min: ms, kept_rows: 0, tflops_per_gpu: 0.0, floor_ms: 0.1 }
+    }
+
+    /// Both layouts read every 16-byte piece of the panels exactly once (the probe's addressing:
+    /// panel, K tile, row `tid / 8 + 16 i`, chunk `tid % 8`).
+    #[test]
+    fn both_weight_layouts_read_every_byte_once() {
+        let (k_bytes, panels) = (512u64, 3u64);
+        for layout in [WeightLayout::RowMajor, WeightLayout::TilePacked] {
+            let (row_stride, k_step, panel_step) = layout.steps(k_bytes);
+            let mut seen = vec![0u32; (panels * 128 * k_bytes / 16) as usize];
+            for p in 0..panels {
+                for k in 0..k_bytes / 128 {
+                    for tid in 0..128u64 {
+                        for i in 0..8 {
+                            let at = p * panel_step + k * k_step + (tid / 8 + 16 * i) * row_stride + (tid % 8) * 16;
+                            seen[(at / 16) as usize] += 1;
+                        }
+                    }
+                }
+            }
+            assert!(seen.iter().all(|&n| n == 1), "{layout:?}");
+        }
     }
 
     #[test]

@@ -86,6 +86,10 @@ struct LayerArgs {
     /// K splits of each GEMM1 task on the 128-thread engines (default: the heuristics; 1: none).
     #[arg(long)]
     gemm1_splits: Option<u32>,
+    /// Never run the static decode plan (one GPU, a few tokens: every block routes them itself,
+    /// no dispatch or OS block), for A/B runs.
+    #[arg(long)]
+    no_static_plan: bool,
     /// Also copy rows routed to a GPU's own experts (A/B; by default GEMM0 reads them in place).
     #[arg(long)]
     copy_local: bool,
@@ -203,6 +207,7 @@ impl LayerArgs {
             dispatch_blocks: self.dispatch_blocks,
             gate_splits: self.gate_splits,
             gemm1_splits: self.gemm1_splits,
+            static_plan: if self.no_static_plan { Some(false) } else { None },
         }
     }
 
@@ -354,6 +359,17 @@ fn info(mib: usize) -> Result<()> {
         let cells: String = bw.iter().filter(|b| b.from == cluster.gpus()[i].ordinal).map(|b| format!("{:>8.0}", b.gb_per_s)).collect();
         println!("{i:>4} {cells}");
     }
+    // How much the weights' layout costs the decode path's reads: the same bytes, as the layer
+    // stores them and tile-packed.
+    let gpu = &cluster.gpus()[0];
+    let (row_major, packed) = (
+        bench::weight_read_bandwidth(gpu, bench::WeightLayout::RowMajor, 1 << 30, 10)?,
+        bench::weight_read_bandwidth(gpu, bench::WeightLayout::TilePacked, 1 << 30, 10)?,
+    );
+    println!(
+        "\nweight reads on GPU 0, GB/s (1 GiB of 128-row panels, rows of {} bytes, by 2 x 128-thread blocks per SM through a 4-stage cp.async pipeline, median of 10): row-major {row_major:.0}, tile-packed {packed:.0}",
+        bench::PROBE_K_BYTES
+    );
     Ok(())
 }
 

@@ -179,6 +179,10 @@ pub mod flags {
     /// Tiles of [`super::WS_TILE_N`] output columns (the warp-specialized engine), else
     /// [`super::TILE_N`]: the task counts of every role follow (`layout::gemm0_tiles`).
     pub const WIDE_TILES: u32 = 32;
+    /// This forward runs the static decode plan (`layout::static_plan`, docs/decode-plan.md):
+    /// every block routes the few tokens itself and derives the same task list, with no second
+    /// grid barrier, dispatch or OS block. One GPU, the 128-thread engines only.
+    pub const STATIC_PLAN: u32 = 64;
 }
 
 /// Test-only fault injection ([`MoeParams::test_hook`]).
@@ -390,6 +394,10 @@ impl MoeParams {
     /// Whether this GPU's own routed rows are copied into the dispatch region (and GEMM0 reads
     /// them there): the [`flags::COPY_LOCAL`] switch, or a router that scales inputs (dispatch
     /// writes every row scaled).
+    /// Whether this forward runs the static decode plan ([`flags::STATIC_PLAN`]).
+    pub const fn static_plan(&self) -> bool {
+        self.flags & flags::STATIC_PLAN != 0
+    }
     pub const fn copy_local(&self) -> bool {
         self.flags & flags::COPY_LOCAL != 0 || self.scales_input()
     }

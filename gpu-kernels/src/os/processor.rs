@@ -61,13 +61,28 @@ impl TaskClock {
         TaskClock { tasks: 0, busy: 0, waited: 0, last: time::global_timer_ns() }
     }
 
-    /// The task in claimed `slot` (an exit task when `stop`), counting the wait; claims the next
+    /// The task in claimed `slot` (an exit task when `stop`; by index under the static decode
+    /// plan when `STATIC`, which the warp-specialized engine never runs), counting the wait; claims the next
     /// slot into `slot` unless it is an exit, so the claim's latency (a contended atomic) hides
     /// behind the task.
     #[inline(always)]
-    pub unsafe fn next(&mut self, p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline, slot: &mut u32, stop: bool) -> Task {
+    pub unsafe fn next<E: Element, const STATIC: bool>(
+        &mut self,
+        p: &MoeParams,
+        smem: u32,
+        q: &Queue,
+        dl: &Deadline,
+        slot: &mut u32,
+        stop: bool,
+    ) -> Task {
         let ready = time::global_timer_ns();
-        let t = if stop { Task { kind: TaskKind::Exit as u32, ..Task::default() } } else { unsafe { wait_task(p, smem, q, dl, *slot) } };
+        let t = if stop {
+            Task { kind: TaskKind::Exit as u32, ..Task::default() }
+        } else if STATIC && p.static_plan() {
+            unsafe { crate::decode::task::<E>(p, smem, dl, *slot) }
+        } else {
+            unsafe { wait_task(p, smem, q, dl, *slot) }
+        };
         let now = time::global_timer_ns();
         if self.tasks > 0 {
             self.busy += ready - self.last;
@@ -141,7 +156,7 @@ unsafe fn tasks<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
     let mut clock = TaskClock::new();
     loop {
         if thread_idx() == 0 {
-            let t = unsafe { clock.next(p, smem, q, dl, &mut slot, false) };
+            let t = unsafe { clock.next::<E, true>(p, smem, q, dl, &mut slot, false) };
             unsafe { store_task(at, &t) };
         }
         sync::sync_threads();

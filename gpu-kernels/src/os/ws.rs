@@ -172,7 +172,7 @@ unsafe fn producer<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
     loop {
         if g.tid() == 0 {
             let stop = unsafe { copy::ld_shared_u32(smem + ws::STOP) } != 0;
-            let t = unsafe { clock.next(p, smem, q, dl, &mut slot, stop) };
+            let t = unsafe { clock.next::<E, false>(p, smem, q, dl, &mut slot, stop) };
             unsafe { store_task(at, &t) };
         }
         g.sync();
