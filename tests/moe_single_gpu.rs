@@ -175,6 +175,57 @@ fn gemm1_k_splits() {
     }
 }
 
+/// The static decode plan (one GPU, at most 4 tokens with a warp per token: every block routes
+/// them and takes tasks by index) against the OS plan on the same weights and inputs: both pass
+/// the f64 check, and they agree bit for bit (the same row tiles, slots, K-split and combine
+/// orders). Every dtype, k = 1..4, E = 8 and 64, gated and biased, GEMM1 K splits, drops.
+#[test]
+#[ignore = "needs GPU"]
+fn static_decode_plan_matches_the_os_plan_bitwise() {
+    use flashmoe::numeric::NAN_BYTE;
+    let c = gpu();
+    for (i, (dtype, experts, k, tokens, gated, bias, capacity_factor)) in [
+        (DType::Bf16, 8, 2, 1, true, false, None),
+        (DType::Bf16, 8, 1, 4, false, true, Some(1.0)),
+        (DType::F16, 64, 4, 3, true, true, None),
+        (DType::F32, 8, 2, 2, false, false, Some(1.0)),
+        (DType::Bf16, 4, 3, 4, false, false, Some(0.5)),
+        (DType::Bf16, 64, 2, 1, false, true, None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let cfg = MoeConfig {
+            gated,
+            bias,
+            activation: Activation::Silu,
+            capacity_factor,
+            ..cfg(dtype, experts, k, tokens, (256, if i % 2 == 0 { 2048 } else { 320 }))
+        };
+        let (w, x) = common::weights_and_inputs(&cfg, 1, 700 + i as u64, Inputs::Random);
+        let xs: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        let mut outs = Vec::new();
+        for static_plan in [None, Some(false)] {
+            let tuning = Tuning { static_plan, ..common::tuning_for(&cfg) };
+            let mut layer = flashmoe::MoeLayer::builder(&c, cfg.clone()).tuning(tuning).build().unwrap();
+            let expect_static =
+                static_plan.is_none() && layer.kernel(0).unwrap().mainloop != Some(flashmoe::entries::MainloopKind::WarpSpecialized);
+            assert_eq!(layer.static_plan(0, tokens).unwrap(), expect_static, "{cfg:?}");
+            layer.load_weights(&w).unwrap();
+            layer.output_buffer(0).unwrap().fill(0, tokens * cfg.hidden * dtype.bytes() as usize, NAN_BYTE).unwrap();
+            let out = layer.forward(&[&xs]).unwrap_or_else(|e| panic!("{cfg:?} static {static_plan:?}: {e}"));
+            let v = flashmoe::verify::check(&layer, &w, &x, &out, tokens, None, 77).unwrap();
+            println!(
+                "{dtype:?} E={experts} k={k} T={tokens} gated={gated} bias={bias} cf={capacity_factor:?} static plan {expect_static}: {v:?}"
+            );
+            assert!(v.passed(dtype), "{cfg:?} static {expect_static}: {v:?}");
+            outs.push(out.into_iter().next().unwrap());
+        }
+        let bitwise = outs[0].iter().zip(&outs[1]).all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(bitwise, "{cfg:?}: the static plan's output differs from the OS plan's");
+    }
+}
+
 /// Llama-4's router: top-k by logit, the chosen expert's input scaled by sigmoid(logit), its
 /// output added with weight 1: k = 1 and 2, gated and plain, with and without expert biases (b1
 /// is added after the scale), every dtype, T = 1, 130, 1000, with capacity drops.

@@ -338,6 +338,29 @@ impl<'c> MoeLayer<'c> {
         Ok(self.rank(rank)?.entry)
     }
 
+    /// Whether a forward of `tokens` tokens on GPU `rank` runs the static decode plan
+    /// ([`crate::heuristics::static_plan`], docs/decode-plan.md).
+    pub fn static_plan(&self, rank: usize, tokens: usize) -> Result<bool> {
+        let f = self.plan.forward(self.cluster.first_rank() + rank, tokens)?;
+        Ok(self.runs_static_plan(self.rank(rank)?, &f))
+    }
+
+    fn runs_static_plan(&self, rank: &Rank, f: &crate::plan::Forward) -> bool {
+        let (cfg, shape) = (&self.cfg, &self.plan.shape);
+        self.tuning.static_plan != Some(false)
+            && crate::heuristics::static_plan(&crate::heuristics::StaticPlanCase {
+                world: shape.world,
+                narrow_tiles: rank.entry.mainloop != Some(MainloopKind::WarpSpecialized),
+                shared_expert: cfg.shared.is_some(),
+                copies_rows: self.tuning.copy_local || cfg.router == crate::config::Router::SigmoidScaledInput,
+                dispatch_hook: self.hooks.kernel.0 != test_hook::NONE,
+                tokens: f.tokens,
+                top_k: shape.top_k,
+                experts: shape.experts,
+                route_lanes: f.route_lanes,
+            })
+    }
+
     /// Registers per thread the driver's JIT gave the kernel on GPU `rank`.
     pub fn kernel_registers(&self, rank: usize) -> Result<i32> {
         self.rank(rank)?.kernel.registers()
@@ -665,19 +688,7 @@ impl<'c> MoeLayer<'c> {
                 bits |= bit;
             }
         }
-        let static_plan = self.tuning.static_plan != Some(false)
-            && crate::heuristics::static_plan(&crate::heuristics::StaticPlanCase {
-                world: shape.world,
-                narrow_tiles: bits & flags::WIDE_TILES == 0,
-                shared_expert: cfg.shared.is_some(),
-                copies_rows: self.tuning.copy_local || cfg.router == crate::config::Router::SigmoidScaledInput,
-                dispatch_hook: self.hooks.kernel.0 != test_hook::NONE,
-                tokens: f.tokens,
-                top_k: shape.top_k,
-                experts: shape.experts,
-                route_lanes: f.route_lanes,
-            });
-        if static_plan {
+        if self.runs_static_plan(rank, f) {
             bits |= flags::STATIC_PLAN;
         }
         let global = self.cluster.first_rank() + r;
