@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On the GPU machine, from the repo root, after ../shared/tools/gpu-bundle built .gpu/:
 #   bash scripts/gpu-check.sh [stage,stage,...]
-# Stages: smoke tile info tiny single shared graph hf reliability sm80 ws multi mp run ab old bench gated decode ncu sanitize
+# Stages: smoke tile info tiny single shared graph hf reliability os-plan sm80 ws multi mp run ab old bench gated decode ncu sanitize
 # (default: all but ab, old, gated, decode, ncu, sanitize, sm80). `graph`: CUDA-graph replays (tests/forward_graph.rs)
 # and the host time per forward of the tiny decode layer, plain and graph-replayed. `bench`: `flashmoe bench` (the single-GPU sweep with its
 # cuBLAS-ideal and grouped-GEMM columns; the multi-GPU sweeps on several GPUs). `gated`: the SwiGLU
@@ -53,6 +53,10 @@ t shared && step shared 300 $b/test-test-moe_shared_expert --include-ignored --n
 t graph && TAIL=40 step graph 240 $b/test-test-forward_graph --include-ignored --nocapture --test-threads=1
 t hf && step hf 150 $b/test-test-hf_layers --include-ignored --nocapture --test-threads=1
 t reliability && step reliability 300 $b/test-test-moe_reliability --include-ignored --nocapture --test-threads=1
+# `os-plan`: the single-GPU and reliability suites with decode forwards kept on the OS plan (the
+# default runs the static decode plan wherever it applies, docs/decode-plan.md).
+t os-plan && FLASHMOE_TEST_STATIC_PLAN=0 step os-plan-single 150 $b/test-test-moe_single_gpu --include-ignored --nocapture --test-threads=1
+t os-plan && FLASHMOE_TEST_STATIC_PLAN=0 step os-plan-reliability 300 $b/test-test-moe_reliability --include-ignored --nocapture --test-threads=1
 t sm80 && FLASHMOE_TEST_ARCH=sm_80 step sm80-single 150 $b/test-test-moe_single_gpu --include-ignored --nocapture --test-threads=1
 t sm80 && FLASHMOE_TEST_ARCH=sm_80 step sm80-shared 300 $b/test-test-moe_shared_expert --include-ignored --nocapture --test-threads=1
 t sm80 && FLASHMOE_TEST_ARCH=sm_80 step sm80-reliability 300 $b/test-test-moe_reliability --include-ignored --nocapture --test-threads=1
