@@ -6,11 +6,12 @@
 # else PATH's; NVSHMEM_HOME for the NVSHMEM build.
 #   GPU_BUNDLE_FEATURES="--features nvshmem" NVSHMEM_HOME=... bash scripts/bundle.sh
 set -eu
-cd "$(dirname "$0")/.."
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
 export FLASHMOE_REQUIRE_PTXAS=1
 if [ -z "${FLASHMOE_PTXAS:-}" ] && [ -x .ci/.tools/nvidia/cuda_nvcc/bin/ptxas ]; then
   export FLASHMOE_PTXAS="$PWD/.ci/.tools/nvidia/cuda_nvcc/bin/ptxas"
 fi
 # shellcheck disable=SC2086 # the features are words
 cargo test --release ${GPU_BUNDLE_FEATURES:-} --test ptxas
-exec "$(dirname "$0")/../../shared/tools/gpu-bundle"
+exec "$root/../shared/tools/gpu-bundle"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# On the GPU machine, from the repo root, after ../shared/tools/gpu-bundle built .gpu/:
+# On the GPU machine, from the repo root, after scripts/bundle.sh (or ../shared/tools/gpu-bundle) built .gpu/:
 #   bash scripts/gpu-check.sh [stage,stage,...]
 # Stages: smoke tile info tiny single shared graph hf reliability os-plan sm80 ws multi mp run ab old bench gated decode ncu sanitize
 # (default: all but ab, old, gated, decode, ncu, sanitize, sm80). `graph`: CUDA-graph replays (tests/forward_graph.rs)

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Inputs, check};
+use common::{Inputs, check, per_gpu};
 use flashmoe::{Activation, Cluster, DType, Error, MoeConfig, Router, SharedExpert, Wait};
 
 /// All GPUs, or None (test skipped) on a one-GPU machine.
@@ -16,11 +16,6 @@ fn gpus() -> Option<Cluster> {
         return None;
     }
     Some(c)
-}
-
-/// Every GPU's inputs as f32, from the inputs of all GPUs in order.
-fn per_gpu(cfg: &MoeConfig, x: &[f64]) -> Vec<Vec<f32>> {
-    x.chunks(cfg.tokens * cfg.hidden).map(|s| s.iter().map(|&v| v as f32).collect()).collect()
 }
 
 fn cfg(dtype: DType, experts: usize, top_k: usize, tokens: usize, dims: (usize, usize)) -> MoeConfig {
@@ -134,8 +129,7 @@ fn multi_gpu_partial_launch_failure_aborts_the_started_gpus() {
     let g = c.len();
     let config = cfg(DType::Bf16, 8 * g, 2, 1000, (256, 256));
     let (w, x) = common::weights_and_inputs(&config, g, 71, common::Inputs::Random);
-    let per = config.tokens * config.hidden;
-    let xs: Vec<Vec<f32>> = (0..g).map(|r| x[r * per..(r + 1) * per].iter().map(|&v| v as f32).collect()).collect();
+    let xs = per_gpu(&config, &x);
     let slices: Vec<&[f32]> = xs.iter().map(|v| v.as_slice()).collect();
     let mut layer = common::layer(&c, &config).unwrap();
     layer.load_weights(&w).unwrap();

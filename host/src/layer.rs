@@ -559,7 +559,7 @@ impl<'c> MoeLayer<'c> {
         for (r, rank) in self.ranks.iter().enumerate() {
             // Epoch 0 ("never written") is never launched: every launch sets its own first.
             self.sync_staging_map(&arena, r)?;
-            let mut p = self.params(&arena, r, &self.plan.forward(self.cluster.first_rank() + r, tokens)?)?;
+            let mut p = self.params(&arena, r, tokens)?;
             let mut args = [&mut p as *mut MoeParams as *mut c_void];
             // SAFETY: the kernel takes one MoeParams by value; the driver copies it.
             graphs.push(unsafe { KernelGraph::new(&rank.kernel, rank.launch_config(), &mut args, true)? });
@@ -597,7 +597,7 @@ impl<'c> MoeLayer<'c> {
         let world = self.ranks.len();
         let mut params = [MoeParams::default(); layout::MAX_WORLD];
         for (r, p) in params.iter_mut().enumerate().take(world) {
-            *p = self.params(arena, r, &self.plan.forward(self.cluster.first_rank() + r, tokens)?)?;
+            *p = self.params(arena, r, tokens)?;
             self.sync_staging_map(arena, r)?;
         }
         let epoch = arena.begin(self.id, tokens)?;
@@ -670,7 +670,10 @@ impl<'c> MoeLayer<'c> {
         Ok(())
     }
 
-    fn params(&self, arena: &Arena, r: usize, f: &crate::plan::Forward) -> Result<MoeParams> {
+    /// The launch parameters of GPU `r` (rank `first_rank + r` of the layer) for `tokens` tokens.
+    fn params(&self, arena: &Arena, r: usize, tokens: usize) -> Result<MoeParams> {
+        let global = self.cluster.first_rank() + r;
+        let f = &self.plan.forward(global, tokens)?;
         let rank = &self.ranks[r];
         let w = rank.weights.as_ref().ok_or_else(|| Error::Weights("no weights loaded (call load_weights first)".into()))?;
         let ptr = |b: &Option<DeviceBuffer>| b.as_ref().map_or(0, |b| b.ptr());
@@ -691,7 +694,6 @@ impl<'c> MoeLayer<'c> {
         if self.runs_static_plan(rank, f) {
             bits |= flags::STATIC_PLAN;
         }
-        let global = self.cluster.first_rank() + r;
         let (dispatch_blocks, dispatch_parts) = self.plan.dispatch[global];
         let act = cfg.activation.kernel_params();
         let (groups, topk_groups, routed_scaling) = cfg.router.kernel_params();

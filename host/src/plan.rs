@@ -139,7 +139,7 @@ impl Plan {
         if s.shared_inter != 0 {
             return 1;
         }
-        let launch_tiles = s.world * s.local_experts() * layout::row_tiles(capacity);
+        let launch_tiles = s.pairs() * layout::row_tiles(capacity);
         let tiles = layout::formed_tiles_bound(launch_tiles, s.world, tokens, s.top_k).max(1) as u64;
         let n1 = layout::gemm1_tiles(s.hidden, layout::TILE_N) as u64;
         let k_tiles = s.inter * s.elem_bytes / layout::TILE_K_BYTES;

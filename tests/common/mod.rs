@@ -85,6 +85,11 @@ pub fn weights_and_inputs(cfg: &MoeConfig, world: usize, seed: u64, inputs: Inpu
     (w, x)
 }
 
+/// Every GPU's inputs as f32, from the inputs of all GPUs in order.
+pub fn per_gpu(cfg: &MoeConfig, x: &[f64]) -> Vec<Vec<f32>> {
+    x.chunks(cfg.tokens * cfg.hidden).map(|s| s.iter().map(|&v| v as f32).collect()).collect()
+}
+
 /// Runs `cfg` on `cluster` twice (outputs poisoned with NaN before each launch), checks the first
 /// against the f64 reference and the second for bitwise equality. Panics on any failure.
 pub fn check(cluster: &Cluster, cfg: &MoeConfig, seed: u64, inputs: Inputs) -> Verification {
@@ -97,10 +102,9 @@ pub fn check_tuned(cluster: &Cluster, cfg: &MoeConfig, tuning: &Tuning, seed: u6
     let (w, x) = weights_and_inputs(cfg, world, seed, inputs);
     let mut layer = MoeLayer::builder(cluster, cfg.clone()).tuning(tuning.clone()).build().unwrap_or_else(|e| panic!("{cfg:?}: {e}"));
     layer.load_weights(&w).unwrap();
-    let per = cfg.tokens * cfg.hidden;
-    let xs: Vec<Vec<f32>> = (0..world).map(|r| x[r * per..(r + 1) * per].iter().map(|&v| v as f32).collect()).collect();
+    let xs = per_gpu(cfg, &x);
     let slices: Vec<&[f32]> = xs.iter().map(|v| v.as_slice()).collect();
-    let io_bytes = per * cfg.dtype.bytes() as usize;
+    let io_bytes = cfg.tokens * cfg.hidden * cfg.dtype.bytes() as usize;
     let run = |layer: &mut MoeLayer| -> Vec<Vec<f32>> {
         for r in 0..world {
             layer.output_buffer(r).unwrap().fill(0, io_bytes, NAN_BYTE).unwrap();

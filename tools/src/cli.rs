@@ -373,11 +373,11 @@ fn info(mib: usize) -> Result<()> {
     Ok(())
 }
 
-/// Builds, verifies and (with `iters` > 0) times one layer.
 /// How long the ranks of a multi-process run wait for each other at the rendezvous.
 #[cfg(feature = "nvshmem")]
 const RENDEZVOUS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
+/// Builds, verifies and (with `iters` > 0) times one layer.
 fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) -> Result<()> {
     // Checkpoint and shape errors first, on any machine (the GPU count is checked once the GPUs
     // are open).
@@ -389,7 +389,7 @@ fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) ->
     #[cfg(feature = "nvshmem")]
     if let Some(p) = flashmoe::dist::Process::from_env(RENDEZVOUS_TIMEOUT)? {
         let scratch = p.scratch()?;
-        let result = run_on(p.cluster(), Some(&scratch), &cfg, checkpoint.as_ref(), args, iters, sample, timeline);
+        let result = run_on(p.cluster(), Some(&scratch), cfg, checkpoint.as_ref(), args, iters, sample, timeline);
         drop(scratch);
         // Collective, like the heap's free above: a rank that failed earlier is stopped by its
         // launcher (`flashmoe launch` stops every rank when one fails).
@@ -401,7 +401,7 @@ fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) ->
         return Err(Error::Unavailable("multi-process mode (RANK etc. are set) needs the NVSHMEM build: cargo build --features nvshmem"));
     }
     let cluster = args.cluster()?;
-    run_on(&cluster, None, &cfg, checkpoint.as_ref(), args, iters, sample, timeline)
+    run_on(&cluster, None, cfg, checkpoint.as_ref(), args, iters, sample, timeline)
 }
 
 /// FNV-1a over the bits of a rank's outputs: equal hashes in single- and multi-process mode
@@ -415,7 +415,7 @@ fn output_hash(out: &[f32]) -> u64 {
 fn run_on(
     cluster: &Cluster,
     scratch: Option<&flashmoe::Scratch>,
-    cfg: &MoeConfig,
+    cfg: MoeConfig,
     checkpoint: Option<&LayerSpec>,
     args: &LayerArgs,
     iters: usize,
@@ -423,7 +423,6 @@ fn run_on(
     timeline: bool,
 ) -> Result<()> {
     let (world, first) = (cluster.world_size(), cluster.first_rank());
-    let cfg = cfg.clone();
     println!(
         "layer: T={} tokens/GPU x {world} GPU(s){}, H={} I={} E={} k={} {:?} {:?}{}{}{}{}{}, {}",
         cfg.tokens,

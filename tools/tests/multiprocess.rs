@@ -9,11 +9,15 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
+/// The CLI: FLASHMOE_BIN where the test binary runs away from its build tree (a GPU machine).
+fn exe() -> String {
+    std::env::var("FLASHMOE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_flashmoe").to_string())
+}
+
 /// `flashmoe` with `args` (under `flashmoe launch` when `procs` is Some): its exit status, its
 /// output, and the output hash of every rank it printed.
 fn flashmoe(procs: Option<usize>, args: &[String]) -> (bool, String, BTreeMap<usize, String>) {
-    // FLASHMOE_BIN: the CLI where the test binary runs away from its build tree (a GPU machine).
-    let exe = std::env::var("FLASHMOE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_flashmoe").to_string());
+    let exe = exe();
     let exe = exe.as_str();
     let mut cmd = Command::new(exe);
     if let Some(n) = procs {
@@ -64,7 +68,7 @@ fn one_process_per_gpu_matches_the_single_process_run_bitwise() {
 #[ignore = "needs GPU"]
 fn a_dropped_flag_fails_every_rank_with_a_timeout() {
     let n = flashmoe::Cluster::all_local().expect("a GPU").len();
-    let exe = std::env::var("FLASHMOE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_flashmoe").to_string());
+    let exe = exe();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
     let experts = (4 * n).to_string();
     let args = ["run", "--tokens", "256", "--experts", &experts, "--hidden", "128", "--inter", "128", "--iters", "0"];
