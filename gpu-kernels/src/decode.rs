@@ -132,6 +132,7 @@ pub unsafe fn task<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline, i: u32) 
             return true;
         }
         if unsafe { fault::aborted(p, ctl) } {
+            unsafe { fault::defer(smem, crate::layout::ErrorCode::PeerAborted as u32, 0, i, 0, 0) };
             return false;
         }
         if time::global_timer_ns() > dl.secondary {

@@ -39,12 +39,16 @@ pub unsafe fn aborted(p: &MoeParams, ctl: *mut Control) -> bool {
 }
 
 /// Records a failure (only the first of the launch is kept: the claim word moves to this epoch
-/// once) and makes every role on every GPU of the layer exit. Not inlined (it is cold); the
+/// once) and makes every role on every GPU of the layer exit: every peer's `abort_by` names this
+/// GPU before its abort word is set. A [`ErrorCode::PeerAborted`] record (a role that saw the
+/// abort) names the GPU from `abort_by` and sets nothing. Not inlined (it is cold); the
 /// processors, whose GEMM loops leave no registers to save around a call, [`defer`] instead.
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn fail(p: &MoeParams, code: u32, what: u32, peer: u32, expert: u32, tile: u32, observed: u64, bound: u64) {
     let ctl = control(p);
+    let stopped = code == ErrorCode::PeerAborted as u32;
+    let word = |r: usize, field: usize| (p.heaps[r] + p.heap.control + field as u64) as *mut u32;
     unsafe {
         let claim = &raw mut (*ctl).error_claim;
         let mut seen = sync::ld_relaxed_sys_u32(claim);
@@ -59,6 +63,13 @@ unsafe fn fail(p: &MoeParams, code: u32, what: u32, peer: u32, expert: u32, tile
             seen = old;
         };
         if won {
+            let peer = if stopped {
+                // Written before the abort word this role saw.
+                sync::fence_acq_rel_sys();
+                sync::ld_relaxed_sys_u32(&raw const (*ctl).abort_by)
+            } else {
+                peer
+            };
             let rec = p.error as *mut ErrorRecord;
             sync::st_volatile_u32(&raw mut (*rec).what, what);
             sync::st_volatile_u32(&raw mut (*rec).gpu, p.rank);
@@ -72,12 +83,24 @@ unsafe fn fail(p: &MoeParams, code: u32, what: u32, peer: u32, expert: u32, tile
             sync::fence_sc_sys();
             sync::st_volatile_u32(&raw mut (*rec).code, code);
         }
+        if stopped {
+            return;
+        }
         for r in 0..p.world as usize {
-            let abort = (p.heaps[r] + p.heap.control + offset_of!(Control, abort) as u64) as *mut u32;
-            sync::st_relaxed_sys_u32(abort, p.epoch);
+            sync::st_relaxed_sys_u32(word(r, offset_of!(Control, abort_by)), p.rank);
+        }
+        sync::fence_sc_sys();
+        for r in 0..p.world as usize {
+            sync::st_relaxed_sys_u32(word(r, offset_of!(Control, abort)), p.epoch);
         }
         sync::fence_sc_sys();
     }
+}
+
+/// Records that this GPU stops because another GPU (or the host) aborted the launch ([`fail`]),
+/// so the forward never reads as a success; a failure of this GPU's own, recorded first, wins.
+pub unsafe fn stopped(p: &MoeParams) {
+    unsafe { fail(p, ErrorCode::PeerAborted as u32, 0, NONE, NONE, NONE, 0, 0) };
 }
 
 /// Records a timed-out wait ([`fail`]).

@@ -43,6 +43,7 @@ pub unsafe fn barrier_inline(p: &MoeParams, dl: &Deadline, smem_base: u32) -> bo
                         break true;
                     }
                     if fault::aborted(p, ctl) {
+                        fault::stopped(p);
                         break false;
                     }
                     if time::global_timer_ns() > dl.secondary {

@@ -84,6 +84,10 @@ pub enum Error {
     },
     #[error("GPU {gpu}: the input of token {token} holds NaN or infinity (its gate logits are not finite); the forward was stopped")]
     NonFiniteInput { gpu: usize, token: u32 },
+    /// Another GPU of the layer failed this forward (in one process per GPU, that rank's own
+    /// error says why); this GPU's outputs are not valid.
+    #[error("GPU {gpu}: the forward was stopped because {} failed it (epoch {epoch}); its error names the cause", by_whom(*peer))]
+    PeerFailed { gpu: usize, peer: Option<u32>, epoch: u32 },
     #[error("GPU {gpu}: the kernel left an error record this build does not know (code {code}, kind {what})")]
     UnknownRecord { gpu: usize, code: u32, what: u32 },
     #[error("GPU {gpu}: the kernel did not finish within {waited_ms} ms although every wait inside it is bounded")]
@@ -150,6 +154,10 @@ pub enum CheckpointError {
 
 fn show(v: &Option<u32>) -> String {
     v.map_or_else(|| "-".into(), |v| v.to_string())
+}
+
+fn by_whom(peer: Option<u32>) -> String {
+    peer.map_or_else(|| "the host".into(), |r| format!("GPU rank {r}"))
 }
 
 impl Error {

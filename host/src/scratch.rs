@@ -325,11 +325,15 @@ impl Arena {
         (0..self.gpus.len()).try_for_each(|r| self.abort_gpu(r, epoch))
     }
 
-    /// The abort word of GPU `r`'s heap set to `epoch`, through its control stream.
+    /// The abort word of GPU `r`'s heap set to `epoch`, through its control stream (`abort_by`
+    /// first: the host, not a GPU, stopped it).
     fn abort_gpu(&self, r: usize, epoch: u32) -> Result<()> {
-        let at = (self.layout.heap.control + offset_of!(Control, abort) as u64) as usize;
+        let at = |field: usize| (self.layout.heap.control + field as u64) as usize;
         match (self.heap.buffers().get(r), self.gpus.get(r)) {
-            (Some(buf), Some(g)) => buf.write_u32_now(&g.control, at, epoch),
+            (Some(buf), Some(g)) => {
+                buf.write_u32_now(&g.control, at(offset_of!(Control, abort_by)), flashmoe_kernels::layout::NONE)?;
+                buf.write_u32_now(&g.control, at(offset_of!(Control, abort)), epoch)
+            }
             _ => Ok(()),
         }
     }
@@ -404,8 +408,7 @@ impl Arena {
             return Err(Error::KernelHung { gpu: self.ordinals[r], waited_ms });
         }
         self.end_flight();
-        let failed = self.gpus.iter().filter_map(|g| g.error.get(0)).find(|e| e.code != ErrorCode::None as u32);
-        let Some(rec) = failed else {
+        let Some(rec) = first_failure(self.gpus.iter().filter_map(|g| g.error.get(0))) else {
             self.last = Some(f);
             return Ok(());
         };
@@ -451,6 +454,8 @@ impl Arena {
                 },
                 None => unknown,
             }
+        } else if rec.code == ErrorCode::PeerAborted as u32 {
+            Error::PeerFailed { gpu, peer: id(rec.peer), epoch: rec.epoch }
         } else if let (true, Some(wait)) = (rec.code == ErrorCode::Timeout as u32, WaitKind::from_u32(rec.what)) {
             Error::Timeout {
                 gpu,
@@ -471,5 +476,40 @@ impl Arena {
     /// Whether the kernel of `layer` may still be running (its memory must not be freed).
     pub fn running(&self, layer: u64) -> bool {
         self.in_flight.is_some_and(|f| f.layer == layer) || self.broken.is_some()
+    }
+}
+
+/// The record a failed forward reports: the first GPU's own failure, else the first GPU that
+/// only saw another's abort ([`ErrorCode::PeerAborted`]: in one process, the failing GPU's record
+/// is among them and names the cause).
+fn first_failure(records: impl Iterator<Item = ErrorRecord>) -> Option<ErrorRecord> {
+    let mut stopped = None;
+    for rec in records.filter(|r| r.code != ErrorCode::None as u32) {
+        if rec.code != ErrorCode::PeerAborted as u32 {
+            return Some(rec);
+        }
+        stopped = stopped.or(Some(rec));
+    }
+    stopped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(gpu: u32, code: ErrorCode) -> ErrorRecord {
+        ErrorRecord { code: code as u32, gpu, ..ErrorRecord::default() }
+    }
+
+    #[test]
+    fn a_gpus_own_failure_outranks_the_gpus_it_stopped() {
+        let ok = record(0, ErrorCode::None);
+        let stopped = record(1, ErrorCode::PeerAborted);
+        let timeout = record(2, ErrorCode::Timeout);
+        assert_eq!(first_failure([ok, ok].into_iter()), None);
+        assert_eq!(first_failure([ok, stopped, timeout].into_iter()), Some(timeout));
+        assert_eq!(first_failure([stopped, record(3, ErrorCode::Fault), timeout].into_iter()).map(|r| r.gpu), Some(3));
+        // One process per GPU: a rank that only saw the abort still fails its forward.
+        assert_eq!(first_failure([stopped].into_iter()), Some(stopped));
     }
 }

@@ -453,7 +453,9 @@ pub struct Control {
     /// add with release at system scope after their stores; only after receiving this GPU's rows
     /// of the same launch, so the reset at launch start always precedes them.
     pub returned_rows: u32,
-    pub _reserved: [u32; 55],
+    /// Rank of the GPU whose failure set `abort` (written before it; NONE when the host set it).
+    pub abort_by: u32,
+    pub _reserved: [u32; 54],
 }
 
 /// One processor task. `stamp == epoch` (written last, with release) marks the slot as filled.

@@ -146,6 +146,11 @@ pub enum ErrorCode {
     None = 0,
     Timeout = 1,
     Fault = 2,
+    /// This GPU stopped because another GPU of the layer failed the launch (its abort word was
+    /// set by that GPU or by the host); `peer` names the GPU that set it, NONE for the host. In
+    /// one process the failing GPU's own record says why; in one process per GPU this is all
+    /// the other ranks learn, and it must not read as success.
+    PeerAborted = 3,
 }
 
 /// Whether the rows `[slot, slot + rows)` of `pair` lie inside this launch's regions and belong

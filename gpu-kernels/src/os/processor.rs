@@ -35,6 +35,7 @@ pub unsafe fn wait_task(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline, slot
             return t;
         }
         if unsafe { fault::aborted(p, ctl) } {
+            unsafe { fault::defer(smem, ErrorCode::PeerAborted as u32, 0, slot, 0, 0) };
             return exit;
         }
         if time::global_timer_ns() > dl.secondary {

@@ -64,6 +64,7 @@ pub unsafe fn run(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline) {
                 tiles_formed = true;
             }
             step = if unsafe { fault::aborted(p, ctl) } {
+                unsafe { fault::stopped(p) };
                 3
             } else if returned > expected_returns {
                 unsafe { fault::fault(p, FaultKind::ReturnedRows as u32, returned as u64, expected_returns as u64) };

@@ -298,6 +298,7 @@ pub unsafe fn run(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline, me: u32, c
             return;
         }
         if unsafe { fault::aborted(p, ctl) } {
+            unsafe { fault::stopped(p) };
             return;
         }
         let now = time::global_timer_ns();
