@@ -175,10 +175,11 @@ fn gemm1_k_splits() {
     }
 }
 
-/// The static decode plan (one GPU, at most 4 tokens with a warp per token: every block routes
-/// them and takes tasks by index) against the OS plan on the same weights and inputs: both pass
-/// the f64 check, and they agree bit for bit (the same row tiles, slots, K-split and combine
-/// orders). Every dtype, k = 1..4, E = 8 and 64, gated and biased, GEMM1 K splits, drops.
+/// The static decode plan (one GPU, at most 8 tokens: every block routes them, a warp per token
+/// in one or two steps, and takes tasks by index) against the OS plan on the same weights and
+/// inputs: both pass the f64 check, and they agree bit for bit (the same row tiles, slots,
+/// K-split and combine orders). Every dtype, k = 1..4, E = 4 to 64, gated and biased, GEMM1 K
+/// splits, drops.
 #[test]
 #[ignore = "needs GPU"]
 fn static_decode_plan_matches_the_os_plan_bitwise() {
@@ -191,6 +192,9 @@ fn static_decode_plan_matches_the_os_plan_bitwise() {
         (DType::F32, 8, 2, 2, false, false, Some(1.0)),
         (DType::Bf16, 4, 3, 4, false, false, Some(0.5)),
         (DType::Bf16, 64, 2, 1, false, true, None),
+        // Two routing steps (5..8 tokens), with drops and a k whose choices cross a warp.
+        (DType::Bf16, 8, 4, 8, true, false, Some(1.0)),
+        (DType::F16, 16, 3, 5, false, true, None),
     ]
     .into_iter()
     .enumerate()

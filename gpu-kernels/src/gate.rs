@@ -12,7 +12,8 @@ use crate::gemm::element::{Bf16, Element, F16, F32};
 use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, mainloop, zero_acc};
 use crate::layout::{
-    DROPPED, DType, FaultKind, MoeParams, NONE, RouterKind, TILE_K_BYTES, TILE_M, TILE_N, gate_chunks, logits_stride, route_tokens,
+    DROPPED, DType, FaultKind, MAX_GATE_SPLITS, MoeParams, NONE, RouterKind, STATIC_ROUTE_STEPS, TILE_K_BYTES, TILE_M, TILE_N, gate_chunks,
+    logits_stride, route_tokens,
 };
 use crate::ptx::{copy, math, sync, warp};
 use crate::ranking::{TopTwo, outranks};
@@ -84,14 +85,18 @@ pub unsafe fn route_inline(p: &MoeParams) {
 ///
 /// # Safety
 /// All threads of the block, after the logits' grid barrier; `p.tokens` at most
-/// `layout::route_tokens(p.route_lanes)` (one step of the block).
+/// [`STATIC_ROUTE_STEPS`] `· layout::route_tokens(p.route_lanes)`.
 #[inline(never)]
 pub unsafe fn route_all(p: &MoeParams) {
     let tid = thread_idx();
     let lanes = Lanes::of(p.route_lanes, tid % 32);
     let per_warp = 32 / lanes.width;
     let t = (tid / 32) * per_warp + lanes.first / lanes.width;
-    unsafe { top_k::<false>(p, t, &lanes) };
+    let mut t0 = 0;
+    while t0 < p.tokens {
+        unsafe { top_k::<false>(p, t0 + t, &lanes) };
+        t0 += route_tokens(p.route_lanes);
+    }
 }
 
 #[inline(never)]
@@ -168,7 +173,7 @@ unsafe fn router_bias_at(p: &MoeParams, gate_b: *const u8, e: u32) -> f32 {
 /// Gate splits whose partial logits a routing lane loads at once, for each of its slots (the
 /// `unroll!(4, ..)` below).
 const SPLIT_BATCH: usize = 4;
-const _: () = assert!(SPLIT_BATCH == 4);
+const _: () = assert!(SPLIT_BATCH == 4 && MAX_GATE_SPLITS == 32);
 
 /// Routing of token `t` (none when `t` is past the last token) by one lane group: lane l holds
 /// experts l, l + width, ... (at most 8), each the sum of the K splits' partial logits in split
@@ -188,7 +193,26 @@ unsafe fn top_k<const GRID: bool>(p: &MoeParams, t: u32, lanes: &Lanes) {
     // (deterministic). Past the last token a group computes on zeros and writes nothing.
     let splits = p.gate_splits as usize;
     let mut v = [0.0f32; 8];
-    let mut s0 = 0;
+    // At most one expert per lane (decode's whole-warp groups, E <= 32): all its splits load at
+    // once, one round trip instead of one per SPLIT_BATCH (the same sums, in the same order).
+    let mut s0 = if experts <= lanes.width { splits } else { 0 };
+    if s0 == splits {
+        let mut part = [[0.0f32; 8]; MAX_GATE_SPLITS as usize / 8];
+        let at = unsafe { row.add(lanes.sub as usize) };
+        unroll!(4, a, {
+            unroll!(8, b, {
+                let u = 8 * a + b;
+                if valid && lanes.sub < experts && u < splits {
+                    part[a][b] = unsafe { copy::ld_cg_f32(at.add(u * split_stride)) };
+                }
+            });
+        });
+        unroll!(4, a, {
+            unroll!(8, b, {
+                v[0] += part[a][b];
+            });
+        });
+    }
     while s0 < splits {
         let mut part = [[0.0f32; SPLIT_BATCH]; 8];
         unroll!(8, i, {

@@ -1,7 +1,9 @@
 //! Default tuning: pure functions of the shape and the grid, CPU-tested. The kernels take their
 //! results as launch parameters; a [`crate::Tuning`] value overrides them.
 
-use flashmoe_kernels::layout::{MAX_DISPATCH_BLOCKS, MAX_GATE_SPLITS, MAX_GEMM1_SPLITS, TILE_K_BYTES, gate_chunks, route_tokens};
+use flashmoe_kernels::layout::{
+    MAX_DISPATCH_BLOCKS, MAX_GATE_SPLITS, MAX_GEMM1_SPLITS, STATIC_ROUTE_STEPS, TILE_K_BYTES, gate_chunks, route_tokens,
+};
 
 /// Blocks that dispatch: on one GPU every processor (nothing is copied, only slots assigned);
 /// across GPUs at most [`MAX_DISPATCH_BLOCKS`], enough to fill NVLink while the other processors
@@ -35,14 +37,15 @@ pub struct StaticPlanCase {
 
 /// Whether a forward runs the static decode plan: one GPU, the 128-thread engines, no shared
 /// expert and no copied rows (the plan reads every row in place), and so few tokens that one
-/// block routes them in one step and their choices fit one block (T·k <= 128, E <= 256).
+/// block routes them in [`STATIC_ROUTE_STEPS`] steps and their choices fit one block (T·k <=
+/// 128, E <= 256).
 pub const fn static_plan(c: &StaticPlanCase) -> bool {
     c.world == 1
         && c.narrow_tiles
         && !c.shared_expert
         && !c.copies_rows
         && !c.dispatch_hook
-        && c.tokens <= route_tokens(c.route_lanes)
+        && c.tokens <= STATIC_ROUTE_STEPS * route_tokens(c.route_lanes)
         && c.tokens * c.top_k <= 128
         && c.experts <= 256
 }
@@ -177,9 +180,9 @@ mod tests {
             route_lanes: 32,
         };
         assert!(static_plan(&base));
-        // Four tokens fit one block's step with a warp each; five do not.
-        assert!(static_plan(&StaticPlanCase { tokens: 4, ..base }));
-        assert!(!static_plan(&StaticPlanCase { tokens: 5, ..base }));
+        // Four tokens fit one block's step with a warp each: two steps take eight, not nine.
+        assert!(static_plan(&StaticPlanCase { tokens: 8, ..base }));
+        assert!(!static_plan(&StaticPlanCase { tokens: 9, ..base }));
         // Narrower lane groups route more tokens per step, up to T·k = 128.
         assert!(static_plan(&StaticPlanCase { tokens: 32, route_lanes: 4, top_k: 4, ..base }));
         assert!(!static_plan(&StaticPlanCase { tokens: 32, route_lanes: 4, top_k: 8, ..base }));

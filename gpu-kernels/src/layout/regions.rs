@@ -108,6 +108,11 @@ pub const fn route_tokens(lanes: u32) -> u32 {
     4 * (32 / lanes)
 }
 
+/// Routing steps of the static decode plan, where every block routes every token: one step
+/// (4 tokens at decode) costs each block ~6 us at H = 4096, and the OS plan's hand-offs it
+/// replaces ~20 us (perf log v16), so two steps still pay and more would not.
+pub const STATIC_ROUTE_STEPS: u32 = 2;
+
 /// Bytes of one K-split GEMM1 partial tile (f32, TILE_M x TILE_N).
 pub const GEMM1_PARTIAL_BYTES: u64 = (TILE_M * TILE_N * 4) as u64;
 /// Most K splits of a GEMM1 task.
