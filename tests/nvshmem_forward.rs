@@ -31,7 +31,11 @@ fn forward_through_the_nvshmem_heap_on_one_pe() {
         let io_bytes = tokens * cfg.hidden * dtype.bytes() as usize;
         let mut outs = Vec::new();
         for nvshmem in [true, false] {
-            let scratch = if nvshmem { Scratch::with_nvshmem(&cluster, host.clone()).unwrap() } else { Scratch::new(&cluster).unwrap() };
+            let scratch = if nvshmem {
+                Scratch::with_nvshmem(&cluster, host.clone(), flashmoe::dist::PutRoute::default()).unwrap()
+            } else {
+                Scratch::new(&cluster).unwrap()
+            };
             let mut layer = MoeLayer::builder(&cluster, cfg.clone()).tuning(common::tuning()).scratch(&scratch).build().unwrap();
             layer.load_weights(&w).unwrap();
             layer.output_buffer(0).unwrap().fill(0, io_bytes, NAN_BYTE).unwrap();

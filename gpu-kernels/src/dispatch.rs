@@ -54,6 +54,12 @@ struct Stream {
     copy_rows: bool,
     /// The expert is this GPU's: its flags are read here only.
     local: bool,
+    /// The owner, and whether it is reached by NVSHMEM puts (`rows`, `meta` and `flags` are then
+    /// this GPU's outbox for it: `crate::nvshmem`).
+    #[cfg(feature = "nvshmem")]
+    owner: u32,
+    #[cfg(feature = "nvshmem")]
+    put: bool,
     rows: *mut u8,
     meta: *mut u32,
     flags: *mut u64,
@@ -85,6 +91,10 @@ unsafe fn unit<E: Element>(p: &MoeParams, smem: u32, expert: u32, q: u32, parts:
         kept,
         copy_rows: owner != p.rank || p.copy_local(),
         local: owner == p.rank,
+        #[cfg(feature = "nvshmem")]
+        owner,
+        #[cfg(feature = "nvshmem")]
+        put: p.puts_to(owner) && owner != p.rank,
         rows: (heap + p.heap.dispatch_rows + slot0 * row_bytes) as *mut u8,
         meta: (heap + p.heap.dispatch_meta + slot0 * 4) as *mut u32,
         flags: (heap + p.heap.dispatch_flags + pair as u64 * p.tile_stride as u64 * 8) as *mut u64,
@@ -103,6 +113,16 @@ unsafe fn unit<E: Element>(p: &MoeParams, smem: u32, expert: u32, q: u32, parts:
             collect(p, smem, &s, counts.add(expert as usize), chunks, lo, hi);
             copy_rows::<E>(p, smem, &s, hi - lo, lo);
         }
+        // To a peer reached by puts, warp 0 puts the tile's rows and meta words (completed)
+        // before its lane 0 signals the flag.
+        #[cfg(feature = "nvshmem")]
+        if s.put && tid < 32 {
+            let rows = (hi - lo) as u64;
+            unsafe {
+                crate::nvshmem::put_warp(p, owner, s.rows.add((lo as u64 * row_bytes) as usize) as u64, rows * row_bytes);
+                crate::nvshmem::put_warp(p, owner, s.meta.add(lo as usize) as u64, rows * 4);
+            }
+        }
         if tid == 0 {
             unsafe { signal(p, &s, tile) };
         }
@@ -119,6 +139,11 @@ unsafe fn signal(p: &MoeParams, s: &Stream, tile: u32) {
     }
     let count = if p.test_hook == test_hook::CORRUPT_DISPATCH_COUNT && hooked { p.capacity + 1 } else { s.kept };
     let (flag, word) = (unsafe { s.flags.add(tile as usize) }, flag_word(p.epoch, count));
+    #[cfg(feature = "nvshmem")]
+    if s.put {
+        unsafe { crate::nvshmem::signal_set(p, s.owner, flag, word) };
+        return;
+    }
     // A flag this GPU's subscribers read needs GPU scope only (a system-scope fence waits for
     // the stores to be acknowledged system-wide).
     if s.local {

@@ -86,12 +86,21 @@ unsafe fn fail(p: &MoeParams, code: u32, what: u32, peer: u32, expert: u32, tile
         if stopped {
             return;
         }
+        // A peer reached by puts gets both words as completed NVSHMEM stores.
+        let store = |r: usize, field: usize, value: u32| {
+            #[cfg(feature = "nvshmem")]
+            if p.puts_to(r as u32) {
+                unsafe { crate::nvshmem::store_u32(p, r as u32, word(r, field), value) };
+                return;
+            }
+            unsafe { sync::st_relaxed_sys_u32(word(r, field), value) };
+        };
         for r in 0..p.world as usize {
-            sync::st_relaxed_sys_u32(word(r, offset_of!(Control, abort_by)), p.rank);
+            store(r, offset_of!(Control, abort_by), p.rank);
         }
         sync::fence_sc_sys();
         for r in 0..p.world as usize {
-            sync::st_relaxed_sys_u32(word(r, offset_of!(Control, abort)), p.epoch);
+            store(r, offset_of!(Control, abort), p.epoch);
         }
         sync::fence_sc_sys();
     }

@@ -366,9 +366,15 @@ pub unsafe fn gemm1<E: Element>(p: &MoeParams, smem: u32, task: &Task) -> bool {
     let value = |c: u32, x: f32, _: f32| if bias { x + unsafe { E::load(b2, c) } } else { x };
     let dest = |r: u32| unsafe { row(smem + OUT_ROWS, r) } as *mut u8;
     unsafe { epilogue::emit::<E>(smem, false, t.rows, cols, value, dest) };
-    // The rows are stored (emit ends with a block barrier).
+    // The rows are stored (emit ends with a block barrier); rows for a home reached by puts go
+    // there first.
+    #[cfg(feature = "nvshmem")]
+    if p.put_peers != 0 {
+        unsafe { crate::nvshmem::put_rows(p, smem + OUT_ROWS, 0, t.rows, cols * E::BYTES, tid / 32, 4) };
+        sync::sync_threads();
+    }
     if tid == 0 {
-        unsafe { report_returned_rows(p, &t, shared) };
+        unsafe { report_returned_rows::<true>(p, &t, shared) };
     }
     true
 }
@@ -436,9 +442,12 @@ unsafe fn sum_splits(p: &MoeParams, smem: u32, task: &Task, rows: u32, cols: u32
 /// Tells every home GPU of a finished GEMM1 tile how many of its rows landed: one release add per
 /// segment after a fence (a shared tile's rows are all this GPU's: one add to its own word). On
 /// one GPU at GPU scope: the system-scope fence waits for the tile's stores to be acknowledged
-/// system-wide, on the path of the block's next task.
+/// system-wide, on the path of the block's next task. `PUTS` (the 128-thread engines of the
+/// NVSHMEM build): a home reached by puts, whose rows went there first, gets an NVSHMEM signal
+/// add instead. The warp-specialized consumers cannot call NVSHMEM (their register allocation
+/// fails, C7600), so a layer with put peers never runs on that engine.
 #[inline(always)]
-unsafe fn report_returned_rows(p: &MoeParams, t: &Tile, shared: bool) {
+unsafe fn report_returned_rows<const PUTS: bool>(p: &MoeParams, t: &Tile, shared: bool) {
     let one_gpu = p.world == 1;
     if one_gpu {
         sync::fence_acq_rel_gpu();
@@ -451,7 +460,14 @@ unsafe fn report_returned_rows(p: &MoeParams, t: &Tile, shared: bool) {
         if pair >= p.world * p.local_experts {
             continue;
         }
-        let home = p.heaps[if shared { p.rank } else { pair / p.local_experts } as usize];
+        let home_rank = if shared { p.rank } else { pair / p.local_experts };
+        let home = p.heaps[home_rank as usize];
+        #[cfg(feature = "nvshmem")]
+        if PUTS && p.puts_to(home_rank) {
+            let word = (home + p.heap.control + offset_of!(Control, returned_put) as u64) as *mut u64;
+            unsafe { crate::nvshmem::signal_add(p, home_rank, word, rows as u64) };
+            continue;
+        }
         let word = (home + p.heap.control + offset_of!(Control, returned_rows) as u64) as *mut u32;
         unsafe {
             if one_gpu {
@@ -626,7 +642,7 @@ pub unsafe fn finish(p: &MoeParams, smem: u32, g: &Group, q: &Queue, task: &Task
     let tid = g.tid();
     if task.kind == TaskKind::Gemm1 as u32 {
         if tid == 0 {
-            unsafe { report_returned_rows(p, tile, false) };
+            unsafe { report_returned_rows::<false>(p, tile, false) };
         }
         return true;
     }

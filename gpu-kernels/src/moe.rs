@@ -50,6 +50,8 @@ unsafe fn reset(p: &MoeParams) {
             sync::st_relaxed_gpu_u32(&raw mut (*ctl).gemm1_rows_published, 0);
             sync::st_relaxed_gpu_u32(&raw mut (*ctl).tiles, 0);
             sync::st_relaxed_gpu_u32(&raw mut (*ctl).returned_rows, 0);
+            #[cfg(feature = "nvshmem")]
+            sync::st_volatile_u64(&raw mut (*ctl).returned_put, 0);
         }
     }
 }

@@ -14,11 +14,13 @@
 use core::ffi::c_void;
 
 use crate::entries::nvshmem_probe as probe;
+use crate::layout::MoeParams;
 use crate::ptx::{sync, time};
 use crate::util::{block_idx, thread_idx};
 
-/// `NVSHMEM_SIGNAL_SET` (`nvshmemi_amo_t`).
+/// `NVSHMEM_SIGNAL_SET` and `NVSHMEM_SIGNAL_ADD` (`nvshmemx_signal_op_t`).
 pub const SIGNAL_SET: i32 = 9;
+pub const SIGNAL_ADD: i32 = 10;
 /// `NVSHMEM_CMP_EQ`.
 #[allow(dead_code)]
 pub const CMP_EQ: i32 = 0;
@@ -43,10 +45,120 @@ unsafe extern "C" {
         sig_op: i32,
         pe: i32,
     );
+    /// `void nvshmemx_putmem_nbi_warp(void *dest, const void *source, size_t bytes, int pe)`:
+    /// warp-collective.
+    pub fn nvshmemx_putmem_nbi_warp(dest: *mut c_void, source: *const c_void, bytes: usize, pe: i32);
+    /// `void nvshmemx_signal_op(uint64_t *sig_addr, uint64_t signal, int sig_op, int pe)`.
+    pub fn nvshmemx_signal_op(sig_addr: *mut u64, signal: u64, sig_op: i32, pe: i32);
+    /// `void nvshmem_uint32_p(uint32_t *dest, uint32_t value, int pe)`.
+    pub fn nvshmem_uint32_p(dest: *mut u32, value: u32, pe: i32);
     /// `void nvshmem_quiet(void)`: completes this thread's outstanding puts.
     pub fn nvshmem_quiet();
     /// `uint64_t nvshmem_signal_fetch(const uint64_t *sig_addr)`.
     pub fn nvshmem_signal_fetch(sig_addr: *const u64) -> u64;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The put transport (`MoeParams::put_peers`): a peer reached by puts has, as its `heaps` entry,
+// this GPU's outbox for it, laid out like a heap. Every store the kernel makes "into that peer's
+// heap" lands there; before the store's flag or counter, the bytes go to the same offsets of the
+// peer's heap (this GPU's heap address is the symmetric one) and complete (`nvshmem_quiet`), and
+// the flag or counter itself goes as an NVSHMEM signal. Within a node NVSHMEM copies by loads and
+// stores; across nodes through its proxy. Each step is a function of its own: NVSHMEM's inlined
+// API inside the warp-specialized consumers made their register allocation fail (C7600).
+// ---------------------------------------------------------------------------------------------
+
+/// The address on rank `r` of `addr`, a location in this GPU's outbox for `r`.
+#[inline(always)]
+fn symmetric(p: &MoeParams, r: u32, addr: u64) -> u64 {
+    addr - p.heaps[r as usize] + p.heaps[p.rank as usize]
+}
+
+/// The rank whose outbox holds `addr`, when that rank is reached by puts.
+#[inline(always)]
+fn outbox_rank(p: &MoeParams, addr: u64) -> Option<u32> {
+    let mut r = 0;
+    while r < p.world {
+        let base = p.heaps[r as usize];
+        if p.puts_to(r) && addr >= base && addr < base + p.heap.bytes {
+            return Some(r);
+        }
+        r += 1;
+    }
+    None
+}
+
+/// One warp (every lane, same arguments): `bytes` from `addr` in the outbox for `r` to rank
+/// `r`'s heap, then complete this warp's puts.
+///
+/// # Safety
+/// `[addr, addr + bytes)` lies in the outbox for `r`, which is reached by puts.
+#[inline(never)]
+pub unsafe fn put_warp(p: &MoeParams, r: u32, addr: u64, bytes: u64) {
+    // SAFETY: the caller's contract; the outbox and the heap are NVSHMEM's symmetric memory.
+    unsafe {
+        nvshmemx_putmem_nbi_warp(symmetric(p, r, addr) as *mut c_void, addr as *const c_void, bytes as usize, r as i32);
+        nvshmem_quiet();
+    }
+}
+
+/// Rows `[first, end)` of a row table (`ffn::row` addresses) whose outbox belongs to a peer
+/// reached by puts: `bytes` from each row's address, warp `warp` of `warps` taking every
+/// `warps`-th row; then complete the puts. Every thread of the warps; a barrier after it orders
+/// them before the signal that announces the rows.
+///
+/// # Safety
+/// The table holds `end` rows, each with `bytes` written at its address.
+#[inline(never)]
+pub unsafe fn put_rows(p: &MoeParams, table: u32, first: u32, end: u32, bytes: u32, warp: u32, warps: u32) {
+    let mut r = first + warp;
+    while r < end {
+        // SAFETY: r < end rows of the table.
+        let addr = unsafe { crate::ffn::row(table, r) };
+        if let Some(rank) = outbox_rank(p, addr) {
+            // SAFETY: the caller's contract (the row's bytes lie in that outbox).
+            unsafe {
+                nvshmemx_putmem_nbi_warp(symmetric(p, rank, addr) as *mut c_void, addr as *const c_void, bytes as usize, rank as i32)
+            };
+        }
+        r += warps;
+    }
+    // SAFETY: no arguments.
+    unsafe { nvshmem_quiet() };
+}
+
+/// The u64 signal `word` (in the outbox for `r`) set to `value` on rank `r`, after this thread's
+/// completed puts.
+///
+/// # Safety
+/// `word` lies in the outbox for `r`, reached by puts.
+#[inline(never)]
+pub unsafe fn signal_set(p: &MoeParams, r: u32, word: *mut u64, value: u64) {
+    // SAFETY: the caller's contract.
+    unsafe { nvshmemx_signal_op(symmetric(p, r, word as u64) as *mut u64, value, SIGNAL_SET, r as i32) };
+}
+
+/// `value` added to the u64 signal `word` (in the outbox for `r`) on rank `r`.
+///
+/// # Safety
+/// As [`signal_set`].
+#[inline(never)]
+pub unsafe fn signal_add(p: &MoeParams, r: u32, word: *mut u64, value: u64) {
+    // SAFETY: the caller's contract.
+    unsafe { nvshmemx_signal_op(symmetric(p, r, word as u64) as *mut u64, value, SIGNAL_ADD, r as i32) };
+}
+
+/// The u32 at `word` (in the outbox for `r`) set to `value` on rank `r`, and completed.
+///
+/// # Safety
+/// As [`signal_set`].
+#[inline(never)]
+pub unsafe fn store_u32(p: &MoeParams, r: u32, word: *mut u32, value: u32) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        nvshmem_uint32_p(symmetric(p, r, word as u64) as *mut u32, value, r as i32);
+        nvshmem_quiet();
+    }
 }
 
 /// Polls the signal word `sig` until it equals `value` or `timeout_ns` pass; returns whether it

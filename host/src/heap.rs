@@ -12,12 +12,16 @@ use crate::error::Result;
 #[derive(Debug)]
 pub struct SymmetricHeap {
     buffers: Vec<DeviceBuffer>,
-    /// NVSHMEM's allocation behind `buffers` (feature `nvshmem`), freed (collectively) on drop.
+    /// NVSHMEM's allocations behind `buffers` and the outbox (feature `nvshmem`), freed
+    /// (collectively, in reverse) on drop.
     #[cfg(feature = "nvshmem")]
-    nvshmem: Option<(Arc<crate::dist::NvshmemHost>, u64)>,
+    nvshmem: Option<(Arc<crate::dist::NvshmemHost>, Vec<u64>)>,
     /// Every rank's heap as this GPU addresses it, when other processes own some (NVSHMEM's
-    /// heap with several PEs: `nvshmem_ptr`); empty: the ranks are `buffers`.
+    /// heap with several PEs: `nvshmem_ptr`, or this GPU's outbox for a rank reached by puts);
+    /// empty: the ranks are `buffers`.
     peers: Vec<u64>,
+    /// Bit r: rank r is reached by NVSHMEM puts (`MoeParams::put_peers`).
+    put_peers: u32,
 }
 
 impl SymmetricHeap {
@@ -46,31 +50,59 @@ impl SymmetricHeap {
             #[cfg(feature = "nvshmem")]
             nvshmem: None,
             peers: Vec::new(),
+            put_peers: 0,
         })
     }
 
     /// `bytes` (at least 256) of NVSHMEM's symmetric heap for this process's one GPU, zeroed:
     /// `nvshmem_malloc` is collective, so every PE grows its heap in the same order. The kernels
-    /// keep their direct loads and stores: every PE's heap as mapped here by `nvshmem_ptr` (a
-    /// PE it cannot map is an error until the put transport exists). Returns after every PE
-    /// zeroed its heap (`nvshmem_barrier_all`), so no peer's first forward writes into a heap
-    /// that is still being cleared.
+    /// keep their direct loads and stores where a peer's heap is mapped (`nvshmem_ptr`); a peer
+    /// `route` reaches by puts gets an outbox here instead (one heap-sized slice per rank of a
+    /// second symmetric allocation, made by every rank when `route.outbox` says so), which the
+    /// kernel writes and puts from. Returns after every PE zeroed its heap
+    /// (`nvshmem_barrier_all`), so no peer's first forward writes into a heap still being cleared.
     #[cfg(feature = "nvshmem")]
-    pub fn nvshmem(host: &Arc<crate::dist::NvshmemHost>, ctx: &Arc<Context>, bytes: usize) -> Result<Self> {
+    pub fn nvshmem(host: &Arc<crate::dist::NvshmemHost>, ctx: &Arc<Context>, bytes: usize, route: crate::dist::PutRoute) -> Result<Self> {
+        use crate::dist::{DistError, Transport};
         ctx.bind()?;
         let len = bytes.max(256);
         let ptr = host.malloc(len)?;
-        let (_, pes) = host.pe()?;
+        let (me, pes) = host.pe()?;
         // SAFETY: NVSHMEM's allocation on this context's device, freed only in Drop below, after
         // the view.
         let b = unsafe { DeviceBuffer::borrowed(ctx, ptr, len) };
-        let mut heap = SymmetricHeap { buffers: vec![b], nvshmem: Some((host.clone(), ptr)), peers: Vec::with_capacity(pes) };
-        for pe in 0..pes {
-            heap.peers.push(host.ptr(ptr, pe)?.ok_or(crate::dist::DistError::PeerUnreachable { peer: pe })?);
+        let mut heap =
+            SymmetricHeap { buffers: vec![b], nvshmem: Some((host.clone(), vec![ptr])), peers: Vec::with_capacity(pes), put_peers: 0 };
+        let outbox = if route.outbox(pes) {
+            let o = host.malloc(len * pes)?;
+            if let Some((_, ptrs)) = heap.nvshmem.as_mut() {
+                ptrs.push(o);
+            }
+            Some(o)
+        } else {
+            None
+        };
+        let mapped = (0..pes).map(|pe| host.ptr(ptr, pe)).collect::<std::result::Result<Vec<_>, _>>()?;
+        let flags: Vec<bool> = mapped.iter().map(Option::is_some).collect();
+        for (pe, t) in route.transports(me, &flags).into_iter().enumerate() {
+            let base = match (t, outbox) {
+                (Transport::Put, Some(o)) => {
+                    heap.put_peers |= 1 << pe;
+                    Some(o + (pe * len) as u64)
+                }
+                (Transport::Put, None) => None,
+                _ => mapped[pe],
+            };
+            heap.peers.push(base.ok_or(DistError::PeerUnreachable { peer: pe })?);
         }
         heap.buffers[0].fill(0, len, 0)?;
         host.barrier_all()?;
         Ok(heap)
+    }
+
+    /// Bit r: rank r is reached by NVSHMEM puts through this GPU's outbox for it.
+    pub fn put_peers(&self) -> u32 {
+        self.put_peers
     }
 
     pub fn bytes(&self) -> usize {
@@ -108,9 +140,11 @@ impl SymmetricHeap {
 impl Drop for SymmetricHeap {
     fn drop(&mut self) {
         self.buffers.clear();
-        if let Some((host, ptr)) = self.nvshmem.take() {
+        if let Some((host, ptrs)) = self.nvshmem.take() {
             // Teardown has nowhere to report to; a leaked heap is the safe failure.
-            let _ = host.free(ptr);
+            for ptr in ptrs.into_iter().rev() {
+                let _ = host.free(ptr);
+            }
         }
     }
 }

@@ -238,12 +238,21 @@ impl<'c> MoeLayerBuilder<'c> {
         // NVSHMEM's device state).
         #[cfg(feature = "nvshmem")]
         let nvshmem = self.scratch.as_ref().and_then(Scratch::nvshmem);
-        // The warp-specialized engine's tasks have no shared-expert tiles yet.
+        // The warp-specialized engine's tasks have no shared-expert tiles yet, and its consumers
+        // cannot issue NVSHMEM puts (perf log v16).
         if self.tuning.mainloop == Mainloop::WarpSpecialized && cfg.shared.is_some() {
             return Err(ConfigError::NotInKernel("a shared expert on the warp-specialized engine (--mainloop ws)").into());
         }
+        #[cfg(feature = "nvshmem")]
+        let puts = self.scratch.as_ref().is_some_and(|s| s.put_peers() != 0);
+        #[cfg(not(feature = "nvshmem"))]
+        let puts = false;
+        if self.tuning.mainloop == Mainloop::WarpSpecialized && puts {
+            return Err(ConfigError::NotInKernel("NVSHMEM puts to peers on the warp-specialized engine (--mainloop ws)").into());
+        }
         let auto_wide = crate::heuristics::wide_tiles(cfg.tokens, cfg.top_k, cfg.experts, cfg.gated, world, cfg.shared.is_some())
-            && cfg.dtype != DType::F32;
+            && cfg.dtype != DType::F32
+            && !puts;
         for g in cluster.gpus() {
             let arch = self.tuning.arch.unwrap_or(g.arch());
             let mainloop = match self.tuning.mainloop {
@@ -731,7 +740,7 @@ impl<'c> MoeLayer<'c> {
             route_lanes: f.route_lanes,
             // The warp-specialized engine runs whole GEMM1 tasks.
             gemm1_splits: if bits & flags::WIDE_TILES != 0 { 1 } else { f.gemm1_splits },
-            _pad0: 0,
+            put_peers: arena.heap.put_peers(),
             timeout_ns: u64::try_from(self.timeout.as_nanos()).unwrap_or(u64::MAX),
             x: g.input.ptr(),
             gate_w: w.gate.ptr(),

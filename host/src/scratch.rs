@@ -84,9 +84,10 @@ pub(crate) struct Arena {
     pub last: Option<Flight>,
     /// A GPU whose kernel would not stop: nothing may run or be freed any more.
     broken: Option<usize>,
-    /// The symmetric heap comes from NVSHMEM (feature `nvshmem`; one GPU, one PE).
+    /// The symmetric heap comes from NVSHMEM (feature `nvshmem`; one GPU, one PE), reaching the
+    /// other ranks by the route's transports.
     #[cfg(feature = "nvshmem")]
-    nvshmem: Option<Arc<crate::dist::NvshmemHost>>,
+    nvshmem: Option<(Arc<crate::dist::NvshmemHost>, crate::dist::PutRoute)>,
 }
 
 impl Drop for Arena {
@@ -116,10 +117,11 @@ impl Scratch {
     /// An empty arena whose symmetric heap is NVSHMEM's (`nvshmem_malloc`): the layer runs
     /// through NVSHMEM's heap with the kernels of the NVSHMEM build. The cluster is this
     /// process's one GPU as NVSHMEM's PE of the same rank, of as many PEs as the cluster's world
-    /// (multi-process mode: [`crate::dist::Process`]). Every rank must build the same layers on
-    /// its scratch in the same order: growing the heap is collective.
+    /// (multi-process mode: [`crate::dist::Process`]), reaching the other ranks as `route` says
+    /// (stores where mapped, NVSHMEM puts where not or where forced). Every rank must build the
+    /// same layers on its scratch in the same order: growing the heap is collective.
     #[cfg(feature = "nvshmem")]
-    pub fn with_nvshmem(cluster: &Cluster, host: Arc<crate::dist::NvshmemHost>) -> Result<Scratch> {
+    pub fn with_nvshmem(cluster: &Cluster, host: Arc<crate::dist::NvshmemHost>, route: crate::dist::PutRoute) -> Result<Scratch> {
         let (me, pes) = host.pe()?;
         if cluster.len() != 1 || pes != cluster.world_size() || me != cluster.first_rank() {
             return Err(Error::Unavailable(
@@ -127,9 +129,9 @@ impl Scratch {
             ));
         }
         let contexts: Vec<Arc<Context>> = cluster.gpus().iter().map(|g| g.context().clone()).collect();
-        let heap = SymmetricHeap::nvshmem(&host, &contexts[0], 0)?;
+        let heap = SymmetricHeap::nvshmem(&host, &contexts[0], 0, route)?;
         let scratch = Self::with_heap(cluster, contexts, heap)?;
-        scratch.lock().nvshmem = Some(host);
+        scratch.lock().nvshmem = Some((host, route));
         Ok(scratch)
     }
 
@@ -153,10 +155,16 @@ impl Scratch {
         Ok(Scratch { arena: Arc::new(Mutex::new(arena)) })
     }
 
+    /// Bit r: this arena's GPU reaches rank r by NVSHMEM puts.
+    #[cfg(feature = "nvshmem")]
+    pub fn put_peers(&self) -> u32 {
+        self.lock().heap.put_peers()
+    }
+
     /// The NVSHMEM library this arena's heap comes from, if any.
     #[cfg(feature = "nvshmem")]
     pub fn nvshmem(&self) -> Option<Arc<crate::dist::NvshmemHost>> {
-        self.lock().nvshmem.clone()
+        self.lock().nvshmem.as_ref().map(|(host, _)| host.clone())
     }
 
     /// The arena, locked. Nothing panics while holding it, so a poisoned lock is still consistent.
@@ -219,8 +227,8 @@ impl Arena {
     /// A symmetric heap of `bytes` from the arena's allocator.
     fn new_heap(&self, bytes: usize) -> Result<SymmetricHeap> {
         #[cfg(feature = "nvshmem")]
-        if let Some(host) = &self.nvshmem {
-            return SymmetricHeap::nvshmem(host, &self.contexts[0], bytes);
+        if let Some((host, route)) = &self.nvshmem {
+            return SymmetricHeap::nvshmem(host, &self.contexts[0], bytes, *route);
         }
         SymmetricHeap::new(&self.contexts, bytes)
     }

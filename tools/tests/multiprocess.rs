@@ -1,7 +1,9 @@
 //! Multi-process mode (feature `nvshmem`): `flashmoe launch` starts one `flashmoe run` per GPU,
 //! each on NVSHMEM's heap as its rank, and every rank's outputs must be bitwise those of the
 //! single-process run over the same GPUs (`--gpus N`), with the f64 check passing in both. On
-//! one GPU this runs with one process; on N >= 2 with 1 and N. Needs NVSHMEM_HOME (or
+//! one GPU this runs with one process; on N >= 2 with 1 and N, and N again with NVSHMEM puts
+//! between the ranks instead of stores (`FLASHMOE_TRANSPORT=put`, the inter-node path forced
+//! inside one node). Needs NVSHMEM_HOME (or
 //! NVSHMEM_HOST_LIB); set NVSHMEM_DISABLE_NVLS=1 and NVSHMEM_REMOTE_TRANSPORT=none. FLASHMOE_BIN
 //! names the CLI to run when the test binary was moved away from its build tree.
 #![cfg(feature = "nvshmem")]
@@ -14,12 +16,14 @@ fn exe() -> String {
     std::env::var("FLASHMOE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_flashmoe").to_string())
 }
 
-/// `flashmoe` with `args` (under `flashmoe launch` when `procs` is Some): its exit status, its
-/// output, and the output hash of every rank it printed.
-fn flashmoe(procs: Option<usize>, args: &[String]) -> (bool, String, BTreeMap<usize, String>) {
+/// `flashmoe` with `args` (under `flashmoe launch` when `procs` is Some, its ranks reaching each
+/// other by `transport`): its exit status, its output, and the output hash of every rank it
+/// printed.
+fn flashmoe(procs: Option<usize>, transport: &str, args: &[String]) -> (bool, String, BTreeMap<usize, String>) {
     let exe = exe();
     let exe = exe.as_str();
     let mut cmd = Command::new(exe);
+    cmd.env("FLASHMOE_TRANSPORT", transport);
     if let Some(n) = procs {
         cmd.args(["launch", "--nproc-per-node", &n.to_string(), "--", exe]);
     }
@@ -38,8 +42,8 @@ fn flashmoe(procs: Option<usize>, args: &[String]) -> (bool, String, BTreeMap<us
 #[ignore = "needs GPU"]
 fn one_process_per_gpu_matches_the_single_process_run_bitwise() {
     let gpus = flashmoe::Cluster::all_local().expect("a GPU").len();
-    let counts: Vec<usize> = if gpus >= 2 { vec![1, gpus] } else { vec![1] };
-    for n in counts {
+    let runs: Vec<(usize, &str)> = if gpus >= 2 { vec![(1, "auto"), (gpus, "auto"), (gpus, "put")] } else { vec![(1, "auto")] };
+    for (n, transport) in runs {
         for case in [
             // bf16, k = 2, capacity drops possible; gated SiLU with k = 4; decode.
             format!("--tokens 1000 --experts {} --top-k 2 --hidden 256 --inter 512", 8 * n),
@@ -48,14 +52,14 @@ fn one_process_per_gpu_matches_the_single_process_run_bitwise() {
         ] {
             let mut args: Vec<String> = ["run", "--iters", "3", "--verify-tokens", "64"].map(String::from).to_vec();
             args.extend(case.split(' ').map(String::from));
-            let (ok, text, multi) = flashmoe(Some(n), &args);
-            assert!(ok && text.matches("PASS").count() == n, "{n} processes, {case}:\n{text}");
+            let (ok, text, multi) = flashmoe(Some(n), transport, &args);
+            assert!(ok && text.matches("PASS").count() == n, "{n} processes ({transport}), {case}:\n{text}");
             args.extend(["--gpus".to_string(), n.to_string()]);
-            let (ok, text, single) = flashmoe(None, &args);
+            let (ok, text, single) = flashmoe(None, "auto", &args);
             assert!(ok && text.contains("PASS"), "one process, {n} GPUs, {case}:\n{text}");
             assert_eq!(multi.len(), n, "{case}: {multi:?}");
-            assert_eq!(multi, single, "{n} processes against one process on {n} GPUs, {case}");
-            println!("{n} process(es), {case}: bitwise equal to the single-process run ({multi:?})");
+            assert_eq!(multi, single, "{n} processes ({transport}) against one process on {n} GPUs, {case}");
+            println!("{n} process(es), transport {transport}, {case}: bitwise equal to the single-process run ({multi:?})");
         }
     }
 }
@@ -70,6 +74,14 @@ fn one_process_per_gpu_matches_the_single_process_run_bitwise() {
 #[ignore = "needs GPU"]
 fn a_dropped_flag_fails_every_rank_and_names_the_cause() {
     let n = flashmoe::Cluster::all_local().expect("a GPU").len();
+    dropped_flag(n, "auto");
+    if n >= 2 {
+        // The abort then reaches the other ranks as NVSHMEM stores.
+        dropped_flag(n, "put");
+    }
+}
+
+fn dropped_flag(n: usize, transport: &str) {
     let exe = exe();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
     let experts = (4 * n).to_string();
@@ -80,6 +92,7 @@ fn a_dropped_flag_fails_every_rank_and_names_the_cause() {
             Command::new(&exe)
                 .args(args)
                 .args(["--timeout-ms", "300", "--inject-dropped-flag", "1"])
+                .env("FLASHMOE_TRANSPORT", transport)
                 .envs([("RANK", r.to_string()), ("LOCAL_RANK", r.to_string()), ("WORLD_SIZE", n.to_string())])
                 .envs([("LOCAL_WORLD_SIZE", n.to_string()), ("MASTER_ADDR", "127.0.0.1".into()), ("MASTER_PORT", port.clone())])
                 .stdout(std::process::Stdio::piped())
@@ -112,6 +125,6 @@ fn a_dropped_flag_fails_every_rank_and_names_the_cause() {
     for (r, text) in texts.iter().enumerate() {
         let line = text.lines().find(|l| l.contains("timed out") || timed_out.iter().any(|t| l.contains(&format!("GPU rank {t} failed"))));
         assert!(line.is_some(), "rank {r} neither timed out nor named a rank that did:\n{text}");
-        println!("rank {r}: {}", line.unwrap_or_default());
+        println!("transport {transport}, rank {r}: {}", line.unwrap_or_default());
     }
 }

@@ -333,7 +333,10 @@ pub struct MoeParams {
     pub route_lanes: u32,
     /// K splits of each GEMM1 task of the routed experts (1: none; 128-thread engines only).
     pub gemm1_splits: u32,
-    pub _pad0: u32,
+    /// Bit r: rank r is reached by NVSHMEM puts (NVSHMEM build), not by stores; its `heaps`
+    /// entry is then this GPU's outbox for it, laid out like a heap, whose stores the kernel
+    /// puts to the same offsets of rank r's heap before it signals them.
+    pub put_peers: u32,
     /// Bound on every wait, in ns of %globaltimer.
     pub timeout_ns: u64,
     /// Device pointers: input `[tokens][hidden]`, gate weight `[experts][hidden]`, router bias
@@ -379,6 +382,12 @@ pub struct MoeParams {
 }
 
 impl MoeParams {
+    /// Whether rank `r` is reached by NVSHMEM puts ([`Self::put_peers`]).
+    #[inline(always)]
+    pub const fn puts_to(&self, r: u32) -> bool {
+        r < 32 && (self.put_peers >> r) & 1 != 0
+    }
+
     pub const fn dtype(&self) -> Option<DType> {
         DType::from_u32(self.dtype)
     }
@@ -455,7 +464,10 @@ pub struct Control {
     pub returned_rows: u32,
     /// Rank of the GPU whose failure set `abort` (written before it; NONE when the host set it).
     pub abort_by: u32,
-    pub _reserved: [u32; 54],
+    /// Expert-output rows that owners reached by NVSHMEM puts returned here (their
+    /// `NVSHMEM_SIGNAL_ADD` after the rows' puts completed); counts with `returned_rows`.
+    pub returned_put: u64,
+    pub _reserved: [u32; 52],
 }
 
 /// One processor task. `stamp == epoch` (written last, with release) marks the slot as filled.

@@ -59,6 +59,9 @@ pub unsafe fn run(p: &MoeParams, smem: u32, q: &Queue, dl: &Deadline) {
                 (sync::ld_acquire_gpu_u32(&raw const (*ctl).tiles), sync::ld_acquire_gpu_u32(&raw const (*ctl).gemm1_rows_published))
             };
             let returned = unsafe { sync::ld_acquire_sys_u32(&raw const (*ctl).returned_rows) };
+            // Rows owners reached by puts returned (NVSHMEM signals).
+            #[cfg(feature = "nvshmem")]
+            let returned = returned + unsafe { sync::ld_acquire_sys_u64(&raw const (*ctl).returned_put) } as u32;
             if done && !tiles_formed {
                 fault::mark_now(p, timeline::DISPATCH_DONE);
                 tiles_formed = true;

@@ -27,6 +27,9 @@ pub struct DistEnv {
     pub master_addr: String,
     pub master_port: u16,
     pub launcher: Launcher,
+    /// `FLASHMOE_TRANSPORT=put`: NVSHMEM puts to every other rank, even within a node (to test
+    /// and measure the inter-node path on one node); `auto` or unset: stores where mapped.
+    pub force_put: bool,
 }
 
 /// (rank, world, local rank, local world) variable names of each launcher, first match wins.
@@ -70,7 +73,14 @@ impl DistEnv {
             value: port.clone(),
             expected: "a port number (1-65535)",
         })?;
-        Ok(Some(DistEnv { rank, world_size, local_rank, local_world_size, master_addr, master_port, launcher: *launcher }))
+        let force_put = match vars.get("FLASHMOE_TRANSPORT").map(|v| v.trim()) {
+            None | Some("") | Some("auto") => false,
+            Some("put") => true,
+            Some(other) => {
+                return Err(DistError::BadVar { name: "FLASHMOE_TRANSPORT", value: other.to_string(), expected: "`auto` or `put`" });
+            }
+        };
+        Ok(Some(DistEnv { rank, world_size, local_rank, local_world_size, master_addr, master_port, launcher: *launcher, force_put }))
     }
 
     /// The variables `flashmoe launch` sets for local process `local_rank` of node `node` (of
@@ -158,6 +168,20 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(matches!(e, DistError::BadVar { name: "MASTER_PORT", .. }), "{e}");
+    }
+
+    #[test]
+    fn the_transport_variable() {
+        let base = [("RANK", "0"), ("WORLD_SIZE", "2"), ("LOCAL_RANK", "0"), ("LOCAL_WORLD_SIZE", "2"), MASTER[0], MASTER[1]];
+        let with = |t: &str| {
+            let mut v = vars(&base);
+            v.insert("FLASHMOE_TRANSPORT".into(), t.into());
+            DistEnv::from_vars(&v)
+        };
+        assert!(!DistEnv::from_vars(&vars(&base)).unwrap().unwrap().force_put);
+        assert!(!with("auto").unwrap().unwrap().force_put);
+        assert!(with("put").unwrap().unwrap().force_put);
+        assert!(matches!(with("nvlink").unwrap_err(), DistError::BadVar { name: "FLASHMOE_TRANSPORT", .. }));
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub use nvshmem::{HOST_LIBRARY, NvshmemHost, UNIQUE_ID_BYTES};
 #[cfg(feature = "nvshmem")]
 pub use process::Process;
 pub use rendezvous::{BOOTSTRAP_BYTES, Rendezvous, rendezvous};
-pub use transport::{PeerPlace, Transport, transports};
+pub use transport::{PeerPlace, PutRoute, Transport, transports};
 
 use std::time::Duration;
 
@@ -48,7 +48,7 @@ pub enum DistError {
     #[error("{call} returned {code}")]
     NvshmemCall { call: &'static str, code: i32 },
     #[error(
-        "rank {peer}'s symmetric heap is not mapped into this GPU (another node, or no peer access): the NVSHMEM put transport is not built yet"
+        "rank {peer}'s symmetric heap is not mapped into this GPU (no peer access within the node) and no rank allocated an outbox for puts: set FLASHMOE_TRANSPORT=put on every rank"
     )]
     PeerUnreachable { peer: usize },
     #[error("rendezvous at {addr}: {source}")]

@@ -79,11 +79,13 @@ impl Process {
         &self.env
     }
 
-    /// A scratch arena on NVSHMEM's symmetric heap for this process's layers. Every rank makes
-    /// the same scratches and builds the same layers on them in the same order (the heap grows
-    /// collectively).
+    /// A scratch arena on NVSHMEM's symmetric heap for this process's layers: peers on this
+    /// node by stores, other nodes (or every peer, with `FLASHMOE_TRANSPORT=put`) by NVSHMEM
+    /// puts. Every rank makes the same scratches and builds the same layers on them in the same
+    /// order (the heap grows collectively).
     pub fn scratch(&self) -> Result<Scratch> {
-        Scratch::with_nvshmem(&self.cluster, self.host.clone())
+        let route = crate::dist::PutRoute { force: self.env.force_put, local_world: self.env.local_world_size };
+        Scratch::with_nvshmem(&self.cluster, self.host.clone(), route)
     }
 
     /// NVSHMEM's host library as this process loaded it.

@@ -40,10 +40,52 @@ pub fn transports(me: usize, places: &[PeerPlace], force_put: bool) -> Vec<Trans
         .collect()
 }
 
+/// How a multi-process heap chooses its transports: every rank must decide alike whether it
+/// allocates an outbox (a collective `nvshmem_malloc`), so that follows from facts all share.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PutRoute {
+    /// Puts to every other rank, even where stores would do (`FLASHMOE_TRANSPORT=put`).
+    pub force: bool,
+    /// Processes per node: ranks `n · local_world ..` share node n (torchrun's numbering).
+    pub local_world: usize,
+}
+
+impl PutRoute {
+    /// Whether every rank allocates an outbox: when puts are forced or the world spans nodes.
+    pub fn outbox(&self, world: usize) -> bool {
+        self.force || world > self.local_world.max(1)
+    }
+
+    /// The transport to every rank from rank `me`, whose GPU maps rank r's heap where
+    /// `mapped[r]` ([`transports`] with each rank's node).
+    pub fn transports(&self, me: usize, mapped: &[bool]) -> Vec<Transport> {
+        let per_node = self.local_world.max(1);
+        let places: Vec<PeerPlace> =
+            mapped.iter().enumerate().map(|(r, &m)| PeerPlace { node: r / per_node, peer_access: m || r == me }).collect();
+        transports(me, &places, self.force)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use Transport::{Direct, Local, Put};
+
+    #[test]
+    fn routes_by_node_mapping_and_force() {
+        let one_node = PutRoute { force: false, local_world: 4 };
+        assert!(!one_node.outbox(4));
+        assert_eq!(one_node.transports(1, &[true; 4]), [Direct, Local, Direct, Direct]);
+        // A GPU of the node that NVSHMEM cannot map needs puts (and there is no outbox: an error).
+        assert_eq!(one_node.transports(0, &[true, false, true, true]), [Local, Put, Direct, Direct]);
+        let forced = PutRoute { force: true, ..one_node };
+        assert!(forced.outbox(4));
+        assert_eq!(forced.transports(2, &[true; 4]), [Put, Put, Local, Put]);
+        // Two nodes of two: the other node by puts even where mapped (multi-node NVLink).
+        let two_nodes = PutRoute { force: false, local_world: 2 };
+        assert!(two_nodes.outbox(4));
+        assert_eq!(two_nodes.transports(3, &[true, false, true, true]), [Put, Put, Direct, Local]);
+    }
 
     #[test]
     fn mixed_nodes_and_peer_access() {
