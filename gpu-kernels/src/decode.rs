@@ -1,5 +1,5 @@
 //! The static decode plan (docs/decode-plan.md; `MoeParams::static_plan`): on one GPU, with few
-//! enough tokens for one block to route them in two steps, every block routes them itself
+//! enough tokens for one block to route them in one step, every block routes them itself
 //! ([`crate::gate::route_all`]), lays out the same row tiles ([`prepare`]) and takes tasks by
 //! index ([`task`]: `layout::StaticPlan`) instead of from published queue slots. No second grid
 //! barrier, no dispatch, no flags, no OS block: block 0 processes too. Every block writes the

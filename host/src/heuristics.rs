@@ -180,9 +180,9 @@ mod tests {
             route_lanes: 32,
         };
         assert!(static_plan(&base));
-        // Four tokens fit one block's step with a warp each: two steps take eight, not nine.
-        assert!(static_plan(&StaticPlanCase { tokens: 8, ..base }));
-        assert!(!static_plan(&StaticPlanCase { tokens: 9, ..base }));
+        // Four tokens fit one block's step with a warp each; five do not.
+        assert!(static_plan(&StaticPlanCase { tokens: 4, ..base }));
+        assert!(!static_plan(&StaticPlanCase { tokens: 5, ..base }));
         // Narrower lane groups route more tokens per step, up to T·k = 128.
         assert!(static_plan(&StaticPlanCase { tokens: 32, route_lanes: 4, top_k: 4, ..base }));
         assert!(!static_plan(&StaticPlanCase { tokens: 32, route_lanes: 4, top_k: 8, ..base }));

@@ -108,10 +108,10 @@ pub const fn route_tokens(lanes: u32) -> u32 {
     4 * (32 / lanes)
 }
 
-/// Routing steps of the static decode plan, where every block routes every token: one step
-/// (4 tokens at decode) costs each block ~6 us at H = 4096, and the OS plan's hand-offs it
-/// replaces ~20 us (perf log v16), so two steps still pay and more would not.
-pub const STATIC_ROUTE_STEPS: u32 = 2;
+/// Routing steps of the static decode plan, where every block routes every token (4 tokens a
+/// step at decode). Two steps (T = 5..8) measured mixed against the OS plan (perf log v16:
+/// Mixtral-size T = 8 -1.5%, T = 8 at E = 64 +3%), one step always won (-2% to -18%).
+pub const STATIC_ROUTE_STEPS: u32 = 1;
 
 /// Bytes of one K-split GEMM1 partial tile (f32, TILE_M x TILE_N).
 pub const GEMM1_PARTIAL_BYTES: u64 = (TILE_M * TILE_N * 4) as u64;
