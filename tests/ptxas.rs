@@ -82,7 +82,7 @@ fn spill_ceiling(label: &str, entry: &str) -> u32 {
     if entry.ends_with("_ws") {
         if nvshmem { 112 } else { 104 }
     } else if entry == "moe_forward_bf16" || entry == "moe_forward_f16" {
-        if nvshmem { 40 } else { 8 }
+        if nvshmem { 16 } else { 8 }
     } else if nvshmem && entry.starts_with("moe_forward") {
         8
     } else {

@@ -370,7 +370,7 @@ pub unsafe fn gemm1<E: Element>(p: &MoeParams, smem: u32, task: &Task) -> bool {
     // there first.
     #[cfg(feature = "nvshmem")]
     if p.put_peers != 0 {
-        unsafe { crate::nvshmem::put_rows(p, smem + OUT_ROWS, 0, t.rows, cols * E::BYTES, tid / 32, 4) };
+        unsafe { crate::nvshmem::put_rows(p, smem + OUT_ROWS, 0, t.rows, cols * E::BYTES, tid, 128) };
         sync::sync_threads();
     }
     if tid == 0 {

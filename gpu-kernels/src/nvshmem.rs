@@ -50,6 +50,8 @@ unsafe extern "C" {
     pub fn nvshmemx_putmem_nbi_warp(dest: *mut c_void, source: *const c_void, bytes: usize, pe: i32);
     /// `void nvshmemx_signal_op(uint64_t *sig_addr, uint64_t signal, int sig_op, int pe)`.
     pub fn nvshmemx_signal_op(sig_addr: *mut u64, signal: u64, sig_op: i32, pe: i32);
+    /// `void nvshmem_putmem_nbi(void *dest, const void *source, size_t bytes, int pe)`: one thread.
+    pub fn nvshmem_putmem_nbi(dest: *mut c_void, source: *const c_void, bytes: usize, pe: i32);
     /// `void nvshmem_uint32_p(uint32_t *dest, uint32_t value, int pe)`.
     pub fn nvshmem_uint32_p(dest: *mut u32, value: u32, pe: i32);
     /// `void nvshmem_quiet(void)`: completes this thread's outstanding puts.
@@ -103,25 +105,24 @@ pub unsafe fn put_warp(p: &MoeParams, r: u32, addr: u64, bytes: u64) {
 }
 
 /// Rows `[first, end)` of a row table (`ffn::row` addresses) whose outbox belongs to a peer
-/// reached by puts: `bytes` from each row's address, warp `warp` of `warps` taking every
-/// `warps`-th row; then complete the puts. Every thread of the warps; a barrier after it orders
-/// them before the signal that announces the rows.
+/// reached by puts: `bytes` from each row's address, one row per thread (`thread` of `threads`
+/// takes every `threads`-th row: the rows' puts run side by side, where a warp per row waited
+/// for each in turn); then this thread's puts complete. Every thread of the group; a barrier
+/// after it orders them before the signal that announces the rows.
 ///
 /// # Safety
 /// The table holds `end` rows, each with `bytes` written at its address.
 #[inline(never)]
-pub unsafe fn put_rows(p: &MoeParams, table: u32, first: u32, end: u32, bytes: u32, warp: u32, warps: u32) {
-    let mut r = first + warp;
+pub unsafe fn put_rows(p: &MoeParams, table: u32, first: u32, end: u32, bytes: u32, thread: u32, threads: u32) {
+    let mut r = first + thread;
     while r < end {
         // SAFETY: r < end rows of the table.
         let addr = unsafe { crate::ffn::row(table, r) };
         if let Some(rank) = outbox_rank(p, addr) {
             // SAFETY: the caller's contract (the row's bytes lie in that outbox).
-            unsafe {
-                nvshmemx_putmem_nbi_warp(symmetric(p, rank, addr) as *mut c_void, addr as *const c_void, bytes as usize, rank as i32)
-            };
+            unsafe { nvshmem_putmem_nbi(symmetric(p, rank, addr) as *mut c_void, addr as *const c_void, bytes as usize, rank as i32) };
         }
-        r += warps;
+        r += threads;
     }
     // SAFETY: no arguments.
     unsafe { nvshmem_quiet() };
