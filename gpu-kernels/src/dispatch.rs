@@ -31,23 +31,17 @@ use crate::util::thread_idx;
 /// current tile (meta word, by slot).
 const CHUNK_LIST: u32 = 0;
 const ROW_LIST: u32 = 128 * 12;
-/// Rows on their way to a peer NVSHMEM maps (puts forced): the rest of the pipeline memory.
-#[cfg(feature = "nvshmem")]
-const STAGED: u32 = ROW_LIST + 128 * 4;
 
 /// Dispatches the units (expert, part) of processor `proc_id`, if it is a dispatch block.
-/// `PUTS`: rows to a peer NVSHMEM maps may go by [`put_staged`] (the NVSHMEM build's 128-thread
-/// engines: with it the warp-specialized entries failed register allocation, C7600, and layers
-/// with put peers never run that engine anyway).
 ///
 /// # Safety
 /// All threads of the block call it after the gate's grid barriers.
-pub unsafe fn run<E: Element, const PUTS: bool>(p: &MoeParams, smem: u32, proc_id: u32) {
+pub unsafe fn run<E: Element>(p: &MoeParams, smem: u32, proc_id: u32) {
     let parts = p.dispatch_parts;
     let mut u = proc_id;
     while proc_id < p.dispatch_blocks && u < p.experts * parts {
         let expert = dispatch_expert(u, parts, p.rank, p.local_experts, p.experts);
-        unsafe { unit::<E, PUTS>(p, smem, expert, u % parts, parts) };
+        unsafe { unit::<E>(p, smem, expert, u % parts, parts) };
         u += p.dispatch_blocks;
     }
 }
@@ -66,17 +60,13 @@ struct Stream {
     owner: u32,
     #[cfg(feature = "nvshmem")]
     put: bool,
-    /// The owner is reached by puts and NVSHMEM maps it (forced puts within a node): the rows
-    /// go from shared memory, not through the outbox ([`put_staged`]).
-    #[cfg(feature = "nvshmem")]
-    staged: bool,
     rows: *mut u8,
     meta: *mut u32,
     flags: *mut u64,
 }
 
 #[inline(never)]
-unsafe fn unit<E: Element, const PUTS: bool>(p: &MoeParams, smem: u32, expert: u32, q: u32, parts: u32) {
+unsafe fn unit<E: Element>(p: &MoeParams, smem: u32, expert: u32, q: u32, parts: u32) {
     let tid = thread_idx();
     let chunks = gate_chunks(p.tokens);
     let counts = (p.workspace + p.ws.chunk_counts) as *const u32;
@@ -105,8 +95,6 @@ unsafe fn unit<E: Element, const PUTS: bool>(p: &MoeParams, smem: u32, expert: u
         owner,
         #[cfg(feature = "nvshmem")]
         put: p.puts_to(owner) && owner != p.rank,
-        #[cfg(feature = "nvshmem")]
-        staged: PUTS && p.puts_to(owner) && owner != p.rank && !p.scales_input() && crate::nvshmem::mapped(p, owner),
         rows: (heap + p.heap.dispatch_rows + slot0 * row_bytes) as *mut u8,
         meta: (heap + p.heap.dispatch_meta + slot0 * 4) as *mut u32,
         flags: (heap + p.heap.dispatch_flags + pair as u64 * p.tile_stride as u64 * 8) as *mut u64,
@@ -131,15 +119,11 @@ unsafe fn unit<E: Element, const PUTS: bool>(p: &MoeParams, smem: u32, expert: u
         #[cfg(feature = "nvshmem")]
         if s.put {
             let (w, rows) = (tid / 32, hi - lo);
+            let (r0, r1) = (lo + w * rows / 4, lo + (w + 1) * rows / 4);
             unsafe {
-                if s.staged {
-                    put_staged::<E>(p, smem, &s, rows, lo);
-                } else {
-                    let (r0, r1) = (lo + w * rows / 4, lo + (w + 1) * rows / 4);
-                    if r1 > r0 {
-                        let at = s.rows.add((r0 as u64 * row_bytes) as usize) as u64;
-                        crate::nvshmem::put_warp(p, owner, at, (r1 - r0) as u64 * row_bytes);
-                    }
+                if r1 > r0 {
+                    let at = s.rows.add((r0 as u64 * row_bytes) as usize) as u64;
+                    crate::nvshmem::put_warp(p, owner, at, (r1 - r0) as u64 * row_bytes);
                 }
                 if w == 0 {
                     crate::nvshmem::put_warp(p, owner, s.meta.add(lo as usize) as u64, rows as u64 * 4);
@@ -263,7 +247,7 @@ unsafe fn copy_rows<E: Element>(p: &MoeParams, smem: u32, s: &Stream, rows: u32,
     }
     if s.copy_rows && p.scales_input() {
         unsafe { copy_scaled_rows::<E>(p, smem, s, rows, lo) };
-    } else if s.copy_rows && !staged(s) {
+    } else if s.copy_rows {
         let mut r = 2 * w;
         while r < rows {
             let src =
@@ -275,68 +259,6 @@ unsafe fn copy_rows<E: Element>(p: &MoeParams, smem: u32, s: &Stream, rows: u32,
         }
     }
     sync::sync_threads();
-}
-
-/// Whether the stream's rows go by [`put_staged`] instead of the copy.
-#[inline(always)]
-fn staged(_s: &Stream) -> bool {
-    #[cfg(feature = "nvshmem")]
-    return _s.staged;
-    #[cfg(not(feature = "nvshmem"))]
-    false
-}
-
-/// A tile's rows to a peer NVSHMEM maps, with puts forced: gathered into shared memory a chunk
-/// at a time (warp w takes rows w, w + 4, ..., 8 vectors in flight per lane), then each warp
-/// puts a quarter of the chunk from there. NVSHMEM's copy loop keeps one 16-byte vector in
-/// flight per thread; from the outbox in global memory each waited for a load from L2 (53% of
-/// the stores' dispatch bandwidth on two H200s: perf log v16).
-#[cfg(feature = "nvshmem")]
-#[inline(never)]
-unsafe fn put_staged<E: Element>(p: &MoeParams, smem: u32, s: &Stream, rows: u32, lo: u32) {
-    let tid = thread_idx();
-    let (w, lane) = (tid / 32, tid % 32);
-    let row_bytes = p.hidden * E::BYTES;
-    let stage = smem + STAGED;
-    let chunk = ((crate::layout::PIPELINE_BYTES - STAGED) / row_bytes).clamp(1, 32);
-    let vecs = row_bytes / 16;
-    let mut c0 = 0;
-    while c0 < rows {
-        let n = (rows - c0).min(chunk);
-        let mut r = w;
-        while r < n {
-            let m = unsafe { copy::ld_shared_u32(smem + ROW_LIST + (c0 + r) * 4) };
-            let src = (p.x + meta_token(m) as u64 * row_bytes as u64) as *const u8;
-            let dst = stage + r * row_bytes;
-            let mut v = lane;
-            while v < vecs {
-                let mut buf = [[0u32; 4]; 8];
-                unroll!(8, j, {
-                    let i = v + 32 * j as u32;
-                    if i < vecs {
-                        buf[j] = unsafe { copy::ld_nc_v4(src.add(i as usize * 16)) };
-                    }
-                });
-                unroll!(8, j, {
-                    let i = v + 32 * j as u32;
-                    if i < vecs {
-                        unsafe { copy::st_shared_v4(dst + i * 16, buf[j]) };
-                    }
-                });
-                v += 256;
-            }
-            r += 4;
-        }
-        sync::sync_threads();
-        let (r0, r1) = (w * n / 4, (w + 1) * n / 4);
-        if r1 > r0 {
-            let at = unsafe { s.rows.add(((lo + c0 + r0) * row_bytes) as usize) } as u64;
-            let from = copy::generic_of_shared(stage + r0 * row_bytes);
-            unsafe { crate::nvshmem::put_warp_from(p, s.owner, at, from, ((r1 - r0) * row_bytes) as u64) };
-        }
-        sync::sync_threads();
-        c0 += n;
-    }
 }
 
 /// Copies the listed rows, each scaled by its routing weight (widened to f32, multiplied,

@@ -74,10 +74,9 @@ unsafe fn params_to_shared(param: &MoeParams, base: *mut u8) -> &'static MoePara
 /// logits (`logits`, warp-specialized blocks change register counts around it), grid barrier,
 /// routing, grid barrier; then block 0 runs the OS and every other block dispatches its share of
 /// routed rows. True on a processor block that goes on to its tasks. `grid_barrier` and `route`
-/// are `grid::barrier` and `gate::route` or their inlined forms. `STATIC`: the static decode plan
-/// may run; `PUTS`: the dispatch may stage its puts in shared memory (`dispatch::run`).
+/// are `grid::barrier` and `gate::route` or their inlined forms.
 #[inline(always)]
-unsafe fn prologue<E: Element, const STATIC: bool, const PUTS: bool>(
+unsafe fn prologue<E: Element, const STATIC: bool>(
     p: &MoeParams,
     smem: u32,
     dl: &Deadline,
@@ -113,7 +112,7 @@ unsafe fn prologue<E: Element, const STATIC: bool, const PUTS: bool>(
             os::run(p, smem, dl);
             return false;
         }
-        dispatch::run::<E, PUTS>(p, smem, block_idx() - 1);
+        dispatch::run::<E>(p, smem, block_idx() - 1);
     }
     fault::mark_now(p, timeline::DISPATCH_DONE);
     true
@@ -130,7 +129,7 @@ unsafe fn forward<E: Element>(param: &MoeParams) {
     let dl = Deadline::new(p.timeout_ns);
     fault::mark_now(p, timeline::START);
     unsafe {
-        if prologue::<E, true, true>(p, smem, &dl, || gate::logits::<E, false>(p, smem), grid::barrier, gate::route) {
+        if prologue::<E, true>(p, smem, &dl, || gate::logits::<E, false>(p, smem), grid::barrier, gate::route) {
             processor::run::<E>(p, smem, &dl);
             sync::sync_threads();
             fault::raise_deferred(p, smem);
@@ -161,9 +160,8 @@ unsafe fn forward_ws<E: Element>(param: &MoeParams) {
         let dl = Deadline::new(p.timeout_ns);
         fault::mark_now(p, timeline::START);
         fault::mark_warpgroup(param, 2);
-        let go = unsafe {
-            prologue::<E, false, false>(p, smem, &dl, || os::ws::gate_logits::<E>(p, smem), grid::barrier_inline, gate::route_inline)
-        };
+        let go =
+            unsafe { prologue::<E, false>(p, smem, &dl, || os::ws::gate_logits::<E>(p, smem), grid::barrier_inline, gate::route_inline) };
         fault::mark_warpgroup(param, 3);
         os::ws::enter_tasks(wg);
         fault::mark_warpgroup(param, 4);

@@ -104,29 +104,6 @@ pub unsafe fn put_warp(p: &MoeParams, r: u32, addr: u64, bytes: u64) {
     }
 }
 
-/// Whether NVSHMEM reaches rank `r` by loads and stores (`nvshmem_ptr`: same node), where a
-/// put's source may be any memory, shared memory too.
-#[inline(never)]
-pub fn mapped(p: &MoeParams, r: u32) -> bool {
-    // SAFETY: this GPU's heap is symmetric; the call only translates addresses.
-    unsafe { !nvshmem_ptr(p.heaps[p.rank as usize] as *const c_void, r as i32).is_null() }
-}
-
-/// One warp (every lane, same arguments): `bytes` from `source` (any memory when rank `r` is
-/// [`mapped`], else symmetric) to the location of `addr`, in the outbox for `r`, on rank `r`;
-/// then complete this warp's puts.
-///
-/// # Safety
-/// `[addr, addr + bytes)` lies in the outbox for `r`; `source` holds `bytes`.
-#[inline(never)]
-pub unsafe fn put_warp_from(p: &MoeParams, r: u32, addr: u64, source: *const u8, bytes: u64) {
-    // SAFETY: the caller's contract.
-    unsafe {
-        nvshmemx_putmem_nbi_warp(symmetric(p, r, addr) as *mut c_void, source as *const c_void, bytes as usize, r as i32);
-        nvshmem_quiet();
-    }
-}
-
 /// Rows `[first, end)` of a row table (`ffn::row` addresses) whose outbox belongs to a peer
 /// reached by puts: `bytes` from each row's address, one row per thread (`thread` of `threads`
 /// takes every `threads`-th row: the rows' puts run side by side, where a warp per row waited

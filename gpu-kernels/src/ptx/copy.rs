@@ -12,15 +12,6 @@ pub fn smem_addr<T>(p: *const T) -> u32 {
     a as u32
 }
 
-/// `cvta.shared.u64`: the generic pointer of a 32-bit `.shared` address (for APIs that take
-/// generic pointers, such as NVSHMEM's puts).
-#[inline(always)]
-pub fn generic_of_shared(addr: u32) -> *const u8 {
-    let p: u64;
-    unsafe { asm!("cvta.shared.u64 {p}, {a};", p = out(reg64) p, a = in(reg64) addr as u64) };
-    p as *const u8
-}
-
 /// `cp.async.cg.shared.global [dst], [src], 16;`: an asynchronous 16-byte copy that bypasses L1
 /// (data written earlier in this kernel by other blocks is read coherently from L2).
 #[inline(always)]
@@ -96,15 +87,6 @@ pub unsafe fn ld_cg_f32(p: *const f32) -> f32 {
     let v: f32;
     unsafe { asm!("ld.global.cg.f32 {v}, [{p}];", v = out(reg32) v, p = in(reg64) p, options(pure, readonly, nostack)) };
     v
-}
-
-/// `st.shared.v4.u32`.
-#[inline(always)]
-pub unsafe fn st_shared_v4(addr: u32, v: [u32; 4]) {
-    unsafe {
-        asm!("st.shared.v4.u32 [{s}], {{{a}, {b}, {c}, {d}}};",
-            s = in(reg32) addr, a = in(reg32) v[0], b = in(reg32) v[1], c = in(reg32) v[2], d = in(reg32) v[3])
-    };
 }
 
 /// `st.shared.v2.u32`.
