@@ -1,4 +1,4 @@
-//! The static decode plan (docs/decode-plan.md; not yet used by the kernels): on one GPU at
+//! The static decode plan (docs/decode-plan.md; `crate::decode`): on one GPU at
 //! decode shapes every block derives the same task list from the routing, so task `i` of a
 //! launch is a pure function of `i` and nothing is published. Tasks come in dependency order:
 //! every GEMM0 task (row tiles in expert order, column tiles ascending, so a tile's first GEMM1
