@@ -83,8 +83,8 @@ impl SymmetricHeap {
             None
         };
         let mapped = (0..pes).map(|pe| host.ptr(ptr, pe)).collect::<std::result::Result<Vec<_>, _>>()?;
-        let flags: Vec<bool> = mapped.iter().map(Option::is_some).collect();
-        for (pe, t) in route.transports(me, &flags).into_iter().enumerate() {
+        let is_mapped: Vec<bool> = mapped.iter().map(Option::is_some).collect();
+        for (pe, t) in route.transports(me, &is_mapped).into_iter().enumerate() {
             let base = match (t, outbox) {
                 (Transport::Put, Some(o)) => {
                     heap.put_peers |= 1 << pe;
