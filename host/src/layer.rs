@@ -243,10 +243,7 @@ impl<'c> MoeLayerBuilder<'c> {
         if self.tuning.mainloop == Mainloop::WarpSpecialized && cfg.shared.is_some() {
             return Err(ConfigError::NotInKernel("a shared expert on the warp-specialized engine (--mainloop ws)").into());
         }
-        #[cfg(feature = "nvshmem")]
         let puts = self.scratch.as_ref().is_some_and(|s| s.put_peers() != 0);
-        #[cfg(not(feature = "nvshmem"))]
-        let puts = false;
         if self.tuning.mainloop == Mainloop::WarpSpecialized && puts {
             return Err(ConfigError::NotInKernel("NVSHMEM puts to peers on the warp-specialized engine (--mainloop ws)").into());
         }

@@ -155,8 +155,7 @@ impl Scratch {
         Ok(Scratch { arena: Arc::new(Mutex::new(arena)) })
     }
 
-    /// Bit r: this arena's GPU reaches rank r by NVSHMEM puts.
-    #[cfg(feature = "nvshmem")]
+    /// Bit r: this arena's GPU reaches rank r by NVSHMEM puts (never without the NVSHMEM build).
     pub fn put_peers(&self) -> u32 {
         self.lock().heap.put_peers()
     }
