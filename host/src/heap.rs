@@ -35,6 +35,16 @@ impl SymmetricHeap {
         }
     }
 
+    /// After a failed forward: NVSHMEM's collectives (this heap's free among them) are skipped
+    /// from now on ([`crate::dist::NvshmemHost::abandon_collectives`]). Nothing on a heap that
+    /// is not NVSHMEM's.
+    pub fn abandon_collectives(&self) {
+        #[cfg(feature = "nvshmem")]
+        if let Some((host, _)) = &self.nvshmem {
+            host.abandon_collectives();
+        }
+    }
+
     /// `bytes` on every GPU, zeroed (flags start at epoch 0, "never written").
     pub fn new(contexts: &[Arc<Context>], bytes: usize) -> Result<Self> {
         let buffers = contexts

@@ -406,11 +406,13 @@ impl Arena {
                 // idle (their memory may be freed or reused after).
                 self.stop_survivors(f.epoch);
                 self.end_flight();
+                self.heap.abandon_collectives();
                 return Err(e);
             }
         };
         if let Some(r) = hung {
             let waited_ms = started.elapsed().as_millis() as u64;
+            self.heap.abandon_collectives();
             self.abandon(world)?;
             return Err(Error::KernelHung { gpu: self.ordinals[r], waited_ms });
         }
@@ -419,6 +421,8 @@ impl Arena {
             self.last = Some(f);
             return Ok(());
         };
+        // In a multi-process run every rank's forward fails together; a peer may be gone.
+        self.heap.abandon_collectives();
         // Clear the half-done barrier and queue words; abort and claim hold the epoch anyway.
         self.heap.clear(self.layout.heap.control, std::mem::size_of::<Control>() as u64)?;
         Err(self.error_of(&rec, timeout))

@@ -391,10 +391,10 @@ fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) ->
         let scratch = p.scratch()?;
         let result = run_on(p.cluster(), Some(&scratch), cfg, checkpoint.as_ref(), args, iters, sample, timeline);
         drop(scratch);
-        // Collective, like the heap's free above: a rank that failed earlier is stopped by its
-        // launcher (`flashmoe launch` stops every rank when one fails).
-        p.finalize()?;
-        return result;
+        // Collective, like the heap's free above; skipped (an error) once a forward failed.
+        // The forward's own error comes first.
+        let finalized = p.finalize();
+        return result.and(finalized);
     }
     #[cfg(not(feature = "nvshmem"))]
     if flashmoe::dist::DistEnv::from_process()?.is_some() {

@@ -128,3 +128,74 @@ fn dropped_flag(n: usize, transport: &str) {
         println!("transport {transport}, rank {r}: {}", line.unwrap_or_default());
     }
 }
+
+/// A rank that dies mid-run (killed between forwards of its timing loop): every other rank's
+/// next forward fails with a typed timeout naming what it waited for, and the rank exits on its
+/// own well within the bound: after the timeout NVSHMEM's collectives (the heap's free,
+/// finalize), which would wait for the dead rank forever, are skipped. Needs 2 GPUs.
+#[test]
+#[ignore = "needs GPU"]
+fn a_rank_that_dies_fails_the_others_with_a_timeout_and_nothing_hangs() {
+    let n = flashmoe::Cluster::all_local().expect("a GPU").len();
+    if n < 2 {
+        println!("skipped: needs 2 GPUs, {n} here");
+        return;
+    }
+    let exe = exe();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let dir = std::env::temp_dir().join(format!("flashmoe-rank-death-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = |r: usize| dir.join(format!("rank{r}.log"));
+    let experts = (4 * n).to_string();
+    // Forwards enough for minutes: every rank is still in its timing loop when one is killed.
+    let args = ["run", "--tokens", "64", "--experts", &experts, "--hidden", "128", "--inter", "128", "--iters", "10000000"];
+    let mut ranks: Vec<_> = (0..n)
+        .map(|r| {
+            let out = std::fs::File::create(log(r)).unwrap();
+            Command::new(&exe)
+                .args(args)
+                .args(["--timeout-ms", "300"])
+                .envs([("RANK", r.to_string()), ("LOCAL_RANK", r.to_string()), ("WORLD_SIZE", n.to_string())])
+                .envs([("LOCAL_WORLD_SIZE", n.to_string()), ("MASTER_ADDR", "127.0.0.1".into()), ("MASTER_PORT", port.clone())])
+                .stdout(out.try_clone().unwrap())
+                .stderr(out)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let text = |r: usize| std::fs::read_to_string(log(r)).unwrap_or_default();
+    let started = std::time::Instant::now();
+    let stop = |ranks: &mut Vec<std::process::Child>, why: String| -> ! {
+        ranks.iter_mut().for_each(|c| drop(c.kill()));
+        panic!("{why}:\n{}", (0..n).map(|r| format!("rank {r}:\n{}", text(r))).collect::<String>());
+    };
+    // Every rank verified its first forward (so all are in the timing loop), or failed.
+    while !(0..n).all(|r| text(r).contains("verify:")) {
+        if started.elapsed() > std::time::Duration::from_secs(90) || ranks.iter_mut().any(|c| c.try_wait().unwrap().is_some()) {
+            stop(&mut ranks, "the ranks did not reach their timing loops".into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let victim = n - 1;
+    ranks[victim].kill().unwrap();
+    ranks[victim].wait().unwrap();
+    let killed = std::time::Instant::now();
+    // 300 ms of kernel timeout, the host's grace, exit: far below this.
+    let bound = std::time::Duration::from_secs(30);
+    while ranks.iter_mut().enumerate().any(|(r, c)| r != victim && c.try_wait().unwrap().is_none()) {
+        if killed.elapsed() > bound {
+            stop(&mut ranks, format!("a surviving rank did not exit within {bound:?} of rank {victim}'s death"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for (r, c) in ranks.iter_mut().enumerate().filter(|(r, _)| *r != victim) {
+        let status = c.wait().unwrap();
+        let t = text(r);
+        assert!(!status.success(), "rank {r} succeeded after rank {victim} died:\n{t}");
+        let line = t.lines().find(|l| l.contains("timed out") || l.contains("GPU rank"));
+        assert!(line.is_some(), "rank {r} exited ({status}) without a typed timeout or peer failure:\n{t}");
+        println!("rank {victim} killed; rank {r} exited after {:?}: {}", killed.elapsed(), line.unwrap_or_default());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -51,6 +51,10 @@ pub enum DistError {
         "rank {peer}'s symmetric heap is not mapped into this GPU (no peer access within the node) and no rank allocated an outbox for puts: set FLASHMOE_TRANSPORT=put on every rank"
     )]
     PeerUnreachable { peer: usize },
+    #[error(
+        "{call} skipped: a forward of this multi-process run failed, a peer may have died or hung, and NVSHMEM's collectives would wait for it forever (the symmetric heap is leaked; restart every rank)"
+    )]
+    CollectivesAbandoned { call: &'static str },
     #[error("rendezvous at {addr}: {source}")]
     Io {
         addr: String,

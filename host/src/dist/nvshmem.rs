@@ -6,7 +6,9 @@
 //! is static inline over the static library and needs the CUDA runtime).
 
 use std::ffi::c_void;
+use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use cudarc::driver::{result, sys};
 use libloading::Library;
@@ -49,13 +51,27 @@ fn init_attr() -> [u8; INIT_ATTR_BYTES] {
 
 /// The loaded host library.
 pub struct NvshmemHost {
-    lib: Library,
+    /// Unloaded on drop only where NVSHMEM was not abandoned: unfinalized, its proxy and
+    /// bootstrap threads still run the library's code (unloading it crashed the process while
+    /// it reported its error).
+    lib: ManuallyDrop<Library>,
     path: PathBuf,
+    /// Set once a forward of this process failed ([`Self::abandon_collectives`]).
+    abandoned: AtomicBool,
 }
 
 impl std::fmt::Debug for NvshmemHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NvshmemHost").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl Drop for NvshmemHost {
+    fn drop(&mut self) {
+        if !self.collectives_abandoned() {
+            // SAFETY: dropped once, here; nothing uses the library after its last handle.
+            unsafe { ManuallyDrop::drop(&mut self.lib) };
+        }
     }
 }
 
@@ -81,7 +97,7 @@ impl NvshmemHost {
             // SAFETY: loading runs the library's initialisers; NVSHMEM's host library has none
             // that need more than libc.
             match unsafe { Library::new(path) } {
-                Ok(lib) => return Ok(NvshmemHost { lib, path: path.clone() }),
+                Ok(lib) => return Ok(NvshmemHost { lib: ManuallyDrop::new(lib), path: path.clone(), abandoned: AtomicBool::new(false) }),
                 Err(e) => tried.push(format!("{}: {e}", path.display())),
             }
         }
@@ -91,6 +107,28 @@ impl NvshmemHost {
     /// Where it was loaded from.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// From now on the collective calls ([`Self::malloc`], [`Self::free`], [`Self::barrier_all`],
+    /// [`Self::finalize`]) return [`DistError::CollectivesAbandoned`] instead of running. Called
+    /// when a forward failed: a peer may have died or hung (a rank's forward fails when any
+    /// rank's does, so every rank calls this), and NVSHMEM's collectives have no timeout, so
+    /// teardown leaks the heap rather than hang the process.
+    pub fn abandon_collectives(&self) {
+        self.abandoned.store(true, Ordering::Release);
+    }
+
+    /// Whether [`Self::abandon_collectives`] was called.
+    pub fn collectives_abandoned(&self) -> bool {
+        self.abandoned.load(Ordering::Acquire)
+    }
+
+    /// `call`'s symbol, unless the collectives were abandoned.
+    fn collective<T: Copy>(&self, call: &'static str) -> Result<T, DistError> {
+        if self.collectives_abandoned() {
+            return Err(DistError::CollectivesAbandoned { call });
+        }
+        self.symbol(call)
     }
 
     fn symbol<T: Copy>(&self, name: &'static str) -> Result<T, DistError> {
@@ -163,7 +201,7 @@ impl NvshmemHost {
     /// `nvshmem_malloc`: `bytes` of the symmetric heap (collective: every PE, same size), as a
     /// device address.
     pub fn malloc(&self, bytes: usize) -> Result<u64, DistError> {
-        let f: unsafe extern "C" fn(usize) -> *mut c_void = self.symbol("nvshmem_malloc")?;
+        let f: unsafe extern "C" fn(usize) -> *mut c_void = self.collective("nvshmem_malloc")?;
         // SAFETY: initialised (the caller's order of calls); a null return is an error.
         let p = unsafe { f(bytes) };
         if p.is_null() {
@@ -174,7 +212,7 @@ impl NvshmemHost {
 
     /// `nvshmem_free` of a [`Self::malloc`] address (collective).
     pub fn free(&self, ptr: u64) -> Result<(), DistError> {
-        let f: unsafe extern "C" fn(*mut c_void) = self.symbol("nvshmem_free")?;
+        let f: unsafe extern "C" fn(*mut c_void) = self.collective("nvshmem_free")?;
         // SAFETY: ptr came from nvshmem_malloc.
         unsafe { f(ptr as *mut c_void) };
         Ok(())
@@ -194,7 +232,7 @@ impl NvshmemHost {
     /// the heap are visible. Collective and not bounded by a timeout (NVSHMEM's own), so only
     /// for set-up: after a heap is zeroed, before any peer may write into it.
     pub fn barrier_all(&self) -> Result<(), DistError> {
-        let f: unsafe extern "C" fn() = self.symbol("nvshmem_barrier_all")?;
+        let f: unsafe extern "C" fn() = self.collective("nvshmem_barrier_all")?;
         // SAFETY: no arguments; initialised (the caller's order of calls).
         unsafe { f() };
         Ok(())
@@ -223,7 +261,7 @@ impl NvshmemHost {
 
     /// `nvshmemx_hostlib_finalize`: after every buffer is freed and every module finalized.
     pub fn finalize(&self) -> Result<(), DistError> {
-        let f: unsafe extern "C" fn() = self.symbol("nvshmemx_hostlib_finalize")?;
+        let f: unsafe extern "C" fn() = self.collective("nvshmemx_hostlib_finalize")?;
         // SAFETY: no arguments.
         unsafe { f() };
         Ok(())
@@ -252,6 +290,31 @@ mod tests {
         let text = e.to_string();
         assert!(text.contains("/nonexistent/libnvshmem_host.so.3") && text.contains("libnvshmem_host.so.99"), "{text}");
         assert!(text.contains("nvidia-nvshmem-cu13") && text.contains("NVSHMEM_HOME"), "{text}");
+    }
+
+    /// After a timeout the collectives return a typed error without touching the library (here
+    /// libc stands in for it: before, the same calls reach the symbol lookup and fail there).
+    #[test]
+    fn abandoned_collectives_are_typed_errors_that_never_call_nvshmem() {
+        let host = NvshmemHost::load_from(&[PathBuf::from("libc.so.6")]).unwrap();
+        assert!(matches!(host.malloc(256), Err(DistError::NvshmemSymbol { name: "nvshmem_malloc", .. })));
+        assert!(!host.collectives_abandoned());
+        host.abandon_collectives();
+        assert!(host.collectives_abandoned());
+        for (call, r) in
+            [("nvshmem_malloc", host.malloc(256).map(drop)), ("nvshmem_free", host.free(1)), ("nvshmem_barrier_all", host.barrier_all())]
+                .into_iter()
+                .chain([("nvshmemx_hostlib_finalize", host.finalize())])
+        {
+            match r {
+                Err(e @ DistError::CollectivesAbandoned { call: c }) if c == call => {
+                    assert!(e.to_string().contains("restart every rank"), "{e}")
+                }
+                other => panic!("{call}: {other:?}"),
+            }
+        }
+        // Local calls still run.
+        assert!(matches!(host.pe(), Err(DistError::NvshmemSymbol { name: "nvshmem_my_pe", .. })));
     }
 
     /// With the wheel's library at hand (NVSHMEM_HOST_LIB): a unique id needs no GPU.

@@ -94,7 +94,9 @@ impl Process {
     }
 
     /// Ends NVSHMEM for this process (collective: every rank calls it), after every layer and
-    /// scratch of it has been dropped.
+    /// scratch of it has been dropped. Once a forward failed this is skipped and returns
+    /// [`DistError::CollectivesAbandoned`] (a peer may be gone; NVSHMEM would wait for it
+    /// forever): the process should exit.
     pub fn finalize(self) -> Result<()> {
         self.host.finalize()?;
         Ok(())
