@@ -145,7 +145,7 @@ fn grouped_sigmoid_router() {
 }
 
 /// GEMM1 split along K (`Tuning::gemm1_splits`; the heuristic splits at decode on wide-I
-/// layers): split counts 2 to 8, gated and plain, with and without biases, every dtype, T = 1, 5
+/// layers): split counts 2 to 16 (uneven too), gated and plain, with and without biases, every dtype, T = 1, 5
 /// and 130. The last split of a column tile sums the partials in split order: bitwise repeatable.
 #[test]
 #[ignore = "needs GPU"]
@@ -157,6 +157,10 @@ fn gemm1_k_splits() {
         (DType::F16, true, false, 5, 3),
         (DType::F32, false, true, 1, 8),
         (DType::Bf16, true, true, 130, 5),
+        // Decode's finer splits into partials of a few rows: 16 of two K tiles, 11 uneven ones.
+        (DType::Bf16, true, true, 1, 16),
+        (DType::F16, false, false, 3, 11),
+        (DType::Bf16, false, true, 4, 12),
     ]
     .into_iter()
     .enumerate()

@@ -26,9 +26,9 @@ use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, TmaB, mainloop, zero_acc};
 use crate::group::Group;
 use crate::layout::{
-    Control, ErrorCode, FaultKind, GEMM0_COUNTERS, GEMM1_PARTIAL_BYTES, MAX_GEMM1_SPLITS, MAX_SEGMENTS, MoeParams, STAGING_MAP_ROWS,
-    TILE_K_BYTES, TILE_M, TILE_N, Task, TaskKind, TileDesc, gemm0_task_splits, gemm0_tile_cols, gemm0_tiles, gemm1_tiles, launch_tiles,
-    meta_j, meta_token, segment_in_bounds, split_gemm0_tasks, tile_info_parts,
+    Control, ErrorCode, FaultKind, GEMM0_COUNTERS, MAX_GEMM1_SPLITS, MAX_SEGMENTS, MoeParams, STAGING_MAP_ROWS, TILE_K_BYTES, TILE_M,
+    TILE_N, Task, TaskKind, TileDesc, gemm0_task_splits, gemm0_tile_cols, gemm0_tiles, gemm1_partial_bytes, gemm1_partial_rows,
+    gemm1_tiles, launch_tiles, meta_j, meta_token, segment_in_bounds, split_gemm0_tasks, tile_info_parts,
 };
 use crate::os::queue::Queue;
 use crate::ptx::{copy, sync};
@@ -400,13 +400,22 @@ unsafe fn sum_splits(p: &MoeParams, smem: u32, task: &Task, rows: u32, cols: u32
     let (tile, splits) = (task.tile, p.gemm1_splits);
     let (n, split) = (task.n_tile / splits, task.n_tile % splits);
     let column_tile = tile * gemm1_tiles(p.hidden, TILE_N) + n;
-    let slots = (p.ws.gemm1_split_done - p.ws.gemm1_partials) / GEMM1_PARTIAL_BYTES;
+    // Partials of this forward's size: at decode a few rows each.
+    let (partial_rows, slot_bytes) = (gemm1_partial_rows(p.world, p.tokens), gemm1_partial_bytes(p.world, p.tokens));
+    let slots = (p.ws.gemm1_split_done - p.ws.gemm1_partials) / slot_bytes;
+    let counts = (p.ws.queue - p.ws.gemm1_split_done) / 4;
     let first = column_tile as u64 * splits as u64;
-    let bad = (first + splits as u64 > slots).then_some((FaultKind::PartialSlot as u32, first + splits as u64 - 1, slots));
+    let bad = if first + splits as u64 > slots {
+        Some((FaultKind::PartialSlot as u32, first + splits as u64 - 1, slots))
+    } else if column_tile as u64 >= counts || rows > partial_rows {
+        Some((FaultKind::PartialSlot as u32, column_tile as u64, counts))
+    } else {
+        None
+    };
     if unsafe { any_fault(smem, bad, tile) } {
         return None;
     }
-    let partial = |s: u32, r: u32| p.workspace + p.ws.gemm1_partials + (first + s as u64) * GEMM1_PARTIAL_BYTES + (r * TILE_N * 4) as u64;
+    let partial = |s: u32, r: u32| p.workspace + p.ws.gemm1_partials + (first + s as u64) * slot_bytes + (r * TILE_N * 4) as u64;
     unsafe { epilogue::emit::<F32>(smem, false, rows, cols, |_, x, _| x, |r| partial(split, r) as *mut u8) };
     // emit ended with a block barrier: every row of the partial is stored.
     if tid == 0 {

@@ -72,20 +72,29 @@ pub const fn gate_splits(tokens: u32, k_bytes: u32, blocks: u32) -> u32 {
     }
 }
 
-/// K tiles (128 bytes) a GEMM1 split gets at least.
-pub const GEMM1_SPLIT_K_TILES: u32 = 16;
+/// K tiles (128 bytes) a GEMM1 split gets at least. Perf log v17: at T = 1, E = 64 (32 K tiles)
+/// 8 splits of 4 K tiles beat the 2 of 16 that a floor of 16 allowed by 8%.
+pub const GEMM1_SPLIT_K_TILES: u32 = 4;
 
-/// K splits of GEMM1 on the 128-thread engines: when a forward's GEMM1 tasks (`tasks`: formed
-/// row tiles x column tiles) are too few to occupy the grid (decode on a wide-I layer: at
-/// Mixtral size, T = 1 made 64 tasks that each streamed 3.7 MB of W2 on 64 of 264 blocks while
-/// the rest waited; perf log v13), each task's K is split so about the grid streams at once. At
-/// most [`MAX_GEMM1_SPLITS`], at least [`GEMM1_SPLIT_K_TILES`] K tiles each, and tasks x splits
-/// within the grid (the partial slots).
-pub const fn gemm1_splits(tasks: u32, k_tiles: u32, grid: u32) -> u32 {
+/// K splits of GEMM1 on the 128-thread engines (`tasks`: formed row tiles x column tiles;
+/// `k_tiles`: GEMM1's K, the intermediate, and `gemm0_k_tiles`: GEMM0's, the hidden size, in
+/// 128-byte K tiles). Two reasons to split, at decode where tasks are few:
+/// - too few tasks to occupy the grid (Mixtral size, T = 1 made 64 tasks that each streamed
+///   3.7 MB of W2 on 64 of 264 blocks while the rest waited; perf log v13): split so about the
+///   grid streams at once;
+/// - GEMM1 tasks longer than GEMM0's (K = I > H): split so none streams more weight than a
+///   GEMM0 task, or the last ones run on alone (Mixtral size, T = 4: 4 splits instead of 1,
+///   0.504 -> 0.472 ms; perf log v17).
+///
+/// At most [`MAX_GEMM1_SPLITS`] and at least [`GEMM1_SPLIT_K_TILES`] K tiles each; the plan
+/// holds it to the partial region.
+pub const fn gemm1_splits(tasks: u32, k_tiles: u32, gemm0_k_tiles: u32, grid: u32) -> u32 {
     let tasks = if tasks == 0 { 1 } else { tasks };
     let by_grid = grid / tasks;
+    let by_length = if gemm0_k_tiles == 0 { 1 } else { k_tiles.div_ceil(gemm0_k_tiles) };
+    let want = if by_grid > by_length { by_grid } else { by_length };
     let by_k = k_tiles / GEMM1_SPLIT_K_TILES;
-    let s = if by_grid < by_k { by_grid } else { by_k };
+    let s = if want < by_k { want } else { by_k };
     let s = if s > MAX_GEMM1_SPLITS { MAX_GEMM1_SPLITS } else { s };
     if s < 2 { 1 } else { s }
 }
@@ -140,18 +149,30 @@ mod tests {
     }
 
     #[test]
-    fn gemm1_splits_fill_the_grid_at_decode_only() {
-        // Mixtral size, T = 1: 2 tiles x 32 column tiles, K = 14336 bf16 (224 K tiles).
-        assert_eq!(gemm1_splits(64, 224, 265), 4);
-        // Enough tasks already (T = 128, E = 64: 64 tiles x 16), or too short a K.
-        assert_eq!(gemm1_splits(1024, 32, 265), 1);
-        assert_eq!(gemm1_splits(8, 16, 265), 1);
-        assert_eq!(gemm1_splits(8, 32, 265), 2);
-        assert_eq!(gemm1_splits(1, 1024, 265), MAX_GEMM1_SPLITS);
-        assert_eq!(gemm1_splits(0, 224, 265), MAX_GEMM1_SPLITS);
+    fn gemm1_splits_fill_the_grid_and_match_gemm0_tasks_at_decode() {
+        // Mixtral size (H = 4096: 64 K tiles; I = 14336: 224), T = 1: 2 tiles x 32 column
+        // tiles, 4 splits fill the grid; T = 4, up to 8 tiles x 32 fill it already, but each
+        // GEMM1 task would stream 3.5x a GEMM0 task's weights: 4 splits.
+        assert_eq!(gemm1_splits(64, 224, 64, 265), 4);
+        assert_eq!(gemm1_splits(256, 224, 64, 265), 4);
+        // H = I = 2048 (32 K tiles), T = 1 at E = 64: 2 x 16 tasks, 8 splits of 4 K tiles; T = 4:
+        // up to 8 x 16, 2 splits; T = 128: enough tasks.
+        assert_eq!(gemm1_splits(32, 32, 32, 265), 8);
+        assert_eq!(gemm1_splits(128, 32, 32, 265), 2);
+        assert_eq!(gemm1_splits(1024, 32, 32, 265), 1);
+        // Too short a K (H = I = 256: 4 K tiles), or splits that would not fill two K tiles.
+        assert_eq!(gemm1_splits(4, 4, 4, 265), 1);
+        assert_eq!(gemm1_splits(8, 7, 7, 265), 1);
+        assert_eq!(gemm1_splits(1, 1024, 64, 265), MAX_GEMM1_SPLITS);
+        assert_eq!(gemm1_splits(0, 224, 64, 265), MAX_GEMM1_SPLITS);
         for tasks in 1..300 {
-            let s = gemm1_splits(tasks, 224, 265);
-            assert!(s == 1 || (s >= 2 && tasks * s <= 265 && s * GEMM1_SPLIT_K_TILES <= 224), "{tasks}: {s}");
+            for (k, h) in [(224, 64), (32, 32), (64, 224), (12, 4)] {
+                let s = gemm1_splits(tasks, k, h, 265);
+                assert!((1..=MAX_GEMM1_SPLITS).contains(&s) && (s == 1 || s * GEMM1_SPLIT_K_TILES <= k), "{tasks} {k} {h}: {s}");
+                // Both reasons: the grid's share, or GEMM0's task length, whichever wants more.
+                let want = (265 / tasks).max(k.div_ceil(h)).min(k / GEMM1_SPLIT_K_TILES).min(MAX_GEMM1_SPLITS);
+                assert_eq!(s, want.max(1), "{tasks} {k} {h}");
+            }
         }
     }
 

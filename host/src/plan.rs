@@ -143,8 +143,11 @@ impl Plan {
         let tiles = layout::formed_tiles_bound(launch_tiles, s.world, tokens, s.top_k).max(1) as u64;
         let n1 = layout::gemm1_tiles(s.hidden, layout::TILE_N) as u64;
         let k_tiles = s.inter * s.elem_bytes / layout::TILE_K_BYTES;
-        let by_slots = (s.gemm1_partial_slots() / (tiles * n1)).min(k_tiles as u64) as u32;
-        let want = self.tuning.gemm1_splits.unwrap_or_else(|| heuristics::gemm1_splits((tiles * n1) as u32, k_tiles, grid));
+        // Within the partial region (this forward's partial size) and the split tasks.
+        let partials = s.gemm1_partial_slots() * layout::GEMM1_PARTIAL_BYTES / layout::gemm1_partial_bytes(s.world, tokens);
+        let by_slots = (partials.min(s.gemm1_split_tasks()) / (tiles * n1)).min(k_tiles as u64) as u32;
+        let gemm0_k_tiles = s.hidden * s.elem_bytes / layout::TILE_K_BYTES;
+        let want = self.tuning.gemm1_splits.unwrap_or_else(|| heuristics::gemm1_splits((tiles * n1) as u32, k_tiles, gemm0_k_tiles, grid));
         want.min(by_slots).clamp(1, layout::MAX_GEMM1_SPLITS)
     }
 }
@@ -407,12 +410,22 @@ mod tests {
         // T = 1: 2 row tiles x 32 column tiles; large T: enough tasks already.
         assert_eq!(plan.forward(0, 1).unwrap().gemm1_splits, 4);
         assert_eq!(plan.forward(0, 4096).unwrap().gemm1_splits, 1);
-        // A forced count is held to the partial slots: 4096 tokens form up to 8 x 32 tiles.
-        let forced = Plan::new(&mixtral, &[265], &Tuning { gemm1_splits: Some(8), ..Tuning::default() }).unwrap();
-        assert_eq!(forced.forward(0, 1).unwrap().gemm1_splits, 4);
-        assert_eq!(forced.forward(0, 4096).unwrap().gemm1_splits, 1);
-        let f = forced.forward(0, 1).unwrap();
-        assert!(2 * 32 * f.gemm1_splits as u64 <= forced.shape.gemm1_partial_slots());
+        // A forced count is held to the split tasks and the partials of the forward's size: at
+        // T = 1 (one-row partials) 2 x 32 x 16 fit; 4096 tokens form up to 8 x 32 tiles of full
+        // partials, more than the grid's.
+        for (want, t1) in [(8, 8), (16, 16), (64, 16)] {
+            let forced = Plan::new(&mixtral, &[265], &Tuning { gemm1_splits: Some(want), ..Tuning::default() }).unwrap();
+            let f = forced.forward(0, 1).unwrap();
+            assert_eq!(f.gemm1_splits, t1, "forced {want}");
+            assert!(2 * 32 * f.gemm1_splits as u64 <= forced.shape.gemm1_split_tasks());
+            assert!(
+                2 * 32 * f.gemm1_splits as u64 * layout::gemm1_partial_bytes(1, 1)
+                    <= forced.shape.gemm1_partial_slots() * layout::GEMM1_PARTIAL_BYTES
+            );
+            assert_eq!(forced.forward(0, 4096).unwrap().gemm1_splits, 1);
+            // T = 64: up to 8 row tiles x 32 column tiles; partials of 64 rows, 2 x 265 of them.
+            assert_eq!(forced.forward(0, 64).unwrap().gemm1_splits, 2);
+        }
         // No splits with a shared expert.
         let shared = MoeConfig { shared: Some(crate::SharedExpert { inter: 1024, sigmoid_gate: false }), ..mixtral };
         assert_eq!(Plan::new(&shared, &[265], &Tuning::default()).unwrap().forward(0, 1).unwrap().gemm1_splits, 1);

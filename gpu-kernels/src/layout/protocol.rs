@@ -134,7 +134,7 @@ impl FaultKind {
             FaultKind::Meta => "a dispatch-meta word named a token or top-k rank out of range (bound = tokens)",
             FaultKind::ReturnedRows => "more expert-output rows came back than this GPU's tokens sent",
             FaultKind::NonFiniteInput => "a token's input holds NaN or infinity",
-            FaultKind::PartialSlot => "a K-split GEMM1 partial slot ran past the partial region",
+            FaultKind::PartialSlot => "a K-split GEMM1 partial slot or count ran past its region",
         }
     }
 }

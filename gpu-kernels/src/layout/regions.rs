@@ -113,10 +113,26 @@ pub const fn route_tokens(lanes: u32) -> u32 {
 /// Mixtral-size T = 8 -1.5%, T = 8 at E = 64 +3%), one step always won (-2% to -18%).
 pub const STATIC_ROUTE_STEPS: u32 = 1;
 
-/// Bytes of one K-split GEMM1 partial tile (f32, TILE_M x TILE_N).
+/// Bytes of one full K-split GEMM1 partial tile (f32, TILE_M x TILE_N): the partial region
+/// holds one per block of the grid.
 pub const GEMM1_PARTIAL_BYTES: u64 = (TILE_M * TILE_N * 4) as u64;
 /// Most K splits of a GEMM1 task.
-pub const MAX_GEMM1_SPLITS: u32 = 8;
+pub const MAX_GEMM1_SPLITS: u32 = 16;
+
+/// Rows of one K-split GEMM1 partial in a forward of `tokens` per GPU on `world` GPUs: a row
+/// tile holds at most one row per token of every GPU (at decode a few rows, so the partial
+/// region holds many more of them than full tiles).
+#[inline(always)]
+pub const fn gemm1_partial_rows(world: u32, tokens: u32) -> u32 {
+    let rows = world * tokens;
+    if rows < TILE_M { if rows == 0 { 1 } else { rows } } else { TILE_M }
+}
+
+/// Bytes of one K-split GEMM1 partial ([`gemm1_partial_rows`] rows of TILE_N f32).
+#[inline(always)]
+pub const fn gemm1_partial_bytes(world: u32, tokens: u32) -> u64 {
+    (gemm1_partial_rows(world, tokens) * TILE_N * 4) as u64
+}
 
 /// Most row tiles one forward forms on a GPU (their ids are dense from 0): each holds at least
 /// one of the rows arriving (at most `world · tokens · top_k`), and there are at most
@@ -189,17 +205,23 @@ impl Shape {
         // Narrow tiles: the most tasks any engine makes.
         let per_row = (gemm0_tiles(self.inter, self.gated, TILE_N) + gemm1_tiles(self.hidden, TILE_N)) as u64;
         let per_shared_row = (gemm0_tiles(self.shared_inter, true, TILE_N) + gemm1_tiles(self.hidden, TILE_N)) as u64;
-        // The extra tasks of a K-split GEMM1 number at most the partial slots (the grid).
+        // The extra tasks of a K-split GEMM1 number at most its split tasks.
         self.max_tiles() * per_row
             + self.shared_tiles() * per_shared_row
             + combine_tasks(self.tokens) as u64
             + self.processors as u64
-            + self.gemm1_partial_slots()
+            + self.gemm1_split_tasks()
     }
-    /// Partial tiles a K-split GEMM1 may hold at once: one per block of the grid (the plan
-    /// splits only while tiles · column tiles · splits fits).
+    /// Full-size partial tiles the partial region holds: one per block of the grid. A forward
+    /// of few tokens fits more of its smaller partials ([`gemm1_partial_bytes`]).
     pub const fn gemm1_partial_slots(&self) -> u64 {
         self.processors as u64 + 1
+    }
+    /// Most GEMM1 tasks of a K-split forward (tiles · column tiles · splits): four per block of
+    /// the grid, so a decode forward can split finely enough to even out the blocks' loads. Also
+    /// the count words (one per column tile).
+    pub const fn gemm1_split_tasks(&self) -> u64 {
+        4 * (self.processors as u64 + 1)
     }
     /// Most counts the returned-rows word of one GPU reaches in a launch: every row of its
     /// tokens (routed and shared) once per GEMM1 column tile and tile part (`MoeParams::tile_n`,
@@ -284,7 +306,7 @@ pub const fn workspace_layout(s: &Shape) -> WorkspaceLayout {
     let tile_descs = b.take(tiles * core::mem::size_of::<TileDesc>() as u64);
     let gemm0_done = b.take(s.task_tiles() * GEMM0_COUNTERS as u64 * 4);
     let gemm1_partials = b.take(s.gemm1_partial_slots() * GEMM1_PARTIAL_BYTES);
-    let gemm1_split_done = b.take(s.gemm1_partial_slots() * 4);
+    let gemm1_split_done = b.take(s.gemm1_split_tasks() * 4);
     let queue_slots = s.queue_slots();
     let queue = b.take(queue_slots * core::mem::size_of::<Task>() as u64);
     WorkspaceLayout {
@@ -408,13 +430,14 @@ mod tests {
         assert_eq!(s.gate_logit_rows(), 4 * 1000);
         assert_eq!(w.topk_expert - w.logits, align256(4 * 1000 * 8 * 4));
         assert_eq!(w.gemm0_done - w.tiles, 16 * 128);
-        // 16 row tiles x (8 split counters + 1).
-        assert_eq!(w.gemm1_partials - w.gemm0_done, align256(16 * 9 * 4));
-        // One K-split partial tile and count per block of the grid (263 processors + the OS).
+        // 16 row tiles x (16 split counters + 1).
+        assert_eq!(w.gemm1_partials - w.gemm0_done, align256(16 * 17 * 4));
+        // One full K-split partial tile per block of the grid (263 processors + the OS), four
+        // split tasks' counts.
         assert_eq!(w.gemm1_split_done - w.gemm1_partials, 264 * 128 * 128 * 4);
-        assert_eq!(w.queue - w.gemm1_split_done, align256(264 * 4));
-        // 16 row tiles x (4 + 2) tasks + 32 combine tasks + 263 exits + 264 split tasks.
-        assert_eq!(w.queue_slots, 16 * 6 + 32 + 263 + 264);
+        assert_eq!(w.queue - w.gemm1_split_done, align256(4 * 264 * 4));
+        // 16 row tiles x (4 + 2) tasks + 32 combine tasks + 263 exits + 4 x 264 split tasks.
+        assert_eq!(w.queue_slots, 16 * 6 + 32 + 263 + 4 * 264);
         assert_eq!(w.bytes, w.queue + align256(w.queue_slots * 32));
     }
 
@@ -427,10 +450,10 @@ mod tests {
         assert_eq!(h.bytes - h.combine_slots, 1000 * 3 * 256 * 2);
         assert_eq!(w.tiles - w.shared_staging, align256(1000 * 192 * 2));
         assert_eq!(workspace_layout(&plain).tiles, workspace_layout(&plain).shared_staging);
-        // 16 expert tiles and 8 shared ones count GEMM0 tasks (9 counters each).
-        assert_eq!(w.gemm1_partials - w.gemm0_done, align256(24 * 9 * 4));
+        // 16 expert tiles and 8 shared ones count GEMM0 tasks (17 counters each).
+        assert_eq!(w.gemm1_partials - w.gemm0_done, align256(24 * 17 * 4));
         // Shared tiles are always gated: 192 / 64 = 3 GEMM0 tasks, then 2 GEMM1 tasks.
-        assert_eq!(w.queue_slots, 16 * 6 + 8 * (3 + 2) + 32 + 263 + 264);
+        assert_eq!(w.queue_slots, 16 * 6 + 8 * (3 + 2) + 32 + 263 + 4 * 264);
         assert_eq!(shared_row_tiles(64, 1), 1);
         assert_eq!(shared_row_tiles(0, 4096), 0);
         assert_eq!(shared_row_tiles(64, 4096), 32);
