@@ -6,6 +6,12 @@
 //! builds `core` from rust-src, and links with fat LTO into one cdylib whose `--emit=asm` output is
 //! the PTX. No object is linked, so the linker is a no-op script.
 //!
+//! With FLASHMOE_CUBIN=1 each PTX is also compiled by ptxas (FLASHMOE_PTXAS, else PATH's) into
+//! `kernels_<stem>.cubin` for the host to load as is: no JIT at start (25-55 s for these modules on
+//! an H200), and the machine code that runs is the one `tests/ptxas.rs` and
+//! `scripts/sass-check.sh` inspect. Without it the cubin files are empty and the driver compiles
+//! the PTX.
+//!
 //! With the feature `nvshmem` it also makes `kernels_sm_90a_nvshmem.ptx` (shared/docs/nvshmem.md,
 //! route A): the kernel crate with its feature `nvshmem` as post-LTO LLVM bitcode, `llvm-link`ed
 //! with NVSHMEM's `libnvshmem_device.bc`, internalized but for the kernels and NVSHMEM's two device
@@ -62,6 +68,44 @@ fn main() {
 
     if let Some((device_bc, tools)) = nvshmem {
         nvshmem_build(&kernels, &out_dir, &linker, &device_bc, &tools);
+    }
+
+    println!("cargo:rerun-if-env-changed=FLASHMOE_CUBIN");
+    let ptxas = env::var("FLASHMOE_CUBIN").is_ok_and(|v| v == "1").then(|| {
+        println!("cargo:rerun-if-env-changed=FLASHMOE_PTXAS");
+        env::var("FLASHMOE_PTXAS").unwrap_or_else(|_| "ptxas".into())
+    });
+    let mut stems: Vec<(String, &str)> = Arch::ALL.iter().map(|a| (a.name().to_string(), a.name())).collect();
+    if env::var_os("CARGO_FEATURE_NVSHMEM").is_some() {
+        stems.push((NVSHMEM_PTX_STEM.to_string(), NVSHMEM_ARCH.name()));
+    }
+    // One ptxas per build at once (the sm_90a module alone takes ~25 s).
+    std::thread::scope(|scope| {
+        for (stem, arch) in &stems {
+            let (out_dir, ptxas) = (&out_dir, ptxas.as_deref());
+            scope.spawn(move || write_cubin(out_dir, stem, arch, ptxas));
+        }
+    });
+}
+
+/// `kernels_{stem}.cubin` next to its PTX: compiled for `arch` by `ptxas` (FLASHMOE_CUBIN=1), or
+/// empty (the host then loads the PTX).
+fn write_cubin(out_dir: &Path, stem: &str, arch: &str, ptxas: Option<&str>) {
+    let cubin = out_dir.join(format!("kernels_{stem}.cubin"));
+    let Some(ptxas) = ptxas else {
+        fs::write(&cubin, []).expect("write an empty cubin to OUT_DIR");
+        return;
+    };
+    let ptx = out_dir.join(format!("kernels_{stem}.ptx"));
+    let output = Command::new(ptxas)
+        .args([&format!("-arch={arch}"), "-O3", "-o"])
+        .arg(&cubin)
+        .arg(&ptx)
+        .output()
+        .unwrap_or_else(|e| panic!("FLASHMOE_CUBIN=1: could not start ptxas `{ptxas}` (set FLASHMOE_PTXAS): {e}"));
+    if !output.status.success() {
+        eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+        panic!("FLASHMOE_CUBIN=1: ptxas failed on {} (its errors are above)", ptx.display());
     }
 }
 

@@ -9,6 +9,8 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export FLASHMOE_REQUIRE_PTXAS=1
+# Embed ptxas's cubins: the GPU machine loads them without a JIT (host/build.rs).
+export FLASHMOE_CUBIN=1
 if [ -z "${FLASHMOE_PTXAS:-}" ] && [ -x .ci/.tools/nvidia/cuda_nvcc/bin/ptxas ]; then
   export FLASHMOE_PTXAS="$PWD/.ci/.tools/nvidia/cuda_nvcc/bin/ptxas"
 fi

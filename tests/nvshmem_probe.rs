@@ -26,7 +26,7 @@ fn nvshmem_probe_on_one_pe() {
     host.init(0, 1, &id).unwrap();
     assert_eq!(host.pe().unwrap(), (0, 1));
 
-    let module = Module::load(ctx, kernels::nvshmem_ptx()).unwrap();
+    let module = Module::load(ctx, kernels::nvshmem_cubin(), kernels::nvshmem_ptx()).unwrap();
     host.cumodule_init(&module).unwrap();
     let entry = NVSHMEM_ENTRIES.iter().find(|e| e.name == "nvshmem_probe").unwrap();
     let f = module.function(entry.name).unwrap();

@@ -60,8 +60,8 @@ impl Gpu {
         self.function_in(self.arch(), name)
     }
 
-    /// A kernel of the PTX build `arch` (JIT-compiled on first use); an error if this device
-    /// cannot run that build.
+    /// A kernel of the build `arch` (its module loaded on first use: the cubin made at build time,
+    /// else the PTX compiled by the driver); an error if this device cannot run that build.
     pub fn function_in(&self, arch: Arch, name: &str) -> Result<Function> {
         if !self.archs.contains(&arch) {
             let (major, minor) = self.compute_capability;
@@ -69,7 +69,7 @@ impl Gpu {
         }
         let slot = &self.modules[Arch::ALL.iter().position(|a| *a == arch).unwrap_or(0)];
         if slot.get().is_none() {
-            let m = Module::load(&self.ctx, kernels::ptx(arch))?;
+            let m = Module::load(&self.ctx, kernels::cubin(arch), kernels::ptx(arch))?;
             // A racing thread may have loaded it too; either module is equivalent.
             let _ = slot.set(m);
         }
@@ -88,7 +88,7 @@ impl Gpu {
             return Err(Error::ArchNotRunnable { gpu: self.ordinal, arch: NVSHMEM_ARCH.name(), major, minor });
         }
         if self.nvshmem_module.get().is_none() {
-            let m = Module::load(&self.ctx, kernels::nvshmem_ptx())?;
+            let m = Module::load(&self.ctx, kernels::nvshmem_cubin(), kernels::nvshmem_ptx())?;
             host.cumodule_init(&m)?;
             // A racing thread may have loaded one too: only the module kept here is used.
             let _ = self.nvshmem_module.set(m);

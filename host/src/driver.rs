@@ -425,6 +425,16 @@ impl Drop for Event {
 pub struct Module {
     raw: sys::CUmodule,
     ctx: Arc<Context>,
+    code: Code,
+}
+
+/// Which image a module was loaded from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Code {
+    /// Machine code ptxas made at build time (FLASHMOE_CUBIN=1): no compilation at load.
+    Cubin,
+    /// PTX the driver compiled when the module was loaded.
+    Ptx,
 }
 
 // SAFETY: module handles are context-bound plain handles.
@@ -433,13 +443,30 @@ unsafe impl Send for Module {}
 unsafe impl Sync for Module {}
 
 impl Module {
-    /// JIT-compiles `ptx` for `ctx`'s device.
-    pub fn load(ctx: &Arc<Context>, ptx: &str) -> Result<Self> {
+    /// Loads `cubin` where it is not empty and the driver takes it for `ctx`'s device, else
+    /// JIT-compiles `ptx` (also when FLASHMOE_JIT=1 asks for the PTX).
+    pub fn load(ctx: &Arc<Context>, cubin: &[u8], ptx: &str) -> Result<Self> {
         ctx.bind()?;
+        if !cubin.is_empty() && std::env::var("FLASHMOE_JIT").map_or(true, |v| v != "1") {
+            // An ELF image, 8-byte aligned for the driver (include_bytes! promises 1).
+            let mut words = vec![0u64; cubin.len().div_ceil(8)];
+            // SAFETY: `words` holds at least cubin.len() bytes; the regions do not overlap.
+            unsafe { std::ptr::copy_nonoverlapping(cubin.as_ptr(), words.as_mut_ptr() as *mut u8, cubin.len()) };
+            // SAFETY: a complete cubin; the driver copies what it keeps. A cubin for another
+            // device (or a driver too old for it) fails here and the PTX is loaded instead.
+            if let Ok(raw) = unsafe { result::module::load_data(words.as_ptr() as *const c_void) } {
+                return Ok(Module { raw, ctx: ctx.clone(), code: Code::Cubin });
+            }
+        }
         let image = CString::new(ptx).map_err(|_| Error::InvalidPtx)?;
         // SAFETY: image is a NUL-terminated PTX string.
         let raw = check("cuModuleLoadData", unsafe { result::module::load_data(image.as_ptr() as *const c_void) })?;
-        Ok(Module { raw, ctx: ctx.clone() })
+        Ok(Module { raw, ctx: ctx.clone(), code: Code::Ptx })
+    }
+
+    /// Which image was loaded.
+    pub fn code(&self) -> Code {
+        self.code
     }
 
     /// The driver's handle (valid while this value lives), e.g. for `nvshmemx_cumodule_init`.
@@ -452,7 +479,7 @@ impl Module {
         let cname = CString::new(name).map_err(|_| Error::InvalidPtx)?;
         // SAFETY: module is loaded.
         let raw = check("cuModuleGetFunction", unsafe { result::module::get_function(self.raw, cname) })?;
-        Ok(Function { raw, ctx: self.ctx.clone() })
+        Ok(Function { raw, ctx: self.ctx.clone(), code: self.code })
     }
 }
 
@@ -471,6 +498,7 @@ impl Drop for Module {
 pub struct Function {
     raw: sys::CUfunction,
     ctx: Arc<Context>,
+    code: Code,
 }
 
 // SAFETY: function handles are plain handles.
@@ -511,6 +539,11 @@ impl Function {
     }
 
     /// Registers per thread the JIT gave this kernel.
+    /// The image of the module it came from.
+    pub fn code(&self) -> Code {
+        self.code
+    }
+
     pub fn registers(&self) -> Result<i32> {
         self.ctx.bind()?;
         // SAFETY: valid function handle.

@@ -13,6 +13,21 @@ pub const fn ptx(arch: Arch) -> &'static str {
     }
 }
 
+/// The machine code of `arch` that ptxas made at build time (FLASHMOE_CUBIN=1, host/build.rs), or
+/// empty: then the driver compiles [`ptx`] when the module is loaded.
+pub const fn cubin(arch: Arch) -> &'static [u8] {
+    match arch {
+        Arch::Sm90a => include_bytes!(concat!(env!("OUT_DIR"), "/kernels_sm_90a.cubin")),
+        Arch::Sm80 => include_bytes!(concat!(env!("OUT_DIR"), "/kernels_sm_80.cubin")),
+    }
+}
+
+/// [`nvshmem_ptx`] compiled at build time, as [`cubin`].
+#[cfg(feature = "nvshmem")]
+pub const fn nvshmem_cubin() -> &'static [u8] {
+    include_bytes!(concat!(env!("OUT_DIR"), "/kernels_sm_90a_nvshmem.cubin"))
+}
+
 /// The NVSHMEM build (feature `nvshmem`): the [`flashmoe_kernels::entries::NVSHMEM_ARCH`] kernels
 /// plus [`flashmoe_kernels::entries::NVSHMEM_ENTRIES`], linked with NVSHMEM's device bitcode. Load
 /// it, then `nvshmemx_cumodule_init` the module before any launch (shared/docs/nvshmem.md).
@@ -39,6 +54,18 @@ pub fn declares(ptx: &str, name: &str) -> bool {
 mod tests {
     use super::*;
     use flashmoe_kernels::entries::ENTRIES;
+
+    /// An embedded cubin is an ELF image for its arch; with FLASHMOE_CUBIN=1 at build time every
+    /// arch has one.
+    #[test]
+    fn embedded_cubins_are_elf_images_when_built() {
+        let built = option_env!("FLASHMOE_CUBIN") == Some("1");
+        for arch in Arch::ALL {
+            let c = cubin(arch);
+            assert_eq!(c.is_empty(), !built, "{}: {} bytes with FLASHMOE_CUBIN={:?}", arch.name(), c.len(), option_env!("FLASHMOE_CUBIN"));
+            assert!(c.is_empty() || c.starts_with(b"\x7fELF"), "{}: not an ELF image", arch.name());
+        }
+    }
 
     #[test]
     fn picks_ptx_by_compute_capability() {

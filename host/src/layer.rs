@@ -367,9 +367,14 @@ impl<'c> MoeLayer<'c> {
             })
     }
 
-    /// Registers per thread the driver's JIT gave the kernel on GPU `rank`.
+    /// Registers per thread of the kernel on GPU `rank` (as ptxas or the driver's JIT gave it).
     pub fn kernel_registers(&self, rank: usize) -> Result<i32> {
         self.rank(rank)?.kernel.registers()
+    }
+
+    /// Whether GPU `rank` runs the kernel as built (a cubin) or as the driver compiled the PTX.
+    pub fn kernel_code(&self, rank: usize) -> Result<crate::driver::Code> {
+        Ok(self.rank(rank)?.kernel.code())
     }
 
     /// Bytes of the symmetric heap on each GPU (of the scratch arena, shared with its layers).

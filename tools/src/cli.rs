@@ -493,10 +493,14 @@ fn run_on(
         println!("output hash, rank {}: {:016x}", first + r, output_hash(o));
     }
     println!(
-        "set-up and first forward: {:.1} s ({} blocks per GPU, {} registers per thread, {} MiB symmetric heap per GPU)",
+        "set-up and first forward: {:.1} s ({} blocks per GPU, {} registers per thread, {}, {} MiB symmetric heap per GPU)",
         t.elapsed().as_secs_f64(),
         layer.grid(0)?,
         layer.kernel_registers(0)?,
+        match layer.kernel_code(0)? {
+            flashmoe::driver::Code::Cubin => "kernels as built (cubin)",
+            flashmoe::driver::Code::Ptx => "kernels compiled by the driver (PTX)",
+        },
         layer.heap_bytes() >> 20
     );
     let v = verify::check(&layer, &weights, x, &out, cfg.tokens, sample, args.seed)?;
