@@ -20,7 +20,7 @@ fn forward_through_the_nvshmem_heap_on_one_pe() {
     cluster.gpus()[0].context().bind().unwrap();
     let host = Arc::new(NvshmemHost::load().expect("NVSHMEM's host library (NVSHMEM_HOME or NVSHMEM_HOST_LIB)"));
     let id = host.unique_id().unwrap();
-    host.init(0, 1, &id).unwrap();
+    host.init(0, 1, &id, std::time::Duration::from_secs(120)).unwrap();
     for (dtype, experts, top_k, tokens, gated) in
         [(DType::Bf16, 8, 2, 130, false), (DType::Bf16, 64, 4, 1000, true), (DType::F16, 16, 1, 1, false)]
     {

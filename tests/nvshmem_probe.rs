@@ -23,7 +23,7 @@ fn nvshmem_probe_on_one_pe() {
     let host = NvshmemHost::load().expect("NVSHMEM's host library (NVSHMEM_HOME or NVSHMEM_HOST_LIB)");
     println!("NVSHMEM host library: {}", host.path().display());
     let id = host.unique_id().unwrap();
-    host.init(0, 1, &id).unwrap();
+    host.init(0, 1, &id, std::time::Duration::from_secs(120)).unwrap();
     assert_eq!(host.pe().unwrap(), (0, 1));
 
     let module = Module::load(ctx, kernels::nvshmem_cubin(), kernels::nvshmem_ptx()).unwrap();

@@ -104,6 +104,10 @@ struct LayerArgs {
     /// timeout naming what was awaited).
     #[arg(long, value_name = "MS")]
     timeout_ms: Option<u64>,
+    /// Multi-process mode: bound on the rendezvous and on each NVSHMEM set-up call (its
+    /// initialisation, heap allocations, finalize), which wait for every rank, in seconds.
+    #[arg(long, value_name = "S", default_value_t = 120)]
+    setup_timeout_s: u64,
     /// Test hook: the dispatch never raises the tile-0 flag of this expert, so the forward must
     /// fail with a timeout on every rank (the multi-process failure test).
     #[arg(long, value_name = "EXPERT", hide = true)]
@@ -373,10 +377,6 @@ fn info(mib: usize) -> Result<()> {
     Ok(())
 }
 
-/// How long the ranks of a multi-process run wait for each other at the rendezvous.
-#[cfg(feature = "nvshmem")]
-const RENDEZVOUS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
-
 /// Builds, verifies and (with `iters` > 0) times one layer.
 fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) -> Result<()> {
     // Checkpoint and shape errors first, on any machine (the GPU count is checked once the GPUs
@@ -387,7 +387,7 @@ fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) ->
     cfg.kernel_support()?;
     // Under a launcher (RANK etc. set): this process's GPU as its rank, on NVSHMEM's heap.
     #[cfg(feature = "nvshmem")]
-    if let Some(p) = flashmoe::dist::Process::from_env(RENDEZVOUS_TIMEOUT)? {
+    if let Some(p) = flashmoe::dist::Process::from_env(std::time::Duration::from_secs(args.setup_timeout_s))? {
         let scratch = p.scratch()?;
         let result = run_on(p.cluster(), Some(&scratch), cfg, checkpoint.as_ref(), args, iters, sample, timeline);
         drop(scratch);

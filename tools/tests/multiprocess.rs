@@ -199,3 +199,39 @@ fn a_rank_that_dies_fails_the_others_with_a_timeout_and_nothing_hangs() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A rank that joins the rendezvous and then never starts NVSHMEM (it died or hung before
+/// `nvshmemx_hostlib_init_attr`): rank 0's initialisation would wait for it forever; with
+/// `--setup-timeout-s 5` it fails with a typed error naming the call, and the process exits on
+/// its own. This test plays the missing rank 1 itself (the rendezvous only), so one GPU is enough.
+#[test]
+#[ignore = "needs GPU"]
+fn a_rank_missing_from_nvshmem_set_up_fails_rank_0_within_the_set_up_timeout() {
+    let exe = exe();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let started = std::time::Instant::now();
+    let mut rank0 = Command::new(&exe)
+        .args(["run", "--tokens", "64", "--experts", "8", "--hidden", "128", "--inter", "128", "--iters", "0", "--setup-timeout-s", "5"])
+        .envs([("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "2"), ("LOCAL_WORLD_SIZE", "2"), ("MASTER_ADDR", "127.0.0.1")])
+        .env("MASTER_PORT", port.to_string())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let bytes = flashmoe::dist::rendezvous("127.0.0.1", port, 1, 2, std::time::Duration::from_secs(60));
+    let limit = std::time::Duration::from_secs(60);
+    while rank0.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            drop(rank0.kill());
+            panic!("rank 0 did not exit within {limit:?} with rank 1 missing from NVSHMEM's set-up");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = rank0.wait_with_output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(bytes.is_ok(), "the rendezvous failed: {bytes:?}\n{text}");
+    assert!(!out.status.success(), "rank 0 succeeded without rank 1:\n{text}");
+    let line = text.lines().find(|l| l.contains("did not return within"));
+    assert!(line.is_some(), "rank 0 exited ({}) without the set-up timeout:\n{text}", out.status);
+    println!("rank 0 exited after {:?}: {}", started.elapsed(), line.unwrap_or_default());
+}

@@ -12,6 +12,7 @@ mod nvshmem;
 mod process;
 mod rendezvous;
 mod transport;
+mod worker;
 
 pub use env::{DistEnv, Launcher};
 pub use nvshmem::{HOST_LIBRARY, NvshmemHost, UNIQUE_ID_BYTES};
@@ -55,6 +56,10 @@ pub enum DistError {
         "{call} skipped: a forward of this multi-process run failed, a peer may have died or hung, and NVSHMEM's collectives would wait for it forever (the symmetric heap is leaked; restart every rank)"
     )]
     CollectivesAbandoned { call: &'static str },
+    #[error(
+        "{call} did not return within {waited:?}: NVSHMEM's set-up and collectives wait for every rank, and one may have died or hung; NVSHMEM is abandoned in this process (restart every rank)"
+    )]
+    CollectiveTimeout { call: &'static str, waited: Duration },
     #[error("rendezvous at {addr}: {source}")]
     Io {
         addr: String,

@@ -8,12 +8,25 @@
 use std::ffi::c_void;
 use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use cudarc::driver::{result, sys};
 use libloading::Library;
 
 use super::DistError;
+use super::worker::{Refused, Worker};
+
+/// A raw handle moved to NVSHMEM's thread (a CUDA context or module: plain handles).
+struct Handle<T>(T);
+// SAFETY: CUDA context and module handles may be used from any thread.
+unsafe impl<T> Send for Handle<T> {}
+impl<T> Handle<T> {
+    fn get(self) -> T {
+        self.0
+    }
+}
 
 /// The host library's file name (NVSHMEM 3.x).
 pub const HOST_LIBRARY: &str = "libnvshmem_host.so.3";
@@ -58,6 +71,8 @@ pub struct NvshmemHost {
     path: PathBuf,
     /// Set once a forward of this process failed ([`Self::abandon_collectives`]).
     abandoned: AtomicBool,
+    /// From [`Self::init`] on, every NVSHMEM call runs on this thread, awaited at most this long.
+    worker: OnceLock<(Worker, Duration)>,
 }
 
 impl std::fmt::Debug for NvshmemHost {
@@ -68,6 +83,8 @@ impl std::fmt::Debug for NvshmemHost {
 
 impl Drop for NvshmemHost {
     fn drop(&mut self) {
+        // The thread first (idle unless a call timed out; then it is left behind).
+        drop(self.worker.take());
         if !self.collectives_abandoned() {
             // SAFETY: dropped once, here; nothing uses the library after its last handle.
             unsafe { ManuallyDrop::drop(&mut self.lib) };
@@ -97,7 +114,14 @@ impl NvshmemHost {
             // SAFETY: loading runs the library's initialisers; NVSHMEM's host library has none
             // that need more than libc.
             match unsafe { Library::new(path) } {
-                Ok(lib) => return Ok(NvshmemHost { lib: ManuallyDrop::new(lib), path: path.clone(), abandoned: AtomicBool::new(false) }),
+                Ok(lib) => {
+                    return Ok(NvshmemHost {
+                        lib: ManuallyDrop::new(lib),
+                        path: path.clone(),
+                        abandoned: AtomicBool::new(false),
+                        worker: OnceLock::new(),
+                    });
+                }
                 Err(e) => tried.push(format!("{}: {e}", path.display())),
             }
         }
@@ -121,6 +145,21 @@ impl NvshmemHost {
     /// Whether [`Self::abandon_collectives`] was called.
     pub fn collectives_abandoned(&self) -> bool {
         self.abandoned.load(Ordering::Acquire)
+    }
+
+    /// Runs `f`, NVSHMEM's `call`, on NVSHMEM's thread within the timeout [`Self::init`] set
+    /// (directly before `init`). A call that runs out of time abandons NVSHMEM in this process:
+    /// it may never return, so every later call is refused.
+    fn run<T: Send + 'static>(&self, call: &'static str, f: impl FnOnce() -> T + Send + 'static) -> Result<T, DistError> {
+        let Some((worker, timeout)) = self.worker.get() else { return Ok(f()) };
+        match worker.call(*timeout, f) {
+            Ok(v) => Ok(v),
+            Err(Refused::TimedOut) => {
+                self.abandon_collectives();
+                Err(DistError::CollectiveTimeout { call, waited: *timeout })
+            }
+            Err(Refused::Stuck) => Err(DistError::CollectivesAbandoned { call }),
+        }
     }
 
     /// `call`'s symbol, unless the collectives were abandoned.
@@ -153,27 +192,44 @@ impl NvshmemHost {
     }
 
     /// Initialises this process as PE `rank` of `ranks` with the root's unique id, on the CUDA
-    /// context current on this thread (NVSHMEM works on the device's primary context).
-    pub fn init(&self, rank: usize, ranks: usize, id: &[u8; UNIQUE_ID_BYTES]) -> Result<(), DistError> {
+    /// context current on this thread (NVSHMEM works on the device's primary context). From here
+    /// on every NVSHMEM call runs on a thread of its own with that context bound, and returns
+    /// [`DistError::CollectiveTimeout`] instead of blocking past `timeout` (NVSHMEM's set-up and
+    /// collectives wait for every rank, and one may have died).
+    pub fn init(&self, rank: usize, ranks: usize, id: &[u8; UNIQUE_ID_BYTES], timeout: Duration) -> Result<(), DistError> {
         let set_args: unsafe extern "C" fn(i32, i32, *const u8, *mut u8) -> i32 = self.symbol("nvshmemx_set_attr_uniqueid_args")?;
         let init: unsafe extern "C" fn(u32, *mut u8) -> i32 = self.symbol("nvshmemx_hostlib_init_attr")?;
         let status: unsafe extern "C" fn() -> i32 = self.symbol("nvshmemx_init_status")?;
         let (rank, ranks) = (i32::try_from(rank), i32::try_from(ranks));
         let (Ok(rank), Ok(ranks)) = (rank, ranks) else { return Err(DistError::NvshmemCall { call: "rank bounds", code: -1 }) };
-        let mut attr = init_attr();
-        // SAFETY: `id` and `attr` are the 128- and 144-byte structs of 3.4.5 with their versions.
-        let rc = unsafe { set_args(rank, ranks, id.as_ptr(), attr.as_mut_ptr()) };
-        if rc != 0 {
-            return Err(DistError::NvshmemCall { call: "nvshmemx_set_attr_uniqueid_args", code: rc });
+        let ctx = Handle(result::ctx::get_current().map_err(|e| DistError::NvshmemCall { call: "cuCtxGetCurrent", code: e.0 as i32 })?);
+        let worker = Worker::spawn("nvshmem", move || {
+            if let Some(ctx) = ctx.get() {
+                // SAFETY: the caller's current context, alive while this process uses NVSHMEM.
+                let _ = unsafe { result::ctx::set_current(ctx) };
+            }
+        })
+        .map_err(|e| DistError::NvshmemCall { call: "starting NVSHMEM's thread", code: e.raw_os_error().unwrap_or(-1) })?;
+        if self.worker.set((worker, timeout)).is_err() {
+            return Err(DistError::NvshmemCall { call: "nvshmemx_hostlib_init_attr (a second time)", code: -1 });
         }
-        // SAFETY: as above; the library keeps no pointer into `attr` after returning.
-        let rc = unsafe { init(INIT_WITH_UNIQUEID, attr.as_mut_ptr()) };
-        // SAFETY: no arguments.
-        let st = unsafe { status() };
-        if rc != 0 || st < STATUS_IS_INITIALIZED {
-            return Err(DistError::NvshmemCall { call: "nvshmemx_hostlib_init_attr", code: if rc != 0 { rc } else { st } });
-        }
-        Ok(())
+        let id = *id;
+        self.run("nvshmemx_hostlib_init_attr", move || {
+            let mut attr = init_attr();
+            // SAFETY: `id` and `attr` are the 128- and 144-byte structs of 3.4.5 with their versions.
+            let rc = unsafe { set_args(rank, ranks, id.as_ptr(), attr.as_mut_ptr()) };
+            if rc != 0 {
+                return Err(DistError::NvshmemCall { call: "nvshmemx_set_attr_uniqueid_args", code: rc });
+            }
+            // SAFETY: as above; the library keeps no pointer into `attr` after returning.
+            let rc = unsafe { init(INIT_WITH_UNIQUEID, attr.as_mut_ptr()) };
+            // SAFETY: no arguments.
+            let st = unsafe { status() };
+            if rc != 0 || st < STATUS_IS_INITIALIZED {
+                return Err(DistError::NvshmemCall { call: "nvshmemx_hostlib_init_attr", code: if rc != 0 { rc } else { st } });
+            }
+            Ok(())
+        })?
     }
 
     /// `nvshmemx_cumodule_init`: registers `module` (one that links NVSHMEM's device code, i.e.
@@ -181,8 +237,9 @@ impl NvshmemHost {
     /// before any launch from it, and again after every reload.
     pub fn cumodule_init(&self, module: &crate::driver::Module) -> Result<(), DistError> {
         let f: unsafe extern "C" fn(sys::CUmodule) -> i32 = self.symbol("nvshmemx_cumodule_init")?;
-        // SAFETY: the module is loaded and lives for the call.
-        match unsafe { f(module.raw()) } {
+        let m = Handle(module.raw());
+        // SAFETY: the module is loaded and lives for the call (awaited, or NVSHMEM abandoned).
+        match self.run("nvshmemx_cumodule_init", move || unsafe { f(m.get()) })? {
             0 => Ok(()),
             rc => Err(DistError::NvshmemCall { call: "nvshmemx_cumodule_init", code: rc }),
         }
@@ -191,8 +248,9 @@ impl NvshmemHost {
     /// `nvshmemx_cumodule_finalize`, before the module is unloaded.
     pub fn cumodule_finalize(&self, module: &crate::driver::Module) -> Result<(), DistError> {
         let f: unsafe extern "C" fn(sys::CUmodule) -> i32 = self.symbol("nvshmemx_cumodule_finalize")?;
+        let m = Handle(module.raw());
         // SAFETY: as in cumodule_init.
-        match unsafe { f(module.raw()) } {
+        match self.run("nvshmemx_cumodule_finalize", move || unsafe { f(m.get()) })? {
             0 => Ok(()),
             rc => Err(DistError::NvshmemCall { call: "nvshmemx_cumodule_finalize", code: rc }),
         }
@@ -203,19 +261,18 @@ impl NvshmemHost {
     pub fn malloc(&self, bytes: usize) -> Result<u64, DistError> {
         let f: unsafe extern "C" fn(usize) -> *mut c_void = self.collective("nvshmem_malloc")?;
         // SAFETY: initialised (the caller's order of calls); a null return is an error.
-        let p = unsafe { f(bytes) };
-        if p.is_null() {
+        let p = self.run("nvshmem_malloc", move || unsafe { f(bytes) } as u64)?;
+        if p == 0 {
             return Err(DistError::NvshmemCall { call: "nvshmem_malloc", code: -1 });
         }
-        Ok(p as u64)
+        Ok(p)
     }
 
     /// `nvshmem_free` of a [`Self::malloc`] address (collective).
     pub fn free(&self, ptr: u64) -> Result<(), DistError> {
         let f: unsafe extern "C" fn(*mut c_void) = self.collective("nvshmem_free")?;
         // SAFETY: ptr came from nvshmem_malloc.
-        unsafe { f(ptr as *mut c_void) };
-        Ok(())
+        self.run("nvshmem_free", move || unsafe { f(ptr as *mut c_void) })
     }
 
     /// `nvshmem_ptr` (host side): the symmetric address `ptr` on PE `pe` as a peer address, or
@@ -224,18 +281,17 @@ impl NvshmemHost {
         let f: unsafe extern "C" fn(*const c_void, i32) -> *mut c_void = self.symbol("nvshmem_ptr")?;
         let pe = i32::try_from(pe).map_err(|_| DistError::NvshmemCall { call: "nvshmem_ptr (pe bounds)", code: -1 })?;
         // SAFETY: ptr is symmetric; the call only translates addresses.
-        let p = unsafe { f(ptr as *const c_void, pe) };
-        Ok((!p.is_null()).then_some(p as u64))
+        let p = self.run("nvshmem_ptr", move || unsafe { f(ptr as *const c_void, pe) } as u64)?;
+        Ok((p != 0).then_some(p))
     }
 
     /// `nvshmem_barrier_all` (host side): every PE has arrived and its earlier stores through
-    /// the heap are visible. Collective and not bounded by a timeout (NVSHMEM's own), so only
-    /// for set-up: after a heap is zeroed, before any peer may write into it.
+    /// the heap are visible. Collective, for set-up: after a heap is zeroed, before any peer may
+    /// write into it.
     pub fn barrier_all(&self) -> Result<(), DistError> {
         let f: unsafe extern "C" fn() = self.collective("nvshmem_barrier_all")?;
         // SAFETY: no arguments; initialised (the caller's order of calls).
-        unsafe { f() };
-        Ok(())
+        self.run("nvshmem_barrier_all", move || unsafe { f() })
     }
 
     /// `nvshmem_my_pe` and `nvshmem_n_pes` (host side).
@@ -243,7 +299,7 @@ impl NvshmemHost {
         let me: unsafe extern "C" fn() -> i32 = self.symbol("nvshmem_my_pe")?;
         let n: unsafe extern "C" fn() -> i32 = self.symbol("nvshmem_n_pes")?;
         // SAFETY: no arguments.
-        let (me, n) = unsafe { (me(), n()) };
+        let (me, n) = self.run("nvshmem_my_pe", move || unsafe { (me(), n()) })?;
         Ok((me.max(0) as usize, n.max(0) as usize))
     }
 
@@ -263,8 +319,7 @@ impl NvshmemHost {
     pub fn finalize(&self) -> Result<(), DistError> {
         let f: unsafe extern "C" fn() = self.collective("nvshmemx_hostlib_finalize")?;
         // SAFETY: no arguments.
-        unsafe { f() };
-        Ok(())
+        self.run("nvshmemx_hostlib_finalize", move || unsafe { f() })
     }
 }
 

@@ -36,7 +36,9 @@ pub struct Process {
 impl Process {
     /// From the launcher's environment (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE,
     /// MASTER_ADDR, MASTER_PORT or the MPI / Slurm equivalents); None without one (run the
-    /// single-process [`Cluster`] instead). `timeout` bounds the rendezvous.
+    /// single-process [`Cluster`] instead). `timeout` bounds the rendezvous and every NVSHMEM
+    /// call after it (set-up, heap allocations, finalize): a rank that dies or hangs there fails
+    /// the others with [`DistError::CollectiveTimeout`].
     pub fn from_env(timeout: Duration) -> Result<Option<Process>> {
         match DistEnv::from_process()? {
             Some(env) => Self::init(env, timeout).map(Some),
@@ -65,7 +67,7 @@ impl Process {
                 what: format!("{} bootstrap bytes, expected NVSHMEM's {UNIQUE_ID_BYTES}-byte unique id", bytes.len()),
             })?
         };
-        host.init(env.rank, env.world_size, &id)?;
+        host.init(env.rank, env.world_size, &id, timeout)?;
         Ok(Process { env, cluster, host })
     }
 
