@@ -459,6 +459,16 @@ mod tests {
         assert_eq!(shared_row_tiles(64, 4096), 32);
     }
 
+    /// A K-split partial holds a row per token of every GPU, at most a full tile, at least one.
+    #[test]
+    fn partials_shrink_with_the_forward() {
+        for (world, tokens, rows) in [(1, 1, 1), (1, 0, 1), (4, 3, 12), (2, 64, 128), (1, 4096, 128), (8, 15, 120)] {
+            assert_eq!(gemm1_partial_rows(world, tokens), rows, "{world} x {tokens}");
+            assert_eq!(gemm1_partial_bytes(world, tokens), rows as u64 * TILE_N as u64 * 4);
+        }
+        assert_eq!(gemm1_partial_bytes(1, 128), GEMM1_PARTIAL_BYTES);
+    }
+
     #[test]
     fn tile_counts() {
         assert_eq!(gemm0_tiles(2048, false, TILE_N), 16);
