@@ -407,8 +407,10 @@ unsafe fn sum_splits(p: &MoeParams, smem: u32, task: &Task, rows: u32, cols: u32
     let first = column_tile as u64 * splits as u64;
     let bad = if first + splits as u64 > slots {
         Some((FaultKind::PartialSlot as u32, first + splits as u64 - 1, slots))
-    } else if column_tile as u64 >= counts || rows > partial_rows {
+    } else if column_tile as u64 >= counts {
         Some((FaultKind::PartialSlot as u32, column_tile as u64, counts))
+    } else if rows > partial_rows {
+        Some((FaultKind::PartialSlot as u32, rows as u64, partial_rows as u64))
     } else {
         None
     };

@@ -84,7 +84,7 @@ pub const GEMM1_SPLIT_K_TILES: u32 = 4;
 ///   grid streams at once;
 /// - GEMM1 tasks longer than GEMM0's (K = I > H): split so none streams more weight than a
 ///   GEMM0 task, or the last ones run on alone (Mixtral size, T = 4: 4 splits instead of 1,
-///   0.504 -> 0.472 ms; perf log v17).
+///   0.492 -> 0.455 ms; T = 32: 0.798 -> 0.726; perf log v17).
 ///
 /// At most [`MAX_GEMM1_SPLITS`] and at least [`GEMM1_SPLIT_K_TILES`] K tiles each; the plan
 /// holds it to the partial region.

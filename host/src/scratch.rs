@@ -391,8 +391,18 @@ impl Arena {
 
     /// Waits (bounded by the kernel's own deadline, `timeout`, plus grace) for the forward in
     /// flight, and turns what the kernels recorded into a typed error. Afterwards the arena is
-    /// ready for the next forward, unless a kernel would not stop even when aborted.
+    /// ready for the next forward, unless a kernel would not stop even when aborted. A failed
+    /// forward abandons NVSHMEM's collectives: in a multi-process run every rank's forward fails
+    /// together, and a peer may be gone.
     pub fn finish(&mut self, timeout: Duration) -> Result<()> {
+        let result = self.finish_flight(timeout);
+        if result.is_err() {
+            self.heap.abandon_collectives();
+        }
+        result
+    }
+
+    fn finish_flight(&mut self, timeout: Duration) -> Result<()> {
         let Some(f) = self.in_flight else { return Ok(()) };
         let world = self.gpus.len();
         // The kernel's last deadline is 1.5 x timeout after its start.
@@ -406,13 +416,11 @@ impl Arena {
                 // idle (their memory may be freed or reused after).
                 self.stop_survivors(f.epoch);
                 self.end_flight();
-                self.heap.abandon_collectives();
                 return Err(e);
             }
         };
         if let Some(r) = hung {
             let waited_ms = started.elapsed().as_millis() as u64;
-            self.heap.abandon_collectives();
             self.abandon(world)?;
             return Err(Error::KernelHung { gpu: self.ordinals[r], waited_ms });
         }
@@ -421,8 +429,6 @@ impl Arena {
             self.last = Some(f);
             return Ok(());
         };
-        // In a multi-process run every rank's forward fails together; a peer may be gone.
-        self.heap.abandon_collectives();
         // Clear the half-done barrier and queue words; abort and claim hold the epoch anyway.
         self.heap.clear(self.layout.heap.control, std::mem::size_of::<Control>() as u64)?;
         Err(self.error_of(&rec, timeout))

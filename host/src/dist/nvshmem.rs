@@ -356,11 +356,13 @@ mod tests {
         assert!(!host.collectives_abandoned());
         host.abandon_collectives();
         assert!(host.collectives_abandoned());
-        for (call, r) in
-            [("nvshmem_malloc", host.malloc(256).map(drop)), ("nvshmem_free", host.free(1)), ("nvshmem_barrier_all", host.barrier_all())]
-                .into_iter()
-                .chain([("nvshmemx_hostlib_finalize", host.finalize())])
-        {
+        let calls = [
+            ("nvshmem_malloc", host.malloc(256).map(drop)),
+            ("nvshmem_free", host.free(1)),
+            ("nvshmem_barrier_all", host.barrier_all()),
+            ("nvshmemx_hostlib_finalize", host.finalize()),
+        ];
+        for (call, r) in calls {
             match r {
                 Err(e @ DistError::CollectivesAbandoned { call: c }) if c == call => {
                     assert!(e.to_string().contains("restart every rank"), "{e}")
