@@ -150,7 +150,7 @@ pub unsafe extern "gpu-kernel" fn ws256_tile_gemm_bf16(
             ring += k_tiles;
             let dest = |r: u32| out.wrapping_add(((m * 128 + r) as u64 * ldo + n as u64 * WS_TILE_N as u64 * 2) as usize);
             let staging = smem + ws::STAGING + c * crate::layout::WS_STAGING_BYTES;
-            unsafe { epilogue::store::<Bf16>(&g, staging, &acc, c, false, 128, WS_TILE_N, |_, x, _| x, dest) };
+            unsafe { epilogue::store::<Bf16>(&g, staging, &acc, c, false, 128, WS_TILE_N, |_, _, _| {}, dest) };
             t += grid_dim();
         }
         regs::release::<ENTRY_REGS>();

@@ -119,14 +119,15 @@ pub const CHUNK_BYTES: u32 = 64 * CHUNK_STRIDE;
 /// The warp-specialized consumer's epilogue: consumer `half`'s 64 rows of a 128x256 tile
 /// (accumulators as [`crate::gemm::mainloop::consume`] left them: row `16 warp + lane / 4`
 /// (+ 8 for q >= 2), column `8 j + 2 (lane % 4)` (+ 1) of column block j in `acc[j / 8][j % 8]`)
-/// as `O`: rows `[0, rows)` of the tile, columns `[0, cols_valid)` (a multiple of 32) of
-/// `out[r][c] = value(c, x, g)`, row r at `row_dest(r)`. Gated: output c takes x from W1's
-/// column c and g from W3's, 128 columns later (the B tile holds W1's rows, then W3's).
-/// Eight passes through `staging` ([`CHUNK_BYTES`]), each 32 accumulator columns (16 gated
-/// outputs with their partners): the accumulators leave registers with plain stores, and one
-/// compact loop applies `value` and writes 16-byte vectors (applied per register, the
-/// activation's code unrolled 128 times spilled and missed the instruction cache). Every
-/// barrier is `g`'s; ends with one.
+/// as `O` (a 16-bit type): rows `[0, rows)` of the tile, columns `[0, cols_valid)` (a multiple
+/// of 32) of `out[r][c..c + 8] = value(c, x, g)` (x in place), row r at `row_dest(r)`. Gated:
+/// output c takes x from W1's column c and g from W3's, 128 columns later (the B tile holds
+/// W1's rows, then W3's). Eight passes through `staging` ([`CHUNK_BYTES`]), each 32
+/// accumulator columns (16 gated outputs with their partners): the accumulators leave
+/// registers with plain stores, then each thread turns whole 16-byte output vectors around
+/// (vector loads from the chunk, `value` once per vector: per-element work with scalar loads
+/// was a third of the consumers' time, perf log v18). A thread's rows and vector are the same
+/// in every pass, so their destinations are read once. Every barrier is `g`'s; ends with one.
 ///
 /// # Safety
 /// Every thread of consumer group `g` after its mainloop; destinations hold the written bytes
@@ -142,15 +143,19 @@ pub unsafe fn store<O: Element>(
     gated: bool,
     rows: u32,
     cols_valid: u32,
-    value: impl Fn(u32, f32, f32) -> f32,
+    value: impl Fn(u32, &mut [f32; 8], &[f32; 8]),
     row_dest: impl Fn(u32) -> *mut u8,
 ) {
+    const { assert!(O::PER_VEC == 8) };
     let (warp, lane) = (g.tid() / 32, g.tid() % 32);
     let my_row = 16 * warp + lane / 4;
     let half_rows = if rows > 64 * half { (rows - 64 * half).min(64) } else { 0 };
-    let per_vec = O::PER_VEC as u32;
+    // A pass holds 4 output vectors per row (gated: 2): the thread takes vector `v` of rows
+    // `r`, `r + rows_step`, ... (ungated: two rows, gated: one).
+    let shift = if gated { 1 } else { 2 };
+    let (v, r) = (g.tid() & ((1 << shift) - 1), g.tid() >> shift);
+    let rows_step = 128 >> shift;
     let out_cols = if gated { 16 } else { 32 };
-    let vecs_per_row = out_cols / per_vec;
     for pass in 0..8u32 {
         // Chunk column of accumulator block 8 i + j in this pass, if it is in it.
         unroll!(4, i, {
@@ -164,33 +169,38 @@ pub unsafe fn store<O: Element>(
                 };
                 if in_pass {
                     let col = 8 * at + 2 * (lane % 4);
-                    let v = &acc[i][j];
+                    let a = &acc[i][j];
                     unsafe {
-                        copy::st_shared_v2(staging + my_row * CHUNK_STRIDE + col * 4, v[0].to_bits(), v[1].to_bits());
-                        copy::st_shared_v2(staging + (my_row + 8) * CHUNK_STRIDE + col * 4, v[2].to_bits(), v[3].to_bits());
+                        copy::st_shared_v2(staging + my_row * CHUNK_STRIDE + col * 4, a[0].to_bits(), a[1].to_bits());
+                        copy::st_shared_v2(staging + (my_row + 8) * CHUNK_STRIDE + col * 4, a[2].to_bits(), a[3].to_bits());
                     }
                 }
             });
         });
         g.sync();
-        let c0 = pass * out_cols;
-        let mut idx = g.tid();
-        while c0 < cols_valid && idx < half_rows * vecs_per_row {
-            let (row, v) = (idx / vecs_per_row, idx % vecs_per_row);
-            let mut out = [0.0f32; 8];
-            unroll!(8, e, {
-                if e < O::PER_VEC {
-                    let c = v * per_vec + e as u32;
-                    let at = staging + row * CHUNK_STRIDE + c * 4;
-                    let x = f32::from_bits(unsafe { copy::ld_shared_u32(at) });
-                    let up = if gated { f32::from_bits(unsafe { copy::ld_shared_u32(at + 16 * 4) }) } else { 0.0 };
-                    out[e] = value(c0 + c, x, up);
-                }
-            });
-            let dst = row_dest(64 * half + row);
-            unsafe { copy::st_v4(dst.add(((c0 + v * per_vec) * O::BYTES) as usize), O::pack(&out)) };
-            idx += TILE_M;
+        let c = pass * out_cols + 8 * v;
+        // One vector at a time (unrolled, both vectors' values were live together and spilled).
+        let mut row = r;
+        while c < cols_valid && row < half_rows {
+            let at = staging + row * CHUNK_STRIDE + 32 * v;
+            let mut x = unsafe { f32x8(copy::ld_shared_v4(at), copy::ld_shared_v4(at + 16)) };
+            // Gated: the W3 partners sit 16 chunk columns later.
+            let up = if gated { unsafe { f32x8(copy::ld_shared_v4(at + 64), copy::ld_shared_v4(at + 80)) } } else { [0.0; 8] };
+            value(c, &mut x, &up);
+            unsafe { copy::st_v4(row_dest(64 * half + row).add((c * O::BYTES) as usize), O::pack(&x)) };
+            row += rows_step;
         }
         g.sync();
     }
+}
+
+/// Eight f32 from two 16-byte vectors of raw bits.
+#[inline(always)]
+fn f32x8(lo: [u32; 4], hi: [u32; 4]) -> [f32; 8] {
+    let mut x = [0.0f32; 8];
+    unroll!(4, i, {
+        x[i] = f32::from_bits(lo[i]);
+        x[4 + i] = f32::from_bits(hi[i]);
+    });
+    x
 }

@@ -103,6 +103,19 @@ pub unsafe fn ld_shared_u32(addr: u32) -> u32 {
     v
 }
 
+/// `ld.shared.v4.u32` (16-byte aligned), read-only to the compiler: values loaded before a
+/// barrier are not assumed to survive it, but nothing else forces a reload.
+#[inline(always)]
+pub unsafe fn ld_shared_v4(addr: u32) -> [u32; 4] {
+    let (a, b, c, d): (u32, u32, u32, u32);
+    unsafe {
+        asm!("ld.shared.v4.u32 {{{a}, {b}, {c}, {d}}}, [{s}];",
+            a = out(reg32) a, b = out(reg32) b, c = out(reg32) c, d = out(reg32) d, s = in(reg32) addr,
+            options(readonly, nostack, preserves_flags))
+    };
+    [a, b, c, d]
+}
+
 /// `st.shared.u32`.
 #[inline(always)]
 pub unsafe fn st_shared_u32(addr: u32, v: u32) {
