@@ -218,11 +218,11 @@ pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task
     let (inter, gated) = if shared { (p.shared_inter, true) } else { (p.inter, p.gated()) };
     let (b1, b3) = ((p.b1 + (local * inter * E::BYTES) as u64) as *const u8, (p.b3 + (local * inter * E::BYTES) as u64) as *const u8);
     let (bias, act) = (p.has_bias() && !shared, activation::Act::of(p));
-    let value = |c: u32, x: f32, g: f32| {
-        let col = col0 + c;
-        let h = if bias { x + unsafe { E::load(b1, col) } } else { x };
-        let v = act.apply(h);
-        if gated { v * act.up(if bias { g + unsafe { E::load(b3, col) } } else { g }) } else { v }
+    let value = |c: u32, x: &mut [f32; 8], g: &[f32; 8]| unsafe {
+        if bias {
+            add_bias::<E>(b1, col0 + c, x);
+        }
+        activate::<E>(act, gated, bias, b3, col0 + c, x, g);
     };
     let column = col0 as u64 * E::BYTES as u64;
     let dest = |r: u32| (unsafe { row(smem + OUT_ROWS, r) } + column) as *mut u8;
@@ -363,7 +363,11 @@ pub unsafe fn gemm1<E: Element>(p: &MoeParams, smem: u32, task: &Task) -> bool {
     let shared = unsafe { shared_task(p, smem) };
     let b2 = (p.b2 + ((local * p.hidden + col0) * E::BYTES) as u64) as *const u8;
     let bias = p.has_bias() && !shared;
-    let value = |c: u32, x: f32, _: f32| if bias { x + unsafe { E::load(b2, c) } } else { x };
+    let value = |c: u32, x: &mut [f32; 8], _: &[f32; 8]| {
+        if bias {
+            unsafe { add_bias::<E>(b2, c, x) };
+        }
+    };
     let dest = |r: u32| unsafe { row(smem + OUT_ROWS, r) } as *mut u8;
     unsafe { epilogue::emit::<E>(smem, false, t.rows, cols, value, dest) };
     // The rows are stored (emit ends with a block barrier); rows for a home reached by puts go
@@ -418,7 +422,7 @@ unsafe fn sum_splits(p: &MoeParams, smem: u32, task: &Task, rows: u32, cols: u32
         return None;
     }
     let partial = |s: u32, r: u32| p.workspace + p.ws.gemm1_partials + (first + s as u64) * slot_bytes + (r * TILE_N * 4) as u64;
-    unsafe { epilogue::emit::<F32>(smem, false, rows, cols, |_, x, _| x, |r| partial(split, r) as *mut u8) };
+    unsafe { epilogue::emit::<F32>(smem, false, rows, cols, |_, _, _| {}, |r| partial(split, r) as *mut u8) };
     // emit ended with a block barrier: every row of the partial is stored.
     if tid == 0 {
         let done = (p.workspace + p.ws.gemm1_split_done) as *mut u32;
@@ -634,15 +638,9 @@ pub fn output<E: Element>(p: &MoeParams, task: &Task, plan: &Plan) -> impl Fn(u3
     } else {
         ((p.b1 + (local * p.inter * E::BYTES) as u64) as *const u8, (p.b3 + (local * p.inter * E::BYTES) as u64) as *const u8)
     };
-    // Biases are read-only inputs; their rows are 16-byte aligned (dimensions are multiples of 64).
-    let add_bias = move |b: *const u8, c: u32, x: &mut [f32; 8]| {
-        let mut v = [0.0f32; 8];
-        E::unpack(unsafe { copy::ld_nc_v4(b.wrapping_add(((col0 + c) * E::BYTES) as usize)) }, &mut v);
-        unroll!(8, i, { x[i] += v[i] });
-    };
     move |c: u32, x: &mut [f32; 8], g: &[f32; 8]| {
         if bias {
-            add_bias(b_first, c, x);
+            unsafe { add_bias::<E>(b_first, col0 + c, x) };
         }
         if gemm1 {
             return;
@@ -651,10 +649,39 @@ pub fn output<E: Element>(p: &MoeParams, task: &Task, plan: &Plan) -> impl Fn(u3
         if gated {
             let mut u = *g;
             if bias {
-                add_bias(b_gate, c, &mut u);
+                unsafe { add_bias::<E>(b_gate, col0 + c, &mut u) };
             }
             unroll!(8, i, { x[i] *= act.up(u[i]) });
         }
+    }
+}
+
+/// Adds columns `col..col + PER_VEC` of the bias row at `b` to `x`: one 16-byte load (bias rows
+/// are read-only inputs, 16-byte aligned since dimensions are multiples of 64).
+///
+/// # Safety
+/// `b` holds those columns.
+#[inline(always)]
+unsafe fn add_bias<E: Element>(b: *const u8, col: u32, x: &mut [f32; 8]) {
+    let mut v = [0.0f32; 8];
+    E::unpack(unsafe { copy::ld_nc_v4(b.wrapping_add((col * E::BYTES) as usize)) }, &mut v);
+    unroll!(8, i, { x[i] += v[i] });
+}
+
+/// GEMM0's activation over a vector (biases added): x = act(x), times up(g + W3's bias at
+/// columns `col..`) when gated.
+///
+/// # Safety
+/// With `bias` and `gated`, `b_gate` holds those columns.
+#[inline(always)]
+unsafe fn activate<E: Element>(act: activation::Act, gated: bool, bias: bool, b_gate: *const u8, col: u32, x: &mut [f32; 8], g: &[f32; 8]) {
+    unroll!(8, i, { x[i] = act.apply(x[i]) });
+    if gated {
+        let mut u = *g;
+        if bias {
+            unsafe { add_bias::<E>(b_gate, col, &mut u) };
+        }
+        unroll!(8, i, { x[i] *= act.up(u[i]) });
     }
 }
 

@@ -128,7 +128,7 @@ unsafe fn logits_tile<E: Element, const SMALL_E_AS_M: bool>(p: &MoeParams, smem:
         if experts_as_m {
             emit_transposed(smem, rows, wg.valid, dest);
         } else {
-            epilogue::emit::<F32>(smem, false, rows, wg.valid, |_, v, _| v, dest);
+            epilogue::emit::<F32>(smem, false, rows, wg.valid, |_, _, _| {}, dest);
         }
     }
 }

@@ -58,10 +58,13 @@ pub unsafe fn staged_bits(smem: u32, row: u32, col: u32) -> u32 {
     unsafe { copy::ld_shared_u32(smem + row * STRIDE + col * 4) }
 }
 
-/// Writes rows `[0, rows)`, columns `[0, cols_valid)` of the staged tile as `O`:
-/// `out[r][c] = value(c, x, g)` with x the staged value at column c (or, gated, at the W1 column
-/// of output c, and g its W3 partner 32 columns later). `row_dest(r)` is where output row r
-/// starts. Ends with a block barrier (the pipeline memory is free again).
+/// Writes rows `[0, rows)`, columns `[0, cols_valid)` of the staged tile as `O`, one 16-byte
+/// vector of `O::PER_VEC` outputs at a time: `out[r][c..] = value(c, x, g)` (x in place) with x
+/// the staged values at those columns (or, gated, at the W1 columns of outputs c.., and g their
+/// W3 partners 32 columns later). `row_dest(r)` is where output row r starts. Vector loads from
+/// the tile and one call of `value` per vector (per element, the scalar loads and addressing
+/// were most of the ws engine's epilogue: perf log v18). Ends with a block barrier (the pipeline
+/// memory is free again).
 ///
 /// # Safety
 /// All threads call it after [`stage`]; destinations hold the written bytes (16-byte aligned).
@@ -71,7 +74,7 @@ pub unsafe fn emit<O: Element>(
     gated: bool,
     rows: u32,
     cols_valid: u32,
-    value: impl Fn(u32, f32, f32) -> f32,
+    value: impl Fn(u32, &mut [f32; 8], &[f32; 8]),
     row_dest: impl Fn(u32) -> *mut u8,
 ) {
     let tid = thread_idx();
@@ -83,32 +86,39 @@ pub unsafe fn emit<O: Element>(
     sync::sync_threads();
     let per_vec = O::PER_VEC as u32;
     let out_cols = if gated { 64 } else { 128 };
-    let vecs_per_row = out_cols / per_vec;
+    // Vectors per row: a power of two.
+    let shift = (out_cols / per_vec).trailing_zeros();
     let valid_vecs = cols_valid.div_ceil(per_vec);
     let mut idx = tid;
-    while idx < rows * vecs_per_row {
-        let (row, v) = (idx / vecs_per_row, idx % vecs_per_row);
+    while idx < rows << shift {
+        let (row, v) = (idx >> shift, idx & ((1 << shift) - 1));
         if v < valid_vecs {
-            let mut out = [0.0f32; 8];
-            unroll!(8, e, {
-                if e < O::PER_VEC {
-                    let c = v * per_vec + e as u32;
-                    // Gated: output c is warp column (c / 32) * 64 + c % 32, its W3 partner + 32.
-                    let src = if gated { (c / 32) * 64 + c % 32 } else { c };
-                    let at = smem + row * STRIDE + src * 4;
-                    let x = f32::from_bits(unsafe { copy::ld_shared_u32(at) });
-                    let g = if gated { f32::from_bits(unsafe { copy::ld_shared_u32(at + 128) }) } else { 0.0 };
-                    out[e] = value(c, x, g);
-                }
-            });
+            let c = v * per_vec;
+            // Gated: output c is warp column (c / 32) * 64 + c % 32, its W3 partner + 32.
+            let src = if gated { (c / 32) * 64 + c % 32 } else { c };
+            let at = smem + row * STRIDE + src * 4;
+            let mut x = unsafe { staged_vec::<O>(at) };
+            let g = if gated { unsafe { staged_vec::<O>(at + 128) } } else { [0.0; 8] };
+            value(c, &mut x, &g);
             let lo = unsafe { copy::ld_shared_u32(ptrs + row * 8) } as u64;
             let hi = unsafe { copy::ld_shared_u32(ptrs + row * 8 + 4) } as u64;
             let dst = ((hi << 32) | lo) as *mut u8;
-            unsafe { copy::st_v4(dst.add((v * 16) as usize), O::pack(&out)) };
+            unsafe { copy::st_v4(dst.add((v * 16) as usize), O::pack(&x)) };
         }
         idx += TILE_M;
     }
     sync::sync_threads();
+}
+
+/// `O::PER_VEC` staged f32 from `at` (16-byte aligned): one or two vector loads.
+///
+/// # Safety
+/// `at` holds them.
+#[inline(always)]
+unsafe fn staged_vec<O: Element>(at: u32) -> [f32; 8] {
+    let lo = unsafe { copy::ld_shared_v4(at) };
+    let hi = if O::PER_VEC == 8 { unsafe { copy::ld_shared_v4(at + 16) } } else { [0; 4] };
+    f32x8(lo, hi)
 }
 
 /// Bytes between rows of a warp-specialized consumer's staging chunk (32 f32, padded).
