@@ -100,31 +100,18 @@ pub const fn gemm1_splits(tasks: u32, k_tiles: u32, gemm0_k_tiles: u32, grid: u3
 }
 
 /// Rows per expert from which the warp-specialized engine (128x256 tiles) beats the 128-thread
-/// one, ungated and gated. Perf log v12 and v14, one H200, ws vs wgmma in ms: ungated 1024 rows
-/// 1.51 vs 1.57, 512 rows (16384/64) 1.404 vs 1.485; 256 rows 0.796 vs 0.810 at E = 64 and
-/// 0.410 vs 0.437 at E = 32, but 1.618 vs 1.559 at E = 128 (see [`WIDE_TILE_EXPERTS`]); 64 rows
-/// 0.775 vs 0.719; gated 256 rows 0.678 vs 0.731 (E = 32), 1024 rows at H = 4096 I = 14336
-/// 6.19 vs 7.56.
-pub const WIDE_TILE_ROWS: usize = 256;
-pub const WIDE_TILE_ROWS_GATED: usize = 256;
-/// Ungated layers with more experts than this take the wide tiles only from
-/// 2 x [`WIDE_TILE_ROWS`] rows per expert: at 256 rows and E = 128 the 128-thread engine was 4%
-/// faster (one weight panel per 2 row tiles streams 128 experts' weights per forward).
-pub const WIDE_TILE_EXPERTS: usize = 64;
+/// one, gated or not, at any expert count. Perf log v18 (after the ws vector epilogue), one
+/// H200, ws vs wgmma in ms: 128 rows 0.425 vs 0.470 (4096/64), 0.243 vs 0.272 (2048/32), gated
+/// 0.603 vs 0.670 (4096/64); 256 rows at E = 128 1.508 vs 1.607 (16384/128: v14's exception for
+/// more than 64 experts is gone); 64 rows 0.703 vs 0.697 (4096/128). Earlier (v12, v14): 1024
+/// rows at H = 4096, I = 14336 6.19 vs 7.56.
+pub const WIDE_TILE_ROWS: usize = 128;
 
 /// Whether `Mainloop::Auto` takes the warp-specialized engine: enough rows per expert
 /// (tokens · k / experts at the layer's maximum T) for its wide tiles, one GPU (it has not run
 /// on several yet), and no shared expert (not in its tasks yet).
-pub const fn wide_tiles(tokens: usize, top_k: usize, experts: usize, gated: bool, world: usize, shared: bool) -> bool {
-    let rows = tokens * top_k / experts;
-    let min = if gated {
-        WIDE_TILE_ROWS_GATED
-    } else if experts > WIDE_TILE_EXPERTS {
-        2 * WIDE_TILE_ROWS
-    } else {
-        WIDE_TILE_ROWS
-    };
-    world == 1 && !shared && rows >= min
+pub const fn wide_tiles(tokens: usize, top_k: usize, experts: usize, world: usize, shared: bool) -> bool {
+    world == 1 && !shared && tokens * top_k / experts >= WIDE_TILE_ROWS
 }
 
 #[cfg(test)]
@@ -134,18 +121,16 @@ mod tests {
 
     #[test]
     fn wide_tiles_for_many_rows_per_expert_on_one_gpu() {
-        assert!(wide_tiles(16384, 2, 32, false, 1, false));
-        assert!(wide_tiles(8192, 2, 64, false, 1, false));
-        assert!(wide_tiles(4096, 2, 32, false, 1, false));
-        assert!(!wide_tiles(16384, 2, 128, false, 1, false));
-        assert!(wide_tiles(32768, 2, 128, false, 1, false));
-        assert!(!wide_tiles(2048, 2, 32, false, 1, false));
-        assert!(wide_tiles(8192, 2, 64, true, 1, false));
-        assert!(!wide_tiles(4096, 2, 128, true, 1, false));
-        assert!(wide_tiles(4096, 2, 8, true, 1, false));
-        assert!(!wide_tiles(128, 2, 64, false, 1, false));
-        assert!(!wide_tiles(16384, 2, 32, false, 4, false));
-        assert!(!wide_tiles(16384, 2, 32, false, 1, true));
+        assert!(wide_tiles(16384, 2, 32, 1, false));
+        assert!(wide_tiles(8192, 2, 64, 1, false));
+        assert!(wide_tiles(2048, 2, 32, 1, false));
+        assert!(wide_tiles(4096, 2, 64, 1, false));
+        assert!(wide_tiles(16384, 2, 128, 1, false));
+        assert!(!wide_tiles(4096, 2, 128, 1, false));
+        assert!(!wide_tiles(2047, 2, 32, 1, false));
+        assert!(!wide_tiles(128, 2, 64, 1, false));
+        assert!(!wide_tiles(16384, 2, 32, 4, false));
+        assert!(!wide_tiles(16384, 2, 32, 1, true));
     }
 
     #[test]

@@ -247,7 +247,7 @@ impl<'c> MoeLayerBuilder<'c> {
         if self.tuning.mainloop == Mainloop::WarpSpecialized && puts {
             return Err(ConfigError::NotInKernel("NVSHMEM puts to peers on the warp-specialized engine (--mainloop ws)").into());
         }
-        let auto_wide = crate::heuristics::wide_tiles(cfg.tokens, cfg.top_k, cfg.experts, cfg.gated, world, cfg.shared.is_some())
+        let auto_wide = crate::heuristics::wide_tiles(cfg.tokens, cfg.top_k, cfg.experts, world, cfg.shared.is_some())
             && cfg.dtype != DType::F32
             && !puts;
         for g in cluster.gpus() {
