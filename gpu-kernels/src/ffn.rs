@@ -645,6 +645,8 @@ pub fn output<E: Element>(p: &MoeParams, task: &Task, plan: &Plan) -> impl Fn(u3
         if gemm1 {
             return;
         }
+        // `activate`'s steps written out: the call form made ptxas spill 312 bytes in the ws
+        // entries (144 like this).
         unroll!(8, i, { x[i] = act.apply(x[i]) });
         if gated {
             let mut u = *g;
