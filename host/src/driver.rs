@@ -538,12 +538,12 @@ impl Function {
         Ok(n as u32)
     }
 
-    /// Registers per thread the JIT gave this kernel.
     /// The image of the module it came from.
     pub fn code(&self) -> Code {
         self.code
     }
 
+    /// Registers per thread this kernel was compiled with (by ptxas or the driver's JIT).
     pub fn registers(&self) -> Result<i32> {
         self.ctx.bind()?;
         // SAFETY: valid function handle.

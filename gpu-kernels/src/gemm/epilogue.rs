@@ -137,7 +137,7 @@ pub const CHUNK_BYTES: u32 = 64 * CHUNK_STRIDE;
 /// registers with plain stores, then each thread turns whole 16-byte output vectors around
 /// (vector loads from the chunk, `value` once per vector: per-element work with scalar loads
 /// was a third of the consumers' time, perf log v18). A thread's rows and vector are the same
-/// in every pass, so their destinations are read once. Every barrier is `g`'s; ends with one.
+/// in every pass (no division per vector). Every barrier is `g`'s; ends with one.
 ///
 /// # Safety
 /// Every thread of consumer group `g` after its mainloop; destinations hold the written bytes
@@ -193,9 +193,9 @@ pub unsafe fn store<O: Element>(
         let mut row = r;
         while c < cols_valid && row < half_rows {
             let at = staging + row * CHUNK_STRIDE + 32 * v;
-            let mut x = unsafe { f32x8(copy::ld_shared_v4(at), copy::ld_shared_v4(at + 16)) };
+            let mut x = unsafe { staged_vec::<O>(at) };
             // Gated: the W3 partners sit 16 chunk columns later.
-            let up = if gated { unsafe { f32x8(copy::ld_shared_v4(at + 64), copy::ld_shared_v4(at + 80)) } } else { [0.0; 8] };
+            let up = if gated { unsafe { staged_vec::<O>(at + 64) } } else { [0.0; 8] };
             value(c, &mut x, &up);
             unsafe { copy::st_v4(row_dest(64 * half + row).add((c * O::BYTES) as usize), O::pack(&x)) };
             row += rows_step;
