@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use flashmoe::layout::timeline;
-use flashmoe::{Arch, Cluster, DType, Mainloop, MoeConfig, MoeLayer, Tuning};
+use flashmoe::{Arch, Cluster, ConfigError, DType, Error, Mainloop, MoeConfig, MoeLayer, SharedExpert, Tuning};
 
 #[test]
 #[ignore = "needs GPU"]
@@ -77,6 +77,34 @@ fn warp_specialized_forward_finishes_or_says_where_it_stopped() {
     match r {
         Ok(_) => println!("the warp-specialized forward finished"),
         Err(e) => println!("the warp-specialized forward failed: {e}"),
+    }
+}
+
+/// A shared expert is not in the warp-specialized engine's tasks: asking for both is a typed
+/// error at build time, before anything is allocated or launched (FLASHMOE_TEST_MAINLOOP=ws runs
+/// such layers on the default engine).
+#[test]
+#[ignore = "needs GPU"]
+fn a_shared_expert_on_the_warp_specialized_engine_is_refused() {
+    let cluster = Cluster::first(1).expect("a GPU");
+    if cluster.gpus()[0].arch() != Arch::Sm90a {
+        return;
+    }
+    let cfg = MoeConfig {
+        tokens: 64,
+        hidden: 256,
+        inter: 256,
+        experts: 8,
+        top_k: 2,
+        dtype: DType::Bf16,
+        shared: Some(SharedExpert { inter: 512, sigmoid_gate: false }),
+        ..MoeConfig::default()
+    };
+    let tuning = Tuning { mainloop: Mainloop::WarpSpecialized, ..Tuning::default() };
+    match MoeLayer::builder(&cluster, cfg).tuning(tuning).build() {
+        Err(Error::Config(ConfigError::NotInKernel(what))) => assert!(what.contains("shared expert"), "{what}"),
+        Err(e) => panic!("expected ConfigError::NotInKernel, got {e}"),
+        Ok(_) => panic!("a shared expert on the ws engine was accepted"),
     }
 }
 

@@ -165,15 +165,15 @@ unsafe fn forward_ws<E: Element>(param: &MoeParams) {
         fault::mark_warpgroup(param, 3);
         os::ws::enter_tasks(wg);
         fault::mark_warpgroup(param, 4);
-        // Starts the consumers; also publishes the parameters and the mbarriers.
-        if sync::sync_block_or(go) {
+        unsafe { os::ws::start_consumers(smem, go) };
+        if go {
             fault::mark_warpgroup(param, 5);
             unsafe { os::ws::run_producer::<E>(p, smem, &dl) };
         }
     } else {
         os::ws::consumers_wait();
         fault::mark_warpgroup(param, 2);
-        let go = sync::sync_block_or(false);
+        let go = unsafe { os::ws::wait_for_start(smem) };
         fault::mark_warpgroup(param, 4);
         os::ws::enter_tasks(wg);
         fault::mark_warpgroup(param, 5);

@@ -51,6 +51,8 @@ pub mod ws {
     pub const WORDS: u32 = OUT_ROWS + 2 * TILE_M * 8;
     /// Set by a consumer that failed: the producer hands out no more tasks.
     pub const STOP: u32 = WORDS + 32;
+    /// Warpgroup 0's verdict on the roles (1: run the tasks), for the consumers it starts.
+    pub const GO: u32 = STOP + 4;
     /// Consumer c's epilogue staging (`gemm::epilogue::store`).
     pub const STAGING: u32 = STOP + 16;
     pub const END: u32 = STAGING + 2 * WS_STAGING_BYTES;

@@ -24,12 +24,15 @@ pub fn tuning() -> Tuning {
     Tuning { arch, static_plan, ..Tuning::default() }
 }
 
-/// The tests' [`tuning`] for `cfg`: FLASHMOE_TEST_MAINLOOP=ws runs its 16-bit layers on the
-/// warp-specialized engine (f32 has none).
+/// The tests' [`tuning`] for `cfg`: FLASHMOE_TEST_MAINLOOP=ws runs the layers the warp-specialized
+/// engine implements on it (16-bit ones without a shared expert; the builder refuses the others
+/// with `ConfigError::NotInKernel`, tests/ws_forward.rs); the rest keep the default engine.
 pub fn tuning_for(cfg: &MoeConfig) -> Tuning {
     let mut tuning = tuning();
     match std::env::var("FLASHMOE_TEST_MAINLOOP").as_deref() {
-        Ok("ws") if cfg.dtype != flashmoe::DType::F32 => tuning.mainloop = flashmoe::Mainloop::WarpSpecialized,
+        Ok("ws") if cfg.dtype != flashmoe::DType::F32 && cfg.shared.is_none() => {
+            tuning.mainloop = flashmoe::Mainloop::WarpSpecialized
+        }
         Ok("ws") | Err(_) => {}
         Ok(other) => panic!("FLASHMOE_TEST_MAINLOOP={other}: expected ws"),
     }

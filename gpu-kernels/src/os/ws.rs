@@ -114,6 +114,35 @@ pub unsafe fn run_consumer<E: Element>(p: &MoeParams, smem: u32, wg: u32, dl: &D
     unsafe { consumer::<E>(p, smem, wg - 1, dl) }
 }
 
+/// Named barrier on which warpgroup 0 starts the consumers after the roles (ids 1-3 are the
+/// warpgroups' own).
+const START_BARRIER: u32 = 4;
+
+/// Warpgroup 0, after the roles and [`enter_tasks`]: tells the consumers whether to run the
+/// tasks, without waiting for them (its threads and theirs meet at two different instructions,
+/// which a block barrier must not do: synccheck, perf log v19). Also publishes the parameters
+/// and the mbarriers to them.
+///
+/// # Safety
+/// Every thread of warpgroup 0, once per launch.
+#[inline(always)]
+pub unsafe fn start_consumers(smem: u32, go: bool) {
+    if crate::util::thread_idx() == 0 {
+        unsafe { copy::st_shared_u32(smem + ws::GO, go as u32) };
+    }
+    sync::arrive_named(START_BARRIER, 384);
+}
+
+/// A consumer warpgroup, after [`consumers_wait`]: waits for [`start_consumers`]; its verdict.
+///
+/// # Safety
+/// Every thread of warpgroups 1 and 2, once per launch.
+#[inline(always)]
+pub unsafe fn wait_for_start(smem: u32) -> bool {
+    sync::sync_named(START_BARRIER, 384);
+    unsafe { copy::ld_shared_u32(smem + ws::GO) != 0 }
+}
+
 /// The consumers give registers back while they wait for warpgroup 0's roles.
 #[inline(always)]
 pub fn consumers_wait() {

@@ -191,6 +191,14 @@ unsafe extern "unadjusted" {
     fn bar_sync_count(id: i32, count: i32);
     #[link_name = "llvm.nvvm.barrier.cta.red.or.aligned.count"]
     fn bar_red_or_count(id: i32, count: i32, pred: bool) -> bool;
+    // Non-aligned forms, for barriers whose warps may arrive from different paths (a warp-
+    // specialized block's roles): ptxas reconverges each warp before them.
+    #[link_name = "llvm.nvvm.barrier.cta.sync.count"]
+    fn barrier_sync_count(id: i32, count: i32);
+    #[link_name = "llvm.nvvm.barrier.cta.red.or.all"]
+    fn barrier_red_or_all(id: i32, pred: bool) -> bool;
+    #[link_name = "llvm.nvvm.barrier.cta.arrive.count"]
+    fn barrier_arrive_count(id: i32, count: i32);
 }
 
 /// `bar.sync 1, 128`: the 128 threads of the role warpgroup: the whole block of a 128-thread
@@ -209,8 +217,8 @@ pub fn sync_threads_or(pred: bool) -> bool {
     unsafe { bar_red_or_count(1, 128, pred) }
 }
 
-/// `barrier.sync id, 128`: named barrier `id` of one 128-thread warpgroup (1: the role warpgroup,
-/// 2 and 3: the consumer warpgroups of a warp-specialized block).
+/// `barrier.sync id, 128` (not `.aligned`, convergent): named barrier `id` of one 128-thread
+/// warpgroup (1: the role warpgroup, 2 and 3: the consumer warpgroups of a warp-specialized block).
 #[inline(always)]
 pub fn sync_warpgroup(id: u32) {
     unsafe { asm!("barrier.sync {id}, 128;", id = in(reg32) id) };
@@ -228,16 +236,28 @@ pub fn sync_warpgroup_or(id: u32, pred: bool) -> bool {
     r != 0
 }
 
-/// `barrier.red.or.pred 0`: every thread of the block (all warpgroups) meets; true on every thread
-/// when `pred` held on any.
+/// `barrier.red.or.pred 0` (not `.aligned`, convergent): every thread of the block (all
+/// warpgroups) meets; true on every thread when `pred` held on any. Every thread reaches it at
+/// the same instruction (synccheck reports a block barrier met at two: "Divergent thread(s) in
+/// block"); warpgroups that meet from different code use [`arrive_named`] + [`sync_named`].
 #[inline(always)]
 pub fn sync_block_or(pred: bool) -> bool {
-    let r: u32;
-    unsafe {
-        asm!("{{ .reg .pred p, q; setp.ne.u32 p, {x}, 0; barrier.red.or.pred q, 0, p; selp.u32 {r}, 1, 0, q; }}",
-            r = out(reg32) r, x = in(reg32) pred as u32)
-    };
-    r != 0
+    unsafe { barrier_red_or_all(0, pred) }
+}
+
+/// `barrier.arrive id, count` (convergent): counts this thread's arrival at named barrier `id`
+/// without waiting; its earlier shared and global writes are visible to the threads that pass
+/// the barrier's [`sync_named`] (the producer side of a hand-off between warpgroups).
+#[inline(always)]
+pub fn arrive_named(id: u32, count: u32) {
+    unsafe { barrier_arrive_count(id as i32, count as i32) };
+}
+
+/// `barrier.sync id, count` (not `.aligned`, convergent): waits until `count` threads arrived
+/// at named barrier `id` (the consumer side of [`arrive_named`]).
+#[inline(always)]
+pub fn sync_named(id: u32, count: u32) {
+    unsafe { barrier_sync_count(id as i32, count as i32) };
 }
 
 /// `red.release.sys.global.add.u32`: an increment a peer GPU may read, ordered after this thread's
