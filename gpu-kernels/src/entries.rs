@@ -108,7 +108,7 @@ use Arch::{Sm80, Sm90a};
 use MainloopKind::{MmaSync, WarpSpecialized, Wgmma};
 
 /// Every entry point of every build; the first forward of a build and dtype is its default.
-pub const ENTRIES: [Entry; 21] = [
+pub const ENTRIES: [Entry; 22] = [
     moe(Sm90a, "moe_forward_bf16", DType::Bf16, Wgmma),
     moe(Sm90a, "moe_forward_f16", DType::F16, Wgmma),
     moe(Sm90a, "moe_forward_bf16_ws", DType::Bf16, WarpSpecialized),
@@ -138,7 +138,33 @@ pub const ENTRIES: [Entry; 21] = [
     },
     tile_test(Sm80, "gemm_tile_bf16"),
     tile_test(Sm80, "gemm_tile_f32"),
+    Entry {
+        arch: Sm90a,
+        name: "cluster_probe",
+        dtype: None,
+        mainloop: None,
+        threads: 128,
+        shared_bytes: cluster_probe::SHARED_BYTES,
+        launch_bounds: false,
+    },
 ];
+
+/// `cluster_probe(map, out, status)` (sm_90a, clusters of 2, 128 threads): each block of a
+/// cluster loads half of a [`ROWS`](cluster_probe::ROWS)-row tile by one TMA box multicast to
+/// both blocks, copies the whole tile from its shared memory to `out[block]` as it landed
+/// (128-byte swizzle), arrives on its partner's barrier and waits for the partner's arrival.
+pub mod cluster_probe {
+    /// Rows of the tile (64 bf16 = 128 bytes each); each block loads half.
+    pub const ROWS: u32 = 128;
+    pub const TILE_BYTES: u32 = ROWS * 128;
+    /// The tile, then two mbarriers.
+    pub const SHARED_BYTES: u32 = TILE_BYTES + 1024;
+    /// `status[block]`: its cluster rank in bits 0-7, then these flags.
+    pub const TILE_LANDED: u32 = 1 << 8;
+    pub const PARTNER_ARRIVED: u32 = 1 << 9;
+    /// Bound on each wait, ns.
+    pub const TIMEOUT_NS: u64 = 1_000_000_000;
+}
 
 /// The NVSHMEM build (host feature `nvshmem`, never part of [`Arch::ALL`]): the kernel crate
 /// for [`NVSHMEM_ARCH`] with its feature `nvshmem`, linked with NVSHMEM's device bitcode

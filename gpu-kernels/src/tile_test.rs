@@ -157,3 +157,65 @@ pub unsafe extern "gpu-kernel" fn ws256_tile_gemm_bf16(
     }
     sync::sync_block_or(false);
 }
+
+/// The cluster features a multicast weight stage needs, alone (`entries::cluster_probe`): launch
+/// in clusters of 2, `%cluster_ctarank`, a TMA box multicast to both blocks completing on each
+/// block's own barrier, an arrival on the partner's barrier through distributed shared memory.
+/// Every wait is bounded; `status` says what arrived.
+///
+/// # Safety
+/// Clusters of 2 blocks of 128 threads, `cluster_probe::SHARED_BYTES` of dynamic shared memory;
+/// `map` a 2D bf16 map of `ROWS` rows x 64 with boxes of `ROWS / 2` rows and 128-byte swizzle;
+/// `out` holds `TILE_BYTES` per block, `status` a word per block.
+#[cfg(target_feature = "sm_90a")]
+#[unsafe(no_mangle)]
+pub unsafe extern "gpu-kernel" fn cluster_probe(map: u64, out: *mut u8, status: *mut u32) {
+    use crate::entries::cluster_probe::{PARTNER_ARRIVED, ROWS, TILE_BYTES, TILE_LANDED, TIMEOUT_NS};
+    use crate::ptx::{cluster, mbarrier, time, tma};
+    use crate::util::block_idx;
+
+    let base = gpu_launch_sized_workgroup_mem::<SharedBase>() as *mut u8;
+    let smem = copy::smem_addr(base);
+    let (tile_full, partner_done) = (smem + TILE_BYTES, smem + TILE_BYTES + 8);
+    let (tid, rank) = (thread_idx(), cluster::rank());
+    if tid == 0 {
+        unsafe {
+            mbarrier::init(tile_full, 1);
+            mbarrier::init(partner_done, 1);
+        }
+        mbarrier::fence_init();
+    }
+    // Both blocks' barriers exist before either block's multicast can complete on them.
+    cluster::sync();
+    let half = TILE_BYTES / 2;
+    if tid == 0 {
+        unsafe {
+            mbarrier::arrive_expect_tx(tile_full, TILE_BYTES);
+            tma::load_2d_multicast(smem + rank * half, map, 0, rank * (ROWS / 2), tile_full, 0b11);
+        }
+    }
+    let deadline = time::global_timer_ns() + TIMEOUT_NS;
+    let mut landed = false;
+    while !landed && time::global_timer_ns() < deadline {
+        landed = unsafe { mbarrier::try_wait(tile_full, 0) };
+    }
+    let block = block_idx() as usize;
+    let mut i = tid;
+    while i < TILE_BYTES / 16 {
+        unsafe { copy::st_v4(out.add(block * TILE_BYTES as usize + 16 * i as usize), copy::ld_shared_v4(smem + 16 * i)) };
+        i += 128;
+    }
+    if tid == 0 {
+        unsafe { cluster::arrive_remote(cluster::map_shared(partner_done, rank ^ 1)) };
+    }
+    let mut arrived = false;
+    while !arrived && time::global_timer_ns() < deadline + TIMEOUT_NS {
+        arrived = unsafe { mbarrier::try_wait_cluster(partner_done, 0) };
+    }
+    if tid == 0 {
+        let flags = if landed { TILE_LANDED } else { 0 } | if arrived { PARTNER_ARRIVED } else { 0 };
+        unsafe { *status.add(block) = rank | flags };
+    }
+    // Neither block leaves while its partner may still arrive on its barrier.
+    cluster::sync();
+}

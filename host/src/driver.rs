@@ -579,6 +579,52 @@ impl Function {
     }
 }
 
+impl Function {
+    /// Launches in clusters of `cluster` blocks (sm_90; `cfg.grid` a multiple of it), also
+    /// cooperatively when asked (`cuLaunchKernelEx` with the cluster-dimension and cooperative
+    /// attributes).
+    ///
+    /// # Safety
+    /// As [`Function::launch`].
+    pub unsafe fn launch_clusters(
+        &self,
+        stream: &Stream,
+        cfg: LaunchConfig,
+        cluster: u32,
+        args: &mut [*mut c_void],
+        cooperative: bool,
+    ) -> Result<()> {
+        self.ctx.bind()?;
+        // SAFETY: the attribute value is a C union of plain integers; all zeros is valid.
+        let zero = || -> sys::CUlaunchAttributeValue { unsafe { std::mem::zeroed() } };
+        let mut dim = zero();
+        dim.clusterDim = sys::CUlaunchAttributeValue_union__bindgen_ty_1 { x: cluster, y: 1, z: 1 };
+        let mut attrs =
+            vec![sys::CUlaunchAttribute { id: sys::CUlaunchAttributeID::CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION, pad: [0; 4], value: dim }];
+        if cooperative {
+            let mut coop = zero();
+            coop.cooperative = 1;
+            attrs.push(sys::CUlaunchAttribute { id: sys::CUlaunchAttributeID::CU_LAUNCH_ATTRIBUTE_COOPERATIVE, pad: [0; 4], value: coop });
+        }
+        let config = sys::CUlaunchConfig {
+            gridDimX: cfg.grid,
+            gridDimY: 1,
+            gridDimZ: 1,
+            blockDimX: cfg.block,
+            blockDimY: 1,
+            blockDimZ: 1,
+            sharedMemBytes: cfg.shared_bytes,
+            hStream: stream.raw,
+            attrs: attrs.as_mut_ptr(),
+            numAttrs: attrs.len() as u32,
+        };
+        // SAFETY: `config` and its attributes outlive the call; the rest is forwarded from the
+        // caller.
+        let r = unsafe { sys::cuLaunchKernelEx(&config, self.raw, args.as_mut_ptr(), std::ptr::null_mut()) };
+        launch_result("cuLaunchKernelEx", r, &self.ctx, cfg.grid)
+    }
+}
+
 /// A launch's result: a grid too large to be co-resident is its own typed error.
 fn launch_result(call: &'static str, r: sys::CUresult, ctx: &Context, blocks: u32) -> Result<()> {
     match r {

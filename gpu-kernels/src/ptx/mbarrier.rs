@@ -70,3 +70,20 @@ pub unsafe fn try_wait(bar: u32, parity: u32) -> bool {
     };
     done != 0
 }
+
+/// [`try_wait`] with cluster-scope acquire: for phases completed by arrivals from other blocks
+/// of the cluster (`cluster::arrive_remote`).
+///
+/// # Safety
+/// `bar` is an initialised barrier.
+#[inline(always)]
+pub unsafe fn try_wait_cluster(bar: u32, parity: u32) -> bool {
+    let done: u32;
+    unsafe {
+        asm!(
+            "{{ .reg .pred p; mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 p, [{b}], {ph}; selp.u32 {r}, 1, 0, p; }}",
+            r = out(reg32) done, b = in(reg32) bar, ph = in(reg32) parity
+        )
+    };
+    done != 0
+}

@@ -34,3 +34,19 @@ pub unsafe fn load_2d(dst: u32, map: u64, x: u32, y: u32, bar: u32) {
         )
     };
 }
+
+/// [`load_2d`] into the same shared offset `dst` of every block of the cluster in `mask` (bit r:
+/// cluster rank r), `.multicast::cluster`: each receiving block's barrier at `bar`'s offset
+/// counts the box's bytes.
+///
+/// # Safety
+/// As [`load_2d`], in every block of `mask`, whose barriers expect these bytes.
+#[inline(always)]
+pub unsafe fn load_2d_multicast(dst: u32, map: u64, x: u32, y: u32, bar: u32, mask: u16) {
+    unsafe {
+        asm!(
+            "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes.multicast::cluster [{d}], [{m}, {{{x}, {y}}}], [{b}], {k};",
+            d = in(reg32) dst, m = in(reg64) map, x = in(reg32) x, y = in(reg32) y, b = in(reg32) bar, k = in(reg16) mask
+        )
+    };
+}
