@@ -159,9 +159,16 @@ pub mod cluster_probe {
     pub const TILE_BYTES: u32 = ROWS * 128;
     /// The tile, then two mbarriers.
     pub const SHARED_BYTES: u32 = TILE_BYTES + 1024;
-    /// `status[block]`: its cluster rank in bits 0-7, then these flags.
+    /// `status[block]`: its cluster rank in bits 0-7, then these flags, then in bits 16.. the
+    /// last step it passed (`STEP_*`, written as it goes: `status` may be host-mapped, so a hung
+    /// probe says where each block stopped).
     pub const TILE_LANDED: u32 = 1 << 8;
     pub const PARTNER_ARRIVED: u32 = 1 << 9;
+    pub const STEP_STARTED: u32 = 1;
+    pub const STEP_CLUSTER_MET: u32 = 2;
+    pub const STEP_TILE_WAITED: u32 = 3;
+    pub const STEP_PARTNER_WAITED: u32 = 4;
+    pub const STEP_DONE: u32 = 5;
     /// Bound on each wait, ns.
     pub const TIMEOUT_NS: u64 = 1_000_000_000;
 }

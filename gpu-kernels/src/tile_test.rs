@@ -170,14 +170,24 @@ pub unsafe extern "gpu-kernel" fn ws256_tile_gemm_bf16(
 #[cfg(target_feature = "sm_90a")]
 #[unsafe(no_mangle)]
 pub unsafe extern "gpu-kernel" fn cluster_probe(map: u64, out: *mut u8, status: *mut u32) {
-    use crate::entries::cluster_probe::{PARTNER_ARRIVED, ROWS, TILE_BYTES, TILE_LANDED, TIMEOUT_NS};
-    use crate::ptx::{cluster, mbarrier, time, tma};
+    use crate::entries::cluster_probe::{
+        PARTNER_ARRIVED, ROWS, STEP_CLUSTER_MET, STEP_DONE, STEP_PARTNER_WAITED, STEP_STARTED, STEP_TILE_WAITED, TILE_BYTES, TILE_LANDED,
+        TIMEOUT_NS,
+    };
+    use crate::ptx::{cluster, mbarrier, sync, time, tma};
     use crate::util::block_idx;
 
     let base = gpu_launch_sized_workgroup_mem::<SharedBase>() as *mut u8;
     let smem = copy::smem_addr(base);
     let (tile_full, partner_done) = (smem + TILE_BYTES, smem + TILE_BYTES + 8);
-    let (tid, rank) = (thread_idx(), cluster::rank());
+    let (tid, rank, block) = (thread_idx(), cluster::rank(), block_idx() as usize);
+    let mut flags = rank;
+    let step = |flags: u32, s: u32| {
+        if tid == 0 {
+            unsafe { sync::st_volatile_u32(status.add(block), flags | s << 16) };
+        }
+    };
+    step(flags, STEP_STARTED);
     if tid == 0 {
         unsafe {
             mbarrier::init(tile_full, 1);
@@ -187,6 +197,7 @@ pub unsafe extern "gpu-kernel" fn cluster_probe(map: u64, out: *mut u8, status: 
     }
     // Both blocks' barriers exist before either block's multicast can complete on them.
     cluster::sync();
+    step(flags, STEP_CLUSTER_MET);
     let half = TILE_BYTES / 2;
     if tid == 0 {
         unsafe {
@@ -199,7 +210,10 @@ pub unsafe extern "gpu-kernel" fn cluster_probe(map: u64, out: *mut u8, status: 
     while !landed && time::global_timer_ns() < deadline {
         landed = unsafe { mbarrier::try_wait(tile_full, 0) };
     }
-    let block = block_idx() as usize;
+    if landed {
+        flags |= TILE_LANDED;
+    }
+    step(flags, STEP_TILE_WAITED);
     let mut i = tid;
     while i < TILE_BYTES / 16 {
         unsafe { copy::st_v4(out.add(block * TILE_BYTES as usize + 16 * i as usize), copy::ld_shared_v4(smem + 16 * i)) };
@@ -212,10 +226,11 @@ pub unsafe extern "gpu-kernel" fn cluster_probe(map: u64, out: *mut u8, status: 
     while !arrived && time::global_timer_ns() < deadline + TIMEOUT_NS {
         arrived = unsafe { mbarrier::try_wait_cluster(partner_done, 0) };
     }
-    if tid == 0 {
-        let flags = if landed { TILE_LANDED } else { 0 } | if arrived { PARTNER_ARRIVED } else { 0 };
-        unsafe { *status.add(block) = rank | flags };
+    if arrived {
+        flags |= PARTNER_ARRIVED;
     }
+    step(flags, STEP_PARTNER_WAITED);
     // Neither block leaves while its partner may still arrive on its barrier.
     cluster::sync();
+    step(flags, STEP_DONE);
 }

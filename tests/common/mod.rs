@@ -30,9 +30,7 @@ pub fn tuning() -> Tuning {
 pub fn tuning_for(cfg: &MoeConfig) -> Tuning {
     let mut tuning = tuning();
     match std::env::var("FLASHMOE_TEST_MAINLOOP").as_deref() {
-        Ok("ws") if cfg.dtype != flashmoe::DType::F32 && cfg.shared.is_none() => {
-            tuning.mainloop = flashmoe::Mainloop::WarpSpecialized
-        }
+        Ok("ws") if cfg.dtype != flashmoe::DType::F32 && cfg.shared.is_none() => tuning.mainloop = flashmoe::Mainloop::WarpSpecialized,
         Ok("ws") | Err(_) => {}
         Ok(other) => panic!("FLASHMOE_TEST_MAINLOOP={other}: expected ws"),
     }
