@@ -75,10 +75,12 @@ pub unsafe extern "gpu-kernel" fn gemm_tile_f32(args: GemmTileArgs) {
 /// forward's own `mainloop::produce` / `consume` and epilogue on tiles `blockIdx + i·gridDim` of
 /// `out = A[rows]·Bᵀ`, 128x256 each. B (256 weight rows) comes by one TMA box per stage; A by TMA
 /// from `a_map` when it is not 0, else by cp.async from the gathered rows `a + rows[r]·lda`.
+/// Row tiles `[e·panel_tiles, (e + 1)·panel_tiles)` multiply B's panel `e` (rows
+/// `e·n_tiles·256 ..`): the experts of an MoE layer, each with its own weights.
 ///
 /// # Safety
 /// 384 threads, `layout::WS_SHARED_BYTES` of dynamic shared memory; `b_map` a 2D map of B (boxes
-/// of 256 rows x 64 bf16) with `n_tiles·256` rows; `a_map` (boxes of 128 rows x 64) or `rows`
+/// of 256 rows x 64 bf16) with `ceil(m_tiles / panel_tiles)·n_tiles·256` rows; `a_map` (boxes of 128 rows x 64) or `rows`
 /// with `m_tiles·128` entries; `out` holds `m_tiles·128` rows of `ldo` bytes.
 #[cfg(target_feature = "sm_90a")]
 #[unsafe(no_mangle)]
@@ -91,6 +93,7 @@ pub unsafe extern "gpu-kernel" fn ws256_tile_gemm_bf16(
     k_bytes: u32,
     m_tiles: u32,
     n_tiles: u32,
+    panel_tiles: u32,
     out: *mut u8,
     ldo: u64,
 ) {
@@ -128,7 +131,7 @@ pub unsafe extern "gpu-kernel" fn ws256_tile_gemm_bf16(
                 g.sync();
             }
             let a_tma = if a_by_tma { Some((a_map, m * 128)) } else { None };
-            let b = TmaB { maps: [b_map; 2], row0: n * WS_TILE_N, gated: false };
+            let b = TmaB { maps: [b_map; 2], row0: (m / panel_tiles * n_tiles + n) * WS_TILE_N, gated: false };
             for kt in 0..k_tiles {
                 unsafe { produce(smem, ring + kt, &ta, a_tma, &b, kt, deadline) };
             }
