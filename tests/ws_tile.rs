@@ -16,7 +16,7 @@ fn the_128x256_tile_matches_the_cpu() {
     for a_tma in [false, true] {
         // (blocks, m_tiles, n_tiles, K, row tiles per B panel)
         for (blocks, m_tiles, n_tiles, k, panel) in
-            [(1, 1, 1, 64, 1), (1, 1, 1, 2048, 1), (1, 2, 1, 2048, 2), (4, 3, 2, 2048, 3), (2, 3, 3, 1024, 3), (3, 5, 2, 1024, 2)]
+            [(1, 1usize, 1, 64, 1usize), (1, 1, 1, 2048, 1), (1, 2, 1, 2048, 2), (4, 3, 2, 2048, 3), (2, 3, 3, 1024, 3), (3, 5, 2, 1024, 2)]
         {
             let panels = m_tiles.div_ceil(panel);
             println!(
