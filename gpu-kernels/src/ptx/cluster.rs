@@ -12,12 +12,25 @@ pub fn rank() -> u32 {
     r
 }
 
-/// `barrier.cluster.arrive.release` + `barrier.cluster.wait.acquire` (both `.aligned`): every
+// LLVM's intrinsics, not inline asm: they are convergent. As inline asm, LLVM copied the barrier
+// into both sides of a `thread 0` branch, lane 0 and lanes 1..31 met at two copies of an
+// `.aligned` cluster barrier, and every cluster hung at it (cluster_probe, perf log v19).
+unsafe extern "unadjusted" {
+    #[link_name = "llvm.nvvm.barrier.cluster.arrive"]
+    fn barrier_cluster_arrive();
+    #[link_name = "llvm.nvvm.barrier.cluster.wait"]
+    fn barrier_cluster_wait();
+}
+
+/// `barrier.cluster.arrive` (release) + `barrier.cluster.wait` (acquire), not `.aligned`: every
 /// thread of every block of the cluster meets; shared-memory writes before it are visible to
 /// the whole cluster after it.
 #[inline(always)]
 pub fn sync() {
-    unsafe { asm!("barrier.cluster.arrive.release.aligned;", "barrier.cluster.wait.acquire.aligned;") };
+    unsafe {
+        barrier_cluster_arrive();
+        barrier_cluster_wait();
+    }
 }
 
 /// `mapa.shared::cluster.u32`: the address of this block's shared location `addr` in the block
