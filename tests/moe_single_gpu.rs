@@ -331,3 +331,27 @@ fn bad_inputs_are_typed_errors() {
     let y = layer.forward(&[&x[..10 * 128]]).unwrap();
     assert_eq!(y[0].len(), 10 * 128);
 }
+
+/// A grid capped by `Tuning::max_blocks` (for compute-sanitizer runs) computes the same layer:
+/// 2 and 5 blocks against the f64 reference, with drops and T above a row tile, on the
+/// engine the tests pick (the warp-specialized one with FLASHMOE_TEST_MAINLOOP=ws); 1 block is
+/// a typed error.
+#[test]
+#[ignore = "needs GPU"]
+fn a_capped_grid_computes_the_same_layer() {
+    let c = gpu();
+    let config = MoeConfig { gated: true, bias: true, ..cfg(DType::Bf16, 8, 2, 300, (256, 256)) };
+    let one = Tuning { max_blocks: Some(1), ..common::tuning_for(&config) };
+    assert!(
+        matches!(
+            flashmoe::MoeLayer::builder(&c, config.clone()).tuning(one).build(),
+            Err(Error::Config(flashmoe::ConfigError::TooFewBlocks(1)))
+        ),
+        "a one-block grid was accepted"
+    );
+    for (i, blocks) in [2u32, 5].into_iter().enumerate() {
+        let tuning = Tuning { max_blocks: Some(blocks), ..common::tuning_for(&config) };
+        let v = check_tuned(&c, &config, &tuning, 900 + i as u64, Inputs::Random);
+        println!("{blocks} blocks: rel_err {:.3e}, dropped {}", v.rel_err, v.dropped);
+    }
+}

@@ -201,6 +201,8 @@ pub enum ConfigError {
     TokensAboveMax(usize, usize),
     #[error("{what} = {value} exceeds the supported maximum of {max}")]
     TooLarge { what: &'static str, value: u64, max: u64 },
+    #[error("max_blocks = {0}: a GPU's persistent grid needs at least 2 blocks (the OS block and a processor)")]
+    TooFewBlocks(u32),
     #[error("the clamped SwiGLU activation needs gated experts (it combines the gate and up projections)")]
     ClampedSwigluNeedsGated,
     #[error("clamped SwiGLU alpha = {alpha}, limit = {limit}: both must be finite and the limit above 0")]

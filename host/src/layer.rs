@@ -233,6 +233,9 @@ impl<'c> MoeLayerBuilder<'c> {
         // A feature only the f64 reference implements is refused here, before anything is
         // allocated or launched, never computed as something else.
         cfg.kernel_support()?;
+        if let Some(blocks) = self.tuning.max_blocks.filter(|&b| b < 2) {
+            return Err(ConfigError::TooFewBlocks(blocks).into());
+        }
         let mut ranks = Vec::with_capacity(cluster.len());
         // A scratch on NVSHMEM's heap runs the NVSHMEM build's kernels (their module knows
         // NVSHMEM's device state).
@@ -276,7 +279,8 @@ impl<'c> MoeLayerBuilder<'c> {
             if per_sm == 0 {
                 return Err(Error::NoOccupancy { gpu: g.ordinal, kernel: entry.name, per_sm });
             }
-            ranks.push(Rank { kernel, entry, grid: per_sm * g.sms, weights: None, timeline: None });
+            let grid = (per_sm * g.sms).min(self.tuning.max_blocks.unwrap_or(u32::MAX));
+            ranks.push(Rank { kernel, entry, grid, weights: None, timeline: None });
         }
         // Every rank's grid; another process's GPU is taken to be like this one's (a rank's
         // grid only sizes its own launch and dispatch, never a peer's region).

@@ -48,4 +48,8 @@ pub struct Tuning {
     /// The static decode plan ([`crate::heuristics::static_plan`]): `Some(false)` never takes
     /// it; by default (and with `Some(true)`) it runs wherever the forward allows it.
     pub static_plan: Option<bool>,
+    /// At most this many persistent blocks per GPU (at least 2: the OS block and a processor;
+    /// default: as many as are co-resident). Slower; for runs under compute-sanitizer, whose
+    /// cost grows with every block that spins on a flag.
+    pub max_blocks: Option<u32>,
 }

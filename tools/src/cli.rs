@@ -86,6 +86,9 @@ struct LayerArgs {
     /// K splits of each GEMM1 task on the 128-thread engines (default: the heuristics; 1: none).
     #[arg(long)]
     gemm1_splits: Option<u32>,
+    /// At most this many persistent blocks per GPU (at least 2; for compute-sanitizer runs).
+    #[arg(long, value_name = "N")]
+    max_blocks: Option<u32>,
     /// Never run the static decode plan (one GPU, a few tokens: every block routes them itself,
     /// no dispatch or OS block), for A/B runs.
     #[arg(long)]
@@ -212,6 +215,7 @@ impl LayerArgs {
             gate_splits: self.gate_splits,
             gemm1_splits: self.gemm1_splits,
             static_plan: if self.no_static_plan { Some(false) } else { None },
+            max_blocks: self.max_blocks,
         }
     }
 
