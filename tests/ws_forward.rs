@@ -18,16 +18,7 @@ fn warp_specialized_forward_finishes_or_says_where_it_stopped() {
     if cluster.gpus()[0].arch() != Arch::Sm90a {
         return;
     }
-    let cfg = MoeConfig {
-        tokens: 64,
-        hidden: 256,
-        inter: 256,
-        experts: 8,
-        top_k: 2,
-        dtype: DType::Bf16,
-        capacity_factor: None,
-        ..MoeConfig::default()
-    };
+    let cfg = tiny();
     let (w, x) = common::weights_and_inputs(&cfg, 1, 7, common::Inputs::Random);
     let x: Vec<f32> = x.iter().map(|&v| v as f32).collect();
     let tuning = Tuning { mainloop: Mainloop::WarpSpecialized, ..Tuning::default() };
@@ -90,21 +81,26 @@ fn a_shared_expert_on_the_warp_specialized_engine_is_refused() {
     if cluster.gpus()[0].arch() != Arch::Sm90a {
         return;
     }
-    let cfg = MoeConfig {
+    let cfg = MoeConfig { shared: Some(SharedExpert { inter: 512, sigmoid_gate: false }), ..tiny() };
+    let tuning = Tuning { mainloop: Mainloop::WarpSpecialized, ..Tuning::default() };
+    match MoeLayer::builder(&cluster, cfg).tuning(tuning).build() {
+        Err(Error::Config(ConfigError::NotInKernel(what))) => assert!(what.contains("shared expert"), "{what}"),
+        Err(e) => panic!("expected ConfigError::NotInKernel, got {e}"),
+        Ok(_) => panic!("a shared expert on the ws engine was accepted"),
+    }
+}
+
+/// The layer both tests build: 64 tokens, H = I = 256, E = 8, k = 2, bf16, nothing dropped.
+fn tiny() -> MoeConfig {
+    MoeConfig {
         tokens: 64,
         hidden: 256,
         inter: 256,
         experts: 8,
         top_k: 2,
         dtype: DType::Bf16,
-        shared: Some(SharedExpert { inter: 512, sigmoid_gate: false }),
+        capacity_factor: None,
         ..MoeConfig::default()
-    };
-    let tuning = Tuning { mainloop: Mainloop::WarpSpecialized, ..Tuning::default() };
-    match MoeLayer::builder(&cluster, cfg).tuning(tuning).build() {
-        Err(Error::Config(ConfigError::NotInKernel(what))) => assert!(what.contains("shared expert"), "{what}"),
-        Err(e) => panic!("expected ConfigError::NotInKernel, got {e}"),
-        Ok(_) => panic!("a shared expert on the ws engine was accepted"),
     }
 }
 
