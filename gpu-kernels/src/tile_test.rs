@@ -209,10 +209,7 @@ pub unsafe extern "gpu-kernel" fn cluster_probe(map: u64, out: *mut u8, status: 
         }
     }
     let deadline = time::global_timer_ns() + TIMEOUT_NS;
-    let mut landed = false;
-    while !landed && time::global_timer_ns() < deadline {
-        landed = unsafe { mbarrier::try_wait(tile_full, 0) };
-    }
+    let landed = unsafe { crate::gemm::mainloop::wait(tile_full, 0, deadline) };
     if landed {
         flags |= TILE_LANDED;
     }

@@ -577,9 +577,7 @@ impl Function {
             cfg.grid,
         )
     }
-}
 
-impl Function {
     /// Launches in clusters of `cluster` blocks (sm_90; `cfg.grid` a multiple of it), also
     /// cooperatively when asked (`cuLaunchKernelEx` with the cluster-dimension and cooperative
     /// attributes).
