@@ -156,63 +156,29 @@ pub unsafe fn store<O: Element>(
     value: impl Fn(u32, &mut [f32; 8], &[f32; 8]),
     row_dest: impl Fn(u32) -> *mut u8,
 ) {
-    // One branch per task, so that each copy knows at compile time which accumulators every
-    // pass stages: with `gated` read in the passes, all 64 stores were issued predicated in each
-    // of the 8 passes (8x the standalone tile's stores, perf log v19).
-    unsafe {
-        if gated {
-            store_passes::<O, true>(g, staging, acc, half, rows, cols_valid, &value, &row_dest)
-        } else {
-            store_passes::<O, false>(g, staging, acc, half, rows, cols_valid, &value, &row_dest)
-        }
-    }
-}
-
-/// [`store`] for a known `GATED`, its eight passes unrolled.
-#[cfg(target_feature = "sm_90a")]
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn store_passes<O: Element, const GATED: bool>(
-    g: &Group,
-    staging: u32,
-    acc: &Acc,
-    half: u32,
-    rows: u32,
-    cols_valid: u32,
-    value: &impl Fn(u32, &mut [f32; 8], &[f32; 8]),
-    row_dest: &impl Fn(u32) -> *mut u8,
-) {
     const { assert!(O::PER_VEC == 8) };
     let (warp, lane) = (g.tid() / 32, g.tid() % 32);
     let my_row = 16 * warp + lane / 4;
     let half_rows = if rows > 64 * half { (rows - 64 * half).min(64) } else { 0 };
     // A pass holds 4 output vectors per row (gated: 2): the thread takes vector `v` of rows
     // `r`, `r + rows_step`, ... (ungated: two rows, gated: one).
-    let shift = if GATED { 1 } else { 2 };
+    let shift = if gated { 1 } else { 2 };
     let (v, r) = (g.tid() & ((1 << shift) - 1), g.tid() >> shift);
     let rows_step = 128 >> shift;
-    let out_cols = if GATED { 16 } else { 32 };
-    unroll!(8, pass, {
-        let pass = pass as u32;
-        // Chunk column of accumulator block 8 i + j in this pass, if it is in it.
-        unroll!(4, i, {
-            unroll!(8, j, {
-                let blk = (8 * i + j) as u32;
-                let (in_pass, at) = if GATED {
-                    let (w, b) = if blk < 16 { (0, blk) } else { (2, blk - 16) };
-                    (b / 2 == pass, w + b % 2)
+    let out_cols = if gated { 16 } else { 32 };
+    for pass in 0..8u32 {
+        // One arm runs, and each knows its accumulators at compile time: with `pass` and
+        // `gated` read per store, all 64 were issued, predicated, in every pass (8x the
+        // standalone tile's stores, perf log v19). The passes themselves stay a loop: unrolled,
+        // the epilogue was 16 copies of the vector loop, ~190 KB of code.
+        unroll!(8, arm, {
+            if arm as u32 == pass {
+                if gated {
+                    unsafe { stage_pass::<true>(staging, acc, arm as u32, my_row, lane) }
                 } else {
-                    (blk / 4 == pass, blk % 4)
-                };
-                if in_pass {
-                    let col = 8 * at + 2 * (lane % 4);
-                    let a = &acc[i][j];
-                    unsafe {
-                        copy::st_shared_v2(staging + my_row * CHUNK_STRIDE + col * 4, a[0].to_bits(), a[1].to_bits());
-                        copy::st_shared_v2(staging + (my_row + 8) * CHUNK_STRIDE + col * 4, a[2].to_bits(), a[3].to_bits());
-                    }
+                    unsafe { stage_pass::<false>(staging, acc, arm as u32, my_row, lane) }
                 }
-            });
+            }
         });
         g.sync();
         let c = pass * out_cols + 8 * v;
@@ -222,12 +188,42 @@ unsafe fn store_passes<O: Element, const GATED: bool>(
             let at = staging + row * CHUNK_STRIDE + 32 * v;
             let mut x = unsafe { staged_vec::<O>(at) };
             // Gated: the W3 partners sit 16 chunk columns later.
-            let up = if GATED { unsafe { staged_vec::<O>(at + 64) } } else { [0.0; 8] };
+            let up = if gated { unsafe { staged_vec::<O>(at + 64) } } else { [0.0; 8] };
             value(c, &mut x, &up);
             unsafe { copy::st_v4(row_dest(64 * half + row).add((c * O::BYTES) as usize), O::pack(&x)) };
             row += rows_step;
         }
         g.sync();
+    }
+}
+
+/// Stages the accumulator blocks of pass `pass` (a constant where inlined) into the chunk: 8 of
+/// the 32 blocks, two 8-byte stores each per thread.
+///
+/// # Safety
+/// `staging` holds a chunk ([`CHUNK_BYTES`]).
+#[cfg(target_feature = "sm_90a")]
+#[inline(always)]
+unsafe fn stage_pass<const GATED: bool>(staging: u32, acc: &Acc, pass: u32, my_row: u32, lane: u32) {
+    // Chunk column of accumulator block 8 i + j in this pass, if it is in it.
+    unroll!(4, i, {
+        unroll!(8, j, {
+            let blk = (8 * i + j) as u32;
+            let (in_pass, at) = if GATED {
+                let (w, b) = if blk < 16 { (0, blk) } else { (2, blk - 16) };
+                (b / 2 == pass, w + b % 2)
+            } else {
+                (blk / 4 == pass, blk % 4)
+            };
+            if in_pass {
+                let col = 8 * at + 2 * (lane % 4);
+                let a = &acc[i][j];
+                unsafe {
+                    copy::st_shared_v2(staging + my_row * CHUNK_STRIDE + col * 4, a[0].to_bits(), a[1].to_bits());
+                    copy::st_shared_v2(staging + (my_row + 8) * CHUNK_STRIDE + col * 4, a[2].to_bits(), a[3].to_bits());
+                }
+            }
+        });
     });
 }
 
