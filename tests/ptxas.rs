@@ -65,11 +65,11 @@ fn required_ptxas() -> Option<PathBuf> {
     found
 }
 
-/// Spill bytes an entry may have: none, except the warp-specialized forwards. They spill 92
-/// bytes (100 in the NVSHMEM build): values live across warpgroup 0's gate (after
-/// `setmaxnreg.inc` to 256, perf log v13), a 64-bit word reloaded in the producer, and a few
-/// per-task words the consumers reload around the epilogue (nvdisasm marks each refill). None
-/// is in the mainloop. An open defect of issue 10: the ceiling only stops it from growing.
+/// Spill bytes an entry may have: none, except the warp-specialized forwards. They spill 40
+/// bytes (48 in the NVSHMEM build; 92 / 100 before GEMM0's A-row lookup had one copy, perf log
+/// v20): values live across warpgroup 0's gate (after `setmaxnreg.inc` to 256, perf log v13)
+/// and a few per-task words (nvdisasm marks each refill). None is in the mainloop. An open
+/// defect of issue 10: the ceiling only stops it from growing.
 ///
 /// The 128-thread 16-bit forwards may have 8 bytes: since the decode pipeline (the mainloop's
 /// four-stage ring for tiles of up to 64 rows, perf log v15) ptxas stores one 8-byte value that
@@ -78,14 +78,14 @@ fn required_ptxas() -> Option<PathBuf> {
 /// The NVSHMEM build's forwards may spill more (perf log v16): the put transport's calls (the
 /// dispatch's puts, the GEMM1 task's row puts and signal) need registers saved around them, once
 /// per tile, outside the mainloops. Its 128-thread 16-bit forwards went 16 -> 52 bytes with the
-/// vector epilogue (perf log v18): per-task and per-phase words (nvdisasm marks each refill),
-/// none in the mainloop or the epilogue's loop.
+/// vector epilogue (perf log v18), 20 since v20: per-task and per-phase words (nvdisasm marks
+/// each refill), none in the mainloop or the epilogue's loop.
 fn spill_ceiling(label: &str, entry: &str) -> u32 {
     let nvshmem = label.contains("nvshmem");
     if entry.ends_with("_ws") {
-        if nvshmem { 104 } else { 96 }
+        if nvshmem { 48 } else { 40 }
     } else if entry == "moe_forward_bf16" || entry == "moe_forward_f16" {
-        if nvshmem { 52 } else { 8 }
+        if nvshmem { 20 } else { 8 }
     } else if nvshmem && entry.starts_with("moe_forward") {
         8
     } else {

@@ -112,6 +112,23 @@ unsafe fn set_row(table: u32, r: u32, addr: u64) {
     unsafe { copy::st_shared_v2(table + r * 8, addr as u32, (addr >> 32) as u32) };
 }
 
+/// Where GEMM0 reads the A row of slot `at` (pair · slot_stride + slot) of `pair`: this GPU's
+/// own routed rows in place in the input (the token from the slot's meta word), a peer's (or a
+/// copied one's) in the dispatch region. Err: the meta word's fault (kind, value, bound).
+///
+/// # Safety
+/// The slot was dispatched in this launch.
+#[inline(always)]
+unsafe fn gemm0_a_row(p: &MoeParams, pair: u32, at: u64, row_bytes: u64) -> Result<u64, (u32, u64, u64)> {
+    let heap = p.heaps[p.rank as usize];
+    if pair / p.local_experts == p.rank && !p.copy_local() {
+        let m = unsafe { sync::ld_relaxed_gpu_u32((heap + p.heap.dispatch_meta + at * 4) as *const u32) };
+        meta_parts(p, m).map(|(token, _)| p.x + token as u64 * row_bytes)
+    } else {
+        Ok(heap + p.heap.dispatch_rows + at * row_bytes)
+    }
+}
+
 #[inline(always)]
 pub unsafe fn row(table: u32, r: u32) -> u64 {
     unsafe { (copy::ld_shared_u32(table + r * 8) as u64) | ((copy::ld_shared_u32(table + r * 8 + 4) as u64) << 32) }
@@ -159,7 +176,6 @@ pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task
     let shared = task.tile >= launch_tiles(p);
     let inter = if shared { p.shared_inter } else { p.inter };
     let (row_bytes, inter_bytes) = ((p.hidden * E::BYTES) as u64, (inter * E::BYTES) as u64);
-    let heap = p.heaps[p.rank as usize];
     let tid = thread_idx();
     let mut bad = None;
     if tid < t.rows {
@@ -169,18 +185,10 @@ pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task
             match t.locate(p, tid) {
                 Some((pair, slot)) => {
                     let at = pair as u64 * p.slot_stride as u64 + slot as u64;
-                    let a = if pair / p.local_experts == p.rank && !p.copy_local() {
-                        let m = unsafe { sync::ld_relaxed_gpu_u32((heap + p.heap.dispatch_meta + at * 4) as *const u32) };
-                        match meta_parts(p, m) {
-                            Ok((token, _)) => p.x + token as u64 * row_bytes,
-                            Err(f) => {
-                                bad = Some(f);
-                                p.x
-                            }
-                        }
-                    } else {
-                        heap + p.heap.dispatch_rows + at * row_bytes
-                    };
+                    let a = unsafe { gemm0_a_row(p, pair, at, row_bytes) }.unwrap_or_else(|f| {
+                        bad = Some(f);
+                        p.x
+                    });
                     unsafe {
                         set_row(smem + A_ROWS, tid, a);
                         set_row(smem + OUT_ROWS, tid, p.workspace + p.ws.staging + at * inter_bytes);
@@ -560,18 +568,10 @@ pub unsafe fn rows<E: Element>(p: &MoeParams, smem: u32, g: &Group, task: &Task,
                         Err(f) => bad = Some(f),
                     }
                 } else {
-                    let a = if pair / p.local_experts == p.rank && !p.copy_local() {
-                        let m = unsafe { sync::ld_relaxed_gpu_u32((heap + p.heap.dispatch_meta + at * 4) as *const u32) };
-                        match meta_parts(p, m) {
-                            Ok((token, _)) => p.x + token as u64 * row_bytes,
-                            Err(f) => {
-                                bad = Some(f);
-                                p.x
-                            }
-                        }
-                    } else {
-                        heap + p.heap.dispatch_rows + at * row_bytes
-                    };
+                    let a = unsafe { gemm0_a_row(p, pair, at, row_bytes) }.unwrap_or_else(|f| {
+                        bad = Some(f);
+                        p.x
+                    });
                     unsafe {
                         set_row(a_rows, tid, a);
                         set_row(out_rows, tid, staging + column);
