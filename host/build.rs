@@ -71,6 +71,7 @@ fn main() {
     }
 
     println!("cargo:rerun-if-env-changed=FLASHMOE_CUBIN");
+    println!("cargo:rerun-if-env-changed=FLASHMOE_SANITIZE");
     let ptxas = env::var("FLASHMOE_CUBIN").is_ok_and(|v| v == "1").then(|| {
         println!("cargo:rerun-if-env-changed=FLASHMOE_PTXAS");
         env::var("FLASHMOE_PTXAS").unwrap_or_else(|_| "ptxas".into())
@@ -116,14 +117,20 @@ fn nested_build(kernels: &Path, target_dir: &Path, arch: Arch, linker: &Path, fe
     let (stem, (cpu, target_feature)) = (arch.name(), arch.rustc_target());
     // immediate-abort: a failed bounds or division check traps in place instead of calling
     // into core's panic machinery (which would cost a call frame in every kernel).
-    let flags = [
+    let mut flags = vec![
         format!("-Ctarget-cpu={cpu}"),
         format!("-Ctarget-feature={target_feature}"),
         format!("-Clinker={}", linker.display()),
         "-Zunstable-options".into(),
         "-Cpanic=immediate-abort".into(),
-    ]
-    .join("\x1f");
+    ];
+    // FLASHMOE_SANITIZE=1: the warp-specialized entries keep the entry's register count in every
+    // warpgroup (no `setmaxnreg`), for compute-sanitizer, whose instrumented code otherwise
+    // waits forever in `setmaxnreg.inc` (perf log v20). Slower, and it spills; never a release.
+    if env::var("FLASHMOE_SANITIZE").is_ok_and(|v| v == "1") {
+        flags.extend(["--cfg".into(), "flashmoe_sanitize".into()]);
+    }
+    let flags = flags.join("\x1f");
     let mut cmd = Command::new(&cargo);
     cmd.current_dir(kernels)
         .args(["rustc", "--release", "--lib", "--crate-type", "cdylib", "--target", "nvptx64-nvidia-cuda", "-Zbuild-std=core"])

@@ -80,7 +80,13 @@ fn required_ptxas() -> Option<PathBuf> {
 /// per tile, outside the mainloops. Its 128-thread 16-bit forwards went 16 -> 52 bytes with the
 /// vector epilogue (perf log v18), 20 since v20: per-task and per-phase words (nvdisasm marks
 /// each refill), none in the mainloop or the epilogue's loop.
+///
+/// A `FLASHMOE_SANITIZE=1` build (no `setmaxnreg`: every warpgroup at the entry's register count,
+/// for compute-sanitizer) spills in the warp-specialized entries by design; they are not checked.
 fn spill_ceiling(label: &str, entry: &str) -> u32 {
+    if std::env::var("FLASHMOE_SANITIZE").as_deref() == Ok("1") && entry.contains("ws") {
+        return u32::MAX;
+    }
     let nvshmem = label.contains("nvshmem");
     if entry.ends_with("_ws") {
         if nvshmem { 48 } else { 40 }

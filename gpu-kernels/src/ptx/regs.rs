@@ -13,15 +13,24 @@ unsafe extern "unadjusted" {
 }
 
 /// `setmaxnreg.dec.sync.aligned.u32 N`: this warpgroup gives registers back to the block's pool.
-/// Every thread of the warpgroup executes it, convergent.
+/// Every thread of the warpgroup executes it, convergent. Nothing in a `FLASHMOE_SANITIZE=1`
+/// build (host/build.rs).
 #[inline(always)]
 pub fn release<const N: u32>() {
-    unsafe { setmaxnreg_dec(const { N as i32 }) };
+    #[cfg(not(flashmoe_sanitize))]
+    unsafe {
+        setmaxnreg_dec(const { N as i32 })
+    };
 }
 
 /// `setmaxnreg.inc.sync.aligned.u32 N`: this warpgroup takes registers from the pool (it waits
-/// until other warpgroups released enough). Every thread of the warpgroup executes it.
+/// until other warpgroups released enough). Every thread of the warpgroup executes it. Nothing
+/// in a `FLASHMOE_SANITIZE=1` build: compute-sanitizer's instrumented code needs more registers,
+/// and the wait here then never ends (perf log v20).
 #[inline(always)]
 pub fn acquire<const N: u32>() {
-    unsafe { setmaxnreg_inc(const { N as i32 }) };
+    #[cfg(not(flashmoe_sanitize))]
+    unsafe {
+        setmaxnreg_inc(const { N as i32 })
+    };
 }
