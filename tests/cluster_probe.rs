@@ -7,12 +7,13 @@
 use std::collections::BTreeMap;
 use std::ffi::c_void;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use flashmoe::driver::{DeviceBuffer, HostMapped, LaunchConfig, Stream, TensorMap};
 use flashmoe::entries::cluster_probe::{PARTNER_ARRIVED, ROWS, SHARED_BYTES, STEP_DONE, TILE_BYTES, TILE_LANDED};
 use flashmoe::{Arch, Cluster};
+
+mod common;
 
 const BLOCKS: usize = 132;
 
@@ -39,25 +40,17 @@ fn probe(cooperative: bool) -> Result<bool, String> {
     let f = gpu.function_in(Arch::Sm90a, "cluster_probe").unwrap();
     f.set_max_dynamic_shared(SHARED_BYTES).unwrap();
     let stream = Stream::new(ctx).unwrap();
-    let done = Arc::new(AtomicBool::new(false));
-    let watcher = {
-        let (done, status) = (done.clone(), status.clone());
-        std::thread::spawn(move || {
-            let start = Instant::now();
-            while !done.load(Ordering::Acquire) {
-                if start.elapsed() > Duration::from_secs(10) {
-                    let mut seen: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-                    for b in 0..BLOCKS {
-                        seen.entry(status.get(b).unwrap_or(0)).or_default().push(b);
-                    }
-                    for (w, bs) in seen {
-                        println!("status {w:#x} (step {}): {} blocks, first {:?}", w >> 16, bs.len(), &bs[..bs.len().min(4)]);
-                    }
-                    println!("cluster_probe (cooperative {cooperative}) hung");
-                    std::process::exit(1);
-                }
-                std::thread::sleep(Duration::from_millis(10));
+    let watchdog = {
+        let status = status.clone();
+        common::Watchdog::arm(Duration::from_secs(10), move || {
+            let mut seen: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+            for b in 0..BLOCKS {
+                seen.entry(status.get(b).unwrap_or(0)).or_default().push(b);
             }
+            for (w, bs) in seen {
+                println!("status {w:#x} (step {}): {} blocks, first {:?}", w >> 16, bs.len(), &bs[..bs.len().min(4)]);
+            }
+            println!("cluster_probe (cooperative {cooperative}) hung");
         })
     };
     let (mut m, mut o, mut s) = (map.device_ptr(), out.ptr(), status.device_ptr());
@@ -69,8 +62,7 @@ fn probe(cooperative: bool) -> Result<bool, String> {
     // synchronisation below.
     let launched = unsafe { f.launch_clusters(&stream, cfg, 2, &mut args, cooperative) };
     let finished = launched.as_ref().map_err(|e| e.to_string()).and_then(|()| stream.synchronize().map_err(|e| e.to_string()));
-    done.store(true, Ordering::Release);
-    watcher.join().unwrap();
+    watchdog.disarm();
     println!("clusters of 2, cooperative {cooperative}: launch {launched:?}, finished {finished:?}");
     if launched.is_err() {
         return Ok(false);

@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use flashmoe::layout::timeline;
 use flashmoe::{Arch, Cluster, ConfigError, DType, Error, Mainloop, MoeConfig, MoeLayer, SharedExpert, Tuning};
@@ -27,44 +25,32 @@ fn warp_specialized_forward_finishes_or_says_where_it_stopped() {
     layer.set_timeout(Duration::from_millis(500));
     layer.record_timeline(true).unwrap();
     let live = layer.timeline_live(0).unwrap().unwrap();
-    let done = Arc::new(AtomicBool::new(false));
-    let watcher = {
-        let (done, live) = (done.clone(), live.clone());
-        std::thread::spawn(move || {
-            let start = Instant::now();
-            while !done.load(Ordering::Acquire) {
-                if start.elapsed() > Duration::from_secs(8) {
-                    let blocks = live_len(&live) / timeline::SLOTS;
-                    let mut seen = std::collections::BTreeMap::new();
-                    for b in 0..blocks {
-                        let row: Vec<u64> = (0..timeline::SLOTS).map(|s| live.get(b * timeline::SLOTS + s).unwrap_or(0)).collect();
-                        let key = (row[timeline::WG_STEP], row[timeline::WG_STEP + 1], row[timeline::WG_STEP + 2], row[timeline::TASKS]);
-                        seen.entry(key).or_insert_with(Vec::new).push(b);
-                        if b < 3 {
-                            println!("block {b}: {row:?}");
-                        }
-                    }
-                    for (k, bs) in seen {
-                        println!(
-                            "steps (wg0, wg1, wg2) = ({}, {}, {}), tasks {}: {} blocks, first {:?}",
-                            k.0,
-                            k.1,
-                            k.2,
-                            k.3,
-                            bs.len(),
-                            &bs[..bs.len().min(4)]
-                        );
-                    }
-                    println!("the warp-specialized forward hung");
-                    std::process::exit(1);
-                }
-                std::thread::sleep(Duration::from_millis(10));
+    let watchdog = common::Watchdog::arm(Duration::from_secs(8), move || {
+        let blocks = live_len(&live) / timeline::SLOTS;
+        let mut seen = std::collections::BTreeMap::new();
+        for b in 0..blocks {
+            let row: Vec<u64> = (0..timeline::SLOTS).map(|s| live.get(b * timeline::SLOTS + s).unwrap_or(0)).collect();
+            let key = (row[timeline::WG_STEP], row[timeline::WG_STEP + 1], row[timeline::WG_STEP + 2], row[timeline::TASKS]);
+            seen.entry(key).or_insert_with(Vec::new).push(b);
+            if b < 3 {
+                println!("block {b}: {row:?}");
             }
-        })
-    };
+        }
+        for (k, bs) in seen {
+            println!(
+                "steps (wg0, wg1, wg2) = ({}, {}, {}), tasks {}: {} blocks, first {:?}",
+                k.0,
+                k.1,
+                k.2,
+                k.3,
+                bs.len(),
+                &bs[..bs.len().min(4)]
+            );
+        }
+        println!("the warp-specialized forward hung");
+    });
     let r = layer.forward(&[&x]);
-    done.store(true, Ordering::Release);
-    watcher.join().unwrap();
+    watchdog.disarm();
     match r {
         Ok(_) => println!("the warp-specialized forward finished"),
         Err(e) => println!("the warp-specialized forward failed: {e}"),

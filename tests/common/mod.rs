@@ -140,3 +140,36 @@ pub fn check_tuned(cluster: &Cluster, cfg: &MoeConfig, tuning: &Tuning, seed: u6
     assert!(bitwise, "{cfg:?}: two runs differ");
     v
 }
+
+/// A watchdog for a launch that may hang: unless [`Watchdog::disarm`] comes first, after `limit`
+/// it runs `report` (which reads host-mapped progress written by the kernel) and exits the
+/// process, since a hung kernel cannot be stopped from the host.
+pub struct Watchdog {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Watchdog {
+    pub fn arm(limit: std::time::Duration, report: impl FnOnce() + Send + 'static) -> Watchdog {
+        use std::sync::atomic::Ordering;
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = done.clone();
+        let thread = std::thread::spawn(move || {
+            let start = std::time::Instant::now();
+            while !seen.load(Ordering::Acquire) {
+                if start.elapsed() > limit {
+                    report();
+                    std::process::exit(1);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        });
+        Watchdog { done, thread }
+    }
+
+    /// The launch finished (or failed): stop watching.
+    pub fn disarm(self) {
+        self.done.store(true, std::sync::atomic::Ordering::Release);
+        self.thread.join().unwrap();
+    }
+}
