@@ -135,6 +135,17 @@ impl Plan {
         })
     }
 
+    /// The row tiles a forward can form (at least 1), and how many of its K-split partials each
+    /// GEMM's half of the partial region holds: partials of this forward's size, at most its split
+    /// tasks.
+    fn split_budget(&self, tokens: u32, capacity: u32) -> (u64, u64) {
+        let s = &self.shape;
+        let launch_tiles = s.pairs() * layout::row_tiles(capacity);
+        let tiles = layout::formed_tiles_bound(launch_tiles, s.world, tokens, s.top_k).max(1) as u64;
+        let partials = s.gemm1_partial_slots() * layout::GEMM1_PARTIAL_BYTES / layout::gemm1_partial_bytes(s.world, tokens);
+        (tiles, partials.min(s.gemm1_split_tasks()))
+    }
+
     /// GEMM0's K splits for a forward: the heuristic (or the tuning's value, rounded down to a
     /// power of two), within GEMM0's half of the partial slots and split counts for the row
     /// tiles this forward can form; 1 with a shared expert.
@@ -143,12 +154,10 @@ impl Plan {
         if s.shared_inter != 0 {
             return 1;
         }
-        let launch_tiles = s.pairs() * layout::row_tiles(capacity);
-        let tiles = layout::formed_tiles_bound(launch_tiles, s.world, tokens, s.top_k).max(1) as u64;
+        let (tiles, partials) = self.split_budget(tokens, capacity);
         let n0 = layout::gemm0_tiles(s.inter, s.gated, layout::TILE_N) as u64;
         let k_tiles = s.hidden * s.elem_bytes / layout::TILE_K_BYTES;
-        let partials = s.gemm1_partial_slots() * layout::GEMM1_PARTIAL_BYTES / layout::gemm1_partial_bytes(s.world, tokens);
-        let by_slots = (partials.min(s.gemm1_split_tasks()) / (tiles * n0)).min(k_tiles as u64) as u32;
+        let by_slots = (partials / (tiles * n0)).min(k_tiles as u64) as u32;
         let want = self.tuning.gemm0_splits.unwrap_or_else(|| heuristics::gemm0_splits((tiles * n0) as u32, k_tiles, grid));
         let s = want.min(by_slots).clamp(1, layout::MAX_GEMM0_SPLITS);
         1 << s.ilog2()
@@ -161,13 +170,10 @@ impl Plan {
         if s.shared_inter != 0 {
             return 1;
         }
-        let launch_tiles = s.pairs() * layout::row_tiles(capacity);
-        let tiles = layout::formed_tiles_bound(launch_tiles, s.world, tokens, s.top_k).max(1) as u64;
+        let (tiles, partials) = self.split_budget(tokens, capacity);
         let n1 = layout::gemm1_tiles(s.hidden, layout::TILE_N) as u64;
         let k_tiles = s.inter * s.elem_bytes / layout::TILE_K_BYTES;
-        // Within the partial region (this forward's partial size) and the split tasks.
-        let partials = s.gemm1_partial_slots() * layout::GEMM1_PARTIAL_BYTES / layout::gemm1_partial_bytes(s.world, tokens);
-        let by_slots = (partials.min(s.gemm1_split_tasks()) / (tiles * n1)).min(k_tiles as u64) as u32;
+        let by_slots = (partials / (tiles * n1)).min(k_tiles as u64) as u32;
         let gemm0_k_tiles = s.hidden * s.elem_bytes / layout::TILE_K_BYTES;
         let want = self.tuning.gemm1_splits.unwrap_or_else(|| heuristics::gemm1_splits((tiles * n1) as u32, k_tiles, gemm0_k_tiles, grid));
         want.min(by_slots).clamp(1, layout::MAX_GEMM1_SPLITS)
