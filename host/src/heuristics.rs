@@ -103,11 +103,13 @@ pub const fn gemm1_splits(tasks: u32, k_tiles: u32, gemm0_k_tiles: u32, grid: u3
 /// `k_tiles`: the hidden size in 128-byte K tiles), a power of two. At decode a GEMM0 task's
 /// time is its chain of K tiles through the ring, not its bytes: E = 8 at T = 128 made 128 tasks
 /// of 32 K tiles on 264 blocks, busy 52%, and narrower tasks streaming fewer columns each took
-/// as long (perf log v21). Split while the tasks do not fill the grid, at least
-/// [`GEMM1_SPLIT_K_TILES`] K tiles a split, at most [`MAX_GEMM0_SPLITS`].
+/// as long (perf log v21). Double the splits while the split tasks still fit the grid in one
+/// wave, at least [`GEMM1_SPLIT_K_TILES`] K tiles a split, at most [`MAX_GEMM0_SPLITS`]: a
+/// second wave costs more than it saves (E = 8, T = 8 and 32, 128 tasks on 264 blocks, ms:
+/// 1 split 0.085-0.102, 2 splits 0.079-0.096, 4 splits 0.084-0.100; perf log v22).
 pub const fn gemm0_splits(tasks: u32, k_tiles: u32, grid: u32) -> u32 {
     let mut s = 1;
-    while s < MAX_GEMM0_SPLITS && (tasks as u64 * s as u64) < grid as u64 && k_tiles / (2 * s) >= GEMM1_SPLIT_K_TILES {
+    while s < MAX_GEMM0_SPLITS && tasks as u64 * 2 * s as u64 <= grid as u64 && k_tiles / (2 * s) >= GEMM1_SPLIT_K_TILES {
         s *= 2;
     }
     s
@@ -149,8 +151,11 @@ mod tests {
 
     #[test]
     fn gemm0_splits_fill_the_grid_in_powers_of_two() {
-        // E = 8 at T = 128 (8 row tiles x 16 column tiles, 32 K tiles) on 264 blocks.
-        assert_eq!(gemm0_splits(128, 32, 264), 4);
+        // E = 8 at T = 8..128 (8 row tiles x 16 column tiles, 32 K tiles) on 264 blocks: the
+        // splits that fit one wave.
+        assert_eq!(gemm0_splits(128, 32, 264), 2);
+        assert_eq!(gemm0_splits(132, 32, 264), 2);
+        assert_eq!(gemm0_splits(133, 32, 264), 1);
         // T = 1: two experts' 32 tasks, down to 4 K tiles a split.
         assert_eq!(gemm0_splits(32, 32, 264), MAX_GEMM0_SPLITS);
         assert_eq!(gemm0_splits(32, 16, 264), 4);
