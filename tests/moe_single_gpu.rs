@@ -179,6 +179,39 @@ fn gemm1_k_splits() {
     }
 }
 
+/// GEMM0 split along K (`Tuning::gemm0_splits`; the heuristic splits at decode when the GEMM0
+/// tasks do not fill the grid): the last split sums the partials in split order and runs the
+/// activation on the sum. f64 check and bitwise repeats (`check_tuned`), on the static and the OS
+/// plan, with GEMM1 splits waiting on the split tasks' counts; every dtype, gated and plain,
+/// biases, uneven splits of K (H = 2048 in 2 to 8), I not a multiple of the tile (320).
+#[test]
+#[ignore = "needs GPU"]
+fn gemm0_k_splits() {
+    let c = gpu();
+    for (i, (dtype, gated, bias, tokens, splits0, splits1)) in [
+        (DType::Bf16, false, false, 1, 8, None),
+        (DType::Bf16, true, true, 1, 4, Some(4)),
+        (DType::F16, false, true, 130, 2, Some(2)),
+        (DType::F32, true, false, 5, 8, None),
+        (DType::Bf16, false, false, 3, 2, Some(16)),
+        (DType::F16, true, true, 4, 8, Some(1)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let cfg = MoeConfig { gated, bias, activation: Activation::Silu, capacity_factor: None, ..cfg(dtype, 8, 2, tokens, (2048, 320)) };
+        let tuning = Tuning { gemm0_splits: Some(splits0), gemm1_splits: splits1, ..common::tuning_for(&cfg) };
+        let layer = flashmoe::MoeLayer::builder(&c, cfg.clone()).tuning(tuning.clone()).build().unwrap();
+        // The warp-specialized engine (FLASHMOE_TEST_MAINLOOP=ws) runs whole tasks.
+        if tuning.mainloop != flashmoe::Mainloop::WarpSpecialized {
+            assert_eq!(layer.plan().forward(0, tokens).unwrap().gemm0_splits, splits0, "{cfg:?}");
+        }
+        drop(layer);
+        let v = check_tuned(&c, &cfg, &tuning, 950 + i as u64, Inputs::Random);
+        assert_eq!(v.dropped, 0);
+    }
+}
+
 /// The static decode plan (one GPU, at most 4 tokens: every block routes them, a warp per token,
 /// and takes tasks by index) against the OS plan on the same weights and
 /// inputs: both pass the f64 check, and they agree bit for bit (the same row tiles, slots,

@@ -102,7 +102,7 @@ pub unsafe fn prepare(p: &MoeParams, smem: u32) {
 unsafe fn plan(p: &MoeParams, smem: u32) -> StaticPlan {
     StaticPlan {
         tiles: unsafe { copy::ld_shared_u32(smem + STATIC_PLAN) },
-        gemm0: gemm0_tiles(p.inter, p.gated(), p.tile_n()),
+        gemm0: p.gemm0_tasks(),
         splits: if p.gemm1_splits == 0 { 1 } else { p.gemm1_splits },
         gemm1: gemm1_tiles(p.hidden, p.tile_n()),
         combines: combine_tasks(p.tokens),

@@ -203,12 +203,19 @@ pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task
     }
     // A shared tile's local expert is 0 (its task info says so): no offset into its weights.
     let local = t.local_expert;
+    // Task column n · splits + s: K split s of column tile n (the shared expert never splits).
+    let splits = if shared { 1 } else { p.gemm0_splits() };
+    let (n, split) = (task.n_tile / splits, task.n_tile % splits);
     let col0 = {
         let gated = p.gated() || shared;
         let (w1, w3) = if shared { (p.shared_w1, p.shared_w3) } else { (p.w1, p.w3) };
-        let col0 = task.n_tile * gemm0_tile_cols(gated, TILE_N);
-        let w_row0 = (local * inter + col0) as u64 * row_bytes;
-        let a = Rows::gathered(smem + A_ROWS, 0, t.rows);
+        let col0 = n * gemm0_tile_cols(gated, TILE_N);
+        // This split's K range, in whole 128-byte K tiles.
+        let k_tiles = row_bytes as u32 / TILE_K_BYTES;
+        let (k0, k1) = (split * k_tiles / splits, (split + 1) * k_tiles / splits);
+        let k_off = (k0 * TILE_K_BYTES) as u64;
+        let w_row0 = (local * inter + col0) as u64 * row_bytes + k_off;
+        let a = Rows::gathered(smem + A_ROWS, k_off, t.rows);
         let b = if gated {
             Rows { base: (w1 + w_row0) as *const u8, gate_rows: (w3 + w_row0) as *const u8, stride: row_bytes, valid: TILE_N, table: 0 }
         } else {
@@ -216,11 +223,22 @@ pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task
         };
         let mut acc = zero_acc();
         unsafe {
-            mainloop::<E, true>(smem, &a, &b, row_bytes as u32, &mut acc);
+            mainloop::<E, true>(smem, &a, &b, (k1 - k0) * TILE_K_BYTES, &mut acc);
             epilogue::stage::<E>(smem, &acc);
         }
         col0
     };
+    // A split that is not the column tile's last is done once its partial is out; the last one
+    // goes on with the summed tile (every staged column: gated tiles hold W1's and W3's).
+    if splits > 1 {
+        let staged_cols = if p.gated() { TILE_N } else { (inter - col0).min(TILE_N) };
+        let column_tile = task.tile * gemm0_tiles(inter, p.gated(), TILE_N) + n;
+        match unsafe { sum_splits(p, smem, SplitGemm::Gemm0, task.tile, column_tile, split, splits, t.rows, staged_cols) } {
+            Some(true) => {}
+            Some(false) => return true,
+            None => return false,
+        }
+    }
 
     let shared = unsafe { shared_task(p, smem) };
     let (inter, gated) = if shared { (p.shared_inter, true) } else { (p.inter, p.gated()) };
@@ -245,7 +263,7 @@ pub unsafe fn gemm0<E: Element>(p: &MoeParams, smem: u32, q: &Queue, task: &Task
     let counters = unsafe { ((p.workspace + p.ws.gemm0_done) as *mut u32).add((task.tile * GEMM0_COUNTERS) as usize) };
     if tid == 0 {
         let cols = gemm0_tile_cols(gated, TILE_N);
-        let (s0, s1) = gemm0_task_splits(task.n_tile, cols, inter, E::BYTES, splits);
+        let (s0, s1) = gemm0_task_splits(n, cols, inter, E::BYTES, splits);
         sync::fence_acq_rel_gpu();
         let mut ready = 0u32;
         for s in s0..=s1 {
@@ -361,7 +379,8 @@ pub unsafe fn gemm1<E: Element>(p: &MoeParams, smem: u32, task: &Task) -> bool {
     }
     // A split that is not the column tile's last is done once its partial is out.
     if splits > 1 {
-        match unsafe { sum_splits(p, smem, task, t.rows, cols) } {
+        let column_tile = task.tile * gemm1_tiles(p.hidden, TILE_N) + n;
+        match unsafe { sum_splits(p, smem, SplitGemm::Gemm1, task.tile, column_tile, split, splits, t.rows, cols) } {
             Some(true) => {}
             Some(false) => return true,
             None => return false,
@@ -397,25 +416,43 @@ fn gemm1_splits(p: &MoeParams, shared: bool) -> u32 {
     if shared || p.gemm1_splits == 0 { 1 } else { p.gemm1_splits }
 }
 
-/// A K-split GEMM1 task after its mainloop (the staged f32 tile holds this split's sums): writes
-/// the partial, counts the split done and, in the block that finishes the column tile's last
-/// split, stages the sum of all partials in split order (deterministic, whichever split ends
-/// last) for the epilogue: Some(true). Some(false): another split finishes the tile. None: a
-/// slot past the partial region (a fault is raised).
+/// Which GEMM a K-split partial belongs to: GEMM1's take the first half of the partial region
+/// and of its count words, GEMM0's the second (`layout::workspace_layout`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SplitGemm {
+    Gemm1,
+    Gemm0,
+}
+
+/// A K-split GEMM task after its mainloop (the staged f32 tile holds this split's sums):
+/// writes the partial of split `split` of `splits` of column tile `column_tile` (dense over the
+/// launch's row tiles), counts the split done and, in the block that finishes the column
+/// tile's last split, stages the sum of all partials in split order (deterministic, whichever
+/// split ends last) for the epilogue: Some(true). Some(false): another split finishes the
+/// tile. None: a slot past the partial region (a fault is raised against row tile `tile`).
 ///
 /// # Safety
 /// All threads of a processor block, after `epilogue::stage`. A function of its own: inlined, it
 /// added 12 to 36 spill bytes to the mma.sync task loops.
 #[inline(never)]
-unsafe fn sum_splits(p: &MoeParams, smem: u32, task: &Task, rows: u32, cols: u32) -> Option<bool> {
+#[allow(clippy::too_many_arguments)]
+unsafe fn sum_splits(
+    p: &MoeParams,
+    smem: u32,
+    gemm: SplitGemm,
+    tile: u32,
+    column_tile: u32,
+    split: u32,
+    splits: u32,
+    rows: u32,
+    cols: u32,
+) -> Option<bool> {
     let tid = thread_idx();
-    let (tile, splits) = (task.tile, p.gemm1_splits);
-    let (n, split) = (task.n_tile / splits, task.n_tile % splits);
-    let column_tile = tile * gemm1_tiles(p.hidden, TILE_N) + n;
     // Partials of this forward's size: at decode a few rows each.
     let (partial_rows, slot_bytes) = (gemm1_partial_rows(p.world, p.tokens), gemm1_partial_bytes(p.world, p.tokens));
-    let slots = (p.ws.gemm1_split_done - p.ws.gemm1_partials) / slot_bytes;
-    let counts = (p.ws.queue - p.ws.gemm1_split_done) / 4;
+    let slots = (p.ws.gemm1_split_done - p.ws.gemm1_partials) / slot_bytes / 2;
+    let counts = (p.ws.queue - p.ws.gemm1_split_done) / 4 / 2;
+    let (slot0, count0) = if gemm == SplitGemm::Gemm0 { (slots, counts) } else { (0, 0) };
     let first = column_tile as u64 * splits as u64;
     let bad = if first + splits as u64 > slots {
         Some((FaultKind::PartialSlot as u32, first + splits as u64 - 1, slots))
@@ -429,6 +466,7 @@ unsafe fn sum_splits(p: &MoeParams, smem: u32, task: &Task, rows: u32, cols: u32
     if unsafe { any_fault(smem, bad, tile) } {
         return None;
     }
+    let (first, column_tile) = (slot0 + first, count0 + column_tile as u64);
     let partial = |s: u32, r: u32| p.workspace + p.ws.gemm1_partials + (first + s as u64) * slot_bytes + (r * TILE_N * 4) as u64;
     unsafe { epilogue::emit::<F32>(smem, false, rows, cols, |_, _, _| {}, |r| partial(split, r) as *mut u8) };
     // emit ended with a block barrier: every row of the partial is stored.

@@ -26,9 +26,10 @@ unsafe fn reset(p: &MoeParams) {
     let done = (p.workspace + p.ws.gemm0_done) as *mut u32;
     let counts = (p.workspace + p.ws.chunk_counts) as *mut u32;
     let count_words = (gate_chunks(p.tokens) * p.experts) as usize;
-    // K-split GEMM1 counts its splits per (row tile, column tile).
+    // K-split GEMM1 and GEMM0 tasks count their splits per (row tile, column tile).
     let split_done = (p.workspace + p.ws.gemm1_split_done) as *mut u32;
-    let split_words = if p.gemm1_splits > 1 { ((p.ws.queue - p.ws.gemm1_split_done) / 4) as usize } else { 0 };
+    let splitting = p.gemm1_splits > 1 || p.gemm0_splits() > 1;
+    let split_words = if splitting { ((p.ws.queue - p.ws.gemm1_split_done) / 4) as usize } else { 0 };
     let mut i = (block_idx() * 128 + thread_idx()) as usize;
     while i < tiles.max(count_words).max(split_words) {
         if i < tiles {

@@ -2,7 +2,7 @@
 //! results as launch parameters; a [`crate::Tuning`] value overrides them.
 
 use flashmoe_kernels::layout::{
-    MAX_DISPATCH_BLOCKS, MAX_GATE_SPLITS, MAX_GEMM1_SPLITS, STATIC_ROUTE_STEPS, TILE_K_BYTES, gate_chunks, route_tokens,
+    MAX_DISPATCH_BLOCKS, MAX_GATE_SPLITS, MAX_GEMM0_SPLITS, MAX_GEMM1_SPLITS, STATIC_ROUTE_STEPS, TILE_K_BYTES, gate_chunks, route_tokens,
 };
 
 /// Blocks that dispatch: on one GPU every processor (nothing is copied, only slots assigned);
@@ -99,6 +99,22 @@ pub const fn gemm1_splits(tasks: u32, k_tiles: u32, gemm0_k_tiles: u32, grid: u3
     if s < 2 { 1 } else { s }
 }
 
+/// K splits of GEMM0 on the 128-thread engines (`tasks`: formed row tiles x column tiles;
+/// `k_tiles`: the hidden size in 128-byte K tiles), a power of two. At decode a GEMM0 task's
+/// time is its chain of K tiles through the ring, not its bytes: E = 8 at T = 128 made 128 tasks
+/// of 32 K tiles on 264 blocks, busy 52%, and narrower tasks streaming fewer columns each took
+/// as long (perf log v21). Double the splits while the split tasks still fit the grid in one
+/// wave, at least [`GEMM1_SPLIT_K_TILES`] K tiles a split, at most [`MAX_GEMM0_SPLITS`]: a
+/// second wave costs more than it saves (E = 8, T = 8 and 32, 128 tasks on 264 blocks, ms:
+/// 1 split 0.085-0.102, 2 splits 0.079-0.096, 4 splits 0.084-0.100; perf log v22).
+pub const fn gemm0_splits(tasks: u32, k_tiles: u32, grid: u32) -> u32 {
+    let mut s = 1;
+    while s < MAX_GEMM0_SPLITS && tasks as u64 * 2 * s as u64 <= grid as u64 && k_tiles / (2 * s) >= GEMM1_SPLIT_K_TILES {
+        s *= 2;
+    }
+    s
+}
+
 /// Rows per expert from which the warp-specialized engine (128x256 tiles) beats the 128-thread
 /// one, gated or not, at any expert count. Perf log v18 (after the ws vector epilogue), one
 /// H200, ws vs wgmma in ms: 128 rows 0.425 vs 0.470 (4096/64), 0.243 vs 0.272 (2048/32), gated
@@ -131,6 +147,23 @@ mod tests {
         assert!(!wide_tiles(128, 2, 64, 1, false));
         assert!(!wide_tiles(16384, 2, 32, 4, false));
         assert!(!wide_tiles(16384, 2, 32, 1, true));
+    }
+
+    #[test]
+    fn gemm0_splits_fill_the_grid_in_powers_of_two() {
+        // E = 8 at T = 8..128 (8 row tiles x 16 column tiles, 32 K tiles) on 264 blocks: the
+        // splits that fit one wave.
+        assert_eq!(gemm0_splits(128, 32, 264), 2);
+        assert_eq!(gemm0_splits(132, 32, 264), 2);
+        assert_eq!(gemm0_splits(133, 32, 264), 1);
+        // T = 1: two experts' 32 tasks, down to 4 K tiles a split.
+        assert_eq!(gemm0_splits(32, 32, 264), MAX_GEMM0_SPLITS);
+        assert_eq!(gemm0_splits(32, 16, 264), 4);
+        // The grid is full (E = 64 at T = 128, Mixtral-size T = 1), or K is too short.
+        assert_eq!(gemm0_splits(1024, 32, 264), 1);
+        assert_eq!(gemm0_splits(448, 64, 264), 1);
+        assert_eq!(gemm0_splits(4, 4, 264), 1);
+        assert_eq!(gemm0_splits(0, 32, 264), MAX_GEMM0_SPLITS);
     }
 
     #[test]

@@ -709,6 +709,10 @@ impl<'c> MoeLayer<'c> {
         if self.runs_static_plan(rank, f) {
             bits |= flags::STATIC_PLAN;
         }
+        // GEMM0 K splits are the 128-thread engines' (the ws engine runs whole tasks).
+        if rank.entry.mainloop != Some(MainloopKind::WarpSpecialized) {
+            bits |= f.gemm0_splits.ilog2() << flags::GEMM0_SPLITS_SHIFT;
+        }
         let (dispatch_blocks, dispatch_parts) = self.plan.dispatch[global];
         let act = cfg.activation.kernel_params();
         let (groups, topk_groups, routed_scaling) = cfg.router.kernel_params();

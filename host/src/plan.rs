@@ -45,6 +45,8 @@ pub struct Forward {
     pub route_lanes: u32,
     /// K splits of each routed GEMM1 task on the 128-thread engines.
     pub gemm1_splits: u32,
+    /// K splits of each routed GEMM0 task on the 128-thread engines (a power of two).
+    pub gemm0_splits: u32,
 }
 
 impl Plan {
@@ -129,7 +131,36 @@ impl Plan {
             gate_splits: splits.clamp(1, most.max(1)),
             route_lanes: layout::route_lanes(self.experts as u32, self.top_k as u32, tokens as u32, grid),
             gemm1_splits: self.gemm1_splits(tokens as u32, capacity, grid),
+            gemm0_splits: self.gemm0_splits(tokens as u32, capacity, grid),
         })
+    }
+
+    /// The row tiles a forward can form (at least 1), and how many of its K-split partials each
+    /// GEMM's half of the partial region holds: partials of this forward's size, at most its split
+    /// tasks.
+    fn split_budget(&self, tokens: u32, capacity: u32) -> (u64, u64) {
+        let s = &self.shape;
+        let launch_tiles = s.pairs() * layout::row_tiles(capacity);
+        let tiles = layout::formed_tiles_bound(launch_tiles, s.world, tokens, s.top_k).max(1) as u64;
+        let partials = s.gemm1_partial_slots() * layout::GEMM1_PARTIAL_BYTES / layout::gemm1_partial_bytes(s.world, tokens);
+        (tiles, partials.min(s.gemm1_split_tasks()))
+    }
+
+    /// GEMM0's K splits for a forward: the heuristic (or the tuning's value, rounded down to a
+    /// power of two), within GEMM0's half of the partial slots and split counts for the row
+    /// tiles this forward can form; 1 with a shared expert.
+    fn gemm0_splits(&self, tokens: u32, capacity: u32, grid: u32) -> u32 {
+        let s = &self.shape;
+        if s.shared_inter != 0 {
+            return 1;
+        }
+        let (tiles, partials) = self.split_budget(tokens, capacity);
+        let n0 = layout::gemm0_tiles(s.inter, s.gated, layout::TILE_N) as u64;
+        let k_tiles = s.hidden * s.elem_bytes / layout::TILE_K_BYTES;
+        let by_slots = (partials / (tiles * n0)).min(k_tiles as u64) as u32;
+        let want = self.tuning.gemm0_splits.unwrap_or_else(|| heuristics::gemm0_splits((tiles * n0) as u32, k_tiles, grid));
+        let s = want.min(by_slots).clamp(1, layout::MAX_GEMM0_SPLITS);
+        1 << s.ilog2()
     }
 
     /// GEMM1's K splits for a forward: the heuristic (or the tuning's value), within what the
@@ -139,13 +170,10 @@ impl Plan {
         if s.shared_inter != 0 {
             return 1;
         }
-        let launch_tiles = s.pairs() * layout::row_tiles(capacity);
-        let tiles = layout::formed_tiles_bound(launch_tiles, s.world, tokens, s.top_k).max(1) as u64;
+        let (tiles, partials) = self.split_budget(tokens, capacity);
         let n1 = layout::gemm1_tiles(s.hidden, layout::TILE_N) as u64;
         let k_tiles = s.inter * s.elem_bytes / layout::TILE_K_BYTES;
-        // Within the partial region (this forward's partial size) and the split tasks.
-        let partials = s.gemm1_partial_slots() * layout::GEMM1_PARTIAL_BYTES / layout::gemm1_partial_bytes(s.world, tokens);
-        let by_slots = (partials.min(s.gemm1_split_tasks()) / (tiles * n1)).min(k_tiles as u64) as u32;
+        let by_slots = (partials / (tiles * n1)).min(k_tiles as u64) as u32;
         let gemm0_k_tiles = s.hidden * s.elem_bytes / layout::TILE_K_BYTES;
         let want = self.tuning.gemm1_splits.unwrap_or_else(|| heuristics::gemm1_splits((tiles * n1) as u32, k_tiles, gemm0_k_tiles, grid));
         want.min(by_slots).clamp(1, layout::MAX_GEMM1_SPLITS)
@@ -429,6 +457,28 @@ mod tests {
         // No splits with a shared expert.
         let shared = MoeConfig { shared: Some(crate::SharedExpert { inter: 1024, sigmoid_gate: false }), ..mixtral };
         assert_eq!(Plan::new(&shared, &[265], &Tuning::default()).unwrap().forward(0, 1).unwrap().gemm1_splits, 1);
+    }
+
+    #[test]
+    fn gemm0_splits_at_decode_within_their_half_of_the_partial_slots() {
+        let e8 = MoeConfig { tokens: 256, hidden: 2048, inter: 2048, experts: 8, top_k: 2, capacity_factor: None, ..cfg() };
+        let plan = Plan::new(&e8, &[264], &Tuning::default()).unwrap();
+        // T = 1: 2 row tiles x 16 column tiles, one-row partials: 8 splits of 4 K tiles.
+        assert_eq!(plan.forward(0, 1).unwrap().gemm0_splits, 8);
+        // T = 128: 8 x 16 tasks of full-size partials, 264 of which fit GEMM0's half: 2 splits.
+        assert_eq!(plan.forward(0, 128).unwrap().gemm0_splits, 2);
+        // A forced count is a power of two, held to the slots; prefill never splits.
+        for (want, t1, t128) in [(3, 2, 2), (8, 8, 2), (64, 8, 2), (1, 1, 1)] {
+            let forced = Plan::new(&e8, &[264], &Tuning { gemm0_splits: Some(want), ..Tuning::default() }).unwrap();
+            assert_eq!(forced.forward(0, 1).unwrap().gemm0_splits, t1, "forced {want}");
+            assert_eq!(forced.forward(0, 128).unwrap().gemm0_splits, t128, "forced {want}");
+        }
+        let prefill = Plan::new(&MoeConfig { tokens: 16384, ..e8 }, &[264], &Tuning::default()).unwrap();
+        assert_eq!(prefill.forward(0, 16384).unwrap().gemm0_splits, 1);
+        // Mixtral-size T = 1 has 448 GEMM0 tasks: no split.
+        let mixtral =
+            MoeConfig { tokens: 4096, hidden: 4096, inter: 14336, experts: 8, top_k: 2, gated: true, capacity_factor: None, ..cfg() };
+        assert_eq!(Plan::new(&mixtral, &[265], &Tuning::default()).unwrap().forward(0, 1).unwrap().gemm0_splits, 1);
     }
 
     #[test]

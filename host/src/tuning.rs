@@ -45,6 +45,10 @@ pub struct Tuning {
     /// K splits of each GEMM1 task on the 128-thread engines ([`crate::heuristics::gemm1_splits`]
     /// by default; clamped to what the forward's partial slots hold).
     pub gemm1_splits: Option<u32>,
+    /// K splits of each GEMM0 task on the 128-thread engines
+    /// ([`crate::heuristics::gemm0_splits`] by default; a power of two, at most
+    /// `layout::MAX_GEMM0_SPLITS`, held to the partial slots like GEMM1's).
+    pub gemm0_splits: Option<u32>,
     /// The static decode plan ([`crate::heuristics::static_plan`]): `Some(false)` never takes
     /// it; by default (and with `Some(true)`) it runs wherever the forward allows it.
     pub static_plan: Option<bool>,

@@ -86,6 +86,10 @@ struct LayerArgs {
     /// K splits of each GEMM1 task on the 128-thread engines (default: the heuristics; 1: none).
     #[arg(long)]
     gemm1_splits: Option<u32>,
+    /// K splits of each GEMM0 task on the 128-thread engines (default: the heuristics; 1: none;
+    /// a power of two up to 8).
+    #[arg(long, value_name = "N")]
+    gemm0_splits: Option<u32>,
     /// At most this many persistent blocks per GPU (at least 2; for compute-sanitizer runs).
     #[arg(long, value_name = "N")]
     max_blocks: Option<u32>,
@@ -214,6 +218,7 @@ impl LayerArgs {
             dispatch_blocks: self.dispatch_blocks,
             gate_splits: self.gate_splits,
             gemm1_splits: self.gemm1_splits,
+            gemm0_splits: self.gemm0_splits,
             static_plan: if self.no_static_plan { Some(false) } else { None },
             max_blocks: self.max_blocks,
         }

@@ -183,7 +183,15 @@ pub mod flags {
     /// every block routes the few tokens itself and derives the same task list, with no second
     /// grid barrier, dispatch or OS block. One GPU, the 128-thread engines only.
     pub const STATIC_PLAN: u32 = 64;
+    /// Bits 8-9: log2 of the K splits of each routed GEMM0 task on the 128-thread engines
+    /// ([`super::MoeParams::gemm0_splits`]): at decode a GEMM0 task's time is its chain of K
+    /// tiles, and too few tasks leave the grid waiting (`heuristics::gemm0_splits`).
+    pub const GEMM0_SPLITS_SHIFT: u32 = 8;
+    pub const GEMM0_SPLITS_MASK: u32 = 3 << GEMM0_SPLITS_SHIFT;
 }
+
+/// Most K splits of a GEMM0 task ([`flags::GEMM0_SPLITS_SHIFT`]).
+pub const MAX_GEMM0_SPLITS: u32 = 8;
 
 /// Test-only fault injection ([`MoeParams::test_hook`]).
 pub mod test_hook {
@@ -416,6 +424,14 @@ impl MoeParams {
     }
     /// Groups that finish each task apart (the two consumer warpgroups of a wide tile): every
     /// per-task count (GEMM0 tiles done, rows returned) is reached that many times over.
+    /// K splits of each routed GEMM0 task (1 on the warp-specialized engine, which never splits).
+    pub const fn gemm0_splits(&self) -> u32 {
+        if self.flags & flags::WIDE_TILES != 0 { 1 } else { 1 << ((self.flags & flags::GEMM0_SPLITS_MASK) >> flags::GEMM0_SPLITS_SHIFT) }
+    }
+    /// GEMM0 tasks per routed row tile: column tiles x K splits (task column `n · splits + s`).
+    pub const fn gemm0_tasks(&self) -> u32 {
+        super::gemm0_tiles(self.inter, self.gated(), self.tile_n()) * self.gemm0_splits()
+    }
     pub const fn task_parts(&self) -> u32 {
         if self.flags & flags::WIDE_TILES != 0 { 2 } else { 1 }
     }
@@ -582,6 +598,18 @@ mod tests {
         assert_eq!(core::mem::size_of::<WorkspaceLayout>(), 112);
         assert_eq!(core::mem::size_of::<MoeParams>(), 504);
         assert_eq!(core::mem::size_of::<GemmTileArgs>(), 72);
+    }
+
+    #[test]
+    fn gemm0_tasks_split_by_the_flag_bits_on_narrow_tiles_only() {
+        let p = MoeParams { inter: 2048, ..MoeParams::default() };
+        assert_eq!((p.gemm0_splits(), p.gemm0_tasks()), (1, 16));
+        let split = MoeParams { flags: 3 << flags::GEMM0_SPLITS_SHIFT, ..p };
+        assert_eq!((split.gemm0_splits(), split.gemm0_tasks()), (MAX_GEMM0_SPLITS, 128));
+        let gated = MoeParams { flags: flags::GATED | 1 << flags::GEMM0_SPLITS_SHIFT, ..p };
+        assert_eq!((gated.gemm0_splits(), gated.gemm0_tasks()), (2, 64));
+        let wide = MoeParams { flags: flags::WIDE_TILES | 2 << flags::GEMM0_SPLITS_SHIFT, ..p };
+        assert_eq!((wide.gemm0_splits(), wide.gemm0_tasks()), (1, 8));
     }
 
     #[test]

@@ -205,21 +205,22 @@ impl Shape {
         // Narrow tiles: the most tasks any engine makes.
         let per_row = (gemm0_tiles(self.inter, self.gated, TILE_N) + gemm1_tiles(self.hidden, TILE_N)) as u64;
         let per_shared_row = (gemm0_tiles(self.shared_inter, true, TILE_N) + gemm1_tiles(self.hidden, TILE_N)) as u64;
-        // The extra tasks of a K-split GEMM1 number at most its split tasks.
+        // The extra tasks of K-split GEMM1 and GEMM0 tasks number at most their split tasks.
         self.max_tiles() * per_row
             + self.shared_tiles() * per_shared_row
             + combine_tasks(self.tokens) as u64
             + self.processors as u64
-            + self.gemm1_split_tasks()
+            + 2 * self.gemm1_split_tasks()
     }
-    /// Full-size partial tiles the partial region holds: one per block of the grid. A forward
-    /// of few tokens fits more of its smaller partials ([`gemm1_partial_bytes`]).
+    /// Full-size partial tiles each of GEMM1 and GEMM0 has in the partial region: one per block
+    /// of the grid. A forward of few tokens fits more of its smaller partials
+    /// ([`gemm1_partial_bytes`]).
     pub const fn gemm1_partial_slots(&self) -> u64 {
         self.processors as u64 + 1
     }
     /// Most GEMM1 tasks of a K-split forward (tiles · column tiles · splits): four per block of
     /// the grid, so a decode forward can split finely enough to even out the blocks' loads. Also
-    /// the count words (one per column tile).
+    /// the count words (one per column tile). GEMM0's K splits have as many again.
     pub const fn gemm1_split_tasks(&self) -> u64 {
         4 * (self.processors as u64 + 1)
     }
@@ -305,8 +306,10 @@ pub const fn workspace_layout(s: &Shape) -> WorkspaceLayout {
     let shared_staging = b.take(if s.shared_inter == 0 { 0 } else { t * s.shared_inter as u64 * e });
     let tile_descs = b.take(tiles * core::mem::size_of::<TileDesc>() as u64);
     let gemm0_done = b.take(s.task_tiles() * GEMM0_COUNTERS as u64 * 4);
-    let gemm1_partials = b.take(s.gemm1_partial_slots() * GEMM1_PARTIAL_BYTES);
-    let gemm1_split_done = b.take(s.gemm1_split_tasks() * 4);
+    // K-split partials and their count words: GEMM1's in the first half of each, GEMM0's in the
+    // second (`ffn::sum_splits`).
+    let gemm1_partials = b.take(2 * s.gemm1_partial_slots() * GEMM1_PARTIAL_BYTES);
+    let gemm1_split_done = b.take(2 * s.gemm1_split_tasks() * 4);
     let queue_slots = s.queue_slots();
     let queue = b.take(queue_slots * core::mem::size_of::<Task>() as u64);
     WorkspaceLayout {
@@ -432,12 +435,12 @@ mod tests {
         assert_eq!(w.gemm0_done - w.tiles, 16 * 128);
         // 16 row tiles x (16 split counters + 1).
         assert_eq!(w.gemm1_partials - w.gemm0_done, align256(16 * 17 * 4));
-        // One full K-split partial tile per block of the grid (263 processors + the OS), four
-        // split tasks' counts.
-        assert_eq!(w.gemm1_split_done - w.gemm1_partials, 264 * 128 * 128 * 4);
-        assert_eq!(w.queue - w.gemm1_split_done, align256(4 * 264 * 4));
-        // 16 row tiles x (4 + 2) tasks + 32 combine tasks + 263 exits + 4 x 264 split tasks.
-        assert_eq!(w.queue_slots, 16 * 6 + 32 + 263 + 4 * 264);
+        // For GEMM1 and again for GEMM0: one full K-split partial tile per block of the grid (263
+        // processors + the OS), four split tasks' counts.
+        assert_eq!(w.gemm1_split_done - w.gemm1_partials, 2 * 264 * 128 * 128 * 4);
+        assert_eq!(w.queue - w.gemm1_split_done, align256(2 * 4 * 264 * 4));
+        // 16 row tiles x (4 + 2) tasks + 32 combine tasks + 263 exits + 2 x 4 x 264 split tasks.
+        assert_eq!(w.queue_slots, 16 * 6 + 32 + 263 + 2 * 4 * 264);
         assert_eq!(w.bytes, w.queue + align256(w.queue_slots * 32));
     }
 
@@ -453,7 +456,7 @@ mod tests {
         // 16 expert tiles and 8 shared ones count GEMM0 tasks (17 counters each).
         assert_eq!(w.gemm1_partials - w.gemm0_done, align256(24 * 17 * 4));
         // Shared tiles are always gated: 192 / 64 = 3 GEMM0 tasks, then 2 GEMM1 tasks.
-        assert_eq!(w.queue_slots, 16 * 6 + 8 * (3 + 2) + 32 + 263 + 4 * 264);
+        assert_eq!(w.queue_slots, 16 * 6 + 8 * (3 + 2) + 32 + 263 + 2 * 4 * 264);
         assert_eq!(shared_row_tiles(64, 1), 1);
         assert_eq!(shared_row_tiles(0, 4096), 0);
         assert_eq!(shared_row_tiles(64, 4096), 32);

@@ -30,7 +30,8 @@ pub enum StaticTask {
 pub struct StaticPlan {
     /// Row tiles: one per expert with rows (decode shapes fit an expert's rows in one tile).
     pub tiles: u32,
-    /// GEMM0 column tiles per row tile (`gemm0_tiles`).
+    /// GEMM0 tasks per row tile: column tiles x K splits (`MoeParams::gemm0_tasks`; task column
+    /// `n · splits + s`).
     pub gemm0: u32,
     /// GEMM1 K splits (1 without a split).
     pub splits: u32,

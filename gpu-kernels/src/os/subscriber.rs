@@ -90,7 +90,7 @@ impl NewTile {
         count: u32,
         slot_step: u32,
     ) {
-        let n0 = gemm0_tiles(p.inter, p.gated(), p.tile_n());
+        let n0 = p.gemm0_tasks();
         let slot0 = unsafe { q.reserve(n0 * count) };
         let task = Task { kind: TaskKind::Gemm0 as u32, info: tile_info(local, segments, rows), pair: first.0, ..Task::default() };
         // Column tile n of tile i, n-major, counted without a division per task.
