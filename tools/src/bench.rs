@@ -74,14 +74,29 @@ impl WeightLayout {
 /// Rows of the weight panels the probe reads (bytes): a Mixtral-size expert's W1 rows, H = 4096 bf16.
 pub const PROBE_K_BYTES: u64 = 8192;
 
+/// How the weight-read probe feeds its stages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadFeed {
+    /// `read_tiles`: every thread's cp.async copies, a block barrier per tile (the decode
+    /// mainloop's way).
+    CpAsync,
+    /// `read_tiles_bulk` (sm_90a): one warp's 128-byte bulk copies onto a full/empty mbarrier
+    /// pair per stage, no block barrier.
+    Bulk,
+}
+
 /// DRAM read bandwidth (GB/s, median of `iters`) of `bytes` of weight panels in `layout`, read by
-/// the `read_tiles` probe on two 128-thread blocks per SM, as the decode mainloop reads them.
-pub fn weight_read_bandwidth(gpu: &Gpu, layout: WeightLayout, bytes: usize, iters: usize) -> Result<f64> {
+/// the probe `feed` on `blocks` 128-thread blocks (two per SM as the decode mainloop runs: 2 x
+/// SMs; fewer show one block's own limit).
+pub fn weight_read_bandwidth(gpu: &Gpu, layout: WeightLayout, feed: ReadFeed, blocks: u32, bytes: usize, iters: usize) -> Result<f64> {
     use flashmoe::entries::{READ_PROBE_STAGES, READ_PROBE_TILE_BYTES};
-    let f = gpu.function("read_tiles")?;
-    let shared = READ_PROBE_STAGES * READ_PROBE_TILE_BYTES;
+    let (name, shared) = match feed {
+        ReadFeed::CpAsync => ("read_tiles", READ_PROBE_STAGES * READ_PROBE_TILE_BYTES),
+        ReadFeed::Bulk => ("read_tiles_bulk", READ_PROBE_STAGES * (READ_PROBE_TILE_BYTES + 16)),
+    };
+    let f = gpu.function(name)?;
     f.set_max_dynamic_shared(shared)?;
-    let cfg = LaunchConfig { grid: gpu.sms * 2, block: 128, shared_bytes: shared };
+    let cfg = LaunchConfig { grid: blocks, block: 128, shared_bytes: shared };
     let panels = (bytes as u64 / (128 * PROBE_K_BYTES)) as u32;
     let src = DeviceBuffer::alloc(gpu.context(), panels as usize * 128 * PROBE_K_BYTES as usize)?;
     src.fill(0, panels as usize * 128 * PROBE_K_BYTES as usize, 0x3c)?;
@@ -104,6 +119,13 @@ pub fn weight_read_bandwidth(gpu: &Gpu, layout: WeightLayout, bytes: usize, iter
         // words per block.
         unsafe { f.launch(&stream, cfg, &mut args, false) }
     })?;
+    // The bulk probe marks a wait it gave up on (its stages never filled) with u32::MAX.
+    let mut folded = vec![0u32; cfg.grid as usize * 128];
+    out.read(0, &mut folded)?;
+    if folded.contains(&u32::MAX) {
+        let e = std::io::Error::new(std::io::ErrorKind::TimedOut, format!("{name}: a stage's barrier wait gave up after 1 s"));
+        return Err(flashmoe::Error::Io(e));
+    }
     Ok(panels as f64 * 128.0 * PROBE_K_BYTES as f64 / (median(&times) * 1e-3) / 1e9)
 }
 
