@@ -108,15 +108,16 @@ pub unsafe extern "gpu-kernel" fn read_tiles(
     unsafe { *out.add((block_idx() * 128 + tid) as usize) = folded };
 }
 
-/// [`read_tiles`] fed the way a producer-fed decode ring would be: warp 0 issues each tile as 128
-/// one-row bulk copies (`cp.async.bulk`, 128 bytes each) completing on the stage's full barrier,
-/// every warp waits on that barrier (no block barrier per tile) and releases the stage with one
-/// arrival on its empty barrier, which warp 0 awaits before refilling it. Waits give up after 1 s
-/// (the folded words then read `u32::MAX`).
+/// [`read_tiles`] fed the way a producer-fed decode ring would be: warp 0 issues each tile, as one
+/// TMA box of 128 rows x 128 bytes from the 2D tensor map at `map` (the panels' rows, row-major)
+/// or, when `map` is 0, as 128 one-row bulk copies (`cp.async.bulk`, 128 bytes each), completing
+/// on the stage's full barrier; every warp waits on that barrier (no block barrier per tile) and
+/// releases the stage with one arrival on its empty barrier, which warp 0 awaits before refilling
+/// it. Waits give up after 1 s (the folded words then read `u32::MAX`).
 ///
 /// # Safety
 /// As [`read_tiles`], with `READ_PROBE_STAGES · (READ_PROBE_TILE_BYTES + 16)` dynamic shared
-/// bytes; the addresses are 16-byte aligned.
+/// bytes; the addresses are 16-byte aligned; a `map` covers every panel's rows.
 #[cfg(target_feature = "sm_90a")]
 #[unsafe(no_mangle)]
 pub unsafe extern "gpu-kernel" fn read_tiles_bulk(
@@ -127,6 +128,7 @@ pub unsafe extern "gpu-kernel" fn read_tiles_bulk(
     k_step: u64,
     panel_step: u64,
     out: *mut u32,
+    map: u64,
 ) {
     use crate::ptx::{mbarrier, tma, warp};
     const STAGES: u32 = READ_PROBE_STAGES;
@@ -155,14 +157,20 @@ pub unsafe extern "gpu-kernel" fn read_tiles_bulk(
             return false;
         }
     };
-    // Warp 0: tile j into stage j % STAGES, four rows per lane.
+    // Warp 0: tile j into stage j % STAGES, one box or four rows per lane.
     let produce = |j: u32| {
         let s = j % STAGES;
-        let panel =
-            src.wrapping_add(((block_idx() + (j / k_tiles) * grid_dim()) as u64 * panel_step + (j % k_tiles) as u64 * k_step) as usize);
+        let (p, k) = (block_idx() + (j / k_tiles) * grid_dim(), j % k_tiles);
         if lane == 0 {
             unsafe { mbarrier::arrive_expect_tx(full + 8 * s, READ_PROBE_TILE_BYTES) };
         }
+        if map != 0 {
+            if lane == 0 {
+                unsafe { tma::load_2d(smem + s * READ_PROBE_TILE_BYTES, map, k * 64, p * 128, full + 8 * s) };
+            }
+            return;
+        }
+        let panel = src.wrapping_add((p as u64 * panel_step + k as u64 * k_step) as usize);
         warp::sync_warp();
         for i in 0..4u32 {
             let r = lane + 32 * i;

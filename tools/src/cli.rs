@@ -387,16 +387,18 @@ fn info(mib: usize) -> Result<()> {
     // One block's own limit: the same row-major reads on fewer blocks, fed by every thread's
     // cp.async and a block barrier per tile (the decode mainloop) or by one warp's bulk copies
     // onto mbarriers (a producer-fed ring); sm_90a only for the latter.
-    println!("weight reads per block, GB/s (row-major, as above): blocks, cp.async + block barrier, bulk copies + mbarriers");
+    println!(
+        "weight reads per block, GB/s (row-major, as above): blocks, cp.async + block barrier, 128-byte bulk copies + mbarriers, TMA boxes + mbarriers"
+    );
     for blocks in [full, full / 2, full / 4, full / 8] {
         let per =
             |feed| bench::weight_read_bandwidth(gpu, bench::WeightLayout::RowMajor, feed, blocks, 1 << 30, 5).map(|gb| gb / blocks as f64);
         let cp_async = per(bench::ReadFeed::CpAsync)?;
-        let bulk = match per(bench::ReadFeed::Bulk) {
+        let show = |feed| match per(feed) {
             Ok(gb) => format!("{gb:.1}"),
             Err(e) => format!("n/a ({e})"),
         };
-        println!("  {blocks:>4} {cp_async:>8.1} {bulk:>8}");
+        println!("  {blocks:>4} {cp_async:>8.1} {:>8} {:>8}", show(bench::ReadFeed::Bulk), show(bench::ReadFeed::Tma));
     }
     Ok(())
 }
