@@ -100,6 +100,20 @@ const fn read_probe(arch: Arch) -> Entry {
     }
 }
 
+/// The bulk-copy weight-read probe `read_tiles_bulk` (`util_kernels`, sm_90a): the same tiles
+/// through `READ_PROBE_STAGES` stages, then a full and an empty mbarrier per stage.
+const fn read_probe_bulk() -> Entry {
+    Entry {
+        arch: Sm90a,
+        name: "read_tiles_bulk",
+        dtype: None,
+        mainloop: None,
+        threads: 128,
+        shared_bytes: READ_PROBE_STAGES * (READ_PROBE_TILE_BYTES + 16),
+        launch_bounds: false,
+    }
+}
+
 const fn utility(arch: Arch, name: &'static str) -> Entry {
     Entry { arch, name, dtype: None, mainloop: None, threads: 256, shared_bytes: 0, launch_bounds: false }
 }
@@ -108,7 +122,7 @@ use Arch::{Sm80, Sm90a};
 use MainloopKind::{MmaSync, WarpSpecialized, Wgmma};
 
 /// Every entry point of every build; the first forward of a build and dtype is its default.
-pub const ENTRIES: [Entry; 22] = [
+pub const ENTRIES: [Entry; 23] = [
     moe(Sm90a, "moe_forward_bf16", DType::Bf16, Wgmma),
     moe(Sm90a, "moe_forward_f16", DType::F16, Wgmma),
     moe(Sm90a, "moe_forward_bf16_ws", DType::Bf16, WarpSpecialized),
@@ -123,6 +137,7 @@ pub const ENTRIES: [Entry; 22] = [
     utility(Sm80, "smoke_axpy"),
     utility(Sm80, "copy_v4"),
     read_probe(Sm90a),
+    read_probe_bulk(),
     read_probe(Sm80),
     tile_test(Sm90a, "gemm_tile_bf16"),
     tile_test(Sm90a, "gemm_tile_bf16_mma_sync"),

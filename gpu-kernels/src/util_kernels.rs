@@ -107,3 +107,106 @@ pub unsafe extern "gpu-kernel" fn read_tiles(
     // SAFETY: `out` holds 128 words per block.
     unsafe { *out.add((block_idx() * 128 + tid) as usize) = folded };
 }
+
+/// [`read_tiles`] fed the way a producer-fed decode ring would be: warp 0 issues each tile, as one
+/// TMA box of 128 rows x 128 bytes from the 2D tensor map at `map` (the panels' rows, row-major)
+/// or, when `map` is 0, as 128 one-row bulk copies (`cp.async.bulk`, 128 bytes each), completing
+/// on the stage's full barrier; every warp waits on that barrier (no block barrier per tile) and
+/// releases the stage with one arrival on its empty barrier, which warp 0 awaits before refilling
+/// it. Waits give up after 1 s (the folded words then read `u32::MAX`).
+///
+/// # Safety
+/// As [`read_tiles`], with `READ_PROBE_STAGES · (READ_PROBE_TILE_BYTES + 16)` dynamic shared
+/// bytes; the addresses are 16-byte aligned; a `map` covers every panel's rows.
+#[cfg(target_feature = "sm_90a")]
+#[unsafe(no_mangle)]
+pub unsafe extern "gpu-kernel" fn read_tiles_bulk(
+    src: *const u8,
+    panels: u32,
+    k_tiles: u32,
+    row_stride: u64,
+    k_step: u64,
+    panel_step: u64,
+    out: *mut u32,
+    map: u64,
+) {
+    use crate::ptx::{mbarrier, tma, warp};
+    const STAGES: u32 = READ_PROBE_STAGES;
+    let smem = copy::smem_addr(gpu_launch_sized_workgroup_mem::<SharedBase>() as *const u8);
+    let (full, empty) = (smem + STAGES * READ_PROBE_TILE_BYTES, smem + STAGES * READ_PROBE_TILE_BYTES + 8 * STAGES);
+    let (tid, lane, w) = (thread_idx(), thread_idx() % 32, thread_idx() / 32);
+    if tid == 0 {
+        for s in 0..STAGES {
+            unsafe {
+                mbarrier::init(full + 8 * s, 1);
+                mbarrier::init(empty + 8 * s, 4);
+            }
+        }
+        mbarrier::fence_init();
+    }
+    sync::sync_threads();
+    // This block's tiles in order: tile j is K tile j % k_tiles of its (j / k_tiles)-th panel.
+    let mine = if block_idx() < panels { (panels - block_idx()).div_ceil(grid_dim()) } else { 0 };
+    let total = mine * k_tiles;
+    let deadline = time::global_timer_ns() + 1_000_000_000;
+    let wait = |bar: u32, parity: u32| loop {
+        if unsafe { mbarrier::try_wait(bar, parity) } {
+            return true;
+        }
+        if time::global_timer_ns() > deadline {
+            return false;
+        }
+    };
+    // Warp 0: tile j into stage j % STAGES, one box or four rows per lane.
+    let produce = |j: u32| {
+        let s = j % STAGES;
+        let (p, k) = (block_idx() + (j / k_tiles) * grid_dim(), j % k_tiles);
+        if lane == 0 {
+            unsafe { mbarrier::arrive_expect_tx(full + 8 * s, READ_PROBE_TILE_BYTES) };
+        }
+        if map != 0 {
+            if lane == 0 {
+                unsafe { tma::load_2d(smem + s * READ_PROBE_TILE_BYTES, map, k * 64, p * 128, full + 8 * s) };
+            }
+            return;
+        }
+        let panel = src.wrapping_add((p as u64 * panel_step + k as u64 * k_step) as usize);
+        warp::sync_warp();
+        for i in 0..4u32 {
+            let r = lane + 32 * i;
+            unsafe {
+                tma::load_1d(
+                    smem + s * READ_PROBE_TILE_BYTES + r * 128,
+                    panel.wrapping_add((r as u64 * row_stride) as usize),
+                    128,
+                    full + 8 * s,
+                )
+            };
+        }
+    };
+    if w == 0 {
+        for j in 0..STAGES.min(total) {
+            produce(j);
+        }
+    }
+    let mut folded = 0u32;
+    let mut ok = true;
+    for j in 0..total {
+        let (s, parity) = (j % STAGES, (j / STAGES) & 1);
+        ok &= wait(full + 8 * s, parity);
+        folded ^= unsafe { copy::ld_shared_u32(smem + s * READ_PROBE_TILE_BYTES + tid * 4) };
+        warp::sync_warp();
+        if lane == 0 {
+            unsafe { mbarrier::arrive(empty + 8 * s) };
+        }
+        if w == 0 && j + STAGES < total {
+            ok &= wait(empty + 8 * s, parity);
+            produce(j + STAGES);
+        }
+        if !ok {
+            break;
+        }
+    }
+    // SAFETY: `out` holds 128 words per block.
+    unsafe { *out.add((block_idx() * 128 + tid) as usize) = if ok { folded } else { u32::MAX } };
+}

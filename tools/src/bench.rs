@@ -4,8 +4,9 @@
 use std::ffi::c_void;
 
 use flashmoe::device::{Cluster, Gpu};
-use flashmoe::driver::{DeviceBuffer, LaunchConfig, Stream};
+use flashmoe::driver::{DeviceBuffer, LaunchConfig, Stream, TensorMap};
 use flashmoe::error::Result;
+use flashmoe::layout::WEIGHT_BOX_COLS;
 use flashmoe::timing::{MoeTiming, PEAK_TFLOPS, median, time_forward, time_runs};
 
 /// Launches the `copy_v4` kernel on `gpu`: `bytes` from `src` to `dst` (dst may be on a peer).
@@ -74,24 +75,50 @@ impl WeightLayout {
 /// Rows of the weight panels the probe reads (bytes): a Mixtral-size expert's W1 rows, H = 4096 bf16.
 pub const PROBE_K_BYTES: u64 = 8192;
 
+/// How the weight-read probe feeds its stages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadFeed {
+    /// `read_tiles`: every thread's cp.async copies, a block barrier per tile (the decode
+    /// mainloop's way).
+    CpAsync,
+    /// `read_tiles_bulk` (sm_90a): one warp's 128-byte bulk copies onto a full/empty mbarrier
+    /// pair per stage, no block barrier.
+    Bulk,
+    /// `read_tiles_bulk` with a tensor map: one TMA box of 128 rows x 128 bytes per tile
+    /// (row-major panels only).
+    Tma,
+}
+
 /// DRAM read bandwidth (GB/s, median of `iters`) of `bytes` of weight panels in `layout`, read by
-/// the `read_tiles` probe on two 128-thread blocks per SM, as the decode mainloop reads them.
-pub fn weight_read_bandwidth(gpu: &Gpu, layout: WeightLayout, bytes: usize, iters: usize) -> Result<f64> {
+/// the probe `feed` on `blocks` 128-thread blocks (two per SM as the decode mainloop runs: 2 x
+/// SMs; fewer show one block's own limit).
+pub fn weight_read_bandwidth(gpu: &Gpu, layout: WeightLayout, feed: ReadFeed, blocks: u32, bytes: usize, iters: usize) -> Result<f64> {
     use flashmoe::entries::{READ_PROBE_STAGES, READ_PROBE_TILE_BYTES};
-    let f = gpu.function("read_tiles")?;
-    let shared = READ_PROBE_STAGES * READ_PROBE_TILE_BYTES;
+    let (name, shared) = match feed {
+        ReadFeed::CpAsync => ("read_tiles", READ_PROBE_STAGES * READ_PROBE_TILE_BYTES),
+        ReadFeed::Bulk | ReadFeed::Tma => ("read_tiles_bulk", READ_PROBE_STAGES * (READ_PROBE_TILE_BYTES + 16)),
+    };
+    let f = gpu.function(name)?;
     f.set_max_dynamic_shared(shared)?;
-    let cfg = LaunchConfig { grid: gpu.sms * 2, block: 128, shared_bytes: shared };
+    let cfg = LaunchConfig { grid: blocks, block: 128, shared_bytes: shared };
     let panels = (bytes as u64 / (128 * PROBE_K_BYTES)) as u32;
     let src = DeviceBuffer::alloc(gpu.context(), panels as usize * 128 * PROBE_K_BYTES as usize)?;
     src.fill(0, panels as usize * 128 * PROBE_K_BYTES as usize, 0x3c)?;
     let out = DeviceBuffer::alloc(gpu.context(), cfg.grid as usize * 128 * 4)?;
     let (row_stride, k_step, panel_step) = layout.steps(PROBE_K_BYTES);
+    let map = match feed {
+        ReadFeed::Tma if layout == WeightLayout::RowMajor => {
+            let rows = panels as u64 * 128;
+            Some(TensorMap::bf16_2d(gpu.context(), src.ptr(), rows, PROBE_K_BYTES / 2, PROBE_K_BYTES, 128, WEIGHT_BOX_COLS)?)
+        }
+        _ => None,
+    };
+    let map_ptr = map.as_ref().map_or(0, |m| m.device_ptr());
     let stream = Stream::new(gpu.context())?;
     let times = time_runs(&stream, 2, iters, || {
         let (mut s, mut n, mut k) = (src.ptr(), panels, (PROBE_K_BYTES / 128) as u32);
-        let (mut rs, mut ks, mut ps, mut o) = (row_stride, k_step, panel_step, out.ptr());
-        let mut args = [
+        let (mut rs, mut ks, mut ps, mut o, mut m) = (row_stride, k_step, panel_step, out.ptr(), map_ptr);
+        let mut args = vec![
             &mut s as *mut u64 as *mut c_void,
             &mut n as *mut u32 as *mut c_void,
             &mut k as *mut u32 as *mut c_void,
@@ -100,10 +127,20 @@ pub fn weight_read_bandwidth(gpu: &Gpu, layout: WeightLayout, bytes: usize, iter
             &mut ps as *mut u64 as *mut c_void,
             &mut o as *mut u64 as *mut c_void,
         ];
-        // SAFETY: read_tiles's arguments in order; `src` holds `panels` panels and `out` 128
-        // words per block.
+        if feed != ReadFeed::CpAsync {
+            args.push(&mut m as *mut u64 as *mut c_void);
+        }
+        // SAFETY: the probe's arguments in order (read_tiles_bulk's last, the map, is 0 or a map
+        // of every panel's rows); `src` holds `panels` panels and `out` 128 words per block.
         unsafe { f.launch(&stream, cfg, &mut args, false) }
     })?;
+    // The bulk probe marks a wait it gave up on (its stages never filled) with u32::MAX.
+    let mut folded = vec![0u32; cfg.grid as usize * 128];
+    out.read(0, &mut folded)?;
+    if folded.contains(&u32::MAX) {
+        let e = std::io::Error::new(std::io::ErrorKind::TimedOut, format!("{name}: a stage's barrier wait gave up after 1 s"));
+        return Err(flashmoe::Error::Io(e));
+    }
     Ok(panels as f64 * 128.0 * PROBE_K_BYTES as f64 / (median(&times) * 1e-3) / 1e9)
 }
 

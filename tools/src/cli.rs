@@ -375,14 +375,31 @@ fn info(mib: usize) -> Result<()> {
     // How much the weights' layout costs the decode path's reads: the same bytes, as the layer
     // stores them and tile-packed.
     let gpu = &cluster.gpus()[0];
+    let full = 2 * gpu.sms;
     let (row_major, packed) = (
-        bench::weight_read_bandwidth(gpu, bench::WeightLayout::RowMajor, 1 << 30, 10)?,
-        bench::weight_read_bandwidth(gpu, bench::WeightLayout::TilePacked, 1 << 30, 10)?,
+        bench::weight_read_bandwidth(gpu, bench::WeightLayout::RowMajor, bench::ReadFeed::CpAsync, full, 1 << 30, 10)?,
+        bench::weight_read_bandwidth(gpu, bench::WeightLayout::TilePacked, bench::ReadFeed::CpAsync, full, 1 << 30, 10)?,
     );
     println!(
         "\nweight reads on GPU 0, GB/s (1 GiB of 128-row panels, rows of {} bytes, by 2 x 128-thread blocks per SM through a 4-stage cp.async pipeline, median of 10): row-major {row_major:.0}, tile-packed {packed:.0}",
         bench::PROBE_K_BYTES
     );
+    // One block's own limit: the same row-major reads on fewer blocks, fed by every thread's
+    // cp.async and a block barrier per tile (the decode mainloop) or by one warp's bulk copies
+    // onto mbarriers (a producer-fed ring); sm_90a only for the latter.
+    println!(
+        "weight reads per block, GB/s (row-major, as above): blocks, cp.async + block barrier, 128-byte bulk copies + mbarriers, TMA boxes + mbarriers"
+    );
+    for blocks in [full, full / 2, full / 4, full / 8] {
+        let per =
+            |feed| bench::weight_read_bandwidth(gpu, bench::WeightLayout::RowMajor, feed, blocks, 1 << 30, 5).map(|gb| gb / blocks as f64);
+        let cp_async = per(bench::ReadFeed::CpAsync)?;
+        let show = |feed| match per(feed) {
+            Ok(gb) => format!("{gb:.1}"),
+            Err(e) => format!("n/a ({e})"),
+        };
+        println!("  {blocks:>4} {cp_async:>8.1} {:>8} {:>8}", show(bench::ReadFeed::Bulk), show(bench::ReadFeed::Tma));
+    }
     Ok(())
 }
 

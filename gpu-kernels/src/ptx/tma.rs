@@ -35,6 +35,22 @@ pub unsafe fn load_2d(dst: u32, map: u64, x: u32, y: u32, bar: u32) {
     };
 }
 
+/// `cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes`: `bytes` (a multiple of
+/// 16) from global `src` to shared `dst` (both 16-byte aligned), no tensor map; the bytes count
+/// against `bar`'s transactions.
+///
+/// # Safety
+/// `src` and `dst` hold `bytes`; `bar` is an initialised barrier that expects them.
+#[inline(always)]
+pub unsafe fn load_1d(dst: u32, src: *const u8, bytes: u32, bar: u32) {
+    unsafe {
+        asm!(
+            "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [{d}], [{s}], {n}, [{b}];",
+            d = in(reg32) dst, s = in(reg64) src, n = in(reg32) bytes, b = in(reg32) bar
+        )
+    };
+}
+
 /// [`load_2d`] into the same shared offset `dst` of every block of the cluster in `mask` (bit r:
 /// cluster rank r), `.multicast::cluster`: each receiving block's barrier at `bar`'s offset
 /// counts the box's bytes.

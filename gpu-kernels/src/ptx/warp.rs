@@ -18,6 +18,15 @@ unsafe extern "unadjusted" {
     fn shfl_sync_up(mask: i32, v: i32, delta: i32, clamp: i32) -> i32;
     #[link_name = "llvm.nvvm.vote.ballot.sync"]
     fn vote_ballot_sync(mask: i32, pred: bool) -> i32;
+    #[link_name = "llvm.nvvm.bar.warp.sync"]
+    fn bar_warp_sync(mask: i32);
+}
+
+/// `bar.warp.sync`: the lanes meet, and each lane's earlier memory accesses are ordered before
+/// the others' later ones.
+#[inline(always)]
+pub fn sync_warp() {
+    unsafe { bar_warp_sync(FULL as i32) }
 }
 
 /// `shfl.sync.idx.b32`: every lane reads `v` from lane `src`.
