@@ -422,8 +422,6 @@ impl MoeParams {
     pub const fn tile_n(&self) -> u32 {
         if self.flags & flags::WIDE_TILES != 0 { WS_TILE_N } else { TILE_N }
     }
-    /// Groups that finish each task apart (the two consumer warpgroups of a wide tile): every
-    /// per-task count (GEMM0 tiles done, rows returned) is reached that many times over.
     /// K splits of each routed GEMM0 task (1 on the warp-specialized engine, which never splits).
     pub const fn gemm0_splits(&self) -> u32 {
         if self.flags & flags::WIDE_TILES != 0 { 1 } else { 1 << ((self.flags & flags::GEMM0_SPLITS_MASK) >> flags::GEMM0_SPLITS_SHIFT) }
@@ -432,6 +430,8 @@ impl MoeParams {
     pub const fn gemm0_tasks(&self) -> u32 {
         super::gemm0_tiles(self.inter, self.gated(), self.tile_n()) * self.gemm0_splits()
     }
+    /// Groups that finish each task apart (the two consumer warpgroups of a wide tile): every
+    /// per-task count (GEMM0 tiles done, rows returned) is reached that many times over.
     pub const fn task_parts(&self) -> u32 {
         if self.flags & flags::WIDE_TILES != 0 { 2 } else { 1 }
     }
