@@ -106,10 +106,15 @@ pub fn weight_read_bandwidth(gpu: &Gpu, layout: WeightLayout, feed: ReadFeed, bl
     src.fill(0, panels as usize * 128 * PROBE_K_BYTES as usize, 0x3c)?;
     let out = DeviceBuffer::alloc(gpu.context(), cfg.grid as usize * 128 * 4)?;
     let (row_stride, k_step, panel_step) = layout.steps(PROBE_K_BYTES);
-    let map = match feed {
-        ReadFeed::Tma if layout == WeightLayout::RowMajor => {
+    // The map describes row-major panels; without one the bulk probe copies rows.
+    let map = match (feed, layout) {
+        (ReadFeed::Tma, WeightLayout::RowMajor) => {
             let rows = panels as u64 * 128;
             Some(TensorMap::bf16_2d(gpu.context(), src.ptr(), rows, PROBE_K_BYTES / 2, PROBE_K_BYTES, 128, WEIGHT_BOX_COLS)?)
+        }
+        (ReadFeed::Tma, WeightLayout::TilePacked) => {
+            let e = std::io::Error::new(std::io::ErrorKind::InvalidInput, "the TMA read probe reads row-major panels only");
+            return Err(flashmoe::Error::Io(e));
         }
         _ => None,
     };

@@ -385,8 +385,9 @@ fn info(mib: usize) -> Result<()> {
         bench::PROBE_K_BYTES
     );
     // One block's own limit: the same row-major reads on fewer blocks, fed by every thread's
-    // cp.async and a block barrier per tile (the decode mainloop) or by one warp's bulk copies
-    // onto mbarriers (a producer-fed ring); sm_90a only for the latter.
+    // cp.async and a block barrier per tile (the decode mainloop), or through an mbarrier ring
+    // (a producer-fed one) by one warp's 128-byte bulk copies or by one TMA box per tile; sm_90a
+    // only for the ring.
     println!(
         "weight reads per block, GB/s (row-major, as above): blocks, cp.async + block barrier, 128-byte bulk copies + mbarriers, TMA boxes + mbarriers"
     );
