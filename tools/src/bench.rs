@@ -94,6 +94,10 @@ pub enum ReadFeed {
 /// SMs; fewer show one block's own limit).
 pub fn weight_read_bandwidth(gpu: &Gpu, layout: WeightLayout, feed: ReadFeed, blocks: u32, bytes: usize, iters: usize) -> Result<f64> {
     use flashmoe::entries::{READ_PROBE_STAGES, READ_PROBE_TILE_BYTES};
+    if feed == ReadFeed::Tma && layout != WeightLayout::RowMajor {
+        let e = std::io::Error::new(std::io::ErrorKind::InvalidInput, "the TMA read probe reads row-major panels only");
+        return Err(flashmoe::Error::Io(e));
+    }
     let (name, shared) = match feed {
         ReadFeed::CpAsync => ("read_tiles", READ_PROBE_STAGES * READ_PROBE_TILE_BYTES),
         ReadFeed::Bulk | ReadFeed::Tma => ("read_tiles_bulk", READ_PROBE_STAGES * (READ_PROBE_TILE_BYTES + 16)),
@@ -107,14 +111,10 @@ pub fn weight_read_bandwidth(gpu: &Gpu, layout: WeightLayout, feed: ReadFeed, bl
     let out = DeviceBuffer::alloc(gpu.context(), cfg.grid as usize * 128 * 4)?;
     let (row_stride, k_step, panel_step) = layout.steps(PROBE_K_BYTES);
     // The map describes row-major panels; without one the bulk probe copies rows.
-    let map = match (feed, layout) {
-        (ReadFeed::Tma, WeightLayout::RowMajor) => {
+    let map = match feed {
+        ReadFeed::Tma => {
             let rows = panels as u64 * 128;
             Some(TensorMap::bf16_2d(gpu.context(), src.ptr(), rows, PROBE_K_BYTES / 2, PROBE_K_BYTES, 128, WEIGHT_BOX_COLS)?)
-        }
-        (ReadFeed::Tma, WeightLayout::TilePacked) => {
-            let e = std::io::Error::new(std::io::ErrorKind::InvalidInput, "the TMA read probe reads row-major panels only");
-            return Err(flashmoe::Error::Io(e));
         }
         _ => None,
     };
