@@ -215,23 +215,35 @@ fn gemm0_k_splits() {
 /// The static decode plan (one GPU, at most 4 tokens: every block routes them, a warp per token,
 /// and takes tasks by index) against the OS plan on the same weights and
 /// inputs: both pass the f64 check, and they agree bit for bit (the same row tiles, slots,
-/// K-split and combine orders). Every dtype, k = 1..4, E = 4 to 64, gated and biased, GEMM1 K
-/// splits, drops.
+/// K-split and combine orders). Every dtype, k = 1..8, E = 4 to 64, gated and biased, GEMM1 K
+/// splits, drops; softmax and DeepSeek-V3's grouped sigmoid, whose static routing keeps one logit
+/// slot a lane at E <= 32 and two at E = 64 (`gate::route_all`). Llama-4's router scales copied
+/// rows, which the static plan does not read (`heuristics::static_plan`): its case checks that it
+/// stays on the OS plan either way.
 #[test]
 #[ignore = "needs GPU"]
 fn static_decode_plan_matches_the_os_plan_bitwise() {
     use flashmoe::numeric::NAN_BYTE;
     let c = gpu();
-    for (i, (dtype, experts, k, tokens, gated, bias, capacity_factor)) in [
-        (DType::Bf16, 8, 2, 1, true, false, None),
-        (DType::Bf16, 8, 1, 4, false, true, Some(1.0)),
-        (DType::F16, 64, 4, 3, true, true, None),
-        (DType::F32, 8, 2, 2, false, false, Some(1.0)),
-        (DType::Bf16, 4, 3, 4, false, false, Some(0.5)),
-        (DType::Bf16, 64, 2, 1, false, true, None),
+    let soft = Router::Softmax;
+    let grouped = |groups, topk_groups, scaling| Router::GroupedSigmoid { groups, topk_groups, scaling };
+    for (i, (dtype, experts, k, tokens, gated, bias, capacity_factor, router)) in [
+        (DType::Bf16, 8, 2, 1, true, false, None, soft),
+        (DType::Bf16, 8, 1, 4, false, true, Some(1.0), soft),
+        (DType::F16, 64, 4, 3, true, true, None, soft),
+        (DType::F32, 8, 2, 2, false, false, Some(1.0), soft),
+        (DType::Bf16, 4, 3, 4, false, false, Some(0.5), soft),
+        (DType::Bf16, 64, 2, 1, false, true, None, soft),
         // Drops with k = 4, and an expert count between the two.
-        (DType::Bf16, 8, 4, 4, true, false, Some(1.0)),
-        (DType::F16, 16, 3, 3, false, true, None),
+        (DType::Bf16, 8, 4, 4, true, false, Some(1.0), soft),
+        (DType::F16, 16, 3, 3, false, true, None, soft),
+        // The grouped sigmoid at one slot (E = 16) and two (E = 64), groups masked or all kept,
+        // k up to 8, drops.
+        (DType::Bf16, 16, 2, 1, true, false, None, grouped(4, 2, 2.5)),
+        (DType::F16, 16, 4, 4, false, true, Some(1.0), grouped(8, 8, 1.5)),
+        (DType::Bf16, 64, 8, 2, true, true, None, grouped(8, 4, 2.5)),
+        (DType::F32, 64, 6, 4, false, false, Some(1.0), grouped(4, 2, 0.5)),
+        (DType::Bf16, 16, 2, 2, true, false, None, Router::SigmoidScaledInput),
     ]
     .into_iter()
     .enumerate()
@@ -241,6 +253,8 @@ fn static_decode_plan_matches_the_os_plan_bitwise() {
             bias,
             activation: Activation::Silu,
             capacity_factor,
+            router,
+            renormalize: router != Router::SigmoidScaledInput,
             ..cfg(dtype, experts, k, tokens, (256, if i % 2 == 0 { 2048 } else { 320 }))
         };
         let (w, x) = common::weights_and_inputs(&cfg, 1, 700 + i as u64, Inputs::Random);
@@ -249,15 +263,16 @@ fn static_decode_plan_matches_the_os_plan_bitwise() {
         for static_plan in [None, Some(false)] {
             let tuning = Tuning { static_plan, ..common::tuning_for(&cfg) };
             let mut layer = flashmoe::MoeLayer::builder(&c, cfg.clone()).tuning(tuning).build().unwrap();
-            let expect_static =
-                static_plan.is_none() && layer.kernel(0).unwrap().mainloop != Some(flashmoe::entries::MainloopKind::WarpSpecialized);
+            let expect_static = static_plan.is_none()
+                && layer.kernel(0).unwrap().mainloop != Some(flashmoe::entries::MainloopKind::WarpSpecialized)
+                && router != Router::SigmoidScaledInput;
             assert_eq!(layer.static_plan(0, tokens).unwrap(), expect_static, "{cfg:?}");
             layer.load_weights(&w).unwrap();
             layer.output_buffer(0).unwrap().fill(0, tokens * cfg.hidden * dtype.bytes() as usize, NAN_BYTE).unwrap();
             let out = layer.forward(&[&xs]).unwrap_or_else(|e| panic!("{cfg:?} static {static_plan:?}: {e}"));
             let v = flashmoe::verify::check(&layer, &w, &x, &out, tokens, None, 77).unwrap();
             println!(
-                "{dtype:?} E={experts} k={k} T={tokens} gated={gated} bias={bias} cf={capacity_factor:?} static plan {expect_static}: {v:?}"
+                "{dtype:?} E={experts} k={k} T={tokens} gated={gated} bias={bias} cf={capacity_factor:?} {router:?} static plan {expect_static}: {v:?}"
             );
             assert!(v.passed(dtype), "{cfg:?} static {expect_static}: {v:?}");
             outs.push(out.into_iter().next().unwrap());

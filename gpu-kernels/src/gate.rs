@@ -74,7 +74,7 @@ pub unsafe fn route_inline(p: &MoeParams) {
     // Warp-uniform: every lane takes part in every step's shuffles, also past the last token.
     while u < p.tokens.div_ceil(per_unit) {
         let t = u * per_unit + (tid / 32) * per_warp + lanes.first / lanes.width;
-        unsafe { top_k::<true>(p, t, &lanes) };
+        unsafe { top_k::<true, 8>(p, t, &lanes) };
         u += grid_dim();
     }
 }
@@ -83,18 +83,33 @@ pub unsafe fn route_inline(p: &MoeParams) {
 /// routing, which every block runs alike (same lanes, same order: the same bits), so no grid
 /// barrier has to publish it. The routing tables get the same values from every block.
 ///
+/// A lane keeps as many logit slots as E needs at the forward's width: decode's whole-warp
+/// groups hold E <= 32 in one and E <= 64 in two, where the predicated slots of the 8-slot code
+/// still issue (more than twice the one-slot code's instructions). The same bits at any count:
+/// an absent slot only ever added exp(-inf) = +0 to a sum and lost every comparison.
+///
 /// # Safety
 /// All threads of the block, after the logits' grid barrier; `p.tokens` at most
 /// [`STATIC_ROUTE_STEPS`] `· layout::route_tokens(p.route_lanes)`.
-#[inline(never)]
 pub unsafe fn route_all(p: &MoeParams) {
+    match p.experts.div_ceil(p.route_lanes) {
+        1 => unsafe { route_all_slots::<1>(p) },
+        2 => unsafe { route_all_slots::<2>(p) },
+        _ => unsafe { route_all_slots::<8>(p) },
+    }
+}
+
+/// [`route_all`] with `N` slots a lane (`N · p.route_lanes >= p.experts`); not inlined, so the
+/// entry holds none of the three.
+#[inline(never)]
+unsafe fn route_all_slots<const N: usize>(p: &MoeParams) {
     let tid = thread_idx();
     let lanes = Lanes::of(p.route_lanes, tid % 32);
     let per_warp = 32 / lanes.width;
     let t = (tid / 32) * per_warp + lanes.first / lanes.width;
     let mut t0 = 0;
     while t0 < p.tokens {
-        unsafe { top_k::<false>(p, t0 + t, &lanes) };
+        unsafe { top_k::<false, N>(p, t0 + t, &lanes) };
         t0 += route_tokens(p.route_lanes);
     }
 }
@@ -176,11 +191,11 @@ const SPLIT_BATCH: usize = 4;
 const _: () = assert!(SPLIT_BATCH == 4 && MAX_GATE_SPLITS == 32);
 
 /// Routing of token `t` (none when `t` is past the last token) by one lane group: lane l holds
-/// experts l, l + width, ... (at most 8), each the sum of the K splits' partial logits in split
-/// order (deterministic), then plus the router bias in f32 when the layer has one; the layer's
-/// router then picks the k experts and their weights.
+/// experts l, l + width, ... in its `N` slots (at most 8; `N · width >= E`), each the sum of the
+/// K splits' partial logits in split order (deterministic), then plus the router bias in f32
+/// when the layer has one; the layer's router then picks the k experts and their weights.
 #[inline(always)]
-unsafe fn top_k<const GRID: bool>(p: &MoeParams, t: u32, lanes: &Lanes) {
+unsafe fn top_k<const GRID: bool, const N: usize>(p: &MoeParams, t: u32, lanes: &Lanes) {
     let (experts, k) = (p.experts, p.top_k);
     let valid = t < p.tokens;
     let logits = (p.workspace + p.ws.logits) as *const f32;
@@ -192,10 +207,11 @@ unsafe fn top_k<const GRID: bool>(p: &MoeParams, t: u32, lanes: &Lanes) {
     // eight slots waited eight), then each slot sums its partials in split order
     // (deterministic). Past the last token a group computes on zeros and writes nothing.
     let splits = p.gate_splits as usize;
-    let mut v = [0.0f32; 8];
-    // At most one expert per lane (decode's whole-warp groups, E <= 32): all its splits load at
-    // once, one round trip instead of one per SPLIT_BATCH (the same sums, in the same order).
-    let mut s0 = if experts <= lanes.width { splits } else { 0 };
+    let mut v = [0.0f32; N];
+    // At most one expert per lane (decode's whole-warp groups, E <= 32; always so with one
+    // slot): all its splits load at once, one round trip instead of one per SPLIT_BATCH (the
+    // same sums, in the same order).
+    let mut s0 = if N == 1 || experts <= lanes.width { splits } else { 0 };
     if s0 == splits {
         let mut part = [[0.0f32; 8]; MAX_GATE_SPLITS as usize / 8];
         let at = unsafe { row.add(lanes.sub as usize) };
@@ -214,8 +230,8 @@ unsafe fn top_k<const GRID: bool>(p: &MoeParams, t: u32, lanes: &Lanes) {
         });
     }
     while s0 < splits {
-        let mut part = [[0.0f32; SPLIT_BATCH]; 8];
-        unroll!(8, i, {
+        let mut part = [[0.0f32; SPLIT_BATCH]; N];
+        unroll!(8, i < N, {
             let at = unsafe { row.add(lanes.item(i) as usize) };
             unroll!(4, u, {
                 if valid && lanes.item(i) < experts && s0 + u < splits {
@@ -223,14 +239,14 @@ unsafe fn top_k<const GRID: bool>(p: &MoeParams, t: u32, lanes: &Lanes) {
                 }
             });
         });
-        unroll!(8, i, {
+        unroll!(8, i < N, {
             unroll!(4, u, {
                 v[i] += part[i][u];
             });
         });
         s0 += SPLIT_BATCH;
     }
-    unroll!(8, i, {
+    unroll!(8, i < N, {
         let e = lanes.item(i);
         v[i] = if e >= experts {
             f32::NEG_INFINITY
@@ -244,7 +260,7 @@ unsafe fn top_k<const GRID: bool>(p: &MoeParams, t: u32, lanes: &Lanes) {
     // over the whole row): a typed error, never a silent route. The group's lowest lane holding
     // one reports its first; the group still takes part in the warp's shuffles.
     let mut bad = None;
-    unroll!(8, i, {
+    unroll!(8, i < N, {
         if bad.is_none() && lanes.item(i) < experts && !v[i].is_finite() {
             bad = Some(v[i]);
         }
@@ -256,7 +272,7 @@ unsafe fn top_k<const GRID: bool>(p: &MoeParams, t: u32, lanes: &Lanes) {
         unsafe { fault::fault_at(p, FaultKind::NonFiniteInput as u32, (NONE, NONE, t), b.to_bits() as u64, 0) };
     }
     if bad_lanes != 0 {
-        v = [0.0; 8];
+        v = [0.0; N];
     }
     let (mine_e, weight) = match RouterKind::from_u32(p.router) {
         Some(RouterKind::GroupedSigmoid) => unsafe { grouped_sigmoid(p, &v, lanes) },
@@ -321,10 +337,10 @@ impl Lanes {
 /// depend on the group's width). The item is always below `count` (it indexes memory), even for
 /// keys no comparison can order.
 #[inline(always)]
-fn group_best(keys: &[f32; 8], taken: u32, count: u32, lanes: &Lanes) -> (f32, u32) {
+fn group_best<const N: usize>(keys: &[f32; N], taken: u32, count: u32, lanes: &Lanes) -> (f32, u32) {
     // Lane-local first, in ascending items, so ties keep the lower one.
     let (mut bv, mut be) = (f32::NEG_INFINITY, u32::MAX);
-    unroll!(8, i, {
+    unroll!(8, i < N, {
         let e = lanes.item(i);
         if e < count && taken & (1 << i) == 0 && (keys[i] > bv || be == u32::MAX) {
             bv = keys[i];
@@ -355,9 +371,9 @@ fn take(taken: &mut u32, item: u32, lanes: &Lanes) {
 /// `keys[slot]` for a warp-uniform `slot` without indexing the register array at run time (that
 /// would put it in local memory).
 #[inline(always)]
-fn at_slot(keys: &[f32; 8], slot: u32) -> f32 {
+fn at_slot<const N: usize>(keys: &[f32; N], slot: u32) -> f32 {
     let mut v = 0.0;
-    unroll!(8, i, {
+    unroll!(8, i < N, {
         if i as u32 == slot {
             v = keys[i];
         }
@@ -368,14 +384,14 @@ fn at_slot(keys: &[f32; 8], slot: u32) -> f32 {
 /// [`RouterKind::Softmax`]: softmax of the logits, top-k by logit, weights p_j (or p_j / Σ_k p).
 /// Lane j < k of the group returns its j-th choice.
 #[inline(always)]
-fn softmax_top_k(p: &MoeParams, v: &[f32; 8], lanes: &Lanes) -> (u32, f32) {
+fn softmax_top_k<const N: usize>(p: &MoeParams, v: &[f32; N], lanes: &Lanes) -> (u32, f32) {
     let mut m = f32::NEG_INFINITY;
-    unroll!(8, i, {
+    unroll!(8, i < N, {
         m = if v[i] > m { v[i] } else { m };
     });
     let m = warp::max_f32(m, lanes.width);
     let mut s = 0.0;
-    unroll!(8, i, {
+    unroll!(8, i < N, {
         s += exp(v[i] - m);
     });
     let inv_sum = math::rcp(warp::sum_f32(s, lanes.width));
@@ -397,7 +413,7 @@ fn softmax_top_k(p: &MoeParams, v: &[f32; 8], lanes: &Lanes) -> (u32, f32) {
 /// [`RouterKind::SigmoidScaledInput`] (Llama-4): top-k by logit; the weight sigmoid(l_j) scales
 /// the expert's input (GEMM0), and combine adds the output with weight 1.
 #[inline(always)]
-fn sigmoid_of_top_k(p: &MoeParams, v: &[f32; 8], lanes: &Lanes) -> (u32, f32) {
+fn sigmoid_of_top_k<const N: usize>(p: &MoeParams, v: &[f32; N], lanes: &Lanes) -> (u32, f32) {
     let mut picked = 0u32;
     let (mut mine_e, mut mine_l) = (0u32, 0.0f32);
     for j in 0..p.top_k {
@@ -422,11 +438,11 @@ fn sigmoid_of_top_k(p: &MoeParams, v: &[f32; 8], lanes: &Lanes) -> (u32, f32) {
 /// `p.score_bias` holds `p.experts` f32 values; `p.groups` divides `p.experts` (validated on the
 /// host, as is topk_groups ≤ groups).
 #[inline(always)]
-unsafe fn grouped_sigmoid(p: &MoeParams, v: &[f32; 8], lanes: &Lanes) -> (u32, f32) {
+unsafe fn grouped_sigmoid<const N: usize>(p: &MoeParams, v: &[f32; N], lanes: &Lanes) -> (u32, f32) {
     let experts = p.experts;
     let bias = p.score_bias as *const u8;
-    let (mut s, mut c) = ([0.0f32; 8], [f32::NEG_INFINITY; 8]);
-    unroll!(8, i, {
+    let (mut s, mut c) = ([0.0f32; N], [f32::NEG_INFINITY; N]);
+    unroll!(8, i < N, {
         let e = lanes.item(i);
         if e < experts {
             s[i] = sigmoid(v[i]);
@@ -436,13 +452,13 @@ unsafe fn grouped_sigmoid(p: &MoeParams, v: &[f32; 8], lanes: &Lanes) -> (u32, f
     // Keeping every group masks nothing (Kimi-K2 and GLM-4.5 run one group).
     if p.topk_groups < p.groups {
         let per = experts / p.groups;
-        // The group's lane l keeps the score of group width·m + l in `scores[m]` (at most 4·width
-        // groups: each holds at least 2 of at most 8·width experts).
-        let mut scores = [f32::NEG_INFINITY; 8];
+        // The group's lane l keeps the score of group width·m + l in `scores[m]` (at most
+        // N·width / 2 groups: each holds at least 2 of at most N·width experts).
+        let mut scores = [f32::NEG_INFINITY; N];
         for g in 0..p.groups {
             let (lo, hi) = (g * per, g * per + per);
             let mut two = TopTwo::EMPTY;
-            unroll!(8, i, {
+            unroll!(8, i < N, {
                 let e = lanes.item(i);
                 if e >= lo && e < hi {
                     two = two.insert(c[i]);
@@ -453,7 +469,7 @@ unsafe fn grouped_sigmoid(p: &MoeParams, v: &[f32; 8], lanes: &Lanes) -> (u32, f
                 two = two.merge(TopTwo { first: warp::shfl_xor_f32(two.first, d), second: warp::shfl_xor_f32(two.second, d) });
                 d >>= 1;
             }
-            unroll!(8, m, {
+            unroll!(8, m < N, {
                 if g == lanes.item(m) {
                     scores[m] = two.sum();
                 }
@@ -463,14 +479,14 @@ unsafe fn grouped_sigmoid(p: &MoeParams, v: &[f32; 8], lanes: &Lanes) -> (u32, f
         for _ in 0..p.topk_groups {
             let (_, g) = group_best(&scores, kept_groups, p.groups, lanes);
             take(&mut kept_groups, g, lanes);
-            unroll!(8, i, {
+            unroll!(8, i < N, {
                 let e = lanes.item(i);
                 if e >= g * per && e < g * per + per {
                     kept |= 1 << i;
                 }
             });
         }
-        unroll!(8, i, {
+        unroll!(8, i < N, {
             if kept & (1 << i) == 0 {
                 c[i] = f32::NEG_INFINITY;
             }

@@ -1,8 +1,15 @@
 //! `unroll!(N, i, { ... })` repeats a block with `i` = 0..N as a constant (N = 2, 4, 8), the way
 //! `#pragma unroll` does: register arrays indexed by `i` then stay in registers instead of
 //! falling to local memory (LLVM does not always fully unroll loops with inline asm bodies).
+//! `unroll!(8, i < n, { ... })` runs the block for `i` below `n` of at most 8, a const generic
+//! for arrays of `n` slots: the other copies fold away at monomorphisation.
 
 macro_rules! unroll {
+    (8, $i:ident < $n:expr, $body:block) => {{
+        unroll!(8, $i, {
+            if $i < $n $body
+        })
+    }};
     (2, $i:ident, $body:block) => {{
         {
             let $i: usize = 0;
