@@ -212,6 +212,36 @@ fn gemm0_k_splits() {
     }
 }
 
+/// The gate's warp dot products (128-thread engines, T <= 4: `gate::logits_any_t`) against the
+/// f64 reference, with bitwise repeats: K splits forced from one (a lane sums 8 vectors) to one
+/// per K tile (a quarter of the warp loads), uneven ones, E not a multiple of 4 (padded logit
+/// rows) and above 128, every dtype; T = 5 takes the tensor-core tiles.
+#[test]
+#[ignore = "needs GPU"]
+fn gate_dot_products_at_decode() {
+    let c = gpu();
+    for (i, (dtype, experts, k, tokens, hidden, gate_splits)) in [
+        (DType::Bf16, 8, 2, 1, 2048, Some(1)),
+        (DType::F16, 6, 2, 4, 320, Some(5)),
+        (DType::Bf16, 6, 1, 3, 448, Some(3)),
+        (DType::F32, 64, 4, 2, 1024, None),
+        (DType::Bf16, 160, 8, 4, 1024, Some(16)),
+        (DType::Bf16, 8, 2, 5, 256, None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let cfg = MoeConfig { capacity_factor: None, ..cfg(dtype, experts, k, tokens, (hidden, 256)) };
+        let tuning = Tuning { gate_splits, ..common::tuning_for(&cfg) };
+        if let Some(splits) = gate_splits {
+            let layer = flashmoe::MoeLayer::builder(&c, cfg.clone()).tuning(tuning.clone()).build().unwrap();
+            assert_eq!(layer.plan().forward(0, tokens).unwrap().gate_splits, splits, "{cfg:?}");
+        }
+        let v = check_tuned(&c, &cfg, &tuning, 1000 + i as u64, Inputs::Random);
+        assert_eq!(v.dropped, 0);
+    }
+}
+
 /// The static decode plan (one GPU, at most 4 tokens: every block routes them, a warp per token,
 /// and takes tasks by index) against the OS plan on the same weights and
 /// inputs: both pass the f64 check, and they agree bit for bit (the same row tiles, slots,

@@ -1,6 +1,7 @@
 //! The fused gate, in two phases separated by a grid barrier. Phase 1: logits = x·Wgᵀ on tensor
 //! cores (f32 accumulate), split over (128-token chunk, K range) units so every block streams a
-//! share even for one chunk (decode); each unit writes its partial logits. Phase 2, per token:
+//! share even for one chunk (decode); each unit writes its partial logits. At decode the
+//! 128-thread entries take warp dot products instead (see [`logits_any_t`]). Phase 2, per token:
 //! the partials summed in a fixed order (plus the router bias, when the layer has one), the
 //! layer's router (softmax top-k, DeepSeek-V3's grouped sigmoid, or Llama-4's sigmoid of the
 //! top-k logits; ties to the lower expert), the routing weights, and per-chunk expert counts that
@@ -12,8 +13,8 @@ use crate::gemm::element::{Bf16, Element, F16, F32};
 use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, mainloop, zero_acc};
 use crate::layout::{
-    DROPPED, DType, FaultKind, MAX_GATE_SPLITS, MoeParams, NONE, RouterKind, STATIC_ROUTE_STEPS, TILE_K_BYTES, TILE_M, TILE_N, gate_chunks,
-    logits_stride, route_tokens,
+    BLOCK_THREADS, DROPPED, DType, FaultKind, MAX_GATE_SPLITS, MoeParams, NONE, RouterKind, STATIC_ROUTE_STEPS, TILE_K_BYTES, TILE_M,
+    TILE_N, gate_chunks, logits_stride, route_tokens,
 };
 use crate::ptx::{copy, math, sync, warp};
 use crate::ranking::{TopTwo, outranks};
@@ -28,9 +29,15 @@ use crate::util::{block_idx, grid_dim, thread_idx};
 /// All threads call it with valid parameters.
 #[inline(always)]
 pub unsafe fn logits<E: Element, const SMALL_E_AS_M: bool>(p: &MoeParams, smem: u32) {
+    unsafe { logits_tiles::<E, SMALL_E_AS_M>(p, smem, gate_chunks(p.tokens) * p.gate_splits) }
+}
+
+/// [`logits`] over the first `units` of this forward's (chunk, K split) units.
+#[inline(always)]
+unsafe fn logits_tiles<E: Element, const SMALL_E_AS_M: bool>(p: &MoeParams, smem: u32, units: u32) {
     let splits = p.gate_splits;
     let mut u = block_idx();
-    while u < gate_chunks(p.tokens) * splits {
+    while u < units {
         let (c, s) = (u / splits, u % splits);
         let t0 = c * TILE_M;
         let mut e0 = 0;
@@ -46,6 +53,90 @@ pub unsafe fn logits<E: Element, const SMALL_E_AS_M: bool>(p: &MoeParams, smem: 
             e0 += TILE_N;
         }
         u += grid_dim();
+    }
+}
+
+/// Tokens up to which the 128-thread entries compute the partial logits as warp dot products
+/// (the static plan's one routing step at a warp a token).
+pub const DOT_GATE_TOKENS: u32 = 4;
+const _: () = assert!(DOT_GATE_TOKENS == 4, "logits_dots unrolls its tokens by 4");
+
+/// Phase 1 on the 128-thread entries: up to [`DOT_GATE_TOKENS`] tokens by [`logits_dots`], more
+/// by the tensor-core tiles of [`logits`]. The choice follows T alone, so the static and the OS
+/// plan of a forward sum the same partials (they agree bit for bit). Both run, one over no units:
+/// a branch around them cost the NVSHMEM build's 16-bit forwards 48 bytes of per-task spills.
+///
+/// # Safety
+/// As [`logits`].
+#[inline(always)]
+pub unsafe fn logits_any_t<E: Element>(p: &MoeParams, smem: u32) {
+    let dots = p.tokens <= DOT_GATE_TOKENS;
+    unsafe {
+        logits_tiles::<E, false>(p, smem, if dots { 0 } else { gate_chunks(p.tokens) * p.gate_splits });
+        logits_dots::<E>(p, if dots { p.experts * p.gate_splits } else { 0 });
+    }
+}
+
+/// The partial logits of at most [`DOT_GATE_TOKENS`] tokens as warp dot products: the warps of
+/// all blocks take (expert, K split) units and write what the tiles would, in the same
+/// `[split][token][expert]` layout. For 1-4 rows a tile ran its whole pipeline, a staging pass
+/// and a store; a unit here is one round trip per 512 bytes of its split (a decode split is 4 K
+/// tiles: 512 bytes up to H = 8192 in 16 bits). Each lane sums its 16-byte vectors in order,
+/// then a fixed butterfly: deterministic. Out of line: nothing of the entry stays live across it.
+///
+/// # Safety
+/// All threads of every block; `p.tokens` at most [`DOT_GATE_TOKENS`] unless `units` is 0, at
+/// most `p.experts · p.gate_splits` (unit u: expert u / splits, split u % splits).
+#[inline(never)]
+unsafe fn logits_dots<E: Element>(p: &MoeParams, units: u32) {
+    let (splits, tokens, x) = (p.gate_splits, p.tokens, p.x);
+    let row_bytes = (p.hidden * E::BYTES) as u64;
+    let k_tiles = p.hidden * E::BYTES / TILE_K_BYTES;
+    let logits = (p.workspace + p.ws.logits) as *mut f32;
+    let stride = logits_stride(p.experts) as u64;
+    let lane = thread_idx() % 32;
+    let warps = BLOCK_THREADS / 32;
+    let mut u = block_idx() * warps + thread_idx() / 32;
+    while u < units {
+        let (e, s) = (u / splits, u % splits);
+        // The split's K tiles, as `logits_tile` takes them, in 16-byte vectors.
+        let (v0, v1) = (s * k_tiles / splits * (TILE_K_BYTES / 16), (s + 1) * k_tiles / splits * (TILE_K_BYTES / 16));
+        let w = (p.gate_w + e as u64 * row_bytes) as *const u8;
+        let mut acc = [0.0f32; DOT_GATE_TOKENS as usize];
+        let mut v = v0 + lane;
+        while v < v1 {
+            let at = v as u64 * 16;
+            // Every load of the step before any product: one round trip, not one per token.
+            let w_raw = unsafe { copy::ld_nc_v4(w.add(at as usize)) };
+            let mut x_raw = [[0u32; 4]; DOT_GATE_TOKENS as usize];
+            unroll!(4, t, {
+                if (t as u32) < tokens {
+                    x_raw[t] = unsafe { copy::ld_nc_v4((x + t as u64 * row_bytes + at) as *const u8) };
+                }
+            });
+            let (mut ws, mut xs) = ([0.0f32; 8], [0.0f32; 8]);
+            E::unpack(w_raw, &mut ws);
+            unroll!(4, t, {
+                if (t as u32) < tokens {
+                    E::unpack(x_raw[t], &mut xs);
+                    unroll!(8, j, {
+                        if j < E::PER_VEC {
+                            acc[t] += xs[j] * ws[j];
+                        }
+                    });
+                }
+            });
+            v += 32;
+        }
+        unroll!(4, t, {
+            if (t as u32) < tokens {
+                let sum = warp::sum_f32(acc[t], 32);
+                if lane == 0 {
+                    unsafe { *logits.add(((s as u64 * tokens as u64 + t as u64) * stride + e as u64) as usize) = sum };
+                }
+            }
+        });
+        u += grid_dim() * warps;
     }
 }
 

@@ -130,7 +130,7 @@ unsafe fn forward<E: Element>(param: &MoeParams) {
     let dl = Deadline::new(p.timeout_ns);
     fault::mark_now(p, timeline::START);
     unsafe {
-        if prologue::<E, true>(p, smem, &dl, || gate::logits::<E, false>(p, smem), grid::barrier, gate::route) {
+        if prologue::<E, true>(p, smem, &dl, || gate::logits_any_t::<E>(p, smem), grid::barrier, gate::route) {
             processor::run::<E>(p, smem, &dl);
             sync::sync_threads();
             fault::raise_deferred(p, smem);
