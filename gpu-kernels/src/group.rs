@@ -21,10 +21,11 @@ impl Group {
 
     /// This thread's index in the warpgroup (0..128). It and the barrier are read from the
     /// thread index at each use: as fields they stayed live through the consumers' whole task
-    /// loop and were spilled (perf log v12).
+    /// loop and were spilled (perf log v12); read through LLVM's intrinsic, one read served the
+    /// whole warp-specialized entry and was spilled there too (v23).
     #[inline(always)]
     pub fn tid(&self) -> u32 {
-        thread_idx() % 128
+        crate::ptx::warp::tid_x_reread() % 128
     }
 
     #[inline(always)]
