@@ -65,11 +65,11 @@ fn required_ptxas() -> Option<PathBuf> {
     found
 }
 
-/// Spill bytes an entry may have: none, except the warp-specialized forwards. They spill 40
-/// bytes (48 in the NVSHMEM build; 92 / 100 before GEMM0's A-row lookup had one copy, perf log
-/// v20): values live across warpgroup 0's gate (after `setmaxnreg.inc` to 256, perf log v13)
-/// and a few per-task words (nvdisasm marks each refill). None is in the mainloop. An open
-/// defect of issue 10: the ceiling only stops it from growing.
+/// Spill bytes an entry may have: none, with these exceptions.
+///
+/// The warp-specialized forwards spill nothing since the warpgroup thread index is re-read at
+/// each use (perf log v23: its 40 bytes were that one value, kept live across the entry); in the
+/// NVSHMEM build, which keeps one read (`group::warpgroup_tid`), 48 bytes.
 ///
 /// The 128-thread 16-bit forwards may have 8 bytes: since the decode pipeline (the mainloop's
 /// four-stage ring for tiles of up to 64 rows, perf log v15) ptxas stores one 8-byte value that
@@ -89,7 +89,7 @@ fn spill_ceiling(label: &str, entry: &str) -> u32 {
     }
     let nvshmem = label.contains("nvshmem");
     if entry.ends_with("_ws") {
-        if nvshmem { 48 } else { 40 }
+        if nvshmem { 48 } else { 0 }
     } else if entry == "moe_forward_bf16" || entry == "moe_forward_f16" {
         if nvshmem { 20 } else { 8 }
     } else if nvshmem && entry.starts_with("moe_forward") {

@@ -5,6 +5,15 @@
 use crate::ptx::sync;
 use crate::util::thread_idx;
 
+/// This thread's index in its warpgroup, read from `%tid.x` again at each use: through LLVM's
+/// intrinsic, one read served the whole warp-specialized entry, and ptxas spilled it there (40 of
+/// its 40 spill bytes, perf log v23). The NVSHMEM build (llvm-link, opt, llc) keeps the
+/// intrinsic: with the re-read its ws entries spilled 196 bytes instead of 48.
+#[inline(always)]
+pub fn warpgroup_tid() -> u32 {
+    if cfg!(feature = "nvshmem") { thread_idx() % 128 } else { crate::ptx::warp::tid_x_reread() % 128 }
+}
+
 #[derive(Clone, Copy)]
 pub struct Group {
     /// Shared address of 4 words the group broadcasts through.
@@ -21,10 +30,10 @@ impl Group {
 
     /// This thread's index in the warpgroup (0..128). It and the barrier are read from the
     /// thread index at each use: as fields they stayed live through the consumers' whole task
-    /// loop and were spilled (perf log v12).
+    /// loop and were spilled (perf log v12). See [`warpgroup_tid`].
     #[inline(always)]
     pub fn tid(&self) -> u32 {
-        thread_idx() % 128
+        warpgroup_tid()
     }
 
     #[inline(always)]

@@ -428,7 +428,7 @@ pub unsafe fn produce(smem: u32, at: u32, ta: &ThreadRows, a_map: Option<(u64, u
     let (stage, full) = (smem + ws::stage(s), smem + ws::FULL + 8 * s);
     let x = kt * WEIGHT_BOX_COLS;
     unsafe {
-        if thread_idx() % 128 == 0 {
+        if crate::group::warpgroup_tid() == 0 {
             let a_bytes = if a_map.is_some() { WS_A_BYTES } else { 0 };
             mbarrier::arrive_expect_tx(full, WS_TILE_N * TILE_K_BYTES + a_bytes);
             let sb = stage + WS_A_BYTES;

@@ -75,6 +75,15 @@ pub fn lane_id() -> u32 {
     r
 }
 
+/// `mov.u32 %tid.x`, read again at every call (the asm is not pure, so LLVM never merges two
+/// reads): a value the compiler would otherwise keep live across a whole kernel, and spill.
+#[inline(always)]
+pub fn tid_x_reread() -> u32 {
+    let r: u32;
+    unsafe { asm!("mov.u32 {r}, %tid.x;", r = out(reg32) r, options(nomem, nostack)) };
+    r
+}
+
 /// Sum of an f32 over each aligned group of `width` lanes (a power of two, at most 32; 32: the
 /// warp). A butterfly: every lane of a group ends with its group's total.
 #[inline(always)]
