@@ -1,36 +1,91 @@
-//! Offsets into the block's dynamic shared memory: the GEMM pipeline first, then a small region
-//! of words the roles use to broadcast and scan.
+//! The block's dynamic shared memory as typed `#[repr(C)]` layouts: [`Block`] for a 128-thread
+//! block (the GEMM pipeline, then a small region of words the roles use to broadcast and scan)
+//! and [`ws::Block`] for a warp-specialized one. The code addresses shared memory by the
+//! offsets below, each `offset_of!` a field, so no region can overlap another or outgrow its
+//! place; the host's launch sizes (`layout::SHARED_BYTES`, `layout::WS_SHARED_BYTES`) are
+//! checked against the layouts.
 
-use crate::layout::PIPELINE_BYTES;
+use core::mem::{offset_of, size_of};
 
-/// This block's copy of the launch parameters (read by every thread, so kept on chip).
-pub const PARAMS: u32 = PIPELINE_BYTES;
-/// The current task, 8 words (processors).
-pub const TASK: u32 = PARAMS + 512;
+use crate::layout::{MoeParams, PIPELINE_BYTES, SHARED_BYTES, TILE_M};
 
-const _: () = assert!(core::mem::size_of::<crate::layout::MoeParams>() <= 512);
-const _: () = assert!(SCAN_B + 16 <= A_ROWS && FAULT + 32 <= PARAMS + crate::layout::AUX_BYTES);
-/// The static decode plan's row tiles and expected returned rows, 2 words after the task's 6
-/// (see `decode`).
-pub const STATIC_PLAN: u32 = TASK + 24;
-/// One broadcast word.
-pub const BROADCAST: u32 = TASK + 32;
-/// Scratch for block scans and reductions, two independent sets of 4 words.
-pub const SCAN_A: u32 = TASK + 64;
-pub const SCAN_B: u32 = TASK + 96;
+/// A 128-thread block's shared memory.
+#[repr(C)]
+pub struct Block {
+    /// The GEMM pipeline's stages (`gemm::mainloop`); between GEMMs, scratch of the roles
+    /// (the epilogue's staged tile, the static plan's counts).
+    pub pipeline: [u8; PIPELINE_BYTES as usize],
+    /// This block's copy of the launch parameters (read by every thread, so kept on chip).
+    pub params: [u8; 512],
+    /// The current task (processors).
+    pub task: [u32; 6],
+    /// The static decode plan's row tiles and expected returned rows (see `decode`).
+    pub static_plan: [u32; 2],
+    /// Broadcast words (a group's, see `group::Group`).
+    pub broadcast: [u32; 8],
+    /// Scratch for block scans and reductions: two independent sets.
+    pub scan_a: [u32; 8],
+    pub scan_b: [u32; 8],
+    /// Row tables of the current GEMM task (an address per row): operand A rows, output rows.
+    pub a_rows: [u64; TILE_M as usize],
+    pub out_rows: [u64; TILE_M as usize],
+    /// A processor's deferred failure (see `fault::defer`).
+    pub fault: [u32; 8],
+}
 
-/// Row tables of the current GEMM task (128 u64 each): operand A rows, and output rows.
-pub const A_ROWS: u32 = PARAMS + 640;
-pub const OUT_ROWS: u32 = A_ROWS + 128 * 8;
+pub const PARAMS: u32 = offset_of!(Block, params) as u32;
+pub const TASK: u32 = offset_of!(Block, task) as u32;
+pub const STATIC_PLAN: u32 = offset_of!(Block, static_plan) as u32;
+pub const BROADCAST: u32 = offset_of!(Block, broadcast) as u32;
+pub const SCAN_A: u32 = offset_of!(Block, scan_a) as u32;
+pub const SCAN_B: u32 = offset_of!(Block, scan_b) as u32;
+pub const A_ROWS: u32 = offset_of!(Block, a_rows) as u32;
+pub const OUT_ROWS: u32 = offset_of!(Block, out_rows) as u32;
+pub const FAULT: u32 = offset_of!(Block, fault) as u32;
 
-/// A processor's deferred failure (8 words, see `fault::defer`).
-pub const FAULT: u32 = OUT_ROWS + 128 * 8;
+const _: () = assert!(size_of::<MoeParams>() <= 512);
+const _: () = assert!(size_of::<Block>() as u32 == SHARED_BYTES);
+// The task's words end where `TaskClock` and `decode` expect the static plan's.
+const _: () = assert!(STATIC_PLAN == TASK + 24);
 
 /// The warp-specialized block's shared memory (`layout::WS_*`): stages 0 and 1 fill the
-/// 128-thread pipeline's memory, the rest and everything else follow the aux region.
+/// 128-thread pipeline's memory, the rest and everything else follow its aux region.
 #[cfg(target_feature = "sm_90a")]
 pub mod ws {
-    use crate::layout::{TILE_M, WS_STAGE_BYTES, WS_STAGES, WS_STAGING_BYTES, WS_TAIL};
+    use core::mem::{offset_of, size_of};
+
+    use crate::layout::{SHARED_BYTES, TILE_M, WS_SHARED_BYTES, WS_STAGE_BYTES, WS_STAGES, WS_STAGING_BYTES, WS_TAIL};
+
+    const STAGES: usize = WS_STAGES as usize;
+
+    #[repr(C)]
+    pub struct Block {
+        /// A 128-thread block's layout: its pipeline holds stages 0 and 1.
+        pub base: super::Block,
+        /// Up to the next 1024-byte boundary (swizzled operand tiles).
+        _align: [u8; (WS_TAIL - SHARED_BYTES) as usize],
+        /// Stages 2.. of the ring.
+        pub stages: [[u8; WS_STAGE_BYTES as usize]; STAGES - 2],
+        /// mbarriers: stage s full, stage s empty, task slot i's full and free.
+        pub full: [u64; STAGES],
+        pub empty: [u64; STAGES],
+        pub task_full: [u64; 2],
+        pub task_free: [u64; 2],
+        _barriers_pad: [u8; 128 - 8 * (2 * STAGES + 4)],
+        /// Task slot i (16 words, see `os::ws`): both consumers read it.
+        pub slots: [[u32; 16]; 2],
+        /// Slot i's output row table.
+        pub out_rows: [[u64; TILE_M as usize]; 2],
+        /// Consumer c's broadcast words.
+        pub words: [[u32; 4]; 2],
+        /// Set by a consumer that failed: the producer hands out no more tasks.
+        pub stop: u32,
+        /// Warpgroup 0's verdict on the roles (1: run the tasks), for the consumers it starts.
+        pub go: u32,
+        _words_pad: [u32; 2],
+        /// Consumer c's epilogue staging (`gemm::epilogue::store`).
+        pub staging: [[u8; WS_STAGING_BYTES as usize]; 2],
+    }
 
     /// Shared offset of pipeline stage `s` (< `WS_STAGES`).
     #[inline(always)]
@@ -38,24 +93,19 @@ pub mod ws {
         if s < 2 { s * WS_STAGE_BYTES } else { WS_TAIL + (s - 2) * WS_STAGE_BYTES }
     }
 
-    /// mbarriers: stage s full, stage s empty, task slot i's full and free.
-    pub const FULL: u32 = WS_TAIL + (WS_STAGES - 2) * WS_STAGE_BYTES;
-    pub const EMPTY: u32 = FULL + 8 * WS_STAGES;
-    pub const TASK_FULL: u32 = EMPTY + 8 * WS_STAGES;
-    pub const TASK_FREE: u32 = TASK_FULL + 16;
-    /// Task slot i (16 words, see `os::ws`): both consumers read it.
-    pub const SLOTS: u32 = FULL + 128;
-    /// Slot i's output row table (128 u64).
-    pub const OUT_ROWS: u32 = SLOTS + 128;
-    /// Consumer c's broadcast words (4).
-    pub const WORDS: u32 = OUT_ROWS + 2 * TILE_M * 8;
-    /// Set by a consumer that failed: the producer hands out no more tasks.
-    pub const STOP: u32 = WORDS + 32;
-    /// Warpgroup 0's verdict on the roles (1: run the tasks), for the consumers it starts.
-    pub const GO: u32 = STOP + 4;
-    /// Consumer c's epilogue staging (`gemm::epilogue::store`).
-    pub const STAGING: u32 = STOP + 16;
-    pub const END: u32 = STAGING + 2 * WS_STAGING_BYTES;
+    pub const FULL: u32 = offset_of!(Block, full) as u32;
+    pub const EMPTY: u32 = offset_of!(Block, empty) as u32;
+    pub const TASK_FULL: u32 = offset_of!(Block, task_full) as u32;
+    pub const TASK_FREE: u32 = offset_of!(Block, task_free) as u32;
+    pub const SLOTS: u32 = offset_of!(Block, slots) as u32;
+    pub const OUT_ROWS: u32 = offset_of!(Block, out_rows) as u32;
+    pub const WORDS: u32 = offset_of!(Block, words) as u32;
+    pub const STOP: u32 = offset_of!(Block, stop) as u32;
+    pub const GO: u32 = offset_of!(Block, go) as u32;
+    pub const STAGING: u32 = offset_of!(Block, staging) as u32;
+
+    const _: () = assert!(offset_of!(Block, stages) as u32 == WS_TAIL && WS_TAIL.is_multiple_of(1024));
+    const _: () = assert!(2 * WS_STAGE_BYTES <= crate::layout::PIPELINE_BYTES);
     const _: () = assert!(WS_STAGING_BYTES == crate::gemm::epilogue::CHUNK_BYTES);
-    const _: () = assert!(TASK_FREE + 16 <= SLOTS && END == crate::layout::WS_SHARED_BYTES);
+    const _: () = assert!(size_of::<Block>() as u32 == WS_SHARED_BYTES);
 }
