@@ -9,7 +9,7 @@
 
 use crate::fault;
 use crate::gemm::activation::{exp, sigmoid};
-use crate::gemm::element::{Bf16, Element, F16, F32};
+use crate::gemm::element::{Bf16, Element, F16, F32, Mma};
 use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, mainloop, zero_acc};
 use crate::layout::{
@@ -28,13 +28,13 @@ use crate::util::{block_idx, grid_dim, thread_idx};
 /// # Safety
 /// All threads call it with valid parameters.
 #[inline(always)]
-pub unsafe fn logits<E: Element, const SMALL_E_AS_M: bool>(p: &MoeParams, smem: u32) {
+pub unsafe fn logits<E: Mma, const SMALL_E_AS_M: bool>(p: &MoeParams, smem: u32) {
     unsafe { logits_tiles::<E, SMALL_E_AS_M>(p, smem, gate_chunks(p.tokens) * p.gate_splits) }
 }
 
 /// [`logits`] over the first `units` of this forward's (chunk, K split) units.
 #[inline(always)]
-unsafe fn logits_tiles<E: Element, const SMALL_E_AS_M: bool>(p: &MoeParams, smem: u32, units: u32) {
+unsafe fn logits_tiles<E: Mma, const SMALL_E_AS_M: bool>(p: &MoeParams, smem: u32, units: u32) {
     let splits = p.gate_splits;
     let mut u = block_idx();
     while u < units {
@@ -69,7 +69,7 @@ const _: () = assert!(DOT_GATE_TOKENS == 4, "logits_dots unrolls its tokens by 4
 /// # Safety
 /// As [`logits`].
 #[inline(always)]
-pub unsafe fn logits_any_t<E: Element>(p: &MoeParams, smem: u32) {
+pub unsafe fn logits_any_t<E: Mma>(p: &MoeParams, smem: u32) {
     let dots = p.tokens <= DOT_GATE_TOKENS;
     unsafe {
         logits_tiles::<E, false>(p, smem, if dots { 0 } else { gate_chunks(p.tokens) * p.gate_splits });
@@ -88,7 +88,7 @@ pub unsafe fn logits_any_t<E: Element>(p: &MoeParams, smem: u32) {
 /// All threads of every block; `p.tokens` at most [`DOT_GATE_TOKENS`] unless `units` is 0, at
 /// most `p.experts · p.gate_splits` (unit u: expert u / splits, split u % splits).
 #[inline(never)]
-unsafe fn logits_dots<E: Element>(p: &MoeParams, units: u32) {
+unsafe fn logits_dots<E: Mma>(p: &MoeParams, units: u32) {
     let (splits, tokens, x) = (p.gate_splits, p.tokens, p.x);
     let row_bytes = (p.hidden * E::BYTES) as u64;
     let k_tiles = p.hidden * E::BYTES / TILE_K_BYTES;
@@ -206,13 +206,13 @@ unsafe fn route_all_slots<const N: usize>(p: &MoeParams) {
 }
 
 #[inline(never)]
-unsafe fn logits_tile_outlined<E: Element, const SMALL_E_AS_M: bool>(p: &MoeParams, smem: u32, t0: u32, rows: u32, e0: u32, split: u32) {
+unsafe fn logits_tile_outlined<E: Mma, const SMALL_E_AS_M: bool>(p: &MoeParams, smem: u32, t0: u32, rows: u32, e0: u32, split: u32) {
     unsafe { logits_tile::<E, SMALL_E_AS_M>(p, smem, t0, rows, e0, split) }
 }
 
 /// Partial logits of tokens `[t0, t0 + rows)` for experts `[e0, e0 + 128)` over K split `split`.
 #[inline(always)]
-unsafe fn logits_tile<E: Element, const SMALL_E_AS_M: bool>(p: &MoeParams, smem: u32, t0: u32, rows: u32, e0: u32, split: u32) {
+unsafe fn logits_tile<E: Mma, const SMALL_E_AS_M: bool>(p: &MoeParams, smem: u32, t0: u32, rows: u32, e0: u32, split: u32) {
     let row_bytes = (p.hidden * E::BYTES) as u64;
     let k_tiles = p.hidden * E::BYTES / TILE_K_BYTES;
     let (k0, k1) = (split * k_tiles / p.gate_splits, (split + 1) * k_tiles / p.gate_splits);

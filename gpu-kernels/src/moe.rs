@@ -7,7 +7,7 @@
 use core::intrinsics::gpu::gpu_launch_sized_workgroup_mem;
 
 use crate::fault::{self, Deadline};
-use crate::gemm::element::{Bf16, Element, F16, F32};
+use crate::gemm::element::{Bf16, F16, F32, Mma};
 use crate::layout::{GEMM0_COUNTERS, MoeParams, gate_chunks, task_tiles, timeline};
 use crate::os::{self, processor};
 use crate::ptx::{copy, sync};
@@ -77,7 +77,7 @@ unsafe fn params_to_shared(param: &MoeParams, base: *mut u8) -> &'static MoePara
 /// routed rows. True on a processor block that goes on to its tasks. `grid_barrier` and `route`
 /// are `grid::barrier` and `gate::route` or their inlined forms.
 #[inline(always)]
-unsafe fn prologue<E: Element, const STATIC: bool>(
+unsafe fn prologue<E: Mma, const STATIC: bool>(
     p: &MoeParams,
     smem: u32,
     dl: &Deadline,
@@ -122,7 +122,7 @@ unsafe fn prologue<E: Element, const STATIC: bool>(
 /// The forward on 128-thread blocks (two per SM): every block is one warpgroup that loads,
 /// multiplies and stores.
 #[inline(always)]
-unsafe fn forward<E: Element>(param: &MoeParams) {
+unsafe fn forward<E: Mma>(param: &MoeParams) {
     // The launch sizes the dynamic shared memory (layout::SHARED_BYTES).
     let base = gpu_launch_sized_workgroup_mem::<SharedBase>() as *mut u8;
     let smem = copy::smem_addr(base);
@@ -146,7 +146,7 @@ unsafe fn forward<E: Element>(param: &MoeParams) {
 /// is back at the entry's count where they share code again.
 #[cfg(target_feature = "sm_90a")]
 #[inline(always)]
-unsafe fn forward_ws<E: Element>(param: &MoeParams) {
+unsafe fn forward_ws<E: Mma>(param: &MoeParams) {
     // The launch sizes the dynamic shared memory (layout::WS_SHARED_BYTES).
     let base = gpu_launch_sized_workgroup_mem::<SharedBase>() as *mut u8;
     let smem = copy::smem_addr(base);

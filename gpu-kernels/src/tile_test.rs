@@ -6,7 +6,7 @@
 
 use core::intrinsics::gpu::gpu_launch_sized_workgroup_mem;
 
-use crate::gemm::element::{Bf16, Element, F32};
+use crate::gemm::element::{Bf16, F32, Mma};
 use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, mainloop, zero_acc};
 use crate::layout::GemmTileArgs;
@@ -17,7 +17,7 @@ use crate::util::thread_idx;
 
 /// One tile of `args` on the MMA path `E` selects (see [`GemmTileArgs`]).
 #[inline(always)]
-unsafe fn tile<E: Element>(args: &GemmTileArgs) {
+unsafe fn tile<E: Mma>(args: &GemmTileArgs) {
     let base = gpu_launch_sized_workgroup_mem::<SharedBase>() as *mut u8;
     let smem = copy::smem_addr(base);
     let (rows, n_rows) = (args.rows as *const u32, args.n_rows);

@@ -1,4 +1,5 @@
-//! Element types: how each dtype feeds the tensor cores and converts to and from f32.
+//! Element types: each dtype's conversions to and from f32 ([`Element`]) and how it feeds the
+//! tensor cores ([`Mma`]).
 
 #[cfg(target_feature = "sm_90a")]
 use crate::ptx::wgmma;
@@ -8,16 +9,13 @@ use crate::ptx::{math, mma};
 #[cfg(target_feature = "sm_90a")]
 pub type WgmmaHalf<'a> = (&'a mut [[f32; 4]; 8], &'a mut [[f32; 4]; 8]);
 
-/// A storage dtype of activations and weights (accumulation is always f32).
+/// A storage dtype of activations and weights (accumulation is always f32): its size and its
+/// conversions to and from f32. How it meets the tensor cores is [`Mma`].
 pub trait Element {
     /// Bytes per element.
     const BYTES: u32;
     /// Elements per 16-byte vector.
     const PER_VEC: usize = (16 / Self::BYTES) as usize;
-    /// A fragment register as the MMA wants it (tf32 rounds f32 bits; 16-bit types pass through).
-    fn operand(x: u32) -> u32;
-    /// d += a·b over one 32-byte K step (m16n8k16 for 16-bit types, m16n8k8 for tf32).
-    fn mma(d: &mut [f32; 4], a: &[u32; 4], b0: u32, b1: u32);
     /// Widens the elements of a 16-byte vector into `out[..PER_VEC]`.
     fn unpack(v: [u32; 4], out: &mut [f32; 8]);
     /// Narrows `vals[..PER_VEC]` into a 16-byte vector.
@@ -27,6 +25,16 @@ pub trait Element {
     /// # Safety
     /// `p` points to at least `i + 1` elements of read-only input.
     unsafe fn load(p: *const u8, i: u32) -> f32;
+}
+
+/// The MMA path of a dtype, the policy the tile mainloops are generic over: mma.sync fragments
+/// (sm_80 and later, every dtype) or wgmma from shared-memory descriptors (sm_90a, 16-bit types).
+/// A dtype's own impl takes the best path of the build; [`SyncMma`] keeps it on mma.sync.
+pub trait Mma: Element {
+    /// A fragment register as the MMA wants it (tf32 rounds f32 bits; 16-bit types pass through).
+    fn operand(x: u32) -> u32;
+    /// d += a·b over one 32-byte K step (m16n8k16 for 16-bit types, m16n8k8 for tf32).
+    fn mma(d: &mut [f32; 4], a: &[u32; 4], b0: u32, b1: u32);
     /// Whether the mainloop uses Hopper wgmma (sm_90a builds, 16-bit types) instead of mma.sync.
     const WGMMA: bool;
     /// Four wgmma k-steps over one 128-byte K slice (only called when `WGMMA`).
@@ -38,7 +46,7 @@ pub trait Element {
     /// Both 64-row halves (`a0`, `a1`) against one B slice, one wait.
     ///
     /// # Safety
-    /// As [`Element::wgmma_x4`].
+    /// As [`Mma::wgmma_x4`].
     #[cfg(target_feature = "sm_90a")]
     unsafe fn wgmma_x8(acc: &mut [[[f32; 4]; 8]; 4], a0: [u64; 4], a1: [u64; 4], b: [u64; 4]);
     /// Four wgmma m64n256k16 (64 rows of a 128x256 tile, one 128-byte K slice) committed but
@@ -46,7 +54,7 @@ pub trait Element {
     /// stage or reads `acc` (column block j in `acc[j / 8][j % 8]`).
     ///
     /// # Safety
-    /// As [`Element::wgmma_x4`].
+    /// As [`Mma::wgmma_x4`].
     #[cfg(target_feature = "sm_90a")]
     unsafe fn wgmma_n256_async(acc: &mut [[[f32; 4]; 8]; 4], a: [u64; 4], b: [u64; 4]);
 }
@@ -58,15 +66,6 @@ pub struct SyncMma<E>(core::marker::PhantomData<E>);
 #[cfg(target_feature = "sm_90a")]
 impl<E: Element> Element for SyncMma<E> {
     const BYTES: u32 = E::BYTES;
-    const WGMMA: bool = false;
-    #[inline(always)]
-    fn operand(x: u32) -> u32 {
-        E::operand(x)
-    }
-    #[inline(always)]
-    fn mma(d: &mut [f32; 4], a: &[u32; 4], b0: u32, b1: u32) {
-        E::mma(d, a, b0, b1)
-    }
     #[inline(always)]
     fn unpack(v: [u32; 4], out: &mut [f32; 8]) {
         E::unpack(v, out)
@@ -78,6 +77,19 @@ impl<E: Element> Element for SyncMma<E> {
     #[inline(always)]
     unsafe fn load(p: *const u8, i: u32) -> f32 {
         unsafe { E::load(p, i) }
+    }
+}
+
+#[cfg(target_feature = "sm_90a")]
+impl<E: Mma> Mma for SyncMma<E> {
+    const WGMMA: bool = false;
+    #[inline(always)]
+    fn operand(x: u32) -> u32 {
+        E::operand(x)
+    }
+    #[inline(always)]
+    fn mma(d: &mut [f32; 4], a: &[u32; 4], b0: u32, b1: u32) {
+        E::mma(d, a, b0, b1)
     }
     unsafe fn wgmma_x4(_: WgmmaHalf<'_>, _: [u64; 4], _: [u64; 4]) {
         unreachable!("SyncMma never takes the wgmma path")
@@ -110,14 +122,6 @@ fn bf16_hi(x: u32) -> f32 {
 impl Element for Bf16 {
     const BYTES: u32 = 2;
     #[inline(always)]
-    fn operand(x: u32) -> u32 {
-        x
-    }
-    #[inline(always)]
-    fn mma(d: &mut [f32; 4], a: &[u32; 4], b0: u32, b1: u32) {
-        mma::mma_bf16_16816(d, a, b0, b1)
-    }
-    #[inline(always)]
     fn unpack(v: [u32; 4], out: &mut [f32; 8]) {
         unroll!(4, i, {
             out[2 * i] = bf16_lo(v[i]);
@@ -136,6 +140,17 @@ impl Element for Bf16 {
     unsafe fn load(p: *const u8, i: u32) -> f32 {
         let h = unsafe { *(p as *const u16).add(i as usize) };
         f32::from_bits((h as u32) << 16)
+    }
+}
+
+impl Mma for Bf16 {
+    #[inline(always)]
+    fn operand(x: u32) -> u32 {
+        x
+    }
+    #[inline(always)]
+    fn mma(d: &mut [f32; 4], a: &[u32; 4], b0: u32, b1: u32) {
+        mma::mma_bf16_16816(d, a, b0, b1)
     }
     const WGMMA: bool = cfg!(target_feature = "sm_90a");
     #[cfg(target_feature = "sm_90a")]
@@ -158,14 +173,6 @@ impl Element for Bf16 {
 impl Element for F16 {
     const BYTES: u32 = 2;
     #[inline(always)]
-    fn operand(x: u32) -> u32 {
-        x
-    }
-    #[inline(always)]
-    fn mma(d: &mut [f32; 4], a: &[u32; 4], b0: u32, b1: u32) {
-        mma::mma_f16_16816(d, a, b0, b1)
-    }
-    #[inline(always)]
     fn unpack(v: [u32; 4], out: &mut [f32; 8]) {
         unroll!(4, i, {
             out[2 * i] = math::f16_to_f32(v[i]);
@@ -184,6 +191,17 @@ impl Element for F16 {
     unsafe fn load(p: *const u8, i: u32) -> f32 {
         let h = unsafe { *(p as *const u16).add(i as usize) };
         math::f16_to_f32(h as u32)
+    }
+}
+
+impl Mma for F16 {
+    #[inline(always)]
+    fn operand(x: u32) -> u32 {
+        x
+    }
+    #[inline(always)]
+    fn mma(d: &mut [f32; 4], a: &[u32; 4], b0: u32, b1: u32) {
+        mma::mma_f16_16816(d, a, b0, b1)
     }
     const WGMMA: bool = cfg!(target_feature = "sm_90a");
     #[cfg(target_feature = "sm_90a")]
@@ -206,14 +224,6 @@ impl Element for F16 {
 impl Element for F32 {
     const BYTES: u32 = 4;
     #[inline(always)]
-    fn operand(x: u32) -> u32 {
-        mma::cvt_rna_tf32(x)
-    }
-    #[inline(always)]
-    fn mma(d: &mut [f32; 4], a: &[u32; 4], b0: u32, b1: u32) {
-        mma::mma_tf32_1688(d, a, b0, b1)
-    }
-    #[inline(always)]
     fn unpack(v: [u32; 4], out: &mut [f32; 8]) {
         unroll!(4, i, {
             out[i] = f32::from_bits(v[i]);
@@ -226,6 +236,17 @@ impl Element for F32 {
     #[inline(always)]
     unsafe fn load(p: *const u8, i: u32) -> f32 {
         unsafe { *(p as *const f32).add(i as usize) }
+    }
+}
+
+impl Mma for F32 {
+    #[inline(always)]
+    fn operand(x: u32) -> u32 {
+        mma::cvt_rna_tf32(x)
+    }
+    #[inline(always)]
+    fn mma(d: &mut [f32; 4], a: &[u32; 4], b0: u32, b1: u32) {
+        mma::mma_tf32_1688(d, a, b0, b1)
     }
     // tf32 wgmma would truncate f32 operands in shared memory; mma.sync rounds them (cvt.rna).
     const WGMMA: bool = false;

@@ -3,7 +3,7 @@
 //! to the output dtype and writes 16-byte vectors to wherever each row goes (local staging, a
 //! peer's combine slot, gate logits).
 
-use super::element::Element;
+use super::element::{Element, Mma};
 use super::mainloop::{Acc, position};
 #[cfg(target_feature = "sm_90a")]
 use crate::group::Group;
@@ -22,7 +22,7 @@ const ROW_POINTERS: u32 = TILE_M * STRIDE;
 /// # Safety
 /// All threads call it after the mainloop.
 #[inline(always)]
-pub unsafe fn stage<E: Element>(smem: u32, acc: &Acc) {
+pub unsafe fn stage<E: Mma>(smem: u32, acc: &Acc) {
     unroll!(4, i, {
         unroll!(8, j, {
             let (row, col) = position::<E>(i as u32, j as u32, 0);

@@ -9,7 +9,7 @@
 //! row r lives at chunk `c ^ (r % 8)`: the 8 row addresses of every ldmatrix phase fall in
 //! distinct banks, and it is wgmma's canonical 128-byte-swizzle K-major layout.
 
-use super::element::Element;
+use super::element::Mma;
 use crate::layout::{PIPELINE_BYTES, PIPELINE_STAGES, TILE_K_BYTES, TILE_M, WEIGHT_BOX_COLS};
 use crate::ptx::{copy, mma, sync};
 use crate::util::thread_idx;
@@ -30,7 +30,7 @@ pub type Acc = [[[f32; 4]; 8]; 4];
 /// - wgmma: `acc[2h..2h+2]` are the 64 registers of 64-row half h; warp w holds rows
 ///   `64h + 16w + g (+8)`, column block `8·(i % 2) + j`.
 #[inline(always)]
-pub fn position<E: Element>(i: u32, j: u32, q: u32) -> (u32, u32) {
+pub fn position<E: Mma>(i: u32, j: u32, q: u32) -> (u32, u32) {
     // The thread in its warpgroup (a warp-specialized block's consumers are warpgroups 1, 2).
     let tid = thread_idx() % 128;
     let (warp, lane) = (tid / 32, tid % 32);
@@ -154,7 +154,7 @@ pub unsafe fn load_operand<const EVICT_FIRST: bool>(dst: u32, t: &ThreadRows, ga
 /// # Safety
 /// Every valid row of `a` and `b` holds `k_bytes` readable bytes; all threads of the block call it.
 #[inline(always)]
-pub unsafe fn mainloop<E: Element, const DEEP: bool>(smem: u32, a: &Rows, b: &Rows, k_bytes: u32, acc: &mut Acc) {
+pub unsafe fn mainloop<E: Mma, const DEEP: bool>(smem: u32, a: &Rows, b: &Rows, k_bytes: u32, acc: &mut Acc) {
     #[cfg(target_feature = "sm_90a")]
     if E::WGMMA {
         return unsafe { mainloop_wgmma::<E, DEEP>(smem, a, b, k_bytes, acc) };
@@ -200,7 +200,7 @@ unsafe fn prefetch(smem: u32, ta: &ThreadRows, tb: &ThreadRows, b_gated: bool, k
 /// the extra registers made the warp-specialized entries spill 216 bytes instead of 104.)
 #[cfg(target_feature = "sm_90a")]
 #[inline(always)]
-unsafe fn mainloop_wgmma<E: Element, const DEEP: bool>(smem: u32, a: &Rows, b: &Rows, k_bytes: u32, acc: &mut Acc) {
+unsafe fn mainloop_wgmma<E: Mma, const DEEP: bool>(smem: u32, a: &Rows, b: &Rows, k_bytes: u32, acc: &mut Acc) {
     use crate::ptx::wgmma::{descriptor_sw128, fence_proxy_async_shared};
     let k_tiles = k_bytes / TILE_K_BYTES;
     let (ta, tb) = (thread_rows(a), thread_rows(b));
@@ -300,7 +300,7 @@ const _: () = {
 
 /// The mma.sync path.
 #[inline(always)]
-unsafe fn mainloop_sync<E: Element>(smem: u32, a: &Rows, b: &Rows, k_bytes: u32, acc: &mut Acc) {
+unsafe fn mainloop_sync<E: Mma>(smem: u32, a: &Rows, b: &Rows, k_bytes: u32, acc: &mut Acc) {
     let tid = thread_idx();
     let (warp, lane) = (tid / 32, tid % 32);
     let (wm, wn) = (warp / 2, warp % 2);
@@ -357,7 +357,7 @@ unsafe fn mainloop_sync<E: Element>(smem: u32, a: &Rows, b: &Rows, k_bytes: u32,
 /// (being) filled for this task by the producer.
 #[cfg(target_feature = "sm_90a")]
 #[inline(always)]
-pub unsafe fn consume<E: Element>(smem: u32, ring: u32, k_tiles: u32, half: u32, acc: &mut Acc, deadline_ns: u64) -> bool {
+pub unsafe fn consume<E: Mma>(smem: u32, ring: u32, k_tiles: u32, half: u32, acc: &mut Acc, deadline_ns: u64) -> bool {
     use crate::layout::{WS_A_BYTES, WS_STAGES};
     use crate::ptx::{
         mbarrier,

@@ -5,7 +5,7 @@ use super::queue::Queue;
 use crate::combine;
 use crate::fault::{self, Deadline};
 use crate::ffn;
-use crate::gemm::element::Element;
+use crate::gemm::element::Mma;
 use crate::layout::{ErrorCode, FaultKind, MoeParams, NONE, Task, TaskKind, WaitKind, task_in_bounds, timeline};
 use crate::ptx::{copy, sync, time};
 use crate::smem::TASK;
@@ -67,7 +67,7 @@ impl TaskClock {
     /// slot into `slot` unless it is an exit, so the claim's latency (a contended atomic) hides
     /// behind the task.
     #[inline(always)]
-    pub unsafe fn next<E: Element, const STATIC: bool>(
+    pub unsafe fn next<E: Mma, const STATIC: bool>(
         &mut self,
         p: &MoeParams,
         smem: u32,
@@ -139,17 +139,17 @@ pub unsafe fn load_task(at: u32) -> Task {
 /// # Safety
 /// All threads of a processor block, after dispatch.
 #[inline(always)]
-pub unsafe fn run<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
+pub unsafe fn run<E: Mma>(p: &MoeParams, smem: u32, dl: &Deadline) {
     if E::WGMMA { unsafe { tasks::<E>(p, smem, dl) } } else { unsafe { tasks_outlined::<E>(p, smem, dl) } }
 }
 
 #[inline(never)]
-unsafe fn tasks_outlined<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
+unsafe fn tasks_outlined<E: Mma>(p: &MoeParams, smem: u32, dl: &Deadline) {
     unsafe { tasks::<E>(p, smem, dl) }
 }
 
 #[inline(always)]
-unsafe fn tasks<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
+unsafe fn tasks<E: Mma>(p: &MoeParams, smem: u32, dl: &Deadline) {
     let q = &Queue::new(p);
     let at = smem + TASK;
     // Thread 0's claimed slot: claimed one task ahead (see `TaskClock::next`).

@@ -23,7 +23,7 @@ use super::processor::{TaskClock, load_task, store_task};
 use super::queue::Queue;
 use crate::fault::{self, Deadline};
 use crate::ffn;
-use crate::gemm::element::Element;
+use crate::gemm::element::Mma;
 use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, consume, produce, thread_rows, wait, zero_acc};
 use crate::group::Group;
@@ -98,7 +98,7 @@ pub unsafe fn init_for(p: &MoeParams, smem: u32) {
 /// Every thread of warpgroup 0 of a warp-specialized processor block, after dispatch and
 /// [`init`], at the producer's register count.
 #[inline(always)]
-pub unsafe fn run_producer<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
+pub unsafe fn run_producer<E: Mma>(p: &MoeParams, smem: u32, dl: &Deadline) {
     const { assert!(E::WGMMA) };
     unsafe { producer::<E>(p, smem, dl) }
 }
@@ -109,7 +109,7 @@ pub unsafe fn run_producer<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) 
 /// Every thread of that warpgroup, at the consumer's register count, while warpgroup 0 runs
 /// [`run_producer`].
 #[inline(always)]
-pub unsafe fn run_consumer<E: Element>(p: &MoeParams, smem: u32, wg: u32, dl: &Deadline) {
+pub unsafe fn run_consumer<E: Mma>(p: &MoeParams, smem: u32, wg: u32, dl: &Deadline) {
     const { assert!(E::WGMMA) };
     unsafe { consumer::<E>(p, smem, wg - 1, dl) }
 }
@@ -154,7 +154,7 @@ pub fn consumers_wait() {
 /// # Safety
 /// Every thread of warpgroup 0, as `gate::logits`.
 #[inline(always)]
-pub unsafe fn gate_logits<E: Element>(p: &MoeParams, smem: u32) {
+pub unsafe fn gate_logits<E: Mma>(p: &MoeParams, smem: u32) {
     converge(0);
     regs::acquire::<GATE_REGS>();
     unsafe { crate::gate::logits::<E, true>(p, smem) };
@@ -190,7 +190,7 @@ unsafe fn pipeline_timeout(smem: u32, what: u32) {
 }
 
 #[inline(always)]
-unsafe fn producer<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
+unsafe fn producer<E: Mma>(p: &MoeParams, smem: u32, dl: &Deadline) {
     let q = &Queue::new(p);
     let g = Group::this(smem + BROADCAST);
     let at = smem + TASK;
@@ -277,7 +277,7 @@ unsafe fn producer<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
 }
 
 #[inline(always)]
-unsafe fn consumer<E: Element>(p: &MoeParams, smem: u32, c: u32, dl: &Deadline) {
+unsafe fn consumer<E: Mma>(p: &MoeParams, smem: u32, c: u32, dl: &Deadline) {
     let q = &Queue::new(p);
     let g = Group::this(smem + ws::WORDS + 16 * c);
     let mut taken = 0u32;
