@@ -2,6 +2,9 @@
 //! tensor cores ([`Mma`]).
 
 #[cfg(target_feature = "sm_90a")]
+use super::mainloop::WgmmaLoop;
+use super::mainloop::{SyncLoop, TileLoop};
+#[cfg(target_feature = "sm_90a")]
 use crate::ptx::wgmma;
 use crate::ptx::{math, mma};
 
@@ -35,8 +38,10 @@ pub trait Mma: Element {
     fn operand(x: u32) -> u32;
     /// d += a·b over one 32-byte K step (m16n8k16 for 16-bit types, m16n8k8 for tf32).
     fn mma(d: &mut [f32; 4], a: &[u32; 4], b0: u32, b1: u32);
+    /// The 128-thread tile mainloop of this path.
+    type Loop: TileLoop;
     /// Whether the mainloop uses Hopper wgmma (sm_90a builds, 16-bit types) instead of mma.sync.
-    const WGMMA: bool;
+    const WGMMA: bool = <Self::Loop as TileLoop>::WGMMA;
     /// Four wgmma k-steps over one 128-byte K slice (only called when `WGMMA`).
     ///
     /// # Safety
@@ -82,7 +87,7 @@ impl<E: Element> Element for SyncMma<E> {
 
 #[cfg(target_feature = "sm_90a")]
 impl<E: Mma> Mma for SyncMma<E> {
-    const WGMMA: bool = false;
+    type Loop = SyncLoop;
     #[inline(always)]
     fn operand(x: u32) -> u32 {
         E::operand(x)
@@ -152,7 +157,10 @@ impl Mma for Bf16 {
     fn mma(d: &mut [f32; 4], a: &[u32; 4], b0: u32, b1: u32) {
         mma::mma_bf16_16816(d, a, b0, b1)
     }
-    const WGMMA: bool = cfg!(target_feature = "sm_90a");
+    #[cfg(target_feature = "sm_90a")]
+    type Loop = WgmmaLoop;
+    #[cfg(not(target_feature = "sm_90a"))]
+    type Loop = SyncLoop;
     #[cfg(target_feature = "sm_90a")]
     #[inline(always)]
     unsafe fn wgmma_x4(acc: WgmmaHalf<'_>, a: [u64; 4], b: [u64; 4]) {
@@ -203,7 +211,10 @@ impl Mma for F16 {
     fn mma(d: &mut [f32; 4], a: &[u32; 4], b0: u32, b1: u32) {
         mma::mma_f16_16816(d, a, b0, b1)
     }
-    const WGMMA: bool = cfg!(target_feature = "sm_90a");
+    #[cfg(target_feature = "sm_90a")]
+    type Loop = WgmmaLoop;
+    #[cfg(not(target_feature = "sm_90a"))]
+    type Loop = SyncLoop;
     #[cfg(target_feature = "sm_90a")]
     #[inline(always)]
     unsafe fn wgmma_x4(acc: WgmmaHalf<'_>, a: [u64; 4], b: [u64; 4]) {
@@ -249,7 +260,7 @@ impl Mma for F32 {
         mma::mma_tf32_1688(d, a, b0, b1)
     }
     // tf32 wgmma would truncate f32 operands in shared memory; mma.sync rounds them (cvt.rna).
-    const WGMMA: bool = false;
+    type Loop = SyncLoop;
     #[cfg(target_feature = "sm_90a")]
     unsafe fn wgmma_x4(_: WgmmaHalf<'_>, _: [u64; 4], _: [u64; 4]) {
         unreachable!("f32 stays on mma.sync")

@@ -19,28 +19,78 @@ pub const OPERAND_BYTES: u32 = TILE_M * TILE_K_BYTES;
 /// Bytes of one stage (A and B).
 pub const STAGE_BYTES: u32 = 2 * OPERAND_BYTES;
 
-/// Per-thread accumulators, 128 f32. Where each sits in the tile depends on the MMA path: see
-/// [`position`].
+/// Per-thread accumulators, 128 f32. Where each sits in the tile depends on the mainloop: see
+/// [`TileLoop::position`].
 pub type Acc = [[[f32; 4]; 8]; 4];
 
-/// (row, column) in the 128x128 tile of `acc[i][j][q]` for this thread (g = lane / 4,
-/// t = lane % 4):
-/// - mma.sync: warp (wm, wn) = (warp / 2, warp % 2) holds the m16n8 fragment at rows
-///   `wm·64 + 16i`, columns `wn·64 + 8j`;
-/// - wgmma: `acc[2h..2h+2]` are the 64 registers of 64-row half h; warp w holds rows
-///   `64h + 16w + g (+8)`, column block `8·(i % 2) + j`.
+/// A 128-thread block's tile mainloop, the policy an MMA path names (`Mma::Loop`): how it
+/// computes `acc += A·Bᵀ` for a 128x128 tile, and where each accumulator sits in it.
+pub trait TileLoop {
+    /// Whether the loop issues Hopper wgmma (the block is one warpgroup).
+    const WGMMA: bool;
+    /// (row, column) in the 128x128 tile of `acc[i][j][q]` for this thread.
+    fn position(i: u32, j: u32, q: u32) -> (u32, u32);
+    /// acc += A·Bᵀ over `k_bytes` (see [`mainloop`]).
+    ///
+    /// # Safety
+    /// As [`mainloop`].
+    unsafe fn run<E: Mma, const DEEP: bool>(smem: u32, a: &Rows, b: &Rows, k_bytes: u32, acc: &mut Acc);
+}
+
+/// This thread's warp in its warpgroup, and its place in an m16n8 / m64nN fragment for
+/// accumulator `q` (g = lane / 4, t = lane % 4): (warp, g (+8), 2t (+1)). A warp-specialized
+/// block's consumers are warpgroups 1 and 2.
 #[inline(always)]
-pub fn position<E: Mma>(i: u32, j: u32, q: u32) -> (u32, u32) {
-    // The thread in its warpgroup (a warp-specialized block's consumers are warpgroups 1, 2).
+fn fragment_coords(q: u32) -> (u32, u32, u32) {
     let tid = thread_idx() % 128;
     let (warp, lane) = (tid / 32, tid % 32);
     let (g, t) = (lane / 4, lane % 4);
-    let (row_in, col_in) = (g + 8 * (q / 2), 2 * t + q % 2);
-    if E::WGMMA {
-        ((i / 2) * 64 + warp * 16 + row_in, ((i % 2) * 8 + j) * 8 + col_in)
-    } else {
+    (warp, g + 8 * (q / 2), 2 * t + q % 2)
+}
+
+/// mma.sync (m16n8k16, tf32 m16n8k8) with ldmatrix fragments: the 4 warps in 2x2, 64x64 each.
+pub struct SyncLoop;
+
+impl TileLoop for SyncLoop {
+    const WGMMA: bool = false;
+    /// Warp (wm, wn) = (warp / 2, warp % 2) holds the m16n8 fragment at rows `wm·64 + 16i`,
+    /// columns `wn·64 + 8j`.
+    #[inline(always)]
+    fn position(i: u32, j: u32, q: u32) -> (u32, u32) {
+        let (warp, row_in, col_in) = fragment_coords(q);
         ((warp / 2) * 64 + i * 16 + row_in, (warp % 2) * 64 + j * 8 + col_in)
     }
+    #[inline(always)]
+    unsafe fn run<E: Mma, const DEEP: bool>(smem: u32, a: &Rows, b: &Rows, k_bytes: u32, acc: &mut Acc) {
+        unsafe { mainloop_sync::<E>(smem, a, b, k_bytes, acc) }
+    }
+}
+
+/// wgmma m64n128k16 from shared-memory descriptors (sm_90a, 16-bit types): the block is one
+/// warpgroup, two 64-row halves.
+#[cfg(target_feature = "sm_90a")]
+pub struct WgmmaLoop;
+
+#[cfg(target_feature = "sm_90a")]
+impl TileLoop for WgmmaLoop {
+    const WGMMA: bool = true;
+    /// `acc[2h..2h+2]` are the 64 registers of 64-row half h; warp w holds rows
+    /// `64h + 16w + g (+8)`, column block `8·(i % 2) + j`.
+    #[inline(always)]
+    fn position(i: u32, j: u32, q: u32) -> (u32, u32) {
+        let (warp, row_in, col_in) = fragment_coords(q);
+        ((i / 2) * 64 + warp * 16 + row_in, ((i % 2) * 8 + j) * 8 + col_in)
+    }
+    #[inline(always)]
+    unsafe fn run<E: Mma, const DEEP: bool>(smem: u32, a: &Rows, b: &Rows, k_bytes: u32, acc: &mut Acc) {
+        unsafe { mainloop_wgmma::<E, DEEP>(smem, a, b, k_bytes, acc) }
+    }
+}
+
+/// [`TileLoop::position`] of `E`'s mainloop.
+#[inline(always)]
+pub fn position<E: Mma>(i: u32, j: u32, q: u32) -> (u32, u32) {
+    E::Loop::position(i, j, q)
 }
 
 /// A fresh zeroed accumulator.
@@ -155,11 +205,7 @@ pub unsafe fn load_operand<const EVICT_FIRST: bool>(dst: u32, t: &ThreadRows, ga
 /// Every valid row of `a` and `b` holds `k_bytes` readable bytes; all threads of the block call it.
 #[inline(always)]
 pub unsafe fn mainloop<E: Mma, const DEEP: bool>(smem: u32, a: &Rows, b: &Rows, k_bytes: u32, acc: &mut Acc) {
-    #[cfg(target_feature = "sm_90a")]
-    if E::WGMMA {
-        return unsafe { mainloop_wgmma::<E, DEEP>(smem, a, b, k_bytes, acc) };
-    }
-    unsafe { mainloop_sync::<E>(smem, a, b, k_bytes, acc) }
+    unsafe { E::Loop::run::<E, DEEP>(smem, a, b, k_bytes, acc) }
 }
 
 /// Issues the prologue of the pipeline: stages 0..STAGES-1 (one commit group each).
