@@ -7,7 +7,7 @@
 
 use crate::block;
 use crate::fault::{self, Deadline};
-use crate::gemm::element::Mma;
+use crate::gemm::element::Element;
 use crate::layout::{
     DROPPED, GEMM0_COUNTERS, MoeParams, NONE, StaticPlan, StaticTask, Task, TaskKind, TileDesc, WaitKind, combine_tasks, gemm0_tile_cols,
     gemm0_tiles, gemm1_tiles, meta_word, split_gemm0_tasks, tile_info,
@@ -115,7 +115,7 @@ unsafe fn plan(p: &MoeParams, smem: u32) -> StaticPlan {
 ///
 /// # Safety
 /// Thread 0 of a block after [`prepare`].
-pub unsafe fn task<E: Mma>(p: &MoeParams, smem: u32, dl: &Deadline, i: u32) -> Task {
+pub unsafe fn task<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline, i: u32) -> Task {
     let exit = Task { kind: TaskKind::Exit as u32, ..Task::default() };
     let plan = unsafe { plan(p, smem) };
     // Row tile `tile`'s expert and rows, from the descriptor this block wrote.

@@ -21,7 +21,7 @@
 //! 6·T·H·I flops of gated experts).
 
 use crate::block;
-use crate::gemm::element::Mma;
+use crate::gemm::element::Element;
 use crate::layout::{MoeParams, TILE_M, dispatch_expert, flag_word, gate_chunks, meta_j, meta_token, meta_word, row_tiles, test_hook};
 use crate::ptx::{copy, sync, warp};
 use crate::smem::{SCAN_A, SCAN_B};
@@ -36,7 +36,7 @@ const ROW_LIST: u32 = 128 * 12;
 ///
 /// # Safety
 /// All threads of the block call it after the gate's grid barriers.
-pub unsafe fn run<E: Mma>(p: &MoeParams, smem: u32, proc_id: u32) {
+pub unsafe fn run<E: Element>(p: &MoeParams, smem: u32, proc_id: u32) {
     let parts = p.dispatch_parts;
     let mut u = proc_id;
     while proc_id < p.dispatch_blocks && u < p.experts * parts {
@@ -66,7 +66,7 @@ struct Stream {
 }
 
 #[inline(never)]
-unsafe fn unit<E: Mma>(p: &MoeParams, smem: u32, expert: u32, q: u32, parts: u32) {
+unsafe fn unit<E: Element>(p: &MoeParams, smem: u32, expert: u32, q: u32, parts: u32) {
     let tid = thread_idx();
     let chunks = gate_chunks(p.tokens);
     let counts = (p.workspace + p.ws.chunk_counts) as *const u32;
@@ -230,7 +230,7 @@ unsafe fn collect(p: &MoeParams, smem: u32, s: &Stream, column: *const u32, chun
 /// warp w takes rows w, w + 4, ... two at a time (16 vectors of 16 bytes in flight per lane).
 /// Ends with a block barrier, after which the tile can be announced.
 #[inline(always)]
-unsafe fn copy_rows<E: Mma>(p: &MoeParams, smem: u32, s: &Stream, rows: u32, lo: u32) {
+unsafe fn copy_rows<E: Element>(p: &MoeParams, smem: u32, s: &Stream, rows: u32, lo: u32) {
     let tid = thread_idx();
     let (w, lane) = (tid / 32, tid % 32);
     let k = p.top_k;
@@ -265,7 +265,7 @@ unsafe fn copy_rows<E: Mma>(p: &MoeParams, smem: u32, s: &Stream, rows: u32, lo:
 /// narrowed back to the dtype, rounded to nearest): warp w takes rows w, w + 4, ..., 4 vectors of
 /// 16 bytes in flight per lane. A function of its own, so the plain copy keeps its registers.
 #[inline(never)]
-unsafe fn copy_scaled_rows<E: Mma>(p: &MoeParams, smem: u32, s: &Stream, rows: u32, lo: u32) {
+unsafe fn copy_scaled_rows<E: Element>(p: &MoeParams, smem: u32, s: &Stream, rows: u32, lo: u32) {
     let tid = thread_idx();
     let (w, lane) = (tid / 32, tid % 32);
     let k = p.top_k;

@@ -21,7 +21,7 @@ use core::mem::offset_of;
 
 use crate::fault;
 use crate::gemm::activation;
-use crate::gemm::element::{F32, Mma};
+use crate::gemm::element::{Element, F32, Mma};
 use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, TmaB, mainloop, zero_acc};
 use crate::group::Group;
@@ -147,7 +147,7 @@ unsafe fn shared_task(p: &MoeParams, smem: u32) -> bool {
 /// token's slot `top_k` on this GPU, at byte `column`. Out of line: a few instructions per
 /// task, kept out of the task loop's code.
 #[inline(never)]
-unsafe fn shared_rows<E: Mma>(p: &MoeParams, smem: u32, token: u32, column: u64, second: bool) {
+unsafe fn shared_rows<E: Element>(p: &MoeParams, smem: u32, token: u32, column: u64, second: bool) {
     let r = thread_idx();
     let (row_bytes, inter_bytes) = ((p.hidden * E::BYTES) as u64, (p.shared_inter * E::BYTES) as u64);
     let token = token as u64;
@@ -577,7 +577,7 @@ pub struct Plan {
 /// # Safety
 /// Every thread of `g`, for a published GEMM task.
 #[inline(always)]
-pub unsafe fn rows<E: Mma>(p: &MoeParams, smem: u32, g: &Group, task: &Task, a_rows: u32, out_rows: u32) -> bool {
+pub unsafe fn rows<E: Element>(p: &MoeParams, smem: u32, g: &Group, task: &Task, a_rows: u32, out_rows: u32) -> bool {
     let t = Tile::of(p, task);
     let (row_bytes, inter_bytes) = ((p.hidden * E::BYTES) as u64, (p.inter * E::BYTES) as u64);
     let heap = p.heaps[p.rank as usize];
@@ -624,7 +624,7 @@ pub unsafe fn rows<E: Mma>(p: &MoeParams, smem: u32, g: &Group, task: &Task, a_r
 
 /// A GEMM task's row tile, K and output columns (from the task alone).
 #[inline(always)]
-pub fn plan<E: Mma>(p: &MoeParams, task: &Task) -> Plan {
+pub fn plan<E: Element>(p: &MoeParams, task: &Task) -> Plan {
     let tile = Tile::of(p, task);
     let tile_n = p.tile_n();
     if task.kind == TaskKind::Gemm1 as u32 {
@@ -667,7 +667,7 @@ pub fn staging_box(p: &MoeParams, task: &Task, plan: &Plan) -> Option<(u64, u32)
 /// element, unrolled three activations per vector and spilled: 144 -> 336 bytes in the ws
 /// entries.)
 #[inline(always)]
-pub fn output<E: Mma>(p: &MoeParams, task: &Task, plan: &Plan) -> impl Fn(u32, &mut [f32; 8], &[f32; 8]) {
+pub fn output<E: Element>(p: &MoeParams, task: &Task, plan: &Plan) -> impl Fn(u32, &mut [f32; 8], &[f32; 8]) {
     let local = plan.tile.local_expert;
     let gemm1 = task.kind == TaskKind::Gemm1 as u32;
     let (gated, bias, act, col0) = (p.gated() && !gemm1, p.has_bias(), activation::Act::of(p), plan.col0);
@@ -702,7 +702,7 @@ pub fn output<E: Mma>(p: &MoeParams, task: &Task, plan: &Plan) -> impl Fn(u32, &
 /// # Safety
 /// `b` holds those columns.
 #[inline(always)]
-unsafe fn add_bias<E: Mma>(b: *const u8, col: u32, x: &mut [f32; 8]) {
+unsafe fn add_bias<E: Element>(b: *const u8, col: u32, x: &mut [f32; 8]) {
     let mut v = [0.0f32; 8];
     E::unpack(unsafe { copy::ld_nc_v4(b.wrapping_add((col * E::BYTES) as usize)) }, &mut v);
     unroll!(8, i, { x[i] += v[i] });
@@ -714,7 +714,7 @@ unsafe fn add_bias<E: Mma>(b: *const u8, col: u32, x: &mut [f32; 8]) {
 /// # Safety
 /// With `bias` and `gated`, `b_gate` holds those columns.
 #[inline(always)]
-unsafe fn activate<E: Mma>(act: activation::Act, gated: bool, bias: bool, b_gate: *const u8, col: u32, x: &mut [f32; 8], g: &[f32; 8]) {
+unsafe fn activate<E: Element>(act: activation::Act, gated: bool, bias: bool, b_gate: *const u8, col: u32, x: &mut [f32; 8], g: &[f32; 8]) {
     unroll!(8, i, { x[i] = act.apply(x[i]) });
     if gated {
         let mut u = *g;

@@ -88,7 +88,7 @@ pub unsafe fn logits_any_t<E: Mma>(p: &MoeParams, smem: u32) {
 /// All threads of every block; `p.tokens` at most [`DOT_GATE_TOKENS`] unless `units` is 0, at
 /// most `p.experts · p.gate_splits` (unit u: expert u / splits, split u % splits).
 #[inline(never)]
-unsafe fn logits_dots<E: Mma>(p: &MoeParams, units: u32) {
+unsafe fn logits_dots<E: Element>(p: &MoeParams, units: u32) {
     let (splits, tokens, x) = (p.gate_splits, p.tokens, p.x);
     let row_bytes = (p.hidden * E::BYTES) as u64;
     let k_tiles = p.hidden * E::BYTES / TILE_K_BYTES;

@@ -5,7 +5,7 @@ use super::queue::Queue;
 use crate::combine;
 use crate::fault::{self, Deadline};
 use crate::ffn;
-use crate::gemm::element::Mma;
+use crate::gemm::element::{Element, Mma};
 use crate::layout::{ErrorCode, FaultKind, MoeParams, NONE, Task, TaskKind, WaitKind, task_in_bounds, timeline};
 use crate::ptx::{copy, sync, time};
 use crate::smem::TASK;
@@ -67,7 +67,7 @@ impl TaskClock {
     /// slot into `slot` unless it is an exit, so the claim's latency (a contended atomic) hides
     /// behind the task.
     #[inline(always)]
-    pub unsafe fn next<E: Mma, const STATIC: bool>(
+    pub unsafe fn next<E: Element, const STATIC: bool>(
         &mut self,
         p: &MoeParams,
         smem: u32,
