@@ -4,7 +4,7 @@
 //! peer's combine slot, gate logits).
 
 use super::element::{Element, Mma};
-use super::mainloop::{Acc, position};
+use super::mainloop::{Acc, TileLoop};
 #[cfg(target_feature = "sm_90a")]
 use crate::group::Group;
 use crate::layout::TILE_M;
@@ -25,7 +25,7 @@ const ROW_POINTERS: u32 = TILE_M * STRIDE;
 pub unsafe fn stage<E: Mma>(smem: u32, acc: &Acc) {
     unroll!(4, i, {
         unroll!(8, j, {
-            let (row, col) = position::<E>(i as u32, j as u32, 0);
+            let (row, col) = E::Loop::position(i as u32, j as u32, 0);
             let at = smem + row * STRIDE + col * 4;
             unsafe {
                 copy::st_shared_v2(at, acc[i][j][0].to_bits(), acc[i][j][1].to_bits());

@@ -87,12 +87,6 @@ impl TileLoop for WgmmaLoop {
     }
 }
 
-/// [`TileLoop::position`] of `E`'s mainloop.
-#[inline(always)]
-pub fn position<E: Mma>(i: u32, j: u32, q: u32) -> (u32, u32) {
-    E::Loop::position(i, j, q)
-}
-
 /// A fresh zeroed accumulator.
 #[inline(always)]
 pub const fn zero_acc() -> Acc {
