@@ -18,6 +18,22 @@ pub const fn dispatch_parts(dispatch_blocks: u32, experts: u32) -> u32 {
     if p == 0 { 1 } else { p }
 }
 
+/// GEMM0 output columns (the intermediate size, twice it when gated) from which a layer on the
+/// warp-specialized engine copies the rows routed to its own GPU's experts in the dispatch.
+/// GEMM0 then reads each row tile by one TMA box a stage instead of gathering its rows by
+/// cp.async, which lands each stage later (perf log v23); the copy costs T·k rows written once,
+/// the gather a penalty per stage of every GEMM0 task, and there are GEMM0 column tiles x K tiles
+/// of those per row tile. Perf log v24, one H200, ws engine, copy vs gather: gated 16384/32
+/// (4096 columns) -5%, Mixtral-size T = 4096 (28672 columns) -9%; ungated 2048 columns +1 to +2%
+/// at 16384/32 and 8192/64, -2% at 8192/32.
+pub const COPY_LOCAL_MIN_GEMM0_COLS: u32 = 4096;
+
+/// Whether a layer copies its own GPU's rows in the dispatch (see [`COPY_LOCAL_MIN_GEMM0_COLS`]):
+/// only the warp-specialized engine reads A by TMA.
+pub const fn copy_local(warp_specialized: bool, inter: u32, gated: bool) -> bool {
+    warp_specialized && inter * if gated { 2 } else { 1 } >= COPY_LOCAL_MIN_GEMM0_COLS
+}
+
 /// What decides whether a forward may run the static decode plan (docs/decode-plan.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StaticPlanCase {
@@ -192,6 +208,18 @@ mod tests {
                 assert_eq!(s, want.max(1), "{tasks} {k} {h}");
             }
         }
+    }
+
+    /// Wide GEMM0 outputs copy their rows on the warp-specialized engine only: gated I = 2048
+    /// and Mixtral-size copy, ungated I = 2048 gathers, the 128-thread engines never copy.
+    #[test]
+    fn own_rows_are_copied_for_wide_gemm0_outputs_on_the_warp_specialized_engine() {
+        assert!(copy_local(true, 2048, true));
+        assert!(copy_local(true, 14336, true));
+        assert!(copy_local(true, 4096, false));
+        assert!(!copy_local(true, 2048, false));
+        assert!(!copy_local(true, 1408, true));
+        assert!(!copy_local(false, 14336, true));
     }
 
     #[test]

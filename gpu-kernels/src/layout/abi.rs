@@ -168,10 +168,10 @@ pub mod flags {
     pub const BIAS: u32 = 2;
     /// The k routing weights of a token are divided by their sum.
     pub const RENORMALIZE: u32 = 4;
-    /// Copy rows routed to this GPU's own experts into the dispatch region too (A/B switch;
-    /// by default GEMM0 reads them in place from the input;
-    /// [`super::RouterKind::SigmoidScaledInput`] copies them whatever this bit, see
-    /// [`super::MoeParams::copy_local`]).
+    /// Copy rows routed to this GPU's own experts into the dispatch region too (the host's
+    /// `heuristics::copy_local`: the warp-specialized GEMM0 then reads them by TMA; otherwise
+    /// GEMM0 gathers them from the input; [`super::RouterKind::SigmoidScaledInput`] copies them
+    /// whatever this bit, see [`super::MoeParams::copy_local`]).
     pub const COPY_LOCAL: u32 = 8;
     /// The router adds `gate_b` (one value per expert, the layer's dtype) to the summed logits
     /// before softmax and top-k (GPT-OSS).
@@ -382,10 +382,11 @@ pub struct MoeParams {
     pub heaps: [u64; MAX_WORLD],
     pub heap: HeapLayout,
     pub ws: WorkspaceLayout,
-    /// Warp-specialized engine only: the device address of four TMA maps (128 bytes each) of
+    /// Warp-specialized engine only: the device address of five TMA maps (128 bytes each) of
     /// w1, w3 (w1 again when not gated) and w2, boxes of [`WEIGHT_BOX_COLS`] columns by
-    /// [`GATED_BOX_ROWS`] rows (w1, w3 when gated) or [`WEIGHT_BOX_ROWS`] (the others), and of
-    /// the staging region (GEMM1's A: a row per (pair, slot)), boxes of [`TILE_M`] rows.
+    /// [`GATED_BOX_ROWS`] rows (w1, w3 when gated) or [`WEIGHT_BOX_ROWS`] (the others), of
+    /// the staging region (GEMM1's A) and of this GPU's dispatch rows (GEMM0's copied A), a row
+    /// per (pair, slot) each, boxes of [`TILE_M`] rows.
     pub w_maps: u64,
 }
 
@@ -408,13 +409,13 @@ impl MoeParams {
     pub const fn renormalize(&self) -> bool {
         self.flags & flags::RENORMALIZE != 0
     }
-    /// Whether this GPU's own routed rows are copied into the dispatch region (and GEMM0 reads
-    /// them there): the [`flags::COPY_LOCAL`] switch, or a router that scales inputs (dispatch
-    /// writes every row scaled).
     /// Whether this forward runs the static decode plan ([`flags::STATIC_PLAN`]).
     pub const fn static_plan(&self) -> bool {
         self.flags & flags::STATIC_PLAN != 0
     }
+    /// Whether this GPU's own routed rows are copied into the dispatch region (and GEMM0 reads
+    /// them there): the [`flags::COPY_LOCAL`] switch, or a router that scales inputs (dispatch
+    /// writes every row scaled).
     pub const fn copy_local(&self) -> bool {
         self.flags & flags::COPY_LOCAL != 0 || self.scales_input()
     }
