@@ -34,6 +34,19 @@ pub const fn copy_local(warp_specialized: bool, inter: u32, gated: bool) -> bool
     warp_specialized && inter * if gated { 2 } else { 1 } >= COPY_LOCAL_MIN_GEMM0_COLS
 }
 
+/// W2 panel bytes (256 rows of the intermediate size) from which the warp-specialized engine
+/// queues a run's GEMM1 tasks together (`flags::GEMM1_RUNS`). A GEMM1 task streams its panel
+/// over K = I; the run's tiles that share it were claimed a task duration apart when queued tile
+/// by tile, and a multi-megabyte panel left L2 between its readers. Perf log v24, one H200:
+/// Mixtral-size T = 4096 (7.3 MB panels) -2.8%, DRAM read 10.1 -> 7.2 GB per forward; at I =
+/// 2048 (1 MB) gated 16384/32 +3%, 8192/64 even, ungated -1 to -2% (mixed: left off).
+pub const GEMM1_RUN_MIN_PANEL_BYTES: u32 = 4 << 20;
+
+/// Whether GEMM1 tasks go out per run of row tiles (see [`GEMM1_RUN_MIN_PANEL_BYTES`]).
+pub const fn gemm1_runs(inter: u32, elem_bytes: u32) -> bool {
+    256 * inter * elem_bytes >= GEMM1_RUN_MIN_PANEL_BYTES
+}
+
 /// What decides whether a forward may run the static decode plan (docs/decode-plan.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StaticPlanCase {
@@ -220,6 +233,15 @@ mod tests {
         assert!(!copy_local(true, 2048, false));
         assert!(!copy_local(true, 1408, true));
         assert!(!copy_local(false, 14336, true));
+    }
+
+    /// Mixtral-size panels (I = 14336) go out per run, I = 2048's per tile.
+    #[test]
+    fn gemm1_runs_for_multi_megabyte_w2_panels() {
+        assert!(gemm1_runs(14336, 2));
+        assert!(gemm1_runs(8192, 2));
+        assert!(!gemm1_runs(2048, 2));
+        assert!(!gemm1_runs(4096, 2));
     }
 
     #[test]

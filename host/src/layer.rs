@@ -719,6 +719,7 @@ impl<'c> MoeLayer<'c> {
             (cfg.renormalize, flags::RENORMALIZE),
             (cfg.router_bias, flags::ROUTER_BIAS),
             (self.copies_local(rank), flags::COPY_LOCAL),
+            (crate::heuristics::gemm1_runs(shape.inter, cfg.dtype.bytes()), flags::GEMM1_RUNS),
             (rank.entry.mainloop == Some(MainloopKind::WarpSpecialized), flags::WIDE_TILES),
         ] {
             if on {
