@@ -7,8 +7,9 @@
 //! chunks holding its slots, so slot = rank in token order with no atomics, and every tile has
 //! exactly one writer of its flag. An expert that receives no row still gets its tile-0 flag
 //! (count 0), which is how the owner learns it has nothing to wait for. Rows routed to this GPU's
-//! own experts are not copied: only their slots (token ids) are written, and GEMM0 reads the
-//! rows in place from the input.
+//! own experts are not copied unless `MoeParams::copy_local` asks (wide GEMM0 outputs on the
+//! warp-specialized engine, whose GEMM0 then reads each row tile by TMA boxes: `ffn::a_box`):
+//! only their slots (token ids) are written, and GEMM0 gathers the rows from the input.
 //!
 //! Llama-4's router scales the expert's input by the routing weight: there every row is copied
 //! (this GPU's own too: `MoeParams::copy_local`) scaled in f32 and rounded to the dtype, so
@@ -257,6 +258,12 @@ unsafe fn copy_rows<E: Element>(p: &MoeParams, smem: u32, s: &Stream, rows: u32,
             unsafe { copy_two_rows(src(r), dst(r), if second { src(r + 1) } else { src(r) }, dst(r + 1), second, row_bytes, lane) };
             r += 8;
         }
+    }
+    // GEMM0 may read copied rows by TMA (`ffn::a_box`): order this thread's stores before the
+    // async proxy's reads (the reader fences too).
+    #[cfg(target_feature = "sm_90a")]
+    if s.copy_rows {
+        crate::ptx::tma::fence_proxy_async_global();
     }
     sync::sync_threads();
 }

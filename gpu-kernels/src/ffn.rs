@@ -28,7 +28,7 @@ use crate::group::Group;
 use crate::layout::{
     Control, ErrorCode, FaultKind, GEMM0_COUNTERS, MAX_GEMM1_SPLITS, MAX_SEGMENTS, MoeParams, STAGING_MAP_ROWS, TILE_K_BYTES, TILE_M,
     TILE_N, Task, TaskKind, TileDesc, gemm0_task_splits, gemm0_tile_cols, gemm0_tiles, gemm1_partial_bytes, gemm1_partial_rows,
-    gemm1_tiles, launch_tiles, meta_j, meta_token, segment_in_bounds, split_gemm0_tasks, tile_info_parts,
+    gemm1_tiles, launch_tiles, meta_j, meta_token, run_gemm1_task, segment_in_bounds, split_gemm0_tasks, tile_info_parts,
 };
 use crate::os::queue::Queue;
 use crate::ptx::{copy, sync};
@@ -51,6 +51,8 @@ pub(crate) struct Tile {
 const PAIR: usize = core::mem::offset_of!(TileDesc, pair) / 4;
 const SLOT: usize = core::mem::offset_of!(TileDesc, slot) / 4;
 const SEG_ROWS: usize = core::mem::offset_of!(TileDesc, seg_rows) / 4;
+const RUN_FIRST: usize = core::mem::offset_of!(TileDesc, run_first) / 4;
+const RUN_TILES: usize = core::mem::offset_of!(TileDesc, run_tiles) / 4;
 
 impl Tile {
     /// The task's row tile: what the task carries (local expert, segments, rows, first segment).
@@ -647,17 +649,26 @@ pub fn weight_boxes(p: &MoeParams, task: &Task, plan: &Plan) -> TmaB {
     TmaB { maps: [p.w_maps, p.w_maps + 128], row0: local * p.inter + plan.col0, gated: p.gated() }
 }
 
-/// A GEMM1 task's A operand by one TMA box when its row tile is one segment: the segment's
-/// staging rows are consecutive (row `pair · slot_stride + slot` of map 3 of `MoeParams::w_maps`,
-/// the staging region). Rows past the tile's read other slots' rows or zeros past the region;
-/// their outputs are never stored. None: A comes row by row (cp.async).
-pub fn staging_box(p: &MoeParams, task: &Task, plan: &Plan) -> Option<(u64, u32)> {
+/// A task's A operand by one TMA box when its row tile is one segment of rows laid out
+/// consecutively: GEMM1's staging rows (map 3 of `MoeParams::w_maps`), or GEMM0's dispatched
+/// rows when they were copied into the dispatch region (a peer's, or this GPU's own with
+/// `MoeParams::copy_local`; map 4). Either region has a row per (pair, slot): row
+/// `pair · slot_stride + slot`. Rows past the tile's read other slots' rows or zeros past the
+/// region; their outputs are never stored. None: A comes row by row (cp.async).
+pub fn a_box(p: &MoeParams, task: &Task, plan: &Plan) -> Option<(u64, u32)> {
     let t = &plan.tile;
     // TMA row coordinates are s32, and a box of TILE_M rows over fewer may not encode: regions
-    // outside those bounds keep cp.async (the host encodes their map with clamped rows).
+    // outside those bounds keep cp.async (the host encodes their maps with clamped rows).
     let rows = (p.world * p.local_experts) as u64 * p.slot_stride as u64;
     let fits = (TILE_M as u64..=STAGING_MAP_ROWS as u64).contains(&rows);
-    (task.kind == TaskKind::Gemm1 as u32 && t.segments == 1 && fits).then(|| (p.w_maps + 384, t.pair * p.slot_stride + t.slot))
+    let map = if task.kind == TaskKind::Gemm1 as u32 {
+        3
+    } else if t.pair / p.local_experts != p.rank || p.copy_local() {
+        4
+    } else {
+        return None;
+    };
+    (t.segments == 1 && fits).then(|| (p.w_maps + 128 * map, t.pair * p.slot_stride + t.slot))
 }
 
 /// The output values of columns `c..c + 8` of a task (`c` a multiple of 8; `x`: their
@@ -726,9 +737,13 @@ unsafe fn activate<E: Element>(act: activation::Act, gated: bool, bias: bool, b_
 }
 
 /// After a task's rows are stored (a barrier of `g` since): GEMM0 counts the tile's finished
-/// column tiles, and the group finishing the last publishes the tile's GEMM1 tasks; GEMM1 tells
-/// every home GPU how many of its rows landed. False (on every thread of `g`) when the queue was
-/// full: the fault is in the mailbox.
+/// column tiles, and the group finishing the last publishes the tile's GEMM1 tasks; with
+/// `MoeParams::gemm1_runs`, the group finishing the last tile of the tile's run
+/// (`TileDesc::run_tiles`) publishes the run's, n-major (column tile n of every tile of the
+/// run, then n + 1) like its GEMM0 tasks: the tasks that stream one panel of W2 are claimed
+/// together, so it is read from DRAM once for the run rather than once per tile. GEMM1 tells
+/// every home GPU how many of its rows landed. False (on every thread of `g`) when the queue was full: the fault is
+/// in the mailbox.
 ///
 /// # Safety
 /// Every thread of `g`, once per task.
@@ -743,34 +758,44 @@ pub unsafe fn finish(p: &MoeParams, smem: u32, g: &Group, q: &Queue, task: &Task
     }
     let n1 = gemm1_tiles(p.hidden, p.tile_n());
     if tid == 0 {
-        // One K split (this engine's GEMM1 tasks are whole): the tile's first counter.
+        // One K split (this engine's GEMM1 tasks are whole): the tile's first counter counts its
+        // finished GEMM0 column tiles, and the second of a run's first tile its finished tiles.
         let done = (p.workspace + p.ws.gemm0_done) as *mut u32;
         sync::fence_acq_rel_gpu();
         let last = unsafe { sync::atom_add_acq_rel_gpu_u32(done.add((task.tile * GEMM0_COUNTERS) as usize), 1) }
             == gemm0_tiles(p.inter, p.gated(), p.tile_n()) * p.task_parts() - 1;
-        let first = if last { unsafe { q.reserve(n1) } } else { 0 };
+        let (mut first_tile, mut tiles) = (task.tile, last as u32);
+        if last && p.gemm1_runs() {
+            let (run_first, run_tiles) = (tile.word(RUN_FIRST), tile.word(RUN_TILES));
+            if run_tiles > 1 {
+                let run_done = unsafe { done.add((run_first * GEMM0_COUNTERS + 1) as usize) };
+                let finished = unsafe { sync::atom_add_acq_rel_gpu_u32(run_done, 1) } + 1;
+                (first_tile, tiles) = (run_first, if finished == run_tiles { run_tiles } else { 0 });
+            }
+        }
+        let first = if tiles > 0 { unsafe { q.reserve(tiles * n1) } } else { 0 };
         unsafe {
-            copy::st_shared_u32(g.words, last as u32);
+            copy::st_shared_u32(g.words, tiles);
             copy::st_shared_u32(g.words + 4, first);
+            copy::st_shared_u32(g.words + 8, first_tile);
         }
     }
     g.sync();
-    let (last, first) = unsafe { (copy::ld_shared_u32(g.words) != 0, copy::ld_shared_u32(g.words + 4)) };
+    let (tiles, first, first_tile) =
+        unsafe { (copy::ld_shared_u32(g.words), copy::ld_shared_u32(g.words + 4), copy::ld_shared_u32(g.words + 8)) };
     let mut full = None;
-    if last {
-        let mut n = tid;
-        while n < n1 {
-            if !unsafe { q.publish(first + n, &Task { kind: TaskKind::Gemm1 as u32, n_tile: n, ..*task }) } {
-                full = Some((FaultKind::QueueFull as u32, (first + n) as u64, q.capacity() as u64));
-            }
-            n += TILE_M;
+    let mut j = tid;
+    while j < tiles * n1 {
+        if !unsafe { q.publish(first + j, &run_gemm1_task(task, first_tile, tiles, j)) } {
+            full = Some((FaultKind::QueueFull as u32, (first + j) as u64, q.capacity() as u64));
         }
+        j += TILE_M;
     }
     if unsafe { any_fault_in(smem, g, full, task.tile) } {
         return false;
     }
-    if last && tid == 0 {
-        unsafe { sync::red_add_release_gpu_u32(&raw mut (*fault::control(p)).gemm1_rows_published, 1) };
+    if tiles > 0 && tid == 0 {
+        unsafe { sync::red_add_release_gpu_u32(&raw mut (*fault::control(p)).gemm1_rows_published, tiles) };
     }
     true
 }

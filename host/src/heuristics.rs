@@ -18,6 +18,35 @@ pub const fn dispatch_parts(dispatch_blocks: u32, experts: u32) -> u32 {
     if p == 0 { 1 } else { p }
 }
 
+/// GEMM0 output columns (the intermediate size, twice it when gated) from which a layer on the
+/// warp-specialized engine copies the rows routed to its own GPU's experts in the dispatch.
+/// GEMM0 then reads each row tile by one TMA box a stage instead of gathering its rows by
+/// cp.async, which lands each stage later (perf log v23); the copy costs T·k rows written once,
+/// the gather a penalty per stage of every GEMM0 task, and there are GEMM0 column tiles x K tiles
+/// of those per row tile. Perf log v24, one H200, ws engine, copy vs gather: gated 16384/32
+/// (4096 columns) -5%, Mixtral-size T = 4096 (28672 columns) -9%; ungated 2048 columns +1 to +2%
+/// at 16384/32 and 8192/64, -2% at 8192/32.
+pub const COPY_LOCAL_MIN_GEMM0_COLS: u32 = 4096;
+
+/// Whether a layer copies its own GPU's rows in the dispatch (see [`COPY_LOCAL_MIN_GEMM0_COLS`]):
+/// only the warp-specialized engine reads A by TMA.
+pub const fn copy_local(warp_specialized: bool, inter: u32, gated: bool) -> bool {
+    warp_specialized && inter * if gated { 2 } else { 1 } >= COPY_LOCAL_MIN_GEMM0_COLS
+}
+
+/// W2 panel bytes (256 rows of the intermediate size) from which the warp-specialized engine
+/// queues a run's GEMM1 tasks together (`flags::GEMM1_RUNS`). A GEMM1 task streams its panel
+/// over K = I; the run's tiles that share it were claimed a task duration apart when queued tile
+/// by tile, and a multi-megabyte panel left L2 between its readers. Perf log v24, one H200:
+/// Mixtral-size T = 4096 (7.3 MB panels) -2.8%, DRAM read 10.1 -> 7.2 GB per forward; at I =
+/// 2048 (1 MB) gated 16384/32 +3%, 8192/64 even, ungated -1 to -2% (mixed: left off).
+pub const GEMM1_RUN_MIN_PANEL_BYTES: u32 = 4 << 20;
+
+/// Whether GEMM1 tasks go out per run of row tiles (see [`GEMM1_RUN_MIN_PANEL_BYTES`]).
+pub const fn gemm1_runs(inter: u32, elem_bytes: u32) -> bool {
+    256 * inter * elem_bytes >= GEMM1_RUN_MIN_PANEL_BYTES
+}
+
 /// What decides whether a forward may run the static decode plan (docs/decode-plan.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StaticPlanCase {
@@ -192,6 +221,27 @@ mod tests {
                 assert_eq!(s, want.max(1), "{tasks} {k} {h}");
             }
         }
+    }
+
+    /// Wide GEMM0 outputs copy their rows on the warp-specialized engine only: gated I = 2048
+    /// and Mixtral-size copy, ungated I = 2048 gathers, the 128-thread engines never copy.
+    #[test]
+    fn own_rows_are_copied_for_wide_gemm0_outputs_on_the_warp_specialized_engine() {
+        assert!(copy_local(true, 2048, true));
+        assert!(copy_local(true, 14336, true));
+        assert!(copy_local(true, 4096, false));
+        assert!(!copy_local(true, 2048, false));
+        assert!(!copy_local(true, 1408, true));
+        assert!(!copy_local(false, 14336, true));
+    }
+
+    /// Mixtral-size panels (I = 14336) go out per run, I = 2048's per tile.
+    #[test]
+    fn gemm1_runs_for_multi_megabyte_w2_panels() {
+        assert!(gemm1_runs(14336, 2));
+        assert!(gemm1_runs(8192, 2));
+        assert!(!gemm1_runs(2048, 2));
+        assert!(!gemm1_runs(4096, 2));
     }
 
     #[test]

@@ -51,13 +51,15 @@ struct DeviceWeights {
     shared_w2: Option<DeviceBuffer>,
     shared_gate: Option<DeviceBuffer>,
     /// TMA maps of w1, w3 (w1 again when not gated) and w2 (boxes of 128 or 256 rows x 128
-    /// bytes, see `layout::WEIGHT_BOX_ROWS`) for the warp-specialized engine's weight loads, and
-    /// of the scratch's staging region (GEMM1's A, 128-row boxes) (`MoeParams::w_maps`); None
-    /// for the other engines.
+    /// bytes, see `layout::WEIGHT_BOX_ROWS`) for the warp-specialized engine's weight loads, of
+    /// the scratch's staging region (GEMM1's A) and of the heap's dispatch rows (GEMM0's copied
+    /// A), 128-row boxes (`MoeParams::w_maps`); None for the other engines.
     maps: Option<TensorMap>,
-    /// The staging address map 3 was last encoded for (0: a placeholder): the scratch arena can
-    /// move it between forwards, and every launch brings the map up to date first.
+    /// The staging and dispatch-rows addresses maps 3 and 4 were last encoded for (0: a
+    /// placeholder): the scratch arena can move them between forwards, and every launch brings
+    /// the maps up to date first.
     staging_at: AtomicU64,
+    dispatch_at: AtomicU64,
 }
 
 /// What one GPU of the layer owns.
@@ -355,6 +357,13 @@ impl<'c> MoeLayer<'c> {
         Ok(self.runs_static_plan(self.rank(rank)?, &f))
     }
 
+    /// Whether GPU `rank`'s dispatch copies the rows of its own experts too
+    /// ([`Tuning::copy_local`], else [`crate::heuristics::copy_local`]).
+    fn copies_local(&self, rank: &Rank) -> bool {
+        let ws = rank.entry.mainloop == Some(MainloopKind::WarpSpecialized);
+        self.tuning.copy_local.unwrap_or(crate::heuristics::copy_local(ws, self.plan.shape.inter, self.cfg.gated))
+    }
+
     fn runs_static_plan(&self, rank: &Rank, f: &crate::plan::Forward) -> bool {
         let (cfg, shape) = (&self.cfg, &self.plan.shape);
         self.tuning.static_plan != Some(false)
@@ -362,7 +371,7 @@ impl<'c> MoeLayer<'c> {
                 world: shape.world,
                 narrow_tiles: rank.entry.mainloop != Some(MainloopKind::WarpSpecialized),
                 shared_expert: cfg.shared.is_some(),
-                copies_rows: self.tuning.copy_local || cfg.router == crate::config::Router::SigmoidScaledInput,
+                copies_rows: self.copies_local(rank) || cfg.router == crate::config::Router::SigmoidScaledInput,
                 dispatch_hook: self.hooks.kernel.0 != test_hook::NONE,
                 tokens: f.tokens,
                 top_k: shape.top_k,
@@ -464,13 +473,14 @@ impl<'c> MoeLayer<'c> {
                 // Gated B tiles are W1's 128 rows then W3's; the others one 256-row box.
                 let w13_box = if w3.is_some() { GATED_BOX_ROWS } else { WEIGHT_BOX_ROWS };
                 let w3_ptr = w3.as_ref().map_or(w1.ptr(), |b| b.ptr());
-                // The staging map is encoded for the scratch at each launch (`sync_staging_map`);
-                // until then it describes w2, any valid address.
+                // The region maps are encoded for the arena at each launch (`sync_region_maps`);
+                // until then they describe w2, any valid address.
                 let specs = [
                     spec(w1.ptr(), local * i, h, w13_box),
                     spec(w3_ptr, local * i, h, w13_box),
                     spec(w2.ptr(), local * h, i, WEIGHT_BOX_ROWS),
-                    self.staging_spec(w2.ptr()),
+                    self.region_spec(w2.ptr(), self.plan.shape.inter),
+                    self.region_spec(w2.ptr(), self.plan.shape.hidden),
                 ];
                 Some(TensorMap::new(ctx, &specs, WEIGHT_BOX_COLS)?)
             } else {
@@ -492,6 +502,7 @@ impl<'c> MoeLayer<'c> {
                 shared_gate: upload("shared.gate", 0, true)?,
                 maps,
                 staging_at: AtomicU64::new(0),
+                dispatch_at: AtomicU64::new(0),
             });
         }
         for (rank, w) in self.ranks.iter_mut().zip(uploaded) {
@@ -573,7 +584,7 @@ impl<'c> MoeLayer<'c> {
         let mut graphs = Vec::with_capacity(self.ranks.len());
         for (r, rank) in self.ranks.iter().enumerate() {
             // Epoch 0 ("never written") is never launched: every launch sets its own first.
-            self.sync_staging_map(&arena, r)?;
+            self.sync_region_maps(&arena, r)?;
             let mut p = self.params(&arena, r, tokens)?;
             let mut args = [&mut p as *mut MoeParams as *mut c_void];
             // SAFETY: the kernel takes one MoeParams by value; the driver copies it.
@@ -613,7 +624,7 @@ impl<'c> MoeLayer<'c> {
         let mut params = [MoeParams::default(); layout::MAX_WORLD];
         for (r, p) in params.iter_mut().enumerate().take(world) {
             *p = self.params(arena, r, tokens)?;
-            self.sync_staging_map(arena, r)?;
+            self.sync_region_maps(arena, r)?;
         }
         let epoch = arena.begin(self.id, tokens)?;
         for (r, mut p) in params.into_iter().enumerate().take(world) {
@@ -654,33 +665,41 @@ impl<'c> MoeLayer<'c> {
         }
     }
 
-    /// The staging region's TMA map (map 3 of `MoeParams::w_maps`) at `ptr`: one row of
-    /// `inter` values per (pair, slot), `slot_stride` slots per pair, read in 128-row boxes.
-    fn staging_spec(&self, ptr: u64) -> MapSpec {
+    /// The TMA map of a region with one row of `cols` values per (pair, slot), `slot_stride`
+    /// slots per pair, at `ptr`, read in 128-row boxes: the staging region (map 3 of
+    /// `MoeParams::w_maps`, `inter` columns) or the dispatch rows (map 4, `hidden`).
+    fn region_spec(&self, ptr: u64, cols: u32) -> MapSpec {
         let shape = &self.plan.shape;
         let pairs = (shape.world * shape.local_experts()) as u64;
-        let row_bytes = (shape.inter * self.cfg.dtype.bytes()) as u64;
+        let row_bytes = cols as u64 * self.cfg.dtype.bytes() as u64;
         MapSpec {
             bf16: self.cfg.dtype == DType::Bf16,
             ptr,
             // Regions outside [TILE_M, STAGING_MAP_ROWS] rows are never read through the map
-            // (the kernel's `ffn::staging_box`), but it must encode.
+            // (the kernel's `ffn::a_box`), but it must encode.
             rows: (pairs * self.plan.slot_stride() as u64).clamp(layout::TILE_M as u64, layout::STAGING_MAP_ROWS as u64),
-            cols: shape.inter as u64,
+            cols: cols as u64,
             row_bytes,
             box_rows: layout::TILE_M,
         }
     }
 
-    /// Brings GPU `r`'s staging map to the arena's staging region, if the layer has one and the
-    /// region moved since it was encoded. Only while nothing runs on the arena.
-    fn sync_staging_map(&self, arena: &Arena, r: usize) -> Result<()> {
+    /// Brings GPU `r`'s region maps to the arena's staging region and its heap's dispatch rows,
+    /// if the layer has them and a region moved since it was encoded. Only while nothing runs on
+    /// the arena.
+    fn sync_region_maps(&self, arena: &Arena, r: usize) -> Result<()> {
         let Some(w) = self.ranks[r].weights.as_ref() else { return Ok(()) };
         let Some(maps) = w.maps.as_ref() else { return Ok(()) };
-        let at = arena.gpus[r].workspace.ptr() + arena.layout.ws.staging;
-        if w.staging_at.load(Ordering::Relaxed) != at {
-            maps.rewrite(3, &self.staging_spec(at), WEIGHT_BOX_COLS)?;
-            w.staging_at.store(at, Ordering::Relaxed);
+        let shape = &self.plan.shape;
+        let staging = arena.gpus[r].workspace.ptr() + arena.layout.ws.staging;
+        if w.staging_at.load(Ordering::Relaxed) != staging {
+            maps.rewrite(3, &self.region_spec(staging, shape.inter), WEIGHT_BOX_COLS)?;
+            w.staging_at.store(staging, Ordering::Relaxed);
+        }
+        let dispatch = arena.heap.bases()[self.cluster.first_rank() + r] + arena.layout.heap.dispatch_rows;
+        if w.dispatch_at.load(Ordering::Relaxed) != dispatch {
+            maps.rewrite(4, &self.region_spec(dispatch, shape.hidden), WEIGHT_BOX_COLS)?;
+            w.dispatch_at.store(dispatch, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -699,7 +718,8 @@ impl<'c> MoeLayer<'c> {
             (cfg.bias, flags::BIAS),
             (cfg.renormalize, flags::RENORMALIZE),
             (cfg.router_bias, flags::ROUTER_BIAS),
-            (self.tuning.copy_local, flags::COPY_LOCAL),
+            (self.copies_local(rank), flags::COPY_LOCAL),
+            (crate::heuristics::gemm1_runs(shape.inter, cfg.dtype.bytes()), flags::GEMM1_RUNS),
             (rank.entry.mainloop == Some(MainloopKind::WarpSpecialized), flags::WIDE_TILES),
         ] {
             if on {

@@ -35,9 +35,10 @@ pub struct Tuning {
     /// The PTX build to run (default: the device's best; sm_80 runs on Hopper too).
     pub arch: Option<Arch>,
     pub mainloop: Mainloop,
-    /// Also copy rows routed to a GPU's own experts into its dispatch region (by default GEMM0
-    /// reads them in place from the input).
-    pub copy_local: bool,
+    /// Copy rows routed to a GPU's own experts into its dispatch region, so that the
+    /// warp-specialized GEMM0 reads them by TMA boxes instead of gathering them from the input
+    /// ([`crate::heuristics::copy_local`] by default).
+    pub copy_local: Option<bool>,
     /// Blocks that dispatch rows ([`crate::heuristics::dispatch_blocks`] by default).
     pub dispatch_blocks: Option<u32>,
     /// K splits of the gate GEMM ([`crate::heuristics::gate_splits`] by default).

@@ -8,7 +8,9 @@ use flashmoe::{Arch, Cluster, MoeConfig, MoeLayer, Tuning, Weights};
 
 /// The tuning every GPU test builds with: FLASHMOE_TEST_ARCH=sm_80 runs the whole matrix on the
 /// Ampere PTX build (an H200 JIT-compiles it), otherwise the device's best build;
-/// FLASHMOE_TEST_STATIC_PLAN=0 keeps decode forwards off the static plan (the OS plan's tests).
+/// FLASHMOE_TEST_STATIC_PLAN=0 keeps decode forwards off the static plan (the OS plan's tests);
+/// FLASHMOE_TEST_COPY_LOCAL=1 (0) always (never) copies this GPU's own rows in the dispatch
+/// (`Tuning::copy_local`).
 pub fn tuning() -> Tuning {
     let arch = match std::env::var("FLASHMOE_TEST_ARCH").as_deref() {
         Ok("sm_80") => Some(Arch::Sm80),
@@ -21,7 +23,13 @@ pub fn tuning() -> Tuning {
         Ok("1") | Err(_) => None,
         Ok(other) => panic!("FLASHMOE_TEST_STATIC_PLAN={other}: expected 0 or 1"),
     };
-    Tuning { arch, static_plan, ..Tuning::default() }
+    let copy_local = match std::env::var("FLASHMOE_TEST_COPY_LOCAL").as_deref() {
+        Ok("1") => Some(true),
+        Ok("0") => Some(false),
+        Err(_) => None,
+        Ok(other) => panic!("FLASHMOE_TEST_COPY_LOCAL={other}: expected 0 or 1"),
+    };
+    Tuning { arch, static_plan, copy_local, ..Tuning::default() }
 }
 
 /// The tests' [`tuning`] for `cfg`: FLASHMOE_TEST_MAINLOOP=ws runs the layers the warp-specialized

@@ -97,9 +97,13 @@ struct LayerArgs {
     /// no dispatch or OS block), for A/B runs.
     #[arg(long)]
     no_static_plan: bool,
-    /// Also copy rows routed to a GPU's own experts (A/B; by default GEMM0 reads them in place).
-    #[arg(long)]
+    /// Copy rows routed to a GPU's own experts in the dispatch (A/B; by default the heuristics
+    /// decide: GEMM0 on the warp-specialized engine then reads them by TMA).
+    #[arg(long, conflicts_with = "no_copy_local")]
     copy_local: bool,
+    /// Never copy them: GEMM0 gathers them from the input (A/B).
+    #[arg(long)]
+    no_copy_local: bool,
     /// A shared expert of this intermediate width (a multiple of 64) added to every token
     /// (DeepSeek-V3 / Llama-4 style; gated, the layer's activation, no biases).
     #[arg(long, value_name = "N", conflicts_with = "hf")]
@@ -214,7 +218,11 @@ impl LayerArgs {
                 MainloopArg::Wgmma => Mainloop::Wgmma,
                 MainloopArg::MmaSync => Mainloop::MmaSync,
             },
-            copy_local: self.copy_local,
+            copy_local: match (self.copy_local, self.no_copy_local) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            },
             dispatch_blocks: self.dispatch_blocks,
             gate_splits: self.gate_splits,
             gemm1_splits: self.gemm1_splits,

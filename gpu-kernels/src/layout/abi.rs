@@ -168,10 +168,10 @@ pub mod flags {
     pub const BIAS: u32 = 2;
     /// The k routing weights of a token are divided by their sum.
     pub const RENORMALIZE: u32 = 4;
-    /// Copy rows routed to this GPU's own experts into the dispatch region too (A/B switch;
-    /// by default GEMM0 reads them in place from the input;
-    /// [`super::RouterKind::SigmoidScaledInput`] copies them whatever this bit, see
-    /// [`super::MoeParams::copy_local`]).
+    /// Copy rows routed to this GPU's own experts into the dispatch region too (the host's
+    /// `heuristics::copy_local`: the warp-specialized GEMM0 then reads them by TMA; otherwise
+    /// GEMM0 gathers them from the input; [`super::RouterKind::SigmoidScaledInput`] copies them
+    /// whatever this bit, see [`super::MoeParams::copy_local`]).
     pub const COPY_LOCAL: u32 = 8;
     /// The router adds `gate_b` (one value per expert, the layer's dtype) to the summed logits
     /// before softmax and top-k (GPT-OSS).
@@ -183,6 +183,10 @@ pub mod flags {
     /// every block routes the few tokens itself and derives the same task list, with no second
     /// grid barrier, dispatch or OS block. One GPU, the 128-thread engines only.
     pub const STATIC_PLAN: u32 = 64;
+    /// The warp-specialized engine queues a run's GEMM1 tasks together once the run finished
+    /// GEMM0, n-major (`TileDesc::run_tiles`, `ffn::finish`; the host's `heuristics::gemm1_runs`),
+    /// else each tile's as soon as the tile finished.
+    pub const GEMM1_RUNS: u32 = 128;
     /// Bits 8-9: log2 of the K splits of each routed GEMM0 task on the 128-thread engines
     /// ([`super::MoeParams::gemm0_splits`]): at decode a GEMM0 task's time is its chain of K
     /// tiles, and too few tasks leave the grid waiting (`heuristics::gemm0_splits`).
@@ -382,10 +386,11 @@ pub struct MoeParams {
     pub heaps: [u64; MAX_WORLD],
     pub heap: HeapLayout,
     pub ws: WorkspaceLayout,
-    /// Warp-specialized engine only: the device address of four TMA maps (128 bytes each) of
+    /// Warp-specialized engine only: the device address of five TMA maps (128 bytes each) of
     /// w1, w3 (w1 again when not gated) and w2, boxes of [`WEIGHT_BOX_COLS`] columns by
-    /// [`GATED_BOX_ROWS`] rows (w1, w3 when gated) or [`WEIGHT_BOX_ROWS`] (the others), and of
-    /// the staging region (GEMM1's A: a row per (pair, slot)), boxes of [`TILE_M`] rows.
+    /// [`GATED_BOX_ROWS`] rows (w1, w3 when gated) or [`WEIGHT_BOX_ROWS`] (the others), of
+    /// the staging region (GEMM1's A) and of this GPU's dispatch rows (GEMM0's copied A), a row
+    /// per (pair, slot) each, boxes of [`TILE_M`] rows.
     pub w_maps: u64,
 }
 
@@ -408,12 +413,16 @@ impl MoeParams {
     pub const fn renormalize(&self) -> bool {
         self.flags & flags::RENORMALIZE != 0
     }
-    /// Whether this GPU's own routed rows are copied into the dispatch region (and GEMM0 reads
-    /// them there): the [`flags::COPY_LOCAL`] switch, or a router that scales inputs (dispatch
-    /// writes every row scaled).
     /// Whether this forward runs the static decode plan ([`flags::STATIC_PLAN`]).
     pub const fn static_plan(&self) -> bool {
         self.flags & flags::STATIC_PLAN != 0
+    }
+    /// Whether this GPU's own routed rows are copied into the dispatch region (and GEMM0 reads
+    /// them there): the [`flags::COPY_LOCAL`] switch, or a router that scales inputs (dispatch
+    /// writes every row scaled).
+    /// Whether GEMM1 tasks go out per run of tiles ([`flags::GEMM1_RUNS`]).
+    pub const fn gemm1_runs(&self) -> bool {
+        self.flags & flags::GEMM1_RUNS != 0
     }
     pub const fn copy_local(&self) -> bool {
         self.flags & flags::COPY_LOCAL != 0 || self.scales_input()
@@ -517,12 +526,18 @@ pub struct TileDesc {
     pub local_expert: u32,
     pub rows: u32,
     pub segments: u32,
-    pub _pad: u32,
+    /// The run of tiles published with this one (the first tile's id; see `run_tiles`).
+    pub run_first: u32,
     /// Segment s: `rows[s]` rows from slot `slot[s]` of pair `pair[s]` (`src * local_experts + e`).
     pub pair: [u32; MAX_SEGMENTS],
     pub slot: [u32; MAX_SEGMENTS],
     pub seg_rows: [u32; MAX_SEGMENTS],
-    pub _pad1: [u32; 4],
+    /// Tiles in the run: full tiles of one pair with consecutive ids and slots (1 for a merged
+    /// tile). With [`flags::GEMM1_RUNS`] the warp-specialized engine queues a run's GEMM1 tasks
+    /// together, n-major, like its GEMM0 tasks, once every tile of the run finished GEMM0
+    /// (`ffn::finish`).
+    pub run_tiles: u32,
+    pub _pad1: [u32; 3],
 }
 
 /// Per-block timeline of one launch (diagnostics): %globaltimer ns at phase boundaries, then

@@ -216,6 +216,17 @@ pub const fn shared_gemm0_task(p: &MoeParams, i: u32) -> Task {
     }
 }
 
+/// GEMM1 task `j` of a run of `tiles` row tiles from id `first_tile` (`TileDesc::run_tiles`;
+/// `j < tiles · column tiles`), n-major: column tile j / tiles of tile `first_tile + j % tiles`.
+/// `task` is a GEMM0 task of any tile of the run: the run's tiles are full tiles of one pair
+/// with consecutive ids and slots, so the others differ from it in tile id and slot only.
+#[inline(always)]
+pub const fn run_gemm1_task(task: &Task, first_tile: u32, tiles: u32, j: u32) -> Task {
+    let tile = first_tile + j % tiles;
+    let slot = task.slot.wrapping_add(tile.wrapping_sub(task.tile).wrapping_mul(TILE_M));
+    Task { kind: TaskKind::Gemm1 as u32, tile, slot, n_tile: j / tiles, ..*task }
+}
+
 /// Packs a row tile's local expert (< 256), segment count (<= 8) and rows (<= 128).
 #[inline(always)]
 pub const fn tile_info(local_expert: u32, segments: u32, rows: u32) -> u32 {
@@ -305,6 +316,31 @@ pub const fn publish_run_end(j0: u32, n: u32) -> u32 {
 mod tests {
     use super::super::abi::MoeParams;
     use super::*;
+
+    /// A run's GEMM1 tasks: every (tile, column tile) once, n-major, each with its own slot
+    /// (consecutive tiles of one pair), whichever tile of the run finished last.
+    #[test]
+    fn a_runs_gemm1_tasks_are_every_tile_and_column_n_major() {
+        let (first_tile, tiles, n1, slot0) = (40u32, 5u32, 7u32, 1024u32);
+        for last in first_tile..first_tile + tiles {
+            let gemm0 = Task {
+                stamp: 0,
+                kind: TaskKind::Gemm0 as u32,
+                tile: last,
+                n_tile: 3,
+                info: tile_info(2, 1, TILE_M),
+                pair: 9,
+                slot: slot0 + (last - first_tile) * TILE_M,
+                _pad: 0,
+            };
+            for j in 0..tiles * n1 {
+                let t = run_gemm1_task(&gemm0, first_tile, tiles, j);
+                let (i, n) = (j % tiles, j / tiles);
+                assert_eq!((t.kind, t.tile, t.n_tile, t.slot), (TaskKind::Gemm1 as u32, first_tile + i, n, slot0 + i * TILE_M));
+                assert_eq!((t.info, t.pair), (gemm0.info, gemm0.pair));
+            }
+        }
+    }
 
     #[test]
     fn publish_runs_double_up_to_the_cap_and_cover_every_task() {

@@ -21,10 +21,12 @@ type Segment = (u32, u32, u32);
 const PAIR: usize = core::mem::offset_of!(TileDesc, pair) / 4;
 const SLOT: usize = core::mem::offset_of!(TileDesc, slot) / 4;
 const SEG_ROWS: usize = core::mem::offset_of!(TileDesc, seg_rows) / 4;
+const RUN_FIRST: usize = core::mem::offset_of!(TileDesc, run_first) / 4;
+const RUN_TILES: usize = core::mem::offset_of!(TileDesc, run_tiles) / 4;
 
 /// Full row tiles of one pair published together: their GEMM0 tasks go out n-major (below).
 /// Eight tiles x `gemm0_tiles` tasks is about one wave of processors.
-const RUN_TILES: u32 = 8;
+const MAX_RUN: u32 = 8;
 
 /// A row tile being written: its descriptor words in the workspace.
 struct NewTile {
@@ -61,13 +63,16 @@ impl NewTile {
         }
     }
 
-    /// Completes the descriptor (the segments are written).
+    /// Completes the descriptor (the segments are written); the tile belongs to the run of
+    /// `run.1` tiles from id `run.0`.
     #[inline(always)]
-    unsafe fn describe(&self, local: u32, rows: u32, segments: u32) {
+    unsafe fn describe(&self, local: u32, rows: u32, segments: u32, run: (u32, u32)) {
         unsafe {
             sync::st_relaxed_gpu_u32(self.words, local);
             sync::st_relaxed_gpu_u32(self.words.add(1), rows);
             sync::st_relaxed_gpu_u32(self.words.add(2), segments);
+            sync::st_relaxed_gpu_u32(self.words.add(RUN_FIRST), run.0);
+            sync::st_relaxed_gpu_u32(self.words.add(RUN_TILES), run.1);
         }
     }
 
@@ -118,7 +123,7 @@ unsafe fn publish_full(p: &MoeParams, smem: u32, q: &Queue, pair: u32, local: u3
         let tile = run.nth(i);
         unsafe {
             tile.segment(0, (pair, (next + i) * TILE_M, TILE_M));
-            tile.describe(local, TILE_M, 1);
+            tile.describe(local, TILE_M, 1, (run.id, count));
         }
     }
     unsafe { run.publish(p, smem, q, local, TILE_M, 1, (pair, next * TILE_M, TILE_M), count, TILE_M) };
@@ -147,7 +152,7 @@ unsafe fn flush(p: &MoeParams, smem: u32, q: &Queue, local: u32) {
     }
     unsafe {
         let rows = copy::ld_shared_u32(smem + state::MERGE_ROWS + local * 4);
-        tile.describe(local, rows, count);
+        tile.describe(local, rows, count, (tile.id, 1));
         tile.publish(p, smem, q, local, rows, count, seg(0), 1, 0);
         copy::st_shared_u32(smem + state::MERGE_SEGMENTS + local * 4, 0);
         copy::st_shared_u32(smem + state::MERGE_ROWS + local * 4, 0);
@@ -212,7 +217,7 @@ unsafe fn advance(p: &MoeParams, smem: u32, q: &Queue, pair: u32) -> Result<(), 
         let rows = (routed - next * TILE_M).min(TILE_M);
         let seg = (pair, next * TILE_M, rows);
         if rows == TILE_M {
-            if run == RUN_TILES {
+            if run == MAX_RUN {
                 unsafe { publish_full(p, smem, q, pair, local, next - run, run) };
                 run = 0;
             }

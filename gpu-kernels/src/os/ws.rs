@@ -84,9 +84,9 @@ pub unsafe fn init(smem: u32, full_arrivals: u32) {
 /// prefetched.
 ///
 /// # Safety
-/// As [`init`]; `p.w_maps` holds the three maps.
+/// As [`init`]; `p.w_maps` holds the five maps.
 pub unsafe fn init_for(p: &MoeParams, smem: u32) {
-    for m in 0..4 {
+    for m in 0..5 {
         crate::ptx::tma::prefetch_tensormap(p.w_maps + 128 * m);
     }
     unsafe { init(smem, FULL_ARRIVALS) };
@@ -243,7 +243,7 @@ unsafe fn producer<E: Mma>(p: &MoeParams, smem: u32, dl: &Deadline) {
         // Only the tile's rows are loaded (the table holds no others); the rest of A is stale and
         // its outputs are never stored.
         let ta = thread_rows(&Rows::gathered(smem + A_ROWS, 0, plan.tile.rows));
-        let (a, b) = (ffn::staging_box(p, &t, &plan), ffn::weight_boxes(p, &t, &plan));
+        let (a, b) = (ffn::a_box(p, &t, &plan), ffn::weight_boxes(p, &t, &plan));
         // The staging rows were written by st.global (other blocks' GEMM0 epilogues, fenced
         // there and acquired with the task): order them before this block's TMA reads. Thread 0
         // issues the copies; the whole warpgroup fences (thread 0 alone cost 24 spill bytes).
@@ -310,7 +310,7 @@ unsafe fn consumer<E: Mma>(p: &MoeParams, smem: u32, c: u32, dl: &Deadline) {
                 unsafe {
                     let staging = smem + ws::STAGING + c * WS_STAGING_BYTES;
                     epilogue::store::<E>(&g, staging, &acc, c, gated, plan.tile.rows, plan.cols, ffn::output::<E>(p, &t, &plan), dest);
-                    // GEMM0's rows are GEMM1's A, which may come by TMA (`ffn::staging_box`).
+                    // GEMM0's rows are GEMM1's A, which may come by TMA (`ffn::a_box`).
                     crate::ptx::tma::fence_proxy_async_global();
                     done = ffn::finish(p, smem, &g, q, &t, &plan.tile);
                 }
