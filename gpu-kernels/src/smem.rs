@@ -7,14 +7,15 @@
 
 use core::mem::{offset_of, size_of};
 
-use crate::layout::{MoeParams, PIPELINE_BYTES, SHARED_BYTES, TILE_M};
+use crate::gemm::mainloop::Pipeline;
+use crate::layout::{MoeParams, SHARED_BYTES, TILE_M};
 
 /// A 128-thread block's shared memory.
 #[repr(C)]
 pub struct Block {
     /// The GEMM pipeline's stages (`gemm::mainloop`); between GEMMs, scratch of the roles
     /// (the epilogue's staged tile, the static plan's counts).
-    pub pipeline: [u8; PIPELINE_BYTES as usize],
+    pub pipeline: Pipeline,
     /// This block's copy of the launch parameters (read by every thread, so kept on chip).
     pub params: [u8; 512],
     /// The current task (processors).
@@ -54,6 +55,7 @@ const _: () = assert!(STATIC_PLAN == TASK + 24);
 pub mod ws {
     use core::mem::{offset_of, size_of};
 
+    use crate::gemm::mainloop::WsStage;
     use crate::layout::{SHARED_BYTES, TILE_M, WS_SHARED_BYTES, WS_STAGE_BYTES, WS_STAGES, WS_STAGING_BYTES, WS_TAIL};
 
     const STAGES: usize = WS_STAGES as usize;
@@ -65,7 +67,7 @@ pub mod ws {
         /// Up to the next 1024-byte boundary (swizzled operand tiles).
         _align: [u8; (WS_TAIL - SHARED_BYTES) as usize],
         /// Stages 2.. of the ring.
-        pub stages: [[u8; WS_STAGE_BYTES as usize]; STAGES - 2],
+        pub stages: [WsStage; STAGES - 2],
         /// mbarriers: stage s full, stage s empty, task slot i's full and free.
         pub full: [u64; STAGES],
         pub empty: [u64; STAGES],

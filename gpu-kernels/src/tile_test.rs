@@ -72,7 +72,7 @@ pub unsafe extern "gpu-kernel" fn gemm_tile_f32(args: GemmTileArgs) {
 }
 
 /// The warp-specialized pipeline alone (sm_90a, 384 threads), without the MoE roles: the
-/// forward's own `mainloop::produce` / `consume` and epilogue on tiles `blockIdx + i·gridDim` of
+/// forward's own mainloop (`WsLoop`'s produce / consume) and epilogue on tiles `blockIdx + i·gridDim` of
 /// `out = A[rows]·Bᵀ`, 128x256 each. B (256 weight rows) comes by one TMA box per stage; A by TMA
 /// from `a_map` when it is not 0, else by cp.async from the gathered rows `a + rows[r]·lda`.
 /// Row tiles `[e·panel_tiles, (e + 1)·panel_tiles)` multiply B's panel `e` (rows
@@ -97,7 +97,7 @@ pub unsafe extern "gpu-kernel" fn ws256_tile_gemm_bf16(
     out: *mut u8,
     ldo: u64,
 ) {
-    use crate::gemm::mainloop::{TmaB, consume, produce, thread_rows};
+    use crate::gemm::mainloop::{SplitLoop, TmaB, WsLoop, thread_rows};
     use crate::group::Group;
     use crate::layout::{TILE_K_BYTES, WS_TILE_N};
     use crate::os::ws::{self as wsos, CONSUMER_REGS, ENTRY_REGS, FULL_ARRIVALS, PRODUCER_REGS};
@@ -133,7 +133,7 @@ pub unsafe extern "gpu-kernel" fn ws256_tile_gemm_bf16(
             let a_tma = if a_by_tma { Some((a_map, m * 128)) } else { None };
             let b = TmaB { maps: [b_map; 2], row0: (m / panel_tiles * n_tiles + n) * WS_TILE_N, gated: false };
             for kt in 0..k_tiles {
-                unsafe { produce(smem, ring + kt, &ta, a_tma, &b, kt, deadline) };
+                unsafe { WsLoop::produce(smem, ring + kt, &ta, a_tma, &b, kt, deadline) };
             }
             ring += k_tiles;
             // The row table is read at issue: rewrite it only after every thread issued.
@@ -149,7 +149,7 @@ pub unsafe extern "gpu-kernel" fn ws256_tile_gemm_bf16(
         while t < tiles {
             let (m, n) = (t / n_tiles, t % n_tiles);
             let mut acc = zero_acc();
-            unsafe { consume::<Bf16>(smem, ring, k_tiles, c, &mut acc, deadline) };
+            unsafe { WsLoop::consume::<Bf16>(smem, ring, k_tiles, c, &mut acc, deadline) };
             ring += k_tiles;
             let dest = |r: u32| out.wrapping_add(((m * 128 + r) as u64 * ldo + n as u64 * WS_TILE_N as u64 * 2) as usize);
             let staging = smem + ws::STAGING + c * crate::layout::WS_STAGING_BYTES;

@@ -3,7 +3,7 @@
 
 #[cfg(target_feature = "sm_90a")]
 use super::mainloop::WgmmaLoop;
-use super::mainloop::{SyncLoop, TileLoop};
+use super::mainloop::{BlockLoop, SyncLoop, TileLoop};
 #[cfg(target_feature = "sm_90a")]
 use crate::ptx::wgmma;
 use crate::ptx::{math, mma};
@@ -39,7 +39,7 @@ pub trait Mma: Element {
     /// d += a·b over one 32-byte K step (m16n8k16 for 16-bit types, m16n8k8 for tf32).
     fn mma(d: &mut [f32; 4], a: &[u32; 4], b0: u32, b1: u32);
     /// The 128-thread tile mainloop of this path.
-    type Loop: TileLoop;
+    type Loop: BlockLoop;
     /// Whether the mainloop uses Hopper wgmma (sm_90a builds, 16-bit types) instead of mma.sync.
     const WGMMA: bool = <Self::Loop as TileLoop>::WGMMA;
     /// Four wgmma k-steps over one 128-byte K slice (only called when `WGMMA`).

@@ -4,6 +4,8 @@
 //! peer's combine slot, gate logits).
 
 use super::element::{Element, Mma};
+#[cfg(target_feature = "sm_90a")]
+use super::mainloop::WsLoop;
 use super::mainloop::{Acc, TileLoop};
 #[cfg(target_feature = "sm_90a")]
 use crate::group::Group;
@@ -127,8 +129,8 @@ const CHUNK_STRIDE: u32 = 32 * 4 + 16;
 pub const CHUNK_BYTES: u32 = 64 * CHUNK_STRIDE;
 
 /// The warp-specialized consumer's epilogue: consumer `half`'s 64 rows of a 128x256 tile
-/// (accumulators as [`crate::gemm::mainloop::consume`] left them: row `16 warp + lane / 4`
-/// (+ 8 for q >= 2), column `8 j + 2 (lane % 4)` (+ 1) of column block j in `acc[j / 8][j % 8]`)
+/// (accumulators where [`WsLoop`]'s `position` puts them: row `16 warp + lane / 4` (+ 8 for
+/// q >= 2), column `8 j + 2 (lane % 4)` (+ 1) of column block j in `acc[j / 8][j % 8]`)
 /// as `O` (a 16-bit type): rows `[0, rows)` of the tile, columns `[0, cols_valid)` (a multiple
 /// of 32) of `out[r][c..c + 8] = value(c, x, g)` (x in place), row r at `row_dest(r)`. Gated:
 /// output c takes x from W1's column c and g from W3's, 128 columns later (the B tile holds
@@ -157,8 +159,10 @@ pub unsafe fn store<O: Element>(
     row_dest: impl Fn(u32) -> *mut u8,
 ) {
     const { assert!(O::PER_VEC == 8) };
-    let (warp, lane) = (g.tid() / 32, g.tid() % 32);
-    let my_row = 16 * warp + lane / 4;
+    // Where this thread's first accumulator sits: its row among the consumer's 64, its column in
+    // a block of 8 (the others follow from `WsLoop::position`: rows + 8, columns + 1, blocks of 8).
+    let (row0, col0) = WsLoop::position(0, 0, 0);
+    let (my_row, my_col) = (row0 % 64, col0);
     let half_rows = if rows > 64 * half { (rows - 64 * half).min(64) } else { 0 };
     // A pass holds 4 output vectors per row (gated: 2): the thread takes vector `v` of rows
     // `r`, `r + rows_step`, ... (ungated: two rows, gated: one).
@@ -174,9 +178,9 @@ pub unsafe fn store<O: Element>(
         unroll!(8, arm, {
             if arm as u32 == pass {
                 if gated {
-                    unsafe { stage_pass::<true>(staging, acc, arm as u32, my_row, lane) }
+                    unsafe { stage_pass::<true>(staging, acc, arm as u32, my_row, my_col) }
                 } else {
-                    unsafe { stage_pass::<false>(staging, acc, arm as u32, my_row, lane) }
+                    unsafe { stage_pass::<false>(staging, acc, arm as u32, my_row, my_col) }
                 }
             }
         });
@@ -204,7 +208,7 @@ pub unsafe fn store<O: Element>(
 /// `staging` holds a chunk ([`CHUNK_BYTES`]).
 #[cfg(target_feature = "sm_90a")]
 #[inline(always)]
-unsafe fn stage_pass<const GATED: bool>(staging: u32, acc: &Acc, pass: u32, my_row: u32, lane: u32) {
+unsafe fn stage_pass<const GATED: bool>(staging: u32, acc: &Acc, pass: u32, my_row: u32, my_col: u32) {
     // Chunk column of accumulator block 8 i + j in this pass, if it is in it.
     unroll!(4, i, {
         unroll!(8, j, {
@@ -216,7 +220,7 @@ unsafe fn stage_pass<const GATED: bool>(staging: u32, acc: &Acc, pass: u32, my_r
                 (blk / 4 == pass, blk % 4)
             };
             if in_pass {
-                let col = 8 * at + 2 * (lane % 4);
+                let col = 8 * at + my_col;
                 let a = &acc[i][j];
                 unsafe {
                     copy::st_shared_v2(staging + my_row * CHUNK_STRIDE + col * 4, a[0].to_bits(), a[1].to_bits());

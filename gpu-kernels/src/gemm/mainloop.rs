@@ -1,35 +1,96 @@
-//! The tile mainloop: a 128x128 output tile per block of 4 warps, K in 128-byte stages fed by a
-//! `PIPELINE_STAGES`-deep cp.async pipeline. K is counted in bytes so one pipeline serves every
-//! dtype. Two MMA paths consume it:
-//! - mma.sync (sm_80 and later): warps in 2x2, 64x64 each, fragments by ldmatrix;
-//! - wgmma (sm_90a, 16-bit types): the block is one warpgroup issuing m64n128k16 from shared
-//!   memory descriptors, two 64-row halves.
+//! The tile mainloops, as policy types ([`TileLoop`]): how a block computes `acc += A·Bᵀ` for
+//! one output tile with K in 128-byte stages (K is counted in bytes so one pipeline serves every
+//! dtype), in which shared-memory stages, and where each accumulator lands in the tile.
+//! - [`SyncLoop`] (sm_80 and later): 128 threads, a 128x128 tile, a `PIPELINE_STAGES`-deep
+//!   cp.async pipeline; the 4 warps in 2x2, 64x64 each, mma.sync with ldmatrix fragments.
+//! - [`WgmmaLoop`] (sm_90a, 16-bit types): the same block and pipeline as one warpgroup issuing
+//!   wgmma m64n128k16 from shared-memory descriptors, two 64-row halves.
+//! - [`WsLoop`] (sm_90a, 16-bit types): 384 threads, a 128x256 tile, warp-specialized: a
+//!   producer warpgroup fills a `WS_STAGES` ring (B by TMA, A by TMA or cp.async) on mbarriers,
+//!   two consumer warpgroups run wgmma m64n256k16 on 64 rows each.
 //!
-//! Shared layout of a stage: A[128 rows][128 B] then B[128 rows][128 B]; the 16-byte chunk c of
-//! row r lives at chunk `c ^ (r % 8)`: the 8 row addresses of every ldmatrix phase fall in
-//! distinct banks, and it is wgmma's canonical 128-byte-swizzle K-major layout.
+//! Shared layout of an operand in a stage: [rows][128 B], the 16-byte chunk c of row r at chunk
+//! `c ^ (r % 8)`: the 8 row addresses of every ldmatrix phase fall in distinct banks, and it is
+//! wgmma's canonical 128-byte-swizzle K-major layout (and TMA's 128-byte swizzle).
+
+use core::mem::{offset_of, size_of};
 
 use super::element::Mma;
-use crate::layout::{PIPELINE_BYTES, PIPELINE_STAGES, TILE_K_BYTES, TILE_M, WEIGHT_BOX_COLS};
+use crate::layout::{PIPELINE_BYTES, PIPELINE_STAGES, TILE_K_BYTES, TILE_M, WEIGHT_BOX_COLS, WS_STAGE_BYTES, WS_TILE_N};
 use crate::ptx::{copy, mma, sync};
 use crate::util::thread_idx;
 
+/// One stage of the 128-thread pipeline: a K slice of 128 rows of A, then of 128 rows of B.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Stage {
+    pub a: [u8; (TILE_M * TILE_K_BYTES) as usize],
+    pub b: [u8; (TILE_M * TILE_K_BYTES) as usize],
+}
+
+/// A decode stage of the same pipeline (`DEEP`, A of at most 64 rows): 64 rows of A, then 128
+/// of B; [`DEEP_STAGES`] of them fill the memory of [`PIPELINE_STAGES`] full ones.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct DeepStage {
+    pub a: [u8; (64 * TILE_K_BYTES) as usize],
+    pub b: [u8; (TILE_M * TILE_K_BYTES) as usize],
+}
+
+/// The 128-thread pipeline's memory (`smem::Block::pipeline`): full stages, decode stages, or,
+/// between GEMMs, the roles' scratch (the epilogue's staged tile, the static plan's counts).
+#[repr(C)]
+pub union Pipeline {
+    pub stages: [Stage; PIPELINE_STAGES as usize],
+    pub deep: [DeepStage; DEEP_STAGES as usize],
+    pub scratch: [u8; PIPELINE_BYTES as usize],
+}
+
+/// One stage of the warp-specialized ring: a K slice of 128 rows of A, then of 256 rows of B.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct WsStage {
+    pub a: [u8; (TILE_M * TILE_K_BYTES) as usize],
+    pub b: [u8; (WS_TILE_N * TILE_K_BYTES) as usize],
+}
+
 /// Bytes of one operand tile in one stage.
-pub const OPERAND_BYTES: u32 = TILE_M * TILE_K_BYTES;
+pub const OPERAND_BYTES: u32 = size_of::<[u8; (TILE_M * TILE_K_BYTES) as usize]>() as u32;
 /// Bytes of one stage (A and B).
-pub const STAGE_BYTES: u32 = 2 * OPERAND_BYTES;
+pub const STAGE_BYTES: u32 = size_of::<Stage>() as u32;
+
+// The stages fill the pipeline memory exactly, and every operand tile starts on a 1024-byte
+// swizzle atom.
+const _: () = {
+    assert!(size_of::<Pipeline>() as u32 == PIPELINE_BYTES);
+    assert!(STAGE_BYTES * PIPELINE_STAGES == PIPELINE_BYTES && size_of::<DeepStage>() as u32 * DEEP_STAGES == PIPELINE_BYTES);
+    assert!(offset_of!(Stage, b) as u32 == OPERAND_BYTES && STAGE_BYTES.is_multiple_of(1024));
+    assert!(offset_of!(DeepStage, b).is_multiple_of(1024) && size_of::<DeepStage>().is_multiple_of(1024));
+    assert!(size_of::<WsStage>() as u32 == WS_STAGE_BYTES && offset_of!(WsStage, b).is_multiple_of(1024));
+};
 
 /// Per-thread accumulators, 128 f32. Where each sits in the tile depends on the mainloop: see
 /// [`TileLoop::position`].
 pub type Acc = [[[f32; 4]; 8]; 4];
 
-/// A 128-thread block's tile mainloop, the policy an MMA path names (`Mma::Loop`): how it
-/// computes `acc += A·Bᵀ` for a 128x128 tile, and where each accumulator sits in it.
+/// A tile mainloop policy: the block it runs in, the tile it computes, its shared-memory
+/// stage and its accumulator layout. How it runs is [`BlockLoop`] (every thread loads and
+/// multiplies) or [`SplitLoop`] (a producer warpgroup loads, consumer warpgroups multiply).
 pub trait TileLoop {
-    /// Whether the loop issues Hopper wgmma (the block is one warpgroup).
+    /// Threads of the block.
+    const THREADS: u32;
+    /// Output columns of a tile (its rows are `TILE_M`).
+    const TILE_N: u32;
+    /// Whether the loop issues Hopper wgmma.
     const WGMMA: bool;
-    /// (row, column) in the 128x128 tile of `acc[i][j][q]` for this thread.
+    /// One stage of its pipeline in shared memory.
+    type Stage;
+    /// (row, column) in the output tile of `acc[i][j][q]` for this thread.
     fn position(i: u32, j: u32, q: u32) -> (u32, u32);
+}
+
+/// A loop every thread of a 128-thread block runs: the policy an MMA path names (`Mma::Loop`).
+pub trait BlockLoop: TileLoop {
     /// acc += A·Bᵀ over `k_bytes` (see [`mainloop`]).
     ///
     /// # Safety
@@ -52,7 +113,10 @@ fn fragment_coords(q: u32) -> (u32, u32, u32) {
 pub struct SyncLoop;
 
 impl TileLoop for SyncLoop {
+    const THREADS: u32 = 128;
+    const TILE_N: u32 = 128;
     const WGMMA: bool = false;
+    type Stage = Stage;
     /// Warp (wm, wn) = (warp / 2, warp % 2) holds the m16n8 fragment at rows `wm·64 + 16i`,
     /// columns `wn·64 + 8j`.
     #[inline(always)]
@@ -60,6 +124,9 @@ impl TileLoop for SyncLoop {
         let (warp, row_in, col_in) = fragment_coords(q);
         ((warp / 2) * 64 + i * 16 + row_in, (warp % 2) * 64 + j * 8 + col_in)
     }
+}
+
+impl BlockLoop for SyncLoop {
     #[inline(always)]
     unsafe fn run<E: Mma, const DEEP: bool>(smem: u32, a: &Rows, b: &Rows, k_bytes: u32, acc: &mut Acc) {
         unsafe { mainloop_sync::<E>(smem, a, b, k_bytes, acc) }
@@ -73,7 +140,11 @@ pub struct WgmmaLoop;
 
 #[cfg(target_feature = "sm_90a")]
 impl TileLoop for WgmmaLoop {
+    const THREADS: u32 = 128;
+    const TILE_N: u32 = 128;
     const WGMMA: bool = true;
+    /// Full stages; tiles of up to 64 rows at decode take [`DeepStage`]s (`DEEP`).
+    type Stage = Stage;
     /// `acc[2h..2h+2]` are the 64 registers of 64-row half h; warp w holds rows
     /// `64h + 16w + g (+8)`, column block `8·(i % 2) + j`.
     #[inline(always)]
@@ -81,6 +152,10 @@ impl TileLoop for WgmmaLoop {
         let (warp, row_in, col_in) = fragment_coords(q);
         ((i / 2) * 64 + warp * 16 + row_in, ((i % 2) * 8 + j) * 8 + col_in)
     }
+}
+
+#[cfg(target_feature = "sm_90a")]
+impl BlockLoop for WgmmaLoop {
     #[inline(always)]
     unsafe fn run<E: Mma, const DEEP: bool>(smem: u32, a: &Rows, b: &Rows, k_bytes: u32, acc: &mut Acc) {
         unsafe { mainloop_wgmma::<E, DEEP>(smem, a, b, k_bytes, acc) }
@@ -323,20 +398,12 @@ impl Ring {
     #[inline(always)]
     const fn for_rows(rows: u32) -> Ring {
         if rows <= 64 {
-            Ring { stages: DEEP_STAGES, stage_bytes: OPERAND_BYTES / 2 + OPERAND_BYTES, a_bytes: OPERAND_BYTES / 2 }
+            Ring { stages: DEEP_STAGES, stage_bytes: size_of::<DeepStage>() as u32, a_bytes: offset_of!(DeepStage, b) as u32 }
         } else {
-            Ring { stages: PIPELINE_STAGES, stage_bytes: STAGE_BYTES, a_bytes: OPERAND_BYTES }
+            Ring { stages: PIPELINE_STAGES, stage_bytes: STAGE_BYTES, a_bytes: offset_of!(Stage, b) as u32 }
         }
     }
 }
-
-// Both shapes fill the pipeline memory exactly (the ring wraps at its end), and every tile stays
-// 1024-byte aligned (128-byte swizzle).
-const _: () = {
-    let (deep, full) = (Ring::for_rows(64), Ring::for_rows(65));
-    assert!(deep.stages * deep.stage_bytes == PIPELINE_BYTES && full.stages * full.stage_bytes == PIPELINE_BYTES);
-    assert!(deep.stage_bytes % 1024 == 0 && deep.a_bytes % 1024 == 0);
-};
 
 /// The mma.sync path.
 #[inline(always)]
@@ -384,53 +451,6 @@ unsafe fn mainloop_sync<E: Mma>(smem: u32, a: &Rows, b: &Rows, k_bytes: u32, acc
     sync::sync_threads();
 }
 
-/// The consumer side of the warp-specialized pipeline (sm_90a): acc += A·Bᵀ for consumer
-/// `half`'s 64 rows (`64 half ..`) of a 128x256 tile over `k_tiles` stages of the shared ring,
-/// starting at ring position `ring`. Per stage: wait until the operands landed (`full`), make the
-/// producer's cp.async writes visible to the async proxy, issue four wgmma m64n256k16, and once
-/// the previous stage's wgmmas completed (one stage stays in flight) release that stage
-/// (`empty`, one arrival per consumer thread). False when a wait ran past `deadline_ns` (the
-/// producer stopped).
-///
-/// # Safety
-/// Every thread of one consumer warpgroup; the stages of positions `ring..ring + k_tiles` are
-/// (being) filled for this task by the producer.
-#[cfg(target_feature = "sm_90a")]
-#[inline(always)]
-pub unsafe fn consume<E: Mma>(smem: u32, ring: u32, k_tiles: u32, half: u32, acc: &mut Acc, deadline_ns: u64) -> bool {
-    use crate::layout::{WS_A_BYTES, WS_STAGES};
-    use crate::ptx::{
-        mbarrier,
-        wgmma::{descriptor_sw128, fence_proxy_async_shared, wait_group0_acc128, wait_group1_acc128},
-    };
-    use crate::smem::ws;
-    // A wait that runs out does not leave the loop: leaving with wgmmas in flight would put a
-    // warpgroup dependency on a divergent path, and ptxas then serializes every wgmma (C7518).
-    let mut ok = true;
-    for kt in 0..k_tiles {
-        let at = ring + kt;
-        let s = at % WS_STAGES;
-        ok &= unsafe { wait(smem + ws::FULL + 8 * s, (at / WS_STAGES) & 1, deadline_ns) };
-        fence_proxy_async_shared();
-        let stage = smem + ws::stage(s);
-        let steps =
-            |base: u32| [descriptor_sw128(base), descriptor_sw128(base + 32), descriptor_sw128(base + 64), descriptor_sw128(base + 96)];
-        unsafe {
-            E::wgmma_n256_async(acc, steps(stage + half * 64 * TILE_K_BYTES), steps(stage + WS_A_BYTES));
-            wait_group1_acc128(acc);
-            if kt > 0 {
-                mbarrier::arrive(smem + ws::EMPTY + 8 * ((at - 1) % WS_STAGES));
-            }
-        }
-    }
-    // Unconditional: a path that reads `acc` without this wait would make ptxas serialize.
-    unsafe { wait_group0_acc128(acc) };
-    if k_tiles > 0 {
-        unsafe { mbarrier::arrive(smem + ws::EMPTY + 8 * ((ring + k_tiles - 1) % WS_STAGES)) };
-    }
-    ok
-}
-
 /// A stage's B tile (256 rows) by TMA from 2D maps (128-byte swizzle, boxes of
 /// [`WEIGHT_BOX_COLS`] columns, in global memory): one box of 256 rows from `maps[0]`, or when
 /// gated W1's 128 rows (`maps[0]`) then W3's (`maps[1]`), both from map row `row0`.
@@ -441,54 +461,140 @@ pub struct TmaB {
     pub gated: bool,
 }
 
-/// The producer side: once the consumers freed ring position `at`, loads K slice `kt` of B (by
-/// TMA) and A into it, all completing on the stage's `full` barrier: thread 0 arrives with the
-/// TMA bytes expected. A comes by one TMA box of 128 rows from `a_map` = (map, first row) when
-/// given, else by every producer thread's cp.async copies of `ta`; every producer thread arrives
-/// too (once its copies landed), so the barrier counts 129 arrivals (`os::ws::FULL_ARRIVALS`)
-/// whichever way A came, and tasks of both kinds share the ring. False when the wait ran past
-/// `deadline_ns`. (`ta` and `a_map` stay apart: one enum of both kept `ta` in local memory and
-/// reloaded its fields around every cp.async, 533 -> 312 TFLOP/s.)
-///
-/// # Safety
-/// Every thread of the producer warpgroup (threads 0..128), in ring order; the maps and rows
-/// cover the tile.
+/// The warp-specialized loop (sm_90a, 16-bit types): a 384-thread block, 128x256 tiles; warpgroup
+/// 0 produces, warpgroups 1 and 2 consume (`os::ws`).
 #[cfg(target_feature = "sm_90a")]
-#[inline(always)]
-pub unsafe fn produce(smem: u32, at: u32, ta: &ThreadRows, a_map: Option<(u64, u32)>, b: &TmaB, kt: u32, deadline_ns: u64) -> bool {
-    use crate::layout::{GATED_BOX_ROWS, WS_A_BYTES, WS_STAGES, WS_TILE_N};
-    use crate::ptx::{mbarrier, tma};
-    use crate::smem::ws;
-    let s = at % WS_STAGES;
-    // Position `at` reuses the stage of `at - WS_STAGES`: wait for the consumers' release of that
-    // phase (a fresh barrier reads parity 1 as complete, so the first pass does not wait).
-    if !unsafe { wait(smem + ws::EMPTY + 8 * s, ((at / WS_STAGES) & 1) ^ 1, deadline_ns) } {
-        return false;
+pub struct WsLoop;
+
+#[cfg(target_feature = "sm_90a")]
+impl TileLoop for WsLoop {
+    const THREADS: u32 = crate::layout::WS_THREADS;
+    const TILE_N: u32 = WS_TILE_N;
+    const WGMMA: bool = true;
+    type Stage = WsStage;
+    /// Consumer c (warpgroup c + 1) holds rows `64c + 16·warp + g (+8)`; column block j of its
+    /// m64n256 result is `acc[j / 8][j % 8]`. (`%tid.x` read again, as `group::warpgroup_tid`.)
+    #[inline(always)]
+    fn position(i: u32, j: u32, q: u32) -> (u32, u32) {
+        let tid = crate::group::warpgroup_tid();
+        let (warp, lane) = (tid / 32, tid % 32);
+        let consumer = crate::ptx::warp::tid_x_reread() / 128 - 1;
+        (consumer * 64 + warp * 16 + lane / 4 + 8 * (q / 2), (8 * i + j) * 8 + 2 * (lane % 4) + q % 2)
     }
-    let (stage, full) = (smem + ws::stage(s), smem + ws::FULL + 8 * s);
-    let x = kt * WEIGHT_BOX_COLS;
-    unsafe {
-        if crate::group::warpgroup_tid() == 0 {
-            let a_bytes = if a_map.is_some() { WS_A_BYTES } else { 0 };
-            mbarrier::arrive_expect_tx(full, WS_TILE_N * TILE_K_BYTES + a_bytes);
-            let sb = stage + WS_A_BYTES;
-            tma::load_2d(sb, b.maps[0], x, b.row0, full);
-            if b.gated {
-                tma::load_2d(sb + GATED_BOX_ROWS * TILE_K_BYTES, b.maps[1], x, b.row0, full);
-            }
-            if let Some((map, row)) = a_map {
-                tma::load_2d(stage, map, x, row, full);
+}
+
+/// A loop split between a producer warpgroup, which loads the stages of a ring, and consumer
+/// warpgroups, which multiply them, handing stages over on mbarriers.
+#[cfg(target_feature = "sm_90a")]
+pub trait SplitLoop: TileLoop {
+    /// acc += A·Bᵀ for consumer `half` over `k_tiles` stages from ring position `ring`.
+    ///
+    /// # Safety
+    /// Every thread of one consumer warpgroup; the producer fills those stages.
+    unsafe fn consume<E: Mma>(smem: u32, ring: u32, k_tiles: u32, half: u32, acc: &mut Acc, deadline_ns: u64) -> bool;
+    /// Loads K slice `kt` of a task into ring position `at` once it is free.
+    ///
+    /// # Safety
+    /// Every thread of the producer warpgroup, in ring order.
+    unsafe fn produce(smem: u32, at: u32, ta: &ThreadRows, a_map: Option<(u64, u32)>, b: &TmaB, kt: u32, deadline_ns: u64) -> bool;
+}
+
+#[cfg(target_feature = "sm_90a")]
+impl SplitLoop for WsLoop {
+    /// The consumer side of the warp-specialized pipeline (sm_90a): acc += A·Bᵀ for consumer
+    /// `half`'s 64 rows (`64 half ..`) of a 128x256 tile over `k_tiles` stages of the shared ring,
+    /// starting at ring position `ring`. Per stage: wait until the operands landed (`full`), make the
+    /// producer's cp.async writes visible to the async proxy, issue four wgmma m64n256k16, and once
+    /// the previous stage's wgmmas completed (one stage stays in flight) release that stage
+    /// (`empty`, one arrival per consumer thread). False when a wait ran past `deadline_ns` (the
+    /// producer stopped).
+    ///
+    /// # Safety
+    /// Every thread of one consumer warpgroup; the stages of positions `ring..ring + k_tiles` are
+    /// (being) filled for this task by the producer.
+    #[inline(always)]
+    unsafe fn consume<E: Mma>(smem: u32, ring: u32, k_tiles: u32, half: u32, acc: &mut Acc, deadline_ns: u64) -> bool {
+        use crate::layout::WS_STAGES;
+        use crate::ptx::{
+            mbarrier,
+            wgmma::{descriptor_sw128, fence_proxy_async_shared, wait_group0_acc128, wait_group1_acc128},
+        };
+        use crate::smem::ws;
+        // A wait that runs out does not leave the loop: leaving with wgmmas in flight would put a
+        // warpgroup dependency on a divergent path, and ptxas then serializes every wgmma (C7518).
+        let mut ok = true;
+        for kt in 0..k_tiles {
+            let at = ring + kt;
+            let s = at % WS_STAGES;
+            ok &= unsafe { wait(smem + ws::FULL + 8 * s, (at / WS_STAGES) & 1, deadline_ns) };
+            fence_proxy_async_shared();
+            let stage = smem + ws::stage(s);
+            let steps =
+                |base: u32| [descriptor_sw128(base), descriptor_sw128(base + 32), descriptor_sw128(base + 64), descriptor_sw128(base + 96)];
+            unsafe {
+                E::wgmma_n256_async(acc, steps(stage + half * 64 * TILE_K_BYTES), steps(stage + offset_of!(WsStage, b) as u32));
+                wait_group1_acc128(acc);
+                if kt > 0 {
+                    mbarrier::arrive(smem + ws::EMPTY + 8 * ((at - 1) % WS_STAGES));
+                }
             }
         }
-        // Every producer thread arrives once either way (the barrier counts 129).
-        if a_map.is_none() {
-            load_operand::<false>(stage, ta, false, kt * TILE_K_BYTES);
-            mbarrier::arrive_on_copies(full);
-        } else {
-            mbarrier::arrive(full);
+        // Unconditional: a path that reads `acc` without this wait would make ptxas serialize.
+        unsafe { wait_group0_acc128(acc) };
+        if k_tiles > 0 {
+            unsafe { mbarrier::arrive(smem + ws::EMPTY + 8 * ((ring + k_tiles - 1) % WS_STAGES)) };
         }
+        ok
     }
-    true
+
+    /// The producer side: once the consumers freed ring position `at`, loads K slice `kt` of B (by
+    /// TMA) and A into it, all completing on the stage's `full` barrier: thread 0 arrives with the
+    /// TMA bytes expected. A comes by one TMA box of 128 rows from `a_map` = (map, first row) when
+    /// given, else by every producer thread's cp.async copies of `ta`; every producer thread arrives
+    /// too (once its copies landed), so the barrier counts 129 arrivals (`os::ws::FULL_ARRIVALS`)
+    /// whichever way A came, and tasks of both kinds share the ring. False when the wait ran past
+    /// `deadline_ns`. (`ta` and `a_map` stay apart: one enum of both kept `ta` in local memory and
+    /// reloaded its fields around every cp.async, 533 -> 312 TFLOP/s.)
+    ///
+    /// # Safety
+    /// Every thread of the producer warpgroup (threads 0..128), in ring order; the maps and rows
+    /// cover the tile.
+    #[inline(always)]
+    unsafe fn produce(smem: u32, at: u32, ta: &ThreadRows, a_map: Option<(u64, u32)>, b: &TmaB, kt: u32, deadline_ns: u64) -> bool {
+        use crate::layout::{GATED_BOX_ROWS, WS_STAGES};
+        use crate::ptx::{mbarrier, tma};
+        use crate::smem::ws;
+        let s = at % WS_STAGES;
+        // Position `at` reuses the stage of `at - WS_STAGES`: wait for the consumers' release of that
+        // phase (a fresh barrier reads parity 1 as complete, so the first pass does not wait).
+        if !unsafe { wait(smem + ws::EMPTY + 8 * s, ((at / WS_STAGES) & 1) ^ 1, deadline_ns) } {
+            return false;
+        }
+        let (stage, full) = (smem + ws::stage(s), smem + ws::FULL + 8 * s);
+        let x = kt * WEIGHT_BOX_COLS;
+        unsafe {
+            if crate::group::warpgroup_tid() == 0 {
+                let a_bytes = if a_map.is_some() { offset_of!(WsStage, b) as u32 } else { 0 };
+                mbarrier::arrive_expect_tx(full, WS_TILE_N * TILE_K_BYTES + a_bytes);
+                let sb = stage + offset_of!(WsStage, b) as u32;
+                tma::load_2d(sb, b.maps[0], x, b.row0, full);
+                if b.gated {
+                    tma::load_2d(sb + GATED_BOX_ROWS * TILE_K_BYTES, b.maps[1], x, b.row0, full);
+                }
+                if let Some((map, row)) = a_map {
+                    tma::load_2d(stage, map, x, row, full);
+                }
+            }
+            // Every producer thread arrives once either way (the barrier counts 129).
+            if a_map.is_none() {
+                load_operand::<false>(stage, ta, false, kt * TILE_K_BYTES);
+                mbarrier::arrive_on_copies(full);
+            } else {
+                mbarrier::arrive(full);
+            }
+        }
+        true
+    }
 }
 
 /// Waits until phase `parity` of the mbarrier at `bar` completed; false past `deadline_ns`.

@@ -34,9 +34,8 @@ pub const WS_THREADS: u32 = 384;
 pub const WS_TILE_N: u32 = 256;
 /// Pipeline depth of a warp-specialized block.
 pub const WS_STAGES: u32 = 4;
-/// One stage: A [128 rows][128 B], then B [256 rows][128 B].
-pub const WS_A_BYTES: u32 = TILE_M * TILE_K_BYTES;
-pub const WS_STAGE_BYTES: u32 = WS_A_BYTES + WS_TILE_N * TILE_K_BYTES;
+/// One stage: A [128 rows][128 B], then B [256 rows][128 B] (`gemm::mainloop::WsStage`).
+pub const WS_STAGE_BYTES: u32 = (TILE_M + WS_TILE_N) * TILE_K_BYTES;
 /// Where a warp-specialized block's own shared memory starts: after the aux region, 1024-aligned
 /// (swizzled operand tiles). Stages 0 and 1 fill the 128-thread pipeline's memory before it.
 pub const WS_TAIL: u32 = SHARED_BYTES.next_multiple_of(1024);

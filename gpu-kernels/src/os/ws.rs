@@ -25,7 +25,7 @@ use crate::fault::{self, Deadline};
 use crate::ffn;
 use crate::gemm::element::Mma;
 use crate::gemm::epilogue;
-use crate::gemm::mainloop::{Rows, consume, produce, thread_rows, wait, zero_acc};
+use crate::gemm::mainloop::{Rows, SplitLoop, WsLoop, thread_rows, wait, zero_acc};
 use crate::group::Group;
 use crate::layout::{ErrorCode, MoeParams, NONE, TILE_K_BYTES, TILE_M, Task, TaskKind, WS_STAGES, WS_STAGING_BYTES, WaitKind, timeline};
 use crate::ptx::{copy, mbarrier, regs, sync};
@@ -253,7 +253,7 @@ unsafe fn producer<E: Mma>(p: &MoeParams, smem: u32, dl: &Deadline) {
         let k_tiles = plan.k_bytes / TILE_K_BYTES;
         let mut ok = true;
         for kt in 0..k_tiles {
-            ok &= unsafe { produce(smem, ring + kt, &ta, a, &b, kt, dl.secondary) };
+            ok &= unsafe { WsLoop::produce(smem, ring + kt, &ta, a, &b, kt, dl.secondary) };
         }
         ring += k_tiles;
         // The row table is read at issue: the next task may overwrite it once all have issued.
@@ -302,7 +302,7 @@ unsafe fn consumer<E: Mma>(p: &MoeParams, smem: u32, c: u32, dl: &Deadline) {
         } else {
             let plan = ffn::plan::<E>(p, &t);
             let mut acc = zero_acc();
-            let ok = unsafe { consume::<E>(smem, ring, plan.k_bytes / TILE_K_BYTES, c, &mut acc, dl.secondary) };
+            let ok = unsafe { WsLoop::consume::<E>(smem, ring, plan.k_bytes / TILE_K_BYTES, c, &mut acc, dl.secondary) };
             done = !g.sync_or(!ok);
             if done {
                 let gated = p.gated() && t.kind == TaskKind::Gemm0 as u32;
