@@ -47,8 +47,9 @@ impl Arch {
 /// How a kernel's tile GEMM runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MainloopKind {
-    /// Warp-specialized blocks (sm_90a): a cp.async producer warpgroup feeding two wgmma consumer
-    /// warpgroups through an mbarrier ring; one 384-thread block per SM.
+    /// Warp-specialized blocks (sm_90a): a producer warpgroup (weights by TMA, token rows by TMA
+    /// or cp.async) feeding two wgmma consumer warpgroups through an mbarrier ring; one
+    /// 384-thread block per SM.
     WarpSpecialized,
     /// wgmma m64n128k16 from shared-memory descriptors (sm_90a), one warpgroup per block.
     Wgmma,

@@ -357,8 +357,13 @@ impl<'c> MoeLayer<'c> {
         Ok(self.runs_static_plan(self.rank(rank)?, &f))
     }
 
-    /// Whether GPU `rank`'s dispatch copies the rows of its own experts too
-    /// ([`Tuning::copy_local`], else [`crate::heuristics::copy_local`]).
+    /// Whether GPU `rank`'s dispatch copies the rows routed to its own experts into row tiles
+    /// (GEMM0 on the warp-specialized engine then reads them by TMA; [`Tuning::copy_local`],
+    /// else [`crate::heuristics::copy_local`]; Llama-4's scaled rows are copied whatever this).
+    pub fn copies_own_rows(&self, rank: usize) -> Result<bool> {
+        Ok(self.copies_local(self.rank(rank)?))
+    }
+
     fn copies_local(&self, rank: &Rank) -> bool {
         let ws = rank.entry.mainloop == Some(MainloopKind::WarpSpecialized);
         self.tuning.copy_local.unwrap_or(crate::heuristics::copy_local(ws, self.plan.shape.inter, self.cfg.gated))

@@ -528,8 +528,10 @@ fn run_on(
         println!("output hash, rank {}: {:016x}", first + r, output_hash(o));
     }
     println!(
-        "set-up and first forward: {:.1} s ({} blocks per GPU, {} registers per thread, {}, {} MiB symmetric heap per GPU)",
+        "set-up and first forward: {:.1} s ({}{}, {} blocks per GPU, {} registers per thread, {}, {} MiB symmetric heap per GPU)",
         t.elapsed().as_secs_f64(),
+        layer.kernel(0)?.name,
+        if layer.copies_own_rows(0)? { " with own rows copied" } else { "" },
         layer.grid(0)?,
         layer.kernel_registers(0)?,
         match layer.kernel_code(0)? {
