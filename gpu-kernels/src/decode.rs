@@ -16,9 +16,15 @@ use crate::ptx::{copy, sync, time};
 use crate::smem::{SCAN_A, STATIC_PLAN};
 use crate::util::thread_idx;
 
-/// Shared scratch in the (still idle) pipeline memory: per expert its routed rows.
-const ROUTED: u32 = 0;
-const _: () = assert!(ROUTED + 4 * 256 <= crate::layout::PIPELINE_BYTES);
+/// Shared scratch in the (still idle) pipeline memory.
+#[repr(C)]
+struct Scratch {
+    /// Per expert: its routed rows.
+    routed: [u32; 256],
+}
+
+const ROUTED: u32 = core::mem::offset_of!(Scratch, routed) as u32;
+const _: () = assert!(core::mem::size_of::<Scratch>() as u32 <= crate::layout::PIPELINE_BYTES);
 
 /// After [`crate::gate::route_all`]: ranks every (token, choice) among the expert's choices in
 /// token order (its slot), forms one row tile per expert with kept rows (tiles in expert order),

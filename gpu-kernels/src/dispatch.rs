@@ -28,10 +28,18 @@ use crate::ptx::{copy, sync, warp};
 use crate::smem::{SCAN_A, SCAN_B};
 use crate::util::thread_idx;
 
-/// Shared lists (in the idle pipeline): chunks to visit (chunk, first slot) and the rows of the
-/// current tile (meta word, by slot).
-const CHUNK_LIST: u32 = 0;
-const ROW_LIST: u32 = 128 * 12;
+/// Shared lists in the idle pipeline memory.
+#[repr(C)]
+struct Lists {
+    /// Chunks to visit in a batch of 128: (chunk, first slot).
+    chunks: [[u32; 2]; TILE_M as usize],
+    /// The rows of the current tile: meta word, by slot.
+    rows: [u32; TILE_M as usize],
+}
+
+const CHUNK_LIST: u32 = core::mem::offset_of!(Lists, chunks) as u32;
+const ROW_LIST: u32 = core::mem::offset_of!(Lists, rows) as u32;
+const _: () = assert!(core::mem::size_of::<Lists>() as u32 <= crate::layout::PIPELINE_BYTES);
 
 /// Dispatches the units (expert, part) of processor `proc_id`, if it is a dispatch block.
 ///

@@ -86,7 +86,7 @@ pub mod ws {
         pub go: u32,
         _words_pad: [u32; 2],
         /// Consumer c's epilogue staging (`gemm::epilogue::store`).
-        pub staging: [[u8; WS_STAGING_BYTES as usize]; 2],
+        pub staging: [crate::gemm::epilogue::Chunk; 2],
     }
 
     /// Shared offset of pipeline stage `s` (< `WS_STAGES`).

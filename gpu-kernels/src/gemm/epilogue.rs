@@ -9,14 +9,25 @@ use super::mainloop::WsLoop;
 use super::mainloop::{Acc, TileLoop};
 #[cfg(target_feature = "sm_90a")]
 use crate::group::Group;
+use core::mem::{offset_of, size_of};
+
 use crate::layout::TILE_M;
 use crate::ptx::{copy, sync};
 use crate::util::thread_idx;
 
-/// Bytes between rows of the staged f32 tile (padding spreads rows over banks).
-const STRIDE: u32 = 128 * 4 + 16;
-/// Shared offset (from the pipeline base) of the 128 output row addresses, past the tile.
-const ROW_POINTERS: u32 = TILE_M * STRIDE;
+/// The staged tile in the (idle) pipeline memory: 128 rows of 128 f32, each padded by 16 bytes
+/// (the padding spreads rows over banks), then the 128 output row addresses.
+#[repr(C)]
+struct Staged {
+    rows: [[u32; 128 + 4]; TILE_M as usize],
+    row_pointers: [u64; TILE_M as usize],
+}
+
+/// Bytes between rows of the staged tile.
+const STRIDE: u32 = size_of::<[u32; 128 + 4]>() as u32;
+/// Shared offset (from the pipeline base) of the output row addresses.
+const ROW_POINTERS: u32 = offset_of!(Staged, row_pointers) as u32;
+const _: () = assert!(size_of::<Staged>() as u32 <= crate::layout::PIPELINE_BYTES);
 
 /// Stages the tile's accumulators (laid out as `E`'s MMA path left them) in shared memory (the
 /// idle pipeline), row-major f32.
@@ -123,10 +134,13 @@ unsafe fn staged_vec<O: Element>(at: u32) -> [f32; 8] {
     f32x8(lo, hi)
 }
 
-/// Bytes between rows of a warp-specialized consumer's staging chunk (32 f32, padded).
-const CHUNK_STRIDE: u32 = 32 * 4 + 16;
-/// A consumer's staging chunk: 64 rows x 32 f32.
-pub const CHUNK_BYTES: u32 = 64 * CHUNK_STRIDE;
+/// A warp-specialized consumer's staging chunk (`smem::ws::Block::staging`): 64 rows of 32 f32,
+/// each padded by 16 bytes.
+pub type Chunk = [[u32; 32 + 4]; 64];
+/// Bytes between rows of a chunk.
+const CHUNK_STRIDE: u32 = size_of::<[u32; 32 + 4]>() as u32;
+/// Bytes of a chunk.
+pub const CHUNK_BYTES: u32 = size_of::<Chunk>() as u32;
 
 /// The warp-specialized consumer's epilogue: consumer `half`'s 64 rows of a 128x256 tile
 /// (accumulators where [`WsLoop`]'s `position` puts them: row `16 warp + lane / 4` (+ 8 for

@@ -18,36 +18,62 @@ use crate::smem::SCAN_A;
 use crate::util::thread_idx;
 use queue::Queue;
 
-/// OS state in the OS block's (idle) pipeline memory, shared by scheduler and subscribers.
+/// OS state in the OS block's (idle) pipeline memory, shared by scheduler and subscribers: the
+/// typed layout [`state::State`], addressed by the offsets of its fields.
 pub mod state {
-    /// Local experts whose every row tile has been formed.
-    pub const EXPERTS_DONE: u32 = 0;
-    /// Expert-output rows x GEMM1 column tiles this GPU's tokens get back.
-    pub const RETURNS_EXPECTED: u32 = 4;
-    /// Per (source GPU, local expert) pair: rows it sends (UNKNOWN until its tile-0 flag).
-    pub const PAIR_ROUTED: u32 = 64;
-    /// Per pair: next tile to wait for.
-    pub const PAIR_NEXT: u32 = PAIR_ROUTED + 4 * 256;
-    /// Per local expert: whether its last row tile is formed.
-    pub const EXPERT_DONE: u32 = PAIR_NEXT + 4 * 256;
-    /// Per local expert: the partial tile being merged (segments, rows, and per segment pair,
-    /// first slot, rows, 8 each).
-    pub const MERGE_SEGMENTS: u32 = EXPERT_DONE + 4 * 256;
-    pub const MERGE_ROWS: u32 = MERGE_SEGMENTS + 4 * 256;
-    pub const MERGE_PAIR: u32 = MERGE_ROWS + 4 * 256;
-    pub const MERGE_SLOT: u32 = MERGE_PAIR + 32 * 256;
-    pub const MERGE_N: u32 = MERGE_SLOT + 32 * 256;
-    /// Per pair, set by the lane that owns the pair for the lane that owns its expert: the
-    /// partial last tile (first slot, rows; rows 0 if none), then "complete" (released).
-    pub const PAIR_PARTIAL_SLOT: u32 = MERGE_N + 32 * 256;
-    pub const PAIR_PARTIAL_ROWS: u32 = PAIR_PARTIAL_SLOT + 4 * 256;
-    pub const PAIR_COMPLETE: u32 = PAIR_PARTIAL_ROWS + 4 * 256;
-    /// Timeline milestones recorded once by whichever subscriber gets there first (a word each,
-    /// claimed by compare-and-swap): see `layout::timeline::OS_FIRST_FLAG`.
-    pub const MARKED: u32 = PAIR_COMPLETE + 4 * 256;
-    pub const END: u32 = MARKED + 4 * 2;
+    use core::mem::{offset_of, size_of};
+
+    use crate::layout::MAX_SEGMENTS;
+
+    /// Pairs and local experts the state holds (256 each).
+    const N: usize = 256;
+
+    #[repr(C)]
+    pub struct State {
+        /// Local experts whose every row tile has been formed.
+        pub experts_done: u32,
+        /// Expert-output rows x GEMM1 column tiles this GPU's tokens get back.
+        pub returns_expected: u32,
+        _pad: [u32; 14],
+        /// Per (source GPU, local expert) pair: rows it sends (UNKNOWN until its tile-0 flag).
+        pub pair_routed: [u32; N],
+        /// Per pair: next tile to wait for.
+        pub pair_next: [u32; N],
+        /// Per local expert: whether its last row tile is formed.
+        pub expert_done: [u32; N],
+        /// Per local expert: the partial tile being merged (segments, rows, and per segment
+        /// pair, first slot, rows).
+        pub merge_segments: [u32; N],
+        pub merge_rows: [u32; N],
+        pub merge_pair: [[u32; MAX_SEGMENTS]; N],
+        pub merge_slot: [[u32; MAX_SEGMENTS]; N],
+        pub merge_n: [[u32; MAX_SEGMENTS]; N],
+        /// Per pair, set by the lane that owns the pair for the lane that owns its expert: the
+        /// partial last tile (first slot, rows; rows 0 if none), then "complete" (released).
+        pub pair_partial_slot: [u32; N],
+        pub pair_partial_rows: [u32; N],
+        pub pair_complete: [u32; N],
+        /// Timeline milestones recorded once by whichever subscriber gets there first (a word
+        /// each, claimed by compare-and-swap): see `layout::timeline::OS_FIRST_FLAG`.
+        pub marked: [u32; 2],
+    }
+
+    pub const EXPERTS_DONE: u32 = offset_of!(State, experts_done) as u32;
+    pub const RETURNS_EXPECTED: u32 = offset_of!(State, returns_expected) as u32;
+    pub const PAIR_ROUTED: u32 = offset_of!(State, pair_routed) as u32;
+    pub const PAIR_NEXT: u32 = offset_of!(State, pair_next) as u32;
+    pub const EXPERT_DONE: u32 = offset_of!(State, expert_done) as u32;
+    pub const MERGE_SEGMENTS: u32 = offset_of!(State, merge_segments) as u32;
+    pub const MERGE_ROWS: u32 = offset_of!(State, merge_rows) as u32;
+    pub const MERGE_PAIR: u32 = offset_of!(State, merge_pair) as u32;
+    pub const MERGE_SLOT: u32 = offset_of!(State, merge_slot) as u32;
+    pub const MERGE_N: u32 = offset_of!(State, merge_n) as u32;
+    pub const PAIR_PARTIAL_SLOT: u32 = offset_of!(State, pair_partial_slot) as u32;
+    pub const PAIR_PARTIAL_ROWS: u32 = offset_of!(State, pair_partial_rows) as u32;
+    pub const PAIR_COMPLETE: u32 = offset_of!(State, pair_complete) as u32;
+    pub const MARKED: u32 = offset_of!(State, marked) as u32;
     pub const UNKNOWN: u32 = u32::MAX;
-    const _: () = assert!(END <= crate::layout::PIPELINE_BYTES);
+    const _: () = assert!(size_of::<State>() as u32 <= crate::layout::PIPELINE_BYTES);
 }
 
 /// Runs the OS block.
