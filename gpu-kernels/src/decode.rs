@@ -10,7 +10,7 @@ use crate::fault::{self, Deadline};
 use crate::gemm::element::Element;
 use crate::layout::{
     DROPPED, GEMM0_COUNTERS, MoeParams, NONE, StaticPlan, StaticTask, Task, TaskKind, TileDesc, WaitKind, combine_tasks, gemm0_tile_cols,
-    gemm0_tiles, gemm1_tiles, meta_word, split_gemm0_tasks, tile_info,
+    gemm0_tiles, gemm1_tiles, meta_word, split_gemm0_tasks, tile_info, tile_words,
 };
 use crate::ptx::{copy, sync, time};
 use crate::smem::{SCAN_A, STATIC_PLAN};
@@ -67,14 +67,13 @@ pub unsafe fn prepare(p: &MoeParams, smem: u32) {
         if kept > 0 {
             // Expert e's row tile: its kept rows, from slot 0 of this GPU's pair of it.
             let desc = unsafe { ((p.workspace + p.ws.tiles) as *mut TileDesc).add((tiles + before) as usize) } as *mut u32;
-            let word = |f: usize| unsafe { desc.add(f / 4) };
             unsafe {
-                sync::st_relaxed_gpu_u32(word(core::mem::offset_of!(TileDesc, local_expert)), e);
-                sync::st_relaxed_gpu_u32(word(core::mem::offset_of!(TileDesc, rows)), kept);
-                sync::st_relaxed_gpu_u32(word(core::mem::offset_of!(TileDesc, segments)), 1);
-                sync::st_relaxed_gpu_u32(word(core::mem::offset_of!(TileDesc, pair)), e);
-                sync::st_relaxed_gpu_u32(word(core::mem::offset_of!(TileDesc, slot)), 0);
-                sync::st_relaxed_gpu_u32(word(core::mem::offset_of!(TileDesc, seg_rows)), kept);
+                sync::st_relaxed_gpu_u32(desc.add(tile_words::LOCAL_EXPERT), e);
+                sync::st_relaxed_gpu_u32(desc.add(tile_words::ROWS), kept);
+                sync::st_relaxed_gpu_u32(desc.add(tile_words::SEGMENTS), 1);
+                sync::st_relaxed_gpu_u32(desc.add(tile_words::PAIR), e);
+                sync::st_relaxed_gpu_u32(desc.add(tile_words::SLOT), 0);
+                sync::st_relaxed_gpu_u32(desc.add(tile_words::SEG_ROWS), kept);
             }
         }
         kept_rows += unsafe { block::sum_u32(kept, smem + SCAN_A) };
@@ -127,8 +126,8 @@ pub unsafe fn task<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline, i: u32) 
     // Row tile `tile`'s expert and rows, from the descriptor this block wrote.
     let of_tile = |tile: u32| {
         let desc = unsafe { ((p.workspace + p.ws.tiles) as *const TileDesc).add(tile as usize) } as *const u32;
-        let e = unsafe { sync::ld_relaxed_gpu_u32(desc.add(core::mem::offset_of!(TileDesc, local_expert) / 4)) };
-        let rows = unsafe { sync::ld_relaxed_gpu_u32(desc.add(core::mem::offset_of!(TileDesc, rows) / 4)) };
+        let e = unsafe { sync::ld_relaxed_gpu_u32(desc.add(tile_words::LOCAL_EXPERT)) };
+        let rows = unsafe { sync::ld_relaxed_gpu_u32(desc.add(tile_words::ROWS)) };
         Task { tile, info: tile_info(e, 1, rows), pair: e, slot: 0, ..exit }
     };
     let ctl = fault::control(p);

@@ -48,11 +48,7 @@ pub(crate) struct Tile {
     slot: u32,
 }
 
-const PAIR: usize = core::mem::offset_of!(TileDesc, pair) / 4;
-const SLOT: usize = core::mem::offset_of!(TileDesc, slot) / 4;
-const SEG_ROWS: usize = core::mem::offset_of!(TileDesc, seg_rows) / 4;
-const RUN_FIRST: usize = core::mem::offset_of!(TileDesc, run_first) / 4;
-const RUN_TILES: usize = core::mem::offset_of!(TileDesc, run_tiles) / 4;
+use crate::layout::tile_words::{PAIR, RUN_FIRST, RUN_TILES, SEG_ROWS, SLOT};
 
 impl Tile {
     /// The task's row tile: what the task carries (local expert, segments, rows, first segment).

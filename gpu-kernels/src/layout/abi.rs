@@ -539,6 +539,22 @@ pub struct TileDesc {
     pub _pad1: [u32; 3],
 }
 
+/// Word indices of [`TileDesc`]'s fields, for the kernels that read and write a descriptor word
+/// by word in global memory (segment s's words are `PAIR + s`, ...).
+pub mod tile_words {
+    use super::TileDesc;
+    use core::mem::offset_of;
+
+    pub const LOCAL_EXPERT: usize = offset_of!(TileDesc, local_expert) / 4;
+    pub const ROWS: usize = offset_of!(TileDesc, rows) / 4;
+    pub const SEGMENTS: usize = offset_of!(TileDesc, segments) / 4;
+    pub const PAIR: usize = offset_of!(TileDesc, pair) / 4;
+    pub const SLOT: usize = offset_of!(TileDesc, slot) / 4;
+    pub const SEG_ROWS: usize = offset_of!(TileDesc, seg_rows) / 4;
+    pub const RUN_FIRST: usize = offset_of!(TileDesc, run_first) / 4;
+    pub const RUN_TILES: usize = offset_of!(TileDesc, run_tiles) / 4;
+}
+
 /// Per-block timeline of one launch (diagnostics): %globaltimer ns at phase boundaries, then
 /// counters. The OS block (0) records its own milestones in the task slots.
 pub mod timeline {

@@ -18,11 +18,7 @@ use crate::ptx::{copy, sync, time};
 /// A segment of rows: (pair, first slot, rows).
 type Segment = (u32, u32, u32);
 
-const PAIR: usize = core::mem::offset_of!(TileDesc, pair) / 4;
-const SLOT: usize = core::mem::offset_of!(TileDesc, slot) / 4;
-const SEG_ROWS: usize = core::mem::offset_of!(TileDesc, seg_rows) / 4;
-const RUN_FIRST: usize = core::mem::offset_of!(TileDesc, run_first) / 4;
-const RUN_TILES: usize = core::mem::offset_of!(TileDesc, run_tiles) / 4;
+use crate::layout::tile_words::{LOCAL_EXPERT, PAIR, ROWS, RUN_FIRST, RUN_TILES, SEG_ROWS, SEGMENTS, SLOT};
 
 /// Full row tiles of one pair published together: their GEMM0 tasks go out n-major (below).
 /// Eight tiles x `gemm0_tiles` tasks is about one wave of processors.
@@ -68,9 +64,9 @@ impl NewTile {
     #[inline(always)]
     unsafe fn describe(&self, local: u32, rows: u32, segments: u32, run: (u32, u32)) {
         unsafe {
-            sync::st_relaxed_gpu_u32(self.words, local);
-            sync::st_relaxed_gpu_u32(self.words.add(1), rows);
-            sync::st_relaxed_gpu_u32(self.words.add(2), segments);
+            sync::st_relaxed_gpu_u32(self.words.add(LOCAL_EXPERT), local);
+            sync::st_relaxed_gpu_u32(self.words.add(ROWS), rows);
+            sync::st_relaxed_gpu_u32(self.words.add(SEGMENTS), segments);
             sync::st_relaxed_gpu_u32(self.words.add(RUN_FIRST), run.0);
             sync::st_relaxed_gpu_u32(self.words.add(RUN_TILES), run.1);
         }
