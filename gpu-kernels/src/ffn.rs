@@ -738,8 +738,8 @@ unsafe fn activate<E: Element>(act: activation::Act, gated: bool, bias: bool, b_
 /// (`TileDesc::run_tiles`) publishes the run's, n-major (column tile n of every tile of the
 /// run, then n + 1) like its GEMM0 tasks: the tasks that stream one panel of W2 are claimed
 /// together, so it is read from DRAM once for the run rather than once per tile. GEMM1 tells
-/// every home GPU how many of its rows landed. False (on every thread of `g`) when the queue was full: the fault is
-/// in the mailbox.
+/// every home GPU how many of its rows landed. False (on every thread of `g`) when the queue
+/// was full: the fault is in the mailbox.
 ///
 /// # Safety
 /// Every thread of `g`, once per task.

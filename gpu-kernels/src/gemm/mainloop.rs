@@ -55,7 +55,7 @@ pub struct WsStage {
 }
 
 /// Bytes of one operand tile in one stage.
-pub const OPERAND_BYTES: u32 = size_of::<[u8; (TILE_M * TILE_K_BYTES) as usize]>() as u32;
+pub const OPERAND_BYTES: u32 = offset_of!(Stage, b) as u32;
 /// Bytes of one stage (A and B).
 pub const STAGE_BYTES: u32 = size_of::<Stage>() as u32;
 
@@ -64,7 +64,7 @@ pub const STAGE_BYTES: u32 = size_of::<Stage>() as u32;
 const _: () = {
     assert!(size_of::<Pipeline>() as u32 == PIPELINE_BYTES);
     assert!(STAGE_BYTES * PIPELINE_STAGES == PIPELINE_BYTES && size_of::<DeepStage>() as u32 * DEEP_STAGES == PIPELINE_BYTES);
-    assert!(offset_of!(Stage, b) as u32 == OPERAND_BYTES && STAGE_BYTES.is_multiple_of(1024));
+    assert!(STAGE_BYTES.is_multiple_of(1024));
     assert!(offset_of!(DeepStage, b).is_multiple_of(1024) && size_of::<DeepStage>().is_multiple_of(1024));
     assert!(size_of::<WsStage>() as u32 == WS_STAGE_BYTES && offset_of!(WsStage, b).is_multiple_of(1024));
 };
@@ -73,18 +73,13 @@ const _: () = {
 /// [`TileLoop::position`].
 pub type Acc = [[[f32; 4]; 8]; 4];
 
-/// A tile mainloop policy: the block it runs in, the tile it computes, its shared-memory
-/// stage and its accumulator layout. How it runs is [`BlockLoop`] (every thread loads and
-/// multiplies) or [`SplitLoop`] (a producer warpgroup loads, consumer warpgroups multiply).
+/// A tile mainloop policy: its MMA instructions and its accumulator layout (its shared-memory
+/// stages are the types above). How it runs is [`BlockLoop`] (every thread of a 128-thread
+/// block loads and multiplies) or [`SplitLoop`] (a producer warpgroup loads, consumer
+/// warpgroups multiply).
 pub trait TileLoop {
-    /// Threads of the block.
-    const THREADS: u32;
-    /// Output columns of a tile (its rows are `TILE_M`).
-    const TILE_N: u32;
     /// Whether the loop issues Hopper wgmma.
     const WGMMA: bool;
-    /// One stage of its pipeline in shared memory.
-    type Stage;
     /// (row, column) in the output tile of `acc[i][j][q]` for this thread.
     fn position(i: u32, j: u32, q: u32) -> (u32, u32);
 }
@@ -113,10 +108,7 @@ fn fragment_coords(q: u32) -> (u32, u32, u32) {
 pub struct SyncLoop;
 
 impl TileLoop for SyncLoop {
-    const THREADS: u32 = 128;
-    const TILE_N: u32 = 128;
     const WGMMA: bool = false;
-    type Stage = Stage;
     /// Warp (wm, wn) = (warp / 2, warp % 2) holds the m16n8 fragment at rows `wm·64 + 16i`,
     /// columns `wn·64 + 8j`.
     #[inline(always)]
@@ -140,11 +132,7 @@ pub struct WgmmaLoop;
 
 #[cfg(target_feature = "sm_90a")]
 impl TileLoop for WgmmaLoop {
-    const THREADS: u32 = 128;
-    const TILE_N: u32 = 128;
     const WGMMA: bool = true;
-    /// Full stages; tiles of up to 64 rows at decode take [`DeepStage`]s (`DEEP`).
-    type Stage = Stage;
     /// `acc[2h..2h+2]` are the 64 registers of 64-row half h; warp w holds rows
     /// `64h + 16w + g (+8)`, column block `8·(i % 2) + j`.
     #[inline(always)]
@@ -468,10 +456,7 @@ pub struct WsLoop;
 
 #[cfg(target_feature = "sm_90a")]
 impl TileLoop for WsLoop {
-    const THREADS: u32 = crate::layout::WS_THREADS;
-    const TILE_N: u32 = WS_TILE_N;
     const WGMMA: bool = true;
-    type Stage = WsStage;
     /// Consumer c (warpgroup c + 1) holds rows `64c + 16·warp + g (+8)`; column block j of its
     /// m64n256 result is `acc[j / 8][j % 8]`. (`%tid.x` read again, as `group::warpgroup_tid`.)
     #[inline(always)]

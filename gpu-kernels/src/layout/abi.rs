@@ -416,13 +416,13 @@ impl MoeParams {
     pub const fn static_plan(&self) -> bool {
         self.flags & flags::STATIC_PLAN != 0
     }
-    /// Whether this GPU's own routed rows are copied into the dispatch region (and GEMM0 reads
-    /// them there): the [`flags::COPY_LOCAL`] switch, or a router that scales inputs (dispatch
-    /// writes every row scaled).
     /// Whether GEMM1 tasks go out per run of tiles ([`flags::GEMM1_RUNS`]).
     pub const fn gemm1_runs(&self) -> bool {
         self.flags & flags::GEMM1_RUNS != 0
     }
+    /// Whether this GPU's own routed rows are copied into the dispatch region (and GEMM0 reads
+    /// them there): the [`flags::COPY_LOCAL`] switch, or a router that scales inputs (dispatch
+    /// writes every row scaled).
     pub const fn copy_local(&self) -> bool {
         self.flags & flags::COPY_LOCAL != 0 || self.scales_input()
     }
