@@ -696,17 +696,16 @@ impl<'c> MoeLayer<'c> {
         let Some(w) = self.ranks[r].weights.as_ref() else { return Ok(()) };
         let Some(maps) = w.maps.as_ref() else { return Ok(()) };
         let shape = &self.plan.shape;
-        let staging = arena.gpus[r].workspace.ptr() + arena.layout.ws.staging;
-        if w.staging_at.load(Ordering::Relaxed) != staging {
-            maps.rewrite(3, &self.region_spec(staging, shape.inter), WEIGHT_BOX_COLS)?;
-            w.staging_at.store(staging, Ordering::Relaxed);
-        }
+        let sync = |index: usize, encoded: &AtomicU64, at: u64, cols: u32| -> Result<()> {
+            if encoded.load(Ordering::Relaxed) != at {
+                maps.rewrite(index, &self.region_spec(at, cols), WEIGHT_BOX_COLS)?;
+                encoded.store(at, Ordering::Relaxed);
+            }
+            Ok(())
+        };
+        sync(3, &w.staging_at, arena.gpus[r].workspace.ptr() + arena.layout.ws.staging, shape.inter)?;
         let dispatch = arena.heap.bases()[self.cluster.first_rank() + r] + arena.layout.heap.dispatch_rows;
-        if w.dispatch_at.load(Ordering::Relaxed) != dispatch {
-            maps.rewrite(4, &self.region_spec(dispatch, shape.hidden), WEIGHT_BOX_COLS)?;
-            w.dispatch_at.store(dispatch, Ordering::Relaxed);
-        }
-        Ok(())
+        sync(4, &w.dispatch_at, dispatch, shape.hidden)
     }
 
     /// The launch parameters of GPU `r` (rank `first_rank + r` of the layer) for `tokens` tokens.
