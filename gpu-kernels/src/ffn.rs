@@ -26,9 +26,9 @@ use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, TmaB, mainloop, zero_acc};
 use crate::group::Group;
 use crate::layout::{
-    Control, ErrorCode, FaultKind, GEMM0_COUNTERS, MAX_GEMM1_SPLITS, MAX_SEGMENTS, MoeParams, STAGING_MAP_ROWS, TILE_K_BYTES, TILE_M,
-    TILE_N, Task, TaskKind, TileDesc, gemm0_task_splits, gemm0_tile_cols, gemm0_tiles, gemm1_partial_bytes, gemm1_partial_rows,
-    gemm1_tiles, launch_tiles, meta_j, meta_token, run_gemm1_task, segment_in_bounds, split_gemm0_tasks, tile_info_parts,
+    Control, ErrorCode, FaultKind, GEMM0_COUNTERS, MAX_GEMM1_SPLITS, MAX_SEGMENTS, MoeParams, TILE_K_BYTES, TILE_M, TILE_N, Task, TaskKind,
+    TileDesc, a_box_row, gemm0_task_splits, gemm0_tile_cols, gemm0_tiles, gemm1_partial_bytes, gemm1_partial_rows, gemm1_tiles,
+    launch_tiles, meta_j, meta_token, run_gemm1_task, segment_in_bounds, split_gemm0_tasks, tile_info_parts,
 };
 use crate::os::queue::Queue;
 use crate::ptx::{copy, sync};
@@ -645,26 +645,12 @@ pub fn weight_boxes(p: &MoeParams, task: &Task, plan: &Plan) -> TmaB {
     TmaB { maps: [p.w_maps, p.w_maps + 128], row0: local * p.inter + plan.col0, gated: p.gated() }
 }
 
-/// A task's A operand by one TMA box when its row tile is one segment of rows laid out
-/// consecutively: GEMM1's staging rows (map 3 of `MoeParams::w_maps`), or GEMM0's dispatched
-/// rows when they were copied into the dispatch region (a peer's, or this GPU's own with
-/// `MoeParams::copy_local`; map 4). Either region has a row per (pair, slot): row
-/// `pair · slot_stride + slot`. Rows past the tile's read other slots' rows or zeros past the
-/// region; their outputs are never stored. None: A comes row by row (cp.async).
-pub fn a_box(p: &MoeParams, task: &Task, plan: &Plan) -> Option<(u64, u32)> {
-    let t = &plan.tile;
-    // TMA row coordinates are s32, and a box of TILE_M rows over fewer may not encode: regions
-    // outside those bounds keep cp.async (the host encodes their maps with clamped rows).
-    let rows = (p.world * p.local_experts) as u64 * p.slot_stride as u64;
-    let fits = (TILE_M as u64..=STAGING_MAP_ROWS as u64).contains(&rows);
-    let map = if task.kind == TaskKind::Gemm1 as u32 {
-        3
-    } else if t.pair / p.local_experts != p.rank || p.copy_local() {
-        4
-    } else {
-        return None;
-    };
-    (t.segments == 1 && fits).then(|| (p.w_maps + 128 * map, t.pair * p.slot_stride + t.slot))
+/// A task's A operand by one TMA box per K slice (map, first row), or None when it is gathered
+/// ([`a_box_row`]). Rows past the tile's read other slots' rows or zeros past the region; their
+/// outputs are never stored.
+#[inline(always)]
+pub fn a_box(p: &MoeParams, task: &Task) -> Option<(u64, u32)> {
+    a_box_row(p, task).map(|(map, row)| (p.w_maps + 128 * map as u64, row))
 }
 
 /// The output values of columns `c..c + 8` of a task (`c` a multiple of 8; `x`: their

@@ -2,7 +2,7 @@
 //! packed flag, meta and tile-info words with their packers and unpackers; and the checks a
 //! value must pass before it becomes an address.
 
-use super::abi::{MoeParams, TILE_M, Task};
+use super::abi::{MoeParams, STAGING_MAP_ROWS, TILE_M, Task};
 use super::regions::{row_tiles, shared_row_tiles};
 
 /// `route_slot` value of a token-expert pair dropped by capacity.
@@ -227,6 +227,35 @@ pub const fn run_gemm1_task(task: &Task, first_tile: u32, tiles: u32, j: u32) ->
     Task { kind: TaskKind::Gemm1 as u32, tile, slot, n_tile: j / tiles, ..*task }
 }
 
+/// Region maps of `MoeParams::w_maps` a task's A can come from by one TMA box per K slice.
+pub mod a_maps {
+    /// The staging region: GEMM1's A (GEMM0's output rows).
+    pub const STAGING: u32 = 3;
+    /// This GPU's dispatch rows: GEMM0's A where the dispatch copied the rows.
+    pub const DISPATCH_ROWS: u32 = 4;
+}
+
+/// Where a GEMM task's A comes from as one TMA box per K slice: (map of [`a_maps`], first row),
+/// when its row tile is one segment of rows laid out consecutively, a row per (pair, slot) at
+/// `pair · slot_stride + slot`: GEMM1's staging rows, or GEMM0's rows when the dispatch copied
+/// them (a peer's, or this GPU's with [`MoeParams::copy_local`]). None: A is gathered row by row
+/// (cp.async), also when the region's rows are outside what a map of s32 row coordinates and
+/// whole boxes covers.
+#[inline(always)]
+pub const fn a_box_row(p: &MoeParams, task: &Task) -> Option<(u32, u32)> {
+    let rows = (p.world * p.local_experts) as u64 * p.slot_stride as u64;
+    let fits = rows >= TILE_M as u64 && rows <= STAGING_MAP_ROWS as u64;
+    let map = if task.kind == TaskKind::Gemm1 as u32 {
+        a_maps::STAGING
+    } else if task.kind == TaskKind::Gemm0 as u32 && (task.pair / p.local_experts != p.rank || p.copy_local()) {
+        a_maps::DISPATCH_ROWS
+    } else {
+        return None;
+    };
+    let (_, segments, _) = tile_info_parts(task.info);
+    if segments == 1 && fits { Some((map, task.pair * p.slot_stride + task.slot)) } else { None }
+}
+
 /// Packs a row tile's local expert (< 256), segment count (<= 8) and rows (<= 128).
 #[inline(always)]
 pub const fn tile_info(local_expert: u32, segments: u32, rows: u32) -> u32 {
@@ -373,6 +402,37 @@ mod tests {
         assert_eq!(flag_word(1, 0), 1 << 32);
         let m = meta_word(0x00ab_cdef, 7);
         assert_eq!((meta_token(m), meta_j(m)), (0x00ab_cdef, 7));
+    }
+
+    /// GEMM1 always reads its one-segment tiles by a box; GEMM0 only rows the dispatch copied
+    /// (a peer's, or its own with the copy switch or a scaling router); merged tiles and regions
+    /// a map cannot cover are gathered.
+    #[test]
+    fn a_comes_by_a_box_from_consecutive_rows_only() {
+        let p = MoeParams { rank: 1, ..params() };
+        let task = |kind: TaskKind, pair: u32, segments: u32| Task {
+            stamp: 0,
+            kind: kind as u32,
+            tile: 3,
+            n_tile: 0,
+            info: tile_info(pair % 4, segments, 100),
+            pair,
+            slot: 128,
+            _pad: 0,
+        };
+        // Pair 6 is (source 1 = this GPU, expert 2), pair 2 a peer's rows for expert 2.
+        assert_eq!(a_box_row(&p, &task(TaskKind::Gemm1, 6, 1)), Some((a_maps::STAGING, 6 * 500 + 128)));
+        assert_eq!(a_box_row(&p, &task(TaskKind::Gemm1, 6, 2)), None);
+        assert_eq!(a_box_row(&p, &task(TaskKind::Gemm0, 6, 1)), None);
+        assert_eq!(a_box_row(&p, &task(TaskKind::Gemm0, 2, 1)), Some((a_maps::DISPATCH_ROWS, 2 * 500 + 128)));
+        assert_eq!(a_box_row(&p, &task(TaskKind::Gemm0, 2, 3)), None);
+        let copying = MoeParams { flags: super::super::flags::COPY_LOCAL, ..p };
+        assert_eq!(a_box_row(&copying, &task(TaskKind::Gemm0, 6, 1)), Some((a_maps::DISPATCH_ROWS, 6 * 500 + 128)));
+        let scaling = MoeParams { router: super::super::RouterKind::SigmoidScaledInput as u32, ..p };
+        assert_eq!(a_box_row(&scaling, &task(TaskKind::Gemm0, 6, 1)), Some((a_maps::DISPATCH_ROWS, 6 * 500 + 128)));
+        assert_eq!(a_box_row(&p, &task(TaskKind::Combine, 2, 1)), None);
+        // 8 pairs x 15 slots: fewer rows than one box.
+        assert_eq!(a_box_row(&MoeParams { slot_stride: 15, ..p }, &task(TaskKind::Gemm1, 6, 1)), None);
     }
 
     fn params() -> MoeParams {
