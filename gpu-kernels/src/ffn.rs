@@ -649,8 +649,8 @@ pub fn weight_boxes(p: &MoeParams, task: &Task, plan: &Plan) -> TmaB {
 /// ([`a_box_row`]). Rows past the tile's read other slots' rows or zeros past the region; their
 /// outputs are never stored.
 #[inline(always)]
-pub fn a_box(p: &MoeParams, task: &Task) -> Option<(u64, u32)> {
-    a_box_row(p, task).map(|(map, row)| (p.w_maps + 128 * map as u64, row))
+pub fn a_box(p: &MoeParams, task: &Task, plan: &Plan) -> Option<(u64, u32)> {
+    a_box_row(p, task, plan.tile.segments).map(|(map, row)| (p.w_maps + map, row))
 }
 
 /// The output values of columns `c..c + 8` of a task (`c` a multiple of 8; `x`: their

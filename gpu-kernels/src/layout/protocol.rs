@@ -227,32 +227,33 @@ pub const fn run_gemm1_task(task: &Task, first_tile: u32, tiles: u32, j: u32) ->
     Task { kind: TaskKind::Gemm1 as u32, tile, slot, n_tile: j / tiles, ..*task }
 }
 
-/// Region maps of `MoeParams::w_maps` a task's A can come from by one TMA box per K slice.
+/// Region maps a task's A can come from by one TMA box per K slice, as byte offsets into
+/// `MoeParams::w_maps` (128 bytes a map).
 pub mod a_maps {
-    /// The staging region: GEMM1's A (GEMM0's output rows).
-    pub const STAGING: u32 = 3;
-    /// This GPU's dispatch rows: GEMM0's A where the dispatch copied the rows.
-    pub const DISPATCH_ROWS: u32 = 4;
+    /// Map 3, the staging region: GEMM1's A (GEMM0's output rows).
+    pub const STAGING: u64 = 3 * 128;
+    /// Map 4, this GPU's dispatch rows: GEMM0's A where the dispatch copied the rows.
+    pub const DISPATCH_ROWS: u64 = 4 * 128;
 }
 
-/// Where a GEMM task's A comes from as one TMA box per K slice: (map of [`a_maps`], first row),
-/// when its row tile is one segment of rows laid out consecutively, a row per (pair, slot) at
+/// Where a GEMM task's A (GEMM0 or GEMM1) comes from as one TMA box per K slice: (map of
+/// [`a_maps`], first row), when its row tile (of `segments` segments) is one segment of rows laid
+/// out consecutively, a row per (pair, slot) at
 /// `pair · slot_stride + slot`: GEMM1's staging rows, or GEMM0's rows when the dispatch copied
 /// them (a peer's, or this GPU's with [`MoeParams::copy_local`]). None: A is gathered row by row
 /// (cp.async), also when the region's rows are outside what a map of s32 row coordinates and
 /// whole boxes covers.
 #[inline(always)]
-pub const fn a_box_row(p: &MoeParams, task: &Task) -> Option<(u32, u32)> {
+pub const fn a_box_row(p: &MoeParams, task: &Task, segments: u32) -> Option<(u64, u32)> {
     let rows = (p.world * p.local_experts) as u64 * p.slot_stride as u64;
     let fits = rows >= TILE_M as u64 && rows <= STAGING_MAP_ROWS as u64;
     let map = if task.kind == TaskKind::Gemm1 as u32 {
         a_maps::STAGING
-    } else if task.kind == TaskKind::Gemm0 as u32 && (task.pair / p.local_experts != p.rank || p.copy_local()) {
+    } else if task.pair / p.local_experts != p.rank || p.copy_local() {
         a_maps::DISPATCH_ROWS
     } else {
         return None;
     };
-    let (_, segments, _) = tile_info_parts(task.info);
     if segments == 1 && fits { Some((map, task.pair * p.slot_stride + task.slot)) } else { None }
 }
 
@@ -421,18 +422,17 @@ mod tests {
             _pad: 0,
         };
         // Pair 6 is (source 1 = this GPU, expert 2), pair 2 a peer's rows for expert 2.
-        assert_eq!(a_box_row(&p, &task(TaskKind::Gemm1, 6, 1)), Some((a_maps::STAGING, 6 * 500 + 128)));
-        assert_eq!(a_box_row(&p, &task(TaskKind::Gemm1, 6, 2)), None);
-        assert_eq!(a_box_row(&p, &task(TaskKind::Gemm0, 6, 1)), None);
-        assert_eq!(a_box_row(&p, &task(TaskKind::Gemm0, 2, 1)), Some((a_maps::DISPATCH_ROWS, 2 * 500 + 128)));
-        assert_eq!(a_box_row(&p, &task(TaskKind::Gemm0, 2, 3)), None);
+        assert_eq!(a_box_row(&p, &task(TaskKind::Gemm1, 6, 1), 1), Some((a_maps::STAGING, 6 * 500 + 128)));
+        assert_eq!(a_box_row(&p, &task(TaskKind::Gemm1, 6, 2), 2), None);
+        assert_eq!(a_box_row(&p, &task(TaskKind::Gemm0, 6, 1), 1), None);
+        assert_eq!(a_box_row(&p, &task(TaskKind::Gemm0, 2, 1), 1), Some((a_maps::DISPATCH_ROWS, 2 * 500 + 128)));
+        assert_eq!(a_box_row(&p, &task(TaskKind::Gemm0, 2, 3), 3), None);
         let copying = MoeParams { flags: super::super::flags::COPY_LOCAL, ..p };
-        assert_eq!(a_box_row(&copying, &task(TaskKind::Gemm0, 6, 1)), Some((a_maps::DISPATCH_ROWS, 6 * 500 + 128)));
+        assert_eq!(a_box_row(&copying, &task(TaskKind::Gemm0, 6, 1), 1), Some((a_maps::DISPATCH_ROWS, 6 * 500 + 128)));
         let scaling = MoeParams { router: super::super::RouterKind::SigmoidScaledInput as u32, ..p };
-        assert_eq!(a_box_row(&scaling, &task(TaskKind::Gemm0, 6, 1)), Some((a_maps::DISPATCH_ROWS, 6 * 500 + 128)));
-        assert_eq!(a_box_row(&p, &task(TaskKind::Combine, 2, 1)), None);
+        assert_eq!(a_box_row(&scaling, &task(TaskKind::Gemm0, 6, 1), 1), Some((a_maps::DISPATCH_ROWS, 6 * 500 + 128)));
         // 8 pairs x 15 slots: fewer rows than one box.
-        assert_eq!(a_box_row(&MoeParams { slot_stride: 15, ..p }, &task(TaskKind::Gemm1, 6, 1)), None);
+        assert_eq!(a_box_row(&MoeParams { slot_stride: 15, ..p }, &task(TaskKind::Gemm1, 6, 1), 1), None);
     }
 
     fn params() -> MoeParams {

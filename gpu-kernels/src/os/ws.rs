@@ -243,7 +243,7 @@ unsafe fn producer<E: Mma>(p: &MoeParams, smem: u32, dl: &Deadline) {
         // Only the tile's rows are loaded (the table holds no others); the rest of A is stale and
         // its outputs are never stored.
         let ta = thread_rows(&Rows::gathered(smem + A_ROWS, 0, plan.tile.rows));
-        let (a, b) = (ffn::a_box(p, &t), ffn::weight_boxes(p, &t, &plan));
+        let (a, b) = (ffn::a_box(p, &t, &plan), ffn::weight_boxes(p, &t, &plan));
         // The staging rows were written by st.global (other blocks' GEMM0 epilogues, fenced
         // there and acquired with the task): order them before this block's TMA reads. Thread 0
         // issues the copies; the whole warpgroup fences (thread 0 alone cost 24 spill bytes).
