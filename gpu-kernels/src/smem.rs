@@ -91,6 +91,9 @@ pub mod ws {
         /// Stage s's A still to be stored into the dispatch rows before the stage is refilled
         /// (`os::ws`, streamed rows; the producer's thread 0 alone): row, tile, K slice, last.
         pub pending_stores: [[u32; 4]; STAGES],
+        /// The producer's count of K slices of tasks that read streamed tiles: by TMA, in all
+        /// (`layout::timeline::STREAMED_SLICES`).
+        pub streamed_slices: [u32; 2],
         /// Consumer c's epilogue staging (`gemm::epilogue::store`).
         pub staging: [crate::gemm::epilogue::Chunk; 2],
     }
@@ -112,6 +115,7 @@ pub mod ws {
     pub const GO: u32 = offset_of!(Block, go) as u32;
     pub const BOXED_SLICES: u32 = offset_of!(Block, boxed_slices) as u32;
     pub const PENDING_STORES: u32 = offset_of!(Block, pending_stores) as u32;
+    pub const STREAMED_SLICES: u32 = offset_of!(Block, streamed_slices) as u32;
     pub const STAGING: u32 = offset_of!(Block, staging) as u32;
 
     const _: () = assert!(offset_of!(Block, stages) as u32 == WS_TAIL && WS_TAIL.is_multiple_of(1024));

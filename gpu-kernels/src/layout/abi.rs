@@ -42,7 +42,7 @@ pub const WS_TAIL: u32 = SHARED_BYTES.next_multiple_of(1024);
 const _: () = assert!(2 * WS_STAGE_BYTES <= PIPELINE_BYTES && WS_STAGE_BYTES.is_multiple_of(1024));
 /// A warp-specialized block's barriers, task slots, output row tables and words, after its
 /// last two stages.
-pub const WS_AUX_BYTES: u32 = 128 + 128 + 2 * TILE_M * 8 + 32 + 16 + 16 * WS_STAGES;
+pub const WS_AUX_BYTES: u32 = 128 + 128 + 2 * TILE_M * 8 + 32 + 16 + 16 * WS_STAGES + 8;
 /// A consumer's epilogue staging: 64 rows of 32 f32 (+ 16 bytes of padding).
 pub const WS_STAGING_BYTES: u32 = 64 * (32 * 4 + 16);
 /// Dynamic shared memory of a warp-specialized block.
@@ -591,6 +591,9 @@ pub mod timeline {
     pub const LOGITS_DONE: usize = 13;
     /// The grid barrier after the gate logits passed (routing begins).
     pub const ROUTE_BEGIN: usize = 14;
+    /// Warp-specialized processors with streamed rows (`flags::STREAM_ROWS`): K slices read by
+    /// TMA boxes in the high half, K slices of tasks that read streamed tiles in the low half.
+    pub const STREAMED_SLICES: usize = 15;
     /// OS block: a subscriber saw its first current dispatch flag (the processors' `TASKS`).
     pub const OS_FIRST_FLAG: usize = 7;
     /// OS block: the first row tile's GEMM0 tasks were all published (the processors' `BUSY_NS`).

@@ -78,7 +78,11 @@ pub unsafe fn init(smem: u32, full_arrivals: u32) {
             mbarrier::init(smem + ws::TASK_FREE + 8 * i, 2);
         }
     }
-    unsafe { copy::st_shared_u32(smem + ws::STOP, 0) };
+    unsafe {
+        copy::st_shared_u32(smem + ws::STOP, 0);
+        copy::st_shared_u32(smem + ws::STREAMED_SLICES, 0);
+        copy::st_shared_u32(smem + ws::STREAMED_SLICES + 4, 0);
+    }
     mbarrier::fence_init();
 }
 
@@ -262,6 +266,14 @@ unsafe fn producer<E: Mma>(p: &MoeParams, smem: u32, dl: &Deadline) {
         }
         let (k_tiles, boxed) = (plan.k_bytes / TILE_K_BYTES, unsafe { copy::ld_shared_u32(smem + ws::BOXED_SLICES) });
         let stored_row = ffn::stored_row(p, &t);
+        // A task that reads a streamed tile (the only ones with a bound): counted for the timeline.
+        if boxed != u32::MAX && g.tid() == 0 {
+            let at = smem + ws::STREAMED_SLICES;
+            unsafe {
+                copy::st_shared_u32(at, copy::ld_shared_u32(at) + boxed.min(k_tiles));
+                copy::st_shared_u32(at + 4, copy::ld_shared_u32(at + 4) + k_tiles);
+            }
+        }
         let mut ok = true;
         for kt in 0..k_tiles {
             let s = (ring + kt) % WS_STAGES;
@@ -313,6 +325,9 @@ unsafe fn producer<E: Mma>(p: &MoeParams, smem: u32, dl: &Deadline) {
             mbarrier::arrive(smem + ws::TASK_FULL + 8 * i);
         }
         clock.report(p);
+        let at = smem + ws::STREAMED_SLICES;
+        let (boxed, all) = unsafe { (copy::ld_shared_u32(at), copy::ld_shared_u32(at + 4)) };
+        fault::mark(p, timeline::STREAMED_SLICES, (boxed as u64) << 32 | all as u64);
     }
 }
 
