@@ -94,6 +94,7 @@ pub mod ws {
         /// The producer's count of K slices of tasks that read streamed tiles: by TMA, in all
         /// (`layout::timeline::STREAMED_SLICES`).
         pub streamed_slices: [u32; 2],
+        _stats_pad: [u32; 2],
         /// Consumer c's epilogue staging (`gemm::epilogue::store`).
         pub staging: [crate::gemm::epilogue::Chunk; 2],
     }
@@ -122,4 +123,7 @@ pub mod ws {
     const _: () = assert!(2 * WS_STAGE_BYTES <= crate::layout::PIPELINE_BYTES);
     const _: () = assert!(WS_STAGING_BYTES == crate::gemm::epilogue::CHUNK_BYTES);
     const _: () = assert!(size_of::<Block>() as u32 == WS_SHARED_BYTES);
+    // The epilogue's staging takes 16-byte vector accesses (an 8-byte shift of it faulted with a
+    // misaligned address).
+    const _: () = assert!(offset_of!(Block, staging).is_multiple_of(16));
 }

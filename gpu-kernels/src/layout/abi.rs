@@ -42,7 +42,7 @@ pub const WS_TAIL: u32 = SHARED_BYTES.next_multiple_of(1024);
 const _: () = assert!(2 * WS_STAGE_BYTES <= PIPELINE_BYTES && WS_STAGE_BYTES.is_multiple_of(1024));
 /// A warp-specialized block's barriers, task slots, output row tables and words, after its
 /// last two stages.
-pub const WS_AUX_BYTES: u32 = 128 + 128 + 2 * TILE_M * 8 + 32 + 16 + 16 * WS_STAGES + 8;
+pub const WS_AUX_BYTES: u32 = 128 + 128 + 2 * TILE_M * 8 + 32 + 16 + 16 * WS_STAGES + 16;
 /// A consumer's epilogue staging: 64 rows of 32 f32 (+ 16 bytes of padding).
 pub const WS_STAGING_BYTES: u32 = 64 * (32 * 4 + 16);
 /// Dynamic shared memory of a warp-specialized block.
