@@ -28,8 +28,8 @@ use crate::group::Group;
 use crate::layout::{
     Control, ErrorCode, FaultKind, GEMM0_COUNTERS, MAX_GEMM1_SPLITS, MAX_SEGMENTS, MoeParams, NONE, RowStream, TILE_K_BYTES, TILE_M,
     TILE_N, Task, TaskKind, TileDesc, a_box_row, a_maps, gemm0_task_splits, gemm0_tile_cols, gemm0_tiles, gemm1_partial_bytes,
-    gemm1_partial_rows, gemm1_tiles, launch_tiles, meta_j, meta_token, row_stream, run_gemm1_task, segment_in_bounds, split_gemm0_tasks,
-    tile_info_parts, ws_counters,
+    gemm1_partial_rows, gemm1_tiles, launch_tiles, meta_j, meta_token, row_stream, run_gemm1_task, run_in_bounds, segment_in_bounds,
+    split_gemm0_tasks, tile_info_parts, ws_counters,
 };
 use crate::os::queue::Queue;
 use crate::ptx::{copy, sync};
@@ -799,7 +799,9 @@ pub unsafe fn finish(p: &MoeParams, smem: u32, g: &Group, q: &Queue, task: &Task
         let (mut first_tile, mut tiles) = (task.tile, last as u32);
         if last && p.gemm1_runs() {
             let (run_first, run_tiles) = (tile.word(RUN_FIRST), tile.word(RUN_TILES));
-            if run_tiles > 1 {
+            // A run out of bounds (never written so) is published tile by tile: no counter or
+            // task id is formed from it. (A fault here made the ws entries spill 180 bytes.)
+            if run_tiles > 1 && run_in_bounds(p, task.tile, run_first, run_tiles) {
                 let run_done = unsafe { done.add((run_first * GEMM0_COUNTERS + ws_counters::RUN_TILES_DONE) as usize) };
                 let finished = unsafe { sync::atom_add_acq_rel_gpu_u32(run_done, 1) } + 1;
                 (first_tile, tiles) = (run_first, if finished == run_tiles { run_tiles } else { 0 });

@@ -293,6 +293,15 @@ pub const fn row_stream(p: &MoeParams, task: &Task) -> RowStream {
     }
 }
 
+/// Whether row tile `tile`'s run (`TileDesc::run_first`, `run_tiles`, written by a subscriber)
+/// holds the tile and lies within the tiles this launch can form: the run's first tile's counter
+/// and its GEMM1 task ids come from it.
+#[inline(always)]
+pub const fn run_in_bounds(p: &MoeParams, tile: u32, run_first: u32, run_tiles: u32) -> bool {
+    let end = run_first as u64 + run_tiles as u64;
+    run_first <= tile && (tile as u64) < end && end <= launch_tiles(p) as u64
+}
+
 /// Packs a row tile's local expert (< 256), segment count (<= 8) and rows (<= 128).
 #[inline(always)]
 pub const fn tile_info(local_expert: u32, segments: u32, rows: u32) -> u32 {
@@ -487,6 +496,15 @@ mod tests {
         assert_eq!(row_stream(&copying, &own(0)), RowStream::None);
         assert_eq!(row_stream(&MoeParams { flags: 0, ..p }, &own(5)), RowStream::None);
         assert_eq!(row_stream(&MoeParams { slot_stride: 15, ..p }, &own(0)), RowStream::None);
+    }
+
+    #[test]
+    fn runs_must_hold_their_tile_and_fit_the_launch() {
+        let p = params();
+        assert_eq!(launch_tiles(&p), 16);
+        assert!(run_in_bounds(&p, 3, 2, 4) && run_in_bounds(&p, 2, 2, 1) && run_in_bounds(&p, 15, 8, 8));
+        assert!(!run_in_bounds(&p, 1, 2, 4) && !run_in_bounds(&p, 6, 2, 4) && !run_in_bounds(&p, 15, 8, 9));
+        assert!(!run_in_bounds(&p, 3, 2, u32::MAX) && !run_in_bounds(&p, 3, 3, 0));
     }
 
     fn params() -> MoeParams {
