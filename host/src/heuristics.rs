@@ -38,6 +38,9 @@ pub const fn copy_local(warp_specialized: bool, inter: u32, gated: bool) -> bool
 /// (`Tuning::stream_rows`): a row tile's first GEMM0 task gathers them and stores them as it
 /// goes, so the tile's other GEMM0 tasks (one per further 256 columns) read TMA boxes without
 /// the dispatch's copy in the prologue. With one column tile there is no other task to read them.
+/// Perf log v25, one H200, against v24's choice (copy when gated and wide, else gather): ungated
+/// 16384/32 -2.5%, SwiGLU 8192/64 -3 to -4%, SwiGLU 16384/32, 8192/64, 4096/128 and the
+/// Mixtral-size layer even (within 1%). Where it is on, [`copy_local`] is not consulted.
 pub const STREAM_ROWS_MIN_GEMM0_COLS: u32 = 2 * 256;
 
 /// Whether the warp-specialized engine streams a GPU's own rows (see
