@@ -7,7 +7,8 @@ mod common;
 use std::time::Duration;
 
 use flashmoe::layout::timeline;
-use flashmoe::{Arch, Cluster, ConfigError, DType, Error, Mainloop, MoeConfig, MoeLayer, SharedExpert, Tuning};
+use flashmoe::numeric::NAN_BYTE;
+use flashmoe::{Arch, Cluster, ConfigError, DType, Error, Mainloop, MoeConfig, MoeLayer, OwnRows, SharedExpert, Tuning};
 
 #[test]
 #[ignore = "needs GPU"]
@@ -76,7 +77,58 @@ fn a_shared_expert_on_the_warp_specialized_engine_is_refused() {
     }
 }
 
-/// The layer both tests build: 64 tokens, H = I = 256, E = 8, k = 2, bf16, nothing dropped.
+/// Own rows streamed by each row tile's first GEMM0 task, copied by the dispatch, or gathered
+/// by every GEMM0 task: the same rows through the same arithmetic, so the same bits; each is
+/// checked against the f64 reference, the streamed layer twice (its stored-slice counts start
+/// again at every launch). Full tiles (128 rows of one expert) stream; partial, merged and skewed
+/// ones do not; k = 1..4, drops, gated and not, GEMM0 K of 4 and 9 slices.
+#[test]
+#[ignore = "needs GPU"]
+fn streamed_copied_and_gathered_own_rows_give_the_same_bits() {
+    let cluster = Cluster::first(1).expect("a GPU");
+    if cluster.gpus()[0].arch() != Arch::Sm90a {
+        return;
+    }
+    use common::Inputs;
+    // (tokens, hidden, inter, experts, k, gated, capacity factor, inputs)
+    let cases = [
+        (1000, 256, 512, 8, 2, false, None, Inputs::Random),
+        (777, 576, 256, 4, 3, true, None, Inputs::Random),
+        (2048, 512, 768, 16, 4, true, Some(1.0), Inputs::AllTo(3)),
+        (3000, 256, 1024, 8, 1, false, None, Inputs::Random),
+    ];
+    for (i, (tokens, hidden, inter, experts, top_k, gated, capacity_factor, inputs)) in cases.into_iter().enumerate() {
+        let cfg = MoeConfig { tokens, hidden, inter, experts, top_k, gated, capacity_factor, dtype: DType::Bf16, ..MoeConfig::default() };
+        let (w, x) = common::weights_and_inputs(&cfg, 1, 90 + i as u64, inputs);
+        let xs: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        let mut outs = Vec::new();
+        for own in [OwnRows::Gathered, OwnRows::Copied, OwnRows::Streamed] {
+            let tuning = Tuning {
+                mainloop: Mainloop::WarpSpecialized,
+                copy_local: Some(own == OwnRows::Copied),
+                stream_rows: Some(own == OwnRows::Streamed),
+                ..common::tuning()
+            };
+            let mut layer = MoeLayer::builder(&cluster, cfg.clone()).tuning(tuning).build().unwrap();
+            assert_eq!(layer.own_rows(0).unwrap(), own);
+            layer.load_weights(&w).unwrap();
+            for run in 0..if own == OwnRows::Streamed { 2 } else { 1 } {
+                layer.output_buffer(0).unwrap().fill(0, tokens * hidden * 2, NAN_BYTE).unwrap();
+                let out = layer.forward(&[&xs]).unwrap_or_else(|e| panic!("{cfg:?} {own:?}: {e}"));
+                let v = flashmoe::verify::check(&layer, &w, &x, &out, tokens, None, 91).unwrap();
+                println!("{cfg:?} {own:?} run {run}: {v:?}");
+                assert!(v.passed(DType::Bf16), "{cfg:?} {own:?}: {v:?}");
+                outs.push((own, out.into_iter().next().unwrap()));
+            }
+        }
+        for (own, out) in &outs[1..] {
+            let same = out.iter().zip(&outs[0].1).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{cfg:?}: {own:?} differs from gathered rows");
+        }
+    }
+}
+
+/// The tiny layer of the first two tests: 64 tokens, H = I = 256, E = 8, k = 2, bf16, nothing dropped.
 fn tiny() -> MoeConfig {
     MoeConfig {
         tokens: 64,

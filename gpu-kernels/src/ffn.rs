@@ -26,9 +26,10 @@ use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, TmaB, mainloop, zero_acc};
 use crate::group::Group;
 use crate::layout::{
-    Control, ErrorCode, FaultKind, GEMM0_COUNTERS, MAX_GEMM1_SPLITS, MAX_SEGMENTS, MoeParams, STAGING_MAP_ROWS, TILE_K_BYTES, TILE_M,
-    TILE_N, Task, TaskKind, TileDesc, gemm0_task_splits, gemm0_tile_cols, gemm0_tiles, gemm1_partial_bytes, gemm1_partial_rows,
-    gemm1_tiles, launch_tiles, meta_j, meta_token, run_gemm1_task, segment_in_bounds, split_gemm0_tasks, tile_info_parts,
+    Control, ErrorCode, FaultKind, GEMM0_COUNTERS, MAX_GEMM1_SPLITS, MAX_SEGMENTS, MoeParams, NONE, RowStream, TILE_K_BYTES, TILE_M,
+    TILE_N, Task, TaskKind, TileDesc, a_box_row, a_maps, gemm0_task_splits, gemm0_tile_cols, gemm0_tiles, gemm1_partial_bytes,
+    gemm1_partial_rows, gemm1_tiles, launch_tiles, meta_j, meta_token, row_stream, run_gemm1_task, run_in_bounds, segment_in_bounds,
+    split_gemm0_tasks, tile_info_parts, ws_counters,
 };
 use crate::os::queue::Queue;
 use crate::ptx::{copy, sync};
@@ -645,26 +646,60 @@ pub fn weight_boxes(p: &MoeParams, task: &Task, plan: &Plan) -> TmaB {
     TmaB { maps: [p.w_maps, p.w_maps + 128], row0: local * p.inter + plan.col0, gated: p.gated() }
 }
 
-/// A task's A operand by one TMA box when its row tile is one segment of rows laid out
-/// consecutively: GEMM1's staging rows (map 3 of `MoeParams::w_maps`), or GEMM0's dispatched
-/// rows when they were copied into the dispatch region (a peer's, or this GPU's own with
-/// `MoeParams::copy_local`; map 4). Either region has a row per (pair, slot): row
-/// `pair · slot_stride + slot`. Rows past the tile's read other slots' rows or zeros past the
-/// region; their outputs are never stored. None: A comes row by row (cp.async).
+/// A task's A operand by one TMA box per K slice (map, first row), or None when it is gathered
+/// ([`a_box_row`]). Rows past the tile's read other slots' rows or zeros past the region; their
+/// outputs are never stored.
+#[inline(always)]
 pub fn a_box(p: &MoeParams, task: &Task, plan: &Plan) -> Option<(u64, u32)> {
-    let t = &plan.tile;
-    // TMA row coordinates are s32, and a box of TILE_M rows over fewer may not encode: regions
-    // outside those bounds keep cp.async (the host encodes their maps with clamped rows).
-    let rows = (p.world * p.local_experts) as u64 * p.slot_stride as u64;
-    let fits = (TILE_M as u64..=STAGING_MAP_ROWS as u64).contains(&rows);
-    let map = if task.kind == TaskKind::Gemm1 as u32 {
-        3
-    } else if t.pair / p.local_experts != p.rank || p.copy_local() {
-        4
-    } else {
-        return None;
-    };
-    (t.segments == 1 && fits).then(|| (p.w_maps + 128 * map, t.pair * p.slot_stride + t.slot))
+    a_box_row(p, task, plan.tile.segments).map(|(map, row)| (p.w_maps + map, row))
+}
+
+/// The word counting the K slices of a row tile's rows stored into the dispatch region by its
+/// first GEMM0 task (`ws_counters::STORED_SLICES`).
+#[inline(always)]
+fn stored_slices_word(p: &MoeParams, tile: u32) -> *mut u32 {
+    ((p.workspace + p.ws.gemm0_done) as *mut u32).wrapping_add((tile * GEMM0_COUNTERS + ws_counters::STORED_SLICES) as usize)
+}
+
+/// How many K slices of a task's A may come by its [`a_box`]: all of them, but for a task that
+/// reads a streamed row tile ([`RowStream::Reads`]), the slices its first task has stored so far
+/// (acquired: the caller fences for the async proxy before its TMA loads); the rest is gathered.
+///
+/// # Safety
+/// A published GEMM task.
+#[inline(always)]
+pub unsafe fn boxed_slices(p: &MoeParams, task: &Task) -> u32 {
+    match row_stream(p, task) {
+        RowStream::Reads => unsafe { sync::ld_acquire_gpu_u32(stored_slices_word(p, task.tile)) },
+        _ => u32::MAX,
+    }
+}
+
+/// The first dispatch row of a task's row tile when the task is the tile's first GEMM0 task and
+/// the layer streams the tile ([`RowStream::Stores`]): each K slice of its A is stored there
+/// before its stage is refilled ([`slice_store`]); else `NONE`.
+#[inline(always)]
+pub fn stored_row(p: &MoeParams, task: &Task) -> u32 {
+    match row_stream(p, task) {
+        RowStream::Stores => task.pair * p.slot_stride + task.slot,
+        _ => NONE,
+    }
+}
+
+/// Where a streamed row tile's A is stored, K slice by K slice: the box at `row` of the tensor
+/// map at `map`; `stored` counts the slices whose stores completed (released after a proxy fence:
+/// the tile's later GEMM0 tasks read them by TMA).
+pub struct SliceStore {
+    pub map: u64,
+    pub row: u32,
+    pub stored: *mut u32,
+}
+
+/// Where row tile `tile`'s A is stored ([`stored_row`] `row`): the dispatch rows' map, and the
+/// tile's count of stored slices.
+#[inline(always)]
+pub fn slice_store(p: &MoeParams, tile: u32, row: u32) -> SliceStore {
+    SliceStore { map: p.w_maps + a_maps::DISPATCH_ROWS, row, stored: stored_slices_word(p, tile) }
 }
 
 /// The output values of columns `c..c + 8` of a task (`c` a multiple of 8; `x`: their
@@ -758,13 +793,16 @@ pub unsafe fn finish(p: &MoeParams, smem: u32, g: &Group, q: &Queue, task: &Task
         // finished GEMM0 column tiles, and the second of a run's first tile its finished tiles.
         let done = (p.workspace + p.ws.gemm0_done) as *mut u32;
         sync::fence_acq_rel_gpu();
-        let last = unsafe { sync::atom_add_acq_rel_gpu_u32(done.add((task.tile * GEMM0_COUNTERS) as usize), 1) }
-            == gemm0_tiles(p.inter, p.gated(), p.tile_n()) * p.task_parts() - 1;
+        let last =
+            unsafe { sync::atom_add_acq_rel_gpu_u32(done.add((task.tile * GEMM0_COUNTERS + ws_counters::COLUMNS_DONE) as usize), 1) }
+                == gemm0_tiles(p.inter, p.gated(), p.tile_n()) * p.task_parts() - 1;
         let (mut first_tile, mut tiles) = (task.tile, last as u32);
         if last && p.gemm1_runs() {
             let (run_first, run_tiles) = (tile.word(RUN_FIRST), tile.word(RUN_TILES));
-            if run_tiles > 1 {
-                let run_done = unsafe { done.add((run_first * GEMM0_COUNTERS + 1) as usize) };
+            // A run out of bounds (never written so) is published tile by tile: no counter or
+            // task id is formed from it. (A fault here made the ws entries spill 180 bytes.)
+            if run_tiles > 1 && run_in_bounds(p, task.tile, run_first, run_tiles) {
+                let run_done = unsafe { done.add((run_first * GEMM0_COUNTERS + ws_counters::RUN_TILES_DONE) as usize) };
                 let finished = unsafe { sync::atom_add_acq_rel_gpu_u32(run_done, 1) } + 1;
                 (first_tile, tiles) = (run_first, if finished == run_tiles { run_tiles } else { 0 });
             }

@@ -84,7 +84,17 @@ pub mod ws {
         pub stop: u32,
         /// Warpgroup 0's verdict on the roles (1: run the tasks), for the consumers it starts.
         pub go: u32,
-        _words_pad: [u32; 2],
+        /// The producer's current task: how many K slices of A come by its box
+        /// (`ffn::boxed_slices`), for every producer thread.
+        pub boxed_slices: u32,
+        _words_pad: u32,
+        /// Stage s's A still to be stored into the dispatch rows before the stage is refilled
+        /// (`os::ws`, streamed rows; the producer's thread 0 alone): row, tile, K slice, last.
+        pub pending_stores: [[u32; 4]; STAGES],
+        /// The producer's count of K slices of tasks that read streamed tiles: by TMA, in all
+        /// (`layout::timeline::STREAMED_SLICES`).
+        pub streamed_slices: [u32; 2],
+        _stats_pad: [u32; 2],
         /// Consumer c's epilogue staging (`gemm::epilogue::store`).
         pub staging: [crate::gemm::epilogue::Chunk; 2],
     }
@@ -104,10 +114,16 @@ pub mod ws {
     pub const WORDS: u32 = offset_of!(Block, words) as u32;
     pub const STOP: u32 = offset_of!(Block, stop) as u32;
     pub const GO: u32 = offset_of!(Block, go) as u32;
+    pub const BOXED_SLICES: u32 = offset_of!(Block, boxed_slices) as u32;
+    pub const PENDING_STORES: u32 = offset_of!(Block, pending_stores) as u32;
+    pub const STREAMED_SLICES: u32 = offset_of!(Block, streamed_slices) as u32;
     pub const STAGING: u32 = offset_of!(Block, staging) as u32;
 
     const _: () = assert!(offset_of!(Block, stages) as u32 == WS_TAIL && WS_TAIL.is_multiple_of(1024));
     const _: () = assert!(2 * WS_STAGE_BYTES <= crate::layout::PIPELINE_BYTES);
     const _: () = assert!(WS_STAGING_BYTES == crate::gemm::epilogue::CHUNK_BYTES);
     const _: () = assert!(size_of::<Block>() as u32 == WS_SHARED_BYTES);
+    // The epilogue's staging takes 16-byte vector accesses (an 8-byte shift of it faulted with a
+    // misaligned address).
+    const _: () = assert!(offset_of!(Block, staging).is_multiple_of(16));
 }

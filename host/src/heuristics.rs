@@ -34,6 +34,21 @@ pub const fn copy_local(warp_specialized: bool, inter: u32, gated: bool) -> bool
     warp_specialized && inter * if gated { 2 } else { 1 } >= COPY_LOCAL_MIN_GEMM0_COLS
 }
 
+/// GEMM0 output columns from which the warp-specialized engine streams a GPU's own rows
+/// (`Tuning::stream_rows`): a row tile's first GEMM0 task gathers them and stores them as it
+/// goes, so the tile's other GEMM0 tasks (one per further 256 columns) read TMA boxes without
+/// the dispatch's copy in the prologue. With one column tile there is no other task to read them.
+/// Perf log v25, one H200, against v24's choice (copy when gated and wide, else gather): ungated
+/// 16384/32 -2.5%, SwiGLU 8192/64 -3 to -4%, SwiGLU 16384/32, 8192/64, 4096/128 and the
+/// Mixtral-size layer even (within 1%). Where it is on, [`copy_local`] is not consulted.
+pub const STREAM_ROWS_MIN_GEMM0_COLS: u32 = 2 * 256;
+
+/// Whether the warp-specialized engine streams a GPU's own rows (see
+/// [`STREAM_ROWS_MIN_GEMM0_COLS`]).
+pub const fn stream_rows(inter: u32, gated: bool) -> bool {
+    inter * if gated { 2 } else { 1 } >= STREAM_ROWS_MIN_GEMM0_COLS
+}
+
 /// W2 panel bytes (256 rows of the intermediate size) from which the warp-specialized engine
 /// queues a run's GEMM1 tasks together (`flags::GEMM1_RUNS`). A GEMM1 task streams its panel
 /// over K = I; the run's tiles that share it were claimed a task duration apart when queued tile
@@ -233,6 +248,8 @@ mod tests {
         assert!(!copy_local(true, 2048, false));
         assert!(!copy_local(true, 1408, true));
         assert!(!copy_local(false, 14336, true));
+        assert!(stream_rows(2048, false) && stream_rows(256, true) && stream_rows(512, false));
+        assert!(!stream_rows(256, false) && !stream_rows(128, true));
     }
 
     /// Mixtral-size panels (I = 14336) go out per run, I = 2048's per tile.

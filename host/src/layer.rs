@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::numeric;
 use crate::plan::Plan;
 use crate::scratch::{Arena, Scratch};
-use crate::tuning::{Mainloop, Tuning};
+use crate::tuning::{Mainloop, OwnRows, Tuning};
 use crate::weights::{SCORE_BIAS, Weights};
 
 /// Default bound on every wait inside the kernel.
@@ -357,16 +357,24 @@ impl<'c> MoeLayer<'c> {
         Ok(self.runs_static_plan(self.rank(rank)?, &f))
     }
 
-    /// Whether GPU `rank`'s dispatch copies the rows routed to its own experts into row tiles
-    /// (GEMM0 on the warp-specialized engine then reads them by TMA; [`Tuning::copy_local`],
-    /// else [`crate::heuristics::copy_local`]; Llama-4's scaled rows are copied whatever this).
-    pub fn copies_own_rows(&self, rank: usize) -> Result<bool> {
-        Ok(self.copies_local(self.rank(rank)?))
+    /// Where GPU `rank`'s GEMM0 reads the rows routed to its own experts ([`OwnRows`]; the
+    /// tuning's `copy_local` and `stream_rows`, else the heuristics).
+    pub fn own_rows(&self, rank: usize) -> Result<OwnRows> {
+        Ok(self.own_rows_of(self.rank(rank)?))
     }
 
-    fn copies_local(&self, rank: &Rank) -> bool {
+    fn own_rows_of(&self, rank: &Rank) -> OwnRows {
         let ws = rank.entry.mainloop == Some(MainloopKind::WarpSpecialized);
-        self.tuning.copy_local.unwrap_or(crate::heuristics::copy_local(ws, self.plan.shape.inter, self.cfg.gated))
+        let (t, shape) = (&self.tuning, &self.plan.shape);
+        if self.cfg.router == crate::config::Router::SigmoidScaledInput || t.copy_local == Some(true) {
+            OwnRows::Copied
+        } else if ws && t.stream_rows.unwrap_or(crate::heuristics::stream_rows(shape.inter, self.cfg.gated)) {
+            OwnRows::Streamed
+        } else if t.copy_local.unwrap_or(crate::heuristics::copy_local(ws, shape.inter, self.cfg.gated)) {
+            OwnRows::Copied
+        } else {
+            OwnRows::Gathered
+        }
     }
 
     fn runs_static_plan(&self, rank: &Rank, f: &crate::plan::Forward) -> bool {
@@ -376,7 +384,7 @@ impl<'c> MoeLayer<'c> {
                 world: shape.world,
                 narrow_tiles: rank.entry.mainloop != Some(MainloopKind::WarpSpecialized),
                 shared_expert: cfg.shared.is_some(),
-                copies_rows: self.copies_local(rank) || cfg.router == crate::config::Router::SigmoidScaledInput,
+                copies_rows: self.own_rows_of(rank) != OwnRows::Gathered,
                 dispatch_hook: self.hooks.kernel.0 != test_hook::NONE,
                 tokens: f.tokens,
                 top_k: shape.top_k,
@@ -722,7 +730,8 @@ impl<'c> MoeLayer<'c> {
             (cfg.bias, flags::BIAS),
             (cfg.renormalize, flags::RENORMALIZE),
             (cfg.router_bias, flags::ROUTER_BIAS),
-            (self.copies_local(rank), flags::COPY_LOCAL),
+            (self.own_rows_of(rank) == OwnRows::Copied, flags::COPY_LOCAL),
+            (self.own_rows_of(rank) == OwnRows::Streamed, flags::STREAM_ROWS),
             (crate::heuristics::gemm1_runs(shape.inter, cfg.dtype.bytes()), flags::GEMM1_RUNS),
             (rank.entry.mainloop == Some(MainloopKind::WarpSpecialized), flags::WIDE_TILES),
         ] {

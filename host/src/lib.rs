@@ -47,7 +47,7 @@ pub use plan::Plan;
 #[cfg(feature = "safetensors")]
 pub use safetensors_io::Unused;
 pub use scratch::Scratch;
-pub use tuning::{Mainloop, Tuning};
+pub use tuning::{Mainloop, OwnRows, Tuning};
 pub use weights::Weights;
 
 /// The kernel entry table: PTX builds, entry points, launch shapes.

@@ -39,6 +39,11 @@ pub struct Tuning {
     /// warp-specialized GEMM0 reads them by TMA boxes instead of gathering them from the input
     /// ([`crate::heuristics::copy_local`] by default).
     pub copy_local: Option<bool>,
+    /// Let GEMM0 copy them as it goes instead, on the warp-specialized engine: a row tile's first
+    /// GEMM0 task gathers its rows and stores them into the dispatch region, the tile's other
+    /// GEMM0 tasks read what is stored by TMA boxes ([`crate::heuristics::stream_rows`] by
+    /// default; `copy_local: Some(true)` copies in the dispatch instead).
+    pub stream_rows: Option<bool>,
     /// Blocks that dispatch rows ([`crate::heuristics::dispatch_blocks`] by default).
     pub dispatch_blocks: Option<u32>,
     /// K splits of the gate GEMM ([`crate::heuristics::gate_splits`] by default).
@@ -57,4 +62,17 @@ pub struct Tuning {
     /// default: as many as are co-resident). Slower; for runs under compute-sanitizer, whose
     /// cost grows with every block that spins on a flag.
     pub max_blocks: Option<u32>,
+}
+
+/// Where the warp-specialized GEMM0 reads the rows routed to a GPU's own experts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OwnRows {
+    /// Gathered row by row from the input by every GEMM0 task (cp.async).
+    Gathered,
+    /// Copied into row tiles by the dispatch, then read by TMA boxes ([`Tuning::copy_local`]; a
+    /// router that scales inputs always copies).
+    Copied,
+    /// Copied by each row tile's first GEMM0 task as it gathers them; the tile's other tasks read
+    /// them by TMA boxes once stored ([`Tuning::stream_rows`]).
+    Streamed,
 }

@@ -10,7 +10,8 @@ use flashmoe::{Arch, Cluster, MoeConfig, MoeLayer, Tuning, Weights};
 /// Ampere PTX build (an H200 JIT-compiles it), otherwise the device's best build;
 /// FLASHMOE_TEST_STATIC_PLAN=0 keeps decode forwards off the static plan (the OS plan's tests);
 /// FLASHMOE_TEST_COPY_LOCAL=1 (0) always (never) copies this GPU's own rows in the dispatch
-/// (`Tuning::copy_local`).
+/// (`Tuning::copy_local`); FLASHMOE_TEST_STREAM_ROWS=1 (0) always (never) streams them on the
+/// warp-specialized engine (`Tuning::stream_rows`).
 pub fn tuning() -> Tuning {
     let arch = match std::env::var("FLASHMOE_TEST_ARCH").as_deref() {
         Ok("sm_80") => Some(Arch::Sm80),
@@ -29,7 +30,13 @@ pub fn tuning() -> Tuning {
         Err(_) => None,
         Ok(other) => panic!("FLASHMOE_TEST_COPY_LOCAL={other}: expected 0 or 1"),
     };
-    Tuning { arch, static_plan, copy_local, ..Tuning::default() }
+    let stream_rows = match std::env::var("FLASHMOE_TEST_STREAM_ROWS").as_deref() {
+        Ok("1") => Some(true),
+        Ok("0") => Some(false),
+        Err(_) => None,
+        Ok(other) => panic!("FLASHMOE_TEST_STREAM_ROWS={other}: expected 0 or 1"),
+    };
+    Tuning { arch, static_plan, copy_local, stream_rows, ..Tuning::default() }
 }
 
 /// The tests' [`tuning`] for `cfg`: FLASHMOE_TEST_MAINLOOP=ws runs the layers the warp-specialized

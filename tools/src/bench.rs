@@ -858,6 +858,14 @@ pub fn timeline_summary(blocks: &[[u64; flashmoe::layout::timeline::SLOTS]]) -> 
         100.0 * busy as f64 / span.max(1) as f64,
         100.0 * waited as f64 / span.max(1) as f64
     );
+    let (boxed, all) =
+        procs.iter().fold((0, 0), |(b, a), p| (b + (p[tl::STREAMED_SLICES] >> 32), a + (p[tl::STREAMED_SLICES] & 0xffff_ffff)));
+    if all > 0 {
+        s += &format!(
+            "  streamed rows: the tasks reading them took {boxed} of {all} K slices ({:.0}%) by TMA, the rest gathered\n",
+            100.0 * boxed as f64 / all as f64
+        );
+    }
     s
 }
 

@@ -101,9 +101,17 @@ struct LayerArgs {
     /// decide: GEMM0 on the warp-specialized engine then reads them by TMA).
     #[arg(long, conflicts_with = "no_copy_local")]
     copy_local: bool,
-    /// Never copy them: GEMM0 gathers them from the input (A/B).
+    /// Never copy them in the dispatch (A/B): GEMM0 streams them, or with --no-stream-rows
+    /// gathers them from the input.
     #[arg(long)]
     no_copy_local: bool,
+    /// Let each row tile's first GEMM0 task copy its own rows for the tile's other tasks
+    /// (warp-specialized engine; A/B, by default the heuristics decide).
+    #[arg(long, conflicts_with = "no_stream_rows")]
+    stream_rows: bool,
+    /// Never stream own rows (A/B).
+    #[arg(long)]
+    no_stream_rows: bool,
     /// A shared expert of this intermediate width (a multiple of 64) added to every token
     /// (DeepSeek-V3 / Llama-4 style; gated, the layer's activation, no biases).
     #[arg(long, value_name = "N", conflicts_with = "hf")]
@@ -219,6 +227,11 @@ impl LayerArgs {
                 MainloopArg::MmaSync => Mainloop::MmaSync,
             },
             copy_local: match (self.copy_local, self.no_copy_local) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            },
+            stream_rows: match (self.stream_rows, self.no_stream_rows) {
                 (true, _) => Some(true),
                 (_, true) => Some(false),
                 _ => None,
@@ -531,7 +544,11 @@ fn run_on(
         "set-up and first forward: {:.1} s ({}{}, {} blocks per GPU, {} registers per thread, {}, {} MiB symmetric heap per GPU)",
         t.elapsed().as_secs_f64(),
         layer.kernel(0)?.name,
-        if layer.copies_own_rows(0)? { " with own rows copied" } else { "" },
+        match layer.own_rows(0)? {
+            flashmoe::OwnRows::Gathered => "",
+            flashmoe::OwnRows::Copied => " with own rows copied",
+            flashmoe::OwnRows::Streamed => " with own rows streamed",
+        },
         layer.grid(0)?,
         layer.kernel_registers(0)?,
         match layer.kernel_code(0)? {

@@ -477,11 +477,23 @@ pub trait SplitLoop: TileLoop {
     /// # Safety
     /// Every thread of one consumer warpgroup; the producer fills those stages.
     unsafe fn consume<E: Mma>(smem: u32, ring: u32, k_tiles: u32, half: u32, acc: &mut Acc, deadline_ns: u64) -> bool;
-    /// Loads K slice `kt` of a task into ring position `at` once it is free.
+    /// Loads K slice `kt` of a task into ring position `at` once it is free, after `refill(stage)`
+    /// (every producer thread, with the stage's shared address: a chance to copy out what it
+    /// held).
     ///
     /// # Safety
     /// Every thread of the producer warpgroup, in ring order.
-    unsafe fn produce(smem: u32, at: u32, ta: &ThreadRows, a_map: Option<(u64, u32)>, b: &TmaB, kt: u32, deadline_ns: u64) -> bool;
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn produce(
+        smem: u32,
+        at: u32,
+        ta: &ThreadRows,
+        a_map: Option<(u64, u32)>,
+        b: &TmaB,
+        kt: u32,
+        refill: impl FnOnce(u32),
+        deadline_ns: u64,
+    ) -> bool;
 }
 
 #[cfg(target_feature = "sm_90a")]
@@ -537,15 +549,24 @@ impl SplitLoop for WsLoop {
     /// TMA bytes expected. A comes by one TMA box of 128 rows from `a_map` = (map, first row) when
     /// given, else by every producer thread's cp.async copies of `ta`; every producer thread arrives
     /// too (once its copies landed), so the barrier counts 129 arrivals (`os::ws::FULL_ARRIVALS`)
-    /// whichever way A came, and tasks of both kinds share the ring. False when the wait ran past
-    /// `deadline_ns`. (`ta` and `a_map` stay apart: one enum of both kept `ta` in local memory and
+    /// whichever way A came, and tasks of both kinds share the ring. `refill` runs between the
+    /// wait and the loads. False when the wait ran past `deadline_ns`. (`ta` and `a_map` stay apart: one enum of both kept `ta` in local memory and
     /// reloaded its fields around every cp.async, 533 -> 312 TFLOP/s.)
     ///
     /// # Safety
     /// Every thread of the producer warpgroup (threads 0..128), in ring order; the maps and rows
     /// cover the tile.
     #[inline(always)]
-    unsafe fn produce(smem: u32, at: u32, ta: &ThreadRows, a_map: Option<(u64, u32)>, b: &TmaB, kt: u32, deadline_ns: u64) -> bool {
+    unsafe fn produce(
+        smem: u32,
+        at: u32,
+        ta: &ThreadRows,
+        a_map: Option<(u64, u32)>,
+        b: &TmaB,
+        kt: u32,
+        refill: impl FnOnce(u32),
+        deadline_ns: u64,
+    ) -> bool {
         use crate::layout::{GATED_BOX_ROWS, WS_STAGES};
         use crate::ptx::{mbarrier, tma};
         use crate::smem::ws;
@@ -556,6 +577,7 @@ impl SplitLoop for WsLoop {
             return false;
         }
         let (stage, full) = (smem + ws::stage(s), smem + ws::FULL + 8 * s);
+        refill(stage);
         let x = kt * WEIGHT_BOX_COLS;
         unsafe {
             if crate::group::warpgroup_tid() == 0 {

@@ -42,7 +42,7 @@ pub const WS_TAIL: u32 = SHARED_BYTES.next_multiple_of(1024);
 const _: () = assert!(2 * WS_STAGE_BYTES <= PIPELINE_BYTES && WS_STAGE_BYTES.is_multiple_of(1024));
 /// A warp-specialized block's barriers, task slots, output row tables and words, after its
 /// last two stages.
-pub const WS_AUX_BYTES: u32 = 128 + 128 + 2 * TILE_M * 8 + 32 + 16;
+pub const WS_AUX_BYTES: u32 = 128 + 128 + 2 * TILE_M * 8 + 32 + 16 + 16 * WS_STAGES + 16;
 /// A consumer's epilogue staging: 64 rows of 32 f32 (+ 16 bytes of padding).
 pub const WS_STAGING_BYTES: u32 = 64 * (32 * 4 + 16);
 /// Dynamic shared memory of a warp-specialized block.
@@ -191,6 +191,13 @@ pub mod flags {
     /// tiles, and too few tasks leave the grid waiting (`heuristics::gemm0_splits`).
     pub const GEMM0_SPLITS_SHIFT: u32 = 8;
     pub const GEMM0_SPLITS_MASK: u32 = 3 << GEMM0_SPLITS_SHIFT;
+    /// The warp-specialized GEMM0 streams this GPU's own rows into the dispatch region: the
+    /// first task of each full one-segment row tile (column tile 0) gathers its A and also
+    /// stores each K slice there by TMA, counting the slices stored; the tile's later tasks read
+    /// the slices stored by then as TMA boxes and gather the rest (`layout::row_stream`). Off
+    /// where [`COPY_LOCAL`] copies the rows in the dispatch instead (the host's
+    /// `heuristics::stream_rows`).
+    pub const STREAM_ROWS: u32 = 1024;
 }
 
 /// Most K splits of a GEMM0 task ([`flags::GEMM0_SPLITS_SHIFT`]).
@@ -426,6 +433,11 @@ impl MoeParams {
     pub const fn copy_local(&self) -> bool {
         self.flags & flags::COPY_LOCAL != 0 || self.scales_input()
     }
+    /// Whether GEMM0 streams this GPU's own rows into the dispatch region ([`flags::STREAM_ROWS`];
+    /// never where the dispatch copies them).
+    pub const fn stream_rows(&self) -> bool {
+        self.flags & flags::STREAM_ROWS != 0 && !self.copy_local()
+    }
     /// Output columns of a GEMM task's tile (see [`flags::WIDE_TILES`]).
     pub const fn tile_n(&self) -> u32 {
         if self.flags & flags::WIDE_TILES != 0 { WS_TILE_N } else { TILE_N }
@@ -579,6 +591,9 @@ pub mod timeline {
     pub const LOGITS_DONE: usize = 13;
     /// The grid barrier after the gate logits passed (routing begins).
     pub const ROUTE_BEGIN: usize = 14;
+    /// Warp-specialized processors with streamed rows (`flags::STREAM_ROWS`): K slices read by
+    /// TMA boxes in the high half, K slices of tasks that read streamed tiles in the low half.
+    pub const STREAMED_SLICES: usize = 15;
     /// OS block: a subscriber saw its first current dispatch flag (the processors' `TASKS`).
     pub const OS_FIRST_FLAG: usize = 7;
     /// OS block: the first row tile's GEMM0 tasks were all published (the processors' `BUSY_NS`).

@@ -2,7 +2,7 @@
 //! packed flag, meta and tile-info words with their packers and unpackers; and the checks a
 //! value must pass before it becomes an address.
 
-use super::abi::{MoeParams, TILE_M, Task};
+use super::abi::{MoeParams, STAGING_MAP_ROWS, TILE_M, Task};
 use super::regions::{row_tiles, shared_row_tiles};
 
 /// `route_slot` value of a token-expert pair dropped by capacity.
@@ -227,6 +227,81 @@ pub const fn run_gemm1_task(task: &Task, first_tile: u32, tiles: u32, j: u32) ->
     Task { kind: TaskKind::Gemm1 as u32, tile, slot, n_tile: j / tiles, ..*task }
 }
 
+/// Region maps a task's A can come from by one TMA box per K slice, as byte offsets into
+/// `MoeParams::w_maps` (128 bytes a map).
+pub mod a_maps {
+    /// Map 3, the staging region: GEMM1's A (GEMM0's output rows).
+    pub const STAGING: u64 = 3 * 128;
+    /// Map 4, this GPU's dispatch rows: GEMM0's A where the dispatch copied the rows.
+    pub const DISPATCH_ROWS: u64 = 4 * 128;
+}
+
+/// Where a GEMM task's A (GEMM0 or GEMM1) comes from as one TMA box per K slice: (map of
+/// [`a_maps`], first row), when its row tile (of `segments` segments) is one segment
+/// of rows laid out consecutively, a row per (pair, slot) at `pair · slot_stride + slot`: GEMM1's
+/// staging rows, or GEMM0's rows in the dispatch region: copied there by the dispatch (a peer's,
+/// or this GPU's with [`MoeParams::copy_local`]), or streamed there by the tile's first GEMM0
+/// task ([`row_stream`]: then only the slices stored so far). None: A is gathered row by row
+/// (cp.async), also when the region's rows are outside what a map of s32 row coordinates and
+/// whole boxes covers.
+#[inline(always)]
+pub const fn a_box_row(p: &MoeParams, task: &Task, segments: u32) -> Option<(u64, u32)> {
+    let map = if task.kind == TaskKind::Gemm1 as u32 {
+        a_maps::STAGING
+    } else if task.pair / p.local_experts != p.rank || p.copy_local() || matches!(row_stream(p, task), RowStream::Reads) {
+        a_maps::DISPATCH_ROWS
+    } else {
+        return None;
+    };
+    if segments == 1 && region_maps_fit(p) { Some((map, task.pair * p.slot_stride + task.slot)) } else { None }
+}
+
+/// Whether the region maps (a row per (pair, slot)) can be used: TMA row coordinates are s32,
+/// and a box of TILE_M rows over fewer may not encode (the host encodes such maps with clamped
+/// rows, and nothing reads or writes through them).
+#[inline(always)]
+pub const fn region_maps_fit(p: &MoeParams) -> bool {
+    let region = (p.world * p.local_experts) as u64 * p.slot_stride as u64;
+    region >= TILE_M as u64 && region <= STAGING_MAP_ROWS as u64
+}
+
+/// A GEMM0 task's part in streaming its row tile into the dispatch region
+/// ([`MoeParams::stream_rows`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowStream {
+    /// Not streamed: the rows are gathered, or were copied by the dispatch.
+    None,
+    /// The tile's first task (column tile 0): gathers A and stores every K slice of it.
+    Stores,
+    /// A later task of the tile: reads the slices stored when it starts by TMA, gathers the rest.
+    Reads,
+}
+
+/// [`RowStream`] of a task: GEMM0 over a full row tile of one segment of this GPU's own rows
+/// (from the task's tile info), when the layer streams them. A partial tile is not streamed (its
+/// box would store past its rows into other slots).
+#[inline(always)]
+pub const fn row_stream(p: &MoeParams, task: &Task) -> RowStream {
+    let (_, segments, rows) = tile_info_parts(task.info);
+    let own = task.pair / p.local_experts == p.rank;
+    if !p.stream_rows() || task.kind != TaskKind::Gemm0 as u32 || !own || segments != 1 || rows != TILE_M || !region_maps_fit(p) {
+        RowStream::None
+    } else if task.n_tile == 0 {
+        RowStream::Stores
+    } else {
+        RowStream::Reads
+    }
+}
+
+/// Whether row tile `tile`'s run (`TileDesc::run_first`, `run_tiles`, written by a subscriber)
+/// holds the tile and lies within the tiles this launch can form: the run's first tile's counter
+/// and its GEMM1 task ids come from it.
+#[inline(always)]
+pub const fn run_in_bounds(p: &MoeParams, tile: u32, run_first: u32, run_tiles: u32) -> bool {
+    let end = run_first as u64 + run_tiles as u64;
+    run_first <= tile && (tile as u64) < end && end <= launch_tiles(p) as u64
+}
+
 /// Packs a row tile's local expert (< 256), segment count (<= 8) and rows (<= 128).
 #[inline(always)]
 pub const fn tile_info(local_expert: u32, segments: u32, rows: u32) -> u32 {
@@ -373,6 +448,63 @@ mod tests {
         assert_eq!(flag_word(1, 0), 1 << 32);
         let m = meta_word(0x00ab_cdef, 7);
         assert_eq!((meta_token(m), meta_j(m)), (0x00ab_cdef, 7));
+    }
+
+    fn gemm_task(kind: TaskKind, pair: u32, segments: u32, rows: u32, n_tile: u32) -> Task {
+        Task { stamp: 0, kind: kind as u32, tile: 3, n_tile, info: tile_info(pair % 4, segments, rows), pair, slot: 128, _pad: 0 }
+    }
+
+    /// GEMM1 always reads its one-segment tiles by a box; GEMM0 only rows the dispatch copied
+    /// (a peer's, or its own with the copy switch or a scaling router) or streamed; merged
+    /// tiles and regions a map cannot cover are gathered.
+    #[test]
+    fn a_comes_by_a_box_from_consecutive_rows_only() {
+        let p = MoeParams { rank: 1, ..params() };
+        let task = |kind, pair, segments| gemm_task(kind, pair, segments, 100, 0);
+        // Pair 6 is (source 1 = this GPU, expert 2), pair 2 a peer's rows for expert 2.
+        assert_eq!(a_box_row(&p, &task(TaskKind::Gemm1, 6, 1), 1), Some((a_maps::STAGING, 6 * 500 + 128)));
+        assert_eq!(a_box_row(&p, &task(TaskKind::Gemm1, 6, 2), 2), None);
+        assert_eq!(a_box_row(&p, &task(TaskKind::Gemm0, 6, 1), 1), None);
+        assert_eq!(a_box_row(&p, &task(TaskKind::Gemm0, 2, 1), 1), Some((a_maps::DISPATCH_ROWS, 2 * 500 + 128)));
+        assert_eq!(a_box_row(&p, &task(TaskKind::Gemm0, 2, 3), 3), None);
+        let copying = MoeParams { flags: super::super::flags::COPY_LOCAL, ..p };
+        assert_eq!(a_box_row(&copying, &task(TaskKind::Gemm0, 6, 1), 1), Some((a_maps::DISPATCH_ROWS, 6 * 500 + 128)));
+        let scaling = MoeParams { router: super::super::RouterKind::SigmoidScaledInput as u32, ..p };
+        assert_eq!(a_box_row(&scaling, &task(TaskKind::Gemm0, 6, 1), 1), Some((a_maps::DISPATCH_ROWS, 6 * 500 + 128)));
+        // 8 pairs x 15 slots: fewer rows than one box.
+        assert_eq!(a_box_row(&MoeParams { slot_stride: 15, ..p }, &task(TaskKind::Gemm1, 6, 1), 1), None);
+    }
+
+    /// Streaming: column tile 0 of a full one-segment tile of own rows stores, the tile's other
+    /// GEMM0 tasks read (by a box of the dispatch region); partial, merged, peers' tiles and
+    /// GEMM1 take no part, nor anything when the dispatch copies the rows.
+    #[test]
+    fn only_full_own_tiles_stream_their_rows() {
+        use super::super::flags::{COPY_LOCAL, STREAM_ROWS};
+        let p = MoeParams { rank: 1, flags: STREAM_ROWS, ..params() };
+        let own = |n_tile| gemm_task(TaskKind::Gemm0, 6, 1, 128, n_tile);
+        assert_eq!(row_stream(&p, &own(0)), RowStream::Stores);
+        assert_eq!(row_stream(&p, &own(5)), RowStream::Reads);
+        assert_eq!(a_box_row(&p, &own(0), 1), None);
+        assert_eq!(a_box_row(&p, &own(5), 1), Some((a_maps::DISPATCH_ROWS, 6 * 500 + 128)));
+        assert_eq!(row_stream(&p, &gemm_task(TaskKind::Gemm0, 6, 1, 100, 5)), RowStream::None);
+        assert_eq!(a_box_row(&p, &gemm_task(TaskKind::Gemm0, 6, 1, 100, 5), 1), None);
+        assert_eq!(row_stream(&p, &gemm_task(TaskKind::Gemm0, 6, 2, 128, 5)), RowStream::None);
+        assert_eq!(row_stream(&p, &gemm_task(TaskKind::Gemm0, 2, 1, 128, 0)), RowStream::None);
+        assert_eq!(row_stream(&p, &gemm_task(TaskKind::Gemm1, 6, 1, 128, 5)), RowStream::None);
+        let copying = MoeParams { flags: STREAM_ROWS | COPY_LOCAL, ..p };
+        assert_eq!(row_stream(&copying, &own(0)), RowStream::None);
+        assert_eq!(row_stream(&MoeParams { flags: 0, ..p }, &own(5)), RowStream::None);
+        assert_eq!(row_stream(&MoeParams { slot_stride: 15, ..p }, &own(0)), RowStream::None);
+    }
+
+    #[test]
+    fn runs_must_hold_their_tile_and_fit_the_launch() {
+        let p = params();
+        assert_eq!(launch_tiles(&p), 16);
+        assert!(run_in_bounds(&p, 3, 2, 4) && run_in_bounds(&p, 2, 2, 1) && run_in_bounds(&p, 15, 8, 8));
+        assert!(!run_in_bounds(&p, 1, 2, 4) && !run_in_bounds(&p, 6, 2, 4) && !run_in_bounds(&p, 15, 8, 9));
+        assert!(!run_in_bounds(&p, 3, 2, u32::MAX) && !run_in_bounds(&p, 3, 3, 0));
     }
 
     fn params() -> MoeParams {

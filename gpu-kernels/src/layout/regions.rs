@@ -39,6 +39,17 @@ pub const fn gemm1_tiles(hidden: u32, tile_n: u32) -> u32 {
 /// column tiles done that feed it), then the tile's splits whose GEMM1 tasks are queued.
 pub const GEMM0_COUNTERS: u32 = MAX_GEMM1_SPLITS + 1;
 
+/// The warp-specialized engine's use of a row tile's counters (its GEMM1 tasks have no K
+/// splits): GEMM0 column tiles finished; on a run's first tile, the run's tiles finished
+/// (`flags::GEMM1_RUNS`); K slices of the tile's rows stored into the dispatch region by its
+/// first GEMM0 task (`flags::STREAM_ROWS`).
+pub mod ws_counters {
+    pub const COLUMNS_DONE: u32 = 0;
+    pub const RUN_TILES_DONE: u32 = 1;
+    pub const STORED_SLICES: u32 = 2;
+    const _: () = assert!(STORED_SLICES < super::GEMM0_COUNTERS);
+}
+
 /// The K split of GEMM1 (of `splits` over `k_tiles` K tiles, split s taking
 /// `[s·k_tiles/splits, (s+1)·k_tiles/splits)` as in `ffn::gemm1`) that K tile `k` falls in.
 #[inline(always)]

@@ -10,8 +10,8 @@ use super::queue::Queue;
 use super::state;
 use crate::fault::{self, Deadline};
 use crate::layout::{
-    FaultKind, MAX_SEGMENTS, MoeParams, NONE, TILE_M, Task, TaskKind, TileDesc, WaitKind, flag_count, flag_epoch, gemm0_tiles,
-    launch_tiles, row_tiles, tile_info, timeline,
+    FaultKind, MAX_SEGMENTS, MoeParams, NONE, RowStream, TILE_M, Task, TaskKind, TileDesc, WaitKind, flag_count, flag_epoch, gemm0_tiles,
+    launch_tiles, row_stream, row_tiles, tile_info, timeline,
 };
 use crate::ptx::{copy, sync, time};
 
@@ -75,8 +75,12 @@ impl NewTile {
     /// Publishes the GEMM0 tasks of the `count` described tiles from this one, whose first
     /// segments start at `first` and move `slot_step` slots per tile. The order is n-major
     /// (column tile n of every tile, then n + 1): tasks that read the same panel of the expert's
-    /// weights are claimed together, so it streams from DRAM once for all of them. The release
-    /// fence before each run's stamps orders the descriptors before any processor reads them.
+    /// weights are claimed together, so it streams from DRAM once for all of them. Tiles whose
+    /// rows stream (`layout::RowStream`) queue their first tasks, which store the rows, in a
+    /// reservation of their own: the lanes of a subscriber warp publish together, so every
+    /// first task they publish is queued before any of their later tasks, which then mostly
+    /// start once their rows are stored. The release fence before each run's stamps orders the
+    /// descriptors before any processor reads them.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     unsafe fn publish(
@@ -91,23 +95,31 @@ impl NewTile {
         count: u32,
         slot_step: u32,
     ) {
-        let n0 = p.gemm0_tasks();
-        let slot0 = unsafe { q.reserve(n0 * count) };
         let task = Task { kind: TaskKind::Gemm0 as u32, info: tile_info(local, segments, rows), pair: first.0, ..Task::default() };
-        // Column tile n of tile i, n-major, counted without a division per task.
-        let (mut n, mut i) = (0, 0);
-        let next = || {
-            let t = Task { tile: self.id + i, slot: first.1 + i * slot_step, n_tile: n, ..task };
-            i += 1;
-            if i == count {
-                (i, n) = (0, n + 1);
+        let n0 = p.gemm0_tasks();
+        let streams = n0 > 1 && matches!(row_stream(p, &task), RowStream::Stores);
+        // Column tile n of tile i, n-major from column tile `n`, counted without a division per
+        // task.
+        let tasks = |mut n: u32| {
+            let mut i = 0;
+            move || {
+                let t = Task { tile: self.id + i, slot: first.1 + i * slot_step, n_tile: n, ..task };
+                i += 1;
+                if i == count {
+                    (i, n) = (0, n + 1);
+                }
+                t
             }
-            t
         };
-        unsafe {
-            q.publish_runs(p, slot0, n0 * count, next);
-            fault::mark_first(p, timeline::OS_FIRST_TILE, smem + state::MARKED + 4);
+        // Column tiles from `n` in one reservation: the first alone when it streams, then the rest
+        // (one call site: two inlined copies made the f32 entry spill).
+        let mut n = 0;
+        while n < n0 {
+            let columns = if n == 0 && streams { 1 } else { n0 - n };
+            unsafe { q.publish_runs(p, q.reserve(columns * count), columns * count, tasks(n)) };
+            n += columns;
         }
+        unsafe { fault::mark_first(p, timeline::OS_FIRST_TILE, smem + state::MARKED + 4) };
     }
 }
 

@@ -27,7 +27,9 @@ use crate::gemm::element::Mma;
 use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, SplitLoop, WsLoop, thread_rows, wait, zero_acc};
 use crate::group::Group;
-use crate::layout::{ErrorCode, MoeParams, NONE, TILE_K_BYTES, TILE_M, Task, TaskKind, WS_STAGES, WS_STAGING_BYTES, WaitKind, timeline};
+use crate::layout::{
+    ErrorCode, MoeParams, NONE, TILE_K_BYTES, TILE_M, Task, TaskKind, WEIGHT_BOX_COLS, WS_STAGES, WS_STAGING_BYTES, WaitKind, timeline,
+};
 use crate::ptx::{copy, mbarrier, regs, sync};
 use crate::smem::{A_ROWS, BROADCAST, TASK, ws};
 
@@ -76,7 +78,11 @@ pub unsafe fn init(smem: u32, full_arrivals: u32) {
             mbarrier::init(smem + ws::TASK_FREE + 8 * i, 2);
         }
     }
-    unsafe { copy::st_shared_u32(smem + ws::STOP, 0) };
+    unsafe {
+        copy::st_shared_u32(smem + ws::STOP, 0);
+        copy::st_shared_u32(smem + ws::STREAMED_SLICES, 0);
+        copy::st_shared_u32(smem + ws::STREAMED_SLICES + 4, 0);
+    }
     mbarrier::fence_init();
 }
 
@@ -198,6 +204,9 @@ unsafe fn producer<E: Mma>(p: &MoeParams, smem: u32, dl: &Deadline) {
     let mut clock = TaskClock::new();
     // Tasks handed out (task i goes through slot i % 2), and the ring position of the next stage.
     let (mut given, mut ring) = (0u32, 0u32);
+    // Bit s: stage s holds a streamed tile's K slice not yet stored (`store_pending`). The same
+    // in every producer thread: all see the same tasks.
+    let mut pending = 0u32;
     loop {
         if g.tid() == 0 {
             let stop = unsafe { copy::ld_shared_u32(smem + ws::STOP) } != 0;
@@ -222,6 +231,11 @@ unsafe fn producer<E: Mma>(p: &MoeParams, smem: u32, dl: &Deadline) {
             break;
         }
         let out_rows = smem + ws::OUT_ROWS + i * TILE_M * 8;
+        // Read as late as possible (a streamed tile's stored slices grow), shared by the
+        // barrier that ends `ffn::rows`.
+        if gemm && g.tid() == 0 {
+            unsafe { copy::st_shared_u32(smem + ws::BOXED_SLICES, ffn::boxed_slices(p, &t)) };
+        }
         if gemm && !unsafe { ffn::rows::<E>(p, smem, &g, &t, smem + A_ROWS, out_rows) } {
             break;
         }
@@ -250,10 +264,48 @@ unsafe fn producer<E: Mma>(p: &MoeParams, smem: u32, dl: &Deadline) {
         if a.is_some() {
             crate::ptx::tma::fence_proxy_async_global();
         }
-        let k_tiles = plan.k_bytes / TILE_K_BYTES;
+        let (k_tiles, boxed) = (plan.k_bytes / TILE_K_BYTES, unsafe { copy::ld_shared_u32(smem + ws::BOXED_SLICES) });
+        let stored_row = ffn::stored_row(p, &t);
+        // A task that reads a streamed tile (the only ones with a bound): counted for the timeline.
+        if boxed != u32::MAX && g.tid() == 0 {
+            let at = smem + ws::STREAMED_SLICES;
+            unsafe {
+                copy::st_shared_u32(at, copy::ld_shared_u32(at) + boxed.min(k_tiles));
+                copy::st_shared_u32(at + 4, copy::ld_shared_u32(at + 4) + k_tiles);
+            }
+        }
         let mut ok = true;
         for kt in 0..k_tiles {
-            ok &= unsafe { WsLoop::produce(smem, ring + kt, &ta, a, &b, kt, dl.secondary) };
+            let s = (ring + kt) % WS_STAGES;
+            let a = if kt < boxed { a } else { None };
+            // A slice a streamed tile's first task left in this stage goes out before the stage
+            // is refilled (its data landed and was consumed by now); gathered copies into the
+            // stage wait for that store to have read it.
+            let flush = pending & (1 << s) != 0;
+            let refill = |stage: u32| {
+                if flush {
+                    if g.tid() == 0 {
+                        unsafe { store_pending(p, smem, s, stage) };
+                    }
+                    if a.is_none() {
+                        g.sync();
+                    }
+                }
+            };
+            ok &= unsafe { WsLoop::produce(smem, ring + kt, &ta, a, &b, kt, refill, dl.secondary) };
+            pending &= !(1 << s);
+            if stored_row != NONE {
+                pending |= 1 << s;
+                if g.tid() == 0 {
+                    let w = smem + ws::PENDING_STORES + 16 * s;
+                    unsafe {
+                        copy::st_shared_u32(w, stored_row);
+                        copy::st_shared_u32(w + 4, t.tile);
+                        copy::st_shared_u32(w + 8, kt);
+                        copy::st_shared_u32(w + 12, (kt + 1 == k_tiles) as u32);
+                    }
+                }
+            }
         }
         ring += k_tiles;
         // The row table is read at issue: the next task may overwrite it once all have issued.
@@ -273,7 +325,43 @@ unsafe fn producer<E: Mma>(p: &MoeParams, smem: u32, dl: &Deadline) {
             mbarrier::arrive(smem + ws::TASK_FULL + 8 * i);
         }
         clock.report(p);
+        let at = smem + ws::STREAMED_SLICES;
+        let (boxed, all) = unsafe { (copy::ld_shared_u32(at), copy::ld_shared_u32(at + 4)) };
+        fault::mark(p, timeline::STREAMED_SLICES, (boxed as u64) << 32 | all as u64);
     }
+}
+
+/// Stores the K slice of a streamed row tile that stage `s` (at shared address `stage`) holds
+/// (`smem::ws::Block::pending_stores`) into the dispatch rows by TMA, and counts the tile's
+/// slices stored: the earlier ones once this store is the only one in flight, all of them after
+/// the last. Returns once the store has read the stage.
+///
+/// # Safety
+/// Thread 0 of the producer, after the stage's `empty` wait and before its refill; the stage
+/// holds that slice.
+#[inline(always)]
+unsafe fn store_pending(p: &MoeParams, smem: u32, s: u32, stage: u32) {
+    use crate::ptx::{sync, tma, wgmma::fence_proxy_async_shared};
+    let w = smem + ws::PENDING_STORES + 16 * s;
+    let (row, tile, slice, last) =
+        unsafe { (copy::ld_shared_u32(w), copy::ld_shared_u32(w + 4), copy::ld_shared_u32(w + 8), copy::ld_shared_u32(w + 12) != 0) };
+    // The stage was written by the producer's cp.async copies (generic proxy).
+    fence_proxy_async_shared();
+    let store = ffn::slice_store(p, tile, row);
+    unsafe { tma::store_2d(store.map, slice * WEIGHT_BOX_COLS, store.row, stage) };
+    tma::bulk_commit_group();
+    let stored = if last {
+        tma::bulk_wait_group::<0>();
+        slice + 1
+    } else {
+        tma::bulk_wait_group::<1>();
+        slice
+    };
+    if stored > 0 {
+        tma::fence_proxy_async_global();
+        unsafe { sync::st_release_gpu_u32(store.stored, stored) };
+    }
+    tma::bulk_wait_group_read::<0>();
 }
 
 #[inline(always)]

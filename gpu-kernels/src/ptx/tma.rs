@@ -66,3 +66,40 @@ pub unsafe fn load_2d_multicast(dst: u32, map: u64, x: u32, y: u32, bar: u32, ma
         )
     };
 }
+
+/// `cp.async.bulk.tensor.2d.global.shared::cta.tile.bulk_group`: shared memory at `src` (laid out
+/// as [`load_2d`] would have filled it) to the box of the tensor map at (`x`, `y`), in this
+/// thread's current bulk async-group ([`bulk_commit_group`]).
+///
+/// # Safety
+/// `map` points to a valid tensor map in global memory; `src` (1024-byte aligned) holds the box
+/// and was made visible to the async proxy (`fence.proxy.async.shared::cta`) after it was written.
+#[inline(always)]
+pub unsafe fn store_2d(map: u64, x: u32, y: u32, src: u32) {
+    unsafe {
+        asm!(
+            "cp.async.bulk.tensor.2d.global.shared::cta.tile.bulk_group [{m}, {{{x}, {y}}}], [{s}];",
+            m = in(reg64) map, x = in(reg32) x, y = in(reg32) y, s = in(reg32) src
+        )
+    };
+}
+
+/// `cp.async.bulk.commit_group`: closes this thread's bulk async-group of stores.
+#[inline(always)]
+pub fn bulk_commit_group() {
+    unsafe { asm!("cp.async.bulk.commit_group;") };
+}
+
+/// `cp.async.bulk.wait_group.read N`: at most the N most recent bulk groups of this thread may
+/// still be reading their shared memory sources (the rest may be overwritten).
+#[inline(always)]
+pub fn bulk_wait_group_read<const N: u32>() {
+    unsafe { asm!("cp.async.bulk.wait_group.read {n};", n = const N) };
+}
+
+/// `cp.async.bulk.wait_group N`: at most the N most recent bulk groups of this thread may still
+/// be in flight; the others' writes are complete and visible to this thread.
+#[inline(always)]
+pub fn bulk_wait_group<const N: u32>() {
+    unsafe { asm!("cp.async.bulk.wait_group {n};", n = const N) };
+}
