@@ -29,7 +29,8 @@ pub const fn dispatch_parts(dispatch_blocks: u32, experts: u32) -> u32 {
 pub const COPY_LOCAL_MIN_GEMM0_COLS: u32 = 4096;
 
 /// Whether a layer copies its own GPU's rows in the dispatch (see [`COPY_LOCAL_MIN_GEMM0_COLS`]):
-/// only the warp-specialized engine reads A by TMA.
+/// only the warp-specialized engine reads A by TMA. Consulted only where the rows do not stream
+/// ([`stream_rows`] off, or `Tuning::stream_rows: Some(false)`).
 pub const fn copy_local(warp_specialized: bool, inter: u32, gated: bool) -> bool {
     warp_specialized && inter * if gated { 2 } else { 1 } >= COPY_LOCAL_MIN_GEMM0_COLS
 }
