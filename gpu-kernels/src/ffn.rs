@@ -27,8 +27,8 @@ use crate::gemm::mainloop::{Rows, TmaB, mainloop, zero_acc};
 use crate::group::Group;
 use crate::layout::{
     Control, ErrorCode, FaultKind, GEMM0_COUNTERS, MAX_GEMM1_SPLITS, MAX_SEGMENTS, MoeParams, NONE, RowStream, TILE_K_BYTES, TILE_M,
-    TILE_N, Task, TaskKind, TileDesc, a_box_row, a_maps, gemm0_task_splits, gemm0_tile_cols, gemm0_tiles, gemm1_partial_bytes,
-    gemm1_partial_rows, gemm1_tiles, launch_tiles, meta_j, meta_token, row_stream, run_gemm1_task, run_in_bounds, segment_in_bounds,
+    TILE_N, Task, TaskKind, TileDesc, a_box_row, gemm0_task_splits, gemm0_tile_cols, gemm0_tiles, gemm1_partial_bytes, gemm1_partial_rows,
+    gemm1_tiles, launch_tiles, meta_j, meta_token, region_row, row_stream, run_gemm1_task, run_in_bounds, segment_in_bounds,
     split_gemm0_tasks, tile_info_parts, ws_counters,
 };
 use crate::os::queue::Queue;
@@ -657,7 +657,7 @@ pub fn a_box(p: &MoeParams, task: &Task, plan: &Plan) -> Option<(u64, u32)> {
 /// The word counting the K slices of a row tile's rows stored into the dispatch region by its
 /// first GEMM0 task (`ws_counters::STORED_SLICES`).
 #[inline(always)]
-fn stored_slices_word(p: &MoeParams, tile: u32) -> *mut u32 {
+pub fn stored_slices_word(p: &MoeParams, tile: u32) -> *mut u32 {
     ((p.workspace + p.ws.gemm0_done) as *mut u32).wrapping_add((tile * GEMM0_COUNTERS + ws_counters::STORED_SLICES) as usize)
 }
 
@@ -677,29 +677,13 @@ pub unsafe fn boxed_slices(p: &MoeParams, task: &Task) -> u32 {
 
 /// The first dispatch row of a task's row tile when the task is the tile's first GEMM0 task and
 /// the layer streams the tile ([`RowStream::Stores`]): each K slice of its A is stored there
-/// before its stage is refilled ([`slice_store`]); else `NONE`.
+/// before its stage is refilled (`os::ws`); else `NONE`.
 #[inline(always)]
 pub fn stored_row(p: &MoeParams, task: &Task) -> u32 {
     match row_stream(p, task) {
-        RowStream::Stores => task.pair * p.slot_stride + task.slot,
+        RowStream::Stores => region_row(p, task),
         _ => NONE,
     }
-}
-
-/// Where a streamed row tile's A is stored, K slice by K slice: the box at `row` of the tensor
-/// map at `map`; `stored` counts the slices whose stores completed (released after a proxy fence:
-/// the tile's later GEMM0 tasks read them by TMA).
-pub struct SliceStore {
-    pub map: u64,
-    pub row: u32,
-    pub stored: *mut u32,
-}
-
-/// Where row tile `tile`'s A is stored ([`stored_row`] `row`): the dispatch rows' map, and the
-/// tile's count of stored slices.
-#[inline(always)]
-pub fn slice_store(p: &MoeParams, tile: u32, row: u32) -> SliceStore {
-    SliceStore { map: p.w_maps + a_maps::DISPATCH_ROWS, row, stored: stored_slices_word(p, tile) }
 }
 
 /// The output values of columns `c..c + 8` of a task (`c` a multiple of 8; `x`: their

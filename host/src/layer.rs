@@ -724,14 +724,15 @@ impl<'c> MoeLayer<'c> {
         let w = rank.weights.as_ref().ok_or_else(|| Error::Weights("no weights loaded (call load_weights first)".into()))?;
         let ptr = |b: &Option<DeviceBuffer>| b.as_ref().map_or(0, |b| b.ptr());
         let (cfg, shape) = (&self.cfg, &self.plan.shape);
+        let own_rows = self.own_rows_of(rank);
         let mut bits = 0;
         for (on, bit) in [
             (cfg.gated, flags::GATED),
             (cfg.bias, flags::BIAS),
             (cfg.renormalize, flags::RENORMALIZE),
             (cfg.router_bias, flags::ROUTER_BIAS),
-            (self.own_rows_of(rank) == OwnRows::Copied, flags::COPY_LOCAL),
-            (self.own_rows_of(rank) == OwnRows::Streamed, flags::STREAM_ROWS),
+            (own_rows == OwnRows::Copied, flags::COPY_LOCAL),
+            (own_rows == OwnRows::Streamed, flags::STREAM_ROWS),
             (crate::heuristics::gemm1_runs(shape.inter, cfg.dtype.bytes()), flags::GEMM1_RUNS),
             (rank.entry.mainloop == Some(MainloopKind::WarpSpecialized), flags::WIDE_TILES),
         ] {

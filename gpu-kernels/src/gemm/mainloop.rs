@@ -550,8 +550,9 @@ impl SplitLoop for WsLoop {
     /// given, else by every producer thread's cp.async copies of `ta`; every producer thread arrives
     /// too (once its copies landed), so the barrier counts 129 arrivals (`os::ws::FULL_ARRIVALS`)
     /// whichever way A came, and tasks of both kinds share the ring. `refill` runs between the
-    /// wait and the loads. False when the wait ran past `deadline_ns`. (`ta` and `a_map` stay apart: one enum of both kept `ta` in local memory and
-    /// reloaded its fields around every cp.async, 533 -> 312 TFLOP/s.)
+    /// wait and the loads. False when the wait ran past `deadline_ns`. (`ta` and `a_map` stay
+    /// apart: one enum of both kept `ta` in local memory and reloaded its fields around every
+    /// cp.async, 533 -> 312 TFLOP/s.)
     ///
     /// # Safety
     /// Every thread of the producer warpgroup (threads 0..128), in ring order; the maps and rows

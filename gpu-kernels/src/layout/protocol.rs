@@ -232,7 +232,8 @@ pub const fn run_gemm1_task(task: &Task, first_tile: u32, tiles: u32, j: u32) ->
 pub mod a_maps {
     /// Map 3, the staging region: GEMM1's A (GEMM0's output rows).
     pub const STAGING: u64 = 3 * 128;
-    /// Map 4, this GPU's dispatch rows: GEMM0's A where the dispatch copied the rows.
+    /// Map 4, this GPU's dispatch rows: GEMM0's A where the dispatch copied the rows or GEMM0
+    /// streamed them ([`super::RowStream`]).
     pub const DISPATCH_ROWS: u64 = 4 * 128;
 }
 
@@ -253,7 +254,13 @@ pub const fn a_box_row(p: &MoeParams, task: &Task, segments: u32) -> Option<(u64
     } else {
         return None;
     };
-    if segments == 1 && region_maps_fit(p) { Some((map, task.pair * p.slot_stride + task.slot)) } else { None }
+    if segments == 1 && region_maps_fit(p) { Some((map, region_row(p, task))) } else { None }
+}
+
+/// The row of a task's first (pair, slot) in the region maps (a row per (pair, slot)).
+#[inline(always)]
+pub const fn region_row(p: &MoeParams, task: &Task) -> u32 {
+    task.pair * p.slot_stride + task.slot
 }
 
 /// Whether the region maps (a row per (pair, slot)) can be used: TMA row coordinates are s32,

@@ -28,7 +28,8 @@ use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, SplitLoop, WsLoop, thread_rows, wait, zero_acc};
 use crate::group::Group;
 use crate::layout::{
-    ErrorCode, MoeParams, NONE, TILE_K_BYTES, TILE_M, Task, TaskKind, WEIGHT_BOX_COLS, WS_STAGES, WS_STAGING_BYTES, WaitKind, timeline,
+    ErrorCode, MoeParams, NONE, TILE_K_BYTES, TILE_M, Task, TaskKind, WEIGHT_BOX_COLS, WS_STAGES, WS_STAGING_BYTES, WaitKind, a_maps,
+    timeline,
 };
 use crate::ptx::{copy, mbarrier, regs, sync};
 use crate::smem::{A_ROWS, BROADCAST, TASK, ws};
@@ -347,8 +348,7 @@ unsafe fn store_pending(p: &MoeParams, smem: u32, s: u32, stage: u32) {
         unsafe { (copy::ld_shared_u32(w), copy::ld_shared_u32(w + 4), copy::ld_shared_u32(w + 8), copy::ld_shared_u32(w + 12) != 0) };
     // The stage was written by the producer's cp.async copies (generic proxy).
     fence_proxy_async_shared();
-    let store = ffn::slice_store(p, tile, row);
-    unsafe { tma::store_2d(store.map, slice * WEIGHT_BOX_COLS, store.row, stage) };
+    unsafe { tma::store_2d(p.w_maps + a_maps::DISPATCH_ROWS, slice * WEIGHT_BOX_COLS, row, stage) };
     tma::bulk_commit_group();
     let stored = if last {
         tma::bulk_wait_group::<0>();
@@ -359,7 +359,7 @@ unsafe fn store_pending(p: &MoeParams, smem: u32, s: u32, stage: u32) {
     };
     if stored > 0 {
         tma::fence_proxy_async_global();
-        unsafe { sync::st_release_gpu_u32(store.stored, stored) };
+        unsafe { sync::st_release_gpu_u32(ffn::stored_slices_word(p, tile), stored) };
     }
     tma::bulk_wait_group_read::<0>();
 }
