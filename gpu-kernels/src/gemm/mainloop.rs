@@ -550,9 +550,9 @@ impl SplitLoop for WsLoop {
     /// given, else by every producer thread's cp.async copies of `ta`; every producer thread arrives
     /// too (once its copies landed), so the barrier counts 129 arrivals (`os::ws::FULL_ARRIVALS`)
     /// whichever way A came, and tasks of both kinds share the ring. `refill` runs between the
-    /// wait and the loads. False when the wait ran past `deadline_ns`. (`ta` and `a_map` stay
-    /// apart: one enum of both kept `ta` in local memory and reloaded its fields around every
-    /// cp.async, 533 -> 312 TFLOP/s.)
+    /// wait and the loads, also after a wait that ran out (then nothing is loaded). False when
+    /// the wait ran past `deadline_ns`. (`ta` and `a_map` stay apart: one enum of both kept `ta`
+    /// in local memory and reloaded its fields around every cp.async, 533 -> 312 TFLOP/s.)
     ///
     /// # Safety
     /// Every thread of the producer warpgroup (threads 0..128), in ring order; the maps and rows
@@ -574,11 +574,14 @@ impl SplitLoop for WsLoop {
         let s = at % WS_STAGES;
         // Position `at` reuses the stage of `at - WS_STAGES`: wait for the consumers' release of that
         // phase (a fresh barrier reads parity 1 as complete, so the first pass does not wait).
-        if !unsafe { wait(smem + ws::EMPTY + 8 * s, ((at / WS_STAGES) & 1) ^ 1, deadline_ns) } {
+        let free = unsafe { wait(smem + ws::EMPTY + 8 * s, ((at / WS_STAGES) & 1) ^ 1, deadline_ns) };
+        let (stage, full) = (smem + ws::stage(s), smem + ws::FULL + 8 * s);
+        // On every thread whether or not its wait ran out: the hook may meet the warpgroup at a
+        // barrier, and the threads' waits can end on either side of the deadline.
+        refill(stage);
+        if !free {
             return false;
         }
-        let (stage, full) = (smem + ws::stage(s), smem + ws::FULL + 8 * s);
-        refill(stage);
         let x = kt * WEIGHT_BOX_COLS;
         unsafe {
             if crate::group::warpgroup_tid() == 0 {
