@@ -153,7 +153,8 @@ pub const CHUNK_BYTES: u32 = size_of::<Chunk>() as u32;
 /// registers with plain stores, then each thread turns whole 16-byte output vectors around
 /// (vector loads from the chunk, `value` once per vector: per-element work with scalar loads
 /// was a third of the consumers' time, perf log v18). A thread's rows and vector are the same
-/// in every pass (no division per vector). Every barrier is `g`'s; ends with one.
+/// in every pass (no division per vector), and of its own warp's rows (warps meet alone
+/// between passes). Ends with a barrier of `g`.
 ///
 /// # Safety
 /// Every thread of consumer group `g` after its mainloop; destinations hold the written bytes
@@ -178,11 +179,16 @@ pub unsafe fn store<O: Element>(
     let (row0, col0) = WsLoop::position(0, 0, 0);
     let (my_row, my_col) = (row0 % 64, col0);
     let half_rows = if rows > 64 * half { (rows - 64 * half).min(64) } else { 0 };
-    // A pass holds 4 output vectors per row (gated: 2): the thread takes vector `v` of rows
-    // `r`, `r + rows_step`, ... (ungated: two rows, gated: one).
+    // A pass holds 4 output vectors per row (gated: 2). Each warp turns around the 16 rows it
+    // staged itself, so its lanes meet alone between passes: lane l takes vector `v` of rows
+    // `r`, `r + rows_step` of its warp's (ungated: two rows, gated: one). (With the warpgroup
+    // meeting twice a pass, ptxas read `%tid.x` again for each barrier's id and the warps waited
+    // for each other: a third of the epilogue's stall samples, perf log v26.)
     let shift = if gated { 1 } else { 2 };
-    let (v, r) = (g.tid() & ((1 << shift) - 1), g.tid() >> shift);
-    let rows_step = 128 >> shift;
+    let (warp_rows, lane) = (16 * (g.tid() / 32), g.tid() % 32);
+    let (v, r) = (lane & ((1 << shift) - 1), warp_rows + (lane >> shift));
+    let rows_step = 32 >> shift;
+    let row_end = (warp_rows + 16).min(half_rows);
     let out_cols = if gated { 16 } else { 32 };
     for pass in 0..8u32 {
         // One arm runs, and each knows its accumulators at compile time: with `pass` and
@@ -198,11 +204,11 @@ pub unsafe fn store<O: Element>(
                 }
             }
         });
-        g.sync();
+        crate::ptx::warp::sync_warp();
         let c = pass * out_cols + 8 * v;
         // One vector at a time (unrolled, both vectors' values were live together and spilled).
         let mut row = r;
-        while c < cols_valid && row < half_rows {
+        while c < cols_valid && row < row_end {
             let at = staging + row * CHUNK_STRIDE + 32 * v;
             let mut x = unsafe { staged_vec::<O>(at) };
             // Gated: the W3 partners sit 16 chunk columns later.
@@ -211,8 +217,10 @@ pub unsafe fn store<O: Element>(
             unsafe { copy::st_v4(row_dest(64 * half + row).add((c * O::BYTES) as usize), O::pack(&x)) };
             row += rows_step;
         }
-        g.sync();
+        crate::ptx::warp::sync_warp();
     }
+    // Every row stored before the caller's fence and release.
+    g.sync();
 }
 
 /// Stages the accumulator blocks of pass `pass` (a constant where inlined) into the chunk: 8 of
