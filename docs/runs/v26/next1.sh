@@ -1,0 +1,25 @@
+#!/bin/bash
+# Next session, call 1 (1 GPU), prepared in session 19 (not run). Pack with /tmp/pack.sh:
+#   M = main, A = branch rcp-approx, W = branch wide-64 (A and W: the CLI and the suites named below).
+# A: single-GPU suites (both engines) + HF conformance; W: single-GPU suites; then A/B on both.
+set -u
+export RUST_BACKTRACE=1 PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 NVSHMEM_DISABLE_NVLS=1
+exec > >(tee $OUT/log.txt) 2>&1
+mkdir -p /tmp/p /tmp/o && tar xJf .gpuws/next1.tar.xz -C /tmp/p
+t() { local s=$SECONDS; env $2 timeout -k 2 ${4:-120} /tmp/p/$1/$3 --include-ignored --test-threads=1 --nocapture > /tmp/t.log 2>&1; echo "=== $1 $2 $3 rc=$? in $((SECONDS-s))s $(grep 'test result' /tmp/t.log | tail -1)"; grep -E "panick|FAILED" /tmp/t.log | cut -c1-300 | head -8; }
+t A X=1 test-test-moe_single_gpu
+t A FLASHMOE_TEST_MAINLOOP=ws test-test-moe_single_gpu
+t A X=1 test-test-ws_forward
+timeout 150 python3 benches/hf_conformance.py --out /tmp/hfc > /tmp/o/hfc.log 2>&1; echo "hf_conformance.py rc=$?"
+t A FLASHMOE_HF_CONFORMANCE=/tmp/hfc test-test-hf_layers
+t W X=1 test-test-moe_single_gpu
+t W X=1 test-test-forward_graph
+med() { grep -oP "forward: median \K[0-9.]+" /tmp/r.log; }
+X="--hidden 4096 --inter 14336 --experts 8 --gated --activation silu --capacity-factor 0 --tokens 4096"
+for cfg in "--tokens 16384 --experts 32 --gated --activation silu" "--tokens 8192 --experts 64 --gated --activation gelu" "--tokens 16384 --experts 32" "--tokens 1 --experts 8 --gated --activation silu" "$X"; do
+  line="[$cfg]"; for rep in 1 2; do for v in M A; do
+    timeout -k 2 90 /tmp/p/$v/bin-bin-flashmoe run --gpus 1 $cfg --verify-tokens 2 --iters 30 > /tmp/r.log 2>&1; line="$line $v:$(med)$( [ $(grep -c PASS /tmp/r.log) = 1 ] || echo FAIL)"; done; done; echo "$line"; done
+for cfg in "--tokens 256 --experts 8" "--tokens 4096 --experts 128" "--tokens 2048 --experts 64" "--tokens 256 --experts 8 --gated --activation silu"; do
+  line="[$cfg]"; for rep in 1 2; do for v in M W; do
+    timeout -k 2 90 /tmp/p/$v/bin-bin-flashmoe run --gpus 1 $cfg --verify-tokens 2 --iters 30 > /tmp/r.log 2>&1; line="$line $v:$(med)$( [ $(grep -c PASS /tmp/r.log) = 1 ] || echo FAIL)"; done; done; echo "$line"; done
+echo "=== elapsed ${SECONDS}s"
