@@ -1,7 +1,8 @@
 #!/bin/bash
 # Next session, call 1 (1 GPU), prepared in session 19 (not run). Pack with /tmp/pack.sh:
-#   M = main, A = branch rcp-approx, W = branch wide-64 (A and W: the CLI and the suites named below).
-# A: single-GPU suites (both engines) + HF conformance; W: single-GPU suites; then A/B on both.
+#   M = main, A = branch rcp-approx, W = branch wide-64, E = branch empty-per-warp (the CLI and the
+#   suites named below). A: single-GPU suites (both engines) + HF conformance; W: single-GPU suites;
+#   E: the ws suites and the standalone ws tile; then A/B of each against M.
 set -u
 export RUST_BACKTRACE=1 PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 NVSHMEM_DISABLE_NVLS=1
 exec > >(tee $OUT/log.txt) 2>&1
@@ -14,10 +15,14 @@ timeout 150 python3 benches/hf_conformance.py --out /tmp/hfc > /tmp/o/hfc.log 2>
 t A FLASHMOE_HF_CONFORMANCE=/tmp/hfc test-test-hf_layers
 t W X=1 test-test-moe_single_gpu
 t W X=1 test-test-forward_graph
+t E X=1 test-test-ws_tile
+t E X=1 test-test-ws_forward
+t E FLASHMOE_TEST_MAINLOOP=ws test-test-moe_single_gpu
+t E FLASHMOE_TEST_MAINLOOP=ws test-test-moe_reliability
 med() { grep -oP "forward: median \K[0-9.]+" /tmp/r.log; }
 X="--hidden 4096 --inter 14336 --experts 8 --gated --activation silu --capacity-factor 0 --tokens 4096"
 for cfg in "--tokens 16384 --experts 32 --gated --activation silu" "--tokens 8192 --experts 64 --gated --activation gelu" "--tokens 16384 --experts 32" "--tokens 1 --experts 8 --gated --activation silu" "$X"; do
-  line="[$cfg]"; for rep in 1 2; do for v in M A; do
+  line="[$cfg]"; for rep in 1 2; do for v in M A E; do
     timeout -k 2 90 /tmp/p/$v/bin-bin-flashmoe run --gpus 1 $cfg --verify-tokens 2 --iters 30 > /tmp/r.log 2>&1; line="$line $v:$(med)$( [ $(grep -c PASS /tmp/r.log) = 1 ] || echo FAIL)"; done; done; echo "$line"; done
 for cfg in "--tokens 256 --experts 8" "--tokens 4096 --experts 128" "--tokens 2048 --experts 64" "--tokens 256 --experts 8 --gated --activation silu"; do
   line="[$cfg]"; for rep in 1 2; do for v in M W; do
