@@ -10,11 +10,22 @@ pub fn ex2(x: f32) -> f32 {
     r
 }
 
-/// `rcp.rn.f32`: correctly rounded 1/x.
+/// `rcp.rn.f32`: correctly rounded 1/x (a MUFU.RCP, a Newton step, a range check and a call to
+/// a slow path for the rest: for the router's one division per token).
 #[inline(always)]
 pub fn rcp(x: f32) -> f32 {
     let r: f32;
     unsafe { asm!("rcp.rn.f32 {r}, {x};", r = out(reg32) r, x = in(reg32) x, options(pure, nomem, nostack)) };
+    r
+}
+
+/// `rcp.approx.ftz.f32`: 1/x within 1 ulp, one MUFU.RCP (1/inf = 0; subnormal results flush to
+/// zero). For the activations, once per element of every expert output: `rcp.rn` there was
+/// about ten instructions and two branches each (perf log v26).
+#[inline(always)]
+pub fn rcp_approx(x: f32) -> f32 {
+    let r: f32;
+    unsafe { asm!("rcp.approx.ftz.f32 {r}, {x};", r = out(reg32) r, x = in(reg32) x, options(pure, nomem, nostack)) };
     r
 }
 
