@@ -693,7 +693,7 @@ pub fn stored_row(p: &MoeParams, task: &Task) -> u32 {
 /// element, unrolled three activations per vector and spilled: 144 -> 336 bytes in the ws
 /// entries.)
 #[inline(always)]
-pub fn output<E: Element>(p: &MoeParams, task: &Task, plan: &Plan) -> impl Fn(u32, &mut [f32; 8], &[f32; 8]) {
+pub fn output<E: Element>(p: &MoeParams, task: &Task, plan: &Plan) -> impl Fn(u32, &mut [f32; 8], u32) {
     let local = plan.tile.local_expert;
     let gemm1 = task.kind == TaskKind::Gemm1 as u32;
     let (gated, bias, act, col0) = (p.gated() && !gemm1, p.has_bias(), activation::Act::of(p), plan.col0);
@@ -702,7 +702,7 @@ pub fn output<E: Element>(p: &MoeParams, task: &Task, plan: &Plan) -> impl Fn(u3
     } else {
         ((p.b1 + (local * p.inter * E::BYTES) as u64) as *const u8, (p.b3 + (local * p.inter * E::BYTES) as u64) as *const u8)
     };
-    move |c: u32, x: &mut [f32; 8], g: &[f32; 8]| {
+    move |c: u32, x: &mut [f32; 8], g: u32| {
         if bias {
             unsafe { add_bias::<E>(b_first, col0 + c, x) };
         }
@@ -713,7 +713,7 @@ pub fn output<E: Element>(p: &MoeParams, task: &Task, plan: &Plan) -> impl Fn(u3
         // entries (144 like this).
         unroll!(8, i, { x[i] = act.apply(x[i]) });
         if gated {
-            let mut u = *g;
+            let mut u = unsafe { crate::gemm::epilogue::staged_vec::<E>(g) };
             if bias {
                 unsafe { add_bias::<E>(b_gate, col0 + c, &mut u) };
             }

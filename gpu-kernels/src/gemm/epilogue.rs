@@ -128,7 +128,7 @@ pub unsafe fn emit<O: Element>(
 /// # Safety
 /// `at` holds them.
 #[inline(always)]
-unsafe fn staged_vec<O: Element>(at: u32) -> [f32; 8] {
+pub unsafe fn staged_vec<O: Element>(at: u32) -> [f32; 8] {
     let lo = unsafe { copy::ld_shared_v4(at) };
     let hi = if O::PER_VEC == 8 { unsafe { copy::ld_shared_v4(at + 16) } } else { [0; 4] };
     f32x8(lo, hi)
@@ -146,9 +146,10 @@ pub const CHUNK_BYTES: u32 = size_of::<Chunk>() as u32;
 /// (accumulators where [`WsLoop`]'s `position` puts them: row `16 warp + lane / 4` (+ 8 for
 /// q >= 2), column `8 j + 2 (lane % 4)` (+ 1) of column block j in `acc[j / 8][j % 8]`)
 /// as `O` (a 16-bit type): rows `[0, rows)` of the tile, columns `[0, cols_valid)` (a multiple
-/// of 32) of `out[r][c..c + 8] = value(c, x, g)` (x in place), row r at `row_dest(r)`. Gated:
-/// output c takes x from W1's column c and g from W3's, 128 columns later (the B tile holds
-/// W1's rows, then W3's). Eight passes through `staging` ([`CHUNK_BYTES`]), each 32
+/// of 32) of `out[r][c..c + 8] = value(c, x, g)` (x in place; `g` the shared address of the
+/// staged W3 partners, which a gated `value` loads with [`staged_vec`]), row r at
+/// `row_dest(r)`. Gated: output c takes x from W1's column c and g from W3's, 128 columns later
+/// (the B tile holds W1's rows, then W3's). Eight passes through `staging` ([`CHUNK_BYTES`]), each 32
 /// accumulator columns (16 gated outputs with their partners): the accumulators leave
 /// registers with plain stores, then each thread turns whole 16-byte output vectors around
 /// (vector loads from the chunk, `value` once per vector: per-element work with scalar loads
@@ -170,7 +171,7 @@ pub unsafe fn store<O: Element>(
     gated: bool,
     rows: u32,
     cols_valid: u32,
-    value: impl Fn(u32, &mut [f32; 8], &[f32; 8]),
+    value: impl Fn(u32, &mut [f32; 8], u32),
     row_dest: impl Fn(u32) -> *mut u8,
 ) {
     const { assert!(O::PER_VEC == 8) };
@@ -211,9 +212,9 @@ pub unsafe fn store<O: Element>(
         while c < cols_valid && row < row_end {
             let at = staging + row * CHUNK_STRIDE + 32 * v;
             let mut x = unsafe { staged_vec::<O>(at) };
-            // Gated: the W3 partners sit 16 chunk columns later.
-            let up = if gated { unsafe { staged_vec::<O>(at + 64) } } else { [0.0; 8] };
-            value(c, &mut x, &up);
+            // Gated: the W3 partners sit 16 chunk columns later; `value` loads them when it
+            // needs them (loaded here, they were live beside x and its bias, and spilled).
+            value(c, &mut x, at + 64);
             unsafe { copy::st_v4(row_dest(64 * half + row).add((c * O::BYTES) as usize), O::pack(&x)) };
             row += rows_step;
         }
