@@ -258,7 +258,7 @@ impl<'c> MoeLayerBuilder<'c> {
         let processes = world > 1 && nvshmem.is_some();
         #[cfg(not(feature = "nvshmem"))]
         let processes = false;
-        let auto_wide = crate::heuristics::wide_tiles(cfg.tokens, cfg.top_k, cfg.experts, cfg.gated, cfg.shared.is_some())
+        let auto_wide = crate::heuristics::wide_tiles(cfg.tokens, cfg.top_k, cfg.experts, cfg.shared.is_some())
             && cfg.dtype != DType::F32
             && !puts
             && !processes;
