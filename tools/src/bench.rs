@@ -787,7 +787,7 @@ pub fn all_sweeps(quick: bool, sweeps: Option<&str>) -> Result<()> {
     let one = Cluster::first(1)?;
     if sel.single {
         let (tokens, experts): (&[usize], &[usize]) =
-            if quick { (&[128, 4096], &[32, 64]) } else { (&[128, 1024, 4096, 16384], &[8, 32, 64, 128]) };
+            if quick { (&[128, 4096], &[32, 64]) } else { (&[128, 1024, 4096, 8192, 16384], &[8, 32, 64, 128]) };
         println!("## Single GPU (H = I = 2048, k = 2, bf16, ReLU, capacity factor 1)");
         let rows = single_gpu_sweep(&one, tokens, experts, 5, 20)?;
         report("single_gpu", &rows)?;
