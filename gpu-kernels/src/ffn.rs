@@ -713,7 +713,7 @@ pub fn output<E: Element>(p: &MoeParams, task: &Task, plan: &Plan) -> impl Fn(u3
         // entries (144 like this).
         unroll!(8, i, { x[i] = act.apply(x[i]) });
         if gated {
-            let mut u = unsafe { crate::gemm::epilogue::staged_vec::<E>(g) };
+            let mut u = unsafe { epilogue::staged_vec::<E>(g) };
             if bias {
                 unsafe { add_bias::<E>(b_gate, col0 + c, &mut u) };
             }
