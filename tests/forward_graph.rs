@@ -321,8 +321,8 @@ fn host_time_per_forward_tiny_layer() {
     let mut layer = layer(&c, &cfg, &w, None);
     write_inputs(&layer, 1, 52);
     let mut g = layer.capture(1).unwrap();
-    let entry = layer.kernel(0).unwrap();
-    let shape = LaunchConfig { grid: layer.grid(0).unwrap(), block: entry.threads, shared_bytes: entry.shared_bytes };
+    let (entry, grid) = layer.kernel_for(0, 1).unwrap();
+    let shape = LaunchConfig { grid, block: entry.threads, shared_bytes: entry.shared_bytes };
     println!(
         "host time per forward: T=1 H=I=256 E=8 k=2 bf16 on {} ({}), grid {} x {} threads, {} B shared; {N} back-to-back calls",
         c.gpus()[0].name,

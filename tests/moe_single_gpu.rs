@@ -295,7 +295,7 @@ fn static_decode_plan_matches_the_os_plan_bitwise() {
             let copies_local = tuning.copy_local == Some(true);
             let mut layer = flashmoe::MoeLayer::builder(&c, cfg.clone()).tuning(tuning).build().unwrap();
             let expect_static = static_plan.is_none()
-                && layer.kernel(0).unwrap().mainloop != Some(flashmoe::entries::MainloopKind::WarpSpecialized)
+                && layer.kernel_for(0, tokens).unwrap().0.mainloop != Some(flashmoe::entries::MainloopKind::WarpSpecialized)
                 && router != Router::SigmoidScaledInput
                 && !copies_local;
             assert_eq!(layer.static_plan(0, tokens).unwrap(), expect_static, "{cfg:?}");

@@ -62,22 +62,44 @@ struct DeviceWeights {
     dispatch_at: AtomicU64,
 }
 
-/// What one GPU of the layer owns.
+/// A kernel one GPU runs forwards with, and its persistent grid.
 #[derive(Debug)]
-struct Rank {
+struct Engine {
     kernel: Function,
     /// The kernel's row of the entry table (name, build, launch shape).
     entry: &'static Entry,
     grid: u32,
+}
+
+impl Engine {
+    /// The persistent grid's launch shape.
+    fn launch_config(&self) -> LaunchConfig {
+        LaunchConfig { grid: self.grid, block: self.entry.threads, shared_bytes: self.entry.shared_bytes }
+    }
+
+    fn wide(&self) -> bool {
+        self.entry.mainloop == Some(MainloopKind::WarpSpecialized)
+    }
+}
+
+/// What one GPU of the layer owns.
+#[derive(Debug)]
+struct Rank {
+    /// The layer's engine: the one for its largest forwards.
+    engine: Engine,
+    /// With `Mainloop::Auto` on the warp-specialized engine: the 128-thread engine, for forwards
+    /// with too few rows per expert for 128x256 tiles (decode on a layer built for prefill: on
+    /// the ws engine, without the static decode plan, T = 1 took twice as long, perf log v27).
+    narrow: Option<Engine>,
     weights: Option<DeviceWeights>,
     /// Per-block phase timestamps of the last launch, when recording (see [`MoeLayer::record_timeline`]).
     timeline: Option<Arc<HostMapped<u64>>>,
 }
 
 impl Rank {
-    /// The persistent grid's launch shape.
-    fn launch_config(&self) -> LaunchConfig {
-        LaunchConfig { grid: self.grid, block: self.entry.threads, shared_bytes: self.entry.shared_bytes }
+    /// The most blocks a launch of this GPU has (what the plan and the timeline are sized for).
+    fn max_grid(&self) -> u32 {
+        self.narrow.as_ref().map_or(self.engine.grid, |n| n.grid.max(self.engine.grid))
     }
 }
 
@@ -270,30 +292,36 @@ impl<'c> MoeLayerBuilder<'c> {
                 Mainloop::Wgmma => Some(MainloopKind::Wgmma),
                 Mainloop::MmaSync => Some(MainloopKind::MmaSync),
             };
-            let entry = entries::moe_forward(arch, cfg.dtype, mainloop).ok_or(Error::NoSuchKernel {
-                arch: arch.name(),
-                dtype: cfg.dtype,
-                mainloop: self.tuning.mainloop,
-            })?;
-            #[cfg(feature = "nvshmem")]
-            let kernel = match &nvshmem {
-                Some(host) if arch == entries::NVSHMEM_ARCH => g.nvshmem_function(host, entry.name)?,
-                Some(_) => return Err(Error::Unavailable("the NVSHMEM build has sm_90a kernels only")),
-                None => g.function_in(arch, entry.name)?,
+            let load = |mainloop: Option<MainloopKind>| -> Result<Engine> {
+                let entry = entries::moe_forward(arch, cfg.dtype, mainloop).ok_or(Error::NoSuchKernel {
+                    arch: arch.name(),
+                    dtype: cfg.dtype,
+                    mainloop: self.tuning.mainloop,
+                })?;
+                #[cfg(feature = "nvshmem")]
+                let kernel = match &nvshmem {
+                    Some(host) if arch == entries::NVSHMEM_ARCH => g.nvshmem_function(host, entry.name)?,
+                    Some(_) => return Err(Error::Unavailable("the NVSHMEM build has sm_90a kernels only")),
+                    None => g.function_in(arch, entry.name)?,
+                };
+                #[cfg(not(feature = "nvshmem"))]
+                let kernel = g.function_in(arch, entry.name)?;
+                kernel.set_max_dynamic_shared(entry.shared_bytes)?;
+                let per_sm = kernel.max_blocks_per_sm(entry.threads, entry.shared_bytes)?;
+                if per_sm == 0 {
+                    return Err(Error::NoOccupancy { gpu: g.ordinal, kernel: entry.name, per_sm });
+                }
+                let grid = (per_sm * g.sms).min(self.tuning.max_blocks.unwrap_or(u32::MAX));
+                Ok(Engine { kernel, entry, grid })
             };
-            #[cfg(not(feature = "nvshmem"))]
-            let kernel = g.function_in(arch, entry.name)?;
-            kernel.set_max_dynamic_shared(entry.shared_bytes)?;
-            let per_sm = kernel.max_blocks_per_sm(entry.threads, entry.shared_bytes)?;
-            if per_sm == 0 {
-                return Err(Error::NoOccupancy { gpu: g.ordinal, kernel: entry.name, per_sm });
-            }
-            let grid = (per_sm * g.sms).min(self.tuning.max_blocks.unwrap_or(u32::MAX));
-            ranks.push(Rank { kernel, entry, grid, weights: None, timeline: None });
+            let engine = load(mainloop)?;
+            // Only where Auto chose the wide tiles: a forced engine runs every forward.
+            let narrow = if self.tuning.mainloop == Mainloop::Auto && engine.wide() { Some(load(None)?) } else { None };
+            ranks.push(Rank { engine, narrow, weights: None, timeline: None });
         }
-        // Every rank's grid; another process's GPU is taken to be like this one's (a rank's
-        // grid only sizes its own launch and dispatch, never a peer's region).
-        let grids: Vec<u32> = (0..world).map(|g| ranks[g.saturating_sub(cluster.first_rank()).min(ranks.len() - 1)].grid).collect();
+        // Every rank's largest grid; another process's GPU is taken to be like this one's (a
+        // rank's grid only sizes its own launch and dispatch, never a peer's region).
+        let grids: Vec<u32> = (0..world).map(|g| ranks[g.saturating_sub(cluster.first_rank()).min(ranks.len() - 1)].max_grid()).collect();
         let plan = Plan::new(&cfg, &grids, &self.tuning)?;
         let scratch = match self.scratch {
             Some(s) => s,
@@ -347,31 +375,52 @@ impl<'c> MoeLayer<'c> {
         self.ranks.get(rank).ok_or(Error::NoSuchRank { rank, world: self.ranks.len() })
     }
 
-    /// Blocks of the persistent grid on GPU `rank` (SMs x co-resident blocks per SM).
+    /// Blocks of the persistent grid on GPU `rank` (SMs x co-resident blocks per SM) of the
+    /// layer's engine ([`Self::kernel`]).
     pub fn grid(&self, rank: usize) -> Result<u32> {
-        Ok(self.rank(rank)?.grid)
+        Ok(self.rank(rank)?.engine.grid)
     }
 
-    /// The entry-table row of the kernel GPU `rank` runs (name, PTX build, main loop).
+    /// The entry-table row of the kernel GPU `rank` runs the layer's largest forwards with (name,
+    /// PTX build, main loop). Forwards with fewer rows per expert may take another:
+    /// [`Self::kernel_for`].
     pub fn kernel(&self, rank: usize) -> Result<&'static Entry> {
-        Ok(self.rank(rank)?.entry)
+        Ok(self.rank(rank)?.engine.entry)
+    }
+
+    /// The kernel and grid GPU `rank` runs a forward of `tokens` tokens with: the layer's
+    /// engine, or where `Mainloop::Auto` chose the warp-specialized one, the 128-thread engine
+    /// for forwards with too few rows per expert for its tiles ([`crate::heuristics::wide_tiles`]
+    /// at this T).
+    pub fn kernel_for(&self, rank: usize, tokens: usize) -> Result<(&'static Entry, u32)> {
+        let e = self.engine_for(self.rank(rank)?, tokens);
+        Ok((e.entry, e.grid))
+    }
+
+    fn engine_for<'r>(&self, rank: &'r Rank, tokens: usize) -> &'r Engine {
+        let cfg = &self.cfg;
+        match &rank.narrow {
+            Some(n) if !crate::heuristics::wide_tiles(tokens, cfg.top_k, cfg.experts, cfg.shared.is_some()) => n,
+            _ => &rank.engine,
+        }
     }
 
     /// Whether a forward of `tokens` tokens on GPU `rank` runs the static decode plan
     /// ([`crate::heuristics::static_plan`], docs/decode-plan.md).
     pub fn static_plan(&self, rank: usize, tokens: usize) -> Result<bool> {
-        let f = self.plan.forward(self.cluster.first_rank() + rank, tokens)?;
-        Ok(self.runs_static_plan(self.rank(rank)?, &f))
+        let engine = self.engine_for(self.rank(rank)?, tokens);
+        let f = self.plan.forward_on(tokens, engine.grid)?;
+        Ok(self.runs_static_plan(engine, &f))
     }
 
-    /// Where GPU `rank`'s GEMM0 reads the rows routed to its own experts ([`OwnRows`]; the
-    /// tuning's `copy_local` and `stream_rows`, else the heuristics).
+    /// Where GPU `rank`'s GEMM0 reads the rows routed to its own experts on the layer's engine
+    /// ([`OwnRows`]; the tuning's `copy_local` and `stream_rows`, else the heuristics).
     pub fn own_rows(&self, rank: usize) -> Result<OwnRows> {
-        Ok(self.own_rows_of(self.rank(rank)?))
+        Ok(self.own_rows_of(&self.rank(rank)?.engine))
     }
 
-    fn own_rows_of(&self, rank: &Rank) -> OwnRows {
-        let ws = rank.entry.mainloop == Some(MainloopKind::WarpSpecialized);
+    fn own_rows_of(&self, engine: &Engine) -> OwnRows {
+        let ws = engine.wide();
         let (t, shape) = (&self.tuning, &self.plan.shape);
         if self.cfg.router == crate::config::Router::SigmoidScaledInput || t.copy_local == Some(true) {
             OwnRows::Copied
@@ -384,14 +433,14 @@ impl<'c> MoeLayer<'c> {
         }
     }
 
-    fn runs_static_plan(&self, rank: &Rank, f: &crate::plan::Forward) -> bool {
+    fn runs_static_plan(&self, engine: &Engine, f: &crate::plan::Forward) -> bool {
         let (cfg, shape) = (&self.cfg, &self.plan.shape);
         self.tuning.static_plan != Some(false)
             && crate::heuristics::static_plan(&crate::heuristics::StaticPlanCase {
                 world: shape.world,
-                narrow_tiles: rank.entry.mainloop != Some(MainloopKind::WarpSpecialized),
+                narrow_tiles: !engine.wide(),
                 shared_expert: cfg.shared.is_some(),
-                copies_rows: self.own_rows_of(rank) != OwnRows::Gathered,
+                copies_rows: self.own_rows_of(engine) != OwnRows::Gathered,
                 dispatch_hook: self.hooks.kernel.0 != test_hook::NONE,
                 tokens: f.tokens,
                 top_k: shape.top_k,
@@ -400,14 +449,16 @@ impl<'c> MoeLayer<'c> {
             })
     }
 
-    /// Registers per thread of the kernel on GPU `rank` (as ptxas or the driver's JIT gave it).
+    /// Registers per thread of the layer's kernel on GPU `rank` (as ptxas or the driver's JIT
+    /// gave it).
     pub fn kernel_registers(&self, rank: usize) -> Result<i32> {
-        self.rank(rank)?.kernel.registers()
+        self.rank(rank)?.engine.kernel.registers()
     }
 
-    /// Whether GPU `rank` runs the kernel as built (a cubin) or as the driver compiled the PTX.
+    /// Whether GPU `rank` runs the layer's kernel as built (a cubin) or as the driver compiled
+    /// the PTX.
     pub fn kernel_code(&self, rank: usize) -> Result<crate::driver::Code> {
-        Ok(self.rank(rank)?.kernel.code())
+        Ok(self.rank(rank)?.engine.kernel.code())
     }
 
     /// Bytes of the symmetric heap on each GPU (of the scratch arena, shared with its layers).
@@ -480,7 +531,7 @@ impl<'c> MoeLayer<'c> {
                 upload("experts.w3", i * h, false)?,
                 needed(upload("experts.w2", h * i, false)?, "experts.w2")?,
             );
-            let maps = if self.ranks[r].entry.mainloop == Some(MainloopKind::WarpSpecialized) {
+            let maps = if self.ranks[r].engine.wide() {
                 let bf16 = self.cfg.dtype == DType::Bf16;
                 let spec = |ptr: u64, rows: usize, cols: usize, box_rows: u32| MapSpec {
                     bf16,
@@ -607,8 +658,9 @@ impl<'c> MoeLayer<'c> {
             self.sync_region_maps(&arena, r)?;
             let mut p = self.params(&arena, r, tokens)?;
             let mut args = [&mut p as *mut MoeParams as *mut c_void];
+            let engine = self.engine_for(rank, tokens);
             // SAFETY: the kernel takes one MoeParams by value; the driver copies it.
-            graphs.push(unsafe { KernelGraph::new(&rank.kernel, rank.launch_config(), &mut args, true)? });
+            graphs.push(unsafe { KernelGraph::new(&engine.kernel, engine.launch_config(), &mut args, true)? });
         }
         Ok(ForwardGraph { layer: self.id, tokens, graphs, cluster: PhantomData })
     }
@@ -649,7 +701,7 @@ impl<'c> MoeLayer<'c> {
         let epoch = arena.begin(self.id, tokens)?;
         for (r, mut p) in params.into_iter().enumerate().take(world) {
             p.epoch = epoch;
-            let rank = &self.ranks[r];
+            let engine = self.engine_for(&self.ranks[r], tokens);
             let mut args = [&mut p as *mut MoeParams as *mut c_void];
             let stream = &arena.gpus[r].stream;
             // SAFETY: the kernel takes one MoeParams by value; every pointer in it is owned by
@@ -657,7 +709,7 @@ impl<'c> MoeLayer<'c> {
             let launched = unsafe {
                 match graph.as_deref_mut() {
                     Some(g) => g.graphs[r].launch(stream, &mut args),
-                    None => rank.kernel.launch(stream, rank.launch_config(), &mut args, true),
+                    None => engine.kernel.launch(stream, engine.launch_config(), &mut args, true),
                 }
             };
             let failed = match launched {
@@ -726,12 +778,13 @@ impl<'c> MoeLayer<'c> {
     /// The launch parameters of GPU `r` (rank `first_rank + r` of the layer) for `tokens` tokens.
     fn params(&self, arena: &Arena, r: usize, tokens: usize) -> Result<MoeParams> {
         let global = self.cluster.first_rank() + r;
-        let f = &self.plan.forward(global, tokens)?;
         let rank = &self.ranks[r];
+        let engine = self.engine_for(rank, tokens);
+        let f = &self.plan.forward_on(tokens, engine.grid)?;
         let w = rank.weights.as_ref().ok_or_else(|| Error::Weights("no weights loaded (call load_weights first)".into()))?;
         let ptr = |b: &Option<DeviceBuffer>| b.as_ref().map_or(0, |b| b.ptr());
         let (cfg, shape) = (&self.cfg, &self.plan.shape);
-        let own_rows = self.own_rows_of(rank);
+        let own_rows = self.own_rows_of(engine);
         let mut bits = 0;
         for (on, bit) in [
             (cfg.gated, flags::GATED),
@@ -741,20 +794,20 @@ impl<'c> MoeLayer<'c> {
             (own_rows == OwnRows::Copied, flags::COPY_LOCAL),
             (own_rows == OwnRows::Streamed, flags::STREAM_ROWS),
             (crate::heuristics::gemm1_runs(shape.inter, cfg.dtype.bytes()), flags::GEMM1_RUNS),
-            (rank.entry.mainloop == Some(MainloopKind::WarpSpecialized), flags::WIDE_TILES),
+            (engine.wide(), flags::WIDE_TILES),
         ] {
             if on {
                 bits |= bit;
             }
         }
-        if self.runs_static_plan(rank, f) {
+        if self.runs_static_plan(engine, f) {
             bits |= flags::STATIC_PLAN;
         }
         // GEMM0 K splits are the 128-thread engines' (the ws engine runs whole tasks).
-        if rank.entry.mainloop != Some(MainloopKind::WarpSpecialized) {
+        if !engine.wide() {
             bits |= f.gemm0_splits.ilog2() << flags::GEMM0_SPLITS_SHIFT;
         }
-        let (dispatch_blocks, dispatch_parts) = self.plan.dispatch[global];
+        let (dispatch_blocks, dispatch_parts) = self.plan.dispatch_on(engine.grid);
         let act = cfg.activation.kernel_params();
         let (groups, topk_groups, routed_scaling) = cfg.router.kernel_params();
         let mut ws = arena.layout.ws;
@@ -848,7 +901,7 @@ impl<'c> MoeLayer<'c> {
         }
         for (r, rank) in self.ranks.iter_mut().enumerate() {
             rank.timeline = if on {
-                let len = rank.grid as usize * layout::timeline::SLOTS;
+                let len = rank.max_grid() as usize * layout::timeline::SLOTS;
                 Some(Arc::new(HostMapped::alloc(self.cluster.gpus()[r].context(), len)?))
             } else {
                 None
@@ -861,11 +914,17 @@ impl<'c> MoeLayer<'c> {
     /// per block, block 0 = the OS block.
     pub fn timeline(&self, rank: usize) -> Result<Option<Vec<[u64; layout::timeline::SLOTS]>>> {
         let r = self.rank(rank)?;
-        if self.scratch.lock().running(self.id) {
-            return Err(Error::Busy("reading the timeline"));
-        }
+        let last = {
+            let arena = self.scratch.lock();
+            if arena.running(self.id) {
+                return Err(Error::Busy("reading the timeline"));
+            }
+            arena.last.filter(|f| f.layer == self.id).map(|f| f.tokens)
+        };
         let Some(b) = &r.timeline else { return Ok(None) };
-        let flat: Vec<u64> = (0..r.grid as usize * layout::timeline::SLOTS).map(|i| b.get(i).unwrap_or(0)).collect();
+        // The rows of the last forward's launch (the two engines' grids differ).
+        let grid = last.map_or(r.engine.grid, |t| self.engine_for(r, t).grid);
+        let flat: Vec<u64> = (0..grid as usize * layout::timeline::SLOTS).map(|i| b.get(i).unwrap_or(0)).collect();
         Ok(Some(flat.chunks_exact(layout::timeline::SLOTS).map(|c| c.try_into().unwrap_or([0; layout::timeline::SLOTS])).collect()))
     }
 

@@ -80,13 +80,7 @@ impl Plan {
             let what = "rows returned per forward (rows x GEMM1 column tiles)";
             return Err(ConfigError::TooLarge { what, value: shape.returns_bound(), max: u32::MAX as u64 });
         }
-        let dispatch = grids
-            .iter()
-            .map(|&g| {
-                let blocks = tuning.dispatch_blocks.unwrap_or_else(|| heuristics::dispatch_blocks(g - 1, world as u32)).clamp(1, g - 1);
-                (blocks, heuristics::dispatch_parts(blocks, shape.experts))
-            })
-            .collect();
+        let dispatch = grids.iter().map(|&g| dispatch_split(tuning, g, world as u32, shape.experts)).collect();
         Ok(Plan {
             heap: layout::heap_layout(&shape),
             ws: layout::workspace_layout(&shape),
@@ -113,13 +107,23 @@ impl Plan {
 
     /// The forward of `tokens` tokens on GPU `rank`: T = 0 and T above the maximum are errors.
     pub fn forward(&self, rank: usize, tokens: usize) -> Result<Forward, ConfigError> {
+        self.forward_on(tokens, self.grids.get(rank).copied().unwrap_or(0))
+    }
+
+    /// Dispatch blocks and how many share an expert for a launch of `grid` blocks (at most the
+    /// plan's grid for its GPU: a layer with two engines launches the smaller grid too).
+    pub fn dispatch_on(&self, grid: u32) -> (u32, u32) {
+        dispatch_split(&self.tuning, grid, self.shape.world, self.shape.experts)
+    }
+
+    /// [`Self::forward`] on a launch of `grid` blocks.
+    pub fn forward_on(&self, tokens: usize, grid: u32) -> Result<Forward, ConfigError> {
         if tokens == 0 {
             return Err(ConfigError::Zero("tokens"));
         }
         if tokens > self.shape.tokens as usize {
             return Err(ConfigError::TokensAboveMax(tokens, self.shape.tokens as usize));
         }
-        let grid = self.grids.get(rank).copied().unwrap_or(0);
         let k_bytes = self.shape.hidden * self.shape.elem_bytes;
         let splits = self.tuning.gate_splits.unwrap_or_else(|| heuristics::gate_splits(tokens as u32, k_bytes, grid));
         // At most one split per K tile, and as many as the partial-logit region holds for this T.
@@ -178,6 +182,14 @@ impl Plan {
         let want = self.tuning.gemm1_splits.unwrap_or_else(|| heuristics::gemm1_splits((tiles * n1) as u32, k_tiles, gemm0_k_tiles, grid));
         want.min(by_slots).clamp(1, layout::MAX_GEMM1_SPLITS)
     }
+}
+
+/// Dispatch blocks of a grid (processors + 1 blocks, at least 2) and how many share an expert:
+/// the tuning's count or the heuristic, within the processors.
+fn dispatch_split(tuning: &Tuning, grid: u32, world: u32, experts: u32) -> (u32, u32) {
+    let processors = grid.saturating_sub(1).max(1);
+    let blocks = tuning.dispatch_blocks.unwrap_or_else(|| heuristics::dispatch_blocks(processors, world)).clamp(1, processors);
+    (blocks, heuristics::dispatch_parts(blocks, experts))
 }
 
 /// Region sizes of a heap layout, in order (each a multiple of 256 bytes, so re-bumping them
@@ -294,6 +306,23 @@ impl ArenaLayout {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_smaller_launch_takes_its_own_dispatch_split_and_forward() {
+        let t = Tuning::default();
+        let plan = Plan::new(&MoeConfig { tokens: 4096, ..cfg() }, &[264], &t).unwrap();
+        assert_eq!(plan.dispatch_on(264), plan.dispatch[0]);
+        for tokens in [1, 7, 300, 4096] {
+            assert_eq!(plan.forward_on(tokens, 264).unwrap(), plan.forward(0, tokens).unwrap());
+        }
+        // The warp-specialized grid of the same GPU (one block per SM): fewer dispatchers.
+        let (blocks, parts) = plan.dispatch_on(132);
+        assert!(blocks <= 131 && blocks >= 1 && parts >= 1);
+        assert_eq!(plan.dispatch_on(132), Plan::new(&MoeConfig { tokens: 4096, ..cfg() }, &[132], &t).unwrap().dispatch[0]);
+        assert!(plan.forward_on(0, 132).is_err() && plan.forward_on(4097, 132).is_err());
+        // A degenerate grid never panics.
+        assert_eq!(plan.dispatch_on(1).0, 1);
+    }
+
     use super::*;
     use crate::config::DType;
 
