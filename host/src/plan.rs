@@ -316,7 +316,7 @@ mod tests {
         }
         // The warp-specialized grid of the same GPU (one block per SM): fewer dispatchers.
         let (blocks, parts) = plan.dispatch_on(132);
-        assert!(blocks <= 131 && blocks >= 1 && parts >= 1);
+        assert!((1..=131).contains(&blocks) && parts >= 1);
         assert_eq!(plan.dispatch_on(132), Plan::new(&MoeConfig { tokens: 4096, ..cfg() }, &[132], &t).unwrap().dispatch[0]);
         assert!(plan.forward_on(0, 132).is_err() && plan.forward_on(4097, 132).is_err());
         // A degenerate grid never panics.
