@@ -161,12 +161,17 @@ pub const fn gemm0_splits(tasks: u32, k_tiles: u32, grid: u32) -> u32 {
 }
 
 /// Rows per expert from which the warp-specialized engine (128x256 tiles) beats the 128-thread
-/// one, gated or not, at any expert count. Perf log v18 (after the ws vector epilogue), one
-/// H200, ws vs wgmma in ms: 128 rows 0.425 vs 0.470 (4096/64), 0.243 vs 0.272 (2048/32), gated
-/// 0.603 vs 0.670 (4096/64); 256 rows at E = 128 1.508 vs 1.607 (16384/128: v14's exception for
-/// more than 64 experts is gone); 64 rows 0.703 vs 0.697 (4096/128). Earlier (v12, v14): 1024
-/// rows at H = 4096, I = 14336 6.19 vs 7.56.
+/// one for gated experts, and for all at 128 rows or more, at any expert count. Perf log v18
+/// (after the ws vector epilogue), one H200, ws vs wgmma in ms: 128 rows 0.425 vs 0.470
+/// (4096/64), 0.243 vs 0.272 (2048/32), gated 0.603 vs 0.670 (4096/64); 256 rows at E = 128
+/// 1.508 vs 1.607 (16384/128). Earlier (v12, v14): 1024 rows at H = 4096, I = 14336 6.19 vs 7.56.
+/// At 64 rows, gated (perf log v26): 4096/128 1.009 vs 0.978.
 pub const WIDE_TILE_ROWS: usize = 128;
+
+/// The same for ungated experts, since the warp-local epilogue (perf log v26, 64 rows, ms, ws vs
+/// wgmma): 4096/128 0.683 vs 0.690, 2048/64 0.370 vs 0.385, 1024/32 0.213 vs 0.219 (v18, before
+/// it: 4096/128 0.703 vs 0.697).
+pub const WIDE_TILE_ROWS_UNGATED: usize = 64;
 
 /// Whether `Mainloop::Auto` takes the warp-specialized engine: enough rows per expert
 /// (tokens · k / experts at the layer's maximum T per GPU; with more GPUs each expert gets
@@ -174,8 +179,8 @@ pub const WIDE_TILE_ROWS: usize = 128;
 /// two H200s, 8192 tokens per GPU, E = 32, ms: ws 0.660 vs the 128-thread engine 0.829 (perf
 /// log v26; v24: 0.670 vs 0.829). (NVSHMEM puts and one process per GPU keep the 128-thread
 /// engine: the caller's rule.)
-pub const fn wide_tiles(tokens: usize, top_k: usize, experts: usize, shared: bool) -> bool {
-    !shared && tokens * top_k / experts >= WIDE_TILE_ROWS
+pub const fn wide_tiles(tokens: usize, top_k: usize, experts: usize, gated: bool, shared: bool) -> bool {
+    !shared && tokens * top_k / experts >= if gated { WIDE_TILE_ROWS } else { WIDE_TILE_ROWS_UNGATED }
 }
 
 #[cfg(test)]
@@ -185,15 +190,21 @@ mod tests {
 
     #[test]
     fn wide_tiles_for_many_rows_per_expert() {
-        assert!(wide_tiles(16384, 2, 32, false));
-        assert!(wide_tiles(8192, 2, 64, false));
-        assert!(wide_tiles(2048, 2, 32, false));
-        assert!(wide_tiles(4096, 2, 64, false));
-        assert!(wide_tiles(16384, 2, 128, false));
-        assert!(!wide_tiles(4096, 2, 128, false));
-        assert!(!wide_tiles(2047, 2, 32, false));
-        assert!(!wide_tiles(128, 2, 64, false));
-        assert!(!wide_tiles(16384, 2, 32, true));
+        for gated in [false, true] {
+            assert!(wide_tiles(16384, 2, 32, gated, false));
+            assert!(wide_tiles(8192, 2, 64, gated, false));
+            assert!(wide_tiles(2048, 2, 32, gated, false));
+            assert!(wide_tiles(4096, 2, 64, gated, false));
+            assert!(wide_tiles(16384, 2, 128, gated, false));
+            assert!(!wide_tiles(128, 2, 64, gated, false));
+            assert!(!wide_tiles(16384, 2, 32, gated, true));
+        }
+        // 64 rows per expert: ungated only.
+        assert!(wide_tiles(4096, 2, 128, false, false));
+        assert!(!wide_tiles(4096, 2, 128, true, false));
+        assert!(wide_tiles(1024, 2, 32, false, false));
+        assert!(!wide_tiles(1023, 2, 32, false, false));
+        assert!(!wide_tiles(2047, 2, 32, true, false));
     }
 
     #[test]

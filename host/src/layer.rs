@@ -280,7 +280,7 @@ impl<'c> MoeLayerBuilder<'c> {
         let processes = world > 1 && nvshmem.is_some();
         #[cfg(not(feature = "nvshmem"))]
         let processes = false;
-        let auto_wide = crate::heuristics::wide_tiles(cfg.tokens, cfg.top_k, cfg.experts, cfg.shared.is_some())
+        let auto_wide = crate::heuristics::wide_tiles(cfg.tokens, cfg.top_k, cfg.experts, cfg.gated, cfg.shared.is_some())
             && cfg.dtype != DType::F32
             && !puts
             && !processes;
@@ -400,7 +400,7 @@ impl<'c> MoeLayer<'c> {
     fn engine_for<'r>(&self, rank: &'r Rank, tokens: usize) -> &'r Engine {
         let cfg = &self.cfg;
         match &rank.narrow {
-            Some(n) if !crate::heuristics::wide_tiles(tokens, cfg.top_k, cfg.experts, cfg.shared.is_some()) => n,
+            Some(n) if !crate::heuristics::wide_tiles(tokens, cfg.top_k, cfg.experts, cfg.gated, cfg.shared.is_some()) => n,
             _ => &rank.engine,
         }
     }
