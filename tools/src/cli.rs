@@ -47,6 +47,10 @@ struct LayerArgs {
     /// Tokens per GPU.
     #[arg(long, default_value_t = 8192)]
     tokens: usize,
+    /// Build the layer for this many tokens per GPU (its scratch, and its engine for large
+    /// forwards) while the forwards carry --tokens: decode on a layer built for prefill.
+    #[arg(long, value_name = "N")]
+    max_tokens: Option<usize>,
     #[arg(long, default_value_t = 2048)]
     hidden: usize,
     #[arg(long, default_value_t = 2048)]
@@ -516,7 +520,11 @@ fn run_on(
         }
         None => Weights::random(&cfg, args.seed),
     };
-    let mut builder = MoeLayer::builder(cluster, cfg.clone()).tuning(args.tuning());
+    let built = MoeConfig { tokens: args.max_tokens.map_or(cfg.tokens, |m| m.max(cfg.tokens)), ..cfg.clone() };
+    if built.tokens != cfg.tokens {
+        println!("layer built for T={} tokens/GPU; forwards carry T={}", built.tokens, cfg.tokens);
+    }
+    let mut builder = MoeLayer::builder(cluster, built).tuning(args.tuning());
     if let Some(s) = scratch {
         builder = builder.scratch(s);
     }
@@ -557,6 +565,10 @@ fn run_on(
         },
         layer.heap_bytes() >> 20
     );
+    let (entry, grid) = layer.kernel_for(0, cfg.tokens)?;
+    if entry != layer.kernel(0)? {
+        println!("forwards of T={} run {} ({grid} blocks per GPU): too few rows per expert for the layer's engine", cfg.tokens, entry.name);
+    }
     let v = verify::check(&layer, &weights, x, &out, cfg.tokens, sample, args.seed)?;
     println!(
         "verify: rel L2 error {:.3e} (bound {:.1e}) over {} tokens; {} pairs dropped by capacity; {} near-tie reroutes; {}",
