@@ -177,8 +177,7 @@ pub const WIDE_TILE_ROWS_UNGATED: usize = 64;
 /// (tokens · k / experts at the layer's maximum T per GPU; with more GPUs each expert gets
 /// more) for its wide tiles, and no shared expert (not in its tasks yet). On several GPUs too:
 /// two H200s, 8192 tokens per GPU, E = 32, ms: ws 0.660 vs the 128-thread engine 0.829 (perf
-/// log v26; v24: 0.670 vs 0.829). (NVSHMEM puts and one process per GPU keep the 128-thread
-/// engine: the caller's rule.)
+/// log v26; v24: 0.670 vs 0.829). (NVSHMEM puts keep the 128-thread engine: the caller's rule.)
 pub const fn wide_tiles(tokens: usize, top_k: usize, experts: usize, gated: bool, shared: bool) -> bool {
     !shared && tokens * top_k / experts >= if gated { WIDE_TILE_ROWS } else { WIDE_TILE_ROWS_UNGATED }
 }

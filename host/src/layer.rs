@@ -274,16 +274,9 @@ impl<'c> MoeLayerBuilder<'c> {
         if self.tuning.mainloop == Mainloop::WarpSpecialized && puts {
             return Err(ConfigError::NotInKernel("NVSHMEM puts to peers on the warp-specialized engine (--mainloop ws)").into());
         }
-        // One process per GPU (an NVSHMEM heap) has not run the warp-specialized engine by
-        // default yet (`--mainloop ws` does): it keeps the 128-thread one there.
-        #[cfg(feature = "nvshmem")]
-        let processes = world > 1 && nvshmem.is_some();
-        #[cfg(not(feature = "nvshmem"))]
-        let processes = false;
         let auto_wide = crate::heuristics::wide_tiles(cfg.tokens, cfg.top_k, cfg.experts, cfg.gated, cfg.shared.is_some())
             && cfg.dtype != DType::F32
-            && !puts
-            && !processes;
+            && !puts;
         for g in cluster.gpus() {
             let arch = self.tuning.arch.unwrap_or(g.arch());
             let mainloop = match self.tuning.mainloop {

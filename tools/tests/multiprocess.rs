@@ -45,8 +45,10 @@ fn one_process_per_gpu_matches_the_single_process_run_bitwise() {
     let runs: Vec<(usize, &str)> = if gpus >= 2 { vec![(1, "auto"), (gpus, "auto"), (gpus, "put")] } else { vec![(1, "auto")] };
     for (n, transport) in runs {
         for case in [
-            // bf16, k = 2, capacity drops possible; gated SiLU with k = 4; decode.
+            // bf16, k = 2, capacity drops possible; the same with 256 rows per expert (the
+            // warp-specialized engine); gated SiLU with k = 4; decode.
             format!("--tokens 1000 --experts {} --top-k 2 --hidden 256 --inter 512", 8 * n),
+            format!("--tokens 2048 --experts {} --top-k 2 --hidden 256 --inter 512", 8 * n),
             format!("--tokens 300 --experts {} --top-k 4 --hidden 256 --inter 320 --gated --activation silu --capacity-factor 0", 16 * n),
             format!("--tokens 1 --experts {} --top-k 2 --hidden 512 --inter 1024", 4 * n),
         ] {
