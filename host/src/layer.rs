@@ -786,7 +786,7 @@ impl<'c> MoeLayer<'c> {
             (cfg.router_bias, flags::ROUTER_BIAS),
             (own_rows == OwnRows::Copied, flags::COPY_LOCAL),
             (own_rows == OwnRows::Streamed, flags::STREAM_ROWS),
-            (crate::heuristics::gemm1_runs(shape.inter, cfg.dtype.bytes()), flags::GEMM1_RUNS),
+            (self.tuning.gemm1_runs.unwrap_or(crate::heuristics::gemm1_runs(shape.inter, cfg.dtype.bytes())), flags::GEMM1_RUNS),
             (engine.wide(), flags::WIDE_TILES),
         ] {
             if on {

@@ -44,6 +44,10 @@ pub struct Tuning {
     /// GEMM0 tasks read what is stored by TMA boxes ([`crate::heuristics::stream_rows`] by
     /// default; `copy_local: Some(true)` copies in the dispatch instead).
     pub stream_rows: Option<bool>,
+    /// Queue a run of row tiles' GEMM1 tasks together once the run's GEMM0 tasks are done, on
+    /// the warp-specialized engine ([`crate::heuristics::gemm1_runs`] by default; else each
+    /// tile's as it finishes).
+    pub gemm1_runs: Option<bool>,
     /// Blocks that dispatch rows ([`crate::heuristics::dispatch_blocks`] by default).
     pub dispatch_blocks: Option<u32>,
     /// K splits of the gate GEMM ([`crate::heuristics::gate_splits`] by default).

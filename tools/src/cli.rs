@@ -116,6 +116,13 @@ struct LayerArgs {
     /// Never stream own rows (A/B).
     #[arg(long)]
     no_stream_rows: bool,
+    /// Queue a run of row tiles' GEMM1 tasks together (warp-specialized engine; A/B, by default
+    /// the heuristics decide).
+    #[arg(long, conflicts_with = "no_gemm1_runs")]
+    gemm1_runs: bool,
+    /// Queue each row tile's GEMM1 tasks as the tile finishes (A/B).
+    #[arg(long)]
+    no_gemm1_runs: bool,
     /// A shared expert of this intermediate width (a multiple of 64) added to every token
     /// (DeepSeek-V3 / Llama-4 style; gated, the layer's activation, no biases).
     #[arg(long, value_name = "N", conflicts_with = "hf")]
@@ -236,6 +243,11 @@ impl LayerArgs {
                 _ => None,
             },
             stream_rows: match (self.stream_rows, self.no_stream_rows) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            },
+            gemm1_runs: match (self.gemm1_runs, self.no_gemm1_runs) {
                 (true, _) => Some(true),
                 (_, true) => Some(false),
                 _ => None,
