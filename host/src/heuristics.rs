@@ -53,10 +53,13 @@ pub const fn stream_rows(inter: u32, gated: bool) -> bool {
 /// W2 panel bytes (256 rows of the intermediate size) from which the warp-specialized engine
 /// queues a run's GEMM1 tasks together (`flags::GEMM1_RUNS`). A GEMM1 task streams its panel
 /// over K = I; the run's tiles that share it were claimed a task duration apart when queued tile
-/// by tile, and a multi-megabyte panel left L2 between its readers. Perf log v24, one H200:
-/// Mixtral-size T = 4096 (7.3 MB panels) -2.8%, DRAM read 10.1 -> 7.2 GB per forward; at I =
-/// 2048 (1 MB) gated 16384/32 +3%, 8192/64 even, ungated -1 to -2% (mixed: left off).
-pub const GEMM1_RUN_MIN_PANEL_BYTES: u32 = 4 << 20;
+/// by tile, and the panel left L2 between its readers. Perf log v24, one H200: Mixtral-size
+/// T = 4096 (7.3 MB panels) -2.8%, DRAM read 10.1 -> 7.2 GB per forward. Perf log v28 at I = 2048
+/// (1 MB panels), same call, ms: 8192/64 0.689/0.693 -> 0.681/0.680 (DRAM read 1.99 -> 1.90 GB),
+/// 16384/64 -1.8%, 8192/32 -1.2%, 16384/32 -0.6%, 16384/128, SwiGLU 16384/32 and 8192/64 -0.3 to
+/// -0.5% (v24 had measured gated 16384/32 +3%, before the warp-local epilogue and streamed rows).
+/// Smaller panels are unmeasured and keep tile-by-tile queueing.
+pub const GEMM1_RUN_MIN_PANEL_BYTES: u32 = 1 << 20;
 
 /// Whether GEMM1 tasks go out per run of row tiles (see [`GEMM1_RUN_MIN_PANEL_BYTES`]).
 pub const fn gemm1_runs(inter: u32, elem_bytes: u32) -> bool {
@@ -265,13 +268,15 @@ mod tests {
         assert!(!stream_rows(256, false) && !stream_rows(128, true));
     }
 
-    /// Mixtral-size panels (I = 14336) go out per run, I = 2048's per tile.
+    /// W2 panels of 1 MB and more (I >= 2048 in 16 bits) go out per run, smaller ones per tile.
     #[test]
-    fn gemm1_runs_for_multi_megabyte_w2_panels() {
+    fn gemm1_runs_from_one_megabyte_w2_panels() {
         assert!(gemm1_runs(14336, 2));
         assert!(gemm1_runs(8192, 2));
-        assert!(!gemm1_runs(2048, 2));
-        assert!(!gemm1_runs(4096, 2));
+        assert!(gemm1_runs(2048, 2));
+        assert!(gemm1_runs(4096, 2));
+        assert!(!gemm1_runs(1024, 2));
+        assert!(!gemm1_runs(512, 2));
     }
 
     #[test]
