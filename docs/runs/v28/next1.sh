@@ -1,11 +1,11 @@
 #!/bin/bash
 # Next session, call 1 (1 GPU), prepared in session 21 (not run). Pack (from /work/main):
-#   /tmp/pack.sh M                                   (main: the CLI)
-#   git checkout route-consumers && /tmp/pack.sh R ws_forward moe_single_gpu moe_reliability forward_graph
+#   bash docs/runs/v28/pack.sh M                                   (main: the CLI)
+#   git checkout route-consumers && bash docs/runs/v28/pack.sh R ws_forward moe_single_gpu moe_reliability forward_graph
 #   FLASHMOE_SANITIZE=1 CARGO_TARGET_DIR=/work/tgt-san cargo build --release -p flashmoe-tools --bin flashmoe
 #     (with FLASHMOE_REQUIRE_PTXAS=1 FLASHMOE_CUBIN=1 FLASHMOE_PTXAS=...), copied to /tmp/gpuws_p/SAN/bin-bin-flashmoe
 #   tar cJf .gpuws/next1.tar.xz -C /tmp/gpuws_p M R SAN
-# (/tmp/pack.sh: builds the CLI and the named tests of the working tree into /tmp/gpuws_p/DIR,
+# (docs/runs/v28/pack.sh, also at /tmp/pack.sh: builds the CLI and the named tests of the working tree into /tmp/gpuws_p/DIR,
 # stripped, with ptxas cubins.)
 # R: the ws consumers' eight warps route while warpgroup 0 waits (it routed alone: 49.9 us at
 # 16384/128, 11-13 us at 16384/32, 8192/64, 4096/128; perf log v28 c3). Predicted: routing about

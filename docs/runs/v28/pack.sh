@@ -1,4 +1,6 @@
 #!/bin/bash
+# Dev helper for device calls (not CI): builds the CLI and the named test binaries of the working
+# tree with ptxas cubins into /tmp/gpuws_p/DIR, stripped.
 # usage: pack.sh DIR test1 test2 ...   (from /work/main; builds CLI + named tests, strips into /tmp/gpuws_p/DIR)
 set -e
 cd /work/main
