@@ -19,4 +19,4 @@ i=0; for v in "" "--no-stream-rows --copy-local"; do i=$((i+1))
   ncu -i /tmp/o/f$i.ncu-rep --page source --csv --print-source sass > /tmp/o/n28-8k64-$i-sass.csv 2>/dev/null; gzip -9 /tmp/o/n28-8k64-$i-sass.csv; rm -f /tmp/o/f$i.ncu-rep
 done
 echo "=== elapsed ${SECONDS}s"
-# Then locally: python3 of perf log v28's snippet (the consumers' try_wait `@P3 BRA` share).
+# Then locally: python3 docs/runs/v28/sass_top.py on the two CSVs (the consumers' try_wait `@P3 BRA`).
