@@ -1,8 +1,9 @@
 //! The launch plan: everything about a layer's launches that the per-forward token count must not
-//! move. Region offsets and strides of the symmetric heap and the workspace, the queue size, the
-//! dispatch split: computed once, at construction, from the configured maximum T, the world size,
-//! the grid and the tuning. A forward only picks its T, its capacity (the drop rule) and its gate
-//! split. Pure functions, CPU-tested; the scratch arena covers the plans of every layer it serves.
+//! move. Region offsets and strides of the symmetric heap and the workspace, the queue size:
+//! computed once, at construction, from the configured maximum T, the world size, the largest
+//! grid and the tuning. A forward only picks its T, its capacity (the drop rule), its gate split
+//! and, from its launch's grid (a layer may have two engines), its dispatch split. Pure
+//! functions, CPU-tested; the scratch arena covers the plans of every layer it serves.
 
 use flashmoe_kernels::layout::{self, Bump, HeapLayout, Shape, WorkspaceLayout};
 
@@ -23,8 +24,6 @@ pub struct Plan {
     pub ws: WorkspaceLayout,
     /// Bytes of one GPU's input (and output) buffer: T_max x H elements.
     pub io_bytes: u64,
-    /// Blocks that dispatch and how many share an expert, per GPU (by rank; grids may differ).
-    pub dispatch: Vec<(u32, u32)>,
     /// Persistent grid of each GPU.
     pub grids: Vec<u32>,
     tuning: Tuning,
@@ -80,12 +79,10 @@ impl Plan {
             let what = "rows returned per forward (rows x GEMM1 column tiles)";
             return Err(ConfigError::TooLarge { what, value: shape.returns_bound(), max: u32::MAX as u64 });
         }
-        let dispatch = grids.iter().map(|&g| dispatch_split(tuning, g, world as u32, shape.experts)).collect();
         Ok(Plan {
             heap: layout::heap_layout(&shape),
             ws: layout::workspace_layout(&shape),
             io_bytes: cfg.tokens as u64 * cfg.hidden as u64 * cfg.dtype.bytes() as u64,
-            dispatch,
             grids: grids.to_vec(),
             tuning: tuning.clone(),
             top_k: cfg.top_k,
@@ -306,25 +303,23 @@ impl ArenaLayout {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::config::DType;
+
     #[test]
     fn a_smaller_launch_takes_its_own_dispatch_split_and_forward() {
         let t = Tuning::default();
         let plan = Plan::new(&MoeConfig { tokens: 4096, ..cfg() }, &[264], &t).unwrap();
-        assert_eq!(plan.dispatch_on(264), plan.dispatch[0]);
         for tokens in [1, 7, 300, 4096] {
             assert_eq!(plan.forward_on(tokens, 264).unwrap(), plan.forward(0, tokens).unwrap());
         }
         // The warp-specialized grid of the same GPU (one block per SM): fewer dispatchers.
-        let (blocks, parts) = plan.dispatch_on(132);
-        assert!((1..=131).contains(&blocks) && parts >= 1);
-        assert_eq!(plan.dispatch_on(132), Plan::new(&MoeConfig { tokens: 4096, ..cfg() }, &[132], &t).unwrap().dispatch[0]);
+        let ((blocks, parts), (wide_blocks, _)) = (plan.dispatch_on(132), plan.dispatch_on(264));
+        assert!((1..=131).contains(&blocks) && parts >= 1 && blocks <= wide_blocks);
         assert!(plan.forward_on(0, 132).is_err() && plan.forward_on(4097, 132).is_err());
         // A degenerate grid never panics.
         assert_eq!(plan.dispatch_on(1).0, 1);
     }
-
-    use super::*;
-    use crate::config::DType;
 
     fn cfg() -> MoeConfig {
         MoeConfig { tokens: 1000, hidden: 256, inter: 512, experts: 8, top_k: 2, ..MoeConfig::default() }
@@ -451,7 +446,7 @@ mod tests {
     fn tuning_overrides_are_clamped() {
         let t = Tuning { dispatch_blocks: Some(10_000), gate_splits: Some(99), ..Tuning::default() };
         let plan = Plan::new(&cfg(), &[133], &t).unwrap();
-        assert_eq!(plan.dispatch[0].0, 132);
+        assert_eq!(plan.dispatch_on(133).0, 132);
         assert_eq!(plan.forward(0, 5).unwrap().gate_splits, 4); // H = 256 bf16: 4 K tiles
         let wide = Plan::new(&MoeConfig { tokens: 8192, hidden: 2048, ..cfg() }, &[264], &t).unwrap();
         // 8 splits x 8192 tokens would overrun the partial logits sized for 264 blocks.
