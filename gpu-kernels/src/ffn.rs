@@ -49,15 +49,21 @@ pub(crate) struct Tile {
     slot: u32,
 }
 
-use crate::layout::tile_words::{PAIR, RUN_FIRST, RUN_TILES, SEG_ROWS, SLOT};
+use crate::layout::tile_words::{PAIR, ROWS, RUN_FIRST, RUN_TILES, SEG_ROWS, SLOT};
 
 impl Tile {
     /// The task's row tile: what the task carries (local expert, segments, rows, first segment).
     #[inline(always)]
     fn of(p: &MoeParams, task: &Task) -> Tile {
-        let words = ((p.workspace + p.ws.tiles) as *const TileDesc).wrapping_add(task.tile as usize) as *const u32;
+        let words = Self::words_of(p, task.tile);
         let (local_expert, segments, rows) = tile_info_parts(task.info);
         Tile { words, local_expert, rows, segments: segments.min(MAX_SEGMENTS as u32), pair: task.pair, slot: task.slot }
+    }
+
+    /// Row tile `id`'s descriptor words.
+    #[inline(always)]
+    fn words_of(p: &MoeParams, id: u32) -> *const u32 {
+        ((p.workspace + p.ws.tiles) as *const TileDesc).wrapping_add(id as usize) as *const u32
     }
 
     #[inline(always)]
@@ -792,19 +798,29 @@ pub unsafe fn finish(p: &MoeParams, smem: u32, g: &Group, q: &Queue, task: &Task
             }
         }
         let first = if tiles > 0 { unsafe { q.reserve(tiles * n1) } } else { 0 };
+        // A run's last tile may be partial (one GPU): its rows from its descriptor.
+        let last_rows =
+            if tiles > 1 { unsafe { sync::ld_relaxed_gpu_u32(Tile::words_of(p, first_tile + tiles - 1).add(ROWS)) } } else { TILE_M };
         unsafe {
             copy::st_shared_u32(g.words, tiles);
             copy::st_shared_u32(g.words + 4, first);
             copy::st_shared_u32(g.words + 8, first_tile);
+            copy::st_shared_u32(g.words + 12, last_rows);
         }
     }
     g.sync();
-    let (tiles, first, first_tile) =
-        unsafe { (copy::ld_shared_u32(g.words), copy::ld_shared_u32(g.words + 4), copy::ld_shared_u32(g.words + 8)) };
+    let (tiles, first, first_tile, last_rows) = unsafe {
+        (
+            copy::ld_shared_u32(g.words),
+            copy::ld_shared_u32(g.words + 4),
+            copy::ld_shared_u32(g.words + 8),
+            copy::ld_shared_u32(g.words + 12),
+        )
+    };
     let mut full = None;
     let mut j = tid;
     while j < tiles * n1 {
-        if !unsafe { q.publish(first + j, &run_gemm1_task(task, first_tile, tiles, j)) } {
+        if !unsafe { q.publish(first + j, &run_gemm1_task(task, first_tile, tiles, last_rows, j)) } {
             full = Some((FaultKind::QueueFull as u32, (first + j) as u64, q.capacity() as u64));
         }
         j += TILE_M;

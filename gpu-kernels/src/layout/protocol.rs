@@ -218,13 +218,21 @@ pub const fn shared_gemm0_task(p: &MoeParams, i: u32) -> Task {
 
 /// GEMM1 task `j` of a run of `tiles` row tiles from id `first_tile` (`TileDesc::run_tiles`;
 /// `j < tiles · column tiles`), n-major: column tile j / tiles of tile `first_tile + j % tiles`.
-/// `task` is a GEMM0 task of any tile of the run: the run's tiles are full tiles of one pair
-/// with consecutive ids and slots, so the others differ from it in tile id and slot only.
+/// `task` is a GEMM0 task of any tile of the run: the run's tiles are one-segment tiles of one
+/// pair with consecutive ids and slots, full but the last, which has `last_rows` rows (a
+/// partial last tile ends a run on one GPU), so the others differ from it in tile id, slot and
+/// rows only.
 #[inline(always)]
-pub const fn run_gemm1_task(task: &Task, first_tile: u32, tiles: u32, j: u32) -> Task {
+pub const fn run_gemm1_task(task: &Task, first_tile: u32, tiles: u32, last_rows: u32, j: u32) -> Task {
     let tile = first_tile + j % tiles;
     let slot = task.slot.wrapping_add(tile.wrapping_sub(task.tile).wrapping_mul(TILE_M));
-    Task { kind: TaskKind::Gemm1 as u32, tile, slot, n_tile: j / tiles, ..*task }
+    let info = if tiles == 1 {
+        task.info
+    } else {
+        let (local_expert, _, _) = tile_info_parts(task.info);
+        tile_info(local_expert, 1, if j % tiles == tiles - 1 && last_rows < TILE_M { last_rows } else { TILE_M })
+    };
+    Task { kind: TaskKind::Gemm1 as u32, tile, slot, n_tile: j / tiles, info, ..*task }
 }
 
 /// Region maps a task's A can come from by one TMA box per K slice, as byte offsets into
@@ -400,27 +408,37 @@ mod tests {
     use super::*;
 
     /// A run's GEMM1 tasks: every (tile, column tile) once, n-major, each with its own slot
-    /// (consecutive tiles of one pair), whichever tile of the run finished last.
+    /// (consecutive tiles of one pair) and rows (full but a partial last tile), whichever tile
+    /// of the run finished last.
     #[test]
     fn a_runs_gemm1_tasks_are_every_tile_and_column_n_major() {
         let (first_tile, tiles, n1, slot0) = (40u32, 5u32, 7u32, 1024u32);
-        for last in first_tile..first_tile + tiles {
-            let gemm0 = Task {
-                stamp: 0,
-                kind: TaskKind::Gemm0 as u32,
-                tile: last,
-                n_tile: 3,
-                info: tile_info(2, 1, TILE_M),
-                pair: 9,
-                slot: slot0 + (last - first_tile) * TILE_M,
-                _pad: 0,
-            };
-            for j in 0..tiles * n1 {
-                let t = run_gemm1_task(&gemm0, first_tile, tiles, j);
-                let (i, n) = (j % tiles, j / tiles);
-                assert_eq!((t.kind, t.tile, t.n_tile, t.slot), (TaskKind::Gemm1 as u32, first_tile + i, n, slot0 + i * TILE_M));
-                assert_eq!((t.info, t.pair), (gemm0.info, gemm0.pair));
+        for last_rows in [TILE_M, 1, 77] {
+            for last in first_tile..first_tile + tiles {
+                let rows = |tile: u32| if tile == first_tile + tiles - 1 { last_rows } else { TILE_M };
+                let gemm0 = Task {
+                    stamp: 0,
+                    kind: TaskKind::Gemm0 as u32,
+                    tile: last,
+                    n_tile: 3,
+                    info: tile_info(2, 1, rows(last)),
+                    pair: 9,
+                    slot: slot0 + (last - first_tile) * TILE_M,
+                    _pad: 0,
+                };
+                for j in 0..tiles * n1 {
+                    let t = run_gemm1_task(&gemm0, first_tile, tiles, last_rows, j);
+                    let (i, n) = (j % tiles, j / tiles);
+                    assert_eq!((t.kind, t.tile, t.n_tile, t.slot), (TaskKind::Gemm1 as u32, first_tile + i, n, slot0 + i * TILE_M));
+                    assert_eq!((t.info, t.pair), (tile_info(2, 1, rows(t.tile)), gemm0.pair));
+                }
             }
+        }
+        // A tile alone (a merged partial tile: several segments) keeps its own info.
+        let merged = Task { kind: TaskKind::Gemm0 as u32, tile: 7, info: tile_info(3, 4, 90), slot: 5, ..Task::default() };
+        for j in 0..n1 {
+            let t = run_gemm1_task(&merged, 7, 1, 0, j);
+            assert_eq!((t.tile, t.n_tile, t.slot, t.info), (7, j, 5, merged.info));
         }
     }
 

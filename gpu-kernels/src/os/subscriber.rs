@@ -1,8 +1,9 @@
 //! Subscribers (96 threads of the OS block): each owns a stride of the pairs (source GPU, local
 //! expert) that send rows to this GPU, and a stride of the local experts. A pair's row count
-//! comes with its tile-0 flag (checked against the capacity; later flags must repeat it); every arrived full tile becomes a row tile of its own at once. The
-//! partial last tile of a pair goes to the expert's owner, which merges the partial tiles of all
-//! sources (up to 128 rows each) so the expert's weights stream once for them. Each formed row
+//! comes with its tile-0 flag (checked against the capacity; later flags must repeat it); every arrived full tile becomes a row tile of its own at once. On
+//! several GPUs the partial last tile of a pair goes to the expert's owner, which merges the
+//! partial tiles of all sources (up to 128 rows each) so the expert's weights stream once for
+//! them; on one GPU it ends the pair's last run of tiles. Each formed row
 //! tile gets its GEMM0 tasks. Flags are read with ld.acquire.sys and never reset: a flag is
 //! current when its epoch matches.
 
@@ -73,7 +74,8 @@ impl NewTile {
     }
 
     /// Publishes the GEMM0 tasks of the `count` described tiles from this one, whose first
-    /// segments start at `first` and move `slot_step` slots per tile. The order is n-major
+    /// segments start at `first` and move `slot_step` slots per tile; each has `rows` rows but
+    /// the last, which has `last_rows`. The order is n-major
     /// (column tile n of every tile, then n + 1): tasks that read the same panel of the expert's
     /// weights are claimed together, so it streams from DRAM once for all of them. Tiles whose
     /// rows stream (`layout::RowStream`) queue their first tasks, which store the rows, in a
@@ -89,13 +91,14 @@ impl NewTile {
         smem: u32,
         q: &Queue,
         local: u32,
-        rows: u32,
+        (rows, last_rows): (u32, u32),
         segments: u32,
         first: Segment,
         count: u32,
         slot_step: u32,
     ) {
         let task = Task { kind: TaskKind::Gemm0 as u32, info: tile_info(local, segments, rows), pair: first.0, ..Task::default() };
+        let last_info = tile_info(local, segments, last_rows);
         let n0 = p.gemm0_tasks();
         let streams = n0 > 1 && matches!(row_stream(p, &task), RowStream::Stores);
         // Column tile n of tile i, n-major from column tile `n`, counted without a division per
@@ -103,7 +106,8 @@ impl NewTile {
         let tasks = |mut n: u32| {
             let mut i = 0;
             move || {
-                let t = Task { tile: self.id + i, slot: first.1 + i * slot_step, n_tile: n, ..task };
+                let info = if i + 1 == count { last_info } else { task.info };
+                let t = Task { tile: self.id + i, slot: first.1 + i * slot_step, n_tile: n, info, ..task };
                 i += 1;
                 if i == count {
                     (i, n) = (0, n + 1);
@@ -123,18 +127,21 @@ impl NewTile {
     }
 }
 
-/// Forms and publishes `count` full row tiles of `pair` from its tile `next` on.
+/// Forms and publishes a run of `count` row tiles of `pair` from its tile `next` on: full tiles
+/// but the last, which has `last_rows` (the pair's partial last tile, on one GPU).
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn publish_full(p: &MoeParams, smem: u32, q: &Queue, pair: u32, local: u32, next: u32, count: u32) {
+unsafe fn publish_run(p: &MoeParams, smem: u32, q: &Queue, pair: u32, local: u32, next: u32, count: u32, last_rows: u32) {
     let Some(run) = (unsafe { NewTile::new(p, count) }) else { return };
     for i in 0..count {
         let tile = run.nth(i);
+        let rows = if i + 1 == count { last_rows } else { TILE_M };
         unsafe {
-            tile.segment(0, (pair, (next + i) * TILE_M, TILE_M));
-            tile.describe(local, TILE_M, 1, (run.id, count));
+            tile.segment(0, (pair, (next + i) * TILE_M, rows));
+            tile.describe(local, rows, 1, (run.id, count));
         }
     }
-    unsafe { run.publish(p, smem, q, local, TILE_M, 1, (pair, next * TILE_M, TILE_M), count, TILE_M) };
+    unsafe { run.publish(p, smem, q, local, (TILE_M, last_rows), 1, (pair, next * TILE_M, TILE_M), count, TILE_M) };
 }
 
 /// Emits the partial tile being merged for `local`, if any.
@@ -161,7 +168,7 @@ unsafe fn flush(p: &MoeParams, smem: u32, q: &Queue, local: u32) {
     unsafe {
         let rows = copy::ld_shared_u32(smem + state::MERGE_ROWS + local * 4);
         tile.describe(local, rows, count, (tile.id, 1));
-        tile.publish(p, smem, q, local, rows, count, seg(0), 1, 0);
+        tile.publish(p, smem, q, local, (rows, rows), count, seg(0), 1, 0);
         copy::st_shared_u32(smem + state::MERGE_SEGMENTS + local * 4, 0);
         copy::st_shared_u32(smem + state::MERGE_ROWS + local * 4, 0);
     }
@@ -186,8 +193,8 @@ unsafe fn merge(p: &MoeParams, smem: u32, q: &Queue, local: u32, seg: Segment) {
 }
 
 /// Takes in every arrived tile of `pair`: full tiles become row tiles at once, the partial last
-/// tile is left for the expert's owner. Ok when the pair is complete, else the awaited
-/// (tile, last flag value). A count that breaks its bound is a fault, and the pair stops there.
+/// tile is left for the expert's owner on several GPUs and ends the last run on one. Ok when
+/// the pair is complete, else the awaited (tile, last flag value). A count that breaks its bound is a fault, and the pair stops there.
 #[inline(always)]
 unsafe fn advance(p: &MoeParams, smem: u32, q: &Queue, pair: u32) -> Result<(), (u32, u64)> {
     let flags = unsafe { ((p.heaps[p.rank as usize] + p.heap.dispatch_flags) as *const u64).add((pair * p.tile_stride) as usize) };
@@ -195,57 +202,61 @@ unsafe fn advance(p: &MoeParams, smem: u32, q: &Queue, pair: u32) -> Result<(), 
     let whose = (pair / p.local_experts, p.rank * p.local_experts + local);
     let mut routed = unsafe { copy::ld_shared_u32(smem + state::PAIR_ROUTED + pair * 4) };
     let mut next = unsafe { copy::ld_shared_u32(smem + state::PAIR_NEXT + pair * 4) };
-    // Full tiles found in this call and not yet published: `next - run .. next` (`next` is the
-    // tile being looked at).
-    let mut run = 0;
+    // Tiles found in this call and not yet published: the run of `run` tiles from `first`, full
+    // but the last, which has `last_rows` (on one GPU the pair's partial last tile ends its run:
+    // no other source's rows merge with it, and its tasks are claimed with the run's, so the
+    // weight panels they share stream from DRAM once; published apart, they were read again
+    // waves later). A run goes out at MAX_RUN tiles and when the call ends (one call site:
+    // more made the f32 entry spill).
+    let (mut first, mut run, mut last_rows) = (next, 0, TILE_M);
     let result = loop {
+        let mut end = None;
         if routed != state::UNKNOWN && next >= row_tiles(routed) {
-            break Ok(());
-        }
-        let tile = if routed == state::UNKNOWN { 0 } else { next };
-        let word = unsafe { sync::ld_acquire_sys_u64(flags.add(tile as usize)) };
-        if flag_epoch(word) != p.epoch {
-            break Err((tile, word));
-        }
-        let count = flag_count(word);
-        if routed == state::UNKNOWN {
-            unsafe { fault::mark_first(p, timeline::OS_FIRST_FLAG, smem + state::MARKED) };
-            if count > p.capacity {
-                unsafe { fault::fault_at(p, FaultKind::FlagCount as u32, (whose.0, whose.1, 0), count as u64, p.capacity as u64) };
-                break Err((tile, word));
-            }
-            routed = count;
-            unsafe { copy::st_shared_u32(smem + state::PAIR_ROUTED + pair * 4, routed) };
-            continue;
-        }
-        if count != routed {
-            unsafe { fault::fault_at(p, FaultKind::FlagMismatch as u32, (whose.0, whose.1, tile), count as u64, routed as u64) };
-            break Err((tile, word));
-        }
-        let rows = (routed - next * TILE_M).min(TILE_M);
-        let seg = (pair, next * TILE_M, rows);
-        if rows == TILE_M {
-            if run == MAX_RUN {
-                unsafe { publish_full(p, smem, q, pair, local, next - run, run) };
-                run = 0;
-            }
-            run += 1;
+            end = Some(Ok(()));
         } else {
-            // The partial last tile: the run ends before it.
-            if run > 0 {
-                unsafe { publish_full(p, smem, q, pair, local, next - run, run) };
-                run = 0;
-            }
-            unsafe {
-                copy::st_shared_u32(smem + state::PAIR_PARTIAL_SLOT + pair * 4, seg.1);
-                copy::st_shared_u32(smem + state::PAIR_PARTIAL_ROWS + pair * 4, rows);
+            let tile = if routed == state::UNKNOWN { 0 } else { next };
+            let word = unsafe { sync::ld_acquire_sys_u64(flags.add(tile as usize)) };
+            let count = flag_count(word);
+            if flag_epoch(word) != p.epoch {
+                end = Some(Err((tile, word)));
+            } else if routed == state::UNKNOWN {
+                unsafe { fault::mark_first(p, timeline::OS_FIRST_FLAG, smem + state::MARKED) };
+                if count > p.capacity {
+                    unsafe { fault::fault_at(p, FaultKind::FlagCount as u32, (whose.0, whose.1, 0), count as u64, p.capacity as u64) };
+                    end = Some(Err((tile, word)));
+                } else {
+                    routed = count;
+                    unsafe { copy::st_shared_u32(smem + state::PAIR_ROUTED + pair * 4, routed) };
+                }
+            } else if count != routed {
+                unsafe { fault::fault_at(p, FaultKind::FlagMismatch as u32, (whose.0, whose.1, tile), count as u64, routed as u64) };
+                end = Some(Err((tile, word)));
+            } else {
+                let rows = (routed - next * TILE_M).min(TILE_M);
+                if rows == TILE_M || p.world == 1 {
+                    if run == 0 {
+                        first = next;
+                    }
+                    (run, last_rows) = (run + 1, rows);
+                } else {
+                    // The partial last tile, left for the merge: the run ends before it (the
+                    // next iteration ends the call).
+                    unsafe {
+                        copy::st_shared_u32(smem + state::PAIR_PARTIAL_SLOT + pair * 4, next * TILE_M);
+                        copy::st_shared_u32(smem + state::PAIR_PARTIAL_ROWS + pair * 4, rows);
+                    }
+                }
+                next += 1;
             }
         }
-        next += 1;
+        if run > 0 && (run == MAX_RUN || end.is_some()) {
+            unsafe { publish_run(p, smem, q, pair, local, first, run, last_rows) };
+            (run, last_rows) = (0, TILE_M);
+        }
+        if let Some(result) = end {
+            break result;
+        }
     };
-    if run > 0 {
-        unsafe { publish_full(p, smem, q, pair, local, next - run, run) };
-    }
     unsafe { copy::st_shared_u32(smem + state::PAIR_NEXT + pair * 4, next) };
     result
 }
