@@ -13,8 +13,8 @@ use crate::gemm::element::{Bf16, Element, F16, F32, Mma};
 use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, mainloop, zero_acc};
 use crate::layout::{
-    BLOCK_THREADS, DROPPED, DType, FaultKind, MAX_GATE_SPLITS, MoeParams, NONE, RouterKind, STATIC_ROUTE_STEPS, TILE_K_BYTES, TILE_M,
-    TILE_N, gate_chunks, logits_stride, route_tokens,
+    BLOCK_THREADS, DROPPED, DType, ErrorCode, FaultKind, MAX_GATE_SPLITS, MoeParams, NONE, RouterKind, STATIC_ROUTE_STEPS, TILE_K_BYTES,
+    TILE_M, TILE_N, gate_chunks, logits_stride, route_tokens,
 };
 use crate::ptx::{copy, math, sync, warp};
 use crate::ranking::{TopTwo, outranks};
@@ -147,25 +147,27 @@ unsafe fn logits_dots<E: Element>(p: &MoeParams, units: u32) {
 /// # Safety
 /// All threads call it with valid parameters, after the chunk counts were zeroed.
 pub unsafe fn route(p: &MoeParams) {
-    unsafe { route_inline(p) }
+    unsafe { route_inline::<false>(p, 0, thread_idx() / 32, BLOCK_THREADS / 32) }
 }
 
-/// [`route`] inlined, for the warp-specialized entries (a call there fails ptxas's register
-/// allocation).
+/// [`route`] by `warps` warps of the block, this one `warp` of them (a unit of tokens per step:
+/// one per lane group), inlined: the warp-specialized entries' consumers route (a call there
+/// fails ptxas's register allocation, C7600). With `DEFER` a non-finite input is left in the
+/// block's mailbox at `smem` (`fault::defer`, raised when the block exits) rather than raised
+/// by a call.
 ///
 /// # Safety
-/// As [`route`].
+/// As [`route`], on `warps` whole warps of every block.
 #[inline(always)]
-pub unsafe fn route_inline(p: &MoeParams) {
-    let tid = thread_idx();
-    let lanes = Lanes::of(p.route_lanes, tid % 32);
+pub unsafe fn route_inline<const DEFER: bool>(p: &MoeParams, smem: u32, warp: u32, warps: u32) {
+    let lanes = Lanes::of(p.route_lanes, thread_idx() % 32);
     let per_warp = 32 / lanes.width;
-    let per_unit = route_tokens(lanes.width);
+    let per_unit = warps * per_warp;
     let mut u = block_idx();
     // Warp-uniform: every lane takes part in every step's shuffles, also past the last token.
     while u < p.tokens.div_ceil(per_unit) {
-        let t = u * per_unit + (tid / 32) * per_warp + lanes.first / lanes.width;
-        unsafe { top_k::<true, 8>(p, t, &lanes) };
+        let t = u * per_unit + warp * per_warp + lanes.first / lanes.width;
+        unsafe { top_k::<true, DEFER, 8>(p, smem, t, &lanes) };
         u += grid_dim();
     }
 }
@@ -200,7 +202,7 @@ unsafe fn route_all_slots<const N: usize>(p: &MoeParams) {
     let t = (tid / 32) * per_warp + lanes.first / lanes.width;
     let mut t0 = 0;
     while t0 < p.tokens {
-        unsafe { top_k::<false, N>(p, t0 + t, &lanes) };
+        unsafe { top_k::<false, false, N>(p, 0, t0 + t, &lanes) };
         t0 += route_tokens(p.route_lanes);
     }
 }
@@ -286,7 +288,7 @@ const _: () = assert!(SPLIT_BATCH == 4 && MAX_GATE_SPLITS == 32);
 /// K splits' partial logits in split order (deterministic), then plus the router bias in f32
 /// when the layer has one; the layer's router then picks the k experts and their weights.
 #[inline(always)]
-unsafe fn top_k<const GRID: bool, const N: usize>(p: &MoeParams, t: u32, lanes: &Lanes) {
+unsafe fn top_k<const GRID: bool, const DEFER: bool, const N: usize>(p: &MoeParams, smem: u32, t: u32, lanes: &Lanes) {
     let (experts, k) = (p.experts, p.top_k);
     let valid = t < p.tokens;
     let logits = (p.workspace + p.ws.logits) as *const f32;
@@ -360,7 +362,11 @@ unsafe fn top_k<const GRID: bool, const N: usize>(p: &MoeParams, t: u32, lanes: 
     if let Some(b) = bad
         && lanes.sub == bad_lanes.trailing_zeros()
     {
-        unsafe { fault::fault_at(p, FaultKind::NonFiniteInput as u32, (NONE, NONE, t), b.to_bits() as u64, 0) };
+        if DEFER {
+            unsafe { fault::defer(smem, ErrorCode::Fault as u32, FaultKind::NonFiniteInput as u32, t, b.to_bits() as u64, 0) };
+        } else {
+            unsafe { fault::fault_at(p, FaultKind::NonFiniteInput as u32, (NONE, NONE, t), b.to_bits() as u64, 0) };
+        }
     }
     if bad_lanes != 0 {
         v = [0.0; N];

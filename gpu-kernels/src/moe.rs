@@ -74,8 +74,9 @@ unsafe fn params_to_shared(param: &MoeParams, base: *mut u8) -> &'static MoePara
 /// The roles before the GEMM tasks, on the role warpgroup: clear this launch's counters, gate
 /// logits (`logits`, warp-specialized blocks change register counts around it), grid barrier,
 /// routing, grid barrier; then block 0 runs the OS and every other block dispatches its share of
-/// routed rows. True on a processor block that goes on to its tasks. `grid_barrier` and `route`
-/// are `grid::barrier` and `gate::route` or their inlined forms.
+/// routed rows. True on a processor block that goes on to its tasks. `grid_barrier` is
+/// `grid::barrier` or its inlined form; `route(passed)` runs once after the first grid barrier,
+/// whether or not it passed (the warp-specialized consumers wait to route).
 #[inline(always)]
 unsafe fn prologue<E: Mma, const STATIC: bool>(
     p: &MoeParams,
@@ -83,13 +84,14 @@ unsafe fn prologue<E: Mma, const STATIC: bool>(
     dl: &Deadline,
     logits: impl FnOnce(),
     grid_barrier: unsafe fn(&MoeParams, &Deadline, u32) -> bool,
-    route: unsafe fn(&MoeParams),
+    route: impl FnOnce(bool),
 ) -> bool {
     unsafe {
         reset(p);
         logits();
         fault::mark_now(p, timeline::LOGITS_DONE);
         if !grid_barrier(p, dl, smem) {
+            route(false);
             return false;
         }
         fault::mark_now(p, timeline::ROUTE_BEGIN);
@@ -103,7 +105,7 @@ unsafe fn prologue<E: Mma, const STATIC: bool>(
             fault::mark_now(p, timeline::DISPATCH_DONE);
             return true;
         }
-        route(p);
+        route(true);
         fault::mark_now(p, timeline::GATE_DONE);
         if !grid_barrier(p, dl, smem) {
             return false;
@@ -130,7 +132,12 @@ unsafe fn forward<E: Mma>(param: &MoeParams) {
     let dl = Deadline::new(p.timeout_ns);
     fault::mark_now(p, timeline::START);
     unsafe {
-        if prologue::<E, true>(p, smem, &dl, || gate::logits_any_t::<E>(p, smem), grid::barrier, gate::route) {
+        let route = |passed: bool| {
+            if passed {
+                gate::route(p)
+            }
+        };
+        if prologue::<E, true>(p, smem, &dl, || gate::logits_any_t::<E>(p, smem), grid::barrier, route) {
             processor::run::<E>(p, smem, &dl);
             sync::sync_threads();
             fault::raise_deferred(p, smem);
@@ -161,8 +168,8 @@ unsafe fn forward_ws<E: Mma>(param: &MoeParams) {
         let dl = Deadline::new(p.timeout_ns);
         fault::mark_now(p, timeline::START);
         fault::mark_warpgroup(param, 2);
-        let go =
-            unsafe { prologue::<E, false>(p, smem, &dl, || os::ws::gate_logits::<E>(p, smem), grid::barrier_inline, gate::route_inline) };
+        let (logits, route) = (|| unsafe { os::ws::gate_logits::<E>(p, smem) }, |passed| unsafe { os::ws::route(smem, passed) });
+        let go = unsafe { prologue::<E, false>(p, smem, &dl, logits, grid::barrier_inline, route) };
         fault::mark_warpgroup(param, 3);
         os::ws::enter_tasks(wg);
         fault::mark_warpgroup(param, 4);
@@ -173,6 +180,7 @@ unsafe fn forward_ws<E: Mma>(param: &MoeParams) {
         }
     } else {
         os::ws::consumers_wait();
+        unsafe { os::ws::consumers_route(shared_params, smem) };
         fault::mark_warpgroup(param, 2);
         let go = unsafe { os::ws::wait_for_start(smem) };
         fault::mark_warpgroup(param, 4);

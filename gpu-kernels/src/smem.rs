@@ -87,7 +87,9 @@ pub mod ws {
         /// The producer's current task: how many K slices of A come by its box
         /// (`ffn::boxed_slices`), for every producer thread.
         pub boxed_slices: u32,
-        _words_pad: u32,
+        /// Warpgroup 0's word to the consumers once the logits' grid barrier returned (1: it
+        /// passed, they route: `os::ws::route`).
+        pub route: u32,
         /// Stage s's A still to be stored into the dispatch rows before the stage is refilled
         /// (`os::ws`, streamed rows; the producer's thread 0 alone): row, tile, K slice, last.
         pub pending_stores: [[u32; 4]; STAGES],
@@ -113,6 +115,7 @@ pub mod ws {
     pub const OUT_ROWS: u32 = offset_of!(Block, out_rows) as u32;
     pub const WORDS: u32 = offset_of!(Block, words) as u32;
     pub const STOP: u32 = offset_of!(Block, stop) as u32;
+    pub const ROUTE: u32 = offset_of!(Block, route) as u32;
     pub const GO: u32 = offset_of!(Block, go) as u32;
     pub const BOXED_SLICES: u32 = offset_of!(Block, boxed_slices) as u32;
     pub const PENDING_STORES: u32 = offset_of!(Block, pending_stores) as u32;

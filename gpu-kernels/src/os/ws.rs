@@ -124,6 +124,46 @@ pub unsafe fn run_consumer<E: Mma>(p: &MoeParams, smem: u32, wg: u32, dl: &Deadl
 /// Named barrier on which warpgroup 0 starts the consumers after the roles (ids 1-3 are the
 /// warpgroups' own).
 const START_BARRIER: u32 = 4;
+/// Named barriers of routing: warpgroup 0 hands routing to the consumers once the logits' grid
+/// barrier returned, and waits for their routing stores before the next grid barrier publishes
+/// them.
+const ROUTE_BARRIER: u32 = 5;
+const ROUTED_BARRIER: u32 = 6;
+
+/// Warpgroup 0's routing step of the roles, after the logits' grid barrier (`passed`: it did):
+/// the consumers' eight warps route while warpgroup 0 waits (it routed alone with four: 50 us at
+/// T = 16384, E = 128). One copy of the routing code, in the consumers' branch: a second one in
+/// warpgroup 0's made ptxas spill across the entry.
+///
+/// # Safety
+/// Every thread of warpgroup 0, once per launch; the consumers run [`consumers_route`].
+#[inline(always)]
+pub unsafe fn route(smem: u32, passed: bool) {
+    if crate::util::thread_idx() == 0 {
+        unsafe { copy::st_shared_u32(smem + ws::ROUTE, passed as u32) };
+    }
+    sync::arrive_named(ROUTE_BARRIER, 384);
+    if passed {
+        sync::sync_named(ROUTED_BARRIER, 384);
+    }
+}
+
+/// The consumers' side of [`route`]: waits for warpgroup 0's word, takes the entry's register
+/// count back (warpgroup 0 returned its gate registers) and routes.
+///
+/// # Safety
+/// Every thread of warpgroups 1 and 2, once per launch, after [`consumers_wait`]; `p` is the
+/// block's shared copy of the parameters.
+#[inline(always)]
+pub unsafe fn consumers_route(p: &MoeParams, smem: u32) {
+    sync::sync_named(ROUTE_BARRIER, 384);
+    regs::acquire::<ENTRY_REGS>();
+    if unsafe { copy::ld_shared_u32(smem + ws::ROUTE) } != 0 {
+        let warp = crate::util::thread_idx() / 32 - 4;
+        unsafe { crate::gate::route_inline::<true>(p, smem, warp, 8) };
+        sync::arrive_named(ROUTED_BARRIER, 384);
+    }
+}
 
 /// Warpgroup 0, after the roles and [`enter_tasks`]: tells the consumers whether to run the
 /// tasks, without waiting for them (its threads and theirs meet at two different instructions,
