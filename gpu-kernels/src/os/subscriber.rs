@@ -1,11 +1,11 @@
 //! Subscribers (96 threads of the OS block): each owns a stride of the pairs (source GPU, local
 //! expert) that send rows to this GPU, and a stride of the local experts. A pair's row count
-//! comes with its tile-0 flag (checked against the capacity; later flags must repeat it); every arrived full tile becomes a row tile of its own at once. On
-//! several GPUs the partial last tile of a pair goes to the expert's owner, which merges the
-//! partial tiles of all sources (up to 128 rows each) so the expert's weights stream once for
-//! them; on one GPU it ends the pair's last run of tiles. Each formed row
-//! tile gets its GEMM0 tasks. Flags are read with ld.acquire.sys and never reset: a flag is
-//! current when its epoch matches.
+//! comes with its tile-0 flag (checked against the capacity; later flags must repeat it); every
+//! arrived full tile becomes a row tile of its own at once. On several GPUs the partial last
+//! tile of a pair goes to the expert's owner, which merges the partial tiles of all sources (up
+//! to 128 rows each) so the expert's weights stream once for them; on one GPU it ends the pair's
+//! last run of tiles. Each formed row tile gets its GEMM0 tasks. Flags are read with
+//! ld.acquire.sys and never reset: a flag is current when its epoch matches.
 
 use super::queue::Queue;
 use super::state;
@@ -75,14 +75,14 @@ impl NewTile {
 
     /// Publishes the GEMM0 tasks of the `count` described tiles from this one, whose first
     /// segments start at `first` and move `slot_step` slots per tile; each has `rows` rows but
-    /// the last, which has `last_rows`. The order is n-major
-    /// (column tile n of every tile, then n + 1): tasks that read the same panel of the expert's
-    /// weights are claimed together, so it streams from DRAM once for all of them. Tiles whose
-    /// rows stream (`layout::RowStream`) queue their first tasks, which store the rows, in a
-    /// reservation of their own: the lanes of a subscriber warp publish together, so every
-    /// first task they publish is queued before any of their later tasks, which then mostly
-    /// start once their rows are stored. The release fence before each run's stamps orders the
-    /// descriptors before any processor reads them.
+    /// the last, which has `last_rows`. The order is n-major (column tile n of every tile, then
+    /// n + 1): tasks that read the same panel of the expert's weights are claimed together, so
+    /// it streams from DRAM once for all of them. Tiles whose rows stream (`layout::RowStream`)
+    /// queue their first tasks, which store the rows, in a reservation of their own: the lanes
+    /// of a subscriber warp publish together, so every first task they publish is queued before
+    /// any of their later tasks, which then mostly start once their rows are stored. The
+    /// release fence before each run's stamps orders the descriptors before any processor
+    /// reads them.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     unsafe fn publish(
