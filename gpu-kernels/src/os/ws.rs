@@ -139,10 +139,7 @@ const ROUTED_BARRIER: u32 = 6;
 /// Every thread of warpgroup 0, once per launch; the consumers run [`consumers_route`].
 #[inline(always)]
 pub unsafe fn route(smem: u32, passed: bool) {
-    if crate::util::thread_idx() == 0 {
-        unsafe { copy::st_shared_u32(smem + ws::ROUTE, passed as u32) };
-    }
-    sync::arrive_named(ROUTE_BARRIER, 384);
+    unsafe { post(smem + ws::ROUTE, ROUTE_BARRIER, passed) };
     if passed {
         sync::sync_named(ROUTED_BARRIER, 384);
     }
@@ -174,10 +171,20 @@ pub unsafe fn consumers_route(p: &MoeParams, smem: u32) {
 /// Every thread of warpgroup 0, once per launch.
 #[inline(always)]
 pub unsafe fn start_consumers(smem: u32, go: bool) {
+    unsafe { post(smem + ws::GO, START_BARRIER, go) };
+}
+
+/// Warpgroup 0 leaves `value` in the shared `word` for the consumers and arrives on named
+/// `barrier` without waiting; they sync on it, then read the word.
+///
+/// # Safety
+/// Every thread of warpgroup 0.
+#[inline(always)]
+unsafe fn post(word: u32, barrier: u32, value: bool) {
     if crate::util::thread_idx() == 0 {
-        unsafe { copy::st_shared_u32(smem + ws::GO, go as u32) };
+        unsafe { copy::st_shared_u32(word, value as u32) };
     }
-    sync::arrive_named(START_BARRIER, 384);
+    sync::arrive_named(barrier, 384);
 }
 
 /// A consumer warpgroup, after [`consumers_wait`]: waits for [`start_consumers`]; its verdict.
