@@ -96,7 +96,9 @@ pub mod ws {
         /// The producer's count of K slices of tasks that read streamed tiles: by TMA, in all
         /// (`layout::timeline::STREAMED_SLICES`).
         pub streamed_slices: [u32; 2],
-        _stats_pad: [u32; 2],
+        /// Consumer 0's ns waiting for a task slot: ended by a GEMM task (not its first), and by
+        /// a combine or exit task (`layout::timeline::CONSUMER_WAIT_NS`).
+        pub consumer_wait: [u32; 2],
         /// Consumer c's epilogue staging (`gemm::epilogue::store`).
         pub staging: [crate::gemm::epilogue::Chunk; 2],
     }
@@ -120,6 +122,7 @@ pub mod ws {
     pub const BOXED_SLICES: u32 = offset_of!(Block, boxed_slices) as u32;
     pub const PENDING_STORES: u32 = offset_of!(Block, pending_stores) as u32;
     pub const STREAMED_SLICES: u32 = offset_of!(Block, streamed_slices) as u32;
+    pub const CONSUMER_WAIT: u32 = offset_of!(Block, consumer_wait) as u32;
     pub const STAGING: u32 = offset_of!(Block, staging) as u32;
 
     const _: () = assert!(offset_of!(Block, stages) as u32 == WS_TAIL && WS_TAIL.is_multiple_of(1024));

@@ -851,12 +851,27 @@ pub fn timeline_summary(blocks: &[[u64; flashmoe::layout::timeline::SLOTS]]) -> 
     let busy: u64 = procs.iter().map(|b| b[tl::BUSY_NS]).sum();
     let waited: u64 = procs.iter().map(|b| b[tl::WAIT_NS]).sum();
     let span: u64 = procs.iter().map(|b| b[tl::END].saturating_sub(b[tl::BARRIER_DONE])).sum();
+    let (start, end): (u64, u64) = procs.iter().fold((0, 0), |(s, e), b| (s + b[tl::WAIT_START_NS], e + b[tl::WAIT_END_NS]));
     s += &format!(
-        "  processors: {tasks} tasks ({:.1} per block), {:.1} us per task, busy {:.0}% / waiting for tasks {:.0}% of the time after the barrier\n",
+        "  processors: {tasks} tasks ({:.1} per block), {:.1} us per task, busy {:.0}% / waiting for tasks {:.0}% of the time after the barrier (ws: the producer's view, up to two tasks ahead of the consumers)\n",
         tasks as f64 / procs.len().max(1) as f64,
         busy as f64 / tasks.max(1) as f64 / 1e3,
         100.0 * busy as f64 / span.max(1) as f64,
         100.0 * waited as f64 / span.max(1) as f64
+    );
+    let per_block = |ns: u64| ns as f64 / procs.len().max(1) as f64 / 1e3;
+    s += &format!(
+        "  waiting per block: {:.1} us for the first two tasks, {:.1} us for combine or exit tasks, {:.1} us mid-run\n",
+        per_block(start),
+        per_block(end),
+        per_block(waited.saturating_sub(start + end))
+    );
+    let (cmid, cend) =
+        procs.iter().fold((0, 0), |(m, e), b| (m + (b[tl::CONSUMER_WAIT_NS] >> 32), e + (b[tl::CONSUMER_WAIT_NS] & 0xffff_ffff)));
+    s += &format!(
+        "  ws consumer 0 idle per block: {:.1} us waiting for a GEMM task (after its first), {:.1} us for combine or exit tasks\n",
+        per_block(cmid),
+        per_block(cend)
     );
     let (boxed, all) =
         procs.iter().fold((0, 0), |(b, a), p| (b + (p[tl::STREAMED_SLICES] >> 32), a + (p[tl::STREAMED_SLICES] & 0xffff_ffff)));

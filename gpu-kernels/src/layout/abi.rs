@@ -570,7 +570,7 @@ pub mod tile_words {
 /// Per-block timeline of one launch (diagnostics): %globaltimer ns at phase boundaries, then
 /// counters. The OS block (0) records its own milestones in the task slots.
 pub mod timeline {
-    pub const SLOTS: usize = 16;
+    pub const SLOTS: usize = 19;
     pub const START: usize = 0;
     pub const GATE_DONE: usize = 1;
     pub const BARRIER_DONE: usize = 2;
@@ -598,6 +598,13 @@ pub mod timeline {
     pub const OS_FIRST_FLAG: usize = 7;
     /// OS block: the first row tile's GEMM0 tasks were all published (the processors' `BUSY_NS`).
     pub const OS_FIRST_TILE: usize = 8;
+    /// Processors: the part of `WAIT_NS` spent waiting for the first two tasks, and the part
+    /// that ended with a combine or exit task (the rest was mid-run).
+    pub const WAIT_START_NS: usize = 16;
+    pub const WAIT_END_NS: usize = 17;
+    /// Warp-specialized processors: consumer 0's ns waiting for its task slot, ended by a GEMM
+    /// task other than its first (high half) and by a combine or exit task (low half).
+    pub const CONSUMER_WAIT_NS: usize = 18;
 }
 
 /// Written once (first failure of a launch wins) into host-mapped memory; zero means success.

@@ -53,13 +53,15 @@ pub struct TaskClock {
     pub tasks: u64,
     busy: u64,
     waited: u64,
+    waited_start: u64,
+    waited_end: u64,
     last: u64,
 }
 
 impl TaskClock {
     #[inline(always)]
     pub fn new() -> TaskClock {
-        TaskClock { tasks: 0, busy: 0, waited: 0, last: time::global_timer_ns() }
+        TaskClock { tasks: 0, busy: 0, waited: 0, waited_start: 0, waited_end: 0, last: time::global_timer_ns() }
     }
 
     /// The task in claimed `slot` (an exit task when `stop`; by index under the static decode
@@ -91,6 +93,11 @@ impl TaskClock {
             fault::mark(p, timeline::FIRST_TASK, now);
         }
         self.waited += now - ready;
+        if self.tasks < 2 {
+            self.waited_start += now - ready;
+        } else if t.kind == TaskKind::Combine as u32 || t.kind == TaskKind::Exit as u32 {
+            self.waited_end += now - ready;
+        }
         self.last = now;
         if t.kind != TaskKind::Exit as u32 {
             *slot = unsafe { q.claim() };
@@ -105,6 +112,8 @@ impl TaskClock {
         fault::mark(p, timeline::TASKS, self.tasks);
         fault::mark(p, timeline::BUSY_NS, self.busy);
         fault::mark(p, timeline::WAIT_NS, self.waited);
+        fault::mark(p, timeline::WAIT_START_NS, self.waited_start);
+        fault::mark(p, timeline::WAIT_END_NS, self.waited_end);
     }
 }
 

@@ -83,6 +83,8 @@ pub unsafe fn init(smem: u32, full_arrivals: u32) {
         copy::st_shared_u32(smem + ws::STOP, 0);
         copy::st_shared_u32(smem + ws::STREAMED_SLICES, 0);
         copy::st_shared_u32(smem + ws::STREAMED_SLICES + 4, 0);
+        copy::st_shared_u32(smem + ws::CONSUMER_WAIT, 0);
+        copy::st_shared_u32(smem + ws::CONSUMER_WAIT + 4, 0);
     }
     mbarrier::fence_init();
 }
@@ -419,12 +421,20 @@ unsafe fn consumer<E: Mma>(p: &MoeParams, smem: u32, c: u32, dl: &Deadline) {
     loop {
         let i = taken % 2;
         let (slot, out_rows) = (smem + ws::SLOTS + i * 4 * 16, smem + ws::OUT_ROWS + i * TILE_M * 8);
+        // Consumer 0's idle time, when a timeline is recorded (`timeline::CONSUMER_WAIT_NS`).
+        let clocked = c == 0 && p.timeline != 0;
+        let t0 = if clocked { crate::ptx::time::global_timer_ns() } else { 0 };
         let ready = unsafe { wait(smem + ws::TASK_FULL + 8 * i, (taken / 2) & 1, dl.secondary) };
         if g.sync_or(!ready) {
             unsafe { pipeline_timeout(smem, c) };
             break;
         }
         let t = unsafe { load_task(slot) };
+        if clocked && g.tid() == 0 && taken > 0 {
+            let dt = (crate::ptx::time::global_timer_ns() - t0) as u32;
+            let at = smem + ws::CONSUMER_WAIT + if t.kind == TaskKind::Gemm0 as u32 || t.kind == TaskKind::Gemm1 as u32 { 0 } else { 4 };
+            unsafe { copy::st_shared_u32(at, copy::ld_shared_u32(at) + dt) };
+        }
         let ring = unsafe { copy::ld_shared_u32(slot + 4 * RING) };
         if t.kind == TaskKind::Exit as u32 {
             break;
@@ -465,5 +475,11 @@ unsafe fn consumer<E: Mma>(p: &MoeParams, smem: u32, c: u32, dl: &Deadline) {
             break;
         }
         taken += 1;
+    }
+    // `fault::mark` is thread 0's (the producer's): consumer 0 stores its slot itself.
+    if c == 0 && g.tid() == 0 && p.timeline != 0 {
+        let (mid, end) = unsafe { (copy::ld_shared_u32(smem + ws::CONSUMER_WAIT), copy::ld_shared_u32(smem + ws::CONSUMER_WAIT + 4)) };
+        let at = (p.timeline as *mut u64).wrapping_add(crate::util::block_idx() as usize * timeline::SLOTS + timeline::CONSUMER_WAIT_NS);
+        unsafe { *at = (mid as u64) << 32 | end as u64 };
     }
 }
