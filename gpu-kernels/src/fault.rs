@@ -159,12 +159,25 @@ pub unsafe fn raise_deferred(p: &MoeParams, smem: u32) {
     }
 }
 
+/// This block's timeline slot `slot` (meaningful only while `p.timeline` is recorded).
+#[inline(always)]
+fn timeline_slot(p: &MoeParams, slot: usize) -> *mut u64 {
+    (p.timeline as *mut u64).wrapping_add(block_idx() as usize * crate::layout::timeline::SLOTS + slot)
+}
+
 /// Records `value` in this block's timeline slot `slot` (thread 0 only; no-op when not recording).
 #[inline(always)]
 pub fn mark(p: &MoeParams, slot: usize, value: u64) {
     if p.timeline != 0 && crate::util::thread_idx() == 0 {
-        let at = (p.timeline as *mut u64).wrapping_add(block_idx() as usize * crate::layout::timeline::SLOTS + slot);
-        unsafe { *at = value };
+        unsafe { *timeline_slot(p, slot) = value };
+    }
+}
+
+/// [`mark`] from whichever thread calls it (a slot one warpgroup owns: the ws consumers').
+#[inline(always)]
+pub fn mark_by_caller(p: &MoeParams, slot: usize, value: u64) {
+    if p.timeline != 0 {
+        unsafe { *timeline_slot(p, slot) = value };
     }
 }
 
@@ -174,9 +187,7 @@ pub fn mark(p: &MoeParams, slot: usize, value: u64) {
 pub fn mark_warpgroup(p: &MoeParams, step: u64) {
     let tid = crate::util::thread_idx();
     if p.timeline != 0 && tid % 128 == 0 {
-        let slot = crate::layout::timeline::WG_STEP + (tid / 128) as usize;
-        let at = (p.timeline as *mut u64).wrapping_add(block_idx() as usize * crate::layout::timeline::SLOTS + slot);
-        unsafe { sync::st_volatile_u64(at, step) };
+        unsafe { sync::st_volatile_u64(timeline_slot(p, crate::layout::timeline::WG_STEP + (tid / 128) as usize), step) };
     }
 }
 
@@ -188,8 +199,7 @@ pub fn mark_warpgroup(p: &MoeParams, step: u64) {
 #[inline(always)]
 pub unsafe fn mark_first(p: &MoeParams, slot: usize, claim: u32) {
     if p.timeline != 0 && unsafe { sync::atom_cas_cta_shared_u32(claim, 0, 1) } == 0 {
-        let at = (p.timeline as *mut u64).wrapping_add(block_idx() as usize * crate::layout::timeline::SLOTS + slot);
-        unsafe { sync::st_volatile_u64(at, time::global_timer_ns()) };
+        unsafe { sync::st_volatile_u64(timeline_slot(p, slot), time::global_timer_ns()) };
     }
 }
 

@@ -24,6 +24,14 @@ pub enum TaskKind {
     Exit = 4,
 }
 
+impl Task {
+    /// Whether the task multiplies (GEMM0 or GEMM1), rather than combining or ending the launch.
+    #[inline(always)]
+    pub const fn is_gemm(&self) -> bool {
+        self.kind == TaskKind::Gemm0 as u32 || self.kind == TaskKind::Gemm1 as u32
+    }
+}
+
 impl TaskKind {
     /// Decodes [`Task::kind`].
     #[inline(always)]

@@ -266,7 +266,7 @@ unsafe fn producer<E: Mma>(p: &MoeParams, smem: u32, dl: &Deadline) {
         g.sync();
         let t = unsafe { load_task(at) };
         g.sync();
-        let gemm = t.kind == TaskKind::Gemm0 as u32 || t.kind == TaskKind::Gemm1 as u32;
+        let gemm = t.is_gemm();
         if !gemm && t.kind != TaskKind::Combine as u32 {
             break;
         }
@@ -432,7 +432,7 @@ unsafe fn consumer<E: Mma>(p: &MoeParams, smem: u32, c: u32, dl: &Deadline) {
         let t = unsafe { load_task(slot) };
         if clocked && g.tid() == 0 && taken > 0 {
             let dt = (crate::ptx::time::global_timer_ns() - t0) as u32;
-            let at = smem + ws::CONSUMER_WAIT + if t.kind == TaskKind::Gemm0 as u32 || t.kind == TaskKind::Gemm1 as u32 { 0 } else { 4 };
+            let at = smem + ws::CONSUMER_WAIT + if t.is_gemm() { 0 } else { 4 };
             unsafe { copy::st_shared_u32(at, copy::ld_shared_u32(at) + dt) };
         }
         let ring = unsafe { copy::ld_shared_u32(slot + 4 * RING) };
@@ -477,9 +477,8 @@ unsafe fn consumer<E: Mma>(p: &MoeParams, smem: u32, c: u32, dl: &Deadline) {
         taken += 1;
     }
     // `fault::mark` is thread 0's (the producer's): consumer 0 stores its slot itself.
-    if c == 0 && g.tid() == 0 && p.timeline != 0 {
+    if c == 0 && g.tid() == 0 {
         let (mid, end) = unsafe { (copy::ld_shared_u32(smem + ws::CONSUMER_WAIT), copy::ld_shared_u32(smem + ws::CONSUMER_WAIT + 4)) };
-        let at = (p.timeline as *mut u64).wrapping_add(crate::util::block_idx() as usize * timeline::SLOTS + timeline::CONSUMER_WAIT_NS);
-        unsafe { *at = (mid as u64) << 32 | end as u64 };
+        fault::mark_by_caller(p, timeline::CONSUMER_WAIT_NS, (mid as u64) << 32 | end as u64);
     }
 }
