@@ -99,6 +99,8 @@ pub mod ws {
         /// Consumer 0's ns waiting for a task slot: ended by a GEMM task (not its first), and by
         /// a combine or exit task (`layout::timeline::CONSUMER_WAIT_NS`).
         pub consumer_wait: [u32; 2],
+        /// Consumer 0's task clock, when a timeline is recorded (`layout::TASK_CLOCK_WORDS`).
+        pub task_clock: [u32; crate::layout::TASK_CLOCK_WORDS as usize],
         /// Consumer c's epilogue staging (`gemm::epilogue::store`).
         pub staging: [crate::gemm::epilogue::Chunk; 2],
     }
@@ -123,6 +125,7 @@ pub mod ws {
     pub const PENDING_STORES: u32 = offset_of!(Block, pending_stores) as u32;
     pub const STREAMED_SLICES: u32 = offset_of!(Block, streamed_slices) as u32;
     pub const CONSUMER_WAIT: u32 = offset_of!(Block, consumer_wait) as u32;
+    pub const TASK_CLOCK: u32 = offset_of!(Block, task_clock) as u32;
     pub const STAGING: u32 = offset_of!(Block, staging) as u32;
 
     const _: () = assert!(offset_of!(Block, stages) as u32 == WS_TAIL && WS_TAIL.is_multiple_of(1024));

@@ -873,6 +873,21 @@ pub fn timeline_summary(blocks: &[[u64; flashmoe::layout::timeline::SLOTS]]) -> 
         per_block(cmid),
         per_block(cend)
     );
+    for (kind, name) in ["GEMM0 storing its rows", "GEMM0", "GEMM1"].iter().enumerate() {
+        let at = tl::TASK_NS + 2 * kind;
+        let [main, epilogue, finish, n] = procs.iter().fold([0u64; 4], |[m, e, f, n], b| {
+            [m + (b[at] >> 32), e + (b[at] & 0xffff_ffff), f + (b[at + 1] >> 32), n + (b[at + 1] & 0xffff_ffff)]
+        });
+        if n > 0 {
+            let per_task = |ns: u64| ns as f64 / n as f64 / 1e3;
+            s += &format!(
+                "  ws consumer 0 per {name} task ({n}): mainloop {:.1} us, epilogue {:.1} us, finish {:.1} us\n",
+                per_task(main),
+                per_task(epilogue),
+                per_task(finish)
+            );
+        }
+    }
     let (boxed, all) =
         procs.iter().fold((0, 0), |(b, a), p| (b + (p[tl::STREAMED_SLICES] >> 32), a + (p[tl::STREAMED_SLICES] & 0xffff_ffff)));
     if all > 0 {

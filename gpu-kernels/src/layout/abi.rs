@@ -42,7 +42,11 @@ pub const WS_TAIL: u32 = SHARED_BYTES.next_multiple_of(1024);
 const _: () = assert!(2 * WS_STAGE_BYTES <= PIPELINE_BYTES && WS_STAGE_BYTES.is_multiple_of(1024));
 /// A warp-specialized block's barriers, task slots, output row tables and words, after its
 /// last two stages.
-pub const WS_AUX_BYTES: u32 = 128 + 128 + 2 * TILE_M * 8 + 32 + 16 + 16 * WS_STAGES + 16;
+pub const WS_AUX_BYTES: u32 = 128 + 128 + 2 * TILE_M * 8 + 32 + 16 + 16 * WS_STAGES + 16 + 4 * TASK_CLOCK_WORDS;
+/// Consumer 0's task clock (`smem::ws::Block::task_clock`): the running task's start and kind,
+/// then mainloop ns, epilogue ns, `finish` ns and count for each of `timeline::TASK_KINDS`
+/// (16-byte words: the epilogue staging after it takes vector accesses).
+pub const TASK_CLOCK_WORDS: u32 = (2 + 4 * timeline::TASK_KINDS as u32).next_multiple_of(4);
 /// A consumer's epilogue staging: 64 rows of 32 f32 (+ 16 bytes of padding).
 pub const WS_STAGING_BYTES: u32 = 64 * (32 * 4 + 16);
 /// Dynamic shared memory of a warp-specialized block.
@@ -570,7 +574,6 @@ pub mod tile_words {
 /// Per-block timeline of one launch (diagnostics): %globaltimer ns at phase boundaries, then
 /// counters. The OS block (0) records its own milestones in the task slots.
 pub mod timeline {
-    pub const SLOTS: usize = 19;
     pub const START: usize = 0;
     pub const GATE_DONE: usize = 1;
     pub const BARRIER_DONE: usize = 2;
@@ -605,6 +608,13 @@ pub mod timeline {
     /// Warp-specialized processors: consumer 0's ns waiting for its task slot, ended by a GEMM
     /// task other than its first (high half) and by a combine or exit task (low half).
     pub const CONSUMER_WAIT_NS: usize = 18;
+    /// Warp-specialized processors: consumer 0's time inside GEMM tasks by kind (GEMM0 tasks
+    /// that store their row tile for the others, other GEMM0 tasks, GEMM1 tasks), two slots a
+    /// kind from `TASK_NS`: mainloop ns (high half) and epilogue ns (low), then `finish` ns
+    /// (high) and the count of tasks (low).
+    pub const TASK_NS: usize = 19;
+    pub const TASK_KINDS: usize = 3;
+    pub const SLOTS: usize = TASK_NS + 2 * TASK_KINDS;
 }
 
 /// Written once (first failure of a launch wins) into host-mapped memory; zero means success.

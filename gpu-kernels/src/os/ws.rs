@@ -85,6 +85,9 @@ pub unsafe fn init(smem: u32, full_arrivals: u32) {
         copy::st_shared_u32(smem + ws::STREAMED_SLICES + 4, 0);
         copy::st_shared_u32(smem + ws::CONSUMER_WAIT, 0);
         copy::st_shared_u32(smem + ws::CONSUMER_WAIT + 4, 0);
+        for w in 0..crate::layout::TASK_CLOCK_WORDS {
+            copy::st_shared_u32(smem + ws::TASK_CLOCK + 4 * w, 0);
+        }
     }
     mbarrier::fence_init();
 }
@@ -446,9 +449,22 @@ unsafe fn consumer<E: Mma>(p: &MoeParams, smem: u32, c: u32, dl: &Deadline) {
             g.sync();
         } else {
             let plan = ffn::plan::<E>(p, &t);
+            // Consumer 0's task clock: its thread 0 keeps the laps in shared memory (a start time
+            // held in registers across the mainloop spilled).
+            let clock = clocked && g.tid() == 0;
+            if clock {
+                let kind = match t.kind == TaskKind::Gemm1 as u32 {
+                    true => 2,
+                    false => (ffn::stored_row(p, &t) == NONE) as u32,
+                };
+                unsafe { task_clock_start(smem, kind) };
+            }
             let mut acc = zero_acc();
             let ok = unsafe { WsLoop::consume::<E>(smem, ring, plan.k_bytes / TILE_K_BYTES, c, &mut acc, dl.secondary) };
             done = !g.sync_or(!ok);
+            if clock {
+                unsafe { task_clock_lap(smem, TaskLap::Mainloop) };
+            }
             if done {
                 let gated = p.gated() && t.kind == TaskKind::Gemm0 as u32;
                 let dest = |r: u32| unsafe { ffn::row(out_rows, r) } as *mut u8;
@@ -457,7 +473,13 @@ unsafe fn consumer<E: Mma>(p: &MoeParams, smem: u32, c: u32, dl: &Deadline) {
                     epilogue::store::<E>(&g, staging, &acc, c, gated, plan.tile.rows, plan.cols, ffn::output::<E>(p, &t, &plan), dest);
                     // GEMM0's rows are GEMM1's A, which may come by TMA (`ffn::a_box`).
                     crate::ptx::tma::fence_proxy_async_global();
+                    if clock {
+                        task_clock_lap(smem, TaskLap::Epilogue);
+                    }
                     done = ffn::finish(p, smem, &g, q, &t, &plan.tile);
+                    if clock {
+                        task_clock_lap(smem, TaskLap::Finish);
+                    }
                 }
             } else {
                 unsafe { pipeline_timeout(smem, c) };
@@ -480,5 +502,51 @@ unsafe fn consumer<E: Mma>(p: &MoeParams, smem: u32, c: u32, dl: &Deadline) {
     if c == 0 && g.tid() == 0 {
         let (mid, end) = unsafe { (copy::ld_shared_u32(smem + ws::CONSUMER_WAIT), copy::ld_shared_u32(smem + ws::CONSUMER_WAIT + 4)) };
         fault::mark_by_caller(p, timeline::CONSUMER_WAIT_NS, (mid as u64) << 32 | end as u64);
+        for kind in 0..timeline::TASK_KINDS as u32 {
+            let w = |i: u32| unsafe { copy::ld_shared_u32(smem + ws::TASK_CLOCK + 8 + 16 * kind + 4 * i) } as u64;
+            let slot = timeline::TASK_NS + 2 * kind as usize;
+            fault::mark_by_caller(p, slot, w(0) << 32 | w(1));
+            fault::mark_by_caller(p, slot + 1, w(2) << 32 | w(3));
+        }
+    }
+}
+
+/// A lap of consumer 0's task clock: the part of a GEMM task that just ended.
+#[derive(Clone, Copy)]
+enum TaskLap {
+    Mainloop = 0,
+    Epilogue = 1,
+    /// `ffn::finish`; also counts the task.
+    Finish = 2,
+}
+
+/// Starts consumer 0's clock on a GEMM task of `kind` (`timeline::TASK_NS`).
+///
+/// # Safety
+/// Consumer 0's thread 0, when a timeline is recorded.
+#[inline(always)]
+unsafe fn task_clock_start(smem: u32, kind: u32) {
+    let at = smem + ws::TASK_CLOCK;
+    unsafe {
+        copy::st_shared_u32(at, crate::ptx::time::global_timer_ns() as u32);
+        copy::st_shared_u32(at + 4, kind);
+    }
+}
+
+/// Adds the time since the clock's last start or lap to `lap` of the running task's kind.
+///
+/// # Safety
+/// As [`task_clock_start`], after it.
+#[inline(always)]
+unsafe fn task_clock_lap(smem: u32, lap: TaskLap) {
+    let at = smem + ws::TASK_CLOCK;
+    let now = crate::ptx::time::global_timer_ns() as u32;
+    unsafe {
+        let sum = at + 8 + 16 * copy::ld_shared_u32(at + 4) + 4 * lap as u32;
+        copy::st_shared_u32(sum, copy::ld_shared_u32(sum) + now.wrapping_sub(copy::ld_shared_u32(at)));
+        copy::st_shared_u32(at, now);
+        if let TaskLap::Finish = lap {
+            copy::st_shared_u32(sum + 4, copy::ld_shared_u32(sum + 4) + 1);
+        }
     }
 }
