@@ -163,6 +163,47 @@ fn a_layer_built_for_prefill_decodes_on_the_128_thread_engine() {
     }
 }
 
+/// With a timeline, consumer 0 of every block times each GEMM task it ran by kind (GEMM0 storing
+/// its row tile, other GEMM0, GEMM1): together they are every task handed out but the combine
+/// tasks, each kind present here ran, and its laps add up to a plausible time.
+#[test]
+#[ignore = "needs GPU"]
+fn the_task_clock_counts_every_gemm_task_by_kind() {
+    let cluster = Cluster::first(1).expect("a GPU");
+    if cluster.gpus()[0].arch() != Arch::Sm90a {
+        return;
+    }
+    let cfg = MoeConfig { tokens: 2048, hidden: 512, inter: 512, experts: 4, top_k: 2, dtype: DType::Bf16, ..MoeConfig::default() };
+    let (w, x) = common::weights_and_inputs(&cfg, 1, 31, common::Inputs::Random);
+    let xs: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+    let tuning = Tuning { mainloop: Mainloop::WarpSpecialized, stream_rows: Some(true), ..common::tuning() };
+    let mut layer = MoeLayer::builder(&cluster, cfg.clone()).tuning(tuning).build().unwrap();
+    layer.load_weights(&w).unwrap();
+    layer.record_timeline(true).unwrap();
+    let out = layer.forward(&[&xs]).unwrap();
+    let v = flashmoe::verify::check(&layer, &w, &x, &out, cfg.tokens, None, 32).unwrap();
+    assert!(v.passed(DType::Bf16), "{v:?}");
+    let blocks = layer.timeline(0).unwrap().unwrap();
+    let procs = &blocks[1..];
+    let handed_out: u64 = procs.iter().map(|b| b[timeline::TASKS]).sum();
+    let mut counted = 0;
+    for kind in 0..timeline::TASK_KINDS {
+        let at = timeline::TASK_NS + 2 * kind;
+        let (mut mainloop, mut epilogue, mut n) = (0u64, 0u64, 0u64);
+        for b in procs {
+            mainloop += b[at] >> 32;
+            epilogue += b[at] & 0xffff_ffff;
+            n += b[at + 1] & 0xffff_ffff;
+        }
+        println!("kind {kind}: {n} tasks, mainloop {mainloop} ns, epilogue {epilogue} ns");
+        assert!(n > 0, "no task of kind {kind} was timed");
+        assert!(mainloop > 0 && epilogue > 0 && mainloop / n < 10_000_000, "kind {kind}: {mainloop} / {epilogue} ns over {n} tasks");
+        counted += n;
+    }
+    let combines = flashmoe::layout::combine_tasks(cfg.tokens as u32) as u64;
+    assert_eq!(counted, handed_out - combines, "GEMM tasks timed vs tasks handed out ({handed_out}) less combines ({combines})");
+}
+
 /// The tiny layer of the first two tests: 64 tokens, H = I = 256, E = 8, k = 2, bf16, nothing dropped.
 fn tiny() -> MoeConfig {
     MoeConfig {
