@@ -82,6 +82,17 @@ impl Context {
         check("cuDeviceGetAttribute", unsafe { result::device::get_attribute(self.dev, attr) })
     }
 
+    /// The device's PCI address as NVML and nvidia-smi name it (`00000000:19:00.0`): how tools
+    /// outside CUDA find this device whatever `CUDA_VISIBLE_DEVICES` renumbered.
+    pub fn pci_bus_id(&self) -> Result<String> {
+        Ok(format!(
+            "{:08X}:{:02X}:{:02X}.0",
+            self.attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID)?,
+            self.attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_PCI_BUS_ID)?,
+            self.attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID)?
+        ))
+    }
+
     pub fn compute_capability(&self) -> Result<(i32, i32)> {
         Ok((
             self.attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)?,

@@ -592,7 +592,15 @@ fn run_on(
         if v.passed(cfg.dtype) { "PASS".to_string() } else { format!("FAIL: {v:?}") }
     );
     if iters > 0 {
-        let timing = timing::time_forward(&mut layer, cfg.tokens, 5, iters)?;
+        // The clock and power of this process's first GPU while the forwards are timed.
+        let sampler = cluster.gpus()[0]
+            .context()
+            .pci_bus_id()
+            .map_err(|e| e.to_string())
+            .and_then(|id| crate::power::Sampler::start(&id, std::time::Duration::from_millis(10)));
+        let timing = timing::time_forward(&mut layer, cfg.tokens, 5, iters);
+        let power = sampler.map(|s| s.finish());
+        let timing = timing?;
         println!(
             "forward: median {:.3} ms (min {:.3}) over {iters} runs; {:.1} TFLOP/s per GPU = {:.1}% of {} TFLOP/s; floor {:.3} ms ({:.1}% of floor)",
             timing.ms,
@@ -603,6 +611,10 @@ fn run_on(
             timing.floor_ms,
             100.0 * timing.floor_ms / timing.ms
         );
+        match power {
+            Ok(report) => println!("power: {report}"),
+            Err(why) => println!("power: not sampled: {why}"),
+        }
     }
     if timeline {
         layer.record_timeline(true)?;
