@@ -24,6 +24,9 @@ type ClockInfo = unsafe extern "C" fn(Device, c_uint, *mut c_uint) -> c_int;
 type PowerUsage = unsafe extern "C" fn(Device, *mut c_uint) -> c_int;
 type Reasons = unsafe extern "C" fn(Device, *mut c_ulonglong) -> c_int;
 
+/// Fewer samples than this (10 ms apart) make a run too short for NVML's power reading.
+const SHORT_RUN_SAMPLES: usize = 100;
+
 /// One reading: SM clock (MHz), board power (mW), clock event reasons (bit set).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Sample {
@@ -195,6 +198,9 @@ impl std::fmt::Display for PowerReport {
         if self.thermal_or_brake > 0.0 {
             write!(f, ", thermal or hardware slowdown in {:.0}%", 100.0 * self.thermal_or_brake)?;
         }
+        if self.samples < SHORT_RUN_SAMPLES {
+            write!(f, " (a short run: NVML's power reading averages over about a second)")?;
+        }
         Ok(())
     }
 }
@@ -217,6 +223,9 @@ mod tests {
         assert_eq!((r.power_capped, r.thermal_or_brake), (0.5, 0.25));
         let line = r.to_string();
         assert!(line.contains("1725 MHz") && line.contains("50%") && line.contains("slowdown in 25%"), "{line}");
+        assert!(line.contains("a short run"), "{line}");
+        let long = PowerReport::of(&vec![s(1740, 690_000, 0x4); SHORT_RUN_SAMPLES], 700_000).to_string();
+        assert!(long.contains("in 100% of 100 samples") && !long.contains("short run"), "{long}");
     }
 
     #[test]
