@@ -599,7 +599,7 @@ fn run_on(
             .map_err(|e| e.to_string())
             .and_then(|id| crate::power::Sampler::start(&id, std::time::Duration::from_millis(10)));
         let timing = timing::time_forward(&mut layer, cfg.tokens, 5, iters);
-        let power = sampler.map(|s| s.finish());
+        let power = sampler.map(|s| s.finish(5 + iters));
         let timing = timing?;
         println!(
             "forward: median {:.3} ms (min {:.3}) over {iters} runs; {:.1} TFLOP/s per GPU = {:.1}% of {} TFLOP/s; floor {:.3} ms ({:.1}% of floor)",

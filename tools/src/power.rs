@@ -2,7 +2,8 @@
 //! nvidia-smi, opened at run time like the CUDA driver). An H200 at its 700 W cap lowers its
 //! clock: a layer timed back to back then runs at whatever clock its energy per forward allows,
 //! and a ratio to a baseline timed at another clock says little without both clocks (perf log
-//! v31). Without NVML the timing goes on and the report says why it has no clock.
+//! v31), and its time follows its energy per forward, which NVML's counter gives too. Without
+//! NVML the timing goes on and the report says why it has no clock.
 
 use std::ffi::{CString, c_char, c_int, c_uint, c_ulonglong, c_void};
 use std::sync::Arc;
@@ -23,6 +24,8 @@ type ByPci = unsafe extern "C" fn(*const c_char, *mut Device) -> c_int;
 type ClockInfo = unsafe extern "C" fn(Device, c_uint, *mut c_uint) -> c_int;
 type PowerUsage = unsafe extern "C" fn(Device, *mut c_uint) -> c_int;
 type Reasons = unsafe extern "C" fn(Device, *mut c_ulonglong) -> c_int;
+/// `nvmlDeviceGetTotalEnergyConsumption`: mJ since the driver loaded.
+type Energy = unsafe extern "C" fn(Device, *mut c_ulonglong) -> c_int;
 
 /// Fewer samples than this (10 ms apart) make a run too short for NVML's power reading.
 const SHORT_RUN_SAMPLES: usize = 100;
@@ -43,6 +46,7 @@ struct Nvml {
     clock: ClockInfo,
     power: PowerUsage,
     reasons: Reasons,
+    energy: Energy,
     shutdown: Init,
     limit_mw: u32,
 }
@@ -71,6 +75,7 @@ impl Nvml {
             let clock: ClockInfo = symbol(&lib, b"nvmlDeviceGetClockInfo\0")?;
             let power: PowerUsage = symbol(&lib, b"nvmlDeviceGetPowerUsage\0")?;
             let reasons: Reasons = symbol(&lib, b"nvmlDeviceGetCurrentClocksThrottleReasons\0")?;
+            let energy: Energy = symbol(&lib, b"nvmlDeviceGetTotalEnergyConsumption\0")?;
             let shutdown: Init = symbol(&lib, b"nvmlShutdown\0")?;
             let rc = init();
             if rc != 0 {
@@ -87,7 +92,7 @@ impl Nvml {
             if limit(dev, &mut limit_mw) != 0 {
                 limit_mw = 0;
             }
-            Ok(Nvml { _lib: lib, dev, clock, power, reasons, shutdown, limit_mw })
+            Ok(Nvml { _lib: lib, dev, clock, power, reasons, energy, shutdown, limit_mw })
         }
     }
 
@@ -101,6 +106,13 @@ impl Nvml {
         };
         ok.then_some(Sample { sm_mhz, power_mw, reasons })
     }
+
+    /// The board's energy counter, mJ.
+    fn energy_mj(&self) -> Option<u64> {
+        let mut mj = 0;
+        // SAFETY: as in `sample`.
+        (unsafe { (self.energy)(self.dev, &mut mj) } == 0).then_some(mj)
+    }
 }
 
 /// The function `name` (NUL-terminated) of `lib` as `T`.
@@ -111,10 +123,12 @@ unsafe fn symbol<T: Copy>(lib: &libloading::Library, name: &[u8]) -> Result<T, S
     unsafe { lib.get::<T>(name) }.map(|s| *s).map_err(|e| format!("{} missing ({e})", String::from_utf8_lossy(&name[..name.len() - 1])))
 }
 
-/// Samples one GPU on a thread of its own until [`Sampler::finish`].
+/// Samples one GPU on a thread of its own until [`Sampler::finish`], and reads its energy
+/// counter at both ends.
 pub struct Sampler {
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<Vec<Sample>>,
+    thread: JoinHandle<(Vec<Sample>, Option<u64>)>,
+    energy_start_mj: Option<u64>,
     limit_mw: u32,
 }
 
@@ -123,7 +137,7 @@ impl Sampler {
     /// not there or does not know the device.
     pub fn start(pci_bus_id: &str, period: Duration) -> Result<Sampler, String> {
         let nvml = Nvml::open(pci_bus_id)?;
-        let limit_mw = nvml.limit_mw;
+        let (limit_mw, energy_start_mj) = (nvml.limit_mw, nvml.energy_mj());
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -132,16 +146,24 @@ impl Sampler {
                 samples.extend(nvml.sample());
                 std::thread::sleep(period);
             }
-            samples
+            (samples, nvml.energy_mj())
         });
-        Ok(Sampler { stop, thread, limit_mw })
+        Ok(Sampler { stop, thread, energy_start_mj, limit_mw })
     }
 
-    /// Stops sampling; what the samples say.
-    pub fn finish(self) -> PowerReport {
+    /// Stops sampling; what the samples say, with the energy spent per forward over the
+    /// `forwards` run since [`Sampler::start`].
+    pub fn finish(self, forwards: usize) -> PowerReport {
         self.stop.store(true, Ordering::Relaxed);
-        let samples = self.thread.join().unwrap_or_default();
-        PowerReport::of(&samples, self.limit_mw)
+        let (samples, energy_end_mj) = self.thread.join().unwrap_or_default();
+        let mut report = PowerReport::of(&samples, self.limit_mw);
+        if let (Some(a), Some(b)) = (self.energy_start_mj, energy_end_mj)
+            && forwards > 0
+            && b > a
+        {
+            report.energy_mj_per_forward = Some((b - a) as f64 / forwards as f64);
+        }
+        report
     }
 }
 
@@ -157,6 +179,8 @@ pub struct PowerReport {
     /// slowdown, among the clock event reasons.
     pub power_capped: f64,
     pub thermal_or_brake: f64,
+    /// The board's energy over the run per forward (host gaps between forwards included), mJ.
+    pub energy_mj_per_forward: Option<f64>,
 }
 
 impl PowerReport {
@@ -176,6 +200,7 @@ impl PowerReport {
             limit_w: limit_mw as f64 / 1e3,
             power_capped: share(REASON_SW_POWER_CAP),
             thermal_or_brake: share(REASON_THERMAL_OR_BRAKE),
+            energy_mj_per_forward: None,
         }
     }
 }
@@ -197,6 +222,9 @@ impl std::fmt::Display for PowerReport {
         )?;
         if self.thermal_or_brake > 0.0 {
             write!(f, ", thermal or hardware slowdown in {:.0}%", 100.0 * self.thermal_or_brake)?;
+        }
+        if let Some(mj) = self.energy_mj_per_forward {
+            write!(f, "; {mj:.0} mJ per forward")?;
         }
         if self.samples < SHORT_RUN_SAMPLES {
             write!(f, " (a short run: NVML's power reading averages over about a second)")?;
@@ -224,8 +252,10 @@ mod tests {
         let line = r.to_string();
         assert!(line.contains("1725 MHz") && line.contains("50%") && line.contains("slowdown in 25%"), "{line}");
         assert!(line.contains("a short run"), "{line}");
-        let long = PowerReport::of(&vec![s(1740, 690_000, 0x4); SHORT_RUN_SAMPLES], 700_000).to_string();
-        assert!(long.contains("in 100% of 100 samples") && !long.contains("short run"), "{long}");
+        let long =
+            PowerReport { energy_mj_per_forward: Some(801.4), ..PowerReport::of(&vec![s(1740, 690_000, 0x4); SHORT_RUN_SAMPLES], 700_000) };
+        let long = long.to_string();
+        assert!(long.contains("in 100% of 100 samples; 801 mJ per forward") && !long.contains("short run"), "{long}");
     }
 
     #[test]
