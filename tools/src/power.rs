@@ -27,7 +27,8 @@ type Reasons = unsafe extern "C" fn(Device, *mut c_ulonglong) -> c_int;
 /// `nvmlDeviceGetTotalEnergyConsumption`: mJ since the driver loaded.
 type Energy = unsafe extern "C" fn(Device, *mut c_ulonglong) -> c_int;
 
-/// Fewer samples than this (10 ms apart) make a run too short for NVML's power reading.
+/// Fewer samples than this (10 ms apart) make a run too short for NVML's power reading and
+/// energy counter (perf log v31 c8: 30 forwards of 1 ms read 0 mJ, or half the long runs' energy).
 const SHORT_RUN_SAMPLES: usize = 100;
 
 /// One reading: SM clock (MHz), board power (mW), clock event reasons (bit set).
@@ -157,9 +158,11 @@ impl Sampler {
         self.stop.store(true, Ordering::Relaxed);
         let (samples, energy_end_mj) = self.thread.join().unwrap_or_default();
         let mut report = PowerReport::of(&samples, self.limit_mw);
+        // The counter moves in steps too coarse for a run of a few tens of ms.
         if let (Some(a), Some(b)) = (self.energy_start_mj, energy_end_mj)
             && forwards > 0
             && b > a
+            && samples.len() >= SHORT_RUN_SAMPLES
         {
             report.energy_mj_per_forward = Some((b - a) as f64 / forwards as f64);
         }
@@ -227,7 +230,7 @@ impl std::fmt::Display for PowerReport {
             write!(f, "; {mj:.0} mJ per forward")?;
         }
         if self.samples < SHORT_RUN_SAMPLES {
-            write!(f, " (a short run: NVML's power reading averages over about a second)")?;
+            write!(f, " (a short run: NVML's power reading averages over about a second, and its energy counter steps too coarsely)")?;
         }
         Ok(())
     }
