@@ -21,6 +21,11 @@ fn check_raw(call: &'static str, r: sys::CUresult) -> Result<()> {
     check(call, r.result())
 }
 
+/// A PCI address as NVML and nvidia-smi write it: domain, bus and device, function 0.
+fn pci_bus_id(domain: i32, bus: i32, device: i32) -> String {
+    format!("{domain:08X}:{bus:02X}:{device:02X}.0")
+}
+
 /// Loads libcuda and initialises the driver; returns the number of devices.
 pub fn init() -> Result<usize> {
     // SAFETY: only probes whether the shared library can be opened.
@@ -85,11 +90,10 @@ impl Context {
     /// The device's PCI address as NVML and nvidia-smi name it (`00000000:19:00.0`): how tools
     /// outside CUDA find this device whatever `CUDA_VISIBLE_DEVICES` renumbered.
     pub fn pci_bus_id(&self) -> Result<String> {
-        Ok(format!(
-            "{:08X}:{:02X}:{:02X}.0",
+        Ok(pci_bus_id(
             self.attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID)?,
             self.attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_PCI_BUS_ID)?,
-            self.attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID)?
+            self.attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID)?,
         ))
     }
 
@@ -848,5 +852,15 @@ impl TensorMap {
     /// is 128·i bytes further.
     pub fn device_ptr(&self) -> u64 {
         self.buf.ptr()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The form NVML's `nvmlDeviceGetHandleByPciBusId_v2` takes (nvidia-smi's `pci.bus_id`).
+    #[test]
+    fn pci_addresses_are_written_as_nvml_reads_them() {
+        assert_eq!(super::pci_bus_id(0, 0x19, 0), "00000000:19:00.0");
+        assert_eq!(super::pci_bus_id(1, 0xdb, 0x1f), "00000001:DB:1F.0");
     }
 }
