@@ -441,6 +441,9 @@ fn info(mib: usize) -> Result<()> {
     Ok(())
 }
 
+/// Untimed forwards before `flashmoe run` times its `--iters`.
+const RUN_WARMUP: usize = 5;
+
 /// Builds, verifies and (with `iters` > 0) times one layer.
 fn run(args: &LayerArgs, iters: usize, sample: Option<usize>, timeline: bool) -> Result<()> {
     // Checkpoint and shape errors first, on any machine (the GPU count is checked once the GPUs
@@ -598,8 +601,8 @@ fn run_on(
             .pci_bus_id()
             .map_err(|e| e.to_string())
             .and_then(|id| crate::power::Sampler::start(&id, std::time::Duration::from_millis(10)));
-        let timing = timing::time_forward(&mut layer, cfg.tokens, 5, iters);
-        let power = sampler.map(|s| s.finish(5 + iters));
+        let timing = timing::time_forward(&mut layer, cfg.tokens, RUN_WARMUP, iters);
+        let power = sampler.map(|s| s.finish(RUN_WARMUP + iters));
         let timing = timing?;
         println!(
             "forward: median {:.3} ms (min {:.3}) over {iters} runs; {:.1} TFLOP/s per GPU = {:.1}% of {} TFLOP/s; floor {:.3} ms ({:.1}% of floor)",
