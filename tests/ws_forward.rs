@@ -188,12 +188,10 @@ fn the_task_clock_counts_every_gemm_task_by_kind() {
     let handed_out: u64 = procs.iter().map(|b| b[timeline::TASKS]).sum();
     let mut counted = 0;
     for kind in 0..timeline::TASK_KINDS {
-        let at = timeline::TASK_NS + 2 * kind;
         let (mut mainloop, mut epilogue, mut n) = (0u64, 0u64, 0u64);
         for b in procs {
-            mainloop += b[at] >> 32;
-            epilogue += b[at] & 0xffff_ffff;
-            n += b[at + 1] & 0xffff_ffff;
+            let [m, e, _, tasks] = timeline::task_laps(b, kind);
+            (mainloop, epilogue, n) = (mainloop + m, epilogue + e, n + tasks);
         }
         println!("kind {kind}: {n} tasks, mainloop {mainloop} ns, epilogue {epilogue} ns");
         assert!(n > 0, "no task of kind {kind} was timed");

@@ -874,9 +874,9 @@ pub fn timeline_summary(blocks: &[[u64; flashmoe::layout::timeline::SLOTS]]) -> 
         per_block(cend)
     );
     for (kind, name) in ["GEMM0 storing its rows", "GEMM0", "GEMM1"].iter().enumerate() {
-        let at = tl::TASK_NS + 2 * kind;
-        let [main, epilogue, finish, n] = procs.iter().fold([0u64; 4], |[m, e, f, n], b| {
-            [m + (b[at] >> 32), e + (b[at] & 0xffff_ffff), f + (b[at + 1] >> 32), n + (b[at + 1] & 0xffff_ffff)]
+        let [main, epilogue, finish, n] = procs.iter().fold([0u64; 4], |sum, b| {
+            let laps = tl::task_laps(b, kind);
+            [sum[0] + laps[0], sum[1] + laps[1], sum[2] + laps[2], sum[3] + laps[3]]
         });
         if n > 0 {
             let per_task = |ns: u64| ns as f64 / n as f64 / 1e3;

@@ -615,6 +615,13 @@ pub mod timeline {
     pub const TASK_NS: usize = 19;
     pub const TASK_KINDS: usize = 3;
     pub const SLOTS: usize = TASK_NS + 2 * TASK_KINDS;
+
+    /// A block's `TASK_NS` slots of `kind` (< `TASK_KINDS`), unpacked: mainloop ns, epilogue
+    /// ns, `finish` ns, tasks.
+    pub const fn task_laps(block: &[u64; SLOTS], kind: usize) -> [u64; 4] {
+        let (a, b) = (block[TASK_NS + 2 * kind], block[TASK_NS + 2 * kind + 1]);
+        [a >> 32, a & 0xffff_ffff, b >> 32, b & 0xffff_ffff]
+    }
 }
 
 /// Written once (first failure of a launch wins) into host-mapped memory; zero means success.
@@ -642,6 +649,16 @@ pub struct ErrorRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The kernel packs each kind's laps two to a slot, high half first (`os::ws`'s exit marks).
+    #[test]
+    fn task_laps_unpack_the_kernels_slots() {
+        let mut block = [0u64; timeline::SLOTS];
+        block[timeline::TASK_NS + 2] = 19_800 << 32 | 5_800;
+        block[timeline::TASK_NS + 3] = 1_700 << 32 | 31;
+        assert_eq!(timeline::task_laps(&block, 1), [19_800, 5_800, 1_700, 31]);
+        assert_eq!(timeline::task_laps(&block, 0), [0; 4]);
+    }
 
     #[test]
     fn shared_struct_sizes_are_stable() {
