@@ -99,10 +99,28 @@ pub mod ws {
         /// Consumer 0's ns waiting for a task slot: ended by a GEMM task (not its first), and by
         /// a combine or exit task (`layout::timeline::CONSUMER_WAIT_NS`).
         pub consumer_wait: [u32; 2],
-        /// Consumer 0's task clock, when a timeline is recorded (`layout::TASK_CLOCK_WORDS`).
-        pub task_clock: [u32; crate::layout::TASK_CLOCK_WORDS as usize],
+        /// Consumer 0's task clock, when a timeline is recorded.
+        pub task_clock: TaskClock,
         /// Consumer c's epilogue staging (`gemm::epilogue::store`).
         pub staging: [crate::gemm::epilogue::Chunk; 2],
+    }
+
+    /// Consumer 0's clock of its GEMM tasks (`os::ws`, `layout::timeline::TASK_NS`).
+    #[repr(C)]
+    pub struct TaskClock {
+        /// The running task's start or last lap (`%globaltimer` ns, low 32 bits) and its kind.
+        pub start: u32,
+        pub kind: u32,
+        /// Per kind: mainloop ns, epilogue ns, `finish` ns, tasks.
+        pub laps: [[u32; 4]; crate::layout::timeline::TASK_KINDS],
+        _pad: [u32; 2],
+    }
+    const _: () = assert!(size_of::<TaskClock>() as u32 == 4 * crate::layout::TASK_CLOCK_WORDS);
+
+    /// Shared offset of lap word `field` (mainloop, epilogue, finish, tasks) of task `kind`.
+    #[inline(always)]
+    pub fn task_lap(kind: u32, field: u32) -> u32 {
+        TASK_CLOCK + offset_of!(TaskClock, laps) as u32 + 16 * kind + 4 * field
     }
 
     /// Shared offset of pipeline stage `s` (< `WS_STAGES`).
@@ -126,6 +144,8 @@ pub mod ws {
     pub const STREAMED_SLICES: u32 = offset_of!(Block, streamed_slices) as u32;
     pub const CONSUMER_WAIT: u32 = offset_of!(Block, consumer_wait) as u32;
     pub const TASK_CLOCK: u32 = offset_of!(Block, task_clock) as u32;
+    pub const TASK_CLOCK_START: u32 = TASK_CLOCK + offset_of!(TaskClock, start) as u32;
+    pub const TASK_CLOCK_KIND: u32 = TASK_CLOCK + offset_of!(TaskClock, kind) as u32;
     pub const STAGING: u32 = offset_of!(Block, staging) as u32;
 
     const _: () = assert!(offset_of!(Block, stages) as u32 == WS_TAIL && WS_TAIL.is_multiple_of(1024));

@@ -453,10 +453,8 @@ unsafe fn consumer<E: Mma>(p: &MoeParams, smem: u32, c: u32, dl: &Deadline) {
             // held in registers across the mainloop spilled).
             let clock = clocked && g.tid() == 0;
             if clock {
-                let kind = match t.kind == TaskKind::Gemm1 as u32 {
-                    true => 2,
-                    false => (ffn::stored_row(p, &t) == NONE) as u32,
-                };
+                // Kinds: 0 GEMM0 storing its row tile, 1 other GEMM0, 2 GEMM1.
+                let kind = if t.kind == TaskKind::Gemm1 as u32 { 2 } else { (ffn::stored_row(p, &t) == NONE) as u32 };
                 unsafe { task_clock_start(smem, kind) };
             }
             let mut acc = zero_acc();
@@ -503,7 +501,7 @@ unsafe fn consumer<E: Mma>(p: &MoeParams, smem: u32, c: u32, dl: &Deadline) {
         let (mid, end) = unsafe { (copy::ld_shared_u32(smem + ws::CONSUMER_WAIT), copy::ld_shared_u32(smem + ws::CONSUMER_WAIT + 4)) };
         fault::mark_by_caller(p, timeline::CONSUMER_WAIT_NS, (mid as u64) << 32 | end as u64);
         for kind in 0..timeline::TASK_KINDS as u32 {
-            let w = |i: u32| unsafe { copy::ld_shared_u32(smem + ws::TASK_CLOCK + 8 + 16 * kind + 4 * i) } as u64;
+            let w = |field: u32| unsafe { copy::ld_shared_u32(smem + ws::task_lap(kind, field)) } as u64;
             let slot = timeline::TASK_NS + 2 * kind as usize;
             fault::mark_by_caller(p, slot, w(0) << 32 | w(1));
             fault::mark_by_caller(p, slot + 1, w(2) << 32 | w(3));
@@ -526,10 +524,9 @@ enum TaskLap {
 /// Consumer 0's thread 0, when a timeline is recorded.
 #[inline(always)]
 unsafe fn task_clock_start(smem: u32, kind: u32) {
-    let at = smem + ws::TASK_CLOCK;
     unsafe {
-        copy::st_shared_u32(at, crate::ptx::time::global_timer_ns() as u32);
-        copy::st_shared_u32(at + 4, kind);
+        copy::st_shared_u32(smem + ws::TASK_CLOCK_START, crate::ptx::time::global_timer_ns() as u32);
+        copy::st_shared_u32(smem + ws::TASK_CLOCK_KIND, kind);
     }
 }
 
@@ -539,14 +536,15 @@ unsafe fn task_clock_start(smem: u32, kind: u32) {
 /// As [`task_clock_start`], after it.
 #[inline(always)]
 unsafe fn task_clock_lap(smem: u32, lap: TaskLap) {
-    let at = smem + ws::TASK_CLOCK;
-    let now = crate::ptx::time::global_timer_ns() as u32;
+    let (start, now) = (smem + ws::TASK_CLOCK_START, crate::ptx::time::global_timer_ns() as u32);
     unsafe {
-        let sum = at + 8 + 16 * copy::ld_shared_u32(at + 4) + 4 * lap as u32;
-        copy::st_shared_u32(sum, copy::ld_shared_u32(sum) + now.wrapping_sub(copy::ld_shared_u32(at)));
-        copy::st_shared_u32(at, now);
+        let kind = copy::ld_shared_u32(smem + ws::TASK_CLOCK_KIND);
+        let sum = smem + ws::task_lap(kind, lap as u32);
+        copy::st_shared_u32(sum, copy::ld_shared_u32(sum) + now.wrapping_sub(copy::ld_shared_u32(start)));
+        copy::st_shared_u32(start, now);
         if let TaskLap::Finish = lap {
-            copy::st_shared_u32(sum + 4, copy::ld_shared_u32(sum + 4) + 1);
+            let tasks = smem + ws::task_lap(kind, 3);
+            copy::st_shared_u32(tasks, copy::ld_shared_u32(tasks) + 1);
         }
     }
 }
