@@ -42,15 +42,19 @@ const ROW_LIST: u32 = core::mem::offset_of!(Lists, rows) as u32;
 const _: () = assert!(core::mem::size_of::<Lists>() as u32 <= crate::layout::PIPELINE_BYTES);
 
 /// Dispatches the units (expert, part) of processor `proc_id`, if it is a dispatch block.
+/// `PUTS`: the entry may have peers reached by NVSHMEM puts (the 128-thread engines; the host
+/// never runs a warp-specialized one with put peers). With the piecewise put path compiled into
+/// the warp-specialized entries, ptxas spilled a word of their predicates across the whole
+/// entry (perf log v32).
 ///
 /// # Safety
 /// All threads of the block call it after the gate's grid barriers.
-pub unsafe fn run<E: Element>(p: &MoeParams, smem: u32, proc_id: u32) {
+pub unsafe fn run<E: Element, const PUTS: bool>(p: &MoeParams, smem: u32, proc_id: u32) {
     let parts = p.dispatch_parts;
     let mut u = proc_id;
     while proc_id < p.dispatch_blocks && u < p.experts * parts {
         let expert = dispatch_expert(u, parts, p.rank, p.local_experts, p.experts);
-        unsafe { unit::<E>(p, smem, expert, u % parts, parts) };
+        unsafe { unit::<E, PUTS>(p, smem, expert, u % parts, parts) };
         u += p.dispatch_blocks;
     }
 }
@@ -75,7 +79,7 @@ struct Stream {
 }
 
 #[inline(never)]
-unsafe fn unit<E: Element>(p: &MoeParams, smem: u32, expert: u32, q: u32, parts: u32) {
+unsafe fn unit<E: Element, const PUTS: bool>(p: &MoeParams, smem: u32, expert: u32, q: u32, parts: u32) {
     let tid = thread_idx();
     let chunks = gate_chunks(p.tokens);
     let counts = (p.workspace + p.ws.chunk_counts) as *const u32;
@@ -118,13 +122,20 @@ unsafe fn unit<E: Element>(p: &MoeParams, smem: u32, expert: u32, q: u32, parts:
     while tile < tiles {
         let lo = tile * TILE_M;
         let hi = (lo + TILE_M).min(kept);
-        unsafe {
-            collect(p, smem, &s, counts.add(expert as usize), chunks, lo, hi);
-            copy_rows::<E>(p, smem, &s, hi - lo, lo);
+        unsafe { collect(p, smem, &s, counts.add(expert as usize), chunks, lo, hi) };
+        #[cfg(feature = "nvshmem")]
+        if PUTS && s.put && !p.scales_input() {
+            unsafe { copy_put_tile::<E>(p, smem, &s, lo, hi) };
+            if tid == 0 {
+                unsafe { signal(p, &s, tile) };
+            }
+            tile += parts;
+            continue;
         }
-        // To a peer reached by puts, each warp puts a quarter of the tile's rows (warp 0 the
-        // meta words too) and completes them before thread 0 signals the flag. (Warp 0 alone
-        // reached 18% of the stores' bandwidth on two H200s: perf log v16.)
+        unsafe { copy_rows::<E>(p, smem, &s, hi - lo, lo) };
+        // Rows to a peer reached by puts that `copy_put_tile` does not take (scaled rows) were
+        // copied into the outbox above: each warp puts a quarter of them (warp 0 the meta words
+        // too) and completes them before thread 0 signals.
         #[cfg(feature = "nvshmem")]
         if s.put {
             let (w, rows) = (tid / 32, hi - lo);
@@ -145,6 +156,30 @@ unsafe fn unit<E: Element>(p: &MoeParams, smem: u32, expert: u32, q: u32, parts:
         }
         tile += parts;
     }
+}
+
+/// Row tile `[lo, hi)` of a stream to a peer reached by NVSHMEM puts (`s.rows` and `s.meta` are
+/// this GPU's outbox for it), after [`collect`]: the slots as [`copy_rows`] writes them, then
+/// each warp copies a quarter of the rows into the outbox and puts them as it goes
+/// (`nvshmem::copy_put_rows`; warp 0 the meta words too) and completes them. Ends with a block
+/// barrier, after which the tile can be announced. Copied, then put by four warps, a tile reached
+/// 53% of the stores' bandwidth on two H200s (perf log v16); piece by piece 83% (perf log v32).
+/// Out of line, so the store path's registers stay as they were.
+#[cfg(feature = "nvshmem")]
+#[inline(never)]
+unsafe fn copy_put_tile<E: Element>(p: &MoeParams, smem: u32, s: &Stream, lo: u32, hi: u32) {
+    let (w, rows) = (thread_idx() / 32, hi - lo);
+    let (r0, r1) = (w * rows / 4, (w + 1) * rows / 4);
+    let row_bytes = (p.hidden * E::BYTES) as u64;
+    unsafe {
+        copy_rows::<E>(p, smem, &Stream { copy_rows: false, ..*s }, rows, lo);
+        let tile_rows = s.rows.add((lo as u64 * row_bytes) as usize) as u64;
+        crate::nvshmem::copy_put_rows(p, s.owner, smem + ROW_LIST, r0, r1, tile_rows, row_bytes as u32);
+        if w == 0 {
+            crate::nvshmem::put_warp(p, s.owner, s.meta.add(lo as usize) as u64, rows as u64 * 4);
+        }
+    }
+    sync::sync_threads();
 }
 
 /// Announces row tile `tile` of a stream (one thread, after a block barrier covering its rows).

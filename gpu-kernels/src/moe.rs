@@ -115,7 +115,8 @@ unsafe fn prologue<E: Mma, const STATIC: bool>(
             os::run(p, smem, dl);
             return false;
         }
-        dispatch::run::<E>(p, smem, block_idx() - 1);
+        // The 128-thread engines (STATIC) are the ones the host runs with NVSHMEM put peers.
+        dispatch::run::<E, STATIC>(p, smem, block_idx() - 1);
     }
     fault::mark_now(p, timeline::DISPATCH_DONE);
     true

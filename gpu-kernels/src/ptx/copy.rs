@@ -71,6 +71,12 @@ pub unsafe fn ld_cg_v4(p: *const u8) -> [u32; 4] {
     [a, b, c, d]
 }
 
+/// `prefetch.global.L1 [p]`: brings the line holding `p` into this SM's L1 without waiting for it.
+#[inline(always)]
+pub unsafe fn prefetch_l1(p: *const u8) {
+    unsafe { asm!("prefetch.global.L1 [{p}];", p = in(reg64) p) };
+}
+
 /// `st.global.v4.u32`: 16 bytes; also the store used into a peer's heap (a UVA address).
 #[inline(always)]
 pub unsafe fn st_v4(p: *mut u8, v: [u32; 4]) {
