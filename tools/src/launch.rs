@@ -24,9 +24,36 @@ fn invalid(what: String) -> Error {
     Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, what))
 }
 
-/// A port nothing listens on now (rank 0's rendezvous binds it next).
+/// A port nothing listens on now, for rank 0's rendezvous, below the kernel's ephemeral range.
+/// A port from that range (what binding port 0 gives) can be handed to another socket before
+/// rank 0 binds it, e.g. to another rank's own attempt to connect to it (a TCP self-connect):
+/// rank 0 then failed with "Address already in use" twice in ~50 launches (perf log v32).
 fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok().and_then(|t| ephemeral_range(&t));
+    let seed = u64::from(std::process::id())
+        ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let mut below = candidate_ports(range.map_or(32768, |(low, _)| low), seed);
+    if let Some(port) = below.find(|&p| std::net::TcpListener::bind(("0.0.0.0", p)).is_ok()) {
+        return Ok(port);
+    }
+    Ok(std::net::TcpListener::bind("0.0.0.0:0")?.local_addr()?.port())
+}
+
+/// The (low, high) ports of `/proc/sys/net/ipv4/ip_local_port_range`.
+fn ephemeral_range(text: &str) -> Option<(u16, u16)> {
+    let mut it = text.split_whitespace().map(str::parse::<u16>);
+    match (it.next(), it.next()) {
+        (Some(Ok(low)), Some(Ok(high))) if low <= high => Some((low, high)),
+        _ => None,
+    }
+}
+
+/// Up to 64 consecutive ports to try (wrapping), below `ephemeral_low` and at least 1024 (in the
+/// 12288 ports below it), from a point picked by `seed`.
+fn candidate_ports(ephemeral_low: u16, seed: u64) -> impl Iterator<Item = u16> {
+    let low = ephemeral_low.saturating_sub(12288).max(1024);
+    let span = u64::from(ephemeral_low.saturating_sub(low));
+    (0..span.min(64)).map(move |i| low + ((seed + i) % span) as u16)
 }
 
 /// Runs the processes to the end; the exit code is 0 when all succeed, else the first failure's
@@ -122,4 +149,36 @@ fn supervise(mut children: Vec<Child>) -> Result<i32> {
         std::thread::sleep(Duration::from_millis(20));
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ephemeral_range_is_read_from_procfs_text() {
+        assert_eq!(ephemeral_range("32768\t60999\n"), Some((32768, 60999)));
+        assert_eq!(ephemeral_range("1024 65535"), Some((1024, 65535)));
+        assert_eq!(ephemeral_range("60999 32768"), None);
+        assert_eq!(ephemeral_range("garbage"), None);
+        assert_eq!(ephemeral_range(""), None);
+    }
+
+    #[test]
+    fn rendezvous_ports_are_tried_below_the_ephemeral_range() {
+        for seed in [0, 1, 12287, 12288, u64::MAX] {
+            let ports: Vec<u16> = candidate_ports(32768, seed).collect();
+            assert_eq!(ports.len(), 64);
+            assert!(ports.iter().all(|&p| (20480..32768).contains(&p)), "{ports:?}");
+            let mut distinct = ports.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            assert_eq!(distinct.len(), 64, "{ports:?}");
+        }
+        // A range that starts low leaves few or no ports below it: the caller falls back to port 0.
+        assert_eq!(candidate_ports(1050, 7).count(), 26);
+        assert!(candidate_ports(1050, 7).all(|p| (1024..1050).contains(&p)));
+        assert_eq!(candidate_ports(1024, 7).count(), 0);
+        assert_eq!(candidate_ports(0, 7).count(), 0);
+    }
 }

@@ -57,7 +57,7 @@ impl Process {
         let id = if env.rank == 0 {
             let id = host.unique_id()?;
             if env.world_size > 1 {
-                Rendezvous::bind(env.master_port)?.serve(env.world_size, &id, timeout)?;
+                Rendezvous::bind(env.master_port, timeout)?.serve(env.world_size, &id, timeout)?;
             }
             id
         } else {

@@ -15,6 +15,8 @@ const MAGIC: &[u8; 8] = b"FLMOE-RV";
 const VERSION: u32 = 1;
 /// Between connection attempts to a root that is not listening yet.
 const RETRY: Duration = Duration::from_millis(50);
+/// Between attempts to listen on a port that is in use.
+const BIND_RETRY: Duration = Duration::from_millis(20);
 
 /// Rank 0's side: a bound listener (bind first, so a test or launcher can learn the port).
 pub struct Rendezvous {
@@ -23,11 +25,20 @@ pub struct Rendezvous {
 }
 
 impl Rendezvous {
-    /// Listens on every interface at `port` (0: any free port, see [`Self::port`]).
-    pub fn bind(port: u16) -> Result<Rendezvous, DistError> {
+    /// Listens on every interface at `port` (0: any free port, see [`Self::port`]). A port in use
+    /// is tried again until `timeout`: another rank's connection attempt may hold it for a moment
+    /// (a TCP self-connect, which [`rendezvous`] drops), and a launcher's free port may still be
+    /// closing.
+    pub fn bind(port: u16, timeout: Duration) -> Result<Rendezvous, DistError> {
         let addr = format!("0.0.0.0:{port}");
-        let listener = TcpListener::bind(&addr).map_err(|source| DistError::Io { addr: addr.clone(), source })?;
-        Ok(Rendezvous { listener, addr })
+        let start = Instant::now();
+        loop {
+            match TcpListener::bind(&addr) {
+                Ok(listener) => return Ok(Rendezvous { listener, addr }),
+                Err(e) if e.kind() == ErrorKind::AddrInUse && start.elapsed() + BIND_RETRY < timeout => std::thread::sleep(BIND_RETRY),
+                Err(source) => return Err(DistError::Io { addr, source }),
+            }
+        }
     }
 
     /// The port it listens on.
@@ -93,7 +104,17 @@ pub fn rendezvous(addr: &str, port: u16, rank: usize, world: usize, timeout: Dur
             TcpStream::connect_timeout(&a, remaining(start, timeout).min(Duration::from_secs(1)))
         });
         match attempt {
-            Ok(s) => break s,
+            // Connecting to a local port nobody listens on can connect the socket to itself (its
+            // own ephemeral port was the target), which would also keep the root from binding it.
+            Ok(s) if !connected_to_itself(&s) => break s,
+            Ok(_) if start.elapsed() + RETRY <= timeout => std::thread::sleep(RETRY),
+            Ok(_) => {
+                return Err(DistError::RootUnreachable {
+                    addr: target,
+                    waited: start.elapsed(),
+                    last_error: "every connection reached this rank itself (TCP self-connect): nobody listened".into(),
+                });
+            }
             Err(e) if start.elapsed() + RETRY > timeout => {
                 return Err(DistError::RootUnreachable { addr: target, waited: start.elapsed(), last_error: e.to_string() });
             }
@@ -129,6 +150,11 @@ pub fn rendezvous(addr: &str, port: u16, rank: usize, world: usize, timeout: Dur
     Ok(payload)
 }
 
+/// A TCP self-connect: the socket's own address is its peer's.
+fn connected_to_itself(s: &TcpStream) -> bool {
+    matches!((s.local_addr(), s.peer_addr()), (Ok(a), Ok(b)) if a == b)
+}
+
 fn remaining(start: Instant, timeout: Duration) -> Duration {
     timeout.saturating_sub(start.elapsed()).max(Duration::from_millis(1))
 }
@@ -162,7 +188,7 @@ mod tests {
     const T: Duration = Duration::from_secs(10);
 
     fn root(world: usize, payload: Vec<u8>, timeout: Duration) -> (u16, thread::JoinHandle<Result<(), DistError>>) {
-        let r = Rendezvous::bind(0).unwrap();
+        let r = Rendezvous::bind(0, T).unwrap();
         let port = r.port().unwrap();
         (port, thread::spawn(move || r.serve(world, &payload, timeout)))
     }
@@ -189,12 +215,12 @@ mod tests {
 
     #[test]
     fn ranks_may_start_before_the_root() {
-        let r = Rendezvous::bind(0).unwrap();
+        let r = Rendezvous::bind(0, T).unwrap();
         let port = r.port().unwrap();
         drop(r); // nobody listens yet
         let early = thread::spawn(move || rendezvous("127.0.0.1", port, 1, 2, T));
         thread::sleep(Duration::from_millis(200));
-        let r = Rendezvous::bind(port).unwrap();
+        let r = Rendezvous::bind(port, T).unwrap();
         r.serve(2, b"id", T).unwrap();
         assert_eq!(early.join().unwrap().unwrap(), b"id");
     }
@@ -213,8 +239,25 @@ mod tests {
     }
 
     #[test]
+    fn the_root_waits_for_a_port_in_use_until_its_timeout() {
+        let holder = TcpListener::bind("0.0.0.0:0").unwrap();
+        let port = holder.local_addr().unwrap().port();
+        let started = Instant::now();
+        let e = Rendezvous::bind(port, Duration::from_millis(200)).err().expect("the port is held");
+        assert!(matches!(&e, DistError::Io { source, .. } if source.kind() == ErrorKind::AddrInUse), "{e}");
+        assert!(started.elapsed() >= Duration::from_millis(150), "{:?}", started.elapsed());
+        let released = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(150));
+            drop(holder);
+        });
+        let r = Rendezvous::bind(port, T).unwrap();
+        assert_eq!(r.port().unwrap(), port);
+        released.join().unwrap();
+    }
+
+    #[test]
     fn no_root_is_a_timeout_naming_the_address() {
-        let r = Rendezvous::bind(0).unwrap();
+        let r = Rendezvous::bind(0, T).unwrap();
         let port = r.port().unwrap();
         drop(r);
         let e = rendezvous("127.0.0.1", port, 1, 2, Duration::from_millis(300)).unwrap_err();
