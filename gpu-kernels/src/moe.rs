@@ -116,7 +116,10 @@ unsafe fn prologue<E: Mma, const STATIC: bool>(
             return false;
         }
         // The 128-thread engines (STATIC) are the ones the host runs with NVSHMEM put peers.
+        #[cfg(feature = "nvshmem")]
         dispatch::run::<E, STATIC>(p, smem, block_idx() - 1);
+        #[cfg(not(feature = "nvshmem"))]
+        dispatch::run::<E, false>(p, smem, block_idx() - 1);
     }
     fault::mark_now(p, timeline::DISPATCH_DONE);
     true
