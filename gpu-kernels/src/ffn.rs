@@ -717,7 +717,7 @@ pub fn output<E: Element>(p: &MoeParams, task: &Task, plan: &Plan) -> impl Fn(u3
         }
         // `activate`'s steps written out: the call form made ptxas spill 312 bytes in the ws
         // entries (144 like this).
-        unroll!(8, i, { x[i] = act.apply(x[i]) });
+        act.apply8(x);
         if gated {
             let mut u = unsafe { epilogue::staged_vec::<E>(g) };
             if bias {
@@ -747,7 +747,7 @@ unsafe fn add_bias<E: Element>(b: *const u8, col: u32, x: &mut [f32; 8]) {
 /// With `bias` and `gated`, `b_gate` holds those columns.
 #[inline(always)]
 unsafe fn activate<E: Element>(act: activation::Act, gated: bool, bias: bool, b_gate: *const u8, col: u32, x: &mut [f32; 8], g: &[f32; 8]) {
-    unroll!(8, i, { x[i] = act.apply(x[i]) });
+    act.apply8(x);
     if gated {
         let mut u = *g;
         if bias {
