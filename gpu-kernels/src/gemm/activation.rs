@@ -59,9 +59,9 @@ impl Act {
     }
 
     /// act(x) of eight values of the gate projection, in place: one warp-uniform branch on the
-    /// kind per vector. (With [`Self::apply`] per element, ptxas kept two branches per value:
-    /// 256 of them in a consumer thread's epilogue, which cost a GEMM0 task ~2 us beside GEMM1's
-    /// (perf log v32).)
+    /// kind per vector. (Branching per value, ptxas kept two branches per value, 256 in a
+    /// consumer thread's epilogue: a GEMM0 task's epilogue took 6.0 us instead of 4.6; perf log
+    /// v32.)
     #[inline(always)]
     pub fn apply8(self, x: &mut [f32; 8]) {
         let a = self.kind;
@@ -70,26 +70,12 @@ impl Act {
         } else if a == ActivationKind::Gelu as u32 {
             unroll!(8, i, { x[i] = 0.5 * x[i] * (1.0 + erf(x[i] * core::f32::consts::FRAC_1_SQRT_2)) });
         } else {
+            // SiLU and the clamped SwiGLU: g · sigmoid(alpha · g), g = min(x, limit) (NaN stays
+            // NaN, as with torch's clamp).
             unroll!(8, i, {
                 let g = if x[i] > self.limit { self.limit } else { x[i] };
                 x[i] = g * sigmoid_approx(self.alpha * g);
             });
-        }
-    }
-
-    /// act(x) of the gate projection (a warp-uniform branch on the kind).
-    #[inline(always)]
-    pub fn apply(self, x: f32) -> f32 {
-        let a = self.kind;
-        if a == ActivationKind::Relu as u32 {
-            if x > 0.0 { x } else { 0.0 }
-        } else if a == ActivationKind::Gelu as u32 {
-            0.5 * x * (1.0 + erf(x * core::f32::consts::FRAC_1_SQRT_2))
-        } else {
-            // SiLU and the clamped SwiGLU: g · sigmoid(alpha · g), g = min(x, limit) (NaN stays
-            // NaN, as with torch's clamp).
-            let g = if x > self.limit { self.limit } else { x };
-            g * sigmoid_approx(self.alpha * g)
         }
     }
 
