@@ -3,7 +3,7 @@
 # with ptxas cubins into /tmp/gpuws_p/DIR, stripped. v28's pack.sh with a source checkout and a
 # target dir of its own, so branches in git worktrees build side by side:
 #   SRC=/work/wt CARGO_TARGET_DIR=/work/tgt-wt pack.sh DIR test1 test2 ...   (default: /work/main)
-set -e
+set -eo pipefail
 cd ${SRC:-/work/main}
 export FLASHMOE_REQUIRE_PTXAS=1 FLASHMOE_CUBIN=1 FLASHMOE_PTXAS=/work/main/.ci/.tools/nvidia/cuda_nvcc/bin/ptxas
 D=/tmp/gpuws_p/$1; shift
