@@ -29,21 +29,21 @@ fn invalid(what: String) -> Error {
 /// rank 0 binds it, e.g. to another rank's own attempt to connect to it (a TCP self-connect):
 /// rank 0 then failed with "Address already in use" twice in ~50 launches (perf log v32).
 fn free_port() -> Result<u16> {
-    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok().and_then(|t| ephemeral_range(&t));
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok().and_then(|t| ephemeral_low(&t));
     let seed = u64::from(std::process::id())
         ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-    let mut below = candidate_ports(range.map_or(32768, |(low, _)| low), seed);
+    let mut below = candidate_ports(low.unwrap_or(32768), seed);
     if let Some(port) = below.find(|&p| std::net::TcpListener::bind(("0.0.0.0", p)).is_ok()) {
         return Ok(port);
     }
     Ok(std::net::TcpListener::bind("0.0.0.0:0")?.local_addr()?.port())
 }
 
-/// The (low, high) ports of `/proc/sys/net/ipv4/ip_local_port_range`.
-fn ephemeral_range(text: &str) -> Option<(u16, u16)> {
+/// The low end of `/proc/sys/net/ipv4/ip_local_port_range` ("low high").
+fn ephemeral_low(text: &str) -> Option<u16> {
     let mut it = text.split_whitespace().map(str::parse::<u16>);
     match (it.next(), it.next()) {
-        (Some(Ok(low)), Some(Ok(high))) if low <= high => Some((low, high)),
+        (Some(Ok(low)), Some(Ok(high))) if low <= high => Some(low),
         _ => None,
     }
 }
@@ -157,11 +157,11 @@ mod tests {
 
     #[test]
     fn the_ephemeral_range_is_read_from_procfs_text() {
-        assert_eq!(ephemeral_range("32768\t60999\n"), Some((32768, 60999)));
-        assert_eq!(ephemeral_range("1024 65535"), Some((1024, 65535)));
-        assert_eq!(ephemeral_range("60999 32768"), None);
-        assert_eq!(ephemeral_range("garbage"), None);
-        assert_eq!(ephemeral_range(""), None);
+        assert_eq!(ephemeral_low("32768\t60999\n"), Some(32768));
+        assert_eq!(ephemeral_low("1024 65535"), Some(1024));
+        assert_eq!(ephemeral_low("60999 32768"), None);
+        assert_eq!(ephemeral_low("garbage"), None);
+        assert_eq!(ephemeral_low(""), None);
     }
 
     #[test]

@@ -101,20 +101,20 @@ pub fn rendezvous(addr: &str, port: u16, rank: usize, world: usize, timeout: Dur
     let mut stream = loop {
         let attempt = target.to_socket_addrs().and_then(|mut a| {
             let a = a.next().ok_or_else(|| std::io::Error::new(ErrorKind::NotFound, "no address"))?;
-            TcpStream::connect_timeout(&a, remaining(start, timeout).min(Duration::from_secs(1)))
+            let s = TcpStream::connect_timeout(&a, remaining(start, timeout).min(Duration::from_secs(1)))?;
+            // Connecting to a local port nobody listens on can connect the socket to itself (its
+            // own ephemeral port was the target), which would also keep the root from binding it:
+            // dropped, and tried again like a refused connection.
+            if connected_to_itself(&s) {
+                return Err(std::io::Error::new(
+                    ErrorKind::ConnectionRefused,
+                    "the connection reached this rank itself (TCP self-connect)",
+                ));
+            }
+            Ok(s)
         });
         match attempt {
-            // Connecting to a local port nobody listens on can connect the socket to itself (its
-            // own ephemeral port was the target), which would also keep the root from binding it.
-            Ok(s) if !connected_to_itself(&s) => break s,
-            Ok(_) if start.elapsed() + RETRY <= timeout => std::thread::sleep(RETRY),
-            Ok(_) => {
-                return Err(DistError::RootUnreachable {
-                    addr: target,
-                    waited: start.elapsed(),
-                    last_error: "every connection reached this rank itself (TCP self-connect): nobody listened".into(),
-                });
-            }
+            Ok(s) => break s,
             Err(e) if start.elapsed() + RETRY > timeout => {
                 return Err(DistError::RootUnreachable { addr: target, waited: start.elapsed(), last_error: e.to_string() });
             }
