@@ -683,7 +683,7 @@ pub unsafe fn boxed_slices(p: &MoeParams, task: &Task) -> u32 {
 
 /// The first dispatch row of a task's row tile when the task is the tile's first GEMM0 task and
 /// the layer streams the tile ([`RowStream::Stores`]): each K slice of its A is stored there
-/// before its stage is refilled (`os::ws`); else `NONE`.
+/// from its stage as it lands (`gemm::mainloop::store_streamed_slice`); else `NONE`.
 #[inline(always)]
 pub fn stored_row(p: &MoeParams, task: &Task) -> u32 {
     match row_stream(p, task) {

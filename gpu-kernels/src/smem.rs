@@ -90,9 +90,8 @@ pub mod ws {
         /// Warpgroup 0's word to the consumers once the logits' grid barrier returned (1: it
         /// passed, they route: `os::ws::route`).
         pub route: u32,
-        /// Stage s's A still to be stored into the dispatch rows before the stage is refilled
-        /// (`os::ws`, streamed rows; the producer's thread 0 alone): row, tile, K slice, last.
-        pub pending_stores: [[u32; 4]; STAGES],
+        /// The running task's streamed row tile, stored from the stages by consumer 0's thread 0.
+        pub stream_store: StreamStore,
         /// The producer's count of K slices of tasks that read streamed tiles: by TMA, in all
         /// (`layout::timeline::STREAMED_SLICES`).
         pub streamed_slices: [u32; 2],
@@ -103,6 +102,18 @@ pub mod ws {
         pub task_clock: TaskClock,
         /// Consumer c's epilogue staging (`gemm::epilogue::store`).
         pub staging: [crate::gemm::epilogue::Chunk; 2],
+    }
+
+    /// A task that streams its row tile (`ffn::stored_row`): its K slices go from the stages to
+    /// the dispatch rows as they land (`gemm::mainloop::store_streamed_slice`).
+    #[repr(C)]
+    pub struct StreamStore {
+        /// The tile's first dispatch row, or `NONE`: the task stores nothing.
+        pub row: u32,
+        /// The task's K slices.
+        pub slices: u32,
+        /// The dispatch rows' TMA map (`layout::a_maps::DISPATCH_ROWS`), low word first.
+        pub map: [u32; 2],
     }
 
     /// Consumer 0's clock of its GEMM tasks (`os::ws`, `layout::timeline::TASK_NS`).
@@ -140,7 +151,9 @@ pub mod ws {
     pub const ROUTE: u32 = offset_of!(Block, route) as u32;
     pub const GO: u32 = offset_of!(Block, go) as u32;
     pub const BOXED_SLICES: u32 = offset_of!(Block, boxed_slices) as u32;
-    pub const PENDING_STORES: u32 = offset_of!(Block, pending_stores) as u32;
+    pub const STREAM_STORE_ROW: u32 = (offset_of!(Block, stream_store) + offset_of!(StreamStore, row)) as u32;
+    pub const STREAM_STORE_SLICES: u32 = (offset_of!(Block, stream_store) + offset_of!(StreamStore, slices)) as u32;
+    pub const STREAM_STORE_MAP: u32 = (offset_of!(Block, stream_store) + offset_of!(StreamStore, map)) as u32;
     pub const STREAMED_SLICES: u32 = offset_of!(Block, streamed_slices) as u32;
     pub const CONSUMER_WAIT: u32 = offset_of!(Block, consumer_wait) as u32;
     pub const TASK_CLOCK: u32 = offset_of!(Block, task_clock) as u32;

@@ -133,7 +133,7 @@ pub unsafe extern "gpu-kernel" fn ws256_tile_gemm_bf16(
             let a_tma = if a_by_tma { Some((a_map, m * 128)) } else { None };
             let b = TmaB { maps: [b_map; 2], row0: (m / panel_tiles * n_tiles + n) * WS_TILE_N, gated: false };
             for kt in 0..k_tiles {
-                unsafe { WsLoop::produce(smem, ring + kt, &ta, a_tma, &b, kt, |_| {}, deadline) };
+                unsafe { WsLoop::produce(smem, ring + kt, &ta, a_tma, &b, kt, deadline) };
             }
             ring += k_tiles;
             // The row table is read at issue: rewrite it only after every thread issued.

@@ -477,23 +477,12 @@ pub trait SplitLoop: TileLoop {
     /// # Safety
     /// Every thread of one consumer warpgroup; the producer fills those stages.
     unsafe fn consume<E: Mma>(smem: u32, ring: u32, k_tiles: u32, half: u32, acc: &mut Acc, deadline_ns: u64) -> bool;
-    /// Loads K slice `kt` of a task into ring position `at` once it is free, after `refill(stage)`
-    /// (every producer thread, with the stage's shared address: a chance to copy out what it
-    /// held).
+    /// Loads K slice `kt` of a task into ring position `at` once it is free.
     ///
     /// # Safety
     /// Every thread of the producer warpgroup, in ring order.
     #[allow(clippy::too_many_arguments)]
-    unsafe fn produce(
-        smem: u32,
-        at: u32,
-        ta: &ThreadRows,
-        a_map: Option<(u64, u32)>,
-        b: &TmaB,
-        kt: u32,
-        refill: impl FnOnce(u32),
-        deadline_ns: u64,
-    ) -> bool;
+    unsafe fn produce(smem: u32, at: u32, ta: &ThreadRows, a_map: Option<(u64, u32)>, b: &TmaB, kt: u32, deadline_ns: u64) -> bool;
 }
 
 #[cfg(target_feature = "sm_90a")]
@@ -503,8 +492,10 @@ impl SplitLoop for WsLoop {
     /// starting at ring position `ring`. Per stage: wait until the operands landed (`full`), make the
     /// producer's cp.async writes visible to the async proxy, issue four wgmma m64n256k16, and once
     /// the previous stage's wgmmas completed (one stage stays in flight) release that stage
-    /// (`empty`, one arrival per consumer thread). False when a wait ran past `deadline_ns` (the
-    /// producer stopped).
+    /// (`empty`, one arrival per consumer thread). Consumer 0's thread 0 also stores each stage's
+    /// A into the dispatch rows when the task streams its row tile ([`store_streamed_slice`]),
+    /// and releases a stage only once that store has read it. False when a wait ran past
+    /// `deadline_ns` (the producer stopped).
     ///
     /// # Safety
     /// Every thread of one consumer warpgroup; the stages of positions `ring..ring + k_tiles` are
@@ -526,6 +517,12 @@ impl SplitLoop for WsLoop {
             ok &= unsafe { wait(smem + ws::FULL + 8 * s, (at / WS_STAGES) & 1, deadline_ns) };
             fence_proxy_async_shared();
             let stage = smem + ws::stage(s);
+            // A streamed row tile's K slice leaves for the dispatch rows as soon as it landed
+            // (consumer 0's thread 0), its read overlapping the wgmmas: stored at the refill, it
+            // held the stage back from the producer (perf log v33).
+            if crate::ptx::warp::tid_x_reread() == 128 {
+                unsafe { store_streamed_slice(smem, stage, kt) };
+            }
             let steps =
                 |base: u32| [descriptor_sw128(base), descriptor_sw128(base + 32), descriptor_sw128(base + 64), descriptor_sw128(base + 96)];
             unsafe {
@@ -538,6 +535,9 @@ impl SplitLoop for WsLoop {
         }
         // Unconditional: a path that reads `acc` without this wait would make ptxas serialize.
         unsafe { wait_group0_acc128(acc) };
+        if crate::ptx::warp::tid_x_reread() == 128 {
+            crate::ptx::tma::bulk_wait_group_read::<0>();
+        }
         if k_tiles > 0 {
             unsafe { mbarrier::arrive(smem + ws::EMPTY + 8 * ((ring + k_tiles - 1) % WS_STAGES)) };
         }
@@ -549,25 +549,15 @@ impl SplitLoop for WsLoop {
     /// TMA bytes expected. A comes by one TMA box of 128 rows from `a_map` = (map, first row) when
     /// given, else by every producer thread's cp.async copies of `ta`; every producer thread arrives
     /// too (once its copies landed), so the barrier counts 129 arrivals (`os::ws::FULL_ARRIVALS`)
-    /// whichever way A came, and tasks of both kinds share the ring. `refill` runs between the
-    /// wait and the loads, also after a wait that ran out (then nothing is loaded). False when
-    /// the wait ran past `deadline_ns`. (`ta` and `a_map` stay apart: one enum of both kept `ta`
-    /// in local memory and reloaded its fields around every cp.async, 533 -> 312 TFLOP/s.)
+    /// whichever way A came, and tasks of both kinds share the ring. False when the wait ran past
+    /// `deadline_ns`. (`ta` and `a_map` stay apart: one enum of both kept `ta` in local memory and
+    /// reloaded its fields around every cp.async, 533 -> 312 TFLOP/s.)
     ///
     /// # Safety
     /// Every thread of the producer warpgroup (threads 0..128), in ring order; the maps and rows
     /// cover the tile.
     #[inline(always)]
-    unsafe fn produce(
-        smem: u32,
-        at: u32,
-        ta: &ThreadRows,
-        a_map: Option<(u64, u32)>,
-        b: &TmaB,
-        kt: u32,
-        refill: impl FnOnce(u32),
-        deadline_ns: u64,
-    ) -> bool {
+    unsafe fn produce(smem: u32, at: u32, ta: &ThreadRows, a_map: Option<(u64, u32)>, b: &TmaB, kt: u32, deadline_ns: u64) -> bool {
         use crate::layout::{GATED_BOX_ROWS, WS_STAGES};
         use crate::ptx::{mbarrier, tma};
         use crate::smem::ws;
@@ -576,9 +566,6 @@ impl SplitLoop for WsLoop {
         // phase (a fresh barrier reads parity 1 as complete, so the first pass does not wait).
         let free = unsafe { wait(smem + ws::EMPTY + 8 * s, ((at / WS_STAGES) & 1) ^ 1, deadline_ns) };
         let (stage, full) = (smem + ws::stage(s), smem + ws::FULL + 8 * s);
-        // On every thread whether or not its wait ran out: the hook may meet the warpgroup at a
-        // barrier, and the threads' waits can end on either side of the deadline.
-        refill(stage);
         if !free {
             return false;
         }
@@ -605,6 +592,29 @@ impl SplitLoop for WsLoop {
             }
         }
         true
+    }
+}
+
+/// Stores K slice `kt` of the task's A from `stage` into the dispatch rows when the task streams
+/// its row tile (`smem::ws::StreamStore`, written by the same thread at the task's start).
+///
+/// # Safety
+/// Consumer 0's thread 0, after the stage's `full` wait and the proxy fence.
+#[cfg(target_feature = "sm_90a")]
+#[inline(always)]
+unsafe fn store_streamed_slice(smem: u32, stage: u32, kt: u32) {
+    use crate::ptx::{copy, tma};
+    use crate::smem::ws::{STREAM_STORE_MAP, STREAM_STORE_ROW};
+    let row = unsafe { copy::ld_shared_u32(smem + STREAM_STORE_ROW) };
+    if row != crate::layout::NONE {
+        let map = unsafe {
+            (copy::ld_shared_u32(smem + STREAM_STORE_MAP) as u64) | (copy::ld_shared_u32(smem + STREAM_STORE_MAP + 4) as u64) << 32
+        };
+        unsafe { tma::store_2d(map, kt * WEIGHT_BOX_COLS, row, stage) };
+        tma::bulk_commit_group();
+        // The previous slice's store has read its stage (issued a stage ago) before the
+        // consumer releases that stage.
+        tma::bulk_wait_group_read::<1>();
     }
 }
 

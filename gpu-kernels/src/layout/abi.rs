@@ -42,7 +42,7 @@ pub const WS_TAIL: u32 = SHARED_BYTES.next_multiple_of(1024);
 const _: () = assert!(2 * WS_STAGE_BYTES <= PIPELINE_BYTES && WS_STAGE_BYTES.is_multiple_of(1024));
 /// A warp-specialized block's barriers, task slots, output row tables and words, after its
 /// last two stages.
-pub const WS_AUX_BYTES: u32 = 128 + 128 + 2 * TILE_M * 8 + 32 + 16 + 16 * WS_STAGES + 16 + 4 * TASK_CLOCK_WORDS;
+pub const WS_AUX_BYTES: u32 = 128 + 128 + 2 * TILE_M * 8 + 32 + 16 + 16 + 16 + 4 * TASK_CLOCK_WORDS;
 /// Consumer 0's task clock (`smem::ws::Block::task_clock`): the running task's start and kind,
 /// then mainloop ns, epilogue ns, `finish` ns and count for each of `timeline::TASK_KINDS`
 /// (16-byte words: the epilogue staging after it takes vector accesses).

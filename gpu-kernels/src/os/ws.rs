@@ -11,7 +11,9 @@
 //!   lands (freeing it through its `empty` barrier once the next stage's wgmmas are issued),
 //!   stores its rows from registers and counts its half of the task done (every per-task count
 //!   is reached twice, `MoeParams::task_parts`), then frees the slot. Combine tasks go to
-//!   consumer 0.
+//!   consumer 0. When a task streams its row tile (the tile's first GEMM0 task reads gathered
+//!   rows that later tasks read by TMA), consumer 0's thread 0 stores each stage's A into the
+//!   dispatch rows as it lands, and releases the tile's stored count after the epilogue.
 //!
 //! The producer runs ahead into the next task while the consumers compute and store.
 //!
@@ -85,6 +87,8 @@ pub unsafe fn init(smem: u32, full_arrivals: u32) {
         copy::st_shared_u32(smem + ws::STREAMED_SLICES + 4, 0);
         copy::st_shared_u32(smem + ws::CONSUMER_WAIT, 0);
         copy::st_shared_u32(smem + ws::CONSUMER_WAIT + 4, 0);
+        // No streamed tile to store until a task says so (`mainloop::store_streamed_slice`).
+        copy::st_shared_u32(smem + ws::STREAM_STORE_ROW, NONE);
         for w in 0..crate::layout::TASK_CLOCK_WORDS {
             copy::st_shared_u32(smem + ws::TASK_CLOCK + 4 * w, 0);
         }
@@ -257,9 +261,6 @@ unsafe fn producer<E: Mma>(p: &MoeParams, smem: u32, dl: &Deadline) {
     let mut clock = TaskClock::new();
     // Tasks handed out (task i goes through slot i % 2), and the ring position of the next stage.
     let (mut given, mut ring) = (0u32, 0u32);
-    // Bit s: stage s holds a streamed tile's K slice not yet stored (`store_pending`). The same
-    // in every producer thread: all see the same tasks.
-    let mut pending = 0u32;
     loop {
         if g.tid() == 0 {
             let stop = unsafe { copy::ld_shared_u32(smem + ws::STOP) } != 0;
@@ -318,7 +319,6 @@ unsafe fn producer<E: Mma>(p: &MoeParams, smem: u32, dl: &Deadline) {
             crate::ptx::tma::fence_proxy_async_global();
         }
         let (k_tiles, boxed) = (plan.k_bytes / TILE_K_BYTES, unsafe { copy::ld_shared_u32(smem + ws::BOXED_SLICES) });
-        let stored_row = ffn::stored_row(p, &t);
         // A task that reads a streamed tile (the only ones with a bound): counted for the timeline.
         if boxed != u32::MAX && g.tid() == 0 {
             let at = smem + ws::STREAMED_SLICES;
@@ -331,34 +331,7 @@ unsafe fn producer<E: Mma>(p: &MoeParams, smem: u32, dl: &Deadline) {
         for kt in 0..k_tiles {
             let s = (ring + kt) % WS_STAGES;
             let a = if kt < boxed { a } else { None };
-            // A slice a streamed tile's first task left in this stage goes out before the stage
-            // is refilled (its data landed and was consumed by now); gathered copies into the
-            // stage wait for that store to have read it.
-            let flush = pending & (1 << s) != 0;
-            let refill = |stage: u32| {
-                if flush {
-                    if g.tid() == 0 {
-                        unsafe { store_pending(p, smem, s, stage) };
-                    }
-                    if a.is_none() {
-                        g.sync();
-                    }
-                }
-            };
-            ok &= unsafe { WsLoop::produce(smem, ring + kt, &ta, a, &b, kt, refill, dl.secondary) };
-            pending &= !(1 << s);
-            if stored_row != NONE {
-                pending |= 1 << s;
-                if g.tid() == 0 {
-                    let w = smem + ws::PENDING_STORES + 16 * s;
-                    unsafe {
-                        copy::st_shared_u32(w, stored_row);
-                        copy::st_shared_u32(w + 4, t.tile);
-                        copy::st_shared_u32(w + 8, kt);
-                        copy::st_shared_u32(w + 12, (kt + 1 == k_tiles) as u32);
-                    }
-                }
-            }
+            ok &= unsafe { WsLoop::produce(smem, ring + kt, &ta, a, &b, kt, dl.secondary) };
         }
         ring += k_tiles;
         // The row table is read at issue: the next task may overwrite it once all have issued.
@@ -382,38 +355,6 @@ unsafe fn producer<E: Mma>(p: &MoeParams, smem: u32, dl: &Deadline) {
         let (boxed, all) = unsafe { (copy::ld_shared_u32(at), copy::ld_shared_u32(at + 4)) };
         fault::mark(p, timeline::STREAMED_SLICES, (boxed as u64) << 32 | all as u64);
     }
-}
-
-/// Stores the K slice of a streamed row tile that stage `s` (at shared address `stage`) holds
-/// (`smem::ws::Block::pending_stores`) into the dispatch rows by TMA, and counts the tile's
-/// slices stored: the earlier ones once this store is the only one in flight, all of them after
-/// the last. Returns once the store has read the stage.
-///
-/// # Safety
-/// Thread 0 of the producer, after the stage's `empty` wait and before its refill; the stage
-/// holds that slice.
-#[inline(always)]
-unsafe fn store_pending(p: &MoeParams, smem: u32, s: u32, stage: u32) {
-    use crate::ptx::{sync, tma, wgmma::fence_proxy_async_shared};
-    let w = smem + ws::PENDING_STORES + 16 * s;
-    let (row, tile, slice, last) =
-        unsafe { (copy::ld_shared_u32(w), copy::ld_shared_u32(w + 4), copy::ld_shared_u32(w + 8), copy::ld_shared_u32(w + 12) != 0) };
-    // The stage was written by the producer's cp.async copies (generic proxy).
-    fence_proxy_async_shared();
-    unsafe { tma::store_2d(p.w_maps + a_maps::DISPATCH_ROWS, slice * WEIGHT_BOX_COLS, row, stage) };
-    tma::bulk_commit_group();
-    let stored = if last {
-        tma::bulk_wait_group::<0>();
-        slice + 1
-    } else {
-        tma::bulk_wait_group::<1>();
-        slice
-    };
-    if stored > 0 {
-        tma::fence_proxy_async_global();
-        unsafe { sync::st_release_gpu_u32(ffn::stored_slices_word(p, tile), stored) };
-    }
-    tma::bulk_wait_group_read::<0>();
 }
 
 #[inline(always)]
@@ -457,6 +398,18 @@ unsafe fn consumer<E: Mma>(p: &MoeParams, smem: u32, c: u32, dl: &Deadline) {
                 let kind = if t.kind == TaskKind::Gemm1 as u32 { 2 } else { (ffn::stored_row(p, &t) == NONE) as u32 };
                 unsafe { task_clock_start(smem, kind) };
             }
+            // The task's first one of a streamed row tile stores the tile's rows from its stages
+            // (`mainloop::store_streamed_slice`, consumer 0's thread 0: block thread 128, read
+            // again here, as there; a flag held across the task loop spilled).
+            if crate::ptx::warp::tid_x_reread() == 128 {
+                let map = p.w_maps + a_maps::DISPATCH_ROWS;
+                unsafe {
+                    copy::st_shared_u32(smem + ws::STREAM_STORE_ROW, ffn::stored_row(p, &t));
+                    copy::st_shared_u32(smem + ws::STREAM_STORE_SLICES, plan.k_bytes / TILE_K_BYTES);
+                    copy::st_shared_u32(smem + ws::STREAM_STORE_MAP, map as u32);
+                    copy::st_shared_u32(smem + ws::STREAM_STORE_MAP + 4, (map >> 32) as u32);
+                }
+            }
             let mut acc = zero_acc();
             let ok = unsafe { WsLoop::consume::<E>(smem, ring, plan.k_bytes / TILE_K_BYTES, c, &mut acc, dl.secondary) };
             done = !g.sync_or(!ok);
@@ -473,6 +426,16 @@ unsafe fn consumer<E: Mma>(p: &MoeParams, smem: u32, c: u32, dl: &Deadline) {
                     crate::ptx::tma::fence_proxy_async_global();
                     if clock {
                         task_clock_lap(smem, TaskLap::Epilogue);
+                    }
+                    // A streamed tile's rows, stored from the stages, are complete by now: the
+                    // tasks reading the tile may box them. (Released slice by slice from the
+                    // mainloop, three stages behind, the waits for the stores held the
+                    // consumer back: perf log v33.)
+                    if crate::ptx::warp::tid_x_reread() == 128 && copy::ld_shared_u32(smem + ws::STREAM_STORE_ROW) != NONE {
+                        crate::ptx::tma::bulk_wait_group::<0>();
+                        crate::ptx::tma::fence_proxy_async_global();
+                        let slices = copy::ld_shared_u32(smem + ws::STREAM_STORE_SLICES);
+                        sync::st_release_gpu_u32(ffn::stored_slices_word(p, t.tile), slices);
                     }
                     done = ffn::finish(p, smem, &g, q, &t, &plan.tile);
                     if clock {
