@@ -110,9 +110,11 @@ pub mod ws {
     pub struct StreamStore {
         /// The tile's first dispatch row, or `NONE`: the task stores nothing.
         pub row: u32,
-        /// The task's K slices.
+        /// The task's K slices (kept here: `plan` held across the epilogue for the release
+        /// spilled).
         pub slices: u32,
-        /// The dispatch rows' TMA map (`layout::a_maps::DISPATCH_ROWS`), low word first.
+        /// The dispatch rows' TMA map (`layout::a_maps::DISPATCH_ROWS`), low word first; set once
+        /// per launch (`os::ws::init_for`).
         pub map: [u32; 2],
     }
 

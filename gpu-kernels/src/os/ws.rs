@@ -106,6 +106,13 @@ pub unsafe fn init_for(p: &MoeParams, smem: u32) {
         crate::ptx::tma::prefetch_tensormap(p.w_maps + 128 * m);
     }
     unsafe { init(smem, FULL_ARRIVALS) };
+    // Where a streamed row tile's slices go (`mainloop::store_streamed_slice`): the same map for
+    // the whole launch.
+    let map = p.w_maps + a_maps::DISPATCH_ROWS;
+    unsafe {
+        copy::st_shared_u32(smem + ws::STREAM_STORE_MAP, map as u32);
+        copy::st_shared_u32(smem + ws::STREAM_STORE_MAP + 4, (map >> 32) as u32);
+    }
 }
 
 /// The producer warpgroup's side of a processor block: streams the operands of every task.
@@ -402,12 +409,9 @@ unsafe fn consumer<E: Mma>(p: &MoeParams, smem: u32, c: u32, dl: &Deadline) {
             // (`mainloop::store_streamed_slice`, consumer 0's thread 0: block thread 128, read
             // again here, as there; a flag held across the task loop spilled).
             if crate::ptx::warp::tid_x_reread() == 128 {
-                let map = p.w_maps + a_maps::DISPATCH_ROWS;
                 unsafe {
                     copy::st_shared_u32(smem + ws::STREAM_STORE_ROW, ffn::stored_row(p, &t));
                     copy::st_shared_u32(smem + ws::STREAM_STORE_SLICES, plan.k_bytes / TILE_K_BYTES);
-                    copy::st_shared_u32(smem + ws::STREAM_STORE_MAP, map as u32);
-                    copy::st_shared_u32(smem + ws::STREAM_STORE_MAP + 4, (map >> 32) as u32);
                 }
             }
             let mut acc = zero_acc();
