@@ -55,6 +55,9 @@ pub enum MainloopKind {
     Wgmma,
     /// mma.sync m16n8k16 (bf16/f16) or m16n8k8 (tf32) with ldmatrix.
     MmaSync,
+    /// No tile GEMM: warp dot products on the CUDA cores, one plain launch with no grid barrier
+    /// (`lean`, the decode forward of a few tokens on one GPU).
+    Dots,
 }
 
 /// One kernel entry point of one PTX build.
@@ -71,6 +74,20 @@ pub struct Entry {
     /// Whether the PTX entry needs `.maxntid threads` and `.minnctapersm 1` (injected by the
     /// build: rustc cannot emit them, and without them ptxas ignores setmaxnreg).
     pub launch_bounds: bool,
+}
+
+/// The lean decode forward (`MainloopKind::Dots`): 128-thread blocks over the 128-thread
+/// block's shared layout, launched without cooperation.
+const fn lean(arch: Arch, name: &'static str, dtype: DType) -> Entry {
+    Entry {
+        arch,
+        name,
+        dtype: Some(dtype),
+        mainloop: Some(MainloopKind::Dots),
+        threads: BLOCK_THREADS,
+        shared_bytes: SHARED_BYTES,
+        launch_bounds: false,
+    }
 }
 
 const fn moe(arch: Arch, name: &'static str, dtype: DType, mainloop: MainloopKind) -> Entry {
@@ -123,7 +140,7 @@ use Arch::{Sm80, Sm90a};
 use MainloopKind::{MmaSync, WarpSpecialized, Wgmma};
 
 /// Every entry point of every build; the first forward of a build and dtype is its default.
-pub const ENTRIES: [Entry; 23] = [
+pub const ENTRIES: [Entry; 27] = [
     moe(Sm90a, "moe_forward_bf16", DType::Bf16, Wgmma),
     moe(Sm90a, "moe_forward_f16", DType::F16, Wgmma),
     moe(Sm90a, "moe_forward_bf16_ws", DType::Bf16, WarpSpecialized),
@@ -163,6 +180,11 @@ pub const ENTRIES: [Entry; 23] = [
         shared_bytes: cluster_probe::SHARED_BYTES,
         launch_bounds: false,
     },
+    // After every forward of their dtype: `moe_forward(.., None)` takes the first.
+    lean(Sm90a, "moe_lean_bf16", DType::Bf16),
+    lean(Sm90a, "moe_lean_f16", DType::F16),
+    lean(Sm80, "moe_lean_bf16", DType::Bf16),
+    lean(Sm80, "moe_lean_f16", DType::F16),
 ];
 
 /// `cluster_probe(map, out, status)` (sm_90a, clusters of 2, 128 threads): each block of a
@@ -296,6 +318,11 @@ mod tests {
         assert_eq!(moe_forward(Sm90a, DType::Bf16, Some(Wgmma)).unwrap().name, "moe_forward_bf16");
         assert_eq!(moe_forward(Sm90a, DType::Bf16, Some(MmaSync)).unwrap().name, "moe_forward_bf16_mma_sync");
         assert_eq!(moe_forward(Sm80, DType::Bf16, Some(Wgmma)), None);
+        for arch in Arch::ALL {
+            let lean = moe_forward(arch, DType::F16, Some(MainloopKind::Dots)).unwrap();
+            assert_eq!((lean.name, lean.threads, lean.launch_bounds), ("moe_lean_f16", BLOCK_THREADS, false));
+            assert_eq!(moe_forward(arch, DType::F32, Some(MainloopKind::Dots)), None);
+        }
         assert_eq!(Arch::for_device(9, 0), &[Sm90a, Sm80]);
         assert_eq!(Arch::for_device(8, 6), &[Sm80]);
         assert!(Arch::for_device(7, 5).is_empty() && Arch::for_device(10, 0).is_empty());

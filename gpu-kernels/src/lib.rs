@@ -47,6 +47,8 @@ mod grid;
 #[cfg(target_arch = "nvptx64")]
 mod group;
 #[cfg(target_arch = "nvptx64")]
+mod lean;
+#[cfg(target_arch = "nvptx64")]
 mod moe;
 #[cfg(all(target_arch = "nvptx64", feature = "nvshmem"))]
 mod nvshmem;

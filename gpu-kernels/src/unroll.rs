@@ -1,4 +1,4 @@
-//! `unroll!(N, i, { ... })` repeats a block with `i` = 0..N as a constant (N = 2, 4, 8), the way
+//! `unroll!(N, i, { ... })` repeats a block with `i` = 0..N as a constant (N = 2, 4, 8, 16), the way
 //! `#pragma unroll` does: register arrays indexed by `i` then stay in registers instead of
 //! falling to local memory (LLVM does not always fully unroll loops with inline asm bodies).
 //! `unroll!(8, i < n, { ... })` runs the block for `i` below `n` of at most 8, a const generic
@@ -47,6 +47,41 @@ macro_rules! unroll {
         }
         {
             let $i: usize = 7;
+            $body
+        }
+    }};
+    (16, $i:ident, $body:block) => {{
+        unroll!(8, $i, $body);
+        {
+            let $i: usize = 8;
+            $body
+        }
+        {
+            let $i: usize = 9;
+            $body
+        }
+        {
+            let $i: usize = 10;
+            $body
+        }
+        {
+            let $i: usize = 11;
+            $body
+        }
+        {
+            let $i: usize = 12;
+            $body
+        }
+        {
+            let $i: usize = 13;
+            $body
+        }
+        {
+            let $i: usize = 14;
+            $body
+        }
+        {
+            let $i: usize = 15;
             $body
         }
     }};

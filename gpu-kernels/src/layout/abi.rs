@@ -507,7 +507,10 @@ pub struct Control {
     /// Expert-output rows that owners reached by NVSHMEM puts returned here (their
     /// `NVSHMEM_SIGNAL_ADD` after the rows' puts completed); counts with `returned_rows`.
     pub returned_put: u64,
-    pub _reserved: [u32; 52],
+    /// The lean decode forward's arrivals: the launch epoch in the high half, blocks done in the
+    /// low half (each block raises the word to its epoch, then adds one: `lean::arrive`).
+    pub lean_arrivals: u64,
+    pub _reserved: [u32; 50],
 }
 
 /// One processor task. `stamp == epoch` (written last, with release) marks the slot as filled.

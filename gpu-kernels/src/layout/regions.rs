@@ -119,6 +119,42 @@ pub const fn route_tokens(lanes: u32) -> u32 {
     4 * (32 / lanes)
 }
 
+/// Tokens up to which a forward may take the lean decode kernel (`lean`, perf log v34): its
+/// gate is the warp dot products of `gate::logits_dots`.
+pub const LEAN_MAX_TOKENS: u32 = 4;
+/// Rows an expert can hold in a lean forward (a token picks an expert once).
+pub const LEAN_ROWS: u32 = LEAN_MAX_TOKENS;
+/// (token, choice) pairs of a lean forward: at most 8 choices a token.
+pub const LEAN_MAX_PAIRS: u32 = LEAN_MAX_TOKENS * 8;
+/// Bytes of the tokens' input rows a lean block keeps in shared memory (T·H in 16-bit values).
+pub const LEAN_X_BYTES: u32 = 64 * 1024;
+/// Columns of I in one lean item: GEMM0 of the slice, then its part of GEMM1 (a 128-byte piece
+/// of each 16-bit W2 row).
+pub const LEAN_SLICE: u32 = 64;
+
+/// Items of a lean forward with `experts` experts holding kept rows: one per (expert, slice).
+pub const fn lean_items(experts: u32, inter: u32) -> u32 {
+    experts * (inter / LEAN_SLICE)
+}
+
+/// Blocks of a lean launch: the items of the most experts `tokens` tokens can choose (every
+/// block arrives once, so the count is exact whatever the routing).
+pub const fn lean_grid(tokens: u32, top_k: u32, experts: u32, inter: u32) -> u32 {
+    let chosen = if tokens * top_k < experts { tokens * top_k } else { experts };
+    lean_items(chosen, inter)
+}
+
+/// The first f32 partial row (of `hidden` values) of item (expert row `a`, slice `s`) in the
+/// partial region: [`LEAN_ROWS`] rows an item.
+pub const fn lean_partial_row(a: u32, s: u32, slices: u32) -> u32 {
+    (a * slices + s) * LEAN_ROWS
+}
+
+/// Bytes of the partials a lean launch of [`lean_grid`] blocks writes at most.
+pub const fn lean_partial_bytes(grid: u32, hidden: u32) -> u64 {
+    grid as u64 * LEAN_ROWS as u64 * hidden as u64 * 4
+}
+
 /// Routing steps of the static decode plan, where every block routes every token (4 tokens a
 /// step at decode). Two steps (T = 5..8) measured mixed against the OS plan (perf log v16:
 /// Mixtral-size T = 8 -1.5%, T = 8 at E = 64 +3%), one step always won (-2% to -18%).

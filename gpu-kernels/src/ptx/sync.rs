@@ -107,6 +107,20 @@ pub unsafe fn atom_add_acq_rel_gpu_u32(p: *mut u32, v: u32) -> u32 {
     old
 }
 
+/// `atom.acq_rel.gpu.global.add.u64`: returns the old value.
+#[inline(always)]
+pub unsafe fn atom_add_acq_rel_gpu_u64(p: *mut u64, v: u64) -> u64 {
+    let old: u64;
+    unsafe { asm!("atom.acq_rel.gpu.global.add.u64 {o}, [{p}], {v};", o = out(reg64) old, p = in(reg64) p, v = in(reg64) v) };
+    old
+}
+
+/// `red.relaxed.gpu.global.max.u64`: raises the word to at least `v`, without waiting.
+#[inline(always)]
+pub unsafe fn red_max_relaxed_gpu_u64(p: *mut u64, v: u64) {
+    unsafe { asm!("red.relaxed.gpu.global.max.u64 [{p}], {v};", p = in(reg64) p, v = in(reg64) v) };
+}
+
 /// `atom.relaxed.gpu.global.add.u32`: ticket counters where ordering comes from elsewhere.
 #[inline(always)]
 pub unsafe fn atom_add_relaxed_gpu_u32(p: *mut u32, v: u32) -> u32 {

@@ -1,0 +1,561 @@
+//! The lean decode forward: one plain launch for at most `layout::LEAN_MAX_TOKENS` tokens on one GPU,
+//! with no grid barrier, no task queue and no waits. Every block computes the gate logits and
+//! routes every token itself (the same code on the same inputs: the same bits), then takes its
+//! share of the (expert, [`LEAN_SLICE`] columns of I) items: GEMM0 of the slice for the expert's
+//! kept rows, the activation, and the slice's part of GEMM1 over every output column, an f32
+//! partial. The last block to finish (an epoch-stamped arrival count) adds each expert output's
+//! partials in slice order, and the token's choices in j order as the combine does, so the
+//! output repeats bitwise. A block never waits for another, so the launch cannot hang, and
+//! the fixed cost of a forward is one launch and a few dependent round trips (perf log v34).
+
+use core::intrinsics::gpu::gpu_launch_sized_workgroup_mem;
+use core::mem::offset_of;
+
+use crate::fault;
+use crate::gemm::activation::Act;
+use crate::gemm::element::{Bf16, Element, F16};
+use crate::layout::{
+    DROPPED, LEAN_MAX_PAIRS, LEAN_ROWS, LEAN_SLICE, LEAN_X_BYTES, MoeParams, NONE, lean_items, lean_partial_row, logits_stride, timeline,
+};
+use crate::moe::SharedBase;
+use crate::ptx::{copy, sync, warp};
+use crate::smem::{PARAMS, SCAN_A};
+use crate::util::{block_idx, grid_dim, thread_idx};
+use crate::{block, gate};
+
+/// The block's scratch, in the (unused) GEMM pipeline memory.
+#[repr(C)]
+struct Scratch {
+    /// Routed (token, choice) pairs per expert.
+    count: [u32; 256],
+    /// The expert's item row: its index among the experts with kept rows (in expert order).
+    index: [u32; 256],
+    /// Experts with kept rows, in expert order, with their kept rows' tokens (in token order).
+    active: [u32; LEAN_MAX_PAIRS as usize],
+    rows: [u32; LEAN_MAX_PAIRS as usize],
+    tokens: [[u32; LEAN_ROWS as usize]; LEAN_MAX_PAIRS as usize],
+    /// Per pair t·k + j: its expert's item row << 8 | its row there, or `NONE` when dropped.
+    pair: [u32; LEAN_MAX_PAIRS as usize],
+    /// Experts with kept rows; whether this block arrived last.
+    active_count: u32,
+    last: u32,
+    _pad: [u32; 2],
+    /// Each pair's expert, as routed (read once from the routing table).
+    choice: [u32; LEAN_MAX_PAIRS as usize],
+    /// GEMM0's output of the current item (rounded to the layer's dtype, as f32).
+    h: [[f32; LEAN_SLICE as usize]; LEAN_ROWS as usize],
+    /// The tokens' input rows (`LEAN_X_BYTES` at most), copied at the start.
+    x: [u8; LEAN_X_BYTES as usize],
+}
+
+const COUNT: u32 = offset_of!(Scratch, count) as u32;
+const INDEX: u32 = offset_of!(Scratch, index) as u32;
+const ACTIVE: u32 = offset_of!(Scratch, active) as u32;
+const ROWS: u32 = offset_of!(Scratch, rows) as u32;
+const TOKENS: u32 = offset_of!(Scratch, tokens) as u32;
+const PAIR: u32 = offset_of!(Scratch, pair) as u32;
+const ACTIVE_COUNT: u32 = offset_of!(Scratch, active_count) as u32;
+const LAST: u32 = offset_of!(Scratch, last) as u32;
+const CHOICE: u32 = offset_of!(Scratch, choice) as u32;
+const H: u32 = offset_of!(Scratch, h) as u32;
+const X: u32 = offset_of!(Scratch, x) as u32;
+const _: () = assert!(core::mem::size_of::<Scratch>() as u32 <= crate::layout::PIPELINE_BYTES);
+const _: () = assert!(H.is_multiple_of(16) && X.is_multiple_of(16));
+
+/// Warps of a lean block (it is a 128-thread block, as `gate::route_all` expects).
+const WARPS: u32 = 4;
+/// GEMM0: a warp's columns of a slice, two lanes a column, each with this many 16-byte weight
+/// vectors in flight.
+const COLUMNS: u32 = LEAN_SLICE / WARPS;
+const GEMM0_VECS: usize = 8;
+/// Gate: experts a warp takes at once (by four tokens: the 32 sums of `warp_sums`).
+const GATE_EXPERTS: usize = 8;
+const _: () = assert!(GATE_EXPERTS * LEAN_ROWS as usize == 32);
+
+/// The forward (see the module docs).
+///
+/// # Safety
+/// Launched by the host with 128 threads, `layout::SHARED_BYTES`, a grid of `layout::lean_grid`
+/// blocks, and parameters whose `tokens` is at most `layout::LEAN_MAX_TOKENS` (their rows within
+/// `layout::LEAN_X_BYTES`) and whose `gate_splits` is 1, on one GPU.
+#[inline(always)]
+unsafe fn forward<E: Element>(param: &MoeParams) {
+    let base = gpu_launch_sized_workgroup_mem::<SharedBase>() as *mut u8;
+    let smem = copy::smem_addr(base);
+    let p = unsafe { &*(base.add(PARAMS as usize) as *const MoeParams) };
+    if thread_idx() == 0 {
+        unsafe { (base.add(PARAMS as usize) as *mut MoeParams).write(*param) };
+    }
+    sync::sync_threads();
+    fault::mark_now(p, timeline::START);
+    unsafe {
+        // The tokens' rows land in shared memory while the block routes.
+        let x_bytes = p.tokens * p.hidden * E::BYTES;
+        let mut at = 16 * thread_idx();
+        while at < x_bytes {
+            copy::cp_async_16(smem + X + at, (p.x as *const u8).add(at as usize));
+            at += 16 * 128;
+        }
+        copy::cp_async_commit();
+        // Every block writes the same logits and routing tables (relaxed stores of equal
+        // values) and reads back its own after its barrier. A token with non-finite logits is
+        // reported (the error record) and keeps the routing of an earlier forward, which only
+        // ever names experts below E: the forward computes in bounds and fails.
+        logits::<E>(p);
+        fault::mark_now(p, timeline::LOGITS_DONE);
+        sync::sync_threads();
+        fault::mark_now(p, timeline::ROUTE_BEGIN);
+        gate::route_all(p);
+        fault::mark_now(p, timeline::GATE_DONE);
+        sync::sync_threads();
+        prepare(p, smem);
+        copy::cp_async_wait::<0>();
+        sync::sync_threads();
+        fault::mark_now(p, timeline::FIRST_TASK);
+        let items = lean_items(copy::ld_shared_u32(smem + ACTIVE_COUNT), p.inter);
+        let mut i = block_idx();
+        while i < items {
+            item::<E>(p, smem, i);
+            i += grid_dim();
+        }
+        fault::mark_now(p, timeline::LAST_TASK);
+        if arrive(p, smem) {
+            reduce::<E>(p, smem);
+        }
+    }
+    // The last block's end is the forward's (it reduced after every other block arrived).
+    fault::mark_now(p, timeline::END);
+}
+
+/// Every gate logit of the forward's tokens, by this block's warps alone, into the routing's
+/// `[token][expert]` table (one K split): warp w takes experts w, w + 4, ..., eight at a time,
+/// their weight vectors in flight together; each lane sums its vectors in order, then one
+/// transposing butterfly ([`warp_sums`]) gives lane 8 t + g the sum of (expert g, token t). The
+/// same code in every block: the same bits.
+///
+/// # Safety
+/// All threads; `p.tokens` at most `layout::LEAN_MAX_TOKENS`.
+unsafe fn logits<E: Element>(p: &MoeParams) {
+    let (warp, lane) = (thread_idx() / 32, thread_idx() % 32);
+    let (experts, tokens) = (p.experts, p.tokens);
+    let row_bytes = p.hidden * E::BYTES;
+    let vecs = row_bytes / 16;
+    let out = (p.workspace + p.ws.logits) as *mut f32;
+    let stride = logits_stride(experts);
+    let expert = |e0: u32, g: usize| e0 + WARPS * g as u32;
+    let mut e0 = warp;
+    while e0 < experts {
+        // acc[8 t + g]: token t, expert g of this step.
+        let mut acc = [0.0f32; 32];
+        let mut v = lane;
+        while v < vecs {
+            let mut w_raw = [[0u32; 4]; GATE_EXPERTS];
+            let mut x_raw = [[0u32; 4]; LEAN_ROWS as usize];
+            unroll!(8, g, {
+                if expert(e0, g) < experts {
+                    let at = (expert(e0, g) * row_bytes + 16 * v) as usize;
+                    w_raw[g] = unsafe { copy::ld_nc_v4((p.gate_w as *const u8).add(at)) };
+                }
+            });
+            unroll!(4, t, {
+                if (t as u32) < tokens {
+                    x_raw[t] = unsafe { copy::ld_nc_v4((p.x as *const u8).add((t as u32 * row_bytes + 16 * v) as usize)) };
+                }
+            });
+            unroll!(4, t, {
+                if (t as u32) < tokens {
+                    let mut xs = [0.0f32; 8];
+                    E::unpack(x_raw[t], &mut xs);
+                    unroll!(8, g, {
+                        let mut ws = [0.0f32; 8];
+                        E::unpack(w_raw[g], &mut ws);
+                        unroll!(8, j, {
+                            if j < E::PER_VEC {
+                                acc[8 * t + g] = fma(xs[j], ws[j], acc[8 * t + g]);
+                            }
+                        });
+                    });
+                }
+            });
+            v += 32;
+        }
+        let sum = warp_sums(&acc, lane);
+        let (t, g) = (lane / 8, lane as usize % 8);
+        if t < tokens && expert(e0, g) < experts {
+            unsafe { *out.add((t * stride + expert(e0, g)) as usize) = sum };
+        }
+        e0 += WARPS * GATE_EXPERTS as u32;
+    }
+}
+
+/// The warp's sum of element `lane` of every lane's 32 values, in 31 shuffles: each step halves
+/// the values a lane holds, keeping the half its lane bit selects and adding the partner's copy
+/// of it (bits 16, 8, 4, 2, 1), so lane l ends with element l. A fixed order: the same bits on
+/// every run.
+#[inline(always)]
+fn warp_sums(v: &[f32; 32], lane: u32) -> f32 {
+    let mut a = *v;
+    let mut half = 16;
+    while half > 0 {
+        let upper = lane & half != 0;
+        for i in 0..half as usize {
+            let (lo, hi) = (a[i], a[i + half as usize]);
+            let (keep, send) = if upper { (hi, lo) } else { (lo, hi) };
+            a[i] = keep + warp::shfl_xor_f32(send, half);
+        }
+        half /= 2;
+    }
+    a[0]
+}
+
+/// The experts' kept rows: each (token, choice) ranks among its expert's choices in token
+/// order (its slot; kept below the capacity, as the dispatch keeps them), experts with kept rows
+/// are numbered in expert order. Writes the slots the host reads (`ws.route_slot`).
+///
+/// # Safety
+/// All threads, after `gate::route_all`'s barrier; `p.tokens · p.top_k` at most
+/// [`LEAN_MAX_PAIRS`].
+unsafe fn prepare(p: &MoeParams, smem: u32) {
+    let tid = thread_idx();
+    let (k, experts) = (p.top_k, p.experts);
+    let entries = p.tokens * k;
+    let chosen = (p.workspace + p.ws.topk_expert) as *const u8;
+    let mut e = tid;
+    while e < experts {
+        unsafe { copy::st_shared_u32(smem + COUNT + 4 * e, 0) };
+        e += 128;
+    }
+    sync::sync_threads();
+    let mine = if tid < entries { (unsafe { *chosen.add(tid as usize) }) as u32 } else { NONE };
+    if tid < entries {
+        unsafe { copy::st_shared_u32(smem + CHOICE + 4 * tid, mine) };
+    }
+    sync::sync_threads();
+    let mut slot = 0;
+    for i in 0..tid.min(entries) {
+        if unsafe { copy::ld_shared_u32(smem + CHOICE + 4 * i) } == mine {
+            slot += 1;
+        }
+    }
+    if mine < experts {
+        unsafe { sync::atom_add_cta_shared_u32(smem + COUNT + 4 * mine, 1) };
+    }
+    sync::sync_threads();
+    let mut active = 0;
+    let mut e0 = 0;
+    while e0 < experts {
+        let e = e0 + tid;
+        let kept = if e < experts { unsafe { copy::ld_shared_u32(smem + COUNT + 4 * e) }.min(p.capacity) } else { 0 };
+        let (before, total) = unsafe { block::scan_u32((kept > 0) as u32, smem + SCAN_A) };
+        if kept > 0 {
+            let a = active + before;
+            unsafe {
+                copy::st_shared_u32(smem + INDEX + 4 * e, a);
+                copy::st_shared_u32(smem + ACTIVE + 4 * a, e);
+                copy::st_shared_u32(smem + ROWS + 4 * a, kept);
+            }
+        }
+        active += total;
+        e0 += 128;
+    }
+    sync::sync_threads();
+    if tid < entries {
+        let kept = mine < experts && slot < p.capacity;
+        let route_slot = (p.workspace + p.ws.route_slot) as *mut u32;
+        unsafe { sync::st_relaxed_gpu_u32(route_slot.add(tid as usize), if kept { slot } else { DROPPED }) };
+        let pair = if kept {
+            let a = unsafe { copy::ld_shared_u32(smem + INDEX + 4 * mine) };
+            unsafe { copy::st_shared_u32(smem + TOKENS + 4 * (a * LEAN_ROWS + slot), tid / k) };
+            a << 8 | slot
+        } else {
+            NONE
+        };
+        unsafe { copy::st_shared_u32(smem + PAIR + 4 * tid, pair) };
+    }
+    if tid == 0 {
+        unsafe { copy::st_shared_u32(smem + ACTIVE_COUNT, active) };
+    }
+    sync::sync_threads();
+}
+
+/// Item `i`: expert row a = i / slices, slice s = i % slices. GEMM0 of columns
+/// `[64 s, 64 s + 64)` for the expert's rows, activation (and gating) with biases, rounded to the
+/// layer's dtype into shared memory; then the f32 partial of GEMM1 over those columns for every
+/// output column, into the partial region (`layout::lean_partial_row`).
+///
+/// # Safety
+/// All threads, after [`prepare`]; `i` below the forward's items.
+unsafe fn item<E: Element>(p: &MoeParams, smem: u32, i: u32) {
+    let slices = p.inter / LEAN_SLICE;
+    let (a, s) = (i / slices, i % slices);
+    let e = unsafe { copy::ld_shared_u32(smem + ACTIVE + 4 * a) };
+    let rows = unsafe { copy::ld_shared_u32(smem + ROWS + 4 * a) };
+    let (warp, lane) = (thread_idx() / 32, thread_idx() % 32);
+    let row_bytes = p.hidden * E::BYTES;
+    // The expert's rows in the staged input.
+    let mut x = [0u32; LEAN_ROWS as usize];
+    unroll!(4, r, {
+        if (r as u32) < rows {
+            x[r] = smem + X + row_bytes * unsafe { copy::ld_shared_u32(smem + TOKENS + 4 * (a * LEAN_ROWS + r as u32)) };
+        }
+    });
+    // GEMM0: warp w takes the slice's columns 16 w .. 16 w + 16 at once, two lanes a column,
+    // each lane every other 16-byte vector of the column's K, `GEMM0_VECS` loads in flight.
+    let c_first = s * LEAN_SLICE;
+    let (gated, bias) = (p.gated(), p.has_bias());
+    let (col, half) = (c_first + warp * COLUMNS + lane / 2, lane % 2);
+    let w_row = (e * p.inter + col) as u64 * row_bytes as u64;
+    let (w1, w3) = ((p.w1 + w_row) as *const u8, (p.w3 + w_row) as *const u8);
+    // Biases asked for first: they land while the weights stream.
+    let b1 = if bias { unsafe { E::load(p.b1 as *const u8, e * p.inter + col) } } else { 0.0 };
+    let b3 = if bias && gated { unsafe { E::load(p.b3 as *const u8, e * p.inter + col) } } else { 0.0 };
+    let vecs = row_bytes / 16;
+    let mut acc = [0.0f32; LEAN_ROWS as usize];
+    let mut up = [0.0f32; LEAN_ROWS as usize];
+    let mut v0 = half;
+    while v0 < vecs {
+        let mut w_raw = [[0u32; 4]; GEMM0_VECS];
+        let mut u_raw = [[0u32; 4]; GEMM0_VECS];
+        unroll!(8, u, {
+            let v = v0 + 2 * u as u32;
+            if v < vecs {
+                w_raw[u] = unsafe { copy::ld_nc_v4(w1.add(16 * v as usize)) };
+                if gated {
+                    u_raw[u] = unsafe { copy::ld_nc_v4(w3.add(16 * v as usize)) };
+                }
+            }
+        });
+        unroll!(8, u, {
+            let v = v0 + 2 * u as u32;
+            if v < vecs {
+                let (mut ws, mut us, mut xs) = ([0.0f32; 8], [0.0f32; 8], [0.0f32; 8]);
+                E::unpack(w_raw[u], &mut ws);
+                E::unpack(u_raw[u], &mut us);
+                unroll!(4, r, {
+                    if (r as u32) < rows {
+                        E::unpack(unsafe { copy::ld_shared_v4(x[r] + 16 * v) }, &mut xs);
+                        unroll!(8, j, {
+                            if j < E::PER_VEC {
+                                acc[r] = fma(xs[j], ws[j], acc[r]);
+                                up[r] = fma(xs[j], us[j], up[r]);
+                            }
+                        });
+                    }
+                });
+            }
+        });
+        v0 += 2 * GEMM0_VECS as u32;
+    }
+    // The column's two lanes add their halves (the same bits in both); the first finishes it.
+    let act = Act::of(p);
+    let mut vals = [0.0f32; 8];
+    unroll!(4, r, {
+        vals[r] = acc[r] + warp::shfl_xor_f32(acc[r], 1) + b1;
+        up[r] += warp::shfl_xor_f32(up[r], 1);
+    });
+    act.apply8(&mut vals);
+    if half == 0 {
+        unroll!(4, r, {
+            if (r as u32) < rows {
+                let v = if gated { vals[r] * act.up(up[r] + b3) } else { vals[r] };
+                unsafe { copy::st_shared_u32(smem + H + 4 * (r as u32 * LEAN_SLICE + col - c_first), round::<E>(v).to_bits()) };
+            }
+        });
+    }
+    sync::sync_threads();
+    // GEMM1's partial: a thread takes whole output rows n (two at a time, their 128-byte W2
+    // pieces in flight together) and sums the slice's 64 products alone, h read from shared
+    // memory (every lane the same words): no shuffles, and the partial stores coalesce.
+    let inter_bytes = (p.inter * E::BYTES) as u64;
+    let w2 = (p.w2 + e as u64 * p.hidden as u64 * inter_bytes + (c_first * E::BYTES) as u64) as *const u8;
+    let partials = (p.workspace + p.ws.gemm1_partials) as *mut f32;
+    let first_row = lean_partial_row(a, s, slices);
+    let mut n0 = thread_idx();
+    while n0 < p.hidden {
+        let mut raw = [[[0u32; 4]; 8]; 2];
+        unroll!(2, u, {
+            let n = n0 + 128 * u as u32;
+            if n < p.hidden {
+                let row = unsafe { w2.add((n as u64 * inter_bytes) as usize) };
+                unroll!(8, q, { raw[u][q] = unsafe { copy::ld_nc_v4(row.add(16 * q)) } });
+            }
+        });
+        unroll!(2, u, {
+            let n = n0 + 128 * u as u32;
+            if n < p.hidden {
+                let mut sum = [0.0f32; LEAN_ROWS as usize];
+                unroll!(8, q, {
+                    let mut ws = [0.0f32; 8];
+                    E::unpack(raw[u][q], &mut ws);
+                    unroll!(4, r, {
+                        if (r as u32) < rows {
+                            let at = smem + H + 4 * (r as u32 * LEAN_SLICE + 8 * q as u32);
+                            let (lo, hi) = unsafe { (copy::ld_shared_v4(at), copy::ld_shared_v4(at + 16)) };
+                            let hs = f32x8(lo, hi);
+                            unroll!(8, j, { sum[r] = fma(hs[j], ws[j], sum[r]) });
+                        }
+                    });
+                });
+                unroll!(4, r, {
+                    if (r as u32) < rows {
+                        let at = (first_row + r as u32) as usize * p.hidden as usize + n as usize;
+                        unsafe { *partials.add(at) = sum[r] };
+                    }
+                });
+            }
+        });
+        n0 += 256;
+    }
+    // The next item overwrites h.
+    sync::sync_threads();
+}
+
+/// Counts this block done; true in the block that arrived last (all of them share its verdict).
+/// The word holds the epoch in its high half: the first arrival of a launch raises it to the
+/// launch's epoch with no count, whatever an earlier launch left.
+///
+/// # Safety
+/// All threads, after their items.
+unsafe fn arrive(p: &MoeParams, smem: u32) -> bool {
+    sync::sync_threads();
+    if thread_idx() == 0 {
+        let word = unsafe { &raw mut (*fault::control(p)).lean_arrivals };
+        let epoch = (p.epoch as u64) << 32;
+        // Every thread's partial stores, ordered by the barrier, before the count.
+        sync::fence_acq_rel_gpu();
+        let old = unsafe {
+            sync::red_max_relaxed_gpu_u64(word, epoch);
+            sync::atom_add_acq_rel_gpu_u64(word, 1)
+        };
+        let last = old >> 32 == p.epoch as u64 && (old as u32) + 1 == grid_dim();
+        unsafe { copy::st_shared_u32(smem + LAST, last as u32) };
+    }
+    sync::sync_threads();
+    unsafe { copy::ld_shared_u32(smem + LAST) != 0 }
+}
+
+/// The last block: out[t] = Σ_j w_tj · round(Σ_s partial(j, s) + b2), j in order over the
+/// token's kept choices, the slices in order (the combine's sum over rounded expert outputs).
+/// A thread takes 8 output columns of a token; its (choice, slice) partials load eight at a
+/// time, the choices' weights and biases before them.
+///
+/// # Safety
+/// All threads of the block [`arrive`] chose.
+unsafe fn reduce<E: Element>(p: &MoeParams, smem: u32) {
+    let (k, slices) = (p.top_k, p.inter / LEAN_SLICE);
+    let (vecs, total) = (p.hidden / 8, p.top_k * slices);
+    let partials = (p.workspace + p.ws.gemm1_partials) as *const u8;
+    let weights = (p.workspace + p.ws.topk_weight) as *const f32;
+    let row_bytes = p.hidden as u64 * 4;
+    let pair_of = |t: u32, j: u32| unsafe { copy::ld_shared_u32(smem + PAIR + 4 * (t * k + j)) };
+    let mut unit = thread_idx();
+    while unit < p.tokens * vecs {
+        let (t, v) = (unit / vecs, unit % vecs);
+        let (mut weight, mut bias) = ([0.0f32; 8], [[0u32; 4]; 8]);
+        unroll!(8, j, {
+            let pair = if (j as u32) < k { pair_of(t, j as u32) } else { NONE };
+            if pair != NONE {
+                weight[j] = unsafe { *weights.add((t * k + j as u32) as usize) };
+                if p.has_bias() {
+                    let e = unsafe { copy::ld_shared_u32(smem + ACTIVE + 4 * (pair >> 8)) };
+                    let at = (e * p.hidden + 8 * v) * E::BYTES;
+                    bias[j] = unsafe { copy::ld_nc_v4((p.b2 as *const u8).add(at as usize)) };
+                }
+            }
+        });
+        let (mut out, mut y) = ([0.0f32; 8], [0.0f32; 8]);
+        let mut q0 = 0;
+        while q0 < total {
+            let mut raw = [[[0u32; 4]; 2]; 8];
+            unroll!(8, u, {
+                let q = q0 + u as u32;
+                let pair = if q < total { pair_of(t, q / slices) } else { NONE };
+                if pair != NONE {
+                    let row = lean_partial_row(pair >> 8, q % slices, slices) + (pair & 0xff);
+                    let at = unsafe { partials.add((row as u64 * row_bytes + v as u64 * 32) as usize) };
+                    raw[u] = unsafe { [copy::ld_cg_v4(at), copy::ld_cg_v4(at.add(16))] };
+                }
+            });
+            unroll!(8, u, {
+                let q = q0 + u as u32;
+                if q < total {
+                    unroll!(4, i, {
+                        y[i] += f32::from_bits(raw[u][0][i]);
+                        y[4 + i] += f32::from_bits(raw[u][1][i]);
+                    });
+                    // The choice's last slice: its output as a slot row holds it, weighted.
+                    if q % slices == slices - 1 {
+                        let j = q / slices;
+                        if pair_of(t, j) != NONE {
+                            let (mut w, mut b) = (0.0f32, [0.0f32; 8]);
+                            unroll!(8, jj, {
+                                if jj as u32 == j {
+                                    w = weight[jj];
+                                    if p.has_bias() {
+                                        E::unpack(bias[jj], &mut b);
+                                    }
+                                }
+                            });
+                            unroll!(8, i, { y[i] += b[i] });
+                            let mut rounded = [0.0f32; 8];
+                            E::unpack(E::pack(&y), &mut rounded);
+                            unroll!(8, i, { out[i] += w * rounded[i] });
+                        }
+                        y = [0.0; 8];
+                    }
+                }
+            });
+            q0 += 8;
+        }
+        let dst = (p.out + (t * p.hidden + 8 * v) as u64 * E::BYTES as u64) as *mut u8;
+        unsafe { copy::st_v4(dst, E::pack(&out)) };
+        unit += 128;
+    }
+}
+
+/// a·b + c, rounded once (rustc does not contract `a * b + c`).
+#[inline(always)]
+fn fma(a: f32, b: f32, c: f32) -> f32 {
+    core::intrinsics::fmaf32(a, b, c)
+}
+
+/// Eight f32 from two 16-byte vectors of raw bits.
+#[inline(always)]
+fn f32x8(lo: [u32; 4], hi: [u32; 4]) -> [f32; 8] {
+    let mut x = [0.0f32; 8];
+    unroll!(4, i, {
+        x[i] = f32::from_bits(lo[i]);
+        x[4 + i] = f32::from_bits(hi[i]);
+    });
+    x
+}
+
+/// `x` rounded to the layer's dtype.
+#[inline(always)]
+fn round<E: Element>(x: f32) -> f32 {
+    let mut v = [0.0f32; 8];
+    v[0] = x;
+    let mut out = [0.0f32; 8];
+    E::unpack(E::pack(&v), &mut out);
+    out[0]
+}
+
+/// The lean forward with bf16 activations and weights.
+///
+/// # Safety
+/// See [`forward`].
+#[allow(improper_gpu_kernel_arg)]
+#[unsafe(no_mangle)]
+pub unsafe extern "gpu-kernel" fn moe_lean_bf16(p: MoeParams) {
+    unsafe { forward::<Bf16>(&p) }
+}
+
+/// The lean forward with f16 activations and weights.
+///
+/// # Safety
+/// See [`forward`].
+#[allow(improper_gpu_kernel_arg)]
+#[unsafe(no_mangle)]
+pub unsafe extern "gpu-kernel" fn moe_lean_f16(p: MoeParams) {
+    unsafe { forward::<F16>(&p) }
+}
