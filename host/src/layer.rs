@@ -80,6 +80,11 @@ impl Engine {
     fn wide(&self) -> bool {
         self.entry.mainloop == Some(MainloopKind::WarpSpecialized)
     }
+
+    /// The lean decode kernel: a plain launch of as many blocks as the forward has items.
+    fn lean(&self) -> bool {
+        self.entry.mainloop == Some(MainloopKind::Dots)
+    }
 }
 
 /// What one GPU of the layer owns.
@@ -91,6 +96,9 @@ struct Rank {
     /// with too few rows per expert for 128x256 tiles (decode on a layer built for prefill: on
     /// the ws engine, without the static decode plan, T = 1 took twice as long, perf log v27).
     narrow: Option<Engine>,
+    /// The lean decode kernel, for forwards of a few tokens where it runs
+    /// ([`crate::heuristics::lean`]; one GPU, 16-bit types, no shared expert).
+    lean: Option<Engine>,
     weights: Option<DeviceWeights>,
     /// Per-block phase timestamps of the last launch, when recording (see [`MoeLayer::record_timeline`]).
     timeline: Option<Arc<HostMapped<u64>>>,
@@ -310,7 +318,15 @@ impl<'c> MoeLayerBuilder<'c> {
             let engine = load(mainloop)?;
             // Only where Auto chose the wide tiles: a forced engine runs every forward.
             let narrow = if self.tuning.mainloop == Mainloop::Auto && engine.wide() { Some(load(None)?) } else { None };
-            ranks.push(Rank { engine, narrow, weights: None, timeline: None });
+            // With Auto, or asked for: a forced engine runs every forward otherwise.
+            let lean_wanted = self.tuning.lean.unwrap_or(self.tuning.mainloop == Mainloop::Auto);
+            let lean_kernel = world == 1
+                && cfg.dtype != DType::F32
+                && cfg.shared.is_none()
+                && cfg.router != crate::config::Router::SigmoidScaledInput
+                && !puts;
+            let lean = if lean_wanted && lean_kernel { Some(load(Some(MainloopKind::Dots))?) } else { None };
+            ranks.push(Rank { engine, narrow, lean, weights: None, timeline: None });
         }
         // Every rank's largest grid; another process's GPU is taken to be like this one's (a
         // rank's grid only sizes its own launch and dispatch, never a peer's region).
@@ -387,15 +403,45 @@ impl<'c> MoeLayer<'c> {
     /// at this T).
     pub fn kernel_for(&self, rank: usize, tokens: usize) -> Result<(&'static Entry, u32)> {
         let e = self.engine_for(self.rank(rank)?, tokens);
-        Ok((e.entry, e.grid))
+        Ok((e.entry, self.launch_config(e, tokens).grid))
     }
 
     fn engine_for<'r>(&self, rank: &'r Rank, tokens: usize) -> &'r Engine {
         let cfg = &self.cfg;
+        if let Some(lean) = &rank.lean
+            && self.runs_lean(rank, tokens)
+        {
+            return lean;
+        }
         match &rank.narrow {
             Some(n) if !crate::heuristics::wide_tiles(tokens, cfg.top_k, cfg.experts, cfg.gated, cfg.shared.is_some()) => n,
             _ => &rank.engine,
         }
+    }
+
+    /// Whether a forward of `tokens` tokens takes the rank's lean kernel: few enough tokens whose
+    /// rows fit its shared memory, no test hook on dispatch flags (it has none), a launch no
+    /// larger than the persistent grid (the timeline is sized for that) and partials that fit
+    /// the workspace's partial region; then the heuristic, unless the tuning asks for it.
+    fn runs_lean(&self, rank: &Rank, tokens: usize) -> bool {
+        let (cfg, shape) = (&self.cfg, &self.plan.shape);
+        let grid = layout::lean_grid(tokens as u32, shape.top_k, shape.experts, shape.inter);
+        let ws = &self.plan.ws;
+        tokens as u32 <= layout::LEAN_MAX_TOKENS
+            && tokens as u64 * shape.hidden as u64 * cfg.dtype.bytes() as u64 <= layout::LEAN_X_BYTES as u64
+            && self.hooks.kernel.0 == test_hook::NONE
+            && grid <= rank.max_grid()
+            && layout::lean_partial_bytes(grid, shape.hidden) <= ws.gemm1_split_done - ws.gemm1_partials
+            && (self.tuning.lean == Some(true)
+                || crate::heuristics::lean(tokens as u32, shape.top_k, shape.experts, shape.hidden, shape.inter, cfg.dtype.bytes()))
+    }
+
+    /// The launch shape of a forward of `tokens` tokens on `engine`: the persistent grid, or the
+    /// lean kernel's items.
+    fn launch_config(&self, engine: &Engine, tokens: usize) -> LaunchConfig {
+        let s = &self.plan.shape;
+        let grid = if engine.lean() { layout::lean_grid(tokens as u32, s.top_k, s.experts, s.inter) } else { engine.grid };
+        LaunchConfig { grid, ..engine.launch_config() }
     }
 
     /// Whether a forward of `tokens` tokens on GPU `rank` runs the static decode plan
@@ -403,7 +449,7 @@ impl<'c> MoeLayer<'c> {
     pub fn static_plan(&self, rank: usize, tokens: usize) -> Result<bool> {
         let engine = self.engine_for(self.rank(rank)?, tokens);
         let f = self.plan.forward_on(tokens, engine.grid)?;
-        Ok(self.runs_static_plan(engine, &f))
+        Ok(!engine.lean() && self.runs_static_plan(engine, &f))
     }
 
     /// Where GPU `rank`'s GEMM0 reads the rows routed to its own experts on the layer's engine
@@ -653,7 +699,7 @@ impl<'c> MoeLayer<'c> {
             let mut args = [&mut p as *mut MoeParams as *mut c_void];
             let engine = self.engine_for(rank, tokens);
             // SAFETY: the kernel takes one MoeParams by value; the driver copies it.
-            graphs.push(unsafe { KernelGraph::new(&engine.kernel, engine.launch_config(), &mut args, true)? });
+            graphs.push(unsafe { KernelGraph::new(&engine.kernel, self.launch_config(engine, tokens), &mut args, !engine.lean())? });
         }
         Ok(ForwardGraph { layer: self.id, tokens, graphs, cluster: PhantomData })
     }
@@ -702,7 +748,7 @@ impl<'c> MoeLayer<'c> {
             let launched = unsafe {
                 match graph.as_deref_mut() {
                     Some(g) => g.graphs[r].launch(stream, &mut args),
-                    None => engine.kernel.launch(stream, engine.launch_config(), &mut args, true),
+                    None => engine.kernel.launch(stream, self.launch_config(engine, tokens), &mut args, !engine.lean()),
                 }
             };
             let failed = match launched {
@@ -793,7 +839,7 @@ impl<'c> MoeLayer<'c> {
                 bits |= bit;
             }
         }
-        if self.runs_static_plan(engine, f) {
+        if !engine.lean() && self.runs_static_plan(engine, f) {
             bits |= flags::STATIC_PLAN;
         }
         // GEMM0 K splits are the 128-thread engines' (the ws engine runs whole tasks).
@@ -826,7 +872,8 @@ impl<'c> MoeLayer<'c> {
             test_hook_arg: self.hooks.kernel.1,
             dispatch_blocks,
             dispatch_parts,
-            gate_splits: f.gate_splits,
+            // The lean kernel's blocks each compute every logit in one split.
+            gate_splits: if engine.lean() { 1 } else { f.gate_splits },
             router: cfg.router.kind() as u32,
             groups,
             topk_groups,
@@ -916,7 +963,7 @@ impl<'c> MoeLayer<'c> {
         };
         let Some(b) = &r.timeline else { return Ok(None) };
         // The rows of the last forward's launch (the two engines' grids differ).
-        let grid = last.map_or(r.engine.grid, |t| self.engine_for(r, t).grid);
+        let grid = last.map_or(r.engine.grid, |t| self.launch_config(self.engine_for(r, t), t).grid);
         let flat: Vec<u64> = (0..grid as usize * layout::timeline::SLOTS).map(|i| b.get(i).unwrap_or(0)).collect();
         Ok(Some(flat.chunks_exact(layout::timeline::SLOTS).map(|c| c.try_into().unwrap_or([0; layout::timeline::SLOTS])).collect()))
     }

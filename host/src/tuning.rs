@@ -59,6 +59,10 @@ pub struct Tuning {
     /// ([`crate::heuristics::gemm0_splits`] by default; a power of two, at most
     /// `layout::MAX_GEMM0_SPLITS`, held to the partial slots like GEMM1's).
     pub gemm0_splits: Option<u32>,
+    /// The lean decode kernel for forwards of at most `layout::LEAN_MAX_TOKENS` tokens on one
+    /// GPU (one plain launch, no grid barrier; [`crate::heuristics::lean`] by default, with
+    /// `Mainloop::Auto`): `Some(false)` never takes it, `Some(true)` wherever it can run.
+    pub lean: Option<bool>,
     /// The static decode plan ([`crate::heuristics::static_plan`]): `Some(false)` never takes
     /// it; by default (and with `Some(true)`) it runs wherever the forward allows it.
     pub static_plan: Option<bool>,

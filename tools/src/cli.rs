@@ -94,6 +94,12 @@ struct LayerArgs {
     /// a power of two up to 8).
     #[arg(long, value_name = "N")]
     gemm0_splits: Option<u32>,
+    /// Take the lean decode kernel wherever it can run (at most 4 tokens, one GPU; A/B).
+    #[arg(long, conflicts_with = "no_lean")]
+    lean: bool,
+    /// Never take the lean decode kernel (A/B).
+    #[arg(long)]
+    no_lean: bool,
     /// At most this many persistent blocks per GPU (at least 2; for compute-sanitizer runs).
     #[arg(long, value_name = "N")]
     max_blocks: Option<u32>,
@@ -257,6 +263,11 @@ impl LayerArgs {
             gemm1_splits: self.gemm1_splits,
             gemm0_splits: self.gemm0_splits,
             static_plan: if self.no_static_plan { Some(false) } else { None },
+            lean: match (self.lean, self.no_lean) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            },
             max_blocks: self.max_blocks,
         }
     }
@@ -582,7 +593,12 @@ fn run_on(
     );
     let (entry, grid) = layer.kernel_for(0, cfg.tokens)?;
     if entry != layer.kernel(0)? {
-        println!("forwards of T={} run {} ({grid} blocks per GPU): too few rows per expert for the layer's engine", cfg.tokens, entry.name);
+        let why = if entry.mainloop == Some(flashmoe::entries::MainloopKind::Dots) {
+            "the lean decode kernel, a plain launch for a few tokens of small experts"
+        } else {
+            "too few rows per expert for the layer's engine"
+        };
+        println!("forwards of T={} run {} ({grid} blocks per GPU): {why}", cfg.tokens, entry.name);
     }
     let v = verify::check(&layer, &weights, x, &out, cfg.tokens, sample, args.seed)?;
     println!(
