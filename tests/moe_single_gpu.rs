@@ -232,7 +232,8 @@ fn gate_dot_products_at_decode() {
     .enumerate()
     {
         let cfg = MoeConfig { capacity_factor: None, ..cfg(dtype, experts, k, tokens, (hidden, 256)) };
-        let tuning = Tuning { gate_splits, ..common::tuning_for(&cfg) };
+        // The split gate of the persistent engines (the lean kernel's blocks sum one split).
+        let tuning = Tuning { gate_splits, lean: Some(false), ..common::tuning_for(&cfg) };
         if let Some(splits) = gate_splits {
             let layer = flashmoe::MoeLayer::builder(&c, cfg.clone()).tuning(tuning.clone()).build().unwrap();
             assert_eq!(layer.plan().forward(0, tokens).unwrap().gate_splits, splits, "{cfg:?}");
@@ -291,7 +292,8 @@ fn static_decode_plan_matches_the_os_plan_bitwise() {
         let xs: Vec<f32> = x.iter().map(|&v| v as f32).collect();
         let mut outs = Vec::new();
         for static_plan in [None, Some(false)] {
-            let tuning = Tuning { static_plan, ..common::tuning_for(&cfg) };
+            // The lean kernel would take these forwards before either plan.
+            let tuning = Tuning { static_plan, lean: Some(false), ..common::tuning_for(&cfg) };
             let copies_local = tuning.copy_local == Some(true);
             let mut layer = flashmoe::MoeLayer::builder(&c, cfg.clone()).tuning(tuning).build().unwrap();
             let expect_static = static_plan.is_none()

@@ -129,33 +129,38 @@ fn streamed_copied_and_gathered_own_rows_give_the_same_bits() {
 }
 
 /// A layer built for prefill (2048 tokens: 512 rows per expert, the warp-specialized engine by
-/// `Mainloop::Auto`) runs its decode forwards on the 128-thread engine with the static plan, and
+/// `Mainloop::Auto`) runs its decode forwards on the lean kernel where `heuristics::lean` takes
+/// them (T = 1 here, not T = 3) and on the 128-thread engine with the static plan otherwise, and
 /// going back and forth between the engines leaves every forward right.
 #[test]
 #[ignore = "needs GPU"]
 fn a_layer_built_for_prefill_decodes_on_the_128_thread_engine() {
-    use flashmoe::entries::MainloopKind::WarpSpecialized;
+    use flashmoe::entries::MainloopKind::{Dots, WarpSpecialized};
     let cluster = Cluster::first(1).expect("a GPU");
     if cluster.gpus()[0].arch() != Arch::Sm90a {
         return;
     }
-    for gated in [false, true] {
+    for (gated, lean) in [(false, Some(false)), (true, Some(false)), (true, None), (false, None)] {
         let cfg = MoeConfig { tokens: 2048, hidden: 512, inter: 512, experts: 8, gated, capacity_factor: None, ..tiny() };
         let (w, x) = common::weights_and_inputs(&cfg, 1, 95 + gated as u64, common::Inputs::Random);
-        let tuning = Tuning { mainloop: Mainloop::Auto, ..common::tuning() };
+        let tuning = Tuning { mainloop: Mainloop::Auto, lean, ..common::tuning() };
+        let takes_lean = lean.or(common::tuning().lean) != Some(false);
         let mut layer = MoeLayer::builder(&cluster, cfg.clone()).tuning(tuning).build().unwrap();
         assert_eq!(layer.kernel(0).unwrap().mainloop, Some(WarpSpecialized));
         assert_eq!(layer.kernel_for(0, 2048).unwrap().0.mainloop, Some(WarpSpecialized));
-        let (narrow, grid) = layer.kernel_for(0, 1).unwrap();
-        assert_ne!(narrow.mainloop, Some(WarpSpecialized));
-        assert!(grid > layer.grid(0).unwrap(), "two 128-thread blocks per SM against one 384-thread block");
-        assert!(layer.static_plan(0, 1).unwrap() && !layer.static_plan(0, 2048).unwrap());
+        let (decode, grid) = layer.kernel_for(0, 1).unwrap();
+        assert_ne!(decode.mainloop, Some(WarpSpecialized));
+        assert_eq!(decode.mainloop == Some(Dots), takes_lean, "gated {gated}, lean {lean:?}");
+        if !takes_lean {
+            assert!(grid > layer.grid(0).unwrap(), "two 128-thread blocks per SM against one 384-thread block");
+        }
+        assert!(layer.static_plan(0, 1).unwrap() != takes_lean && !layer.static_plan(0, 2048).unwrap());
         layer.load_weights(&w).unwrap();
         // Wide, decode, small, wide again, decode again: the engines share the layer's scratch.
         for (i, tokens) in [2048, 1, 300, 2048, 3].into_iter().enumerate() {
             let xs: Vec<f32> = x[..tokens * cfg.hidden].iter().map(|&v| v as f32).collect();
             layer.output_buffer(0).unwrap().fill(0, tokens * cfg.hidden * 2, NAN_BYTE).unwrap();
-            let out = layer.forward(&[&xs]).unwrap_or_else(|e| panic!("gated {gated} T={tokens}: {e}"));
+            let out = layer.forward(&[&xs]).unwrap_or_else(|e| panic!("gated {gated} lean {lean:?} T={tokens}: {e}"));
             let v = flashmoe::verify::check(&layer, &w, &x[..tokens * cfg.hidden], &out, tokens, None, 96 + i as u64).unwrap();
             println!("gated {gated} T={tokens} on {}: {v:?}", layer.kernel_for(0, tokens).unwrap().0.name);
             assert!(v.passed(DType::Bf16), "gated {gated} T={tokens}: {v:?}");

@@ -11,7 +11,8 @@ use flashmoe::{Arch, Cluster, MoeConfig, MoeLayer, Tuning, Weights};
 /// FLASHMOE_TEST_STATIC_PLAN=0 keeps decode forwards off the static plan (the OS plan's tests);
 /// FLASHMOE_TEST_COPY_LOCAL=1 (0) always (never) copies this GPU's own rows in the dispatch
 /// (`Tuning::copy_local`); FLASHMOE_TEST_STREAM_ROWS=1 (0) always (never) streams them on the
-/// warp-specialized engine (`Tuning::stream_rows`).
+/// warp-specialized engine (`Tuning::stream_rows`); FLASHMOE_TEST_LEAN=1 (0) takes the lean decode
+/// kernel wherever it can run (never: the static and OS plans' decode tests).
 pub fn tuning() -> Tuning {
     let arch = match std::env::var("FLASHMOE_TEST_ARCH").as_deref() {
         Ok("sm_80") => Some(Arch::Sm80),
@@ -36,7 +37,13 @@ pub fn tuning() -> Tuning {
         Err(_) => None,
         Ok(other) => panic!("FLASHMOE_TEST_STREAM_ROWS={other}: expected 0 or 1"),
     };
-    Tuning { arch, static_plan, copy_local, stream_rows, ..Tuning::default() }
+    let lean = match std::env::var("FLASHMOE_TEST_LEAN").as_deref() {
+        Ok("1") => Some(true),
+        Ok("0") => Some(false),
+        Err(_) => None,
+        Ok(other) => panic!("FLASHMOE_TEST_LEAN={other}: expected 0 or 1"),
+    };
+    Tuning { arch, static_plan, copy_local, stream_rows, lean, ..Tuning::default() }
 }
 
 /// The tests' [`tuning`] for `cfg`: FLASHMOE_TEST_MAINLOOP=ws runs the layers the warp-specialized

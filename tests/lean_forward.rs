@@ -1,0 +1,140 @@
+//! The lean decode kernel (one plain launch for at most 4 tokens on one GPU: every block routes
+//! the tokens itself, takes (expert, 64-column slice of I) items, and the last block to finish
+//! sums the partials in a fixed order) against the f64 reference: both 16-bit dtypes, k = 1..8,
+//! E = 4..256, T = 1..4, odd H and I, gated and plain, biases, every activation, the routers it
+//! takes (softmax, GPT-OSS's router bias, DeepSeek-V3's grouped sigmoid), capacity drops,
+//! NaN-poisoned outputs and bitwise repeats; which forwards take it; a non-finite input.
+
+mod common;
+
+use common::{Inputs, check_tuned};
+use flashmoe::entries::MainloopKind;
+use flashmoe::{Activation, Cluster, DType, Error, MoeConfig, MoeLayer, Router, Tuning, Weights};
+
+fn gpu() -> Cluster {
+    Cluster::first(1).expect("a GPU")
+}
+
+fn lean() -> Tuning {
+    Tuning { lean: Some(true), ..common::tuning() }
+}
+
+fn runs_lean(layer: &MoeLayer, tokens: usize) -> bool {
+    layer.kernel_for(0, tokens).unwrap().0.mainloop == Some(MainloopKind::Dots)
+}
+
+#[test]
+#[ignore = "needs GPU"]
+fn lean_forwards_match_the_reference() {
+    let c = gpu();
+    let soft = Router::Softmax;
+    let grouped = Router::GroupedSigmoid { groups: 4, topk_groups: 2, scaling: 2.5 };
+    let (silu, gelu, relu) = (Activation::Silu, Activation::Gelu, Activation::Relu);
+    let oss = Activation::ClampedSwiglu { alpha: 1.702, limit: 0.5 };
+    // (dtype, E, k, T, (H, I), gated, bias, activation, router, router bias, capacity factor)
+    let cases = [
+        (DType::Bf16, 8, 2, 1, (256, 256), false, false, relu, soft, false, Some(1.0)),
+        (DType::Bf16, 8, 2, 4, (256, 256), true, false, silu, soft, false, None),
+        (DType::F16, 64, 4, 3, (192, 320), true, true, silu, soft, false, None),
+        (DType::Bf16, 4, 1, 4, (320, 192), false, true, gelu, soft, false, None),
+        (DType::F16, 16, 3, 2, (2048, 128), false, false, gelu, soft, false, Some(1.0)),
+        (DType::Bf16, 128, 8, 4, (128, 512), true, false, silu, soft, false, None),
+        (DType::Bf16, 256, 2, 1, (512, 64), false, true, relu, soft, false, None),
+        (DType::Bf16, 8, 4, 4, (256, 448), true, true, oss, soft, true, None),
+        (DType::F16, 16, 2, 3, (256, 256), true, false, silu, grouped, false, None),
+        // Drops: capacity factor 0.5 at k = 4 keeps one or two rows an expert.
+        (DType::Bf16, 4, 4, 4, (256, 256), false, false, relu, soft, false, Some(0.5)),
+        (DType::Bf16, 8, 2, 4, (2048, 2048), true, false, silu, soft, false, Some(1.0)),
+    ];
+    for (i, (dtype, experts, top_k, tokens, (hidden, inter), gated, bias, activation, router, router_bias, capacity_factor)) in
+        cases.into_iter().enumerate()
+    {
+        let cfg = MoeConfig {
+            tokens,
+            hidden,
+            inter,
+            experts,
+            top_k,
+            dtype,
+            gated,
+            bias,
+            activation,
+            router,
+            router_bias,
+            capacity_factor,
+            ..MoeConfig::default()
+        };
+        let layer = MoeLayer::builder(&c, cfg.clone()).tuning(lean()).build().unwrap();
+        assert!(runs_lean(&layer, tokens), "{cfg:?}");
+        assert!(!layer.static_plan(0, tokens).unwrap(), "{cfg:?}");
+        let v = check_tuned(&c, &cfg, &lean(), 900 + i as u64, Inputs::Random);
+        if capacity_factor == Some(0.5) {
+            assert!(v.dropped > 0, "{cfg:?}: {v:?}");
+        }
+    }
+    // Every token to one expert, with and without a capacity limit.
+    let skew = MoeConfig { tokens: 4, hidden: 256, inter: 256, experts: 16, top_k: 2, capacity_factor: None, ..MoeConfig::default() };
+    assert_eq!(check_tuned(&c, &skew, &lean(), 950, Inputs::AllTo(5)).dropped, 0);
+    let tight = MoeConfig { capacity_factor: Some(1.0), ..skew };
+    assert!(check_tuned(&c, &tight, &lean(), 951, Inputs::AllTo(5)).dropped > 0);
+}
+
+/// Which forwards take it: at most 4 tokens, 16-bit types, one GPU, no shared expert, not
+/// Llama-4's input-scaling router; `Tuning::lean: Some(false)` never; a layer built for more
+/// tokens takes it for its small forwards only.
+#[test]
+#[ignore = "needs GPU"]
+fn lean_is_taken_only_where_it_runs() {
+    let c = gpu();
+    let base = MoeConfig { tokens: 64, hidden: 256, inter: 256, experts: 8, top_k: 2, ..MoeConfig::default() };
+    let layer = MoeLayer::builder(&c, base.clone()).tuning(lean()).build().unwrap();
+    for t in 1..=4 {
+        assert!(runs_lean(&layer, t), "T = {t}");
+        let grid = layer.kernel_for(0, t).unwrap().1;
+        assert_eq!(grid, (t * 2).min(8) as u32 * 4, "T = {t}: one block per (chosen expert, 64 columns)");
+    }
+    assert!(!runs_lean(&layer, 5) && !runs_lean(&layer, 64));
+    // By default where the last block's reduction and every block's gate are small
+    // (`heuristics::lean`).
+    let by_default = |tokens: usize, experts: usize, hidden: usize, gated: bool| {
+        let cfg = MoeConfig { hidden, inter: hidden, experts, gated, activation: Activation::Silu, ..base.clone() };
+        let l = MoeLayer::builder(&c, cfg).tuning(common::tuning()).build().unwrap();
+        runs_lean(&l, tokens)
+    };
+    if common::tuning().lean.is_none() {
+        assert!(
+            by_default(1, 8, 256, false) && by_default(4, 8, 256, true) && by_default(1, 8, 512, true) && by_default(1, 256, 256, false)
+        );
+        assert!(!by_default(1, 8, 1024, false) && !by_default(4, 8, 512, false) && !by_default(1, 8, 768, false));
+    }
+    let never = MoeLayer::builder(&c, base.clone()).tuning(Tuning { lean: Some(false), ..common::tuning() }).build().unwrap();
+    assert!(!runs_lean(&never, 1));
+    for other in [
+        MoeConfig { dtype: DType::F32, ..base.clone() },
+        MoeConfig { shared: Some(flashmoe::SharedExpert { inter: 128, sigmoid_gate: false }), gated: true, ..base.clone() },
+        MoeConfig { router: Router::SigmoidScaledInput, top_k: 1, renormalize: false, ..base.clone() },
+    ] {
+        let l = MoeLayer::builder(&c, other.clone()).tuning(lean()).build().unwrap();
+        assert!(!runs_lean(&l, 1), "{other:?}");
+    }
+}
+
+/// A NaN in one token's input: the typed error names the token, and the next forward is right.
+#[test]
+#[ignore = "needs GPU"]
+fn a_non_finite_input_is_a_typed_error() {
+    let c = gpu();
+    let cfg = MoeConfig { tokens: 3, hidden: 256, inter: 256, experts: 8, top_k: 2, ..MoeConfig::default() };
+    let mut layer = MoeLayer::builder(&c, cfg.clone()).tuning(lean()).build().unwrap();
+    let w = Weights::random(&cfg, 3);
+    layer.load_weights(&w).unwrap();
+    let (_, x) = common::weights_and_inputs(&cfg, 1, 3, Inputs::Random);
+    let mut xs: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+    let good = layer.forward(&[&xs]).unwrap();
+    xs[cfg.hidden + 7] = f32::NAN;
+    let err = layer.forward(&[&xs]).unwrap_err();
+    assert!(matches!(err, Error::NonFiniteInput { token: 1, gpu: 0 }), "{err}");
+    xs[cfg.hidden + 7] = x[cfg.hidden + 7] as f32;
+    let again = layer.forward(&[&xs]).unwrap();
+    assert!(good[0].iter().zip(&again[0]).all(|(a, b)| a.to_bits() == b.to_bits()));
+}
