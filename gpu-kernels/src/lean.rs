@@ -14,6 +14,7 @@ use core::mem::offset_of;
 use crate::fault;
 use crate::gemm::activation::Act;
 use crate::gemm::element::{Bf16, Element, F16};
+use crate::gemm::epilogue::f32x8;
 use crate::layout::{
     DROPPED, LEAN_MAX_PAIRS, LEAN_ROWS, LEAN_SLICE, LEAN_X_BYTES, MoeParams, NONE, lean_items, lean_partial_row, logits_stride, timeline,
 };
@@ -517,17 +518,6 @@ unsafe fn reduce<E: Element>(p: &MoeParams, smem: u32) {
 #[inline(always)]
 fn fma(a: f32, b: f32, c: f32) -> f32 {
     core::intrinsics::fmaf32(a, b, c)
-}
-
-/// Eight f32 from two 16-byte vectors of raw bits.
-#[inline(always)]
-fn f32x8(lo: [u32; 4], hi: [u32; 4]) -> [f32; 8] {
-    let mut x = [0.0f32; 8];
-    unroll!(4, i, {
-        x[i] = f32::from_bits(lo[i]);
-        x[4 + i] = f32::from_bits(hi[i]);
-    });
-    x
 }
 
 /// `x` rounded to the layer's dtype.

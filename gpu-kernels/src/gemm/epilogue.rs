@@ -256,7 +256,7 @@ unsafe fn stage_pass<const GATED: bool>(staging: u32, acc: &Acc, pass: u32, my_r
 
 /// Eight f32 from two 16-byte vectors of raw bits.
 #[inline(always)]
-fn f32x8(lo: [u32; 4], hi: [u32; 4]) -> [f32; 8] {
+pub(crate) fn f32x8(lo: [u32; 4], hi: [u32; 4]) -> [f32; 8] {
     let mut x = [0.0f32; 8];
     unroll!(4, i, {
         x[i] = f32::from_bits(lo[i]);
