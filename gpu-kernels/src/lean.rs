@@ -102,7 +102,7 @@ unsafe fn forward<E: Element>(param: &MoeParams) {
         // values) and reads back its own after its barrier. A token with non-finite logits is
         // reported (the error record) and keeps the routing of an earlier forward, which only
         // ever names experts below E: the forward computes in bounds and fails.
-        logits::<E>(p);
+        logits_any::<E>(p);
         fault::mark_now(p, timeline::LOGITS_DONE);
         sync::sync_threads();
         fault::mark_now(p, timeline::ROUTE_BEGIN);
@@ -116,7 +116,7 @@ unsafe fn forward<E: Element>(param: &MoeParams) {
         let items = lean_items(copy::ld_shared_u32(smem + ACTIVE_COUNT), p.inter);
         let mut i = block_idx();
         while i < items {
-            item::<E>(p, smem, i);
+            item_any::<E>(p, smem, i);
             i += grid_dim();
         }
         fault::mark_now(p, timeline::LAST_TASK);
@@ -129,14 +129,30 @@ unsafe fn forward<E: Element>(param: &MoeParams) {
 }
 
 /// Every gate logit of the forward's tokens, by this block's warps alone, into the routing's
-/// `[token][expert]` table (one K split): warp w takes experts w, w + 4, ..., eight at a time,
-/// their weight vectors in flight together; each lane sums its vectors in order, then one
+/// `[token][expert]` table (one K split), with the code for its token count only (as the items:
+/// perf log v34 c10).
+///
+/// # Safety
+/// All threads; `p.tokens` at most `layout::LEAN_MAX_TOKENS`.
+unsafe fn logits_any<E: Element>(p: &MoeParams) {
+    unsafe {
+        match p.tokens {
+            1 => logits::<E, 8>(p),
+            2 => logits::<E, 16>(p),
+            _ => logits::<E, 32>(p),
+        }
+    }
+}
+
+/// [`logits_any`] for at most `N / 8` tokens: warp w takes experts w, w + 4, ..., eight at a
+/// time, their weight vectors in flight together; each lane sums its vectors in order, then one
 /// transposing butterfly ([`warp_sums`]) gives lane 8 t + g the sum of (expert g, token t). The
 /// same code in every block: the same bits.
 ///
 /// # Safety
-/// All threads; `p.tokens` at most `layout::LEAN_MAX_TOKENS`.
-unsafe fn logits<E: Element>(p: &MoeParams) {
+/// As [`logits_any`], with `p.tokens` at most `N / 8`.
+#[inline(never)]
+unsafe fn logits<E: Element, const N: usize>(p: &MoeParams) {
     let (warp, lane) = (thread_idx() / 32, thread_idx() % 32);
     let (experts, tokens) = (p.experts, p.tokens);
     let row_bytes = p.hidden * E::BYTES;
@@ -146,7 +162,7 @@ unsafe fn logits<E: Element>(p: &MoeParams) {
     let expert = |e0: u32, g: usize| e0 + WARPS * g as u32;
     let mut e0 = warp;
     while e0 < experts {
-        // acc[8 t + g]: token t, expert g of this step.
+        // acc[8 t + g]: token t, expert g of this step (the first N).
         let mut acc = [0.0f32; 32];
         let mut v = lane;
         while v < vecs {
@@ -159,12 +175,12 @@ unsafe fn logits<E: Element>(p: &MoeParams) {
                 }
             });
             unroll!(4, t, {
-                if (t as u32) < tokens {
+                if 8 * t < N && (t as u32) < tokens {
                     x_raw[t] = unsafe { copy::ld_nc_v4((p.x as *const u8).add((t as u32 * row_bytes + 16 * v) as usize)) };
                 }
             });
             unroll!(4, t, {
-                if (t as u32) < tokens {
+                if 8 * t < N && (t as u32) < tokens {
                     let mut xs = [0.0f32; 8];
                     E::unpack(x_raw[t], &mut xs);
                     unroll!(8, g, {
@@ -180,23 +196,24 @@ unsafe fn logits<E: Element>(p: &MoeParams) {
             });
             v += 32;
         }
-        let sum = warp_sums(&acc, lane);
+        let sum = warp_sums::<N>(&acc, lane);
         let (t, g) = (lane / 8, lane as usize % 8);
-        if t < tokens && expert(e0, g) < experts {
+        if (lane as usize) < N && t < tokens && expert(e0, g) < experts {
             unsafe { *out.add((t * stride + expert(e0, g)) as usize) = sum };
         }
         e0 += WARPS * GATE_EXPERTS as u32;
     }
 }
 
-/// The warp's sum of element `lane` of every lane's 32 values, in 31 shuffles: each step halves
-/// the values a lane holds, keeping the half its lane bit selects and adding the partner's copy
-/// of it (bits 16, 8, 4, 2, 1), so lane l ends with element l. A fixed order: the same bits on
-/// every run.
+/// The warp's sum of element `lane % N` of every lane's first `N` values (N a power of two up to
+/// 32), in N - 1 + log2(32 / N) shuffles: each transposing step halves the values a lane holds,
+/// keeping the half its lane bit selects and adding the partner's copy of it (bits N / 2 .. 1),
+/// then plain butterfly steps add the groups of N lanes (bits N .. 16). A fixed order: the same
+/// bits on every run.
 #[inline(always)]
-fn warp_sums(v: &[f32; 32], lane: u32) -> f32 {
+fn warp_sums<const N: usize>(v: &[f32; 32], lane: u32) -> f32 {
     let mut a = *v;
-    let mut half = 16;
+    let mut half = N as u32 / 2;
     while half > 0 {
         let upper = lane & half != 0;
         for i in 0..half as usize {
@@ -206,7 +223,13 @@ fn warp_sums(v: &[f32; 32], lane: u32) -> f32 {
         }
         half /= 2;
     }
-    a[0]
+    let mut sum = a[0];
+    let mut mask = N as u32;
+    while mask < 32 {
+        sum += warp::shfl_xor_f32(sum, mask);
+        mask *= 2;
+    }
+    sum
 }
 
 /// The experts' kept rows: each (token, choice) ranks among its expert's choices in token
@@ -286,7 +309,30 @@ unsafe fn prepare(p: &MoeParams, smem: u32) {
 ///
 /// # Safety
 /// All threads, after [`prepare`]; `i` below the forward's items.
-unsafe fn item<E: Element>(p: &MoeParams, smem: u32, i: u32) {
+unsafe fn item_any<E: Element>(p: &MoeParams, smem: u32, i: u32) {
+    let a = i / (p.inter / LEAN_SLICE);
+    let rows = unsafe { copy::ld_shared_u32(smem + ROWS + 4 * a) };
+    // The code for the item's rows and gating only: unrolled for four rows and both kinds, a
+    // launch fetched and issued every copy (perf log v34 c5: a third of the samples waited for
+    // instructions).
+    unsafe {
+        match (rows, p.gated()) {
+            (1, false) => item::<E, 1, false>(p, smem, i),
+            (1, true) => item::<E, 1, true>(p, smem, i),
+            (2, false) => item::<E, 2, false>(p, smem, i),
+            (2, true) => item::<E, 2, true>(p, smem, i),
+            (_, false) => item::<E, 4, false>(p, smem, i),
+            (_, true) => item::<E, 4, true>(p, smem, i),
+        }
+    }
+}
+
+/// [`item_any`] for an expert of at most `R` rows, gated or not.
+///
+/// # Safety
+/// As [`item_any`].
+#[inline(never)]
+unsafe fn item<E: Element, const R: usize, const GATED: bool>(p: &MoeParams, smem: u32, i: u32) {
     let slices = p.inter / LEAN_SLICE;
     let (a, s) = (i / slices, i % slices);
     let e = unsafe { copy::ld_shared_u32(smem + ACTIVE + 4 * a) };
@@ -296,14 +342,14 @@ unsafe fn item<E: Element>(p: &MoeParams, smem: u32, i: u32) {
     // The expert's rows in the staged input.
     let mut x = [0u32; LEAN_ROWS as usize];
     unroll!(4, r, {
-        if (r as u32) < rows {
+        if r < R && (r as u32) < rows {
             x[r] = smem + X + row_bytes * unsafe { copy::ld_shared_u32(smem + TOKENS + 4 * (a * LEAN_ROWS + r as u32)) };
         }
     });
     // GEMM0: warp w takes the slice's columns 16 w .. 16 w + 16 at once, two lanes a column,
     // each lane every other 16-byte vector of the column's K, `GEMM0_VECS` loads in flight.
     let c_first = s * LEAN_SLICE;
-    let (gated, bias) = (p.gated(), p.has_bias());
+    let (gated, bias) = (GATED, p.has_bias());
     let (col, half) = (c_first + warp * COLUMNS + lane / 2, lane % 2);
     let w_row = (e * p.inter + col) as u64 * row_bytes as u64;
     let (w1, w3) = ((p.w1 + w_row) as *const u8, (p.w3 + w_row) as *const u8);
@@ -333,7 +379,7 @@ unsafe fn item<E: Element>(p: &MoeParams, smem: u32, i: u32) {
                 E::unpack(w_raw[u], &mut ws);
                 E::unpack(u_raw[u], &mut us);
                 unroll!(4, r, {
-                    if (r as u32) < rows {
+                    if r < R && (r as u32) < rows {
                         E::unpack(unsafe { copy::ld_shared_v4(x[r] + 16 * v) }, &mut xs);
                         unroll!(8, j, {
                             if j < E::PER_VEC {
@@ -357,7 +403,7 @@ unsafe fn item<E: Element>(p: &MoeParams, smem: u32, i: u32) {
     act.apply8(&mut vals);
     if half == 0 {
         unroll!(4, r, {
-            if (r as u32) < rows {
+            if r < R && (r as u32) < rows {
                 let v = if gated { vals[r] * act.up(up[r] + b3) } else { vals[r] };
                 unsafe { copy::st_shared_u32(smem + H + 4 * (r as u32 * LEAN_SLICE + col - c_first), round::<E>(v).to_bits()) };
             }
@@ -389,7 +435,7 @@ unsafe fn item<E: Element>(p: &MoeParams, smem: u32, i: u32) {
                     let mut ws = [0.0f32; 8];
                     E::unpack(raw[u][q], &mut ws);
                     unroll!(4, r, {
-                        if (r as u32) < rows {
+                        if r < R && (r as u32) < rows {
                             let at = smem + H + 4 * (r as u32 * LEAN_SLICE + 8 * q as u32);
                             let (lo, hi) = unsafe { (copy::ld_shared_v4(at), copy::ld_shared_v4(at + 16)) };
                             let hs = f32x8(lo, hi);
@@ -398,7 +444,7 @@ unsafe fn item<E: Element>(p: &MoeParams, smem: u32, i: u32) {
                     });
                 });
                 unroll!(4, r, {
-                    if (r as u32) < rows {
+                    if r < R && (r as u32) < rows {
                         let at = (first_row + r as u32) as usize * p.hidden as usize + n as usize;
                         unsafe { *partials.add(at) = sum[r] };
                     }
