@@ -103,9 +103,9 @@ fn lean_is_taken_only_where_it_runs() {
     };
     if common::tuning().lean.is_none() {
         assert!(
-            by_default(1, 8, 256, false) && by_default(4, 8, 256, true) && by_default(1, 8, 512, true) && by_default(1, 256, 256, false)
+            by_default(1, 8, 256, false) && by_default(4, 8, 256, true) && by_default(1, 8, 1024, false) && by_default(1, 256, 256, false)
         );
-        assert!(!by_default(1, 8, 1024, false) && !by_default(4, 8, 512, false) && !by_default(1, 8, 768, false));
+        assert!(!by_default(1, 8, 2048, false) && !by_default(2, 8, 1024, false) && !by_default(1, 8, 1536, true));
     }
     let never = MoeLayer::builder(&c, base.clone()).tuning(Tuning { lean: Some(false), ..common::tuning() }).build().unwrap();
     assert!(!runs_lean(&never, 1));

@@ -130,7 +130,7 @@ fn streamed_copied_and_gathered_own_rows_give_the_same_bits() {
 
 /// A layer built for prefill (2048 tokens: 512 rows per expert, the warp-specialized engine by
 /// `Mainloop::Auto`) runs its decode forwards on the lean kernel where `heuristics::lean` takes
-/// them (T = 1 here, not T = 3) and on the 128-thread engine with the static plan otherwise, and
+/// them (T = 1 and 3 here) and on the 128-thread engine with the static plan otherwise, and
 /// going back and forth between the engines leaves every forward right.
 #[test]
 #[ignore = "needs GPU"]
