@@ -397,10 +397,11 @@ impl<'c> MoeLayer<'c> {
         Ok(self.rank(rank)?.engine.entry)
     }
 
-    /// The kernel and grid GPU `rank` runs a forward of `tokens` tokens with: the layer's
-    /// engine, or where `Mainloop::Auto` chose the warp-specialized one, the 128-thread engine
-    /// for forwards with too few rows per expert for its tiles ([`crate::heuristics::wide_tiles`]
-    /// at this T).
+    /// The kernel and grid GPU `rank` runs a forward of `tokens` tokens with: the lean decode
+    /// kernel where it runs and [`crate::heuristics::lean`] takes the forward (its grid: the
+    /// forward's items), else the layer's engine, or where `Mainloop::Auto` chose the
+    /// warp-specialized one, the 128-thread engine for forwards with too few rows per expert for
+    /// its tiles ([`crate::heuristics::wide_tiles`] at this T).
     pub fn kernel_for(&self, rank: usize, tokens: usize) -> Result<(&'static Entry, u32)> {
         let e = self.engine_for(self.rank(rank)?, tokens);
         Ok((e.entry, self.launch_config(e, tokens).grid))
