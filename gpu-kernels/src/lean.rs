@@ -317,26 +317,25 @@ unsafe fn item_any<E: Element>(p: &MoeParams, smem: u32, i: u32) {
     // instructions).
     unsafe {
         match (rows, p.gated()) {
-            (1, false) => item::<E, 1, false>(p, smem, i),
-            (1, true) => item::<E, 1, true>(p, smem, i),
-            (2, false) => item::<E, 2, false>(p, smem, i),
-            (2, true) => item::<E, 2, true>(p, smem, i),
-            (_, false) => item::<E, 4, false>(p, smem, i),
-            (_, true) => item::<E, 4, true>(p, smem, i),
+            (1, false) => item::<E, 1, false>(p, smem, i, rows),
+            (1, true) => item::<E, 1, true>(p, smem, i, rows),
+            (2, false) => item::<E, 2, false>(p, smem, i, rows),
+            (2, true) => item::<E, 2, true>(p, smem, i, rows),
+            (_, false) => item::<E, 4, false>(p, smem, i, rows),
+            (_, true) => item::<E, 4, true>(p, smem, i, rows),
         }
     }
 }
 
-/// [`item_any`] for an expert of at most `R` rows, gated or not.
+/// [`item_any`] for an expert of `rows` rows, at most `R`, gated or not.
 ///
 /// # Safety
 /// As [`item_any`].
 #[inline(never)]
-unsafe fn item<E: Element, const R: usize, const GATED: bool>(p: &MoeParams, smem: u32, i: u32) {
+unsafe fn item<E: Element, const R: usize, const GATED: bool>(p: &MoeParams, smem: u32, i: u32, rows: u32) {
     let slices = p.inter / LEAN_SLICE;
     let (a, s) = (i / slices, i % slices);
     let e = unsafe { copy::ld_shared_u32(smem + ACTIVE + 4 * a) };
-    let rows = unsafe { copy::ld_shared_u32(smem + ROWS + 4 * a) };
     let (warp, lane) = (thread_idx() / 32, thread_idx() % 32);
     let row_bytes = p.hidden * E::BYTES;
     // The expert's rows in the staged input.
@@ -349,13 +348,13 @@ unsafe fn item<E: Element, const R: usize, const GATED: bool>(p: &MoeParams, sme
     // GEMM0: warp w takes the slice's columns 16 w .. 16 w + 16 at once, two lanes a column,
     // each lane every other 16-byte vector of the column's K, `GEMM0_VECS` loads in flight.
     let c_first = s * LEAN_SLICE;
-    let (gated, bias) = (GATED, p.has_bias());
+    let bias = p.has_bias();
     let (col, half) = (c_first + warp * COLUMNS + lane / 2, lane % 2);
     let w_row = (e * p.inter + col) as u64 * row_bytes as u64;
     let (w1, w3) = ((p.w1 + w_row) as *const u8, (p.w3 + w_row) as *const u8);
     // Biases asked for first: they land while the weights stream.
     let b1 = if bias { unsafe { E::load(p.b1 as *const u8, e * p.inter + col) } } else { 0.0 };
-    let b3 = if bias && gated { unsafe { E::load(p.b3 as *const u8, e * p.inter + col) } } else { 0.0 };
+    let b3 = if bias && GATED { unsafe { E::load(p.b3 as *const u8, e * p.inter + col) } } else { 0.0 };
     let vecs = row_bytes / 16;
     let mut acc = [0.0f32; LEAN_ROWS as usize];
     let mut up = [0.0f32; LEAN_ROWS as usize];
@@ -367,7 +366,7 @@ unsafe fn item<E: Element, const R: usize, const GATED: bool>(p: &MoeParams, sme
             let v = v0 + 2 * u as u32;
             if v < vecs {
                 w_raw[u] = unsafe { copy::ld_nc_v4(w1.add(16 * v as usize)) };
-                if gated {
+                if GATED {
                     u_raw[u] = unsafe { copy::ld_nc_v4(w3.add(16 * v as usize)) };
                 }
             }
@@ -377,14 +376,18 @@ unsafe fn item<E: Element, const R: usize, const GATED: bool>(p: &MoeParams, sme
             if v < vecs {
                 let (mut ws, mut us, mut xs) = ([0.0f32; 8], [0.0f32; 8], [0.0f32; 8]);
                 E::unpack(w_raw[u], &mut ws);
-                E::unpack(u_raw[u], &mut us);
+                if GATED {
+                    E::unpack(u_raw[u], &mut us);
+                }
                 unroll!(4, r, {
                     if r < R && (r as u32) < rows {
                         E::unpack(unsafe { copy::ld_shared_v4(x[r] + 16 * v) }, &mut xs);
                         unroll!(8, j, {
                             if j < E::PER_VEC {
                                 acc[r] = fma(xs[j], ws[j], acc[r]);
-                                up[r] = fma(xs[j], us[j], up[r]);
+                                if GATED {
+                                    up[r] = fma(xs[j], us[j], up[r]);
+                                }
                             }
                         });
                     }
@@ -398,13 +401,15 @@ unsafe fn item<E: Element, const R: usize, const GATED: bool>(p: &MoeParams, sme
     let mut vals = [0.0f32; 8];
     unroll!(4, r, {
         vals[r] = acc[r] + warp::shfl_xor_f32(acc[r], 1) + b1;
-        up[r] += warp::shfl_xor_f32(up[r], 1);
+        if GATED {
+            up[r] += warp::shfl_xor_f32(up[r], 1);
+        }
     });
     act.apply8(&mut vals);
     if half == 0 {
         unroll!(4, r, {
             if r < R && (r as u32) < rows {
-                let v = if gated { vals[r] * act.up(up[r] + b3) } else { vals[r] };
+                let v = if GATED { vals[r] * act.up(up[r] + b3) } else { vals[r] };
                 unsafe { copy::st_shared_u32(smem + H + 4 * (r as u32 * LEAN_SLICE + col - c_first), round::<E>(v).to_bits()) };
             }
         });
