@@ -25,25 +25,19 @@ pub fn tuning() -> Tuning {
         Ok("1") | Err(_) => None,
         Ok(other) => panic!("FLASHMOE_TEST_STATIC_PLAN={other}: expected 0 or 1"),
     };
-    let copy_local = match std::env::var("FLASHMOE_TEST_COPY_LOCAL").as_deref() {
-        Ok("1") => Some(true),
-        Ok("0") => Some(false),
-        Err(_) => None,
-        Ok(other) => panic!("FLASHMOE_TEST_COPY_LOCAL={other}: expected 0 or 1"),
-    };
-    let stream_rows = match std::env::var("FLASHMOE_TEST_STREAM_ROWS").as_deref() {
-        Ok("1") => Some(true),
-        Ok("0") => Some(false),
-        Err(_) => None,
-        Ok(other) => panic!("FLASHMOE_TEST_STREAM_ROWS={other}: expected 0 or 1"),
-    };
-    let lean = match std::env::var("FLASHMOE_TEST_LEAN").as_deref() {
-        Ok("1") => Some(true),
-        Ok("0") => Some(false),
-        Err(_) => None,
-        Ok(other) => panic!("FLASHMOE_TEST_LEAN={other}: expected 0 or 1"),
-    };
+    let (copy_local, stream_rows, lean) =
+        (env_switch("FLASHMOE_TEST_COPY_LOCAL"), env_switch("FLASHMOE_TEST_STREAM_ROWS"), env_switch("FLASHMOE_TEST_LEAN"));
     Tuning { arch, static_plan, copy_local, stream_rows, lean, ..Tuning::default() }
+}
+
+/// An on/off override from the environment: 1 (`Some(true)`), 0 (`Some(false)`), unset (`None`).
+fn env_switch(name: &str) -> Option<bool> {
+    match std::env::var(name).as_deref() {
+        Ok("1") => Some(true),
+        Ok("0") => Some(false),
+        Err(_) => None,
+        Ok(other) => panic!("{name}={other}: expected 0 or 1"),
+    }
 }
 
 /// The tests' [`tuning`] for `cfg`: FLASHMOE_TEST_MAINLOOP=ws runs the layers the warp-specialized
