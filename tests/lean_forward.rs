@@ -79,6 +79,54 @@ fn lean_forwards_match_the_reference() {
     assert!(check_tuned(&c, &tight, &lean(), 951, Inputs::AllTo(5)).dropped > 0);
 }
 
+/// The dense launch (every expert's items beside a routing block) and the routed one (the
+/// chosen experts' items after every block routed) give the same bits, and both pass the
+/// reference: each expert row's arithmetic is the same, and the sums run in the same order.
+#[test]
+#[ignore = "needs GPU"]
+fn dense_and_routed_launches_agree_bitwise() {
+    use flashmoe::numeric::NAN_BYTE;
+    let c = gpu();
+    let (silu, relu) = (Activation::Silu, Activation::Relu);
+    // (dtype, E, k, T, (H, I), gated, bias, activation, capacity factor)
+    for (i, (dtype, experts, top_k, tokens, (hidden, inter), gated, bias, activation, capacity_factor)) in [
+        (DType::Bf16, 8, 2, 1, (256, 256), false, false, relu, Some(1.0)),
+        (DType::Bf16, 8, 2, 4, (256, 256), true, true, silu, None),
+        (DType::F16, 16, 3, 3, (192, 320), true, false, silu, None),
+        (DType::Bf16, 4, 4, 4, (256, 256), false, true, relu, Some(0.5)),
+        (DType::Bf16, 32, 8, 2, (320, 128), false, false, relu, None),
+        (DType::F16, 8, 1, 4, (2048, 512), true, true, silu, Some(1.0)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let cfg =
+            MoeConfig { tokens, hidden, inter, experts, top_k, dtype, gated, bias, activation, capacity_factor, ..MoeConfig::default() };
+        let (w, x) = common::weights_and_inputs(&cfg, 1, 1200 + i as u64, Inputs::Random);
+        let xs: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        let mut outs = Vec::new();
+        for lean_dense in [true, false] {
+            let mut layer = MoeLayer::builder(&c, cfg.clone()).tuning(Tuning { lean_dense: Some(lean_dense), ..lean() }).build().unwrap();
+            assert!(runs_lean(&layer, tokens), "{cfg:?}");
+            layer.load_weights(&w).unwrap();
+            layer.output_buffer(0).unwrap().fill(0, tokens * hidden * dtype.bytes() as usize, NAN_BYTE).unwrap();
+            let out = layer.forward(&[&xs]).unwrap_or_else(|e| panic!("{cfg:?} dense {lean_dense}: {e}"));
+            let v = flashmoe::verify::check(&layer, &w, &x, &out, tokens, None, 91).unwrap();
+            println!(
+                "{dtype:?} E={experts} k={top_k} T={tokens} H={hidden} I={inter} gated={gated} bias={bias} cf={capacity_factor:?} dense {lean_dense}: {v:?}"
+            );
+            assert!(v.passed(dtype), "{cfg:?} dense {lean_dense}: {v:?}");
+            if capacity_factor == Some(0.5) {
+                assert!(v.dropped > 0, "{cfg:?}: {v:?}");
+            }
+            outs.push((out.into_iter().next().unwrap(), layer.routing(0, tokens).unwrap()));
+        }
+        let bitwise = outs[0].0.iter().zip(&outs[1].0).all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(bitwise, "{cfg:?}: the dense launch's output differs from the routed one's");
+        assert_eq!(outs[0].1, outs[1].1, "{cfg:?}: the routing tables differ");
+    }
+}
+
 /// Which forwards take it: at most 4 tokens, 16-bit types, one GPU, no shared expert, not
 /// Llama-4's input-scaling router; `Tuning::lean: Some(false)` never; a layer built for more
 /// tokens takes it for its small forwards only.
@@ -88,10 +136,17 @@ fn lean_is_taken_only_where_it_runs() {
     let c = gpu();
     let base = MoeConfig { tokens: 64, hidden: 256, inter: 256, experts: 8, top_k: 2, ..MoeConfig::default() };
     let layer = MoeLayer::builder(&c, base.clone()).tuning(lean()).build().unwrap();
+    let routed = MoeLayer::builder(&c, base.clone()).tuning(Tuning { lean_dense: Some(false), ..lean() }).build().unwrap();
+    let dense = MoeLayer::builder(&c, base.clone()).tuning(Tuning { lean_dense: Some(true), ..lean() }).build().unwrap();
     for t in 1..=4 {
-        assert!(runs_lean(&layer, t), "T = {t}");
-        let grid = layer.kernel_for(0, t).unwrap().1;
+        assert!(runs_lean(&layer, t) && runs_lean(&routed, t) && runs_lean(&dense, t), "T = {t}");
+        let grid = routed.kernel_for(0, t).unwrap().1;
         assert_eq!(grid, (t * 2).min(8) as u32 * 4, "T = {t}: one block per (chosen expert, 64 columns)");
+        assert_eq!(dense.kernel_for(0, t).unwrap().1, 1 + 8 * 4, "T = {t}: a routing block and every (expert, 64 columns)");
+        if common::tuning().lean_dense.is_none() {
+            // 33 blocks fit one per SM (`heuristics::lean_dense`).
+            assert_eq!(layer.kernel_for(0, t).unwrap().1, 33, "T = {t}");
+        }
     }
     assert!(!runs_lean(&layer, 5) && !runs_lean(&layer, 64));
     // By default where the last block's reduction and every block's gate are small

@@ -16,7 +16,8 @@ use crate::gemm::activation::Act;
 use crate::gemm::element::{Bf16, Element, F16};
 use crate::gemm::epilogue::f32x8;
 use crate::layout::{
-    DROPPED, LEAN_MAX_PAIRS, LEAN_ROWS, LEAN_SLICE, LEAN_X_BYTES, MoeParams, NONE, lean_items, lean_partial_row, logits_stride, timeline,
+    DROPPED, LEAN_MAX_PAIRS, LEAN_ROWS, LEAN_SLICE, LEAN_X_BYTES, MoeParams, NONE, flags, lean_items, lean_partial_row, logits_stride,
+    timeline,
 };
 use crate::moe::SharedBase;
 use crate::ptx::{copy, sync, warp};
@@ -98,29 +99,43 @@ unsafe fn forward<E: Element>(param: &MoeParams) {
             at += 16 * 128;
         }
         copy::cp_async_commit();
-        // Every block writes the same logits and routing tables (relaxed stores of equal
-        // values) and reads back its own after its barrier. A token with non-finite logits is
-        // reported (the error record) and keeps the routing of an earlier forward, which only
-        // ever names experts below E: the forward computes in bounds and fails.
-        logits_any::<E>(p);
-        fault::mark_now(p, timeline::LOGITS_DONE);
-        sync::sync_threads();
-        fault::mark_now(p, timeline::ROUTE_BEGIN);
-        gate::route_all(p);
-        fault::mark_now(p, timeline::GATE_DONE);
-        sync::sync_threads();
-        prepare(p, smem);
+        // Every block that routes writes the same logits and routing tables (relaxed stores of
+        // equal values) and reads back its own after its barrier. A token with non-finite
+        // logits is reported (the error record) and keeps the routing of an earlier forward,
+        // which only ever names experts below E: the forward computes in bounds and fails.
+        let dense = p.flags & flags::LEAN_DENSE != 0;
+        if !dense || block_idx() == 0 {
+            logits_any::<E>(p);
+            fault::mark_now(p, timeline::LOGITS_DONE);
+            sync::sync_threads();
+            fault::mark_now(p, timeline::ROUTE_BEGIN);
+            gate::route_all(p);
+            fault::mark_now(p, timeline::GATE_DONE);
+            sync::sync_threads();
+            prepare(p, smem);
+        }
         copy::cp_async_wait::<0>();
         sync::sync_threads();
         fault::mark_now(p, timeline::FIRST_TASK);
-        let items = lean_items(copy::ld_shared_u32(smem + ACTIVE_COUNT), p.inter);
-        let mut i = block_idx();
-        while i < items {
-            item_any::<E>(p, smem, i);
-            i += grid_dim();
+        if dense {
+            // Block 0 routed; every other block runs one expert's slice for every token,
+            // whichever experts the tokens choose.
+            if block_idx() > 0 {
+                item_any::<E>(p, smem, dense_item(p, block_idx() - 1));
+            }
+        } else {
+            let items = lean_items(copy::ld_shared_u32(smem + ACTIVE_COUNT), p.inter);
+            let mut i = block_idx();
+            while i < items {
+                item_any::<E>(p, smem, routed_item(p, smem, i));
+                i += grid_dim();
+            }
         }
         fault::mark_now(p, timeline::LAST_TASK);
         if arrive(p, smem) {
+            if dense {
+                dense_pairs(p, smem);
+            }
             reduce::<E>(p, smem);
         }
     }
@@ -302,47 +317,89 @@ unsafe fn prepare(p: &MoeParams, smem: u32) {
     sync::sync_threads();
 }
 
-/// Item `i`: expert row a = i / slices, slice s = i % slices. GEMM0 of columns
-/// `[64 s, 64 s + 64)` for the expert's rows, activation (and gating) with biases, rounded to the
-/// layer's dtype into shared memory; then the f32 partial of GEMM1 over those columns for every
-/// output column, into the partial region (`layout::lean_partial_row`).
+/// One item's work: GEMM0 of columns `[64 slice, 64 slice + 64)` of `expert` for `rows` rows
+/// (row r is token `tokens >> 8 r & 0xff`), the activation, and the slice's GEMM1 partial into
+/// partial rows `partial_row + r`.
+#[derive(Clone, Copy)]
+struct Item {
+    expert: u32,
+    slice: u32,
+    partial_row: u32,
+    rows: u32,
+    tokens: u32,
+}
+
+/// Item `i` of the routed experts: expert row a = i / slices, slice s = i % slices, for the
+/// expert's kept rows in slot order.
 ///
 /// # Safety
 /// All threads, after [`prepare`]; `i` below the forward's items.
-unsafe fn item_any<E: Element>(p: &MoeParams, smem: u32, i: u32) {
-    let a = i / (p.inter / LEAN_SLICE);
+unsafe fn routed_item(p: &MoeParams, smem: u32, i: u32) -> Item {
+    let slices = p.inter / LEAN_SLICE;
+    let (a, slice) = (i / slices, i % slices);
     let rows = unsafe { copy::ld_shared_u32(smem + ROWS + 4 * a) };
-    // The code for the item's rows and gating only: unrolled for four rows and both kinds, a
-    // launch fetched and issued every copy (perf log v34 c5: a third of the samples waited for
-    // instructions).
+    let mut tokens = 0;
+    unroll!(4, r, {
+        if (r as u32) < rows {
+            tokens |= unsafe { copy::ld_shared_u32(smem + TOKENS + 4 * (a * LEAN_ROWS + r as u32)) } << (8 * r);
+        }
+    });
+    let expert = unsafe { copy::ld_shared_u32(smem + ACTIVE + 4 * a) };
+    Item { expert, slice, partial_row: lean_partial_row(a, slice, slices), rows, tokens }
+}
+
+/// Item `i` of a dense launch (`flags::LEAN_DENSE`): expert i / slices, slice i % slices, for
+/// every token in token order, chosen or not. Its partial rows are the expert's own, so the
+/// last block finds a (token, choice)'s partials from the routing alone ([`dense_pairs`]).
+fn dense_item(p: &MoeParams, i: u32) -> Item {
+    let slices = p.inter / LEAN_SLICE;
+    let (expert, slice) = (i / slices, i % slices);
+    Item { expert, slice, partial_row: lean_partial_row(expert, slice, slices), rows: p.tokens, tokens: 0x0302_0100 }
+}
+
+/// Runs `item` with the code for its rows and gating only: unrolled for four rows and both
+/// kinds, a launch fetched and issued every copy (perf log v34 c5: a third of the samples
+/// waited for instructions).
+///
+/// # Safety
+/// All threads, after [`prepare`] (or in a dense launch, after the rows landed).
+unsafe fn item_any<E: Element>(p: &MoeParams, smem: u32, item: Item) {
+    let Item { expert: e, slice: s, partial_row: row, rows, tokens: t } = item;
     unsafe {
         match (rows, p.gated()) {
-            (1, false) => item::<E, 1, false>(p, smem, i, rows),
-            (1, true) => item::<E, 1, true>(p, smem, i, rows),
-            (2, false) => item::<E, 2, false>(p, smem, i, rows),
-            (2, true) => item::<E, 2, true>(p, smem, i, rows),
-            (_, false) => item::<E, 4, false>(p, smem, i, rows),
-            (_, true) => item::<E, 4, true>(p, smem, i, rows),
+            (1, false) => run_item::<E, 1, false>(p, smem, e, s, row, rows, t),
+            (1, true) => run_item::<E, 1, true>(p, smem, e, s, row, rows, t),
+            (2, false) => run_item::<E, 2, false>(p, smem, e, s, row, rows, t),
+            (2, true) => run_item::<E, 2, true>(p, smem, e, s, row, rows, t),
+            (_, false) => run_item::<E, 4, false>(p, smem, e, s, row, rows, t),
+            (_, true) => run_item::<E, 4, true>(p, smem, e, s, row, rows, t),
         }
     }
 }
 
-/// [`item_any`] for an expert of `rows` rows, at most `R`, gated or not.
+/// [`item_any`] for at most `R` rows, gated or not (the [`Item`]'s fields as scalars: passed
+/// whole, the struct went through the stack).
 ///
 /// # Safety
 /// As [`item_any`].
 #[inline(never)]
-unsafe fn item<E: Element, const R: usize, const GATED: bool>(p: &MoeParams, smem: u32, i: u32, rows: u32) {
-    let slices = p.inter / LEAN_SLICE;
-    let (a, s) = (i / slices, i % slices);
-    let e = unsafe { copy::ld_shared_u32(smem + ACTIVE + 4 * a) };
+#[allow(clippy::too_many_arguments)]
+unsafe fn run_item<E: Element, const R: usize, const GATED: bool>(
+    p: &MoeParams,
+    smem: u32,
+    e: u32,
+    s: u32,
+    first_row: u32,
+    rows: u32,
+    tokens: u32,
+) {
     let (warp, lane) = (thread_idx() / 32, thread_idx() % 32);
     let row_bytes = p.hidden * E::BYTES;
-    // The expert's rows in the staged input.
+    // The item's rows in the staged input.
     let mut x = [0u32; LEAN_ROWS as usize];
     unroll!(4, r, {
         if r < R && (r as u32) < rows {
-            x[r] = smem + X + row_bytes * unsafe { copy::ld_shared_u32(smem + TOKENS + 4 * (a * LEAN_ROWS + r as u32)) };
+            x[r] = smem + X + row_bytes * (tokens >> (8 * r) & 0xff);
         }
     });
     // GEMM0: warp w takes the slice's columns 16 w .. 16 w + 16 at once, two lanes a column,
@@ -421,7 +478,6 @@ unsafe fn item<E: Element, const R: usize, const GATED: bool>(p: &MoeParams, sme
     let inter_bytes = (p.inter * E::BYTES) as u64;
     let w2 = (p.w2 + e as u64 * p.hidden as u64 * inter_bytes + (c_first * E::BYTES) as u64) as *const u8;
     let partials = (p.workspace + p.ws.gemm1_partials) as *mut f32;
-    let first_row = lean_partial_row(a, s, slices);
     let mut n0 = thread_idx();
     while n0 < p.hidden {
         let mut raw = [[[0u32; 4]; 8]; 2];
@@ -486,6 +542,28 @@ unsafe fn arrive(p: &MoeParams, smem: u32) -> bool {
     unsafe { copy::ld_shared_u32(smem + LAST) != 0 }
 }
 
+/// The last block of a dense launch: each (token, choice)'s expert and pair from the routing
+/// block 0 wrote (its expert's item rows hold every token: row t is token t), in place of
+/// [`prepare`]'s, for [`reduce`].
+///
+/// # Safety
+/// All threads of the block [`arrive`] chose.
+unsafe fn dense_pairs(p: &MoeParams, smem: u32) {
+    let tid = thread_idx();
+    if tid < p.tokens * p.top_k {
+        // At L2 (block 0 wrote them; the arrival ordered its stores before this block's count).
+        let word = unsafe { sync::ld_relaxed_gpu_u32((p.workspace + p.ws.topk_expert + (tid & !3) as u64) as *const u32) };
+        let e = (word >> (8 * (tid % 4))) & 0xff;
+        let slot = unsafe { sync::ld_relaxed_gpu_u32(((p.workspace + p.ws.route_slot) as *const u32).add(tid as usize)) };
+        let kept = e < p.experts && slot != DROPPED;
+        unsafe {
+            copy::st_shared_u32(smem + CHOICE + 4 * tid, e);
+            copy::st_shared_u32(smem + PAIR + 4 * tid, if kept { e << 8 | tid / p.top_k } else { NONE });
+        }
+    }
+    sync::sync_threads();
+}
+
 /// The last block: out[t] = Σ_j w_tj · round(Σ_s partial(j, s) + b2), j in order over the
 /// token's kept choices, the slices in order (the combine's sum over rounded expert outputs).
 /// A thread takes 8 output columns of a token; its (choice, slice) partials load eight at a
@@ -507,9 +585,10 @@ unsafe fn reduce<E: Element>(p: &MoeParams, smem: u32) {
         unroll!(8, j, {
             let pair = if (j as u32) < k { pair_of(t, j as u32) } else { NONE };
             if pair != NONE {
-                weight[j] = unsafe { *weights.add((t * k + j as u32) as usize) };
+                // At L2: in a dense launch another block wrote them.
+                weight[j] = unsafe { copy::ld_cg_f32(weights.add((t * k + j as u32) as usize)) };
                 if p.has_bias() {
-                    let e = unsafe { copy::ld_shared_u32(smem + ACTIVE + 4 * (pair >> 8)) };
+                    let e = unsafe { copy::ld_shared_u32(smem + CHOICE + 4 * (t * k + j as u32)) };
                     let at = (e * p.hidden + 8 * v) * E::BYTES;
                     bias[j] = unsafe { copy::ld_nc_v4((p.b2 as *const u8).add(at as usize)) };
                 }

@@ -91,6 +91,15 @@ pub const fn lean(tokens: u32, top_k: u32, experts: u32, hidden: u32, inter: u32
     reduced <= LEAN_MAX_REDUCED_BYTES && gate <= LEAN_MAX_GATE_BYTES
 }
 
+/// Whether lean forwards run densely (`flags::LEAN_DENSE`): block 0 routes while one block per
+/// (expert, slice) item computes every token's partial, chosen or not, so the items do not wait
+/// for the gate. Taken while the launch (a routing block and every expert's items) fits one
+/// block per SM: each block then streams its item alone, as a routed block does, and the
+/// layer reads every expert's weights (E / (T·k) times the routed bytes, small where it runs).
+pub const fn lean_dense(experts: u32, inter: u32, sms: u32) -> bool {
+    flashmoe_kernels::layout::lean_items(experts, inter) < sms
+}
+
 /// What decides whether a forward may run the static decode plan (docs/decode-plan.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StaticPlanCase {
@@ -294,6 +303,18 @@ mod tests {
     }
 
     /// W2 panels of 1 MB and more (I >= 2048 in 16 bits) go out per run, smaller ones per tile.
+    #[test]
+    fn lean_dense_while_one_block_per_sm() {
+        // (E, I, SMs): 1 + E·I/64 blocks.
+        for (e, i) in [(8, 256), (4, 1024), (8, 1024), (32, 256), (2, 4096)] {
+            assert!(lean_dense(e, i, 132), "{e} {i}");
+        }
+        for (e, i) in [(64, 256), (8, 1088), (256, 64), (33, 256)] {
+            assert!(!lean_dense(e, i, 132), "{e} {i}");
+        }
+        assert!(!lean_dense(8, 256, 32) && lean_dense(8, 256, 33));
+    }
+
     #[test]
     fn lean_where_the_reduction_and_the_gate_are_small() {
         // The measured wins (v34 c13, c14), 16 bits: (T, k, E, H = I).

@@ -99,6 +99,8 @@ struct Rank {
     /// The lean decode kernel, for forwards of a few tokens where it runs
     /// ([`crate::heuristics::lean`]; one GPU, 16-bit types, no shared expert).
     lean: Option<Engine>,
+    /// Streaming multiprocessors of the GPU (the dense lean launch takes at most one block each).
+    sms: u32,
     weights: Option<DeviceWeights>,
     /// Per-block phase timestamps of the last launch, when recording (see [`MoeLayer::record_timeline`]).
     timeline: Option<Arc<HostMapped<u64>>>,
@@ -326,7 +328,7 @@ impl<'c> MoeLayerBuilder<'c> {
                 && cfg.router != crate::config::Router::SigmoidScaledInput
                 && !puts;
             let lean = if lean_wanted && lean_kernel { Some(load(Some(MainloopKind::Dots))?) } else { None };
-            ranks.push(Rank { engine, narrow, lean, weights: None, timeline: None });
+            ranks.push(Rank { engine, narrow, lean, sms: g.sms, weights: None, timeline: None });
         }
         // Every rank's largest grid; another process's GPU is taken to be like this one's (a
         // rank's grid only sizes its own launch and dispatch, never a peer's region).
@@ -403,8 +405,9 @@ impl<'c> MoeLayer<'c> {
     /// warp-specialized one, the 128-thread engine for forwards with too few rows per expert for
     /// its tiles ([`crate::heuristics::wide_tiles`] at this T).
     pub fn kernel_for(&self, rank: usize, tokens: usize) -> Result<(&'static Entry, u32)> {
-        let e = self.engine_for(self.rank(rank)?, tokens);
-        Ok((e.entry, self.launch_config(e, tokens).grid))
+        let r = self.rank(rank)?;
+        let e = self.engine_for(r, tokens);
+        Ok((e.entry, self.launch_config(r, e, tokens).grid))
     }
 
     fn engine_for<'r>(&self, rank: &'r Rank, tokens: usize) -> &'r Engine {
@@ -426,7 +429,7 @@ impl<'c> MoeLayer<'c> {
     /// the workspace's partial region; then the heuristic, unless the tuning asks for it.
     fn runs_lean(&self, rank: &Rank, tokens: usize) -> bool {
         let (cfg, shape) = (&self.cfg, &self.plan.shape);
-        let grid = layout::lean_grid(tokens as u32, shape.top_k, shape.experts, shape.inter);
+        let grid = self.lean_grid(rank, tokens);
         let ws = &self.plan.ws;
         tokens as u32 <= layout::LEAN_MAX_TOKENS
             && tokens as u64 * shape.hidden as u64 * cfg.dtype.bytes() as u64 <= layout::LEAN_X_BYTES as u64
@@ -437,11 +440,23 @@ impl<'c> MoeLayer<'c> {
                 || crate::heuristics::lean(tokens as u32, shape.top_k, shape.experts, shape.hidden, shape.inter, cfg.dtype.bytes()))
     }
 
-    /// The launch shape of a forward of `tokens` tokens on `engine`: the persistent grid, or the
-    /// lean kernel's items.
-    fn launch_config(&self, engine: &Engine, tokens: usize) -> LaunchConfig {
+    /// Whether the rank's lean forwards run densely (`flags::LEAN_DENSE`: every expert's items
+    /// beside a routing block; [`crate::heuristics::lean_dense`], or as the tuning asks).
+    fn lean_dense(&self, rank: &Rank) -> bool {
         let s = &self.plan.shape;
-        let grid = if engine.lean() { layout::lean_grid(tokens as u32, s.top_k, s.experts, s.inter) } else { engine.grid };
+        self.tuning.lean_dense.unwrap_or_else(|| crate::heuristics::lean_dense(s.experts, s.inter, rank.sms))
+    }
+
+    /// The blocks of a lean forward of `tokens` tokens on `rank` (`layout::lean_grid`).
+    fn lean_grid(&self, rank: &Rank, tokens: usize) -> u32 {
+        let s = &self.plan.shape;
+        layout::lean_grid(tokens as u32, s.top_k, s.experts, s.inter, self.lean_dense(rank))
+    }
+
+    /// The launch shape of a forward of `tokens` tokens on GPU `rank`'s `engine`: the
+    /// persistent grid, or the lean kernel's blocks.
+    fn launch_config(&self, rank: &Rank, engine: &Engine, tokens: usize) -> LaunchConfig {
+        let grid = if engine.lean() { self.lean_grid(rank, tokens) } else { engine.grid };
         LaunchConfig { grid, ..engine.launch_config() }
     }
 
@@ -700,7 +715,7 @@ impl<'c> MoeLayer<'c> {
             let mut args = [&mut p as *mut MoeParams as *mut c_void];
             let engine = self.engine_for(rank, tokens);
             // SAFETY: the kernel takes one MoeParams by value; the driver copies it.
-            graphs.push(unsafe { KernelGraph::new(&engine.kernel, self.launch_config(engine, tokens), &mut args, !engine.lean())? });
+            graphs.push(unsafe { KernelGraph::new(&engine.kernel, self.launch_config(rank, engine, tokens), &mut args, !engine.lean())? });
         }
         Ok(ForwardGraph { layer: self.id, tokens, graphs, cluster: PhantomData })
     }
@@ -741,7 +756,8 @@ impl<'c> MoeLayer<'c> {
         let epoch = arena.begin(self.id, tokens)?;
         for (r, mut p) in params.into_iter().enumerate().take(world) {
             p.epoch = epoch;
-            let engine = self.engine_for(&self.ranks[r], tokens);
+            let rank = &self.ranks[r];
+            let engine = self.engine_for(rank, tokens);
             let mut args = [&mut p as *mut MoeParams as *mut c_void];
             let stream = &arena.gpus[r].stream;
             // SAFETY: the kernel takes one MoeParams by value; every pointer in it is owned by
@@ -749,7 +765,7 @@ impl<'c> MoeLayer<'c> {
             let launched = unsafe {
                 match graph.as_deref_mut() {
                     Some(g) => g.graphs[r].launch(stream, &mut args),
-                    None => engine.kernel.launch(stream, self.launch_config(engine, tokens), &mut args, !engine.lean()),
+                    None => engine.kernel.launch(stream, self.launch_config(rank, engine, tokens), &mut args, !engine.lean()),
                 }
             };
             let failed = match launched {
@@ -839,6 +855,9 @@ impl<'c> MoeLayer<'c> {
             if on {
                 bits |= bit;
             }
+        }
+        if engine.lean() && self.lean_dense(rank) {
+            bits |= flags::LEAN_DENSE;
         }
         if !engine.lean() && self.runs_static_plan(engine, f) {
             bits |= flags::STATIC_PLAN;
@@ -964,7 +983,7 @@ impl<'c> MoeLayer<'c> {
         };
         let Some(b) = &r.timeline else { return Ok(None) };
         // The rows of the last forward's launch (the two engines' grids differ).
-        let grid = last.map_or(r.engine.grid, |t| self.launch_config(self.engine_for(r, t), t).grid);
+        let grid = last.map_or(r.engine.grid, |t| self.launch_config(r, self.engine_for(r, t), t).grid);
         let flat: Vec<u64> = (0..grid as usize * layout::timeline::SLOTS).map(|i| b.get(i).unwrap_or(0)).collect();
         Ok(Some(flat.chunks_exact(layout::timeline::SLOTS).map(|c| c.try_into().unwrap_or([0; layout::timeline::SLOTS])).collect()))
     }

@@ -63,6 +63,9 @@ pub struct Tuning {
     /// GPU (one plain launch, no grid barrier; [`crate::heuristics::lean`] by default, with
     /// `Mainloop::Auto`): `Some(false)` never takes it, `Some(true)` wherever it can run.
     pub lean: Option<bool>,
+    /// The lean kernel's dense launch (`flags::LEAN_DENSE`: every expert's items run beside a
+    /// routing block; [`crate::heuristics::lean_dense`] by default).
+    pub lean_dense: Option<bool>,
     /// The static decode plan ([`crate::heuristics::static_plan`]): `Some(false)` never takes
     /// it; by default (and with `Some(true)`) it runs wherever the forward allows it.
     pub static_plan: Option<bool>,

@@ -25,9 +25,13 @@ pub fn tuning() -> Tuning {
         Ok("1") | Err(_) => None,
         Ok(other) => panic!("FLASHMOE_TEST_STATIC_PLAN={other}: expected 0 or 1"),
     };
-    let (copy_local, stream_rows, lean) =
-        (env_switch("FLASHMOE_TEST_COPY_LOCAL"), env_switch("FLASHMOE_TEST_STREAM_ROWS"), env_switch("FLASHMOE_TEST_LEAN"));
-    Tuning { arch, static_plan, copy_local, stream_rows, lean, ..Tuning::default() }
+    let (copy_local, stream_rows, lean, lean_dense) = (
+        env_switch("FLASHMOE_TEST_COPY_LOCAL"),
+        env_switch("FLASHMOE_TEST_STREAM_ROWS"),
+        env_switch("FLASHMOE_TEST_LEAN"),
+        env_switch("FLASHMOE_TEST_LEAN_DENSE"),
+    );
+    Tuning { arch, static_plan, copy_local, stream_rows, lean, lean_dense, ..Tuning::default() }
 }
 
 /// An on/off override from the environment: 1 (`Some(true)`), 0 (`Some(false)`), unset (`None`).

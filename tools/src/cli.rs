@@ -100,6 +100,12 @@ struct LayerArgs {
     /// Never take the lean decode kernel (A/B).
     #[arg(long)]
     no_lean: bool,
+    /// The lean kernel's dense launch: every expert's items beside a routing block (A/B).
+    #[arg(long, conflicts_with = "no_lean_dense")]
+    lean_dense: bool,
+    /// The lean kernel's routed launch: only the chosen experts' items (A/B).
+    #[arg(long)]
+    no_lean_dense: bool,
     /// At most this many persistent blocks per GPU (at least 2; for compute-sanitizer runs).
     #[arg(long, value_name = "N")]
     max_blocks: Option<u32>,
@@ -264,6 +270,11 @@ impl LayerArgs {
             gemm0_splits: self.gemm0_splits,
             static_plan: if self.no_static_plan { Some(false) } else { None },
             lean: match (self.lean, self.no_lean) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            },
+            lean_dense: match (self.lean_dense, self.no_lean_dense) {
                 (true, _) => Some(true),
                 (_, true) => Some(false),
                 _ => None,

@@ -202,6 +202,11 @@ pub mod flags {
     /// where [`COPY_LOCAL`] copies the rows in the dispatch instead (the host's
     /// `heuristics::stream_rows`).
     pub const STREAM_ROWS: u32 = 1024;
+    /// The lean decode kernel runs densely (`layout::lean_grid`): block 0 routes while every
+    /// other block runs one (expert, slice) item for every token, so no item waits for the
+    /// gate; the last block takes the chosen experts' partials (the host's
+    /// `heuristics::lean_dense`).
+    pub const LEAN_DENSE: u32 = 2048;
 }
 
 /// Most K splits of a GEMM0 task ([`flags::GEMM0_SPLITS_SHIFT`]).

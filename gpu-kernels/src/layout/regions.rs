@@ -138,8 +138,12 @@ pub const fn lean_items(experts: u32, inter: u32) -> u32 {
 }
 
 /// Blocks of a lean launch: the items of the most experts `tokens` tokens can choose (every
-/// block arrives once, so the count is exact whatever the routing).
-pub const fn lean_grid(tokens: u32, top_k: u32, experts: u32, inter: u32) -> u32 {
+/// block arrives once, so the count is exact whatever the routing); `dense`
+/// (`flags::LEAN_DENSE`): a routing block and every expert's items.
+pub const fn lean_grid(tokens: u32, top_k: u32, experts: u32, inter: u32, dense: bool) -> u32 {
+    if dense {
+        return 1 + lean_items(experts, inter);
+    }
     let chosen = if tokens * top_k < experts { tokens * top_k } else { experts };
     lean_items(chosen, inter)
 }
@@ -380,6 +384,34 @@ pub const fn workspace_layout(s: &Shape) -> WorkspaceLayout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lean_launches_cover_their_items_and_partials() {
+        // Routed: the items of the most experts the tokens can choose; dense: a routing block
+        // and every expert's items.
+        assert_eq!(lean_grid(1, 2, 8, 256, false), 8);
+        assert_eq!(lean_grid(4, 2, 8, 256, false), 32);
+        assert_eq!(lean_grid(4, 8, 16, 320, false), 16 * 5);
+        assert_eq!(lean_grid(1, 2, 8, 256, true), 33);
+        assert_eq!(lean_grid(4, 8, 16, 320, true), 81);
+        // Every item's partial rows lie inside the bytes the launch may write, apart from any
+        // other item's: LEAN_ROWS rows each, item (a, s) at row (a·slices + s)·LEAN_ROWS.
+        for (experts, inter, hidden) in [(8, 256, 256), (16, 320, 192), (4, 64, 2048)] {
+            let slices = inter / LEAN_SLICE;
+            let grid = lean_grid(LEAN_MAX_TOKENS, 2, experts, inter, true);
+            let mut taken = [false; 1024];
+            for a in 0..experts {
+                for s in 0..slices {
+                    for r in 0..LEAN_ROWS {
+                        let row = lean_partial_row(a, s, slices) + r;
+                        assert!(!taken[row as usize]);
+                        taken[row as usize] = true;
+                        assert!((row as u64 + 1) * hidden as u64 * 4 <= lean_partial_bytes(grid, hidden));
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn gemm0_tasks_feed_the_gemm1_splits_of_their_columns() {
