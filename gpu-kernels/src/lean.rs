@@ -112,7 +112,10 @@ unsafe fn forward<E: Element>(param: &MoeParams) {
             gate::route_all(p);
             fault::mark_now(p, timeline::GATE_DONE);
             sync::sync_threads();
-            prepare(p, smem);
+            // A dense launch's last block ranks the choices (`dense_pairs`).
+            if !dense {
+                prepare(p, smem);
+            }
         }
         copy::cp_async_wait::<0>();
         sync::sync_threads();
@@ -266,16 +269,7 @@ unsafe fn prepare(p: &MoeParams, smem: u32) {
     }
     sync::sync_threads();
     let mine = if tid < entries { (unsafe { *chosen.add(tid as usize) }) as u32 } else { NONE };
-    if tid < entries {
-        unsafe { copy::st_shared_u32(smem + CHOICE + 4 * tid, mine) };
-    }
-    sync::sync_threads();
-    let mut slot = 0;
-    for i in 0..tid.min(entries) {
-        if unsafe { copy::ld_shared_u32(smem + CHOICE + 4 * i) } == mine {
-            slot += 1;
-        }
-    }
+    let slot = unsafe { rank_choice(smem, entries, mine) };
     if mine < experts {
         unsafe { sync::atom_add_cta_shared_u32(smem + COUNT + 4 * mine, 1) };
     }
@@ -299,9 +293,7 @@ unsafe fn prepare(p: &MoeParams, smem: u32) {
     }
     sync::sync_threads();
     if tid < entries {
-        let kept = mine < experts && slot < p.capacity;
-        let route_slot = (p.workspace + p.ws.route_slot) as *mut u32;
-        unsafe { sync::st_relaxed_gpu_u32(route_slot.add(tid as usize), if kept { slot } else { DROPPED }) };
+        let kept = unsafe { keep_choice(p, mine, slot) };
         let pair = if kept {
             let a = unsafe { copy::ld_shared_u32(smem + INDEX + 4 * mine) };
             unsafe { copy::st_shared_u32(smem + TOKENS + 4 * (a * LEAN_ROWS + slot), tid / k) };
@@ -315,6 +307,39 @@ unsafe fn prepare(p: &MoeParams, smem: u32) {
         unsafe { copy::st_shared_u32(smem + ACTIVE_COUNT, active) };
     }
     sync::sync_threads();
+}
+
+/// Pair `thread_idx()`'s slot in its expert `mine` (`NONE` past the `entries` pairs): its rank
+/// among the pairs before it that chose the same expert, as the dispatch ranks them (token
+/// order). Leaves every pair's expert in the block's choice table.
+///
+/// # Safety
+/// All threads.
+unsafe fn rank_choice(smem: u32, entries: u32, mine: u32) -> u32 {
+    let tid = thread_idx();
+    if tid < entries {
+        unsafe { copy::st_shared_u32(smem + CHOICE + 4 * tid, mine) };
+    }
+    sync::sync_threads();
+    let mut slot = 0;
+    for i in 0..tid.min(entries) {
+        if unsafe { copy::ld_shared_u32(smem + CHOICE + 4 * i) } == mine {
+            slot += 1;
+        }
+    }
+    slot
+}
+
+/// Whether the pair of thread `thread_idx()` (expert `mine`, slot `slot`) is kept under the
+/// capacity; writes its slot (or `DROPPED`) for the host (`ws.route_slot`).
+///
+/// # Safety
+/// A thread below the forward's pairs.
+unsafe fn keep_choice(p: &MoeParams, mine: u32, slot: u32) -> bool {
+    let kept = mine < p.experts && slot < p.capacity;
+    let route_slot = (p.workspace + p.ws.route_slot) as *mut u32;
+    unsafe { sync::st_relaxed_gpu_u32(route_slot.add(thread_idx() as usize), if kept { slot } else { DROPPED }) };
+    kept
 }
 
 /// One item's work: GEMM0 of columns `[64 slice, 64 slice + 64)` of `expert` for `rows` rows
@@ -542,24 +567,27 @@ unsafe fn arrive(p: &MoeParams, smem: u32) -> bool {
     unsafe { copy::ld_shared_u32(smem + LAST) != 0 }
 }
 
-/// The last block of a dense launch: each (token, choice)'s expert and pair from the routing
-/// block 0 wrote (its expert's item rows hold every token: row t is token t), in place of
-/// [`prepare`]'s, for [`reduce`].
+/// The last block of a dense launch: each (token, choice)'s expert from the routing block 0
+/// wrote, its slot and whether it is kept ([`prepare`]'s ranking, done here, off block 0's
+/// path), and its pair for [`reduce`]: its expert's item rows hold every token (row t is
+/// token t).
 ///
 /// # Safety
 /// All threads of the block [`arrive`] chose.
 unsafe fn dense_pairs(p: &MoeParams, smem: u32) {
     let tid = thread_idx();
-    if tid < p.tokens * p.top_k {
+    let entries = p.tokens * p.top_k;
+    let mine = if tid < entries {
         // At L2 (block 0 wrote them; the arrival ordered its stores before this block's count).
         let word = unsafe { sync::ld_relaxed_gpu_u32((p.workspace + p.ws.topk_expert + (tid & !3) as u64) as *const u32) };
-        let e = (word >> (8 * (tid % 4))) & 0xff;
-        let slot = unsafe { sync::ld_relaxed_gpu_u32(((p.workspace + p.ws.route_slot) as *const u32).add(tid as usize)) };
-        let kept = e < p.experts && slot != DROPPED;
-        unsafe {
-            copy::st_shared_u32(smem + CHOICE + 4 * tid, e);
-            copy::st_shared_u32(smem + PAIR + 4 * tid, if kept { e << 8 | tid / p.top_k } else { NONE });
-        }
+        (word >> (8 * (tid % 4))) & 0xff
+    } else {
+        NONE
+    };
+    let slot = unsafe { rank_choice(smem, entries, mine) };
+    if tid < entries {
+        let kept = unsafe { keep_choice(p, mine, slot) };
+        unsafe { copy::st_shared_u32(smem + PAIR + 4 * tid, if kept { mine << 8 | tid / p.top_k } else { NONE }) };
     }
     sync::sync_threads();
 }

@@ -91,13 +91,19 @@ pub const fn lean(tokens: u32, top_k: u32, experts: u32, hidden: u32, inter: u32
     reduced <= LEAN_MAX_REDUCED_BYTES && gate <= LEAN_MAX_GATE_BYTES
 }
 
-/// Whether lean forwards run densely (`flags::LEAN_DENSE`): block 0 routes while one block per
-/// (expert, slice) item computes every token's partial, chosen or not, so the items do not wait
-/// for the gate. Taken while the launch (a routing block and every expert's items) fits one
-/// block per SM: each block then streams its item alone, as a routed block does, and the
-/// layer reads every expert's weights (E / (T·k) times the routed bytes, small where it runs).
-pub const fn lean_dense(experts: u32, inter: u32, sms: u32) -> bool {
-    flashmoe_kernels::layout::lean_items(experts, inter) < sms
+/// Whether a lean forward runs densely (`flags::LEAN_DENSE`): block 0 routes while one block per
+/// (expert, slice) item computes every token's partial, chosen or not, so no item waits for the
+/// gate. Taken while the tokens choose fewer than all experts (`T·k < E`: where every expert is
+/// chosen anyway, the routed launch runs each item for its own rows only) and the launch (a
+/// routing block and every expert's items) fits one block per SM, so each block streams its
+/// item alone as a routed block does. The layer then reads every expert's weights: E / (T·k)
+/// times the routed bytes, small where the lean kernel runs. Perf log v35 (c1; one H200, same
+/// call, kernel ms, dense vs routed): T = 1, H = I = 256, E = 8 0.017-0.018 vs 0.020-0.022;
+/// E = 32 0.017-0.018 vs 0.020-0.021; T = 2, H = I = 512 gated 0.024 vs 0.028; T = 1, H = I =
+/// 1024 0.031-0.032 vs 0.037-0.038. Where T·k = E: T = 4, H = I = 256, E = 8 0.020-0.021 vs
+/// 0.021; T = 4, H = I = 512 with biases 0.035 vs 0.032-0.033.
+pub const fn lean_dense(tokens: u32, top_k: u32, experts: u32, inter: u32, sms: u32) -> bool {
+    tokens * top_k < experts && flashmoe_kernels::layout::lean_items(experts, inter) < sms
 }
 
 /// What decides whether a forward may run the static decode plan (docs/decode-plan.md).
@@ -304,15 +310,16 @@ mod tests {
 
     /// W2 panels of 1 MB and more (I >= 2048 in 16 bits) go out per run, smaller ones per tile.
     #[test]
-    fn lean_dense_while_one_block_per_sm() {
-        // (E, I, SMs): 1 + E·I/64 blocks.
-        for (e, i) in [(8, 256), (4, 1024), (8, 1024), (32, 256), (2, 4096)] {
-            assert!(lean_dense(e, i, 132), "{e} {i}");
+    fn lean_dense_while_experts_are_left_out_and_one_block_per_sm_fits() {
+        // (T, k, E, I) on 132 SMs: 1 + E·I/64 blocks.
+        for (t, k, e, i) in [(1, 2, 8, 256), (3, 2, 8, 256), (1, 2, 4, 1024), (1, 2, 8, 1024), (2, 2, 32, 256), (1, 1, 2, 4096)] {
+            assert!(lean_dense(t, k, e, i, 132), "{t} {k} {e} {i}");
         }
-        for (e, i) in [(64, 256), (8, 1088), (256, 64), (33, 256)] {
-            assert!(!lean_dense(e, i, 132), "{e} {i}");
+        // Every expert chosen anyway (T·k >= E), or more blocks than SMs.
+        for (t, k, e, i) in [(4, 2, 8, 256), (1, 4, 4, 256), (1, 2, 64, 256), (1, 2, 8, 1088), (1, 2, 256, 64), (1, 2, 33, 256)] {
+            assert!(!lean_dense(t, k, e, i, 132), "{t} {k} {e} {i}");
         }
-        assert!(!lean_dense(8, 256, 32) && lean_dense(8, 256, 33));
+        assert!(!lean_dense(1, 2, 8, 256, 32) && lean_dense(1, 2, 8, 256, 33));
     }
 
     #[test]

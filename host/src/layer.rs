@@ -440,17 +440,18 @@ impl<'c> MoeLayer<'c> {
                 || crate::heuristics::lean(tokens as u32, shape.top_k, shape.experts, shape.hidden, shape.inter, cfg.dtype.bytes()))
     }
 
-    /// Whether the rank's lean forwards run densely (`flags::LEAN_DENSE`: every expert's items
-    /// beside a routing block; [`crate::heuristics::lean_dense`], or as the tuning asks).
-    fn lean_dense(&self, rank: &Rank) -> bool {
+    /// Whether a lean forward of `tokens` tokens on `rank` runs densely (`flags::LEAN_DENSE`:
+    /// every expert's items beside a routing block; [`crate::heuristics::lean_dense`], or as the
+    /// tuning asks).
+    fn lean_dense(&self, rank: &Rank, tokens: usize) -> bool {
         let s = &self.plan.shape;
-        self.tuning.lean_dense.unwrap_or_else(|| crate::heuristics::lean_dense(s.experts, s.inter, rank.sms))
+        self.tuning.lean_dense.unwrap_or_else(|| crate::heuristics::lean_dense(tokens as u32, s.top_k, s.experts, s.inter, rank.sms))
     }
 
     /// The blocks of a lean forward of `tokens` tokens on `rank` (`layout::lean_grid`).
     fn lean_grid(&self, rank: &Rank, tokens: usize) -> u32 {
         let s = &self.plan.shape;
-        layout::lean_grid(tokens as u32, s.top_k, s.experts, s.inter, self.lean_dense(rank))
+        layout::lean_grid(tokens as u32, s.top_k, s.experts, s.inter, self.lean_dense(rank, tokens))
     }
 
     /// The launch shape of a forward of `tokens` tokens on GPU `rank`'s `engine`: the
@@ -856,7 +857,7 @@ impl<'c> MoeLayer<'c> {
                 bits |= bit;
             }
         }
-        if engine.lean() && self.lean_dense(rank) {
+        if engine.lean() && self.lean_dense(rank, tokens) {
             bits |= flags::LEAN_DENSE;
         }
         if !engine.lean() && self.runs_static_plan(engine, f) {
