@@ -150,6 +150,10 @@ fn lean_is_taken_only_where_it_runs() {
         }
     }
     assert!(!runs_lean(&layer, 5) && !runs_lean(&layer, 64));
+    // Dense asked for where its 1 + 256 x 4 blocks exceed the persistent grid: routed.
+    let wide = MoeConfig { experts: 256, ..base.clone() };
+    let l = MoeLayer::builder(&c, wide).tuning(Tuning { lean_dense: Some(true), ..lean() }).build().unwrap();
+    assert_eq!(l.kernel_for(0, 1).unwrap(), (layer.kernel_for(0, 1).unwrap().0, 2 * 4));
     // By default where the last block's reduction and every block's gate are small
     // (`heuristics::lean`).
     let by_default = |tokens: usize, experts: usize, hidden: usize, gated: bool| {

@@ -441,11 +441,16 @@ impl<'c> MoeLayer<'c> {
     }
 
     /// Whether a lean forward of `tokens` tokens on `rank` runs densely (`flags::LEAN_DENSE`:
-    /// every expert's items beside a routing block; [`crate::heuristics::lean_dense`], or as the
-    /// tuning asks).
+    /// every expert's items beside a routing block): where the launch fits the persistent grid
+    /// and its partials the workspace, as the tuning asks or by
+    /// [`crate::heuristics::lean_dense`].
     fn lean_dense(&self, rank: &Rank, tokens: usize) -> bool {
         let s = &self.plan.shape;
-        self.tuning.lean_dense.unwrap_or_else(|| crate::heuristics::lean_dense(tokens as u32, s.top_k, s.experts, s.inter, rank.sms))
+        let ws = &self.plan.ws;
+        let grid = layout::lean_grid(tokens as u32, s.top_k, s.experts, s.inter, true);
+        grid <= rank.max_grid()
+            && layout::lean_partial_bytes(grid, s.hidden) <= ws.gemm1_split_done - ws.gemm1_partials
+            && self.tuning.lean_dense.unwrap_or_else(|| crate::heuristics::lean_dense(tokens as u32, s.top_k, s.experts, s.inter, rank.sms))
     }
 
     /// The blocks of a lean forward of `tokens` tokens on `rank` (`layout::lean_grid`).

@@ -64,7 +64,8 @@ pub struct Tuning {
     /// `Mainloop::Auto`): `Some(false)` never takes it, `Some(true)` wherever it can run.
     pub lean: Option<bool>,
     /// The lean kernel's dense launch (`flags::LEAN_DENSE`: every expert's items run beside a
-    /// routing block; [`crate::heuristics::lean_dense`] by default).
+    /// routing block; [`crate::heuristics::lean_dense`] by default): `Some(false)` never,
+    /// `Some(true)` wherever its grid and partials fit (else the routed launch).
     pub lean_dense: Option<bool>,
     /// The static decode plan ([`crate::heuristics::static_plan`]): `Some(false)` never takes
     /// it; by default (and with `Some(true)`) it runs wherever the forward allows it.
