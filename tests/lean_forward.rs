@@ -79,6 +79,40 @@ fn lean_forwards_match_the_reference() {
     assert!(check_tuned(&c, &tight, &lean(), 951, Inputs::AllTo(5)).dropped > 0);
 }
 
+/// The sweep (every block routes, then the whole grid streams the chosen experts' weights as
+/// dot products, two grid barriers, the combine) against the f64 reference: both dtypes, k up
+/// to 8, T = 1..4, gated and plain, biases, drops, experts of long rows; bitwise repeats.
+#[test]
+#[ignore = "needs GPU"]
+fn sweep_forwards_match_the_reference() {
+    let c = gpu();
+    let (silu, gelu, relu) = (Activation::Silu, Activation::Gelu, Activation::Relu);
+    let sweep = Tuning { lean_sweep: Some(true), ..lean() };
+    // (dtype, E, k, T, (H, I), gated, bias, activation, capacity factor)
+    for (i, (dtype, experts, top_k, tokens, (hidden, inter), gated, bias, activation, capacity_factor)) in [
+        (DType::Bf16, 8, 2, 1, (2048, 2048), true, false, silu, None),
+        (DType::Bf16, 8, 2, 4, (1024, 1536), false, true, relu, Some(1.0)),
+        (DType::F16, 64, 4, 3, (192, 320), true, true, silu, None),
+        (DType::Bf16, 128, 8, 4, (512, 256), true, false, silu, None),
+        (DType::F16, 16, 3, 2, (4096, 704), false, false, gelu, Some(1.0)),
+        (DType::Bf16, 4, 4, 4, (256, 256), false, false, relu, Some(0.5)),
+        (DType::Bf16, 8, 1, 1, (256, 8192), true, true, silu, None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let cfg =
+            MoeConfig { tokens, hidden, inter, experts, top_k, dtype, gated, bias, activation, capacity_factor, ..MoeConfig::default() };
+        let layer = MoeLayer::builder(&c, cfg.clone()).tuning(sweep.clone()).build().unwrap();
+        let (entry, grid) = layer.kernel_for(0, tokens).unwrap();
+        assert!(entry.mainloop == Some(MainloopKind::Dots) && grid > 32, "{cfg:?}: {} on {grid} blocks", entry.name);
+        let v = check_tuned(&c, &cfg, &sweep, 1300 + i as u64, Inputs::Random);
+        if capacity_factor == Some(0.5) {
+            assert!(v.dropped > 0, "{cfg:?}: {v:?}");
+        }
+    }
+}
+
 /// The dense launch (every expert's items beside a routing block) and the routed one (the
 /// chosen experts' items after every block routed) give the same bits, and both pass the
 /// reference: each expert row's arithmetic is the same, and the sums run in the same order.

@@ -52,15 +52,15 @@ struct Scratch {
 
 const COUNT: u32 = offset_of!(Scratch, count) as u32;
 const INDEX: u32 = offset_of!(Scratch, index) as u32;
-const ACTIVE: u32 = offset_of!(Scratch, active) as u32;
-const ROWS: u32 = offset_of!(Scratch, rows) as u32;
-const TOKENS: u32 = offset_of!(Scratch, tokens) as u32;
-const PAIR: u32 = offset_of!(Scratch, pair) as u32;
-const ACTIVE_COUNT: u32 = offset_of!(Scratch, active_count) as u32;
+pub(crate) const ACTIVE: u32 = offset_of!(Scratch, active) as u32;
+pub(crate) const ROWS: u32 = offset_of!(Scratch, rows) as u32;
+pub(crate) const TOKENS: u32 = offset_of!(Scratch, tokens) as u32;
+pub(crate) const PAIR: u32 = offset_of!(Scratch, pair) as u32;
+pub(crate) const ACTIVE_COUNT: u32 = offset_of!(Scratch, active_count) as u32;
 const LAST: u32 = offset_of!(Scratch, last) as u32;
 const CHOICE: u32 = offset_of!(Scratch, choice) as u32;
 const H: u32 = offset_of!(Scratch, h) as u32;
-const X: u32 = offset_of!(Scratch, x) as u32;
+pub(crate) const X: u32 = offset_of!(Scratch, x) as u32;
 const _: () = assert!(core::mem::size_of::<Scratch>() as u32 <= crate::layout::PIPELINE_BYTES);
 const _: () = assert!(H.is_multiple_of(16) && X.is_multiple_of(16));
 
@@ -105,7 +105,7 @@ unsafe fn forward<E: Element>(param: &MoeParams) {
         // which only ever names experts below E: the forward computes in bounds and fails.
         let dense = p.flags & flags::LEAN_DENSE != 0;
         if !dense || block_idx() == 0 {
-            logits_any::<E>(p);
+            logits_any::<E>(p, smem);
             fault::mark_now(p, timeline::LOGITS_DONE);
             sync::sync_threads();
             fault::mark_now(p, timeline::ROUTE_BEGIN);
@@ -120,6 +120,12 @@ unsafe fn forward<E: Element>(param: &MoeParams) {
         copy::cp_async_wait::<0>();
         sync::sync_threads();
         fault::mark_now(p, timeline::FIRST_TASK);
+        if p.flags & flags::LEAN_SWEEP != 0 {
+            // Every block routed; the grid sweeps the chosen experts' weights.
+            crate::sweep::run::<E>(p, smem);
+            fault::mark_now(p, timeline::END);
+            return;
+        }
         if dense {
             // Block 0 routed; every other block runs one expert's slice for every token,
             // whichever experts the tokens choose.
@@ -152,38 +158,47 @@ unsafe fn forward<E: Element>(param: &MoeParams) {
 ///
 /// # Safety
 /// All threads; `p.tokens` at most `layout::LEAN_MAX_TOKENS`.
-unsafe fn logits_any<E: Element>(p: &MoeParams) {
+unsafe fn logits_any<E: Element>(p: &MoeParams, smem: u32) {
+    // A sweep's few experts of long rows: the four warps split K (one warp would take each
+    // expert's whole row in turn).
+    let split = p.flags & flags::LEAN_SWEEP != 0 && p.experts <= GATE_EXPERTS as u32;
     unsafe {
-        match p.tokens {
-            1 => logits::<E, 8>(p),
-            2 => logits::<E, 16>(p),
-            _ => logits::<E, 32>(p),
+        match (p.tokens, split) {
+            (1, false) => logits::<E, 8, 1>(p, smem),
+            (2, false) => logits::<E, 16, 1>(p, smem),
+            (_, false) => logits::<E, 32, 1>(p, smem),
+            (1, true) => logits::<E, 8, 4>(p, smem),
+            (2, true) => logits::<E, 16, 4>(p, smem),
+            (_, true) => logits::<E, 32, 4>(p, smem),
         }
     }
 }
 
 /// [`logits_any`] for at most `N / 8` tokens: warp w takes experts w, w + 4, ..., eight at a
 /// time, their weight vectors in flight together; each lane sums its vectors in order, then one
-/// transposing butterfly ([`warp_sums`]) gives lane 8 t + g the sum of (expert g, token t). The
-/// same code in every block: the same bits.
+/// transposing butterfly ([`warp_sums`]) gives lane 8 t + g the sum of (expert g, token t). With
+/// `SPLIT` = 4 (at most eight experts) every warp takes them all over a quarter of K instead,
+/// and warp 0 adds the quarters in order. The same code in every block: the same bits.
 ///
 /// # Safety
-/// As [`logits_any`], with `p.tokens` at most `N / 8`.
+/// As [`logits_any`], with `p.tokens` at most `N / 8`, and at most eight experts if `SPLIT` is 4.
 #[inline(never)]
-unsafe fn logits<E: Element, const N: usize>(p: &MoeParams) {
+unsafe fn logits<E: Element, const N: usize, const SPLIT: u32>(p: &MoeParams, smem: u32) {
     let (warp, lane) = (thread_idx() / 32, thread_idx() % 32);
     let (experts, tokens) = (p.experts, p.tokens);
     let row_bytes = p.hidden * E::BYTES;
     let vecs = row_bytes / 16;
     let out = (p.workspace + p.ws.logits) as *mut f32;
     let stride = logits_stride(experts);
-    let expert = |e0: u32, g: usize| e0 + WARPS * g as u32;
-    let mut e0 = warp;
+    let (first, step) = if SPLIT == 1 { (warp, WARPS) } else { (0, 1) };
+    let (v_first, v_end) = if SPLIT == 1 { (0, vecs) } else { (warp * vecs / SPLIT, (warp + 1) * vecs / SPLIT) };
+    let expert = |e0: u32, g: usize| e0 + step * g as u32;
+    let mut e0 = first;
     while e0 < experts {
         // acc[8 t + g]: token t, expert g of this step (the first N).
         let mut acc = [0.0f32; 32];
-        let mut v = lane;
-        while v < vecs {
+        let mut v = v_first + lane;
+        while v < v_end {
             let mut w_raw = [[0u32; 4]; GATE_EXPERTS];
             let mut x_raw = [[0u32; 4]; LEAN_ROWS as usize];
             unroll!(8, g, {
@@ -214,12 +229,21 @@ unsafe fn logits<E: Element, const N: usize>(p: &MoeParams) {
             });
             v += 32;
         }
-        let sum = warp_sums::<N>(&acc, lane);
+        let mut sum = warp_sums::<N>(&acc, lane);
+        if SPLIT > 1 {
+            // The quarters in order, by warp 0 (the item's staging space is free here).
+            unsafe { copy::st_shared_u32(smem + H + 4 * (32 * warp + lane), sum.to_bits()) };
+            sync::sync_threads();
+            sum = 0.0;
+            for w in 0..SPLIT {
+                sum += f32::from_bits(unsafe { copy::ld_shared_u32(smem + H + 4 * (32 * w + lane)) });
+            }
+        }
         let (t, g) = (lane / 8, lane as usize % 8);
-        if (lane as usize) < N && t < tokens && expert(e0, g) < experts {
+        if (SPLIT == 1 || warp == 0) && (lane as usize) < N && t < tokens && expert(e0, g) < experts {
             unsafe { *out.add((t * stride + expert(e0, g)) as usize) = sum };
         }
-        e0 += WARPS * GATE_EXPERTS as u32;
+        e0 += step * GATE_EXPERTS as u32;
     }
 }
 

@@ -59,6 +59,8 @@ mod ptx;
 #[cfg(target_arch = "nvptx64")]
 mod smem;
 #[cfg(target_arch = "nvptx64")]
+mod sweep;
+#[cfg(target_arch = "nvptx64")]
 mod tile_test;
 #[cfg(target_arch = "nvptx64")]
 mod util;

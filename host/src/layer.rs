@@ -87,6 +87,19 @@ impl Engine {
     }
 }
 
+/// How the lean kernel runs a forward (`MoeLayer::lean_launch`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LeanLaunch {
+    /// One block per (chosen expert, slice) item, after every block routed.
+    Routed,
+    /// A routing block beside one block per (expert, slice) item for every token
+    /// (`flags::LEAN_DENSE`).
+    Dense,
+    /// Every block routes, then the grid sweeps the chosen experts' weights
+    /// (`flags::LEAN_SWEEP`, a cooperative launch).
+    Sweep,
+}
+
 /// What one GPU of the layer owns.
 #[derive(Debug)]
 struct Rank {
@@ -413,7 +426,7 @@ impl<'c> MoeLayer<'c> {
     fn engine_for<'r>(&self, rank: &'r Rank, tokens: usize) -> &'r Engine {
         let cfg = &self.cfg;
         if let Some(lean) = &rank.lean
-            && self.runs_lean(rank, tokens)
+            && self.lean_launch(rank, tokens).is_some()
         {
             return lean;
         }
@@ -423,40 +436,55 @@ impl<'c> MoeLayer<'c> {
         }
     }
 
-    /// Whether a forward of `tokens` tokens takes the rank's lean kernel: few enough tokens whose
-    /// rows fit its shared memory, no test hook on dispatch flags (it has none), a launch no
-    /// larger than the persistent grid (the timeline is sized for that) and partials that fit
-    /// the workspace's partial region; then the heuristic, unless the tuning asks for it.
-    fn runs_lean(&self, rank: &Rank, tokens: usize) -> bool {
-        let (cfg, shape) = (&self.cfg, &self.plan.shape);
-        let grid = self.lean_grid(rank, tokens);
-        let ws = &self.plan.ws;
-        tokens as u32 <= layout::LEAN_MAX_TOKENS
-            && tokens as u64 * shape.hidden as u64 * cfg.dtype.bytes() as u64 <= layout::LEAN_X_BYTES as u64
-            && self.hooks.kernel.0 == test_hook::NONE
-            && grid <= rank.max_grid()
-            && layout::lean_partial_bytes(grid, shape.hidden) <= ws.gemm1_split_done - ws.gemm1_partials
-            && (self.tuning.lean == Some(true)
-                || crate::heuristics::lean(tokens as u32, shape.top_k, shape.experts, shape.hidden, shape.inter, cfg.dtype.bytes()))
+    /// How the rank's lean kernel runs a forward of `tokens` tokens, if it takes it: few enough
+    /// tokens whose rows fit its shared memory and no test hook on dispatch flags (it has none);
+    /// then its items (one block per (expert, slice), routed or dense) where their launch fits
+    /// the persistent grid (the timeline is sized for that) and their partials the workspace's
+    /// partial region, by the heuristic unless the tuning asks; else the sweep where the tuning
+    /// or the heuristic asks for it.
+    fn lean_launch(&self, rank: &Rank, tokens: usize) -> Option<LeanLaunch> {
+        let (cfg, s, ws) = (&self.cfg, &self.plan.shape, &self.plan.ws);
+        let lean = rank.lean.as_ref()?;
+        let t = tokens as u32;
+        let region = ws.gemm1_split_done - ws.gemm1_partials;
+        if t > layout::LEAN_MAX_TOKENS
+            || t as u64 * s.hidden as u64 * cfg.dtype.bytes() as u64 > layout::LEAN_X_BYTES as u64
+            || self.hooks.kernel.0 != test_hook::NONE
+        {
+            return None;
+        }
+        let fits = |dense: bool| {
+            let grid = layout::lean_grid(t, s.top_k, s.experts, s.inter, dense);
+            grid <= rank.max_grid() && layout::lean_partial_bytes(grid, s.hidden) <= region
+        };
+        let sweep_fits = layout::sweep_bytes(s.hidden, s.inter) <= region && lean.grid >= 2;
+        if sweep_fits && self.tuning.lean_sweep == Some(true) {
+            return Some(LeanLaunch::Sweep);
+        }
+        let items = self.tuning.lean == Some(true) || crate::heuristics::lean(t, s.top_k, s.experts, s.hidden, s.inter, cfg.dtype.bytes());
+        if items && fits(false) {
+            let dense = fits(true)
+                && self.tuning.lean_dense.unwrap_or_else(|| crate::heuristics::lean_dense(t, s.top_k, s.experts, s.inter, rank.sms));
+            return Some(if dense { LeanLaunch::Dense } else { LeanLaunch::Routed });
+        }
+        (sweep_fits && self.tuning.lean_sweep.unwrap_or(false)).then_some(LeanLaunch::Sweep)
     }
 
-    /// Whether a lean forward of `tokens` tokens on `rank` runs densely (`flags::LEAN_DENSE`:
-    /// every expert's items beside a routing block): where the launch fits the persistent grid
-    /// and its partials the workspace, as the tuning asks or by
-    /// [`crate::heuristics::lean_dense`].
-    fn lean_dense(&self, rank: &Rank, tokens: usize) -> bool {
-        let s = &self.plan.shape;
-        let ws = &self.plan.ws;
-        let grid = layout::lean_grid(tokens as u32, s.top_k, s.experts, s.inter, true);
-        grid <= rank.max_grid()
-            && layout::lean_partial_bytes(grid, s.hidden) <= ws.gemm1_split_done - ws.gemm1_partials
-            && self.tuning.lean_dense.unwrap_or_else(|| crate::heuristics::lean_dense(tokens as u32, s.top_k, s.experts, s.inter, rank.sms))
-    }
-
-    /// The blocks of a lean forward of `tokens` tokens on `rank` (`layout::lean_grid`).
+    /// The blocks of a lean forward of `tokens` tokens on `rank` (`layout::lean_grid`; a sweep
+    /// runs on the lean kernel's persistent grid).
     fn lean_grid(&self, rank: &Rank, tokens: usize) -> u32 {
         let s = &self.plan.shape;
-        layout::lean_grid(tokens as u32, s.top_k, s.experts, s.inter, self.lean_dense(rank, tokens))
+        match (self.lean_launch(rank, tokens), &rank.lean) {
+            (Some(LeanLaunch::Sweep), Some(lean)) => lean.grid,
+            (launch, _) => layout::lean_grid(tokens as u32, s.top_k, s.experts, s.inter, launch == Some(LeanLaunch::Dense)),
+        }
+    }
+
+    /// Whether a forward of `tokens` tokens on `rank`'s `engine` is a cooperative launch (every
+    /// block co-resident: the persistent engines and the lean kernel's sweep wait at grid
+    /// barriers).
+    fn cooperative(&self, rank: &Rank, engine: &Engine, tokens: usize) -> bool {
+        !engine.lean() || self.lean_launch(rank, tokens) == Some(LeanLaunch::Sweep)
     }
 
     /// The launch shape of a forward of `tokens` tokens on GPU `rank`'s `engine`: the
@@ -721,7 +749,14 @@ impl<'c> MoeLayer<'c> {
             let mut args = [&mut p as *mut MoeParams as *mut c_void];
             let engine = self.engine_for(rank, tokens);
             // SAFETY: the kernel takes one MoeParams by value; the driver copies it.
-            graphs.push(unsafe { KernelGraph::new(&engine.kernel, self.launch_config(rank, engine, tokens), &mut args, !engine.lean())? });
+            graphs.push(unsafe {
+                KernelGraph::new(
+                    &engine.kernel,
+                    self.launch_config(rank, engine, tokens),
+                    &mut args,
+                    self.cooperative(rank, engine, tokens),
+                )?
+            });
         }
         Ok(ForwardGraph { layer: self.id, tokens, graphs, cluster: PhantomData })
     }
@@ -771,7 +806,12 @@ impl<'c> MoeLayer<'c> {
             let launched = unsafe {
                 match graph.as_deref_mut() {
                     Some(g) => g.graphs[r].launch(stream, &mut args),
-                    None => engine.kernel.launch(stream, self.launch_config(rank, engine, tokens), &mut args, !engine.lean()),
+                    None => engine.kernel.launch(
+                        stream,
+                        self.launch_config(rank, engine, tokens),
+                        &mut args,
+                        self.cooperative(rank, engine, tokens),
+                    ),
                 }
             };
             let failed = match launched {
@@ -862,8 +902,10 @@ impl<'c> MoeLayer<'c> {
                 bits |= bit;
             }
         }
-        if engine.lean() && self.lean_dense(rank, tokens) {
-            bits |= flags::LEAN_DENSE;
+        match self.lean_launch(rank, tokens).filter(|_| engine.lean()) {
+            Some(LeanLaunch::Dense) => bits |= flags::LEAN_DENSE,
+            Some(LeanLaunch::Sweep) => bits |= flags::LEAN_SWEEP,
+            _ => {}
         }
         if !engine.lean() && self.runs_static_plan(engine, f) {
             bits |= flags::STATIC_PLAN;

@@ -207,6 +207,10 @@ pub mod flags {
     /// gate; the last block takes the chosen experts' partials (the host's
     /// `heuristics::lean_dense`).
     pub const LEAN_DENSE: u32 = 2048;
+    /// The lean decode kernel sweeps the chosen experts' weights with the whole grid (`sweep`:
+    /// a cooperative launch of the persistent grid, two grid barriers; the host's
+    /// `heuristics::lean_sweep`).
+    pub const LEAN_SWEEP: u32 = 4096;
 }
 
 /// Most K splits of a GEMM0 task ([`flags::GEMM0_SPLITS_SHIFT`]).

@@ -154,6 +154,12 @@ pub const fn lean_partial_row(a: u32, s: u32, slices: u32) -> u32 {
     (a * slices + s) * LEAN_ROWS
 }
 
+/// Bytes of the lean sweep's buffers in the partial region: GEMM0's rounded outputs
+/// `[LEAN_MAX_PAIRS][LEAN_ROWS][inter]`, then GEMM1's `[LEAN_MAX_PAIRS][LEAN_ROWS][hidden]`, 16-bit.
+pub const fn sweep_bytes(hidden: u32, inter: u32) -> u64 {
+    (LEAN_MAX_PAIRS * LEAN_ROWS) as u64 * (hidden + inter) as u64 * 2
+}
+
 /// Bytes of the partials a lean launch of [`lean_grid`] blocks writes at most.
 pub const fn lean_partial_bytes(grid: u32, hidden: u32) -> u64 {
     grid as u64 * LEAN_ROWS as u64 * hidden as u64 * 4

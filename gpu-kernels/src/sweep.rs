@@ -1,0 +1,367 @@
+//! The lean kernel's sweep launch (`flags::LEAN_SWEEP`): a few tokens of experts too large for
+//! one block per item. After every block routed the tokens (as in the routed launch), the
+//! grid's warps read the chosen experts' weights once, each weight row a dot product with the
+//! expert's rows: GEMM0 over the W1 (and W3) rows of every intermediate column, a grid barrier,
+//! GEMM1 over the W2 rows of every output column, a second barrier, then the combine. Every
+//! block takes a contiguous, equal share of each sweep, so every SM streams until the sweep
+//! ends (the persistent engines' last tasks leave SMs idle, perf log v22), and no weight byte
+//! waits for another block's work except at the two barriers.
+//!
+//! Each dot product runs in one warp in a fixed order (lane l takes the 16-byte vectors l,
+//! l + 32, ...; then a butterfly), so the output repeats bitwise whatever the grid.
+
+use crate::fault::{self, Deadline};
+use crate::gemm::activation::Act;
+use crate::gemm::element::Element;
+use crate::grid;
+use crate::layout::{LEAN_MAX_PAIRS, LEAN_ROWS, LEAN_X_BYTES, MoeParams, NONE, timeline};
+use crate::lean::{ACTIVE, ACTIVE_COUNT, PAIR, ROWS, TOKENS, X};
+use crate::ptx::{copy, sync, warp};
+use crate::util::{block_idx, grid_dim, thread_idx};
+
+/// Weight vectors (16 bytes) a lane has in flight per stream.
+const VECS: usize = 8;
+
+/// The sweeps and the combine (see the module docs). False when a barrier gave up (the launch
+/// aborted or timed out: recorded).
+///
+/// # Safety
+/// All threads of every block of a cooperative launch, after `lean::prepare` and after the
+/// tokens' rows landed in shared memory; the workspace's partial region holds
+/// `layout::sweep_bytes` bytes.
+pub(crate) unsafe fn run<E: Element>(p: &MoeParams, smem: u32) -> bool {
+    let dl = Deadline::new(p.timeout_ns);
+    let active = unsafe { copy::ld_shared_u32(smem + ACTIVE_COUNT) };
+    let (first, end) = share(active * p.inter);
+    let warp_id = thread_idx() / 32;
+    let mut u = first + warp_id;
+    while u < end {
+        let a = u / p.inter;
+        unsafe { gemm0_any::<E>(p, smem, a, u % p.inter) };
+        u += 4;
+    }
+    if !unsafe { grid::barrier(p, &dl, smem) } {
+        return false;
+    }
+    fault::mark_now(p, timeline::BARRIER_DONE);
+    let (first, end) = share(active * p.hidden);
+    let mut u = first;
+    while u < end {
+        // The share's rows of one expert at a time, their h staged once.
+        let a = u / p.hidden;
+        let stop = end.min((a + 1) * p.hidden);
+        unsafe { gemm1_any::<E>(p, smem, a, u % p.hidden, stop - a * p.hidden) };
+        u = stop;
+    }
+    fault::mark_now(p, timeline::LAST_TASK);
+    if !unsafe { grid::barrier(p, &dl, smem) } {
+        return false;
+    }
+    unsafe { combine::<E>(p, smem) };
+    true
+}
+
+/// This block's share `[first, end)` of `units` units: contiguous, sizes within one.
+fn share(units: u32) -> (u32, u32) {
+    let (b, g) = (block_idx() as u64, grid_dim() as u64);
+    ((units as u64 * b / g) as u32, (units as u64 * (b + 1) / g) as u32)
+}
+
+/// The expert row `a`'s rows and their tokens (8 bits each, in slot order).
+///
+/// # Safety
+/// After `lean::prepare`.
+unsafe fn rows_of(smem: u32, a: u32) -> (u32, u32) {
+    let rows = unsafe { copy::ld_shared_u32(smem + ROWS + 4 * a) };
+    let mut tokens = 0;
+    unroll!(4, r, {
+        if (r as u32) < rows {
+            tokens |= unsafe { copy::ld_shared_u32(smem + TOKENS + 4 * (a * LEAN_ROWS + r as u32)) } << (8 * r);
+        }
+    });
+    (rows, tokens)
+}
+
+/// Byte offset of expert row `a`'s row `r`, column `c`, in a `[a][r][cols]` region of 16-bit
+/// values.
+fn at(a: u32, r: u32, c: u32, cols: u32) -> u64 {
+    (((a * LEAN_ROWS + r) * cols + c) as u64) * 2
+}
+
+/// Where GEMM1's outputs start in the partial region: after h, `[LEAN_MAX_PAIRS][LEAN_ROWS][I]`.
+fn y_offset(p: &MoeParams) -> u64 {
+    at(LEAN_MAX_PAIRS, 0, 0, p.inter)
+}
+
+/// GEMM0's column `c` of expert row `a` (one warp): h = act(x·W1[c] + b1) (· (x·W3[c] + b3)),
+/// rounded to the dtype, for each of the expert's rows, into `ws.gemm1_partials` (`[a][r][I]`).
+///
+/// # Safety
+/// One whole warp; `a` below the active experts, `c` below I.
+unsafe fn gemm0_any<E: Element>(p: &MoeParams, smem: u32, a: u32, c: u32) {
+    let (rows, tokens) = unsafe { rows_of(smem, a) };
+    unsafe {
+        match (rows, p.gated()) {
+            (1, false) => gemm0::<E, 1, false>(p, smem, a, c, rows, tokens),
+            (1, true) => gemm0::<E, 1, true>(p, smem, a, c, rows, tokens),
+            (2, false) => gemm0::<E, 2, false>(p, smem, a, c, rows, tokens),
+            (2, true) => gemm0::<E, 2, true>(p, smem, a, c, rows, tokens),
+            (_, false) => gemm0::<E, 4, false>(p, smem, a, c, rows, tokens),
+            (_, true) => gemm0::<E, 4, true>(p, smem, a, c, rows, tokens),
+        }
+    }
+}
+
+/// [`gemm0_any`] for at most `R` rows.
+///
+/// # Safety
+/// As [`gemm0_any`].
+#[inline(never)]
+unsafe fn gemm0<E: Element, const R: usize, const GATED: bool>(p: &MoeParams, smem: u32, a: u32, c: u32, rows: u32, tokens: u32) {
+    let lane = thread_idx() % 32;
+    let e = unsafe { copy::ld_shared_u32(smem + ACTIVE + 4 * a) };
+    let row_bytes = p.hidden * E::BYTES;
+    let mut x = [0u32; LEAN_ROWS as usize];
+    unroll!(4, r, {
+        if r < R && (r as u32) < rows {
+            x[r] = smem + X + row_bytes * (tokens >> (8 * r) & 0xff);
+        }
+    });
+    let w_row = (e * p.inter + c) as u64 * row_bytes as u64;
+    let (w1, w3) = ((p.w1 + w_row) as *const u8, (p.w3 + w_row) as *const u8);
+    // Biases asked for first: they land while the weights stream.
+    let bias = p.has_bias();
+    let b1 = if bias { unsafe { E::load(p.b1 as *const u8, e * p.inter + c) } } else { 0.0 };
+    let b3 = if bias && GATED { unsafe { E::load(p.b3 as *const u8, e * p.inter + c) } } else { 0.0 };
+    let vecs = row_bytes / 16;
+    let (mut acc, mut up) = ([0.0f32; LEAN_ROWS as usize], [0.0f32; LEAN_ROWS as usize]);
+    let mut v0 = lane;
+    while v0 < vecs {
+        let (mut w_raw, mut u_raw) = ([[0u32; 4]; VECS], [[0u32; 4]; VECS]);
+        unroll!(8, i, {
+            let v = v0 + 32 * i as u32;
+            if v < vecs {
+                w_raw[i] = unsafe { copy::ld_nc_v4(w1.add(16 * v as usize)) };
+                if GATED {
+                    u_raw[i] = unsafe { copy::ld_nc_v4(w3.add(16 * v as usize)) };
+                }
+            }
+        });
+        unroll!(8, i, {
+            let v = v0 + 32 * i as u32;
+            if v < vecs {
+                let (mut ws, mut us, mut xs) = ([0.0f32; 8], [0.0f32; 8], [0.0f32; 8]);
+                E::unpack(w_raw[i], &mut ws);
+                if GATED {
+                    E::unpack(u_raw[i], &mut us);
+                }
+                unroll!(4, r, {
+                    if r < R && (r as u32) < rows {
+                        E::unpack(unsafe { copy::ld_shared_v4(x[r] + 16 * v) }, &mut xs);
+                        unroll!(8, j, {
+                            if j < E::PER_VEC {
+                                acc[r] = fma(xs[j], ws[j], acc[r]);
+                                if GATED {
+                                    up[r] = fma(xs[j], us[j], up[r]);
+                                }
+                            }
+                        });
+                    }
+                });
+            }
+        });
+        v0 += 32 * VECS as u32;
+    }
+    unroll!(4, r, {
+        if r < R {
+            acc[r] = warp_sum(acc[r]);
+            if GATED {
+                up[r] = warp_sum(up[r]);
+            }
+        }
+    });
+    if lane == 0 {
+        let act = Act::of(p);
+        let mut vals = [0.0f32; 8];
+        unroll!(4, r, { vals[r] = acc[r] + b1 });
+        act.apply8(&mut vals);
+        let h = (p.workspace + p.ws.gemm1_partials) as *mut u8;
+        unroll!(4, r, {
+            if r < R && (r as u32) < rows {
+                let v = if GATED { vals[r] * act.up(up[r] + b3) } else { vals[r] };
+                unsafe { *(h.add(at(a, r as u32, c, p.inter) as usize) as *mut u16) = bits16::<E>(v) };
+            }
+        });
+    }
+}
+
+/// GEMM1's output columns `[n, stop)` of expert row `a` (the whole block): y = round(h·W2[n] +
+/// b2) for each of the expert's rows, into the region after h (`[a][r][H]`). The expert's h rows
+/// are staged in shared memory a chunk of I at a time (the input rows' space, free now); each
+/// warp sums its output columns over every chunk in registers, eight at a time.
+///
+/// # Safety
+/// All threads of the block; after the first barrier.
+unsafe fn gemm1_any<E: Element>(p: &MoeParams, smem: u32, a: u32, n: u32, stop: u32) {
+    let (rows, _) = unsafe { rows_of(smem, a) };
+    unsafe {
+        match rows {
+            1 => gemm1::<E, 1>(p, smem, a, n, stop, rows),
+            2 => gemm1::<E, 2>(p, smem, a, n, stop, rows),
+            _ => gemm1::<E, 4>(p, smem, a, n, stop, rows),
+        }
+    }
+}
+
+/// Output columns a warp sums at once in [`gemm1`].
+const COLS_PER_WARP: u32 = 8;
+
+/// [`gemm1_any`] for at most `R` rows.
+///
+/// # Safety
+/// As [`gemm1_any`].
+#[inline(never)]
+unsafe fn gemm1<E: Element, const R: usize>(p: &MoeParams, smem: u32, a: u32, n_first: u32, stop: u32, rows: u32) {
+    let (warp_id, lane) = (thread_idx() / 32, thread_idx() % 32);
+    let e = unsafe { copy::ld_shared_u32(smem + ACTIVE + 4 * a) };
+    let inter_bytes = p.inter * E::BYTES;
+    // Chunk of I staged at once: R rows of 16-bit values in the input rows' space.
+    let chunk = LEAN_X_BYTES / (2 * R as u32);
+    let h = (p.workspace + p.ws.gemm1_partials) as *const u8;
+    let y = unsafe { h.add(y_offset(p) as usize) } as *mut u8;
+    let mut n0 = n_first;
+    while n0 < stop {
+        // This pass: a warp's COLS_PER_WARP columns n0 + warp + 4 i.
+        let mut acc = [[0.0f32; LEAN_ROWS as usize]; COLS_PER_WARP as usize];
+        let mut b2 = [0.0f32; COLS_PER_WARP as usize];
+        unroll!(8, i, {
+            let n = n0 + warp_id + 4 * i as u32;
+            if p.has_bias() && n < stop {
+                b2[i] = unsafe { E::load(p.b2 as *const u8, e * p.hidden + n) };
+            }
+        });
+        let mut k0 = 0;
+        while k0 < p.inter {
+            let cols = chunk.min(p.inter - k0);
+            sync::sync_threads();
+            // Stage h[a][r][k0 .. k0 + cols] as [r][chunk] (16-byte pieces; I is a multiple of 8).
+            let pieces = cols / 8;
+            let mut q = thread_idx();
+            while q < R as u32 * pieces {
+                let (r, v) = (q / pieces, q % pieces);
+                if r < rows {
+                    let src = unsafe { h.add((at(a, r, k0, p.inter) + 16 * v as u64) as usize) };
+                    unsafe { copy::cp_async_16(smem + X + 2 * r * chunk + 16 * v, src) };
+                }
+                q += 128;
+            }
+            copy::cp_async_commit();
+            copy::cp_async_wait::<0>();
+            sync::sync_threads();
+            let vecs = cols / 8;
+            unroll!(8, i, {
+                let n = n0 + warp_id + 4 * i as u32;
+                if n < stop {
+                    let w2 = (p.w2 + (e * p.hidden + n) as u64 * inter_bytes as u64 + k0 as u64 * 2) as *const u8;
+                    let mut v0 = lane;
+                    while v0 < vecs {
+                        let mut raw = [[0u32; 4]; VECS];
+                        unroll!(8, m, {
+                            let v = v0 + 32 * m as u32;
+                            if v < vecs {
+                                raw[m] = unsafe { copy::ld_nc_v4(w2.add(16 * v as usize)) };
+                            }
+                        });
+                        unroll!(8, m, {
+                            let v = v0 + 32 * m as u32;
+                            if v < vecs {
+                                let (mut ws, mut hs) = ([0.0f32; 8], [0.0f32; 8]);
+                                E::unpack(raw[m], &mut ws);
+                                unroll!(4, r, {
+                                    if r < R && (r as u32) < rows {
+                                        E::unpack(unsafe { copy::ld_shared_v4(smem + X + 2 * r as u32 * chunk + 16 * v) }, &mut hs);
+                                        unroll!(8, j, { acc[i][r] = fma(hs[j], ws[j], acc[i][r]) });
+                                    }
+                                });
+                            }
+                        });
+                        v0 += 32 * VECS as u32;
+                    }
+                }
+            });
+            k0 += cols;
+        }
+        unroll!(8, i, {
+            let n = n0 + warp_id + 4 * i as u32;
+            unroll!(4, r, {
+                if r < R {
+                    acc[i][r] = warp_sum(acc[i][r]);
+                }
+            });
+            if lane == 0 && n < stop {
+                unroll!(4, r, {
+                    if r < R && (r as u32) < rows {
+                        unsafe { *(y.add(at(a, r as u32, n, p.hidden) as usize) as *mut u16) = bits16::<E>(acc[i][r] + b2[i]) };
+                    }
+                });
+            }
+        });
+        n0 += 4 * COLS_PER_WARP;
+    }
+}
+
+/// out[t] = Σ_j w_tj · y[pair(t, j)], j in order over the token's kept choices (the combine's
+/// sum over rounded expert outputs), 8 columns a thread over the whole grid.
+///
+/// # Safety
+/// All threads, after the second barrier.
+unsafe fn combine<E: Element>(p: &MoeParams, smem: u32) {
+    let k = p.top_k;
+    let vecs = p.hidden / 8;
+    let y = (p.workspace + p.ws.gemm1_partials + y_offset(p)) as *const u8;
+    let weights = (p.workspace + p.ws.topk_weight) as *const f32;
+    let mut unit = block_idx() * 128 + thread_idx();
+    while unit < p.tokens * vecs {
+        let (t, v) = (unit / vecs, unit % vecs);
+        let mut out = [0.0f32; 8];
+        for j in 0..k {
+            let pair = unsafe { copy::ld_shared_u32(smem + PAIR + 4 * (t * k + j)) };
+            if pair != NONE {
+                let w = unsafe { *weights.add((t * k + j) as usize) };
+                let raw = unsafe { copy::ld_cg_v4(y.add((at(pair >> 8, pair & 0xff, 8 * v, p.hidden)) as usize)) };
+                let mut ys = [0.0f32; 8];
+                E::unpack(raw, &mut ys);
+                // As the combine: the product rounded, then added.
+                unroll!(8, i, { out[i] += w * ys[i] });
+            }
+        }
+        let dst = (p.out + (t * p.hidden + 8 * v) as u64 * E::BYTES as u64) as *mut u8;
+        unsafe { copy::st_v4(dst, E::pack(&out)) };
+        unit += grid_dim() * 128;
+    }
+}
+
+/// The warp's sum of `v`, the same bits in every lane (a butterfly).
+#[inline(always)]
+fn warp_sum(mut v: f32) -> f32 {
+    let mut mask = 16;
+    while mask > 0 {
+        v += warp::shfl_xor_f32(v, mask);
+        mask /= 2;
+    }
+    v
+}
+
+/// `v` rounded to the 16-bit dtype, as its bits.
+#[inline(always)]
+fn bits16<E: Element>(v: f32) -> u16 {
+    let mut vals = [0.0f32; 8];
+    vals[0] = v;
+    E::pack(&vals)[0] as u16
+}
+
+/// a·b + c, rounded once.
+#[inline(always)]
+fn fma(a: f32, b: f32, c: f32) -> f32 {
+    core::intrinsics::fmaf32(a, b, c)
+}
