@@ -19,19 +19,8 @@ use crate::lean::{ACTIVE, ACTIVE_COUNT, PAIR, ROWS, TOKENS, X};
 use crate::ptx::{copy, sync, warp};
 use crate::util::{block_idx, grid_dim, thread_idx};
 
-/// Weight vectors (16 bytes) a lane has in flight: 16 lanes x 32 x 16 B = 8 KB a warp, 64 KB an
-/// SM (two blocks of four warps; c4: 8 KB an SM streamed W2 at 3.4 TB/s).
-const VECS: usize = 16;
-
-/// Columns a warp takes at once in GEMM0 for weight rows of `vecs` 16-byte vectors: enough that
-/// each lane has [`VECS`] loads in flight (one 16-vector pass of a lane per column and matrix).
-fn gemm0_cols(vecs: u32) -> u32 {
-    match vecs {
-        0..=128 => 4,
-        129..=256 => 2,
-        _ => 1,
-    }
-}
+/// Weight vectors (16 bytes) a lane has in flight per stream.
+const VECS: usize = 8;
 
 /// The sweeps and the combine (see the module docs). False when a barrier gave up (the launch
 /// aborted or timed out: recorded).
@@ -43,14 +32,13 @@ fn gemm0_cols(vecs: u32) -> u32 {
 pub(crate) unsafe fn run<E: Element>(p: &MoeParams, smem: u32) -> bool {
     let dl = Deadline::new(p.timeout_ns);
     let active = unsafe { copy::ld_shared_u32(smem + ACTIVE_COUNT) };
-    // GEMM0 in groups of `cols` columns a warp (never across experts: I is a multiple of 4).
-    let cols = gemm0_cols(p.hidden * E::BYTES / 16);
-    let (first, end) = share(active * p.inter / cols);
-    let mut g = first + thread_idx() / 32;
-    while g < end {
-        let u = g * cols;
-        unsafe { gemm0_any::<E>(p, smem, u / p.inter, u % p.inter, cols) };
-        g += 4;
+    let (first, end) = share(active * p.inter);
+    let warp_id = thread_idx() / 32;
+    let mut u = first + warp_id;
+    while u < end {
+        let a = u / p.inter;
+        unsafe { gemm0_any::<E>(p, smem, a, u % p.inter) };
+        u += 4;
     }
     if !unsafe { grid::barrier(p, &dl, smem) } {
         return false;
@@ -105,49 +93,31 @@ fn y_offset(p: &MoeParams) -> u64 {
     at(LEAN_MAX_PAIRS, 0, 0, p.inter)
 }
 
-/// GEMM0's columns `[c, c + cols)` of expert row `a` (one warp): h = act(x·W1[c] + b1)
-/// (· (x·W3[c] + b3)), rounded to the dtype, for each of the expert's rows, into
-/// `ws.gemm1_partials` (`[a][r][I]`).
+/// GEMM0's column `c` of expert row `a` (one warp): h = act(x·W1[c] + b1) (· (x·W3[c] + b3)),
+/// rounded to the dtype, for each of the expert's rows, into `ws.gemm1_partials` (`[a][r][I]`).
 ///
 /// # Safety
-/// One whole warp; `a` below the active experts, `c + cols` at most I.
-unsafe fn gemm0_any<E: Element>(p: &MoeParams, smem: u32, a: u32, c: u32, cols: u32) {
+/// One whole warp; `a` below the active experts, `c` below I.
+unsafe fn gemm0_any<E: Element>(p: &MoeParams, smem: u32, a: u32, c: u32) {
     let (rows, tokens) = unsafe { rows_of(smem, a) };
-    macro_rules! by_cols {
-        ($r:literal, $gated:literal) => {
-            match cols {
-                1 => gemm0::<E, $r, $gated, 1>(p, smem, a, c, rows, tokens),
-                2 => gemm0::<E, $r, $gated, 2>(p, smem, a, c, rows, tokens),
-                _ => gemm0::<E, $r, $gated, 4>(p, smem, a, c, rows, tokens),
-            }
-        };
-    }
     unsafe {
         match (rows, p.gated()) {
-            (1, false) => by_cols!(1, false),
-            (1, true) => by_cols!(1, true),
-            (2, false) => by_cols!(2, false),
-            (2, true) => by_cols!(2, true),
-            (_, false) => by_cols!(4, false),
-            (_, true) => by_cols!(4, true),
+            (1, false) => gemm0::<E, 1, false>(p, smem, a, c, rows, tokens),
+            (1, true) => gemm0::<E, 1, true>(p, smem, a, c, rows, tokens),
+            (2, false) => gemm0::<E, 2, false>(p, smem, a, c, rows, tokens),
+            (2, true) => gemm0::<E, 2, true>(p, smem, a, c, rows, tokens),
+            (_, false) => gemm0::<E, 4, false>(p, smem, a, c, rows, tokens),
+            (_, true) => gemm0::<E, 4, true>(p, smem, a, c, rows, tokens),
         }
     }
 }
 
-/// [`gemm0_any`] for at most `R` rows and `COLS` columns: each lane streams `VECS / COLS` vectors
-/// of every column's W1 row at once (half as many of W1's and W3's when gated).
+/// [`gemm0_any`] for at most `R` rows.
 ///
 /// # Safety
 /// As [`gemm0_any`].
 #[inline(never)]
-unsafe fn gemm0<E: Element, const R: usize, const GATED: bool, const COLS: usize>(
-    p: &MoeParams,
-    smem: u32,
-    a: u32,
-    c: u32,
-    rows: u32,
-    tokens: u32,
-) {
+unsafe fn gemm0<E: Element, const R: usize, const GATED: bool>(p: &MoeParams, smem: u32, a: u32, c: u32, rows: u32, tokens: u32) {
     let lane = thread_idx() % 32;
     let e = unsafe { copy::ld_shared_u32(smem + ACTIVE + 4 * a) };
     let row_bytes = p.hidden * E::BYTES;
@@ -161,37 +131,25 @@ unsafe fn gemm0<E: Element, const R: usize, const GATED: bool, const COLS: usize
     let (w1, w3) = ((p.w1 + w_row) as *const u8, (p.w3 + w_row) as *const u8);
     // Biases asked for first: they land while the weights stream.
     let bias = p.has_bias();
-    let (mut b1, mut b3) = ([0.0f32; 4], [0.0f32; 4]);
-    unroll!(4, q, {
-        if q < COLS && bias {
-            b1[q] = unsafe { E::load(p.b1 as *const u8, e * p.inter + c + q as u32) };
-            if GATED {
-                b3[q] = unsafe { E::load(p.b3 as *const u8, e * p.inter + c + q as u32) };
-            }
-        }
-    });
+    let b1 = if bias { unsafe { E::load(p.b1 as *const u8, e * p.inter + c) } } else { 0.0 };
+    let b3 = if bias && GATED { unsafe { E::load(p.b3 as *const u8, e * p.inter + c) } } else { 0.0 };
     let vecs = row_bytes / 16;
-    // Per column and matrix, vectors a lane loads at once.
-    let per = VECS / COLS / if GATED { 2 } else { 1 };
-    let (mut acc, mut up) = ([[0.0f32; LEAN_ROWS as usize]; 4], [[0.0f32; LEAN_ROWS as usize]; 4]);
+    let (mut acc, mut up) = ([0.0f32; LEAN_ROWS as usize], [0.0f32; LEAN_ROWS as usize]);
     let mut v0 = lane;
     while v0 < vecs {
         let (mut w_raw, mut u_raw) = ([[0u32; 4]; VECS], [[0u32; 4]; VECS]);
-        unroll!(16, i, {
-            let (q, m) = (i / per, i % per);
-            let v = v0 + 32 * m as u32;
-            if q < COLS && v < vecs {
-                let at = q as usize * row_bytes as usize + 16 * v as usize;
-                w_raw[i] = unsafe { copy::ld_nc_v4(w1.add(at)) };
+        unroll!(8, i, {
+            let v = v0 + 32 * i as u32;
+            if v < vecs {
+                w_raw[i] = unsafe { copy::ld_nc_v4(w1.add(16 * v as usize)) };
                 if GATED {
-                    u_raw[i] = unsafe { copy::ld_nc_v4(w3.add(at)) };
+                    u_raw[i] = unsafe { copy::ld_nc_v4(w3.add(16 * v as usize)) };
                 }
             }
         });
-        unroll!(16, i, {
-            let (q, m) = (i / per, i % per);
-            let v = v0 + 32 * m as u32;
-            if q < COLS && v < vecs {
+        unroll!(8, i, {
+            let v = v0 + 32 * i as u32;
+            if v < vecs {
                 let (mut ws, mut us, mut xs) = ([0.0f32; 8], [0.0f32; 8], [0.0f32; 8]);
                 E::unpack(w_raw[i], &mut ws);
                 if GATED {
@@ -202,9 +160,9 @@ unsafe fn gemm0<E: Element, const R: usize, const GATED: bool, const COLS: usize
                         E::unpack(unsafe { copy::ld_shared_v4(x[r] + 16 * v) }, &mut xs);
                         unroll!(8, j, {
                             if j < E::PER_VEC {
-                                acc[q][r] = fma(xs[j], ws[j], acc[q][r]);
+                                acc[r] = fma(xs[j], ws[j], acc[r]);
                                 if GATED {
-                                    up[q][r] = fma(xs[j], us[j], up[q][r]);
+                                    up[r] = fma(xs[j], us[j], up[r]);
                                 }
                             }
                         });
@@ -212,33 +170,29 @@ unsafe fn gemm0<E: Element, const R: usize, const GATED: bool, const COLS: usize
                 });
             }
         });
-        v0 += 32 * per as u32;
+        v0 += 32 * VECS as u32;
     }
-    let act = Act::of(p);
-    let h = (p.workspace + p.ws.gemm1_partials) as *mut u8;
-    unroll!(4, q, {
-        if q < COLS {
-            unroll!(4, r, {
-                if r < R {
-                    acc[q][r] = warp_sum(acc[q][r]);
-                    if GATED {
-                        up[q][r] = warp_sum(up[q][r]);
-                    }
-                }
-            });
-            if lane == 0 {
-                let mut vals = [0.0f32; 8];
-                unroll!(4, r, { vals[r] = acc[q][r] + b1[q] });
-                act.apply8(&mut vals);
-                unroll!(4, r, {
-                    if r < R && (r as u32) < rows {
-                        let v = if GATED { vals[r] * act.up(up[q][r] + b3[q]) } else { vals[r] };
-                        unsafe { *(h.add(at(a, r as u32, c + q as u32, p.inter) as usize) as *mut u16) = bits16::<E>(v) };
-                    }
-                });
+    unroll!(4, r, {
+        if r < R {
+            acc[r] = warp_sum(acc[r]);
+            if GATED {
+                up[r] = warp_sum(up[r]);
             }
         }
     });
+    if lane == 0 {
+        let act = Act::of(p);
+        let mut vals = [0.0f32; 8];
+        unroll!(4, r, { vals[r] = acc[r] + b1 });
+        act.apply8(&mut vals);
+        let h = (p.workspace + p.ws.gemm1_partials) as *mut u8;
+        unroll!(4, r, {
+            if r < R && (r as u32) < rows {
+                let v = if GATED { vals[r] * act.up(up[r] + b3) } else { vals[r] };
+                unsafe { *(h.add(at(a, r as u32, c, p.inter) as usize) as *mut u16) = bits16::<E>(v) };
+            }
+        });
+    }
 }
 
 /// GEMM1's output columns `[n, stop)` of expert row `a` (the whole block): y = round(h·W2[n] +
@@ -312,13 +266,13 @@ unsafe fn gemm1<E: Element, const R: usize>(p: &MoeParams, smem: u32, a: u32, n_
                     let mut v0 = lane;
                     while v0 < vecs {
                         let mut raw = [[0u32; 4]; VECS];
-                        unroll!(16, m, {
+                        unroll!(8, m, {
                             let v = v0 + 32 * m as u32;
                             if v < vecs {
                                 raw[m] = unsafe { copy::ld_nc_v4(w2.add(16 * v as usize)) };
                             }
                         });
-                        unroll!(16, m, {
+                        unroll!(8, m, {
                             let v = v0 + 32 * m as u32;
                             if v < vecs {
                                 let (mut ws, mut hs) = ([0.0f32; 8], [0.0f32; 8]);
