@@ -9,7 +9,7 @@ mod common;
 
 use common::{Inputs, check_tuned};
 use flashmoe::entries::MainloopKind;
-use flashmoe::{Activation, Cluster, DType, Error, MoeConfig, MoeLayer, Router, Tuning, Weights};
+use flashmoe::{Activation, Cluster, DType, Error, LeanLaunch, MoeConfig, MoeLayer, Router, Tuning, Weights};
 
 fn gpu() -> Cluster {
     Cluster::first(1).expect("a GPU")
@@ -104,8 +104,8 @@ fn sweep_forwards_match_the_reference() {
         let cfg =
             MoeConfig { tokens, hidden, inter, experts, top_k, dtype, gated, bias, activation, capacity_factor, ..MoeConfig::default() };
         let layer = MoeLayer::builder(&c, cfg.clone()).tuning(sweep.clone()).build().unwrap();
-        let (entry, grid) = layer.kernel_for(0, tokens).unwrap();
-        assert!(entry.mainloop == Some(MainloopKind::Dots) && grid > 32, "{cfg:?}: {} on {grid} blocks", entry.name);
+        assert_eq!(layer.lean_launch(0, tokens).unwrap(), Some(LeanLaunch::Sweep), "{cfg:?}");
+        assert!(runs_lean(&layer, tokens), "{cfg:?}");
         let v = check_tuned(&c, &cfg, &sweep, 1300 + i as u64, Inputs::Random);
         if capacity_factor == Some(0.5) {
             assert!(v.dropped > 0, "{cfg:?}: {v:?}");
@@ -140,7 +140,8 @@ fn dense_and_routed_launches_agree_bitwise() {
         let xs: Vec<f32> = x.iter().map(|&v| v as f32).collect();
         let mut outs = Vec::new();
         for lean_dense in [true, false] {
-            let mut layer = MoeLayer::builder(&c, cfg.clone()).tuning(Tuning { lean_dense: Some(lean_dense), ..lean() }).build().unwrap();
+            let tuning = Tuning { lean_dense: Some(lean_dense), lean_sweep: Some(false), ..lean() };
+            let mut layer = MoeLayer::builder(&c, cfg.clone()).tuning(tuning).build().unwrap();
             assert!(runs_lean(&layer, tokens), "{cfg:?}");
             layer.load_weights(&w).unwrap();
             layer.output_buffer(0).unwrap().fill(0, tokens * hidden * dtype.bytes() as usize, NAN_BYTE).unwrap();
@@ -170,14 +171,17 @@ fn lean_is_taken_only_where_it_runs() {
     let c = gpu();
     let base = MoeConfig { tokens: 64, hidden: 256, inter: 256, experts: 8, top_k: 2, ..MoeConfig::default() };
     let layer = MoeLayer::builder(&c, base.clone()).tuning(lean()).build().unwrap();
-    let routed = MoeLayer::builder(&c, base.clone()).tuning(Tuning { lean_dense: Some(false), ..lean() }).build().unwrap();
-    let dense = MoeLayer::builder(&c, base.clone()).tuning(Tuning { lean_dense: Some(true), ..lean() }).build().unwrap();
+    let items = |lean_dense| Tuning { lean_dense: Some(lean_dense), lean_sweep: Some(false), ..lean() };
+    let routed = MoeLayer::builder(&c, base.clone()).tuning(items(false)).build().unwrap();
+    let dense = MoeLayer::builder(&c, base.clone()).tuning(items(true)).build().unwrap();
     for t in 1..=4 {
         assert!(runs_lean(&layer, t) && runs_lean(&routed, t) && runs_lean(&dense, t), "T = {t}");
+        assert_eq!(routed.lean_launch(0, t).unwrap(), Some(LeanLaunch::Routed));
+        assert_eq!(dense.lean_launch(0, t).unwrap(), Some(LeanLaunch::Dense));
         let grid = routed.kernel_for(0, t).unwrap().1;
         assert_eq!(grid, (t * 2).min(8) as u32 * 4, "T = {t}: one block per (chosen expert, 64 columns)");
         assert_eq!(dense.kernel_for(0, t).unwrap().1, 1 + 8 * 4, "T = {t}: a routing block and every (expert, 64 columns)");
-        if common::tuning().lean_dense.is_none() {
+        if common::tuning().lean_dense.is_none() && common::tuning().lean_sweep.is_none() {
             // Dense while the tokens leave experts out (T·k < E) and 33 blocks fit one per SM
             // (`heuristics::lean_dense`).
             assert_eq!(layer.kernel_for(0, t).unwrap().1, if t < 4 { 33 } else { 32 }, "T = {t}");
@@ -186,20 +190,32 @@ fn lean_is_taken_only_where_it_runs() {
     assert!(!runs_lean(&layer, 5) && !runs_lean(&layer, 64));
     // Dense asked for where its 1 + 256 x 4 blocks exceed the persistent grid: routed.
     let wide = MoeConfig { experts: 256, ..base.clone() };
-    let l = MoeLayer::builder(&c, wide).tuning(Tuning { lean_dense: Some(true), ..lean() }).build().unwrap();
+    let l = MoeLayer::builder(&c, wide).tuning(items(true)).build().unwrap();
     assert_eq!(l.kernel_for(0, 1).unwrap(), (layer.kernel_for(0, 1).unwrap().0, 2 * 4));
-    // By default where the last block's reduction and every block's gate are small
-    // (`heuristics::lean`).
-    let by_default = |tokens: usize, experts: usize, hidden: usize, gated: bool| {
-        let cfg = MoeConfig { hidden, inter: hidden, experts, gated, activation: Activation::Silu, ..base.clone() };
+    // By default: the items where the last block's reduction and every block's gate are small
+    // (`heuristics::lean`), densely where the tokens leave experts out and the launch fits one
+    // block per SM (`heuristics::lean_dense`); else the sweep for few experts, tokens and weight
+    // bytes (`heuristics::lean_sweep`); else the persistent engines.
+    let by_default = |tokens: usize, experts: usize, (hidden, inter): (usize, usize), gated: bool| {
+        let cfg = MoeConfig { hidden, inter, experts, gated, activation: Activation::Silu, ..base.clone() };
         let l = MoeLayer::builder(&c, cfg).tuning(common::tuning()).build().unwrap();
-        runs_lean(&l, tokens)
+        let launch = l.lean_launch(0, tokens).unwrap();
+        assert_eq!(launch.is_some(), runs_lean(&l, tokens));
+        launch
     };
-    if common::tuning().lean.is_none() {
-        assert!(
-            by_default(1, 8, 256, false) && by_default(4, 8, 256, true) && by_default(1, 8, 1024, false) && by_default(1, 256, 256, false)
-        );
-        assert!(!by_default(1, 8, 2048, false) && !by_default(2, 8, 1024, false) && !by_default(1, 8, 1536, true));
+    let t = common::tuning();
+    if t.lean.is_none() && t.lean_dense.is_none() && t.lean_sweep.is_none() {
+        use LeanLaunch::{Dense, Routed, Sweep};
+        assert_eq!(by_default(1, 8, (256, 256), false), Some(Dense));
+        assert_eq!(by_default(4, 8, (256, 256), true), Some(Routed));
+        assert_eq!(by_default(1, 8, (1024, 1024), false), Some(Dense));
+        assert_eq!(by_default(1, 256, (256, 256), false), Some(Routed));
+        assert_eq!(by_default(1, 8, (2048, 2048), false), Some(Sweep));
+        assert_eq!(by_default(2, 8, (1024, 1024), false), Some(Sweep));
+        assert_eq!(by_default(1, 8, (1536, 1536), true), Some(Sweep));
+        assert_eq!(by_default(1, 8, (4096, 14336), true), None);
+        assert_eq!(by_default(1, 64, (2048, 2048), true), None);
+        assert_eq!(by_default(4, 8, (2048, 2048), false), None);
     }
     let never = MoeLayer::builder(&c, base.clone()).tuning(Tuning { lean: Some(false), ..common::tuning() }).build().unwrap();
     assert!(!runs_lean(&never, 1));

@@ -87,9 +87,9 @@ impl Engine {
     }
 }
 
-/// How the lean kernel runs a forward (`MoeLayer::lean_launch`).
+/// How the lean decode kernel runs a forward ([`MoeLayer::lean_launch`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum LeanLaunch {
+pub enum LeanLaunch {
     /// One block per (chosen expert, slice) item, after every block routed.
     Routed,
     /// A routing block beside one block per (expert, slice) item for every token
@@ -423,10 +423,16 @@ impl<'c> MoeLayer<'c> {
         Ok((e.entry, self.launch_config(r, e, tokens).grid))
     }
 
+    /// How the lean decode kernel runs GPU `rank`'s forward of `tokens` tokens, or `None` where
+    /// another kernel takes it ([`Self::kernel_for`]).
+    pub fn lean_launch(&self, rank: usize, tokens: usize) -> Result<Option<LeanLaunch>> {
+        Ok(self.lean_launch_of(self.rank(rank)?, tokens))
+    }
+
     fn engine_for<'r>(&self, rank: &'r Rank, tokens: usize) -> &'r Engine {
         let cfg = &self.cfg;
         if let Some(lean) = &rank.lean
-            && self.lean_launch(rank, tokens).is_some()
+            && self.lean_launch_of(rank, tokens).is_some()
         {
             return lean;
         }
@@ -442,7 +448,7 @@ impl<'c> MoeLayer<'c> {
     /// the persistent grid (the timeline is sized for that) and their partials the workspace's
     /// partial region, by the heuristic unless the tuning asks; else the sweep where the tuning
     /// or the heuristic asks for it.
-    fn lean_launch(&self, rank: &Rank, tokens: usize) -> Option<LeanLaunch> {
+    fn lean_launch_of(&self, rank: &Rank, tokens: usize) -> Option<LeanLaunch> {
         let (cfg, s, ws) = (&self.cfg, &self.plan.shape, &self.plan.ws);
         let lean = rank.lean.as_ref()?;
         let t = tokens as u32;
@@ -467,14 +473,18 @@ impl<'c> MoeLayer<'c> {
                 && self.tuning.lean_dense.unwrap_or_else(|| crate::heuristics::lean_dense(t, s.top_k, s.experts, s.inter, rank.sms));
             return Some(if dense { LeanLaunch::Dense } else { LeanLaunch::Routed });
         }
-        (sweep_fits && self.tuning.lean_sweep.unwrap_or(false)).then_some(LeanLaunch::Sweep)
+        let sweep = self
+            .tuning
+            .lean_sweep
+            .unwrap_or_else(|| crate::heuristics::lean_sweep(t, s.top_k, s.experts, s.hidden, s.inter, cfg.gated, cfg.dtype.bytes()));
+        (sweep_fits && sweep).then_some(LeanLaunch::Sweep)
     }
 
     /// The blocks of a lean forward of `tokens` tokens on `rank` (`layout::lean_grid`; a sweep
     /// runs on the lean kernel's persistent grid).
     fn lean_grid(&self, rank: &Rank, tokens: usize) -> u32 {
         let s = &self.plan.shape;
-        match (self.lean_launch(rank, tokens), &rank.lean) {
+        match (self.lean_launch_of(rank, tokens), &rank.lean) {
             (Some(LeanLaunch::Sweep), Some(lean)) => lean.grid,
             (launch, _) => layout::lean_grid(tokens as u32, s.top_k, s.experts, s.inter, launch == Some(LeanLaunch::Dense)),
         }
@@ -484,7 +494,7 @@ impl<'c> MoeLayer<'c> {
     /// block co-resident: the persistent engines and the lean kernel's sweep wait at grid
     /// barriers).
     fn cooperative(&self, rank: &Rank, engine: &Engine, tokens: usize) -> bool {
-        !engine.lean() || self.lean_launch(rank, tokens) == Some(LeanLaunch::Sweep)
+        !engine.lean() || self.lean_launch_of(rank, tokens) == Some(LeanLaunch::Sweep)
     }
 
     /// The launch shape of a forward of `tokens` tokens on GPU `rank`'s `engine`: the
@@ -902,7 +912,7 @@ impl<'c> MoeLayer<'c> {
                 bits |= bit;
             }
         }
-        match self.lean_launch(rank, tokens).filter(|_| engine.lean()) {
+        match self.lean_launch_of(rank, tokens).filter(|_| engine.lean()) {
             Some(LeanLaunch::Dense) => bits |= flags::LEAN_DENSE,
             Some(LeanLaunch::Sweep) => bits |= flags::LEAN_SWEEP,
             _ => {}

@@ -42,7 +42,7 @@ pub use device::{Cluster, Gpu};
 pub use error::{CheckpointError, Error, Fault, Result, Wait};
 #[cfg(feature = "safetensors")]
 pub use hf::HfLayer;
-pub use layer::{ForwardGraph, GpuRouting, MoeLayer, MoeLayerBuilder};
+pub use layer::{ForwardGraph, GpuRouting, LeanLaunch, MoeLayer, MoeLayerBuilder};
 pub use plan::Plan;
 #[cfg(feature = "safetensors")]
 pub use safetensors_io::Unused;

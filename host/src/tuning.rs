@@ -68,8 +68,9 @@ pub struct Tuning {
     /// `Some(true)` wherever its grid and partials fit (else the routed launch).
     pub lean_dense: Option<bool>,
     /// The lean kernel's sweep (`flags::LEAN_SWEEP`: the whole grid streams the chosen experts'
-    /// weights for at most `layout::LEAN_MAX_TOKENS` tokens; `Some(true)` wherever its buffers
-    /// fit, `Some(false)` or by default never).
+    /// weights for at most `layout::LEAN_MAX_TOKENS` tokens): `Some(true)` wherever its buffers
+    /// fit, `Some(false)` never, by default where the items do not take the forward and
+    /// [`crate::heuristics::lean_sweep`] does.
     pub lean_sweep: Option<bool>,
     /// The static decode plan ([`crate::heuristics::static_plan`]): `Some(false)` never takes
     /// it; by default (and with `Some(true)`) it runs wherever the forward allows it.

@@ -25,13 +25,14 @@ pub fn tuning() -> Tuning {
         Ok("1") | Err(_) => None,
         Ok(other) => panic!("FLASHMOE_TEST_STATIC_PLAN={other}: expected 0 or 1"),
     };
-    let (copy_local, stream_rows, lean, lean_dense) = (
+    let (copy_local, stream_rows, lean, lean_dense, lean_sweep) = (
         env_switch("FLASHMOE_TEST_COPY_LOCAL"),
         env_switch("FLASHMOE_TEST_STREAM_ROWS"),
         env_switch("FLASHMOE_TEST_LEAN"),
         env_switch("FLASHMOE_TEST_LEAN_DENSE"),
+        env_switch("FLASHMOE_TEST_LEAN_SWEEP"),
     );
-    Tuning { arch, static_plan, copy_local, stream_rows, lean, lean_dense, ..Tuning::default() }
+    Tuning { arch, static_plan, copy_local, stream_rows, lean, lean_dense, lean_sweep, ..Tuning::default() }
 }
 
 /// An on/off override from the environment: 1 (`Some(true)`), 0 (`Some(false)`), unset (`None`).

@@ -106,9 +106,13 @@ struct LayerArgs {
     /// The lean kernel's routed launch: only the chosen experts' items (A/B).
     #[arg(long)]
     no_lean_dense: bool,
-    /// The lean kernel's sweep: the whole grid streams the chosen experts' weights (A/B).
-    #[arg(long)]
+    /// The lean kernel's sweep wherever it can run: the whole grid streams the chosen experts'
+    /// weights (A/B).
+    #[arg(long, conflicts_with = "no_lean_sweep")]
     lean_sweep: bool,
+    /// Never take the lean kernel's sweep (A/B).
+    #[arg(long)]
+    no_lean_sweep: bool,
     /// At most this many persistent blocks per GPU (at least 2; for compute-sanitizer runs).
     #[arg(long, value_name = "N")]
     max_blocks: Option<u32>,
@@ -277,7 +281,11 @@ impl LayerArgs {
                 (_, true) => Some(false),
                 _ => None,
             },
-            lean_sweep: self.lean_sweep.then_some(true),
+            lean_sweep: match (self.lean_sweep, self.no_lean_sweep) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            },
             lean_dense: match (self.lean_dense, self.no_lean_dense) {
                 (true, _) => Some(true),
                 (_, true) => Some(false),
