@@ -25,10 +25,14 @@ const VECS: usize = 8;
 /// The sweeps and the combine (see the module docs). False when a barrier gave up (the launch
 /// aborted or timed out: recorded).
 ///
+/// Out of line: the other lean launches then fetch none of it (instruction fetch is part of
+/// their latency, perf log v34 c5).
+///
 /// # Safety
 /// All threads of every block of a cooperative launch, after `lean::prepare` and after the
 /// tokens' rows landed in shared memory; the workspace's partial region holds
 /// `layout::sweep_bytes` bytes.
+#[inline(never)]
 pub(crate) unsafe fn run<E: Element>(p: &MoeParams, smem: u32) -> bool {
     let dl = Deadline::new(p.timeout_ns);
     let active = unsafe { copy::ld_shared_u32(smem + ACTIVE_COUNT) };
