@@ -464,44 +464,7 @@ unsafe fn run_item<E: Element, const R: usize, const GATED: bool>(
     let vecs = row_bytes / 16;
     let mut acc = [0.0f32; LEAN_ROWS as usize];
     let mut up = [0.0f32; LEAN_ROWS as usize];
-    let mut v0 = half;
-    while v0 < vecs {
-        let mut w_raw = [[0u32; 4]; GEMM0_VECS];
-        let mut u_raw = [[0u32; 4]; GEMM0_VECS];
-        unroll!(8, u, {
-            let v = v0 + 2 * u as u32;
-            if v < vecs {
-                w_raw[u] = unsafe { copy::ld_nc_v4(w1.add(16 * v as usize)) };
-                if GATED {
-                    u_raw[u] = unsafe { copy::ld_nc_v4(w3.add(16 * v as usize)) };
-                }
-            }
-        });
-        unroll!(8, u, {
-            let v = v0 + 2 * u as u32;
-            if v < vecs {
-                let (mut ws, mut us, mut xs) = ([0.0f32; 8], [0.0f32; 8], [0.0f32; 8]);
-                E::unpack(w_raw[u], &mut ws);
-                if GATED {
-                    E::unpack(u_raw[u], &mut us);
-                }
-                unroll!(4, r, {
-                    if r < R && (r as u32) < rows {
-                        E::unpack(unsafe { copy::ld_shared_v4(x[r] + 16 * v) }, &mut xs);
-                        unroll!(8, j, {
-                            if j < E::PER_VEC {
-                                acc[r] = fma(xs[j], ws[j], acc[r]);
-                                if GATED {
-                                    up[r] = fma(xs[j], us[j], up[r]);
-                                }
-                            }
-                        });
-                    }
-                });
-            }
-        });
-        v0 += 2 * GEMM0_VECS as u32;
-    }
+    unsafe { gemm0_dots::<E, R, GATED>(w1, w3, &x, rows, vecs, half, 2, &mut acc, &mut up) };
     // The column's two lanes add their halves (the same bits in both); the first finishes it.
     let act = Act::of(p);
     let mut vals = [0.0f32; 8];
@@ -565,6 +528,66 @@ unsafe fn run_item<E: Element, const R: usize, const GATED: bool>(
     }
     // The next item overwrites h.
     sync::sync_threads();
+}
+
+/// GEMM0's dot products of one column for up to `R` rows: adds x_r · W1 (and x_r · W3) over
+/// this lane's 16-byte vectors `first`, `first + stride`, ... of the column's weight rows
+/// (`vecs` vectors), `GEMM0_VECS` loads in flight, each row's input at shared address `x[r]`.
+/// The lean items (two lanes a column) and the sweep (a warp a column) share it.
+///
+/// # Safety
+/// `w1` (and `w3` when gated) hold `vecs` vectors; `x[r]` the rows' staged inputs.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm0_dots<E: Element, const R: usize, const GATED: bool>(
+    w1: *const u8,
+    w3: *const u8,
+    x: &[u32; LEAN_ROWS as usize],
+    rows: u32,
+    vecs: u32,
+    first: u32,
+    stride: u32,
+    acc: &mut [f32; LEAN_ROWS as usize],
+    up: &mut [f32; LEAN_ROWS as usize],
+) {
+    let mut v0 = first;
+    while v0 < vecs {
+        let mut w_raw = [[0u32; 4]; GEMM0_VECS];
+        let mut u_raw = [[0u32; 4]; GEMM0_VECS];
+        unroll!(8, u, {
+            let v = v0 + stride * u as u32;
+            if v < vecs {
+                w_raw[u] = unsafe { copy::ld_nc_v4(w1.add(16 * v as usize)) };
+                if GATED {
+                    u_raw[u] = unsafe { copy::ld_nc_v4(w3.add(16 * v as usize)) };
+                }
+            }
+        });
+        unroll!(8, u, {
+            let v = v0 + stride * u as u32;
+            if v < vecs {
+                let (mut ws, mut us, mut xs) = ([0.0f32; 8], [0.0f32; 8], [0.0f32; 8]);
+                E::unpack(w_raw[u], &mut ws);
+                if GATED {
+                    E::unpack(u_raw[u], &mut us);
+                }
+                unroll!(4, r, {
+                    if r < R && (r as u32) < rows {
+                        E::unpack(unsafe { copy::ld_shared_v4(x[r] + 16 * v) }, &mut xs);
+                        unroll!(8, j, {
+                            if j < E::PER_VEC {
+                                acc[r] = fma(xs[j], ws[j], acc[r]);
+                                if GATED {
+                                    up[r] = fma(xs[j], us[j], up[r]);
+                                }
+                            }
+                        });
+                    }
+                });
+            }
+        });
+        v0 += stride * GEMM0_VECS as u32;
+    }
 }
 
 /// Counts this block done; true in the block that arrived last (all of them share its verdict).
@@ -698,7 +721,7 @@ unsafe fn reduce<E: Element>(p: &MoeParams, smem: u32) {
 
 /// a·b + c, rounded once (rustc does not contract `a * b + c`).
 #[inline(always)]
-fn fma(a: f32, b: f32, c: f32) -> f32 {
+pub(crate) fn fma(a: f32, b: f32, c: f32) -> f32 {
     core::intrinsics::fmaf32(a, b, c)
 }
 

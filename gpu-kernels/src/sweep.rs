@@ -15,11 +15,12 @@ use crate::gemm::activation::Act;
 use crate::gemm::element::Element;
 use crate::grid;
 use crate::layout::{LEAN_MAX_PAIRS, LEAN_ROWS, LEAN_X_BYTES, MoeParams, NONE, timeline};
-use crate::lean::{ACTIVE, ACTIVE_COUNT, PAIR, ROWS, TOKENS, X};
+use crate::lean::{ACTIVE, ACTIVE_COUNT, PAIR, ROWS, TOKENS, X, fma, gemm0_dots};
 use crate::ptx::{copy, sync, warp};
 use crate::util::{block_idx, grid_dim, thread_idx};
 
-/// Weight vectors (16 bytes) a lane has in flight per stream.
+/// W2 vectors (16 bytes) a lane has in flight in GEMM1 (GEMM0 shares the lean items' dot
+/// products, `lean::gemm0_dots`). Sixteen were slower (perf log v35 c5).
 const VECS: usize = 8;
 
 /// The sweeps and the combine (see the module docs). False when a barrier gave up (the launch
@@ -139,43 +140,7 @@ unsafe fn gemm0<E: Element, const R: usize, const GATED: bool>(p: &MoeParams, sm
     let b3 = if bias && GATED { unsafe { E::load(p.b3 as *const u8, e * p.inter + c) } } else { 0.0 };
     let vecs = row_bytes / 16;
     let (mut acc, mut up) = ([0.0f32; LEAN_ROWS as usize], [0.0f32; LEAN_ROWS as usize]);
-    let mut v0 = lane;
-    while v0 < vecs {
-        let (mut w_raw, mut u_raw) = ([[0u32; 4]; VECS], [[0u32; 4]; VECS]);
-        unroll!(8, i, {
-            let v = v0 + 32 * i as u32;
-            if v < vecs {
-                w_raw[i] = unsafe { copy::ld_nc_v4(w1.add(16 * v as usize)) };
-                if GATED {
-                    u_raw[i] = unsafe { copy::ld_nc_v4(w3.add(16 * v as usize)) };
-                }
-            }
-        });
-        unroll!(8, i, {
-            let v = v0 + 32 * i as u32;
-            if v < vecs {
-                let (mut ws, mut us, mut xs) = ([0.0f32; 8], [0.0f32; 8], [0.0f32; 8]);
-                E::unpack(w_raw[i], &mut ws);
-                if GATED {
-                    E::unpack(u_raw[i], &mut us);
-                }
-                unroll!(4, r, {
-                    if r < R && (r as u32) < rows {
-                        E::unpack(unsafe { copy::ld_shared_v4(x[r] + 16 * v) }, &mut xs);
-                        unroll!(8, j, {
-                            if j < E::PER_VEC {
-                                acc[r] = fma(xs[j], ws[j], acc[r]);
-                                if GATED {
-                                    up[r] = fma(xs[j], us[j], up[r]);
-                                }
-                            }
-                        });
-                    }
-                });
-            }
-        });
-        v0 += 32 * VECS as u32;
-    }
+    unsafe { gemm0_dots::<E, R, GATED>(w1, w3, &x, rows, vecs, lane, 32, &mut acc, &mut up) };
     unroll!(4, r, {
         if r < R {
             acc[r] = warp_sum(acc[r]);
@@ -362,10 +327,4 @@ fn bits16<E: Element>(v: f32) -> u16 {
     let mut vals = [0.0f32; 8];
     vals[0] = v;
     E::pack(&vals)[0] as u16
-}
-
-/// a·b + c, rounded once.
-#[inline(always)]
-fn fma(a: f32, b: f32, c: f32) -> f32 {
-    core::intrinsics::fmaf32(a, b, c)
 }
