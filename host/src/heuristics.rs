@@ -108,25 +108,27 @@ pub const fn lean_dense(tokens: u32, top_k: u32, experts: u32, inter: u32, sms: 
 
 /// Most bytes of the chosen experts' weights up to which the lean kernel's sweep takes a
 /// forward its items do not (see [`lean_sweep`]).
-pub const LEAN_SWEEP_MAX_WEIGHT_BYTES: u64 = 64 << 20;
+pub const LEAN_SWEEP_MAX_WEIGHT_BYTES: u64 = 96 << 20;
 
 /// Whether a forward of `tokens` tokens the lean kernel's items do not take runs its sweep
 /// (`flags::LEAN_SWEEP`): every block routes, then the grid's warps stream the chosen experts'
 /// weight rows as dot products between two grid barriers, each block an equal share. Taken for
-/// at most 8 experts (its blocks split the gate's K over their warps; one warp an expert made the
-/// gate 27 us at E = 64, H = 2048), at most 2 tokens, and at most
-/// [`LEAN_SWEEP_MAX_WEIGHT_BYTES`] of chosen weights: its loads stream at 3.4-3.8 TB/s, below
-/// the persistent engines' 4.4, so larger layers lose. Perf log v35 (c4, c5; one H200, same
-/// call, kernel ms, sweep vs the static plan): T = 1, H = I = 2048, E = 8 0.031-0.033 vs
-/// 0.045-0.049; T = 2 0.045-0.047 vs 0.054-0.056; T = 1, H = I = 1536 0.029 vs 0.041-0.042. Not
-/// taken: Mixtral-size T = 1 0.218-0.220 vs 0.211-0.214, T = 4 0.498-0.500 vs 0.461-0.463;
-/// T = 4, E = 64, H = I = 2048 0.100 vs 0.064-0.066; gated T = 1, E = 64, H = I = 2048 0.054
-/// vs 0.047-0.048.
+/// at most 16 experts (every block computes every logit: one warp per eight experts made the gate
+/// 27 us at E = 64, H = 2048), at most 3 tokens that leave experts out (T·k < E: at T·k = E the
+/// static plan won), and at most [`LEAN_SWEEP_MAX_WEIGHT_BYTES`] of chosen weights: its loads
+/// stream at 3.4-3.8 TB/s, below the persistent engines' 4.4, so larger layers lose. Perf log
+/// v35 (c4-c6, c10; one H200, same call, kernel ms, sweep vs the static plan): T = 1, H = I =
+/// 2048, E = 8 0.031-0.033 vs 0.044-0.049; T = 2 0.045-0.047 vs 0.052-0.056; T = 3 0.061-0.062
+/// vs 0.072; gated T = 2 (96 MiB) 0.057 vs 0.065-0.066; T = 1, E = 16 0.035-0.036 vs
+/// 0.044-0.045; gated T = 1, H = I = 1536 0.031 vs 0.048-0.049. Not taken: T = 4 at E = 8
+/// (T·k = E) 0.068-0.069 vs 0.060, gated H = I = 1536 0.070 vs 0.058-0.062; T = 1, H = I = 4096
+/// (128 MiB) 0.074-0.075 vs 0.070-0.078; Mixtral-size T = 1 0.218-0.220 vs 0.211-0.214; T = 4,
+/// E = 64, H = I = 2048 0.100 vs 0.064-0.066; gated T = 1, E = 64 0.054 vs 0.047-0.048.
 pub const fn lean_sweep(tokens: u32, top_k: u32, experts: u32, hidden: u32, inter: u32, gated: bool, elem_bytes: u32) -> bool {
     let chosen = if tokens * top_k < experts { tokens * top_k } else { experts };
     let matrices = if gated { 3 } else { 2 };
     let bytes = chosen as u64 * matrices * hidden as u64 * inter as u64 * elem_bytes as u64;
-    experts <= 8 && tokens <= 2 && bytes <= LEAN_SWEEP_MAX_WEIGHT_BYTES
+    experts <= 16 && tokens <= 3 && tokens * top_k < experts && bytes <= LEAN_SWEEP_MAX_WEIGHT_BYTES
 }
 
 /// What decides whether a forward may run the static decode plan (docs/decode-plan.md).
@@ -347,14 +349,30 @@ mod tests {
 
     #[test]
     fn lean_sweep_for_few_experts_few_tokens_and_mid_size_weights() {
-        // The measured wins (v35 c4, c5): (T, k, E, H = I, gated).
-        for (t, k, e, h, g) in [(1, 2, 8, 2048, false), (2, 2, 8, 2048, false), (1, 2, 8, 1536, false), (1, 2, 4, 2048, true)] {
-            assert!(lean_sweep(t, k, e, h, h, g, 2), "{t} {k} {e} {h} {g}");
+        // The measured wins (v35 c4-c6, c10): (T, k, E, H, I, gated).
+        for (t, k, e, h, i, g) in [
+            (1, 2, 8, 2048, 2048, false),
+            (2, 2, 8, 2048, 2048, false),
+            (3, 2, 8, 2048, 2048, false),
+            (2, 2, 8, 2048, 2048, true),
+            (1, 2, 8, 1536, 1536, true),
+            (1, 2, 4, 2048, 2048, true),
+            (1, 2, 16, 2048, 2048, false),
+            (1, 2, 8, 2048, 4096, true),
+        ] {
+            assert!(lean_sweep(t, k, e, h, i, g, 2), "{t} {k} {e} {h} {i} {g}");
         }
-        // Losses: Mixtral-size, E = 64, T = 4; and unmeasured larger weights.
-        assert!(!lean_sweep(1, 2, 8, 4096, 14336, true, 2) && !lean_sweep(4, 2, 8, 4096, 14336, true, 2));
-        assert!(!lean_sweep(4, 2, 64, 2048, 2048, false, 2) && !lean_sweep(1, 2, 64, 2048, 2048, true, 2));
-        assert!(!lean_sweep(1, 2, 8, 4096, 4096, false, 2) && !lean_sweep(2, 2, 8, 2048, 2048, true, 2));
+        // Losses and draws: every expert chosen (T = 4, E = 8), 128 MiB, Mixtral-size, E = 64.
+        for (t, k, e, h, i, g) in [
+            (4, 2, 8, 2048, 2048, false),
+            (4, 2, 8, 1536, 1536, true),
+            (1, 2, 8, 4096, 4096, false),
+            (1, 2, 8, 4096, 14336, true),
+            (4, 2, 64, 2048, 2048, false),
+            (1, 2, 64, 2048, 2048, true),
+        ] {
+            assert!(!lean_sweep(t, k, e, h, i, g, 2), "{t} {k} {e} {h} {i} {g}");
+        }
     }
 
     #[test]
