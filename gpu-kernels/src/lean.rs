@@ -53,8 +53,8 @@ struct Scratch {
 const COUNT: u32 = offset_of!(Scratch, count) as u32;
 const INDEX: u32 = offset_of!(Scratch, index) as u32;
 pub(crate) const ACTIVE: u32 = offset_of!(Scratch, active) as u32;
-pub(crate) const ROWS: u32 = offset_of!(Scratch, rows) as u32;
-pub(crate) const TOKENS: u32 = offset_of!(Scratch, tokens) as u32;
+const ROWS: u32 = offset_of!(Scratch, rows) as u32;
+const TOKENS: u32 = offset_of!(Scratch, tokens) as u32;
 pub(crate) const PAIR: u32 = offset_of!(Scratch, pair) as u32;
 pub(crate) const ACTIVE_COUNT: u32 = offset_of!(Scratch, active_count) as u32;
 const LAST: u32 = offset_of!(Scratch, last) as u32;
@@ -386,6 +386,17 @@ struct Item {
 unsafe fn routed_item(p: &MoeParams, smem: u32, i: u32) -> Item {
     let slices = p.inter / LEAN_SLICE;
     let (a, slice) = (i / slices, i % slices);
+    let (rows, tokens) = unsafe { expert_rows(smem, a) };
+    let expert = unsafe { copy::ld_shared_u32(smem + ACTIVE + 4 * a) };
+    Item { expert, slice, partial_row: lean_partial_row(a, slice, slices), rows, tokens }
+}
+
+/// Expert row `a`'s kept rows and their tokens, 8 bits each in slot order (the routed items'
+/// and the sweep's rows).
+///
+/// # Safety
+/// After [`prepare`].
+pub(crate) unsafe fn expert_rows(smem: u32, a: u32) -> (u32, u32) {
     let rows = unsafe { copy::ld_shared_u32(smem + ROWS + 4 * a) };
     let mut tokens = 0;
     unroll!(4, r, {
@@ -393,8 +404,7 @@ unsafe fn routed_item(p: &MoeParams, smem: u32, i: u32) -> Item {
             tokens |= unsafe { copy::ld_shared_u32(smem + TOKENS + 4 * (a * LEAN_ROWS + r as u32)) } << (8 * r);
         }
     });
-    let expert = unsafe { copy::ld_shared_u32(smem + ACTIVE + 4 * a) };
-    Item { expert, slice, partial_row: lean_partial_row(a, slice, slices), rows, tokens }
+    (rows, tokens)
 }
 
 /// Item `i` of a dense launch (`flags::LEAN_DENSE`): expert i / slices, slice i % slices, for

@@ -15,7 +15,7 @@ use crate::gemm::activation::Act;
 use crate::gemm::element::Element;
 use crate::grid;
 use crate::layout::{LEAN_MAX_PAIRS, LEAN_ROWS, LEAN_X_BYTES, MoeParams, NONE, timeline};
-use crate::lean::{ACTIVE, ACTIVE_COUNT, PAIR, ROWS, TOKENS, X, fma, gemm0_dots};
+use crate::lean::{ACTIVE, ACTIVE_COUNT, PAIR, X, expert_rows, fma, gemm0_dots};
 use crate::ptx::{copy, sync, warp};
 use crate::util::{block_idx, grid_dim, thread_idx};
 
@@ -72,21 +72,6 @@ fn share(units: u32) -> (u32, u32) {
     ((units as u64 * b / g) as u32, (units as u64 * (b + 1) / g) as u32)
 }
 
-/// The expert row `a`'s rows and their tokens (8 bits each, in slot order).
-///
-/// # Safety
-/// After `lean::prepare`.
-unsafe fn rows_of(smem: u32, a: u32) -> (u32, u32) {
-    let rows = unsafe { copy::ld_shared_u32(smem + ROWS + 4 * a) };
-    let mut tokens = 0;
-    unroll!(4, r, {
-        if (r as u32) < rows {
-            tokens |= unsafe { copy::ld_shared_u32(smem + TOKENS + 4 * (a * LEAN_ROWS + r as u32)) } << (8 * r);
-        }
-    });
-    (rows, tokens)
-}
-
 /// Byte offset of expert row `a`'s row `r`, column `c`, in a `[a][r][cols]` region of 16-bit
 /// values.
 fn at(a: u32, r: u32, c: u32, cols: u32) -> u64 {
@@ -104,7 +89,7 @@ fn y_offset(p: &MoeParams) -> u64 {
 /// # Safety
 /// One whole warp; `a` below the active experts, `c` below I.
 unsafe fn gemm0_any<E: Element>(p: &MoeParams, smem: u32, a: u32, c: u32) {
-    let (rows, tokens) = unsafe { rows_of(smem, a) };
+    let (rows, tokens) = unsafe { expert_rows(smem, a) };
     unsafe {
         match (rows, p.gated()) {
             (1, false) => gemm0::<E, 1, false>(p, smem, a, c, rows, tokens),
@@ -143,9 +128,9 @@ unsafe fn gemm0<E: Element, const R: usize, const GATED: bool>(p: &MoeParams, sm
     unsafe { gemm0_dots::<E, R, GATED>(w1, w3, &x, rows, vecs, lane, 32, &mut acc, &mut up) };
     unroll!(4, r, {
         if r < R {
-            acc[r] = warp_sum(acc[r]);
+            acc[r] = warp::sum_f32(acc[r], 32);
             if GATED {
-                up[r] = warp_sum(up[r]);
+                up[r] = warp::sum_f32(up[r], 32);
             }
         }
     });
@@ -172,7 +157,7 @@ unsafe fn gemm0<E: Element, const R: usize, const GATED: bool>(p: &MoeParams, sm
 /// # Safety
 /// All threads of the block; after the first barrier.
 unsafe fn gemm1_any<E: Element>(p: &MoeParams, smem: u32, a: u32, n: u32, stop: u32) {
-    let (rows, _) = unsafe { rows_of(smem, a) };
+    let (rows, _) = unsafe { expert_rows(smem, a) };
     unsafe {
         match rows {
             1 => gemm1::<E, 1>(p, smem, a, n, stop, rows),
@@ -264,7 +249,7 @@ unsafe fn gemm1<E: Element, const R: usize>(p: &MoeParams, smem: u32, a: u32, n_
             let n = n0 + warp_id + 4 * i as u32;
             unroll!(4, r, {
                 if r < R {
-                    acc[i][r] = warp_sum(acc[i][r]);
+                    acc[i][r] = warp::sum_f32(acc[i][r], 32);
                 }
             });
             if lane == 0 && n < stop {
@@ -308,17 +293,6 @@ unsafe fn combine<E: Element>(p: &MoeParams, smem: u32) {
         unsafe { copy::st_v4(dst, E::pack(&out)) };
         unit += grid_dim() * 128;
     }
-}
-
-/// The warp's sum of `v`, the same bits in every lane (a butterfly).
-#[inline(always)]
-fn warp_sum(mut v: f32) -> f32 {
-    let mut mask = 16;
-    while mask > 0 {
-        v += warp::shfl_xor_f32(v, mask);
-        mask /= 2;
-    }
-    v
 }
 
 /// `v` rounded to the 16-bit dtype, as its bits.
