@@ -19,8 +19,9 @@ use crate::lean::{ACTIVE, ACTIVE_COUNT, PAIR, X, expert_rows, fma, gemm0_dots};
 use crate::ptx::{copy, sync, warp};
 use crate::util::{block_idx, grid_dim, thread_idx};
 
-/// W2 vectors (16 bytes) a lane has in flight in GEMM1 (GEMM0 shares the lean items' dot
-/// products, `lean::gemm0_dots`). Sixteen were slower (perf log v35 c5).
+/// W2 vectors (16 bytes) a lane has in flight for each of the two columns GEMM1 sums at once
+/// (GEMM0 shares the lean items' dot products, `lean::gemm0_dots`). Sixteen for one column were
+/// slower (perf log v35 c5); two columns of eight are faster (v36 c4).
 const VECS: usize = 8;
 
 /// The sweeps and the combine (see the module docs). False when a barrier gave up (the launch
@@ -213,28 +214,39 @@ unsafe fn gemm1<E: Element, const R: usize>(p: &MoeParams, smem: u32, a: u32, n_
             copy::cp_async_wait::<0>();
             sync::sync_threads();
             let vecs = cols / 8;
-            unroll!(8, i, {
-                let n = n0 + warp_id + 4 * i as u32;
-                if n < stop {
-                    let w2 = (p.w2 + (e * p.hidden + n) as u64 * inter_bytes as u64 + k0 as u64 * 2) as *const u8;
+            // Two columns at a time: twice the W2 bytes in flight a lane, one h load for both.
+            unroll!(4, q, {
+                let (ia, ib) = (2 * q, 2 * q + 1);
+                let na = n0 + warp_id + 4 * ia as u32;
+                let nb = na + 4;
+                if na < stop {
+                    let w2 = |n: u32| (p.w2 + (e * p.hidden + n) as u64 * inter_bytes as u64 + k0 as u64 * 2) as *const u8;
+                    let (wa, wb) = (w2(na), w2(nb));
                     let mut v0 = lane;
                     while v0 < vecs {
-                        let mut raw = [[0u32; 4]; VECS];
+                        let mut raw = [[[0u32; 4]; VECS]; 2];
                         unroll!(8, m, {
                             let v = v0 + 32 * m as u32;
                             if v < vecs {
-                                raw[m] = unsafe { copy::ld_nc_v4(w2.add(16 * v as usize)) };
+                                raw[0][m] = unsafe { copy::ld_nc_v4(wa.add(16 * v as usize)) };
+                                if nb < stop {
+                                    raw[1][m] = unsafe { copy::ld_nc_v4(wb.add(16 * v as usize)) };
+                                }
                             }
                         });
                         unroll!(8, m, {
                             let v = v0 + 32 * m as u32;
                             if v < vecs {
-                                let (mut ws, mut hs) = ([0.0f32; 8], [0.0f32; 8]);
-                                E::unpack(raw[m], &mut ws);
+                                let (mut wsa, mut wsb, mut hs) = ([0.0f32; 8], [0.0f32; 8], [0.0f32; 8]);
+                                E::unpack(raw[0][m], &mut wsa);
+                                E::unpack(raw[1][m], &mut wsb);
                                 unroll!(4, r, {
                                     if r < R && (r as u32) < rows {
                                         E::unpack(unsafe { copy::ld_shared_v4(smem + X + 2 * r as u32 * chunk + 16 * v) }, &mut hs);
-                                        unroll!(8, j, { acc[i][r] = fma(hs[j], ws[j], acc[i][r]) });
+                                        unroll!(8, j, {
+                                            acc[ia][r] = fma(hs[j], wsa[j], acc[ia][r]);
+                                            acc[ib][r] = fma(hs[j], wsb[j], acc[ib][r]);
+                                        });
                                     }
                                 });
                             }
