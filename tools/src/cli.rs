@@ -256,41 +256,17 @@ impl LayerArgs {
                 MainloopArg::Wgmma => Mainloop::Wgmma,
                 MainloopArg::MmaSync => Mainloop::MmaSync,
             },
-            copy_local: match (self.copy_local, self.no_copy_local) {
-                (true, _) => Some(true),
-                (_, true) => Some(false),
-                _ => None,
-            },
-            stream_rows: match (self.stream_rows, self.no_stream_rows) {
-                (true, _) => Some(true),
-                (_, true) => Some(false),
-                _ => None,
-            },
-            gemm1_runs: match (self.gemm1_runs, self.no_gemm1_runs) {
-                (true, _) => Some(true),
-                (_, true) => Some(false),
-                _ => None,
-            },
+            copy_local: switch(self.copy_local, self.no_copy_local),
+            stream_rows: switch(self.stream_rows, self.no_stream_rows),
+            gemm1_runs: switch(self.gemm1_runs, self.no_gemm1_runs),
             dispatch_blocks: self.dispatch_blocks,
             gate_splits: self.gate_splits,
             gemm1_splits: self.gemm1_splits,
             gemm0_splits: self.gemm0_splits,
             static_plan: if self.no_static_plan { Some(false) } else { None },
-            lean: match (self.lean, self.no_lean) {
-                (true, _) => Some(true),
-                (_, true) => Some(false),
-                _ => None,
-            },
-            lean_sweep: match (self.lean_sweep, self.no_lean_sweep) {
-                (true, _) => Some(true),
-                (_, true) => Some(false),
-                _ => None,
-            },
-            lean_dense: match (self.lean_dense, self.no_lean_dense) {
-                (true, _) => Some(true),
-                (_, true) => Some(false),
-                _ => None,
-            },
+            lean: switch(self.lean, self.no_lean),
+            lean_sweep: switch(self.lean_sweep, self.no_lean_sweep),
+            lean_dense: switch(self.lean_dense, self.no_lean_dense),
             max_blocks: self.max_blocks,
         }
     }
@@ -300,6 +276,15 @@ impl LayerArgs {
             Some(n) => Cluster::first(n),
             None => Cluster::all_local(),
         }
+    }
+}
+
+/// An A/B switch pair: `--x` forces it on, `--no-x` off, neither leaves the layer's choice.
+fn switch(on: bool, off: bool) -> Option<bool> {
+    match (on, off) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
     }
 }
 
