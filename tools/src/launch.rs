@@ -53,7 +53,7 @@ fn ephemeral_low(text: &str) -> Option<u16> {
 fn candidate_ports(ephemeral_low: u16, seed: u64) -> impl Iterator<Item = u16> {
     let low = ephemeral_low.saturating_sub(12288).max(1024);
     let span = u64::from(ephemeral_low.saturating_sub(low));
-    (0..span.min(64)).map(move |i| low + ((seed + i) % span) as u16)
+    (0..span.min(64)).map(move |i| low + (seed.wrapping_add(i) % span) as u16)
 }
 
 /// Runs the processes to the end; the exit code is 0 when all succeed, else the first failure's
