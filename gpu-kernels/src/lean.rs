@@ -454,13 +454,7 @@ unsafe fn run_item<E: Element, const R: usize, const GATED: bool>(
 ) {
     let (warp, lane) = (thread_idx() / 32, thread_idx() % 32);
     let row_bytes = p.hidden * E::BYTES;
-    // The item's rows in the staged input.
-    let mut x = [0u32; LEAN_ROWS as usize];
-    unroll!(4, r, {
-        if r < R && (r as u32) < rows {
-            x[r] = smem + X + row_bytes * (tokens >> (8 * r) & 0xff);
-        }
-    });
+    let x = staged_rows::<R>(smem, row_bytes, rows, tokens);
     // GEMM0: warp w takes the slice's columns 16 w .. 16 w + 16 at once, two lanes a column,
     // each lane every other 16-byte vector of the column's K, `GEMM0_VECS` loads in flight.
     let c_first = s * LEAN_SLICE;
@@ -538,6 +532,19 @@ unsafe fn run_item<E: Element, const R: usize, const GATED: bool>(
     }
     // The next item overwrites h.
     sync::sync_threads();
+}
+
+/// Shared addresses of up to `R` rows' staged inputs (row r is token `tokens >> 8 r & 0xff`, rows
+/// of `row_bytes`): the items' and the sweep's GEMM0 operands.
+#[inline(always)]
+pub(crate) fn staged_rows<const R: usize>(smem: u32, row_bytes: u32, rows: u32, tokens: u32) -> [u32; LEAN_ROWS as usize] {
+    let mut x = [0u32; LEAN_ROWS as usize];
+    unroll!(4, r, {
+        if r < R && (r as u32) < rows {
+            x[r] = smem + X + row_bytes * (tokens >> (8 * r) & 0xff);
+        }
+    });
+    x
 }
 
 /// GEMM0's dot products of one column for up to `R` rows: adds x_r · W1 (and x_r · W3) over

@@ -15,7 +15,7 @@ use crate::gemm::activation::Act;
 use crate::gemm::element::Element;
 use crate::grid;
 use crate::layout::{LEAN_MAX_PAIRS, LEAN_ROWS, LEAN_X_BYTES, MoeParams, NONE, timeline};
-use crate::lean::{ACTIVE, ACTIVE_COUNT, PAIR, X, expert_rows, fma, gemm0_dots};
+use crate::lean::{ACTIVE, ACTIVE_COUNT, PAIR, X, expert_rows, fma, gemm0_dots, staged_rows};
 use crate::ptx::{copy, sync, warp};
 use crate::util::{block_idx, grid_dim, thread_idx};
 
@@ -112,12 +112,7 @@ unsafe fn gemm0<E: Element, const R: usize, const GATED: bool>(p: &MoeParams, sm
     let lane = thread_idx() % 32;
     let e = unsafe { copy::ld_shared_u32(smem + ACTIVE + 4 * a) };
     let row_bytes = p.hidden * E::BYTES;
-    let mut x = [0u32; LEAN_ROWS as usize];
-    unroll!(4, r, {
-        if r < R && (r as u32) < rows {
-            x[r] = smem + X + row_bytes * (tokens >> (8 * r) & 0xff);
-        }
-    });
+    let x = staged_rows::<R>(smem, row_bytes, rows, tokens);
     let w_row = (e * p.inter + c) as u64 * row_bytes as u64;
     let (w1, w3) = ((p.w1 + w_row) as *const u8, (p.w3 + w_row) as *const u8);
     // Biases asked for first: they land while the weights stream.
