@@ -59,8 +59,9 @@ fn main() {
         let deps = nested_build(&kernels, &target_dir, arch, &linker, None, "asm");
         let ptx = deps.join("flashmoe_kernels.s");
         let mut text = fs::read_to_string(&ptx).unwrap_or_else(|e| panic!("kernel build for {stem} left no PTX at {}: {e}", ptx.display()));
-        for entry in entries::ENTRIES.iter().filter(|e| e.arch == arch && e.launch_bounds) {
-            text = entries::with_launch_bounds(&text, entry.name, entry.threads)
+        for entry in entries::ENTRIES.iter().filter(|e| e.arch == arch) {
+            let Some(min_blocks) = entry.launch_bounds else { continue };
+            text = entries::with_launch_bounds(&text, entry.name, entry.threads, min_blocks)
                 .unwrap_or_else(|e| panic!("{stem} PTX: cannot add launch bounds to {}: {e:?}", entry.name));
         }
         fs::write(out_dir.join(format!("kernels_{stem}.ptx")), text).expect("write PTX to OUT_DIR");
@@ -281,8 +282,9 @@ fn nvshmem_build(kernels: &Path, out_dir: &Path, linker: &Path, device_bc: &Path
     );
 
     let mut text = fs::read_to_string(&ptx).unwrap_or_else(|e| panic!("llc left no PTX at {}: {e}", ptx.display()));
-    for entry in entries::ENTRIES.iter().filter(|e| e.arch == NVSHMEM_ARCH && e.launch_bounds) {
-        text = entries::with_launch_bounds(&text, entry.name, entry.threads)
+    for entry in entries::ENTRIES.iter().filter(|e| e.arch == NVSHMEM_ARCH) {
+        let Some(min_blocks) = entry.launch_bounds else { continue };
+        text = entries::with_launch_bounds(&text, entry.name, entry.threads, min_blocks)
             .unwrap_or_else(|e| panic!("nvshmem PTX: cannot add launch bounds to {}: {e:?}", entry.name));
     }
     for global in NVSHMEM_DEVICE_GLOBALS {

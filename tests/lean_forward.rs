@@ -20,7 +20,7 @@ fn lean() -> Tuning {
 }
 
 fn runs_lean(layer: &MoeLayer, tokens: usize) -> bool {
-    layer.kernel_for(0, tokens).unwrap().0.mainloop == Some(MainloopKind::Dots)
+    layer.kernel_for(0, tokens).unwrap().0.mainloop.is_some_and(MainloopKind::lean)
 }
 
 #[test]
@@ -105,7 +105,7 @@ fn sweep_forwards_match_the_reference() {
             MoeConfig { tokens, hidden, inter, experts, top_k, dtype, gated, bias, activation, capacity_factor, ..MoeConfig::default() };
         let layer = MoeLayer::builder(&c, cfg.clone()).tuning(sweep.clone()).build().unwrap();
         assert_eq!(layer.lean_launch(0, tokens).unwrap(), Some(LeanLaunch::Sweep), "{cfg:?}");
-        assert!(runs_lean(&layer, tokens), "{cfg:?}");
+        assert_eq!(layer.kernel_for(0, tokens).unwrap().0.mainloop, Some(MainloopKind::Sweep), "{cfg:?}");
         let v = check_tuned(&c, &cfg, &sweep, 1300 + i as u64, Inputs::Random);
         if capacity_factor == Some(0.5) {
             assert!(v.dropped > 0, "{cfg:?}: {v:?}");
@@ -191,7 +191,8 @@ fn lean_is_taken_only_where_it_runs() {
     // Dense asked for where its 1 + 256 x 4 blocks exceed the persistent grid: routed.
     let wide = MoeConfig { experts: 256, ..base.clone() };
     let l = MoeLayer::builder(&c, wide).tuning(items(true)).build().unwrap();
-    assert_eq!(l.kernel_for(0, 1).unwrap(), (layer.kernel_for(0, 1).unwrap().0, 2 * 4));
+    let (entry, grid) = l.kernel_for(0, 1).unwrap();
+    assert_eq!((entry.mainloop, grid), (Some(MainloopKind::Dots), 2 * 4));
     // By default: the items where the last block's reduction and every block's gate are small
     // (`heuristics::lean`), densely where the tokens leave experts out and the launch fits one
     // block per SM (`heuristics::lean_dense`); else the sweep for few experts, tokens and weight

@@ -2,7 +2,7 @@
 //! is launched. build.rs builds one PTX per [`Arch`], the loader checks every entry is in its
 //! PTX, and the layer picks its entry here. A new kernel variant is one table line plus its code.
 
-use crate::layout::{BLOCK_THREADS, DType, SHARED_BYTES, WS_SHARED_BYTES, WS_THREADS};
+use crate::layout::{BLOCK_THREADS, DType, LEAN_SHARED_BYTES, SHARED_BYTES, SWEEP_BLOCKS_PER_SM, WS_SHARED_BYTES, WS_THREADS};
 
 /// A PTX build of the kernel crate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -58,6 +58,16 @@ pub enum MainloopKind {
     /// No tile GEMM: warp dot products on the CUDA cores, one plain launch with no grid barrier
     /// (`lean`, the decode forward of a few tokens on one GPU).
     Dots,
+    /// The same dot products swept over the chosen experts' weights by a cooperative grid of
+    /// three blocks an SM (`sweep`, a few tokens of larger experts on one GPU).
+    Sweep,
+}
+
+impl MainloopKind {
+    /// One of the decode kernels for a few tokens on one GPU ([`Self::Dots`], [`Self::Sweep`]).
+    pub const fn lean(self) -> bool {
+        matches!(self, MainloopKind::Dots | MainloopKind::Sweep)
+    }
 }
 
 /// One kernel entry point of one PTX build.
@@ -71,13 +81,14 @@ pub struct Entry {
     pub threads: u32,
     /// Dynamic shared memory per block.
     pub shared_bytes: u32,
-    /// Whether the PTX entry needs `.maxntid threads` and `.minnctapersm 1` (injected by the
-    /// build: rustc cannot emit them, and without them ptxas ignores setmaxnreg).
-    pub launch_bounds: bool,
+    /// `Some(n)`: the PTX entry gets `.maxntid threads` and `.minnctapersm n` (injected by the
+    /// build: rustc cannot emit them). Without them ptxas ignores setmaxnreg; `n` also bounds the
+    /// registers a thread (65536 / (n · threads)).
+    pub launch_bounds: Option<u32>,
 }
 
-/// The lean decode forward (`MainloopKind::Dots`): 128-thread blocks over the 128-thread
-/// block's shared layout, launched without cooperation.
+/// The lean decode forward (`MainloopKind::Dots`): 128-thread blocks over the lean block's
+/// shared layout, launched without cooperation.
 const fn lean(arch: Arch, name: &'static str, dtype: DType) -> Entry {
     Entry {
         arch,
@@ -85,20 +96,46 @@ const fn lean(arch: Arch, name: &'static str, dtype: DType) -> Entry {
         dtype: Some(dtype),
         mainloop: Some(MainloopKind::Dots),
         threads: BLOCK_THREADS,
-        shared_bytes: SHARED_BYTES,
-        launch_bounds: false,
+        shared_bytes: LEAN_SHARED_BYTES,
+        launch_bounds: None,
+    }
+}
+
+/// The sweep forward (`MainloopKind::Sweep`): the lean block's layout, bounded for
+/// `SWEEP_BLOCKS_PER_SM` blocks an SM on Hopper, launched cooperatively. Ampere's SMs hold two
+/// such blocks (164 KiB of shared memory on an A100), and at three ptxas spilled (40 bytes).
+const fn sweep(arch: Arch, name: &'static str, dtype: DType) -> Entry {
+    Entry {
+        arch,
+        name,
+        dtype: Some(dtype),
+        mainloop: Some(MainloopKind::Sweep),
+        threads: BLOCK_THREADS,
+        shared_bytes: LEAN_SHARED_BYTES,
+        launch_bounds: Some(match arch {
+            Sm90a => SWEEP_BLOCKS_PER_SM,
+            Sm80 => 2,
+        }),
     }
 }
 
 const fn moe(arch: Arch, name: &'static str, dtype: DType, mainloop: MainloopKind) -> Entry {
     let ws = matches!(mainloop, MainloopKind::WarpSpecialized);
     let (threads, shared_bytes) = if ws { (WS_THREADS, WS_SHARED_BYTES) } else { (BLOCK_THREADS, SHARED_BYTES) };
-    Entry { arch, name, dtype: Some(dtype), mainloop: Some(mainloop), threads, shared_bytes, launch_bounds: ws }
+    Entry {
+        arch,
+        name,
+        dtype: Some(dtype),
+        mainloop: Some(mainloop),
+        threads,
+        shared_bytes,
+        launch_bounds: if ws { Some(1) } else { None },
+    }
 }
 
 /// A one-block test kernel over the GEMM pipeline's shared memory (`tile_test`).
 const fn tile_test(arch: Arch, name: &'static str) -> Entry {
-    Entry { arch, name, dtype: None, mainloop: None, threads: BLOCK_THREADS, shared_bytes: SHARED_BYTES, launch_bounds: false }
+    Entry { arch, name, dtype: None, mainloop: None, threads: BLOCK_THREADS, shared_bytes: SHARED_BYTES, launch_bounds: None }
 }
 
 /// The weight-read probe `read_tiles` (`util_kernels`): 128 threads, a pipeline of
@@ -114,7 +151,7 @@ const fn read_probe(arch: Arch) -> Entry {
         mainloop: None,
         threads: 128,
         shared_bytes: READ_PROBE_STAGES * READ_PROBE_TILE_BYTES,
-        launch_bounds: false,
+        launch_bounds: None,
     }
 }
 
@@ -128,19 +165,19 @@ const fn read_probe_bulk() -> Entry {
         mainloop: None,
         threads: 128,
         shared_bytes: READ_PROBE_STAGES * (READ_PROBE_TILE_BYTES + 16),
-        launch_bounds: false,
+        launch_bounds: None,
     }
 }
 
 const fn utility(arch: Arch, name: &'static str) -> Entry {
-    Entry { arch, name, dtype: None, mainloop: None, threads: 256, shared_bytes: 0, launch_bounds: false }
+    Entry { arch, name, dtype: None, mainloop: None, threads: 256, shared_bytes: 0, launch_bounds: None }
 }
 
 use Arch::{Sm80, Sm90a};
 use MainloopKind::{MmaSync, WarpSpecialized, Wgmma};
 
 /// Every entry point of every build; the first forward of a build and dtype is its default.
-pub const ENTRIES: [Entry; 27] = [
+pub const ENTRIES: [Entry; 31] = [
     moe(Sm90a, "moe_forward_bf16", DType::Bf16, Wgmma),
     moe(Sm90a, "moe_forward_f16", DType::F16, Wgmma),
     moe(Sm90a, "moe_forward_bf16_ws", DType::Bf16, WarpSpecialized),
@@ -167,7 +204,7 @@ pub const ENTRIES: [Entry; 27] = [
         mainloop: None,
         threads: WS_THREADS,
         shared_bytes: WS_SHARED_BYTES,
-        launch_bounds: true,
+        launch_bounds: Some(1),
     },
     tile_test(Sm80, "gemm_tile_bf16"),
     tile_test(Sm80, "gemm_tile_f32"),
@@ -178,13 +215,17 @@ pub const ENTRIES: [Entry; 27] = [
         mainloop: None,
         threads: 128,
         shared_bytes: cluster_probe::SHARED_BYTES,
-        launch_bounds: false,
+        launch_bounds: None,
     },
     // After every forward of their dtype: `moe_forward(.., None)` takes the first.
     lean(Sm90a, "moe_lean_bf16", DType::Bf16),
     lean(Sm90a, "moe_lean_f16", DType::F16),
     lean(Sm80, "moe_lean_bf16", DType::Bf16),
     lean(Sm80, "moe_lean_f16", DType::F16),
+    sweep(Sm90a, "moe_sweep_bf16", DType::Bf16),
+    sweep(Sm90a, "moe_sweep_f16", DType::F16),
+    sweep(Sm80, "moe_sweep_bf16", DType::Bf16),
+    sweep(Sm80, "moe_sweep_f16", DType::F16),
 ];
 
 /// `cluster_probe(map, out, status)` (sm_90a, clusters of 2, 128 threads): each block of a
@@ -223,7 +264,7 @@ pub const NVSHMEM_PTX_STEM: &str = "sm_90a_nvshmem";
 pub const NVSHMEM_DEVICE_GLOBALS: [&str; 2] = ["nvshmemi_device_state_d", "nvshmemi_device_lib_version_d"];
 /// The kernels only the NVSHMEM build has.
 pub const NVSHMEM_ENTRIES: [Entry; 1] =
-    [Entry { arch: NVSHMEM_ARCH, name: "nvshmem_probe", dtype: None, mainloop: None, threads: 32, shared_bytes: 0, launch_bounds: false }];
+    [Entry { arch: NVSHMEM_ARCH, name: "nvshmem_probe", dtype: None, mainloop: None, threads: 32, shared_bytes: 0, launch_bounds: None }];
 
 /// `nvshmem_probe(out, buf, bytes, signal)`: one block of one warp; what it writes to `out`.
 pub mod nvshmem_probe {
@@ -273,11 +314,11 @@ pub enum LaunchBoundsError {
     AlreadyBounded(&'static str),
 }
 
-/// The PTX text with `.maxntid threads, 1, 1` and `.minnctapersm 1` after the parameter list of
-/// `entry` (rustc cannot emit them; ptxas needs both to honour setmaxnreg, see
+/// The PTX text with `.maxntid threads, 1, 1` and `.minnctapersm min_blocks` after the parameter
+/// list of `entry` (rustc cannot emit them; ptxas needs both to honour setmaxnreg, see
 /// shared/docs/hopper-recipes.md). Host side: build.rs patches the PTX with it.
 #[cfg(not(target_arch = "nvptx64"))]
-pub fn with_launch_bounds(ptx: &str, entry: &'static str, threads: u32) -> Result<String, LaunchBoundsError> {
+pub fn with_launch_bounds(ptx: &str, entry: &'static str, threads: u32, min_blocks: u32) -> Result<String, LaunchBoundsError> {
     let head = |at: usize| ptx[at + ".entry ".len() + entry.len()..].starts_with('(');
     let found: [Option<usize>; 2] = {
         let mut it = ptx.match_indices(".entry ").map(|(i, _)| i).filter(|&i| ptx[i + 7..].starts_with(entry) && head(i));
@@ -293,7 +334,7 @@ pub fn with_launch_bounds(ptx: &str, entry: &'static str, threads: u32) -> Resul
     if ptx[close..body].contains(".maxntid") || ptx[close..body].contains(".reqntid") || ptx[close..body].contains(".minnctapersm") {
         return Err(LaunchBoundsError::AlreadyBounded(entry));
     }
-    Ok(format!("{}\n.maxntid {threads}, 1, 1\n.minnctapersm 1\n{}", &ptx[..close], &ptx[close..]))
+    Ok(format!("{}\n.maxntid {threads}, 1, 1\n.minnctapersm {min_blocks}\n{}", &ptx[..close], &ptx[close..]))
 }
 
 #[cfg(test)]
@@ -306,10 +347,10 @@ mod tests {
             for dtype in [DType::Bf16, DType::F16, DType::F32] {
                 // The warp-specialized entries are opt-in until they run (perf log v9).
                 let e = moe_forward(arch, dtype, None).unwrap();
-                assert_eq!((e.threads, e.shared_bytes, e.launch_bounds), (BLOCK_THREADS, SHARED_BYTES, false), "{e:?}");
+                assert_eq!((e.threads, e.shared_bytes, e.launch_bounds), (BLOCK_THREADS, SHARED_BYTES, None), "{e:?}");
                 if arch == Sm90a && dtype != DType::F32 {
                     let ws = moe_forward(arch, dtype, Some(WarpSpecialized)).unwrap();
-                    assert_eq!((ws.threads, ws.shared_bytes, ws.launch_bounds), (WS_THREADS, WS_SHARED_BYTES, true));
+                    assert_eq!((ws.threads, ws.shared_bytes, ws.launch_bounds), (WS_THREADS, WS_SHARED_BYTES, Some(1)));
                 }
             }
             assert!(utility_kernel(arch, "smoke_axpy").is_some() && utility_kernel(arch, "copy_v4").is_some());
@@ -320,8 +361,13 @@ mod tests {
         assert_eq!(moe_forward(Sm80, DType::Bf16, Some(Wgmma)), None);
         for arch in Arch::ALL {
             let lean = moe_forward(arch, DType::F16, Some(MainloopKind::Dots)).unwrap();
-            assert_eq!((lean.name, lean.threads, lean.launch_bounds), ("moe_lean_f16", BLOCK_THREADS, false));
+            assert_eq!((lean.name, lean.threads, lean.launch_bounds), ("moe_lean_f16", BLOCK_THREADS, None));
             assert_eq!(moe_forward(arch, DType::F32, Some(MainloopKind::Dots)), None);
+            let sweep = moe_forward(arch, DType::Bf16, Some(MainloopKind::Sweep)).unwrap();
+            let blocks = if arch == Sm90a { 3 } else { 2 };
+            assert_eq!((sweep.name, sweep.shared_bytes, sweep.launch_bounds), ("moe_sweep_bf16", LEAN_SHARED_BYTES, Some(blocks)));
+            assert!(sweep.mainloop.is_some_and(MainloopKind::lean) && lean.mainloop.is_some_and(MainloopKind::lean));
+            assert_eq!(moe_forward(arch, DType::F32, Some(MainloopKind::Sweep)), None);
         }
         assert_eq!(Arch::for_device(9, 0), &[Sm90a, Sm80]);
         assert_eq!(Arch::for_device(8, 6), &[Sm80]);
@@ -337,15 +383,15 @@ mod tests {
     #[test]
     fn launch_bounds_are_injected_after_the_parameter_list_of_exactly_one_entry() {
         let ptx = ".visible .entry k_ws(\n\t.param .u64 k_ws_param_0\n)\n{\n\tret;\n}\n.visible .entry k(\n)\n{\n}\n";
-        let out = with_launch_bounds(ptx, "k_ws", 384).unwrap();
+        let out = with_launch_bounds(ptx, "k_ws", 384, 1).unwrap();
         assert!(out.contains("k_ws_param_0\n)\n.maxntid 384, 1, 1\n.minnctapersm 1\n\n{"), "{out}");
         assert_eq!(out.matches(".maxntid").count(), 1);
         // `k` is a prefix of `k_ws` but a different entry.
-        let k = with_launch_bounds(ptx, "k", 128).unwrap();
-        assert!(k.contains(".entry k(\n)\n.maxntid 128, 1, 1"), "{k}");
-        assert_eq!(with_launch_bounds(ptx, "missing", 384), Err(LaunchBoundsError::NoEntry("missing")));
-        assert_eq!(with_launch_bounds(&out, "k_ws", 384), Err(LaunchBoundsError::AlreadyBounded("k_ws")));
+        let k = with_launch_bounds(ptx, "k", 128, 3).unwrap();
+        assert!(k.contains(".entry k(\n)\n.maxntid 128, 1, 1\n.minnctapersm 3\n"), "{k}");
+        assert_eq!(with_launch_bounds(ptx, "missing", 384, 1), Err(LaunchBoundsError::NoEntry("missing")));
+        assert_eq!(with_launch_bounds(&out, "k_ws", 384, 1), Err(LaunchBoundsError::AlreadyBounded("k_ws")));
         let twice = format!("{ptx}{ptx}");
-        assert_eq!(with_launch_bounds(&twice, "k_ws", 384), Err(LaunchBoundsError::DuplicateEntry("k_ws")));
+        assert_eq!(with_launch_bounds(&twice, "k_ws", 384, 1), Err(LaunchBoundsError::DuplicateEntry("k_ws")));
     }
 }

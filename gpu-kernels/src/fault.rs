@@ -43,9 +43,14 @@ pub unsafe fn aborted(p: &MoeParams, ctl: *mut Control) -> bool {
 /// GPU before its abort word is set. A [`ErrorCode::PeerAborted`] record (a role that saw the
 /// abort) names the GPU from `abort_by` and sets nothing. Not inlined (it is cold); the
 /// processors, whose GEMM loops leave no registers to save around a call, [`defer`] instead.
+///
+/// One copy for the persistent engines' launches and one for the lean layout's (`LEAN`): every
+/// caller of a copy passes the same shared-memory copy of the parameters, so LLVM folds `p` into
+/// it. A copy shared by both layouts takes `p` as an argument at every call, which cost the
+/// warp-specialized entries 192 bytes of spills at their 168 registers (perf log v37).
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn fail(p: &MoeParams, code: u32, what: u32, peer: u32, expert: u32, tile: u32, observed: u64, bound: u64) {
+unsafe fn fail<const LEAN: bool>(p: &MoeParams, code: u32, what: u32, peer: u32, expert: u32, tile: u32, observed: u64, bound: u64) {
     let ctl = control(p);
     let stopped = code == ErrorCode::PeerAborted as u32;
     let word = |r: usize, field: usize| (p.heaps[r] + p.heap.control + field as u64) as *mut u32;
@@ -109,22 +114,37 @@ unsafe fn fail(p: &MoeParams, code: u32, what: u32, peer: u32, expert: u32, tile
 /// Records that this GPU stops because another GPU (or the host) aborted the launch ([`fail`]),
 /// so the forward never reads as a success; a failure of this GPU's own, recorded first, wins.
 pub unsafe fn stopped(p: &MoeParams) {
-    unsafe { fail(p, ErrorCode::PeerAborted as u32, 0, NONE, NONE, NONE, 0, 0) };
+    unsafe { stopped_in::<false>(p) };
+}
+
+/// [`stopped`] from code the lean layout's launches run too (`LEAN`: theirs, see [`fail`]).
+pub unsafe fn stopped_in<const LEAN: bool>(p: &MoeParams) {
+    unsafe { fail::<LEAN>(p, ErrorCode::PeerAborted as u32, 0, NONE, NONE, NONE, 0, 0) };
 }
 
 /// Records a timed-out wait ([`fail`]).
 pub unsafe fn timeout(p: &MoeParams, wait: u32, peer: u32, expert: u32, tile: u32, observed: u64) {
-    unsafe { fail(p, ErrorCode::Timeout as u32, wait, peer, expert, tile, observed, 0) };
+    unsafe { timeout_in::<false>(p, wait, peer, expert, tile, observed) };
+}
+
+/// [`timeout`] from code the lean layout's launches run too (`LEAN`: theirs, see [`fail`]).
+pub unsafe fn timeout_in<const LEAN: bool>(p: &MoeParams, wait: u32, peer: u32, expert: u32, tile: u32, observed: u64) {
+    unsafe { fail::<LEAN>(p, ErrorCode::Timeout as u32, wait, peer, expert, tile, observed, 0) };
 }
 
 /// Records a value that broke its bound ([`fail`]); the caller must not use the value.
 pub unsafe fn fault(p: &MoeParams, kind: u32, observed: u64, bound: u64) {
-    unsafe { fail(p, ErrorCode::Fault as u32, kind, NONE, NONE, NONE, observed, bound) };
+    unsafe { fail::<false>(p, ErrorCode::Fault as u32, kind, NONE, NONE, NONE, observed, bound) };
 }
 
 /// [`fault`] naming the peer, expert and tile involved.
-pub unsafe fn fault_at(p: &MoeParams, kind: u32, (peer, expert, tile): (u32, u32, u32), observed: u64, bound: u64) {
-    unsafe { fail(p, ErrorCode::Fault as u32, kind, peer, expert, tile, observed, bound) };
+pub unsafe fn fault_at(p: &MoeParams, kind: u32, at: (u32, u32, u32), observed: u64, bound: u64) {
+    unsafe { fault_at_in::<false>(p, kind, at, observed, bound) };
+}
+
+/// [`fault_at`] from code the lean layout's launches run too (`LEAN`: theirs, see [`fail`]).
+pub unsafe fn fault_at_in<const LEAN: bool>(p: &MoeParams, kind: u32, (peer, expert, tile): (u32, u32, u32), observed: u64, bound: u64) {
+    unsafe { fail::<LEAN>(p, ErrorCode::Fault as u32, kind, peer, expert, tile, observed, bound) };
 }
 
 /// A processor's failure, kept in its block's shared memory (the first of the block wins) and
@@ -155,7 +175,7 @@ pub unsafe fn raise_deferred(p: &MoeParams, smem: u32) {
     let code = unsafe { copy::ld_shared_u32(at) };
     if crate::util::thread_idx() == 0 && code != 0 {
         let word = |o: u32| unsafe { copy::ld_shared_u32(at + o) as u64 | ((copy::ld_shared_u32(at + o + 4) as u64) << 32) };
-        unsafe { fail(p, code, copy::ld_shared_u32(at + 4), NONE, NONE, copy::ld_shared_u32(at + 8), word(16), word(24)) };
+        unsafe { fail::<false>(p, code, copy::ld_shared_u32(at + 4), NONE, NONE, copy::ld_shared_u32(at + 8), word(16), word(24)) };
     }
 }
 

@@ -167,7 +167,7 @@ pub unsafe fn route_inline<const DEFER: bool>(p: &MoeParams, smem: u32, warp: u3
     // Warp-uniform: every lane takes part in every step's shuffles, also past the last token.
     while u < p.tokens.div_ceil(per_unit) {
         let t = u * per_unit + warp * per_warp + lanes.first / lanes.width;
-        unsafe { top_k::<true, DEFER, 8>(p, smem, t, &lanes) };
+        unsafe { top_k::<true, DEFER, false, 8>(p, smem, t, &lanes) };
         u += grid_dim();
     }
 }
@@ -181,28 +181,30 @@ pub unsafe fn route_inline<const DEFER: bool>(p: &MoeParams, smem: u32, warp: u3
 /// still issue (more than twice the one-slot code's instructions). The same bits at any count:
 /// an absent slot only ever added exp(-inf) = +0 to a sum and lost every comparison.
 ///
+/// `LEAN`: a launch of the lean layout (`fault::fail`).
+///
 /// # Safety
 /// All threads of the block, after the logits' grid barrier; `p.tokens` at most
 /// [`STATIC_ROUTE_STEPS`] `· layout::route_tokens(p.route_lanes)`.
-pub unsafe fn route_all(p: &MoeParams) {
+pub unsafe fn route_all<const LEAN: bool>(p: &MoeParams) {
     match p.experts.div_ceil(p.route_lanes) {
-        1 => unsafe { route_all_slots::<1>(p) },
-        2 => unsafe { route_all_slots::<2>(p) },
-        _ => unsafe { route_all_slots::<8>(p) },
+        1 => unsafe { route_all_slots::<1, LEAN>(p) },
+        2 => unsafe { route_all_slots::<2, LEAN>(p) },
+        _ => unsafe { route_all_slots::<8, LEAN>(p) },
     }
 }
 
 /// [`route_all`] with `N` slots a lane (`N · p.route_lanes >= p.experts`); not inlined, so the
 /// entry holds none of the three.
 #[inline(never)]
-unsafe fn route_all_slots<const N: usize>(p: &MoeParams) {
+unsafe fn route_all_slots<const N: usize, const LEAN: bool>(p: &MoeParams) {
     let tid = thread_idx();
     let lanes = Lanes::of(p.route_lanes, tid % 32);
     let per_warp = 32 / lanes.width;
     let t = (tid / 32) * per_warp + lanes.first / lanes.width;
     let mut t0 = 0;
     while t0 < p.tokens {
-        unsafe { top_k::<false, false, N>(p, 0, t0 + t, &lanes) };
+        unsafe { top_k::<false, false, LEAN, N>(p, 0, t0 + t, &lanes) };
         t0 += route_tokens(p.route_lanes);
     }
 }
@@ -287,8 +289,9 @@ const _: () = assert!(SPLIT_BATCH == 4 && MAX_GATE_SPLITS == 32);
 /// experts l, l + width, ... in its `N` slots (at most 8; `N · width >= E`), each the sum of the
 /// K splits' partial logits in split order (deterministic), then plus the router bias in f32
 /// when the layer has one; the layer's router then picks the k experts and their weights.
+/// `LEAN`: a launch of the lean layout (`fault::fail`).
 #[inline(always)]
-unsafe fn top_k<const GRID: bool, const DEFER: bool, const N: usize>(p: &MoeParams, smem: u32, t: u32, lanes: &Lanes) {
+unsafe fn top_k<const GRID: bool, const DEFER: bool, const LEAN: bool, const N: usize>(p: &MoeParams, smem: u32, t: u32, lanes: &Lanes) {
     let (experts, k) = (p.experts, p.top_k);
     let valid = t < p.tokens;
     let logits = (p.workspace + p.ws.logits) as *const f32;
@@ -365,7 +368,7 @@ unsafe fn top_k<const GRID: bool, const DEFER: bool, const N: usize>(p: &MoePara
         if DEFER {
             unsafe { fault::defer(smem, ErrorCode::Fault as u32, FaultKind::NonFiniteInput as u32, t, b.to_bits() as u64, 0) };
         } else {
-            unsafe { fault::fault_at(p, FaultKind::NonFiniteInput as u32, (NONE, NONE, t), b.to_bits() as u64, 0) };
+            unsafe { fault::fault_at_in::<LEAN>(p, FaultKind::NonFiniteInput as u32, (NONE, NONE, t), b.to_bits() as u64, 0) };
         }
     }
     if bad_lanes != 0 {

@@ -9,13 +9,15 @@ use crate::smem;
 use crate::util::{grid_dim, thread_idx};
 
 /// Waits until every block arrived. Returns false (every thread) when the launch is aborting.
-/// Kept out of line: inlined twice into the 128-thread entries it costs their task loops spills.
+/// `LEAN`: a launch of the lean layout (the sweep), whose broadcast word and parameters lie
+/// elsewhere (see `fault::fail`). Kept out of line: inlined twice into the 128-thread entries
+/// it costs their task loops spills.
 ///
 /// # Safety
 /// All threads of every block call it the same number of times.
 #[inline(never)]
-pub unsafe fn barrier(p: &MoeParams, dl: &Deadline, smem_base: u32) -> bool {
-    unsafe { barrier_inline(p, dl, smem_base) }
+pub unsafe fn barrier<const LEAN: bool>(p: &MoeParams, dl: &Deadline, smem_base: u32) -> bool {
+    unsafe { barrier_inline::<LEAN>(p, dl, smem_base) }
 }
 
 /// [`barrier`] inlined, for the warp-specialized entries: a call there fails ptxas's register
@@ -24,7 +26,8 @@ pub unsafe fn barrier(p: &MoeParams, dl: &Deadline, smem_base: u32) -> bool {
 /// # Safety
 /// As [`barrier`].
 #[inline(always)]
-pub unsafe fn barrier_inline(p: &MoeParams, dl: &Deadline, smem_base: u32) -> bool {
+pub unsafe fn barrier_inline<const LEAN: bool>(p: &MoeParams, dl: &Deadline, smem_base: u32) -> bool {
+    let broadcast = smem_base + if LEAN { crate::lean::BROADCAST } else { smem::BROADCAST };
     let ctl = fault::control(p);
     sync::sync_threads();
     if thread_idx() == 0 {
@@ -43,21 +46,21 @@ pub unsafe fn barrier_inline(p: &MoeParams, dl: &Deadline, smem_base: u32) -> bo
                         break true;
                     }
                     if fault::aborted(p, ctl) {
-                        fault::stopped(p);
+                        fault::stopped_in::<LEAN>(p);
                         break false;
                     }
                     if time::global_timer_ns() > dl.secondary {
-                        fault::timeout(p, WaitKind::GridBarrier as u32, NONE, NONE, NONE, g as u64);
+                        fault::timeout_in::<LEAN>(p, WaitKind::GridBarrier as u32, NONE, NONE, NONE, g as u64);
                         break false;
                     }
                     time::nanosleep(100);
                 }
             }
         };
-        unsafe { copy::st_shared_u32(smem_base + smem::BROADCAST, ok as u32) };
+        unsafe { copy::st_shared_u32(broadcast, ok as u32) };
     }
     sync::sync_threads();
-    let ok = unsafe { copy::ld_shared_u32(smem_base + smem::BROADCAST) } != 0;
+    let ok = unsafe { copy::ld_shared_u32(broadcast) } != 0;
     sync::sync_threads();
     ok
 }

@@ -16,18 +16,18 @@ use crate::gemm::activation::Act;
 use crate::gemm::element::{Bf16, Element, F16};
 use crate::gemm::epilogue::f32x8;
 use crate::layout::{
-    DROPPED, LEAN_MAX_PAIRS, LEAN_ROWS, LEAN_SLICE, LEAN_X_BYTES, MoeParams, NONE, flags, lean_items, lean_partial_row, logits_stride,
-    timeline,
+    DROPPED, LEAN_MAX_PAIRS, LEAN_ROWS, LEAN_SHARED_BYTES, LEAN_SLICE, LEAN_X_BYTES, MoeParams, NONE, flags, lean_items, lean_partial_row,
+    logits_stride, timeline,
 };
 use crate::moe::SharedBase;
 use crate::ptx::{copy, sync, warp};
-use crate::smem::{PARAMS, SCAN_A};
 use crate::util::{block_idx, grid_dim, thread_idx};
 use crate::{block, gate};
 
-/// The block's scratch, in the (unused) GEMM pipeline memory.
+/// A lean block's shared memory, all of it (`layout::LEAN_SHARED_BYTES`): smaller than the
+/// persistent engines' layout, so three sweep blocks fit an SM.
 #[repr(C)]
-struct Scratch {
+pub(crate) struct Block {
     /// Routed (token, choice) pairs per expert.
     count: [u32; 256],
     /// The expert's item row: its index among the experts with kept rows (in expert order).
@@ -46,22 +46,30 @@ struct Scratch {
     choice: [u32; LEAN_MAX_PAIRS as usize],
     /// GEMM0's output of the current item (rounded to the layer's dtype, as f32).
     h: [[f32; LEAN_SLICE as usize]; LEAN_ROWS as usize],
+    /// This block's copy of the launch parameters.
+    params: [u8; 512],
+    /// Block scan scratch; the grid barrier's broadcast word (the sweep).
+    scan: [u32; 8],
+    broadcast: [u32; 4],
     /// The tokens' input rows (`LEAN_X_BYTES` at most), copied at the start.
     x: [u8; LEAN_X_BYTES as usize],
 }
 
-const COUNT: u32 = offset_of!(Scratch, count) as u32;
-const INDEX: u32 = offset_of!(Scratch, index) as u32;
-pub(crate) const ACTIVE: u32 = offset_of!(Scratch, active) as u32;
-const ROWS: u32 = offset_of!(Scratch, rows) as u32;
-const TOKENS: u32 = offset_of!(Scratch, tokens) as u32;
-pub(crate) const PAIR: u32 = offset_of!(Scratch, pair) as u32;
-pub(crate) const ACTIVE_COUNT: u32 = offset_of!(Scratch, active_count) as u32;
-const LAST: u32 = offset_of!(Scratch, last) as u32;
-const CHOICE: u32 = offset_of!(Scratch, choice) as u32;
-const H: u32 = offset_of!(Scratch, h) as u32;
-pub(crate) const X: u32 = offset_of!(Scratch, x) as u32;
-const _: () = assert!(core::mem::size_of::<Scratch>() as u32 <= crate::layout::PIPELINE_BYTES);
+const COUNT: u32 = offset_of!(Block, count) as u32;
+const INDEX: u32 = offset_of!(Block, index) as u32;
+pub(crate) const ACTIVE: u32 = offset_of!(Block, active) as u32;
+const ROWS: u32 = offset_of!(Block, rows) as u32;
+const TOKENS: u32 = offset_of!(Block, tokens) as u32;
+pub(crate) const PAIR: u32 = offset_of!(Block, pair) as u32;
+pub(crate) const ACTIVE_COUNT: u32 = offset_of!(Block, active_count) as u32;
+const LAST: u32 = offset_of!(Block, last) as u32;
+const CHOICE: u32 = offset_of!(Block, choice) as u32;
+const H: u32 = offset_of!(Block, h) as u32;
+const PARAMS: u32 = offset_of!(Block, params) as u32;
+const SCAN: u32 = offset_of!(Block, scan) as u32;
+pub(crate) const BROADCAST: u32 = offset_of!(Block, broadcast) as u32;
+pub(crate) const X: u32 = offset_of!(Block, x) as u32;
+const _: () = assert!(core::mem::size_of::<Block>() as u32 == LEAN_SHARED_BYTES);
 const _: () = assert!(H.is_multiple_of(16) && X.is_multiple_of(16));
 
 /// Warps of a lean block (it is a 128-thread block, as `gate::route_all` expects).
@@ -77,58 +85,18 @@ const _: () = assert!(GATE_EXPERTS * LEAN_ROWS as usize == 32);
 /// The forward (see the module docs).
 ///
 /// # Safety
-/// Launched by the host with 128 threads, `layout::SHARED_BYTES`, a grid of `layout::lean_grid`
-/// blocks, and parameters whose `tokens` is at most `layout::LEAN_MAX_TOKENS` (their rows within
-/// `layout::LEAN_X_BYTES`) and whose `gate_splits` is 1, on one GPU.
+/// Launched by the host with 128 threads, `layout::LEAN_SHARED_BYTES`, a grid of
+/// `layout::lean_grid` blocks, and parameters whose `tokens` is at most
+/// `layout::LEAN_MAX_TOKENS` (their rows within `layout::LEAN_X_BYTES`) and whose `gate_splits`
+/// is 1, on one GPU.
 #[inline(always)]
 unsafe fn forward<E: Element>(param: &MoeParams) {
-    let base = gpu_launch_sized_workgroup_mem::<SharedBase>() as *mut u8;
-    let smem = copy::smem_addr(base);
-    let p = unsafe { &*(base.add(PARAMS as usize) as *const MoeParams) };
-    if thread_idx() == 0 {
-        unsafe { (base.add(PARAMS as usize) as *mut MoeParams).write(*param) };
-    }
-    sync::sync_threads();
-    fault::mark_now(p, timeline::START);
+    let dense = param.flags & flags::LEAN_DENSE != 0;
+    // A dense launch's block 0 routes; every other block runs one expert's slice for every
+    // token, whichever experts the tokens choose.
+    let (p, smem) = unsafe { start::<E>(param, !dense || block_idx() == 0) };
     unsafe {
-        // The tokens' rows land in shared memory while the block routes.
-        let x_bytes = p.tokens * p.hidden * E::BYTES;
-        let mut at = 16 * thread_idx();
-        while at < x_bytes {
-            copy::cp_async_16(smem + X + at, (p.x as *const u8).add(at as usize));
-            at += 16 * 128;
-        }
-        copy::cp_async_commit();
-        // Every block that routes writes the same logits and routing tables (relaxed stores of
-        // equal values) and reads back its own after its barrier. A token with non-finite
-        // logits is reported (the error record) and keeps the routing of an earlier forward,
-        // which only ever names experts below E: the forward computes in bounds and fails.
-        let dense = p.flags & flags::LEAN_DENSE != 0;
-        if !dense || block_idx() == 0 {
-            logits_any::<E>(p, smem);
-            fault::mark_now(p, timeline::LOGITS_DONE);
-            sync::sync_threads();
-            fault::mark_now(p, timeline::ROUTE_BEGIN);
-            gate::route_all(p);
-            fault::mark_now(p, timeline::GATE_DONE);
-            sync::sync_threads();
-            // A dense launch's last block ranks the choices (`dense_pairs`).
-            if !dense {
-                prepare(p, smem);
-            }
-        }
-        copy::cp_async_wait::<0>();
-        sync::sync_threads();
-        fault::mark_now(p, timeline::FIRST_TASK);
-        if p.flags & flags::LEAN_SWEEP != 0 {
-            // Every block routed; the grid sweeps the chosen experts' weights.
-            crate::sweep::run::<E>(p, smem);
-            fault::mark_now(p, timeline::END);
-            return;
-        }
         if dense {
-            // Block 0 routed; every other block runs one expert's slice for every token,
-            // whichever experts the tokens choose.
             if block_idx() > 0 {
                 item_any::<E>(p, smem, dense_item(p, block_idx() - 1));
             }
@@ -150,6 +118,55 @@ unsafe fn forward<E: Element>(param: &MoeParams) {
     }
     // The last block's end is the forward's (it reduced after every other block arrived).
     fault::mark_now(p, timeline::END);
+}
+
+/// The start of every lean launch and of the sweep: the parameters into shared memory, then
+/// the tokens' rows land there while the block (where `route`) computes the gate logits, routes
+/// the tokens and, unless the launch is dense, ranks the choices ([`prepare`]). Returns the
+/// block's parameters and its shared memory's address.
+///
+/// # Safety
+/// All threads, once, at the start of a launch of [`forward`] or the sweep.
+#[inline(always)]
+pub(crate) unsafe fn start<E: Element>(param: &MoeParams, route: bool) -> (&'static MoeParams, u32) {
+    let base = gpu_launch_sized_workgroup_mem::<SharedBase>() as *mut u8;
+    let smem = copy::smem_addr(base);
+    let p = unsafe { &*(base.add(PARAMS as usize) as *const MoeParams) };
+    if thread_idx() == 0 {
+        unsafe { (base.add(PARAMS as usize) as *mut MoeParams).write(*param) };
+    }
+    sync::sync_threads();
+    fault::mark_now(p, timeline::START);
+    unsafe {
+        let x_bytes = p.tokens * p.hidden * E::BYTES;
+        let mut at = 16 * thread_idx();
+        while at < x_bytes {
+            copy::cp_async_16(smem + X + at, (p.x as *const u8).add(at as usize));
+            at += 16 * 128;
+        }
+        copy::cp_async_commit();
+        // Every block that routes writes the same logits and routing tables (relaxed stores of
+        // equal values) and reads back its own after its barrier. A token with non-finite
+        // logits is reported (the error record) and keeps the routing of an earlier forward,
+        // which only ever names experts below E: the forward computes in bounds and fails.
+        if route {
+            logits_any::<E>(p, smem);
+            fault::mark_now(p, timeline::LOGITS_DONE);
+            sync::sync_threads();
+            fault::mark_now(p, timeline::ROUTE_BEGIN);
+            gate::route_all::<true>(p);
+            fault::mark_now(p, timeline::GATE_DONE);
+            sync::sync_threads();
+            // A dense launch's last block ranks the choices (`dense_pairs`).
+            if p.flags & flags::LEAN_DENSE == 0 {
+                prepare(p, smem);
+            }
+        }
+        copy::cp_async_wait::<0>();
+        sync::sync_threads();
+    }
+    fault::mark_now(p, timeline::FIRST_TASK);
+    (p, smem)
 }
 
 /// Every gate logit of the forward's tokens, by this block's warps alone, into the routing's
@@ -303,7 +320,7 @@ unsafe fn prepare(p: &MoeParams, smem: u32) {
     while e0 < experts {
         let e = e0 + tid;
         let kept = if e < experts { unsafe { copy::ld_shared_u32(smem + COUNT + 4 * e) }.min(p.capacity) } else { 0 };
-        let (before, total) = unsafe { block::scan_u32((kept > 0) as u32, smem + SCAN_A) };
+        let (before, total) = unsafe { block::scan_u32((kept > 0) as u32, smem + SCAN) };
         if kept > 0 {
             let a = active + before;
             unsafe {

@@ -98,7 +98,7 @@ unsafe fn prologue<E: Mma, const STATIC: bool>(
         if STATIC && p.static_plan() {
             // Every block routes the few tokens and lays out the same tiles: no second barrier,
             // no dispatch, no OS block (docs/decode-plan.md).
-            gate::route_all(p);
+            gate::route_all::<false>(p);
             decode::prepare(p, smem);
             fault::mark_now(p, timeline::GATE_DONE);
             fault::mark_now(p, timeline::BARRIER_DONE);
@@ -141,7 +141,7 @@ unsafe fn forward<E: Mma>(param: &MoeParams) {
                 gate::route(p)
             }
         };
-        if prologue::<E, true>(p, smem, &dl, || gate::logits_any_t::<E>(p, smem), grid::barrier, route) {
+        if prologue::<E, true>(p, smem, &dl, || gate::logits_any_t::<E>(p, smem), grid::barrier::<false>, route) {
             processor::run::<E>(p, smem, &dl);
             sync::sync_threads();
             fault::raise_deferred(p, smem);
@@ -173,7 +173,7 @@ unsafe fn forward_ws<E: Mma>(param: &MoeParams) {
         fault::mark_now(p, timeline::START);
         fault::mark_warpgroup(param, 2);
         let (logits, route) = (|| unsafe { os::ws::gate_logits::<E>(p, smem) }, |passed| unsafe { os::ws::route(smem, passed) });
-        let go = unsafe { prologue::<E, false>(p, smem, &dl, logits, grid::barrier_inline, route) };
+        let go = unsafe { prologue::<E, false>(p, smem, &dl, logits, grid::barrier_inline::<false>, route) };
         fault::mark_warpgroup(param, 3);
         os::ws::enter_tasks(wg);
         fault::mark_warpgroup(param, 4);

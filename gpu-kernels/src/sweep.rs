@@ -1,5 +1,6 @@
-//! The lean kernel's sweep launch (`flags::LEAN_SWEEP`): a few tokens of experts too large for
-//! one block per item. After every block routed the tokens (as in the routed launch), the
+//! The sweep forward (`moe_sweep_*`, `flags::LEAN_SWEEP`): a few tokens of experts too large for
+//! the lean kernel's one block per item. After every block routed the tokens (`lean::start`, as
+//! in the routed launch), the
 //! grid's warps read the chosen experts' weights once, each weight row a dot product with the
 //! expert's rows: GEMM0 over the W1 (and W3) rows of every intermediate column, a grid barrier,
 //! GEMM1 over the W2 rows of every output column, a second barrier, then the combine. Every
@@ -9,10 +10,14 @@
 //!
 //! Each dot product runs in one warp in a fixed order (lane l takes the 16-byte vectors l,
 //! l + 32, ...; then a butterfly), so the output repeats bitwise whatever the grid.
+//!
+//! The loads' latency bounds the sweep: its rate grows with the warps an SM holds (perf log v36
+//! c6), so it is an entry of its own, with the lean blocks' small shared layout and launch
+//! bounds for three 128-thread blocks an SM (at most 168 registers a thread).
 
 use crate::fault::{self, Deadline};
 use crate::gemm::activation::Act;
-use crate::gemm::element::Element;
+use crate::gemm::element::{Bf16, Element, F16};
 use crate::grid;
 use crate::layout::{LEAN_MAX_PAIRS, LEAN_ROWS, LEAN_X_BYTES, MoeParams, NONE, timeline};
 use crate::lean::{ACTIVE, ACTIVE_COUNT, PAIR, X, expert_rows, fma, gemm0_dots, staged_rows};
@@ -24,18 +29,27 @@ use crate::util::{block_idx, grid_dim, thread_idx};
 /// slower (perf log v35 c5); two columns of eight are faster (v36 c4).
 const VECS: usize = 8;
 
-/// The sweeps and the combine (see the module docs). False when a barrier gave up (the launch
-/// aborted or timed out: recorded).
-///
-/// Out of line: the other lean launches then fetch none of it (instruction fetch is part of
-/// their latency, perf log v34 c5).
+/// The forward (see the module docs).
 ///
 /// # Safety
-/// All threads of every block of a cooperative launch, after `lean::prepare` and after the
-/// tokens' rows landed in shared memory; the workspace's partial region holds
-/// `layout::sweep_bytes` bytes.
-#[inline(never)]
-pub(crate) unsafe fn run<E: Element>(p: &MoeParams, smem: u32) -> bool {
+/// A cooperative launch of 128-thread blocks with `layout::LEAN_SHARED_BYTES`, as many as the
+/// GPU holds at once, with `flags::LEAN_SWEEP`, at most `layout::LEAN_MAX_TOKENS` tokens (their
+/// rows within `layout::LEAN_X_BYTES`), `gate_splits` 1 and a partial region of
+/// `layout::sweep_bytes`, on one GPU.
+#[inline(always)]
+unsafe fn forward<E: Element>(param: &MoeParams) {
+    let (p, smem) = unsafe { crate::lean::start::<E>(param, true) };
+    unsafe { run::<E>(p, smem) };
+    fault::mark_now(p, timeline::END);
+}
+
+/// The sweeps and the combine (see the module docs); stops where a barrier gave up (the launch
+/// aborted or timed out: recorded).
+///
+/// # Safety
+/// All threads of every block, after `lean::start`.
+#[inline(always)]
+unsafe fn run<E: Element>(p: &MoeParams, smem: u32) {
     let dl = Deadline::new(p.timeout_ns);
     let active = unsafe { copy::ld_shared_u32(smem + ACTIVE_COUNT) };
     let (first, end) = share(active * p.inter);
@@ -46,8 +60,8 @@ pub(crate) unsafe fn run<E: Element>(p: &MoeParams, smem: u32) -> bool {
         unsafe { gemm0_any::<E>(p, smem, a, u % p.inter) };
         u += 4;
     }
-    if !unsafe { grid::barrier(p, &dl, smem) } {
-        return false;
+    if !unsafe { grid::barrier::<true>(p, &dl, smem) } {
+        return;
     }
     fault::mark_now(p, timeline::BARRIER_DONE);
     let (first, end) = share(active * p.hidden);
@@ -60,11 +74,10 @@ pub(crate) unsafe fn run<E: Element>(p: &MoeParams, smem: u32) -> bool {
         u = stop;
     }
     fault::mark_now(p, timeline::LAST_TASK);
-    if !unsafe { grid::barrier(p, &dl, smem) } {
-        return false;
+    if !unsafe { grid::barrier::<true>(p, &dl, smem) } {
+        return;
     }
     unsafe { combine::<E>(p, smem) };
-    true
 }
 
 /// This block's share `[first, end)` of `units` units: contiguous, sizes within one.
@@ -308,4 +321,24 @@ fn bits16<E: Element>(v: f32) -> u16 {
     let mut vals = [0.0f32; 8];
     vals[0] = v;
     E::pack(&vals)[0] as u16
+}
+
+/// The sweep forward with bf16 activations and weights.
+///
+/// # Safety
+/// See [`forward`].
+#[allow(improper_gpu_kernel_arg)]
+#[unsafe(no_mangle)]
+pub unsafe extern "gpu-kernel" fn moe_sweep_bf16(p: MoeParams) {
+    unsafe { forward::<Bf16>(&p) }
+}
+
+/// The sweep forward with f16 activations and weights.
+///
+/// # Safety
+/// See [`forward`].
+#[allow(improper_gpu_kernel_arg)]
+#[unsafe(no_mangle)]
+pub unsafe extern "gpu-kernel" fn moe_sweep_f16(p: MoeParams) {
+    unsafe { forward::<F16>(&p) }
 }

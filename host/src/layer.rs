@@ -81,9 +81,10 @@ impl Engine {
         self.entry.mainloop == Some(MainloopKind::WarpSpecialized)
     }
 
-    /// The lean decode kernel: a plain launch of as many blocks as the forward has items.
+    /// The lean decode kernel or its sweep: a plain launch of as many blocks as the forward has
+    /// items, or a cooperative one of the sweep's grid.
     fn lean(&self) -> bool {
-        self.entry.mainloop == Some(MainloopKind::Dots)
+        self.entry.mainloop.is_some_and(MainloopKind::lean)
     }
 }
 
@@ -112,6 +113,9 @@ struct Rank {
     /// The lean decode kernel, for forwards of a few tokens where it runs
     /// ([`crate::heuristics::lean`]; one GPU, 16-bit types, no shared expert).
     lean: Option<Engine>,
+    /// The sweep (with the lean kernel), for a few tokens of larger experts
+    /// ([`crate::heuristics::lean_sweep`]).
+    sweep: Option<Engine>,
     /// Streaming multiprocessors of the GPU (the dense lean launch takes at most one block each).
     sms: u32,
     weights: Option<DeviceWeights>,
@@ -120,9 +124,15 @@ struct Rank {
 }
 
 impl Rank {
-    /// The most blocks a launch of this GPU has (what the plan and the timeline are sized for).
+    /// The most blocks a launch of the persistent engines has (what the plan is sized for).
     fn max_grid(&self) -> u32 {
         self.narrow.as_ref().map_or(self.engine.grid, |n| n.grid.max(self.engine.grid))
+    }
+
+    /// The most blocks any launch of this GPU has (what the timeline is sized for): the sweep's
+    /// three blocks an SM may outnumber the persistent engines' grid.
+    fn most_blocks(&self) -> u32 {
+        self.sweep.as_ref().map_or(self.max_grid(), |s| s.grid.max(self.max_grid()))
     }
 }
 
@@ -340,8 +350,12 @@ impl<'c> MoeLayerBuilder<'c> {
                 && cfg.shared.is_none()
                 && cfg.router != crate::config::Router::SigmoidScaledInput
                 && !puts;
-            let lean = if lean_wanted && lean_kernel { Some(load(Some(MainloopKind::Dots))?) } else { None };
-            ranks.push(Rank { engine, narrow, lean, sms: g.sms, weights: None, timeline: None });
+            let (lean, sweep) = if lean_wanted && lean_kernel {
+                (Some(load(Some(MainloopKind::Dots))?), Some(load(Some(MainloopKind::Sweep))?))
+            } else {
+                (None, None)
+            };
+            ranks.push(Rank { engine, narrow, lean, sweep, sms: g.sms, weights: None, timeline: None });
         }
         // Every rank's largest grid; another process's GPU is taken to be like this one's (a
         // rank's grid only sizes its own launch and dispatch, never a peer's region).
@@ -431,10 +445,10 @@ impl<'c> MoeLayer<'c> {
 
     fn engine_for<'r>(&self, rank: &'r Rank, tokens: usize) -> &'r Engine {
         let cfg = &self.cfg;
-        if let Some(lean) = &rank.lean
-            && self.lean_launch_of(rank, tokens).is_some()
-        {
-            return lean;
+        match (self.lean_launch_of(rank, tokens), &rank.lean, &rank.sweep) {
+            (Some(LeanLaunch::Sweep), _, Some(sweep)) => return sweep,
+            (Some(_), Some(lean), _) => return lean,
+            _ => {}
         }
         match &rank.narrow {
             Some(n) if !crate::heuristics::wide_tiles(tokens, cfg.top_k, cfg.experts, cfg.gated, cfg.shared.is_some()) => n,
@@ -450,7 +464,7 @@ impl<'c> MoeLayer<'c> {
     /// or the heuristic asks for it.
     fn lean_launch_of(&self, rank: &Rank, tokens: usize) -> Option<LeanLaunch> {
         let (cfg, s, ws) = (&self.cfg, &self.plan.shape, &self.plan.ws);
-        let lean = rank.lean.as_ref()?;
+        rank.lean.as_ref()?;
         let t = tokens as u32;
         let region = ws.gemm1_split_done - ws.gemm1_partials;
         if t > layout::LEAN_MAX_TOKENS
@@ -463,7 +477,7 @@ impl<'c> MoeLayer<'c> {
             let grid = layout::lean_grid(t, s.top_k, s.experts, s.inter, dense);
             grid <= rank.max_grid() && layout::lean_partial_bytes(grid, s.hidden) <= region
         };
-        let sweep_fits = layout::sweep_bytes(s.hidden, s.inter) <= region && lean.grid >= 2;
+        let sweep_fits = layout::sweep_bytes(s.hidden, s.inter) <= region && rank.sweep.as_ref().is_some_and(|sweep| sweep.grid >= 2);
         if sweep_fits && self.tuning.lean_sweep == Some(true) {
             return Some(LeanLaunch::Sweep);
         }
@@ -481,11 +495,11 @@ impl<'c> MoeLayer<'c> {
     }
 
     /// The blocks of a lean forward of `tokens` tokens on `rank` (`layout::lean_grid`; a sweep
-    /// runs on the lean kernel's persistent grid).
+    /// runs on its own persistent grid).
     fn lean_grid(&self, rank: &Rank, tokens: usize) -> u32 {
         let s = &self.plan.shape;
-        match (self.lean_launch_of(rank, tokens), &rank.lean) {
-            (Some(LeanLaunch::Sweep), Some(lean)) => lean.grid,
+        match (self.lean_launch_of(rank, tokens), &rank.sweep) {
+            (Some(LeanLaunch::Sweep), Some(sweep)) => sweep.grid,
             (launch, _) => layout::lean_grid(tokens as u32, s.top_k, s.experts, s.inter, launch == Some(LeanLaunch::Dense)),
         }
     }
@@ -1019,7 +1033,7 @@ impl<'c> MoeLayer<'c> {
         }
         for (r, rank) in self.ranks.iter_mut().enumerate() {
             rank.timeline = if on {
-                let len = rank.max_grid() as usize * layout::timeline::SLOTS;
+                let len = rank.most_blocks() as usize * layout::timeline::SLOTS;
                 Some(Arc::new(HostMapped::alloc(self.cluster.gpus()[r].context(), len)?))
             } else {
                 None

@@ -603,6 +603,8 @@ fn run_on(
     if entry != layer.kernel(0)? {
         let why = if entry.mainloop == Some(flashmoe::entries::MainloopKind::Dots) {
             "the lean decode kernel, a plain launch for a few tokens of small experts"
+        } else if entry.mainloop == Some(flashmoe::entries::MainloopKind::Sweep) {
+            "the sweep, a few tokens of larger experts streamed by every SM at once"
         } else {
             "too few rows per expert for the layer's engine"
         };

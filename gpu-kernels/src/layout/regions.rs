@@ -128,6 +128,15 @@ pub const LEAN_ROWS: u32 = LEAN_MAX_TOKENS;
 pub const LEAN_MAX_PAIRS: u32 = LEAN_MAX_TOKENS * 8;
 /// Bytes of the tokens' input rows a lean block keeps in shared memory (T·H in 16-bit values).
 pub const LEAN_X_BYTES: u32 = 64 * 1024;
+/// Dynamic shared memory of a lean block (`lean::Block`): the tokens' rows after 4672 bytes of
+/// routing tables and parameters. Smaller than the persistent engines' [`super::SHARED_BYTES`], so
+/// [`SWEEP_BLOCKS_PER_SM`] sweep blocks fit an SM.
+pub const LEAN_SHARED_BYTES: u32 = 4672 + LEAN_X_BYTES;
+/// Sweep blocks an SM on Hopper (`entries`: the sm_90a build's launch bounds, which hold ptxas
+/// to 65536 / (3 · 128) registers a thread; H100/H200 hold 228 KiB of shared memory an SM, 1 KiB
+/// of it reserved a block).
+pub const SWEEP_BLOCKS_PER_SM: u32 = 3;
+const _: () = assert!(SWEEP_BLOCKS_PER_SM * (LEAN_SHARED_BYTES + 1024) <= 228 * 1024);
 /// Columns of I in one lean item: GEMM0 of the slice, then its part of GEMM1 (a 128-byte piece
 /// of each 16-bit W2 row).
 pub const LEAN_SLICE: u32 = 64;
