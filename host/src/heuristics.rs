@@ -106,24 +106,26 @@ pub const fn lean_dense(tokens: u32, top_k: u32, experts: u32, inter: u32, sms: 
     tokens * top_k < experts && flashmoe_kernels::layout::lean_items(experts, inter) < sms
 }
 
-/// Most bytes of the chosen experts' weights up to which the lean kernel's sweep takes a
-/// forward its items do not (see [`lean_sweep`]).
-pub const LEAN_SWEEP_MAX_WEIGHT_BYTES: u64 = 96 << 20;
+/// Most bytes of the chosen experts' weights up to which the sweep takes a forward the lean
+/// kernel's items do not (see [`lean_sweep`]).
+pub const LEAN_SWEEP_MAX_WEIGHT_BYTES: u64 = 1 << 30;
 
-/// Whether a forward of `tokens` tokens the lean kernel's items do not take runs its sweep
+/// Whether a forward of `tokens` tokens the lean kernel's items do not take runs the sweep
 /// (`flags::LEAN_SWEEP`): every block routes, then the grid's warps stream the chosen experts'
 /// weight rows as dot products between two grid barriers, each block an equal share. Taken for
 /// at most 16 experts (every block computes every logit: one warp per eight experts made the gate
 /// 27 us at E = 64, H = 2048), at most 3 tokens that leave experts out (T·k < E: at T·k = E the
-/// static plan won), and at most [`LEAN_SWEEP_MAX_WEIGHT_BYTES`] of chosen weights: its loads
-/// stream at 3.4-3.8 TB/s, below the persistent engines' 4.4, so larger layers lose. Perf log
-/// v35 (c4-c6, c10; one H200, same call, kernel ms, sweep vs the static plan): T = 1, H = I =
-/// 2048, E = 8 0.031-0.033 vs 0.044-0.049; T = 2 0.045-0.047 vs 0.052-0.056; T = 3 0.061-0.062
-/// vs 0.072; gated T = 2 (96 MiB) 0.057 vs 0.065-0.066; T = 1, E = 16 0.035-0.036 vs
-/// 0.044-0.045; gated T = 1, H = I = 1536 0.031 vs 0.048-0.049. Not taken: T = 4 at E = 8
-/// (T·k = E) 0.068-0.069 vs 0.060, gated H = I = 1536 0.070 vs 0.058-0.062; T = 1, H = I = 4096
-/// (128 MiB) 0.074-0.075 vs 0.070-0.078; Mixtral-size T = 1 0.218-0.220 vs 0.211-0.214; T = 4,
-/// E = 64, H = I = 2048 0.100 vs 0.064-0.066; gated T = 1, E = 64 0.054 vs 0.047-0.048.
+/// static plan won), and at most [`LEAN_SWEEP_MAX_WEIGHT_BYTES`] of chosen weights: with three
+/// blocks an SM its loads stream at 3.9-4.0 TB/s, so it saves the static plan's start and tail,
+/// which matter less the more bytes a forward reads. Perf log v37 (c1-c2; one H200, same call,
+/// kernel ms, sweep vs the static plan): T = 1, H = I = 2048, E = 8 0.030 vs 0.049; T = 3
+/// 0.047-0.050 vs 0.072; gated T = 1, H = I = 1536 0.028-0.029 vs 0.043; T = 1, H = I = 4096
+/// (128 MiB) 0.063-0.064 vs 0.069; T = 1, E = 16 0.036-0.037 vs 0.045; Mixtral-size T = 1
+/// (672 MiB) 0.200-0.201 vs 0.207; T = 3, H = I = 4096 (384 MiB) 0.110-0.112 vs 0.163; even at
+/// Mixtral size, T = 1, k = 3 (1008 MiB): 0.283-0.284 both. Not taken: Mixtral-size T = 2
+/// (1.3 GiB) 0.285 vs 0.283; and from v35 (two blocks an SM): T = 4 at E = 8 (T·k = E)
+/// 0.068-0.069 vs 0.060, T = 4, E = 64, H = I = 2048 0.100 vs 0.064-0.066, gated T = 1, E = 64
+/// 0.054 vs 0.047-0.048.
 pub const fn lean_sweep(tokens: u32, top_k: u32, experts: u32, hidden: u32, inter: u32, gated: bool, elem_bytes: u32) -> bool {
     let chosen = if tokens * top_k < experts { tokens * top_k } else { experts };
     let matrices = if gated { 3 } else { 2 };
@@ -349,8 +351,12 @@ mod tests {
 
     #[test]
     fn lean_sweep_for_few_experts_few_tokens_and_mid_size_weights() {
-        // The measured wins (v35 c4-c6, c10): (T, k, E, H, I, gated).
+        // The measured wins (v35 c4-c6, c10; v37 c1-c2): (T, k, E, H, I, gated).
         for (t, k, e, h, i, g) in [
+            (1, 2, 8, 4096, 4096, false),
+            (3, 2, 8, 4096, 4096, false),
+            (1, 2, 8, 4096, 14336, true),
+            (1, 3, 8, 4096, 14336, true),
             (1, 2, 8, 2048, 2048, false),
             (2, 2, 8, 2048, 2048, false),
             (3, 2, 8, 2048, 2048, false),
@@ -362,12 +368,11 @@ mod tests {
         ] {
             assert!(lean_sweep(t, k, e, h, i, g, 2), "{t} {k} {e} {h} {i} {g}");
         }
-        // Losses and draws: every expert chosen (T = 4, E = 8), 128 MiB, Mixtral-size, E = 64.
+        // Losses and draws: every expert chosen (T = 4, E = 8), Mixtral-size T = 2, E = 64.
         for (t, k, e, h, i, g) in [
             (4, 2, 8, 2048, 2048, false),
             (4, 2, 8, 1536, 1536, true),
-            (1, 2, 8, 4096, 4096, false),
-            (1, 2, 8, 4096, 14336, true),
+            (2, 2, 8, 4096, 14336, true),
             (4, 2, 64, 2048, 2048, false),
             (1, 2, 64, 2048, 2048, true),
         ] {
