@@ -11,7 +11,7 @@
 use core::intrinsics::gpu::gpu_launch_sized_workgroup_mem;
 use core::mem::offset_of;
 
-use crate::fault;
+use crate::fault::{self, Deadline};
 use crate::gemm::activation::Act;
 use crate::gemm::element::{Bf16, Element, F16};
 use crate::gemm::epilogue::f32x8;
@@ -22,7 +22,7 @@ use crate::layout::{
 use crate::moe::SharedBase;
 use crate::ptx::{copy, sync, warp};
 use crate::util::{block_idx, grid_dim, thread_idx};
-use crate::{block, gate};
+use crate::{block, gate, grid};
 
 /// A lean block's shared memory, all of it (`layout::LEAN_SHARED_BYTES`): smaller than the
 /// persistent engines' layout, so three sweep blocks fit an SM.
@@ -79,7 +79,7 @@ const WARPS: u32 = 4;
 const COLUMNS: u32 = LEAN_SLICE / WARPS;
 const GEMM0_VECS: usize = 8;
 /// Gate: experts a warp takes at once (by four tokens: the 32 sums of `warp_sums`).
-const GATE_EXPERTS: usize = 8;
+pub(crate) const GATE_EXPERTS: usize = 8;
 const _: () = assert!(GATE_EXPERTS * LEAN_ROWS as usize == 32);
 
 /// The forward (see the module docs).
@@ -181,33 +181,67 @@ unsafe fn logits_any<E: Element>(p: &MoeParams, smem: u32) {
     let split = p.flags & flags::LEAN_SWEEP != 0 && p.experts <= GATE_EXPERTS as u32;
     unsafe {
         match (p.tokens, split) {
-            (1, false) => logits::<E, 8, 1>(p, smem),
-            (2, false) => logits::<E, 16, 1>(p, smem),
-            (_, false) => logits::<E, 32, 1>(p, smem),
-            (1, true) => logits::<E, 8, 4>(p, smem),
-            (2, true) => logits::<E, 16, 4>(p, smem),
-            (_, true) => logits::<E, 32, 4>(p, smem),
+            (1, false) => logits::<E, 8, 1>(p, smem, 0, 1),
+            (2, false) => logits::<E, 16, 1>(p, smem, 0, 1),
+            (_, false) => logits::<E, 32, 1>(p, smem, 0, 1),
+            (1, true) => logits::<E, 8, 4>(p, smem, 0, 1),
+            (2, true) => logits::<E, 16, 4>(p, smem, 0, 1),
+            (_, true) => logits::<E, 32, 4>(p, smem, 0, 1),
         }
     }
+}
+
+/// The sweep's gate for more than eight experts: block b computes the logits of the expert
+/// groups b, b + grid, ... (eight experts each, the four warps splitting K as for at most eight),
+/// a grid barrier publishes them, and every block routes and ranks as [`start`] does. Each
+/// block computing every logit read them all from L2 in every block: at E = 64, H = 2048 the gate
+/// took 27 us (perf log v35 c4). False when the barrier gave up (recorded).
+///
+/// # Safety
+/// All threads of every block of the sweep's cooperative launch, after [`start`] without
+/// routing.
+pub(crate) unsafe fn route_shared<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) -> bool {
+    unsafe {
+        match p.tokens {
+            1 => logits::<E, 8, 4>(p, smem, block_idx(), grid_dim()),
+            2 => logits::<E, 16, 4>(p, smem, block_idx(), grid_dim()),
+            _ => logits::<E, 32, 4>(p, smem, block_idx(), grid_dim()),
+        }
+        fault::mark_now(p, timeline::LOGITS_DONE);
+        if !grid::barrier::<true>(p, dl, smem) {
+            return false;
+        }
+        fault::mark_now(p, timeline::ROUTE_BEGIN);
+        gate::route_all::<true>(p);
+        fault::mark_now(p, timeline::GATE_DONE);
+        sync::sync_threads();
+        prepare(p, smem);
+    }
+    true
 }
 
 /// [`logits_any`] for at most `N / 8` tokens: warp w takes experts w, w + 4, ..., eight at a
 /// time, their weight vectors in flight together; each lane sums its vectors in order, then one
 /// transposing butterfly ([`warp_sums`]) gives lane 8 t + g the sum of (expert g, token t). With
-/// `SPLIT` = 4 (at most eight experts) every warp takes them all over a quarter of K instead,
-/// and warp 0 adds the quarters in order. The same code in every block: the same bits.
+/// `SPLIT` = 4 every warp takes the groups of eight experts `group`, `group + groups`, ... over
+/// a quarter of K instead, and warp 0 adds the quarters in order. The same code wherever a
+/// logit is computed: the same bits.
 ///
 /// # Safety
-/// As [`logits_any`], with `p.tokens` at most `N / 8`, and at most eight experts if `SPLIT` is 4.
+/// As [`logits_any`], with `p.tokens` at most `N / 8`; every thread of the block.
 #[inline(never)]
-unsafe fn logits<E: Element, const N: usize, const SPLIT: u32>(p: &MoeParams, smem: u32) {
+unsafe fn logits<E: Element, const N: usize, const SPLIT: u32>(p: &MoeParams, smem: u32, group: u32, groups: u32) {
     let (warp, lane) = (thread_idx() / 32, thread_idx() % 32);
     let (experts, tokens) = (p.experts, p.tokens);
     let row_bytes = p.hidden * E::BYTES;
     let vecs = row_bytes / 16;
     let out = (p.workspace + p.ws.logits) as *mut f32;
     let stride = logits_stride(experts);
-    let (first, step) = if SPLIT == 1 { (warp, WARPS) } else { (0, 1) };
+    let (first, step, next) = if SPLIT == 1 {
+        (warp, WARPS, WARPS * GATE_EXPERTS as u32)
+    } else {
+        (group * GATE_EXPERTS as u32, 1, groups * GATE_EXPERTS as u32)
+    };
     let (v_first, v_end) = if SPLIT == 1 { (0, vecs) } else { (warp * vecs / SPLIT, (warp + 1) * vecs / SPLIT) };
     let expert = |e0: u32, g: usize| e0 + step * g as u32;
     let mut e0 = first;
@@ -260,7 +294,11 @@ unsafe fn logits<E: Element, const N: usize, const SPLIT: u32>(p: &MoeParams, sm
         if (SPLIT == 1 || warp == 0) && (lane as usize) < N && t < tokens && expert(e0, g) < experts {
             unsafe { *out.add((t * stride + expert(e0, g)) as usize) = sum };
         }
-        e0 += step * GATE_EXPERTS as u32;
+        e0 += next;
+        if SPLIT > 1 && e0 < experts {
+            // The next group's quarters go where this one's were read.
+            sync::sync_threads();
+        }
     }
 }
 

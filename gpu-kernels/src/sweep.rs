@@ -1,6 +1,6 @@
 //! The sweep forward (`moe_sweep_*`, `flags::LEAN_SWEEP`): a few tokens of experts too large for
 //! the lean kernel's one block per item. After every block routed the tokens (`lean::start`, as
-//! in the routed launch), the
+//! in the routed launch; past eight experts the blocks split the gate, `lean::route_shared`), the
 //! grid's warps read the chosen experts' weights once, each weight row a dot product with the
 //! expert's rows: GEMM0 over the W1 (and W3) rows of every intermediate column, a grid barrier,
 //! GEMM1 over the W2 rows of every output column, a second barrier, then the combine. Every
@@ -20,7 +20,7 @@ use crate::gemm::activation::Act;
 use crate::gemm::element::{Bf16, Element, F16};
 use crate::grid;
 use crate::layout::{LEAN_MAX_PAIRS, LEAN_ROWS, LEAN_X_BYTES, MoeParams, NONE, timeline};
-use crate::lean::{ACTIVE, ACTIVE_COUNT, PAIR, X, expert_rows, fma, gemm0_dots, staged_rows};
+use crate::lean::{ACTIVE, ACTIVE_COUNT, GATE_EXPERTS, PAIR, X, expert_rows, fma, gemm0_dots, staged_rows};
 use crate::ptx::{copy, sync, warp};
 use crate::util::{block_idx, grid_dim, thread_idx};
 
@@ -38,8 +38,14 @@ const VECS: usize = 8;
 /// `layout::sweep_bytes`, on one GPU.
 #[inline(always)]
 unsafe fn forward<E: Element>(param: &MoeParams) {
-    let (p, smem) = unsafe { crate::lean::start::<E>(param, true) };
-    unsafe { run::<E>(p, smem) };
+    // Up to eight experts every block computes every logit (no barrier before the routing);
+    // more are split over the blocks (`lean::route_shared`).
+    let shared_gate = param.experts > GATE_EXPERTS as u32;
+    let (p, smem) = unsafe { crate::lean::start::<E>(param, !shared_gate) };
+    let dl = Deadline::new(p.timeout_ns);
+    if !shared_gate || unsafe { crate::lean::route_shared::<E>(p, smem, &dl) } {
+        unsafe { run::<E>(p, smem, &dl) };
+    }
     fault::mark_now(p, timeline::END);
 }
 
@@ -47,10 +53,9 @@ unsafe fn forward<E: Element>(param: &MoeParams) {
 /// aborted or timed out: recorded).
 ///
 /// # Safety
-/// All threads of every block, after `lean::start`.
+/// All threads of every block, after the routing.
 #[inline(always)]
-unsafe fn run<E: Element>(p: &MoeParams, smem: u32) {
-    let dl = Deadline::new(p.timeout_ns);
+unsafe fn run<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
     let active = unsafe { copy::ld_shared_u32(smem + ACTIVE_COUNT) };
     let (first, end) = share(active * p.inter);
     let warp_id = thread_idx() / 32;
@@ -60,7 +65,7 @@ unsafe fn run<E: Element>(p: &MoeParams, smem: u32) {
         unsafe { gemm0_any::<E>(p, smem, a, u % p.inter) };
         u += 4;
     }
-    if !unsafe { grid::barrier::<true>(p, &dl, smem) } {
+    if !unsafe { grid::barrier::<true>(p, dl, smem) } {
         return;
     }
     fault::mark_now(p, timeline::BARRIER_DONE);
@@ -74,7 +79,7 @@ unsafe fn run<E: Element>(p: &MoeParams, smem: u32) {
         u = stop;
     }
     fault::mark_now(p, timeline::LAST_TASK);
-    if !unsafe { grid::barrier::<true>(p, &dl, smem) } {
+    if !unsafe { grid::barrier::<true>(p, dl, smem) } {
         return;
     }
     unsafe { combine::<E>(p, smem) };
