@@ -216,7 +216,7 @@ fn lean_is_taken_only_where_it_runs() {
         assert_eq!(by_default(1, 8, (1536, 1536), true), Some(Sweep));
         assert_eq!(by_default(1, 8, (4096, 4096), false), Some(Sweep));
         assert_eq!(by_default(2, 8, (4096, 14336), true), None);
-        assert_eq!(by_default(1, 64, (2048, 2048), true), None);
+        assert_eq!(by_default(1, 64, (2048, 2048), true), Some(Sweep));
         assert_eq!(by_default(4, 8, (2048, 2048), false), None);
     }
     let never = MoeLayer::builder(&c, base.clone()).tuning(Tuning { lean: Some(false), ..common::tuning() }).build().unwrap();

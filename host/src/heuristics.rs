@@ -113,9 +113,9 @@ pub const LEAN_SWEEP_MAX_WEIGHT_BYTES: u64 = 1 << 30;
 /// Whether a forward of `tokens` tokens the lean kernel's items do not take runs the sweep
 /// (`flags::LEAN_SWEEP`): every block routes, then the grid's warps stream the chosen experts'
 /// weight rows as dot products between two grid barriers, each block an equal share. Taken for
-/// at most 16 experts (every block computes every logit: one warp per eight experts made the gate
-/// 27 us at E = 64, H = 2048), at most 3 tokens that leave experts out (T·k < E: at T·k = E the
-/// static plan won), and at most [`LEAN_SWEEP_MAX_WEIGHT_BYTES`] of chosen weights: with three
+/// at most 3 tokens that leave experts out (T·k < E: at T·k = E the static plan won), at any E
+/// (past eight experts the blocks split the gate and a grid barrier publishes it), and at most
+/// [`LEAN_SWEEP_MAX_WEIGHT_BYTES`] of chosen weights: with three
 /// blocks an SM its loads stream at 3.9-4.0 TB/s, so it saves the static plan's start and tail,
 /// which matter less the more bytes a forward reads. Perf log v37 (c1-c2; one H200, same call,
 /// kernel ms, sweep vs the static plan): T = 1, H = I = 2048, E = 8 0.030 vs 0.049; T = 3
@@ -124,13 +124,15 @@ pub const LEAN_SWEEP_MAX_WEIGHT_BYTES: u64 = 1 << 30;
 /// (672 MiB) 0.200-0.201 vs 0.207; T = 3, H = I = 4096 (384 MiB) 0.110-0.112 vs 0.163; even at
 /// Mixtral size, T = 1, k = 3 (1008 MiB): 0.283-0.284 both. Not taken: Mixtral-size T = 2
 /// (1.3 GiB) 0.285 vs 0.283; and from v35 (two blocks an SM): T = 4 at E = 8 (T·k = E)
-/// 0.068-0.069 vs 0.060, T = 4, E = 64, H = I = 2048 0.100 vs 0.064-0.066, gated T = 1, E = 64
-/// 0.054 vs 0.047-0.048.
+/// 0.068-0.069 vs 0.060, T = 4, E = 64, H = I = 2048 0.100 vs 0.064-0.066 (the gate then in
+/// every block). Many experts (v37 c4, the gate split over blocks), H = I = 2048: T = 1 at
+/// E = 64, 128, 256 0.032-0.035 vs 0.044-0.048; T = 2, 3 at E = 64 0.049, 0.058-0.059 vs 0.051,
+/// 0.075; gated T = 1, E = 64 0.040 vs 0.047; T = 1, E = 32, k = 4 0.047 vs 0.052.
 pub const fn lean_sweep(tokens: u32, top_k: u32, experts: u32, hidden: u32, inter: u32, gated: bool, elem_bytes: u32) -> bool {
     let chosen = if tokens * top_k < experts { tokens * top_k } else { experts };
     let matrices = if gated { 3 } else { 2 };
     let bytes = chosen as u64 * matrices * hidden as u64 * inter as u64 * elem_bytes as u64;
-    experts <= 16 && tokens <= 3 && tokens * top_k < experts && bytes <= LEAN_SWEEP_MAX_WEIGHT_BYTES
+    tokens <= 3 && tokens * top_k < experts && bytes <= LEAN_SWEEP_MAX_WEIGHT_BYTES
 }
 
 /// What decides whether a forward may run the static decode plan (docs/decode-plan.md).
@@ -350,9 +352,14 @@ mod tests {
     }
 
     #[test]
-    fn lean_sweep_for_few_experts_few_tokens_and_mid_size_weights() {
-        // The measured wins (v35 c4-c6, c10; v37 c1-c2): (T, k, E, H, I, gated).
+    fn lean_sweep_for_few_tokens_and_at_most_a_gib_of_weights() {
+        // The measured wins (v35 c4-c6, c10; v37 c1-c2, c4): (T, k, E, H, I, gated).
         for (t, k, e, h, i, g) in [
+            (1, 2, 64, 2048, 2048, false),
+            (1, 2, 256, 2048, 2048, false),
+            (3, 2, 64, 2048, 2048, false),
+            (1, 2, 64, 2048, 2048, true),
+            (1, 4, 32, 2048, 2048, false),
             (1, 2, 8, 4096, 4096, false),
             (3, 2, 8, 4096, 4096, false),
             (1, 2, 8, 4096, 14336, true),
@@ -368,14 +375,10 @@ mod tests {
         ] {
             assert!(lean_sweep(t, k, e, h, i, g, 2), "{t} {k} {e} {h} {i} {g}");
         }
-        // Losses and draws: every expert chosen (T = 4, E = 8), Mixtral-size T = 2, E = 64.
-        for (t, k, e, h, i, g) in [
-            (4, 2, 8, 2048, 2048, false),
-            (4, 2, 8, 1536, 1536, true),
-            (2, 2, 8, 4096, 14336, true),
-            (4, 2, 64, 2048, 2048, false),
-            (1, 2, 64, 2048, 2048, true),
-        ] {
+        // Losses and draws: every expert chosen (T = 4, E = 8), Mixtral-size T = 2, T = 4.
+        for (t, k, e, h, i, g) in
+            [(4, 2, 8, 2048, 2048, false), (4, 2, 8, 1536, 1536, true), (2, 2, 8, 4096, 14336, true), (4, 2, 64, 2048, 2048, false)]
+        {
             assert!(!lean_sweep(t, k, e, h, i, g, 2), "{t} {k} {e} {h} {i} {g}");
         }
     }
