@@ -209,7 +209,8 @@ fn lean_is_taken_only_where_it_runs() {
         use LeanLaunch::{Dense, Routed, Sweep};
         assert_eq!(by_default(1, 8, (256, 256), false), Some(Dense));
         assert_eq!(by_default(4, 8, (256, 256), true), Some(Routed));
-        assert_eq!(by_default(1, 8, (1024, 1024), false), Some(Dense));
+        assert_eq!(by_default(1, 8, (1024, 1024), false), Some(Sweep));
+        assert_eq!(by_default(1, 8, (512, 512), false), Some(Dense));
         assert_eq!(by_default(1, 256, (256, 256), false), Some(Routed));
         assert_eq!(by_default(1, 8, (2048, 2048), false), Some(Sweep));
         assert_eq!(by_default(2, 8, (1024, 1024), false), Some(Sweep));

@@ -129,10 +129,32 @@ pub const LEAN_SWEEP_MAX_WEIGHT_BYTES: u64 = 1 << 30;
 /// E = 64, 128, 256 0.032-0.035 vs 0.044-0.048; T = 2, 3 at E = 64 0.049, 0.058-0.059 vs 0.051,
 /// 0.075; gated T = 1, E = 64 0.040 vs 0.047; T = 1, E = 32, k = 4 0.047 vs 0.052.
 pub const fn lean_sweep(tokens: u32, top_k: u32, experts: u32, hidden: u32, inter: u32, gated: bool, elem_bytes: u32) -> bool {
+    let bytes = chosen_weight_bytes(tokens, top_k, experts, hidden, inter, gated, elem_bytes);
+    tokens <= 3 && tokens * top_k < experts && bytes <= LEAN_SWEEP_MAX_WEIGHT_BYTES
+}
+
+/// Weight bytes of the most experts a forward of `tokens` tokens can choose.
+const fn chosen_weight_bytes(tokens: u32, top_k: u32, experts: u32, hidden: u32, inter: u32, gated: bool, elem_bytes: u32) -> u64 {
     let chosen = if tokens * top_k < experts { tokens * top_k } else { experts };
     let matrices = if gated { 3 } else { 2 };
-    let bytes = chosen as u64 * matrices * hidden as u64 * inter as u64 * elem_bytes as u64;
-    tokens <= 3 && tokens * top_k < experts && bytes <= LEAN_SWEEP_MAX_WEIGHT_BYTES
+    chosen as u64 * matrices * hidden as u64 * inter as u64 * elem_bytes as u64
+}
+
+/// Chosen weight bytes past which the sweep takes a forward both it ([`lean_sweep`]) and the lean
+/// items ([`lean`]) would (see [`sweep_before_items`]).
+pub const SWEEP_BEFORE_ITEMS_BYTES: u64 = 4 << 20;
+
+/// Whether the sweep rather than the lean items takes a forward both would: past
+/// [`SWEEP_BEFORE_ITEMS_BYTES`] of chosen weights its three blocks an SM stream them faster than
+/// the items' one block per (expert, 64 columns), and past eight experts its gate is split over
+/// the blocks where every item block computes every logit. Perf log v37 (c6-c7; one H200, same
+/// call, kernel ms, sweep vs items), T = 1: H = I = 1024, E = 8 (8 MiB) 0.025-0.026 vs 0.027,
+/// gated 0.026 vs 0.037, E = 16 0.028 vs 0.032-0.033, E = 64 0.027-0.028 vs 0.035-0.036;
+/// H = I = 768, E = 64 (4.5 MiB) 0.026-0.027 vs 0.030, E = 8 0.023 both. Items kept: H = I = 512,
+/// E = 64 (2 MiB) 0.026 vs 0.025, gated E = 8 (3 MiB) 0.023-0.024 vs 0.020; H = I = 256,
+/// E = 256 0.027 vs 0.025.
+pub const fn sweep_before_items(tokens: u32, top_k: u32, experts: u32, hidden: u32, inter: u32, gated: bool, elem_bytes: u32) -> bool {
+    chosen_weight_bytes(tokens, top_k, experts, hidden, inter, gated, elem_bytes) > SWEEP_BEFORE_ITEMS_BYTES
 }
 
 /// What decides whether a forward may run the static decode plan (docs/decode-plan.md).
@@ -380,6 +402,18 @@ mod tests {
             [(4, 2, 8, 2048, 2048, false), (4, 2, 8, 1536, 1536, true), (2, 2, 8, 4096, 14336, true), (4, 2, 64, 2048, 2048, false)]
         {
             assert!(!lean_sweep(t, k, e, h, i, g, 2), "{t} {k} {e} {h} {i} {g}");
+        }
+    }
+
+    #[test]
+    fn the_sweep_before_the_items_past_a_few_mib_of_chosen_weights() {
+        // (T, k, E, H = I, gated): the sweep won (v37 c6-c7).
+        for (t, k, e, h, g) in [(1, 2, 8, 1024, false), (1, 2, 8, 1024, true), (1, 2, 16, 1024, false), (1, 2, 64, 768, false)] {
+            assert!(sweep_before_items(t, k, e, h, h, g, 2), "{t} {k} {e} {h} {g}");
+        }
+        // The items won or tied.
+        for (t, k, e, h, g) in [(1, 2, 64, 512, false), (1, 2, 8, 512, true), (1, 2, 256, 256, false), (2, 2, 64, 512, false)] {
+            assert!(!sweep_before_items(t, k, e, h, h, g, 2), "{t} {k} {e} {h} {g}");
         }
     }
 

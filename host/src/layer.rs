@@ -460,8 +460,9 @@ impl<'c> MoeLayer<'c> {
     /// tokens whose rows fit its shared memory and no test hook on dispatch flags (it has none);
     /// then its items (one block per (expert, slice), routed or dense) where their launch fits
     /// the persistent grid (the timeline is sized for that) and their partials the workspace's
-    /// partial region, by the heuristic unless the tuning asks; else the sweep where the tuning
-    /// or the heuristic asks for it.
+    /// partial region, by the heuristic unless the tuning asks, and unless the sweep takes it
+    /// first (`heuristics::sweep_before_items`); else the sweep where the tuning or the
+    /// heuristic asks for it.
     fn lean_launch_of(&self, rank: &Rank, tokens: usize) -> Option<LeanLaunch> {
         let (cfg, s, ws) = (&self.cfg, &self.plan.shape, &self.plan.ws);
         rank.lean.as_ref()?;
@@ -481,17 +482,17 @@ impl<'c> MoeLayer<'c> {
         if sweep_fits && self.tuning.lean_sweep == Some(true) {
             return Some(LeanLaunch::Sweep);
         }
-        let items = self.tuning.lean == Some(true) || crate::heuristics::lean(t, s.top_k, s.experts, s.hidden, s.inter, cfg.dtype.bytes());
+        use crate::heuristics;
+        let (k, e, h, i, gated, bytes) = (s.top_k, s.experts, s.hidden, s.inter, cfg.gated, cfg.dtype.bytes());
+        let sweep = sweep_fits && self.tuning.lean_sweep.unwrap_or_else(|| heuristics::lean_sweep(t, k, e, h, i, gated, bytes));
+        // Where both would take it, the sweep past a few MiB of chosen weights.
+        let items = self.tuning.lean == Some(true)
+            || (heuristics::lean(t, k, e, h, i, bytes) && !(sweep && heuristics::sweep_before_items(t, k, e, h, i, gated, bytes)));
         if items && fits(false) {
-            let dense = fits(true)
-                && self.tuning.lean_dense.unwrap_or_else(|| crate::heuristics::lean_dense(t, s.top_k, s.experts, s.inter, rank.sms));
+            let dense = fits(true) && self.tuning.lean_dense.unwrap_or_else(|| heuristics::lean_dense(t, k, e, i, rank.sms));
             return Some(if dense { LeanLaunch::Dense } else { LeanLaunch::Routed });
         }
-        let sweep = self
-            .tuning
-            .lean_sweep
-            .unwrap_or_else(|| crate::heuristics::lean_sweep(t, s.top_k, s.experts, s.hidden, s.inter, cfg.gated, cfg.dtype.bytes()));
-        (sweep_fits && sweep).then_some(LeanLaunch::Sweep)
+        sweep.then_some(LeanLaunch::Sweep)
     }
 
     /// The blocks of a lean forward of `tokens` tokens on `rank` (`layout::lean_grid`; a sweep
