@@ -88,6 +88,16 @@ impl Engine {
     }
 }
 
+/// How one GPU launches a forward of some token count (`MoeLayer::launch_of`).
+struct Launch<'r> {
+    engine: &'r Engine,
+    /// How the lean kernel runs it, where it does.
+    lean: Option<LeanLaunch>,
+    config: LaunchConfig,
+    /// Every block co-resident: the persistent engines and the sweep wait at grid barriers.
+    cooperative: bool,
+}
+
 /// How the lean decode kernel runs a forward ([`MoeLayer::lean_launch`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LeanLaunch {
@@ -432,9 +442,8 @@ impl<'c> MoeLayer<'c> {
     /// warp-specialized one, the 128-thread engine for forwards with too few rows per expert for
     /// its tiles ([`crate::heuristics::wide_tiles`] at this T).
     pub fn kernel_for(&self, rank: usize, tokens: usize) -> Result<(&'static Entry, u32)> {
-        let r = self.rank(rank)?;
-        let e = self.engine_for(r, tokens);
-        Ok((e.entry, self.launch_config(r, e, tokens).grid))
+        let launch = self.launch_of(self.rank(rank)?, tokens);
+        Ok((launch.engine.entry, launch.config.grid))
     }
 
     /// How the lean decode kernel runs GPU `rank`'s forward of `tokens` tokens, or `None` where
@@ -443,17 +452,24 @@ impl<'c> MoeLayer<'c> {
         Ok(self.lean_launch_of(self.rank(rank)?, tokens))
     }
 
-    fn engine_for<'r>(&self, rank: &'r Rank, tokens: usize) -> &'r Engine {
-        let cfg = &self.cfg;
-        match (self.lean_launch_of(rank, tokens), &rank.lean, &rank.sweep) {
-            (Some(LeanLaunch::Sweep), _, Some(sweep)) => return sweep,
-            (Some(_), Some(lean), _) => return lean,
-            _ => {}
-        }
-        match &rank.narrow {
-            Some(n) if !crate::heuristics::wide_tiles(tokens, cfg.top_k, cfg.experts, cfg.gated, cfg.shared.is_some()) => n,
+    /// How GPU `rank` launches a forward of `tokens` tokens ([`Launch`]), worked out once per
+    /// forward.
+    fn launch_of<'r>(&self, rank: &'r Rank, tokens: usize) -> Launch<'r> {
+        let (cfg, s) = (&self.cfg, &self.plan.shape);
+        let lean = self.lean_launch_of(rank, tokens);
+        let engine = match (lean, &rank.lean, &rank.sweep, &rank.narrow) {
+            (Some(LeanLaunch::Sweep), _, Some(sweep), _) => sweep,
+            (Some(_), Some(items), _, _) => items,
+            (None, _, _, Some(n)) if !crate::heuristics::wide_tiles(tokens, cfg.top_k, cfg.experts, cfg.gated, cfg.shared.is_some()) => n,
             _ => &rank.engine,
-        }
+        };
+        // The persistent engines and the sweep run on their grids, every block co-resident
+        // (they wait at grid barriers); the lean items as many blocks as the forward has items.
+        let (grid, cooperative) = match lean {
+            None | Some(LeanLaunch::Sweep) => (engine.grid, true),
+            Some(items) => (layout::lean_grid(tokens as u32, s.top_k, s.experts, s.inter, items == LeanLaunch::Dense), false),
+        };
+        Launch { engine, lean, config: LaunchConfig { grid, ..engine.launch_config() }, cooperative }
     }
 
     /// How the rank's lean kernel runs a forward of `tokens` tokens, if it takes it: few enough
@@ -495,36 +511,12 @@ impl<'c> MoeLayer<'c> {
         sweep.then_some(LeanLaunch::Sweep)
     }
 
-    /// The blocks of a lean forward of `tokens` tokens on `rank` (`layout::lean_grid`; a sweep
-    /// runs on its own persistent grid).
-    fn lean_grid(&self, rank: &Rank, tokens: usize) -> u32 {
-        let s = &self.plan.shape;
-        match (self.lean_launch_of(rank, tokens), &rank.sweep) {
-            (Some(LeanLaunch::Sweep), Some(sweep)) => sweep.grid,
-            (launch, _) => layout::lean_grid(tokens as u32, s.top_k, s.experts, s.inter, launch == Some(LeanLaunch::Dense)),
-        }
-    }
-
-    /// Whether a forward of `tokens` tokens on `rank`'s `engine` is a cooperative launch (every
-    /// block co-resident: the persistent engines and the lean kernel's sweep wait at grid
-    /// barriers).
-    fn cooperative(&self, rank: &Rank, engine: &Engine, tokens: usize) -> bool {
-        !engine.lean() || self.lean_launch_of(rank, tokens) == Some(LeanLaunch::Sweep)
-    }
-
-    /// The launch shape of a forward of `tokens` tokens on GPU `rank`'s `engine`: the
-    /// persistent grid, or the lean kernel's blocks.
-    fn launch_config(&self, rank: &Rank, engine: &Engine, tokens: usize) -> LaunchConfig {
-        let grid = if engine.lean() { self.lean_grid(rank, tokens) } else { engine.grid };
-        LaunchConfig { grid, ..engine.launch_config() }
-    }
-
     /// Whether a forward of `tokens` tokens on GPU `rank` runs the static decode plan
     /// ([`crate::heuristics::static_plan`], docs/decode-plan.md).
     pub fn static_plan(&self, rank: usize, tokens: usize) -> Result<bool> {
-        let engine = self.engine_for(self.rank(rank)?, tokens);
-        let f = self.plan.forward_on(tokens, engine.grid)?;
-        Ok(!engine.lean() && self.runs_static_plan(engine, &f))
+        let launch = self.launch_of(self.rank(rank)?, tokens);
+        let f = self.plan.forward_on(tokens, launch.engine.grid)?;
+        Ok(launch.lean.is_none() && self.runs_static_plan(launch.engine, &f))
     }
 
     /// Where GPU `rank`'s GEMM0 reads the rows routed to its own experts on the layer's engine
@@ -770,18 +762,11 @@ impl<'c> MoeLayer<'c> {
         for (r, rank) in self.ranks.iter().enumerate() {
             // Epoch 0 ("never written") is never launched: every launch sets its own first.
             self.sync_region_maps(&arena, r)?;
-            let mut p = self.params(&arena, r, tokens)?;
+            let launch = self.launch_of(rank, tokens);
+            let mut p = self.params(&arena, r, tokens, &launch)?;
             let mut args = [&mut p as *mut MoeParams as *mut c_void];
-            let engine = self.engine_for(rank, tokens);
             // SAFETY: the kernel takes one MoeParams by value; the driver copies it.
-            graphs.push(unsafe {
-                KernelGraph::new(
-                    &engine.kernel,
-                    self.launch_config(rank, engine, tokens),
-                    &mut args,
-                    self.cooperative(rank, engine, tokens),
-                )?
-            });
+            graphs.push(unsafe { KernelGraph::new(&launch.engine.kernel, launch.config, &mut args, launch.cooperative)? });
         }
         Ok(ForwardGraph { layer: self.id, tokens, graphs, cluster: PhantomData })
     }
@@ -815,15 +800,16 @@ impl<'c> MoeLayer<'c> {
         // fail without a launch; on the stack (at most MAX_WORLD x 400 bytes), not in a Vec.
         let world = self.ranks.len();
         let mut params = [MoeParams::default(); layout::MAX_WORLD];
-        for (r, p) in params.iter_mut().enumerate().take(world) {
-            *p = self.params(arena, r, tokens)?;
+        let mut launches = [const { None }; layout::MAX_WORLD];
+        for (r, (p, launch)) in params.iter_mut().zip(&mut launches).enumerate().take(world) {
+            let l = launch.insert(self.launch_of(&self.ranks[r], tokens));
+            *p = self.params(arena, r, tokens, l)?;
             self.sync_region_maps(arena, r)?;
         }
         let epoch = arena.begin(self.id, tokens)?;
-        for (r, mut p) in params.into_iter().enumerate().take(world) {
+        for (r, (mut p, launch)) in params.into_iter().zip(launches).enumerate().take(world) {
+            let Some(launch) = launch else { break };
             p.epoch = epoch;
-            let rank = &self.ranks[r];
-            let engine = self.engine_for(rank, tokens);
             let mut args = [&mut p as *mut MoeParams as *mut c_void];
             let stream = &arena.gpus[r].stream;
             // SAFETY: the kernel takes one MoeParams by value; every pointer in it is owned by
@@ -831,12 +817,7 @@ impl<'c> MoeLayer<'c> {
             let launched = unsafe {
                 match graph.as_deref_mut() {
                     Some(g) => g.graphs[r].launch(stream, &mut args),
-                    None => engine.kernel.launch(
-                        stream,
-                        self.launch_config(rank, engine, tokens),
-                        &mut args,
-                        self.cooperative(rank, engine, tokens),
-                    ),
+                    None => launch.engine.kernel.launch(stream, launch.config, &mut args, launch.cooperative),
                 }
             };
             let failed = match launched {
@@ -902,11 +883,12 @@ impl<'c> MoeLayer<'c> {
         sync(4, &w.dispatch_at, dispatch, shape.hidden)
     }
 
-    /// The launch parameters of GPU `r` (rank `first_rank + r` of the layer) for `tokens` tokens.
-    fn params(&self, arena: &Arena, r: usize, tokens: usize) -> Result<MoeParams> {
+    /// The launch parameters of GPU `r` (rank `first_rank + r` of the layer) for `tokens` tokens,
+    /// launched as `launch`.
+    fn params(&self, arena: &Arena, r: usize, tokens: usize, launch: &Launch) -> Result<MoeParams> {
         let global = self.cluster.first_rank() + r;
         let rank = &self.ranks[r];
-        let engine = self.engine_for(rank, tokens);
+        let engine = launch.engine;
         let f = &self.plan.forward_on(tokens, engine.grid)?;
         let w = rank.weights.as_ref().ok_or_else(|| Error::Weights("no weights loaded (call load_weights first)".into()))?;
         let ptr = |b: &Option<DeviceBuffer>| b.as_ref().map_or(0, |b| b.ptr());
@@ -927,12 +909,12 @@ impl<'c> MoeLayer<'c> {
                 bits |= bit;
             }
         }
-        match self.lean_launch_of(rank, tokens).filter(|_| engine.lean()) {
+        match launch.lean {
             Some(LeanLaunch::Dense) => bits |= flags::LEAN_DENSE,
             Some(LeanLaunch::Sweep) => bits |= flags::LEAN_SWEEP,
             _ => {}
         }
-        if !engine.lean() && self.runs_static_plan(engine, f) {
+        if launch.lean.is_none() && self.runs_static_plan(engine, f) {
             bits |= flags::STATIC_PLAN;
         }
         // GEMM0 K splits are the 128-thread engines' (the ws engine runs whole tasks).
@@ -1056,7 +1038,7 @@ impl<'c> MoeLayer<'c> {
         };
         let Some(b) = &r.timeline else { return Ok(None) };
         // The rows of the last forward's launch (the two engines' grids differ).
-        let grid = last.map_or(r.engine.grid, |t| self.launch_config(r, self.engine_for(r, t), t).grid);
+        let grid = last.map_or(r.engine.grid, |t| self.launch_of(r, t).config.grid);
         let flat: Vec<u64> = (0..grid as usize * layout::timeline::SLOTS).map(|i| b.get(i).unwrap_or(0)).collect();
         Ok(Some(flat.chunks_exact(layout::timeline::SLOTS).map(|c| c.try_into().unwrap_or([0; layout::timeline::SLOTS])).collect()))
     }
