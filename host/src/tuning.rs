@@ -67,10 +67,11 @@ pub struct Tuning {
     /// routing block; [`crate::heuristics::lean_dense`] by default): `Some(false)` never,
     /// `Some(true)` wherever its grid and partials fit (else the routed launch).
     pub lean_dense: Option<bool>,
-    /// The lean kernel's sweep (`flags::LEAN_SWEEP`: the whole grid streams the chosen experts'
-    /// weights for at most `layout::LEAN_MAX_TOKENS` tokens): `Some(true)` wherever its buffers
-    /// fit, `Some(false)` never, by default where the items do not take the forward and
-    /// [`crate::heuristics::lean_sweep`] does.
+    /// The sweep (`moe_sweep_*`, `flags::LEAN_SWEEP`: the whole grid streams the chosen
+    /// experts' weights for at most `layout::LEAN_MAX_TOKENS` tokens): `Some(true)` wherever its
+    /// buffers fit, `Some(false)` never, by default where [`crate::heuristics::lean_sweep`] takes
+    /// the forward and the items do not ([`crate::heuristics::sweep_before_items`]). Off with the
+    /// lean kernel (`lean: Some(false)`).
     pub lean_sweep: Option<bool>,
     /// The static decode plan ([`crate::heuristics::static_plan`]): `Some(false)` never takes
     /// it; by default (and with `Some(true)`) it runs wherever the forward allows it.

@@ -97,7 +97,7 @@ struct LayerArgs {
     /// Take the lean decode kernel wherever it can run (at most 4 tokens, one GPU; A/B).
     #[arg(long, conflicts_with = "no_lean")]
     lean: bool,
-    /// Never take the lean decode kernel (A/B).
+    /// Never take the lean decode kernel or the sweep (A/B).
     #[arg(long)]
     no_lean: bool,
     /// The lean kernel's dense launch: every expert's items beside a routing block (A/B).
@@ -106,11 +106,11 @@ struct LayerArgs {
     /// The lean kernel's routed launch: only the chosen experts' items (A/B).
     #[arg(long)]
     no_lean_dense: bool,
-    /// The lean kernel's sweep wherever it can run: the whole grid streams the chosen experts'
-    /// weights (A/B).
+    /// The sweep wherever it can run (`moe_sweep_*`, three blocks an SM): the whole grid
+    /// streams the chosen experts' weights (A/B).
     #[arg(long, conflicts_with = "no_lean_sweep")]
     lean_sweep: bool,
-    /// Never take the lean kernel's sweep (A/B).
+    /// Never take the sweep (A/B).
     #[arg(long)]
     no_lean_sweep: bool,
     /// At most this many persistent blocks per GPU (at least 2; for compute-sanitizer runs).
