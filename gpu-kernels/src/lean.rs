@@ -153,14 +153,8 @@ pub(crate) unsafe fn start<E: Element>(param: &MoeParams, route: bool) -> (&'sta
             logits_any::<E>(p, smem);
             fault::mark_now(p, timeline::LOGITS_DONE);
             sync::sync_threads();
-            fault::mark_now(p, timeline::ROUTE_BEGIN);
-            gate::route_all::<true>(p);
-            fault::mark_now(p, timeline::GATE_DONE);
-            sync::sync_threads();
             // A dense launch's last block ranks the choices (`dense_pairs`).
-            if p.flags & flags::LEAN_DENSE == 0 {
-                prepare(p, smem);
-            }
+            route_and_rank(p, smem, p.flags & flags::LEAN_DENSE == 0);
         }
         copy::cp_async_wait::<0>();
         sync::sync_threads();
@@ -211,13 +205,25 @@ pub(crate) unsafe fn route_shared<E: Element>(p: &MoeParams, smem: u32, dl: &Dea
         if !grid::barrier::<true>(p, dl, smem) {
             return false;
         }
-        fault::mark_now(p, timeline::ROUTE_BEGIN);
-        gate::route_all::<true>(p);
-        fault::mark_now(p, timeline::GATE_DONE);
-        sync::sync_threads();
-        prepare(p, smem);
+        route_and_rank(p, smem, true);
     }
     true
+}
+
+/// The routing after the logits, as [`start`] and [`route_shared`] both run it: every token's
+/// top-k (`gate::route_all`), then, where `rank`, the ranking of the choices ([`prepare`]).
+///
+/// # Safety
+/// All threads, once the logits are in the routing table.
+#[inline(always)]
+unsafe fn route_and_rank(p: &MoeParams, smem: u32, rank: bool) {
+    fault::mark_now(p, timeline::ROUTE_BEGIN);
+    unsafe { gate::route_all::<true>(p) };
+    fault::mark_now(p, timeline::GATE_DONE);
+    sync::sync_threads();
+    if rank {
+        unsafe { prepare(p, smem) };
+    }
 }
 
 /// [`logits_any`] for at most `N / 8` tokens: warp w takes experts w, w + 4, ..., eight at a
