@@ -59,11 +59,15 @@ unsafe fn run<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) {
     let active = unsafe { copy::ld_shared_u32(smem + ACTIVE_COUNT) };
     let (first, end) = share(active * p.inter);
     let warp_id = thread_idx() / 32;
+    let gated = p.gated();
     let mut u = first + warp_id;
     while u < end {
         let a = u / p.inter;
-        unsafe { gemm0_any::<E>(p, smem, a, u % p.inter) };
-        u += 4;
+        // Ungated: this warp's next column of the same expert row rides along.
+        let next = u + 4;
+        let c2 = if !gated && next < end && next / p.inter == a { next % p.inter } else { NONE };
+        unsafe { gemm0_any::<E>(p, smem, a, u % p.inter, c2) };
+        u += if c2 == NONE { 4 } else { 8 };
     }
     if !unsafe { grid::barrier::<true>(p, dl, smem) } {
         return;
@@ -104,19 +108,22 @@ fn y_offset(p: &MoeParams) -> u64 {
 
 /// GEMM0's column `c` of expert row `a` (one warp): h = act(x·W1[c] + b1) (· (x·W3[c] + b3)),
 /// rounded to the dtype, for each of the expert's rows, into `ws.gemm1_partials` (`[a][r][I]`).
+/// Ungated, column `c2` too unless it is `NONE`: its W1 row streams where a gated layer's W3 row
+/// does, so a lane has twice the bytes in flight, and each sum is the one it would be alone.
 ///
 /// # Safety
-/// One whole warp; `a` below the active experts, `c` below I.
-unsafe fn gemm0_any<E: Element>(p: &MoeParams, smem: u32, a: u32, c: u32) {
+/// One whole warp; `a` below the active experts, `c` (and `c2`) below I; `c2` is `NONE` when
+/// gated.
+unsafe fn gemm0_any<E: Element>(p: &MoeParams, smem: u32, a: u32, c: u32, c2: u32) {
     let (rows, tokens) = unsafe { expert_rows(smem, a) };
     unsafe {
         match (rows, p.gated()) {
-            (1, false) => gemm0::<E, 1, false>(p, smem, a, c, rows, tokens),
-            (1, true) => gemm0::<E, 1, true>(p, smem, a, c, rows, tokens),
-            (2, false) => gemm0::<E, 2, false>(p, smem, a, c, rows, tokens),
-            (2, true) => gemm0::<E, 2, true>(p, smem, a, c, rows, tokens),
-            (_, false) => gemm0::<E, 4, false>(p, smem, a, c, rows, tokens),
-            (_, true) => gemm0::<E, 4, true>(p, smem, a, c, rows, tokens),
+            (1, false) => gemm0::<E, 1, false>(p, smem, a, c, c2, rows, tokens),
+            (1, true) => gemm0::<E, 1, true>(p, smem, a, c, c2, rows, tokens),
+            (2, false) => gemm0::<E, 2, false>(p, smem, a, c, c2, rows, tokens),
+            (2, true) => gemm0::<E, 2, true>(p, smem, a, c, c2, rows, tokens),
+            (_, false) => gemm0::<E, 4, false>(p, smem, a, c, c2, rows, tokens),
+            (_, true) => gemm0::<E, 4, true>(p, smem, a, c, c2, rows, tokens),
         }
     }
 }
@@ -126,38 +133,55 @@ unsafe fn gemm0_any<E: Element>(p: &MoeParams, smem: u32, a: u32, c: u32) {
 /// # Safety
 /// As [`gemm0_any`].
 #[inline(never)]
-unsafe fn gemm0<E: Element, const R: usize, const GATED: bool>(p: &MoeParams, smem: u32, a: u32, c: u32, rows: u32, tokens: u32) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm0<E: Element, const R: usize, const GATED: bool>(p: &MoeParams, smem: u32, a: u32, c: u32, c2: u32, rows: u32, tokens: u32) {
     let lane = thread_idx() % 32;
     let e = unsafe { copy::ld_shared_u32(smem + ACTIVE + 4 * a) };
     let row_bytes = p.hidden * E::BYTES;
     let x = staged_rows::<R>(smem, row_bytes, rows, tokens);
-    let w_row = (e * p.inter + c) as u64 * row_bytes as u64;
-    let (w1, w3) = ((p.w1 + w_row) as *const u8, (p.w3 + w_row) as *const u8);
+    let w_row = |col: u32| (e * p.inter + col) as u64 * row_bytes as u64;
+    // The second row: W3[c] when gated, else W1[c2] (W1[c] again, unused, when c2 is NONE).
+    let pair = !GATED && c2 != NONE;
+    let w1 = (p.w1 + w_row(c)) as *const u8;
+    let w3 = if GATED { p.w3 + w_row(c) } else { p.w1 + w_row(if pair { c2 } else { c }) } as *const u8;
     // Biases asked for first: they land while the weights stream.
     let bias = p.has_bias();
     let b1 = if bias { unsafe { E::load(p.b1 as *const u8, e * p.inter + c) } } else { 0.0 };
-    let b3 = if bias && GATED { unsafe { E::load(p.b3 as *const u8, e * p.inter + c) } } else { 0.0 };
+    let b3 = if bias && GATED {
+        unsafe { E::load(p.b3 as *const u8, e * p.inter + c) }
+    } else if bias && pair {
+        unsafe { E::load(p.b1 as *const u8, e * p.inter + c2) }
+    } else {
+        0.0
+    };
     let vecs = row_bytes / 16;
     let (mut acc, mut up) = ([0.0f32; LEAN_ROWS as usize], [0.0f32; LEAN_ROWS as usize]);
-    unsafe { gemm0_dots::<E, R, GATED>(w1, w3, &x, rows, vecs, lane, 32, &mut acc, &mut up) };
+    unsafe { gemm0_dots::<E, R, true>(w1, w3, &x, rows, vecs, lane, 32, &mut acc, &mut up) };
     unroll!(4, r, {
         if r < R {
             acc[r] = warp::sum_f32(acc[r], 32);
-            if GATED {
-                up[r] = warp::sum_f32(up[r], 32);
-            }
+            up[r] = warp::sum_f32(up[r], 32);
         }
     });
     if lane == 0 {
         let act = Act::of(p);
-        let mut vals = [0.0f32; 8];
-        unroll!(4, r, { vals[r] = acc[r] + b1 });
+        let (mut vals, mut vals2) = ([0.0f32; 8], [0.0f32; 8]);
+        unroll!(4, r, {
+            vals[r] = acc[r] + b1;
+            vals2[r] = up[r] + b3;
+        });
         act.apply8(&mut vals);
+        if pair {
+            act.apply8(&mut vals2);
+        }
         let h = (p.workspace + p.ws.gemm1_partials) as *mut u8;
         unroll!(4, r, {
             if r < R && (r as u32) < rows {
-                let v = if GATED { vals[r] * act.up(up[r] + b3) } else { vals[r] };
+                let v = if GATED { vals[r] * act.up(vals2[r]) } else { vals[r] };
                 unsafe { *(h.add(at(a, r as u32, c, p.inter) as usize) as *mut u16) = bits16::<E>(v) };
+                if pair {
+                    unsafe { *(h.add(at(a, r as u32, c2, p.inter) as usize) as *mut u16) = bits16::<E>(vals2[r]) };
+                }
             }
         });
     }
