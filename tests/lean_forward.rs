@@ -81,7 +81,9 @@ fn lean_forwards_match_the_reference() {
 
 /// The sweep (every block routes, then the whole grid streams the chosen experts' weights as
 /// dot products, two grid barriers, the combine) against the f64 reference: both dtypes, k up
-/// to 8, T = 1..4, gated and plain, biases, drops, experts of long rows; bitwise repeats.
+/// to 8, T = 1..8 (experts of three rows or more on tensor cores), gated and plain, biases,
+/// drops, experts of long rows, sizes that are not powers of two (H = 320, I = 192), every
+/// token to one expert; bitwise repeats.
 #[test]
 #[ignore = "needs GPU"]
 fn sweep_forwards_match_the_reference() {
@@ -97,6 +99,13 @@ fn sweep_forwards_match_the_reference() {
         (DType::F16, 16, 3, 2, (4096, 704), false, false, gelu, Some(1.0)),
         (DType::Bf16, 4, 4, 4, (256, 256), false, false, relu, Some(0.5)),
         (DType::Bf16, 8, 1, 1, (256, 8192), true, true, silu, None),
+        (DType::Bf16, 8, 2, 8, (2048, 2048), false, false, relu, None),
+        (DType::F16, 8, 2, 6, (320, 192), true, true, silu, None),
+        (DType::Bf16, 4, 4, 8, (256, 320), false, true, gelu, Some(0.5)),
+        (DType::Bf16, 64, 1, 5, (512, 512), true, false, silu, None),
+        (DType::F16, 16, 3, 7, (1024, 192), false, false, relu, None),
+        (DType::Bf16, 8, 2, 8, (4096, 1024), true, true, silu, Some(1.0)),
+        (DType::Bf16, 2, 1, 8, (256, 8192), false, true, relu, None),
     ]
     .into_iter()
     .enumerate()
@@ -110,6 +119,24 @@ fn sweep_forwards_match_the_reference() {
         if capacity_factor == Some(0.5) {
             assert!(v.dropped > 0, "{cfg:?}: {v:?}");
         }
+    }
+    // Every token to one expert: eight rows on tensor cores, with and without a capacity limit.
+    for (gated, bias) in [(false, false), (true, true)] {
+        let skew = MoeConfig {
+            tokens: 8,
+            hidden: 512,
+            inter: 384,
+            experts: 16,
+            top_k: 2,
+            gated,
+            bias,
+            activation: Activation::Silu,
+            capacity_factor: None,
+            ..MoeConfig::default()
+        };
+        assert_eq!(check_tuned(&c, &skew, &sweep, 1350, Inputs::AllTo(5)).dropped, 0);
+        let tight = MoeConfig { capacity_factor: Some(1.0), ..skew };
+        assert!(check_tuned(&c, &tight, &sweep, 1351, Inputs::AllTo(5)).dropped > 0);
     }
 }
 

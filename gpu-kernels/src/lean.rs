@@ -16,8 +16,8 @@ use crate::gemm::activation::Act;
 use crate::gemm::element::{Bf16, Element, F16};
 use crate::gemm::epilogue::f32x8;
 use crate::layout::{
-    DROPPED, LEAN_MAX_PAIRS, LEAN_ROWS, LEAN_SHARED_BYTES, LEAN_SLICE, LEAN_X_BYTES, MoeParams, NONE, flags, lean_items, lean_partial_row,
-    logits_stride, timeline,
+    DROPPED, EXPERT_MAX_ROWS, LEAN_MAX_PAIRS, LEAN_ROWS, LEAN_SHARED_BYTES, LEAN_SLICE, LEAN_X_BYTES, MoeParams, NONE, flags, lean_items,
+    lean_partial_row, logits_stride, timeline,
 };
 use crate::moe::SharedBase;
 use crate::ptx::{copy, sync, warp};
@@ -35,7 +35,7 @@ pub(crate) struct Block {
     /// Experts with kept rows, in expert order, with their kept rows' tokens (in token order).
     active: [u32; LEAN_MAX_PAIRS as usize],
     rows: [u32; LEAN_MAX_PAIRS as usize],
-    tokens: [[u32; LEAN_ROWS as usize]; LEAN_MAX_PAIRS as usize],
+    tokens: [[u32; EXPERT_MAX_ROWS as usize]; LEAN_MAX_PAIRS as usize],
     /// Per pair t·k + j: its expert's item row << 8 | its row there, or `NONE` when dropped.
     pair: [u32; LEAN_MAX_PAIRS as usize],
     /// Experts with kept rows; whether this block arrived last.
@@ -44,8 +44,12 @@ pub(crate) struct Block {
     _pad: [u32; 2],
     /// Each pair's expert, as routed (read once from the routing table).
     choice: [u32; LEAN_MAX_PAIRS as usize],
-    /// GEMM0's output of the current item (rounded to the layer's dtype, as f32).
-    h: [[f32; LEAN_SLICE as usize]; LEAN_ROWS as usize],
+    /// The sweep's first h and y row of each expert row: its kept rows follow those of the
+    /// expert rows before it.
+    first_row: [u32; LEAN_MAX_PAIRS as usize],
+    /// GEMM0's output of the current item (rounded to the layer's dtype, as f32; the first
+    /// `LEAN_ROWS` rows); the sweep's tensor-core partial sums, 16 bytes a thread.
+    h: [[f32; LEAN_SLICE as usize]; EXPERT_MAX_ROWS as usize],
     /// This block's copy of the launch parameters.
     params: [u8; 512],
     /// Block scan scratch; the grid barrier's broadcast word (the sweep).
@@ -64,7 +68,8 @@ pub(crate) const PAIR: u32 = offset_of!(Block, pair) as u32;
 pub(crate) const ACTIVE_COUNT: u32 = offset_of!(Block, active_count) as u32;
 const LAST: u32 = offset_of!(Block, last) as u32;
 const CHOICE: u32 = offset_of!(Block, choice) as u32;
-const H: u32 = offset_of!(Block, h) as u32;
+const FIRST_ROW: u32 = offset_of!(Block, first_row) as u32;
+pub(crate) const H: u32 = offset_of!(Block, h) as u32;
 const PARAMS: u32 = offset_of!(Block, params) as u32;
 const SCAN: u32 = offset_of!(Block, scan) as u32;
 pub(crate) const BROADCAST: u32 = offset_of!(Block, broadcast) as u32;
@@ -78,9 +83,11 @@ const WARPS: u32 = 4;
 /// vectors in flight.
 const COLUMNS: u32 = LEAN_SLICE / WARPS;
 const GEMM0_VECS: usize = 8;
-/// Gate: experts a warp takes at once (by four tokens: the 32 sums of `warp_sums`).
+/// Gate: experts a warp takes at once, for up to [`GATE_TOKENS`] tokens (the 32 sums of
+/// `warp_sums`); more tokens take several passes.
 pub(crate) const GATE_EXPERTS: usize = 8;
-const _: () = assert!(GATE_EXPERTS * LEAN_ROWS as usize == 32);
+pub(crate) const GATE_TOKENS: u32 = 4;
+const _: () = assert!(GATE_EXPERTS * GATE_TOKENS as usize == 32);
 
 /// The forward (see the module docs).
 ///
@@ -173,33 +180,51 @@ unsafe fn logits_any<E: Element>(p: &MoeParams, smem: u32) {
     // A sweep's few experts of long rows: the four warps split K (one warp would take each
     // expert's whole row in turn).
     let split = p.flags & flags::LEAN_SWEEP != 0 && p.experts <= GATE_EXPERTS as u32;
-    unsafe {
-        match (p.tokens, split) {
-            (1, false) => logits::<E, 8, 1>(p, smem, 0, 1),
-            (2, false) => logits::<E, 16, 1>(p, smem, 0, 1),
-            (_, false) => logits::<E, 32, 1>(p, smem, 0, 1),
-            (1, true) => logits::<E, 8, 4>(p, smem, 0, 1),
-            (2, true) => logits::<E, 16, 4>(p, smem, 0, 1),
-            (_, true) => logits::<E, 32, 4>(p, smem, 0, 1),
+    let mut t0 = 0;
+    while t0 < p.tokens {
+        if t0 > 0 {
+            // The split passes share the staging space.
+            sync::sync_threads();
         }
+        unsafe {
+            match (p.tokens - t0, split) {
+                (1, false) => logits::<E, 8, 1>(p, smem, t0, 0, 1),
+                (2, false) => logits::<E, 16, 1>(p, smem, t0, 0, 1),
+                (_, false) => logits::<E, 32, 1>(p, smem, t0, 0, 1),
+                (1, true) => logits::<E, 8, 4>(p, smem, t0, 0, 1),
+                (2, true) => logits::<E, 16, 4>(p, smem, t0, 0, 1),
+                (_, true) => logits::<E, 32, 4>(p, smem, t0, 0, 1),
+            }
+        }
+        t0 += GATE_TOKENS;
     }
 }
 
-/// The sweep's gate for more than eight experts: block b computes the logits of the expert
-/// groups b, b + grid, ... (eight experts each, the four warps splitting K as for at most eight),
-/// a grid barrier publishes them, and every block routes and ranks as [`start`] does. Each
-/// block computing every logit read them all from L2 in every block: at E = 64, H = 2048 the gate
-/// took 27 us (perf log v35 c4). False when the barrier gave up (recorded).
+/// The sweep's gate for more than eight experts or four tokens: block b computes the logits of
+/// the units b, b + grid, ... of (four tokens, eight experts) (the four warps splitting K as for
+/// at most eight), a grid barrier publishes them, and every block routes and ranks as [`start`]
+/// does. Each block computing every logit read them all from L2 in every block: at E = 64,
+/// H = 2048 the gate took 27 us (perf log v35 c4). False when the barrier gave up (recorded).
 ///
 /// # Safety
 /// All threads of every block of the sweep's cooperative launch, after [`start`] without
 /// routing.
 pub(crate) unsafe fn route_shared<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) -> bool {
+    let (grid, groups) = (grid_dim(), p.experts.div_ceil(GATE_EXPERTS as u32));
     unsafe {
-        match p.tokens {
-            1 => logits::<E, 8, 4>(p, smem, block_idx(), grid_dim()),
-            2 => logits::<E, 16, 4>(p, smem, block_idx(), grid_dim()),
-            _ => logits::<E, 32, 4>(p, smem, block_idx(), grid_dim()),
+        let mut t0 = 0;
+        while t0 < p.tokens {
+            if t0 > 0 {
+                sync::sync_threads();
+            }
+            // Unit (token group q, expert group g) is u = q·groups + g: this block's first g.
+            let first = (block_idx() + grid - (t0 / GATE_TOKENS * groups) % grid) % grid;
+            match p.tokens - t0 {
+                1 => logits::<E, 8, 4>(p, smem, t0, first, grid),
+                2 => logits::<E, 16, 4>(p, smem, t0, first, grid),
+                _ => logits::<E, 32, 4>(p, smem, t0, first, grid),
+            }
+            t0 += GATE_TOKENS;
         }
         fault::mark_now(p, timeline::LOGITS_DONE);
         if !grid::barrier::<true>(p, dl, smem) {
@@ -226,7 +251,7 @@ unsafe fn route_and_rank(p: &MoeParams, smem: u32, rank: bool) {
     }
 }
 
-/// [`logits_any`] for at most `N / 8` tokens: warp w takes experts w, w + 4, ..., eight at a
+/// [`logits_any`] for tokens `t0 ..` (at most `N / 8` of them): warp w takes experts w, w + 4, ..., eight at a
 /// time, their weight vectors in flight together; each lane sums its vectors in order, then one
 /// transposing butterfly ([`warp_sums`]) gives lane 8 t + g the sum of (expert g, token t). With
 /// `SPLIT` = 4 every warp takes the groups of eight experts `group`, `group + groups`, ... over
@@ -234,14 +259,15 @@ unsafe fn route_and_rank(p: &MoeParams, smem: u32, rank: bool) {
 /// logit is computed: the same bits.
 ///
 /// # Safety
-/// As [`logits_any`], with `p.tokens` at most `N / 8`; every thread of the block.
+/// As [`logits_any`], with `p.tokens - t0` at most `N / 8`; every thread of the block.
 #[inline(never)]
-unsafe fn logits<E: Element, const N: usize, const SPLIT: u32>(p: &MoeParams, smem: u32, group: u32, groups: u32) {
+unsafe fn logits<E: Element, const N: usize, const SPLIT: u32>(p: &MoeParams, smem: u32, t0: u32, group: u32, groups: u32) {
     let (warp, lane) = (thread_idx() / 32, thread_idx() % 32);
-    let (experts, tokens) = (p.experts, p.tokens);
+    let (experts, tokens) = (p.experts, p.tokens - t0);
+    let (x, out) = ((p.x + (t0 * p.hidden * E::BYTES) as u64) as *const u8, (p.workspace + p.ws.logits) as *mut f32);
+    let out = unsafe { out.add((t0 * logits_stride(experts)) as usize) };
     let row_bytes = p.hidden * E::BYTES;
     let vecs = row_bytes / 16;
-    let out = (p.workspace + p.ws.logits) as *mut f32;
     let stride = logits_stride(experts);
     let (first, step, next) = if SPLIT == 1 {
         (warp, WARPS, WARPS * GATE_EXPERTS as u32)
@@ -257,7 +283,7 @@ unsafe fn logits<E: Element, const N: usize, const SPLIT: u32>(p: &MoeParams, sm
         let mut v = v_first + lane;
         while v < v_end {
             let mut w_raw = [[0u32; 4]; GATE_EXPERTS];
-            let mut x_raw = [[0u32; 4]; LEAN_ROWS as usize];
+            let mut x_raw = [[0u32; 4]; GATE_TOKENS as usize];
             unroll!(8, g, {
                 if expert(e0, g) < experts {
                     let at = (expert(e0, g) * row_bytes + 16 * v) as usize;
@@ -266,7 +292,7 @@ unsafe fn logits<E: Element, const N: usize, const SPLIT: u32>(p: &MoeParams, sm
             });
             unroll!(4, t, {
                 if 8 * t < N && (t as u32) < tokens {
-                    x_raw[t] = unsafe { copy::ld_nc_v4((p.x as *const u8).add((t as u32 * row_bytes + 16 * v) as usize)) };
+                    x_raw[t] = unsafe { copy::ld_nc_v4(x.add((t as u32 * row_bytes + 16 * v) as usize)) };
                 }
             });
             unroll!(4, t, {
@@ -359,21 +385,27 @@ unsafe fn prepare(p: &MoeParams, smem: u32) {
         unsafe { sync::atom_add_cta_shared_u32(smem + COUNT + 4 * mine, 1) };
     }
     sync::sync_threads();
-    let mut active = 0;
+    // The sweep keeps its experts' rows together: each expert row's first row follows the kept
+    // rows of those before it.
+    let sweep = p.flags & flags::LEAN_SWEEP != 0;
+    let (mut active, mut kept_rows) = (0, 0);
     let mut e0 = 0;
     while e0 < experts {
         let e = e0 + tid;
         let kept = if e < experts { unsafe { copy::ld_shared_u32(smem + COUNT + 4 * e) }.min(p.capacity) } else { 0 };
         let (before, total) = unsafe { block::scan_u32((kept > 0) as u32, smem + SCAN) };
+        let (rows_before, rows_total) = if sweep { unsafe { block::scan_u32(kept, smem + SCAN) } } else { (0, 0) };
         if kept > 0 {
             let a = active + before;
             unsafe {
                 copy::st_shared_u32(smem + INDEX + 4 * e, a);
                 copy::st_shared_u32(smem + ACTIVE + 4 * a, e);
                 copy::st_shared_u32(smem + ROWS + 4 * a, kept);
+                copy::st_shared_u32(smem + FIRST_ROW + 4 * a, kept_rows + rows_before);
             }
         }
         active += total;
+        kept_rows += rows_total;
         e0 += 128;
     }
     sync::sync_threads();
@@ -381,7 +413,7 @@ unsafe fn prepare(p: &MoeParams, smem: u32) {
         let kept = unsafe { keep_choice(p, mine, slot) };
         let pair = if kept {
             let a = unsafe { copy::ld_shared_u32(smem + INDEX + 4 * mine) };
-            unsafe { copy::st_shared_u32(smem + TOKENS + 4 * (a * LEAN_ROWS + slot), tid / k) };
+            unsafe { copy::st_shared_u32(smem + TOKENS + 4 * (a * EXPERT_MAX_ROWS + slot), tid / k) };
             a << 8 | slot
         } else {
             NONE
@@ -452,8 +484,8 @@ unsafe fn routed_item(p: &MoeParams, smem: u32, i: u32) -> Item {
     Item { expert, slice, partial_row: lean_partial_row(a, slice, slices), rows, tokens }
 }
 
-/// Expert row `a`'s kept rows and their tokens, 8 bits each in slot order (the routed items'
-/// and the sweep's rows).
+/// Expert row `a`'s kept rows and the tokens of its first `LEAN_ROWS`, 8 bits each in slot
+/// order (the routed items' and the sweep's rows).
 ///
 /// # Safety
 /// After [`prepare`].
@@ -461,11 +493,27 @@ pub(crate) unsafe fn expert_rows(smem: u32, a: u32) -> (u32, u32) {
     let rows = unsafe { copy::ld_shared_u32(smem + ROWS + 4 * a) };
     let mut tokens = 0;
     unroll!(4, r, {
-        if (r as u32) < rows {
-            tokens |= unsafe { copy::ld_shared_u32(smem + TOKENS + 4 * (a * LEAN_ROWS + r as u32)) } << (8 * r);
+        if (r as u32) < rows.min(LEAN_ROWS) {
+            tokens |= unsafe { row_token(smem, a, r as u32) } << (8 * r);
         }
     });
     (rows, tokens)
+}
+
+/// The token of expert row `a`'s row `r` (below its kept rows).
+///
+/// # Safety
+/// After [`prepare`].
+pub(crate) unsafe fn row_token(smem: u32, a: u32, r: u32) -> u32 {
+    unsafe { copy::ld_shared_u32(smem + TOKENS + 4 * (a * EXPERT_MAX_ROWS + r)) }
+}
+
+/// The sweep's first h and y row of expert row `a`.
+///
+/// # Safety
+/// After [`prepare`] of a sweep launch.
+pub(crate) unsafe fn first_row(smem: u32, a: u32) -> u32 {
+    unsafe { copy::ld_shared_u32(smem + FIRST_ROW + 4 * a) }
 }
 
 /// Item `i` of a dense launch (`flags::LEAN_DENSE`): expert i / slices, slice i % slices, for

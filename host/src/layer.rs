@@ -474,7 +474,7 @@ impl<'c> MoeLayer<'c> {
 
     /// How the rank's lean kernel runs a forward of `tokens` tokens, if it takes it: few enough
     /// tokens whose rows fit its shared memory and no test hook on dispatch flags (it has none);
-    /// then its items (one block per (expert, slice), routed or dense) where their launch fits
+    /// then, for at most `layout::LEAN_MAX_TOKENS` tokens, its items (one block per (expert, slice), routed or dense) where their launch fits
     /// the persistent grid (the timeline is sized for that) and their partials the workspace's
     /// partial region, by the heuristic unless the tuning asks, and unless the sweep takes it
     /// first (`heuristics::sweep_before_items`); else the sweep where the tuning or the
@@ -484,7 +484,7 @@ impl<'c> MoeLayer<'c> {
         rank.lean.as_ref()?;
         let t = tokens as u32;
         let region = ws.gemm1_split_done - ws.gemm1_partials;
-        if t > layout::LEAN_MAX_TOKENS
+        if t > layout::SWEEP_MAX_TOKENS
             || t as u64 * s.hidden as u64 * cfg.dtype.bytes() as u64 > layout::LEAN_X_BYTES as u64
             || self.hooks.kernel.0 != test_hook::NONE
         {
@@ -502,8 +502,9 @@ impl<'c> MoeLayer<'c> {
         let (k, e, h, i, gated, bytes) = (s.top_k, s.experts, s.hidden, s.inter, cfg.gated, cfg.dtype.bytes());
         let sweep = sweep_fits && self.tuning.lean_sweep.unwrap_or_else(|| heuristics::lean_sweep(t, k, e, h, i, gated, bytes));
         // Where both would take it, the sweep past a few MiB of chosen weights.
-        let items = self.tuning.lean == Some(true)
-            || (heuristics::lean(t, k, e, h, i, bytes) && !(sweep && heuristics::sweep_before_items(t, k, e, h, i, gated, bytes)));
+        let items = t <= layout::LEAN_MAX_TOKENS
+            && (self.tuning.lean == Some(true)
+                || (heuristics::lean(t, k, e, h, i, bytes) && !(sweep && heuristics::sweep_before_items(t, k, e, h, i, gated, bytes))));
         if items && fits(false) {
             let dense = fits(true) && self.tuning.lean_dense.unwrap_or_else(|| heuristics::lean_dense(t, k, e, i, rank.sms));
             return Some(if dense { LeanLaunch::Dense } else { LeanLaunch::Routed });
@@ -956,7 +957,7 @@ impl<'c> MoeLayer<'c> {
             act_limit: act.1,
             routed_scaling,
             shared_inter: shape.shared_inter,
-            route_lanes: f.route_lanes,
+            route_lanes: if engine.lean() { layout::lean_route_lanes(f.tokens, shape.experts) } else { f.route_lanes },
             // The warp-specialized engine runs whole GEMM1 tasks.
             gemm1_splits: if bits & flags::WIDE_TILES != 0 { 1 } else { f.gemm1_splits },
             put_peers: arena.heap.put_peers(),

@@ -68,7 +68,7 @@ pub struct Tuning {
     /// `Some(true)` wherever its grid and partials fit (else the routed launch).
     pub lean_dense: Option<bool>,
     /// The sweep (`moe_sweep_*`, `flags::LEAN_SWEEP`: the whole grid streams the chosen
-    /// experts' weights for at most `layout::LEAN_MAX_TOKENS` tokens): `Some(true)` wherever its
+    /// experts' weights for at most `layout::SWEEP_MAX_TOKENS` tokens): `Some(true)` wherever its
     /// buffers fit, `Some(false)` never, by default where [`crate::heuristics::lean_sweep`] takes
     /// the forward and the items do not ([`crate::heuristics::sweep_before_items`]). Off with the
     /// lean kernel (`lean: Some(false)`).

@@ -112,6 +112,13 @@ pub const fn route_lanes(experts: u32, top_k: u32, tokens: u32, blocks: u32) -> 
     if lanes > 32 { 32 } else { lanes }
 }
 
+/// Lanes that route one token in a lean launch, where every block routes every token: a whole
+/// warp for at most four (one step of the block's four warps), else 16, so eight tokens still
+/// take one step while each lane holds at most 8 logits (E <= 128).
+pub const fn lean_route_lanes(tokens: u32, experts: u32) -> u32 {
+    if tokens <= 4 || experts > 16 * 8 { 32 } else { 16 }
+}
+
 /// Tokens per routing unit: one per lane group of a block's four routing warps. Small units
 /// spread decode's few tokens over many blocks (each block's warps take one step).
 #[inline(always)]
@@ -119,19 +126,24 @@ pub const fn route_tokens(lanes: u32) -> u32 {
     4 * (32 / lanes)
 }
 
-/// Tokens up to which a forward may take the lean decode kernel (`lean`, perf log v34): its
-/// gate is the warp dot products of `gate::logits_dots`.
+/// Tokens up to which a forward may take the lean decode kernel's items (`lean`, perf log v34):
+/// an item keeps [`LEAN_ROWS`] rows a partial.
 pub const LEAN_MAX_TOKENS: u32 = 4;
-/// Rows an expert can hold in a lean forward (a token picks an expert once).
+/// Rows of one expert a lean item computes (a token picks an expert once).
 pub const LEAN_ROWS: u32 = LEAN_MAX_TOKENS;
-/// (token, choice) pairs of a lean forward: at most 8 choices a token.
-pub const LEAN_MAX_PAIRS: u32 = LEAN_MAX_TOKENS * 8;
+/// Tokens up to which a forward may take the sweep (`sweep`): past [`LEAN_ROWS`] rows an expert
+/// its dot products run on tensor cores, eight rows a fragment.
+pub const SWEEP_MAX_TOKENS: u32 = 8;
+/// Rows an expert can hold in a lean block's routing tables (the items' or the sweep's).
+pub const EXPERT_MAX_ROWS: u32 = SWEEP_MAX_TOKENS;
+/// (token, choice) pairs of a lean block's routing tables: at most 8 choices a token.
+pub const LEAN_MAX_PAIRS: u32 = SWEEP_MAX_TOKENS * 8;
 /// Bytes of the tokens' input rows a lean block keeps in shared memory (T·H in 16-bit values).
 pub const LEAN_X_BYTES: u32 = 64 * 1024;
-/// Dynamic shared memory of a lean block (`lean::Block`): the tokens' rows after 4672 bytes of
+/// Dynamic shared memory of a lean block (`lean::Block`): the tokens' rows after 8000 bytes of
 /// routing tables and parameters. Smaller than the persistent engines' [`super::SHARED_BYTES`], so
 /// [`SWEEP_BLOCKS_PER_SM`] sweep blocks fit an SM.
-pub const LEAN_SHARED_BYTES: u32 = 4672 + LEAN_X_BYTES;
+pub const LEAN_SHARED_BYTES: u32 = 8000 + LEAN_X_BYTES;
 /// Sweep blocks an SM on Hopper (`entries`: the sm_90a build's launch bounds, which hold ptxas
 /// to 65536 / (3 · 128) registers a thread; H100/H200 hold 228 KiB of shared memory an SM, 1 KiB
 /// of it reserved a block).
@@ -163,10 +175,11 @@ pub const fn lean_partial_row(a: u32, s: u32, slices: u32) -> u32 {
     (a * slices + s) * LEAN_ROWS
 }
 
-/// Bytes of the lean sweep's buffers in the partial region: GEMM0's rounded outputs
-/// `[LEAN_MAX_PAIRS][LEAN_ROWS][inter]`, then GEMM1's `[LEAN_MAX_PAIRS][LEAN_ROWS][hidden]`, 16-bit.
+/// Bytes of the lean sweep's buffers in the partial region: GEMM0's rounded outputs, one row of
+/// `inter` per kept (token, choice) pair (an expert's rows together), then GEMM1's, rows of
+/// `hidden`; 16-bit.
 pub const fn sweep_bytes(hidden: u32, inter: u32) -> u64 {
-    (LEAN_MAX_PAIRS * LEAN_ROWS) as u64 * (hidden + inter) as u64 * 2
+    LEAN_MAX_PAIRS as u64 * (hidden + inter) as u64 * 2
 }
 
 /// Bytes of the partials a lean launch of [`lean_grid`] blocks writes at most.
@@ -399,6 +412,16 @@ pub const fn workspace_layout(s: &Shape) -> WorkspaceLayout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lean_routing_takes_one_step_for_its_tokens() {
+        for (tokens, experts) in [(1, 8), (4, 256), (5, 8), (8, 64), (8, 128), (8, 256)] {
+            let lanes = lean_route_lanes(tokens, experts);
+            assert!(experts.div_ceil(lanes) <= 8, "at most 8 logits a lane");
+            assert_eq!(tokens <= route_tokens(lanes), experts <= 128 || tokens <= 4, "T = {tokens}, E = {experts}");
+        }
+        assert_eq!(lean_route_lanes(3, 64), 32);
+    }
 
     #[test]
     fn lean_launches_cover_their_items_and_partials() {

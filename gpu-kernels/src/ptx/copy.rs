@@ -127,3 +127,12 @@ pub unsafe fn ld_shared_v4(addr: u32) -> [u32; 4] {
 pub unsafe fn st_shared_u32(addr: u32, v: u32) {
     unsafe { asm!("st.shared.u32 [{s}], {v};", s = in(reg32) addr, v = in(reg32) v) };
 }
+
+/// `st.shared.v4.u32` (16-byte aligned).
+#[inline(always)]
+pub unsafe fn st_shared_v4(addr: u32, v: [u32; 4]) {
+    unsafe {
+        asm!("st.shared.v4.u32 [{s}], {{{a}, {b}, {c}, {d}}};",
+            s = in(reg32) addr, a = in(reg32) v[0], b = in(reg32) v[1], c = in(reg32) v[2], d = in(reg32) v[3])
+    };
+}
