@@ -189,8 +189,8 @@ fn dense_and_routed_launches_agree_bitwise() {
     }
 }
 
-/// Which forwards take it: at most 4 tokens, 16-bit types, one GPU, no shared expert, not
-/// Llama-4's input-scaling router; `Tuning::lean: Some(false)` never; a layer built for more
+/// Which forwards take it: at most 4 tokens for the items and 8 for the sweep, 16-bit types, one
+/// GPU, no shared expert, not Llama-4's input-scaling router; `Tuning::lean: Some(false)` never; a layer built for more
 /// tokens takes it for its small forwards only.
 #[test]
 #[ignore = "needs GPU"]
@@ -214,7 +214,14 @@ fn lean_is_taken_only_where_it_runs() {
             assert_eq!(layer.kernel_for(0, t).unwrap().1, if t < 4 { 33 } else { 32 }, "T = {t}");
         }
     }
-    assert!(!runs_lean(&layer, 5) && !runs_lean(&layer, 64));
+    // Past four tokens the items never run: the sweep where it is asked for or the heuristic
+    // takes it (2·T·k <= 3·E: T = 5 and 6 here, not 7), past eight tokens neither.
+    let no_sweep = MoeLayer::builder(&c, base.clone()).tuning(Tuning { lean_sweep: Some(false), ..lean() }).build().unwrap();
+    assert!(!runs_lean(&no_sweep, 5) && !runs_lean(&layer, 9) && !runs_lean(&layer, 64));
+    match common::tuning().lean_sweep {
+        None => assert!(runs_lean(&layer, 5) && runs_lean(&layer, 6) && !runs_lean(&layer, 7)),
+        Some(sweep) => assert_eq!(runs_lean(&layer, 8), sweep),
+    }
     // Dense asked for where its 1 + 256 x 4 blocks exceed the persistent grid: routed.
     let wide = MoeConfig { experts: 256, ..base.clone() };
     let l = MoeLayer::builder(&c, wide).tuning(items(true)).build().unwrap();
@@ -245,7 +252,9 @@ fn lean_is_taken_only_where_it_runs() {
         assert_eq!(by_default(1, 8, (4096, 4096), false), Some(Sweep));
         assert_eq!(by_default(2, 8, (4096, 14336), true), None);
         assert_eq!(by_default(1, 64, (2048, 2048), true), Some(Sweep));
-        assert_eq!(by_default(4, 8, (2048, 2048), false), None);
+        assert_eq!(by_default(4, 8, (2048, 2048), false), Some(Sweep));
+        assert_eq!(by_default(8, 16, (2048, 2048), false), Some(Sweep));
+        assert_eq!(by_default(8, 8, (2048, 2048), false), None);
     }
     let never = MoeLayer::builder(&c, base.clone()).tuning(Tuning { lean: Some(false), ..common::tuning() }).build().unwrap();
     assert!(!runs_lean(&never, 1));

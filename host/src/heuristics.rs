@@ -112,25 +112,32 @@ pub const LEAN_SWEEP_MAX_WEIGHT_BYTES: u64 = 1 << 30;
 
 /// Whether a forward of `tokens` tokens the lean kernel's items do not take runs the sweep
 /// (`flags::LEAN_SWEEP`): every block routes, then the grid's warps stream the chosen experts'
-/// weight rows as dot products between two grid barriers, each block an equal share. Taken for
-/// at most 3 tokens that leave experts out (T·k < E: at T·k = E the static plan won), at any E
-/// (past eight experts the blocks split the gate and a grid barrier publishes it), and at most
-/// [`LEAN_SWEEP_MAX_WEIGHT_BYTES`] of chosen weights: with three
-/// blocks an SM its loads stream at 3.9-4.0 TB/s, so it saves the static plan's start and tail,
-/// which matter less the more bytes a forward reads. Perf log v37 (c1-c2; one H200, same call,
-/// kernel ms, sweep vs the static plan): T = 1, H = I = 2048, E = 8 0.030 vs 0.049; T = 3
-/// 0.047-0.050 vs 0.072; gated T = 1, H = I = 1536 0.028-0.029 vs 0.043; T = 1, H = I = 4096
-/// (128 MiB) 0.063-0.064 vs 0.069; T = 1, E = 16 0.036-0.037 vs 0.045; Mixtral-size T = 1
-/// (672 MiB) 0.200-0.201 vs 0.207; T = 3, H = I = 4096 (384 MiB) 0.110-0.112 vs 0.163; even at
-/// Mixtral size, T = 1, k = 3 (1008 MiB): 0.283-0.284 both. Not taken: Mixtral-size T = 2
-/// (1.3 GiB) 0.285 vs 0.283; and from v35 (two blocks an SM): T = 4 at E = 8 (T·k = E)
-/// 0.068-0.069 vs 0.060, T = 4, E = 64, H = I = 2048 0.100 vs 0.064-0.066 (the gate then in
-/// every block). Many experts (v37 c4, the gate split over blocks), H = I = 2048: T = 1 at
-/// E = 64, 128, 256 0.032-0.035 vs 0.044-0.048; T = 2, 3 at E = 64 0.049, 0.058-0.059 vs 0.051,
-/// 0.075; gated T = 1, E = 64 0.040 vs 0.047; T = 1, E = 32, k = 4 0.047 vs 0.052.
+/// weight rows between two grid barriers, each block an equal share (experts of three rows or more
+/// on tensor cores). Taken for at most `layout::SWEEP_MAX_TOKENS` tokens while the pairs give the
+/// experts at most 1.5 rows each on average (`2·T·k <= 3·E`: at two, T = 8 on E = 8, the static
+/// plan's GEMM tiles draw level and gated win), two while at most three tokens (where the static
+/// plan's start costs most: T = 2, E = 2 0.037 vs 0.050-0.051), at any E (past eight experts or
+/// four tokens the blocks split the gate and a grid barrier publishes it), and at most
+/// [`LEAN_SWEEP_MAX_WEIGHT_BYTES`] of chosen weights: with three blocks an SM its loads stream at
+/// 3.9-4.0 TB/s, so it saves the static plan's start and tail, which matter less the more bytes a
+/// forward reads. Perf log v39 (c2-c4; one H200, same call, kernel ms, sweep vs the static plan), H
+/// = I = 2048 unless named: T = 8, E = 16 0.084-0.085 vs 0.095-0.097; T = 7, E = 16 0.080-0.081 vs
+/// 0.093; T = 6, E = 32 0.086-0.087 vs 0.096; T = 5, E = 32, k = 4 0.111-0.113 vs 0.134-0.135; T =
+/// 8, k = 1, E = 8 0.059 vs 0.074-0.076; T = 4, E = 8 (T·k = E) 0.055-0.056 vs 0.066-0.070, gated
+/// 0.065-0.066 vs 0.068-0.087; T = 2, E = 4 0.033-0.034 vs 0.053; T = 3, E = 4 0.044-0.045 vs
+/// 0.055; T = 8, E = 12 0.086 vs 0.091-0.092; gated T = 8, E = 16 0.106-0.107 vs 0.130-0.131; T =
+/// 8, H = I = 1024, E = 16 0.035-0.036 vs 0.062-0.063; T = 8, H = I = 256, E = 16 0.026-0.028 vs
+/// 0.051; T = 8, H = I = 4096, E = 16 (1 GiB) 0.206 vs 0.230-0.231; draws at T = 8, E = 64, 128
+/// (0.108 vs 0.107, 0.114-0.115 vs 0.114). Not taken: T = 8, E = 8 0.081-0.082 vs 0.080-0.082,
+/// gated 0.095-0.097 vs 0.092-0.094; Mixtral size (H = 4096, I = 14336, E = 8, SwiGLU) T = 8 0.657
+/// vs 0.630, T = 4 (2.6 GiB) 0.465 vs 0.445. From v37 (T <= 3): T = 1, H = I = 2048, E = 8 0.030 vs
+/// 0.049; T = 1, H = I = 4096 (128 MiB) 0.063-0.064 vs 0.069; Mixtral-size T = 1 (672 MiB)
+/// 0.200-0.201 vs 0.207, k = 3 (1008 MiB) 0.283-0.284 both, T = 2 (1.3 GiB) 0.285 vs 0.283.
 pub const fn lean_sweep(tokens: u32, top_k: u32, experts: u32, hidden: u32, inter: u32, gated: bool, elem_bytes: u32) -> bool {
     let bytes = chosen_weight_bytes(tokens, top_k, experts, hidden, inter, gated, elem_bytes);
-    tokens <= 3 && tokens * top_k < experts && bytes <= LEAN_SWEEP_MAX_WEIGHT_BYTES
+    let pairs = tokens * top_k;
+    let few_rows = if tokens <= 3 { pairs <= 2 * experts } else { 2 * pairs <= 3 * experts };
+    tokens <= flashmoe_kernels::layout::SWEEP_MAX_TOKENS && few_rows && bytes <= LEAN_SWEEP_MAX_WEIGHT_BYTES
 }
 
 /// Weight bytes of the most experts a forward of `tokens` tokens can choose.
@@ -374,8 +381,8 @@ mod tests {
     }
 
     #[test]
-    fn lean_sweep_for_few_tokens_and_at_most_a_gib_of_weights() {
-        // The measured wins (v35 c4-c6, c10; v37 c1-c2, c4): (T, k, E, H, I, gated).
+    fn lean_sweep_for_few_rows_an_expert_and_at_most_a_gib_of_weights() {
+        // The measured wins and draws (v37 c1-c2, c4; v39 c2-c4): (T, k, E, H, I, gated).
         for (t, k, e, h, i, g) in [
             (1, 2, 64, 2048, 2048, false),
             (1, 2, 256, 2048, 2048, false),
@@ -387,20 +394,40 @@ mod tests {
             (1, 2, 8, 4096, 14336, true),
             (1, 3, 8, 4096, 14336, true),
             (1, 2, 8, 2048, 2048, false),
-            (2, 2, 8, 2048, 2048, false),
             (3, 2, 8, 2048, 2048, false),
-            (2, 2, 8, 2048, 2048, true),
-            (1, 2, 8, 1536, 1536, true),
-            (1, 2, 4, 2048, 2048, true),
-            (1, 2, 16, 2048, 2048, false),
-            (1, 2, 8, 2048, 4096, true),
+            (1, 2, 2, 2048, 2048, false),
+            (2, 2, 2, 2048, 2048, false),
+            (8, 2, 12, 2048, 2048, false),
+            (8, 2, 16, 2048, 2048, true),
+            (2, 2, 4, 2048, 2048, false),
+            (3, 2, 4, 2048, 2048, false),
+            (3, 2, 6, 2048, 2048, false),
+            (4, 2, 8, 2048, 2048, false),
+            (4, 2, 8, 2048, 2048, true),
+            (5, 4, 32, 2048, 2048, false),
+            (6, 2, 8, 512, 512, false),
+            (6, 2, 32, 2048, 2048, false),
+            (7, 2, 16, 2048, 2048, false),
+            (8, 1, 8, 2048, 2048, false),
+            (8, 2, 16, 256, 256, false),
+            (8, 2, 16, 2048, 2048, false),
+            (8, 2, 16, 4096, 4096, false),
+            (8, 2, 32, 512, 512, true),
+            (8, 2, 64, 2048, 2048, true),
+            (8, 2, 128, 2048, 2048, false),
         ] {
             assert!(lean_sweep(t, k, e, h, i, g, 2), "{t} {k} {e} {h} {i} {g}");
         }
-        // Losses and draws: every expert chosen (T = 4, E = 8), Mixtral-size T = 2, T = 4.
-        for (t, k, e, h, i, g) in
-            [(4, 2, 8, 2048, 2048, false), (4, 2, 8, 1536, 1536, true), (2, 2, 8, 4096, 14336, true), (4, 2, 64, 2048, 2048, false)]
-        {
+        // Losses and draws left to the static plan: two rows an expert (T = 8, E = 8), Mixtral
+        // size past 1 GiB (T = 2, 4) and at T = 8, more than eight tokens.
+        for (t, k, e, h, i, g) in [
+            (8, 2, 8, 2048, 2048, false),
+            (8, 2, 8, 2048, 2048, true),
+            (2, 2, 8, 4096, 14336, true),
+            (4, 2, 8, 4096, 14336, true),
+            (8, 2, 8, 4096, 14336, true),
+            (9, 2, 64, 256, 256, false),
+        ] {
             assert!(!lean_sweep(t, k, e, h, i, g, 2), "{t} {k} {e} {h} {i} {g}");
         }
     }
