@@ -253,7 +253,8 @@ fn lean_is_taken_only_where_it_runs() {
         assert_eq!(by_default(2, 8, (4096, 14336), true), None);
         assert_eq!(by_default(1, 64, (2048, 2048), true), Some(Sweep));
         assert_eq!(by_default(4, 8, (2048, 2048), false), Some(Sweep));
-        assert_eq!(by_default(8, 16, (2048, 2048), false), Some(Sweep));
+        assert_eq!(by_default(8, 16, (1024, 1024), false), Some(Sweep));
+        assert_eq!(by_default(8, 16, (2048, 2048), false), None);
         assert_eq!(by_default(8, 8, (2048, 2048), false), None);
     }
     let never = MoeLayer::builder(&c, base.clone()).tuning(Tuning { lean: Some(false), ..common::tuning() }).build().unwrap();

@@ -35,9 +35,10 @@ use crate::util::{block_idx, grid_dim, thread_idx};
 const VECS: usize = 8;
 
 /// Rows of an expert from which its GEMMs run on tensor cores ([`gemm0_mma`], [`gemm1_mma`]).
-/// Below it the CUDA-core dot products stream at the GPU's read rate (perf log v37); their
-/// issue slots grow with the rows.
-const MMA_MIN_ROWS: u32 = 3;
+/// One row's CUDA-core dot products stream at the GPU's read rate (perf log v37); their issue
+/// slots grow with the rows: two rows on tensor cores were up to 10% faster (v39 c7), three or
+/// four 25-35% (c6).
+const MMA_MIN_ROWS: u32 = 2;
 const _: () = assert!(MMA_MIN_ROWS <= LEAN_ROWS + 1 && EXPERT_MAX_ROWS <= 8);
 
 /// The forward (see the module docs).

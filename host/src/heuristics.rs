@@ -106,38 +106,46 @@ pub const fn lean_dense(tokens: u32, top_k: u32, experts: u32, inter: u32, sms: 
     tokens * top_k < experts && flashmoe_kernels::layout::lean_items(experts, inter) < sms
 }
 
-/// Most bytes of the chosen experts' weights up to which the sweep takes a forward the lean
-/// kernel's items do not (see [`lean_sweep`]).
+/// Most bytes of the chosen experts' weights up to which the sweep takes a forward of at most
+/// three tokens the lean kernel's items do not (see [`lean_sweep`]).
 pub const LEAN_SWEEP_MAX_WEIGHT_BYTES: u64 = 1 << 30;
+
+/// [`LEAN_SWEEP_MAX_WEIGHT_BYTES`] past three tokens, where experts of two rows or more stream
+/// on tensor cores at ~2 TB/s (see [`lean_sweep`]).
+pub const SWEEP_MMA_MAX_WEIGHT_BYTES: u64 = 192 << 20;
 
 /// Whether a forward of `tokens` tokens the lean kernel's items do not take runs the sweep
 /// (`flags::LEAN_SWEEP`): every block routes, then the grid's warps stream the chosen experts'
-/// weight rows between two grid barriers, each block an equal share (experts of three rows or more
-/// on tensor cores). Taken for at most `layout::SWEEP_MAX_TOKENS` tokens while the pairs give the
-/// experts at most 1.5 rows each on average (`2·T·k <= 3·E`: at two, T = 8 on E = 8, the static
-/// plan's GEMM tiles draw level and gated win), two while at most three tokens (where the static
-/// plan's start costs most: T = 2, E = 2 0.037 vs 0.050-0.051), at any E (past eight experts or
-/// four tokens the blocks split the gate and a grid barrier publishes it), and at most
-/// [`LEAN_SWEEP_MAX_WEIGHT_BYTES`] of chosen weights: with three blocks an SM its loads stream at
-/// 3.9-4.0 TB/s, so it saves the static plan's start and tail, which matter less the more bytes a
-/// forward reads. Perf log v39 (c2-c4; one H200, same call, kernel ms, sweep vs the static plan), H
-/// = I = 2048 unless named: T = 8, E = 16 0.084-0.085 vs 0.095-0.097; T = 7, E = 16 0.080-0.081 vs
-/// 0.093; T = 6, E = 32 0.086-0.087 vs 0.096; T = 5, E = 32, k = 4 0.111-0.113 vs 0.134-0.135; T =
-/// 8, k = 1, E = 8 0.059 vs 0.074-0.076; T = 4, E = 8 (T·k = E) 0.055-0.056 vs 0.066-0.070, gated
-/// 0.065-0.066 vs 0.068-0.087; T = 2, E = 4 0.033-0.034 vs 0.053; T = 3, E = 4 0.044-0.045 vs
-/// 0.055; T = 8, E = 12 0.086 vs 0.091-0.092; gated T = 8, E = 16 0.106-0.107 vs 0.130-0.131; T =
-/// 8, H = I = 1024, E = 16 0.035-0.036 vs 0.062-0.063; T = 8, H = I = 256, E = 16 0.026-0.028 vs
-/// 0.051; T = 8, H = I = 4096, E = 16 (1 GiB) 0.206 vs 0.230-0.231; draws at T = 8, E = 64, 128
-/// (0.108 vs 0.107, 0.114-0.115 vs 0.114). Not taken: T = 8, E = 8 0.081-0.082 vs 0.080-0.082,
-/// gated 0.095-0.097 vs 0.092-0.094; Mixtral size (H = 4096, I = 14336, E = 8, SwiGLU) T = 8 0.657
-/// vs 0.630, T = 4 (2.6 GiB) 0.465 vs 0.445. From v37 (T <= 3): T = 1, H = I = 2048, E = 8 0.030 vs
-/// 0.049; T = 1, H = I = 4096 (128 MiB) 0.063-0.064 vs 0.069; Mixtral-size T = 1 (672 MiB)
-/// 0.200-0.201 vs 0.207, k = 3 (1008 MiB) 0.283-0.284 both, T = 2 (1.3 GiB) 0.285 vs 0.283.
+/// weight rows between two grid barriers, each block an equal share (experts of two rows or more
+/// on tensor cores). It saves the static plan's start and tail, which matter less the more bytes
+/// a forward reads. Up to three tokens, while the experts get at most two rows each on average
+/// (T·k <= 2·E), at any E (past eight experts the blocks split the gate and a grid barrier
+/// publishes it) and up to [`LEAN_SWEEP_MAX_WEIGHT_BYTES`] of chosen weights: its one-row dot
+/// products stream at 3.9-4.0 TB/s. Perf log v37 (one H200, same call, kernel ms, sweep vs the
+/// static plan): T = 1, H = I = 2048, E = 8 0.030 vs 0.049; T = 3 0.047-0.050 vs 0.072; T = 1,
+/// E = 64 0.032 vs 0.044; Mixtral size (H = 4096, I = 14336, E = 8, SwiGLU) T = 1 (672 MiB)
+/// 0.200-0.201 vs 0.207, k = 3 (1008 MiB) 0.283-0.284 both, T = 2 (1.3 GiB) 0.285 vs 0.283;
+/// v39, H = I = 2048: T = 2, E = 4 0.033-0.034 vs 0.053; T = 2, E = 2 0.035-0.037 vs 0.049-0.051.
+/// From four to `layout::SWEEP_MAX_TOKENS` tokens, while the experts get at most 1.5 rows each
+/// (2·T·k <= 3·E) and up to [`SWEEP_MMA_MAX_WEIGHT_BYTES`]: the tensor-core tiles of experts with
+/// two rows or more stream at ~2 TB/s, so past that a layer with nothing dropped loses. v39
+/// (c2-c9), H = I = 2048 unless named, nothing dropped (drop-less) or at capacity factor 1:
+/// T = 8, E = 12 0.083 vs 0.092 (drop-less), 0.086 vs 0.091; T = 6, E = 16 0.085-0.086 vs
+/// 0.094-0.097 (drop-less); T = 4, E = 8 0.061-0.062 vs 0.060-0.061 (drop-less), 0.055-0.057 vs
+/// 0.066-0.070; T = 8, H = I = 1024, E = 16 0.039 vs 0.064 (drop-less); T = 8, H = I = 512,
+/// E = 32, gated 0.039 vs 0.059 (drop-less). Not taken, drop-less: T = 8, E = 16 (256 MiB)
+/// 0.101-0.104 vs 0.096-0.097; E = 64 0.114-0.116 vs 0.107-0.111; T = 7, E = 16 0.096 vs 0.092;
+/// T = 8, H = I = 4096, E = 16 (1 GiB) 0.279 vs 0.229; T = 8, E = 16, k = 4 (two rows) 0.122 vs
+/// 0.108; also given up: T = 5, E = 32, k = 4 (320 MiB) 0.120 vs 0.140, and at capacity factor
+/// 1 (one row an expert) T = 8, E = 16 0.084-0.086 vs 0.095-0.098.
 pub const fn lean_sweep(tokens: u32, top_k: u32, experts: u32, hidden: u32, inter: u32, gated: bool, elem_bytes: u32) -> bool {
     let bytes = chosen_weight_bytes(tokens, top_k, experts, hidden, inter, gated, elem_bytes);
     let pairs = tokens * top_k;
-    let few_rows = if tokens <= 3 { pairs <= 2 * experts } else { 2 * pairs <= 3 * experts };
-    tokens <= flashmoe_kernels::layout::SWEEP_MAX_TOKENS && few_rows && bytes <= LEAN_SWEEP_MAX_WEIGHT_BYTES
+    if tokens <= 3 {
+        pairs <= 2 * experts && bytes <= LEAN_SWEEP_MAX_WEIGHT_BYTES
+    } else {
+        tokens <= flashmoe_kernels::layout::SWEEP_MAX_TOKENS && 2 * pairs <= 3 * experts && bytes <= SWEEP_MMA_MAX_WEIGHT_BYTES
+    }
 }
 
 /// Weight bytes of the most experts a forward of `tokens` tokens can choose.
@@ -381,8 +389,8 @@ mod tests {
     }
 
     #[test]
-    fn lean_sweep_for_few_rows_an_expert_and_at_most_a_gib_of_weights() {
-        // The measured wins and draws (v37 c1-c2, c4; v39 c2-c4): (T, k, E, H, I, gated).
+    fn lean_sweep_for_few_rows_an_expert_and_few_bytes_past_three_tokens() {
+        // The measured wins and draws (v37 c1-c2, c4; v39 c2-c9): (T, k, E, H, I, gated).
         for (t, k, e, h, i, g) in [
             (1, 2, 64, 2048, 2048, false),
             (1, 2, 256, 2048, 2048, false),
@@ -397,35 +405,33 @@ mod tests {
             (3, 2, 8, 2048, 2048, false),
             (1, 2, 2, 2048, 2048, false),
             (2, 2, 2, 2048, 2048, false),
-            (8, 2, 12, 2048, 2048, false),
-            (8, 2, 16, 2048, 2048, true),
             (2, 2, 4, 2048, 2048, false),
             (3, 2, 4, 2048, 2048, false),
-            (3, 2, 6, 2048, 2048, false),
             (4, 2, 8, 2048, 2048, false),
             (4, 2, 8, 2048, 2048, true),
-            (5, 4, 32, 2048, 2048, false),
             (6, 2, 8, 512, 512, false),
-            (6, 2, 32, 2048, 2048, false),
-            (7, 2, 16, 2048, 2048, false),
-            (8, 1, 8, 2048, 2048, false),
+            (6, 2, 16, 2048, 2048, false),
+            (8, 2, 12, 2048, 2048, false),
             (8, 2, 16, 256, 256, false),
-            (8, 2, 16, 2048, 2048, false),
-            (8, 2, 16, 4096, 4096, false),
+            (8, 2, 16, 1024, 1024, false),
+            (8, 2, 64, 1024, 1024, false),
             (8, 2, 32, 512, 512, true),
-            (8, 2, 64, 2048, 2048, true),
-            (8, 2, 128, 2048, 2048, false),
         ] {
             assert!(lean_sweep(t, k, e, h, i, g, 2), "{t} {k} {e} {h} {i} {g}");
         }
-        // Losses and draws left to the static plan: two rows an expert (T = 8, E = 8), Mixtral
-        // size past 1 GiB (T = 2, 4) and at T = 8, more than eight tokens.
+        // Losses and draws left to the static plan: Mixtral size past 1 GiB (T = 2) and past
+        // 192 MiB (T = 4, 8), two rows an expert past three tokens, past 192 MiB at T = 7, 8 with
+        // nothing dropped, more than eight tokens.
         for (t, k, e, h, i, g) in [
-            (8, 2, 8, 2048, 2048, false),
-            (8, 2, 8, 2048, 2048, true),
             (2, 2, 8, 4096, 14336, true),
             (4, 2, 8, 4096, 14336, true),
             (8, 2, 8, 4096, 14336, true),
+            (8, 2, 8, 2048, 2048, true),
+            (8, 4, 16, 2048, 2048, false),
+            (8, 2, 16, 2048, 2048, false),
+            (8, 2, 64, 2048, 2048, false),
+            (7, 2, 16, 2048, 2048, false),
+            (8, 2, 16, 4096, 4096, false),
             (9, 2, 64, 256, 256, false),
         ] {
             assert!(!lean_sweep(t, k, e, h, i, g, 2), "{t} {k} {e} {h} {i} {g}");

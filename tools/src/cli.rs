@@ -59,7 +59,9 @@ struct LayerArgs {
     experts: usize,
     #[arg(long, default_value_t = 2)]
     top_k: usize,
-    /// Capacity factor; 0 = never drop (default 1, or never drop with --hf).
+    /// Capacity factor; 0 = never drop (default 1, or never drop with --hf). At 1 an expert keeps
+    /// at most ceil(T·k/E) rows, so few-token runs never reach the multi-row paths a drop-less
+    /// layer (or one built for more tokens than it decodes) takes.
     #[arg(long)]
     capacity_factor: Option<f64>,
     #[arg(long, value_enum, default_value_t = DTypeArg::Bf16)]
