@@ -88,6 +88,8 @@ const GEMM0_VECS: usize = 8;
 pub(crate) const GATE_EXPERTS: usize = 8;
 pub(crate) const GATE_TOKENS: u32 = 4;
 const _: () = assert!(GATE_EXPERTS * GATE_TOKENS as usize == 32);
+// `prepare` sums experts (at most 128 a scan) and kept rows (at most the pairs) in 16-bit halves.
+const _: () = assert!(LEAN_MAX_PAIRS < 1 << 16);
 
 /// The forward (see the module docs).
 ///
@@ -180,20 +182,33 @@ unsafe fn logits_any<E: Element>(p: &MoeParams, smem: u32) {
     // A sweep's few experts of long rows: the four warps split K (one warp would take each
     // expert's whole row in turn).
     let split = p.flags & flags::LEAN_SWEEP != 0 && p.experts <= GATE_EXPERTS as u32;
+    unsafe {
+        if split {
+            logits_passes::<E, 4>(p, smem, |_| 0, 1);
+        } else {
+            logits_passes::<E, 1>(p, smem, |_| 0, 1);
+        }
+    }
+}
+
+/// [`logits`] for every [`GATE_TOKENS`] tokens in turn, with the code for the pass's token
+/// count; `group(t0)` is the block's first group of eight experts in the pass from token `t0`.
+///
+/// # Safety
+/// As [`logits`], for every pass.
+#[inline(always)]
+unsafe fn logits_passes<E: Element, const SPLIT: u32>(p: &MoeParams, smem: u32, group: impl Fn(u32) -> u32, groups: u32) {
     let mut t0 = 0;
     while t0 < p.tokens {
         if t0 > 0 {
-            // The split passes share the staging space.
+            // The passes share the staging space.
             sync::sync_threads();
         }
         unsafe {
-            match (p.tokens - t0, split) {
-                (1, false) => logits::<E, 8, 1>(p, smem, t0, 0, 1),
-                (2, false) => logits::<E, 16, 1>(p, smem, t0, 0, 1),
-                (_, false) => logits::<E, 32, 1>(p, smem, t0, 0, 1),
-                (1, true) => logits::<E, 8, 4>(p, smem, t0, 0, 1),
-                (2, true) => logits::<E, 16, 4>(p, smem, t0, 0, 1),
-                (_, true) => logits::<E, 32, 4>(p, smem, t0, 0, 1),
+            match p.tokens - t0 {
+                1 => logits::<E, 8, SPLIT>(p, smem, t0, group(t0), groups),
+                2 => logits::<E, 16, SPLIT>(p, smem, t0, group(t0), groups),
+                _ => logits::<E, 32, SPLIT>(p, smem, t0, group(t0), groups),
             }
         }
         t0 += GATE_TOKENS;
@@ -212,20 +227,8 @@ unsafe fn logits_any<E: Element>(p: &MoeParams, smem: u32) {
 pub(crate) unsafe fn route_shared<E: Element>(p: &MoeParams, smem: u32, dl: &Deadline) -> bool {
     let (grid, groups) = (grid_dim(), p.experts.div_ceil(GATE_EXPERTS as u32));
     unsafe {
-        let mut t0 = 0;
-        while t0 < p.tokens {
-            if t0 > 0 {
-                sync::sync_threads();
-            }
-            // Unit (token group q, expert group g) is u = q·groups + g: this block's first g.
-            let first = (block_idx() + grid - (t0 / GATE_TOKENS * groups) % grid) % grid;
-            match p.tokens - t0 {
-                1 => logits::<E, 8, 4>(p, smem, t0, first, grid),
-                2 => logits::<E, 16, 4>(p, smem, t0, first, grid),
-                _ => logits::<E, 32, 4>(p, smem, t0, first, grid),
-            }
-            t0 += GATE_TOKENS;
-        }
+        // Unit (token group q, expert group g) is u = q·groups + g: this block's first g.
+        logits_passes::<E, 4>(p, smem, |t0| (block_idx() + grid - (t0 / GATE_TOKENS * groups) % grid) % grid, grid);
         fault::mark_now(p, timeline::LOGITS_DONE);
         if !grid::barrier::<true>(p, dl, smem) {
             return false;
@@ -251,12 +254,12 @@ unsafe fn route_and_rank(p: &MoeParams, smem: u32, rank: bool) {
     }
 }
 
-/// [`logits_any`] for tokens `t0 ..` (at most `N / 8` of them): warp w takes experts w, w + 4, ..., eight at a
-/// time, their weight vectors in flight together; each lane sums its vectors in order, then one
-/// transposing butterfly ([`warp_sums`]) gives lane 8 t + g the sum of (expert g, token t). With
-/// `SPLIT` = 4 every warp takes the groups of eight experts `group`, `group + groups`, ... over
-/// a quarter of K instead, and warp 0 adds the quarters in order. The same code wherever a
-/// logit is computed: the same bits.
+/// [`logits_any`] for tokens `t0 ..` (at most `N / 8` of them): warp w takes experts w, w + 4,
+/// ..., eight at a time, their weight vectors in flight together; each lane sums its vectors in
+/// order, then one transposing butterfly ([`warp_sums`]) gives lane 8 t + g the sum of (expert g,
+/// token t). With `SPLIT` = 4 every warp takes the groups of eight experts `group`,
+/// `group + groups`, ... over a quarter of K instead, and warp 0 adds the quarters in order. The
+/// same code wherever a logit is computed: the same bits.
 ///
 /// # Safety
 /// As [`logits_any`], with `p.tokens - t0` at most `N / 8`; every thread of the block.
@@ -385,27 +388,25 @@ unsafe fn prepare(p: &MoeParams, smem: u32) {
         unsafe { sync::atom_add_cta_shared_u32(smem + COUNT + 4 * mine, 1) };
     }
     sync::sync_threads();
-    // The sweep keeps its experts' rows together: each expert row's first row follows the kept
-    // rows of those before it.
-    let sweep = p.flags & flags::LEAN_SWEEP != 0;
+    // One scan counts the experts with kept rows (low half) and their rows (high half: the
+    // sweep keeps an expert row's rows after those of the expert rows before it).
     let (mut active, mut kept_rows) = (0, 0);
     let mut e0 = 0;
     while e0 < experts {
         let e = e0 + tid;
         let kept = if e < experts { unsafe { copy::ld_shared_u32(smem + COUNT + 4 * e) }.min(p.capacity) } else { 0 };
-        let (before, total) = unsafe { block::scan_u32((kept > 0) as u32, smem + SCAN) };
-        let (rows_before, rows_total) = if sweep { unsafe { block::scan_u32(kept, smem + SCAN) } } else { (0, 0) };
+        let (before, total) = unsafe { block::scan_u32((kept > 0) as u32 | kept << 16, smem + SCAN) };
         if kept > 0 {
-            let a = active + before;
+            let a = active + (before & 0xffff);
             unsafe {
                 copy::st_shared_u32(smem + INDEX + 4 * e, a);
                 copy::st_shared_u32(smem + ACTIVE + 4 * a, e);
                 copy::st_shared_u32(smem + ROWS + 4 * a, kept);
-                copy::st_shared_u32(smem + FIRST_ROW + 4 * a, kept_rows + rows_before);
+                copy::st_shared_u32(smem + FIRST_ROW + 4 * a, kept_rows + (before >> 16));
             }
         }
-        active += total;
-        kept_rows += rows_total;
+        active += total & 0xffff;
+        kept_rows += total >> 16;
         e0 += 128;
     }
     sync::sync_threads();
@@ -490,7 +491,7 @@ unsafe fn routed_item(p: &MoeParams, smem: u32, i: u32) -> Item {
 /// # Safety
 /// After [`prepare`].
 pub(crate) unsafe fn expert_rows(smem: u32, a: u32) -> (u32, u32) {
-    let rows = unsafe { copy::ld_shared_u32(smem + ROWS + 4 * a) };
+    let rows = unsafe { kept_rows(smem, a) };
     let mut tokens = 0;
     unroll!(4, r, {
         if (r as u32) < rows.min(LEAN_ROWS) {
@@ -498,6 +499,14 @@ pub(crate) unsafe fn expert_rows(smem: u32, a: u32) -> (u32, u32) {
         }
     });
     (rows, tokens)
+}
+
+/// Expert row `a`'s kept rows.
+///
+/// # Safety
+/// After [`prepare`].
+pub(crate) unsafe fn kept_rows(smem: u32, a: u32) -> u32 {
+    unsafe { copy::ld_shared_u32(smem + ROWS + 4 * a) }
 }
 
 /// The token of expert row `a`'s row `r` (below its kept rows).

@@ -474,11 +474,12 @@ impl<'c> MoeLayer<'c> {
 
     /// How the rank's lean kernel runs a forward of `tokens` tokens, if it takes it: few enough
     /// tokens whose rows fit its shared memory and no test hook on dispatch flags (it has none);
-    /// then, for at most `layout::LEAN_MAX_TOKENS` tokens, its items (one block per (expert, slice), routed or dense) where their launch fits
-    /// the persistent grid (the timeline is sized for that) and their partials the workspace's
-    /// partial region, by the heuristic unless the tuning asks, and unless the sweep takes it
-    /// first (`heuristics::sweep_before_items`); else the sweep where the tuning or the
-    /// heuristic asks for it.
+    /// then, for at most `layout::LEAN_MAX_TOKENS` tokens, its items (one block per (expert,
+    /// slice), routed or dense) where their launch fits the persistent grid (the timeline is
+    /// sized for that) and their partials the workspace's partial region, by the heuristic
+    /// unless the tuning asks, and unless the sweep takes it first
+    /// (`heuristics::sweep_before_items`); else the sweep where the tuning or the heuristic asks
+    /// for it.
     fn lean_launch_of(&self, rank: &Rank, tokens: usize) -> Option<LeanLaunch> {
         let (cfg, s, ws) = (&self.cfg, &self.plan.shape, &self.plan.ws);
         rank.lean.as_ref()?;
