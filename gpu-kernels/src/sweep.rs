@@ -24,7 +24,7 @@ use crate::gemm::element::{Bf16, Element, F16, Mma};
 use crate::grid;
 use crate::layout::{EXPERT_MAX_ROWS, LEAN_MAX_PAIRS, LEAN_ROWS, LEAN_X_BYTES, MoeParams, NONE, timeline};
 use crate::lean::{
-    ACTIVE, ACTIVE_COUNT, GATE_EXPERTS, GATE_TOKENS, H, PAIR, X, expert_rows, first_row, fma, gemm0_dots, row_token, staged_rows,
+    ACTIVE, ACTIVE_COUNT, GATE_EXPERTS, GATE_TOKENS, H, PAIR, X, expert_rows, first_row, fma, gemm0_dots, kept_rows, row_token, staged_rows,
 };
 use crate::ptx::{copy, sync, warp};
 use crate::util::{block_idx, grid_dim, thread_idx};
@@ -78,7 +78,7 @@ unsafe fn run<E: Mma>(p: &MoeParams, smem: u32, dl: &Deadline) {
         let a = u / p.inter;
         let stop = end.min((a + 1) * p.inter);
         let (lo, hi) = (u - a * p.inter, stop - a * p.inter);
-        if unsafe { expert_rows(smem, a) }.0 >= MMA_MIN_ROWS {
+        if unsafe { kept_rows(smem, a) } >= MMA_MIN_ROWS {
             unsafe { gemm0_mma::<E>(p, smem, a, lo, hi) };
         } else {
             let mut c = lo + warp_id;
@@ -102,7 +102,7 @@ unsafe fn run<E: Mma>(p: &MoeParams, smem: u32, dl: &Deadline) {
         let a = u / p.hidden;
         let stop = end.min((a + 1) * p.hidden);
         let (lo, hi) = (u - a * p.hidden, stop - a * p.hidden);
-        if unsafe { expert_rows(smem, a) }.0 >= MMA_MIN_ROWS {
+        if unsafe { kept_rows(smem, a) } >= MMA_MIN_ROWS {
             unsafe { gemm1_mma::<E>(p, smem, a, lo, hi) };
         } else {
             unsafe { gemm1_any::<E>(p, smem, a, lo, hi) };
@@ -351,6 +351,43 @@ const GEMM0_MMA_STEPS: usize = 8;
 const GEMM1_MMA_TILES: usize = 4;
 const GEMM1_MMA_STEPS: usize = 2;
 
+/// A thread's place in expert row `a`'s tensor-core tiles: its warp and lane, the lane's
+/// fragment row g and column pair t (lane = 4 g + t), the expert, its kept rows and its first
+/// h and y row.
+struct MmaLane {
+    warp: u32,
+    lane: u32,
+    g: u32,
+    t: u32,
+    e: u32,
+    rows: u32,
+    base: u32,
+}
+
+impl MmaLane {
+    /// # Safety
+    /// After the routing; `a` below the active experts.
+    #[inline(always)]
+    unsafe fn of(smem: u32, a: u32) -> Self {
+        let (warp, lane) = (thread_idx() / 32, thread_idx() % 32);
+        let e = unsafe { copy::ld_shared_u32(smem + ACTIVE + 4 * a) };
+        let (rows, base) = unsafe { (kept_rows(smem, a), first_row(smem, a)) };
+        MmaLane { warp, lane, g: lane / 4, t: lane % 4, e, rows, base }
+    }
+}
+
+/// The expert's row that B's row `g` holds: row g, or row 0 past its rows (whose results are
+/// not stored).
+fn b_row(g: u32, rows: u32) -> u32 {
+    if g < rows { g } else { 0 }
+}
+
+/// Warp `warp`'s quarter `[first, end)` of the 64-byte K steps of `bytes`.
+fn k_quarter(warp: u32, bytes: u32) -> (u32, u32) {
+    let steps = bytes.div_ceil(64);
+    (warp * steps / 4, (warp + 1) * steps / 4)
+}
+
 /// GEMM0 of expert row `a`'s columns `[lo, hi)` of I on tensor cores (all threads of the block):
 /// tiles of 16 weight rows, the W1 and W3 rows of 8 columns (gated) or the W1 rows of 16, by the
 /// expert's staged input rows (B: row g of the tile's eight is the expert's row g, its row 0
@@ -362,16 +399,11 @@ const GEMM1_MMA_STEPS: usize = 2;
 /// `EXPERT_MAX_ROWS` rows; `[lo, hi)` within I.
 #[inline(never)]
 unsafe fn gemm0_mma<E: Mma>(p: &MoeParams, smem: u32, a: u32, lo: u32, hi: u32) {
-    let (warp, lane) = (thread_idx() / 32, thread_idx() % 32);
-    let (g, t) = (lane / 4, lane % 4);
-    let e = unsafe { copy::ld_shared_u32(smem + ACTIVE + 4 * a) };
-    let (rows, _) = unsafe { expert_rows(smem, a) };
-    let base = unsafe { first_row(smem, a) };
+    let MmaLane { warp, lane, g, t, e, rows, base } = unsafe { MmaLane::of(smem, a) };
     let gated = p.gated();
     let row_bytes = p.hidden * E::BYTES;
-    let x = smem + X + row_bytes * unsafe { row_token(smem, a, if g < rows { g } else { 0 }) } + 16 * t;
-    let steps = row_bytes.div_ceil(64);
-    let (s_lo, s_hi) = (warp * steps / 4, (warp + 1) * steps / 4);
+    let x = smem + X + row_bytes * unsafe { row_token(smem, a, b_row(g, rows)) } + 16 * t;
+    let (s_lo, s_hi) = k_quarter(warp, row_bytes);
     let w_row = |m: u64, col: u32| m + (e * p.inter + col) as u64 * row_bytes as u64 + 16 * t as u64;
     let (m_hi, width) = if gated { (p.w3, 8) } else { (p.w1, 16) };
     let h = (p.workspace + p.ws.gemm1_partials) as *mut u8;
@@ -441,17 +473,12 @@ fn m_hi_bias(p: &MoeParams) -> u64 {
 /// All threads of the block, after the first barrier; as [`gemm0_mma`].
 #[inline(never)]
 unsafe fn gemm1_mma<E: Mma>(p: &MoeParams, smem: u32, a: u32, lo: u32, hi: u32) {
-    let (warp, lane) = (thread_idx() / 32, thread_idx() % 32);
-    let (g, t) = (lane / 4, lane % 4);
-    let e = unsafe { copy::ld_shared_u32(smem + ACTIVE + 4 * a) };
-    let (rows, _) = unsafe { expert_rows(smem, a) };
-    let base = unsafe { first_row(smem, a) };
+    let MmaLane { warp, lane, g, t, e, rows, base } = unsafe { MmaLane::of(smem, a) };
     let inter_bytes = p.inter * E::BYTES;
     let h = p.workspace + p.ws.gemm1_partials;
     let y = (h + y_offset(p)) as *mut u8;
-    let hb = h + at(base + if g < rows { g } else { 0 }, 0, p.inter) + 16 * t as u64;
-    let steps = inter_bytes.div_ceil(64);
-    let (s_lo, s_hi) = (warp * steps / 4, (warp + 1) * steps / 4);
+    let hb = h + at(base + b_row(g, rows), 0, p.inter) + 16 * t as u64;
+    let (s_lo, s_hi) = k_quarter(warp, inter_bytes);
     let w_row = |n: u32| p.w2 + (e * p.hidden + n) as u64 * inter_bytes as u64 + 16 * t as u64;
     // An expert of fewer rows may have staged its h in the space the sums take.
     sync::sync_threads();
