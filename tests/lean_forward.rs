@@ -215,11 +215,11 @@ fn lean_is_taken_only_where_it_runs() {
         }
     }
     // Past four tokens the items never run: the sweep where it is asked for or the heuristic
-    // takes it (2·T·k <= 3·E: T = 5 and 6 here, not 7), past eight tokens neither.
+    // takes it (T·k <= 2·E: up to T = 8 here), past eight tokens neither.
     let no_sweep = MoeLayer::builder(&c, base.clone()).tuning(Tuning { lean_sweep: Some(false), ..lean() }).build().unwrap();
     assert!(!runs_lean(&no_sweep, 5) && !runs_lean(&layer, 9) && !runs_lean(&layer, 64));
     match common::tuning().lean_sweep {
-        None => assert!(runs_lean(&layer, 5) && runs_lean(&layer, 6) && !runs_lean(&layer, 7)),
+        None => assert!(runs_lean(&layer, 5) && runs_lean(&layer, 8)),
         Some(sweep) => assert_eq!(runs_lean(&layer, 8), sweep),
     }
     // Dense asked for where its 1 + 256 x 4 blocks exceed the persistent grid: routed.
@@ -254,8 +254,10 @@ fn lean_is_taken_only_where_it_runs() {
         assert_eq!(by_default(1, 64, (2048, 2048), true), Some(Sweep));
         assert_eq!(by_default(4, 8, (2048, 2048), false), Some(Sweep));
         assert_eq!(by_default(8, 16, (1024, 1024), false), Some(Sweep));
-        assert_eq!(by_default(8, 16, (2048, 2048), false), None);
-        assert_eq!(by_default(8, 8, (2048, 2048), false), None);
+        assert_eq!(by_default(8, 16, (2048, 2048), false), Some(Sweep));
+        assert_eq!(by_default(8, 8, (2048, 2048), false), Some(Sweep));
+        assert_eq!(by_default(8, 64, (2048, 2048), false), None);
+        assert_eq!(by_default(4, 8, (4096, 14336), true), None);
     }
     let never = MoeLayer::builder(&c, base.clone()).tuning(Tuning { lean: Some(false), ..common::tuning() }).build().unwrap();
     assert!(!runs_lean(&never, 1));

@@ -110,8 +110,8 @@ pub const fn lean_dense(tokens: u32, top_k: u32, experts: u32, inter: u32, sms: 
 /// three tokens the lean kernel's items do not (see [`lean_sweep`]).
 pub const LEAN_SWEEP_MAX_WEIGHT_BYTES: u64 = 1 << 30;
 
-/// [`LEAN_SWEEP_MAX_WEIGHT_BYTES`] past three tokens, where experts of two rows or more stream
-/// on tensor cores at ~2 TB/s (see [`lean_sweep`]).
+/// [`LEAN_SWEEP_MAX_WEIGHT_BYTES`] past three tokens where most chosen experts have one row (see
+/// [`lean_sweep`]).
 pub const SWEEP_MMA_MAX_WEIGHT_BYTES: u64 = 192 << 20;
 
 /// Whether a forward of `tokens` tokens the lean kernel's items do not take runs the sweep
@@ -126,14 +126,18 @@ pub const SWEEP_MMA_MAX_WEIGHT_BYTES: u64 = 192 << 20;
 /// E = 64 0.032 vs 0.044; Mixtral size (H = 4096, I = 14336, E = 8, SwiGLU) T = 1 (672 MiB)
 /// 0.200-0.201 vs 0.207, k = 3 (1008 MiB) 0.283-0.284 both, T = 2 (1.3 GiB) 0.285 vs 0.283;
 /// v39, H = I = 2048: T = 2, E = 4 0.033-0.034 vs 0.053; T = 2, E = 2 0.035-0.037 vs 0.049-0.051.
-/// From four to `layout::SWEEP_MAX_TOKENS` tokens, while the experts get at most 1.5 rows each
-/// (2·T·k <= 3·E) and up to [`SWEEP_MMA_MAX_WEIGHT_BYTES`]: the tensor-core tiles of experts with
-/// two rows or more stream at ~2 TB/s, so past that a layer with nothing dropped loses. v39
-/// (c2-c9), H = I = 2048 unless named, nothing dropped (drop-less) or at capacity factor 1:
-/// T = 8, E = 12 0.083 vs 0.092 (drop-less), 0.086 vs 0.091; T = 6, E = 16 0.085-0.086 vs
+/// From four to `layout::SWEEP_MAX_TOKENS` tokens, while the experts get at most two rows each
+/// (T·k <= 2·E): up to [`LEAN_SWEEP_MAX_WEIGHT_BYTES`] where there are as many rows as experts
+/// (T·k >= E: most chosen experts run on tensor cores), else up to
+/// [`SWEEP_MMA_MAX_WEIGHT_BYTES`]. v40 (c1-c3, drop-less, the tensor-core tiles' loads fetching
+/// 256 bytes): T = 8, E = 8 0.071 vs 0.081-0.082; T = 8, E = 16 (256 MiB) 0.091-0.092 vs
+/// 0.096-0.097; T = 8, H = I = 4096, E = 16 (1 GiB) 0.230 both; left to the static plan:
+/// Mixtral size T = 4 (2.6 GiB) 0.522 vs 0.458, T = 8 0.727 vs 0.654. Earlier, v39 (c2-c9, with
+/// tiles at ~2 TB/s), H = I = 2048 unless named, nothing dropped (drop-less) or at capacity
+/// factor 1: T = 8, E = 12 0.083 vs 0.092 (drop-less), 0.086 vs 0.091; T = 6, E = 16 0.085-0.086 vs
 /// 0.094-0.097 (drop-less); T = 4, E = 8 0.061-0.062 vs 0.060-0.061 (drop-less), 0.055-0.057 vs
 /// 0.066-0.070; T = 8, H = I = 1024, E = 16 0.039 vs 0.064 (drop-less); T = 8, H = I = 512,
-/// E = 32, gated 0.039 vs 0.059 (drop-less). Not taken, drop-less: T = 8, E = 16 (256 MiB)
+/// E = 32, gated 0.039 vs 0.059 (drop-less). Losses then, drop-less: T = 8, E = 16 (256 MiB)
 /// 0.101-0.104 vs 0.096-0.097; E = 64 0.114-0.116 vs 0.107-0.111; T = 7, E = 16 0.096 vs 0.092;
 /// T = 8, H = I = 4096, E = 16 (1 GiB) 0.279 vs 0.229; T = 8, E = 16, k = 4 (two rows) 0.122 vs
 /// 0.108; also given up: T = 5, E = 32, k = 4 (320 MiB) 0.120 vs 0.140, and at capacity factor
@@ -144,7 +148,10 @@ pub const fn lean_sweep(tokens: u32, top_k: u32, experts: u32, hidden: u32, inte
     if tokens <= 3 {
         pairs <= 2 * experts && bytes <= LEAN_SWEEP_MAX_WEIGHT_BYTES
     } else {
-        tokens <= flashmoe_kernels::layout::SWEEP_MAX_TOKENS && 2 * pairs <= 3 * experts && bytes <= SWEEP_MMA_MAX_WEIGHT_BYTES
+        let most_on_tensor_cores = pairs >= experts;
+        tokens <= flashmoe_kernels::layout::SWEEP_MAX_TOKENS
+            && pairs <= 2 * experts
+            && bytes <= if most_on_tensor_cores { LEAN_SWEEP_MAX_WEIGHT_BYTES } else { SWEEP_MMA_MAX_WEIGHT_BYTES }
     }
 }
 
@@ -389,7 +396,7 @@ mod tests {
     }
 
     #[test]
-    fn lean_sweep_for_few_rows_an_expert_and_few_bytes_past_three_tokens() {
+    fn lean_sweep_for_few_rows_an_expert_and_few_bytes() {
         // The measured wins and draws (v37 c1-c2, c4; v39 c2-c9): (T, k, E, H, I, gated).
         for (t, k, e, h, i, g) in [
             (1, 2, 64, 2048, 2048, false),
@@ -416,22 +423,25 @@ mod tests {
             (8, 2, 16, 1024, 1024, false),
             (8, 2, 64, 1024, 1024, false),
             (8, 2, 32, 512, 512, true),
+            // v40: the tensor-core tiles fetching 256 bytes a miss.
+            (8, 2, 8, 2048, 2048, false),
+            (8, 2, 8, 2048, 2048, true),
+            (8, 2, 16, 2048, 2048, false),
+            (8, 2, 16, 4096, 4096, false),
+            (8, 4, 16, 2048, 2048, false),
         ] {
             assert!(lean_sweep(t, k, e, h, i, g, 2), "{t} {k} {e} {h} {i} {g}");
         }
-        // Losses and draws left to the static plan: Mixtral size past 1 GiB (T = 2) and past
-        // 192 MiB (T = 4, 8), two rows an expert past three tokens, past 192 MiB at T = 7, 8 with
-        // nothing dropped, more than eight tokens.
+        // Losses and draws left to the static plan: Mixtral size past 1 GiB (T = 2, 4, 8), more
+        // than two rows an expert past three tokens, past 192 MiB where most experts have one
+        // row (T = 7, E = 16; T = 8, E = 64), more than eight tokens.
         for (t, k, e, h, i, g) in [
             (2, 2, 8, 4096, 14336, true),
             (4, 2, 8, 4096, 14336, true),
             (8, 2, 8, 4096, 14336, true),
-            (8, 2, 8, 2048, 2048, true),
-            (8, 4, 16, 2048, 2048, false),
-            (8, 2, 16, 2048, 2048, false),
+            (8, 2, 4, 2048, 2048, false),
             (8, 2, 64, 2048, 2048, false),
             (7, 2, 16, 2048, 2048, false),
-            (8, 2, 16, 4096, 4096, false),
             (9, 2, 64, 256, 256, false),
         ] {
             assert!(!lean_sweep(t, k, e, h, i, g, 2), "{t} {k} {e} {h} {i} {g}");

@@ -60,6 +60,19 @@ pub unsafe fn ld_nc_v4(p: *const u8) -> [u32; 4] {
     [a, b, c, d]
 }
 
+/// `ld.global.nc.L2::256B.v4.u32`: as [`ld_nc_v4`], and a miss brings the 256 bytes around the
+/// vector into L2. For warps whose loads cover only 64 bytes of a row each (the sweep's
+/// tensor-core tiles): DRAM serves such requests well below its rate (perf log v40).
+#[inline(always)]
+pub unsafe fn ld_nc_v4_l2_256(p: *const u8) -> [u32; 4] {
+    let (a, b, c, d): (u32, u32, u32, u32);
+    unsafe {
+        asm!("ld.global.nc.L2::256B.v4.u32 {{{a}, {b}, {c}, {d}}}, [{p}];",
+            a = out(reg32) a, b = out(reg32) b, c = out(reg32) c, d = out(reg32) d, p = in(reg64) p)
+    };
+    [a, b, c, d]
+}
+
 /// `ld.global.cg.v4.u32`: 16 bytes read at L2 (data other blocks or peers wrote in this kernel).
 #[inline(always)]
 pub unsafe fn ld_cg_v4(p: *const u8) -> [u32; 4] {
