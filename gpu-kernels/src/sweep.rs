@@ -22,7 +22,7 @@ use crate::fault::{self, Deadline};
 use crate::gemm::activation::Act;
 use crate::gemm::element::{Bf16, Element, F16, Mma};
 use crate::grid;
-use crate::layout::{EXPERT_MAX_ROWS, LEAN_MAX_PAIRS, LEAN_ROWS, LEAN_X_BYTES, MoeParams, NONE, timeline};
+use crate::layout::{EXPERT_MAX_ROWS, ExpertRuns, LEAN_MAX_PAIRS, LEAN_ROWS, LEAN_X_BYTES, MoeParams, NONE, block_share, timeline};
 use crate::lean::{
     ACTIVE, ACTIVE_COUNT, GATE_EXPERTS, GATE_TOKENS, H, PAIR, X, expert_rows, first_row, fma, gemm0_dots, kept_rows, row_token, staged_rows,
 };
@@ -69,15 +69,10 @@ unsafe fn forward<E: Mma>(param: &MoeParams) {
 #[inline(always)]
 unsafe fn run<E: Mma>(p: &MoeParams, smem: u32, dl: &Deadline) {
     let active = unsafe { copy::ld_shared_u32(smem + ACTIVE_COUNT) };
-    let (first, end) = share(active * p.inter);
     let warp_id = thread_idx() / 32;
     let gated = p.gated();
-    let mut u = first;
-    while u < end {
-        // The share's columns of one expert at a time.
-        let a = u / p.inter;
-        let stop = end.min((a + 1) * p.inter);
-        let (lo, hi) = (u - a * p.inter, stop - a * p.inter);
+    // The share's columns of one expert at a time.
+    for (a, lo, hi) in ExpertRuns::new(share(active * p.inter), p.inter) {
         if unsafe { kept_rows(smem, a) } >= MMA_MIN_ROWS {
             unsafe { gemm0_mma::<E>(p, smem, a, lo, hi) };
         } else {
@@ -89,25 +84,18 @@ unsafe fn run<E: Mma>(p: &MoeParams, smem: u32, dl: &Deadline) {
                 c += if c2 == NONE { 4 } else { 8 };
             }
         }
-        u = stop;
     }
     if !unsafe { grid::barrier::<true>(p, dl, smem) } {
         return;
     }
     fault::mark_now(p, timeline::BARRIER_DONE);
-    let (first, end) = share(active * p.hidden);
-    let mut u = first;
-    while u < end {
-        // The share's rows of one expert at a time, their h staged once.
-        let a = u / p.hidden;
-        let stop = end.min((a + 1) * p.hidden);
-        let (lo, hi) = (u - a * p.hidden, stop - a * p.hidden);
+    // The share's rows of one expert at a time, their h staged once.
+    for (a, lo, hi) in ExpertRuns::new(share(active * p.hidden), p.hidden) {
         if unsafe { kept_rows(smem, a) } >= MMA_MIN_ROWS {
             unsafe { gemm1_mma::<E>(p, smem, a, lo, hi) };
         } else {
             unsafe { gemm1_any::<E>(p, smem, a, lo, hi) };
         }
-        u = stop;
     }
     fault::mark_now(p, timeline::LAST_TASK);
     if !unsafe { grid::barrier::<true>(p, dl, smem) } {
@@ -116,10 +104,9 @@ unsafe fn run<E: Mma>(p: &MoeParams, smem: u32, dl: &Deadline) {
     unsafe { combine::<E>(p, smem) };
 }
 
-/// This block's share `[first, end)` of `units` units: contiguous, sizes within one.
+/// This block's share `[first, end)` of `units` units ([`block_share`]).
 fn share(units: u32) -> (u32, u32) {
-    let (b, g) = (block_idx() as u64, grid_dim() as u64);
-    ((units as u64 * b / g) as u32, (units as u64 * (b + 1) / g) as u32)
+    block_share(units, block_idx(), grid_dim())
 }
 
 /// Byte offset of row `row`, column `c`, in a region of rows of `cols` 16-bit values (expert row

@@ -153,6 +153,44 @@ const _: () = assert!(SWEEP_BLOCKS_PER_SM * (LEAN_SHARED_BYTES + 1024) <= 228 * 
 /// of each 16-bit W2 row).
 pub const LEAN_SLICE: u32 = 64;
 
+/// Block `block`'s share `[first, end)` of `units` units over `blocks` blocks (the sweep's):
+/// contiguous, in block order, sizes within one.
+pub const fn block_share(units: u32, block: u32, blocks: u32) -> (u32, u32) {
+    let (u, b, g) = (units as u64, block as u64, blocks as u64);
+    ((u * b / g) as u32, (u * (b + 1) / g) as u32)
+}
+
+/// A sweep share `[first, end)` of expert rows' units (`per` an expert row: columns of I in
+/// GEMM0, rows of H in GEMM1) cut at expert rows: `(a, lo, hi)`, units `[lo, hi)` of expert
+/// row `a`, in order.
+pub struct ExpertRuns {
+    next: u32,
+    end: u32,
+    per: u32,
+}
+
+impl ExpertRuns {
+    pub const fn new((first, end): (u32, u32), per: u32) -> Self {
+        ExpertRuns { next: first, end, per }
+    }
+}
+
+impl Iterator for ExpertRuns {
+    type Item = (u32, u32, u32);
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next >= self.end {
+            return None;
+        }
+        let a = self.next / self.per;
+        let stop = if self.end < (a + 1) * self.per { self.end } else { (a + 1) * self.per };
+        let run = (a, self.next - a * self.per, stop - a * self.per);
+        self.next = stop;
+        Some(run)
+    }
+}
+
 /// Items of a lean forward with `experts` experts holding kept rows: one per (expert, slice).
 pub const fn lean_items(experts: u32, inter: u32) -> u32 {
     experts * (inter / LEAN_SLICE)
@@ -421,6 +459,28 @@ mod tests {
             assert_eq!(tokens <= route_tokens(lanes), experts <= 128 || tokens <= 4, "T = {tokens}, E = {experts}");
         }
         assert_eq!(lean_route_lanes(3, 64), 32);
+    }
+
+    #[test]
+    fn sweep_shares_cover_every_unit_once_in_runs_of_one_expert_row() {
+        for (rows, per, blocks) in [(1, 14336, 396), (7, 2048, 396), (16, 320, 9), (3, 64, 396), (64, 4096, 396), (2, 1, 5)] {
+            let units = rows * per;
+            let mut next = (0, 0);
+            for b in 0..blocks {
+                let share = block_share(units, b, blocks);
+                assert_eq!(share.0, next.1, "contiguous, in block order");
+                assert!(share.1 - share.0 <= units / blocks + 1 && share.1 - share.0 >= units / blocks);
+                next = share;
+                let mut at = share.0;
+                for (a, lo, hi) in ExpertRuns::new(share, per) {
+                    assert!(a < rows && lo < hi && hi <= per, "{rows} {per} {blocks}: ({a}, {lo}, {hi})");
+                    assert_eq!(a * per + lo, at, "runs in order, nothing skipped");
+                    at = a * per + hi;
+                }
+                assert_eq!(at, share.1);
+            }
+            assert_eq!(next.1, units);
+        }
     }
 
     #[test]
