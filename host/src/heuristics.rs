@@ -106,8 +106,8 @@ pub const fn lean_dense(tokens: u32, top_k: u32, experts: u32, inter: u32, sms: 
     tokens * top_k < experts && flashmoe_kernels::layout::lean_items(experts, inter) < sms
 }
 
-/// Most bytes of the chosen experts' weights up to which the sweep takes a forward of at most
-/// three tokens the lean kernel's items do not (see [`lean_sweep`]).
+/// Most bytes of the chosen experts' weights up to which the sweep takes a forward the lean
+/// kernel's items do not (see [`lean_sweep`]).
 pub const LEAN_SWEEP_MAX_WEIGHT_BYTES: u64 = 1 << 30;
 
 /// [`LEAN_SWEEP_MAX_WEIGHT_BYTES`] past three tokens where most chosen experts have one row (see
@@ -118,41 +118,28 @@ pub const SWEEP_MMA_MAX_WEIGHT_BYTES: u64 = 192 << 20;
 /// (`flags::LEAN_SWEEP`): every block routes, then the grid's warps stream the chosen experts'
 /// weight rows between two grid barriers, each block an equal share (experts of two rows or more
 /// on tensor cores). It saves the static plan's start and tail, which matter less the more bytes
-/// a forward reads. Up to three tokens, while the experts get at most two rows each on average
-/// (T·k <= 2·E), at any E (past eight experts the blocks split the gate and a grid barrier
-/// publishes it) and up to [`LEAN_SWEEP_MAX_WEIGHT_BYTES`] of chosen weights: its one-row dot
-/// products stream at 3.9-4.0 TB/s. Perf log v37 (one H200, same call, kernel ms, sweep vs the
-/// static plan): T = 1, H = I = 2048, E = 8 0.030 vs 0.049; T = 3 0.047-0.050 vs 0.072; T = 1,
-/// E = 64 0.032 vs 0.044; Mixtral size (H = 4096, I = 14336, E = 8, SwiGLU) T = 1 (672 MiB)
-/// 0.200-0.201 vs 0.207, k = 3 (1008 MiB) 0.283-0.284 both, T = 2 (1.3 GiB) 0.285 vs 0.283;
-/// v39, H = I = 2048: T = 2, E = 4 0.033-0.034 vs 0.053; T = 2, E = 2 0.035-0.037 vs 0.049-0.051.
-/// From four to `layout::SWEEP_MAX_TOKENS` tokens, while the experts get at most two rows each
-/// (T·k <= 2·E): up to [`LEAN_SWEEP_MAX_WEIGHT_BYTES`] where there are as many rows as experts
-/// (T·k >= E: most chosen experts run on tensor cores), else up to
-/// [`SWEEP_MMA_MAX_WEIGHT_BYTES`]. v40 (c1-c3, drop-less, the tensor-core tiles' loads fetching
-/// 256 bytes): T = 8, E = 8 0.071 vs 0.081-0.082; T = 8, E = 16 (256 MiB) 0.091-0.092 vs
-/// 0.096-0.097; T = 8, H = I = 4096, E = 16 (1 GiB) 0.230 both; left to the static plan:
-/// Mixtral size T = 4 (2.6 GiB) 0.522 vs 0.458, T = 8 0.727 vs 0.654. Earlier, v39 (c2-c9, with
-/// tiles at ~2 TB/s), H = I = 2048 unless named, nothing dropped (drop-less) or at capacity
-/// factor 1: T = 8, E = 12 0.083 vs 0.092 (drop-less), 0.086 vs 0.091; T = 6, E = 16 0.085-0.086 vs
-/// 0.094-0.097 (drop-less); T = 4, E = 8 0.061-0.062 vs 0.060-0.061 (drop-less), 0.055-0.057 vs
-/// 0.066-0.070; T = 8, H = I = 1024, E = 16 0.039 vs 0.064 (drop-less); T = 8, H = I = 512,
-/// E = 32, gated 0.039 vs 0.059 (drop-less). Losses then, drop-less: T = 8, E = 16 (256 MiB)
-/// 0.101-0.104 vs 0.096-0.097; E = 64 0.114-0.116 vs 0.107-0.111; T = 7, E = 16 0.096 vs 0.092;
-/// T = 8, H = I = 4096, E = 16 (1 GiB) 0.279 vs 0.229; T = 8, E = 16, k = 4 (two rows) 0.122 vs
-/// 0.108; also given up: T = 5, E = 32, k = 4 (320 MiB) 0.120 vs 0.140, and at capacity factor
-/// 1 (one row an expert) T = 8, E = 16 0.084-0.086 vs 0.095-0.098.
+/// a forward reads. Taken while the experts get at most two rows each on average (T·k <= 2·E),
+/// at any E (past eight experts or four tokens the blocks split the gate), up to
+/// [`LEAN_SWEEP_MAX_WEIGHT_BYTES`] of chosen weights; past three tokens, where most chosen
+/// experts have one row (T·k < E), only up to [`SWEEP_MMA_MAX_WEIGHT_BYTES`]: one-row experts
+/// gain nothing from the tensor-core tiles, and such layers measured slower past ~200 MiB.
+/// One H200, same call, kernel ms, sweep vs the static plan (perf log v37, v39, v40):
+/// - T = 1, H = I = 2048, E = 8 0.030 vs 0.049; T = 3 0.047-0.050 vs 0.072; T = 1, E = 64
+///   0.032 vs 0.044; T = 2, E = 2 0.035-0.037 vs 0.049-0.051;
+/// - Mixtral size (H = 4096, I = 14336, E = 8, SwiGLU) T = 1 (672 MiB) 0.200-0.201 vs 0.207,
+///   k = 3 (1008 MiB) 0.283-0.284 both; not taken: T = 2 (1.3 GiB) 0.285 vs 0.283, T = 4 and 8
+///   (2.6 GiB) 0.522 / 0.727 vs 0.458 / 0.654;
+/// - past three tokens, drop-less (v40, the tiles' loads fetching 256 bytes): T = 8, E = 8
+///   0.071 vs 0.081-0.082; T = 8, E = 16 (256 MiB) 0.090-0.092 vs 0.095-0.097; T = 8,
+///   H = I = 4096, E = 16 (1 GiB) 0.230-0.233 vs 0.230-0.234; T = 8, H = I = 1024, E = 16 0.039
+///   vs 0.064 (v39); not taken: T = 8, E = 64 (one row an expert, 256 MiB) 0.114-0.116 vs
+///   0.107-0.111 (v39).
 pub const fn lean_sweep(tokens: u32, top_k: u32, experts: u32, hidden: u32, inter: u32, gated: bool, elem_bytes: u32) -> bool {
     let bytes = chosen_weight_bytes(tokens, top_k, experts, hidden, inter, gated, elem_bytes);
     let pairs = tokens * top_k;
-    if tokens <= 3 {
-        pairs <= 2 * experts && bytes <= LEAN_SWEEP_MAX_WEIGHT_BYTES
-    } else {
-        let most_on_tensor_cores = pairs >= experts;
-        tokens <= flashmoe_kernels::layout::SWEEP_MAX_TOKENS
-            && pairs <= 2 * experts
-            && bytes <= if most_on_tensor_cores { LEAN_SWEEP_MAX_WEIGHT_BYTES } else { SWEEP_MMA_MAX_WEIGHT_BYTES }
-    }
+    let most_on_tensor_cores = pairs >= experts;
+    let max_bytes = if tokens <= 3 || most_on_tensor_cores { LEAN_SWEEP_MAX_WEIGHT_BYTES } else { SWEEP_MMA_MAX_WEIGHT_BYTES };
+    tokens <= flashmoe_kernels::layout::SWEEP_MAX_TOKENS && pairs <= 2 * experts && bytes <= max_bytes
 }
 
 /// Weight bytes of the most experts a forward of `tokens` tokens can choose.

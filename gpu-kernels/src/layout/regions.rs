@@ -184,7 +184,7 @@ impl Iterator for ExpertRuns {
             return None;
         }
         let a = self.next / self.per;
-        let stop = if self.end < (a + 1) * self.per { self.end } else { (a + 1) * self.per };
+        let stop = self.end.min((a + 1) * self.per);
         let run = (a, self.next - a * self.per, stop - a * self.per);
         self.next = stop;
         Some(run)
