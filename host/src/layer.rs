@@ -988,6 +988,27 @@ impl<'c> MoeLayer<'c> {
         })
     }
 
+    /// The tasks GPU `rank`'s processor queue held in this layer's last forward, in slot order:
+    /// the leading slots stamped with that launch's epoch, none when its engine had no queue (a
+    /// diagnostic: which consecutive tasks share a weight panel, `layout::slot_pairs_sharing_panels`).
+    pub fn queue(&self, rank: usize) -> Result<Vec<layout::Task>> {
+        self.rank(rank)?;
+        let arena = self.scratch.lock();
+        arena.idle("reading the task queue")?;
+        let Some(epoch) = arena.last.filter(|f| f.layer == self.id).map(|f| f.epoch) else {
+            return Err(Error::Unavailable("no task queue: this layer's last forward failed, or another layer ran on the scratch since"));
+        };
+        const WORDS: usize = std::mem::size_of::<layout::Task>() / 4;
+        let ws = &arena.layout.ws;
+        let mut words = vec![0u32; ws.queue_slots as usize * WORDS];
+        arena.gpus[rank].workspace.read(ws.queue as usize, &mut words)?;
+        let tasks: Vec<layout::Task> = words
+            .chunks_exact(WORDS)
+            .map(|w| layout::Task { kind: w[0], tile: w[1], n_tile: w[2], info: w[3], pair: w[4], slot: w[5], _pad: w[6], stamp: w[7] })
+            .collect();
+        Ok(tasks.into_iter().take_while(|t| t.stamp == epoch).collect())
+    }
+
     /// The routing GPU `rank` decided in this layer's last forward, which must have carried
     /// `tokens` tokens and be the last forward on the scratch arena.
     pub fn routing(&self, rank: usize, tokens: usize) -> Result<GpuRouting> {

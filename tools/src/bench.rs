@@ -811,6 +811,24 @@ pub fn all_sweeps(quick: bool, sweeps: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+/// One line on a forward's task queue: of the slot pairs (2i, 2i + 1) holding GEMM tasks, how
+/// many read one weight panel, the pairs a 2-block cluster claiming two slots at once could run
+/// with their B stages multicast (perf log v42, Next).
+pub fn queue_pairs_summary(tasks: &[flashmoe::layout::Task]) -> String {
+    let [g0, g1] = flashmoe::layout::slot_pairs_sharing_panels(tasks);
+    let pct = |(pairs, shared): (u32, u32)| 100.0 * shared as f64 / pairs.max(1) as f64;
+    format!(
+        "task queue on GPU 0: {} tasks; slot pairs (2i, 2i + 1) reading one weight panel: GEMM0 {} of {} ({:.0}%), GEMM1 {} of {} ({:.0}%)",
+        tasks.len(),
+        g0.1,
+        g0.0,
+        pct(g0),
+        g1.1,
+        g1.0,
+        pct(g1)
+    )
+}
+
 /// A readable digest of one GPU's timeline (see [`flashmoe::layout::timeline`]): when the phases
 /// ended (us from the first block's start; median and last processor), how busy processors were.
 pub fn timeline_summary(blocks: &[[u64; flashmoe::layout::timeline::SLOTS]]) -> String {

@@ -653,6 +653,7 @@ fn run_on(
         if let Some(t) = layer.timeline(0)? {
             println!("timeline of one forward on GPU 0:\n{}", bench::timeline_summary(&t));
         }
+        println!("{}", bench::queue_pairs_summary(&layer.queue(0)?));
     }
     if !v.passed(cfg.dtype) {
         return Err(Error::VerificationFailed(format!("{v:?}")));

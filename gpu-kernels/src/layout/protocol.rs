@@ -243,6 +243,30 @@ pub const fn run_gemm1_task(task: &Task, first_tile: u32, tiles: u32, last_rows:
     Task { kind: TaskKind::Gemm1 as u32, tile, slot, n_tile: j / tiles, info, ..*task }
 }
 
+/// Whether two tasks are GEMM tasks that read one weight panel: the same kind, local expert and
+/// output column tile (so the same K as well). Two blocks of a cluster running such a pair could
+/// load each B stage once for both (TMA multicast; perf log v42).
+pub const fn shares_weight_panel(a: &Task, b: &Task) -> bool {
+    let gemm = a.kind == TaskKind::Gemm0 as u32 || a.kind == TaskKind::Gemm1 as u32;
+    gemm && a.kind == b.kind && a.n_tile == b.n_tile && tile_info_parts(a.info).0 == tile_info_parts(b.info).0
+}
+
+/// Of a queue's slot pairs (2i, 2i + 1) whose first slot holds a GEMM task (`tasks` in slot
+/// order): per kind (GEMM0, GEMM1), how many there are and how many read one weight panel
+/// ([`shares_weight_panel`]). What pairing consecutive claims could multicast.
+pub fn slot_pairs_sharing_panels(tasks: &[Task]) -> [(u32, u32); 2] {
+    let mut counts = [(0, 0); 2];
+    for pair in tasks.chunks_exact(2) {
+        let kind = pair[0].kind;
+        if kind == TaskKind::Gemm0 as u32 || kind == TaskKind::Gemm1 as u32 {
+            let c = &mut counts[(kind - TaskKind::Gemm0 as u32) as usize];
+            c.0 += 1;
+            c.1 += shares_weight_panel(&pair[0], &pair[1]) as u32;
+        }
+    }
+    counts
+}
+
 /// Region maps a task's A can come from by one TMA box per K slice, as byte offsets into
 /// `MoeParams::w_maps` (128 bytes a map).
 pub mod a_maps {
@@ -414,6 +438,36 @@ pub const fn publish_run_end(j0: u32, n: u32) -> u32 {
 mod tests {
     use super::super::abi::MoeParams;
     use super::*;
+
+    /// Slot pairs count by their first task's kind; a pair shares a panel only with one kind,
+    /// expert and column tile; an odd last slot and non-GEMM pairs are not counted.
+    #[test]
+    fn slot_pairs_sharing_panels_counts_matching_pairs() {
+        let task = |kind: TaskKind, expert: u32, n_tile: u32, tile: u32| Task {
+            kind: kind as u32,
+            tile,
+            n_tile,
+            info: tile_info(expert, 1, TILE_M),
+            ..Task::default()
+        };
+        let tasks = [
+            task(TaskKind::Gemm0, 3, 0, 0),
+            task(TaskKind::Gemm0, 3, 0, 1), // shares: same expert and column tile
+            task(TaskKind::Gemm0, 3, 0, 2),
+            task(TaskKind::Gemm0, 3, 1, 2), // next column tile
+            task(TaskKind::Gemm0, 3, 1, 3),
+            task(TaskKind::Gemm0, 4, 1, 4), // another expert
+            task(TaskKind::Gemm1, 3, 1, 4),
+            task(TaskKind::Gemm1, 3, 1, 5), // shares
+            task(TaskKind::Gemm1, 3, 2, 6),
+            task(TaskKind::Gemm0, 3, 2, 7), // another kind
+            task(TaskKind::Combine, 0, 0, 0),
+            task(TaskKind::Combine, 0, 0, 1), // not a GEMM pair
+            task(TaskKind::Gemm0, 3, 0, 9),   // odd last slot
+        ];
+        assert_eq!(slot_pairs_sharing_panels(&tasks), [(3, 1), (2, 1)]);
+        assert!(!shares_weight_panel(&tasks[10], &tasks[11]));
+    }
 
     /// A run's GEMM1 tasks: every (tile, column tile) once, n-major, each with its own slot
     /// (consecutive tiles of one pair) and rows (full but a partial last tile), whichever tile
