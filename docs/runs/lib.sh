@@ -27,5 +27,5 @@ t() {
 timeline() {
   timeout -k 2 60 /tmp/p/$1/bin-bin-flashmoe run --gpus 1 $2 --verify-tokens 2 --iters 10 --timeline > /tmp/r.log 2>&1
   echo "--- $1 [$2] timeline $(med)"
-  grep -E "per GEMM|exit|idle" /tmp/r.log | tr -s ' '
+  grep -E "per GEMM|exit|idle|task queue" /tmp/r.log | tr -s ' '
 }

@@ -21,4 +21,9 @@ for cfg in "--tokens 16384 $L --experts 32" "--tokens 8192 $L --experts 64" "--t
   echo -n "[$cfg]"; for v in MC H TRH P1 TR MC H TRH; do r $v "$cfg"; done; echo
 done
 timeline H "--tokens 16384 $L --experts 32"
+# The B-multicast candidates on main: slot pairs reading one weight panel (`run --timeline`'s
+# task-queue line, new in v42, never run yet).
+for cfg in "--tokens 16384 $L --experts 32" "--tokens 8192 $L --experts 64" "--tokens 4096 $L --experts 128" "--tokens 16384 $L --experts 32 --gated --activation silu --capacity-factor 0"; do
+  timeline MC "$cfg"
+done
 echo "=== elapsed ${SECONDS}s"
