@@ -998,14 +998,9 @@ impl<'c> MoeLayer<'c> {
         let Some(epoch) = arena.last.filter(|f| f.layer == self.id).map(|f| f.epoch) else {
             return Err(Error::Unavailable("no task queue: this layer's last forward failed, or another layer ran on the scratch since"));
         };
-        const WORDS: usize = std::mem::size_of::<layout::Task>() / 4;
         let ws = &arena.layout.ws;
-        let mut words = vec![0u32; ws.queue_slots as usize * WORDS];
-        arena.gpus[rank].workspace.read(ws.queue as usize, &mut words)?;
-        let tasks: Vec<layout::Task> = words
-            .chunks_exact(WORDS)
-            .map(|w| layout::Task { kind: w[0], tile: w[1], n_tile: w[2], info: w[3], pair: w[4], slot: w[5], _pad: w[6], stamp: w[7] })
-            .collect();
+        let mut tasks = vec![layout::Task::default(); ws.queue_slots as usize];
+        arena.gpus[rank].workspace.read(ws.queue as usize, &mut tasks)?;
         Ok(tasks.into_iter().take_while(|t| t.stamp == epoch).collect())
     }
 

@@ -527,6 +527,7 @@ pub struct Control {
 /// needs no read of its [`TileDesc`] before the GEMM starts.
 #[repr(C, align(16))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "nvptx64"), derive(bytemuck::Pod, bytemuck::Zeroable))]
 pub struct Task {
     pub kind: u32,
     /// Row tile ([`TileDesc`] index) of GEMM tasks, token tile of combine tasks.

@@ -247,8 +247,7 @@ pub const fn run_gemm1_task(task: &Task, first_tile: u32, tiles: u32, last_rows:
 /// output column tile (so the same K as well). Two blocks of a cluster running such a pair could
 /// load each B stage once for both (TMA multicast; perf log v42).
 pub const fn shares_weight_panel(a: &Task, b: &Task) -> bool {
-    let gemm = a.kind == TaskKind::Gemm0 as u32 || a.kind == TaskKind::Gemm1 as u32;
-    gemm && a.kind == b.kind && a.n_tile == b.n_tile && tile_info_parts(a.info).0 == tile_info_parts(b.info).0
+    a.is_gemm() && a.kind == b.kind && a.n_tile == b.n_tile && tile_info_parts(a.info).0 == tile_info_parts(b.info).0
 }
 
 /// Of a queue's slot pairs (2i, 2i + 1) whose first slot holds a GEMM task (`tasks` in slot
@@ -257,9 +256,8 @@ pub const fn shares_weight_panel(a: &Task, b: &Task) -> bool {
 pub fn slot_pairs_sharing_panels(tasks: &[Task]) -> [(u32, u32); 2] {
     let mut counts = [(0, 0); 2];
     for pair in tasks.chunks_exact(2) {
-        let kind = pair[0].kind;
-        if kind == TaskKind::Gemm0 as u32 || kind == TaskKind::Gemm1 as u32 {
-            let c = &mut counts[(kind - TaskKind::Gemm0 as u32) as usize];
+        if pair[0].is_gemm() {
+            let c = &mut counts[(pair[0].kind - TaskKind::Gemm0 as u32) as usize];
             c.0 += 1;
             c.1 += shares_weight_panel(&pair[0], &pair[1]) as u32;
         }
