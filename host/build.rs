@@ -162,7 +162,23 @@ fn nested_build(kernels: &Path, target_dir: &Path, arch: Arch, linker: &Path, fe
         eprintln!("{}", String::from_utf8_lossy(&output.stderr));
         panic!("the nvptx64 kernel build for {stem} failed (rustc's errors are above)");
     }
+    forward_warnings(stem, &String::from_utf8_lossy(&output.stderr));
     target_dir.join("nvptx64-nvidia-cuda").join("release").join("deps")
+}
+
+/// Repeats the kernel crate's rustc warnings (message and location) as this build's warnings:
+/// the nested build's output is otherwise dropped when it succeeds, and its dead code and
+/// unused imports would pile up unseen. `+ptx80`'s unstable-feature notice (every build) and the
+/// count line are left out.
+fn forward_warnings(stem: &str, stderr: &str) {
+    let mut lines = stderr.lines().peekable();
+    while let Some(line) = lines.next() {
+        if !line.starts_with("warning: ") || line.contains("`ptx80`") || line.contains("generated ") {
+            continue;
+        }
+        let at = lines.next_if(|l| l.trim_start().starts_with("-->")).map(|l| format!(" ({})", l.trim_start().trim_start_matches("--> ")));
+        println!("cargo:warning=kernels {stem}: {}{}", line.trim_start_matches("warning: "), at.unwrap_or_default());
+    }
 }
 
 /// NVSHMEM's device bitcode: NVSHMEM_DEVICE_BC, else NVSHMEM_HOME/lib/libnvshmem_device.bc.

@@ -10,7 +10,7 @@ use crate::fault::{self, Deadline};
 use crate::gemm::element::Element;
 use crate::layout::{
     DROPPED, GEMM0_COUNTERS, MoeParams, NONE, StaticPlan, StaticTask, Task, TaskKind, TileDesc, WaitKind, combine_tasks, gemm0_tile_cols,
-    gemm0_tiles, gemm1_tiles, meta_word, split_gemm0_tasks, tile_info, tile_words,
+    gemm1_tiles, meta_word, split_gemm0_tasks, tile_info, tile_words,
 };
 use crate::ptx::{copy, sync, time};
 use crate::smem::{SCAN_A, STATIC_PLAN};

@@ -95,10 +95,10 @@ unsafe fn fail<const LEAN: bool>(p: &MoeParams, code: u32, what: u32, peer: u32,
         let store = |r: usize, field: usize, value: u32| {
             #[cfg(feature = "nvshmem")]
             if p.puts_to(r as u32) {
-                unsafe { crate::nvshmem::store_u32(p, r as u32, word(r, field), value) };
+                crate::nvshmem::store_u32(p, r as u32, word(r, field), value);
                 return;
             }
-            unsafe { sync::st_relaxed_sys_u32(word(r, field), value) };
+            sync::st_relaxed_sys_u32(word(r, field), value);
         };
         for r in 0..p.world as usize {
             store(r, offset_of!(Control, abort_by), p.rank);
@@ -195,6 +195,7 @@ pub fn mark(p: &MoeParams, slot: usize, value: u64) {
 
 /// [`mark`] from whichever thread calls it (a slot one warpgroup owns: the ws consumers').
 #[inline(always)]
+#[cfg(target_feature = "sm_90a")]
 pub fn mark_by_caller(p: &MoeParams, slot: usize, value: u64) {
     if p.timeline != 0 {
         unsafe { *timeline_slot(p, slot) = value };
@@ -204,6 +205,7 @@ pub fn mark_by_caller(p: &MoeParams, slot: usize, value: u64) {
 /// Records `step` in the timeline slot of this thread's warpgroup (its first thread; no-op when
 /// not recording): where each warpgroup of a hung block stopped.
 #[inline(always)]
+#[cfg(target_feature = "sm_90a")]
 pub fn mark_warpgroup(p: &MoeParams, step: u64) {
     let tid = crate::util::thread_idx();
     if p.timeline != 0 && tid % 128 == 0 {

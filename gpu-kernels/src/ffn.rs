@@ -23,18 +23,23 @@ use crate::fault;
 use crate::gemm::activation;
 use crate::gemm::element::{Element, F32, Mma};
 use crate::gemm::epilogue;
-use crate::gemm::mainloop::{Rows, TmaB, mainloop, zero_acc};
-use crate::group::Group;
+use crate::gemm::mainloop::{Rows, mainloop, zero_acc};
 use crate::layout::{
-    Control, ErrorCode, FaultKind, GEMM0_COUNTERS, MAX_GEMM1_SPLITS, MAX_SEGMENTS, MoeParams, NONE, RowStream, TILE_K_BYTES, TILE_M,
-    TILE_N, Task, TaskKind, TileDesc, a_box_row, gemm0_task_splits, gemm0_tile_cols, gemm0_tiles, gemm1_partial_bytes, gemm1_partial_rows,
-    gemm1_tiles, launch_tiles, meta_j, meta_token, region_row, row_stream, run_gemm1_task, run_in_bounds, segment_in_bounds,
-    split_gemm0_tasks, tile_info_parts, ws_counters,
+    Control, ErrorCode, FaultKind, GEMM0_COUNTERS, MAX_GEMM1_SPLITS, MAX_SEGMENTS, MoeParams, TILE_K_BYTES, TILE_M, TILE_N, Task, TaskKind,
+    TileDesc, gemm0_task_splits, gemm0_tile_cols, gemm0_tiles, gemm1_partial_bytes, gemm1_partial_rows, gemm1_tiles, launch_tiles, meta_j,
+    meta_token, segment_in_bounds, split_gemm0_tasks, tile_info_parts,
 };
+// The warp-specialized engine's task steps (sm_90a).
 use crate::os::queue::Queue;
 use crate::ptx::{copy, sync};
 use crate::smem::{A_ROWS, BROADCAST, OUT_ROWS, TASK};
 use crate::util::thread_idx;
+#[cfg(target_feature = "sm_90a")]
+use crate::{
+    gemm::mainloop::TmaB,
+    group::Group,
+    layout::{NONE, RowStream, a_box_row, region_row, row_stream, run_gemm1_task, run_in_bounds, ws_counters},
+};
 
 /// A row tile of a task in global memory ([`TileDesc`], written by a subscriber in this launch,
 /// so read coherently). Its segments are read where they are: indexing a register copy by a
@@ -49,7 +54,9 @@ pub(crate) struct Tile {
     slot: u32,
 }
 
-use crate::layout::tile_words::{PAIR, ROWS, RUN_FIRST, RUN_TILES, SEG_ROWS, SLOT};
+use crate::layout::tile_words::{PAIR, SEG_ROWS, SLOT};
+#[cfg(target_feature = "sm_90a")]
+use crate::layout::tile_words::{ROWS, RUN_FIRST, RUN_TILES};
 
 impl Tile {
     /// The task's row tile: what the task carries (local expert, segments, rows, first segment).
@@ -555,6 +562,7 @@ unsafe fn report_returned_rows<const PUTS: bool>(p: &MoeParams, t: &Tile, shared
 /// out-of-range value (`bad`: fault kind, value, bound), which it leaves in the block's mailbox.
 /// True: the task must stop.
 #[inline(always)]
+#[cfg(target_feature = "sm_90a")]
 unsafe fn any_fault_in(smem: u32, g: &Group, bad: Option<(u32, u64, u64)>, tile: u32) -> bool {
     if let Some((kind, value, bound)) = bad {
         unsafe { fault::defer(smem, ErrorCode::Fault as u32, kind, tile, value, bound) };
@@ -564,6 +572,7 @@ unsafe fn any_fault_in(smem: u32, g: &Group, bad: Option<(u32, u64, u64)>, tile:
 
 /// What a GEMM task computes once its row tables are set: its row tile, K, and the output
 /// columns (the B tile comes by TMA, see [`weight_boxes`]).
+#[cfg(target_feature = "sm_90a")]
 pub struct Plan {
     pub tile: Tile,
     pub k_bytes: u32,
@@ -582,6 +591,7 @@ pub struct Plan {
 /// # Safety
 /// Every thread of `g`, for a published GEMM task.
 #[inline(always)]
+#[cfg(target_feature = "sm_90a")]
 pub unsafe fn rows<E: Element>(p: &MoeParams, smem: u32, g: &Group, task: &Task, a_rows: u32, out_rows: u32) -> bool {
     let t = Tile::of(p, task);
     let (row_bytes, inter_bytes) = ((p.hidden * E::BYTES) as u64, (p.inter * E::BYTES) as u64);
@@ -629,6 +639,7 @@ pub unsafe fn rows<E: Element>(p: &MoeParams, smem: u32, g: &Group, task: &Task,
 
 /// A GEMM task's row tile, K and output columns (from the task alone).
 #[inline(always)]
+#[cfg(target_feature = "sm_90a")]
 pub fn plan<E: Element>(p: &MoeParams, task: &Task) -> Plan {
     let tile = Tile::of(p, task);
     let tile_n = p.tile_n();
@@ -643,6 +654,7 @@ pub fn plan<E: Element>(p: &MoeParams, task: &Task) -> Plan {
 /// The B tile of a wide GEMM task by TMA from the weights' maps (`MoeParams::w_maps`: w1, w3,
 /// w2): one 256-row box, or W1's and W3's 128 rows when gated.
 #[inline(always)]
+#[cfg(target_feature = "sm_90a")]
 pub fn weight_boxes(p: &MoeParams, task: &Task, plan: &Plan) -> TmaB {
     let local = plan.tile.local_expert;
     if task.kind == TaskKind::Gemm1 as u32 {
@@ -656,6 +668,7 @@ pub fn weight_boxes(p: &MoeParams, task: &Task, plan: &Plan) -> TmaB {
 /// ([`a_box_row`]). Rows past the tile's read other slots' rows or zeros past the region; their
 /// outputs are never stored.
 #[inline(always)]
+#[cfg(target_feature = "sm_90a")]
 pub fn a_box(p: &MoeParams, task: &Task, plan: &Plan) -> Option<(u64, u32)> {
     a_box_row(p, task, plan.tile.segments).map(|(map, row)| (p.w_maps + map, row))
 }
@@ -663,6 +676,7 @@ pub fn a_box(p: &MoeParams, task: &Task, plan: &Plan) -> Option<(u64, u32)> {
 /// The word counting the K slices of a row tile's rows stored into the dispatch region by its
 /// first GEMM0 task (`ws_counters::STORED_SLICES`).
 #[inline(always)]
+#[cfg(target_feature = "sm_90a")]
 pub fn stored_slices_word(p: &MoeParams, tile: u32) -> *mut u32 {
     ((p.workspace + p.ws.gemm0_done) as *mut u32).wrapping_add((tile * GEMM0_COUNTERS + ws_counters::STORED_SLICES) as usize)
 }
@@ -674,6 +688,7 @@ pub fn stored_slices_word(p: &MoeParams, tile: u32) -> *mut u32 {
 /// # Safety
 /// A published GEMM task.
 #[inline(always)]
+#[cfg(target_feature = "sm_90a")]
 pub unsafe fn boxed_slices(p: &MoeParams, task: &Task) -> u32 {
     match row_stream(p, task) {
         RowStream::Reads => unsafe { sync::ld_acquire_gpu_u32(stored_slices_word(p, task.tile)) },
@@ -685,6 +700,7 @@ pub unsafe fn boxed_slices(p: &MoeParams, task: &Task) -> u32 {
 /// the layer streams the tile ([`RowStream::Stores`]): each K slice of its A is stored there
 /// from its stage as it lands (`gemm::mainloop::store_streamed_slice`); else `NONE`.
 #[inline(always)]
+#[cfg(target_feature = "sm_90a")]
 pub fn stored_row(p: &MoeParams, task: &Task) -> u32 {
     match row_stream(p, task) {
         RowStream::Stores => region_row(p, task),
@@ -699,6 +715,7 @@ pub fn stored_row(p: &MoeParams, task: &Task) -> u32 {
 /// element, unrolled three activations per vector and spilled: 144 -> 336 bytes in the ws
 /// entries.)
 #[inline(always)]
+#[cfg(target_feature = "sm_90a")]
 pub fn output<E: Element>(p: &MoeParams, task: &Task, plan: &Plan) -> impl Fn(u32, &mut [f32; 8], u32) {
     let local = plan.tile.local_expert;
     let gemm1 = task.kind == TaskKind::Gemm1 as u32;
@@ -769,6 +786,7 @@ unsafe fn activate<E: Element>(act: activation::Act, gated: bool, bias: bool, b_
 /// # Safety
 /// Every thread of `g`, once per task.
 #[inline(always)]
+#[cfg(target_feature = "sm_90a")]
 pub unsafe fn finish(p: &MoeParams, smem: u32, g: &Group, q: &Queue, task: &Task, tile: &Tile) -> bool {
     let tid = g.tid();
     if task.kind == TaskKind::Gemm1 as u32 {

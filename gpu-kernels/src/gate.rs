@@ -13,8 +13,8 @@ use crate::gemm::element::{Bf16, Element, F16, F32, Mma};
 use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, mainloop, zero_acc};
 use crate::layout::{
-    BLOCK_THREADS, DROPPED, DType, ErrorCode, FaultKind, MAX_GATE_SPLITS, MoeParams, NONE, RouterKind, STATIC_ROUTE_STEPS, TILE_K_BYTES,
-    TILE_M, TILE_N, gate_chunks, logits_stride, route_tokens,
+    BLOCK_THREADS, DROPPED, DType, ErrorCode, FaultKind, MAX_GATE_SPLITS, MoeParams, NONE, RouterKind, TILE_K_BYTES, TILE_M, TILE_N,
+    gate_chunks, logits_stride, route_tokens,
 };
 use crate::ptx::{copy, math, sync, warp};
 use crate::ranking::{TopTwo, outranks};
@@ -28,6 +28,7 @@ use crate::util::{block_idx, grid_dim, thread_idx};
 /// # Safety
 /// All threads call it with valid parameters.
 #[inline(always)]
+#[cfg(target_feature = "sm_90a")]
 pub unsafe fn logits<E: Mma, const SMALL_E_AS_M: bool>(p: &MoeParams, smem: u32) {
     unsafe { logits_tiles::<E, SMALL_E_AS_M>(p, smem, gate_chunks(p.tokens) * p.gate_splits) }
 }
@@ -185,7 +186,7 @@ pub unsafe fn route_inline<const DEFER: bool>(p: &MoeParams, smem: u32, warp: u3
 ///
 /// # Safety
 /// All threads of the block, after the logits' grid barrier; `p.tokens` at most
-/// [`STATIC_ROUTE_STEPS`] `· layout::route_tokens(p.route_lanes)`.
+/// [`STATIC_ROUTE_STEPS`](crate::layout::STATIC_ROUTE_STEPS) `· layout::route_tokens(p.route_lanes)`.
 pub unsafe fn route_all<const LEAN: bool>(p: &MoeParams) {
     match p.experts.div_ceil(p.route_lanes) {
         1 => unsafe { route_all_slots::<1, LEAN>(p) },

@@ -44,7 +44,7 @@ mod gate;
 mod gemm;
 #[cfg(target_arch = "nvptx64")]
 mod grid;
-#[cfg(target_arch = "nvptx64")]
+#[cfg(all(target_arch = "nvptx64", target_feature = "sm_90a"))]
 mod group;
 #[cfg(target_arch = "nvptx64")]
 mod lean;

@@ -136,10 +136,13 @@ pub unsafe fn staged_vec<O: Element>(at: u32) -> [f32; 8] {
 
 /// A warp-specialized consumer's staging chunk (`smem::ws::Block::staging`): 64 rows of 32 f32,
 /// each padded by 16 bytes.
+#[cfg(target_feature = "sm_90a")]
 pub type Chunk = [[u32; 32 + 4]; 64];
 /// Bytes between rows of a chunk.
+#[cfg(target_feature = "sm_90a")]
 const CHUNK_STRIDE: u32 = size_of::<[u32; 32 + 4]>() as u32;
 /// Bytes of a chunk.
+#[cfg(target_feature = "sm_90a")]
 pub const CHUNK_BYTES: u32 = size_of::<Chunk>() as u32;
 
 /// The warp-specialized consumer's epilogue: consumer `half`'s 64 rows of a 128x256 tile

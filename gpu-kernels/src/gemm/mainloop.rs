@@ -16,7 +16,7 @@
 use core::mem::{offset_of, size_of};
 
 use super::element::Mma;
-use crate::layout::{PIPELINE_BYTES, PIPELINE_STAGES, TILE_K_BYTES, TILE_M, WEIGHT_BOX_COLS, WS_STAGE_BYTES, WS_TILE_N};
+use crate::layout::{PIPELINE_BYTES, PIPELINE_STAGES, TILE_K_BYTES, TILE_M, WS_STAGE_BYTES, WS_TILE_N};
 use crate::ptx::{copy, mma, sync};
 use crate::util::thread_idx;
 
@@ -376,12 +376,14 @@ const DEEP_STAGES: u32 = 4;
 /// The pipeline's shape for an A operand of `rows` rows: stages, bytes per stage, and where B
 /// starts in a stage.
 #[derive(Clone, Copy)]
+#[cfg(target_feature = "sm_90a")]
 struct Ring {
     stages: u32,
     stage_bytes: u32,
     a_bytes: u32,
 }
 
+#[cfg(target_feature = "sm_90a")]
 impl Ring {
     #[inline(always)]
     const fn for_rows(rows: u32) -> Ring {
@@ -440,9 +442,10 @@ unsafe fn mainloop_sync<E: Mma>(smem: u32, a: &Rows, b: &Rows, k_bytes: u32, acc
 }
 
 /// A stage's B tile (256 rows) by TMA from 2D maps (128-byte swizzle, boxes of
-/// [`WEIGHT_BOX_COLS`] columns, in global memory): one box of 256 rows from `maps[0]`, or when
+/// [`WEIGHT_BOX_COLS`](crate::layout::WEIGHT_BOX_COLS) columns, in global memory): one box of 256 rows from `maps[0]`, or when
 /// gated W1's 128 rows (`maps[0]`) then W3's (`maps[1]`), both from map row `row0`.
 #[derive(Clone, Copy)]
+#[cfg(target_feature = "sm_90a")]
 pub struct TmaB {
     pub maps: [u64; 2],
     pub row0: u32,
@@ -569,7 +572,7 @@ impl SplitLoop for WsLoop {
         if !free {
             return false;
         }
-        let x = kt * WEIGHT_BOX_COLS;
+        let x = kt * crate::layout::WEIGHT_BOX_COLS;
         unsafe {
             if crate::group::warpgroup_tid() == 0 {
                 let a_bytes = if a_map.is_some() { offset_of!(WsStage, b) as u32 } else { 0 };
@@ -610,7 +613,7 @@ unsafe fn store_streamed_slice(smem: u32, stage: u32, kt: u32) {
         let map = unsafe {
             (copy::ld_shared_u32(smem + STREAM_STORE_MAP) as u64) | (copy::ld_shared_u32(smem + STREAM_STORE_MAP + 4) as u64) << 32
         };
-        unsafe { tma::store_2d(map, kt * WEIGHT_BOX_COLS, row, stage) };
+        unsafe { tma::store_2d(map, kt * crate::layout::WEIGHT_BOX_COLS, row, stage) };
         tma::bulk_commit_group();
         // The previous slice's store has read its stage (issued a stage ago) before the
         // consumer releases that stage.

@@ -11,8 +11,8 @@ use super::queue::Queue;
 use super::state;
 use crate::fault::{self, Deadline};
 use crate::layout::{
-    FaultKind, MAX_SEGMENTS, MoeParams, NONE, RowStream, TILE_M, Task, TaskKind, TileDesc, WaitKind, flag_count, flag_epoch, gemm0_tiles,
-    launch_tiles, row_stream, row_tiles, tile_info, timeline,
+    FaultKind, MAX_SEGMENTS, MoeParams, NONE, RowStream, TILE_M, Task, TaskKind, TileDesc, WaitKind, flag_count, flag_epoch, launch_tiles,
+    row_stream, row_tiles, tile_info, timeline,
 };
 use crate::ptx::{copy, sync, time};
 

@@ -29,10 +29,7 @@ use crate::gemm::element::Mma;
 use crate::gemm::epilogue;
 use crate::gemm::mainloop::{Rows, SplitLoop, WsLoop, thread_rows, wait, zero_acc};
 use crate::group::Group;
-use crate::layout::{
-    ErrorCode, MoeParams, NONE, TILE_K_BYTES, TILE_M, Task, TaskKind, WEIGHT_BOX_COLS, WS_STAGES, WS_STAGING_BYTES, WaitKind, a_maps,
-    timeline,
-};
+use crate::layout::{ErrorCode, MoeParams, NONE, TILE_K_BYTES, TILE_M, TaskKind, WS_STAGES, WS_STAGING_BYTES, WaitKind, a_maps, timeline};
 use crate::ptx::{copy, mbarrier, regs, sync};
 use crate::smem::{A_ROWS, BROADCAST, TASK, ws};
 
@@ -336,7 +333,6 @@ unsafe fn producer<E: Mma>(p: &MoeParams, smem: u32, dl: &Deadline) {
         }
         let mut ok = true;
         for kt in 0..k_tiles {
-            let s = (ring + kt) % WS_STAGES;
             let a = if kt < boxed { a } else { None };
             ok &= unsafe { WsLoop::produce(smem, ring + kt, &ta, a, &b, kt, dl.secondary) };
         }

@@ -85,6 +85,7 @@ pub unsafe fn ld_cg_v4(p: *const u8) -> [u32; 4] {
 }
 
 /// `prefetch.global.L1 [p]`: brings the line holding `p` into this SM's L1 without waiting for it.
+#[cfg(feature = "nvshmem")]
 #[inline(always)]
 pub unsafe fn prefetch_l1(p: *const u8) {
     unsafe { asm!("prefetch.global.L1 [{p}];", p = in(reg64) p) };

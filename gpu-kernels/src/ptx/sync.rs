@@ -208,10 +208,13 @@ unsafe extern "unadjusted" {
     // Non-aligned forms, for barriers whose warps may arrive from different paths (a warp-
     // specialized block's roles): ptxas reconverges each warp before them.
     #[link_name = "llvm.nvvm.barrier.cta.sync.count"]
+    #[cfg(target_feature = "sm_90a")]
     fn barrier_sync_count(id: i32, count: i32);
     #[link_name = "llvm.nvvm.barrier.cta.red.or.all"]
+    #[cfg(target_feature = "sm_90a")]
     fn barrier_red_or_all(id: i32, pred: bool) -> bool;
     #[link_name = "llvm.nvvm.barrier.cta.arrive.count"]
+    #[cfg(target_feature = "sm_90a")]
     fn barrier_arrive_count(id: i32, count: i32);
 }
 
@@ -236,6 +239,7 @@ pub fn sync_threads_or(pred: bool) -> bool {
 /// intrinsic it moved the ws consumers' register allocation (perf log v19: 40 -> 484 spill bytes
 /// with the block barrier change).
 #[inline(always)]
+#[cfg(target_feature = "sm_90a")]
 pub fn sync_warpgroup(id: u32) {
     unsafe { asm!("barrier.sync {id}, 128;", id = in(reg32) id) };
 }
@@ -243,6 +247,7 @@ pub fn sync_warpgroup(id: u32) {
 /// `barrier.red.or.pred id, 128`: [`sync_warpgroup`] that also tells every thread whether `pred` held
 /// on any of the warpgroup.
 #[inline(always)]
+#[cfg(target_feature = "sm_90a")]
 pub fn sync_warpgroup_or(id: u32, pred: bool) -> bool {
     let r: u32;
     unsafe {
@@ -257,6 +262,7 @@ pub fn sync_warpgroup_or(id: u32, pred: bool) -> bool {
 /// the same instruction (synccheck reports a block barrier met at two: "Divergent thread(s) in
 /// block"); warpgroups that meet from different code use [`arrive_named`] + [`sync_named`].
 #[inline(always)]
+#[cfg(target_feature = "sm_90a")]
 pub fn sync_block_or(pred: bool) -> bool {
     unsafe { barrier_red_or_all(0, pred) }
 }
@@ -265,6 +271,7 @@ pub fn sync_block_or(pred: bool) -> bool {
 /// without waiting; its earlier shared and global writes are visible to the threads that pass
 /// the barrier's [`sync_named`] (the producer side of a hand-off between warpgroups).
 #[inline(always)]
+#[cfg(target_feature = "sm_90a")]
 pub fn arrive_named(id: u32, count: u32) {
     unsafe { barrier_arrive_count(id as i32, count as i32) };
 }
@@ -272,6 +279,7 @@ pub fn arrive_named(id: u32, count: u32) {
 /// `barrier.sync id, count` (not `.aligned`, convergent): waits until `count` threads arrived
 /// at named barrier `id` (the consumer side of [`arrive_named`]).
 #[inline(always)]
+#[cfg(target_feature = "sm_90a")]
 pub fn sync_named(id: u32, count: u32) {
     unsafe { barrier_sync_count(id as i32, count as i32) };
 }
