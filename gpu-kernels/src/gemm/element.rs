@@ -148,36 +148,6 @@ impl Element for Bf16 {
     }
 }
 
-impl Mma for Bf16 {
-    #[inline(always)]
-    fn operand(x: u32) -> u32 {
-        x
-    }
-    #[inline(always)]
-    fn mma(d: &mut [f32; 4], a: &[u32; 4], b0: u32, b1: u32) {
-        mma::mma_bf16_16816(d, a, b0, b1)
-    }
-    #[cfg(target_feature = "sm_90a")]
-    type Loop = WgmmaLoop;
-    #[cfg(not(target_feature = "sm_90a"))]
-    type Loop = SyncLoop;
-    #[cfg(target_feature = "sm_90a")]
-    #[inline(always)]
-    unsafe fn wgmma_x4(acc: WgmmaHalf<'_>, a: [u64; 4], b: [u64; 4]) {
-        unsafe { wgmma::mma_bf16_m64n128_x4(acc.0, acc.1, a, b) }
-    }
-    #[cfg(target_feature = "sm_90a")]
-    #[inline(always)]
-    unsafe fn wgmma_x8(acc: &mut [[[f32; 4]; 8]; 4], a0: [u64; 4], a1: [u64; 4], b: [u64; 4]) {
-        unsafe { wgmma::mma_bf16_m128n128_x4(acc, a0, a1, b) }
-    }
-    #[cfg(target_feature = "sm_90a")]
-    #[inline(always)]
-    unsafe fn wgmma_n256_async(acc: &mut [[[f32; 4]; 8]; 4], a: [u64; 4], b: [u64; 4]) {
-        unsafe { wgmma::mma_bf16_m64n256_x4_async(acc, a, b) }
-    }
-}
-
 impl Element for F16 {
     const BYTES: u32 = 2;
     #[inline(always)]
@@ -202,35 +172,43 @@ impl Element for F16 {
     }
 }
 
-impl Mma for F16 {
-    #[inline(always)]
-    fn operand(x: u32) -> u32 {
-        x
-    }
-    #[inline(always)]
-    fn mma(d: &mut [f32; 4], a: &[u32; 4], b0: u32, b1: u32) {
-        mma::mma_f16_16816(d, a, b0, b1)
-    }
-    #[cfg(target_feature = "sm_90a")]
-    type Loop = WgmmaLoop;
-    #[cfg(not(target_feature = "sm_90a"))]
-    type Loop = SyncLoop;
-    #[cfg(target_feature = "sm_90a")]
-    #[inline(always)]
-    unsafe fn wgmma_x4(acc: WgmmaHalf<'_>, a: [u64; 4], b: [u64; 4]) {
-        unsafe { wgmma::mma_f16_m64n128_x4(acc.0, acc.1, a, b) }
-    }
-    #[cfg(target_feature = "sm_90a")]
-    #[inline(always)]
-    unsafe fn wgmma_x8(acc: &mut [[[f32; 4]; 8]; 4], a0: [u64; 4], a1: [u64; 4], b: [u64; 4]) {
-        unsafe { wgmma::mma_f16_m128n128_x4(acc, a0, a1, b) }
-    }
-    #[cfg(target_feature = "sm_90a")]
-    #[inline(always)]
-    unsafe fn wgmma_n256_async(acc: &mut [[[f32; 4]; 8]; 4], a: [u64; 4], b: [u64; 4]) {
-        unsafe { wgmma::mma_f16_m64n256_x4_async(acc, a, b) }
-    }
+/// The 16-bit types' tensor-core steps: the same for both, but for the instructions' type.
+macro_rules! mma_16bit {
+    ($t:ty, $mma:ident, $x4:ident, $x8:ident, $n256:ident) => {
+        impl Mma for $t {
+            #[inline(always)]
+            fn operand(x: u32) -> u32 {
+                x
+            }
+            #[inline(always)]
+            fn mma(d: &mut [f32; 4], a: &[u32; 4], b0: u32, b1: u32) {
+                mma::$mma(d, a, b0, b1)
+            }
+            #[cfg(target_feature = "sm_90a")]
+            type Loop = WgmmaLoop;
+            #[cfg(not(target_feature = "sm_90a"))]
+            type Loop = SyncLoop;
+            #[cfg(target_feature = "sm_90a")]
+            #[inline(always)]
+            unsafe fn wgmma_x4(acc: WgmmaHalf<'_>, a: [u64; 4], b: [u64; 4]) {
+                unsafe { wgmma::$x4(acc.0, acc.1, a, b) }
+            }
+            #[cfg(target_feature = "sm_90a")]
+            #[inline(always)]
+            unsafe fn wgmma_x8(acc: &mut [[[f32; 4]; 8]; 4], a0: [u64; 4], a1: [u64; 4], b: [u64; 4]) {
+                unsafe { wgmma::$x8(acc, a0, a1, b) }
+            }
+            #[cfg(target_feature = "sm_90a")]
+            #[inline(always)]
+            unsafe fn wgmma_n256_async(acc: &mut [[[f32; 4]; 8]; 4], a: [u64; 4], b: [u64; 4]) {
+                unsafe { wgmma::$n256(acc, a, b) }
+            }
+        }
+    };
 }
+
+mma_16bit!(Bf16, mma_bf16_16816, mma_bf16_m64n128_x4, mma_bf16_m128n128_x4, mma_bf16_m64n256_x4_async);
+mma_16bit!(F16, mma_f16_16816, mma_f16_m64n128_x4, mma_f16_m128n128_x4, mma_f16_m64n256_x4_async);
 
 impl Element for F32 {
     const BYTES: u32 = 4;
