@@ -173,7 +173,7 @@ fn nested_build(kernels: &Path, target_dir: &Path, arch: Arch, linker: &Path, fe
 fn forward_warnings(stem: &str, stderr: &str) {
     let mut lines = stderr.lines().peekable();
     while let Some(line) = lines.next() {
-        if !line.starts_with("warning: ") || line.contains("`ptx80`") || line.contains("generated ") {
+        if !line.starts_with("warning: ") || line.contains("`ptx80`") || line.contains("(lib) generated ") {
             continue;
         }
         let at = lines.next_if(|l| l.trim_start().starts_with("-->")).map(|l| format!(" ({})", l.trim_start().trim_start_matches("--> ")));

@@ -29,11 +29,11 @@ use crate::layout::{
     TileDesc, gemm0_task_splits, gemm0_tile_cols, gemm0_tiles, gemm1_partial_bytes, gemm1_partial_rows, gemm1_tiles, launch_tiles, meta_j,
     meta_token, segment_in_bounds, split_gemm0_tasks, tile_info_parts,
 };
-// The warp-specialized engine's task steps (sm_90a).
 use crate::os::queue::Queue;
 use crate::ptx::{copy, sync};
 use crate::smem::{A_ROWS, BROADCAST, OUT_ROWS, TASK};
 use crate::util::thread_idx;
+// What the warp-specialized engine's task steps (sm_90a) use besides.
 #[cfg(target_feature = "sm_90a")]
 use crate::{
     gemm::mainloop::TmaB,

@@ -442,8 +442,9 @@ unsafe fn mainloop_sync<E: Mma>(smem: u32, a: &Rows, b: &Rows, k_bytes: u32, acc
 }
 
 /// A stage's B tile (256 rows) by TMA from 2D maps (128-byte swizzle, boxes of
-/// [`WEIGHT_BOX_COLS`](crate::layout::WEIGHT_BOX_COLS) columns, in global memory): one box of 256 rows from `maps[0]`, or when
-/// gated W1's 128 rows (`maps[0]`) then W3's (`maps[1]`), both from map row `row0`.
+/// [`WEIGHT_BOX_COLS`](crate::layout::WEIGHT_BOX_COLS) columns, in global memory): one box of
+/// 256 rows from `maps[0]`, or when gated W1's 128 rows (`maps[0]`) then W3's (`maps[1]`), both
+/// from map row `row0`.
 #[derive(Clone, Copy)]
 #[cfg(target_feature = "sm_90a")]
 pub struct TmaB {

@@ -3,6 +3,8 @@
 //! Scope names follow PTX: `cta` (the block), `gpu` (every block of this device), `sys` (peers and
 //! the host). A flag that another GPU reads must be written at `sys` scope; one read only by blocks
 //! of this GPU needs `gpu`. Every wrapper names the PTX it emits.
+// Valid on sm_80 too; the named and warpgroup barriers are used only by the Hopper engines.
+#![cfg_attr(not(target_feature = "sm_90a"), allow(dead_code))]
 
 use core::arch::asm;
 
@@ -208,13 +210,10 @@ unsafe extern "unadjusted" {
     // Non-aligned forms, for barriers whose warps may arrive from different paths (a warp-
     // specialized block's roles): ptxas reconverges each warp before them.
     #[link_name = "llvm.nvvm.barrier.cta.sync.count"]
-    #[cfg(target_feature = "sm_90a")]
     fn barrier_sync_count(id: i32, count: i32);
     #[link_name = "llvm.nvvm.barrier.cta.red.or.all"]
-    #[cfg(target_feature = "sm_90a")]
     fn barrier_red_or_all(id: i32, pred: bool) -> bool;
     #[link_name = "llvm.nvvm.barrier.cta.arrive.count"]
-    #[cfg(target_feature = "sm_90a")]
     fn barrier_arrive_count(id: i32, count: i32);
 }
 
@@ -239,7 +238,6 @@ pub fn sync_threads_or(pred: bool) -> bool {
 /// intrinsic it moved the ws consumers' register allocation (perf log v19: 40 -> 484 spill bytes
 /// with the block barrier change).
 #[inline(always)]
-#[cfg(target_feature = "sm_90a")]
 pub fn sync_warpgroup(id: u32) {
     unsafe { asm!("barrier.sync {id}, 128;", id = in(reg32) id) };
 }
@@ -247,7 +245,6 @@ pub fn sync_warpgroup(id: u32) {
 /// `barrier.red.or.pred id, 128`: [`sync_warpgroup`] that also tells every thread whether `pred` held
 /// on any of the warpgroup.
 #[inline(always)]
-#[cfg(target_feature = "sm_90a")]
 pub fn sync_warpgroup_or(id: u32, pred: bool) -> bool {
     let r: u32;
     unsafe {
@@ -262,7 +259,6 @@ pub fn sync_warpgroup_or(id: u32, pred: bool) -> bool {
 /// the same instruction (synccheck reports a block barrier met at two: "Divergent thread(s) in
 /// block"); warpgroups that meet from different code use [`arrive_named`] + [`sync_named`].
 #[inline(always)]
-#[cfg(target_feature = "sm_90a")]
 pub fn sync_block_or(pred: bool) -> bool {
     unsafe { barrier_red_or_all(0, pred) }
 }
@@ -271,7 +267,6 @@ pub fn sync_block_or(pred: bool) -> bool {
 /// without waiting; its earlier shared and global writes are visible to the threads that pass
 /// the barrier's [`sync_named`] (the producer side of a hand-off between warpgroups).
 #[inline(always)]
-#[cfg(target_feature = "sm_90a")]
 pub fn arrive_named(id: u32, count: u32) {
     unsafe { barrier_arrive_count(id as i32, count as i32) };
 }
@@ -279,7 +274,6 @@ pub fn arrive_named(id: u32, count: u32) {
 /// `barrier.sync id, count` (not `.aligned`, convergent): waits until `count` threads arrived
 /// at named barrier `id` (the consumer side of [`arrive_named`]).
 #[inline(always)]
-#[cfg(target_feature = "sm_90a")]
 pub fn sync_named(id: u32, count: u32) {
     unsafe { barrier_sync_count(id as i32, count as i32) };
 }

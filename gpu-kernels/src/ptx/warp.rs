@@ -1,4 +1,6 @@
 //! Warp-level data exchange and votes (all lanes of the warp take part: mask 0xffffffff).
+// Valid on sm_80 too; `sync_warp` and `tid_x_reread` are used only by the Hopper engines.
+#![cfg_attr(not(target_feature = "sm_90a"), allow(dead_code))]
 
 use core::arch::asm;
 
@@ -19,14 +21,12 @@ unsafe extern "unadjusted" {
     #[link_name = "llvm.nvvm.vote.ballot.sync"]
     fn vote_ballot_sync(mask: i32, pred: bool) -> i32;
     #[link_name = "llvm.nvvm.bar.warp.sync"]
-    #[cfg(target_feature = "sm_90a")]
     fn bar_warp_sync(mask: i32);
 }
 
 /// `bar.warp.sync`: the lanes meet, and each lane's earlier memory accesses are ordered before
 /// the others' later ones.
 #[inline(always)]
-#[cfg(target_feature = "sm_90a")]
 pub fn sync_warp() {
     unsafe { bar_warp_sync(FULL as i32) }
 }
@@ -80,7 +80,6 @@ pub fn lane_id() -> u32 {
 /// `mov.u32 %tid.x`, read again at every call (the asm is not pure, so LLVM never merges two
 /// reads): a value the compiler would otherwise keep live across a whole kernel, and spill.
 #[inline(always)]
-#[cfg(target_feature = "sm_90a")]
 pub fn tid_x_reread() -> u32 {
     let r: u32;
     unsafe { asm!("mov.u32 {r}, %tid.x;", r = out(reg32) r, options(nomem, nostack)) };
